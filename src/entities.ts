@@ -1,0 +1,83 @@
+import { defineEntity, p } from '@mikro-orm/core';
+
+/**
+ * Entity definitions for the host's `entities` list. Every table and column name is explicit, so a
+ * host's naming strategy cannot rename them; the DDL that `ensureSchema` runs creates exactly these.
+ * If a host runs `orm.schema.update()` without registering them, MikroORM treats ormq's tables as
+ * unknown and drops them: register `queueEntities`, or pass `skipTables`, or diff with `{ safe: true }`.
+ */
+
+/** Every finished task: successes (`success = true`) and failures (`success = false`). */
+export const Task = defineEntity({
+  name: 'OrmqTask',
+  tableName: 'ormq_task',
+  properties: {
+    id: p.string().columnType('char(32)').fieldName('id').primary(),
+    name: p.string().length(100).fieldName('name'),
+    func: p.string().length(256).fieldName('func'),
+    hook: p.string().length(256).fieldName('hook').nullable(),
+    args: p.json<unknown[]>().fieldName('args'),
+    kwargs: p.json<Record<string, unknown>>().fieldName('kwargs'),
+    result: p.json<unknown>().fieldName('result').nullable(),
+    group: p.string().length(100).fieldName('group').nullable(),
+    cluster: p.string().length(100).fieldName('cluster').nullable(),
+    enqueued: p.datetime().columnType('timestamptz').fieldName('enqueued'),
+    started: p.datetime().columnType('timestamptz').fieldName('started'),
+    stopped: p.datetime().columnType('timestamptz').fieldName('stopped'),
+    success: p.boolean().fieldName('success'),
+    attemptCount: p.integer().fieldName('attempt_count').default(1),
+  },
+});
+
+/** Scheduled tasks: the scheduler turns each due row into a queued package. */
+export const Schedule = defineEntity({
+  name: 'OrmqSchedule',
+  tableName: 'ormq_schedule',
+  properties: {
+    id: p.integer().fieldName('id').primary().autoincrement(),
+    name: p.string().length(100).fieldName('name').nullable().unique('ormq_schedule_name_key'),
+    func: p.string().length(256).fieldName('func'),
+    hook: p.string().length(256).fieldName('hook').nullable(),
+    args: p.json<unknown[]>().fieldName('args'),
+    kwargs: p.json<Record<string, unknown>>().fieldName('kwargs'),
+    scheduleType: p.string().length(2).fieldName('schedule_type'),
+    minutes: p.smallint().fieldName('minutes').nullable(),
+    repeats: p.integer().fieldName('repeats').default(-1),
+    nextRun: p.datetime().columnType('timestamptz').fieldName('next_run'),
+    cron: p.string().length(100).fieldName('cron').nullable(),
+    task: p.string().columnType('char(32)').fieldName('task').nullable(),
+    cluster: p.string().length(100).fieldName('cluster').nullable(),
+    intendedDateKwarg: p.string().length(100).fieldName('intended_date_kwarg').nullable(),
+    version: p.integer().fieldName('version').version(),
+  },
+});
+
+/** The ORM broker's queue: one row per task package waiting for (or locked by) a cluster. */
+export const Queued = defineEntity({
+  name: 'OrmqQueued',
+  tableName: 'ormq_queued',
+  properties: {
+    id: p.bigint('number').fieldName('id').primary().autoincrement(),
+    key: p.string().length(100).fieldName('key'),
+    payload: p.json<Record<string, unknown>>().fieldName('payload'),
+    lock: p.datetime().columnType('timestamptz').fieldName('lock').nullable(),
+  },
+});
+
+/** One row per admin action: the history shown on an object's detail page. */
+export const AdminLog = defineEntity({
+  name: 'OrmqAdminLog',
+  tableName: 'ormq_admin_log',
+  properties: {
+    id: p.bigint('number').fieldName('id').primary().autoincrement(),
+    at: p.datetime().columnType('timestamptz').fieldName('at'),
+    actor: p.string().length(150).fieldName('actor').nullable(),
+    action: p.string().length(50).fieldName('action'),
+    page: p.string().length(20).fieldName('page'),
+    objectId: p.string().length(64).fieldName('object_id').nullable(),
+    summary: p.text().fieldName('summary'),
+  },
+});
+
+/** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
+export const queueEntities = [Task, Schedule, Queued, AdminLog];

@@ -1,0 +1,6 @@
+export { queueEntities, Task, Schedule, Queued, AdminLog } from './entities.js';
+export { ensureSchema, type EnsureSchemaResult } from './schema.js';
+export { enqueue, schedule, type EnqueueOptions, type ScheduleOptions } from './producer.js';
+export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, type ScheduleTiming, type NextRunOptions } from './schedule-rules.js';
+export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
+export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';

@@ -1,0 +1,114 @@
+/**
+ * Plain objects for ormq's rows, as the producer API, the cluster's hooks and the admin's JSON
+ * return them. Raw SQL results keep timestamps and bigints as strings; these functions type them.
+ */
+import type { ScheduleType } from './schedule-rules.js';
+
+export interface TaskRecord {
+  id: string;
+  name: string;
+  func: string;
+  hook: string | null;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  result: unknown;
+  group: string | null;
+  cluster: string | null;
+  enqueued: Date;
+  started: Date;
+  stopped: Date;
+  success: boolean;
+  attemptCount: number;
+}
+
+export interface ScheduleRecord {
+  id: number;
+  name: string | null;
+  func: string;
+  hook: string | null;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  scheduleType: ScheduleType;
+  minutes: number | null;
+  repeats: number;
+  nextRun: Date;
+  cron: string | null;
+  task: string | null;
+  cluster: string | null;
+  intendedDateKwarg: string | null;
+  version: number;
+}
+
+/** The task package stored in ormq_queued.payload. */
+export interface TaskPackage {
+  id: string;
+  name: string;
+  func: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  group: string | null;
+  hook: string | null;
+  /** seconds; null = the cluster's timeout */
+  timeout: number | null;
+  /** false: a success is not saved whatever saveLimit says */
+  save: boolean | null;
+  enqueued: string;
+  /** the schedule that created it, if any */
+  schedule?: number;
+}
+
+export interface QueuedRecord {
+  id: number;
+  key: string;
+  payload: TaskPackage;
+  lock: Date | null;
+}
+
+type Row = Record<string, unknown>;
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(v as string));
+const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
+const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
+
+export function toTask(r: Row): TaskRecord {
+  return {
+    id: String(r.id).trim(),
+    name: r.name as string,
+    func: r.func as string,
+    hook: (r.hook as string | null) ?? null,
+    args: json(r.args),
+    kwargs: json(r.kwargs),
+    result: r.result === undefined ? null : json(r.result),
+    group: (r.group as string | null) ?? null,
+    cluster: (r.cluster as string | null) ?? null,
+    enqueued: date(r.enqueued),
+    started: date(r.started),
+    stopped: date(r.stopped),
+    success: r.success as boolean,
+    attemptCount: Number(r.attempt_count),
+  };
+}
+
+export function toSchedule(r: Row): ScheduleRecord {
+  return {
+    id: Number(r.id),
+    name: (r.name as string | null) ?? null,
+    func: r.func as string,
+    hook: (r.hook as string | null) ?? null,
+    args: json(r.args),
+    kwargs: json(r.kwargs),
+    scheduleType: r.schedule_type as ScheduleType,
+    minutes: r.minutes === null ? null : Number(r.minutes),
+    repeats: Number(r.repeats),
+    nextRun: date(r.next_run),
+    cron: (r.cron as string | null) ?? null,
+    task: r.task === null ? null : String(r.task).trim(),
+    cluster: (r.cluster as string | null) ?? null,
+    intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
+    version: Number(r.version),
+  };
+}
+
+export function toQueued(r: Row): QueuedRecord {
+  return { id: Number(r.id), key: r.key as string, payload: json(r.payload), lock: dateOrNull(r.lock) };
+}

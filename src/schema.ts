@@ -1,0 +1,116 @@
+import type { MikroORM } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+
+/**
+ * The DDL behind `queueEntities`. Index names are fixed so that migrations and EXPLAIN output can
+ * refer to them. Each list of the admin is a keyset scan of one of these, newest first:
+ * - ormq_task_list_idx         Successful / Failed tasks, unfiltered: (success, stopped desc, id desc)
+ * - ormq_task_group_idx        the group filter, and saveLimitPer 'group' pruning
+ * - ormq_task_cluster_idx      the cluster filter
+ * - ormq_task_func_idx / _name_idx   saveLimitPer 'func' / 'name' pruning
+ * - ormq_task_search_trgm_idx  substring search over name, func and group (pg_trgm, when available)
+ * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
+ * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
+ */
+const TABLES = `
+create table if not exists ormq_task (
+  id char(32) primary key,
+  name varchar(100) not null,
+  func varchar(256) not null,
+  hook varchar(256) null,
+  args jsonb not null default '[]',
+  kwargs jsonb not null default '{}',
+  result jsonb null,
+  "group" varchar(100) null,
+  cluster varchar(100) null,
+  enqueued timestamptz not null,
+  started timestamptz not null,
+  stopped timestamptz not null,
+  success boolean not null,
+  attempt_count int not null default 1
+);
+create index if not exists ormq_task_list_idx on ormq_task (success, stopped desc, id desc);
+create index if not exists ormq_task_group_idx on ormq_task ("group", success, stopped desc, id desc);
+create index if not exists ormq_task_cluster_idx on ormq_task (cluster, success, stopped desc, id desc);
+create index if not exists ormq_task_func_idx on ormq_task (func, success, stopped desc, id desc);
+create index if not exists ormq_task_name_idx on ormq_task (name, success, stopped desc, id desc);
+
+create table if not exists ormq_schedule (
+  id serial primary key,
+  name varchar(100) null,
+  func varchar(256) not null,
+  hook varchar(256) null,
+  args jsonb not null default '[]',
+  kwargs jsonb not null default '{}',
+  schedule_type varchar(2) not null,
+  minutes smallint null,
+  repeats int not null default -1,
+  next_run timestamptz not null,
+  cron varchar(100) null,
+  task char(32) null,
+  cluster varchar(100) null,
+  intended_date_kwarg varchar(100) null,
+  version int not null default 1,
+  constraint ormq_schedule_name_key unique (name)
+);
+create index if not exists ormq_schedule_due_idx on ormq_schedule (next_run, id);
+
+create table if not exists ormq_queued (
+  id bigserial primary key,
+  key varchar(100) not null,
+  payload jsonb not null,
+  lock timestamptz null
+);
+create index if not exists ormq_queued_claim_idx on ormq_queued (key, id);
+
+create table if not exists ormq_admin_log (
+  id bigserial primary key,
+  at timestamptz not null default now(),
+  actor varchar(150) null,
+  action varchar(50) not null,
+  page varchar(20) not null,
+  object_id varchar(64) null,
+  summary text not null
+);
+create index if not exists ormq_admin_log_object_idx on ormq_admin_log (page, object_id, id desc);
+`;
+
+const TRIGRAM = `
+create index if not exists ormq_task_search_trgm_idx on ormq_task
+  using gin (name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops);
+create index if not exists ormq_schedule_search_trgm_idx on ormq_schedule
+  using gin (name gin_trgm_ops, func gin_trgm_ops);
+`;
+
+/** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
+const SCHEMA_LOCK = 0x6f726d71; // "ormq"
+
+export interface EnsureSchemaResult {
+  /** false when the pg_trgm extension could not be created: searches then scan instead of using an index. */
+  trigram: boolean;
+}
+
+/**
+ * Creates ormq's tables and indexes if they are missing. Safe to call from every process at start-up:
+ * concurrent callers queue on a transaction-scoped advisory lock, and every statement is idempotent.
+ */
+export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
+  const em = orm.em.fork() as SqlEntityManager;
+  let trigram = false;
+  await em.transactional(async (tx) => {
+    await tx.execute('select pg_advisory_xact_lock(?)', [SCHEMA_LOCK]);
+    await tx.execute(TABLES);
+    // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it. The
+    // savepoint keeps that refusal from aborting the rest of the schema.
+    try {
+      await tx.transactional(async (sp) => {
+        await sp.execute('create extension if not exists pg_trgm');
+        await sp.execute(TRIGRAM);
+      });
+      trigram = true;
+    } catch {
+      trigram = false;
+    }
+  });
+  return { trigram };
+}

@@ -1,0 +1,206 @@
+import { isScheduleType, nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, type ScheduleType } from './schedule-rules.js';
+
+/** Bad input, with one message per field that is wrong. Nothing was written. */
+export class ValidationError extends Error {
+  readonly errors: Record<string, string>;
+  constructor(errors: Record<string, string>, what = 'input') {
+    super(`Invalid ${what}: ${Object.entries(errors).map(([field, message]) => `${field}: ${message}`).join('; ')}`);
+    this.name = 'ValidationError';
+    this.errors = errors;
+  }
+}
+
+export type TaskNames = Iterable<string> | Record<string, unknown>;
+
+export function taskNameSet(tasks: TaskNames | undefined): Set<string> | undefined {
+  if (!tasks) return undefined;
+  if (typeof (tasks as Iterable<string>)[Symbol.iterator] === 'function') return new Set(tasks as Iterable<string>);
+  return new Set(Object.keys(tasks));
+}
+
+export interface ScheduleInput {
+  name?: string | null;
+  func?: string;
+  hook?: string | null;
+  args?: unknown[] | string;
+  kwargs?: Record<string, unknown> | string;
+  scheduleType?: ScheduleType | string;
+  minutes?: number | string | null;
+  repeats?: number | string;
+  nextRun?: Date | string | null;
+  cron?: string | null;
+  cluster?: string | null;
+  intendedDateKwarg?: string | null;
+}
+
+/** A schedule's fields after validation: what is stored. */
+export interface ScheduleValues {
+  name: string | null;
+  func: string;
+  hook: string | null;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  scheduleType: ScheduleType;
+  minutes: number | null;
+  repeats: number;
+  nextRun: Date;
+  cron: string | null;
+  cluster: string | null;
+  intendedDateKwarg: string | null;
+}
+
+export interface ValidateScheduleOptions {
+  /** Registered task names: func and hook must be among them when given. */
+  tasks?: TaskNames;
+  /** The stored schedule, when the input edits it: missing fields keep their stored values. */
+  previous?: ScheduleValues;
+  timeZone?: string;
+  now?: Date;
+}
+
+const INT32_MAX = 2_147_483_647;
+const INT32_MIN = -2_147_483_648;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An optional short string: null, or trimmed text within `max` characters. */
+function optionalText(errors: Record<string, string>, field: string, value: unknown, max: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') {
+    errors[field] = 'must be text';
+    return null;
+  }
+  const text = value.trim();
+  if (text.length > max) errors[field] = `must be at most ${max} characters`;
+  return text === '' ? null : text;
+}
+
+function jsonField<T>(errors: Record<string, string>, field: string, value: unknown, check: (v: unknown) => v is T, kind: string, fallback: T): T {
+  if (value === undefined || value === null || value === '') return fallback;
+  let parsed = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      errors[field] = `must be ${kind} in JSON`;
+      return fallback;
+    }
+  }
+  if (!check(parsed)) {
+    errors[field] = `must be ${kind}`;
+    return fallback;
+  }
+  return parsed;
+}
+
+function integer(errors: Record<string, string>, field: string, value: unknown, min: number, max: number): number | null {
+  if (value === undefined || value === null || value === '') return null;
+  const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n)) {
+    errors[field] = 'must be a whole number';
+    return null;
+  }
+  if (n < min || n > max) {
+    errors[field] = min === 1 ? `must be between 1 and ${max}` : `must be between ${min} and ${max}`;
+    return null;
+  }
+  return n;
+}
+
+export function parseDate(value: unknown): Date | null {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const d = new Date(value);
+    return Number.isNaN(d.getTime()) ? null : d;
+  }
+  return null;
+}
+
+/**
+ * The rules a schedule must meet, shared by `schedule()` and the admin's form. Returns the values
+ * to store, or throws a ValidationError naming every field that is wrong.
+ */
+export function validateSchedule(input: unknown, options: ValidateScheduleOptions = {}): ScheduleValues {
+  if (!isPlainObject(input)) throw new ValidationError({ body: 'must be an object of schedule fields' }, 'schedule');
+  const raw = input as ScheduleInput;
+  const prev = options.previous;
+  const has = (key: keyof ScheduleInput) => Object.hasOwn(raw, key) && raw[key] !== undefined;
+  const pick = <K extends keyof ScheduleInput>(key: K, stored: unknown) => (has(key) ? raw[key] : stored);
+  const errors: Record<string, string> = {};
+  const names = taskNameSet(options.tasks);
+  const now = options.now ?? new Date();
+
+  const name = optionalText(errors, 'name', pick('name', prev?.name), 100);
+
+  const funcRaw = pick('func', prev?.func);
+  let func = '';
+  if (typeof funcRaw !== 'string' || funcRaw.trim() === '') errors.func = 'is required';
+  else {
+    func = funcRaw.trim();
+    if (func.length > 256) errors.func = 'must be at most 256 characters';
+    else if (names && !names.has(func)) errors.func = `${JSON.stringify(func)} is not a registered task`;
+  }
+
+  const hook = optionalText(errors, 'hook', pick('hook', prev?.hook), 256);
+  if (hook && names && !names.has(hook) && !errors.hook) errors.hook = `${JSON.stringify(hook)} is not a registered task`;
+
+  const args = jsonField(errors, 'args', pick('args', prev?.args), Array.isArray, 'an array', [] as unknown[]);
+  const kwargs = jsonField(errors, 'kwargs', pick('kwargs', prev?.kwargs), isPlainObject, 'an object', {} as Record<string, unknown>);
+
+  const typeRaw = pick('scheduleType', prev?.scheduleType ?? 'O');
+  let scheduleType: ScheduleType = 'O';
+  if (!isScheduleType(typeRaw)) errors.scheduleType = `must be one of ${Object.keys(SCHEDULE_TYPES).join(', ')}`;
+  else scheduleType = typeRaw;
+
+  let minutes = integer(errors, 'minutes', pick('minutes', prev?.minutes), 1, 32_767);
+  if (scheduleType === 'I') {
+    if (minutes === null && !errors.minutes) errors.minutes = 'is required for Minutes schedules (1 or more)';
+  } else if (!has('minutes')) {
+    minutes = scheduleType === prev?.scheduleType ? minutes : null;
+  }
+
+  const repeatsRaw = pick('repeats', prev?.repeats ?? -1);
+  const repeats = integer(errors, 'repeats', repeatsRaw, INT32_MIN, INT32_MAX) ?? -1;
+
+  let cron = optionalText(errors, 'cron', pick('cron', prev?.cron), 100);
+  if (scheduleType === 'C') {
+    if (!cron) {
+      if (!errors.cron) errors.cron = 'is required for Cron schedules';
+    } else if (!errors.cron) {
+      try {
+        parseCron(cron, options.timeZone);
+      } catch (e) {
+        errors.cron = `is not a valid cron expression: ${(e as Error).message}`;
+      }
+    }
+  } else if (!has('cron')) {
+    cron = null;
+  }
+
+  const cluster = optionalText(errors, 'cluster', pick('cluster', prev?.cluster), 100);
+  const intendedDateKwarg = optionalText(errors, 'intendedDateKwarg', pick('intendedDateKwarg', prev?.intendedDateKwarg), 100);
+
+  let next: Date | null = null;
+  if (has('nextRun') && raw.nextRun !== null && raw.nextRun !== '') {
+    next = parseDate(raw.nextRun);
+    if (!next) errors.nextRun = 'must be a date and time';
+  } else if (prev && !(has('nextRun') && (raw.nextRun === null || raw.nextRun === ''))) {
+    const timingChanged = scheduleType !== prev.scheduleType || cron !== prev.cron;
+    next = prev.nextRun;
+    if (timingChanged && !errors.cron && !errors.scheduleType) {
+      // A new type or cron with no next run given: the first slot of the new timing.
+      next = scheduleType === 'C' && cron
+        ? computeNextRun({ scheduleType, cron, nextRun: now }, { now, timeZone: options.timeZone, catchUp: false })
+        : prev.nextRun > now ? prev.nextRun : now;
+    }
+  } else if (scheduleType === 'C' && cron && !errors.cron) {
+    next = computeNextRun({ scheduleType, cron, nextRun: now }, { now, timeZone: options.timeZone, catchUp: false });
+  } else {
+    errors.nextRun = 'is required';
+  }
+
+  if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
+  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg };
+}

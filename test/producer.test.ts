@@ -1,0 +1,131 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { enqueue, schedule, ValidationError } from '../src/index.js';
+import { freshOrm, sql } from './helpers/db.js';
+
+type Ctx = { orm: MikroORM; close(): Promise<void> };
+
+const Enqueue = suite<Ctx>('enqueue');
+Enqueue.before(async (ctx) => Object.assign(ctx, await freshOrm()));
+Enqueue.after(async (ctx) => ctx.close());
+Enqueue.before.each(async (ctx) => {
+  await sql(ctx.orm, 'delete from ormq_queued');
+});
+
+Enqueue('stores a package with a 32-hex id and a four-word name under the cluster key', async ({ orm }) => {
+  const id = await enqueue(orm.em.fork(), 'email.send', ['a@b.c', 2], { kwargs: { urgent: true }, group: 'mail', cluster: 'east' });
+  assert.match(id, /^[0-9a-f]{32}$/);
+  const [row] = await sql<{ key: string; payload: Record<string, unknown>; lock: unknown }>(orm, 'select key, payload, lock from ormq_queued');
+  assert.is(row!.key, 'east');
+  assert.is(row!.lock, null);
+  assert.equal(row!.payload.args, ['a@b.c', 2]);
+  assert.equal(row!.payload.kwargs, { urgent: true });
+  assert.is(row!.payload.group, 'mail');
+  assert.is(row!.payload.id, id);
+  assert.match(row!.payload.name as string, /^[a-z]+-[a-z]+-[a-z]+-[a-z]+$/);
+});
+
+Enqueue('commits with the host transaction', async ({ orm }) => {
+  let id = '';
+  await orm.em.fork().transactional(async (em) => {
+    id = await enqueue(em, 'work', [1]);
+  });
+  const rows = await sql(orm, "select 1 from ormq_queued where payload->>'id' = ?", [id]);
+  assert.is(rows.length, 1);
+});
+
+Enqueue('rolls back with the host transaction', async ({ orm }) => {
+  let id = '';
+  await orm.em
+    .fork()
+    .transactional(async (em) => {
+      id = await enqueue(em, 'work', [1]);
+      throw new Error('host work failed');
+    })
+    .catch(() => {});
+  assert.match(id, /^[0-9a-f]{32}$/);
+  const rows = await sql(orm, 'select 1 from ormq_queued');
+  assert.is(rows.length, 0);
+});
+
+Enqueue('refuses bad input, naming each field, and writes nothing', async ({ orm }) => {
+  try {
+    await enqueue(orm.em.fork(), '', 'nope' as never, { kwargs: [] as never, timeout: -1 });
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+    const errors = (e as ValidationError).errors;
+    assert.ok(errors.func && errors.args && errors.kwargs && errors.timeout, JSON.stringify(errors));
+  }
+  try {
+    await enqueue(orm.em.fork(), 'f', [10n]);
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.match((e as ValidationError).errors.args!, /JSON/);
+  }
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+});
+
+Enqueue.run();
+
+const Schedule = suite<Ctx>('schedule()');
+Schedule.before(async (ctx) => Object.assign(ctx, await freshOrm()));
+Schedule.after(async (ctx) => ctx.close());
+
+Schedule('saves a valid schedule and returns it', async ({ orm }) => {
+  const s = await schedule(orm.em.fork(), {
+    name: 'hourly report',
+    func: 'report',
+    args: [1],
+    scheduleType: 'H',
+    repeats: 24,
+    nextRun: '2030-01-01T10:00:00Z',
+  });
+  assert.ok(s.id > 0);
+  assert.is(s.name, 'hourly report');
+  assert.is(s.repeats, 24);
+  assert.is(s.nextRun.toISOString(), '2030-01-01T10:00:00.000Z');
+  assert.is(s.version, 1);
+});
+
+Schedule('names each wrong field', async ({ orm }) => {
+  try {
+    await schedule(orm.em.fork(), { func: 'nope', args: '{"a":1}', kwargs: '[1]', scheduleType: 'I', minutes: 0 } as never, {
+      tasks: ['report'],
+    });
+    assert.unreachable();
+  } catch (e) {
+    const errors = (e as ValidationError).errors;
+    assert.match(errors.func!, /not a registered task/);
+    assert.match(errors.args!, /array/);
+    assert.match(errors.kwargs!, /object/);
+    assert.match(errors.minutes!, /between 1/);
+    assert.match(errors.nextRun!, /required/);
+  }
+  try {
+    await schedule(orm.em.fork(), { func: 'report', scheduleType: 'C', cron: '61 * * * *' });
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as ValidationError).errors.cron!, /not a valid cron/);
+  }
+});
+
+Schedule('a cron schedule without next run gets the next match', async ({ orm }) => {
+  const s = await schedule(orm.em.fork(), { func: 'report', scheduleType: 'C', cron: '0 3 * * *' });
+  assert.ok(s.nextRun > new Date());
+  assert.is(s.nextRun.getUTCHours(), 3);
+  assert.is(s.nextRun.getUTCMinutes(), 0);
+});
+
+Schedule('names are unique', async ({ orm }) => {
+  await schedule(orm.em.fork(), { name: 'once', func: 'report', nextRun: new Date() });
+  try {
+    await schedule(orm.em.fork(), { name: 'once', func: 'report', nextRun: new Date() });
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as ValidationError).errors.name!, /already used/);
+  }
+});
+
+Schedule.run();
