@@ -4,3 +4,4 @@ export { enqueue, schedule, type EnqueueOptions, type ScheduleOptions } from './
 export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, type ScheduleTiming, type NextRunOptions } from './schedule-rules.js';
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';
+export { Cluster, type ClusterOptions, type TaskFunction, type TaskContext, type LogLevel } from './cluster/cluster.js';

@@ -40,11 +40,12 @@ function shortText(errors: Record<string, string>, field: string, v: unknown, ma
 }
 
 /** Checks and builds a task package; throws a ValidationError naming each bad field. */
-export function buildPackage(func: unknown, args: unknown = [], options: EnqueueOptions = {}): { key: string; payload: TaskPackage } {
+export function buildPackage(func: unknown, args: unknown = [], opts: unknown = {}): { key: string; payload: TaskPackage } {
   const errors: Record<string, string> = {};
   shortText(errors, 'func', func, 256, true);
   if (!Array.isArray(args)) errors.args = 'must be an array';
-  if (!isPlainObject(options)) throw new ValidationError({ options: 'must be an object' }, 'task');
+  if (!isPlainObject(opts)) throw new ValidationError({ options: 'must be an object' }, 'task');
+  const options = opts as EnqueueOptions;
   if (options.kwargs !== undefined && !isPlainObject(options.kwargs)) errors.kwargs = 'must be an object';
   shortText(errors, 'name', options.name, 100);
   shortText(errors, 'group', options.group, 100);

@@ -7,7 +7,9 @@ import { freshOrm, sql } from './helpers/db.js';
 type Ctx = { orm: MikroORM; close(): Promise<void> };
 
 const Enqueue = suite<Ctx>('enqueue');
-Enqueue.before(async (ctx) => Object.assign(ctx, await freshOrm()));
+Enqueue.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+});
 Enqueue.after(async (ctx) => ctx.close());
 Enqueue.before.each(async (ctx) => {
   await sql(ctx.orm, 'delete from ormq_queued');
@@ -70,7 +72,9 @@ Enqueue('refuses bad input, naming each field, and writes nothing', async ({ orm
 Enqueue.run();
 
 const Schedule = suite<Ctx>('schedule()');
-Schedule.before(async (ctx) => Object.assign(ctx, await freshOrm()));
+Schedule.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+});
 Schedule.after(async (ctx) => ctx.close());
 
 Schedule('saves a valid schedule and returns it', async ({ orm }) => {

@@ -1,0 +1,435 @@
+import type { MikroORM } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { QUEUE_CHANNEL, SCHEDULE_CHANNEL } from '../producer.js';
+import type { TaskPackage, TaskRecord, ScheduleRecord } from '../rows.js';
+import { assertTimeZone } from '../time.js';
+import { Listener } from './listener.js';
+import { nextDue, runDueSchedules } from './scheduler.js';
+import { ACK, CLAIM, COMPLETE, pruneStatement, RELEASE, type Queryable } from './sql.js';
+
+/** What a task function sees as `this`. */
+export interface TaskContext {
+  id: string;
+  name: string;
+  cluster: string;
+  /** Aborted when the task runs past its timeout or the cluster stops past its deadline. */
+  signal: AbortSignal;
+}
+
+// Task functions take any arguments; the registry cannot know their types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskFunction = (this: TaskContext, ...args: any[]) => unknown;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface ClusterOptions {
+  /** Cluster name = the queue key it claims, and `cluster` on saved tasks. Default 'default'. */
+  name?: string;
+  /** Tasks run at once. Default 4. */
+  workers?: number;
+  /** Seconds a task may run before it fails with a timeout. Default 60. */
+  timeout?: number;
+  /** Seconds after which a claimed package's lock expires and it can be claimed again. Must exceed timeout. Default 90. */
+  retry?: number;
+  /** Failed attempts after which a package is acked anyway; 0 = unlimited. Default 0. */
+  maxAttempts?: number;
+  /** Ack failed packages at once instead of retrying them after `retry`. Default false. */
+  ackFailures?: boolean;
+  /** 0 keeps every success, -1 keeps none, N keeps the newest N. Failures are always kept. Default 250. */
+  saveLimit?: number;
+  /** Apply saveLimit per group, name or func instead of over all successes. Default null. */
+  saveLimitPer?: 'group' | 'name' | 'func' | null;
+  /** A schedule that missed several runs runs once per missed slot (true) or once (false). Default true. */
+  catchUp?: boolean;
+  /** ms between claims when no notification arrives. Default 1000. */
+  poll?: number;
+  /** Packages claimed per round trip. Default 10. */
+  bulk?: number;
+  /** IANA zone whose wall clock the calendar schedule types keep. Default 'UTC'. */
+  timeZone?: string;
+  /** The registry: task and hook names → functions. Nothing else can run. */
+  tasks?: Record<string, TaskFunction>;
+  /** Run the scheduler in this cluster. Default true. */
+  scheduler?: boolean;
+  /** ms a graceful stop waits for running tasks. Default: the timeout. */
+  stopTimeout?: number;
+  /** Where the cluster reports problems (broken schedules, throwing hooks, lost connections). Default console. */
+  log?: (level: LogLevel, message: string, detail?: unknown) => void;
+}
+
+type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout'>> &
+  Pick<ClusterOptions, 'saveLimitPer'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
+
+interface Finished {
+  qid: number;
+  pkg: TaskPackage;
+  result: unknown;
+  success: boolean;
+  started: Date;
+  stopped: Date;
+}
+
+function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
+  if (level === 'warn' || level === 'error') console[level](`[ormq] ${message}`, detail ?? '');
+}
+
+function whole(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new RangeError(`Cluster option ${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function positive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(`Cluster option ${name} must be a number > 0, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export function resolveClusterOptions(o: ClusterOptions): Resolved {
+  const name = o.name ?? 'default';
+  if (typeof name !== 'string' || name.trim() === '' || name.length > 100) {
+    throw new RangeError('Cluster option name must be a non-empty string of at most 100 characters');
+  }
+  const timeout = positive('timeout', o.timeout ?? 60);
+  const retry = positive('retry', o.retry ?? Math.max(90, timeout * 1.5));
+  if (retry <= timeout) {
+    throw new RangeError(`Cluster option retry (${retry}s) must exceed timeout (${timeout}s): a running task's lock would expire and it would run twice`);
+  }
+  const saveLimit = o.saveLimit ?? 250;
+  if (!Number.isInteger(saveLimit) || saveLimit < -1) throw new RangeError('Cluster option saveLimit must be -1, 0 or a positive whole number');
+  if (o.saveLimitPer != null && !['group', 'name', 'func'].includes(o.saveLimitPer)) {
+    throw new RangeError("Cluster option saveLimitPer must be 'group', 'name', 'func' or null");
+  }
+  const timeZone = o.timeZone ?? 'UTC';
+  assertTimeZone(timeZone);
+  const tasks = o.tasks ?? {};
+  for (const [key, fn] of Object.entries(tasks)) {
+    if (typeof fn !== 'function') throw new TypeError(`Cluster option tasks.${key} must be a function`);
+  }
+  return {
+    name,
+    workers: whole('workers', o.workers ?? 4, 1),
+    timeout,
+    retry,
+    maxAttempts: whole('maxAttempts', o.maxAttempts ?? 0, 0),
+    ackFailures: o.ackFailures ?? false,
+    saveLimit,
+    saveLimitPer: o.saveLimitPer ?? null,
+    catchUp: o.catchUp ?? true,
+    poll: positive('poll', o.poll ?? 1000),
+    bulk: whole('bulk', o.bulk ?? 10, 1),
+    timeZone,
+    tasks,
+    scheduler: o.scheduler ?? true,
+    stopTimeout: o.stopTimeout ?? timeout * 1000,
+    log: o.log ?? defaultLog,
+  };
+}
+
+function errorResult(err: unknown): { error: string; message: string; stack: string | null } {
+  if (err instanceof Error) return { error: err.name, message: err.message, stack: err.stack ?? null };
+  return { error: 'Error', message: String(err), stack: null };
+}
+
+class TaskTimeout extends Error {
+  constructor(seconds: number) {
+    super(`Task exceeded its timeout of ${seconds}s`);
+    this.name = 'TimeoutError';
+  }
+}
+
+/**
+ * A worker pool: claims this cluster's packages, runs registered task functions, saves their
+ * results and acks them, and runs the scheduler. Any number of clusters can share one database.
+ */
+export class Cluster {
+  readonly options: Resolved;
+  readonly #orm: MikroORM;
+  #pool: Queryable | null = null;
+  #listener: Listener | null = null;
+  #running = false;
+  #loops: Promise<void>[] = [];
+  /** package id → abort controller of the task running it */
+  readonly #active = new Map<number, AbortController>();
+  #pending: Finished[] = [];
+  #flushing: Promise<void> | null = null;
+  #wakeWorker: (() => void) | null = null;
+  #wakeScheduler: (() => void) | null = null;
+  #workerNudged = false;
+  #schedulerNudged = false;
+
+  constructor(orm: MikroORM, options: ClusterOptions = {}) {
+    this.#orm = orm;
+    this.options = resolveClusterOptions(options);
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  /** Tasks running right now. */
+  get busy(): number {
+    return this.#active.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.#running) return;
+    const connection = this.#orm.em.getConnection();
+    this.#pool = (await connection.getNativeClient()) as unknown as Queryable;
+    this.#running = true;
+    const opts = connection.getConnectionOptions();
+    this.#listener = new Listener({
+      connection: { host: opts.host, port: opts.port, user: opts.user, password: opts.password, database: opts.database },
+      channels: [QUEUE_CHANNEL, SCHEDULE_CHANNEL],
+      onNotify: (channel, payload) => {
+        if (channel === QUEUE_CHANNEL && payload === this.name) this.#nudgeWorker();
+        if (channel === SCHEDULE_CHANNEL) this.#nudgeScheduler();
+      },
+      onConnect: () => {
+        this.#nudgeWorker();
+        this.#nudgeScheduler();
+      },
+      onError: (err) => this.options.log('warn', `LISTEN connection lost, reconnecting: ${err.message}`),
+    });
+    await this.#listener.start();
+    this.#loops = [this.#workLoop()];
+    if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
+  }
+
+  /**
+   * Graceful stop: no new claims; running tasks get until the deadline to finish; the locks of
+   * packages still running then are released so another cluster takes them at once.
+   */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#nudgeWorker();
+    this.#nudgeScheduler();
+    await Promise.all(this.#loops);
+    const deadline = Date.now() + this.options.stopTimeout;
+    while (this.#active.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const unfinished = [...this.#active.keys()];
+    for (const controller of this.#active.values()) controller.abort(new Error('cluster stopped'));
+    this.#active.clear();
+    await this.#flush();
+    if (unfinished.length) await this.#query(RELEASE, [unfinished]).catch((e) => this.options.log('error', 'could not release locks', e));
+    await this.#listener?.stop();
+  }
+
+  #nudgeWorker(): void {
+    this.#workerNudged = true;
+    this.#wakeWorker?.();
+  }
+
+  #nudgeScheduler(): void {
+    this.#schedulerNudged = true;
+    this.#wakeScheduler?.();
+  }
+
+  /** Sleeps up to ms, or until nudged. */
+  #sleep(which: 'worker' | 'scheduler', ms: number): Promise<void> {
+    if (which === 'worker' ? this.#workerNudged : this.#schedulerNudged) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      if (which === 'worker') this.#wakeWorker = done;
+      else this.#wakeScheduler = done;
+    });
+  }
+
+  async #query(statement: { name: string; text: string }, values: unknown[]) {
+    return this.#pool!.query({ ...statement, values });
+  }
+
+  async #workLoop(): Promise<void> {
+    while (this.#running) {
+      const free = this.options.workers - this.#active.size;
+      if (free <= 0) {
+        await this.#sleep('worker', this.options.poll);
+        this.#workerNudged = this.#workerNudged && this.#active.size >= this.options.workers;
+        continue;
+      }
+      this.#workerNudged = false;
+      const want = Math.min(free, this.options.bulk);
+      let rows: Record<string, unknown>[] = [];
+      try {
+        rows = (await this.#query(CLAIM, [this.name, this.options.retry, want])).rows;
+      } catch (err) {
+        this.options.log('warn', `claim failed: ${(err as Error).message}`);
+        await this.#sleep('worker', this.options.poll);
+        continue;
+      }
+      for (const row of rows) this.#run(Number(row.id), row.payload as TaskPackage);
+      if (rows.length < want) await this.#sleep('worker', this.options.poll);
+    }
+  }
+
+  #run(qid: number, raw: TaskPackage | string): void {
+    const controller = new AbortController();
+    this.#active.set(qid, controller);
+    const pkg: TaskPackage = typeof raw === 'string' ? JSON.parse(raw) : raw;
+    const started = new Date();
+    void this.#execute(pkg, controller).then(({ success, result }) => {
+      // A package whose task outlived a stop deadline was released; its result no longer counts.
+      if (this.#active.get(qid) !== controller) return;
+      this.#active.delete(qid);
+      this.#pending.push({ qid, pkg, result, success, started, stopped: new Date() });
+      void this.#flush();
+      this.#nudgeWorker();
+    });
+  }
+
+  async #execute(pkg: TaskPackage, controller: AbortController): Promise<{ success: boolean; result: unknown }> {
+    const fn = Object.hasOwn(this.options.tasks, pkg.func) ? this.options.tasks[pkg.func] : undefined;
+    if (!fn) {
+      return { success: false, result: errorResult(new Error(`Task function ${JSON.stringify(pkg.func)} is not registered in cluster ${JSON.stringify(this.name)}`)) };
+    }
+    const seconds = pkg.timeout ?? this.options.timeout;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new TaskTimeout(seconds);
+        controller.abort(err);
+        reject(err);
+      }, seconds * 1000);
+    });
+    const args = Array.isArray(pkg.args) ? [...pkg.args] : [];
+    if (pkg.kwargs && typeof pkg.kwargs === 'object' && Object.keys(pkg.kwargs).length) args.push(pkg.kwargs);
+    const context: TaskContext = { id: pkg.id, name: pkg.name, cluster: this.name, signal: controller.signal };
+    try {
+      const value = await Promise.race([Promise.resolve().then(() => fn.apply(context, args)), timedOut]);
+      const text = JSON.stringify(value === undefined ? null : value);
+      return { success: true, result: JSON.parse(text) };
+    } catch (err) {
+      return { success: false, result: errorResult(err) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Writes finished tasks in batches: whatever finished while the previous batch was written goes next. */
+  #flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing;
+    if (!this.#pending.length) return Promise.resolve();
+    this.#flushing = (async () => {
+      while (this.#pending.length) {
+        const batch = this.#pending.splice(0, 500);
+        await this.#complete(batch).catch((err) => {
+          // The packages stay locked and run again once their lock expires: at-least-once.
+          this.options.log('error', `could not save ${batch.length} finished task(s); they will run again after retry`, err);
+        });
+      }
+      this.#flushing = null;
+    })();
+    return this.#flushing;
+  }
+
+  async #complete(batch: Finished[]): Promise<void> {
+    const { saveLimit, saveLimitPer } = this.options;
+    const toSave: Finished[] = [];
+    const ackOnly: number[] = [];
+    for (const f of batch) {
+      const save = !f.success || (saveLimit !== -1 && f.pkg.save !== false);
+      if (save) toSave.push(f);
+      else ackOnly.push(f.qid);
+    }
+    const attempts = new Map<string, number>();
+    if (toSave.length) {
+      // One row per task id per statement: ON CONFLICT cannot touch the same row twice.
+      const unique = [...new Map(toSave.map((f) => [f.pkg.id, f])).values()];
+      const input = unique.map((f) => ({
+        qid: f.qid,
+        id: f.pkg.id,
+        name: f.pkg.name,
+        func: f.pkg.func,
+        hook: f.pkg.hook,
+        args: f.pkg.args ?? [],
+        kwargs: f.pkg.kwargs ?? {},
+        result: f.result,
+        group: f.pkg.group,
+        cluster: this.name,
+        enqueued: f.pkg.enqueued,
+        started: f.started.toISOString(),
+        stopped: f.stopped.toISOString(),
+        success: f.success,
+        save: true,
+      }));
+      const { rows } = await this.#query(COMPLETE, [JSON.stringify(input), this.options.ackFailures, this.options.maxAttempts]);
+      for (const r of rows) attempts.set(String(r.id).trim(), Number(r.attempt_count));
+      if (saveLimit > 0 && toSave.some((f) => f.success)) await this.#prune(toSave.filter((f) => f.success));
+    }
+    if (ackOnly.length) await this.#query(ACK, [ackOnly]);
+    for (const f of batch) if (f.pkg.hook) await this.#runHook(f, attempts.get(f.pkg.id) ?? 1);
+  }
+
+  async #prune(successes: Finished[]): Promise<void> {
+    const per = this.options.saveLimitPer ?? null;
+    const limit = this.options.saveLimit;
+    if (per === null) {
+      await this.#query(pruneStatement(null, false), [limit]);
+      return;
+    }
+    const values = new Set(successes.map((f) => (per === 'group' ? f.pkg.group : per === 'name' ? f.pkg.name : f.pkg.func)));
+    const named = [...values].filter((v): v is string => v !== null && v !== undefined);
+    if (named.length) await this.#query(pruneStatement(per, false), [limit, named]);
+    if (values.has(null)) await this.#query(pruneStatement(per, true), [limit]);
+  }
+
+  async #runHook(f: Finished, attemptCount: number): Promise<void> {
+    const hook = Object.hasOwn(this.options.tasks, f.pkg.hook!) ? this.options.tasks[f.pkg.hook!] : undefined;
+    const task: TaskRecord = {
+      id: f.pkg.id,
+      name: f.pkg.name,
+      func: f.pkg.func,
+      hook: f.pkg.hook,
+      args: f.pkg.args,
+      kwargs: f.pkg.kwargs,
+      result: f.result,
+      group: f.pkg.group,
+      cluster: this.name,
+      enqueued: new Date(f.pkg.enqueued),
+      started: f.started,
+      stopped: f.stopped,
+      success: f.success,
+      attemptCount,
+    };
+    try {
+      if (!hook) throw new Error(`hook ${JSON.stringify(f.pkg.hook)} is not registered`);
+      const controller = new AbortController();
+      await hook.call({ id: task.id, name: task.name, cluster: this.name, signal: controller.signal }, task);
+    } catch (err) {
+      this.options.log('error', `hook ${JSON.stringify(f.pkg.hook)} of task ${task.id} failed: ${(err as Error)?.message ?? err}`, err);
+    }
+  }
+
+  async #scheduleLoop(): Promise<void> {
+    const options = {
+      cluster: this.name,
+      isDefault: this.name === 'default',
+      timeZone: this.options.timeZone,
+      catchUp: this.options.catchUp,
+      onBroken: (s: ScheduleRecord, err: Error) =>
+        this.options.log('error', `schedule ${s.id}${s.name ? ` (${s.name})` : ''} could not run and was skipped: ${err.message}`, err),
+    };
+    while (this.#running) {
+      this.#schedulerNudged = false;
+      let wait = 30_000;
+      try {
+        await runDueSchedules(this.#orm, options);
+        const due = await nextDue(this.#orm, options);
+        if (due) wait = Math.min(wait, Math.max(0, due.getTime() - Date.now()) + 5);
+      } catch (err) {
+        this.options.log('warn', `scheduler pass failed: ${(err as Error).message}`);
+        wait = this.options.poll;
+      }
+      if (this.#running) await this.#sleep('scheduler', Math.max(wait, 5));
+    }
+  }
+}
+
+export type { SqlEntityManager };

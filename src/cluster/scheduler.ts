@@ -1,0 +1,95 @@
+import type { MikroORM } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { buildPackage, insertPackage, SCHEDULE_COLUMNS } from '../producer.js';
+import { toSchedule, type ScheduleRecord } from '../rows.js';
+import { nextRun } from '../schedule-rules.js';
+
+export interface SchedulerOptions {
+  cluster: string;
+  /** The default cluster also runs schedules whose cluster is null. */
+  isDefault: boolean;
+  timeZone: string;
+  catchUp: boolean;
+  /** Reports a schedule that could not run; the pass goes on with the others. */
+  onBroken(schedule: ScheduleRecord, error: Error): void;
+}
+
+/** Schedules claimed per transaction; a catch-up backlog takes several. */
+const BATCH = 100;
+
+function dueQuery(excluded: number[]): string {
+  return `select ${SCHEDULE_COLUMNS} from ormq_schedule
+    where repeats <> 0 and next_run <= now() and (cluster = ? or (?::boolean and cluster is null))
+    ${excluded.length ? 'and id not in (?)' : ''}
+    order by next_run, id limit ${BATCH} for update skip locked`;
+}
+
+/**
+ * One run of one schedule inside the claiming transaction: enqueue its task, then count down
+ * repeats (negative counts keep going down: they tell how often it ran), move next_run on, or
+ * delete / stop a Once schedule.
+ */
+async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: SchedulerOptions): Promise<void> {
+  const next = nextRun(s, { timeZone: options.timeZone, catchUp: options.catchUp });
+  const kwargs = { ...(s.kwargs ?? {}) };
+  if (s.intendedDateKwarg) kwargs[s.intendedDateKwarg] = s.nextRun.toISOString();
+  const { key, payload } = buildPackage(s.func, s.args, {
+    kwargs,
+    hook: s.hook,
+    group: s.name ?? String(s.id),
+    cluster: options.cluster,
+  });
+  payload.schedule = s.id;
+  await insertPackage(em, key, payload);
+  if (s.scheduleType === 'O' && s.repeats < 0) {
+    await em.execute('delete from ormq_schedule where id = ?', [s.id]);
+  } else if (s.scheduleType === 'O') {
+    await em.execute('update ormq_schedule set repeats = 0, task = ?, version = version + 1 where id = ?', [payload.id, s.id]);
+  } else {
+    await em.execute(
+      'update ormq_schedule set repeats = repeats - 1, next_run = ?, task = ?, version = version + 1 where id = ?',
+      [next.toISOString(), payload.id, s.id],
+    );
+  }
+}
+
+/**
+ * Runs every due schedule of this cluster once per due slot. Claimed FOR UPDATE SKIP LOCKED, so
+ * with several clusters each due run happens exactly once. A broken schedule (bad args, bad cron)
+ * rolls back to its savepoint, is reported, and is left out for the rest of the pass.
+ * Returns how many runs were enqueued.
+ */
+export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions): Promise<number> {
+  const broken: number[] = [];
+  let runs = 0;
+  for (;;) {
+    let claimed = 0;
+    await (orm.em.fork() as SqlEntityManager).transactional(async (tx) => {
+      const params: unknown[] = [options.cluster, options.isDefault];
+      if (broken.length) params.push(broken);
+      const rows = await tx.execute(dueQuery(broken), params);
+      claimed = rows.length;
+      for (const row of rows) {
+        const s = toSchedule(row);
+        try {
+          await tx.transactional((sp) => runSchedule(sp as SqlEntityManager, s, options));
+          runs++;
+        } catch (err) {
+          broken.push(s.id);
+          options.onBroken(s, err as Error);
+        }
+      }
+    });
+    // Catch-up leaves schedules still due after one step; claim again until none is left.
+    if (claimed === 0) return runs;
+  }
+}
+
+/** When this cluster's next schedule is due, or null when it has none. */
+export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cluster' | 'isDefault'>): Promise<Date | null> {
+  const [row] = await (orm.em.fork() as SqlEntityManager).execute(
+    'select min(next_run) as next from ormq_schedule where repeats <> 0 and (cluster = ? or (?::boolean and cluster is null))',
+    [options.cluster, options.isDefault],
+  );
+  return row?.next ? new Date(row.next as string) : null;
+}

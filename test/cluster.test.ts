@@ -1,0 +1,347 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Cluster, enqueue, type TaskRecord } from '../src/index.js';
+import { freshOrm, sql, waitFor } from './helpers/db.js';
+import { sleep, startCluster } from './helpers/cluster.js';
+
+type Ctx = { orm: MikroORM; close(): Promise<void> };
+type TaskRow = { id: string; name: string; func: string; result: unknown; success: boolean; attempt_count: number; cluster: string; group: string | null };
+
+function withDb(name: string) {
+  const s = suite<Ctx>(name);
+  s.before(async (ctx) => {
+    Object.assign(ctx, await freshOrm());
+  });
+  s.after(async (ctx) => ctx.close());
+  s.before.each(async ({ orm }) => {
+    await sql(orm, 'delete from ormq_task; delete from ormq_queued');
+  });
+  return s;
+}
+
+const tasks = (orm: MikroORM) => sql<TaskRow>(orm, 'select * from ormq_task order by stopped, id');
+const queued = (orm: MikroORM) => sql<{ id: string; lock: string | null }>(orm, 'select id, lock from ormq_queued');
+const em = (orm: MikroORM) => orm.em.fork();
+
+const Run = withDb('cluster: running tasks');
+
+Run('runs a registered function and saves its result, then acks the package', async ({ orm }) => {
+  const seen: unknown[][] = [];
+  const { cluster } = await startCluster(orm, {
+    name: 'default',
+    tasks: {
+      add(a: number, b: number, ...rest: unknown[]) {
+        seen.push(rest);
+        return a + b;
+      },
+    },
+  });
+  try {
+    const id = await enqueue(em(orm), 'add', [2, 3], { group: 'maths' });
+    const id2 = await enqueue(em(orm), 'add', [1, 1], { kwargs: { precise: true } });
+    const rows = await waitFor(async () => ((await tasks(orm)).length === 2 ? tasks(orm) : null), 'two saved tasks');
+    const row = rows.find((r) => r.id === id)!;
+    assert.is(row.result, 5);
+    assert.is(row.success, true);
+    assert.is(row.attempt_count, 1);
+    assert.is(row.cluster, 'default');
+    assert.is(row.group, 'maths');
+    assert.ok(rows.find((r) => r.id === id2));
+    // kwargs arrive as a final options argument only when non-empty.
+    assert.equal(seen.sort((a, b) => a.length - b.length), [[], [{ precise: true }]]);
+    assert.is((await queued(orm)).length, 0);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Run('a cluster only claims packages with its own key', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { name: 'east', tasks: { f: () => 1 } });
+  try {
+    await enqueue(em(orm), 'f', [], { cluster: 'west' });
+    const mine = await enqueue(em(orm), 'f', [], { cluster: 'east' });
+    await waitFor(async () => (await tasks(orm)).length === 1, 'the east task');
+    await sleep(150);
+    const rows = await tasks(orm);
+    assert.equal(rows.map((r) => r.id), [mine]);
+    assert.is((await queued(orm)).length, 1);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Run('an unknown func fails the task with a clear message', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { ackFailures: true, tasks: {} });
+  try {
+    await enqueue(em(orm), 'os.system', ['rm -rf /']);
+    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the failure');
+    assert.is(row!.success, false);
+    assert.match((row!.result as { message: string }).message, /"os.system" is not registered/);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Run('a throwing or rejecting function is saved as a failure with error, message and stack', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, {
+    ackFailures: true,
+    tasks: {
+      sync() {
+        throw new TypeError('bad thing');
+      },
+      async later() {
+        throw new RangeError('worse thing');
+      },
+    },
+  });
+  try {
+    await enqueue(em(orm), 'sync');
+    await enqueue(em(orm), 'later');
+    const rows = await waitFor(() => tasks(orm).then((r) => (r.length === 2 ? r : null)), 'two failures');
+    const results = rows.map((r) => r.result as { error: string; message: string; stack: string }).sort((a, b) => a.error.localeCompare(b.error));
+    assert.equal(results.map((r) => [r.error, r.message]), [['RangeError', 'worse thing'], ['TypeError', 'bad thing']]);
+    assert.match(results[0]!.stack, /worse thing/);
+    assert.is((await queued(orm)).length, 0);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Run('a task past its timeout fails with a timeout error and its signal is aborted', async ({ orm }) => {
+  let aborted = false;
+  const { cluster } = await startCluster(orm, {
+    ackFailures: true,
+    timeout: 0.2,
+    retry: 5,
+    tasks: {
+      async slow(this: { signal: AbortSignal }) {
+        this.signal.addEventListener('abort', () => (aborted = true));
+        await sleep(2_000);
+      },
+    },
+  });
+  try {
+    await enqueue(em(orm), 'slow');
+    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the timeout');
+    assert.is(row!.success, false);
+    assert.match((row!.result as { message: string }).message, /timeout of 0.2s/);
+    assert.ok(aborted);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Run('a per-task timeout overrides the cluster timeout', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { ackFailures: true, timeout: 30, tasks: { slow: () => sleep(2_000) } });
+  try {
+    await enqueue(em(orm), 'slow', [], { timeout: 0.1 });
+    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the timeout');
+    assert.match((row!.result as { message: string }).message, /timeout of 0.1s/);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Run('a result that is not JSON fails the task instead of losing it', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { ackFailures: true, tasks: { big: () => 10n } });
+  try {
+    await enqueue(em(orm), 'big');
+    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the failure');
+    assert.is(row!.success, false);
+    assert.match((row!.result as { message: string }).message, /BigInt/);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Run('the hook is called with the saved task; a throwing hook is logged and the task kept', async ({ orm }) => {
+  const hooked: TaskRecord[] = [];
+  const { cluster, logs } = await startCluster(orm, {
+    tasks: {
+      work: () => 'ok',
+      record: (t: TaskRecord) => void hooked.push(t),
+      explode: () => {
+        throw new Error('hook blew up');
+      },
+    },
+  });
+  try {
+    const a = await enqueue(em(orm), 'work', [], { hook: 'record' });
+    const b = await enqueue(em(orm), 'work', [], { hook: 'explode' });
+    await waitFor(() => tasks(orm).then((r) => r.length === 2), 'both tasks');
+    await waitFor(() => hooked.length === 1 && logs.some((l) => l.message.includes('hook blew up')), 'the hooks');
+    assert.is(hooked[0]!.id, a);
+    assert.is(hooked[0]!.result, 'ok');
+    assert.is(hooked[0]!.success, true);
+    assert.is(hooked[0]!.attemptCount, 1);
+    assert.ok((await tasks(orm)).some((r) => r.id === b && r.success));
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Run.run();
+
+const Save = withDb('cluster: saveLimit');
+
+async function drain(orm: MikroORM, options: ConstructorParameters<typeof Cluster>[1], enqueueAll: () => Promise<unknown>, expectRows: (n: number) => boolean) {
+  await enqueueAll();
+  const { cluster } = await startCluster(orm, { bulk: 3, ...options });
+  try {
+    await waitFor(async () => (await queued(orm)).length === 0, 'an empty queue');
+    await waitFor(async () => expectRows((await tasks(orm)).length), 'the saved rows');
+  } finally {
+    await cluster.stop();
+  }
+}
+
+Save('0 keeps every success', async ({ orm }) => {
+  await drain(orm, { saveLimit: 0, tasks: { f: (i: number) => i } }, async () => {
+    for (let i = 0; i < 12; i++) await enqueue(em(orm), 'f', [i]);
+  }, (n) => n === 12);
+  assert.is((await tasks(orm)).length, 12);
+});
+
+Save('-1 keeps no success but every failure', async ({ orm }) => {
+  await drain(orm, { saveLimit: -1, ackFailures: true, tasks: { f: (i: number) => { if (i % 3 === 0) throw new Error('x'); return i; } } }, async () => {
+    for (let i = 0; i < 9; i++) await enqueue(em(orm), 'f', [i]);
+  }, (n) => n === 3);
+  const rows = await tasks(orm);
+  assert.is(rows.length, 3);
+  assert.ok(rows.every((r) => !r.success));
+});
+
+Save('N keeps the newest N successes, and failures are never pruned', async ({ orm }) => {
+  await drain(orm, { saveLimit: 4, workers: 1, ackFailures: true, tasks: { f: (i: number) => { if (i >= 100) throw new Error('x'); return i; } } }, async () => {
+    for (let i = 0; i < 10; i++) await enqueue(em(orm), 'f', [i]);
+    for (let i = 100; i < 103; i++) await enqueue(em(orm), 'f', [i]);
+  }, (n) => n === 7);
+  const rows = await tasks(orm);
+  const successes = rows.filter((r) => r.success).map((r) => r.result);
+  assert.equal(successes, [6, 7, 8, 9]);
+  assert.is(rows.filter((r) => !r.success).length, 3);
+});
+
+Save('save: false on a task keeps its success out of the table', async ({ orm }) => {
+  await drain(orm, { saveLimit: 0, tasks: { f: () => 1 } }, async () => {
+    await enqueue(em(orm), 'f', [], { save: false });
+    await enqueue(em(orm), 'f', [], { name: 'kept' });
+  }, (n) => n === 1);
+  assert.equal((await tasks(orm)).map((r) => r.name), ['kept']);
+});
+
+for (const per of ['group', 'name', 'func'] as const) {
+  Save(`saveLimitPer '${per}' keeps the newest N of each ${per}`, async ({ orm }) => {
+    await drain(orm, { saveLimit: 2, saveLimitPer: per, workers: 1, tasks: { a: (i: number) => i, b: (i: number) => i } }, async () => {
+      for (let i = 0; i < 5; i++) {
+        for (const scope of ['a', 'b']) {
+          await enqueue(em(orm), per === 'func' ? scope : 'a', [i], per === 'group' ? { group: scope } : per === 'name' ? { name: scope } : {});
+        }
+      }
+    }, (n) => n === 4);
+    const rows = await tasks(orm);
+    const byScope = new Map<string, unknown[]>();
+    for (const r of rows) {
+      const key = per === 'group' ? r.group! : per === 'name' ? r.name : r.func;
+      byScope.set(key, [...(byScope.get(key) ?? []), r.result]);
+    }
+    assert.equal([...byScope.entries()].sort(), [['a', [3, 4]], ['b', [3, 4]]]);
+  });
+}
+
+Save.run();
+
+const Retry = withDb('cluster: failures, retries and acks');
+
+Retry('a failed package runs again after its lock expires, updating the same row', async ({ orm }) => {
+  let calls = 0;
+  const { cluster } = await startCluster(orm, {
+    timeout: 0.2,
+    retry: 0.4,
+    tasks: {
+      flaky() {
+        calls++;
+        if (calls < 3) throw new Error(`attempt ${calls} failed`);
+        return 'third time lucky';
+      },
+    },
+  });
+  try {
+    const id = await enqueue(em(orm), 'flaky');
+    const [row] = await waitFor(() => tasks(orm).then((r) => (r[0]?.success ? r : null)), 'the success', 15_000);
+    assert.is(row!.id, id);
+    assert.is(row!.attempt_count, 3);
+    assert.is(row!.result, 'third time lucky');
+    assert.is((await tasks(orm)).length, 1);
+    assert.is((await queued(orm)).length, 0);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('maxAttempts acks the package after that many failures', async ({ orm }) => {
+  let calls = 0;
+  const { cluster } = await startCluster(orm, {
+    timeout: 0.2,
+    retry: 0.3,
+    maxAttempts: 2,
+    tasks: {
+      never() {
+        calls++;
+        throw new Error('always');
+      },
+    },
+  });
+  try {
+    await enqueue(em(orm), 'never');
+    await waitFor(async () => (await queued(orm)).length === 0, 'the ack', 15_000);
+    const [row] = await tasks(orm);
+    assert.is(row!.attempt_count, 2);
+    assert.is(row!.success, false);
+    await sleep(700);
+    assert.is(calls, 2);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('without ackFailures or maxAttempts a failed package stays queued, locked', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { timeout: 5, retry: 60, tasks: { never: () => { throw new Error('no'); } } });
+  try {
+    await enqueue(em(orm), 'never');
+    await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
+    const q = await queued(orm);
+    assert.is(q.length, 1);
+    assert.ok(q[0]!.lock);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('ackFailures acks a failure at once', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { ackFailures: true, tasks: { never: () => { throw new Error('no'); } } });
+  try {
+    await enqueue(em(orm), 'never');
+    await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
+    await waitFor(async () => (await queued(orm)).length === 0, 'the ack');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry.run();
+
+const Options = suite('cluster: options');
+
+Options('retry must exceed timeout, and bad options name themselves', () => {
+  const orm = {} as MikroORM;
+  assert.throws(() => new Cluster(orm, { timeout: 60, retry: 60 }), /retry \(60s\) must exceed timeout \(60s\)/);
+  assert.throws(() => new Cluster(orm, { workers: 0 }), /workers/);
+  assert.throws(() => new Cluster(orm, { saveLimit: -2 }), /saveLimit/);
+  assert.throws(() => new Cluster(orm, { saveLimitPer: 'user' as never }), /saveLimitPer/);
+  assert.throws(() => new Cluster(orm, { timeZone: 'Mars/Olympus' }), /unknown time zone/);
+  assert.throws(() => new Cluster(orm, { tasks: { f: 'not a function' as never } }), /tasks\.f/);
+});
+
+Options.run();
