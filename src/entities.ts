@@ -1,4 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
+import { INDEXES, TRIGRAM_INDEXES } from './schema.js';
 
 /**
  * Entity definitions for the host's `entities` list. Every table and column name is explicit, so a
@@ -16,8 +17,8 @@ export const Task = defineEntity({
     name: p.string().length(100).fieldName('name'),
     func: p.string().length(256).fieldName('func'),
     hook: p.string().length(256).fieldName('hook').nullable(),
-    args: p.json<unknown[]>().fieldName('args'),
-    kwargs: p.json<Record<string, unknown>>().fieldName('kwargs'),
+    args: p.json<unknown[]>().fieldName('args').defaultRaw(`'[]'`),
+    kwargs: p.json<Record<string, unknown>>().fieldName('kwargs').defaultRaw(`'{}'`),
     result: p.json<unknown>().fieldName('result').nullable(),
     group: p.string().length(100).fieldName('group').nullable(),
     cluster: p.string().length(100).fieldName('cluster').nullable(),
@@ -27,6 +28,7 @@ export const Task = defineEntity({
     success: p.boolean().fieldName('success'),
     attemptCount: p.integer().fieldName('attempt_count').default(1),
   },
+  indexes: [...INDEXES.ormq_task, ...TRIGRAM_INDEXES.ormq_task],
 });
 
 /** Scheduled tasks: the scheduler turns each due row into a queued package. */
@@ -38,8 +40,8 @@ export const Schedule = defineEntity({
     name: p.string().length(100).fieldName('name').nullable().unique('ormq_schedule_name_key'),
     func: p.string().length(256).fieldName('func'),
     hook: p.string().length(256).fieldName('hook').nullable(),
-    args: p.json<unknown[]>().fieldName('args'),
-    kwargs: p.json<Record<string, unknown>>().fieldName('kwargs'),
+    args: p.json<unknown[]>().fieldName('args').defaultRaw(`'[]'`),
+    kwargs: p.json<Record<string, unknown>>().fieldName('kwargs').defaultRaw(`'{}'`),
     scheduleType: p.string().length(2).fieldName('schedule_type'),
     minutes: p.smallint().fieldName('minutes').nullable(),
     repeats: p.integer().fieldName('repeats').default(-1),
@@ -50,6 +52,7 @@ export const Schedule = defineEntity({
     intendedDateKwarg: p.string().length(100).fieldName('intended_date_kwarg').nullable(),
     version: p.integer().fieldName('version').version(),
   },
+  indexes: [...INDEXES.ormq_schedule, ...TRIGRAM_INDEXES.ormq_schedule],
 });
 
 /** The ORM broker's queue: one row per task package waiting for (or locked by) a cluster. */
@@ -62,6 +65,7 @@ export const Queued = defineEntity({
     payload: p.json<Record<string, unknown>>().fieldName('payload'),
     lock: p.datetime().columnType('timestamptz').fieldName('lock').nullable(),
   },
+  indexes: INDEXES.ormq_queued,
 });
 
 /** One row per admin action: the history shown on an object's detail page. */
@@ -70,13 +74,14 @@ export const AdminLog = defineEntity({
   tableName: 'ormq_admin_log',
   properties: {
     id: p.bigint('number').fieldName('id').primary().autoincrement(),
-    at: p.datetime().columnType('timestamptz').fieldName('at'),
+    at: p.datetime().columnType('timestamptz').fieldName('at').defaultRaw('now()'),
     actor: p.string().length(150).fieldName('actor').nullable(),
     action: p.string().length(50).fieldName('action'),
     page: p.string().length(20).fieldName('page'),
     objectId: p.string().length(64).fieldName('object_id').nullable(),
     summary: p.text().fieldName('summary'),
   },
+  indexes: INDEXES.ormq_admin_log,
 });
 
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */

@@ -12,6 +12,31 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  */
+const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
+
+/** Indexes by table; the entities declare the same ones so a host's schema diff keeps them. */
+export const INDEXES = {
+  ormq_task: [
+    index('ormq_task_list_idx', 'ormq_task (success, stopped desc, id desc)'),
+    index('ormq_task_group_idx', 'ormq_task ("group", success, stopped desc, id desc)'),
+    index('ormq_task_cluster_idx', 'ormq_task (cluster, success, stopped desc, id desc)'),
+    index('ormq_task_func_idx', 'ormq_task (func, success, stopped desc, id desc)'),
+    index('ormq_task_name_idx', 'ormq_task (name, success, stopped desc, id desc)'),
+  ],
+  ormq_schedule: [index('ormq_schedule_due_idx', 'ormq_schedule (next_run, id)')],
+  ormq_queued: [index('ormq_queued_claim_idx', 'ormq_queued (key, id)')],
+  ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
+};
+
+/** Substring search; needs the pg_trgm extension, created when the database allows it. */
+export const TRIGRAM_INDEXES = {
+  ormq_task: [index('ormq_task_search_trgm_idx', 'ormq_task using gin (name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops)')],
+  ormq_schedule: [index('ormq_schedule_search_trgm_idx', 'ormq_schedule using gin (name gin_trgm_ops, func gin_trgm_ops)')],
+};
+
+const sqlOf = (groups: Record<string, { expression: string }[]>) =>
+  Object.values(groups).flat().map((i) => `${i.expression};`).join('\n');
+
 const TABLES = `
 create table if not exists ormq_task (
   id char(32) primary key,
@@ -29,11 +54,6 @@ create table if not exists ormq_task (
   success boolean not null,
   attempt_count int not null default 1
 );
-create index if not exists ormq_task_list_idx on ormq_task (success, stopped desc, id desc);
-create index if not exists ormq_task_group_idx on ormq_task ("group", success, stopped desc, id desc);
-create index if not exists ormq_task_cluster_idx on ormq_task (cluster, success, stopped desc, id desc);
-create index if not exists ormq_task_func_idx on ormq_task (func, success, stopped desc, id desc);
-create index if not exists ormq_task_name_idx on ormq_task (name, success, stopped desc, id desc);
 
 create table if not exists ormq_schedule (
   id serial primary key,
@@ -53,7 +73,6 @@ create table if not exists ormq_schedule (
   version int not null default 1,
   constraint ormq_schedule_name_key unique (name)
 );
-create index if not exists ormq_schedule_due_idx on ormq_schedule (next_run, id);
 
 create table if not exists ormq_queued (
   id bigserial primary key,
@@ -61,7 +80,6 @@ create table if not exists ormq_queued (
   payload jsonb not null,
   lock timestamptz null
 );
-create index if not exists ormq_queued_claim_idx on ormq_queued (key, id);
 
 create table if not exists ormq_admin_log (
   id bigserial primary key,
@@ -72,15 +90,8 @@ create table if not exists ormq_admin_log (
   object_id varchar(64) null,
   summary text not null
 );
-create index if not exists ormq_admin_log_object_idx on ormq_admin_log (page, object_id, id desc);
 `;
 
-const TRIGRAM = `
-create index if not exists ormq_task_search_trgm_idx on ormq_task
-  using gin (name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops);
-create index if not exists ormq_schedule_search_trgm_idx on ormq_schedule
-  using gin (name gin_trgm_ops, func gin_trgm_ops);
-`;
 
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
@@ -100,12 +111,13 @@ export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
   await em.transactional(async (tx) => {
     await tx.execute('select pg_advisory_xact_lock(?)', [SCHEMA_LOCK]);
     await tx.execute(TABLES);
+    await tx.execute(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it. The
     // savepoint keeps that refusal from aborting the rest of the schema.
     try {
       await tx.transactional(async (sp) => {
         await sp.execute('create extension if not exists pg_trgm');
-        await sp.execute(TRIGRAM);
+        await sp.execute(sqlOf(TRIGRAM_INDEXES));
       });
       trigram = true;
     } catch {

@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { enqueue } from '../src/index.js';
+import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
+import { sleep, startCluster } from './helpers/cluster.js';
+
+type Ctx = { orm: MikroORM; db: { url: string }; close(): Promise<void> };
+
+const childScript = fileURLToPath(new URL('./helpers/cluster-child.ts', import.meta.url));
+
+function spawnCluster(url: string, options: object): { child: ChildProcess; lines: string[] } {
+  const child = spawn(process.execPath, ['--import', 'tsx', childScript], {
+    env: { ...process.env, DATABASE_URL: url, CLUSTER_OPTIONS: JSON.stringify(options), NODE_V8_COVERAGE: '' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  let buffer = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const parts = buffer.split('\n');
+    buffer = parts.pop()!;
+    lines.push(...parts);
+  });
+  return { child, lines };
+}
+
+const P = suite<Ctx>('cluster: stops, crashes and many clusters');
+P.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+});
+P.after(async (ctx) => ctx.close());
+P.before.each(async ({ orm }) => {
+  await sql(orm, 'delete from ormq_task; delete from ormq_queued');
+});
+
+const em = (orm: MikroORM) => orm.em.fork();
+
+P('graceful stop lets short tasks finish and releases the locks of unfinished ones', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, {
+    workers: 2,
+    stopTimeout: 300,
+    tasks: { quick: () => sleep(100).then(() => 'done'), endless: () => sleep(60_000) },
+  });
+  const quick = await enqueue(em(orm), 'quick');
+  const endless = await enqueue(em(orm), 'endless');
+  await waitFor(() => cluster.busy === 2, 'both tasks running');
+  await cluster.stop();
+  const saved = await sql<{ id: string }>(orm, 'select id from ormq_task');
+  assert.equal(saved.map((r) => r.id), [quick]);
+  const left = await sql<{ lock: string | null; id: string }>(orm, "select lock, payload->>'id' as id from ormq_queued");
+  assert.equal(left, [{ lock: null, id: endless }]);
+  // Released, so another cluster takes it at once rather than after `retry`.
+  const next = await startCluster(orm, { retry: 3600, timeout: 60, tasks: { endless: () => 'now it ends' } });
+  try {
+    await waitFor(() => sql(orm, 'select 1 from ormq_task where id = ?', [endless]).then((r) => r.length === 1), 'the released task');
+  } finally {
+    await next.cluster.stop();
+  }
+});
+
+P('a cluster killed with SIGKILL mid-task loses nothing: the package runs again after retry', async ({ orm, db }) => {
+  const { child, lines } = spawnCluster(db.url, { timeout: 30, retry: 60 });
+  try {
+    await waitFor(() => lines.includes('ready'), 'the child cluster');
+    const id = await enqueue(em(orm), 'announce', [60_000]);
+    await waitFor(() => lines.includes(`started ${id}`), 'the task to start in the child');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const [pkg] = await sql<{ lock: string | null }>(orm, 'select lock from ormq_queued');
+    assert.ok(pkg?.lock, 'the package is still there, locked by the dead cluster');
+    // A cluster whose retry is 1 s treats that lock as expired a second after it was taken.
+    const { cluster } = await startCluster(orm, { timeout: 0.5, retry: 1, tasks: { announce: () => 'ran again' } });
+    try {
+      const [row] = await waitFor(
+        () => sql<{ result: string; attempt_count: number }>(orm, 'select result, attempt_count from ormq_task where id = ?', [id]).then((r) => (r.length ? r : null)),
+        'the re-run',
+      );
+      assert.is(row!.result, 'ran again');
+      assert.is(row!.attempt_count, 1);
+      assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+    } finally {
+      await cluster.stop();
+    }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+P('three clusters on one database run each package exactly once', async ({ orm, db }) => {
+  const runs = new Map<string, number>();
+  const orms = await Promise.all([initOrm(db.url), initOrm(db.url), initOrm(db.url)]);
+  const clusters = await Promise.all(
+    orms.map((o) =>
+      startCluster(o, {
+        workers: 4,
+        bulk: 5,
+        saveLimit: 0,
+        tasks: {
+          count(this: { id: string }) {
+            runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
+            return sleep(Math.random() * 3);
+          },
+        },
+      }),
+    ),
+  );
+  try {
+    const ids = [];
+    for (let i = 0; i < 300; i++) ids.push(await enqueue(em(orm), 'count', []));
+    await waitFor(() => sql(orm, 'select 1 from ormq_queued').then((r) => r.length === 0), 'an empty queue', 30_000);
+    assert.is(runs.size, 300);
+    assert.ok([...runs.values()].every((n) => n === 1), 'no package ran twice');
+    const clustersUsed = await sql<{ n: number }>(orm, 'select count(*)::int as n from ormq_task');
+    assert.is(clustersUsed[0]!.n, 300);
+  } finally {
+    await Promise.all(clusters.map((c) => c.cluster.stop()));
+    await Promise.all(orms.map((o) => o.close(true)));
+  }
+});
+
+P('a cluster in another process is woken by NOTIFY and stops on SIGTERM', async ({ orm, db }) => {
+  const { child, lines } = spawnCluster(db.url, { poll: 60_000 });
+  try {
+    await waitFor(() => lines.includes('ready'), 'the child cluster');
+    const id = await enqueue(em(orm), 'echo', ['hello']);
+    // With a 60 s poll, only the notification can make it run within the wait.
+    await waitFor(() => sql(orm, 'select 1 from ormq_task where id = ?', [id]).then((r) => r.length === 1), 'the notified run', 5_000);
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', r));
+    assert.is(code, 0);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+P.run();
