@@ -1,0 +1,139 @@
+/** The admin's shell: header, navigation, the "Live" toggle, and the page the URL hash names. */
+import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ErrorBox } from './components/detail.js';
+import { LiveContext, useData } from './lib/data.js';
+import { clearNotice, useNotice } from './lib/notice.js';
+import { PAGES } from './lib/format.js';
+import { href, useRoute } from './lib/router.js';
+
+/**
+ * Each page's code loads when it is first shown, so the first load carries the shell and one page
+ * (the whole client would exceed the 20 KB budget).
+ * @type {Record<string, () => Promise<any>>}
+ */
+const VIEWS = {
+  '': () => import('./pages/overview.js').then((m) => m.Overview),
+  successful: () => import('./pages/successful.js').then((m) => m.Successful),
+  failed: () => import('./pages/failed.js').then((m) => m.Failed),
+  scheduled: () => import('./pages/scheduled.js').then((m) => m.Scheduled),
+  'scheduled-form': () => import('./pages/schedule-form.js').then((m) => m.ScheduleFormPage),
+  queued: () => import('./pages/queued.js').then((m) => m.Queued),
+};
+
+/** @type {Record<string, any>} */
+const loaded = {};
+
+/** @param {{ page: string, meta: any, route: any }} props */
+function View({ page, meta, route }) {
+  const [, setTick] = useState(0);
+  const [error, setError] = useState(/** @type {any} */ (null));
+  const Page = loaded[page];
+  useEffect(() => {
+    if (Page) return;
+    setError(null);
+    VIEWS[page]().then((C) => {
+      loaded[page] = C;
+      setTick((t) => t + 1);
+    }, setError);
+  }, [page]);
+  if (error) return html`<${ErrorBox} error=${{ message: `This page could not be loaded: ${error.message}` }} />`;
+  return Page ? html`<${Page} meta=${meta} route=${route} />` : html`<p class="loading">Loading…</p>`;
+}
+
+const LIVE_KEY = 'ormq-admin-live';
+
+function useLiveSetting() {
+  const [live, setLive] = useState(() => {
+    try {
+      return localStorage.getItem(LIVE_KEY) === '1';
+    } catch {
+      return false;
+    }
+  });
+  useEffect(() => {
+    try {
+      localStorage.setItem(LIVE_KEY, live ? '1' : '0');
+    } catch {}
+  }, [live]);
+  return /** @type {const} */ ([live, setLive]);
+}
+
+function Notice() {
+  const n = useNotice();
+  const route = useRoute();
+  const key = route.path.join('/');
+  // a notice survives the navigation its action causes at once, and goes with the next one
+  useEffect(() => {
+    if (n && Date.now() - n.at > 1500) clearNotice();
+  }, [key]);
+  return html`<div class="notice-area" role="status" aria-live="polite">
+    ${n && html`<p class=${`notice ${n.kind}`}>${n.text} <button type="button" class="link" onClick=${clearNotice}>Dismiss</button></p>`}
+  </div>`;
+}
+
+export function App() {
+  const meta = useData('meta', { live: false });
+  const route = useRoute();
+  const [live, setLive] = useLiveSetting();
+  const page = route.path[0] ?? '';
+  const m = meta.data;
+
+  useEffect(() => {
+    if (m?.title) document.title = m.title;
+  }, [m?.title]);
+
+  useEffect(() => {
+    const onKey = (/** @type {KeyboardEvent} */ e) => {
+      if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;
+      const t = /** @type {HTMLElement} */ (e.target);
+      if (t.closest('input, textarea, select, [contenteditable]')) return;
+      const search = document.getElementById('search');
+      if (search) {
+        e.preventDefault();
+        search.focus();
+      }
+    };
+    addEventListener('keydown', onKey);
+    return () => removeEventListener('keydown', onKey);
+  }, []);
+
+  // a page change moves focus to the new heading so screen readers announce it
+  useEffect(() => {
+    const h = /** @type {HTMLElement | null} */ (document.querySelector('main h1'));
+    if (h && document.activeElement === document.body) {
+      h.tabIndex = -1;
+      h.focus({ preventScroll: true });
+    }
+  }, [route.path.join('/')]);
+
+  let view;
+  if (meta.error) view = html`<${ErrorBox} error=${meta.error} />`;
+  else if (!m) view = html`<p class="loading">Loading…</p>`;
+  else if (!(page in VIEWS)) view = html`<h1>Not found</h1><p>There is no page “${page}”. <a href="#/">Go to the overview</a>.</p>`;
+  else if (page && !m.pages[page]?.can.view) view = html`<h1>Not allowed</h1><p>You cannot view this page.</p>`;
+  else {
+    const form = page === 'scheduled' && (route.path[1] === 'new' || route.path[2] === 'edit');
+    view = html`<${View} page=${form ? 'scheduled-form' : page} meta=${m} route=${route} />`;
+  }
+
+  return html`<${LiveContext.Provider} value=${live}>
+    <header class="top">
+      <a class="brand" href="#/">${m?.title ?? 'Queue admin'}</a>
+      <nav aria-label="Pages">
+        <ul>
+          <li><a href="#/" aria-current=${page === '' ? 'page' : undefined}>Overview</a></li>
+          ${PAGES.filter(([p]) => !m || m.pages[p]?.can.view).map(
+            ([p, name]) => html`<li><a href=${href([p])} aria-current=${page === p ? 'page' : undefined}>${name}</a></li>`,
+          )}
+        </ul>
+      </nav>
+      <div class="top-right">
+        ${m?.readOnly && html`<span class="tag">read-only</span>`}
+        <label class="live"><input type="checkbox" checked=${live} onChange=${(/** @type {any} */ e) => setLive(e.currentTarget.checked)} /> Live</label>
+      </div>
+    </header>
+    <${Notice} />
+    <main id="main">${view}</main>
+  <//>`;
+}

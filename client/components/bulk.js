@@ -1,0 +1,122 @@
+/**
+ * Actions on rows: a confirmation that names how many rows, then a progress bar while the server
+ * works through them. "All matching" actions are chunked by the server (at most 500 rows per
+ * transaction); the client repeats the call until nothing remains.
+ */
+import { html } from 'htm/preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api } from '../lib/api.js';
+import { num } from '../lib/format.js';
+
+/**
+ * @typedef {{ action: string, label: string, past: string, danger?: boolean }} Action
+ * @typedef {{ ids: (string | number)[] } | { all: true, filter: Record<string, string>, count: number }} Target
+ */
+
+/**
+ * Runs an action on ids or on every row matching a filter.
+ * @param {string} page
+ * @param {string} action
+ * @param {Target} target
+ * @param {(done: number, total: number) => void} [progress]
+ */
+export async function runAction(page, action, target, progress) {
+  const path = `${page}/actions/${action}`;
+  if ('ids' in target) {
+    progress?.(0, target.ids.length);
+    const r = await api(path, { method: 'POST', body: { ids: target.ids } });
+    progress?.(r.done, r.done);
+    return /** @type {number} */ (r.done);
+  }
+  let done = 0;
+  progress?.(0, target.count);
+  for (;;) {
+    const r = await api(path, { method: 'POST', body: { all: true, filter: target.filter } });
+    done += r.done;
+    progress?.(done, done + r.remaining);
+    // done 0 with rows remaining would loop forever: those rows cannot take this action
+    if (r.remaining === 0 || r.done === 0) return done;
+  }
+}
+
+/**
+ * A modal confirmation. `ask` resolves true when the user confirms.
+ * @returns {[any, (title: string, detail: string, verb: string, danger?: boolean) => Promise<boolean>]}
+ */
+export function useConfirm() {
+  const [req, setReq] = useState(/** @type {null | { title: string, detail: string, verb: string, danger?: boolean, resolve: (ok: boolean) => void }} */ (null));
+  const ref = useRef(/** @type {HTMLDialogElement | null} */ (null));
+  useEffect(() => {
+    const d = ref.current;
+    if (req && d && !d.open) d.showModal();
+  }, [req]);
+  /** @param {boolean} ok */
+  const close = (ok) => {
+    ref.current?.close();
+    req?.resolve(ok);
+    setReq(null);
+  };
+  const dialog = req
+    ? html`<dialog ref=${ref} aria-labelledby="confirm-title" aria-describedby="confirm-detail" onCancel=${(/** @type {Event} */ e) => {
+        e.preventDefault();
+        close(false);
+      }}>
+        <h2 id="confirm-title">${req.title}</h2>
+        <p id="confirm-detail">${req.detail}</p>
+        <div class="buttons">
+          <button type="button" class=${req.danger ? 'danger' : 'primary'} onClick=${() => close(true)}>${req.verb}</button>
+          <button type="button" onClick=${() => close(false)} autofocus>Cancel</button>
+        </div>
+      </dialog>`
+    : null;
+  return [dialog, (title, detail, verb, danger) => new Promise((resolve) => setReq({ title, detail, verb, danger, resolve }))];
+}
+
+/** @param {{ label: string, done: number, total: number }} props */
+export function Progress({ label, done, total }) {
+  return html`<div class="progress" role="status">
+    <label for="bulk-progress">${label} ${num(done)} of ${num(total)}</label>
+    <progress id="bulk-progress" max=${Math.max(total, 1)} value=${done}>${num(done)} of ${num(total)}</progress>
+  </div>`;
+}
+
+/**
+ * The buttons for one or more actions, with confirmation and progress.
+ * @param {{
+ *   page: string,
+ *   actions: Action[],
+ *   target: () => Target | null,
+ *   count: number,
+ *   noun: (n: number) => string,
+ *   onDone: (action: Action, done: number) => void,
+ *   onError?: (e: Error) => void,
+ *   quick?: boolean,
+ * }} props quick: only destructive actions ask first (a detail page's buttons act on the one row shown)
+ */
+export function ActionButtons({ page, actions, target, count, noun, onDone, onError, quick }) {
+  const [dialog, ask] = useConfirm();
+  const [running, setRunning] = useState(/** @type {null | { label: string, done: number, total: number }} */ (null));
+  /** @param {Action} a */
+  const run = async (a) => {
+    const t = target();
+    if (!t) return;
+    const ok = (quick && !a.danger) || await ask(`${a.label} ${noun(count)}?`, a.danger ? 'This cannot be undone.' : `This applies to ${num(count)} ${count === 1 ? 'row' : 'rows'}.`, a.label, a.danger);
+    if (!ok) return;
+    setRunning({ label: `${a.label}:`, done: 0, total: count });
+    try {
+      const done = await runAction(page, a.action, t, (d, total) => setRunning({ label: `${a.label}:`, done: d, total }));
+      onDone(a, done);
+    } catch (e) {
+      onError?.(/** @type {Error} */ (e));
+    } finally {
+      setRunning(null);
+    }
+  };
+  return html`
+    <div class="actions" role="group" aria-label="Actions">
+      ${actions.map((a) => html`<button type="button" class=${a.danger ? 'danger' : ''} disabled=${!count || !!running} onClick=${() => run(a)}>${a.label}</button>`)}
+    </div>
+    ${running && html`<${Progress} ...${running} />`}
+    ${dialog}
+  `;
+}

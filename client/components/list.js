@@ -1,0 +1,144 @@
+/**
+ * One list page: search, filters, the table, keyset paging and row actions. Its state lives in
+ * the URL hash so a view can be bookmarked and survives a reload; "Newer" works by keeping the
+ * cursors of the pages before this one in the hash (`prev`), as keyset cursors only go one way.
+ */
+import { html } from 'htm/preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { api, query } from '../lib/api.js';
+import { useData } from '../lib/data.js';
+import { num, plural } from '../lib/format.js';
+import { notify } from '../lib/notice.js';
+import { href, navigate, replace } from '../lib/router.js';
+import { ActionButtons } from './bulk.js';
+import { ErrorBox } from './detail.js';
+import { FilterSelect, SearchBox } from './filters.js';
+import { Table } from './table.js';
+
+/**
+ * @typedef {{ name: string, label: string, options: (choices: any) => { value: string, label: string }[] }} Filter
+ * @param {{
+ *   page: string,
+ *   meta: any,
+ *   route: import('../lib/router.js').Route,
+ *   title: string,
+ *   one: string,
+ *   many: string,
+ *   searchHint: string,
+ *   filters: Filter[],
+ *   actions: import('./bulk.js').Action[],
+ *   cell: (column: string, row: any) => any,
+ *   rowName: (row: any) => string,
+ *   intro?: any,
+ *   tools?: any,
+ * }} props
+ */
+export function ListPage({ page, meta, route, title, one, many, searchHint, filters, actions, cell, rowName, intro, tools }) {
+  const conf = meta.pages[page];
+  const noun = (/** @type {number} */ n) => plural(n, one, many);
+  const params = route.params;
+  const search = params.get('search') ?? '';
+  /** @type {Record<string, string>} */
+  const filter = { search };
+  for (const f of filters) filter[f.name] = params.get(f.name) ?? '';
+  const cursor = params.get('cursor') ?? '';
+  const prev = params.getAll('prev');
+  const filterKey = query(filter);
+
+  const list = useData(`${page}${query({ ...filter, cursor })}`);
+  const choices = useData(filters.length ? `${page}/filters` : null, { live: false });
+  const allowed = actions.filter((a) => conf.can[a.action]);
+
+  const [selected, setSelected] = useState(/** @type {Set<string>} */ (new Set()));
+  const [all, setAll] = useState(false);
+  const [matching, setMatching] = useState(/** @type {number | null} */ (null));
+  useEffect(() => {
+    setSelected(new Set());
+    setAll(false);
+    setMatching(null);
+  }, [filterKey, cursor]);
+
+  const rows = /** @type {any[]} */ (list.data?.rows ?? []);
+  const pageIds = useMemo(() => rows.map((r) => String(r.id)), [rows]);
+  const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
+  const more = !!(list.data?.next || cursor);
+
+  // the exact count for "Select all N matching", asked only when it can be offered
+  useEffect(() => {
+    if (!allOnPage || !more || matching !== null) return;
+    let live = true;
+    api(`${page}/count${filterKey}`).then((r) => live && setMatching(r.count), () => {});
+    return () => void (live = false);
+  }, [allOnPage, more, filterKey]);
+
+  /** @param {Record<string, string>} changes */
+  const setQuery = (changes) => {
+    const next = { ...filter, ...changes };
+    replace(href([page], next));
+  };
+
+  const count = list.data?.count;
+  const selectedCount = all && matching !== null ? matching : selected.size;
+  const noFilter = Object.values(filter).every((v) => !v);
+
+  return html`
+    <section class="list" aria-labelledby="page-title">
+      <div class="page-head">
+        <h1 id="page-title">${title}</h1>
+        ${count && html`<span class="count">${count.estimated ? 'about ' : ''}${num(count.value)} ${count.value === 1 ? 'row' : 'rows'}${noFilter ? '' : ' match'}</span>`}
+        ${tools}
+      </div>
+      ${intro}
+      <div class="toolbar">
+        <${SearchBox} value=${search} hint=${`Searches ${searchHint}`} onSearch=${(/** @type {string} */ v) => v !== search && setQuery({ search: v })} />
+        ${filters.map((f) => html`<${FilterSelect} name=${f.name} label=${f.label} value=${filter[f.name]}
+            options=${choices.data ? f.options(choices.data) : []}
+            onChange=${(/** @type {string} */ v) => setQuery({ [f.name]: v })} />`)}
+        ${!noFilter && html`<a class="clear" href=${href([page])}>Clear search and filters</a>`}
+      </div>
+      <${ErrorBox} error=${list.error} />
+      ${allowed.length > 0 &&
+      html`<div class="bulk">
+        <span class="selection" aria-live="polite">${all && matching !== null ? `All ${num(matching)} matching rows selected` : `${num(selected.size)} selected`}</span>
+        <${ActionButtons} page=${page} actions=${allowed} count=${selectedCount} noun=${noun}
+          target=${() => (all && matching !== null ? { all: true, filter, count: matching } : selected.size ? { ids: rows.filter((r) => selected.has(String(r.id))).map((r) => r.id) } : null)}
+          onDone=${(/** @type {any} */ a, /** @type {number} */ done) => {
+            notify(`${a.past} ${noun(done)}.`);
+            setSelected(new Set());
+            setAll(false);
+            setMatching(null);
+            list.reload();
+          }}
+          onError=${(/** @type {Error} */ e) => {
+            notify(e.message, 'error');
+            list.reload();
+          }} />
+        ${allOnPage && more && !all && matching !== null &&
+        html`<button type="button" class="link" onClick=${() => setAll(true)}>Select all ${num(matching)} matching</button>`}
+        ${(all || selected.size > 0) && html`<button type="button" class="link" onClick=${() => { setSelected(new Set()); setAll(false); }}>Clear selection</button>`}
+      </div>`}
+      ${list.data && rows.length > 0 &&
+      html`<${Table} caption=${title} columns=${conf.columns} rows=${rows} cell=${cell} rowName=${rowName}
+        detail=${conf.can.view ? (/** @type {any} */ r) => href([page, String(r.id)]) : undefined}
+        selected=${selected} onSelect=${allowed.length
+          ? (/** @type {string[]} */ ids, /** @type {boolean} */ on) => {
+              const s = new Set(selected);
+              ids.forEach((id) => (on ? s.add(id) : s.delete(id)));
+              setSelected(s);
+              if (!on) setAll(false);
+            }
+          : null} />`}
+      ${list.data && rows.length === 0 &&
+      html`<p class="empty">${cursor ? 'No more rows.' : noFilter ? `No ${many} yet.` : `No ${many} match.`}</p>`}
+      ${!list.data && !list.error && html`<p class="loading" aria-busy="true">Loading…</p>`}
+      <nav class="paging" aria-label="Pages of results">
+        <button type="button" disabled=${!cursor} onClick=${() => {
+          const back = prev.slice(0, -1);
+          navigate(href([page], { ...filter, cursor: prev[prev.length - 1] || null, prev: back }));
+        }}>Newer</button>
+        <button type="button" disabled=${!list.data?.next} onClick=${() =>
+          navigate(href([page], { ...filter, cursor: list.data.next, prev: [...prev, cursor] }))}>Next</button>
+      </nav>
+    </section>
+  `;
+}

@@ -1,0 +1,237 @@
+/**
+ * Scheduled tasks' form (`#/scheduled/new`, `#/scheduled/<id>/edit`): adds a schedule or edits one,
+ * with each error shown at its field. A chunk of its own: most visits never open it.
+ */
+import { html } from 'htm/preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ErrorBox } from '../components/detail.js';
+import { api, ApiError, query } from '../lib/api.js';
+import { useData } from '../lib/data.js';
+import { notify } from '../lib/notice.js';
+import { href, navigate } from '../lib/router.js';
+import { fromLocalInput, relative, Time, toLocalInput } from '../lib/time.js';
+
+const FIELDS = ['name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron', 'cluster', 'intendedDateKwarg'];
+
+/**
+ * Form values are the inputs' text; `toBody` turns them into the API's types.
+ * @param {any} o
+ * @returns {Record<string, string>}
+ */
+function toForm(o) {
+  return {
+    name: o?.name ?? '',
+    func: o?.func ?? '',
+    hook: o?.hook ?? '',
+    args: o ? JSON.stringify(o.args ?? []) : '[]',
+    kwargs: o ? JSON.stringify(o.kwargs ?? {}) : '{}',
+    scheduleType: o?.scheduleType ?? 'O',
+    minutes: o?.minutes == null ? '' : String(o.minutes),
+    repeats: o ? String(o.repeats) : '-1',
+    nextRun: toLocalInput(o?.nextRun),
+    cron: o?.cron ?? '',
+    cluster: o?.cluster ?? '',
+    intendedDateKwarg: o?.intendedDateKwarg ?? '',
+  };
+}
+
+/**
+ * @param {Record<string, string>} f
+ * @param {any} original the stored schedule when editing
+ * @returns {{ body?: any, errors?: Record<string, string> }}
+ */
+function toBody(f, original) {
+  /** @type {Record<string, string>} */
+  const errors = {};
+  /** @param {string} field @param {(v: unknown) => boolean} ok @param {string} kind */
+  const json = (field, ok, kind) => {
+    const raw = f[field].trim();
+    if (!raw) return undefined;
+    try {
+      const v = JSON.parse(raw);
+      if (ok(v)) return v;
+    } catch {}
+    errors[field] = `must be ${kind} in JSON`;
+  };
+  const nullable = (/** @type {string} */ v) => (v.trim() === '' ? null : v.trim());
+  /** @type {Record<string, any>} */
+  const body = {
+    name: nullable(f.name),
+    func: f.func.trim(),
+    hook: nullable(f.hook),
+    args: json('args', Array.isArray, 'an array, like [1, "a"]') ?? [],
+    kwargs: json('kwargs', (v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'an object, like {"key": 1}') ?? {},
+    scheduleType: f.scheduleType,
+    minutes: f.scheduleType === 'I' ? (f.minutes.trim() === '' ? null : Number(f.minutes)) : null,
+    repeats: f.repeats.trim() === '' ? -1 : Number(f.repeats),
+    cron: f.scheduleType === 'C' ? nullable(f.cron) : null,
+    cluster: nullable(f.cluster),
+    intendedDateKwarg: nullable(f.intendedDateKwarg),
+  };
+  if (!Number.isInteger(body.repeats)) errors.repeats = 'must be a whole number';
+  if (f.scheduleType === 'I' && body.minutes !== null && !Number.isInteger(body.minutes)) errors.minutes = 'must be a whole number';
+  // unchanged on edit: left out, so a new type or cron recomputes it on the server
+  if (!original || f.nextRun !== toLocalInput(original.nextRun)) {
+    const iso = fromLocalInput(f.nextRun);
+    if (iso === undefined) errors.nextRun = 'must be a date and time';
+    else body.nextRun = iso;
+  }
+  if (original) body.version = original.version;
+  return Object.keys(errors).length ? { errors } : { body };
+}
+
+/** The next five runs for a cron expression, as the server computes them. @param {{ form: Record<string, string> }} props */
+function CronPreview({ form }) {
+  const [state, setState] = useState(/** @type {{ runs?: string[], error?: string }} */ ({}));
+  useEffect(() => {
+    if (!form.cron.trim()) return setState({});
+    const controller = new AbortController();
+    const t = setTimeout(() => {
+      const nextRun = fromLocalInput(form.nextRun);
+      api(`scheduled/preview${query({ scheduleType: 'C', cron: form.cron.trim(), nextRun: nextRun || undefined })}`, { signal: controller.signal })
+        .then((r) => setState({ runs: r.runs }))
+        .catch((e) => e.name !== 'AbortError' && setState({ error: e.fields?.cron ? `Cron ${e.fields.cron}` : e.message }));
+    }, 300);
+    return () => {
+      clearTimeout(t);
+      controller.abort();
+    };
+  }, [form.cron, form.nextRun]);
+  return html`<div class="preview" aria-live="polite">
+    ${state.runs && html`<p id="cron-preview-title">Next five runs:</p><ol aria-labelledby="cron-preview-title">${state.runs.map((r) => html`<li><${Time} iso=${r} /> <span class="rel">${relative(r)}</span></li>`)}</ol>`}
+    ${state.error && html`<p class="hint">${state.error}</p>`}
+  </div>`;
+}
+
+/** @param {{ meta: any, id?: string }} props */
+export function ScheduleForm({ meta, id }) {
+  const loaded = useData(id ? `scheduled/${encodeURIComponent(id)}` : null, { live: false });
+  const [original, setOriginal] = useState(/** @type {any} */ (null));
+  const [form, setForm] = useState(() => toForm(null));
+  const [errors, setErrors] = useState(/** @type {Record<string, string>} */ ({}));
+  const [message, setMessage] = useState('');
+  const [conflict, setConflict] = useState(/** @type {any} */ (null));
+  const [saving, setSaving] = useState(false);
+  const ref = useRef(/** @type {HTMLFormElement | null} */ (null));
+
+  useEffect(() => {
+    const d = loaded.data;
+    if (!d || original) return;
+    (async () => {
+      // args or kwargs too large for the detail response are fetched whole, or saving would lose them
+      const o = { ...d.object };
+      for (const k of ['args', 'kwargs']) if (d.truncated?.[k]) o[k] = await api(`scheduled/${encodeURIComponent(String(id))}/field/${k}`);
+      setOriginal(o);
+      setForm(toForm(o));
+    })().catch((e) => setMessage(e.message));
+  }, [loaded.data]);
+
+  useEffect(() => {
+    const first = FIELDS.find((f) => errors[f]);
+    if (first) /** @type {HTMLElement | null} */ (ref.current?.querySelector(`#f-${first}`))?.focus();
+  }, [errors]);
+
+  const set = (/** @type {string} */ k) => (/** @type {any} */ e) => setForm({ ...form, [k]: e.currentTarget.value });
+
+  const submit = async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    setMessage('');
+    setConflict(null);
+    const { body, errors: local } = toBody(form, original);
+    if (local) return setErrors(local);
+    setErrors({});
+    setSaving(true);
+    try {
+      const r = await api(id ? `scheduled/${encodeURIComponent(id)}` : 'scheduled', { method: id ? 'PUT' : 'POST', body });
+      notify(`Saved ${r.object.name ?? `schedule ${r.object.id}`}.`);
+      navigate(href(['scheduled', String(r.object.id)]));
+    } catch (err) {
+      const x = /** @type {ApiError} */ (err);
+      if (x.status === 409 && x.body?.current) setConflict(x.body.current);
+      else if (x.fields) {
+        setErrors(x.fields);
+        const other = Object.keys(x.fields).filter((k) => !FIELDS.includes(k));
+        if (other.length) setMessage(other.map((k) => `${k} ${x.fields?.[k]}`).join('; '));
+      } else setMessage(x.message);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  if (id && loaded.error) return html`<${ErrorBox} error=${loaded.error} />`;
+  if (id && !original) return html`<p class="loading">Loading…</p>`;
+
+  /**
+   * A labelled control with its hint and error, tied together for screen readers.
+   * @param {string} name @param {string} label @param {any} control @param {string} [hint]
+   */
+  const field = (name, label, control, hint) => {
+    const described = [hint && `h-${name}`, errors[name] && `e-${name}`].filter(Boolean).join(' ') || undefined;
+    return html`<div class=${`form-field${errors[name] ? ' invalid' : ''}`}>
+      <label for=${`f-${name}`}>${label}</label>
+      ${control({ id: `f-${name}`, name, 'aria-describedby': described, 'aria-invalid': errors[name] ? 'true' : undefined, value: form[name], onInput: set(name) })}
+      ${hint && html`<span class="hint" id=${`h-${name}`}>${hint}</span>`}
+      ${errors[name] && html`<span class="field-error" id=${`e-${name}`}>${label} ${errors[name]}</span>`}
+    </div>`;
+  };
+  const input = (/** @type {any} */ extra = {}) => (/** @type {any} */ p) => html`<input ...${p} ...${extra} />`;
+  const area = (/** @type {any} */ p) => html`<textarea ...${p} rows="3" spellcheck="false" />`;
+  /** @param {string[]} names @param {string} current @param {string} [none] */
+  const picker = (names, current, none) => (/** @type {any} */ p) => html`<select ...${p}>
+    ${none !== undefined && html`<option value="">${none}</option>`}
+    ${none === undefined && !current && html`<option value="" disabled>Choose a task</option>`}
+    ${names.map((n) => html`<option value=${n}>${n}</option>`)}
+    ${current && !names.includes(current) && html`<option value=${current}>${current} (not registered)</option>`}
+  </select>`;
+  const tasks = /** @type {string[] | null} */ (meta.tasks);
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const type = form.scheduleType;
+
+  return html`<article class="detail" aria-labelledby="page-title">
+    <p class="back"><a href=${id ? href(['scheduled', id]) : href(['scheduled'])}>← ${id ? 'Back to the schedule' : 'Scheduled tasks'}</a></p>
+    <h1 id="page-title">${id ? `Edit ${original?.name ?? `schedule ${id}`}` : 'Add schedule'}</h1>
+    ${conflict && html`<div class="conflict" role="alert">
+      <p><strong>This schedule was changed by someone else</strong> after you opened it. Your changes were not saved.</p>
+      <ul>${FIELDS.filter((k) => JSON.stringify(toForm(conflict)[k]) !== JSON.stringify(form[k])).map(
+        (k) => html`<li><strong>${k}</strong>: theirs <code>${toForm(conflict)[k] || '(empty)'}</code>, yours <code>${form[k] || '(empty)'}</code></li>`,
+      )}</ul>
+      <button type="button" onClick=${() => {
+        setOriginal(conflict);
+        setForm(toForm(conflict));
+        setConflict(null);
+        setErrors({});
+      }}>Reload</button>
+    </div>`}
+    ${message && html`<p class="error" role="alert">${message}</p>`}
+    <form ref=${ref} class="schedule-form" onSubmit=${submit} novalidate>
+      ${field('name', 'Name', input({ maxlength: 100, autocomplete: 'off' }), 'Optional; unique. Its tasks get it as their group.')}
+      ${field('func', 'Func', tasks ? picker(tasks, form.func) : input({ required: true, autocomplete: 'off' }), tasks ? undefined : 'The name of a registered task function.')}
+      ${field('hook', 'Hook', tasks ? picker(tasks, form.hook, 'None') : input({ autocomplete: 'off' }), 'Optional; called with the saved task.')}
+      ${field('args', 'Args', area, 'A JSON array.')}
+      ${field('kwargs', 'Kwargs', area, 'A JSON object.')}
+      ${field('scheduleType', 'Schedule type', (/** @type {any} */ p) => html`<select ...${p}>
+        ${Object.entries(meta.scheduleTypes).map(([code, name]) => html`<option value=${code}>${name}</option>`)}
+      </select>`)}
+      ${type === 'I' && field('minutes', 'Minutes', input({ type: 'number', min: 1, step: 1, inputmode: 'numeric' }), 'Runs every this many minutes.')}
+      ${type === 'C' && html`${field('cron', 'Cron', input({ autocomplete: 'off', spellcheck: false }), 'Five or six fields, e.g. 0 9 * * 1-5.')}<${CronPreview} form=${form} />`}
+      ${field('repeats', 'Repeats', input({ type: 'number', step: 1, inputmode: 'numeric' }), '−1 runs indefinitely, 0 pauses, N runs N more times.')}
+      ${field('nextRun', 'Next run', input({ type: 'datetime-local', step: 1 }),
+        `In your time zone (${zone})${form.nextRun && fromLocalInput(form.nextRun) ? `; ${relative(/** @type {string} */ (fromLocalInput(form.nextRun)))}` : ''}.${type === 'C' ? ' Empty: the first cron match.' : ''}`)}
+      ${field('cluster', 'Cluster', input({ autocomplete: 'off' }), 'Empty: the default cluster.')}
+      ${field('intendedDateKwarg', 'Intended date kwarg', input({ autocomplete: 'off' }), 'If set, the scheduled time is passed to the task under this kwarg.')}
+      <div class="buttons">
+        <button type="submit" class="primary" disabled=${saving}>${saving ? 'Saving…' : 'Save'}</button>
+        <a class="button" href=${id ? href(['scheduled', id]) : href(['scheduled'])}>Cancel</a>
+      </div>
+    </form>
+  </article>`;
+}
+
+
+/** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
+export function ScheduleFormPage({ meta, route }) {
+  const id = route.path[2] === 'edit' ? route.path[1] : undefined;
+  const can = meta.pages.scheduled.can;
+  if (!(id ? can.edit : can.create)) return html`<h1>Not allowed</h1><p>You cannot ${id ? 'edit schedules' : 'add schedules'}.</p>`;
+  return html`<${ScheduleForm} key=${id ?? 'new'} meta=${meta} id=${id} />`;
+}

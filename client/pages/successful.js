@@ -1,0 +1,30 @@
+/** Successful tasks: finished tasks with success = true. */
+import { html } from 'htm/preact';
+import { ListPage } from '../components/list.js';
+import { taskCell, TaskDetail, taskFilters } from '../components/task.js';
+import { num } from '../lib/format.js';
+
+const title = 'Successful tasks';
+const one = 'successful task';
+const many = 'successful tasks';
+
+
+/** @param {number | null} limit */
+function saveLimitNote(limit) {
+  if (limit === null || limit === undefined || limit === 0) return null;
+  const text = limit < 0 ? 'Successful tasks are not kept: the clusters run with saveLimit −1.' : `Only the newest ${num(limit)} successes are kept (saveLimit).`;
+  return html`<p class="note">${text}</p>`;
+}
+
+/** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
+export function Successful({ meta, route }) {
+  const id = route.path[1];
+  if (id) return html`<${TaskDetail} page="successful" id=${id} meta=${meta} title=${title} one=${one} many=${many} />`;
+  return html`<${ListPage} page="successful" meta=${meta} route=${route} title=${title} one=${one} many=${many}
+    searchHint="name, func and group" filters=${taskFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
+    intro=${saveLimitNote(meta.saveLimit)}
+    actions=${[
+      { action: 'resubmit', label: 'Resubmit', past: 'Resubmitted' },
+      { action: 'delete', label: 'Delete', past: 'Deleted', danger: true },
+    ]} />`;
+}
