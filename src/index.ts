@@ -5,3 +5,5 @@ export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, ty
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';
 export { Cluster, type ClusterOptions, type TaskFunction, type TaskContext, type LogLevel } from './cluster/cluster.js';
+export { queueAdmin, type QueueAdminHandler, type NextFunction } from './admin/handler.js';
+export type { QueueAdminOptions, AuthorizeRequest, PageId } from './admin/options.js';

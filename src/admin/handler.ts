@@ -1,0 +1,229 @@
+/**
+ * `queueAdmin(orm, options)`: one Connect-style handler for Express, Koa (through the adapter) and
+ * node:http. It serves the built client and the JSON API, both relative to wherever it is mounted,
+ * so no base-path setting is needed under Express or Koa or behind a prefix-stripping proxy.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EntityManager } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { SCHEDULE_TYPES } from '../schedule-rules.js';
+import { ValidationError } from '../validate.js';
+import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
+import { exactCount } from './list.js';
+import { history } from './log.js';
+import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions } from './options.js';
+import { overview } from './overview.js';
+import { runAction, type Page, type RequestContext } from './page.js';
+import { failed } from './pages/failed.js';
+import { editQueued, queued } from './pages/queued.js';
+import { createSchedule, editSchedule, previewRuns, scheduled } from './pages/scheduled.js';
+import { successful } from './pages/successful.js';
+import { defaultClientDir, loadClient, serveAsset } from './static.js';
+
+export type NextFunction = (err?: unknown) => void;
+export type QueueAdminHandler = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
+
+const PAGES: Record<PageId, Page> = { successful, failed, scheduled, queued };
+
+class Request implements RequestContext {
+  private actorName: Promise<string | null> | undefined;
+  private readonly decisions = new Map<string, Promise<boolean>>();
+  constructor(
+    readonly req: IncomingMessage,
+    readonly em: SqlEntityManager,
+    readonly options: ResolvedOptions,
+  ) {}
+
+  actor(): Promise<string | null> {
+    this.actorName ??= Promise.resolve(this.options.actor ? this.options.actor(this.req) : null).then((a) =>
+      typeof a === 'string' && a !== '' ? a : null,
+    );
+    return this.actorName;
+  }
+
+  /** readOnly allows only `view`; `authorize` has the last word on everything it is asked. */
+  can(page: PageId, action: string): Promise<boolean> {
+    const key = `${page}:${action}`;
+    let decision = this.decisions.get(key);
+    if (!decision) {
+      decision =
+        this.options.readOnly && action !== 'view'
+          ? Promise.resolve(false)
+          : Promise.resolve(this.options.authorize ? this.options.authorize(this.req, { page, action }) : true).then((v) => v === true);
+      this.decisions.set(key, decision);
+    }
+    return decision;
+  }
+
+  async require(page: PageId, action: string): Promise<void> {
+    if (!(await this.can(page, action))) {
+      const why = this.options.readOnly && action !== 'view' ? 'the admin is read-only' : 'not authorized';
+      throw new HttpError(403, `Forbidden: ${action} on ${page} (${why})`);
+    }
+  }
+}
+
+async function meta(r: Request) {
+  const pages: Record<string, unknown> = {};
+  for (const page of PAGE_IDS) {
+    const can: Record<string, boolean> = {};
+    for (const action of PAGE_ACTIONS[page]) can[action] = await r.can(page, action);
+    pages[page] = { columns: r.options.columns[page], can };
+  }
+  return {
+    title: r.options.title,
+    readOnly: r.options.readOnly,
+    saveLimit: r.options.saveLimit,
+    tasks: r.options.tasks,
+    scheduleTypes: SCHEDULE_TYPES,
+    pages,
+  };
+}
+
+function methodNotAllowed(allow: string): HttpError {
+  return new HttpError(405, `Method not allowed here (allowed: ${allow})`, undefined);
+}
+
+async function api(r: Request, method: string, segments: string[], search: string, res: ServerResponse): Promise<void> {
+  const query = queryOf(search);
+  const [first, second, third, fourth, ...rest] = segments;
+  const only = (allowed: string) => {
+    if (method !== allowed) throw methodNotAllowed(allowed);
+  };
+
+  if (segments.length === 1 && first === 'meta') {
+    only('GET');
+    return sendJson(res, 200, await meta(r));
+  }
+  if (segments.length === 1 && first === 'overview') {
+    only('GET');
+    return sendJson(res, 200, await overview(r.em));
+  }
+  if (!first || !Object.hasOwn(PAGES, first) || rest.length) throw notFound(`No such API route: ${segments.join('/')}`);
+  const pageId = first as PageId;
+  const page = PAGES[pageId];
+
+  if (second === undefined) {
+    if (method === 'POST' && pageId === 'scheduled') {
+      await r.require(pageId, 'create');
+      const object = await createSchedule(r, await readJson(r.req));
+      return sendJson(res, 201, { object });
+    }
+    only('GET');
+    await r.require(pageId, 'view');
+    return sendJson(res, 200, await page.list(r, query));
+  }
+
+  if (third === undefined && (second === 'filters' || second === 'count' || (second === 'preview' && pageId === 'scheduled'))) {
+    only('GET');
+    await r.require(pageId, 'view');
+    if (second === 'filters') return sendJson(res, 200, await page.filters(r));
+    if (second === 'count') return sendJson(res, 200, { count: await exactCount(r.em, page.table, page.where(query, r)), estimated: false });
+    return sendJson(res, 200, { runs: previewRuns(query, r.options.timeZone) });
+  }
+
+  if (second === 'actions' && third !== undefined && fourth === undefined) {
+    only('POST');
+    if (!Object.hasOwn(page.actions, third)) throw notFound(`Unknown action ${JSON.stringify(third)} on ${pageId}`);
+    await r.require(pageId, third);
+    return sendJson(res, 200, await runAction(r, page, third, await readJson(r.req)));
+  }
+
+  const id = page.parseId(second);
+  if (id === null) throw notFound(`No ${pageId} object with id ${JSON.stringify(second)}`);
+
+  if (third === undefined) {
+    if (method === 'PUT' && pageId === 'scheduled') {
+      await r.require(pageId, 'edit');
+      return sendJson(res, 200, { object: await editSchedule(r, id as number, await readJson(r.req)) });
+    }
+    if (method === 'PATCH' && pageId === 'queued') {
+      await r.require(pageId, 'edit');
+      return sendJson(res, 200, { object: await editQueued(r, id as number, await readJson(r.req)) });
+    }
+    only('GET');
+    await r.require(pageId, 'view');
+    const detail = await page.detail(r, id);
+    if (!detail) throw notFound(`No ${pageId} object with id ${JSON.stringify(second)}`);
+    return sendJson(res, 200, { ...detail, history: await history(r.em, pageId, id) });
+  }
+
+  if (third === 'field' && fourth !== undefined) {
+    only('GET');
+    await r.require(pageId, 'view');
+    if (!page.jsonFields.includes(fourth)) throw notFound(`${pageId} has no loadable field ${JSON.stringify(fourth)}`);
+    const field = await page.field(r, id, fourth);
+    if (!field) throw notFound(`No ${pageId} object with id ${JSON.stringify(second)}`);
+    return sendJson(res, 200, field.value);
+  }
+  throw notFound(`No such API route: ${segments.join('/')}`);
+}
+
+function fail(res: ServerResponse, err: unknown): void {
+  if (err instanceof HttpError) return sendError(res, err);
+  if (err instanceof ValidationError) return sendError(res, new HttpError(400, err.message, err.errors));
+  // Unexpected: the details go to the server's log, never to the client.
+  console.error('ormq admin:', err);
+  sendError(res, new HttpError(500, 'Internal error; the server log has the details'));
+}
+
+/**
+ * The admin as a Node request handler. `orm` is the host's MikroORM; each request works on its own
+ * `orm.em.fork()`. Throws at creation when the options are wrong or the client is not built.
+ */
+export function queueAdmin(orm: { em: EntityManager }, options: QueueAdminOptions = {}): QueueAdminHandler {
+  const opts = resolveOptions(options);
+  const assets = loadClient(options.clientDir ?? defaultClientDir());
+  const base = opts.basePath;
+
+  return function ormqAdmin(req, res, next) {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let path = q < 0 ? url : url.slice(0, q);
+    const search = q < 0 ? '' : url.slice(q);
+    let original: string;
+    if (base) {
+      if (path !== base && !path.startsWith(`${base}/`)) {
+        if (next) return next();
+        return sendError(res, notFound());
+      }
+      original = path;
+      path = path.slice(base.length) || '/';
+    } else {
+      // Express and the Koa adapter strip the mount path from req.url and keep the full one here.
+      original = ((req as { originalUrl?: string }).originalUrl ?? url).split('?')[0]!;
+    }
+    if (!path.startsWith('/')) path = `/${path}`;
+    handle(req, res, path, original, search).catch((err) => fail(res, err));
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse, path: string, original: string, search: string): Promise<void> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (MUTATIONS.has(method)) assertSameOrigin(req);
+
+    if (path === '/api' || path.startsWith('/api/')) {
+      let segments: string[];
+      try {
+        segments = path.slice(5).split('/').map(decodeURIComponent);
+      } catch {
+        throw notFound('No such API route');
+      }
+      const r = new Request(req, orm.em.fork() as SqlEntityManager, opts);
+      return api(r, method, segments, search, res);
+    }
+
+    if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
+    if (path === '/' && !original.endsWith('/')) {
+      // Relative, so it is right under any prefix a proxy adds or strips: ".../queue-admin" → "queue-admin/".
+      const last = original.slice(original.lastIndexOf('/') + 1);
+      securityHeaders(res);
+      res.statusCode = 302;
+      res.setHeader('Location', `${last || '.'}/${search}`);
+      res.setHeader('Cache-Control', 'no-store');
+      res.end();
+      return;
+    }
+    const name = path === '/' ? 'index.html' : path.slice(1);
+    if (!serveAsset(assets, name, req, res)) throw notFound(`No such file: ${name}`);
+  }
+}

@@ -1,0 +1,149 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** A request that failed on purpose: its status and message go to the client as JSON. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly fields?: Record<string, string>;
+  readonly extra?: Record<string, unknown>;
+  constructor(status: number, message: string, fields?: Record<string, string>, extra?: Record<string, unknown>) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = status;
+    this.fields = fields;
+    this.extra = extra;
+  }
+}
+
+export const badRequest = (message: string, fields?: Record<string, string>) => new HttpError(400, message, fields);
+export const notFound = (message = 'Not found') => new HttpError(404, message);
+
+export const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'self'",
+].join('; ');
+
+/** Set on every response, whatever it is: the page, an asset, JSON, a redirect or an error. */
+export function securityHeaders(res: ServerResponse): void {
+  res.setHeader('Content-Security-Policy', CSP);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'same-origin');
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  securityHeaders(res);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  // Lists and details change with every action: a cached copy would show deleted rows again.
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: HttpError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body: Record<string, unknown> = { status: error.status, message: error.message };
+  if (error.fields) body.fields = error.fields;
+  sendJson(res, error.status, { error: body, ...error.extra });
+}
+
+export const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * Refuses a mutation another site triggered. A browser sends `Sec-Fetch-Site` on every request it
+ * makes (modern ones) and `Origin` on every cross-origin and every non-GET request, so a forged
+ * form post or fetch from elsewhere carries one of them with a foreign value.
+ */
+export function assertSameOrigin(req: IncomingMessage): void {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin') {
+    throw new HttpError(403, `Cross-site request refused (Sec-Fetch-Site: ${String(site)})`);
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    let host: string | null = null;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      host = null;
+    }
+    if (!host || host.toLowerCase() !== String(req.headers.host ?? '').toLowerCase()) {
+      throw new HttpError(403, 'Cross-site request refused (Origin does not match Host)');
+    }
+  }
+}
+
+/** 1 MB: a schedule form or a selection of 1,000 ids is far below it. */
+export const BODY_LIMIT = 1024 * 1024;
+
+function isJsonType(value: string | undefined): boolean {
+  if (!value) return false;
+  const type = value.split(';')[0]!.trim().toLowerCase();
+  return type === 'application/json';
+}
+
+/**
+ * Reads a mutation's JSON body. A JSON content type is required: an HTML form cannot send one
+ * cross-site without a CORS preflight, which this server never grants.
+ */
+export async function readJson(req: IncomingMessage, limit = BODY_LIMIT): Promise<unknown> {
+  if (!isJsonType(req.headers['content-type'])) {
+    throw new HttpError(415, 'Content-Type must be application/json');
+  }
+  // A host's body parser (express.json, koa-bodyparser) may have read the stream already.
+  const parsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (req.readableEnded && parsed !== undefined) return parsed;
+
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new HttpError(413, `Request body is larger than ${limit} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  await new Promise<void>((resolve, reject) => {
+    req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return;
+      size += chunk.length;
+      if (size > limit) {
+        tooLarge = true;
+        chunks.length = 0;
+        resolve();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve());
+    req.on('error', reject);
+  });
+  if (tooLarge) throw new HttpError(413, `Request body is larger than ${limit} bytes`);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw badRequest('Request body must be JSON; it is empty');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`Request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The parsed query string as a plain map; repeated keys keep the last value. */
+export function queryOf(search: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(search)) out[k] = v;
+  return out;
+}

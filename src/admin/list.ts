@@ -1,0 +1,204 @@
+/**
+ * What the four lists share: filters as SQL, keyset cursors, counts that stay cheap at a million
+ * rows, and the truncation of large JSON fields in details.
+ */
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { badRequest } from './http.js';
+
+/** A WHERE clause under construction: SQL fragments with `?` placeholders and their values. */
+export class Where {
+  readonly clauses: string[] = [];
+  readonly params: unknown[] = [];
+  add(sql: string, ...params: unknown[]): this {
+    this.clauses.push(sql);
+    this.params.push(...params);
+    return this;
+  }
+  and(other: Where): Where {
+    const w = new Where();
+    w.clauses.push(...this.clauses, ...other.clauses);
+    w.params.push(...this.params, ...other.params);
+    return w;
+  }
+  get sql(): string {
+    return this.clauses.length ? `where ${this.clauses.join(' and ')}` : '';
+  }
+}
+
+/** `%`, `_` and `\` typed in a search box are literal; `\` is ILIKE's default escape character. */
+export function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Reads one optional text filter from a list query or an "all matching" filter object. */
+export function textFilter(filter: Record<string, unknown>, name: string, max = 256): string | null {
+  const v = filter[name];
+  if (v === undefined || v === null || v === '') return null;
+  if (typeof v !== 'string') throw badRequest(`${name} must be text`, { [name]: 'must be text' });
+  if (v.length > max) throw badRequest(`${name} is too long`, { [name]: `must be at most ${max} characters` });
+  return v;
+}
+
+export function parseLimit(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 50;
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 500) throw badRequest('limit must be a whole number from 1 to 500', { limit: 'must be between 1 and 500' });
+  return n;
+}
+
+/**
+ * A list's order, which is also its cursor: newest first for tasks (stopped, id) and queued
+ * packages (id), soonest first for schedules (next_run, id). The id breaks ties between equal
+ * timestamps, so a page boundary never loses or repeats a row.
+ */
+export interface Keyset {
+  time?: string;
+  id: string;
+  dir: 'asc' | 'desc';
+  idKind: 'text' | 'int';
+}
+
+/** Microseconds matter: a JS Date would round two rows 1 µs apart onto the same cursor. */
+export function keyColumn(k: Keyset, alias = ''): string {
+  if (!k.time) return '';
+  return `, to_char(${alias}${k.time} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as _key_time`;
+}
+
+export function orderBy(k: Keyset, alias = ''): string {
+  const d = k.dir;
+  return k.time ? `order by ${alias}${k.time} ${d}, ${alias}${k.id} ${d}` : `order by ${alias}${k.id} ${d}`;
+}
+
+export type Cursor = [string, string | number] | [string | number];
+
+export function cursorOf(k: Keyset, row: Record<string, unknown>): string {
+  const id = k.idKind === 'int' ? Number(row[k.id]) : String(row[k.id]).trim();
+  const value: Cursor = k.time ? [row._key_time as string, id] : [id];
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+const ISO_MICROS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+export function parseCursor(k: Keyset, raw: unknown): Cursor | null {
+  if (raw === undefined || raw === null || raw === '') return null;
+  const invalid = () => badRequest('cursor is not valid for this list', { cursor: 'is not valid' });
+  if (typeof raw !== 'string' || raw.length > 300) throw invalid();
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (!Array.isArray(value) || value.length !== (k.time ? 2 : 1)) throw invalid();
+  const id = value[value.length - 1];
+  const idOk = k.idKind === 'int' ? Number.isSafeInteger(id) : typeof id === 'string' && /^[0-9a-f]{32}$/.test(id);
+  if (!idOk) throw invalid();
+  if (k.time && !(typeof value[0] === 'string' && ISO_MICROS.test(value[0]))) throw invalid();
+  return value as Cursor;
+}
+
+/** Rows after the cursor in the list's order; a row comparison the (time, id) index serves directly. */
+export function afterCursor(k: Keyset, cursor: Cursor | null, alias = ''): Where {
+  const w = new Where();
+  if (!cursor) return w;
+  const op = k.dir === 'desc' ? '<' : '>';
+  const idCast = k.idKind === 'int' ? '::bigint' : '';
+  if (k.time) w.add(`(${alias}${k.time}, ${alias}${k.id}) ${op} (?::timestamptz, ?${idCast})`, cursor[0], cursor[1]);
+  else w.add(`${alias}${k.id} ${op} ?${idCast}`, cursor[0]);
+  return w;
+}
+
+export interface Count {
+  value: number;
+  estimated: boolean;
+}
+
+/** Counting up to this many rows exactly costs a few ms on an index; beyond it a count is estimated. */
+const EXACT_CAP = 10_000;
+/** Below this many rows in the table even a full count is cheap. */
+const SMALL_TABLE = 100_000;
+
+async function tableSize(em: SqlEntityManager, table: string): Promise<number> {
+  const rows = await em.execute(
+    'select reltuples::bigint as n, pg_relation_size(oid) as bytes from pg_class where oid = to_regclass(?)',
+    [table],
+  );
+  const n = Number(rows[0]?.n ?? -1);
+  // -1: never analysed. Judge by size on disk then, at roughly 200 bytes a row.
+  return n >= 0 ? n : Math.floor(Number(rows[0]?.bytes ?? 0) / 200);
+}
+
+export async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {
+  const rows = await em.execute(`select count(*) as n from ${from} ${where.sql}`, where.params);
+  return Number(rows[0]!.n);
+}
+
+/**
+ * A list's count: exact when that is cheap (few matches, or a small table), otherwise the
+ * planner's estimate, marked as such. Never an unbounded COUNT(*) over a large table.
+ */
+export async function listCount(em: SqlEntityManager, table: string, where: Where): Promise<Count> {
+  const capped = await em.execute(
+    `select count(*) as n from (select 1 from ${table} ${where.sql} limit ${EXACT_CAP + 1}) s`,
+    where.params,
+  );
+  const n = Number(capped[0]!.n);
+  if (n <= EXACT_CAP) return { value: n, estimated: false };
+  if ((await tableSize(em, table)) < SMALL_TABLE) return { value: await exactCount(em, table, where), estimated: false };
+  const plan = await em.execute(`explain (format json) select 1 from ${table} ${where.sql}`, where.params);
+  const raw = plan[0]?.['QUERY PLAN'];
+  const parsed = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan?: { 'Plan Rows'?: number } }[];
+  const estimate = Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0);
+  return { value: Math.max(estimate, EXACT_CAP + 1), estimated: true };
+}
+
+/**
+ * The distinct values of an indexed column, at most `limit`, without reading every row: a loose
+ * index scan that jumps from one value to the next (a recursive CTE, one index probe per value).
+ * `exists` keeps the values that have a row matching `scope` (e.g. success = false).
+ */
+export async function distinctValues(
+  em: SqlEntityManager,
+  table: string,
+  column: string,
+  scope: Where,
+  limit = 100,
+): Promise<string[]> {
+  const scopeSql = scope.clauses.length ? ` and ${scope.clauses.join(' and ')}` : '';
+  const rows = await em.execute(
+    `with recursive v(x) as (
+       (select ${column} from ${table} where ${column} is not null order by ${column} limit 1)
+       union all
+       select (select t.${column} from ${table} t where t.${column} > v.x order by t.${column} limit 1) from v where v.x is not null
+     )
+     select x from v where x is not null and exists (select 1 from ${table} t where t.${column} = v.x${scopeSql}) limit ${limit}`,
+    scope.params,
+  );
+  return rows.map((r) => r.x as string);
+}
+
+/** JSON fields larger than this are left out of a detail and loaded on demand. */
+export const FIELD_LIMIT = 8 * 1024;
+const PREVIEW_CHARS = 2000;
+
+export interface Truncated {
+  preview: string;
+  bytes: number;
+}
+
+/** Moves each large JSON field of `object` into `truncated`, with a preview of its JSON text. */
+export function truncateFields(object: Record<string, unknown>, fields: readonly string[]): Record<string, Truncated> {
+  const truncated: Record<string, Truncated> = {};
+  for (const field of fields) {
+    if (!(field in object)) continue;
+    const text = JSON.stringify(object[field]) ?? 'null';
+    const bytes = Buffer.byteLength(text);
+    if (bytes > FIELD_LIMIT) {
+      truncated[field] = { preview: text.slice(0, PREVIEW_CHARS), bytes };
+      delete object[field];
+    }
+  }
+  return truncated;
+}
+
+export const iso = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(v as string).toISOString());

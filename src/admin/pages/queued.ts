@@ -1,0 +1,173 @@
+/**
+ * Queued tasks: the ORM broker's packages, newest first. For development and for unsticking a
+ * queue: edit a package's key (which cluster runs it) and lock (release it, or delay it), or delete it.
+ * Each change wakes the clusters listening for the package's key.
+ */
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { QUEUE_CHANNEL } from '../../producer.js';
+import { parseDate } from '../../validate.js';
+import { badRequest, HttpError, isPlainObject } from '../http.js';
+import {
+  afterCursor, cursorOf, distinctValues, iso, likePattern, listCount, orderBy, parseCursor, parseLimit, textFilter,
+  truncateFields, Where, type Keyset,
+} from '../list.js';
+import { writeLog } from '../log.js';
+import type { Action, Page, RequestContext } from '../page.js';
+
+const KEYSET: Keyset = { id: 'id', dir: 'desc', idKind: 'int' };
+const JSON_FIELDS = ['payload'] as const;
+const LIST_COLUMNS = `id, key, lock, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group"`;
+
+type Row = Record<string, unknown>;
+
+function toListRow(r: Row): Row {
+  return {
+    id: Number(r.id),
+    key: r.key,
+    lock: iso(r.lock),
+    taskId: r.task_id ?? null,
+    name: r.name ?? null,
+    func: r.func ?? null,
+    group: r.group ?? null,
+  };
+}
+
+export function parseQueuedId(raw: unknown): number | null {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+function where(filter: Record<string, unknown>): Where {
+  const w = new Where();
+  const key = textFilter(filter, 'key', 100);
+  const search = textFilter(filter, 'search');
+  if (key !== null) w.add('key = ?', key);
+  if (search !== null) {
+    const p = likePattern(search);
+    w.add(`(payload->>'name' ilike ? or payload->>'func' ilike ?)`, p, p);
+  }
+  return w;
+}
+
+async function wake(tx: SqlEntityManager, keys: Iterable<unknown>): Promise<void> {
+  for (const key of new Set(keys)) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, String(key)]);
+}
+
+const describe = (r: Row) => JSON.stringify((r.payload as Row | null)?.name ?? r.id);
+
+const actions: Record<string, Action> = {
+  release: {
+    pending: 'lock is not null',
+    converges: true,
+    async apply(tx, rows) {
+      await tx.execute('update ormq_queued set lock = null where id in (?)', [rows.map((r) => Number(r.id))]);
+      await wake(tx, rows.map((r) => r.key));
+      return rows.map((r) => ({ action: 'release', page: 'queued', objectId: Number(r.id), summary: `Released ${describe(r)} (lock was ${iso(r.lock)})` }));
+    },
+  },
+  delete: {
+    converges: true,
+    async apply(tx, rows) {
+      await tx.execute('delete from ormq_queued where id in (?)', [rows.map((r) => Number(r.id))]);
+      return rows.map((r) => ({ action: 'delete', page: 'queued', objectId: Number(r.id), summary: `Deleted package ${describe(r)} from queue ${JSON.stringify(r.key)}` }));
+    },
+  },
+};
+
+async function findOne(em: SqlEntityManager, id: number): Promise<Row | undefined> {
+  return (await em.execute(`select ${LIST_COLUMNS}, payload from ormq_queued where id = ?`, [id]))[0];
+}
+
+function toObject(r: Row): Row {
+  return { ...toListRow(r), payload: r.payload };
+}
+
+export const queued: Page = {
+  id: 'queued',
+  table: 'ormq_queued',
+  keyset: KEYSET,
+  actionColumns: 'id, key, lock, payload',
+  parseId: parseQueuedId,
+  where,
+  jsonFields: JSON_FIELDS,
+
+  async list(ctx, query) {
+    const limit = parseLimit(query.limit);
+    const filtered = where(query);
+    const w = filtered.and(afterCursor(KEYSET, parseCursor(KEYSET, query.cursor)));
+    const rows = await ctx.em.execute(`select ${LIST_COLUMNS} from ormq_queued ${w.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, w.params);
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return {
+      rows: page.map(toListRow),
+      next: more ? cursorOf(KEYSET, page[page.length - 1]!) : null,
+      count: await listCount(ctx.em, 'ormq_queued', filtered),
+    };
+  },
+
+  async filters(ctx) {
+    return { key: await distinctValues(ctx.em, 'ormq_queued', 'key', new Where()) };
+  },
+
+  async detail(ctx, id) {
+    const r = await findOne(ctx.em, Number(id));
+    if (!r) return null;
+    const object = toObject(r);
+    return { object, truncated: truncateFields(object, JSON_FIELDS) };
+  },
+
+  async field(ctx, id, name) {
+    if (name !== 'payload') return null;
+    const r = (await ctx.em.execute('select payload from ormq_queued where id = ?', [Number(id)]))[0];
+    return r ? { value: r.payload } : null;
+  },
+
+  actions,
+};
+
+/** PATCH: `key` (non-empty, ≤ 100) and `lock` (an ISO date, or null to release). */
+export async function editQueued(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
+  if (!isPlainObject(body)) throw badRequest('Body must be an object with key and/or lock', { body: 'must be an object' });
+  const fields: Record<string, string> = {};
+  for (const k of Object.keys(body)) if (k !== 'key' && k !== 'lock') fields[k] = 'cannot be edited (only key and lock)';
+  let key: string | undefined;
+  let lock: Date | null | undefined;
+  if (body.key !== undefined) {
+    if (typeof body.key !== 'string' || body.key.trim() === '') fields.key = 'must be a non-empty string';
+    else if (body.key.trim().length > 100) fields.key = 'must be at most 100 characters';
+    else key = body.key.trim();
+  }
+  if (body.lock !== undefined) {
+    if (body.lock === null) lock = null;
+    else {
+      const d = typeof body.lock === 'string' ? parseDate(body.lock) : null;
+      if (!d) fields.lock = 'must be an ISO date and time, or null to release';
+      else lock = d;
+    }
+  }
+  if (Object.keys(fields).length) throw badRequest(`Invalid package: ${Object.entries(fields).map(([f, m]) => `${f}: ${m}`).join('; ')}`, fields);
+  if (key === undefined && lock === undefined) throw badRequest('Nothing to change: give key and/or lock', { key: 'or lock is required' });
+  const actor = await ctx.actor();
+  return ctx.em.transactional(async (em) => {
+    const tx = em as SqlEntityManager;
+    const before = (await tx.execute('select id, key, lock, payload from ormq_queued where id = ? for update', [id]))[0];
+    if (!before) throw new HttpError(404, `Queued package ${id} does not exist`);
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    const said: string[] = [];
+    if (key !== undefined) {
+      sets.push('key = ?');
+      params.push(key);
+      said.push(`key ${JSON.stringify(before.key)} → ${JSON.stringify(key)}`);
+    }
+    if (lock !== undefined) {
+      sets.push('lock = ?');
+      params.push(lock === null ? null : lock.toISOString());
+      said.push(lock === null ? 'released (lock cleared)' : `lock → ${lock.toISOString()}`);
+    }
+    await tx.execute(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
+    await wake(tx, [key ?? before.key]);
+    await writeLog(tx, actor, [{ action: lock === null && key === undefined ? 'release' : 'edit', page: 'queued', objectId: id, summary: `${describe(before)}: ${said.join(', ')}` }]);
+    return toObject((await findOne(tx, id))!);
+  });
+}

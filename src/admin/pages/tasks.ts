@@ -1,0 +1,174 @@
+/**
+ * Successful and Failed tasks are one table (`success` tells them apart) with the same list, detail,
+ * filters and actions; only resubmit differs (a failure row is deleted when it is resubmitted).
+ */
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { buildPackage, QUEUE_CHANNEL } from '../../producer.js';
+import {
+  cursorOf, distinctValues, iso, keyColumn, likePattern, listCount, orderBy, afterCursor, parseCursor, parseLimit,
+  textFilter, truncateFields, Where, type Keyset,
+} from '../list.js';
+import type { LogEntry } from '../log.js';
+import type { Action, Page, RequestContext } from '../page.js';
+
+const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' };
+const JSON_FIELDS = ['args', 'kwargs', 'result'] as const;
+
+/** ≤ 100 characters of text: a failure's "Error: message", else the result as text. */
+const SHORT_RESULT = `left(case
+    when result is null then null
+    when jsonb_typeof(result) = 'string' then result #>> '{}'
+    when jsonb_typeof(result) = 'object' and (result->>'message') is not null then concat_ws(': ', result->>'error', result->>'message')
+    else result::text end, 100) as short_result`;
+
+const LIST_COLUMNS = `id, name, func, hook, "group", cluster, enqueued, started, stopped, success, attempt_count, ${SHORT_RESULT}`;
+
+type Row = Record<string, unknown>;
+
+function toListRow(r: Row): Row {
+  const started = new Date(r.started as string);
+  const stopped = new Date(r.stopped as string);
+  return {
+    id: String(r.id).trim(),
+    name: r.name,
+    func: r.func,
+    hook: r.hook ?? null,
+    group: r.group ?? null,
+    cluster: r.cluster ?? null,
+    enqueued: iso(r.enqueued),
+    started: started.toISOString(),
+    stopped: stopped.toISOString(),
+    timeTaken: stopped.getTime() - started.getTime(),
+    success: r.success,
+    attemptCount: Number(r.attempt_count),
+    shortResult: r.short_result ?? null,
+  };
+}
+
+export function parseTaskId(raw: unknown): string | null {
+  return typeof raw === 'string' && /^[0-9a-f]{32}$/.test(raw) ? raw : null;
+}
+
+export interface TaskPageConfig {
+  id: 'successful' | 'failed';
+  success: boolean;
+  /** Failed tasks: the resubmitted failure row is deleted in the same transaction. */
+  deleteOnResubmit: boolean;
+}
+
+function resubmit(config: TaskPageConfig): Action {
+  return {
+    converges: config.deleteOnResubmit,
+    async apply(tx: SqlEntityManager, rows: Row[]): Promise<LogEntry[]> {
+      const values: string[] = [];
+      const params: unknown[] = [];
+      const entries: LogEntry[] = [];
+      const keys = new Set<string>();
+      for (const r of rows) {
+        const { key, payload } = buildPackage(r.func, r.args, {
+          kwargs: r.kwargs as Record<string, unknown>,
+          hook: (r.hook as string | null) ?? null,
+          group: (r.group as string | null) ?? null,
+          cluster: (r.cluster as string | null) ?? 'default',
+        });
+        values.push('(?, ?::jsonb)');
+        params.push(key, JSON.stringify(payload));
+        keys.add(key);
+        const id = String(r.id).trim();
+        entries.push({ action: 'resubmit', page: config.id, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${payload.id}` });
+      }
+      await tx.execute(`insert into ormq_queued (key, payload) values ${values.join(', ')}`, params);
+      // Delivered at commit, so a cluster never wakes for packages that were rolled back.
+      for (const key of keys) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, key]);
+      if (config.deleteOnResubmit) {
+        await tx.execute('delete from ormq_task where id in (?)', [rows.map((r) => String(r.id).trim())]);
+      }
+      return entries;
+    },
+  };
+}
+
+const remove = (page: 'successful' | 'failed'): Action => ({
+  converges: true,
+  async apply(tx, rows) {
+    await tx.execute('delete from ormq_task where id in (?)', [rows.map((r) => String(r.id).trim())]);
+    return rows.map((r) => ({
+      action: 'delete',
+      page,
+      objectId: String(r.id).trim(),
+      summary: `Deleted ${JSON.stringify(r.name)} (${r.func as string})`,
+    }));
+  },
+});
+
+export function taskPage(config: TaskPageConfig): Page {
+  const where = (filter: Record<string, unknown>): Where => {
+    const w = new Where().add('success = ?', config.success);
+    const group = textFilter(filter, 'group', 100);
+    const cluster = textFilter(filter, 'cluster', 100);
+    const search = textFilter(filter, 'search');
+    if (group !== null) w.add('"group" = ?', group);
+    if (cluster !== null) w.add('cluster = ?', cluster);
+    if (search !== null) {
+      const p = likePattern(search);
+      w.add('(name ilike ? or func ilike ? or "group" ilike ?)', p, p, p);
+    }
+    return w;
+  };
+
+  const find = async (em: SqlEntityManager, id: string | number, columns: string) =>
+    (await em.execute(`select ${columns} from ormq_task where id = ? and success = ?`, [id, config.success]))[0];
+
+  return {
+    id: config.id,
+    table: 'ormq_task',
+    keyset: KEYSET,
+    actionColumns: 'id, name, func, hook, args, kwargs, "group", cluster',
+    parseId: parseTaskId,
+    where,
+    jsonFields: JSON_FIELDS,
+
+    async list(ctx: RequestContext, query: Record<string, string>) {
+      const limit = parseLimit(query.limit);
+      const filtered = where(query);
+      const w = filtered.and(afterCursor(KEYSET, parseCursor(KEYSET, query.cursor)));
+      const rows = await ctx.em.execute(
+        `select ${LIST_COLUMNS}${keyColumn(KEYSET)} from ormq_task ${w.sql} ${orderBy(KEYSET)} limit ${limit + 1}`,
+        w.params,
+      );
+      const more = rows.length > limit;
+      const page = rows.slice(0, limit);
+      return {
+        rows: page.map(toListRow),
+        next: more ? cursorOf(KEYSET, page[page.length - 1]!) : null,
+        count: await listCount(ctx.em, 'ormq_task', filtered),
+      };
+    },
+
+    async filters(ctx) {
+      const scope = new Where().add('t.success = ?', config.success);
+      return {
+        group: await distinctValues(ctx.em, 'ormq_task', '"group"', scope),
+        cluster: await distinctValues(ctx.em, 'ormq_task', 'cluster', scope),
+      };
+    },
+
+    async detail(ctx, id) {
+      const r = await find(ctx.em, id, `${LIST_COLUMNS}, args, kwargs, result`);
+      if (!r) return null;
+      const object: Row = { ...toListRow(r), args: r.args, kwargs: r.kwargs, result: r.result ?? null };
+      return { object, truncated: truncateFields(object, JSON_FIELDS) };
+    },
+
+    async field(ctx, id, name) {
+      if (!(JSON_FIELDS as readonly string[]).includes(name)) return null;
+      const r = await find(ctx.em, id, name);
+      return r ? { value: r[name] ?? null } : null;
+    },
+
+    actions: {
+      delete: remove(config.id),
+      resubmit: resubmit(config),
+    },
+  };
+}

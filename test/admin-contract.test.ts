@@ -1,0 +1,297 @@
+/**
+ * One contract, every way of mounting the admin: Express 4 and 5, Koa 2 and 3 (prefix, koa-mount)
+ * and node:http, each at the root, at a nested path, and behind a proxy that adds a public prefix
+ * and strips it again. No adapter is given a base path beyond its own mount.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import express5 from 'express';
+import express4 from 'express4';
+import Koa3 from 'koa';
+import Koa2 from 'koa2';
+import mount from 'koa-mount';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { queueAdmin, type QueueAdminHandler } from '../src/index.js';
+import { koa } from '../src/admin/adapters/koa.js';
+import { freshOrm, sql } from './helpers/db.js';
+import { close, insertTask, listen, testClient } from './helpers/admin.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+/** An adapter's harness: an app with the admin at `mount` and a host route at /host-route. */
+type Harness = (admin: () => QueueAdminHandler, mount: string, basePath: (m: string) => QueueAdminHandler) => Handler;
+
+const hostRoute = (res: ServerResponse) => {
+  res.setHeader('content-type', 'text/plain');
+  res.end('host app');
+};
+
+const koaHostRoute = (ctx: { path: string; body: unknown }, next: () => Promise<unknown>) => {
+  if (ctx.path !== '/host-route') return next();
+  ctx.body = 'host app';
+};
+
+const harnesses: Record<string, Harness> = {
+  'Express 4': (admin, mount) => {
+    const app = express4();
+    app.get('/host-route', (_req, res) => hostRoute(res));
+    app.use(mount, admin());
+    return app;
+  },
+  'Express 5': (admin, mount) => {
+    const app = express5();
+    app.get('/host-route', (_req, res) => hostRoute(res));
+    app.use(mount, admin());
+    return app;
+  },
+  'Koa 2 with prefix': (admin, mount) => {
+    const app = new Koa2();
+    app.use(koaHostRoute);
+    app.use(koa(admin(), { prefix: mount }));
+    return app.callback();
+  },
+  'Koa 3 with prefix': (admin, mount) => {
+    const app = new Koa3();
+    app.use(koaHostRoute);
+    app.use(koa(admin(), { prefix: mount }));
+    return app.callback();
+  },
+  'Koa 3 under koa-mount': (admin, mountPath) => {
+    const app = new Koa3();
+    app.use(koaHostRoute);
+    app.use(mount(mountPath, koa(admin())));
+    return app.callback();
+  },
+  'node:http with basePath': (_admin, mount, basePath) => {
+    const admin = basePath(mount);
+    return (req, res) => {
+      if (req.url === '/host-route') return hostRoute(res);
+      admin(req, res);
+    };
+  },
+};
+
+/** A reverse proxy serving the app under /public/x, stripping that prefix before forwarding. */
+function proxy(target: string): Server {
+  const PREFIX = '/public/x';
+  return createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url === PREFIX) {
+      res.writeHead(301, { location: 'x/' }).end();
+      return;
+    }
+    if (!url.startsWith(`${PREFIX}/`)) {
+      res.writeHead(404).end('not proxied');
+      return;
+    }
+    const upstream = request(
+      new URL(url.slice(PREFIX.length), target),
+      { method: req.method, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+}
+
+interface Ctx {
+  orm: MikroORM;
+  close(): Promise<void>;
+  client: ReturnType<typeof testClient>;
+}
+
+const setup = async (ctx: Ctx) => {
+  Object.assign(ctx, await freshOrm());
+  ctx.client = testClient({ real: true });
+};
+const teardown = async (ctx: Ctx) => {
+  ctx.client.cleanup();
+  await ctx.close();
+};
+
+/** Relative URLs in the entry page's src/href attributes (data: URLs aside). */
+function assetUrls(html: string): string[] {
+  return [...html.matchAll(/\s(?:src|href)="([^"]+)"/g)].map((m) => m[1]!).filter((u) => !u.startsWith('data:'));
+}
+
+async function contract(orm: MikroORM, publicBase: string, mountUrl: string, hasBareForm: boolean) {
+  // The entry page; "<mount>" without its slash redirects relatively, so it works under any prefix.
+  if (hasBareForm) {
+    const bare = mountUrl.replace(/\/$/, '');
+    const r = await fetch(bare, { redirect: 'manual' });
+    assert.ok(r.status === 301 || r.status === 302, `redirect from ${bare}: ${r.status}`);
+    const location = r.headers.get('location')!;
+    assert.not.match(location, /^(\/|[a-z]+:)/i, 'Location is relative');
+    assert.is(new URL(location, bare).href, mountUrl);
+  }
+  const page = await fetch(mountUrl);
+  assert.is(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+  assert.is(page.headers.get('cache-control'), 'no-cache');
+  assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+  const html = await page.text();
+  const urls = assetUrls(html);
+  assert.ok(urls.length >= 2, `assets referenced: ${urls.join(', ')}`);
+  for (const u of urls) assert.match(u, /^\.\/[A-Za-z0-9._-]+$/, `asset URL ${u} is relative to the page`);
+
+  // An asset: immutable, ETag → 304, gzip when asked for.
+  const script = urls.find((u) => u.endsWith('.js'))!;
+  const assetUrl = new URL(script, mountUrl).href;
+  const plain = await fetch(assetUrl, { headers: { 'accept-encoding': 'identity' } });
+  assert.is(plain.status, 200);
+  assert.match(plain.headers.get('content-type') ?? '', /javascript/);
+  assert.match(plain.headers.get('cache-control') ?? '', /immutable/);
+  const body = await plain.text();
+  const etag = plain.headers.get('etag')!;
+  assert.ok(etag, 'ETag');
+  const again = await fetch(assetUrl, { headers: { 'if-none-match': etag } });
+  assert.is(again.status, 304);
+  assert.is(await again.text(), '');
+  const gz = await fetch(assetUrl, { headers: { 'accept-encoding': 'gzip' } });
+  assert.is(gz.headers.get('content-encoding'), 'gzip');
+  assert.is(await gz.text(), body, 'gzip decodes to the same file');
+
+  // The API, relative to the page, as the client computes it: new URL('api/', document.baseURI).
+  const apiBase = new URL('api/', mountUrl);
+  const meta = await fetch(new URL('meta', apiBase));
+  assert.is(meta.status, 200);
+  assert.is(meta.headers.get('cache-control'), 'no-store');
+  assert.ok(Array.isArray((await meta.json()).pages.failed.columns));
+
+  const id = await insertTask(orm, { name: `contract-${Math.random()}`, success: false, result: { error: 'Error', message: 'x' } });
+  const list = await (await fetch(new URL('failed?limit=500', apiBase))).json();
+  assert.ok(list.rows.some((r: { id: string }) => r.id === id), 'the seeded failure is listed');
+
+  const origin = new URL(publicBase).origin;
+  const del = await fetch(new URL('failed/actions/delete', apiBase), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin, 'sec-fetch-site': 'same-origin' },
+    body: JSON.stringify({ ids: [id] }),
+  });
+  assert.is(del.status, 200, await del.clone().text());
+  assert.equal(await del.json(), { done: 1, remaining: 0 });
+  assert.is((await sql(orm, 'select 1 from ormq_task where id = ?', [id])).length, 0);
+}
+
+for (const [name, harness] of Object.entries(harnesses)) {
+  const test = suite<Ctx>(`contract: ${name}`);
+  test.before(setup);
+  test.after(teardown);
+
+  const build = (ctx: Ctx, mountPath: string) =>
+    harness(
+      () => queueAdmin(ctx.orm, { clientDir: ctx.client.dir }),
+      mountPath,
+      (m) => queueAdmin(ctx.orm, { clientDir: ctx.client.dir, basePath: m }),
+    );
+
+  test('at the root', async (ctx) => {
+    const server = createServer(build(ctx, '/'));
+    const base = await listen(server);
+    try {
+      await contract(ctx.orm, base, `${base}/`, false);
+      const host = await fetch(`${base}/host-route`);
+      assert.is(await host.text(), 'host app', 'the host app still answers its own routes');
+    } finally {
+      await close(server);
+    }
+  });
+
+  test('at /ops/deep/queue-admin', async (ctx) => {
+    const server = createServer(build(ctx, '/ops/deep/queue-admin'));
+    const base = await listen(server);
+    try {
+      await contract(ctx.orm, base, `${base}/ops/deep/queue-admin/`, true);
+      const host = await fetch(`${base}/host-route`);
+      assert.is(await host.text(), 'host app');
+      const outside = await fetch(`${base}/ops/deep/queue-administrator`);
+      assert.is(outside.status, 404, 'a path that only starts like the mount is not the admin');
+    } finally {
+      await close(server);
+    }
+  });
+
+  test('behind a proxy that adds and strips /public/x', async (ctx) => {
+    const app = createServer(build(ctx, '/ops/deep/queue-admin'));
+    const appBase = await listen(app);
+    const front = proxy(appBase);
+    const base = await listen(front);
+    try {
+      await contract(ctx.orm, base, `${base}/public/x/ops/deep/queue-admin/`, true);
+    } finally {
+      await close(front);
+      await close(app);
+    }
+  });
+
+  test('at the root behind the proxy', async (ctx) => {
+    const app = createServer(build(ctx, '/'));
+    const appBase = await listen(app);
+    const front = proxy(appBase);
+    const base = await listen(front);
+    try {
+      await contract(ctx.orm, base, `${base}/public/x/`, true);
+    } finally {
+      await close(front);
+      await close(app);
+    }
+  });
+
+  test.run();
+}
+
+const Http = suite<Ctx>('contract: node:http outside basePath');
+Http.before(setup);
+Http.after(teardown);
+Http('calls next() when given one, else answers 404', async (ctx) => {
+  const admin = queueAdmin(ctx.orm, { clientDir: ctx.client.dir, basePath: '/queue-admin' });
+  let passed = 0;
+  const server = createServer((req, res) =>
+    admin(req, res, () => {
+      passed++;
+      hostRoute(res);
+    }),
+  );
+  const base = await listen(server);
+  const lone = createServer(admin);
+  const loneBase = await listen(lone);
+  try {
+    assert.is(await (await fetch(`${base}/elsewhere`)).text(), 'host app');
+    assert.is(passed, 1);
+    const r = await fetch(`${loneBase}/elsewhere`);
+    assert.is(r.status, 404);
+    assert.is((await r.json()).error.status, 404);
+    assert.is((await fetch(`${loneBase}/queue-admin/`)).status, 200);
+  } finally {
+    await close(server);
+    await close(lone);
+  }
+});
+Http.run();
+
+const Koa = suite<Ctx>('contract: Koa adapter passes other paths on');
+Koa.before(setup);
+Koa.after(teardown);
+Koa('a path outside the prefix reaches the next middleware, and Koa answers as usual', async (ctx) => {
+  const app = new Koa3();
+  app.use(koa(queueAdmin(ctx.orm, { clientDir: ctx.client.dir }), { prefix: '/queue-admin' }));
+  app.use((c) => {
+    c.status = 418;
+    c.body = 'teapot';
+  });
+  const server = createServer(app.callback());
+  const base = await listen(server);
+  try {
+    const r = await fetch(`${base}/queue-adminx`);
+    assert.is(r.status, 418);
+    assert.is(await r.text(), 'teapot');
+    const page = await fetch(`${base}/queue-admin/`);
+    assert.is(page.status, 200);
+  } finally {
+    await close(server);
+  }
+});
+Koa.run();

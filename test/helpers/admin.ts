@@ -1,0 +1,135 @@
+/** Servers, a stand-in client build and seed rows for the admin's suites. */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { newTaskId } from '../../src/names.js';
+import { sql } from './db.js';
+
+const realDist = fileURLToPath(new URL('../../client/dist', import.meta.url));
+
+export const ASSET_JS = 'app-TESTJS01.js';
+export const ASSET_CSS = 'app-TESTCSS1.css';
+
+/**
+ * A minimal build with the real one's shape (index.html + hashed assets, relative URLs), in a
+ * temporary folder. `real: true` uses client/dist when it has been built.
+ */
+export function testClient(options: { real?: boolean } = {}): { dir: string; real: boolean; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'ormq-client-'));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  // A copy, so a rebuild of client/dist while the suite runs cannot pull files from under it.
+  if (options.real && existsSync(join(realDist, 'index.html'))) {
+    try {
+      cpSync(realDist, dir, { recursive: true });
+      if (existsSync(join(dir, 'index.html'))) return { dir, real: true, cleanup };
+    } catch {
+      // being rebuilt right now: use the stand-in below
+    }
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+  }
+  writeFileSync(
+    join(dir, 'index.html'),
+    `<!doctype html><html><head><meta charset="utf-8"><title>ormq</title><link rel="stylesheet" href="./${ASSET_CSS}"></head>` +
+      `<body><div id="app"></div><script type="module" src="./${ASSET_JS}"></script></body></html>`,
+  );
+  writeFileSync(join(dir, ASSET_JS), `// test bundle\n${'console.log("ormq admin test bundle");\n'.repeat(40)}`);
+  writeFileSync(join(dir, ASSET_CSS), `body { margin: 0; }\n${'.row { padding: 1px; }\n'.repeat(40)}`);
+  return { dir, real: false, cleanup };
+}
+
+export async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+export async function close(server: Server): Promise<void> {
+  server.closeAllConnections?.();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Serves a node:http handler on an ephemeral port. */
+export async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ url: string; server: Server }> {
+  const server = createServer(handler);
+  return { url: await listen(server), server };
+}
+
+export interface TaskSeed {
+  id?: string;
+  name?: string;
+  func?: string;
+  hook?: string | null;
+  args?: unknown;
+  kwargs?: unknown;
+  result?: unknown;
+  group?: string | null;
+  cluster?: string | null;
+  stopped?: string;
+  started?: string;
+  success?: boolean;
+  attemptCount?: number;
+}
+
+export async function insertTask(orm: MikroORM, t: TaskSeed = {}): Promise<string> {
+  const id = t.id ?? newTaskId();
+  const stopped = t.stopped ?? new Date().toISOString();
+  const started = t.started ?? new Date(new Date(stopped).getTime() - 1500).toISOString();
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count)
+     values (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      id, t.name ?? `task-${id.slice(0, 6)}`, t.func ?? 'work', t.hook ?? null, JSON.stringify(t.args ?? []),
+      JSON.stringify(t.kwargs ?? {}), t.result === undefined ? null : JSON.stringify(t.result), t.group ?? null,
+      t.cluster ?? null, started, started, stopped, t.success ?? true, t.attemptCount ?? 1,
+    ],
+  );
+  return id;
+}
+
+/** Many task rows in one statement; all with the same `stopped` when `sameStopped` is set. */
+export async function insertManyTasks(
+  orm: MikroORM,
+  n: number,
+  opts: { success?: boolean; group?: string | null; cluster?: string | null; sameStopped?: string; func?: string; prefix?: string } = {},
+): Promise<void> {
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, args, kwargs, "group", cluster, enqueued, started, stopped, success)
+     select md5(random()::text || i::text), ? || i, ?, '[1]'::jsonb, '{}'::jsonb, ?, ?, t - interval '1 second', t - interval '1 second', t, ?
+       from generate_series(1, ?) i,
+       lateral (select coalesce(?::timestamptz, now() - i * interval '1 millisecond') as t) s`,
+    [opts.prefix ?? 'bulk-', opts.func ?? 'bulk.work', opts.group ?? null, opts.cluster ?? null, opts.success ?? true, n, opts.sameStopped ?? null],
+  );
+}
+
+/** fetch with the headers the admin's own page sends on a mutation. */
+export function client(base: string) {
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(new URL(path, base), {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: 'manual',
+    });
+    const text = await res.text();
+    let json: any = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  };
+  return {
+    get: (path: string, headers?: Record<string, string>) => call('GET', path, undefined, headers),
+    post: (path: string, body: unknown, headers?: Record<string, string>) => call('POST', path, body, headers),
+    put: (path: string, body: unknown, headers?: Record<string, string>) => call('PUT', path, body, headers),
+    patch: (path: string, body: unknown, headers?: Record<string, string>) => call('PATCH', path, body, headers),
+    call,
+  };
+}
