@@ -1,0 +1,706 @@
+/** The admin's JSON API on real PostgreSQL, through a real node:http server and fetch. */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Server } from 'node:http';
+import { inspect } from 'node:util';
+import pg from 'pg';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
+import { freshOrm, sql, waitFor, type TestDb } from './helpers/db.js';
+import { client, close, insertManyTasks, insertTask, serve, testClient } from './helpers/admin.js';
+
+type Api = ReturnType<typeof client>;
+interface Ctx {
+  orm: MikroORM;
+  db: TestDb;
+  close(): Promise<void>;
+  api: Api;
+  server: Server;
+  clientDir: ReturnType<typeof testClient>;
+}
+
+const OPTIONS: QueueAdminOptions = {
+  tasks: ['work', 'email', 'report'],
+  saveLimit: 250,
+  title: 'Jobs',
+  actor: (req) => (req.headers['x-user'] as string | undefined) ?? null,
+  columns: { failed: ['name', 'func', 'attemptCount', 'shortResult'] },
+};
+
+/** A suite with its own database and admin server; tables are emptied before each test. */
+function apiSuite(name: string, options: QueueAdminOptions = OPTIONS) {
+  const s = suite<Ctx>(name);
+  s.before(async (ctx) => {
+    Object.assign(ctx, await freshOrm());
+    ctx.clientDir = testClient();
+    const { url, server } = await serve(queueAdmin(ctx.orm, { ...options, clientDir: ctx.clientDir.dir }) as never);
+    ctx.server = server;
+    ctx.api = client(`${url}/`);
+  });
+  s.after(async (ctx) => {
+    await close(ctx.server);
+    ctx.clientDir.cleanup();
+    await ctx.close();
+  });
+  s.before.each(async (ctx) => {
+    await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
+  });
+  return s;
+}
+
+const as = (user: string) => ({ 'x-user': user });
+const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+
+/** Every row of a list, page by page, as the client walks it. */
+async function walk(api: Api, path: string, limit: number): Promise<{ rows: any[]; pages: number }> {
+  const rows: any[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const sep = path.includes('?') ? '&' : '?';
+    const r = await api.get(`${path}${sep}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    assert.is(r.status, 200, r.text);
+    rows.push(...r.json.rows);
+    cursor = r.json.next;
+    pages++;
+  } while (cursor && pages < 1000);
+  return { rows, pages };
+}
+
+/** Repeats an "all matching" action until nothing remains, as the client's bulk runner does. */
+async function runAll(api: Api, path: string, filter: Record<string, string>, useCursor: boolean, headers?: Record<string, string>) {
+  const calls: { done: number; remaining: number }[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < 100; i++) {
+    const body: Record<string, unknown> = { all: true, filter };
+    if (useCursor) body.cursor = cursor;
+    const r = await api.post(path, body, headers);
+    assert.is(r.status, 200, r.text);
+    calls.push({ done: r.json.done, remaining: r.json.remaining });
+    cursor = r.json.cursor ?? null;
+    if (r.json.remaining === 0 || r.json.done === 0) break;
+  }
+  return calls;
+}
+
+// ---------------------------------------------------------------------------------------------
+const Meta = apiSuite('admin api: meta, options and overview');
+
+Meta('meta states the title, saveLimit, registered tasks, schedule types, columns and permissions', async ({ api }) => {
+  const r = await api.get('api/meta');
+  assert.is(r.status, 200);
+  assert.is(r.json.title, 'Jobs');
+  assert.is(r.json.readOnly, false);
+  assert.is(r.json.saveLimit, 250);
+  assert.equal(r.json.tasks, ['email', 'report', 'work']);
+  assert.is(r.json.scheduleTypes.BW, 'Biweekly');
+  assert.equal(r.json.pages.failed.columns, ['name', 'func', 'attemptCount', 'shortResult']);
+  assert.equal(r.json.pages.successful.columns, ['name', 'func', 'group', 'started', 'stopped', 'timeTaken']);
+  assert.equal(r.json.pages.scheduled.can, { view: true, create: true, edit: true, delete: true, pause: true, resume: true, run: true });
+  assert.equal(r.json.pages.queued.can, { view: true, edit: true, release: true, delete: true });
+});
+
+Meta('bad options and a missing client stop start-up with a clear message', async ({ orm, clientDir }) => {
+  assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, columns: { failed: ['name', 'nope'] } }), /columns\.failed: unknown column "nope"/);
+  assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, columns: { archive: ['name'] } as never }), /columns: unknown page "archive"/);
+  assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, columns: { queued: [] } }), /columns\.queued must be a non-empty array/);
+  assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, saveLimit: 1.5 }), /saveLimit/);
+  assert.throws(() => queueAdmin(orm, { clientDir: '/nonexistent/ormq-client' }), /ormq admin client is not built: run npm run build/);
+});
+
+Meta('overview counts each page and buckets the last 24 hours of results by hour, oldest first', async ({ orm, api }) => {
+  const hour = 3_600_000;
+  const thisHour = Math.floor(Date.now() / hour) * hour;
+  for (let i = 0; i < 3; i++) await insertTask(orm, { stopped: new Date(thisHour - 2 * hour + 60_000 + i).toISOString() });
+  for (let i = 0; i < 2; i++) await insertTask(orm, { success: false, stopped: new Date(thisHour + 1000 + i).toISOString() });
+  await insertTask(orm, { stopped: new Date(thisHour - 30 * hour).toISOString() });
+  await schedule(orm.em.fork(), { func: 'work', scheduleType: 'D', nextRun: new Date() });
+  await enqueue(orm.em.fork(), 'work');
+  const r = await api.get('api/overview');
+  assert.is(r.status, 200);
+  assert.equal(r.json.counts, {
+    successful: { value: 4, estimated: false },
+    failed: { value: 2, estimated: false },
+    scheduled: { value: 1, estimated: false },
+    queued: { value: 1, estimated: false },
+  });
+  const hourly = r.json.hourly as { hour: string; success: number; failure: number }[];
+  assert.is(hourly.length, 24);
+  assert.is(hourly[23]!.hour, new Date(thisHour).toISOString());
+  assert.is(hourly[0]!.hour, new Date(thisHour - 23 * hour).toISOString());
+  assert.equal(hourly[23], { hour: new Date(thisHour).toISOString(), success: 0, failure: 2 });
+  assert.equal(hourly[21], { hour: new Date(thisHour - 2 * hour).toISOString(), success: 3, failure: 0 });
+  assert.is(hourly.reduce((n, h) => n + h.success + h.failure, 0), 5, 'the 30-hour-old task is outside the window');
+});
+
+Meta.run();
+
+// ---------------------------------------------------------------------------------------------
+const Lists = apiSuite('admin api: task lists, filters, search, paging');
+
+Lists('successful and failed are separate lists with the contract row shape', async ({ orm, api }) => {
+  const ok = await insertTask(orm, { name: 'ok-one', args: [1, 2], kwargs: { a: 1 }, result: 42, group: 'g', cluster: 'east' });
+  const bad = await insertTask(orm, { name: 'bad-one', success: false, result: { error: 'TypeError', message: 'x is not a function'.repeat(10), stack: 'at foo' } });
+  const s = await api.get('api/successful');
+  assert.equal(s.json.rows.map((r: any) => r.id), [ok]);
+  const row = s.json.rows[0];
+  assert.equal(Object.keys(row).sort(), ['attemptCount', 'cluster', 'enqueued', 'func', 'group', 'hook', 'id', 'name', 'shortResult', 'started', 'stopped', 'success', 'timeTaken'].sort());
+  assert.is(row.timeTaken, 1500);
+  assert.is(row.group, 'g');
+  assert.is(row.shortResult, '42');
+  assert.match(row.stopped, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const f = await api.get('api/failed');
+  assert.equal(f.json.rows.map((r: any) => r.id), [bad]);
+  assert.is(f.json.rows[0].shortResult.length, 100);
+  assert.ok(f.json.rows[0].shortResult.startsWith('TypeError: x is not a function'));
+  assert.equal(f.json.count, { value: 1, estimated: false });
+});
+
+Lists('group and cluster filters, and the filter choices of each list', async ({ orm, api }) => {
+  await insertTask(orm, { group: 'mail', cluster: 'east' });
+  await insertTask(orm, { group: 'mail', cluster: 'west' });
+  await insertTask(orm, { group: 'report', cluster: 'east' });
+  await insertTask(orm, { group: 'only-failed', cluster: 'north', success: false });
+  const byGroup = await api.get('api/successful?group=mail');
+  assert.is(byGroup.json.rows.length, 2);
+  assert.is(byGroup.json.count.value, 2);
+  const both = await api.get('api/successful?group=mail&cluster=east');
+  assert.is(both.json.rows.length, 1);
+  assert.equal(both.json.rows[0].cluster, 'east');
+  const filters = await api.get('api/successful/filters');
+  assert.equal(filters.json, { group: ['mail', 'report'], cluster: ['east', 'west'] });
+  const failedFilters = await api.get('api/failed/filters');
+  assert.equal(failedFilters.json, { group: ['only-failed'], cluster: ['north'] });
+  const count = await api.get('api/successful/count?cluster=east');
+  assert.equal(count.json, { count: 2, estimated: false });
+});
+
+Lists('search matches name, func and group; %, _, \\, quotes and ? are literal', async ({ orm, api }) => {
+  const names = ['plain', '100%', '1000', 'a_b', 'axb', 'back\\slash', 'backXslash', "it's", 'say "hi"', 'why?', 'whyX'];
+  for (const name of names) await insertTask(orm, { name });
+  await insertTask(orm, { name: 'by-func', func: 'mailer.percent%send' });
+  await insertTask(orm, { name: 'by-group', group: 'Nightly_Batch' });
+  const search = async (q: string) =>
+    ((await api.get(`api/successful?search=${encodeURIComponent(q)}`)).json.rows as { name: string }[]).map((r) => r.name).sort();
+  assert.equal(await search('%'), ['100%', 'by-func']);
+  assert.equal(await search('_'), ['a_b', 'by-group']);
+  assert.equal(await search('\\'), ['back\\slash']);
+  assert.equal(await search("'"), ["it's"]);
+  assert.equal(await search('"hi"'), ['say "hi"']);
+  assert.equal(await search('?'), ['why?']);
+  assert.equal(await search('PLAIN'), ['plain'], 'case-insensitive');
+  assert.equal(await search('nightly_'), ['by-group']);
+  const count = await api.get(`api/successful/count?search=${encodeURIComponent('%')}`);
+  assert.is(count.json.count, 2);
+});
+
+Lists('keyset paging walks every row once, newest first, across equal timestamps', async ({ orm, api }) => {
+  const same = new Date(Date.now() - 60_000).toISOString();
+  await insertManyTasks(orm, 130, { sameStopped: same, prefix: 'same-' });
+  await insertManyTasks(orm, 37, { prefix: 'spread-' });
+  const { rows, pages } = await walk(api, 'api/successful', 50);
+  assert.is(pages, 4);
+  assert.is(rows.length, 167);
+  assert.is(new Set(rows.map((r) => r.id)).size, 167, 'no row twice');
+  for (let i = 1; i < rows.length; i++) {
+    const a = rows[i - 1];
+    const b = rows[i];
+    assert.ok(a.stopped > b.stopped || (a.stopped === b.stopped && a.id > b.id), `order at ${i}`);
+  }
+  // Rows 1 µs apart share a millisecond in JSON but are still told apart by the cursor.
+  await sql(orm, 'truncate ormq_task');
+  await sql(orm, `insert into ormq_task (id, name, func, enqueued, started, stopped, success)
+    select md5(i::text), 'micro-' || i, 'work', now(), now(), timestamptz '2026-01-01 00:00:00' + i * interval '1 microsecond', true
+    from generate_series(1, 9) i`);
+  const micro = await walk(api, 'api/successful', 2);
+  assert.equal(micro.rows.map((r) => r.name), [9, 8, 7, 6, 5, 4, 3, 2, 1].map((i) => `micro-${i}`));
+});
+
+Lists('limit and cursor are checked', async ({ api }) => {
+  for (const limit of ['0', '501', 'x', '-1']) {
+    const r = await api.get(`api/successful?limit=${limit}`);
+    assert.is(r.status, 400, limit);
+    assert.ok(r.json.error.fields.limit);
+  }
+  const bad = await api.get('api/successful?cursor=not-a-cursor');
+  assert.is(bad.status, 400);
+  assert.ok(bad.json.error.fields.cursor);
+  const forged = Buffer.from(JSON.stringify(['2026-01-01', "1' or 1=1"])).toString('base64url');
+  assert.is((await api.get(`api/successful?cursor=${forged}`)).status, 400);
+  const big = await api.get('api/successful?limit=500');
+  assert.is(big.status, 200);
+});
+
+Lists('a count over 10,000 matches is still exact when the table is small', async ({ orm, api }) => {
+  await insertManyTasks(orm, 10_050, { success: false });
+  const r = await api.get('api/failed?limit=1');
+  assert.equal(r.json.count, { value: 10_050, estimated: false });
+});
+
+Lists.run();
+
+// ---------------------------------------------------------------------------------------------
+const Big = apiSuite('admin api: counts on a large table');
+
+Big('beyond 100k rows an unfiltered count is the planner estimate, marked as such; narrow filters stay exact', async ({ orm, api }) => {
+  await insertManyTasks(orm, 120_000, { group: 'bulk' });
+  await insertManyTasks(orm, 7, { group: 'rare', cluster: 'c1' });
+  await sql(orm, 'analyze ormq_task');
+  const all = await api.get('api/successful?limit=5');
+  assert.is(all.json.count.estimated, true);
+  assert.ok(Math.abs(all.json.count.value - 120_007) < 12_000, `estimate ${all.json.count.value}`);
+  assert.is(all.json.rows.length, 5);
+  const rare = await api.get('api/successful?group=rare');
+  assert.equal(rare.json.count, { value: 7, estimated: false });
+  const none = await api.get('api/failed');
+  assert.equal(none.json.count, { value: 0, estimated: false });
+  const exact = await api.get('api/successful/count');
+  assert.equal(exact.json, { count: 120_007, estimated: false }, 'the count endpoint is always exact');
+  const overview = await api.get('api/overview');
+  assert.is(overview.json.counts.successful.estimated, true);
+  const filters = await api.get('api/successful/filters');
+  assert.equal(filters.json.group, ['bulk', 'rare']);
+});
+
+Big.run();
+
+// ---------------------------------------------------------------------------------------------
+const Detail = apiSuite('admin api: details, large fields, history');
+
+Detail('a task detail has every field; fields over 8 KB come as a preview and load in full alone', async ({ orm, api }) => {
+  const big = Array.from({ length: 2000 }, (_, i) => `item-${i}`);
+  const id = await insertTask(orm, { name: 'big', args: big, kwargs: { small: true }, result: { rows: big }, success: false, attemptCount: 3 });
+  const r = await api.get(`api/failed/${id}`);
+  assert.is(r.status, 200);
+  assert.is(r.json.object.id, id);
+  assert.is(r.json.object.attemptCount, 3);
+  assert.equal(r.json.object.kwargs, { small: true });
+  assert.not.ok('args' in r.json.object);
+  assert.not.ok('result' in r.json.object);
+  const argsText = JSON.stringify(big);
+  assert.is(r.json.truncated.args.bytes, Buffer.byteLength(argsText));
+  assert.is(r.json.truncated.args.preview, argsText.slice(0, 2000));
+  assert.ok(r.json.truncated.result.bytes > 8192);
+  assert.equal(r.json.history, []);
+  const full = await api.get(`api/failed/${id}/field/args`);
+  assert.equal(full.json, big);
+  const result = await api.get(`api/failed/${id}/field/result`);
+  assert.equal(result.json, { rows: big });
+  assert.is((await api.get(`api/failed/${id}/field/name`)).status, 404);
+  assert.is((await api.get(`api/successful/${id}`)).status, 404, 'a failure is not on the successful page');
+  assert.is((await api.get(`api/failed/${'0'.repeat(32)}`)).status, 404);
+});
+
+Detail('schedule and queued details, with history of admin actions and their actor', async ({ orm, api }) => {
+  const s = await schedule(orm.em.fork(), { name: 'nightly', func: 'report', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000), args: [1] });
+  await api.post('api/scheduled/actions/pause', { ids: [s.id] }, as('alice'));
+  await api.post('api/scheduled/actions/resume', { ids: [s.id] }, as('bob'));
+  const d = await api.get(`api/scheduled/${s.id}`);
+  assert.is(d.json.object.name, 'nightly');
+  assert.equal(d.json.object.args, [1]);
+  assert.is(d.json.object.version, 3);
+  assert.equal(d.json.history.map((h: any) => [h.actor, h.action]), [['bob', 'resume'], ['alice', 'pause']]);
+  assert.match(d.json.history[1].summary, /Paused/);
+  assert.equal((await api.get(`api/scheduled/${s.id}/field/args`)).json, [1]);
+
+  await enqueue(orm.em.fork(), 'work', [Array.from({ length: 3000 }, () => 'x')], { name: 'heavy' });
+  const q = await api.get('api/queued');
+  const qid = q.json.rows[0].id;
+  const qd = await api.get(`api/queued/${qid}`);
+  assert.is(qd.json.object.name, 'heavy');
+  assert.not.ok('payload' in qd.json.object);
+  assert.ok(qd.json.truncated.payload.bytes > 8192);
+  const payload = await api.get(`api/queued/${qid}/field/payload`);
+  assert.is(payload.json.name, 'heavy');
+  assert.is(payload.json.args[0].length, 3000);
+  assert.is((await api.get('api/queued/999999')).status, 404);
+  assert.is((await api.get('api/scheduled/abc')).status, 404);
+});
+
+Detail.run();
+
+// ---------------------------------------------------------------------------------------------
+const TaskActions = apiSuite('admin api: task actions');
+
+TaskActions('delete a selection; each deletion is logged with the actor', async ({ orm, api }) => {
+  const a = await insertTask(orm, { name: 'a' });
+  const b = await insertTask(orm, { name: 'b' });
+  const c = await insertTask(orm, { name: 'c' });
+  const failure = await insertTask(orm, { name: 'f', success: false });
+  const r = await api.post('api/successful/actions/delete', { ids: [a, b, failure] }, as('alice'));
+  assert.equal(r.json, { done: 2, remaining: 0 }, 'a failure is not deleted from the successful page');
+  const left = await sql<{ id: string }>(orm, 'select id from ormq_task order by name');
+  assert.equal(left.map((x) => x.id), [c, failure]);
+  const log = await sql<any>(orm, 'select actor, action, page, object_id from ormq_admin_log order by object_id');
+  assert.equal(log, [a, b].sort().map((id) => ({ actor: 'alice', action: 'delete', page: 'successful', object_id: id })));
+});
+
+TaskActions('delete all matching a filter runs in chunks of 500 and reports what remains', async ({ orm, api }) => {
+  await insertManyTasks(orm, 1_234, { success: false, group: 'doomed' });
+  await insertManyTasks(orm, 10, { success: false, group: 'kept' });
+  await insertManyTasks(orm, 10, { success: true, group: 'doomed' });
+  const count = await api.get('api/failed/count?group=doomed');
+  assert.is(count.json.count, 1_234);
+  const calls = await runAll(api, 'api/failed/actions/delete', { group: 'doomed' }, false, as('ops'));
+  assert.equal(calls, [
+    { done: 500, remaining: 734 },
+    { done: 500, remaining: 234 },
+    { done: 234, remaining: 0 },
+  ]);
+  const left = await sql<any>(orm, `select success, "group", count(*)::int as n from ormq_task group by 1, 2 order by 1, 2`);
+  assert.equal(left, [{ success: false, group: 'kept', n: 10 }, { success: true, group: 'doomed', n: 10 }]);
+  const log = await sql<any>(orm, `select count(distinct object_id)::int as n, min(actor) as actor from ormq_admin_log where action = 'delete'`);
+  assert.equal(log, [{ n: 1_234, actor: 'ops' }]);
+});
+
+TaskActions('resubmitting a failure enqueues the same work and removes the failure row', async ({ orm, api }) => {
+  const id = await insertTask(orm, {
+    name: 'flaky', func: 'email', args: ['a@b.c'], kwargs: { urgent: true }, hook: 'report', group: 'mail', cluster: 'east',
+    success: false, result: { error: 'Error', message: 'smtp down' },
+  });
+  const r = await api.post('api/failed/actions/resubmit', { ids: [id] }, as('carol'));
+  assert.equal(r.json, { done: 1, remaining: 0 });
+  assert.is((await sql(orm, 'select 1 from ormq_task')).length, 0);
+  const [pkg] = await sql<any>(orm, 'select key, payload, lock from ormq_queued');
+  assert.is(pkg.key, 'east');
+  assert.is(pkg.lock, null);
+  assert.is(pkg.payload.func, 'email');
+  assert.equal(pkg.payload.args, ['a@b.c']);
+  assert.equal(pkg.payload.kwargs, { urgent: true });
+  assert.is(pkg.payload.hook, 'report');
+  assert.is(pkg.payload.group, 'mail');
+  assert.is.not(pkg.payload.id, id, 'a new task');
+  const [log] = await sql<any>(orm, 'select actor, action, page, object_id, summary from ormq_admin_log');
+  assert.equal([log.actor, log.action, log.page, log.object_id], ['carol', 'resubmit', 'failed', id]);
+  assert.ok(log.summary.includes(pkg.payload.id));
+});
+
+TaskActions('resubmit of failures is one transaction: enqueue and delete both happen or neither', async ({ orm, api }) => {
+  const good = await insertTask(orm, { name: 'good', func: 'work', success: false });
+  const doomed = await insertTask(orm, { name: 'doomed', func: 'explode', success: false });
+  await sql(orm, `create function ormq_test_refuse() returns trigger language plpgsql as $$
+    begin if new.payload->>'func' = 'explode' then raise exception 'refused by test trigger'; end if; return new; end $$`);
+  await sql(orm, 'create trigger ormq_test_refuse before insert on ormq_queued for each row execute function ormq_test_refuse()');
+  const logged: unknown[] = [];
+  const consoleError = console.error;
+  console.error = (...args: unknown[]) => logged.push(args);
+  try {
+    const r = await api.post('api/failed/actions/resubmit', { ids: [good, doomed] });
+    console.error = consoleError;
+    assert.is(r.status, 500);
+    assert.match(inspect(logged), /refused by test trigger/, 'the cause goes to the server log');
+    assert.not.match(r.text, /refused by test trigger|\bat\s+\S+\s+\(/, 'no database message or stack in the answer');
+    assert.is((await sql(orm, 'select 1 from ormq_task')).length, 2, 'no failure row was deleted');
+    assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0, 'no package was left behind');
+    assert.is((await sql(orm, 'select 1 from ormq_admin_log')).length, 0);
+  } finally {
+    console.error = consoleError;
+    await sql(orm, 'drop trigger ormq_test_refuse on ormq_queued');
+    await sql(orm, 'drop function ormq_test_refuse()');
+  }
+});
+
+TaskActions('resubmit all failures matching a search, across chunks, each exactly once', async ({ orm, api }) => {
+  await insertManyTasks(orm, 1_100, { success: false, func: 'import.rows', prefix: 'imp-' });
+  await insertManyTasks(orm, 5, { success: false, func: 'other', prefix: 'oth-' });
+  const calls = await runAll(api, 'api/failed/actions/resubmit', { search: 'import.' }, false);
+  assert.equal(calls.map((c) => c.done), [500, 500, 100]);
+  assert.is(calls[calls.length - 1]!.remaining, 0);
+  const q = await sql<any>(orm, `select count(*)::int as n, count(distinct payload->>'id')::int as ids, min(payload->>'func') as func from ormq_queued`);
+  assert.equal(q, [{ n: 1_100, ids: 1_100, func: 'import.rows' }]);
+  const log = await sql<any>(orm, `select count(distinct object_id)::int as n from ormq_admin_log where action = 'resubmit'`);
+  assert.is(log[0].n, 1_100);
+  assert.is((await sql(orm, 'select 1 from ormq_task')).length, 5);
+});
+
+TaskActions('resubmit all successes: with a cursor chunk by chunk, without one in a single call, never twice', async ({ orm, api }) => {
+  await insertManyTasks(orm, 1_050, { success: true, group: 'nightly' });
+  const calls = await runAll(api, 'api/successful/actions/resubmit', { group: 'nightly' }, true);
+  assert.equal(calls, [
+    { done: 500, remaining: 550 },
+    { done: 500, remaining: 50 },
+    { done: 50, remaining: 0 },
+  ]);
+  let q = await sql<any>(orm, `select count(*)::int as n from ormq_queued`);
+  assert.is(q[0].n, 1_050);
+  const sources = await sql<any>(orm, `select count(distinct object_id)::int as n, count(*)::int as total from ormq_admin_log`);
+  assert.equal(sources, [{ n: 1_050, total: 1_050 }]);
+  assert.is((await sql(orm, 'select 1 from ormq_task')).length, 1_050, 'successes stay');
+
+  await sql(orm, 'truncate ormq_queued, ormq_admin_log');
+  const once = await api.post('api/successful/actions/resubmit', { all: true, filter: { group: 'nightly' } });
+  assert.equal(once.json, { done: 1_050, remaining: 0, cursor: null });
+  q = await sql<any>(orm, `select count(*)::int as n from ormq_queued`);
+  assert.is(q[0].n, 1_050);
+});
+
+TaskActions('bad action bodies are 400 naming what is wrong; unknown actions 404', async ({ api }) => {
+  const cases: [unknown, string][] = [
+    [{}, 'ids'],
+    [{ ids: [] }, 'ids'],
+    [{ ids: ['nope'] }, 'ids'],
+    [{ ids: Array.from({ length: 1001 }, () => 'a'.repeat(32)) }, 'ids'],
+    [{ all: true, filter: 'x' }, 'filter'],
+    [{ all: true, filter: { group: 5 } }, 'group'],
+    [[1, 2], 'body'],
+  ];
+  for (const [body, field] of cases) {
+    const r = await api.post('api/failed/actions/delete', body);
+    assert.is(r.status, 400, JSON.stringify(body));
+    assert.ok(r.json.error.fields[field], `${JSON.stringify(body)} → ${r.text}`);
+  }
+  assert.is((await api.post('api/failed/actions/explode', { ids: [] })).status, 404);
+  assert.is((await api.post('api/successful/actions/pause', { ids: [] })).status, 404);
+});
+
+TaskActions.run();
+
+// ---------------------------------------------------------------------------------------------
+const Schedules = apiSuite('admin api: schedules');
+
+async function listen(db: TestDb, channel: string) {
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  const got: string[] = [];
+  c.on('notification', (n) => got.push(n.payload ?? ''));
+  await c.query(`listen ${channel}`);
+  return { got, end: () => c.end() };
+}
+
+Schedules('the list is soonest first with filters by next run, type and cluster, and the last run', async ({ orm, api }) => {
+  const em = orm.em.fork();
+  const hour = 3_600_000;
+  const past = await schedule(em, { name: 'overdue', func: 'work', scheduleType: 'H', nextRun: new Date(Date.now() - hour) });
+  const soon = await schedule(em, { name: 'soon', func: 'work', scheduleType: 'I', minutes: 5, nextRun: new Date(Date.now() + 3 * 86_400_000), cluster: 'east' });
+  const later = await schedule(em, { name: 'later', func: 'report', scheduleType: 'C', cron: '0 0 1 1 *', cluster: 'west' });
+  const taskId = await insertTask(orm, { success: false });
+  await sql(orm, 'update ormq_schedule set task = ? where id = ?', [taskId, past.id]);
+  await sql(orm, 'update ormq_schedule set task = ? where id = ?', ['f'.repeat(32), soon.id]);
+
+  const all = await api.get('api/scheduled');
+  assert.equal(all.json.rows.map((r: any) => r.name), ['overdue', 'soon', 'later']);
+  const first = all.json.rows[0];
+  assert.equal(first.lastRun, { id: taskId, success: false });
+  assert.is(first.task, taskId);
+  assert.is(all.json.rows[1].lastRun, null, 'a deleted task shows no last run');
+  assert.equal(Object.keys(first).sort(), ['args', 'cluster', 'cron', 'func', 'hook', 'id', 'intendedDateKwarg', 'kwargs', 'lastRun', 'minutes', 'name', 'nextRun', 'repeats', 'scheduleType', 'task', 'version'].sort());
+
+  const names = async (q: string) => ((await api.get(`api/scheduled?${q}`)).json.rows as any[]).map((r) => r.name);
+  assert.equal(await names('nextRun=past'), ['overdue']);
+  assert.equal(await names('nextRun=next7'), ['soon']);
+  assert.equal(await names('nextRun=later'), ['later']);
+  assert.equal(await names('type=C'), ['later']);
+  assert.equal(await names('cluster=east'), ['soon']);
+  assert.equal(await names('search=repo'), ['later']);
+  assert.equal(await names('search=SOON'), ['soon']);
+  assert.is((await api.get('api/scheduled?type=ZZ')).status, 400);
+  assert.is((await api.get('api/scheduled?nextRun=someday')).status, 400);
+  const filters = await api.get('api/scheduled/filters');
+  assert.equal(filters.json, { cluster: ['east', 'west'], type: ['C', 'H', 'I'] });
+  assert.is(later.version, 1);
+});
+
+Schedules('the today filter is the admin time zone\'s calendar day', async ({ orm, api }) => {
+  const em = orm.em.fork();
+  const now = Date.now();
+  const startOfDay = Math.floor(now / 86_400_000) * 86_400_000;
+  await schedule(em, { name: 'this-morning', func: 'work', scheduleType: 'D', nextRun: new Date(startOfDay + 1) });
+  await schedule(em, { name: 'tomorrow', func: 'work', scheduleType: 'D', nextRun: new Date(startOfDay + 86_400_000 + 1) });
+  const r = await api.get('api/scheduled?nextRun=today');
+  assert.equal(r.json.rows.map((x: any) => x.name), ['this-morning']);
+});
+
+Schedules('paging by next run walks equal times once each', async ({ orm, api }) => {
+  await sql(orm, `insert into ormq_schedule (name, func, schedule_type, next_run)
+    select 's-' || i, 'work', 'D', timestamptz '2030-01-01' + (i % 3) * interval '1 hour' from generate_series(1, 23) i`);
+  const { rows, pages } = await walk(api, 'api/scheduled', 5);
+  assert.is(pages, 5);
+  assert.is(new Set(rows.map((r) => r.id)).size, 23);
+});
+
+Schedules('create validates each field, keeps names unique, logs and wakes the scheduler', async ({ orm, db, api }) => {
+  const bad = await api.post('api/scheduled', { func: 'nope', scheduleType: 'C', cron: 'every day', args: '{"a":1}', kwargs: [1] });
+  assert.is(bad.status, 400);
+  assert.equal(Object.keys(bad.json.error.fields).sort(), ['args', 'cron', 'func', 'kwargs', 'nextRun']);
+  assert.match(bad.json.error.fields.func, /not a registered task/);
+  const minutes = await api.post('api/scheduled', { func: 'work', scheduleType: 'I', minutes: 0, nextRun: new Date().toISOString() });
+  assert.ok(minutes.json.error.fields.minutes);
+  const noNext = await api.post('api/scheduled', { func: 'work', scheduleType: 'D' });
+  assert.equal(Object.keys(noNext.json.error.fields), ['nextRun']);
+  assert.is((await sql(orm, 'select 1 from ormq_schedule')).length, 0, 'nothing written');
+
+  const listener = await listen(db, 'ormq_schedule');
+  try {
+    const nextRun = new Date(Date.now() + 60_000).toISOString();
+    const ok = await api.post('api/scheduled', { name: 'hourly <b>sync</b>', func: 'work', args: [1], kwargs: { a: 1 }, scheduleType: 'H', nextRun, cluster: 'east' }, as('dana'));
+    assert.is(ok.status, 201, ok.text);
+    assert.is(ok.json.object.name, 'hourly <b>sync</b>');
+    assert.is(ok.json.object.nextRun, nextRun);
+    assert.is(ok.json.object.version, 1);
+    await waitFor(() => listener.got.includes('east'), 'the scheduler notification');
+  } finally {
+    await listener.end();
+  }
+  const dup = await api.post('api/scheduled', { name: 'hourly <b>sync</b>', func: 'work', scheduleType: 'H', nextRun: new Date().toISOString() });
+  assert.is(dup.status, 400);
+  assert.match(dup.json.error.fields.name, /already used/);
+  const log = await sql<any>(orm, 'select actor, action, page from ormq_admin_log');
+  assert.equal(log, [{ actor: 'dana', action: 'create', page: 'scheduled' }]);
+});
+
+Schedules('edit bumps the version; a stale version is a 409 with the current schedule', async ({ orm, api }) => {
+  const em = orm.em.fork();
+  const s = await schedule(em, { name: 'a', func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 86_400_000) });
+  await schedule(em, { name: 'b', func: 'work', scheduleType: 'D', nextRun: new Date() });
+  const edit = await api.put(`api/scheduled/${s.id}`, { version: 1, func: 'email', repeats: 5 }, as('erin'));
+  assert.is(edit.status, 200, edit.text);
+  assert.is(edit.json.object.func, 'email');
+  assert.is(edit.json.object.repeats, 5);
+  assert.is(edit.json.object.version, 2);
+  assert.is(edit.json.object.nextRun, s.nextRun.toISOString(), 'fields not given keep their values');
+  const stale = await api.put(`api/scheduled/${s.id}`, { version: 1, func: 'report' });
+  assert.is(stale.status, 409);
+  assert.is(stale.json.error.status, 409);
+  assert.is(stale.json.current.func, 'email');
+  assert.is(stale.json.current.version, 2);
+  const typeChange = await api.put(`api/scheduled/${s.id}`, { version: 2, scheduleType: 'C', cron: '*/10 * * * *' });
+  assert.is(typeChange.status, 200);
+  assert.is(new Date(typeChange.json.object.nextRun).getUTCMinutes() % 10, 0, 'a new cron recomputes the next run');
+  const taken = await api.put(`api/scheduled/${s.id}`, { version: 3, name: 'b' });
+  assert.is(taken.status, 400);
+  assert.match(taken.json.error.fields.name, /already used/);
+  const invalid = await api.put(`api/scheduled/${s.id}`, { version: 3, scheduleType: 'I', minutes: 'ten' });
+  assert.ok(invalid.json.error.fields.minutes);
+  const noVersion = await api.put(`api/scheduled/${s.id}`, { func: 'work' });
+  assert.is(noVersion.status, 400);
+  assert.ok(noVersion.json.error.fields.version);
+  assert.is((await api.put('api/scheduled/9999', { version: 1 })).status, 404);
+  const [row] = await sql<any>(orm, 'select func, version from ormq_schedule where id = ?', [s.id]);
+  assert.equal(row, { func: 'email', version: 3 }, 'failed edits wrote nothing');
+  const log = await sql<any>(orm, `select actor, summary from ormq_admin_log where action = 'edit' order by id`);
+  assert.is(log[0].actor, 'erin');
+  assert.match(log[0].summary, /func/);
+});
+
+Schedules('pause, resume, run now and delete; each bumps the version and is logged', async ({ orm, db, api }) => {
+  const em = orm.em.fork();
+  const next = new Date(Date.now() + 86_400_000);
+  const named = await schedule(em, { name: 'digest', func: 'email', args: ['x'], kwargs: { k: 1 }, scheduleType: 'D', nextRun: next, cluster: 'east', intendedDateKwarg: 'when' });
+  const anon = await schedule(em, { func: 'work', scheduleType: 'D', nextRun: next, repeats: 3 });
+
+  const pause = await api.post('api/scheduled/actions/pause', { ids: [named.id, anon.id] });
+  assert.equal(pause.json, { done: 2, remaining: 0 });
+  assert.equal((await api.post('api/scheduled/actions/pause', { ids: [named.id] })).json, { done: 0, remaining: 0 }, 'already paused');
+  let rows = await sql<any>(orm, 'select id, repeats, version from ormq_schedule order by id');
+  assert.equal(rows, [{ id: named.id, repeats: 0, version: 2 }, { id: anon.id, repeats: 0, version: 2 }]);
+  const resume = await api.post('api/scheduled/actions/resume', { all: true, filter: {} });
+  assert.equal(resume.json.done, 2);
+  assert.is(resume.json.remaining, 0);
+  rows = await sql<any>(orm, 'select repeats, version from ormq_schedule order by id');
+  assert.equal(rows, [{ repeats: -1, version: 3 }, { repeats: -1, version: 3 }]);
+
+  const listener = await listen(db, 'ormq_queued');
+  try {
+    const run = await api.post('api/scheduled/actions/run', { ids: [named.id, anon.id] }, as('fay'));
+    assert.equal(run.json, { done: 2, remaining: 0 });
+    await waitFor(() => listener.got.includes('east') && listener.got.includes('default'), 'queue notifications');
+  } finally {
+    await listener.end();
+  }
+  const pkgs = await sql<any>(orm, `select key, payload from ormq_queued order by (payload->>'schedule')::int`);
+  assert.is(pkgs.length, 2);
+  assert.is(pkgs[0].key, 'east');
+  assert.is(pkgs[0].payload.group, 'digest');
+  assert.is(pkgs[0].payload.schedule, named.id);
+  assert.equal(pkgs[0].payload.args, ['x']);
+  assert.is(pkgs[0].payload.kwargs.k, 1);
+  assert.ok(!Number.isNaN(Date.parse(pkgs[0].payload.kwargs.when)), 'the intended date kwarg');
+  assert.is(pkgs[1].payload.group, String(anon.id), 'an unnamed schedule groups by id');
+  const after = await sql<any>(orm, 'select task, next_run, version from ormq_schedule order by id');
+  assert.is(after[0].task, pkgs[0].payload.id);
+  assert.is(new Date(after[0].next_run).toISOString(), next.toISOString(), 'run now leaves next_run');
+  assert.is(after[0].version, 4);
+
+  const del = await api.post('api/scheduled/actions/delete', { ids: [anon.id] });
+  assert.equal(del.json, { done: 1, remaining: 0 });
+  assert.is((await sql(orm, 'select 1 from ormq_schedule')).length, 1);
+  const actions = await sql<any>(orm, 'select action, count(*)::int as n from ormq_admin_log group by 1 order by 1');
+  assert.equal(actions, [
+    { action: 'delete', n: 1 }, { action: 'pause', n: 2 }, { action: 'resume', n: 2 }, { action: 'run', n: 2 },
+  ]);
+});
+
+Schedules('the preview lists the next five runs, or says which field is wrong', async ({ api }) => {
+  const cron = await api.get(`api/scheduled/preview?scheduleType=C&cron=${encodeURIComponent('30 4 * * *')}`);
+  assert.is(cron.json.runs.length, 5);
+  for (const run of cron.json.runs) assert.match(run, /T04:30:00\.000Z$/);
+  const minutes = await api.get('api/scheduled/preview?scheduleType=I&minutes=15&nextRun=2030-01-01T00:00:00Z');
+  assert.equal(minutes.json.runs, ['00:00', '00:15', '00:30', '00:45', '01:00'].map((t) => `2030-01-01T${t}:00.000Z`));
+  const bad = await api.get('api/scheduled/preview?scheduleType=C&cron=nonsense');
+  assert.is(bad.status, 400);
+  assert.ok(bad.json.error.fields.cron);
+  const noMinutes = await api.get('api/scheduled/preview?scheduleType=I');
+  assert.ok(noMinutes.json.error.fields.minutes);
+});
+
+Schedules.run();
+
+// ---------------------------------------------------------------------------------------------
+const Queued = apiSuite('admin api: queued packages');
+
+Queued('list by newest, key filter and search on name and func', async ({ orm, api }) => {
+  const em = orm.em.fork();
+  await enqueue(em, 'work', [], { name: 'first', cluster: 'east', group: 'g1' });
+  await enqueue(em, 'email.send', [], { name: 'second', cluster: 'west' });
+  await enqueue(em, 'work', [], { name: '50%_off', cluster: 'east' });
+  const all = await api.get('api/queued');
+  assert.equal(all.json.rows.map((r: any) => r.name), ['50%_off', 'second', 'first']);
+  assert.equal(Object.keys(all.json.rows[0]).sort(), ['func', 'group', 'id', 'key', 'lock', 'name', 'taskId']);
+  assert.is(all.json.rows[2].group, 'g1');
+  assert.match(all.json.rows[0].taskId, /^[0-9a-f]{32}$/);
+  assert.equal((await api.get('api/queued?key=east')).json.rows.map((r: any) => r.name), ['50%_off', 'first']);
+  assert.equal((await api.get('api/queued?search=email')).json.rows.map((r: any) => r.name), ['second']);
+  assert.equal((await api.get('api/queued?search=%25_')).json.rows.map((r: any) => r.name), ['50%_off']);
+  assert.equal((await api.get('api/queued/filters')).json, { key: ['east', 'west'] });
+  const { rows } = await walk(api, 'api/queued', 2);
+  assert.is(rows.length, 3);
+});
+
+Queued('edit key and lock, release, and delete; the new key\'s clusters are woken', async ({ orm, db, api }) => {
+  const em = orm.em.fork();
+  await enqueue(em, 'work', [], { name: 'p1', cluster: 'east' });
+  await enqueue(em, 'work', [], { name: 'p2', cluster: 'east' });
+  const [p1, p2] = (await sql<any>(orm, 'select id from ormq_queued order by id')).map((r) => Number(r.id));
+  const listener = await listen(db, 'ormq_queued');
+  try {
+    const lock = '2030-05-06T07:08:09.000Z';
+    const r = await api.patch(`api/queued/${p1}`, { key: 'west', lock }, as('gus'));
+    assert.is(r.status, 200, r.text);
+    assert.equal([r.json.object.key, r.json.object.lock, r.json.object.name], ['west', lock, 'p1']);
+    await waitFor(() => listener.got.includes('west'), 'a notification for the new key');
+  } finally {
+    await listener.end();
+  }
+  const release = await api.patch(`api/queued/${p1}`, { lock: null });
+  assert.is(release.json.object.lock, null);
+  for (const [body, field] of [
+    [{ key: '' }, 'key'], [{ key: 'k'.repeat(101) }, 'key'], [{ lock: 'soon' }, 'lock'], [{ payload: {} }, 'payload'], [{}, 'key'],
+  ] as [unknown, string][]) {
+    const bad = await api.patch(`api/queued/${p2}`, body);
+    assert.is(bad.status, 400, JSON.stringify(body));
+    assert.ok(bad.json.error.fields[field], JSON.stringify(body));
+  }
+  assert.is((await api.patch('api/queued/999999', { key: 'x' })).status, 404);
+
+  await sql(orm, 'update ormq_queued set lock = now()');
+  const rel = await runAll(api, 'api/queued/actions/release', { key: 'east' }, false);
+  assert.equal(rel, [{ done: 1, remaining: 0 }]);
+  const locks = await sql<any>(orm, 'select id, lock is null as free from ormq_queued order by id');
+  assert.equal(locks, [{ id: String(p1), free: false }, { id: String(p2), free: true }]);
+  const del = await api.post('api/queued/actions/delete', { ids: [p1] });
+  assert.equal(del.json, { done: 1, remaining: 0 });
+  const log = await sql<any>(orm, `select actor, action from ormq_admin_log where object_id = ? order by id`, [String(p1)]);
+  assert.equal(log, [{ actor: 'gus', action: 'edit' }, { actor: null, action: 'release' }, { actor: null, action: 'delete' }]);
+});
+
+Queued.run();
