@@ -1,0 +1,362 @@
+/** The admin under hostile input: cross-site requests, bad bodies, traversal, and permissions. */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
+import { CSP } from '../src/admin/http.js';
+import { freshOrm, sql } from './helpers/db.js';
+import { ASSET_JS, client, close, insertTask, serve, testClient } from './helpers/admin.js';
+
+type Api = ReturnType<typeof client>;
+interface Ctx {
+  orm: MikroORM;
+  close(): Promise<void>;
+  clientDir: ReturnType<typeof testClient>;
+  start(options?: QueueAdminOptions): Promise<{ api: Api; url: string }>;
+  servers: Server[];
+  seen: string[];
+}
+
+const STACK = /\n\s+at\s|node_modules|\.ts:\d+|\.js:\d+/;
+
+function securitySuite(name: string) {
+  const s = suite<Ctx>(name);
+  s.before(async (ctx) => {
+    Object.assign(ctx, await freshOrm());
+    ctx.clientDir = testClient();
+    ctx.servers = [];
+    ctx.seen = [];
+    ctx.start = async (options = {}) => {
+      const { url, server } = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, ...options }) as never);
+      ctx.servers.push(server);
+      const api = client(`${url}/`);
+      // Every answer this suite sees is checked for stack traces at the end.
+      const record = <F extends (...a: any[]) => Promise<{ text: string }>>(f: F) =>
+        (async (...a: Parameters<F>) => {
+          const r = await f(...a);
+          ctx.seen.push(r.text);
+          return r;
+        }) as F;
+      return { url, api: { get: record(api.get), post: record(api.post), put: record(api.put), patch: record(api.patch), call: record(api.call) } };
+    };
+  });
+  s.after(async (ctx) => {
+    for (const server of ctx.servers) await close(server);
+    ctx.clientDir.cleanup();
+    await ctx.close();
+  });
+  s.before.each(async (ctx) => {
+    await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
+  });
+  return s;
+}
+
+/** Ends a suite with the check that none of the answers it saw carried a stack trace. */
+function finish(s: ReturnType<typeof securitySuite>) {
+  s('no answer in this suite carried a stack trace or a source path', (ctx) => {
+    assert.ok(ctx.seen.length > 0);
+    for (const text of ctx.seen) assert.not.match(text, STACK, `a stack trace in: ${text.slice(0, 200)}`);
+  });
+  s.run();
+}
+
+/** A request with the exact path given: fetch would normalise `..` and `%2e%2e` away. */
+function raw(url: string, path: string, init: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string; chunks?: Buffer[] } = {}) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>((resolve, reject) => {
+    const u = new URL(url);
+    const req = request({ host: u.hostname, port: u.port, path, method: init.method ?? 'GET', headers: init.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    if (init.chunks) {
+      for (const c of init.chunks) req.write(c);
+      req.end();
+    } else req.end(init.body);
+  });
+}
+
+async function seed(orm: MikroORM) {
+  const task = await insertTask(orm, { name: 'victim', success: false });
+  const s = await schedule(orm.em.fork(), { name: 'victim', func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 86_400_000) });
+  await enqueue(orm.em.fork(), 'work', [], { name: 'victim' });
+  const [q] = await sql<{ id: string }>(orm, 'select id from ormq_queued');
+  return { task, schedule: s.id, queued: Number(q!.id) };
+}
+
+async function untouched(orm: MikroORM) {
+  assert.is((await sql(orm, 'select 1 from ormq_task')).length, 1, 'task row still there');
+  const [s] = await sql<any>(orm, 'select version, repeats from ormq_schedule');
+  assert.equal(s, { version: 1, repeats: -1 }, 'schedule unchanged');
+  const [q] = await sql<any>(orm, 'select key from ormq_queued');
+  assert.is(q.key, 'default', 'package unchanged');
+  assert.is((await sql(orm, 'select 1 from ormq_admin_log')).length, 0, 'nothing logged');
+}
+
+// ---------------------------------------------------------------------------------------------
+const CrossSite = securitySuite('admin security: cross-site mutations and request shape');
+
+CrossSite('POST, PUT, PATCH and DELETE from another site are refused with 403 and change nothing', async (ctx) => {
+  const { api } = await ctx.start();
+  const ids = await seed(ctx.orm);
+  const requests: [string, string, unknown][] = [
+    ['POST', 'api/failed/actions/delete', { ids: [ids.task] }],
+    ['POST', 'api/scheduled/actions/pause', { all: true }],
+    ['PUT', `api/scheduled/${ids.schedule}`, { version: 1, repeats: 0 }],
+    ['PATCH', `api/queued/${ids.queued}`, { key: 'stolen' }],
+    ['DELETE', `api/failed/${ids.task}`, {}],
+  ];
+  const hostile: Record<string, string>[] = [
+    { origin: 'http://evil.example' },
+    { origin: 'null' },
+    { 'sec-fetch-site': 'cross-site' },
+    { 'sec-fetch-site': 'same-site' },
+    { 'sec-fetch-site': 'none' },
+  ];
+  for (const [method, path, body] of requests) {
+    for (const headers of hostile) {
+      const r = await api.call(method, path, body, headers);
+      assert.is(r.status, 403, `${method} ${path} ${JSON.stringify(headers)}: ${r.text}`);
+      assert.is(r.json.error.status, 403);
+      assert.match(r.json.error.message, /Cross-site/);
+    }
+  }
+  await untouched(ctx.orm);
+  // The same request from the admin's own page goes through: the refusals above are about origin.
+  const host = `127.0.0.1:${(ctx.servers[0]!.address() as { port: number }).port}`;
+  const ok = await api.post('api/failed/actions/delete', { ids: [ids.task] }, { origin: `http://${host}`, 'sec-fetch-site': 'same-origin' });
+  assert.is(ok.status, 200, ok.text);
+  assert.is(ok.json.done, 1);
+});
+
+CrossSite('a mutation needs a JSON content type (415), valid JSON (400) and at most 1 MB (413)', async (ctx) => {
+  const { api, url } = await ctx.start();
+  const ids = await seed(ctx.orm);
+  const body = JSON.stringify({ ids: [ids.task] });
+  for (const type of [undefined, 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonp']) {
+    const headers: Record<string, string> = type ? { 'content-type': type } : {};
+    const r = await raw(url, '/api/failed/actions/delete', { method: 'POST', headers, body });
+    assert.is(r.status, 415, `${type}: ${r.text}`);
+    assert.is(JSON.parse(r.text).error.status, 415);
+    ctx.seen.push(r.text);
+  }
+  for (const bad of ['{"ids": [', "{'ids': []}", '', 'undefined']) {
+    const r = await raw(url, '/api/failed/actions/delete', { method: 'POST', headers: { 'content-type': 'application/json' }, body: bad });
+    assert.is(r.status, 400, `${JSON.stringify(bad)}: ${r.text}`);
+    assert.match(JSON.parse(r.text).error.message, /JSON/);
+    ctx.seen.push(r.text);
+  }
+  const big = Buffer.from(JSON.stringify({ ids: [ids.task], pad: 'x'.repeat(1024 * 1024) }));
+  const declared = await raw(url, '/api/failed/actions/delete', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': big.length }, body: big });
+  assert.is(declared.status, 413, declared.text);
+  const chunked = await raw(url, '/api/failed/actions/delete', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+    chunks: [big.subarray(0, 600_000), big.subarray(600_000)],
+  });
+  assert.is(chunked.status, 413, chunked.text);
+  ctx.seen.push(declared.text, chunked.text);
+  const charset = await api.post('api/failed/actions/delete', { ids: [ids.task] }, { 'content-type': 'application/json; charset=utf-8' });
+  assert.is(charset.status, 200, 'a charset parameter is fine');
+  await api.get('api/meta');
+});
+
+CrossSite('unknown routes, pages, ids, actions and fields are 404 JSON errors', async (ctx) => {
+  const { api } = await ctx.start();
+  const ids = await seed(ctx.orm);
+  for (const path of [
+    'api', 'api/', 'api/nope', 'api/failed/nope/extra/more', 'api/archive', `api/failed/${'0'.repeat(32)}`, 'api/failed/XYZ',
+    'api/scheduled/0', 'api/scheduled/99999', 'api/queued/-1', `api/failed/${ids.task}/field/secret`, `api/failed/${ids.task}/field/name`,
+    'api/scheduled/99999/field/args', 'nope.js', 'app-AAAAAAAA.js', 'api/%E0%A4%A',
+  ]) {
+    const r = await api.get(path);
+    assert.is(r.status, 404, `${path}: ${r.status} ${r.text}`);
+    assert.is(r.json.error.status, 404, path);
+    assert.match(r.headers.get('content-type') ?? '', /application\/json/);
+  }
+  const action = await api.post('api/failed/actions/nope', { ids: [ids.task] });
+  assert.is(action.status, 404);
+  const edit = await api.put('api/scheduled/99999', { version: 1 });
+  assert.is(edit.status, 404);
+});
+
+CrossSite('asset paths cannot leave the client folder, however they are encoded', async (ctx) => {
+  // A secret beside the client folder, and the repository's own files above it.
+  const root = mkdtempSync(join(tmpdir(), 'ormq-traversal-'));
+  const dist = join(root, 'dist');
+  mkdirSync(dist);
+  writeFileSync(join(root, 'secret.txt'), 'TOP-SECRET-CONTENT');
+  writeFileSync(join(dist, 'index.html'), '<!doctype html><script type="module" src="./app-AAAAAAAA.js"></script>');
+  writeFileSync(join(dist, 'app-AAAAAAAA.js'), 'export {}');
+  try {
+    const { url } = await ctx.start({ clientDir: dist });
+    const nested = await ctx.start({ clientDir: dist, basePath: '/qa' });
+    const paths = [
+      '/../secret.txt', '/..%2fsecret.txt', '/..%2Fsecret.txt', '/%2e%2e%2fsecret.txt', '/%2e%2e/secret.txt', '/..%252fsecret.txt',
+      '/%252e%252e%252fsecret.txt', '/..\\secret.txt', '/..%5csecret.txt', '/app-AAAAAAAA.js/../../secret.txt', '/./../secret.txt',
+      '/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd', '/....//secret.txt', '/index.html%00.js', '/%00', '//secret.txt',
+      '/api/..%2f..%2fsecret.txt', '/..%c0%afsecret.txt',
+    ];
+    for (const base of [url, nested.url]) {
+      const prefix = base === nested.url ? '/qa' : '';
+      for (const p of paths) {
+        const r = await raw(base, prefix + p);
+        assert.ok(r.status === 404 || r.status === 400, `${prefix}${p}: ${r.status}`);
+        assert.not.match(r.text, /TOP-SECRET|root:x:|devDependencies/, `${prefix}${p} leaked a file`);
+        ctx.seen.push(r.text);
+      }
+    }
+    const fine = await raw(url, '/app-AAAAAAAA.js');
+    assert.is(fine.status, 200, 'the control request is served');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+CrossSite('security headers on every kind of response; no-store on the API', async (ctx) => {
+  const { url } = await ctx.start({ basePath: '/qa' });
+  const check = (r: { status: number; headers: Record<string, string | string[] | undefined> }, what: string, api: boolean) => {
+    assert.is(r.headers['content-security-policy'], CSP, what);
+    assert.match(CSP, /script-src 'self'; style-src 'self'/);
+    assert.not.match(CSP, /unsafe-inline|unsafe-eval/);
+    assert.is(r.headers['x-content-type-options'], 'nosniff', what);
+    assert.is(r.headers['referrer-policy'], 'same-origin', what);
+    if (api) assert.is(r.headers['cache-control'], 'no-store', what);
+  };
+  check(await raw(url, '/qa/'), 'entry page', false);
+  check(await raw(url, '/qa'), 'redirect', false);
+  const asset = await raw(url, `/qa/${ASSET_JS}`);
+  check(asset, 'asset', false);
+  check(await raw(url, `/qa/${ASSET_JS}`, { headers: { 'if-none-match': String(asset.headers.etag) } }), '304', false);
+  check(await raw(url, '/qa/api/meta'), 'API', true);
+  check(await raw(url, '/qa/api/failed/nope'), 'API 404', true);
+  check(await raw(url, '/qa/api/failed?limit=0'), 'API 400', true);
+  check(await raw(url, '/qa/api/failed/actions/delete', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }), 'API 415', true);
+  check(await raw(url, '/elsewhere'), 'outside the base path', true);
+});
+
+finish(CrossSite);
+
+// ---------------------------------------------------------------------------------------------
+const Permissions = securitySuite('admin security: readOnly and authorize');
+
+/** Every mutation the API offers, for a seeded set of rows. */
+function everyMutation(ids: { task: string; schedule: number; queued: number }): [string, string, unknown][] {
+  const out: [string, string, unknown][] = [];
+  for (const page of ['successful', 'failed'])
+    for (const action of ['delete', 'resubmit']) out.push(['POST', `api/${page}/actions/${action}`, { ids: [ids.task] }], ['POST', `api/${page}/actions/${action}`, { all: true, filter: {} }]);
+  for (const action of ['delete', 'pause', 'resume', 'run']) out.push(['POST', `api/scheduled/actions/${action}`, { ids: [ids.schedule] }], ['POST', `api/scheduled/actions/${action}`, { all: true }]);
+  for (const action of ['delete', 'release']) out.push(['POST', `api/queued/actions/${action}`, { ids: [ids.queued] }], ['POST', `api/queued/actions/${action}`, { all: true }]);
+  out.push(['POST', 'api/scheduled', { func: 'work', scheduleType: 'D', nextRun: new Date().toISOString() }]);
+  out.push(['PUT', `api/scheduled/${ids.schedule}`, { version: 1, repeats: 0 }]);
+  out.push(['PATCH', `api/queued/${ids.queued}`, { key: 'elsewhere' }]);
+  return out;
+}
+
+Permissions('readOnly answers 403 to every action, bulk included, and meta says only view is allowed', async (ctx) => {
+  const { api } = await ctx.start({ readOnly: true });
+  const ids = await seed(ctx.orm);
+  for (const [method, path, body] of everyMutation(ids)) {
+    const r = await api.call(method, path, body);
+    assert.is(r.status, 403, `${method} ${path}: ${r.text}`);
+    assert.match(r.json.error.message, /read-only/);
+  }
+  await untouched(ctx.orm);
+  const meta = await api.get('api/meta');
+  assert.is(meta.json.readOnly, true);
+  for (const [page, { can }] of Object.entries(meta.json.pages as Record<string, { can: Record<string, boolean> }>)) {
+    for (const [action, allowed] of Object.entries(can)) assert.is(allowed, action === 'view', `${page}.${action}`);
+  }
+  assert.is((await api.get('api/failed')).status, 200, 'viewing still works');
+  assert.is((await api.get(`api/failed/${ids.task}`)).status, 200);
+});
+
+Permissions('authorize decides per request, page and action; meta.can reflects it', async (ctx) => {
+  const asked: string[] = [];
+  const { api } = await ctx.start({
+    async authorize(req, { page, action }) {
+      asked.push(`${page}:${action}`);
+      if (req.headers['x-role'] === 'admin') return true;
+      return action === 'view' && page !== 'queued';
+    },
+  });
+  const ids = await seed(ctx.orm);
+  for (const [method, path, body] of everyMutation(ids)) {
+    const r = await api.call(method, path, body);
+    assert.is(r.status, 403, `${method} ${path}: ${r.text}`);
+    assert.match(r.json.error.message, /not authorized/);
+  }
+  await untouched(ctx.orm);
+  assert.ok(asked.includes('scheduled:pause') && asked.includes('queued:edit') && asked.includes('failed:resubmit'));
+  assert.is((await api.get('api/queued')).status, 403, 'view denied');
+  assert.is((await api.get(`api/queued/${ids.queued}`)).status, 403);
+  assert.is((await api.get('api/queued/filters')).status, 403);
+  assert.is((await api.get('api/failed')).status, 200);
+  const meta = await api.get('api/meta');
+  assert.equal(meta.json.pages.failed.can, { view: true, delete: false, resubmit: false });
+  assert.equal(meta.json.pages.queued.can, { view: false, edit: false, release: false, delete: false });
+  const adminMeta = await api.get('api/meta', { 'x-role': 'admin' });
+  assert.equal(adminMeta.json.pages.queued.can, { view: true, edit: true, release: true, delete: true });
+  const allowed = await api.post('api/scheduled/actions/pause', { ids: [ids.schedule] }, { 'x-role': 'admin' });
+  assert.equal(allowed.json, { done: 1, remaining: 0 });
+});
+
+Permissions('a throwing authorize is a 500 without details, never an allow', async (ctx) => {
+  const { api } = await ctx.start({
+    authorize() {
+      throw new Error('auth backend down');
+    },
+  });
+  const ids = await seed(ctx.orm);
+  const consoleError = console.error;
+  console.error = () => {};
+  try {
+    const r = await api.post('api/failed/actions/delete', { ids: [ids.task] });
+    assert.is(r.status, 500);
+    assert.not.match(r.text, /auth backend down/);
+  } finally {
+    console.error = consoleError;
+  }
+  await untouched(ctx.orm);
+});
+
+finish(Permissions);
+
+// ---------------------------------------------------------------------------------------------
+const Data = securitySuite('admin security: stored markup comes back as data');
+
+Data('HTML and script in names, groups, results and payloads are returned intact as JSON', async (ctx) => {
+  const { api } = await ctx.start();
+  const script = '<script>alert("x")</script>';
+  const attr = '"><img src=x onerror=alert(1)>';
+  const closing = "</script><script>alert('y')</script>";
+  const id = await insertTask(ctx.orm, { name: script, group: attr, func: 'work', success: false, result: { error: 'Error', message: closing, html: script } });
+  await schedule(ctx.orm.em.fork(), { name: attr, func: script, scheduleType: 'D', nextRun: new Date(), kwargs: { note: closing } });
+  await enqueue(ctx.orm.em.fork(), closing, [script], { name: script });
+  const list = await api.get('api/failed');
+  assert.match(list.headers.get('content-type') ?? '', /^application\/json/);
+  assert.is(list.json.rows[0].name, script);
+  assert.is(list.json.rows[0].group, attr);
+  assert.is(list.json.rows[0].shortResult, `Error: ${closing}`);
+  const detail = await api.get(`api/failed/${id}`);
+  assert.equal(detail.json.object.result, { error: 'Error', message: closing, html: script });
+  const found = await api.get(`api/failed?search=${encodeURIComponent('<script>')}`);
+  assert.is(found.json.rows.length, 1);
+  const sched = await api.get('api/scheduled');
+  assert.is(sched.json.rows[0].name, attr);
+  assert.is(sched.json.rows[0].func, script);
+  assert.equal(sched.json.rows[0].kwargs, { note: closing });
+  const queued = await api.get('api/queued');
+  assert.equal([queued.json.rows[0].name, queued.json.rows[0].func], [script, closing]);
+  const filters = await api.get('api/failed/filters');
+  assert.equal(filters.json.group, [attr]);
+  const page = await api.get('');
+  assert.not.ok(page.text.includes('alert('), 'nothing from the database is in the page itself');
+});
+
+finish(Data);
