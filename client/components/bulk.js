@@ -29,10 +29,15 @@ export async function runAction(page, action, target, progress) {
     return /** @type {number} */ (r.done);
   }
   let done = 0;
+  /** @type {string | undefined} */
+  let cursor;
   progress?.(0, target.count);
   for (;;) {
-    const r = await api(path, { method: 'POST', body: { all: true, filter: target.filter } });
+    const body = cursor ? { all: true, filter: target.filter, cursor } : { all: true, filter: target.filter };
+    const r = await api(path, { method: 'POST', body });
     done += r.done;
+    // an action whose rows still match afterwards continues after the rows already handled
+    if (typeof r.cursor === 'string') cursor = r.cursor;
     progress?.(done, done + r.remaining);
     // done 0 with rows remaining would loop forever: those rows cannot take this action
     if (r.remaining === 0 || r.done === 0) return done;

@@ -48,7 +48,7 @@ function Failure({ result }) {
   if (!result || typeof result !== 'object') return null;
   const { error, message, stack } = result;
   if (!error && !message && !stack) return null;
-  return html`<section class="failure" aria-labelledby="error-title">
+  return html`<section class="failure-box" aria-labelledby="error-title">
     <h2 id="error-title">Error</h2>
     <p class="error-message"><strong>${text(error ?? 'Error')}</strong>${message ? `: ${text(message)}` : ''}</p>
     ${stack && html`<pre class="stack" role="region" aria-label="Stack trace" tabindex="0">${text(stack)}</pre>`}

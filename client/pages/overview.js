@@ -9,11 +9,13 @@ import { href } from '../lib/router.js';
 const W = 720;
 const H = 220;
 const PAD = { top: 12, right: 8, bottom: 28, left: 40 };
-const hourFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const hourFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
+const hourMinute = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 
 /** A round step for the y axis, so gridlines land on numbers people read at a glance. @param {number} max */
 function step(max) {
   const raw = max / 4;
+  if (raw <= 1) return 1; // counts are whole: no 0.5 gridline
   const mag = 10 ** Math.floor(Math.log10(raw));
   return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
 }
@@ -44,7 +46,7 @@ function Chart({ hourly }) {
         const x = PAD.left + i * bw + bw * 0.15;
         const w = bw * 0.7;
         const start = new Date(h.hour);
-        const label = `${hourFormat.format(start)}: ${num(h.success)} ${h.success === 1 ? 'success' : 'successes'}, ${num(h.failure)} ${h.failure === 1 ? 'failure' : 'failures'}`;
+        const label = `${hourMinute.format(start)}: ${num(h.success)} ${h.success === 1 ? 'success' : 'successes'}, ${num(h.failure)} ${h.failure === 1 ? 'failure' : 'failures'}`;
         return html`<g class="bar">
           <title>${label}</title>
           <rect class="hit" x=${PAD.left + i * bw} y=${PAD.top} width=${bw} height=${ih} />

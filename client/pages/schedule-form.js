@@ -175,7 +175,7 @@ export function ScheduleForm({ meta, id }) {
     </div>`;
   };
   const input = (/** @type {any} */ extra = {}) => (/** @type {any} */ p) => html`<input ...${p} ...${extra} />`;
-  const area = (/** @type {any} */ p) => html`<textarea ...${p} rows="3" spellcheck="false" />`;
+  const area = (/** @type {any} */ p) => html`<textarea ...${p} rows="3" spellcheck=${false} />`;
   /** @param {string[]} names @param {string} current @param {string} [none] */
   const picker = (names, current, none) => (/** @type {any} */ p) => html`<select ...${p}>
     ${none !== undefined && html`<option value="">${none}</option>`}

@@ -36,7 +36,7 @@ const typeName = (meta, code) => meta.scheduleTypes?.[code] ?? code;
 function LastRun({ lastRun }) {
   if (!lastRun) return html`<span class="muted">—</span>`;
   const id = String(lastRun.id);
-  return html`<a class="mono" href=${href([lastRun.success ? 'successful' : 'failed', id])} title=${id}>${id.slice(0, 8)}…</a>`;
+  return html`<${SuccessIcon} ok=${lastRun.success} /> <a class="mono" href=${href([lastRun.success ? 'successful' : 'failed', id])} title=${id}>${id.slice(0, 8)}…</a>`;
 }
 
 /** @param {number} repeats */
@@ -123,7 +123,6 @@ function Detail({ meta, id }) {
       success: (/** @type {any} */ _v, /** @type {any} */ obj) => html`<${SuccessIcon} ok=${obj.lastRun ? obj.lastRun.success : null} />`,
       repeats: (/** @type {number} */ v) => repeatsText(v),
     }} />`}
-    ${o && !('success' in o) && o.lastRun && html`<p><span class="sr-only">Last run outcome: </span><${SuccessIcon} ok=${o.lastRun.success} /></p>`}
     ${data && html`<${History} history=${data.history} />`}
     ${!data && !error && html`<p class="loading">Loading…</p>`}
   </article>`;
