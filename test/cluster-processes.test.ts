@@ -136,4 +136,21 @@ P('a cluster in another process is woken by NOTIFY and stops on SIGTERM', async 
   }
 });
 
+P('the LISTEN connection reconnects after the server drops it, and notifications work again', async ({ orm, db }) => {
+  const { cluster, logs } = await startCluster(orm, { poll: 60_000, tasks: { echo: (x: unknown) => x } });
+  try {
+    const dbName = new URL(db.url).pathname.slice(1);
+    const listeners = () =>
+      sql<{ pid: number }>(orm, "select pid from pg_stat_activity where datname = ? and query ilike 'listen%'", [dbName]);
+    const [before] = await waitFor(() => listeners().then((r) => (r.length ? r : null)), 'the LISTEN connection');
+    await sql(orm, 'select pg_terminate_backend(?)', [before!.pid]);
+    await waitFor(() => logs.some((l) => /LISTEN connection lost/.test(l.message)), 'the lost connection to be noticed');
+    await waitFor(() => listeners().then((r) => r.length === 1 && r[0]!.pid !== before!.pid), 'a new LISTEN connection');
+    const id = await enqueue(em(orm), 'echo', [1]);
+    await waitFor(() => sql(orm, 'select 1 from ormq_task where id = ?', [id]).then((r) => r.length === 1), 'the notified run', 5_000);
+  } finally {
+    await cluster.stop();
+  }
+});
+
 P.run();

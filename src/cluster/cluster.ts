@@ -250,8 +250,9 @@ export class Cluster {
     while (this.#running) {
       const free = this.options.workers - this.#active.size;
       if (free <= 0) {
+        // Full: a notification now needs no memory, since a freed slot always claims next.
+        this.#workerNudged = false;
         await this.#sleep('worker', this.options.poll);
-        this.#workerNudged = this.#workerNudged && this.#active.size >= this.options.workers;
         continue;
       }
       this.#workerNudged = false;
