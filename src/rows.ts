@@ -68,7 +68,8 @@ type Row = Record<string, unknown>;
 
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(v as string));
 const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
-const json = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
+// node-postgres parses jsonb already: a string here is a JSON string value, not JSON text.
+const json = <T>(v: unknown): T => v as T;
 
 export function toTask(r: Row): TaskRecord {
   return {

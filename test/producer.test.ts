@@ -133,3 +133,22 @@ Schedule('names are unique', async ({ orm }) => {
 });
 
 Schedule.run();
+
+const Rows = suite<Ctx>('rows');
+Rows.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+});
+Rows.after(async (ctx) => ctx.close());
+
+Rows('a task whose result is a JSON string reads back as that string', async ({ orm }) => {
+  const { toTask } = await import('../src/rows.js');
+  await sql(orm, `insert into ormq_task (id, name, func, args, kwargs, result, enqueued, started, stopped, success)
+    values ('0123456789abcdef0123456789abcdef', 'n', 'f', '["x"]', '{}', '"hi"', now(), now(), now(), true)`);
+  const [row] = await sql(orm, 'select * from ormq_task');
+  const task = toTask(row!);
+  assert.is(task.result, 'hi');
+  assert.equal(task.args, ['x']);
+  assert.instance(task.stopped, Date);
+});
+
+Rows.run();
