@@ -5,7 +5,7 @@ import { ErrorBox } from './components/detail.js';
 import { LiveContext, useData } from './lib/data.js';
 import { clearNotice, useNotice } from './lib/notice.js';
 import { PAGES } from './lib/format.js';
-import { href, useRoute } from './lib/router.js';
+import { href, parseHash, useRoute } from './lib/router.js';
 
 /**
  * Each page's code loads when it is first shown, so the first load carries the shell and one page
@@ -20,6 +20,12 @@ const VIEWS = {
   'scheduled-form': () => import('./pages/schedule-form.js').then((m) => m.ScheduleFormPage),
   queued: () => import('./pages/queued.js').then((m) => m.Queued),
 };
+
+/** The chunk a route needs; the schedule form has its own. @param {string[]} path */
+const viewOf = (path) => (path[0] === 'scheduled' && (path[1] === 'new' || path[2] === 'edit') ? 'scheduled-form' : path[0] ?? '');
+
+// the first page's code is fetched alongside api/meta rather than after it
+VIEWS[viewOf(parseHash().path)]?.().catch(() => {});
 
 /** @type {Record<string, any>} */
 const loaded = {};
@@ -112,10 +118,7 @@ export function App() {
   else if (!m) view = html`<p class="loading">Loading…</p>`;
   else if (!(page in VIEWS)) view = html`<h1>Not found</h1><p>There is no page “${page}”. <a href="#/">Go to the overview</a>.</p>`;
   else if (page && !m.pages[page]?.can.view) view = html`<h1>Not allowed</h1><p>You cannot view this page.</p>`;
-  else {
-    const form = page === 'scheduled' && (route.path[1] === 'new' || route.path[2] === 'edit');
-    view = html`<${View} page=${form ? 'scheduled-form' : page} meta=${m} route=${route} />`;
-  }
+  else view = html`<${View} page=${viewOf(route.path)} meta=${m} route=${route} />`;
 
   return html`<${LiveContext.Provider} value=${live}>
     <header class="top">

@@ -185,7 +185,7 @@ const noProblems = async (w: Watched, where: string, expected: number[] = []) =>
 for (const kind of ['express', 'koa'] as const) {
   const Pages = suite<{ host?: Host; ids?: Awaited<ReturnType<typeof seedPages>> }>(`browser (${kind}): every page loads, clean and accessible`, {});
   Pages.before(async (ctx) => {
-    ctx.host = await startHost(kind);
+    ctx.host = await startHost(kind, { saveLimit: 500 });
     ctx.ids = await seedPages(ctx.host.orm);
   });
   Pages.after(async (ctx) => {
@@ -220,6 +220,7 @@ for (const kind of ['express', 'koa'] as const) {
       for (const [name, hash, heading] of pages) {
         await visit(w, host!.admin, hash, heading);
         if (name === 'overview') await w.page.locator('svg rect.success').first().waitFor();
+        if (name === 'successful') await w.page.getByText('Only the newest 500 successes are kept').waitFor();
         if (!dark) {
           const found = await axe(w.page);
           assert.equal(found, [], `axe on ${name}`);
@@ -431,6 +432,7 @@ Actions('deleting all rows matching a search over 5,000 rows shows progress and 
   await p.getByText('All 5,000 matching rows selected').waitFor();
   await p.getByRole('button', { name: 'Delete' }).click();
   await p.getByRole('dialog').getByText('Delete 5,000 failed tasks?').waitFor();
+  await shot(p, 'express-failed-confirm');
   await p.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await p.getByText('Deleted 5,000 failed tasks.').waitFor({ timeout: 60_000 });
   const seen = await p.evaluate(() => (window as unknown as { __progress: [number, number][] }).__progress);
@@ -438,6 +440,7 @@ Actions('deleting all rows matching a search over 5,000 rows shows progress and 
   assert.is(Number((await sql(orm, `select count(*) as n from ormq_task where name like 'bulkdel-%'`))[0]!.n), 0);
   assert.is(Number((await sql(orm, `select count(*) as n from ormq_task where name like 'keepme-%'`))[0]!.n), 20, 'rows outside the search are kept');
   await p.getByText('No failed tasks match.').waitFor();
+  await shot(p, 'express-failed-empty');
   await noProblems(w, 'the bulk delete');
   await w.context.close();
 });

@@ -97,7 +97,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
         ${!noFilter && html`<a class="clear" href=${href([page])}>Clear search and filters</a>`}
       </div>
       <${ErrorBox} error=${list.error} />
-      ${allowed.length > 0 &&
+      ${allowed.length > 0 && rows.length > 0 &&
       html`<div class="bulk">
         <span class="selection" aria-live="polite">${all && matching !== null ? `All ${num(matching)} matching rows selected` : `${num(selected.size)} selected`}</span>
         <${ActionButtons} page=${page} actions=${allowed} count=${selectedCount} noun=${noun}
