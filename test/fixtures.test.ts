@@ -1,0 +1,83 @@
+import { createServer } from 'node:http';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { expressApp } from '../fixtures/express-app.js';
+import { koaApp } from '../fixtures/koa-app.js';
+import { nodeHttpServer } from '../fixtures/node-http-app.js';
+import { freshOrm } from './helpers/db.js';
+import { close, insertTask, listen, testClient } from './helpers/admin.js';
+
+type Ctx = { orm: MikroORM; close(): Promise<void>; client: ReturnType<typeof testClient> };
+
+const F = suite<Ctx>('fixtures: the host apps the README shows');
+F.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+  ctx.client = testClient();
+});
+F.after(async (ctx) => {
+  ctx.client.cleanup();
+  await ctx.close();
+});
+
+const json = { 'content-type': 'application/json' };
+
+F('Express: the host login guards the admin; viewers see and cannot act, admins act as themselves', async ({ orm, client }) => {
+  const server = createServer(expressApp(orm, { clientDir: client.dir }));
+  const base = await listen(server);
+  try {
+    assert.is((await fetch(`${base}/health`)).status, 200);
+    assert.is((await fetch(`${base}/queue-admin/`)).status, 401);
+    const page = await fetch(`${base}/queue-admin/`, { headers: { 'x-user': 'viewer' } });
+    assert.is(page.status, 200);
+    const viewerMeta = await (await fetch(`${base}/queue-admin/api/meta`, { headers: { 'x-user': 'viewer' } })).json();
+    assert.equal(viewerMeta.pages.failed.can, { view: true, delete: false, resubmit: false });
+    const id = await insertTask(orm, { success: false });
+    const refused = await fetch(`${base}/queue-admin/api/failed/actions/delete`, {
+      method: 'POST', headers: { ...json, 'x-user': 'viewer' }, body: JSON.stringify({ ids: [id] }),
+    });
+    assert.is(refused.status, 403);
+    const done = await fetch(`${base}/queue-admin/api/failed/actions/delete`, {
+      method: 'POST', headers: { ...json, 'x-user': 'ada', 'x-role': 'admin' }, body: JSON.stringify({ ids: [id] }),
+    });
+    assert.is(done.status, 200);
+    const detail = await fetch(`${base}/queue-admin/api/failed/${id}`, { headers: { 'x-user': 'ada' } });
+    assert.is(detail.status, 404);
+  } finally {
+    await close(server);
+  }
+});
+
+F('Koa: read-only for everyone past the login', async ({ orm, client }) => {
+  const server = createServer(koaApp(orm, { clientDir: client.dir }).callback());
+  const base = await listen(server);
+  try {
+    assert.is((await fetch(`${base}/health`)).status, 200);
+    assert.is((await fetch(`${base}/queue-admin/`)).status, 401);
+    const meta = await (await fetch(`${base}/queue-admin/api/meta`, { headers: { 'x-user': 'x' } })).json();
+    assert.is(meta.readOnly, true);
+    const id = await insertTask(orm);
+    const refused = await fetch(`${base}/queue-admin/api/successful/actions/delete`, {
+      method: 'POST', headers: { ...json, 'x-user': 'x' }, body: JSON.stringify({ ids: [id] }),
+    });
+    assert.is(refused.status, 403);
+  } finally {
+    await close(server);
+  }
+});
+
+F('node:http: the admin under its basePath, the host everywhere else', async ({ orm, client }) => {
+  const server = nodeHttpServer(orm, { clientDir: client.dir });
+  const base = await listen(server);
+  try {
+    assert.is((await fetch(`${base}/health`)).status, 200);
+    assert.is((await fetch(`${base}/elsewhere`)).status, 404);
+    assert.is((await fetch(`${base}/queue-admin/`)).status, 200);
+    const list = await (await fetch(`${base}/queue-admin/api/scheduled`)).json();
+    assert.equal(list.rows, []);
+  } finally {
+    await close(server);
+  }
+});
+
+F.run();
