@@ -153,6 +153,11 @@ export class Cluster {
   #loops: Promise<void>[] = [];
   /** package id → abort controller of the task running it */
   readonly #active = new Map<number, AbortController>();
+  /**
+   * package id → a function that timed out but has not returned yet. Its failure is saved and its
+   * worker slot freed, yet it may still be working; a retry of the same package waits for it.
+   */
+  readonly #overrunning = new Map<number, Promise<unknown>>();
   #pending: Finished[] = [];
   #flushing: Promise<void> | null = null;
   #wakeWorker: (() => void) | null = null;
@@ -265,7 +270,15 @@ export class Cluster {
         await this.#sleep('worker', this.options.poll);
         continue;
       }
-      for (const row of rows) this.#run(Number(row.id), row.payload as TaskPackage);
+      for (const row of rows) {
+        const qid = Number(row.id);
+        if (this.#overrunning.has(qid)) {
+          // The claim renewed its lock: the retry comes after another `retry` seconds.
+          this.options.log('warn', `package ${qid} is still running past its timeout; its retry waits until it has ended`);
+          continue;
+        }
+        this.#run(qid, row.payload as TaskPackage);
+      }
       if (rows.length < want) await this.#sleep('worker', this.options.poll);
     }
   }
@@ -275,7 +288,7 @@ export class Cluster {
     this.#active.set(qid, controller);
     const pkg: TaskPackage = typeof raw === 'string' ? JSON.parse(raw) : raw;
     const started = new Date();
-    void this.#execute(pkg, controller).then(({ success, result }) => {
+    void this.#execute(qid, pkg, controller).then(({ success, result }) => {
       // A package whose task outlived a stop deadline was released; its result no longer counts.
       if (this.#active.get(qid) !== controller) return;
       this.#active.delete(qid);
@@ -285,7 +298,7 @@ export class Cluster {
     });
   }
 
-  async #execute(pkg: TaskPackage, controller: AbortController): Promise<{ success: boolean; result: unknown }> {
+  async #execute(qid: number, pkg: TaskPackage, controller: AbortController): Promise<{ success: boolean; result: unknown }> {
     const fn = Object.hasOwn(this.options.tasks, pkg.func) ? this.options.tasks[pkg.func] : undefined;
     if (!fn) {
       return { success: false, result: errorResult(new Error(`Task function ${JSON.stringify(pkg.func)} is not registered in cluster ${JSON.stringify(this.name)}`)) };
@@ -302,11 +315,20 @@ export class Cluster {
     const args = Array.isArray(pkg.args) ? [...pkg.args] : [];
     if (pkg.kwargs && typeof pkg.kwargs === 'object' && Object.keys(pkg.kwargs).length) args.push(pkg.kwargs);
     const context: TaskContext = { id: pkg.id, name: pkg.name, cluster: this.name, signal: controller.signal };
+    const attempt = Promise.resolve().then(() => fn.apply(context, args));
     try {
-      const value = await Promise.race([Promise.resolve().then(() => fn.apply(context, args)), timedOut]);
+      const value = await Promise.race([attempt, timedOut]);
       const text = JSON.stringify(value === undefined ? null : value);
       return { success: true, result: JSON.parse(text) };
     } catch (err) {
+      if (err instanceof TaskTimeout) {
+        // A function cannot be killed: one that ignores its signal runs on after its timeout.
+        this.#overrunning.set(qid, attempt);
+        const ended = () => {
+          if (this.#overrunning.get(qid) === attempt) this.#overrunning.delete(qid);
+        };
+        attempt.then(ended, ended);
+      }
       return { success: false, result: errorResult(err) };
     } finally {
       clearTimeout(timer);
