@@ -449,13 +449,13 @@ Actions('with Live on, a list shows new rows without a reload', async ({ host })
   const w = await openPage();
   const p = w.page;
   await visit(w, host!.admin, '#/failed', 'Failed tasks');
-  await p.getByRole('checkbox', { name: 'Live' }).check();
+  await p.getByRole('checkbox', { name: 'Live', exact: true }).check();
   await insertTask(host!.orm, { name: 'appeared-live', func: 'work.recover', success: false, result: { error: 'Error', message: 'late' } });
   await p.getByRole('link', { name: 'appeared-live' }).waitFor({ timeout: 15_000 });
   // the setting survives a reload
   await p.reload();
-  assert.ok(await p.getByRole('checkbox', { name: 'Live' }).isChecked());
-  await p.getByRole('checkbox', { name: 'Live' }).uncheck();
+  assert.ok(await p.getByRole('checkbox', { name: 'Live', exact: true }).isChecked());
+  await p.getByRole('checkbox', { name: 'Live', exact: true }).uncheck();
   await noProblems(w, 'live refresh');
   await w.context.close();
 });
