@@ -92,6 +92,38 @@ function isJsonType(value: string | undefined): boolean {
   return type === 'application/json';
 }
 
+/** PostgreSQL stores neither a NUL character nor an unpaired UTF-16 surrogate, in text or in jsonb. */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_MESSAGE = 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store';
+
+/** The path of the first string (or key) in a JSON value that PostgreSQL would refuse, else null. */
+function unstorablePath(value: unknown): string | null {
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (UNSTORABLE.test(v)) return path;
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
+    } else if (typeof v === 'object' && v !== null) {
+      for (const [k, item] of Object.entries(v)) {
+        const at = path ? `${path}.${k}` : k;
+        if (UNSTORABLE.test(k)) return at;
+        stack.push([item, at]);
+      }
+    }
+  }
+  return null;
+}
+
+/** Refused here as a 400 naming the field; the database would otherwise fail the query (a 500). */
+function assertStorable(value: unknown): unknown {
+  const path = unstorablePath(value);
+  if (path === null) return value;
+  const field = path.match(/^[^.[]+/)?.[0];
+  throw badRequest(`Request body ${path ? `field ${path} ` : ''}${UNSTORABLE_MESSAGE}`, field ? { [field]: UNSTORABLE_MESSAGE } : undefined);
+}
+
 /**
  * Reads a mutation's JSON body. A JSON content type is required: an HTML form cannot send one
  * cross-site without a CORS preflight, which this server never grants.
@@ -102,7 +134,7 @@ export async function readJson(req: IncomingMessage, limit = BODY_LIMIT): Promis
   }
   // A host's body parser (express.json, koa-bodyparser) may have read the stream already.
   const parsed = (req as IncomingMessage & { body?: unknown }).body;
-  if (req.readableEnded && parsed !== undefined) return parsed;
+  if (req.readableEnded && parsed !== undefined) return assertStorable(parsed);
 
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
@@ -130,11 +162,13 @@ export async function readJson(req: IncomingMessage, limit = BODY_LIMIT): Promis
   if (tooLarge) throw new HttpError(413, `Request body is larger than ${limit} bytes`);
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw badRequest('Request body must be JSON; it is empty');
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     throw badRequest(`Request body is not valid JSON: ${(e as Error).message}`);
   }
+  return assertStorable(value);
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -144,6 +178,9 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 /** The parsed query string as a plain map; repeated keys keep the last value. */
 export function queryOf(search: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of new URLSearchParams(search)) out[k] = v;
+  for (const [k, v] of new URLSearchParams(search)) {
+    if (UNSTORABLE.test(v)) throw badRequest(`Query parameter ${k.replace(UNSTORABLE, '?')} ${UNSTORABLE_MESSAGE}`, { [k.replace(UNSTORABLE, '?')]: UNSTORABLE_MESSAGE });
+    out[k] = v;
+  }
   return out;
 }
