@@ -1,9 +1,11 @@
 /**
  * A cluster in its own process, for tests that kill one. Reads DATABASE_URL and CLUSTER_OPTIONS
  * (JSON) from the environment; its `announce` task prints "started <id>" and then waits.
+ * Its `chaos` task records each execution in `chaos_runs` (the test creates that table), so a test
+ * can count how often a task really ran, then sleeps and succeeds or throws as it was told.
  */
 import { MikroORM } from '@mikro-orm/postgresql';
-import { Cluster, queueEntities } from '../../src/index.js';
+import { Cluster, queueEntities, type TaskContext } from '../../src/index.js';
 
 const orm = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities: queueEntities, pool: { min: 0, max: 4 } });
 const cluster = new Cluster(orm, {
@@ -16,6 +18,12 @@ const cluster = new Cluster(orm, {
       return 'finished';
     },
     echo: (x: unknown) => x,
+    async chaos(this: TaskContext, ms = 0, fail = false) {
+      await orm.em.fork().execute('insert into chaos_runs (task_id, pid) values (?, ?)', [this.id, process.pid]);
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+      if (fail) throw new Error('built to fail');
+      return ms;
+    },
   },
 });
 await cluster.start();
