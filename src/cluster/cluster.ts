@@ -65,8 +65,16 @@ interface Finished {
   pkg: TaskPackage;
   result: unknown;
   success: boolean;
-  started: Date;
-  stopped: Date;
+  /** ISO timestamps with microseconds, so tasks finishing within one millisecond keep their order. */
+  started: string;
+  stopped: string;
+}
+
+function preciseNow(): string {
+  const t = performance.timeOrigin + performance.now();
+  const ms = Math.floor(t);
+  const micros = String(Math.floor((t - ms) * 1000)).padStart(3, '0');
+  return new Date(ms).toISOString().replace('Z', `${micros}Z`);
 }
 
 function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
@@ -158,6 +166,8 @@ export class Cluster {
    * worker slot freed, yet it may still be working; a retry of the same package waits for it.
    */
   readonly #overrunning = new Map<number, Promise<unknown>>();
+  /** Claimed packages waiting for a free worker. */
+  #buffer: { qid: number; pkg: TaskPackage; claimed: number }[] = [];
   #pending: Finished[] = [];
   #flushing: Promise<void> | null = null;
   #wakeWorker: (() => void) | null = null;
@@ -215,7 +225,8 @@ export class Cluster {
     await Promise.all(this.#loops);
     const deadline = Date.now() + this.options.stopTimeout;
     while (this.#active.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const unfinished = [...this.#active.keys()];
+    const unfinished = [...this.#active.keys(), ...this.#buffer.map((b) => b.qid)];
+    this.#buffer = [];
     for (const controller of this.#active.values()) controller.abort(new Error('cluster stopped'));
     this.#active.clear();
     await this.#flush();
@@ -251,8 +262,15 @@ export class Cluster {
     return this.#pool!.query({ ...statement, values });
   }
 
+  /**
+   * Claims take up to `bulk` packages at once, more than the free workers when `bulk` is larger:
+   * the rest wait here, locked, and start as workers free up. One round trip then feeds many
+   * short tasks. A package that waited here for half its lock's life is released rather than
+   * started, so a slow backlog never outlives its lock and runs twice.
+   */
   async #workLoop(): Promise<void> {
     while (this.#running) {
+      this.#startBuffered();
       const free = this.options.workers - this.#active.size;
       if (free <= 0) {
         // Full: a notification now needs no memory, since a freed slot always claims next.
@@ -261,7 +279,7 @@ export class Cluster {
         continue;
       }
       this.#workerNudged = false;
-      const want = Math.min(free, this.options.bulk);
+      const want = Math.max(free, this.options.bulk);
       let rows: Record<string, unknown>[] = [];
       try {
         rows = (await this.#query(CLAIM, [this.name, this.options.retry, want])).rows;
@@ -270,6 +288,7 @@ export class Cluster {
         await this.#sleep('worker', this.options.poll);
         continue;
       }
+      const claimed = Date.now();
       for (const row of rows) {
         const qid = Number(row.id);
         if (this.#overrunning.has(qid)) {
@@ -277,9 +296,23 @@ export class Cluster {
           this.options.log('warn', `package ${qid} is still running past its timeout; its retry waits until it has ended`);
           continue;
         }
-        this.#run(qid, row.payload as TaskPackage);
+        this.#buffer.push({ qid, pkg: row.payload as TaskPackage, claimed });
       }
+      this.#startBuffered();
       if (rows.length < want) await this.#sleep('worker', this.options.poll);
+    }
+  }
+
+  #startBuffered(): void {
+    const stale: number[] = [];
+    const maxWait = this.options.retry * 500;
+    while (this.#running && this.#active.size < this.options.workers && this.#buffer.length) {
+      const next = this.#buffer.shift()!;
+      if (Date.now() - next.claimed > maxWait) stale.push(next.qid);
+      else this.#run(next.qid, next.pkg);
+    }
+    if (stale.length) {
+      void this.#query(RELEASE, [stale]).catch((e) => this.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
     }
   }
 
@@ -287,13 +320,14 @@ export class Cluster {
     const controller = new AbortController();
     this.#active.set(qid, controller);
     const pkg: TaskPackage = typeof raw === 'string' ? JSON.parse(raw) : raw;
-    const started = new Date();
+    const started = preciseNow();
     void this.#execute(qid, pkg, controller).then(({ success, result }) => {
       // A package whose task outlived a stop deadline was released; its result no longer counts.
       if (this.#active.get(qid) !== controller) return;
       this.#active.delete(qid);
-      this.#pending.push({ qid, pkg, result, success, started, stopped: new Date() });
+      this.#pending.push({ qid, pkg, result, success, started, stopped: preciseNow() });
       void this.#flush();
+      this.#startBuffered();
       this.#nudgeWorker();
     });
   }
@@ -377,8 +411,8 @@ export class Cluster {
         group: f.pkg.group,
         cluster: this.name,
         enqueued: f.pkg.enqueued,
-        started: f.started.toISOString(),
-        stopped: f.stopped.toISOString(),
+        started: f.started,
+        stopped: f.stopped,
         success: f.success,
         save: true,
       }));
@@ -416,8 +450,8 @@ export class Cluster {
       group: f.pkg.group,
       cluster: this.name,
       enqueued: new Date(f.pkg.enqueued),
-      started: f.started,
-      stopped: f.stopped,
+      started: new Date(f.started),
+      stopped: new Date(f.stopped),
       success: f.success,
       attemptCount,
     };
