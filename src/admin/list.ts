@@ -9,15 +9,23 @@ import { badRequest } from './http.js';
 export class Where {
   readonly clauses: string[] = [];
   readonly params: unknown[] = [];
+  /** A substring search is among the clauses: each candidate row costs a recheck, so counting is capped lower. */
+  searching = false;
   add(sql: string, ...params: unknown[]): this {
     this.clauses.push(sql);
     this.params.push(...params);
     return this;
   }
+  /** A substring-search clause (ILIKE '%…%'). */
+  search(sql: string, ...params: unknown[]): this {
+    this.searching = true;
+    return this.add(sql, ...params);
+  }
   and(other: Where): Where {
     const w = new Where();
     w.clauses.push(...this.clauses, ...other.clauses);
     w.params.push(...this.params, ...other.params);
+    w.searching = this.searching || other.searching;
     return w;
   }
   get sql(): string {
@@ -115,8 +123,19 @@ export interface Count {
 
 /** Counting up to this many rows exactly costs a few ms on an index; beyond it a count is estimated. */
 const EXACT_CAP = 10_000;
+/**
+ * A search's matches are found through the trigram index and each is rechecked in the table:
+ * counting 10,000 of them took 55-60 ms at 1M tasks, 1,000 a tenth of that (bench/admin.ts).
+ */
+const SEARCH_CAP = 1_000;
 /** Below this many rows in the table even a full count is cheap. */
 const SMALL_TABLE = 100_000;
+/**
+ * A planner estimate this many times the cap is trusted without counting: counting would read at
+ * least the cap's worth of matching rows only to conclude "more than that". At 1M tasks that
+ * capped count was most of an unfiltered list's database time (bench/admin.ts).
+ */
+const TRUSTED_ESTIMATE = 5;
 
 async function tableSize(em: SqlEntityManager, table: string): Promise<number> {
   const rows = await em.execute(
@@ -133,23 +152,47 @@ export async function exactCount(em: SqlEntityManager, from: string, where: Wher
   return Number(rows[0]!.n);
 }
 
+async function cappedCount(em: SqlEntityManager, table: string, where: Where, cap: number): Promise<number> {
+  const rows = await em.execute(`select count(*) as n from (select 1 from ${table} ${where.sql} limit ${cap + 1}) s`, where.params);
+  return Number(rows[0]!.n);
+}
+
+async function estimatedRows(em: SqlEntityManager, table: string, where: Where): Promise<number> {
+  const plan = await em.execute(`explain (format json) select 1 from ${table} ${where.sql}`, where.params);
+  const raw = plan[0]?.['QUERY PLAN'];
+  const parsed = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan?: { 'Plan Rows'?: number } }[];
+  return Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0);
+}
+
 /**
  * A list's count: exact when that is cheap (few matches, or a small table), otherwise the
  * planner's estimate, marked as such. Never an unbounded COUNT(*) over a large table.
  */
 export async function listCount(em: SqlEntityManager, table: string, where: Where): Promise<Count> {
-  const capped = await em.execute(
-    `select count(*) as n from (select 1 from ${table} ${where.sql} limit ${EXACT_CAP + 1}) s`,
-    where.params,
-  );
-  const n = Number(capped[0]!.n);
-  if (n <= EXACT_CAP) return { value: n, estimated: false };
-  if ((await tableSize(em, table)) < SMALL_TABLE) return { value: await exactCount(em, table, where), estimated: false };
-  const plan = await em.execute(`explain (format json) select 1 from ${table} ${where.sql}`, where.params);
-  const raw = plan[0]?.['QUERY PLAN'];
-  const parsed = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan?: { 'Plan Rows'?: number } }[];
-  const estimate = Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0);
-  return { value: Math.max(estimate, EXACT_CAP + 1), estimated: true };
+  const cap = where.searching ? SEARCH_CAP : EXACT_CAP;
+  if ((await tableSize(em, table)) < SMALL_TABLE) {
+    const n = await cappedCount(em, table, where, EXACT_CAP);
+    return { value: n <= EXACT_CAP ? n : await exactCount(em, table, where), estimated: false };
+  }
+  const estimate = await estimatedRows(em, table, where);
+  if (estimate >= TRUSTED_ESTIMATE * cap) return { value: estimate, estimated: true };
+  const n = await cappedCount(em, table, where, cap);
+  if (n <= cap) return { value: n, estimated: false };
+  return { value: Math.max(estimate, cap + 1), estimated: true };
+}
+
+/**
+ * The count of a list page: a first page that is not full holds every match, so its length is
+ * the exact count and no counting query is needed.
+ */
+export async function pageCount(
+  em: SqlEntityManager,
+  table: string,
+  where: Where,
+  page: { firstPage: boolean; more: boolean; rows: number },
+): Promise<Count> {
+  if (page.firstPage && !page.more) return { value: page.rows, estimated: false };
+  return listCount(em, table, where);
 }
 
 /**

@@ -8,7 +8,7 @@ import { QUEUE_CHANNEL } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import {
-  afterCursor, cursorOf, distinctValues, iso, likePattern, listCount, orderBy, parseCursor, parseLimit, textFilter,
+  afterCursor, cursorOf, distinctValues, iso, likePattern, pageCount, orderBy, parseCursor, parseLimit, textFilter,
   truncateFields, Where, type Keyset,
 } from '../list.js';
 import { writeLog } from '../log.js';
@@ -44,7 +44,7 @@ function where(filter: Record<string, unknown>): Where {
   if (key !== null) w.add('key = ?', key);
   if (search !== null) {
     const p = likePattern(search);
-    w.add(`(payload->>'name' ilike ? or payload->>'func' ilike ?)`, p, p);
+    w.search(`(payload->>'name' ilike ? or payload->>'func' ilike ?)`, p, p);
   }
   return w;
 }
@@ -94,14 +94,15 @@ export const queued: Page = {
   async list(ctx, query) {
     const limit = parseLimit(query.limit);
     const filtered = where(query);
-    const w = filtered.and(afterCursor(KEYSET, parseCursor(KEYSET, query.cursor)));
+    const cursor = parseCursor(KEYSET, query.cursor);
+    const w = filtered.and(afterCursor(KEYSET, cursor));
     const rows = await ctx.em.execute(`select ${LIST_COLUMNS} from ormq_queued ${w.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, w.params);
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     return {
       rows: page.map(toListRow),
       next: more ? cursorOf(KEYSET, page[page.length - 1]!) : null,
-      count: await listCount(ctx.em, 'ormq_queued', filtered),
+      count: await pageCount(ctx.em, 'ormq_queued', filtered, { firstPage: !cursor, more, rows: page.length }),
     };
   },
 

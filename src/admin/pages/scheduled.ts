@@ -11,7 +11,7 @@ import { addDays, fromWall, toWall } from '../../time.js';
 import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import {
-  afterCursor, cursorOf, FIELD_LIMIT, iso, keyColumn, likePattern, listCount, orderBy, parseCursor, parseLimit,
+  afterCursor, cursorOf, FIELD_LIMIT, iso, keyColumn, likePattern, pageCount, orderBy, parseCursor, parseLimit,
   textFilter, truncateFields, Where, type Keyset,
 } from '../list.js';
 import { writeLog, type LogEntry } from '../log.js';
@@ -116,7 +116,7 @@ function where(filter: Record<string, unknown>, ctx: RequestContext): Where {
   }
   if (search !== null) {
     const p = likePattern(search);
-    w.add(`(${T}name ilike ? or ${T}func ilike ?)`, p, p);
+    w.search(`(${T}name ilike ? or ${T}func ilike ?)`, p, p);
   }
   return w;
 }
@@ -197,14 +197,15 @@ export const scheduled: Page = {
   async list(ctx, query) {
     const limit = parseLimit(query.limit);
     const filtered = where(query, ctx);
-    const w = filtered.and(afterCursor(KEYSET, parseCursor(KEYSET, query.cursor), T));
+    const cursor = parseCursor(KEYSET, query.cursor);
+    const w = filtered.and(afterCursor(KEYSET, cursor, T));
     const rows = await ctx.em.execute(`${select(keyColumn(KEYSET, T))} ${w.sql} ${orderBy(KEYSET, T)} limit ${limit + 1}`, w.params);
     const more = rows.length > limit;
     const page = rows.slice(0, limit);
     return {
       rows: page.map(listRow),
       next: more ? cursorOf(KEYSET, page[page.length - 1]!) : null,
-      count: await listCount(ctx.em, 'ormq_schedule', filtered),
+      count: await pageCount(ctx.em, 'ormq_schedule', filtered, { firstPage: !cursor, more, rows: page.length }),
     };
   },
 

@@ -5,7 +5,7 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, QUEUE_CHANNEL } from '../../producer.js';
 import {
-  cursorOf, distinctValues, iso, keyColumn, likePattern, listCount, orderBy, afterCursor, parseCursor, parseLimit,
+  cursorOf, distinctValues, iso, keyColumn, likePattern, pageCount, orderBy, afterCursor, parseCursor, parseLimit,
   textFilter, truncateFields, Where, type Keyset,
 } from '../list.js';
 import type { LogEntry } from '../log.js';
@@ -111,7 +111,7 @@ export function taskPage(config: TaskPageConfig): Page {
     if (cluster !== null) w.add('cluster = ?', cluster);
     if (search !== null) {
       const p = likePattern(search);
-      w.add('(name ilike ? or func ilike ? or "group" ilike ?)', p, p, p);
+      w.search('(name ilike ? or func ilike ? or "group" ilike ?)', p, p, p);
     }
     return w;
   };
@@ -131,7 +131,8 @@ export function taskPage(config: TaskPageConfig): Page {
     async list(ctx: RequestContext, query: Record<string, string>) {
       const limit = parseLimit(query.limit);
       const filtered = where(query);
-      const w = filtered.and(afterCursor(KEYSET, parseCursor(KEYSET, query.cursor)));
+      const cursor = parseCursor(KEYSET, query.cursor);
+      const w = filtered.and(afterCursor(KEYSET, cursor));
       const rows = await ctx.em.execute(
         `select ${LIST_COLUMNS}${keyColumn(KEYSET)} from ormq_task ${w.sql} ${orderBy(KEYSET)} limit ${limit + 1}`,
         w.params,
@@ -141,7 +142,7 @@ export function taskPage(config: TaskPageConfig): Page {
       return {
         rows: page.map(toListRow),
         next: more ? cursorOf(KEYSET, page[page.length - 1]!) : null,
-        count: await listCount(ctx.em, 'ormq_task', filtered),
+        count: await pageCount(ctx.em, 'ormq_task', filtered, { firstPage: !cursor, more, rows: page.length }),
       };
     },
 
