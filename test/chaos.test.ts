@@ -332,8 +332,9 @@ Restart(`clusters and the admin recover without a restart, LISTEN resumes, nothi
     try {
       await ctx.pg.stop();
       for (let i = 0; i < 5; i++) {
-        const s = (await api.get('api/overview')).status;
-        outage[s] = (outage[s] ?? 0) + 1;
+        const answer = await api.get('api/overview');
+        outage[answer.status] = (outage[answer.status] ?? 0) + 1;
+        if (answer.status === 503) assert.is(answer.headers.get('retry-after'), '5');
       }
       await sleep(1_000);
       ctx.pg = await startEmbeddedPostgres({ dir: join(ctx.dir, 'data'), persistent: true, port: ctx.port, flags: pgFlags });
@@ -364,6 +365,7 @@ Restart(`clusters and the admin recover without a restart, LISTEN resumes, nothi
   await waitFor(() => sql(orm, `select 1 from ormq_task where "group" = 'after-restart'`).then((r) => r.length === 1), 'the schedule after the restart', 20_000);
 
   const rows = await sql<{ id: string; success: boolean }>(orm, 'select id, success from ormq_task where id in (?)', [ids]);
+  assert.equal(Object.keys(outage), ['503'], `while the database is down the admin answers 503, got ${JSON.stringify(outage)}`);
   assert.is(rows.length, ids.length, 'no task lost');
   assert.ok(rows.every((r) => r.success), 'every task succeeded');
   for (const id of ids) assert.ok((runs.get(id) ?? 0) >= 1, `task ${id} ran`);

@@ -159,9 +159,22 @@ async function api(r: Request, method: string, segments: string[], search: strin
   throw notFound(`No such API route: ${segments.join('/')}`);
 }
 
+/** The database is down, restarting or unreachable: the request may succeed if tried again. */
+function isUnavailable(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/.test(code) || /^(08|57P0)/.test(code))) {
+    return true;
+  }
+  return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
+}
+
 function fail(res: ServerResponse, err: unknown): void {
   if (err instanceof HttpError) return sendError(res, err);
   if (err instanceof ValidationError) return sendError(res, new HttpError(400, err.message, err.errors));
+  if (isUnavailable(err)) {
+    res.setHeader('Retry-After', '5');
+    return sendError(res, new HttpError(503, 'The database is unavailable; try again in a few seconds'));
+  }
   // Unexpected: the details go to the server's log, never to the client.
   console.error('ormq admin:', err);
   sendError(res, new HttpError(500, 'Internal error; the server log has the details'));
