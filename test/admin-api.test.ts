@@ -133,6 +133,28 @@ Meta('overview counts each page and buckets the last 24 hours of results by hour
   assert.is(hourly.reduce((n, h) => n + h.success + h.failure, 0), 5, 'the 30-hour-old task is outside the window');
 });
 
+Meta('overview extrapolates an hour with thousands of results from its newest ones and marks only that hour', async ({ orm, api }) => {
+  const hour = 3_600_000;
+  const thisHour = Math.floor(Date.now() / hour) * hour;
+  const busy = new Date(thisHour - 3 * hour).toISOString();
+  // 6,000 successes evenly over one hour (one every 600 ms), and a quiet hour after it.
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, enqueued, started, stopped, success)
+     select md5(i::text), 'busy-' || i, 'work', t, t, t, true
+       from generate_series(0, 5999) i, lateral (select ?::timestamptz + i * interval '600 milliseconds' as t) s`,
+    [busy],
+  );
+  for (let i = 0; i < 4; i++) await insertTask(orm, { success: false, stopped: new Date(thisHour - 2 * hour + i * 1000).toISOString() });
+  const hourly = (await api.get('api/overview')).json.hourly as { hour: string; success: number; failure: number; estimated?: boolean }[];
+  const b = hourly[20]!;
+  assert.is(b.hour, busy);
+  assert.is(b.estimated, true);
+  assert.ok(Math.abs(b.success - 6000) <= 60, `estimated ${b.success} of 6000`);
+  assert.equal(hourly[21], { hour: new Date(thisHour - 2 * hour).toISOString(), success: 0, failure: 4 });
+  assert.is(hourly.filter((h) => h.estimated).length, 1);
+});
+
 Meta.run();
 
 // ---------------------------------------------------------------------------------------------
