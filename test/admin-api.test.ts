@@ -238,6 +238,25 @@ Lists('keyset paging walks every row once, newest first, across equal timestamps
   assert.equal(micro.rows.map((r) => r.name), [9, 8, 7, 6, 5, 4, 3, 2, 1].map((i) => `micro-${i}`));
 });
 
+Lists('a search pages through matches among the newest rows and far older ones alike, newest first, each once', async ({ orm, api }) => {
+  // 3,000 successes one second apart: every 10th is a "needle", and three "rare" ones are the oldest.
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, enqueued, started, stopped, success)
+     select md5(i::text), case when i > 2997 then 'rare-' || i when i % 10 = 0 then 'needle-' || i else 'hay-' || i end, 'work', t, t, t, true
+       from generate_series(1, 3000) i, lateral (select now() - i * interval '1 second' as t) s`,
+  );
+  const needles = await walk(api, 'api/successful?search=needle', 50);
+  assert.is(needles.rows.length, 299);
+  assert.is(new Set(needles.rows.map((r) => r.id)).size, 299);
+  const stopped = needles.rows.map((r) => Date.parse(r.stopped));
+  assert.ok(stopped.every((t, i) => i === 0 || t < stopped[i - 1]!), 'newest first');
+  assert.equal(needles.rows.slice(0, 2).map((r) => r.name), ['needle-10', 'needle-20']);
+  const rare = await api.get('api/successful?search=rare');
+  assert.equal(rare.json.rows.map((r: { name: string }) => r.name), ['rare-2998', 'rare-2999', 'rare-3000']);
+  assert.equal(rare.json.count, { value: 3, estimated: false });
+});
+
 Lists('limit and cursor are checked', async ({ api }) => {
   for (const limit of ['0', '501', 'x', '-1']) {
     const r = await api.get(`api/successful?limit=${limit}`);
