@@ -40,3 +40,6 @@ export function humanName(id: string): string {
 }
 
 export const WORD_COUNT = WORDS.length;
+
+/** The words of `humanName`, in the order its bytes index them. */
+export const NAME_WORDS: readonly string[] = WORDS;
