@@ -1,0 +1,327 @@
+/**
+ * The admin at a million rows: each list, search, filter, detail and the overview under concurrent
+ * HTTP clients on loopback, beside the database's own time for the very statements the handler sent.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import autocannon from 'autocannon';
+import { DefaultLogger, type LogContext, type LoggerOptions } from '@mikro-orm/core';
+import { MikroORM, type SqlEntityManager } from '@mikro-orm/postgresql';
+import { ensureSchema, queueAdmin, queueEntities } from '../src/index.js';
+import { NAME_WORDS } from '../src/names.js';
+import { INDEXES, TRIGRAM_INDEXES } from '../src/schema.js';
+import type { BenchContext, Section } from './run.js';
+
+export const FULL_SIZES = { successes: 1_000_000, failures: 100_000, schedules: 10_000, queued: 100_000 };
+
+const FUNCS = [
+  'app.mail.send_welcome_email', 'app.images.resize_thumbnail', 'app.billing.charge_invoice',
+  'app.reports.build_daily_report', 'app.sync.pull_partner_orders', 'app.notify.push_mobile',
+  'app.cleanup.expire_sessions', 'app.search.reindex_product',
+];
+const CLUSTERS = ['default', 'default', 'default', 'eu-west', 'us-east', 'batch'];
+
+const sqlArray = (values: string[]) => `string_to_array('${values.join(' ')}', ' ')`;
+
+export interface Seeded {
+  orm: MikroORM;
+  url: string;
+  sizes: typeof FULL_SIZES;
+  seconds: number;
+}
+
+/** Statements the handler sent while `capture` was on, exactly as sent (values inlined by the driver). */
+class CapturingLogger extends DefaultLogger {
+  static sink: string[] | null = null;
+  constructor(options: LoggerOptions) {
+    super(options);
+  }
+  override logQuery(context: { query: string } & LogContext): void {
+    const formatted = (context as { formatted?: string }).formatted;
+    if (CapturingLogger.sink && context.level !== 'error') CapturingLogger.sink.push(formatted ?? context.query);
+  }
+}
+
+/** The database seeded in this run: the client section reuses it instead of seeding again. */
+let seeded: { scale: number; url: string; data: Omit<Seeded, 'orm'> } | undefined;
+
+/**
+ * Creates `ormq_bench_admin` and fills it with generate_series: successes spread over 30 days, a
+ * tenth as many failures with an error and a stack, schedules of every type and queued packages.
+ */
+export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<Seeded> {
+  if (seeded?.scale === scale) {
+    const orm = await MikroORM.init({ clientUrl: seeded.url, entities: queueEntities, debug: ['query'], loggerFactory: (o) => new CapturingLogger(o) });
+    return { ...seeded.data, orm };
+  }
+  const url = await ctx.createDatabase('ormq_bench_admin');
+  const orm = await MikroORM.init({
+    clientUrl: url,
+    entities: queueEntities,
+    debug: ['query'],
+    loggerFactory: (options) => new CapturingLogger(options),
+  });
+  await ensureSchema(orm);
+  const sizes = Object.fromEntries(Object.entries(FULL_SIZES).map(([k, v]) => [k, Math.round(v * scale)])) as typeof FULL_SIZES;
+  const em = orm.em.fork() as SqlEntityManager;
+  const started = performance.now();
+  let last = started;
+  const phase = (what: string) => {
+    const now = performance.now();
+    ctx.log(`seed: ${what} ${((now - last) / 1000).toFixed(1)} s`);
+    last = now;
+  };
+  const words = sqlArray([...NAME_WORDS]);
+  const funcs = sqlArray(FUNCS);
+  const clusters = sqlArray(CLUSTERS);
+  const nw = NAME_WORDS.length;
+  // ormq's own humanName(id) in SQL, from the id's bytes `d`: folded to four, one word each.
+  const name = [0, 1, 2, 3]
+    .map((k) => `w[1 + (${[0, 1, 2, 3].map((j) => `get_byte(d, ${k * 4 + j})`).join(' # ')})]`)
+    .join(` || '-' || `);
+  // Skewed picks: a few funcs and groups carry most of the traffic, as in a real app; groups are
+  // named after the first fifty name words.
+  const func = `f[1 + floor(power(random(), 1.5) * ${FUNCS.length})::int]`;
+  const group = `case when random() < 0.2 then null else w[1 + floor(power(random(), 1.3) * 50)::int] || '-jobs' end`;
+  const cluster = `c[1 + floor(random() * ${CLUSTERS.length})::int]`;
+  const vocab = `(select ${words} as w, ${funcs} as f, ${clusters} as c) v`;
+
+  // Building ormq_task's indexes once after the insert is several times faster than maintaining
+  // them row by row (the trigram index most of all); they are ensureSchema's own definitions.
+  // Inserts and index builds run two at a time on separate connections: one per core.
+  for (const i of [...INDEXES.ormq_task, ...TRIGRAM_INDEXES.ormq_task]) await em.execute(`drop index ${i.name}`);
+  const exec = (sql: string) => orm.em.fork().execute(sql);
+  // stopped is spread uniformly over the last 30 days.
+  const tasks = (first: number, count: number, success: boolean) => {
+    const prefix = success ? 's' : 'f';
+    const result = success
+      ? `jsonb_build_object('ok', true, 'items', floor(random() * 500)::int)`
+      : `jsonb_build_object('error', 'Error', 'message', 'upstream answered 503 after ' || floor(random() * 30)::int || ' s',
+           'stack', 'Error: upstream answered 503\n    at request (/srv/app/lib/http.js:88:11)\n    at async run (/srv/app/tasks/sync.js:41:5)')`;
+    return exec(`
+      insert into ormq_task (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count)
+      select encode(d, 'hex'), ${name}, ${func}, null,
+        jsonb_build_array(i, 'user' || (i % 9973) || '@example.com'), '{}'::jsonb, ${result}, ${group}, ${cluster},
+        t - interval '1 second' * (0.05 + random()), t, t + interval '1 millisecond' * (5 + random() * 900),
+        ${success}, ${success ? 1 : `1 + floor(random() * 3)::int`}
+      from (select i, decode(md5('${prefix}' || i), 'hex') as d, now() - interval '30 days' * random() as t
+              from generate_series(${first}, ${first + count - 1}) i) g, ${vocab}`);
+  };
+  const half = Math.ceil(sizes.successes / 2);
+  const types = sqlArray(['O', 'I', 'H', 'D', 'W', 'BW', 'M', 'BM', 'Q', 'Y', 'C']);
+  await Promise.all([
+    tasks(1, half, true),
+    (async () => {
+      await tasks(half + 1, sizes.successes - half, true);
+      await tasks(1, sizes.failures, false);
+      await exec(`
+        insert into ormq_schedule (name, func, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster)
+        select 'schedule ' || w[1 + i % ${nw}] || ' ' || i, ${func}, jsonb_build_array(i), '{}'::jsonb, st,
+          case when st = 'I' then 5 + i % 55 end, case when i % 20 = 0 then 0 else -1 end,
+          now() + interval '1 hour' * (random() * 24 * 60 - 24), case when st = 'C' then '*/15 * * * *' end,
+          case when i % 3 = 0 then md5('s' || (1 + i * 37 % ${Math.max(1, sizes.successes)})) end, ${cluster}
+        from generate_series(1, ${sizes.schedules}) i, ${vocab}, ${types} as ty,
+          lateral (select ty[1 + i % 11] as st) s`);
+      await exec(`
+        insert into ormq_queued (key, payload, lock)
+        select ${cluster}, jsonb_build_object('id', md5('q' || i), 'name', ${name}, 'func', ${func}, 'args', jsonb_build_array(i),
+          'kwargs', '{}'::jsonb, 'group', ${group}, 'hook', null, 'timeout', null, 'save', null, 'enqueued', now() - interval '1 second' * i),
+          case when i % 50 = 0 then now() + interval '30 seconds' end
+        from (select i, decode(md5('q' || i), 'hex') as d from generate_series(1, ${sizes.queued}) i) g, ${vocab}`);
+    })(),
+  ]);
+  phase('rows');
+  const build = (indexes: { expression: string }[]) =>
+    orm.em.fork().transactional(async (tx) => {
+      await tx.execute(`set local maintenance_work_mem = '512MB'`);
+      for (const i of indexes) await tx.execute(i.expression);
+    });
+  await Promise.all([build(TRIGRAM_INDEXES.ormq_task), build(INDEXES.ormq_task)]);
+  phase('indexes');
+  // What autovacuum reaches on its own after a while: statistics and a visibility map for index-only scans.
+  await em.execute('vacuum (analyze) ormq_task, ormq_schedule, ormq_queued');
+  phase('vacuum analyze');
+  const seconds = (performance.now() - started) / 1000;
+  ctx.log(`seeded ${Object.entries(sizes).map(([k, v]) => `${v} ${k}`).join(', ')} in ${seconds.toFixed(1)} s`);
+  seeded = { scale, url, data: { url, sizes, seconds } };
+  return { orm, url, sizes, seconds };
+}
+
+interface Endpoint {
+  label: string;
+  path: string;
+  /** Lists and searches carry the 50 ms p95 target. */
+  target: boolean;
+}
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function seqScans(node: PlanNode, found: string[] = []): string[] {
+  if (node['Node Type'] === 'Seq Scan' && node['Relation Name']) found.push(node['Relation Name']);
+  for (const child of node.Plans ?? []) seqScans(child, found);
+  return found;
+}
+
+function scans(node: PlanNode, found: string[] = []): string[] {
+  if (node['Relation Name']) found.push(`${node['Node Type']}${node['Index Name'] ? ` ${node['Index Name']}` : ` ${node['Relation Name']}`}`);
+  for (const child of node.Plans ?? []) scans(child, found);
+  return found;
+}
+
+interface SqlProfile {
+  ms: number;
+  statements: number;
+  seqScanOfTask: boolean;
+  plans: string[];
+}
+
+/**
+ * The database's own time for each statement a request sent: planning + execution from EXPLAIN
+ * ANALYZE (timing per node off, which only adds overhead), the median of five runs.
+ */
+async function profile(em: SqlEntityManager, statements: string[]): Promise<SqlProfile> {
+  let ms = 0;
+  let seqScanOfTask = false;
+  const plans: string[] = [];
+  for (const sql of statements) {
+    // A count's own EXPLAIN only plans; measure that planning.
+    const explain = /^explain /i.test(sql)
+      ? sql.replace(/^explain \(([^)]*)\)/i, 'explain ($1, summary true)')
+      : `explain (analyze, buffers, timing off, format json) ${sql}`;
+    const runs: { plan: PlanNode; ms: number }[] = [];
+    for (let i = 0; i < 5; i++) {
+      const rows = await em.execute(explain);
+      const raw = rows[0]?.['QUERY PLAN'];
+      const [out] = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }[];
+      runs.push({ plan: out!.Plan, ms: (out!['Planning Time'] ?? 0) + (out!['Execution Time'] ?? 0) });
+    }
+    runs.sort((a, b) => a.ms - b.ms);
+    const { plan, ms: one } = runs[2]!;
+    ms += one;
+    // A count's own EXPLAIN never runs its plan.
+    if (!/^explain /i.test(sql) && seqScans(plan).includes('ormq_task')) seqScanOfTask = true;
+    plans.push(`${sql.replace(/\s+/g, ' ').slice(0, 200)}\n      → ${scans(plan).join(', ')} (${one.toFixed(2)} ms)`);
+  }
+  return { ms, statements: statements.length, seqScanOfTask, plans };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function load(url: string, seconds: number, connections: number) {
+  const times: number[] = [];
+  const instance = autocannon({ url, connections, duration: seconds });
+  instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => times.push(ms));
+  const result = await instance;
+  times.sort((a, b) => a - b);
+  return {
+    p50: percentile(times, 50),
+    p95: percentile(times, 95),
+    p99: percentile(times, 99),
+    rps: times.length / seconds,
+    failed: result.non2xx + result.errors + result.timeouts,
+  };
+}
+
+async function getJson(base: string, path: string): Promise<Record<string, unknown>> {
+  const res = await fetch(base + path);
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+export async function run(ctx: BenchContext): Promise<Section> {
+  const seeded = await seedAdmin(ctx);
+  const { orm } = seeded;
+  const handler = queueAdmin(orm);
+  // Requests still running from the previous endpoint's load must finish before the next capture.
+  let inFlight = 0;
+  const server: Server = createServer((req, res) => {
+    inFlight++;
+    res.on('close', () => inFlight--);
+    handler(req, res);
+  });
+  const idle = async () => {
+    while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`;
+  const rows: Section['rows'] = [];
+  const notes: string[] = [];
+  const plans: string[] = [];
+  try {
+    let cursor: string | null = null;
+    for (let i = 0; i < 50; i++) {
+      const page = await getJson(base, `successful${cursor ? `?cursor=${cursor}` : ''}`);
+      cursor = page.next as string;
+    }
+    const failure = ((await getJson(base, 'failed')).rows as { id: string }[])[0]!;
+    const group = ((await getJson(base, 'successful/filters')).group as string[])[0]!;
+    const endpoints: Endpoint[] = [
+      { label: 'Successful, first page', path: 'successful', target: true },
+      { label: 'Failed, first page', path: 'failed', target: true },
+      { label: 'Scheduled, first page', path: 'scheduled', target: true },
+      { label: 'Queued, first page', path: 'queued', target: true },
+      { label: 'Successful, page 51 (cursor)', path: `successful?cursor=${cursor}`, target: true },
+      { label: 'Successful, search func "resize"', path: 'successful?search=resize', target: true },
+      { label: 'Successful, search name "amber"', path: 'successful?search=amber', target: true },
+      { label: 'Successful, search name "amber-lotus"', path: 'successful?search=amber-lotus', target: true },
+      { label: 'Failed, search func "billing"', path: 'failed?search=billing', target: true },
+      { label: `Successful, group "${group}"`, path: `successful?group=${encodeURIComponent(group)}`, target: true },
+      { label: 'Failed, detail', path: `failed/${failure.id}`, target: false },
+      { label: 'Overview', path: 'overview', target: false },
+    ];
+    const seconds = 3;
+    const connections = 10;
+    const em = orm.em.fork() as SqlEntityManager;
+    for (const e of endpoints) {
+      await idle();
+      const sink: string[] = [];
+      CapturingLogger.sink = sink;
+      await getJson(base, e.path);
+      CapturingLogger.sink = null;
+      // Warm the plan and buffer caches the way a running admin has them, then measure.
+      await load(base + e.path, 1, connections);
+      const alone = await load(base + e.path, 2, 1);
+      const http = await load(base + e.path, seconds, connections);
+      const sql = await profile(em, sink);
+      ctx.log(`${e.label}: p50 ${alone.p50.toFixed(1)} ms alone, ${http.p50.toFixed(1)} ms, p95 ${http.p95.toFixed(1)} ms, SQL ${sql.ms.toFixed(2)} ms`);
+      plans.push(`${e.label}:\n${sql.plans.map((p) => `  ${p}`).join('\n')}`);
+      rows.push({
+        endpoint: e.label,
+        'SQL ms': round(sql.ms, 2),
+        statements: sql.statements,
+        'p50 ms, 1 client': round(alone.p50),
+        '× SQL': round(alone.p50 / sql.ms),
+        'p50 ms': round(http.p50),
+        'p95 ms': round(http.p95),
+        'p99 ms': round(http.p99),
+        'req/s': Math.round(http.rps),
+        'seq scan of ormq_task': sql.seqScanOfTask ? 'YES' : 'no',
+        target: e.target ? (http.p95 < 50 && !sql.seqScanOfTask ? 'met' : 'MISSED') : '—',
+      });
+      if (http.failed) notes.push(`${e.label}: ${http.failed} requests failed`);
+    }
+    notes.push(
+      `Seeded ${Object.entries(seeded.sizes).map(([k, v]) => `${v.toLocaleString('en')} ${k}`).join(', ')} in ${seeded.seconds.toFixed(1)} s ` +
+        `(generate_series, then VACUUM ANALYZE). Per endpoint: a 1 s warm-up, 2 s with 1 client (× SQL = that p50 over SQL ms), ` +
+        `then ${seconds} s with ${connections} concurrent clients (p50/p95/p99, req/s); autocannon and the server share one Node process. ` +
+        'SQL ms: planning + execution of every statement the request sent, from EXPLAIN (ANALYZE, BUFFERS, TIMING OFF), median of 5 ' +
+        '(a count\'s own EXPLAIN: its planning). BENCH_PLANS=1 prints each statement\'s scans.',
+    );
+    if (process.env.BENCH_PLANS) notes.push(`Plans:\n${plans.join('\n')}`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await orm.close(true);
+  }
+  return { title: 'Admin', rows, notes };
+}
