@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { humanName, newTaskId } from './names.js';
+import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { toSchedule, type ScheduleRecord, type TaskPackage } from './rows.js';
 import { ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
 
@@ -72,10 +73,15 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
     save: options.save ?? null,
     enqueued: new Date().toISOString(),
   };
+  let text: string;
   try {
-    JSON.stringify(payload);
+    text = JSON.stringify(payload);
   } catch (e) {
     throw new ValidationError({ args: `must be JSON-serialisable (${(e as Error).message})` }, 'task');
+  }
+  if (!isStorableJson(text)) {
+    const field = !isStorableJson(JSON.stringify(payload.args)) ? 'args' : !isStorableJson(JSON.stringify(payload.kwargs)) ? 'kwargs' : 'options';
+    throw new ValidationError({ [field]: UNSTORABLE_MESSAGE }, 'task');
   }
   return { key: options.cluster ?? 'default', payload };
 }

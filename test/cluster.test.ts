@@ -2,10 +2,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, enqueue, type TaskRecord } from '../src/index.js';
-import { freshOrm, sql, waitFor } from './helpers/db.js';
+import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
 
-type Ctx = { orm: MikroORM; close(): Promise<void> };
+type Ctx = { orm: MikroORM; db: { url: string }; close(): Promise<void> };
 type TaskRow = { id: string; name: string; func: string; result: unknown; success: boolean; attempt_count: number; cluster: string; group: string | null };
 
 function withDb(name: string) {
@@ -325,6 +325,127 @@ Retry('ackFailures acks a failure at once', async ({ orm }) => {
     await enqueue(em(orm), 'never');
     await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
     await waitFor(async () => (await queued(orm)).length === 0, 'the ack');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('a result PostgreSQL cannot store fails that task alone; the others in its batch are saved once', async ({ orm }) => {
+  const runs = new Map<string, number>();
+  const { cluster } = await startCluster(orm, {
+    ackFailures: true,
+    bulk: 10,
+    tasks: {
+      value(this: { id: string }, v: string) {
+        runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
+        return v === 'nul' ? 'a\u0000b' : v === 'lone' ? 'lone \ud800 surrogate' : v;
+      },
+      broken(this: { id: string }) {
+        runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
+        throw new Error('bad \u0000 byte');
+      },
+    },
+  });
+  try {
+    const ids = [
+      await enqueue(em(orm), 'value', ['fine']),
+      await enqueue(em(orm), 'value', ['nul']),
+      await enqueue(em(orm), 'value', ['lone']),
+      await enqueue(em(orm), 'broken'),
+      await enqueue(em(orm), 'value', ['also fine']),
+    ];
+    await waitFor(async () => (await queued(orm)).length === 0, 'every package acked');
+    const rows = await tasks(orm);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    assert.is(byId.get(ids[0]!)!.result, 'fine');
+    assert.is(byId.get(ids[4]!)!.result, 'also fine');
+    for (const id of [ids[1]!, ids[2]!]) {
+      assert.is(byId.get(id)!.success, false);
+      assert.match((byId.get(id)!.result as { message: string }).message, /cannot store/);
+    }
+    assert.match((byId.get(ids[3]!)!.result as { message: string }).message, /bad \ufffd byte/);
+    assert.ok([...runs.values()].every((n) => n === 1), JSON.stringify([...runs]));
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('a package waiting for a worker is released, not started, once it could not finish before its lock expires', async ({ orm, db }) => {
+  const runs = new Map<number, number>();
+  const orms = [orm, await initOrm(db.url)];
+  const clusters = await Promise.all(
+    orms.map((o) =>
+      startCluster(o, {
+        workers: 1,
+        bulk: 4,
+        timeout: 1,
+        retry: 1.5,
+        ackFailures: true,
+        tasks: {
+          async busy(n: number, ms: number) {
+            runs.set(n, (runs.get(n) ?? 0) + 1);
+            await sleep(ms);
+          },
+        },
+      }),
+    ),
+  );
+  try {
+    for (let n = 0; n < 8; n++) await enqueue(em(orm), 'busy', [n, n % 2 ? 900 : 700]);
+    await waitFor(async () => (await queued(orm)).length === 0, 'an empty queue', 30_000);
+    assert.equal([...runs.entries()].filter(([, count]) => count > 1), [], 'no task ran twice');
+    assert.is(runs.size, 8);
+  } finally {
+    await Promise.all(clusters.map((c) => c.cluster.stop()));
+    await orms[1]!.close(true);
+  }
+});
+
+Retry("a task's own timeout cannot exceed the cluster's", async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { ackFailures: true, timeout: 0.2, retry: 5, tasks: { slow: () => sleep(2_000) } });
+  try {
+    await enqueue(em(orm), 'slow', [], { timeout: 600 });
+    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the timeout');
+    assert.match((row!.result as { message: string }).message, /timeout of 0.2s/);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('a hook that never returns holds up neither saving nor stopping', async ({ orm }) => {
+  const runs = new Map<string, number>();
+  const { cluster, logs } = await startCluster(orm, {
+    timeout: 0.5,
+    retry: 1,
+    stopTimeout: 200,
+    tasks: {
+      work(this: { id: string }) {
+        runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
+        return 'ok';
+      },
+      forever: () => new Promise(() => {}),
+    },
+  });
+  const first = await enqueue(em(orm), 'work', [], { hook: 'forever' });
+  await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the first task');
+  const later = [];
+  for (let i = 0; i < 5; i++) later.push(await enqueue(em(orm), 'work'));
+  await waitFor(() => tasks(orm).then((r) => r.length === 6), 'the tasks after the hook');
+  await waitFor(() => logs.some((l) => /hook "forever" .* failed: Task exceeded its timeout/.test(l.message)), 'the hook timeout');
+  await cluster.stop();
+  assert.ok([first, ...later].every((id) => runs.get(id) === 1));
+});
+
+Retry('two packages that carry the same task id are both acked', async ({ orm }) => {
+  const id = '0123456789abcdef0123456789abcdef';
+  await enqueue(em(orm), 'twice', [1], { id });
+  await enqueue(em(orm), 'twice', [2], { id });
+  const { cluster } = await startCluster(orm, { bulk: 10, tasks: { twice: (n: number) => n } });
+  try {
+    await waitFor(async () => (await queued(orm)).length === 0, 'both packages acked');
+    const rows = await tasks(orm);
+    assert.is(rows.length, 1);
+    assert.is(rows[0]!.id, id);
   } finally {
     await cluster.stop();
   }

@@ -66,6 +66,12 @@ Enqueue('refuses bad input, naming each field, and writes nothing', async ({ orm
   } catch (e) {
     assert.match((e as ValidationError).errors.args!, /JSON/);
   }
+  try {
+    await enqueue(orm.em.fork(), 'f', ['a\u0000b']);
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.match((e as ValidationError).errors.args!, /NUL character/);
+  }
   assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
 });
 

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { schedule } from '../src/index.js';
-import { runDueSchedules } from '../src/cluster/scheduler.js';
+import { nextDue, runDueSchedules } from '../src/cluster/scheduler.js';
 import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
 import { startCluster } from './helpers/cluster.js';
 
@@ -155,6 +155,20 @@ S('a running cluster picks up a schedule created while it sleeps and saves the t
   } finally {
     await cluster.stop();
   }
+});
+
+S('a broken schedule is held back after it fails, not retried on every pass', async ({ orm }) => {
+  await sql(orm, `insert into ormq_schedule (func, args, kwargs, schedule_type, cron, next_run) values ('f', '[]', '{}', 'C', 'not a cron', now() - interval '1 minute')`);
+  const good = await schedule(em(orm), { func: 'f', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000) });
+  const reports: string[] = [];
+  const held = new Map<number, number>();
+  const opts = { ...options, held, onBroken: (_: unknown, e: Error) => void reports.push(e.message) };
+  await runDueSchedules(orm, opts);
+  await runDueSchedules(orm, opts);
+  assert.is(reports.length, 1);
+  // With the broken one held back, the next due time is the good schedule's, not the past one.
+  const due = await nextDue(orm, opts);
+  assert.is(due!.getTime(), good.nextRun.getTime());
 });
 
 S.run();

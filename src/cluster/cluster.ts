@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { QUEUE_CHANNEL, SCHEDULE_CHANNEL } from '../producer.js';
 import type { TaskPackage, TaskRecord, ScheduleRecord } from '../rows.js';
+import { isStorableJson, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
 import { assertTimeZone } from '../time.js';
 import { Listener } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
@@ -70,12 +71,17 @@ interface Finished {
   stopped: string;
 }
 
+let lastMicros = 0;
+
+/** Wall-clock time in microseconds, strictly increasing within this process. */
 function preciseNow(): string {
-  const t = performance.timeOrigin + performance.now();
-  const ms = Math.floor(t);
-  const micros = String(Math.floor((t - ms) * 1000)).padStart(3, '0');
-  return new Date(ms).toISOString().replace('Z', `${micros}Z`);
+  let micros = Date.now() * 1000 + (Math.floor(performance.now() * 1000) % 1000);
+  if (micros <= lastMicros) micros = lastMicros + 1;
+  lastMicros = micros;
+  const ms = Math.floor(micros / 1000);
+  return new Date(ms).toISOString().replace('Z', `${String(micros % 1000).padStart(3, '0')}Z`);
 }
+
 
 function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
   if (level === 'warn' || level === 'error') console[level](`[ormq] ${message}`, detail ?? '');
@@ -137,8 +143,8 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
 }
 
 function errorResult(err: unknown): { error: string; message: string; stack: string | null } {
-  if (err instanceof Error) return { error: err.name, message: err.message, stack: err.stack ?? null };
-  return { error: 'Error', message: String(err), stack: null };
+  if (err instanceof Error) return { error: scrub(String(err.name)), message: scrub(String(err.message)), stack: err.stack ? scrub(err.stack) : null };
+  return { error: 'Error', message: scrub(String(err)), stack: null };
 }
 
 class TaskTimeout extends Error {
@@ -169,6 +175,8 @@ export class Cluster {
   /** Claimed packages waiting for a free worker. */
   #buffer: { qid: number; pkg: TaskPackage; claimed: number }[] = [];
   #pending: Finished[] = [];
+  /** Hooks still running: they never hold up saving, and a stop waits for them up to its deadline. */
+  readonly #hooks = new Set<Promise<void>>();
   #flushing: Promise<void> | null = null;
   #wakeWorker: (() => void) | null = null;
   #wakeScheduler: (() => void) | null = null;
@@ -194,9 +202,12 @@ export class Cluster {
     const connection = this.#orm.em.getConnection();
     this.#pool = (await connection.getNativeClient()) as unknown as Queryable;
     this.#running = true;
+    // The pool's own settings (ssl, keepalive, …) less its pool-only ones, for the LISTEN client.
+    const poolOptions = (this.#pool as unknown as { options?: Record<string, unknown> }).options ?? {};
+    const { max: _max, min: _min, idleTimeoutMillis: _idle, maxUses: _uses, log: _log, Promise: _p, ...clientOptions } = poolOptions;
     const opts = connection.getConnectionOptions();
     this.#listener = new Listener({
-      connection: { host: opts.host, port: opts.port, user: opts.user, password: opts.password, database: opts.database },
+      connection: { host: opts.host, port: opts.port, user: opts.user, password: opts.password, database: opts.database, ...clientOptions },
       channels: [QUEUE_CHANNEL, SCHEDULE_CHANNEL],
       onNotify: (channel, payload) => {
         if (channel === QUEUE_CHANNEL && payload === this.name) this.#nudgeWorker();
@@ -231,6 +242,8 @@ export class Cluster {
     this.#active.clear();
     await this.#flush();
     if (unfinished.length) await this.#query(RELEASE, [unfinished]).catch((e) => this.options.log('error', 'could not release locks', e));
+    const left = Math.max(0, deadline - Date.now());
+    if (this.#hooks.size) await Promise.race([Promise.all(this.#hooks), new Promise((r) => setTimeout(r, left))]);
     await this.#listener?.stop();
   }
 
@@ -265,8 +278,8 @@ export class Cluster {
   /**
    * Claims take up to `bulk` packages at once, more than the free workers when `bulk` is larger:
    * the rest wait here, locked, and start as workers free up. One round trip then feeds many
-   * short tasks. A package that waited here for half its lock's life is released rather than
-   * started, so a slow backlog never outlives its lock and runs twice.
+   * short tasks. A package that waited so long that it could not finish before its lock expires
+   * is released rather than started, so a slow backlog never runs twice.
    */
   async #workLoop(): Promise<void> {
     while (this.#running) {
@@ -303,12 +316,22 @@ export class Cluster {
     }
   }
 
+  /**
+   * A task's own timeout can shorten the cluster's, never lengthen it: past `retry` its lock would
+   * expire while it still runs, and another claim would run it a second time.
+   */
+  #timeoutOf(pkg: TaskPackage): number {
+    const own = typeof pkg.timeout === 'number' && pkg.timeout > 0 ? pkg.timeout : Infinity;
+    return Math.min(own, this.options.timeout);
+  }
+
   #startBuffered(): void {
     const stale: number[] = [];
-    const maxWait = this.options.retry * 500;
     while (this.#running && this.#active.size < this.options.workers && this.#buffer.length) {
       const next = this.#buffer.shift()!;
-      if (Date.now() - next.claimed > maxWait) stale.push(next.qid);
+      // Waiting here plus running to its timeout must end before the lock expires at `retry`.
+      const budget = (this.options.retry - this.#timeoutOf(next.pkg)) * 1000;
+      if (Date.now() - next.claimed >= budget) stale.push(next.qid);
       else this.#run(next.qid, next.pkg);
     }
     if (stale.length) {
@@ -337,7 +360,7 @@ export class Cluster {
     if (!fn) {
       return { success: false, result: errorResult(new Error(`Task function ${JSON.stringify(pkg.func)} is not registered in cluster ${JSON.stringify(this.name)}`)) };
     }
-    const seconds = pkg.timeout ?? this.options.timeout;
+    const seconds = this.#timeoutOf(pkg);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -353,6 +376,9 @@ export class Cluster {
     try {
       const value = await Promise.race([attempt, timedOut]);
       const text = JSON.stringify(value === undefined ? null : value);
+      if (!isStorableJson(text)) {
+        throw new TypeError(`The result ${UNSTORABLE_MESSAGE}`);
+      }
       return { success: true, result: JSON.parse(text) };
     } catch (err) {
       if (err instanceof TaskTimeout) {
@@ -376,18 +402,30 @@ export class Cluster {
     this.#flushing = (async () => {
       while (this.#pending.length) {
         const batch = this.#pending.splice(0, 500);
-        await this.#complete(batch).catch((err) => {
-          // The packages stay locked and run again once their lock expires: at-least-once.
-          this.options.log('error', `could not save ${batch.length} finished task(s); they will run again after retry`, err);
-        });
+        try {
+          await this.#complete(batch);
+        } catch (err) {
+          if (batch.length === 1) {
+            // The package stays locked and runs again once its lock expires: at-least-once.
+            this.options.log('error', `could not save task ${batch[0]!.pkg.id}; it will run again after retry`, err);
+            continue;
+          }
+          // One row the database refuses must not hold back the others: save them one by one.
+          for (const f of batch) {
+            await this.#complete([f]).catch((e) =>
+              this.options.log('error', `could not save task ${f.pkg.id}; it will run again after retry`, e),
+            );
+          }
+        }
       }
       this.#flushing = null;
     })();
     return this.#flushing;
   }
 
+  /** Saves and acks one batch; hooks start once it is written, off the save path. */
   async #complete(batch: Finished[]): Promise<void> {
-    const { saveLimit, saveLimitPer } = this.options;
+    const { saveLimit } = this.options;
     const toSave: Finished[] = [];
     const ackOnly: number[] = [];
     for (const f of batch) {
@@ -397,9 +435,10 @@ export class Cluster {
     }
     const attempts = new Map<string, number>();
     if (toSave.length) {
-      // One row per task id per statement: ON CONFLICT cannot touch the same row twice.
-      const unique = [...new Map(toSave.map((f) => [f.pkg.id, f])).values()];
-      const input = unique.map((f) => ({
+      // Every package is acked, but each task id is saved once per statement: ON CONFLICT cannot
+      // touch the same row twice (two packages can carry one id when a caller chose the id).
+      const last = new Map(toSave.map((f) => [f.pkg.id, f]));
+      const input = toSave.map((f) => ({
         qid: f.qid,
         id: f.pkg.id,
         name: f.pkg.name,
@@ -414,14 +453,22 @@ export class Cluster {
         started: f.started,
         stopped: f.stopped,
         success: f.success,
-        save: true,
+        save: last.get(f.pkg.id) === f,
       }));
       const { rows } = await this.#query(COMPLETE, [JSON.stringify(input), this.options.ackFailures, this.options.maxAttempts]);
       for (const r of rows) attempts.set(String(r.id).trim(), Number(r.attempt_count));
-      if (saveLimit > 0 && toSave.some((f) => f.success)) await this.#prune(toSave.filter((f) => f.success));
     }
     if (ackOnly.length) await this.#query(ACK, [ackOnly]);
-    for (const f of batch) if (f.pkg.hook) await this.#runHook(f, attempts.get(f.pkg.id) ?? 1);
+    // Saved and acked: from here on nothing runs again, whatever pruning or hooks do.
+    const successes = toSave.filter((f) => f.success);
+    if (saveLimit > 0 && successes.length) {
+      await this.#prune(successes).catch((e) => this.options.log('warn', `saveLimit pruning failed: ${(e as Error).message}`, e));
+    }
+    for (const f of batch) {
+      if (!f.pkg.hook) continue;
+      const running = this.#runHook(f, attempts.get(f.pkg.id) ?? 1).finally(() => this.#hooks.delete(running));
+      this.#hooks.add(running);
+    }
   }
 
   async #prune(successes: Finished[]): Promise<void> {
@@ -455,12 +502,23 @@ export class Cluster {
       success: f.success,
       attemptCount,
     };
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
     try {
       if (!hook) throw new Error(`hook ${JSON.stringify(f.pkg.hook)} is not registered`);
-      const controller = new AbortController();
-      await hook.call({ id: task.id, name: task.name, cluster: this.name, signal: controller.signal }, task);
+      const seconds = this.options.timeout;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new TaskTimeout(seconds);
+          controller.abort(err);
+          reject(err);
+        }, seconds * 1000);
+      });
+      await Promise.race([Promise.resolve().then(() => hook.call({ id: task.id, name: task.name, cluster: this.name, signal: controller.signal }, task)), timedOut]);
     } catch (err) {
       this.options.log('error', `hook ${JSON.stringify(f.pkg.hook)} of task ${task.id} failed: ${(err as Error)?.message ?? err}`, err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -470,6 +528,7 @@ export class Cluster {
       isDefault: this.name === 'default',
       timeZone: this.options.timeZone,
       catchUp: this.options.catchUp,
+      held: new Map<number, number>(),
       onBroken: (s: ScheduleRecord, err: Error) =>
         this.options.log('error', `schedule ${s.id}${s.name ? ` (${s.name})` : ''} could not run and was skipped: ${err.message}`, err),
     };

@@ -12,6 +12,21 @@ export interface SchedulerOptions {
   catchUp: boolean;
   /** Reports a schedule that could not run; the pass goes on with the others. */
   onBroken(schedule: ScheduleRecord, error: Error): void;
+  /**
+   * Broken schedules held back: id → when to try again (epoch ms). Kept by the caller across
+   * passes so a broken schedule is retried once a minute, not on every pass.
+   */
+  held?: Map<number, number>;
+}
+
+/** How long a broken schedule is left alone before it is tried again. */
+export const BROKEN_RETRY_MS = 60_000;
+
+function heldIds(held: Map<number, number> | undefined): number[] {
+  if (!held) return [];
+  const now = Date.now();
+  for (const [id, until] of held) if (until <= now) held.delete(id);
+  return [...held.keys()];
 }
 
 /** Schedules claimed per transaction; a catch-up backlog takes several. */
@@ -60,7 +75,7 @@ async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: Sch
  * Returns how many runs were enqueued.
  */
 export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions): Promise<number> {
-  const broken: number[] = [];
+  const broken: number[] = heldIds(options.held);
   let runs = 0;
   for (;;) {
     let claimed = 0;
@@ -76,6 +91,7 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
           runs++;
         } catch (err) {
           broken.push(s.id);
+          options.held?.set(s.id, Date.now() + BROKEN_RETRY_MS);
           options.onBroken(s, err as Error);
         }
       }
@@ -86,10 +102,14 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
 }
 
 /** When this cluster's next schedule is due, or null when it has none. */
-export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cluster' | 'isDefault'>): Promise<Date | null> {
+export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cluster' | 'isDefault' | 'held'>): Promise<Date | null> {
+  const held = heldIds(options.held);
+  const params: unknown[] = [options.cluster, options.isDefault];
+  if (held.length) params.push(held);
   const [row] = await (orm.em.fork() as SqlEntityManager).execute(
-    'select min(next_run) as next from ormq_schedule where repeats <> 0 and (cluster = ? or (?::boolean and cluster is null))',
-    [options.cluster, options.isDefault],
+    `select min(next_run) as next from ormq_schedule where repeats <> 0 and (cluster = ? or (?::boolean and cluster is null))
+     ${held.length ? 'and id not in (?)' : ''}`,
+    params,
   );
   return row?.next ? new Date(row.next as string) : null;
 }
