@@ -3,6 +3,7 @@
  * return them. Raw SQL results keep timestamps and bigints as strings; these functions type them.
  */
 import type { ScheduleType } from './schedule-rules.js';
+import type { ScheduleValues } from './validate.js';
 
 export interface TaskRecord {
   id: string;
@@ -21,21 +22,12 @@ export interface TaskRecord {
   attemptCount: number;
 }
 
-export interface ScheduleRecord {
+/** A stored schedule: its validated fields plus what the database keeps. */
+export interface ScheduleRecord extends ScheduleValues {
   id: number;
-  name: string | null;
-  func: string;
-  hook: string | null;
-  args: unknown[];
-  kwargs: Record<string, unknown>;
-  scheduleType: ScheduleType;
-  minutes: number | null;
-  repeats: number;
-  nextRun: Date;
-  cron: string | null;
+  /** id of the last task this schedule created ("Last run") */
   task: string | null;
-  cluster: string | null;
-  intendedDateKwarg: string | null;
+  /** optimistic lock: bumped by every change */
   version: number;
 }
 

@@ -154,6 +154,19 @@ class TaskTimeout extends Error {
   }
 }
 
+/** Settles with `attempt`, or rejects with a TaskTimeout after `seconds` and aborts `controller`. */
+function withTimeout<T>(attempt: Promise<T>, seconds: number, controller: AbortController): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new TaskTimeout(seconds);
+      controller.abort(err);
+      reject(err);
+    }, seconds * 1000);
+  });
+  return Promise.race([attempt, timedOut]).finally(() => clearTimeout(timer));
+}
+
 /**
  * A worker pool: claims this cluster's packages, runs registered task functions, saves their
  * results and acks them, and runs the scheduler. Any number of clusters can share one database.
@@ -360,21 +373,12 @@ export class Cluster {
     if (!fn) {
       return { success: false, result: errorResult(new Error(`Task function ${JSON.stringify(pkg.func)} is not registered in cluster ${JSON.stringify(this.name)}`)) };
     }
-    const seconds = this.#timeoutOf(pkg);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new TaskTimeout(seconds);
-        controller.abort(err);
-        reject(err);
-      }, seconds * 1000);
-    });
     const args = Array.isArray(pkg.args) ? [...pkg.args] : [];
     if (pkg.kwargs && typeof pkg.kwargs === 'object' && Object.keys(pkg.kwargs).length) args.push(pkg.kwargs);
     const context: TaskContext = { id: pkg.id, name: pkg.name, cluster: this.name, signal: controller.signal };
     const attempt = Promise.resolve().then(() => fn.apply(context, args));
     try {
-      const value = await Promise.race([attempt, timedOut]);
+      const value = await withTimeout(attempt, this.#timeoutOf(pkg), controller);
       const text = JSON.stringify(value === undefined ? null : value);
       if (!isStorableJson(text)) {
         throw new TypeError(`The result ${UNSTORABLE_MESSAGE}`);
@@ -390,8 +394,6 @@ export class Cluster {
         attempt.then(ended, ended);
       }
       return { success: false, result: errorResult(err) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -503,22 +505,12 @@ export class Cluster {
       attemptCount,
     };
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
     try {
       if (!hook) throw new Error(`hook ${JSON.stringify(f.pkg.hook)} is not registered`);
-      const seconds = this.options.timeout;
-      const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          const err = new TaskTimeout(seconds);
-          controller.abort(err);
-          reject(err);
-        }, seconds * 1000);
-      });
-      await Promise.race([Promise.resolve().then(() => hook.call({ id: task.id, name: task.name, cluster: this.name, signal: controller.signal }, task)), timedOut]);
+      const context: TaskContext = { id: task.id, name: task.name, cluster: this.name, signal: controller.signal };
+      await withTimeout(Promise.resolve().then(() => hook.call(context, task)), this.options.timeout, controller);
     } catch (err) {
       this.options.log('error', `hook ${JSON.stringify(f.pkg.hook)} of task ${task.id} failed: ${(err as Error)?.message ?? err}`, err);
-    } finally {
-      clearTimeout(timer);
     }
   }
 
