@@ -10,6 +10,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
  * - ormq_task_func_idx / _name_idx   saveLimitPer 'func' / 'name' pruning
  * - ormq_task_search_trgm_idx  substring search over name, func and group (pg_trgm, when available)
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
+ * - ormq_queued_task_idx       a task's package by task id, dropped when the admin resubmits or deletes the task
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  */
 const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
@@ -24,7 +25,10 @@ export const INDEXES = {
     index('ormq_task_name_idx', 'ormq_task (name, success, stopped desc, id desc)'),
   ],
   ormq_schedule: [index('ormq_schedule_due_idx', 'ormq_schedule (next_run, id)')],
-  ormq_queued: [index('ormq_queued_claim_idx', 'ormq_queued (key, id)')],
+  ormq_queued: [
+    index('ormq_queued_claim_idx', 'ormq_queued (key, id)'),
+    index('ormq_queued_task_idx', "ormq_queued ((payload->>'id'))"),
+  ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
 };
 

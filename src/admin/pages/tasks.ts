@@ -51,6 +51,15 @@ export function parseTaskId(raw: unknown): string | null {
   return typeof raw === 'string' && /^[0-9a-f]{32}$/.test(raw) ? raw : null;
 }
 
+/**
+ * A failed task's package stays queued while the cluster retries it (a retry is the lock expiring),
+ * and the retry writes the failure row again. Resubmitting or deleting the row without the package
+ * would run the task twice, or bring the deleted failure back. Served by ormq_queued_task_idx.
+ */
+async function dropQueuedRetries(tx: SqlEntityManager, rows: Row[]): Promise<void> {
+  await tx.execute(`delete from ormq_queued where (payload->>'id') in (?)`, [rows.map((r) => String(r.id).trim())]);
+}
+
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
   success: boolean;
@@ -79,6 +88,7 @@ function resubmit(config: TaskPageConfig): Action {
         const id = String(r.id).trim();
         entries.push({ action: 'resubmit', page: config.id, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${payload.id}` });
       }
+      await dropQueuedRetries(tx, rows);
       await tx.execute(`insert into ormq_queued (key, payload) values ${values.join(', ')}`, params);
       // Delivered at commit, so a cluster never wakes for packages that were rolled back.
       for (const key of keys) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, key]);
@@ -93,6 +103,7 @@ function resubmit(config: TaskPageConfig): Action {
 const remove = (page: 'successful' | 'failed'): Action => ({
   converges: true,
   async apply(tx, rows) {
+    await dropQueuedRetries(tx, rows);
     await tx.execute('delete from ormq_task where id in (?)', [rows.map((r) => String(r.id).trim())]);
     return rows.map((r) => ({
       action: 'delete',
