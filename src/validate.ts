@@ -109,12 +109,20 @@ function integer(errors: Record<string, string>, field: string, value: unknown, 
   return n;
 }
 
+/**
+ * A date PostgreSQL can store and read back: years 1 to 9999. JavaScript accepts years from
+ * -271821 to 275760, which the database refuses or cannot parse in ISO form (`+010000-…`).
+ */
+function storable(d: Date): Date | null {
+  if (Number.isNaN(d.getTime())) return null;
+  const year = d.getUTCFullYear();
+  return year >= 1 && year <= 9999 ? d : null;
+}
+
+/** A valid date from a Date or a date string, with a year from 1 to 9999; else null. */
 export function parseDate(value: unknown): Date | null {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
-  if (typeof value === 'string' && value.trim() !== '') {
-    const d = new Date(value);
-    return Number.isNaN(d.getTime()) ? null : d;
-  }
+  if (value instanceof Date) return storable(value);
+  if (typeof value === 'string' && value.trim() !== '') return storable(new Date(value));
   return null;
 }
 
@@ -170,7 +178,8 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
       if (!errors.cron) errors.cron = 'is required for Cron schedules';
     } else if (!errors.cron) {
       try {
-        parseCron(cron, options.timeZone);
+        // Valid fields can still name no date at all (31 February): the scheduler could never run it.
+        if (!parseCron(cron, options.timeZone).nextRun(now)) errors.cron = 'never matches a date (e.g. 31 February): it has no next run';
       } catch (e) {
         errors.cron = `is not a valid cron expression: ${(e as Error).message}`;
       }
@@ -185,7 +194,7 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   let next: Date | null = null;
   if (has('nextRun') && raw.nextRun !== null && raw.nextRun !== '') {
     next = parseDate(raw.nextRun);
-    if (!next) errors.nextRun = 'must be a date and time';
+    if (!next) errors.nextRun = 'must be a date and time from year 1 to 9999';
   } else if (prev && !(has('nextRun') && (raw.nextRun === null || raw.nextRun === ''))) {
     const timingChanged = scheduleType !== prev.scheduleType || cron !== prev.cron;
     next = prev.nextRun;
@@ -199,6 +208,11 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
     next = computeNextRun({ scheduleType, cron, nextRun: now }, { now, timeZone: options.timeZone, catchUp: false });
   } else {
     errors.nextRun = 'is required';
+  }
+
+  if (next && scheduleType === 'C' && cron && !errors.cron && !errors.nextRun) {
+    // Runs are computed from the next run on; the cron library finds none from year 3000.
+    if (!parseCron(cron, options.timeZone).nextRun(next)) errors.nextRun = 'is too far ahead: the cron has no run after it';
   }
 
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');

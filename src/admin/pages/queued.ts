@@ -142,7 +142,7 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
     if (body.lock === null) lock = null;
     else {
       const d = typeof body.lock === 'string' ? parseDate(body.lock) : null;
-      if (!d) fields.lock = 'must be an ISO date and time, or null to release';
+      if (!d) fields.lock = 'must be an ISO date and time from year 1 to 9999, or null to release';
       else lock = d;
     }
   }
