@@ -72,7 +72,7 @@ export function Overview({ meta }) {
     <h1 id="page-title">Overview</h1>
     <${ErrorBox} error=${error} />
     <ul class="cards">
-      ${PAGES.filter(([p]) => meta.pages[p]?.can.view).map(([p, name]) => {
+      ${PAGES.filter(([p]) => meta.pages[p]?.can.view && data?.counts?.[p] !== null).map(([p, name]) => {
         const c = data?.counts?.[p];
         return html`<li class=${`card card-${p}`}>
           <a href=${href([p])}>
@@ -83,7 +83,7 @@ export function Overview({ meta }) {
         </li>`;
       })}
     </ul>
-    <h2>Last 24 hours</h2>
-    ${data ? html`<${Chart} hourly=${data.hourly ?? []} />` : !error && html`<p class="loading">Loading…</p>`}
+    ${data?.hourly !== null && html`<h2>Last 24 hours</h2>`}
+    ${data ? data.hourly && html`<${Chart} hourly=${data.hourly} />` : !error && html`<p class="loading">Loading…</p>`}
   </section>`;
 }

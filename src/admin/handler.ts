@@ -74,7 +74,8 @@ async function meta(r: Request) {
     title: r.options.title,
     readOnly: r.options.readOnly,
     saveLimit: r.options.saveLimit,
-    tasks: r.options.tasks,
+    // The registry's names say what the app does: only for those who may see its schedules.
+    tasks: (pages.scheduled as { can: Record<string, boolean> }).can.view ? r.options.tasks : null,
     scheduleTypes: SCHEDULE_TYPES,
     pages,
   };
@@ -97,7 +98,10 @@ async function api(r: Request, method: string, segments: string[], search: strin
   }
   if (segments.length === 1 && first === 'overview') {
     only('GET');
-    return sendJson(res, 200, await overview(r.em));
+    const visible = new Set<PageId>();
+    for (const page of PAGE_IDS) if (await r.can(page, 'view')) visible.add(page);
+    if (!visible.size) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
+    return sendJson(res, 200, await overview(r.em, visible));
   }
   if (!first || !Object.hasOwn(PAGES, first) || rest.length) throw notFound(`No such API route: ${segments.join('/')}`);
   const pageId = first as PageId;

@@ -11,8 +11,10 @@ export interface HourCount {
 }
 
 export interface Overview {
-  counts: Record<PageId, Count>;
-  hourly: HourCount[];
+  /** null for a page the caller may not view. */
+  counts: Record<PageId, Count | null>;
+  /** null unless the caller may view successful or failed tasks. */
+  hourly: HourCount[] | null;
 }
 
 const HOUR = 3_600_000;
@@ -39,14 +41,23 @@ const HOURLY = `
         where t.success = o.success and t.stopped >= h.at and t.stopped < h.at + interval '1 hour'
         order by t.stopped desc limit ${HOUR_CAP + 1}) r) c`;
 
-/** Each page's size, and successes / failures per hour over the last 24 hours (oldest first). */
-export async function overview(em: SqlEntityManager, now = new Date()): Promise<Overview> {
-  const counts = {
-    successful: await listCount(em, 'ormq_task', new Where().add('success = true')),
-    failed: await listCount(em, 'ormq_task', new Where().add('success = false')),
-    scheduled: await listCount(em, 'ormq_schedule', new Where()),
-    queued: await listCount(em, 'ormq_queued', new Where()),
-  };
+const COUNTED: Record<PageId, [string, () => Where]> = {
+  successful: ['ormq_task', () => new Where().add('success = true')],
+  failed: ['ormq_task', () => new Where().add('success = false')],
+  scheduled: ['ormq_schedule', () => new Where()],
+  queued: ['ormq_queued', () => new Where()],
+};
+
+/**
+ * The size of each page in `visible`, and successes / failures per hour over the last 24 hours
+ * (oldest first) when successful or failed tasks are visible.
+ */
+export async function overview(em: SqlEntityManager, visible: ReadonlySet<PageId>, now = new Date()): Promise<Overview> {
+  const counts = {} as Record<PageId, Count | null>;
+  for (const [page, [table, where]] of Object.entries(COUNTED) as [PageId, [string, () => Where]][]) {
+    counts[page] = visible.has(page) ? await listCount(em, table, where()) : null;
+  }
+  if (!visible.has('successful') && !visible.has('failed')) return { counts, hourly: null };
   // UTC hours, so buckets never shift with DST.
   const first = Math.floor(now.getTime() / HOUR) * HOUR - 23 * HOUR;
   const hourly: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success: 0, failure: 0 }));
