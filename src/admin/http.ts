@@ -59,27 +59,37 @@ export function sendError(res: ServerResponse, error: HttpError): void {
 
 export const MUTATIONS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** The host[:port] of a header value; the first of a proxy chain's comma-separated list. */
+function hostOf(value: string | string[] | undefined): string | null {
+  const first = (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim().toLowerCase();
+  return first ? first : null;
+}
+
 /**
- * Refuses a mutation another site triggered. A browser sends `Sec-Fetch-Site` on every request it
- * makes (modern ones) and `Origin` on every cross-origin and every non-GET request, so a forged
- * form post or fetch from elsewhere carries one of them with a foreign value.
+ * Refuses a mutation another site triggered. Browsers send `Sec-Fetch-Site` on every request and
+ * a page cannot set it, so `same-origin` settles it, whatever Host a reverse proxy passed on (nginx
+ * sends its upstream's name by default). Without it (older browsers, other clients), `Origin` —
+ * sent on every cross-origin and every non-GET request — must name this host as the client saw
+ * it: `Host`, or `X-Forwarded-Host` from a proxy. A page cannot add that header to a cross-site
+ * request without a CORS preflight, which this server never grants.
  */
 export function assertSameOrigin(req: IncomingMessage): void {
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin') {
+  if (site === 'same-origin') return;
+  if (site !== undefined) {
     throw new HttpError(403, `Cross-site request refused (Sec-Fetch-Site: ${String(site)})`);
   }
   const origin = req.headers.origin;
-  if (origin !== undefined) {
-    let host: string | null = null;
-    try {
-      host = new URL(origin).host;
-    } catch {
-      host = null;
-    }
-    if (!host || host.toLowerCase() !== String(req.headers.host ?? '').toLowerCase()) {
-      throw new HttpError(403, 'Cross-site request refused (Origin does not match Host)');
-    }
+  if (origin === undefined) return;
+  let host: string | null = null;
+  try {
+    host = new URL(origin).host.toLowerCase();
+  } catch {
+    host = null;
+  }
+  const served = [hostOf(req.headers.host), hostOf(req.headers['x-forwarded-host'])];
+  if (!host || !served.includes(host)) {
+    throw new HttpError(403, 'Cross-site request refused (Origin matches neither Host nor X-Forwarded-Host)');
   }
 }
 
