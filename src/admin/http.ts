@@ -142,9 +142,15 @@ export async function readJson(req: IncomingMessage, limit = BODY_LIMIT): Promis
   if (!isJsonType(req.headers['content-type'])) {
     throw new HttpError(415, 'Content-Type must be application/json');
   }
-  // A host's body parser (express.json, koa-bodyparser) may have read the stream already.
-  const parsed = (req as IncomingMessage & { body?: unknown }).body;
-  if (req.readableEnded && parsed !== undefined) return assertStorable(parsed);
+  // A host's body parser (express.json, koa-bodyparser) may have read the stream already: waiting
+  // for data that will never come again would hang the request.
+  if (alreadyRead(req)) {
+    const parsed = (req as IncomingMessage & { body?: unknown }).body;
+    if (parsed === undefined) {
+      throw badRequest('The request body was already read by another middleware; mount the admin before body parsers');
+    }
+    return assertStorable(typeof parsed === 'string' || Buffer.isBuffer(parsed) ? parseJson(String(parsed)) : parsed);
+  }
 
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
@@ -170,15 +176,24 @@ export async function readJson(req: IncomingMessage, limit = BODY_LIMIT): Promis
     req.on('error', reject);
   });
   if (tooLarge) throw new HttpError(413, `Request body is larger than ${limit} bytes`);
-  const text = Buffer.concat(chunks).toString('utf8');
+  return assertStorable(parseJson(Buffer.concat(chunks).toString('utf8')));
+}
+
+/**
+ * The stream has ended, or it arrived whole and someone else has started consuming it and left
+ * nothing buffered. A stream nobody has touched (`readableFlowing` null) is still ours to read.
+ */
+function alreadyRead(req: IncomingMessage): boolean {
+  return req.readableEnded || (req.complete && req.readableLength === 0 && req.readableFlowing !== null);
+}
+
+function parseJson(text: string): unknown {
   if (text.trim() === '') throw badRequest('Request body must be JSON; it is empty');
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw badRequest(`Request body is not valid JSON: ${(e as Error).message}`);
   }
-  return assertStorable(value);
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

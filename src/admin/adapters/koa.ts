@@ -14,6 +14,8 @@ export interface KoaContextLike {
   originalUrl: string;
   querystring: string;
   respond?: boolean;
+  /** Where koa-bodyparser and its kind leave a body they have read from the stream. */
+  request?: { body?: unknown };
 }
 
 export interface KoaAdapterOptions {
@@ -34,6 +36,9 @@ export function koa(handler: QueueAdminHandler, options: KoaAdapterOptions = {})
     req.url = (path.slice(prefix.length) || '/') + (ctx.querystring ? `?${ctx.querystring}` : '');
     // The handler redirects "<mount>" to "<mount>/" by looking at the path as the client sent it.
     (req as { originalUrl?: string }).originalUrl = ctx.originalUrl;
+    // A body parser in front has consumed the stream: the handler finds its result where Express keeps it.
+    const bodyReq = req as { body?: unknown };
+    if (ctx.request?.body !== undefined && bodyReq.body === undefined) bodyReq.body = ctx.request.body;
 
     return new Promise((resolve, reject) => {
       let passed = false;
