@@ -1,7 +1,7 @@
 /**
  * Actions on rows: a confirmation that names how many rows, then a progress bar while the server
  * works through them. "All matching" actions are chunked by the server (at most 500 rows per
- * transaction); the client repeats the call until nothing remains.
+ * transaction); the client repeats the call, passing on the server's cursor, until nothing remains.
  */
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -11,6 +11,7 @@ import { num } from '../lib/format.js';
 /**
  * @typedef {{ action: string, label: string, past: string, danger?: boolean }} Action
  * @typedef {{ ids: (string | number)[] } | { all: true, filter: Record<string, string>, count: number }} Target
+ * A selection is one page of rows (at most 500, the server's limit for one transaction).
  */
 
 /**
@@ -29,12 +30,12 @@ export async function runAction(page, action, target, progress) {
     return /** @type {number} */ (r.done);
   }
   let done = 0;
-  /** @type {string | undefined} */
-  let cursor;
+  // null on the first call: the server then handles one chunk and answers where to continue
+  /** @type {string | null} */
+  let cursor = null;
   progress?.(0, target.count);
   for (;;) {
-    const body = cursor ? { all: true, filter: target.filter, cursor } : { all: true, filter: target.filter };
-    const r = await api(path, { method: 'POST', body });
+    const r = await api(path, { method: 'POST', body: { all: true, filter: target.filter, cursor } });
     done += r.done;
     // an action whose rows still match afterwards continues after the rows already handled
     if (typeof r.cursor === 'string') cursor = r.cursor;
@@ -92,20 +93,23 @@ export function Progress({ label, done, total }) {
  *   actions: Action[],
  *   target: () => Target | null,
  *   count: number,
+ *   estimated?: boolean,
  *   noun: (n: number) => string,
  *   onDone: (action: Action, done: number) => void,
  *   onError?: (e: Error) => void,
  *   quick?: boolean,
- * }} props quick: only destructive actions ask first (a detail page's buttons act on the one row shown)
+ * }} props quick: only destructive actions ask first (a detail page's buttons act on the one row shown);
+ *   estimated: count is the server's estimate (a large table), so the confirmation says "about"
  */
-export function ActionButtons({ page, actions, target, count, noun, onDone, onError, quick }) {
+export function ActionButtons({ page, actions, target, count, estimated, noun, onDone, onError, quick }) {
   const [dialog, ask] = useConfirm();
   const [running, setRunning] = useState(/** @type {null | { label: string, done: number, total: number }} */ (null));
   /** @param {Action} a */
   const run = async (a) => {
     const t = target();
     if (!t) return;
-    const ok = (quick && !a.danger) || await ask(`${a.label} ${noun(count)}?`, a.danger ? 'This cannot be undone.' : `This applies to ${num(count)} ${count === 1 ? 'row' : 'rows'}.`, a.label, a.danger);
+    const about = estimated ? 'about ' : '';
+    const ok = (quick && !a.danger) || await ask(`${a.label} ${about}${noun(count)}?`, a.danger ? 'This cannot be undone.' : `This applies to ${about}${num(count)} ${count === 1 ? 'row' : 'rows'}.`, a.label, a.danger);
     if (!ok) return;
     setRunning({ label: `${a.label}:`, done: 0, total: count });
     try {

@@ -52,6 +52,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
   const [selected, setSelected] = useState(/** @type {Set<string>} */ (new Set()));
   const [all, setAll] = useState(false);
   const [matching, setMatching] = useState(/** @type {number | null} */ (null));
+  const [estimated, setEstimated] = useState(false);
   useEffect(() => {
     setSelected(new Set());
     setAll(false);
@@ -63,11 +64,15 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
   const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
   const more = !!(list.data?.next || cursor);
 
-  // the exact count for "Select all N matching", asked only when it can be offered
+  // the count for "Select all N matching" (an estimate on a large table), asked only when it can be offered
   useEffect(() => {
     if (!allOnPage || !more || matching !== null) return;
     let live = true;
-    api(`${page}/count${filterKey}`).then((r) => live && setMatching(r.count), () => {});
+    api(`${page}/count${filterKey}`).then((r) => {
+      if (!live) return;
+      setEstimated(r.estimated === true);
+      setMatching(r.count);
+    }, () => {});
     return () => void (live = false);
   }, [allOnPage, more, filterKey]);
 
@@ -79,6 +84,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
 
   const count = list.data?.count;
   const selectedCount = all && matching !== null ? matching : selected.size;
+  const about = estimated ? 'about ' : '';
   const noFilter = Object.values(filter).every((v) => !v);
 
   return html`
@@ -99,8 +105,8 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
       <${ErrorBox} error=${list.error} />
       ${allowed.length > 0 && rows.length > 0 &&
       html`<div class="bulk">
-        <span class="selection" aria-live="polite">${all && matching !== null ? `All ${num(matching)} matching rows selected` : `${num(selected.size)} selected`}</span>
-        <${ActionButtons} page=${page} actions=${allowed} count=${selectedCount} noun=${noun}
+        <span class="selection" aria-live="polite">${all && matching !== null ? `All ${about}${num(matching)} matching rows selected` : `${num(selected.size)} selected`}</span>
+        <${ActionButtons} page=${page} actions=${allowed} count=${selectedCount} estimated=${all && matching !== null && estimated} noun=${noun}
           target=${() => (all && matching !== null ? { all: true, filter, count: matching } : selected.size ? { ids: rows.filter((r) => selected.has(String(r.id))).map((r) => r.id) } : null)}
           onDone=${(/** @type {any} */ a, /** @type {number} */ done) => {
             notify(`${a.past} ${noun(done)}.`);
@@ -114,7 +120,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
             list.reload();
           }} />
         ${allOnPage && more && !all && matching !== null &&
-        html`<button type="button" class="link" onClick=${() => setAll(true)}>Select all ${num(matching)} matching</button>`}
+        html`<button type="button" class="link" onClick=${() => setAll(true)}>Select all ${about}${num(matching)} matching</button>`}
         ${(all || selected.size > 0) && html`<button type="button" class="link" onClick=${() => { setSelected(new Set()); setAll(false); }}>Clear selection</button>`}
       </div>`}
       ${list.data && rows.length > 0 &&

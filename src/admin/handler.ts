@@ -9,7 +9,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { SCHEDULE_TYPES } from '../schedule-rules.js';
 import { ValidationError } from '../validate.js';
 import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
-import { exactCount } from './list.js';
+import { listCount } from './list.js';
 import { history } from './log.js';
 import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions } from './options.js';
 import { overview } from './overview.js';
@@ -122,7 +122,10 @@ async function api(r: Request, method: string, segments: string[], search: strin
     only('GET');
     await r.require(pageId, 'view');
     if (second === 'filters') return sendJson(res, 200, await page.filters(r));
-    if (second === 'count') return sendJson(res, 200, { count: await exactCount(r.em, page.table, page.where(query, r)), estimated: false });
+    if (second === 'count') {
+      const count = await listCount(r.em, page.table, page.where(query, r));
+      return sendJson(res, 200, { count: count.value, estimated: count.estimated });
+    }
     return sendJson(res, 200, { runs: previewRuns(query, r.options.timeZone) });
   }
 

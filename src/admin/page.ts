@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest, HttpError, isPlainObject } from './http.js';
-import { afterCursor, cursorOf, exactCount, orderBy, parseCursor, keyColumn, Where, type Count, type Keyset, type Truncated } from './list.js';
+import { afterCursor, cursorOf, listCount, orderBy, parseCursor, keyColumn, Where, type Count, type Keyset, type Truncated } from './list.js';
 import { writeLog, type LogEntry } from './log.js';
 import type { PageId, ResolvedOptions } from './options.js';
 
@@ -62,14 +62,16 @@ export interface Page {
   actions: Record<string, Action>;
 }
 
-/** Ids of one request's selection; at most this many. */
-export const MAX_IDS = 1000;
 /** Rows per transaction: long enough to be quick, short enough not to hold locks for long. */
 export const CHUNK = 500;
+/** A selection is handled in one transaction, so it is at most one chunk. */
+export const MAX_IDS = CHUNK;
 
 export interface ActionResult {
   done: number;
   remaining: number;
+  /** Present (true) when `remaining` is the planner's estimate rather than a count. */
+  estimated?: true;
   cursor?: string | null;
 }
 
@@ -97,11 +99,11 @@ async function runChunk(
 }
 
 /**
- * `{ ids }` handles that selection; `{ all: true, filter }` handles the next chunk of rows matching
- * the filter and reports how many still match, so the client can show progress and repeat.
- * `cursor` (from the previous answer) continues after the rows already handled; an action whose
- * rows keep matching after it ran (resubmit of successes, run now) handles every chunk in this one
- * call when no cursor is given, so a caller that just repeats the call cannot run a row twice.
+ * `{ ids }` handles that selection in one transaction; `{ all: true, filter }` handles the next
+ * chunk of rows matching the filter and reports how many still match, so the client can show
+ * progress and repeat. `cursor` (from the previous answer) continues after the rows already
+ * handled. An action whose rows keep matching after it ran (resubmit of successes, run now) needs
+ * it, null on the first call: a caller repeating the call without one would run rows twice.
  */
 export async function runAction(ctx: RequestContext, page: Page, name: string, body: unknown): Promise<ActionResult> {
   const action = page.actions[name];
@@ -112,17 +114,14 @@ export async function runAction(ctx: RequestContext, page: Page, name: string, b
 
   if (body.ids !== undefined) {
     if (!Array.isArray(body.ids) || body.ids.length === 0) throw badRequest('ids must be a non-empty array', { ids: 'must be a non-empty array' });
-    if (body.ids.length > MAX_IDS) throw badRequest(`at most ${MAX_IDS} ids per request`, { ids: `must hold at most ${MAX_IDS} ids` });
+    if (body.ids.length > MAX_IDS) {
+      throw badRequest(`A selection holds at most ${MAX_IDS} ids (it is handled in one transaction); for more, act on all rows matching a filter`, { ids: `must hold at most ${MAX_IDS} ids` });
+    }
     const ids = body.ids.map((raw) => page.parseId(raw));
     const bad = ids.findIndex((id) => id === null);
     if (bad >= 0) throw badRequest(`ids[${bad}] is not an id of ${page.id}`, { ids: `${JSON.stringify(body.ids[bad])} is not a valid id` });
-    const unique = [...new Set(ids)];
-    let done = 0;
-    for (let i = 0; i < unique.length; i += CHUNK) {
-      const scope = page.where({}, ctx).and(pending).add(`${page.keyset.id} in (?)`, unique.slice(i, i + CHUNK));
-      done += (await runChunk(ctx, page, action, scope, null, 'for update')).done;
-    }
-    return { done, remaining: 0 };
+    const scope = page.where({}, ctx).and(pending).add(`${page.keyset.id} in (?)`, [...new Set(ids)]);
+    return { done: (await runChunk(ctx, page, action, scope, null, 'for update')).done, remaining: 0 };
   }
 
   if (body.all !== true) throw badRequest('Body must be { ids: [...] } or { all: true, filter: {...} }', { ids: 'is required (or all: true)' });
@@ -130,24 +129,21 @@ export async function runAction(ctx: RequestContext, page: Page, name: string, b
   if (!isPlainObject(filter)) throw badRequest('filter must be an object', { filter: 'must be an object' });
   const where = page.where(filter, ctx).and(pending);
   const hasCursor = Object.hasOwn(body, 'cursor');
-  const cursor = parseCursor(page.keyset, body.cursor);
-
   if (!action.converges && !hasCursor) {
-    let done = 0;
-    let at = cursor;
-    for (;;) {
-      const chunk = await runChunk(ctx, page, action, where, at, 'for update skip locked');
-      if (!chunk.last) break;
-      done += chunk.done;
-      at = parseCursor(page.keyset, cursorOf(page.keyset, chunk.last));
-    }
-    return { done, remaining: 0, cursor: null };
+    throw badRequest(`${name} on all matching rows goes chunk by chunk: send cursor (null on the first call, then the cursor of the previous answer)`, {
+      cursor: 'is required for this action (null on the first call)',
+    });
   }
+  const cursor = parseCursor(page.keyset, body.cursor);
 
   const chunk = await runChunk(ctx, page, action, where, cursor, 'for update skip locked');
   const nextCursor = chunk.last ? cursorOf(page.keyset, chunk.last) : (hasCursor && typeof body.cursor === 'string' ? body.cursor : null);
   // Without a cursor, a converging action counts from the start: handled rows no longer match.
-  const rest = hasCursor || !action.converges ? where.and(afterCursor(page.keyset, parseCursor(page.keyset, nextCursor))) : where;
-  const remaining = await exactCount(ctx.em, page.table, rest);
-  return { done: chunk.done, remaining, cursor: remaining ? nextCursor : null };
+  const rest = hasCursor ? where.and(afterCursor(page.keyset, parseCursor(page.keyset, nextCursor))) : where;
+  // Capped like a list's count: an exact count after every chunk would read up to a million rows each time.
+  const remaining = await listCount(ctx.em, page.table, rest);
+  const result: ActionResult = { done: chunk.done, remaining: remaining.value };
+  if (remaining.estimated) result.estimated = true;
+  result.cursor = remaining.value ? nextCursor : null;
+  return result;
 }
