@@ -6,7 +6,7 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, isUniqueViolation, QUEUE_CHANNEL, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS } from '../../producer.js';
-import { isScheduleType, SCHEDULE_TYPES, upcomingRuns, type ScheduleType } from '../../schedule-rules.js';
+import { isScheduleType, nextRun as computeNextRun, SCHEDULE_TYPES, upcomingRuns, type ScheduleType } from '../../schedule-rules.js';
 import { addDays, fromWall, toWall } from '../../time.js';
 import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
@@ -151,10 +151,42 @@ const actions: Record<string, Action> = {
   resume: {
     pending: 'repeats = 0',
     converges: true,
-    async apply(tx, rows) {
-      await tx.execute('update ormq_schedule set repeats = -1, version = version + 1 where id in (?)', [rows.map((r) => Number(r.id))]);
+    /**
+     * A next run left in the past while paused moves to the first future slot: with catchUp the
+     * scheduler would otherwise run every slot missed meanwhile (a week of a one-minute schedule
+     * is 10,080 runs) the moment it is resumed.
+     */
+    async apply(tx, rows, ctx) {
+      const now = new Date();
+      const values: string[] = [];
+      const params: unknown[] = [];
+      const entries: LogEntry[] = [];
+      for (const r of rows) {
+        const was = new Date(r.next_run as string);
+        let next: Date | null = null;
+        if (was < now) {
+          try {
+            next = computeNextRun(
+              { scheduleType: r.schedule_type as ScheduleType, minutes: r.minutes === null ? null : Number(r.minutes), cron: (r.cron as string | null) ?? null, nextRun: was },
+              { now, timeZone: ctx.options.timeZone, catchUp: false },
+            );
+          } catch {
+            // A timing the scheduler cannot step (a broken cron) keeps its next run; the scheduler logs and skips it.
+            next = null;
+          }
+          if (next && next.getTime() === was.getTime()) next = null;
+        }
+        values.push('(?::int, ?::timestamptz)');
+        params.push(Number(r.id), next ? next.toISOString() : null);
+        entries.push(log(r, 'resume', next ? `Resumed (repeats set to -1; next run moved from ${was.toISOString()} to ${next.toISOString()})` : 'Resumed (repeats set to -1)'));
+      }
+      await tx.execute(
+        `update ormq_schedule s set repeats = -1, next_run = coalesce(v.next_run, s.next_run), version = s.version + 1
+           from (values ${values.join(', ')}) v(id, next_run) where s.id = v.id`,
+        params,
+      );
       await notifyScheduler(tx, rows.map((r) => r.cluster));
-      return rows.map((r) => log(r, 'resume', 'Resumed (repeats set to -1)'));
+      return entries;
     },
   },
   run: {
@@ -189,7 +221,7 @@ export const scheduled: Page = {
   id: 'scheduled',
   table: 'ormq_schedule',
   keyset: KEYSET,
-  actionColumns: 'id, name, func, hook, args, kwargs, repeats, cluster, intended_date_kwarg',
+  actionColumns: 'id, name, func, hook, args, kwargs, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run',
   parseId: parseScheduleId,
   where,
   jsonFields: JSON_FIELDS,
