@@ -83,6 +83,8 @@ function percentile(sorted: number[], p: number): number {
 export async function run(ctx: BenchContext): Promise<Section> {
   const url = await ctx.createDatabase('ormq_bench_cluster');
   const db = new pg.Pool({ connectionString: url, max: 2 });
+  // An idle connection the server drops must not end the run; the next query reconnects.
+  db.on('error', (e) => ctx.log(`bench pool: ${e.message}`));
   const orm = await MikroORM.init({ clientUrl: url, entities: queueEntities, pool: { min: 0, max: 2 } });
   await ensureSchema(orm);
   await runMigrations({ connectionString: url });

@@ -179,7 +179,7 @@ export class FuzzGenerator {
     };
     if (path.includes('/actions/')) {
       if (this.chance(0.7)) return { ids: known() };
-      return { all: true, filter: this.chance(0.5) ? {} : { search: this.pick(WORDS.slice(0, 30)) } };
+      return { all: true, cursor: null, filter: this.chance(0.5) ? {} : { search: this.pick(WORDS.slice(0, 30)) } };
     }
     if (path.startsWith('/api/queued/')) return this.pick([{ lock: null }, { key: 'default' }, { lock: new Date().toISOString() }]);
     const type = this.pick(['D', 'I', 'C', 'O', 'M']);
