@@ -68,7 +68,11 @@ async function spawnWorkers(cfg: WorkerConfig, processes: number): Promise<Worke
 }
 
 interface System {
+  /** for --systems: ormq, ormq-save, graphile-batched, graphile-defaults, pgboss */
+  key: string;
   label: string;
+  /** drains a tenth of the backlog: it polls, or commits once per job, and would take many minutes */
+  slow?: boolean;
   cfg: Omit<WorkerConfig, 'url' | 'concurrency'>;
   fill(n: number): Promise<void>;
   pending(): Promise<boolean>;
@@ -96,6 +100,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   await boss.createQueue('latency');
 
   const ormqSystem = (label: string, save: boolean): System => ({
+    key: save ? 'ormq-save' : 'ormq',
     label,
     cfg: { system: 'ormq', save, bulk: 500 },
     async fill(n) {
@@ -112,6 +117,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     enqueueProbe: (t0) => enqueue(orm.em.fork(), 'latency', [t0], { cluster: 'bench' }),
   });
   const graphileSystem = (label: string, batching: boolean): System => ({
+    key: batching ? 'graphile-batched' : 'graphile-defaults',
+    slow: !batching,
     label,
     cfg: { system: 'graphile', batching },
     async fill(n) {
@@ -126,6 +133,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     enqueueProbe: (t0) => utils.addJob('latency', { t0 }),
   });
   const pgBossSystem: System = {
+    key: 'pgboss',
+    slow: true,
     label: 'pg-boss (batchSize 100)',
     cfg: { system: 'pgboss' },
     async fill(n) {
@@ -139,17 +148,18 @@ export async function run(ctx: BenchContext): Promise<Section> {
     enqueueProbe: (t0) => boss.send('latency', { t0 }),
   };
 
-  // `--systems ormq,graphile` narrows a run while tuning one of them.
+  // `--systems ormq,graphile-batched` narrows a run; `--no-drain` measures latency only.
   const pick = process.argv.includes('--systems') ? process.argv[process.argv.indexOf('--systems') + 1]!.split(',') : null;
+  const drainRuns = !process.argv.includes('--no-drain');
   const systems = [
     ormqSystem('ormq, ack only (saveLimit -1)', false),
     ormqSystem('ormq, every result saved (saveLimit 0)', true),
     graphileSystem('graphile-worker, batching (localQueue 500, batch delays 0)', true),
     graphileSystem('graphile-worker, defaults', false),
     pgBossSystem,
-  ].filter((s) => !pick || pick.includes(s.cfg.system));
+  ].filter((s) => !pick || pick.includes(s.key));
 
-  const n = Math.max(1000, Math.round(100_000 * ctx.scale));
+  const full = Math.max(1000, Math.round(100_000 * ctx.scale));
   const rows: Section['rows'] = [];
   const best: Record<string, number> = {};
   const shapes: [number, number][] = [
@@ -161,7 +171,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     [2, 16],
   ];
   try {
-    for (const system of systems) {
+    for (const system of drainRuns ? systems : []) {
+      const n = system.slow ? Math.max(1000, Math.round(full / 10)) : full;
       for (const [processes, concurrency] of shapes) {
         await system.reset();
         await system.fill(n);
@@ -181,7 +192,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     }
 
     const probes = Math.max(50, Math.round(1000 * ctx.scale));
-    for (const system of systems.filter((s) => s.cfg.save !== true)) {
+    for (const system of systems.filter((s) => s.key !== 'ormq-save')) {
       const count = system === pgBossSystem ? Math.min(probes, 40) : probes;
       const workers = await spawnWorkers({ ...system.cfg, url, concurrency: 4 } as WorkerConfig, 1);
       workers.go();

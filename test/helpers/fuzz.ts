@@ -287,8 +287,12 @@ export class FuzzGenerator {
       hostile = true;
     }
     const f = this.random() * (shaped ? 0.5 : 1);
-    if (f < 0.2) headers['sec-fetch-site'] = 'same-origin';
-    else if (f < 0.3) {
+    if (f < 0.2) {
+      // Browsers set Sec-Fetch-Site and pages cannot forge it: same-origin is trusted whatever
+      // Origin says, since a proxy that rewrites Host makes a same-origin Origin look foreign.
+      headers['sec-fetch-site'] = 'same-origin';
+      hostile = false;
+    } else if (f < 0.3) {
       headers['sec-fetch-site'] = this.pick(HOSTILE_SITES);
       hostile = true;
     }
