@@ -102,3 +102,4 @@ writeFileSync(
   ),
 );
 console.log(`\nwrote bench/results/latest.json`);
+process.exit(0); // pools of the compared queues keep the event loop alive
