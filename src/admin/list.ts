@@ -196,6 +196,25 @@ export async function pageCount(
 }
 
 /**
+ * One page of a keyset list, from rows fetched with `limit + 1`: the extra row only tells whether
+ * a next page exists, and the cursor is the last row shown.
+ */
+export async function keysetPage<R>(
+  em: SqlEntityManager,
+  table: string,
+  fetched: Record<string, unknown>[],
+  list: { limit: number; keyset: Keyset; where: Where; firstPage: boolean; toRow: (row: Record<string, unknown>) => R },
+): Promise<{ rows: R[]; next: string | null; count: Count }> {
+  const more = fetched.length > list.limit;
+  const page = fetched.slice(0, list.limit);
+  return {
+    rows: page.map(list.toRow),
+    next: more ? cursorOf(list.keyset, page[page.length - 1]!) : null,
+    count: await pageCount(em, table, list.where, { firstPage: list.firstPage, more, rows: page.length }),
+  };
+}
+
+/**
  * The distinct values of an indexed column, at most `limit`, without reading every row: a loose
  * index scan that jumps from one value to the next (a recursive CTE, one index probe per value).
  * `exists` keeps the values that have a row matching `scope` (e.g. success = false).

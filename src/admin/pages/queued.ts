@@ -8,7 +8,7 @@ import { QUEUE_CHANNEL } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import {
-  afterCursor, cursorOf, distinctValues, iso, likePattern, pageCount, orderBy, parseCursor, parseLimit, textFilter,
+  afterCursor, distinctValues, iso, likePattern, keysetPage, orderBy, parseCursor, parseLimit, textFilter,
   truncateFields, Where, type Keyset,
 } from '../list.js';
 import { writeLog } from '../log.js';
@@ -97,13 +97,7 @@ export const queued: Page = {
     const cursor = parseCursor(KEYSET, query.cursor);
     const w = filtered.and(afterCursor(KEYSET, cursor));
     const rows = await ctx.em.execute(`select ${LIST_COLUMNS} from ormq_queued ${w.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, w.params);
-    const more = rows.length > limit;
-    const page = rows.slice(0, limit);
-    return {
-      rows: page.map(toListRow),
-      next: more ? cursorOf(KEYSET, page[page.length - 1]!) : null,
-      count: await pageCount(ctx.em, 'ormq_queued', filtered, { firstPage: !cursor, more, rows: page.length }),
-    };
+    return keysetPage(ctx.em, 'ormq_queued', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
   },
 
   async filters(ctx) {

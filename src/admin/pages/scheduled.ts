@@ -11,7 +11,7 @@ import { addDays, fromWall, toWall } from '../../time.js';
 import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import {
-  afterCursor, cursorOf, FIELD_LIMIT, iso, keyColumn, likePattern, pageCount, orderBy, parseCursor, parseLimit,
+  afterCursor, FIELD_LIMIT, iso, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
   textFilter, truncateFields, Where, type Keyset,
 } from '../list.js';
 import { writeLog, type LogEntry } from '../log.js';
@@ -232,13 +232,7 @@ export const scheduled: Page = {
     const cursor = parseCursor(KEYSET, query.cursor);
     const w = filtered.and(afterCursor(KEYSET, cursor, T));
     const rows = await ctx.em.execute(`${select(keyColumn(KEYSET, T))} ${w.sql} ${orderBy(KEYSET, T)} limit ${limit + 1}`, w.params);
-    const more = rows.length > limit;
-    const page = rows.slice(0, limit);
-    return {
-      rows: page.map(listRow),
-      next: more ? cursorOf(KEYSET, page[page.length - 1]!) : null,
-      count: await pageCount(ctx.em, 'ormq_schedule', filtered, { firstPage: !cursor, more, rows: page.length }),
-    };
+    return keysetPage(ctx.em, 'ormq_schedule', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: listRow });
   },
 
   async filters(ctx) {

@@ -5,7 +5,7 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, QUEUE_CHANNEL } from '../../producer.js';
 import {
-  cursorOf, distinctValues, iso, keyColumn, likePattern, pageCount, orderBy, afterCursor, parseCursor, parseLimit,
+  distinctValues, iso, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
   textFilter, truncateFields, Where, type Keyset,
 } from '../list.js';
 import type { LogEntry } from '../log.js';
@@ -180,13 +180,7 @@ export function taskPage(config: TaskPageConfig): Page {
       const rows = search.searching
         ? await searchPage(ctx.em, scoped, search, limit + 1)
         : await ctx.em.execute(`select ${listed} from ormq_task ${scoped.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, scoped.params);
-      const more = rows.length > limit;
-      const page = rows.slice(0, limit);
-      return {
-        rows: page.map(toListRow),
-        next: more ? cursorOf(KEYSET, page[page.length - 1]!) : null,
-        count: await pageCount(ctx.em, 'ormq_task', filtered, { firstPage: !cursor, more, rows: page.length }),
-      };
+      return keysetPage(ctx.em, 'ormq_task', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
     },
 
     async filters(ctx) {
