@@ -451,6 +451,19 @@ Retry('two packages that carry the same task id are both acked', async ({ orm })
   }
 });
 
+Retry('a package whose lock expires is claimed then, not at the next poll', async ({ orm }) => {
+  await enqueue(em(orm), 'left', []);
+  // Locked a moment ago by a cluster that died; no notification will come for it.
+  await sql(orm, 'update ormq_queued set lock = now()');
+  const { cluster } = await startCluster(orm, { poll: 60_000, timeout: 0.5, retry: 1, tasks: { left: () => 'picked up' } });
+  try {
+    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the expired package', 8_000);
+    assert.is(row!.result, 'picked up');
+  } finally {
+    await cluster.stop();
+  }
+});
+
 Retry.run();
 
 const Options = suite('cluster: options');

@@ -6,7 +6,7 @@ import { isStorableJson, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
 import { assertTimeZone } from '../time.js';
 import { Listener } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
-import { ACK, CLAIM, COMPLETE, pruneStatement, RELEASE, type Queryable } from './sql.js';
+import { ACK, CLAIM, COMPLETE, NEXT_EXPIRY, pruneStatement, RELEASE, type Queryable } from './sql.js';
 
 /** What a task function sees as `this`. */
 export interface TaskContext {
@@ -325,7 +325,18 @@ export class Cluster {
         this.#buffer.push({ qid, pkg: row.payload as TaskPackage, claimed });
       }
       this.#startBuffered();
-      if (rows.length < want) await this.#sleep('worker', this.options.poll);
+      if (rows.length < want) await this.#sleep('worker', await this.#idleWait());
+    }
+  }
+
+  /** How long an idle claim loop sleeps: the poll, or less when a lock of this key expires sooner. */
+  async #idleWait(): Promise<number> {
+    try {
+      const [row] = (await this.#query(NEXT_EXPIRY, [this.name, this.options.retry])).rows;
+      const ms = row?.ms === null || row?.ms === undefined ? null : Number(row.ms);
+      return ms === null ? this.options.poll : Math.min(this.options.poll, ms + 10);
+    } catch {
+      return this.options.poll;
     }
   }
 

@@ -56,6 +56,17 @@ export const COMPLETE = {
     from saved s`,
 };
 
+/**
+ * ms until the earliest lock of this key expires (null: none is locked). Asked only when a claim
+ * came back short, when the locked rows of the key are the few in flight, so that a package left
+ * by a crashed cluster or a failed save is retried when its lock expires, not at the next poll.
+ */
+export const NEXT_EXPIRY = {
+  name: 'ormq_next_expiry',
+  text: `select greatest(0, extract(epoch from min(lock) + make_interval(secs => $2) - now()) * 1000)::float8 as ms
+    from ormq_queued where key = $1 and lock is not null`,
+};
+
 /** Ack only: successes that are not saved (saveLimit -1 or save: false). */
 export const ACK = {
   name: 'ormq_ack',
