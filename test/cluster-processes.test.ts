@@ -1,31 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue } from '../src/index.js';
 import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
+import { spawnCluster } from './helpers/fleet.js';
 
 type Ctx = { orm: MikroORM; db: { url: string }; close(): Promise<void> };
-
-const childScript = fileURLToPath(new URL('./helpers/cluster-child.ts', import.meta.url));
-
-function spawnCluster(url: string, options: object): { child: ChildProcess; lines: string[] } {
-  const child = spawn(process.execPath, ['--import', 'tsx', childScript], {
-    env: { ...process.env, DATABASE_URL: url, CLUSTER_OPTIONS: JSON.stringify(options), NODE_V8_COVERAGE: '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: string[] = [];
-  let buffer = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    const parts = buffer.split('\n');
-    buffer = parts.pop()!;
-    lines.push(...parts);
-  });
-  return { child, lines };
-}
 
 const P = suite<Ctx>('cluster: stops, crashes and many clusters');
 P.before(async (ctx) => {
