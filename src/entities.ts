@@ -50,6 +50,12 @@ export const Schedule = defineEntity({
     task: p.string().columnType('char(32)').fieldName('task').nullable(),
     cluster: p.string().length(100).fieldName('cluster').nullable(),
     intendedDateKwarg: p.string().length(100).fieldName('intended_date_kwarg').nullable(),
+    /** The instant the series counts from: calendar steps are this wall-clock time plus k periods. Null: the next run. */
+    anchor: p.datetime().columnType('timestamptz').fieldName('anchor').nullable(),
+    /** IANA zone of the schedule's wall clock; null = the cluster's timeZone. */
+    timeZone: p.string().length(64).fieldName('time_zone').nullable(),
+    /** The repeats a paused schedule had, restored when it is resumed. */
+    pausedRepeats: p.integer().fieldName('paused_repeats').nullable(),
     version: p.integer().fieldName('version').version(),
   },
   indexes: [...INDEXES.ormq_schedule, ...TRIGRAM_INDEXES.ormq_schedule],

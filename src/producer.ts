@@ -108,18 +108,21 @@ export async function enqueue(em: EntityManager, func: string, args: unknown[] =
 export interface ScheduleOptions {
   /** Registered task names: func and hook must be among them. */
   tasks?: TaskNames;
-  /** For a Cron schedule without nextRun: the zone its first run is computed in. */
+  /** The zone of a schedule without its own (the cluster's timeZone): a Cron schedule's first run is computed in it. */
   timeZone?: string;
 }
 
 const SCHEDULE_COLUMNS =
-  'id, name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster, intended_date_kwarg, version';
+  'id, name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster, intended_date_kwarg, anchor, time_zone, paused_repeats, version';
 
 export function isUniqueViolation(e: unknown): boolean {
   return (e as { code?: string })?.code === '23505' || /unique constraint/i.test(String((e as Error)?.message));
 }
 
-/** Saves a new schedule, validated by the admin form's rules; errors name their fields. */
+/**
+ * Saves a new schedule, validated by the admin form's rules; errors name their fields. Without a
+ * next run it runs now (a Cron schedule at its first match after now).
+ */
 export async function schedule(em: EntityManager, input: ScheduleInput, options: ScheduleOptions = {}): Promise<ScheduleRecord> {
   const v = validateSchedule(input, options);
   const sql = em as SqlEntityManager;
@@ -129,10 +132,10 @@ export async function schedule(em: EntityManager, input: ScheduleInput, options:
   }
   try {
     const rows = await sql.execute(
-      `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster, intended_date_kwarg)
-       values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?) returning ${SCHEDULE_COLUMNS}`,
+      `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster, intended_date_kwarg, anchor, time_zone)
+       values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${SCHEDULE_COLUMNS}`,
       [v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-        v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg],
+        v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone],
     );
     await sql.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, v.cluster ?? '']);
     return toSchedule(rows[0]!);

@@ -29,6 +29,8 @@ export interface ScheduleRecord extends ScheduleValues {
   task: string | null;
   /** optimistic lock: bumped by every change */
   version: number;
+  /** while paused (repeats 0): the repeats it had, which resume restores */
+  pausedRepeats: number | null;
 }
 
 /** The task package stored in ormq_queued.payload. */
@@ -98,7 +100,10 @@ export function toSchedule(r: Row): ScheduleRecord {
     task: r.task === null ? null : String(r.task).trim(),
     cluster: (r.cluster as string | null) ?? null,
     intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
+    anchor: date(r.anchor ?? r.next_run),
+    timeZone: (r.time_zone as string | null) ?? null,
     version: Number(r.version),
+    pausedRepeats: r.paused_repeats === null || r.paused_repeats === undefined ? null : Number(r.paused_repeats),
   };
 }
 

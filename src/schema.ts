@@ -74,6 +74,9 @@ create table if not exists ormq_schedule (
   task char(32) null,
   cluster varchar(100) null,
   intended_date_kwarg varchar(100) null,
+  anchor timestamptz null,
+  time_zone varchar(64) null,
+  paused_repeats int null,
   version int not null default 1,
   constraint ormq_schedule_name_key unique (name)
 );
@@ -96,6 +99,27 @@ create table if not exists ormq_admin_log (
 );
 `;
 
+/**
+ * Columns added to ormq_schedule after its first release. Each is added only when missing, so a
+ * start-up against an up-to-date table takes no lock; a new anchor starts every series at its
+ * current next run. A null anchor (a row written without one) counts from the next run, and the
+ * scheduler stores it at the first run.
+ */
+const SCHEDULE_UPGRADES = `
+do $$
+begin
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'anchor' and not attisdropped) then
+    alter table ormq_schedule add column anchor timestamptz null;
+    update ormq_schedule set anchor = next_run;
+  end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'time_zone' and not attisdropped) then
+    alter table ormq_schedule add column time_zone varchar(64) null;
+  end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'paused_repeats' and not attisdropped) then
+    alter table ormq_schedule add column paused_repeats int null;
+  end if;
+end $$;
+`;
 
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
@@ -115,6 +139,7 @@ export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
   await em.transactional(async (tx) => {
     await tx.execute('select pg_advisory_xact_lock(?)', [SCHEMA_LOCK]);
     await tx.execute(TABLES);
+    await tx.execute(SCHEDULE_UPGRADES);
     await tx.execute(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it. The
     // savepoint keeps that refusal from aborting the rest of the schema.

@@ -59,8 +59,17 @@ export function toWall(date: Date, timeZone: string): WallTime {
   };
 }
 
+/** 400 Gregorian years are exactly 146,097 days: shifting by them keeps every date's weekday and leap day. */
+const FOUR_CENTURIES = 146_097 * 86_400_000;
+
+/** Date.UTC, except that it reads years 0 to 99 as themselves instead of as 1900 to 1999. */
+export function utc(year: number, month0: number, day: number, hour = 0, minute = 0, second = 0, ms = 0): number {
+  if (year >= 100) return Date.UTC(year, month0, day, hour, minute, second, ms);
+  return Date.UTC(year + 400, month0, day, hour, minute, second, ms) - FOUR_CENTURIES;
+}
+
 function wallAsUtc(w: WallTime): number {
-  return Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second, w.millisecond);
+  return utc(w.year, w.month - 1, w.day, w.hour, w.minute, w.second, w.millisecond);
 }
 
 /** The zone's offset from UTC, in ms, at an instant. */
@@ -71,8 +80,8 @@ function offsetAt(instant: number, timeZone: string): number {
 
 /**
  * The instant a wall-clock time names in a zone. A time that occurs twice (clocks going back) gives
- * the earlier instant; a time that never occurs (clocks going forward) moves forward by the gap,
- * so 02:30 on a spring-forward night becomes 03:30.
+ * the earlier instant, so it runs once; a time that never occurs (clocks going forward) gives the
+ * first instant after the gap: 02:30 on a spring-forward night becomes 03:00.
  */
 export function fromWall(w: WallTime, timeZone: string): Date {
   const guess = wallAsUtc(w);
@@ -83,17 +92,31 @@ export function fromWall(w: WallTime, timeZone: string): Date {
     (t) => wallAsUtc(toWall(new Date(t), timeZone)) === guess,
   );
   if (candidates.length) return new Date(Math.min(...candidates));
-  return new Date(guess - before);
+  return new Date(gapEnd(guess - after, guess - before, timeZone));
+}
+
+/**
+ * The instant a zone's offset changes between `lo` (old offset) and `hi` (new offset): the first
+ * valid wall time after a gap. Bisection to the millisecond: about 22 steps for an hour's gap.
+ */
+function gapEnd(lo: number, hi: number, timeZone: string): number {
+  const old = offsetAt(lo, timeZone);
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (offsetAt(mid, timeZone) === old) lo = mid;
+    else hi = mid;
+  }
+  return hi;
 }
 
 export function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return new Date(utc(year, month, 0)).getUTCDate();
 }
 
 /** Adds days on the calendar, keeping the time of day. */
 export function addDays(date: Date, days: number, timeZone: string): Date {
   const w = toWall(date, timeZone);
-  const shifted = new Date(Date.UTC(w.year, w.month - 1, w.day + days));
+  const shifted = new Date(utc(w.year, w.month - 1, w.day + days));
   return fromWall(
     { ...w, year: shifted.getUTCFullYear(), month: shifted.getUTCMonth() + 1, day: shifted.getUTCDate() },
     timeZone,

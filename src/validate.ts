@@ -1,4 +1,5 @@
-import { isScheduleType, nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, type ScheduleType } from './schedule-rules.js';
+import { nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, scheduleTypeCode, type ScheduleType, type ScheduleTypeName } from './schedule-rules.js';
+import { assertTimeZone } from './time.js';
 
 /** Bad input, with one message per field that is wrong. Nothing was written. */
 export class ValidationError extends Error {
@@ -24,13 +25,16 @@ export interface ScheduleInput {
   hook?: string | null;
   args?: unknown[] | string;
   kwargs?: Record<string, unknown> | string;
-  scheduleType?: ScheduleType | string;
+  /** The code ('D') or the name ('Daily'). */
+  scheduleType?: ScheduleType | ScheduleTypeName | string;
   minutes?: number | string | null;
   repeats?: number | string;
   nextRun?: Date | string | null;
   cron?: string | null;
   cluster?: string | null;
   intendedDateKwarg?: string | null;
+  /** IANA zone of the schedule's wall clock; empty = the cluster's timeZone. */
+  timeZone?: string | null;
 }
 
 /** A schedule's fields after validation: what is stored. */
@@ -47,6 +51,9 @@ export interface ScheduleValues {
   cron: string | null;
   cluster: string | null;
   intendedDateKwarg: string | null;
+  /** The instant the series counts from: set with next run, and whenever the timing changes. */
+  anchor: Date;
+  timeZone: string | null;
 }
 
 export interface ValidateScheduleOptions {
@@ -54,6 +61,7 @@ export interface ValidateScheduleOptions {
   tasks?: TaskNames;
   /** The stored schedule, when the input edits it: missing fields keep their stored values. */
   previous?: ScheduleValues;
+  /** The zone of schedules without their own: the cluster's. Default UTC. */
   timeZone?: string;
   now?: Date;
 }
@@ -158,9 +166,22 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   const kwargs = jsonField(errors, 'kwargs', pick('kwargs', prev?.kwargs), isPlainObject, 'an object', {} as Record<string, unknown>);
 
   const typeRaw = pick('scheduleType', prev?.scheduleType ?? 'O');
-  let scheduleType: ScheduleType = 'O';
-  if (!isScheduleType(typeRaw)) errors.scheduleType = `must be one of ${Object.keys(SCHEDULE_TYPES).join(', ')}`;
-  else scheduleType = typeRaw;
+  const scheduleType: ScheduleType = scheduleTypeCode(typeRaw) ?? 'O';
+  if (!scheduleTypeCode(typeRaw)) {
+    errors.scheduleType = `must be one of ${Object.entries(SCHEDULE_TYPES).map(([code, label]) => `${code} (${label})`).join(', ')}`;
+  }
+
+  let timeZone = optionalText(errors, 'timeZone', pick('timeZone', prev?.timeZone), 64);
+  if (timeZone !== null && !errors.timeZone) {
+    try {
+      assertTimeZone(timeZone);
+      // Stored as the runtime spells it ('europe/amsterdam' → 'Europe/Amsterdam').
+      timeZone = new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
+    } catch {
+      errors.timeZone = `must be an IANA time zone such as Europe/Amsterdam, not ${JSON.stringify(timeZone)}`;
+    }
+  }
+  const zone = (!errors.timeZone && timeZone) || options.timeZone || 'UTC';
 
   let minutes = integer(errors, 'minutes', pick('minutes', prev?.minutes), 1, 32_767);
   if (scheduleType === 'I') {
@@ -179,7 +200,7 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
     } else if (!errors.cron) {
       try {
         // Valid fields can still name no date at all (31 February): the scheduler could never run it.
-        if (!parseCron(cron, options.timeZone).nextRun(now)) errors.cron = 'never matches a date (e.g. 31 February): it has no next run';
+        if (!parseCron(cron, zone).nextRun(now)) errors.cron = 'never matches a date (e.g. 31 February): it has no next run';
       } catch (e) {
         errors.cron = `is not a valid cron expression: ${(e as Error).message}`;
       }
@@ -191,30 +212,30 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   const cluster = optionalText(errors, 'cluster', pick('cluster', prev?.cluster), 100);
   const intendedDateKwarg = optionalText(errors, 'intendedDateKwarg', pick('intendedDateKwarg', prev?.intendedDateKwarg), 100);
 
+  // Omitted, a next run is now (Django Q's default), for Cron the first match after now; on an
+  // edit it is kept, unless the timing changed: then the new timing's first slot from now.
+  const timingChanged = !!prev && (scheduleType !== prev.scheduleType || cron !== prev.cron || timeZone !== prev.timeZone);
+  const timingValid = !errors.cron && !errors.scheduleType && !errors.timeZone;
+  const firstCron = () => computeNextRun({ scheduleType, cron, nextRun: now }, { now, timeZone: zone, catchUp: false });
   let next: Date | null = null;
   if (has('nextRun') && raw.nextRun !== null && raw.nextRun !== '') {
     next = parseDate(raw.nextRun);
     if (!next) errors.nextRun = 'must be a date and time from year 1 to 9999';
   } else if (prev && !(has('nextRun') && (raw.nextRun === null || raw.nextRun === ''))) {
-    const timingChanged = scheduleType !== prev.scheduleType || cron !== prev.cron;
     next = prev.nextRun;
-    if (timingChanged && !errors.cron && !errors.scheduleType) {
-      // A new type or cron with no next run given: the first slot of the new timing.
-      next = scheduleType === 'C' && cron
-        ? computeNextRun({ scheduleType, cron, nextRun: now }, { now, timeZone: options.timeZone, catchUp: false })
-        : prev.nextRun > now ? prev.nextRun : now;
-    }
-  } else if (scheduleType === 'C' && cron && !errors.cron) {
-    next = computeNextRun({ scheduleType, cron, nextRun: now }, { now, timeZone: options.timeZone, catchUp: false });
+    if (timingChanged && timingValid) next = scheduleType === 'C' && cron ? firstCron() : prev.nextRun > now ? prev.nextRun : now;
+  } else if (scheduleType === 'C') {
+    if (cron && timingValid) next = firstCron();
   } else {
-    errors.nextRun = 'is required';
+    next = now;
   }
 
-  if (next && scheduleType === 'C' && cron && !errors.cron && !errors.nextRun) {
+  if (next && scheduleType === 'C' && cron && timingValid && !errors.nextRun) {
     // Runs are computed from the next run on; the cron library finds none from year 3000.
-    if (!parseCron(cron, options.timeZone).nextRun(next)) errors.nextRun = 'is too far ahead: the cron has no run after it';
+    if (!parseCron(cron, zone).nextRun(next)) errors.nextRun = 'is too far ahead: the cron has no run after it';
   }
+  const anchor = prev && !timingChanged && next?.getTime() === prev.nextRun.getTime() ? prev.anchor : next;
 
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
-  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg };
+  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg, anchor: anchor!, timeZone };
 }

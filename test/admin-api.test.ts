@@ -527,7 +527,7 @@ Schedules('the list is soonest first with filters by next run, type and cluster,
   assert.equal(first.lastRun, { id: taskId, success: false });
   assert.is(first.task, taskId);
   assert.is(all.json.rows[1].lastRun, null, 'a deleted task shows no last run');
-  assert.equal(Object.keys(first).sort(), ['args', 'cluster', 'cron', 'func', 'hook', 'id', 'intendedDateKwarg', 'kwargs', 'lastRun', 'minutes', 'name', 'nextRun', 'repeats', 'scheduleType', 'task', 'version'].sort());
+  assert.equal(Object.keys(first).sort(), ['anchor', 'args', 'cluster', 'cron', 'func', 'hook', 'id', 'intendedDateKwarg', 'kwargs', 'lastRun', 'minutes', 'name', 'nextRun', 'pausedRepeats', 'repeats', 'scheduleType', 'task', 'timeZone', 'version'].sort());
 
   const names = async (q: string) => ((await api.get(`api/scheduled?${q}`)).json.rows as any[]).map((r) => r.name);
   assert.equal(await names('nextRun=past'), ['overdue']);
@@ -565,12 +565,13 @@ Schedules('paging by next run walks equal times once each', async ({ orm, api })
 Schedules('create validates each field, keeps names unique, logs and wakes the scheduler', async ({ orm, db, api }) => {
   const bad = await api.post('api/scheduled', { func: 'nope', scheduleType: 'C', cron: 'every day', args: '{"a":1}', kwargs: [1] });
   assert.is(bad.status, 400);
-  assert.equal(Object.keys(bad.json.error.fields).sort(), ['args', 'cron', 'func', 'kwargs', 'nextRun']);
+  assert.equal(Object.keys(bad.json.error.fields).sort(), ['args', 'cron', 'func', 'kwargs']);
   assert.match(bad.json.error.fields.func, /not a registered task/);
   const minutes = await api.post('api/scheduled', { func: 'work', scheduleType: 'I', minutes: 0, nextRun: new Date().toISOString() });
   assert.ok(minutes.json.error.fields.minutes);
-  const noNext = await api.post('api/scheduled', { func: 'work', scheduleType: 'D' });
-  assert.equal(Object.keys(noNext.json.error.fields), ['nextRun']);
+  const badZone = await api.post('api/scheduled', { func: 'work', scheduleType: 'D', timeZone: 'Mars/Olympus' });
+  assert.equal(Object.keys(badZone.json.error.fields), ['timeZone']);
+  assert.match(badZone.json.error.fields.timeZone, /IANA time zone/);
   assert.is((await sql(orm, 'select 1 from ormq_schedule')).length, 0, 'nothing written');
 
   const listener = await listen(db, 'ormq_schedule');
@@ -640,8 +641,10 @@ Schedules('pause, resume, run now and delete; each bumps the version and is logg
   const resume = await api.post('api/scheduled/actions/resume', { all: true, filter: {} });
   assert.equal(resume.json.done, 2);
   assert.is(resume.json.remaining, 0);
-  rows = await sql<any>(orm, 'select repeats, version from ormq_schedule order by id');
-  assert.equal(rows, [{ repeats: -1, version: 3 }, { repeats: -1, version: 3 }]);
+  rows = await sql<any>(orm, 'select repeats, paused_repeats, version from ormq_schedule order by id');
+  assert.equal(rows, [{ repeats: -1, paused_repeats: null, version: 3 }, { repeats: 3, paused_repeats: null, version: 3 }], 'resume restores the count');
+  const resumed = await sql<any>(orm, `select summary from ormq_admin_log where action = 'resume' and object_id = ?`, [String(anon.id)]);
+  assert.equal(resumed.map((r: any) => r.summary), ['Resumed (repeats restored to 3)']);
 
   const listener = await listen(db, 'ormq_queued');
   try {

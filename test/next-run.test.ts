@@ -5,15 +5,17 @@ import { fromWall, toWall } from '../src/time.js';
 
 const d = (iso: string) => new Date(iso);
 const iso = (date: Date) => date.toISOString();
+/** A `now` before every schedule here: no slot is older than the catch-up window. */
+const early = d('2000-01-01T00:00:00Z');
 
 const Types = suite('nextRun: each schedule type');
 
 Types('Minutes adds the minutes, Hourly an hour of real time', () => {
-  assert.is(iso(nextRun({ scheduleType: 'I', minutes: 15, nextRun: d('2026-01-01T10:00:00Z') })), '2026-01-01T10:15:00.000Z');
-  assert.is(iso(nextRun({ scheduleType: 'H', nextRun: d('2026-01-01T10:00:00Z') })), '2026-01-01T11:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'I', minutes: 15, nextRun: d('2026-01-01T10:00:00Z') }, { now: early })), '2026-01-01T10:15:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'H', nextRun: d('2026-01-01T10:00:00Z') }, { now: early })), '2026-01-01T11:00:00.000Z');
   // 01:30 EST + 1h is 03:30 EDT on the spring-forward night: an hour of elapsed time, not wall time.
   assert.is(
-    iso(nextRun({ scheduleType: 'H', nextRun: d('2026-03-08T06:30:00Z') }, { timeZone: 'America/New_York' })),
+    iso(nextRun({ scheduleType: 'H', nextRun: d('2026-03-08T06:30:00Z') }, { timeZone: 'America/New_York', now: early })),
     '2026-03-08T07:30:00.000Z',
   );
 });
@@ -21,29 +23,30 @@ Types('Minutes adds the minutes, Hourly an hour of real time', () => {
 Types('Daily keeps the local time across both DST changes', () => {
   const tz = 'America/New_York';
   // 09:00 EST = 14:00Z on 7 March; 09:00 EDT = 13:00Z on 8 March.
-  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-07T14:00:00Z') }, { timeZone: tz })), '2026-03-08T13:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-07T14:00:00Z') }, { timeZone: tz, now: early })), '2026-03-08T13:00:00.000Z');
   // 31 October 09:00 EDT → 1 November 09:00 EST.
-  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-10-31T13:00:00Z') }, { timeZone: tz })), '2026-11-01T14:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-10-31T13:00:00Z') }, { timeZone: tz, now: early })), '2026-11-01T14:00:00.000Z');
   // Europe/Berlin, 29 March 2026: 08:00 CET (07:00Z) → 08:00 CEST (06:00Z).
   assert.is(
-    iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-28T07:00:00Z') }, { timeZone: 'Europe/Berlin' })),
+    iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-28T07:00:00Z') }, { timeZone: 'Europe/Berlin', now: early })),
     '2026-03-29T06:00:00.000Z',
   );
 });
 
-Types('a daily time that does not exist on the spring-forward day moves forward by the gap', () => {
+Types('a daily time that does not exist on the spring-forward day runs when the gap ends, then is back at its time', () => {
   const tz = 'America/New_York';
-  // 02:30 EST on 7 March (07:30Z); 8 March has no 02:30, so the run is 03:30 EDT (07:30Z).
-  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-07T07:30:00Z') }, { timeZone: tz })), '2026-03-08T07:30:00.000Z');
-  // next_run is the only state a schedule keeps, so from then on it runs at 03:30 local.
-  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-08T07:30:00Z') }, { timeZone: tz })), '2026-03-09T07:30:00.000Z');
+  // 02:30 EST on 7 March (07:30Z); 8 March has no 02:30: the run is at 03:00 EDT (07:00Z), the first valid instant.
+  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-07T07:30:00Z') }, { timeZone: tz, now: early })), '2026-03-08T07:00:00.000Z');
+  // The anchor keeps the wall-clock time: 9 March is 02:30 EDT again (06:30Z).
+  const s = { scheduleType: 'D' as const, anchor: d('2026-03-07T07:30:00Z'), nextRun: d('2026-03-08T07:00:00Z') };
+  assert.is(iso(nextRun(s, { timeZone: tz, now: early })), '2026-03-09T06:30:00.000Z');
 });
 
 Types('Weekly and Biweekly add 7 and 14 calendar days', () => {
   const tz = 'Europe/London';
   // 9:00 GMT on 22 March → 9:00 BST on 29 March (DST starts that morning).
-  assert.is(iso(nextRun({ scheduleType: 'W', nextRun: d('2026-03-22T09:00:00Z') }, { timeZone: tz })), '2026-03-29T08:00:00.000Z');
-  assert.is(iso(nextRun({ scheduleType: 'BW', nextRun: d('2026-03-22T09:00:00Z') }, { timeZone: tz })), '2026-04-05T08:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'W', nextRun: d('2026-03-22T09:00:00Z') }, { timeZone: tz, now: early })), '2026-03-29T08:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'BW', nextRun: d('2026-03-22T09:00:00Z') }, { timeZone: tz, now: early })), '2026-04-05T08:00:00.000Z');
 });
 
 Types('Monthly from 31 January clamps to February and goes back to 31 March', () => {
@@ -64,29 +67,29 @@ Types('Monthly from 31 January clamps to February and goes back to 31 March', ()
 });
 
 Types('Bimonthly, Quarterly and Yearly step 2, 3 and 12 months', () => {
-  assert.is(iso(nextRun({ scheduleType: 'BM', nextRun: d('2026-12-31T00:00:00Z') })), '2027-02-28T00:00:00.000Z');
-  assert.is(iso(nextRun({ scheduleType: 'Q', nextRun: d('2026-11-30T00:00:00Z') })), '2027-02-28T00:00:00.000Z');
-  assert.is(iso(nextRun({ scheduleType: 'Y', nextRun: d('2028-02-29T06:00:00Z') })), '2029-02-28T06:00:00.000Z');
-  assert.is(iso(nextRun({ scheduleType: 'Y', nextRun: d('2026-07-04T06:00:00Z') })), '2027-07-04T06:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'BM', nextRun: d('2026-12-31T00:00:00Z') }, { now: early })), '2027-02-28T00:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'Q', nextRun: d('2026-11-30T00:00:00Z') }, { now: early })), '2027-02-28T00:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'Y', nextRun: d('2028-02-29T06:00:00Z') }, { now: early })), '2029-02-28T06:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'Y', nextRun: d('2026-07-04T06:00:00Z') }, { now: early })), '2027-07-04T06:00:00.000Z');
 });
 
 Types('Monthly keeps local time when the month crosses a DST change', () => {
   const tz = 'America/New_York';
   // 15 Feb 08:00 EST (13:00Z) → 15 Mar 08:00 EDT (12:00Z).
-  assert.is(iso(nextRun({ scheduleType: 'M', nextRun: d('2026-02-15T13:00:00Z') }, { timeZone: tz })), '2026-03-15T12:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'M', nextRun: d('2026-02-15T13:00:00Z') }, { timeZone: tz, now: early })), '2026-03-15T12:00:00.000Z');
 });
 
 Types('Cron finds the next match in the time zone', () => {
   // 03:00 every day in Tokyo is 18:00Z the day before.
   assert.is(
-    iso(nextRun({ scheduleType: 'C', cron: '0 3 * * *', nextRun: d('2026-05-01T18:00:00Z') }, { timeZone: 'Asia/Tokyo' })),
+    iso(nextRun({ scheduleType: 'C', cron: '0 3 * * *', nextRun: d('2026-05-01T18:00:00Z') }, { timeZone: 'Asia/Tokyo', now: early })),
     '2026-05-02T18:00:00.000Z',
   );
-  assert.is(iso(nextRun({ scheduleType: 'C', cron: '*/10 * * * *', nextRun: d('2026-05-01T10:00:00Z') })), '2026-05-01T10:10:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'C', cron: '*/10 * * * *', nextRun: d('2026-05-01T10:00:00Z') }, { now: early })), '2026-05-01T10:10:00.000Z');
 });
 
 Types('Once keeps its time', () => {
-  assert.is(iso(nextRun({ scheduleType: 'O', nextRun: d('2026-05-01T10:00:00Z') })), '2026-05-01T10:00:00.000Z');
+  assert.is(iso(nextRun({ scheduleType: 'O', nextRun: d('2026-05-01T10:00:00Z') }, { now: early })), '2026-05-01T10:00:00.000Z');
 });
 
 Types.run();

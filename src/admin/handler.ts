@@ -16,7 +16,8 @@ import { overview } from './overview.js';
 import { runAction, type Page, type RequestContext } from './page.js';
 import { failed } from './pages/failed.js';
 import { editQueued, queued } from './pages/queued.js';
-import { createSchedule, editSchedule, previewRuns, scheduled } from './pages/scheduled.js';
+import { scheduled } from './pages/scheduled.js';
+import { createSchedule, editSchedule, previewRuns } from './pages/schedule-form.js';
 import { successful } from './pages/successful.js';
 import { defaultClientDir, loadClient, serveAsset } from './static.js';
 
@@ -77,6 +78,8 @@ async function meta(r: Request) {
     // The registry's names say what the app does: only for those who may see its schedules.
     tasks: (pages.scheduled as { can: Record<string, boolean> }).can.view ? r.options.tasks : null,
     scheduleTypes: SCHEDULE_TYPES,
+    // The zone of schedules that have none of their own.
+    timeZone: r.options.timeZone,
     pages,
   };
 }
@@ -126,7 +129,7 @@ async function api(r: Request, method: string, segments: string[], search: strin
       const count = await listCount(r.em, page.table, page.where(query, r));
       return sendJson(res, 200, { count: count.value, estimated: count.estimated });
     }
-    return sendJson(res, 200, { runs: previewRuns(query, r.options.timeZone) });
+    return sendJson(res, 200, { runs: await previewRuns(r, query) });
   }
 
   if (second === 'actions' && third !== undefined && fourth === undefined) {

@@ -4,6 +4,7 @@ import { QUEUE_CHANNEL, SCHEDULE_CHANNEL } from '../producer.js';
 import type { TaskPackage, TaskRecord, ScheduleRecord } from '../rows.js';
 import { isStorableJson, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
 import { assertTimeZone } from '../time.js';
+import { DEFAULT_MAX_CATCH_UP } from '../schedule-rules.js';
 import { Listener } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
 import { ACK, CLAIM, COMPLETE, NEXT_EXPIRY, pruneStatement, RELEASE, type Queryable } from './sql.js';
@@ -42,6 +43,8 @@ export interface ClusterOptions {
   saveLimitPer?: 'group' | 'name' | 'func' | null;
   /** A schedule that missed several runs runs once per missed slot (true) or once (false). Default true. */
   catchUp?: boolean;
+  /** With catchUp: a schedule runs at most its this many most recent missed slots; older ones are skipped. Default 100. */
+  maxCatchUp?: number;
   /** ms between claims when no notification arrives. Default 1000. */
   poll?: number;
   /** Packages claimed per round trip. Default 10. */
@@ -132,6 +135,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     saveLimit,
     saveLimitPer: o.saveLimitPer ?? null,
     catchUp: o.catchUp ?? true,
+    maxCatchUp: whole('maxCatchUp', o.maxCatchUp ?? DEFAULT_MAX_CATCH_UP, 1),
     poll: positive('poll', o.poll ?? 1000),
     bulk: whole('bulk', o.bulk ?? 10, 1),
     timeZone,
@@ -531,6 +535,8 @@ export class Cluster {
       isDefault: this.name === 'default',
       timeZone: this.options.timeZone,
       catchUp: this.options.catchUp,
+      maxCatchUp: this.options.maxCatchUp,
+      stopping: () => !this.#running,
       held: new Map<number, number>(),
       onBroken: (s: ScheduleRecord, err: Error) =>
         this.options.log('error', `schedule ${s.id}${s.name ? ` (${s.name})` : ''} could not run and was skipped: ${err.message}`, err),

@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackage, SCHEDULE_COLUMNS } from '../producer.js';
 import { toSchedule, type ScheduleRecord } from '../rows.js';
-import { nextRun } from '../schedule-rules.js';
+import { dueRun, nextRun } from '../schedule-rules.js';
 
 export interface SchedulerOptions {
   cluster: string;
@@ -10,6 +10,10 @@ export interface SchedulerOptions {
   isDefault: boolean;
   timeZone: string;
   catchUp: boolean;
+  /** With catchUp: the most recent missed slots a schedule runs; older ones are skipped. */
+  maxCatchUp?: number;
+  /** true once the cluster is stopping: the pass ends after the schedule it is running. */
+  stopping?: () => boolean;
   /** Reports a schedule that could not run; the pass goes on with the others. */
   onBroken(schedule: ScheduleRecord, error: Error): void;
   /**
@@ -40,31 +44,47 @@ function dueQuery(excluded: number[]): string {
 }
 
 /**
- * One run of one schedule inside the claiming transaction: enqueue its task, then count down
- * repeats (negative counts keep going down: they tell how often it ran), move next_run on, or
- * delete / stop a Once schedule.
+ * Slots one claim of a schedule runs at most. A long catch-up takes several claims, so it never
+ * holds one transaction for long and a stopping cluster is not kept waiting by it.
  */
-async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: SchedulerOptions): Promise<void> {
-  const next = nextRun(s, { timeZone: options.timeZone, catchUp: options.catchUp });
+const SLOTS_PER_CLAIM = 50;
+
+async function enqueueRun(em: SqlEntityManager, s: ScheduleRecord, slot: Date, cluster: string): Promise<string> {
   const kwargs = { ...(s.kwargs ?? {}) };
-  if (s.intendedDateKwarg) kwargs[s.intendedDateKwarg] = s.nextRun.toISOString();
-  const { key, payload } = buildPackage(s.func, s.args, {
-    kwargs,
-    hook: s.hook,
-    group: s.name ?? String(s.id),
-    cluster: options.cluster,
-  });
+  if (s.intendedDateKwarg) kwargs[s.intendedDateKwarg] = slot.toISOString();
+  const { key, payload } = buildPackage(s.func, s.args, { kwargs, hook: s.hook, group: s.name ?? String(s.id), cluster });
   payload.schedule = s.id;
   await insertPackage(em, key, payload);
-  if (s.scheduleType === 'O' && s.repeats < 0) {
-    await em.execute('delete from ormq_schedule where id = ?', [s.id]);
-  } else if (s.scheduleType === 'O') {
-    await em.execute('update ormq_schedule set repeats = 0, task = ?, version = version + 1 where id = ?', [payload.id, s.id]);
-  } else {
-    await em.execute(
-      'update ormq_schedule set repeats = repeats - 1, next_run = ?, task = ?, version = version + 1 where id = ?',
-      [next.toISOString(), payload.id, s.id],
-    );
+  return payload.id;
+}
+
+/**
+ * The due runs of one schedule inside the claiming transaction: enqueue a task per slot, count
+ * repeats down (negative counts keep going down: they tell how often it ran), move next_run on,
+ * or delete / stop a Once schedule. Returns how many runs were enqueued.
+ */
+async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: SchedulerOptions): Promise<number> {
+  const now = new Date();
+  const rules = { now, timeZone: options.timeZone, catchUp: options.catchUp, maxCatchUp: options.maxCatchUp };
+  let slot = dueRun(s, rules);
+  let repeats = s.repeats;
+  for (let runs = 1; ; runs++) {
+    const task = await enqueueRun(em, s, slot, options.cluster);
+    if (s.scheduleType === 'O') {
+      if (repeats < 0) await em.execute('delete from ormq_schedule where id = ?', [s.id]);
+      else await em.execute('update ormq_schedule set repeats = 0, task = ?, version = version + 1 where id = ?', [task, s.id]);
+      return runs;
+    }
+    repeats--;
+    const next = nextRun({ ...s, nextRun: slot }, rules);
+    if (repeats === 0 || next > now || runs >= SLOTS_PER_CLAIM) {
+      await em.execute(
+        'update ormq_schedule set repeats = ?, next_run = ?, anchor = ?, task = ?, version = version + 1 where id = ?',
+        [repeats, next.toISOString(), s.anchor.toISOString(), task, s.id],
+      );
+      return runs;
+    }
+    slot = next;
   }
 }
 
@@ -85,10 +105,10 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
       const rows = await tx.execute(dueQuery(broken), params);
       claimed = rows.length;
       for (const row of rows) {
+        if (options.stopping?.()) break;
         const s = toSchedule(row);
         try {
-          await tx.transactional((sp) => runSchedule(sp as SqlEntityManager, s, options));
-          runs++;
+          runs += await tx.transactional((sp) => runSchedule(sp as SqlEntityManager, s, options));
         } catch (err) {
           broken.push(s.id);
           options.held?.set(s.id, Date.now() + BROKEN_RETRY_MS);
@@ -96,8 +116,8 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
         }
       }
     });
-    // Catch-up leaves schedules still due after one step; claim again until none is left.
-    if (claimed === 0) return runs;
+    // Catch-up leaves schedules still due after one claim; claim again until none is left.
+    if (claimed === 0 || options.stopping?.()) return runs;
   }
 }
 

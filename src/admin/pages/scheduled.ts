@@ -1,15 +1,15 @@
 /**
- * Scheduled tasks: the list (soonest next run first), create and edit through the same rules as
- * `schedule()`, delete, pause / resume, and run now. Every change bumps `version`, so a form
+ * Scheduled tasks: the list (soonest next run first), delete, pause / resume, and run now; create
+ * and edit are in schedule-form.ts. Every change bumps `version`, so a form
  * saved over someone else's change gets a conflict instead of overwriting it, and wakes the
  * scheduler of the schedule's cluster.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, isUniqueViolation, QUEUE_CHANNEL, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS } from '../../producer.js';
-import { isScheduleType, nextRun as computeNextRun, SCHEDULE_TYPES, upcomingRuns, type ScheduleType } from '../../schedule-rules.js';
+import { buildPackage, QUEUE_CHANNEL, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS } from '../../producer.js';
+import { isScheduleType, nextRun as computeNextRun, SCHEDULE_TYPES, type ScheduleType } from '../../schedule-rules.js';
 import { addDays, fromWall, toWall } from '../../time.js';
-import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
-import { badRequest, HttpError, isPlainObject } from '../http.js';
+import type { ScheduleValues } from '../../validate.js';
+import { badRequest } from '../http.js';
 import {
   afterCursor, FIELD_LIMIT, iso, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
   textFilter, truncateFields, Where, type Keyset,
@@ -28,7 +28,7 @@ const select = (extra = '') => `select ${SCHEDULE_COLUMNS.split(', ').map((c) =>
 
 type Row = Record<string, unknown>;
 
-function toObject(r: Row): Row {
+export function toObject(r: Row): Row {
   return {
     id: Number(r.id),
     name: r.name ?? null,
@@ -41,6 +41,9 @@ function toObject(r: Row): Row {
     cron: r.cron ?? null,
     cluster: r.cluster ?? null,
     intendedDateKwarg: r.intended_date_kwarg ?? null,
+    anchor: iso(r.anchor ?? r.next_run),
+    timeZone: r.time_zone ?? null,
+    pausedRepeats: r.paused_repeats === null || r.paused_repeats === undefined ? null : Number(r.paused_repeats),
     version: Number(r.version),
     task: r.task === null || r.task === undefined ? null : String(r.task).trim(),
     lastRun: r.last_id ? { id: String(r.last_id).trim(), success: r.last_success } : null,
@@ -49,7 +52,7 @@ function toObject(r: Row): Row {
   };
 }
 
-function values(r: Row): ScheduleValues {
+export function values(r: Row): ScheduleValues {
   return {
     name: (r.name as string | null) ?? null,
     func: r.func as string,
@@ -63,6 +66,8 @@ function values(r: Row): ScheduleValues {
     cron: (r.cron as string | null) ?? null,
     cluster: (r.cluster as string | null) ?? null,
     intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
+    anchor: new Date((r.anchor ?? r.next_run) as string),
+    timeZone: (r.time_zone as string | null) ?? null,
   };
 }
 
@@ -71,11 +76,11 @@ export function parseScheduleId(raw: unknown): number | null {
   return Number.isInteger(n) && n > 0 && n <= 2_147_483_647 ? n : null;
 }
 
-async function findOne(em: SqlEntityManager, id: number): Promise<Row | undefined> {
+export async function findOne(em: SqlEntityManager, id: number): Promise<Row | undefined> {
   return (await em.execute(`${select()} where ${T}id = ?`, [id]))[0];
 }
 
-async function notifyScheduler(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
+export async function notifyScheduler(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
   for (const c of new Set([...clusters].map((v) => (v as string | null) ?? ''))) {
     await em.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
   }
@@ -143,7 +148,7 @@ const actions: Record<string, Action> = {
     pending: 'repeats <> 0',
     converges: true,
     async apply(tx, rows) {
-      await tx.execute('update ormq_schedule set repeats = 0, version = version + 1 where id in (?)', [rows.map((r) => Number(r.id))]);
+      await tx.execute('update ormq_schedule set paused_repeats = repeats, repeats = 0, version = version + 1 where id in (?)', [rows.map((r) => Number(r.id))]);
       await notifyScheduler(tx, rows.map((r) => r.cluster));
       return rows.map((r) => log(r, 'pause', `Paused (repeats was ${r.repeats as number})`));
     },
@@ -152,13 +157,14 @@ const actions: Record<string, Action> = {
     pending: 'repeats = 0',
     converges: true,
     /**
-     * A next run left in the past while paused moves to the first future slot: with catchUp the
-     * scheduler would otherwise run every slot missed meanwhile (a week of a one-minute schedule
-     * is 10,080 runs) the moment it is resumed.
+     * Repeats go back to what the schedule had when it was paused (−1 when that is unknown). A next
+     * run left in the past while paused moves to the first future slot of the same series: with
+     * catchUp the scheduler would otherwise replay the slots missed meanwhile the moment it is
+     * resumed. The anchor stays, so a month-end series stays on month ends.
      */
     async apply(tx, rows, ctx) {
       const now = new Date();
-      const values: string[] = [];
+      const tuples: string[] = [];
       const params: unknown[] = [];
       const entries: LogEntry[] = [];
       for (const r of rows) {
@@ -166,23 +172,23 @@ const actions: Record<string, Action> = {
         let next: Date | null = null;
         if (was < now) {
           try {
-            next = computeNextRun(
-              { scheduleType: r.schedule_type as ScheduleType, minutes: r.minutes === null ? null : Number(r.minutes), cron: (r.cron as string | null) ?? null, nextRun: was },
-              { now, timeZone: ctx.options.timeZone, catchUp: false },
-            );
+            next = computeNextRun(values(r), { now, timeZone: ctx.options.timeZone, catchUp: false });
           } catch {
             // A timing the scheduler cannot step (a broken cron) keeps its next run; the scheduler logs and skips it.
             next = null;
           }
           if (next && next.getTime() === was.getTime()) next = null;
         }
-        values.push('(?::int, ?::timestamptz)');
+        tuples.push('(?::int, ?::timestamptz)');
         params.push(Number(r.id), next ? next.toISOString() : null);
-        entries.push(log(r, 'resume', next ? `Resumed (repeats set to -1; next run moved from ${was.toISOString()} to ${next.toISOString()})` : 'Resumed (repeats set to -1)'));
+        const restored = r.paused_repeats === null || r.paused_repeats === undefined || Number(r.paused_repeats) === 0 ? null : Number(r.paused_repeats);
+        const repeats = restored === null ? 'repeats set to -1' : `repeats restored to ${restored}`;
+        entries.push(log(r, 'resume', next ? `Resumed (${repeats}; next run moved from ${was.toISOString()} to ${next.toISOString()})` : `Resumed (${repeats})`));
       }
       await tx.execute(
-        `update ormq_schedule s set repeats = -1, next_run = coalesce(v.next_run, s.next_run), version = s.version + 1
-           from (values ${values.join(', ')}) v(id, next_run) where s.id = v.id`,
+        `update ormq_schedule s set repeats = coalesce(nullif(s.paused_repeats, 0), -1), paused_repeats = null,
+           next_run = coalesce(v.next_run, s.next_run), version = s.version + 1
+           from (values ${tuples.join(', ')}) v(id, next_run) where s.id = v.id`,
         params,
       );
       await notifyScheduler(tx, rows.map((r) => r.cluster));
@@ -221,7 +227,7 @@ export const scheduled: Page = {
   id: 'scheduled',
   table: 'ormq_schedule',
   keyset: KEYSET,
-  actionColumns: 'id, name, func, hook, args, kwargs, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run',
+  actionColumns: 'id, name, func, hook, args, kwargs, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run, anchor, time_zone, paused_repeats',
   parseId: parseScheduleId,
   where,
   jsonFields: JSON_FIELDS,
@@ -256,109 +262,3 @@ export const scheduled: Page = {
 
   actions,
 };
-
-function validationOf(e: unknown): never {
-  if (e instanceof ValidationError) throw badRequest(e.message, e.errors);
-  throw e;
-}
-
-async function assertNameFree(tx: SqlEntityManager, name: string | null, id: number | null): Promise<void> {
-  if (name === null) return;
-  const taken = await tx.execute('select 1 from ormq_schedule where name = ? and id <> ?', [name, id ?? 0]);
-  if (taken.length) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
-}
-
-const INSERT = `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster, intended_date_kwarg)
-  values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?) returning id`;
-
-const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?::jsonb, kwargs = ?::jsonb, schedule_type = ?, minutes = ?,
-  repeats = ?, next_run = ?, cron = ?, cluster = ?, intended_date_kwarg = ?, version = version + 1 where id = ?`;
-
-const params = (v: ScheduleValues) => [
-  v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg,
-];
-
-/** A unique-name race lost between the check and the write still answers as a field error. */
-async function withNameCheck<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isUniqueViolation(e)) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
-    throw e;
-  }
-}
-
-export async function createSchedule(ctx: RequestContext, body: unknown): Promise<Row> {
-  let v: ScheduleValues;
-  try {
-    v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
-  } catch (e) {
-    validationOf(e);
-  }
-  const actor = await ctx.actor();
-  return withNameCheck(() =>
-    ctx.em.transactional(async (em) => {
-      const tx = em as SqlEntityManager;
-      await assertNameFree(tx, v.name, null);
-      const id = Number((await tx.execute(INSERT, params(v)))[0]!.id);
-      await notifyScheduler(tx, [v.cluster]);
-      await writeLog(tx, actor, [{ action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` }]);
-      return toObject((await findOne(tx, id))!);
-    }),
-  );
-}
-
-function changes(before: ScheduleValues, after: ScheduleValues): string {
-  const changed = (Object.keys(after) as (keyof ScheduleValues)[]).filter(
-    (k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]),
-  );
-  return changed.length ? `Changed ${changed.join(', ')}` : 'Saved without changes';
-}
-
-export async function editSchedule(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
-  if (!isPlainObject(body)) throw badRequest('Body must be an object of schedule fields', { body: 'must be an object' });
-  const version = body.version;
-  if (!Number.isInteger(version)) throw badRequest('version is required: the version of the schedule this edit started from', { version: 'is required (a whole number)' });
-  const { version: _version, ...input } = body;
-  const actor = await ctx.actor();
-  return withNameCheck(() =>
-    ctx.em.transactional(async (em) => {
-      const tx = em as SqlEntityManager;
-      const locked = await tx.execute('select id from ormq_schedule where id = ? for update', [id]);
-      if (!locked.length) throw new HttpError(404, `Schedule ${id} does not exist`);
-      const current = (await findOne(tx, id))!;
-      if (Number(current.version) !== version) {
-        throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, { current: toObject(current) });
-      }
-      const previous = values(current);
-      let v: ScheduleValues;
-      try {
-        v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
-      } catch (e) {
-        validationOf(e);
-      }
-      await assertNameFree(tx, v.name, id);
-      await tx.execute(UPDATE, [...params(v), id]);
-      await notifyScheduler(tx, [previous.cluster, v.cluster]);
-      await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
-      return toObject((await findOne(tx, id))!);
-    }),
-  );
-}
-
-/** The next five runs of a timing being edited, by the rules the scheduler applies. */
-export function previewRuns(query: Record<string, string>, timeZone: string): string[] {
-  const input: Record<string, unknown> = { func: 'preview', scheduleType: query.scheduleType ?? '' };
-  if (query.cron) input.cron = query.cron;
-  if (query.minutes) input.minutes = query.minutes;
-  if (query.nextRun) input.nextRun = query.nextRun;
-  else if (query.scheduleType !== 'C') input.nextRun = new Date().toISOString();
-  let v: ScheduleValues;
-  try {
-    v = validateSchedule(input, { timeZone });
-  } catch (e) {
-    validationOf(e);
-  }
-  return upcomingRuns(v, 5, timeZone).map((d) => d.toISOString());
-}

@@ -1,0 +1,132 @@
+/**
+ * The Scheduled page's form: create and edit through the same rules as `schedule()`, and the
+ * preview of the runs a timing gets, computed by the very rules Save and the scheduler use.
+ */
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { isUniqueViolation } from '../../producer.js';
+import { upcomingRuns } from '../../schedule-rules.js';
+import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
+import { badRequest, HttpError, isPlainObject } from '../http.js';
+import { writeLog } from '../log.js';
+import type { RequestContext } from '../page.js';
+import { findOne, notifyScheduler, parseScheduleId, toObject, values } from './scheduled.js';
+
+type Row = Record<string, unknown>;
+
+function validationOf(e: unknown): never {
+  if (e instanceof ValidationError) throw badRequest(e.message, e.errors);
+  throw e;
+}
+
+async function assertNameFree(tx: SqlEntityManager, name: string | null, id: number | null): Promise<void> {
+  if (name === null) return;
+  const taken = await tx.execute('select 1 from ormq_schedule where name = ? and id <> ?', [name, id ?? 0]);
+  if (taken.length) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
+}
+
+const INSERT = `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster,
+  intended_date_kwarg, anchor, time_zone) values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id`;
+
+const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?::jsonb, kwargs = ?::jsonb, schedule_type = ?, minutes = ?,
+  repeats = ?, next_run = ?, cron = ?, cluster = ?, intended_date_kwarg = ?, anchor = ?, time_zone = ?,
+  paused_repeats = case when ?::int = 0 then coalesce(paused_repeats, nullif(repeats, 0)) end, version = version + 1 where id = ?`;
+
+const params = (v: ScheduleValues) => [
+  v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
+  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone,
+];
+
+/** A unique-name race lost between the check and the write still answers as a field error. */
+async function withNameCheck<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isUniqueViolation(e)) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
+    throw e;
+  }
+}
+
+export async function createSchedule(ctx: RequestContext, body: unknown): Promise<Row> {
+  let v: ScheduleValues;
+  try {
+    v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+  } catch (e) {
+    validationOf(e);
+  }
+  const actor = await ctx.actor();
+  return withNameCheck(() =>
+    ctx.em.transactional(async (em) => {
+      const tx = em as SqlEntityManager;
+      await assertNameFree(tx, v.name, null);
+      const id = Number((await tx.execute(INSERT, params(v)))[0]!.id);
+      await notifyScheduler(tx, [v.cluster]);
+      await writeLog(tx, actor, [{ action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` }]);
+      return toObject((await findOne(tx, id))!);
+    }),
+  );
+}
+
+function changes(before: ScheduleValues, after: ScheduleValues): string {
+  const changed = (Object.keys(after) as (keyof ScheduleValues)[]).filter(
+    (k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]),
+  );
+  return changed.length ? `Changed ${changed.join(', ')}` : 'Saved without changes';
+}
+
+export async function editSchedule(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
+  if (!isPlainObject(body)) throw badRequest('Body must be an object of schedule fields', { body: 'must be an object' });
+  const version = body.version;
+  if (!Number.isInteger(version)) throw badRequest('version is required: the version of the schedule this edit started from', { version: 'is required (a whole number)' });
+  const { version: _version, ...input } = body;
+  const actor = await ctx.actor();
+  return withNameCheck(() =>
+    ctx.em.transactional(async (em) => {
+      const tx = em as SqlEntityManager;
+      const locked = await tx.execute('select id from ormq_schedule where id = ? for update', [id]);
+      if (!locked.length) throw new HttpError(404, `Schedule ${id} does not exist`);
+      const current = (await findOne(tx, id))!;
+      if (Number(current.version) !== version) {
+        throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, { current: toObject(current) });
+      }
+      const previous = values(current);
+      let v: ScheduleValues;
+      try {
+        v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+      } catch (e) {
+        validationOf(e);
+      }
+      await assertNameFree(tx, v.name, id);
+      // Repeats set to 0 pause the schedule and keep the count it had, as Pause does; any other value ends the pause.
+      await tx.execute(UPDATE, [...params(v), v.repeats, id]);
+      await notifyScheduler(tx, [previous.cluster, v.cluster]);
+      await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
+      return toObject((await findOne(tx, id))!);
+    }),
+  );
+}
+
+/**
+ * The first five runs of a timing being edited: what Save would store, first run included. With
+ * `id`, the fields not in the query keep the stored schedule's values, as an edit does; a missing
+ * timeZone is the cluster's.
+ */
+export async function previewRuns(ctx: RequestContext, query: Record<string, string>): Promise<string[]> {
+  const id = query.id === undefined ? null : parseScheduleId(query.id);
+  if (query.id !== undefined && id === null) throw badRequest('id must be a schedule id', { id: 'is not a schedule id' });
+  const input: Record<string, unknown> = { scheduleType: query.scheduleType ?? '', timeZone: query.timeZone ?? null };
+  if (id === null) input.func = 'preview';
+  for (const k of ['cron', 'minutes', 'nextRun'] as const) if (query[k]) input[k] = query[k];
+  let previous: ScheduleValues | undefined;
+  if (id !== null) {
+    const stored = await findOne(ctx.em, id);
+    if (!stored) throw new HttpError(404, `Schedule ${id} does not exist`);
+    previous = values(stored);
+  }
+  let v: ScheduleValues;
+  try {
+    v = validateSchedule(input, { previous, timeZone: ctx.options.timeZone });
+  } catch (e) {
+    validationOf(e);
+  }
+  return upcomingRuns(v, 5, ctx.options.timeZone).map((d) => d.toISOString());
+}
