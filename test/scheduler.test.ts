@@ -171,4 +171,68 @@ S('a broken schedule is held back after it fails, not retried on every pass', as
   assert.is(due!.getTime(), good.nextRun.getTime());
 });
 
+S('a Minutes schedule years behind runs only its most recent maxCatchUp slots, then is back on time', async ({ orm }) => {
+  const s = await schedule(em(orm), { func: 'f', scheduleType: 'I', minutes: 1, nextRun: new Date('1970-01-01T00:00:00Z'), intendedDateKwarg: 'at' });
+  const before = Date.now();
+  assert.is(await runDueSchedules(orm, { ...options, maxCatchUp: 120 }), 120);
+  const ps = await packages(orm);
+  assert.is(ps.length, 120);
+  const times = ps.map((p) => new Date(p.payload.kwargs.at as string).getTime());
+  assert.ok(times.every((t, i) => i === 0 || t - times[i - 1]! === 60_000), 'consecutive minutes, each once');
+  assert.ok(times[0]! > before - 121 * 60_000 && times.at(-1)! <= Date.now(), 'the most recent slots');
+  const after = await row(orm, s.id);
+  assert.ok(new Date(after!.next_run).getTime() > Date.now() - 1000, 'next run is the first future slot');
+  assert.is(after!.repeats, -121);
+  assert.is(await runDueSchedules(orm, { ...options, maxCatchUp: 120 }), 0);
+});
+
+S('a Monthly schedule from 31 January catches up on month ends, not on the 28th', async ({ orm }) => {
+  await schedule(em(orm), { func: 'f', scheduleType: 'Monthly', nextRun: new Date('2024-01-31T09:00:00Z'), intendedDateKwarg: 'at' });
+  assert.is(await runDueSchedules(orm, { ...options, maxCatchUp: 14 }), 14);
+  const days = (await packages(orm)).map((p) => new Date(p.payload.kwargs.at as string));
+  for (const day of days) {
+    const monthEnd = new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth() + 1, 0)).getUTCDate();
+    assert.is(day.getUTCDate(), monthEnd, day.toISOString());
+    assert.is(day.getUTCHours(), 9);
+  }
+});
+
+S('a cron schedule after a two-day outage runs once and moves to the next match after now', async ({ orm }) => {
+  const s = await schedule(em(orm), { func: 'f', scheduleType: 'C', cron: '*/15 * * * *', nextRun: ago(2 * 86_400_000) });
+  assert.is(await runDueSchedules(orm, options), 1);
+  const next = new Date((await row(orm, s.id))!.next_run);
+  assert.ok(next.getTime() > Date.now() - 1000 && next.getTime() <= Date.now() + 15 * 60_000, next.toISOString());
+  assert.is(next.getUTCMinutes() % 15, 0);
+});
+
+S('a row written without an anchor counts from its next run and gets the anchor stored', async ({ orm }) => {
+  await sql(orm, `insert into ormq_schedule (func, schedule_type, next_run) values ('f', 'M', '2024-01-31T09:00:00Z')`);
+  assert.is(await runDueSchedules(orm, { ...options, maxCatchUp: 3 }), 3);
+  const [r] = await sql<{ anchor: Date; next_run: Date }>(orm, 'select anchor, next_run from ormq_schedule');
+  assert.is(new Date(r!.anchor).toISOString(), '2024-01-31T09:00:00.000Z');
+  assert.is(new Date(r!.next_run).getUTCHours(), 9);
+});
+
+S('a cluster stops within its stopTimeout while schedules are catching up', async ({ orm }) => {
+  const maxCatchUp = 1000;
+  for (let i = 0; i < 20; i++) await schedule(em(orm), { func: 'noop', scheduleType: 'I', minutes: 1, nextRun: new Date('1970-01-01T00:00:00Z') });
+  const stopTimeout = 3000;
+  const { cluster } = await startCluster(orm, { tasks: { noop: () => null }, maxCatchUp, stopTimeout, saveLimit: -1 });
+  let stopped = false;
+  try {
+    await waitFor(() => sql(orm, 'select 1 from ormq_queued limit 1').then((r) => (r.length ? r : null)), 'the first catch-up run');
+    const t = Date.now();
+    await cluster.stop();
+    stopped = true;
+    const elapsed = Date.now() - t;
+    assert.ok(elapsed < stopTimeout, `stop took ${elapsed} ms`);
+  } finally {
+    if (!stopped) await cluster.stop();
+  }
+  // Whatever was done before the stop, no schedule ran more than maxCatchUp slots.
+  const perSchedule = await sql<{ runs: number }>(orm, 'select -repeats - 1 as runs from ormq_schedule');
+  assert.ok(perSchedule.every((r) => r.runs <= maxCatchUp), JSON.stringify(perSchedule));
+  assert.ok(perSchedule.some((r) => r.runs < maxCatchUp), 'the stop came while catching up');
+});
+
 S.run();
