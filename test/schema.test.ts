@@ -38,4 +38,36 @@ S('a host that registers queueEntities sees no schema drift: its schema.update()
   }
 });
 
+S('an ormq_schedule table from before anchors and zones gets the new columns, each series anchored at its next run', async () => {
+  const db = await createTestDb({ empty: true });
+  const orm = await initOrm(db.url);
+  try {
+    await sql(orm, `create table ormq_schedule (
+      id serial primary key, name varchar(100) null, func varchar(256) not null, hook varchar(256) null,
+      args jsonb not null default '[]', kwargs jsonb not null default '{}', schedule_type varchar(2) not null,
+      minutes smallint null, repeats int not null default -1, next_run timestamptz not null, cron varchar(100) null,
+      task char(32) null, cluster varchar(100) null, intended_date_kwarg varchar(100) null, version int not null default 1,
+      constraint ormq_schedule_name_key unique (name))`);
+    await sql(orm, `insert into ormq_schedule (func, schedule_type, repeats, next_run) values ('f', 'M', 0, '2026-01-31T09:00:00Z')`);
+    await ensureSchema(orm);
+    await ensureSchema(orm);
+    const [r] = await sql<any>(orm, 'select anchor, time_zone, paused_repeats, next_run from ormq_schedule');
+    assert.is(new Date(r.anchor).toISOString(), '2026-01-31T09:00:00.000Z');
+    assert.is(r.time_zone, null);
+    assert.is(r.paused_repeats, null);
+    const columns = await sql<{ column_name: string; data_type: string }>(orm,
+      `select column_name, data_type from information_schema.columns where table_name = 'ormq_schedule' and column_name in ('anchor', 'time_zone', 'paused_repeats') order by 1`);
+    assert.equal(columns, [
+      { column_name: 'anchor', data_type: 'timestamp with time zone' },
+      { column_name: 'paused_repeats', data_type: 'integer' },
+      { column_name: 'time_zone', data_type: 'character varying' },
+    ]);
+    const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+    assert.equal(diff.split('\n').filter((l) => /ormq_schedule/.test(l)), [], diff);
+  } finally {
+    await orm.close(true);
+    await db.drop();
+  }
+});
+
 S.run();
