@@ -94,6 +94,7 @@ Meta('meta states the title, saveLimit, registered tasks, schedule types, column
   assert.is(r.json.saveLimit, 250);
   assert.equal(r.json.tasks, ['email', 'report', 'work']);
   assert.is(r.json.scheduleTypes.BW, 'Biweekly');
+  assert.is(r.json.timeZone, 'UTC', "the zone of schedules without their own");
   assert.equal(r.json.pages.failed.columns, ['name', 'func', 'attemptCount', 'shortResult']);
   assert.equal(r.json.pages.successful.columns, ['name', 'func', 'group', 'started', 'stopped', 'timeTaken']);
   assert.equal(r.json.pages.scheduled.can, { view: true, create: true, edit: true, delete: true, pause: true, resume: true, run: true });
@@ -688,6 +689,70 @@ Schedules('the preview lists the next five runs, or says which field is wrong', 
   assert.ok(bad.json.error.fields.cron);
   const noMinutes = await api.get('api/scheduled/preview?scheduleType=I');
   assert.ok(noMinutes.json.error.fields.minutes);
+});
+
+Schedules('the preview uses the schedule zone and shows what Save stores, first run included', async ({ orm, api }) => {
+  // Daily at 02:30 in Amsterdam across the spring-forward night.
+  const q = (extra: string) => api.get(`api/scheduled/preview?scheduleType=Daily&nextRun=2030-03-30T01:30:00Z${extra}`);
+  const zoned = await q('&timeZone=Europe/Amsterdam');
+  assert.equal(zoned.json.runs.slice(0, 3), ['2030-03-30T01:30:00.000Z', '2030-03-31T01:00:00.000Z', '2030-04-01T00:30:00.000Z']);
+  const utc = await q('');
+  assert.equal(utc.json.runs.slice(0, 3), ['2030-03-30T01:30:00.000Z', '2030-03-31T01:30:00.000Z', '2030-04-01T01:30:00.000Z']);
+  assert.ok((await q('&timeZone=Nowhere/Land')).json.error.fields.timeZone);
+  // No next run: now, as Save would store it.
+  const t = Date.now();
+  const now = await api.get('api/scheduled/preview?scheduleType=H');
+  assert.ok(Math.abs(new Date(now.json.runs[0]).getTime() - t) < 60_000, now.json.runs[0]);
+  // Editing: fields left out keep the stored schedule's, anchor included.
+  const em = orm.em.fork();
+  const s = await schedule(em, { func: 'work', scheduleType: 'M', nextRun: new Date('2030-01-31T09:00:00Z') });
+  await sql(orm, "update ormq_schedule set next_run = '2030-02-28T09:00:00Z' where id = ?", [s.id]);
+  const edit = await api.get(`api/scheduled/preview?id=${s.id}&scheduleType=M`);
+  assert.equal(edit.json.runs.slice(0, 3), ['2030-02-28T09:00:00.000Z', '2030-03-31T09:00:00.000Z', '2030-04-30T09:00:00.000Z']);
+  const saved = await api.put(`api/scheduled/${s.id}`, { version: 1, scheduleType: 'M', timeZone: null });
+  assert.is(saved.json.object.nextRun, edit.json.runs[0]);
+  assert.is(saved.json.object.anchor, '2030-01-31T09:00:00.000Z', 'an edit that keeps the timing keeps the anchor');
+  assert.is((await api.get('api/scheduled/preview?id=99999&scheduleType=M')).status, 404);
+  assert.is((await api.get('api/scheduled/preview?id=x&scheduleType=M')).status, 400);
+});
+
+Schedules('create takes a type name and a time zone, and runs now when no next run is given', async ({ api }) => {
+  const t = Date.now();
+  const r = await api.post('api/scheduled', { name: 'standup', func: 'work', scheduleType: 'Daily', timeZone: 'America/New_York' });
+  assert.is(r.status, 201, r.text);
+  assert.is(r.json.object.scheduleType, 'D');
+  assert.is(r.json.object.timeZone, 'America/New_York');
+  assert.ok(Math.abs(new Date(r.json.object.nextRun).getTime() - t) < 60_000);
+  assert.is(r.json.object.anchor, r.json.object.nextRun);
+  const detail = await api.get(`api/scheduled/${r.json.object.id}`);
+  assert.is(detail.json.object.timeZone, 'America/New_York');
+  const edited = await api.put(`api/scheduled/${r.json.object.id}`, { version: 1, timeZone: 'Australia/Sydney' });
+  assert.is(edited.json.object.timeZone, 'Australia/Sydney');
+  const history = (await api.get(`api/scheduled/${r.json.object.id}`)).json.history;
+  assert.match(history[0].summary, /timeZone/);
+});
+
+Schedules('pause keeps the count in the history and resume restores it; a form edit to 0 pauses the same way', async ({ orm, api }) => {
+  const em = orm.em.fork();
+  const s = await schedule(em, { func: 'work', scheduleType: 'I', minutes: 5, repeats: 24, nextRun: new Date(Date.now() - 3_600_000) });
+  await api.post('api/scheduled/actions/pause', { ids: [s.id] });
+  let detail = await api.get(`api/scheduled/${s.id}`);
+  assert.is(detail.json.object.repeats, 0);
+  assert.is(detail.json.object.pausedRepeats, 24);
+  await api.post('api/scheduled/actions/resume', { ids: [s.id] });
+  detail = await api.get(`api/scheduled/${s.id}`);
+  assert.is(detail.json.object.repeats, 24);
+  assert.is(detail.json.object.pausedRepeats, null);
+  assert.ok(new Date(detail.json.object.nextRun).getTime() > Date.now() - 1000, 'moved to the first future slot');
+  const minutesFromAnchor = (new Date(detail.json.object.nextRun).getTime() - s.anchor.getTime()) / 60_000;
+  assert.is(minutesFromAnchor % 5, 0, 'on the same five-minute grid');
+  const summaries = detail.json.history.map((h: any) => h.summary);
+  assert.ok(summaries.some((x: string) => x === 'Paused (repeats was 24)'), summaries.join(' | '));
+  assert.ok(summaries.some((x: string) => /^Resumed \(repeats restored to 24; next run moved from /.test(x)), summaries.join(' | '));
+  // Repeats set to 0 in the form is a pause too: the count comes back on resume.
+  await api.put(`api/scheduled/${s.id}`, { version: detail.json.object.version, repeats: 0 });
+  await api.post('api/scheduled/actions/resume', { ids: [s.id] });
+  assert.is((await api.get(`api/scheduled/${s.id}`)).json.object.repeats, 24);
 });
 
 Schedules.run();
