@@ -95,8 +95,8 @@ interface Watched {
   problems: string[];
 }
 
-async function openPage(options: { dark?: boolean } = {}): Promise<Watched> {
-  const context = await (await browser()).newContext({ viewport: { width: 1280, height: 860 }, colorScheme: options.dark ? 'dark' : 'light' });
+async function openPage(options: { dark?: boolean; timezoneId?: string } = {}): Promise<Watched> {
+  const context = await (await browser()).newContext({ viewport: { width: 1280, height: 860 }, colorScheme: options.dark ? 'dark' : 'light', timezoneId: options.timezoneId });
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   const problems: string[] = [];
@@ -328,14 +328,14 @@ Actions('a schedule is created (Hourly, repeats 24), edited, paused, resumed, ru
   await p.getByLabel('Args', { exact: true }).fill('[1, "two"]');
   await p.getByRole('button', { name: 'Save' }).click();
   await p.getByText('Func is required').waitFor();
-  await p.getByText('Next run is required').waitFor();
 
   // a cron timing previews its next five runs; Minutes and Cron only show for their types
   assert.is(await p.getByLabel('Cron', { exact: true }).count(), 0);
   await p.getByLabel('Schedule type', { exact: true }).selectOption({ label: 'Cron' });
   await p.getByLabel('Cron', { exact: true }).fill('0 9 * * 1-5');
-  await p.getByText('Next five runs:').waitFor();
-  assert.is(await p.locator('.preview li').count(), 5);
+  await p.getByText('First five runs:').waitFor();
+  await p.locator('.preview li').nth(4).waitFor();
+  assert.is(await p.getByLabel('Next run', { exact: true }).inputValue(), '', 'a new cron runs at its first match');
   await p.getByLabel('Schedule type', { exact: true }).selectOption({ label: 'Hourly' });
   assert.is(await p.getByLabel('Cron', { exact: true }).count(), 0);
 
@@ -381,7 +381,8 @@ Actions('a schedule is created (Hourly, repeats 24), edited, paused, resumed, ru
   assert.is((await sql<{ repeats: number }>(orm, 'select repeats from ormq_schedule where id = ?', [row!.id]))[0]!.repeats, 0);
   await p.getByRole('button', { name: 'Resume' }).click();
   await p.getByRole('button', { name: 'Pause' }).waitFor();
-  assert.is((await sql<{ repeats: number }>(orm, 'select repeats from ormq_schedule where id = ?', [row!.id]))[0]!.repeats, -1);
+  assert.is((await sql<{ repeats: number }>(orm, 'select repeats from ormq_schedule where id = ?', [row!.id]))[0]!.repeats, 12, 'resume restores the count');
+  await p.getByText(/Resumed \(repeats restored to 12/).waitFor();
   await p.getByRole('button', { name: 'Run now' }).click();
   const ran = await waitFor(async () => (await sql<{ task: string | null }>(orm, 'select task from ormq_schedule where id = ?', [row!.id]))[0]!.task, 'run now to store its task');
   await waitFor(async () => (await sql(orm, 'select 1 from ormq_task where id = ? and success', [ran])).length === 1, 'the cluster to run it');
@@ -403,6 +404,43 @@ Actions('a schedule is created (Hourly, repeats 24), edited, paused, resumed, ru
   await p.getByText('Deleted 1 schedule.').waitFor();
   assert.equal(await sql(orm, 'select id from ormq_schedule where id = ?', [row!.id]), []);
   await noProblems(w, 'the schedule lifecycle', [400, 409]);
+  await w.context.close();
+});
+
+Actions('a Daily schedule given only name, func and type runs now, in the browser zone, with the preview it saves', async ({ host }) => {
+  const orm = host!.orm;
+  const w = await openPage({ timezoneId: 'Europe/Amsterdam' });
+  const p = w.page;
+  await visit(w, host!.admin, '#/scheduled/new', 'Add schedule');
+  assert.is(await p.getByLabel('Time zone', { exact: true }).inputValue(), 'Europe/Amsterdam');
+  assert.ok(await p.getByLabel('Next run', { exact: true }).inputValue(), 'next run is pre-filled with now');
+  await p.getByLabel('Name', { exact: true }).fill('daily-digest');
+  await p.getByLabel('Func', { exact: true }).selectOption('report.build');
+  await p.getByLabel('Schedule type', { exact: true }).selectOption({ label: 'Daily' });
+  await p.getByText('First five runs:').waitFor();
+  await p.locator('.preview li').nth(4).waitFor();
+  await p.locator('.preview').getByText('(Europe/Amsterdam)').waitFor();
+  await shot(p, 'schedule-form-daily');
+  await p.setViewportSize({ width: 390, height: 844 });
+  await shot(p, 'schedule-form-daily-phone');
+  await p.setViewportSize({ width: 1280, height: 800 });
+  const before = Date.now();
+  await p.getByRole('button', { name: 'Save' }).click();
+  await p.getByRole('heading', { level: 1, name: 'daily-digest' }).waitFor();
+  const after = Date.now();
+  const [row] = await sql<{ anchor: Date; next_run: Date; time_zone: string; schedule_type: string }>(orm, `select anchor, next_run, time_zone, schedule_type from ormq_schedule where name = 'daily-digest'`);
+  assert.is(row!.schedule_type, 'D');
+  assert.is(row!.time_zone, 'Europe/Amsterdam');
+  // Saved to run now: the anchor is the next run it was saved with (the host's cluster may have run it since).
+  const anchor = new Date(row!.anchor).getTime();
+  assert.ok(anchor >= before - 1000 && anchor <= after + 1000, `anchor ${new Date(anchor).toISOString()} is the moment of saving`);
+  assert.ok([anchor, anchor + 86_400_000].includes(new Date(row!.next_run).getTime()));
+  await p.locator('.field-timeZone').getByText('Europe/Amsterdam').waitFor();
+  await shot(p, 'schedule-detail-zone');
+  await visit(w, host!.admin, '#/scheduled?search=daily-digest', 'Scheduled tasks');
+  await p.locator('.zone', { hasText: 'Europe/Amsterdam' }).first().waitFor();
+  await shot(p, 'scheduled-list-zone');
+  await noProblems(w, 'a schedule created with defaults');
   await w.context.close();
 });
 

@@ -11,10 +11,14 @@ import { notify } from '../lib/notice.js';
 import { href, navigate } from '../lib/router.js';
 import { fromLocalInput, relative, Time, toLocalInput } from '../lib/time.js';
 
-const FIELDS = ['name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron', 'cluster', 'intendedDateKwarg'];
+const FIELDS = ['name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'timeZone', 'cron', 'cluster', 'intendedDateKwarg'];
+
+/** The browser's IANA zone: a new schedule's zone unless changed. */
+const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 /**
- * Form values are the inputs' text; `toBody` turns them into the API's types.
+ * Form values are the inputs' text; `toBody` turns them into the API's types. A new schedule's
+ * next run is pre-filled with now in the browser's zone, and its zone with the browser's.
  * @param {any} o
  * @returns {Record<string, string>}
  */
@@ -28,7 +32,8 @@ function toForm(o) {
     scheduleType: o?.scheduleType ?? 'O',
     minutes: o?.minutes == null ? '' : String(o.minutes),
     repeats: o ? String(o.repeats) : '-1',
-    nextRun: toLocalInput(o?.nextRun),
+    nextRun: toLocalInput(o ? o.nextRun : new Date().toISOString()),
+    timeZone: o ? (o.timeZone ?? '') : browserZone(),
     cron: o?.cron ?? '',
     cluster: o?.cluster ?? '',
     intendedDateKwarg: o?.intendedDateKwarg ?? '',
@@ -38,9 +43,10 @@ function toForm(o) {
 /**
  * @param {Record<string, string>} f
  * @param {any} original the stored schedule when editing
+ * @param {boolean} nextRunTouched whether the next run was changed by hand
  * @returns {{ body?: any, errors?: Record<string, string> }}
  */
-function toBody(f, original) {
+function toBody(f, original, nextRunTouched) {
   /** @type {Record<string, string>} */
   const errors = {};
   /** @param {string} field @param {(v: unknown) => boolean} ok @param {string} kind */
@@ -67,11 +73,13 @@ function toBody(f, original) {
     cron: f.scheduleType === 'C' ? nullable(f.cron) : null,
     cluster: nullable(f.cluster),
     intendedDateKwarg: nullable(f.intendedDateKwarg),
+    timeZone: nullable(f.timeZone),
   };
   if (!Number.isInteger(body.repeats)) errors.repeats = 'must be a whole number';
   if (f.scheduleType === 'I' && body.minutes !== null && !Number.isInteger(body.minutes)) errors.minutes = 'must be a whole number';
-  // unchanged on edit: left out, so a new type or cron recomputes it on the server
-  if (!original || f.nextRun !== toLocalInput(original.nextRun)) {
+  // Left out when unchanged on edit (a new type, cron or zone recomputes it on the server) and when
+  // untouched on create (the server stores now, or a cron's first match, at the moment of saving).
+  if (original ? f.nextRun !== toLocalInput(original.nextRun) : nextRunTouched) {
     const iso = fromLocalInput(f.nextRun);
     if (iso === undefined) errors.nextRun = 'must be a date and time';
     else body.nextRun = iso;
@@ -80,28 +88,52 @@ function toBody(f, original) {
   return Object.keys(errors).length ? { errors } : { body };
 }
 
-/** The next five runs for a cron expression, as the server computes them. @param {{ form: Record<string, string> }} props */
-function CronPreview({ form }) {
+/**
+ * The first five runs of the timing being edited, computed by the server with the rules Save and
+ * the scheduler use, and shown on the schedule's own wall clock.
+ * @param {{ form: Record<string, string>, id?: string, nextRunTouched: boolean, original: any, zone: string }} props
+ */
+function RunPreview({ form, id, nextRunTouched, original, zone }) {
   const [state, setState] = useState(/** @type {{ runs?: string[], error?: string }} */ ({}));
+  const changed = original ? form.nextRun !== toLocalInput(original.nextRun) : nextRunTouched;
+  const params = {
+    id,
+    scheduleType: form.scheduleType,
+    cron: form.scheduleType === 'C' ? form.cron.trim() : undefined,
+    minutes: form.scheduleType === 'I' ? form.minutes.trim() : undefined,
+    nextRun: changed ? fromLocalInput(form.nextRun) || undefined : undefined,
+    timeZone: form.timeZone.trim() || undefined,
+  };
+  const key = query(params);
   useEffect(() => {
-    if (!form.cron.trim()) return setState({});
+    if (form.scheduleType === 'C' && !form.cron.trim()) return setState({});
     const controller = new AbortController();
     const t = setTimeout(() => {
-      const nextRun = fromLocalInput(form.nextRun);
-      api(`scheduled/preview${query({ scheduleType: 'C', cron: form.cron.trim(), nextRun: nextRun || undefined })}`, { signal: controller.signal })
+      api(`scheduled/preview${key}`, { signal: controller.signal })
         .then((r) => setState({ runs: r.runs }))
-        .catch((e) => e.name !== 'AbortError' && setState({ error: e.fields?.cron ? `Cron ${e.fields.cron}` : e.message }));
+        .catch((e) => e.name !== 'AbortError' && setState({ error: e.fields ? Object.entries(e.fields).map(([k, v]) => `${label(k)} ${v}`).join('; ') : e.message }));
     }, 300);
     return () => {
       clearTimeout(t);
       controller.abort();
     };
-  }, [form.cron, form.nextRun]);
+  }, [key]);
+  let format;
+  try {
+    format = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium', timeZone: zone });
+  } catch {
+    format = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  }
+  // From the answer, not the form: the type may have changed since it was asked for.
+  const title = state.runs?.length === 1 ? 'Runs once:' : 'First five runs:';
   return html`<div class="preview" aria-live="polite">
-    ${state.runs && html`<p id="cron-preview-title">Next five runs:</p><ol aria-labelledby="cron-preview-title">${state.runs.map((r) => html`<li><${Time} iso=${r} /> <span class="rel">${relative(r)}</span></li>`)}</ol>`}
+    ${state.runs && html`<p id="run-preview-title">${title} <span class="muted">(${format.resolvedOptions().timeZone})</span></p><ol aria-labelledby="run-preview-title">${state.runs.map((r) => html`<li><time datetime=${r} title=${r}>${format.format(new Date(r))}</time> <span class="rel">${relative(r)}</span></li>`)}</ol>`}
     ${state.error && html`<p class="hint">${state.error}</p>`}
   </div>`;
 }
+
+/** @param {string} field */
+const label = (field) => ({ nextRun: 'Next run', timeZone: 'Time zone', scheduleType: 'Schedule type' })[field] ?? field;
 
 /** @param {{ meta: any, id?: string }} props */
 export function ScheduleForm({ meta, id }) {
@@ -112,6 +144,7 @@ export function ScheduleForm({ meta, id }) {
   const [message, setMessage] = useState('');
   const [conflict, setConflict] = useState(/** @type {any} */ (null));
   const [saving, setSaving] = useState(false);
+  const [nextRunTouched, setNextRunTouched] = useState(false);
   const ref = useRef(/** @type {HTMLFormElement | null} */ (null));
 
   useEffect(() => {
@@ -131,13 +164,16 @@ export function ScheduleForm({ meta, id }) {
     if (first) /** @type {HTMLElement | null} */ (ref.current?.querySelector(`#f-${first}`))?.focus();
   }, [errors]);
 
-  const set = (/** @type {string} */ k) => (/** @type {any} */ e) => setForm({ ...form, [k]: e.currentTarget.value });
+  const set = (/** @type {string} */ k) => (/** @type {any} */ e) => {
+    if (k === 'nextRun') setNextRunTouched(true);
+    setForm({ ...form, [k]: e.currentTarget.value });
+  };
 
   const submit = async (/** @type {Event} */ e) => {
     e.preventDefault();
     setMessage('');
     setConflict(null);
-    const { body, errors: local } = toBody(form, original);
+    const { body, errors: local } = toBody(form, original, nextRunTouched);
     if (local) return setErrors(local);
     setErrors({});
     setSaving(true);
@@ -184,8 +220,12 @@ export function ScheduleForm({ meta, id }) {
     ${current && !names.includes(current) && html`<option value=${current}>${current} (not registered)</option>`}
   </select>`;
   const tasks = /** @type {string[] | null} */ (meta.tasks);
-  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const zone = browserZone();
   const type = form.scheduleType;
+  const scheduleZone = form.timeZone.trim() || meta.timeZone || 'UTC';
+  const zones = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : [];
+  // A new Cron schedule left alone runs at its first match: the pre-filled now would not be one.
+  const cronFirst = !id && type === 'C' && !nextRunTouched;
 
   return html`<article class="detail" aria-labelledby="page-title">
     <p class="back"><a href=${id ? href(['scheduled', id]) : href(['scheduled'])}>← ${id ? 'Back to the schedule' : 'Scheduled tasks'}</a></p>
@@ -213,10 +253,16 @@ export function ScheduleForm({ meta, id }) {
         ${Object.entries(meta.scheduleTypes).map(([code, name]) => html`<option value=${code}>${name}</option>`)}
       </select>`)}
       ${type === 'I' && field('minutes', 'Minutes', input({ type: 'number', min: 1, step: 1, inputmode: 'numeric' }), 'Runs every this many minutes.')}
-      ${type === 'C' && html`${field('cron', 'Cron', input({ autocomplete: 'off', spellcheck: false }), 'Five or six fields, e.g. 0 9 * * 1-5.')}<${CronPreview} form=${form} />`}
+      ${type === 'C' && field('cron', 'Cron', input({ autocomplete: 'off', spellcheck: false }), 'Five or six fields, e.g. 0 9 * * 1-5.')}
       ${field('repeats', 'Repeats', input({ type: 'number', step: 1, inputmode: 'numeric' }), '−1 runs indefinitely, 0 pauses, N runs N more times.')}
-      ${field('nextRun', 'Next run', input({ type: 'datetime-local', step: 1 }),
-        `In your time zone (${zone})${form.nextRun && fromLocalInput(form.nextRun) ? `; ${relative(/** @type {string} */ (fromLocalInput(form.nextRun)))}` : ''}.${type === 'C' ? ' Empty: the first cron match.' : ''}`)}
+      ${field('nextRun', 'Next run', (/** @type {any} */ p) => html`<input ...${p} type="datetime-local" step="1" value=${cronFirst ? '' : p.value} />`,
+        cronFirst
+          ? 'Empty: the first cron match after you save.'
+          : `In your time zone (${zone})${form.nextRun && fromLocalInput(form.nextRun) ? `; ${relative(/** @type {string} */ (fromLocalInput(form.nextRun)))}` : ''}.${!id && !nextRunTouched ? ' Left as it is: the moment you save.' : ''}`)}
+      ${field('timeZone', 'Time zone', input({ list: 'zone-list', autocomplete: 'off', spellcheck: false, maxlength: 64 }),
+        `Daily to Yearly keep their wall-clock time in this IANA zone. Empty: the cluster's (${meta.timeZone ?? 'UTC'}).`)}
+      <datalist id="zone-list">${zones.map((z) => html`<option value=${z} />`)}</datalist>
+      <${RunPreview} form=${form} id=${id} nextRunTouched=${nextRunTouched} original=${original} zone=${scheduleZone} />
       ${field('cluster', 'Cluster', input({ autocomplete: 'off' }), 'Empty: the default cluster.')}
       ${field('intendedDateKwarg', 'Intended date kwarg', input({ autocomplete: 'off' }), 'If set, the scheduled time is passed to the task under this kwarg.')}
       <div class="buttons">

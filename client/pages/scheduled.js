@@ -39,6 +39,12 @@ function LastRun({ lastRun }) {
   return html`<${SuccessIcon} ok=${lastRun.success} /> <a class="mono" href=${href([lastRun.success ? 'successful' : 'failed', id])} title=${id}>${id.slice(0, 8)}…</a>`;
 }
 
+/** The zone a schedule keeps its wall clock in: its own, else the cluster's. @param {{ meta: any, zone: string | null }} props */
+function Zone({ meta, zone }) {
+  const z = zone ?? meta.timeZone ?? 'UTC';
+  return html`<span class="tag zone" title=${zone ? 'Time zone of this schedule' : "The cluster's time zone (the schedule has none of its own)"}>${z}</span>`;
+}
+
 /** @param {number} repeats */
 function repeatsText(repeats) {
   if (repeats === 0) return '0 (paused)';
@@ -55,7 +61,7 @@ function cellFor(meta) {
       case 'scheduleType':
         return typeName(meta, v);
       case 'nextRun':
-        return html`<${Time} iso=${v} rel />`;
+        return html`<${Time} iso=${v} rel /> <${Zone} meta=${meta} zone=${row.timeZone} />`;
       case 'lastRun':
         return html`<${LastRun} lastRun=${v} />`;
       case 'success':
@@ -90,7 +96,7 @@ function List({ meta, route }) {
     ]} />`;
 }
 
-const ORDER = ['id', 'name', 'func', 'hook', 'scheduleType', 'minutes', 'cron', 'repeats', 'nextRun', 'lastRun', 'success', 'task', 'cluster', 'intendedDateKwarg', 'args', 'kwargs', 'version'];
+const ORDER = ['id', 'name', 'func', 'hook', 'scheduleType', 'minutes', 'cron', 'repeats', 'pausedRepeats', 'nextRun', 'timeZone', 'anchor', 'lastRun', 'success', 'task', 'cluster', 'intendedDateKwarg', 'args', 'kwargs', 'version'];
 
 /** @param {{ meta: any, id: string }} props */
 function Detail({ meta, id }) {
@@ -122,6 +128,9 @@ function Detail({ meta, id }) {
       lastRun: (/** @type {any} */ v) => html`<${LastRun} lastRun=${v} />`,
       success: (/** @type {any} */ _v, /** @type {any} */ obj) => html`<${SuccessIcon} ok=${obj.lastRun ? obj.lastRun.success : null} />`,
       repeats: (/** @type {number} */ v) => repeatsText(v),
+      pausedRepeats: (/** @type {number | null} */ v) => (v === null ? html`<span class="muted">—</span>` : html`${v} <span class="muted">(restored by Resume)</span>`),
+      timeZone: (/** @type {string | null} */ v) => (v ? v : html`${meta.timeZone ?? 'UTC'} <span class="muted">(the cluster's)</span>`),
+      anchor: (/** @type {string} */ v) => html`<${Time} iso=${v} /> <span class="muted">(calendar steps count from here)</span>`,
     }} />`}
     ${data && html`<${History} history=${data.history} />`}
     ${!data && !error && html`<p class="loading">Loading…</p>`}
