@@ -26,7 +26,7 @@ export interface ScheduleInput {
   args?: unknown[] | string;
   kwargs?: Record<string, unknown> | string;
   /** The code ('D') or the name ('Daily'). */
-  scheduleType?: ScheduleType | ScheduleTypeName | string;
+  scheduleType?: ScheduleType | ScheduleTypeName;
   minutes?: number | string | null;
   repeats?: number | string;
   nextRun?: Date | string | null;
