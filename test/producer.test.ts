@@ -111,7 +111,7 @@ Schedule('names each wrong field', async ({ orm }) => {
     assert.match(errors.args!, /array/);
     assert.match(errors.kwargs!, /object/);
     assert.match(errors.minutes!, /between 1/);
-    assert.match(errors.nextRun!, /required/);
+    assert.is(errors.nextRun, undefined, 'an omitted next run is now');
   }
   try {
     await schedule(orm.em.fork(), { func: 'report', scheduleType: 'C', cron: '61 * * * *' });
@@ -119,6 +119,15 @@ Schedule('names each wrong field', async ({ orm }) => {
   } catch (e) {
     assert.match((e as ValidationError).errors.cron!, /not a valid cron/);
   }
+});
+
+Schedule('a schedule without next run runs now, anchored there, in its own zone', async ({ orm }) => {
+  const before = Date.now();
+  const s = await schedule(orm.em.fork(), { func: 'report', scheduleType: 'Daily', timeZone: 'Australia/Sydney' });
+  assert.ok(s.nextRun.getTime() >= before && s.nextRun.getTime() <= Date.now());
+  assert.is(s.anchor.getTime(), s.nextRun.getTime());
+  assert.is(s.scheduleType, 'D');
+  assert.is(s.timeZone, 'Australia/Sydney');
 });
 
 Schedule('a cron schedule without next run gets the next match', async ({ orm }) => {
