@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, insertPackage, SCHEDULE_COLUMNS } from '../producer.js';
-import { toSchedule, type ScheduleRecord } from '../rows.js';
+import { buildPackage, QUEUE_CHANNEL, SCHEDULE_COLUMNS } from '../producer.js';
+import { toSchedule, type ScheduleRecord, type TaskPackage } from '../rows.js';
 import { dueRun, nextRun } from '../schedule-rules.js';
 
 export interface SchedulerOptions {
@@ -49,14 +49,17 @@ function dueQuery(excluded: number[]): string {
  */
 const SLOTS_PER_CLAIM = 50;
 
-async function enqueueRun(em: SqlEntityManager, s: ScheduleRecord, slot: Date, cluster: string): Promise<string> {
+function runPackage(s: ScheduleRecord, slot: Date, cluster: string): { key: string; payload: TaskPackage } {
   const kwargs = { ...(s.kwargs ?? {}) };
   if (s.intendedDateKwarg) kwargs[s.intendedDateKwarg] = slot.toISOString();
-  const { key, payload } = buildPackage(s.func, s.args, { kwargs, hook: s.hook, group: s.name ?? String(s.id), cluster });
-  payload.schedule = s.id;
-  await insertPackage(em, key, payload);
-  return payload.id;
+  const built = buildPackage(s.func, s.args, { kwargs, hook: s.hook, group: s.name ?? String(s.id), cluster });
+  built.payload.schedule = s.id;
+  return built;
 }
+
+/** One statement for all the runs of one claim, in slot order, and one wake-up for their queue. */
+const INSERT_RUNS = `with wake as (select pg_notify(?, ?))
+  insert into ormq_queued (key, payload) select ?, t.p from wake, jsonb_array_elements(?::jsonb) with ordinality t(p, i) order by t.i`;
 
 /**
  * The due runs of one schedule inside the claiming transaction: enqueue a task per slot, count
@@ -66,26 +69,35 @@ async function enqueueRun(em: SqlEntityManager, s: ScheduleRecord, slot: Date, c
 async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: SchedulerOptions): Promise<number> {
   const now = new Date();
   const rules = { now, timeZone: options.timeZone, catchUp: options.catchUp, maxCatchUp: options.maxCatchUp };
+  const payloads: TaskPackage[] = [];
+  let key = '';
   let slot = dueRun(s, rules);
   let repeats = s.repeats;
-  for (let runs = 1; ; runs++) {
-    const task = await enqueueRun(em, s, slot, options.cluster);
+  let update: [string, unknown[]] | null = null;
+  while (!update) {
+    const run = runPackage(s, slot, options.cluster);
+    key = run.key;
+    payloads.push(run.payload);
+    const task = run.payload.id;
     if (s.scheduleType === 'O') {
-      if (repeats < 0) await em.execute('delete from ormq_schedule where id = ?', [s.id]);
-      else await em.execute('update ormq_schedule set repeats = 0, task = ?, version = version + 1 where id = ?', [task, s.id]);
-      return runs;
+      update = repeats < 0
+        ? ['delete from ormq_schedule where id = ?', [s.id]]
+        : ['update ormq_schedule set repeats = 0, task = ?, version = version + 1 where id = ?', [task, s.id]];
+      break;
     }
     repeats--;
     const next = nextRun({ ...s, nextRun: slot }, rules);
-    if (repeats === 0 || next > now || runs >= SLOTS_PER_CLAIM) {
-      await em.execute(
+    if (repeats === 0 || next > now || payloads.length >= SLOTS_PER_CLAIM) {
+      update = [
         'update ormq_schedule set repeats = ?, next_run = ?, anchor = ?, task = ?, version = version + 1 where id = ?',
         [repeats, next.toISOString(), s.anchor.toISOString(), task, s.id],
-      );
-      return runs;
+      ];
     }
     slot = next;
   }
+  await em.execute(INSERT_RUNS, [QUEUE_CHANNEL, key, key, JSON.stringify(payloads)]);
+  await em.execute(update[0], update[1]);
+  return payloads.length;
 }
 
 /**
