@@ -1,5 +1,4 @@
 import { nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, scheduleTypeCode, type ScheduleType, type ScheduleTypeName } from './schedule-rules.js';
-import { assertTimeZone } from './time.js';
 
 /** Bad input, with one message per field that is wrong. Nothing was written. */
 export class ValidationError extends Error {
@@ -174,8 +173,8 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   let timeZone = optionalText(errors, 'timeZone', pick('timeZone', prev?.timeZone), 64);
   if (timeZone !== null && !errors.timeZone) {
     try {
-      assertTimeZone(timeZone);
-      // Stored as the runtime spells it ('europe/amsterdam' → 'Europe/Amsterdam').
+      // Stored as the runtime spells it ('europe/amsterdam' → 'Europe/Amsterdam'). Checked without
+      // the formatter cache, which then only ever sees canonical names: spellings are unbounded.
       timeZone = new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
     } catch {
       errors.timeZone = `must be an IANA time zone such as Europe/Amsterdam, not ${JSON.stringify(timeZone)}`;
