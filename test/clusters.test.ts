@@ -8,9 +8,9 @@ import { hostname } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { enqueue, pauseKey, pausedKeys, queueAdmin, resumeKey, type QueueAdminOptions, type TaskContext } from '../src/index.js';
+import { Cluster, enqueue, ensureSchema, pauseKey, pausedKeys, queueAdmin, resumeKey, type QueueAdminOptions, type TaskContext } from '../src/index.js';
 import { newTaskId } from '../src/names.js';
-import { freshOrm, initOrm, sql, waitFor, type TestDb } from './helpers/db.js';
+import { createTestDb, freshOrm, initOrm, sql, waitFor, type TestDb } from './helpers/db.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
 import { sleep, startCluster, type Started } from './helpers/cluster.js';
 
@@ -315,6 +315,24 @@ S('health answers without authorize, which guards the Clusters page and its acti
     await nowhere.close(true);
     await close(server);
     dir.cleanup();
+  }
+});
+
+S('the heartbeat option is checked when the cluster is made; ensureSchema adds locked_by to a queue made before it', async (ctx) => {
+  for (const heartbeat of [0, -1, Number.NaN, 7_200]) {
+    assert.throws(() => new Cluster(ctx.orm, { heartbeat }), /heartbeat/, String(heartbeat));
+  }
+  const db = await createTestDb({ empty: true });
+  const orm = await initOrm(db.url);
+  try {
+    await sql(orm, 'create table ormq_queued (id bigserial primary key, key varchar(100) not null, payload jsonb not null, lock timestamptz null)');
+    await sql(orm, `insert into ormq_queued (key, payload) values ('default', '{}')`);
+    await ensureSchema(orm);
+    await ensureSchema(orm);
+    assert.equal(await sql(orm, 'select key, locked_by from ormq_queued'), [{ key: 'default', locked_by: null }]);
+  } finally {
+    await orm.close(true);
+    await db.drop();
   }
 });
 

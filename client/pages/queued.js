@@ -107,7 +107,10 @@ function Detail({ meta, id }) {
     </div>
     <${ErrorBox} error=${error} />
     ${o && html`<${Fields} page="queued" id=${id} object=${o} truncated=${data.truncated} order=${ORDER}
-      render=${{ lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)') }} />`}
+      render=${{
+        lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
+        stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
+      }} />`}
     ${o && can.edit && html`<${EditQueued} o=${o} onSaved=${reload} />`}
     ${data && html`<${History} history=${data.history} />`}
     ${!data && !error && html`<p class="loading">Loading…</p>`}

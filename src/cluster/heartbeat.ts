@@ -84,7 +84,10 @@ export class Heartbeat {
   #timer: NodeJS.Timeout | null = null;
   #beating: Promise<void> | null = null;
 
-  constructor(private readonly host: HeartbeatHost) {}
+  constructor(private readonly host: HeartbeatHost) {
+    // A beat an hour apart would leave a dead process looking alive for three hours.
+    if (host.beatMs > 3_600_000) throw new RangeError(`Cluster option heartbeat must be at most 3600 seconds, got ${host.beatMs / 1000}`);
+  }
 
   /** Writes the first row; a database without the table (an older schema) only loses the monitor. */
   async start(): Promise<void> {
