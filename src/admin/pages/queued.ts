@@ -112,7 +112,7 @@ export const queued: Page = {
   },
 
   async filters(ctx) {
-    return { key: await distinctValues(ctx.em, 'ormq_queued', 'key', new Where()), stuck: ['yes'] };
+    return { key: await distinctValues(ctx.em, 'ormq_queued', 'key', new Where()) };
   },
 
   async detail(ctx, id) {
