@@ -349,6 +349,24 @@ Busy('a running task is listed with its cluster and linked to its package; a key
     return rows.length && rows;
   }, 'the stopped task saved as failed');
   assert.is(failed!.result.error, 'CancelledError');
+
+  // a package held by a process that stopped beating is marked stuck, and the filter finds it
+  await sql(
+    orm,
+    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, version)
+     values (?, 'imports', 'gone-host', 1, now() - interval '1 hour', now() - interval '1 minute', 1000, 'running', 2, 1, '0.1.0')`,
+    ['d'.repeat(32)],
+  );
+  await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'elsewhere', name: 'held-by-the-dead' });
+  await sql(orm, "update ormq_queued set lock = now(), locked_by = ? where key = 'elsewhere'", ['d'.repeat(32)]);
+  await visit(w, host!.admin, '#/queued?stuck=yes', 'Queued tasks');
+  await p.getByRole('cell', { name: 'held-by-the-dead', exact: true }).waitFor();
+  await p.getByText('stuck', { exact: true }).waitFor();
+  assert.is(await p.locator('tbody tr').count(), 1);
+  await shot(p, 'express-queued-stuck');
+  await visit(w, host!.admin, '#/clusters', 'Clusters');
+  await p.getByText('not responding', { exact: true }).waitFor();
+  await shot(p, 'express-clusters-not-responding');
   await noProblems(w, 'clusters actions');
   await w.context.close();
 });

@@ -36,7 +36,11 @@ function KeyRow({ k, can, busy, act, ask }) {
     <td>${k.waiting ? span(k.oldestWaiting) : html`<span class="muted">—</span>`}</td>
     <td>${k.live ? plural(k.live, 'live') : html`<span class="muted">none live</span>`}${others ? html` <span class="muted">· ${num(others)} other</span>` : ''}</td>
     <td>
-      ${k.paused ? html`<span class="tag warn">paused</span>` : k.flagged ? html`<span class="tag bad">no live cluster</span>` : html`<span class="tag ok">served</span>`}
+      ${k.paused
+        ? html`<span class="tag warn">paused</span>`
+        : k.live
+          ? html`<span class="tag ok">served</span>`
+          : html`<span class=${k.flagged ? 'tag bad' : 'tag'}>no live cluster</span>`}
     </td>
     <td class="row-actions">${canToggle && html`<button type="button" disabled=${busy} onClick=${toggle}>${k.paused ? 'Resume' : 'Pause'}<span class="sr-only"> ${k.key}</span></button>`}</td>
   </tr>`;
@@ -63,7 +67,7 @@ function Process({ c, can, busy, act, ask }) {
       <div><dt>Failed</dt><dd class=${c.failed ? 'fail' : undefined}>${num(c.failed)}</dd></div>
     </dl>
     ${dead &&
-    html`<p class="note">No heartbeat for ${span(c.heartbeatAge)}: the packages it held stay locked until its key's retry expires.
+    html`<p class="note">No heartbeat for ${span(c.heartbeatAge)}: the packages it held stay locked until its key's retry expires.${' '}
       <a href=${href(['queued'], { stuck: 'yes' })}>Stuck packages</a></p>`}
     ${c.tasks.length > 0 &&
     html`<div class="table-wrap"><table>
