@@ -19,6 +19,7 @@ const VIEWS = {
   scheduled: () => import('./pages/scheduled.js').then((m) => m.Scheduled),
   'scheduled-form': () => import('./pages/schedule-form.js').then((m) => m.ScheduleFormPage),
   queued: () => import('./pages/queued.js').then((m) => m.Queued),
+  clusters: () => import('./pages/clusters.js').then((m) => m.Clusters),
 };
 
 /** The chunk a route needs; the schedule form has its own. @param {string[]} path */

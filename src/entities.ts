@@ -70,6 +70,8 @@ export const Queued = defineEntity({
     key: p.string().length(100).fieldName('key'),
     payload: p.json<Record<string, unknown>>().fieldName('payload'),
     lock: p.datetime().columnType('timestamptz').fieldName('lock').nullable(),
+    /** The `ormq_cluster` id of the process that claimed it: a lock held by a dead process is stuck. */
+    lockedBy: p.string().columnType('char(32)').fieldName('locked_by').nullable(),
   },
   indexes: INDEXES.ormq_queued,
 });
@@ -90,5 +92,38 @@ export const AdminLog = defineEntity({
   indexes: INDEXES.ormq_admin_log,
 });
 
+/** One row per running Cluster process, written by its heartbeat and deleted when it stops. */
+export const ClusterProcess = defineEntity({
+  name: 'OrmqCluster',
+  tableName: 'ormq_cluster',
+  properties: {
+    id: p.string().columnType('char(32)').fieldName('id').primary(),
+    name: p.string().length(100).fieldName('name'),
+    host: p.string().length(255).fieldName('host'),
+    pid: p.integer().fieldName('pid'),
+    started: p.datetime().columnType('timestamptz').fieldName('started'),
+    heartbeat: p.datetime().columnType('timestamptz').fieldName('heartbeat'),
+    beatMs: p.integer().fieldName('beat_ms'),
+    state: p.string().length(10).fieldName('state'),
+    workers: p.integer().fieldName('workers'),
+    busy: p.integer().fieldName('busy'),
+    done: p.bigint('number').fieldName('done').defaultRaw('0'),
+    failed: p.bigint('number').fieldName('failed').defaultRaw('0'),
+    version: p.string().length(50).fieldName('version'),
+    tasks: p.json<unknown[]>().fieldName('tasks').defaultRaw(`'[]'`),
+  },
+  indexes: INDEXES.ormq_cluster,
+});
+
+/** Queue keys whose clusters claim nothing until resumed. */
+export const PausedKey = defineEntity({
+  name: 'OrmqPausedKey',
+  tableName: 'ormq_paused_key',
+  properties: {
+    key: p.string().length(100).fieldName('key').primary(),
+    at: p.datetime().columnType('timestamptz').fieldName('at').defaultRaw('now()'),
+  },
+});
+
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
-export const queueEntities = [Task, Schedule, Queued, AdminLog];
+export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey];

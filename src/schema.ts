@@ -12,6 +12,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_queued_task_idx       a task's package by task id, dropped when the admin resubmits or deletes the task
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
+ * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
  */
 const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
 
@@ -30,6 +31,7 @@ export const INDEXES = {
     index('ormq_queued_task_idx', "ormq_queued ((payload->>'id'))"),
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
+  ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
 };
 
 /** Substring search; needs the pg_trgm extension, created when the database allows it. */
@@ -97,6 +99,30 @@ create table if not exists ormq_admin_log (
   object_id varchar(64) null,
   summary text not null
 );
+
+create table if not exists ormq_cluster (
+  id char(32) primary key,
+  name varchar(100) not null,
+  host varchar(255) not null,
+  pid int not null,
+  started timestamptz not null,
+  heartbeat timestamptz not null,
+  beat_ms int not null,
+  state varchar(10) not null,
+  workers int not null,
+  busy int not null,
+  done bigint not null default 0,
+  failed bigint not null default 0,
+  version varchar(50) not null,
+  tasks jsonb not null default '[]'
+);
+
+create table if not exists ormq_paused_key (
+  key varchar(100) primary key,
+  at timestamptz not null default now()
+);
+
+alter table ormq_queued add column if not exists locked_by char(32) null;
 `;
 
 /**

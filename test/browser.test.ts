@@ -12,7 +12,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Cluster, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
+import { Cluster, enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
 import { koa } from '../src/admin/adapters/koa.js';
 import { close, insertManyTasks, insertTask, listen } from './helpers/admin.js';
 import { freshOrm, sql, waitFor } from './helpers/db.js';
@@ -216,6 +216,7 @@ for (const kind of ['express', 'koa'] as const) {
         ['scheduled-form', '#/scheduled/new', 'Add schedule'],
         ['scheduled-edit', `#/scheduled/${ids!.scheduleId}/edit`, /^Edit /],
         ['queued-detail', `#/queued/${ids!.queuedId}`, /stuck-package/],
+        ['clusters', '#/clusters', 'Clusters'],
       ];
       for (const [name, hash, heading] of pages) {
         await visit(w, host!.admin, hash, heading);
@@ -280,6 +281,97 @@ for (const kind of ['express', 'koa'] as const) {
 
   Pages.run();
 }
+
+// ---------------------------------------------------------------------------------------------
+
+const Busy = suite<{ host?: Host; slow?: Cluster }>('browser (express): the Clusters page', {});
+Busy.before(async (ctx) => {
+  ctx.host = await startHost('express');
+  ctx.slow = new Cluster(ctx.host.orm, {
+    name: 'imports',
+    workers: 2,
+    heartbeat: 0.2,
+    poll: 100,
+    tasks: { 'imports.run': (function (this: { signal: AbortSignal }) { return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason))); }) as never },
+    log: () => {},
+  });
+  await ctx.slow.start();
+});
+Busy.after(async (ctx) => {
+  await ctx.slow?.stop();
+  await ctx.host?.stop();
+});
+
+Busy('a running task is listed with its cluster and linked to its package; a key is paused and resumed; the task is stopped', async ({ host }) => {
+  const orm = host!.orm;
+  await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'imports', name: 'import-customers' });
+  const [q] = await sql<{ id: string }>(orm, "select id from ormq_queued where key = 'imports'");
+  // a key nobody serves, to be flagged
+  await enqueue(orm.em.fork(), 'email.send', [], { cluster: 'nobody-serves-this', name: 'orphaned-mail' });
+  for (const [width, height, dark] of [[1280, 860, false], [390, 844, false], [1280, 860, true]] as const) {
+    const w = await openPage({ dark });
+    await w.page.setViewportSize({ width, height });
+    await visit(w, host!.admin, '#/clusters', 'Clusters');
+    const link = w.page.getByRole('link', { name: 'import-customers' });
+    await link.waitFor();
+    assert.is(await link.getAttribute('href'), `#/queued/${q!.id}`);
+    await w.page.getByRole('heading', { level: 3, name: 'imports' }).waitFor();
+    await w.page.getByText('no live cluster', { exact: true }).waitFor();
+    await shot(w.page, `express-clusters-${width}${dark ? '-dark' : ''}`);
+    const overflow = await w.page.evaluate(() => {
+      const wide = [...document.querySelectorAll('main *')].find((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.table-wrap'));
+      return wide ? `${wide.tagName}.${wide.className}: ${wide.textContent?.slice(0, 60)}` : null;
+    });
+    assert.is(overflow, null, `nothing but a table scrolls sideways at ${width} px`);
+    if (!dark && width === 1280) assert.equal(await axe(w.page), [], 'axe on the Clusters page');
+    await noProblems(w, `clusters at ${width}`);
+    await w.context.close();
+  }
+
+  const w = await openPage();
+  const p = w.page;
+  await visit(w, host!.admin, '#/clusters', 'Clusters');
+  await p.getByRole('button', { name: 'Pause imports' }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+  await p.getByText('Paused imports').waitFor();
+  await p.getByRole('button', { name: 'Resume imports' }).waitFor();
+  assert.equal(await sql(orm, 'select key from ormq_paused_key'), [{ key: 'imports' }]);
+  await shot(p, 'express-clusters-paused');
+  await p.getByRole('button', { name: 'Resume imports' }).click();
+  await p.getByRole('button', { name: 'Pause imports' }).waitFor();
+  assert.equal(await sql(orm, 'select key from ormq_paused_key'), []);
+
+  await p.getByRole('button', { name: 'Stop import-customers' }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Stop task' }).click();
+  await p.getByText('Asked imports to stop import-customers.').waitFor();
+  const [failed] = await waitFor(async () => {
+    const rows = await sql<{ result: { error: string } }>(orm, "select result from ormq_task where name = 'import-customers' and not success");
+    return rows.length && rows;
+  }, 'the stopped task saved as failed');
+  assert.is(failed!.result.error, 'CancelledError');
+
+  // a package held by a process that stopped beating is marked stuck, and the filter finds it
+  await sql(
+    orm,
+    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, version)
+     values (?, 'imports', 'gone-host', 1, now() - interval '1 hour', now() - interval '1 minute', 1000, 'running', 2, 1, '0.1.0')`,
+    ['d'.repeat(32)],
+  );
+  await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'elsewhere', name: 'held-by-the-dead' });
+  await sql(orm, "update ormq_queued set lock = now(), locked_by = ? where key = 'elsewhere'", ['d'.repeat(32)]);
+  await visit(w, host!.admin, '#/queued?stuck=yes', 'Queued tasks');
+  await p.getByRole('cell', { name: 'held-by-the-dead', exact: true }).waitFor();
+  await p.getByText('stuck', { exact: true }).waitFor();
+  assert.is(await p.locator('tbody tr').count(), 1);
+  await shot(p, 'express-queued-stuck');
+  await visit(w, host!.admin, '#/clusters', 'Clusters');
+  await p.getByText('not responding', { exact: true }).waitFor();
+  await shot(p, 'express-clusters-not-responding');
+  await noProblems(w, 'clusters actions');
+  await w.context.close();
+});
+
+Busy.run();
 
 // ---------------------------------------------------------------------------------------------
 
@@ -526,7 +618,7 @@ Actions('readOnly hides every action, checkbox and form', async ({ host }) => {
   const w = await openPage();
   const p = w.page;
   const buttons = ['Resubmit', 'Delete', 'Pause', 'Resume', 'Run now', 'Release', 'Save'];
-  for (const hash of ['#/failed', `#/failed/${failedId}`, '#/scheduled', `#/scheduled/${s.id}`, '#/queued', '#/successful']) {
+  for (const hash of ['#/failed', `#/failed/${failedId}`, '#/scheduled', `#/scheduled/${s.id}`, '#/queued', '#/successful', '#/clusters']) {
     await visit(w, host!.extraAdmin!, hash);
     await p.locator('main table, main dl, main .empty').first().waitFor();
     for (const name of buttons) assert.is(await p.getByRole('button', { name, exact: true }).count(), 0, `no ${name} on ${hash}`);

@@ -72,7 +72,7 @@ export function Overview({ meta }) {
     <h1 id="page-title">Overview</h1>
     <${ErrorBox} error=${error} />
     <ul class="cards">
-      ${PAGES.filter(([p]) => meta.pages[p]?.can.view && data?.counts?.[p] !== null).map(([p, name]) => {
+      ${PAGES.filter(([p]) => p !== 'clusters' && meta.pages[p]?.can.view && data?.counts?.[p] !== null).map(([p, name]) => {
         const c = data?.counts?.[p];
         return html`<li class=${`card card-${p}`}>
           <a href=${href([p])}>
@@ -82,6 +82,13 @@ export function Overview({ meta }) {
           </a>
         </li>`;
       })}
+      ${meta.pages.clusters?.can.view && data?.clusters !== null && html`<li class="card card-clusters">
+        <a href=${href(['clusters'])}>
+          <span class="card-label">Clusters</span>
+          <span class="card-value">${data ? num(data.clusters.running) : '…'}</span>
+          ${data && html`<span class=${`card-note${data.clusters.notResponding ? ' bad' : ''}`}>running · ${num(data.clusters.notResponding)} not responding</span>`}
+        </a>
+      </li>`}
     </ul>
     ${data?.hourly !== null && html`<h2>Last 24 hours</h2>`}
     ${data ? data.hourly && html`<${Chart} hourly=${data.hourly} />` : !error && html`<p class="loading">Loading…</p>`}

@@ -24,11 +24,14 @@ const ACTIONS = [
 /** @param {string} column @param {any} row */
 function cell(column, row) {
   const v = row[column];
-  if (column === 'lock') return v ? html`<${Time} iso=${v} rel />` : html`<span class="muted">waiting</span>`;
+  if (column === 'lock') {
+    if (!v) return html`<span class="muted">waiting</span>`;
+    return html`<${Time} iso=${v} rel />${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
+  }
   return text(v);
 }
 
-const ORDER = ['id', 'key', 'lock', 'taskId', 'name', 'func', 'group', 'payload'];
+const ORDER = ['id', 'key', 'lock', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
 
 /** Edits the key (which cluster runs it) and the lock (release it, or delay it). @param {{ o: any, onSaved: () => void }} props */
 function EditQueued({ o, onSaved }) {
@@ -104,7 +107,10 @@ function Detail({ meta, id }) {
     </div>
     <${ErrorBox} error=${error} />
     ${o && html`<${Fields} page="queued" id=${id} object=${o} truncated=${data.truncated} order=${ORDER}
-      render=${{ lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)') }} />`}
+      render=${{
+        lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
+        stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
+      }} />`}
     ${o && can.edit && html`<${EditQueued} o=${o} onSaved=${reload} />`}
     ${data && html`<${History} history=${data.history} />`}
     ${!data && !error && html`<p class="loading">Loading…</p>`}
@@ -117,5 +123,8 @@ export function Queued({ meta, route }) {
   if (id) return html`<${Detail} meta=${meta} id=${id} />`;
   return html`<${ListPage} page="queued" meta=${meta} route=${route} title=${title} one=${one} many=${many}
     searchHint="name and func" cell=${cell} actions=${ACTIONS} rowName=${(/** @type {any} */ r) => `${r.name ?? 'package'} (${r.id})`}
-    filters=${[{ name: 'key', label: 'Key', options: (/** @type {any} */ c) => (c.key ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) }]} />`;
+    filters=${[
+      { name: 'key', label: 'Key', options: (/** @type {any} */ c) => (c.key ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
+      { name: 'stuck', label: 'Lock', options: () => [{ value: 'yes', label: 'Stuck (its cluster stopped beating)' }] },
+    ]} />`;
 }

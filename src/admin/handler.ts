@@ -11,9 +11,11 @@ import { ValidationError } from '../validate.js';
 import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
 import { listCount } from './list.js';
 import { history } from './log.js';
-import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions } from './options.js';
+import { healthRoute } from './health.js';
+import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, type ListPageId, type PageId, type QueueAdminOptions, type ResolvedOptions } from './options.js';
 import { overview } from './overview.js';
-import { runAction, type Page, type RequestContext } from './page.js';
+import { runAction, type Page, type RequestContext, type Route } from './page.js';
+import { clusterRoutes } from './pages/clusters.js';
 import { failed } from './pages/failed.js';
 import { editQueued, queued } from './pages/queued.js';
 import { scheduled } from './pages/scheduled.js';
@@ -24,7 +26,10 @@ import { defaultClientDir, loadClient, serveAsset } from './static.js';
 export type NextFunction = (err?: unknown) => void;
 export type QueueAdminHandler = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
 
-const PAGES: Record<PageId, Page> = { successful, failed, scheduled, queued };
+const PAGES: Record<ListPageId, Page> = { successful, failed, scheduled, queued };
+
+/** The routes of pages that are not lists, by path under api/; each says who may use it (`access`). */
+const ROUTES: Record<string, Route> = { ...clusterRoutes, health: healthRoute };
 
 class Request implements RequestContext {
   private actorName: Promise<string | null> | undefined;
@@ -69,7 +74,7 @@ async function meta(r: Request) {
   for (const page of PAGE_IDS) {
     const can: Record<string, boolean> = {};
     for (const action of PAGE_ACTIONS[page]) can[action] = await r.can(page, action);
-    pages[page] = { columns: r.options.columns[page], can };
+    pages[page] = { columns: page === 'clusters' ? null : r.options.columns[page], can };
   }
   return {
     title: r.options.title,
@@ -95,6 +100,13 @@ async function api(r: Request, method: string, segments: string[], search: strin
     if (method !== allowed) throw methodNotAllowed(allowed);
   };
 
+  const route = Object.hasOwn(ROUTES, segments.join('/')) ? ROUTES[segments.join('/')] : undefined;
+  if (route) {
+    only(route.method);
+    if (route.access !== 'public') await r.require(route.access.page, route.access.action);
+    const out = await route.run(r, route.method === 'POST' ? await readJson(r.req) : undefined);
+    return sendJson(res, out.status, out.body);
+  }
   if (segments.length === 1 && first === 'meta') {
     only('GET');
     return sendJson(res, 200, await meta(r));
@@ -107,7 +119,7 @@ async function api(r: Request, method: string, segments: string[], search: strin
     return sendJson(res, 200, await overview(r.em, visible));
   }
   if (!first || !Object.hasOwn(PAGES, first) || rest.length) throw notFound(`No such API route: ${segments.join('/')}`);
-  const pageId = first as PageId;
+  const pageId = first as ListPageId;
   const page = PAGES[pageId];
 
   if (second === undefined) {

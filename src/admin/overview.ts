@@ -1,6 +1,7 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { listCount, Where, type Count } from './list.js';
-import type { PageId } from './options.js';
+import { responding } from '../cluster/heartbeat.js';
+import type { ListPageId, PageId } from './options.js';
 
 export interface HourCount {
   hour: string;
@@ -12,7 +13,9 @@ export interface HourCount {
 
 export interface Overview {
   /** null for a page the caller may not view. */
-  counts: Record<PageId, Count | null>;
+  counts: Record<ListPageId, Count | null>;
+  /** Cluster processes by heartbeat; null unless the caller may view clusters. */
+  clusters: { running: number; notResponding: number } | null;
   /** null unless the caller may view successful or failed tasks. */
   hourly: HourCount[] | null;
 }
@@ -41,7 +44,7 @@ const HOURLY = `
         where t.success = o.success and t.stopped >= h.at and t.stopped < h.at + interval '1 hour'
         order by t.stopped desc limit ${HOUR_CAP + 1}) r) c`;
 
-const COUNTED: Record<PageId, [string, () => Where]> = {
+const COUNTED: Record<ListPageId, [string, () => Where]> = {
   successful: ['ormq_task', () => new Where().add('success = true')],
   failed: ['ormq_task', () => new Where().add('success = false')],
   scheduled: ['ormq_schedule', () => new Where()],
@@ -53,11 +56,16 @@ const COUNTED: Record<PageId, [string, () => Where]> = {
  * (oldest first) when successful or failed tasks are visible.
  */
 export async function overview(em: SqlEntityManager, visible: ReadonlySet<PageId>, now = new Date()): Promise<Overview> {
-  const counts = {} as Record<PageId, Count | null>;
-  for (const [page, [table, where]] of Object.entries(COUNTED) as [PageId, [string, () => Where]][]) {
+  const counts = {} as Record<ListPageId, Count | null>;
+  for (const [page, [table, where]] of Object.entries(COUNTED) as [ListPageId, [string, () => Where]][]) {
     counts[page] = visible.has(page) ? await listCount(em, table, where()) : null;
   }
-  if (!visible.has('successful') && !visible.has('failed')) return { counts, hourly: null };
+  let clusters: Overview['clusters'] = null;
+  if (visible.has('clusters')) {
+    const [c] = await em.execute(`select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`);
+    clusters = { running: Number(c!.live), notResponding: Number(c!.n) - Number(c!.live) };
+  }
+  if (!visible.has('successful') && !visible.has('failed')) return { counts, clusters, hourly: null };
   // UTC hours, so buckets never shift with DST.
   const first = Math.floor(now.getTime() / HOUR) * HOUR - 23 * HOUR;
   const hourly: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success: 0, failure: 0 }));
@@ -76,5 +84,5 @@ export async function overview(em: SqlEntityManager, visible: ReadonlySet<PageId
     }
     bucket[r.success ? 'success' : 'failure'] = n;
   }
-  return { counts, hourly };
+  return { counts, clusters, hourly };
 }

@@ -1,10 +1,13 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { CONTROL_CHANNEL } from '../control.js';
 import { QUEUE_CHANNEL, SCHEDULE_CHANNEL } from '../producer.js';
 import type { TaskPackage, TaskRecord, ScheduleRecord } from '../rows.js';
-import { isStorableJson, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
+import { isStorableJson, UNSTORABLE_MESSAGE } from '../storable.js';
 import { assertTimeZone } from '../time.js';
 import { DEFAULT_MAX_CATCH_UP } from '../schedule-rules.js';
+import { errorResult, preciseNow, TaskTimeout, withTimeout } from './attempt.js';
+import { Heartbeat } from './heartbeat.js';
 import { Listener } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
 import { ACK, CLAIM, COMPLETE, NEXT_EXPIRY, pruneStatement, RELEASE, type Queryable } from './sql.js';
@@ -14,7 +17,7 @@ export interface TaskContext {
   id: string;
   name: string;
   cluster: string;
-  /** Aborted when the task runs past its timeout or the cluster stops past its deadline. */
+  /** Aborted when the task runs past its timeout, is stopped from the admin, or the cluster stops past its deadline. */
   signal: AbortSignal;
 }
 
@@ -45,6 +48,8 @@ export interface ClusterOptions {
   catchUp?: boolean;
   /** With catchUp: a schedule runs at most its this many most recent missed slots; older ones are skipped. Default 100. */
   maxCatchUp?: number;
+  /** Seconds between writes of this process's row in ormq_cluster; three missed beats = not responding. Default 5. */
+  heartbeat?: number;
   /** ms between claims when no notification arrives. Default 1000. */
   poll?: number;
   /** Packages claimed per round trip. Default 10. */
@@ -72,19 +77,9 @@ interface Finished {
   /** ISO timestamps with microseconds, so tasks finishing within one millisecond keep their order. */
   started: string;
   stopped: string;
+  /** Stopped from the admin: acked even though it failed. */
+  cancelled: boolean;
 }
-
-let lastMicros = 0;
-
-/** Wall-clock time in microseconds, strictly increasing within this process. */
-function preciseNow(): string {
-  let micros = Date.now() * 1000 + (Math.floor(performance.now() * 1000) % 1000);
-  if (micros <= lastMicros) micros = lastMicros + 1;
-  lastMicros = micros;
-  const ms = Math.floor(micros / 1000);
-  return new Date(ms).toISOString().replace('Z', `${String(micros % 1000).padStart(3, '0')}Z`);
-}
-
 
 function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
   if (level === 'warn' || level === 'error') console[level](`[ormq] ${message}`, detail ?? '');
@@ -136,6 +131,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     saveLimitPer: o.saveLimitPer ?? null,
     catchUp: o.catchUp ?? true,
     maxCatchUp: whole('maxCatchUp', o.maxCatchUp ?? DEFAULT_MAX_CATCH_UP, 1),
+    heartbeat: positive('heartbeat', o.heartbeat ?? 5),
     poll: positive('poll', o.poll ?? 1000),
     bulk: whole('bulk', o.bulk ?? 10, 1),
     timeZone,
@@ -144,31 +140,6 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     stopTimeout: o.stopTimeout ?? timeout * 1000,
     log: o.log ?? defaultLog,
   };
-}
-
-function errorResult(err: unknown): { error: string; message: string; stack: string | null } {
-  if (err instanceof Error) return { error: scrub(String(err.name)), message: scrub(String(err.message)), stack: err.stack ? scrub(err.stack) : null };
-  return { error: 'Error', message: scrub(String(err)), stack: null };
-}
-
-class TaskTimeout extends Error {
-  constructor(seconds: number) {
-    super(`Task exceeded its timeout of ${seconds}s`);
-    this.name = 'TimeoutError';
-  }
-}
-
-/** Settles with `attempt`, or rejects with a TaskTimeout after `seconds` and aborts `controller`. */
-function withTimeout<T>(attempt: Promise<T>, seconds: number, controller: AbortController): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new TaskTimeout(seconds);
-      controller.abort(err);
-      reject(err);
-    }, seconds * 1000);
-  });
-  return Promise.race([attempt, timedOut]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -199,10 +170,30 @@ export class Cluster {
   #wakeScheduler: (() => void) | null = null;
   #workerNudged = false;
   #schedulerNudged = false;
+  readonly #heartbeat: Heartbeat;
 
   constructor(orm: MikroORM, options: ClusterOptions = {}) {
     this.#orm = orm;
     this.options = resolveClusterOptions(options);
+    this.#heartbeat = new Heartbeat({
+      name: this.options.name,
+      workers: this.options.workers,
+      beatMs: Math.round(this.options.heartbeat * 1000),
+      stopping: () => !this.#running,
+      query: (statement, values) => this.#query(statement, values),
+      warn: (message) => this.options.log('warn', message),
+      cancel: (qid, reason) => {
+        this.#active.get(qid)?.abort(reason);
+        return this.#active.has(qid);
+      },
+      // Paused: what was claimed but not started goes back at once; resumed: claim now.
+      paused: (paused) => (paused ? this.#release(this.#buffer.splice(0).map((b) => b.qid)) : this.#nudgeWorker()),
+    });
+  }
+
+  /** This process's row in ormq_cluster (a restart is a new one). */
+  get processId(): string {
+    return this.#heartbeat.id;
   }
 
   get name(): string {
@@ -225,10 +216,11 @@ export class Cluster {
     const opts = connection.getConnectionOptions();
     this.#listener = new Listener({
       connection: { host: opts.host, port: opts.port, user: opts.user, password: opts.password, database: opts.database, ...clientOptions },
-      channels: [QUEUE_CHANNEL, SCHEDULE_CHANNEL],
+      channels: [QUEUE_CHANNEL, SCHEDULE_CHANNEL, CONTROL_CHANNEL],
       onNotify: (channel, payload) => {
         if (channel === QUEUE_CHANNEL && payload === this.name) this.#nudgeWorker();
         if (channel === SCHEDULE_CHANNEL) this.#nudgeScheduler();
+        if (channel === CONTROL_CHANNEL) this.#heartbeat.control(payload);
       },
       onConnect: () => {
         this.#nudgeWorker();
@@ -237,6 +229,7 @@ export class Cluster {
       onError: (err) => this.options.log('warn', `LISTEN connection lost, reconnecting: ${err.message}`),
     });
     await this.#listener.start();
+    await this.#heartbeat.start();
     this.#loops = [this.#workLoop()];
     if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
   }
@@ -248,6 +241,7 @@ export class Cluster {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    void this.#heartbeat.beat();
     this.#nudgeWorker();
     this.#nudgeScheduler();
     await Promise.all(this.#loops);
@@ -261,6 +255,7 @@ export class Cluster {
     if (unfinished.length) await this.#query(RELEASE, [unfinished]).catch((e) => this.options.log('error', 'could not release locks', e));
     const left = Math.max(0, deadline - Date.now());
     if (this.#hooks.size) await Promise.race([Promise.all(this.#hooks), new Promise((r) => setTimeout(r, left))]);
+    await this.#heartbeat.stop();
     await this.#listener?.stop();
   }
 
@@ -312,7 +307,7 @@ export class Cluster {
       const want = Math.max(free, this.options.bulk);
       let rows: Record<string, unknown>[] = [];
       try {
-        rows = (await this.#query(CLAIM, [this.name, this.options.retry, want])).rows;
+        rows = (await this.#query(CLAIM, [this.name, this.options.retry, want, this.#heartbeat.id])).rows;
       } catch (err) {
         this.options.log('warn', `claim failed: ${(err as Error).message}`);
         await this.#sleep('worker', this.options.poll);
@@ -362,9 +357,12 @@ export class Cluster {
       if (Date.now() - next.claimed >= budget) stale.push(next.qid);
       else this.#run(next.qid, next.pkg);
     }
-    if (stale.length) {
-      void this.#query(RELEASE, [stale]).catch((e) => this.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
-    }
+    this.#release(stale);
+  }
+
+  #release(qids: number[]): void {
+    if (!qids.length) return;
+    void this.#query(RELEASE, [qids]).catch((e) => this.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
   }
 
   #run(qid: number, raw: TaskPackage | string): void {
@@ -372,11 +370,13 @@ export class Cluster {
     this.#active.set(qid, controller);
     const pkg: TaskPackage = typeof raw === 'string' ? JSON.parse(raw) : raw;
     const started = preciseNow();
+    this.#heartbeat.began(qid, pkg);
     void this.#execute(qid, pkg, controller).then(({ success, result }) => {
       // A package whose task outlived a stop deadline was released; its result no longer counts.
       if (this.#active.get(qid) !== controller) return;
       this.#active.delete(qid);
-      this.#pending.push({ qid, pkg, result, success, started, stopped: preciseNow() });
+      const cancelled = this.#heartbeat.ended(qid, success);
+      this.#pending.push({ qid, pkg, result, success, started, stopped: preciseNow(), cancelled });
       void this.#flush();
       this.#startBuffered();
       this.#nudgeWorker();
@@ -448,7 +448,7 @@ export class Cluster {
     for (const f of batch) {
       const save = !f.success || (saveLimit !== -1 && f.pkg.save !== false);
       if (save) toSave.push(f);
-      else ackOnly.push(f.qid);
+      if (!save || f.cancelled) ackOnly.push(f.qid);
     }
     const attempts = new Map<string, number>();
     if (toSave.length) {

@@ -11,13 +11,15 @@ export interface Queryable {
 /**
  * Claim: the oldest packages of one key that are waiting or whose lock expired, locked in the same
  * statement. SKIP LOCKED lets any number of clusters claim at once without waiting on each other or
- * taking the same row; ormq_queued_claim_idx (key, id) serves the oldest-first scan.
+ * taking the same row; ormq_queued_claim_idx (key, id) serves the oldest-first scan. A paused key
+ * (ormq_paused_key) claims nothing; $4 is the claiming process's ormq_cluster id.
  */
 export const CLAIM = {
   name: 'ormq_claim',
-  text: `update ormq_queued q set lock = now()
+  text: `update ormq_queued q set lock = now(), locked_by = $4
     from (select id from ormq_queued
           where key = $1 and (lock is null or lock < now() - make_interval(secs => $2))
+            and not exists (select 1 from ormq_paused_key where key = $1)
           order by id limit $3 for update skip locked) c
     where q.id = c.id
     returning q.id, q.payload`,
