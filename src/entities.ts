@@ -84,5 +84,30 @@ export const AdminLog = defineEntity({
   indexes: INDEXES.ormq_admin_log,
 });
 
+/**
+ * Metrics rollups: per minute (span_minutes 1; folded into hour rows, span_minutes 60, after 48
+ * hours) × key × func × outcome, every attempt's runtime (stopped − started) and wait (started −
+ * enqueued) in ms: count, sums, maxima and fixed log-scale histograms (src/histogram.ts).
+ */
+export const Metric = defineEntity({
+  name: 'OrmqMetric',
+  tableName: 'ormq_metric',
+  properties: {
+    bucket: p.datetime().columnType('timestamptz').fieldName('bucket').primary(),
+    spanMinutes: p.smallint().fieldName('span_minutes').primary(),
+    key: p.string().length(100).fieldName('key').primary(),
+    func: p.string().length(256).fieldName('func').primary(),
+    success: p.boolean().fieldName('success').primary(),
+    count: p.bigint('number').fieldName('count'),
+    runtimeSum: p.double().fieldName('runtime_sum'),
+    runtimeMax: p.double().fieldName('runtime_max'),
+    waitSum: p.double().fieldName('wait_sum'),
+    waitMax: p.double().fieldName('wait_max'),
+    runtimeHist: p.array<number>().columnType('int[]').fieldName('runtime_hist'),
+    waitHist: p.array<number>().columnType('int[]').fieldName('wait_hist'),
+  },
+  indexes: INDEXES.ormq_metric,
+});
+
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
-export const queueEntities = [Task, Schedule, Queued, AdminLog];
+export const queueEntities = [Task, Schedule, Queued, AdminLog, Metric];

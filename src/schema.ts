@@ -12,6 +12,8 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_queued_task_idx       a task's package by task id, dropped when the admin resubmits or deletes the task
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
+ * - ormq_metric_pkey           the metrics' time ranges (bucket first) and the rollup upserts
+ * - ormq_metric_minute_idx     minute rows by age, for folding them into hour rows
  */
 const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
 
@@ -30,6 +32,7 @@ export const INDEXES = {
     index('ormq_queued_task_idx', "ormq_queued ((payload->>'id'))"),
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
+  ormq_metric: [index('ormq_metric_minute_idx', 'ormq_metric (bucket) where span_minutes = 1')],
 };
 
 /** Substring search; needs the pg_trgm extension, created when the database allows it. */
@@ -93,6 +96,22 @@ create table if not exists ormq_admin_log (
   page varchar(20) not null,
   object_id varchar(64) null,
   summary text not null
+);
+
+create table if not exists ormq_metric (
+  bucket timestamptz not null,
+  span_minutes smallint not null,
+  key varchar(100) not null,
+  func varchar(256) not null,
+  success boolean not null,
+  count bigint not null,
+  runtime_sum double precision not null,
+  runtime_max double precision not null,
+  wait_sum double precision not null,
+  wait_max double precision not null,
+  runtime_hist int[] not null,
+  wait_hist int[] not null,
+  constraint ormq_metric_pkey primary key (bucket, span_minutes, key, func, success)
 );
 `;
 
