@@ -193,11 +193,39 @@ Lists('group and cluster filters, and the filter choices of each list', async ({
   assert.is(both.json.rows.length, 1);
   assert.equal(both.json.rows[0].cluster, 'east');
   const filters = await api.get('api/successful/filters');
-  assert.equal(filters.json, { group: ['mail', 'report'], cluster: ['east', 'west'] });
+  assert.equal(filters.json, { group: ['mail', 'report'], cluster: ['east', 'west'], func: ['work'] });
   const failedFilters = await api.get('api/failed/filters');
-  assert.equal(failedFilters.json, { group: ['only-failed'], cluster: ['north'] });
+  assert.equal(failedFilters.json, { group: ['only-failed'], cluster: ['north'], func: ['work'] });
   const count = await api.get('api/successful/count?cluster=east');
   assert.equal(count.json, { count: 2, estimated: false });
+});
+
+Lists('func and a span of stopped (from inclusive, to exclusive) narrow a list, its count and an "all matching" action', async ({ orm, api }) => {
+  const t0 = Date.parse('2024-05-01T12:00:00Z');
+  const at = (m: number) => new Date(t0 + m * 60_000).toISOString();
+  await insertTask(orm, { func: 'email', stopped: at(-1) });
+  await insertTask(orm, { func: 'email', stopped: at(0) });
+  await insertTask(orm, { func: 'email', stopped: at(14) });
+  await insertTask(orm, { func: 'email', stopped: at(15) });
+  await insertTask(orm, { func: 'report', stopped: at(5) });
+  await insertTask(orm, { func: 'email', stopped: at(5), success: false });
+  const span = `from=${encodeURIComponent(at(0))}&to=${encodeURIComponent(at(15))}`;
+  const r = await api.get(`api/successful?func=email&${span}`);
+  assert.is(r.status, 200, r.text);
+  assert.equal(r.json.rows.map((x: any) => x.stopped), [at(14), at(0)]);
+  assert.equal(r.json.count, { value: 2, estimated: false });
+  assert.equal((await api.get(`api/successful/count?${span}`)).json, { count: 3, estimated: false });
+  assert.is((await api.get(`api/failed?func=email&${span}`)).json.rows.length, 1);
+  const done = await api.post('api/successful/actions/delete', { all: true, filter: { func: 'email', from: at(0), to: at(15) } });
+  assert.equal([done.status, done.json.done], [200, 2]);
+  assert.is((await api.get('api/successful')).json.rows.length, 3);
+  for (const bad of ['yesterday', '2024-05-01', '2024-05-01T12:00:00', '2024-13-01T00:00:00Z']) {
+    const e = await api.get(`api/successful?from=${encodeURIComponent(bad)}`);
+    assert.is(e.status, 400, bad);
+    assert.ok(e.json.error.fields.from, bad);
+  }
+  const long = await api.get(`api/failed?func=${'f'.repeat(257)}`);
+  assert.equal([long.status, Object.keys(long.json.error.fields)], [400, ['func']]);
 });
 
 Lists('search matches name, func and group; %, _, \\, quotes and ? are literal', async ({ orm, api }) => {

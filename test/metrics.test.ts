@@ -5,6 +5,9 @@ import { enqueue, type ClusterOptions } from '../src/index.js';
 import { metricsUpkeep } from '../src/cluster/rollup.js';
 import type { Queryable } from '../src/cluster/sql.js';
 import { bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
+import type { Server } from 'node:http';
+import { queueAdmin } from '../src/index.js';
+import { client, close, insertRollup, serve, testClient } from './helpers/admin.js';
 import { freshOrm, sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
 
@@ -284,6 +287,102 @@ Upkeep('the retention option is checked when the cluster is made', async ({ orm 
   }
 });
 
+type ApiCtx = Ctx & { api: ReturnType<typeof client>; server: Server; dir: ReturnType<typeof testClient> };
+const Api = suite<ApiCtx>('metrics: the admin API');
+Api.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+  ctx.dir = testClient();
+  const { url, server } = await serve(
+    queueAdmin(ctx.orm, {
+      clientDir: ctx.dir.dir,
+      authorize: (req, { page }) => req.headers['x-user'] !== 'no-metrics' || page !== 'metrics',
+    }) as never,
+  );
+  ctx.server = server;
+  ctx.api = client(`${url}/`);
+});
+Api.after(async (ctx) => {
+  await close(ctx.server);
+  ctx.dir.cleanup();
+  await ctx.close();
+});
+Api.before.each(async ({ orm }) => void (await sql(orm, 'delete from ormq_metric')));
+
+const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+
+Api('per func: runs, failures and rate, throughput, runtime p50/p95/max and wait p95, most runs first; the series sums to the runs', async ({ orm, api }) => {
+  await insertRollup(orm, { at: minutesAgo(1), func: 'email', count: 90, runtime: 20, wait: 5 });
+  await insertRollup(orm, { at: minutesAgo(2), func: 'email', count: 10, runtime: 900, wait: 400 });
+  await insertRollup(orm, { at: minutesAgo(3), func: 'email', count: 20, success: false, runtime: 30, wait: 5 });
+  await insertRollup(orm, { at: minutesAgo(10), func: 'report', count: 3, runtime: 5000, key: 'east' });
+  await insertRollup(orm, { at: minutesAgo(90), func: 'email', count: 1000 }); // outside 1h
+  const r = await api.get('api/metrics?range=1h');
+  assert.is(r.status, 200, r.text);
+  assert.is(r.json.range, '1h');
+  assert.is(r.json.series.length, 60);
+  assert.is(r.json.step, 60_000);
+  assert.equal(r.json.keys, ['default', 'east']);
+  const [email, report] = r.json.funcs;
+  assert.equal([email.func, email.runs, email.failures], ['email', 120, 20]);
+  assert.ok(Math.abs(email.failureRate - 20 / 120) < 1e-9);
+  assert.ok(Math.abs(email.perMinute - 2) < 1e-9);
+  assert.is(email.runtime.max, 900);
+  assert.ok(Math.abs(bucketOf(email.runtime.p50) - bucketOf(20)) <= 1, `p50 ${email.runtime.p50}`);
+  assert.ok(Math.abs(bucketOf(email.runtime.p95) - bucketOf(900)) <= 1, `p95 ${email.runtime.p95}`);
+  assert.ok(Math.abs(bucketOf(email.wait.p95) - bucketOf(400)) <= 1, `wait p95 ${email.wait.p95}`);
+  assert.ok(Math.abs(email.runtime.mean - (90 * 20 + 10 * 900 + 20 * 30) / 120) < 1e-9);
+  assert.equal([report.func, report.runs, report.failures, report.runtime.max], ['report', 3, 0, 5000]);
+  const sum = r.json.series.reduce((t: number[], b: any) => [t[0]! + b.success, t[1]! + b.failure], [0, 0]);
+  assert.equal(sum, [103, 20]);
+
+  const day = (await api.get('api/metrics?range=24h')).json;
+  assert.is(day.series.length, 96);
+  assert.is(day.funcs[0].runs, 1120);
+  const onlyReport = (await api.get('api/metrics?range=1h&func=report')).json;
+  assert.equal(onlyReport.funcs.map((f: any) => f.func), ['report']);
+  assert.is(onlyReport.series.reduce((n: number, b: any) => n + b.success, 0), 3);
+  const east = (await api.get('api/metrics?range=1h&key=east')).json;
+  assert.equal(east.funcs.map((f: any) => [f.func, f.runs]), [['report', 3]]);
+  assert.equal(east.keys, ['default', 'east'], 'the key choices stay whole under a key filter');
+});
+
+Api('7d and 30d read hour rows and minute rows alike; bars start on UTC multiples of the step', async ({ orm, api }) => {
+  await insertRollup(orm, { at: minutesAgo(5), count: 2 });
+  await insertRollup(orm, { at: minutesAgo(60 * 24 * 5), count: 7 });
+  await sql(orm, `update ormq_metric set span_minutes = 60, bucket = date_trunc('hour', bucket, 'UTC') where bucket < now() - interval '2 days'`);
+  await insertRollup(orm, { at: minutesAgo(60 * 24 * 20), count: 11, success: false });
+  const week = (await api.get('api/metrics?range=7d')).json;
+  assert.equal([week.series.length, week.step, week.funcs[0].runs], [84, 7_200_000, 9]);
+  assert.is(Date.parse(week.from) % 7_200_000, 0);
+  const month = (await api.get('api/metrics?range=30d')).json;
+  assert.equal([month.series.length, month.funcs[0].runs, month.funcs[0].failures], [120, 20, 11]);
+  assert.is((await api.get('api/metrics')).json.range, '24h', 'range defaults to 24h');
+});
+
+Api('bad parameters are a 400 naming the field; view on metrics is authorized', async ({ api }) => {
+  const cases: [string, string][] = [
+    ['range=2h', 'range'],
+    ['range=', 'range'],
+    ['range=1h&range=24h', 'range'],
+    [`func=${'x'.repeat(257)}`, 'func'],
+    ['func=', 'func'],
+    [`key=${'k'.repeat(101)}`, 'key'],
+    ['range=1h&limit=5', 'limit'],
+    ['func=%00', 'func'],
+  ];
+  for (const [query, field] of cases) {
+    const r = await api.get(`api/metrics?${query}`);
+    assert.is(r.status, 400, query);
+    assert.ok(r.json.error.fields[field], `${query}: ${r.text}`);
+  }
+  assert.is((await api.get('api/metrics', { 'x-user': 'no-metrics' })).status, 403);
+  const meta = await api.get('api/meta', { 'x-user': 'no-metrics' });
+  assert.equal(meta.json.pages.metrics, { can: { view: false } });
+  assert.equal((await api.get('api/meta')).json.pages.metrics, { can: { view: true } });
+  assert.is((await api.call('POST', 'api/metrics', {})).status, 405);
+});
+
 Counts.run();
 Percentiles.run();
 Upkeep.run();
+Api.run();

@@ -11,10 +11,11 @@ import { ValidationError } from '../validate.js';
 import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
 import { listCount } from './list.js';
 import { history } from './log.js';
-import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions } from './options.js';
+import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, VIEW_PAGE_IDS, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
 import { overview } from './overview.js';
 import { runAction, type Page, type RequestContext } from './page.js';
 import { failed } from './pages/failed.js';
+import { metrics, parseMetricsQuery } from './pages/metrics.js';
 import { editQueued, queued } from './pages/queued.js';
 import { createSchedule, editSchedule, previewRuns, scheduled } from './pages/scheduled.js';
 import { successful } from './pages/successful.js';
@@ -42,7 +43,7 @@ class Request implements RequestContext {
   }
 
   /** readOnly allows only `view`; `authorize` has the last word on everything it is asked. */
-  can(page: PageId, action: string): Promise<boolean> {
+  can(page: PageId | ViewPageId, action: string): Promise<boolean> {
     const key = `${page}:${action}`;
     let decision = this.decisions.get(key);
     if (!decision) {
@@ -55,7 +56,7 @@ class Request implements RequestContext {
     return decision;
   }
 
-  async require(page: PageId, action: string): Promise<void> {
+  async require(page: PageId | ViewPageId, action: string): Promise<void> {
     if (!(await this.can(page, action))) {
       const why = this.options.readOnly && action !== 'view' ? 'the admin is read-only' : 'not authorized';
       throw new HttpError(403, `Forbidden: ${action} on ${page} (${why})`);
@@ -70,6 +71,7 @@ async function meta(r: Request) {
     for (const action of PAGE_ACTIONS[page]) can[action] = await r.can(page, action);
     pages[page] = { columns: r.options.columns[page], can };
   }
+  for (const page of VIEW_PAGE_IDS) pages[page] = { can: { view: await r.can(page, 'view') } };
   return {
     title: r.options.title,
     readOnly: r.options.readOnly,
@@ -102,6 +104,11 @@ async function api(r: Request, method: string, segments: string[], search: strin
     for (const page of PAGE_IDS) if (await r.can(page, 'view')) visible.add(page);
     if (!visible.size) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
     return sendJson(res, 200, await overview(r.em, visible));
+  }
+  if (segments.length === 1 && first === 'metrics') {
+    only('GET');
+    await r.require('metrics', 'view');
+    return sendJson(res, 200, await metrics(r.em, parseMetricsQuery(search)));
   }
   if (!first || !Object.hasOwn(PAGES, first) || rest.length) throw notFound(`No such API route: ${segments.join('/')}`);
   const pageId = first as PageId;

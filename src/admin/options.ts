@@ -3,6 +3,9 @@ import { taskNameSet, type TaskNames } from '../validate.js';
 
 export type PageId = 'successful' | 'failed' | 'scheduled' | 'queued';
 export const PAGE_IDS: readonly PageId[] = ['successful', 'failed', 'scheduled', 'queued'];
+/** Pages that show figures, not rows: `view` is all `authorize` is asked about them. */
+export type ViewPageId = 'metrics';
+export const VIEW_PAGE_IDS: readonly ViewPageId[] = ['metrics'];
 
 /** What each page lets a user do; `authorize` is asked about these names. */
 export const PAGE_ACTIONS = {
@@ -15,7 +18,7 @@ export const PAGE_ACTIONS = {
 export type PageAction<P extends PageId = PageId> = (typeof PAGE_ACTIONS)[P][number];
 
 export interface AuthorizeRequest {
-  page: PageId;
+  page: PageId | ViewPageId;
   action: string;
 }
 
