@@ -33,6 +33,23 @@ export function emptyHistogram(): number[] {
 }
 
 /**
+ * As stored: bucket index → count, for the buckets that count anything. Most rows touch a few
+ * buckets, so rows stay narrow and a scan over a day of minute rows reads little.
+ */
+export type StoredHistogram = Record<string, number>;
+
+/** Adds a stored histogram into a dense one; indexes out of range are ignored. */
+export function addStored(into: number[], stored: unknown): number[] {
+  if (stored && typeof stored === 'object') {
+    for (const [k, v] of Object.entries(stored)) {
+      const i = Number(k);
+      if (Number.isInteger(i) && i >= 0 && i < into.length) into[i]! += Number(v) || 0;
+    }
+  }
+  return into;
+}
+
+/**
  * The q-quantile (0 < q ≤ 1, nearest rank) of the durations a histogram counts: the geometric
  * middle of the bucket that holds that rank, never above the recorded maximum. It lies in the
  * same bucket as the exact value. null when the histogram is empty.

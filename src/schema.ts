@@ -12,8 +12,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_queued_task_idx       a task's package by task id, dropped when the admin resubmits or deletes the task
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
- * - ormq_metric_pkey           the metrics' time ranges (bucket first) and the rollup upserts
- * - ormq_metric_minute_idx     minute rows by age, for folding them into hour rows
+ * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
  */
 const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
 
@@ -32,7 +31,6 @@ export const INDEXES = {
     index('ormq_queued_task_idx', "ormq_queued ((payload->>'id'))"),
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
-  ormq_metric: [index('ormq_metric_minute_idx', 'ormq_metric (bucket) where span_minutes = 1')],
 };
 
 /** Substring search; needs the pg_trgm extension, created when the database allows it. */
@@ -99,8 +97,8 @@ create table if not exists ormq_admin_log (
 );
 
 create table if not exists ormq_metric (
-  bucket timestamptz not null,
   span_minutes smallint not null,
+  bucket timestamptz not null,
   key varchar(100) not null,
   func varchar(256) not null,
   success boolean not null,
@@ -109,9 +107,9 @@ create table if not exists ormq_metric (
   runtime_max double precision not null,
   wait_sum double precision not null,
   wait_max double precision not null,
-  runtime_hist int[] not null,
-  wait_hist int[] not null,
-  constraint ormq_metric_pkey primary key (bucket, span_minutes, key, func, success)
+  runtime_hist jsonb not null,
+  wait_hist jsonb not null,
+  constraint ormq_metric_pkey primary key (span_minutes, bucket, key, func, success)
 );
 `;
 

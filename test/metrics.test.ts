@@ -4,7 +4,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, type ClusterOptions } from '../src/index.js';
 import { metricsUpkeep } from '../src/cluster/rollup.js';
 import type { Queryable } from '../src/cluster/sql.js';
-import { bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
+import { addStored, bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
 import type { Server } from 'node:http';
 import { queueAdmin } from '../src/index.js';
 import { client, close, insertRollup, serve, testClient } from './helpers/admin.js';
@@ -30,12 +30,9 @@ interface Totals {
   failure: number;
 }
 
-async function totals(orm: MikroORM, func?: string): Promise<Totals> {
-  const rows = await sql<{ success: boolean; n: string }>(
-    orm,
-    `select success, sum(count) as n from ormq_metric ${func ? 'where func = ?' : ''} group by success`,
-    func ? [func] : [],
-  );
+/** Attempts counted in the rows of one span: the hour rows unless told. */
+async function totals(orm: MikroORM, span = 60): Promise<Totals> {
+  const rows = await sql<{ success: boolean; n: string }>(orm, `select success, sum(count) as n from ormq_metric where span_minutes = ? group by success`, [span]);
   const t = { success: 0, failure: 0 };
   for (const r of rows) t[r.success ? 'success' : 'failure'] = Number(r.n);
   return t;
@@ -81,6 +78,7 @@ Counts('with the default saveLimit (250) the rollups count all 1,500 successes a
   // Two clusters upsert the same minute rows at once: sorted upserts, so no deadlock and no lost count.
   const logs = await drain(orm, {}, 1600, 2);
   assert.equal(await totals(orm), { success: 1500, failure: 100 });
+  assert.equal(await totals(orm, 1), { success: 1500, failure: 100 }, 'the minute rows count the same attempts');
   assert.is(await savedCount(orm, true), 250);
   assert.is(await savedCount(orm, false), 100);
   assert.equal(logs.filter((l) => l.level === 'error'), []);
@@ -115,7 +113,7 @@ Counts('a retried task counts each attempt: three failures for one task row with
   assert.equal(rows.map((r) => [r.id.trim(), r.attempt_count]), [[id, 3]]);
 });
 
-Counts('rows are keyed by minute, key and func: another cluster name and another func get rows of their own', async ({ orm }) => {
+Counts('rows are keyed by minute (and hour), key and func: another cluster name and another func get rows of their own', async ({ orm }) => {
   const em = orm.em.fork();
   for (let i = 0; i < 3; i++) await enqueue(em, 'work', [false], { cluster: 'east' });
   await enqueue(em, 'other', [], { cluster: 'east' });
@@ -129,10 +127,14 @@ Counts('rows are keyed by minute, key and func: another cluster name and another
   }
   const rows = await sql<{ key: string; func: string; n: string; span_minutes: number; bucket: Date }>(
     orm,
-    'select key, func, sum(count) as n, min(span_minutes) as span_minutes, min(bucket) as bucket from ormq_metric group by key, func order by key, func',
+    'select key, func, sum(count) as n, span_minutes, min(bucket) as bucket from ormq_metric group by key, func, span_minutes order by span_minutes, key, func',
   );
-  assert.equal(rows.map((r) => [r.key, r.func, Number(r.n), r.span_minutes]), [['east', 'other', 1, 1], ['east', 'work', 3, 1], ['west', 'work', 1, 1]]);
+  assert.equal(rows.map((r) => [r.span_minutes, r.key, r.func, Number(r.n)]), [
+    [1, 'east', 'other', 1], [1, 'east', 'work', 3], [1, 'west', 'work', 1],
+    [60, 'east', 'other', 1], [60, 'east', 'work', 3], [60, 'west', 'work', 1],
+  ]);
   assert.is(new Date(rows[0]!.bucket).getUTCSeconds(), 0);
+  assert.is(new Date(rows[5]!.bucket).getUTCMinutes(), 0);
 });
 
 Counts('metrics: false records nothing', async ({ orm }) => {
@@ -187,14 +189,19 @@ Percentiles('runtime and wait percentiles from the stored rollup match the saved
     orm,
     `select extract(epoch from stopped - started) * 1000 as runtime, extract(epoch from started - enqueued) * 1000 as wait from ormq_task`,
   );
-  const [m] = await sql<{ runtime_hist: number[]; wait_hist: number[]; runtime_max: number; wait_max: number; runtime_sum: number; n: string }>(
+  const stored = await sql<{ runtime_hist: object; wait_hist: object; runtime_max: number; wait_max: number; runtime_sum: number; count: string }>(
     orm,
-    `select sum(count) as n, max(runtime_max) as runtime_max, max(wait_max) as wait_max, sum(runtime_sum) as runtime_sum,
-            (select array_agg(s order by i) from (select i, sum(x)::int as s from ormq_metric, unnest(runtime_hist) with ordinality u(x, i) group by i) h) as runtime_hist,
-            (select array_agg(s order by i) from (select i, sum(x)::int as s from ormq_metric, unnest(wait_hist) with ordinality u(x, i) group by i) h) as wait_hist
-       from ormq_metric`,
+    'select * from ormq_metric where span_minutes = 60',
   );
-  assert.is(Number(m!.n), 66);
+  const m = {
+    n: stored.reduce((s, r) => s + Number(r.count), 0),
+    runtime_max: Math.max(...stored.map((r) => r.runtime_max)),
+    wait_max: Math.max(...stored.map((r) => r.wait_max)),
+    runtime_sum: stored.reduce((s, r) => s + r.runtime_sum, 0),
+    runtime_hist: stored.reduce((h, r) => addStored(h, r.runtime_hist), emptyHistogram()),
+    wait_hist: stored.reduce((h, r) => addStored(h, r.wait_hist), emptyHistogram()),
+  };
+  assert.is(m.n, 66);
   for (const field of ['runtime', 'wait'] as const) {
     const sorted = tasks.map((t) => Number(t[field])).sort((a, b) => a - b);
     const hist = m![`${field}_hist`];
@@ -210,72 +217,49 @@ Percentiles('runtime and wait percentiles from the stored rollup match the saved
   assert.ok(Math.abs(Number(m!.runtime_sum) - runtimeSum) < 0.1, `runtime sum ${m!.runtime_sum} vs ${runtimeSum}`);
 });
 
-const Upkeep = withDb('metrics: folding and retention');
+const Upkeep = withDb('metrics: minute rows after 48 hours, and retention');
 
 const pool = async (orm: MikroORM) => (await orm.em.getConnection().getNativeClient()) as unknown as Queryable;
 
-/** A minute row `minutesAgo` before now, with `n` attempts of runtime `ms` each. */
-async function minuteRow(orm: MikroORM, at: string, n: number, ms: number, func = 'work', span = 1) {
-  const hist = emptyHistogram();
-  hist[bucketOf(ms)] = n;
-  await sql(
-    orm,
-    `insert into ormq_metric (bucket, span_minutes, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist)
-     values (?::timestamptz, ?, 'default', ?, true, ?, ?, ?, ?, ?, ?::int[], ?::int[])`,
-    [at, span, func, n, n * ms, ms, n * 2, 2, `{${hist.join(',')}}`, `{${hist.join(',')}}`],
-  );
-}
+const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
+const spanCounts = (orm: MikroORM) =>
+  sql<{ span_minutes: number; rows: string; n: string }>(orm, 'select span_minutes, count(*) as rows, sum(count) as n from ormq_metric group by 1 order by 1');
 
-const hoursAgo = (h: number, minute = 0) => {
-  const t = new Date(Date.now() - h * 3_600_000);
-  t.setUTCMinutes(minute, 0, 0);
-  return t.toISOString();
-};
-
-Upkeep('minute rows older than 48 hours fold into one hour row with the same totals; younger ones stay', async ({ orm }) => {
-  for (let m = 0; m < 60; m += 5) await minuteRow(orm, hoursAgo(50, m), 2, m < 30 ? 3 : 300);
-  await minuteRow(orm, hoursAgo(50, 0), 1, 1, 'other');
-  await minuteRow(orm, hoursAgo(47, 10), 4, 3);
+Upkeep('minute rows older than 48 hours are dropped; the hour rows keep every attempt they counted', async ({ orm }) => {
+  const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 50 * 3_600_000;
+  for (let m = 0; m < 60; m += 5) await insertRollup(orm, { at: new Date(hour + m * 60_000).toISOString(), count: 2, runtime: m < 30 ? 3 : 300 });
+  await insertRollup(orm, { at: ago(47), count: 4 });
+  const before = await spanCounts(orm);
+  assert.equal(before.map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]), [[1, 13, 28], [60, 2, 28]]);
   const result = await metricsUpkeep(await pool(orm), 90);
-  assert.is(result.folded, 13);
-  const rows = await sql<{ bucket: Date; span_minutes: number; func: string; count: string; runtime_sum: number; runtime_max: number; runtime_hist: number[] }>(
-    orm,
-    'select * from ormq_metric order by bucket, func',
-  );
-  assert.is(rows.length, 3);
-  const [other, hour, young] = rows as [typeof rows[0], typeof rows[0], typeof rows[0]];
-  assert.equal([hour.func, hour.span_minutes, Number(hour.count), hour.runtime_sum, hour.runtime_max], ['work', 60, 24, 6 * 2 * 3 + 6 * 2 * 300, 300]);
-  assert.is(new Date(hour.bucket).toISOString(), hoursAgo(50, 0));
-  assert.is(hour.runtime_hist[bucketOf(3)], 12);
-  assert.is(hour.runtime_hist[bucketOf(300)], 12);
-  assert.is(hour.runtime_hist.length, HISTOGRAM_BUCKETS);
-  assert.equal([other.func, other.span_minutes, Number(other.count)], ['other', 60, 1]);
-  assert.equal([young.span_minutes, Number(young.count)], [1, 4]);
-  // a second pass finds nothing left to fold
-  assert.is((await metricsUpkeep(await pool(orm), 90)).folded, 0);
+  assert.equal(result, { minutes: 12, retained: 0 });
+  const after = await spanCounts(orm);
+  assert.equal(after.map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]), [[1, 1, 4], [60, 2, 28]]);
+  const hours = await sql<{ count: string; runtime_hist: Record<string, number> }>(orm, 'select count, runtime_hist from ormq_metric where span_minutes = 60 order by bucket');
+  assert.is(Number(hours[0]!.count), 24);
+  assert.equal(hours[0]!.runtime_hist, { [bucketOf(3)]: 12, [bucketOf(300)]: 12 });
+  assert.equal(await metricsUpkeep(await pool(orm), 90), { minutes: 0, retained: 0 });
 });
 
-Upkeep('folding is bounded per pass and adds into an hour row already there; concurrent passes lose nothing', async ({ orm }) => {
-  await minuteRow(orm, hoursAgo(60, 0), 5, 10, 'work', 60);
-  for (let m = 0; m < 60; m++) await minuteRow(orm, hoursAgo(60, m), 1, 10);
+Upkeep('each pass is bounded, and concurrent passes drop each row once', async ({ orm }) => {
+  for (let m = 0; m < 60; m++) await insertRollup(orm, { at: ago(60 + m / 60) });
   const p = await pool(orm);
-  assert.is((await metricsUpkeep(p, 90, 10)).folded, 10);
+  assert.is((await metricsUpkeep(p, 90, 10)).minutes, 10);
   const passes = await Promise.all([metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20)]);
-  assert.is(passes.reduce((s, r) => s + r.folded, 0), 50);
-  const rows = await sql<{ span_minutes: number; count: string; runtime_hist: number[] }>(orm, 'select * from ormq_metric');
-  assert.is(rows.length, 1);
-  assert.equal([rows[0]!.span_minutes, Number(rows[0]!.count), rows[0]!.runtime_hist[bucketOf(10)]], [60, 65, 65]);
+  assert.is(passes.reduce((s, r) => s + r.minutes, 0), 50);
+  assert.equal((await spanCounts(orm)).map((r) => [r.span_minutes, Number(r.n)]), [[60, 60]]);
 });
 
 Upkeep('rows older than the retention are dropped: 90 days by default, or the days given', async ({ orm }) => {
-  await minuteRow(orm, hoursAgo(24 * 91), 1, 1, 'work', 60);
-  await minuteRow(orm, hoursAgo(24 * 40), 1, 1, 'work', 60);
-  await minuteRow(orm, hoursAgo(24 * 10), 1, 1, 'work', 60);
+  await insertRollup(orm, { at: ago(24 * 91) });
+  await insertRollup(orm, { at: ago(24 * 40) });
+  await insertRollup(orm, { at: ago(24 * 10) });
+  await sql(orm, 'delete from ormq_metric where span_minutes = 1');
   const p = await pool(orm);
-  assert.is((await metricsUpkeep(p, 90)).dropped, 1);
-  assert.is((await metricsUpkeep(p, 30)).dropped, 1);
+  assert.is((await metricsUpkeep(p, 90)).retained, 1);
+  assert.is((await metricsUpkeep(p, 30)).retained, 1);
   const left = await sql<{ bucket: Date }>(orm, 'select bucket from ormq_metric');
-  assert.equal(left.map((r) => new Date(r.bucket).toISOString()), [hoursAgo(24 * 10)]);
+  assert.equal(left.map((r) => new Date(r.bucket).getTime()), [Math.floor(Date.parse(ago(24 * 10)) / 3_600_000) * 3_600_000]);
 });
 
 Upkeep('the retention option is checked when the cluster is made', async ({ orm }) => {
@@ -336,7 +320,7 @@ Api('per func: runs, failures and rate, throughput, runtime p50/p95/max and wait
   assert.equal(sum, [103, 20]);
 
   const day = (await api.get('api/metrics?range=24h')).json;
-  assert.is(day.series.length, 96);
+  assert.is(day.series.length, 24);
   assert.is(day.funcs[0].runs, 1120);
   const onlyReport = (await api.get('api/metrics?range=1h&func=report')).json;
   assert.equal(onlyReport.funcs.map((f: any) => f.func), ['report']);
@@ -346,16 +330,18 @@ Api('per func: runs, failures and rate, throughput, runtime p50/p95/max and wait
   assert.equal(east.keys, ['default', 'east'], 'the key choices stay whole under a key filter');
 });
 
-Api('7d and 30d read hour rows and minute rows alike; bars start on UTC multiples of the step', async ({ orm, api }) => {
+Api('24h, 7d and 30d read the hour rows, after their minute rows are gone; bars start on UTC multiples of the step', async ({ orm, api }) => {
   await insertRollup(orm, { at: minutesAgo(5), count: 2 });
   await insertRollup(orm, { at: minutesAgo(60 * 24 * 5), count: 7 });
-  await sql(orm, `update ormq_metric set span_minutes = 60, bucket = date_trunc('hour', bucket, 'UTC') where bucket < now() - interval '2 days'`);
   await insertRollup(orm, { at: minutesAgo(60 * 24 * 20), count: 11, success: false });
+  await sql(orm, `delete from ormq_metric where span_minutes = 1 and bucket < now() - interval '48 hours'`);
+  const day = (await api.get('api/metrics?range=24h')).json;
+  assert.equal([day.series.length, day.step, day.funcs[0].runs], [24, 3_600_000, 2]);
   const week = (await api.get('api/metrics?range=7d')).json;
-  assert.equal([week.series.length, week.step, week.funcs[0].runs], [84, 7_200_000, 9]);
-  assert.is(Date.parse(week.from) % 7_200_000, 0);
+  assert.equal([week.series.length, week.step, week.funcs[0].runs], [28, 21_600_000, 9]);
+  assert.is(Date.parse(week.from) % 21_600_000, 0);
   const month = (await api.get('api/metrics?range=30d')).json;
-  assert.equal([month.series.length, month.funcs[0].runs, month.funcs[0].failures], [120, 20, 11]);
+  assert.equal([month.series.length, month.funcs[0].runs, month.funcs[0].failures], [30, 20, 11]);
   assert.is((await api.get('api/metrics')).json.range, '24h', 'range defaults to 24h');
 });
 

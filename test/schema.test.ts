@@ -16,7 +16,7 @@ S('creates every table and named index on an empty database, and is idempotent w
     assert.equal(tables.map((t) => t.tablename), ['ormq_admin_log', 'ormq_metric', 'ormq_queued', 'ormq_schedule', 'ormq_task']);
     const indexes = await sql<{ indexname: string }>(orms[0]!, "select indexname from pg_indexes where tablename like 'ormq_%'");
     const names = indexes.map((i) => i.indexname);
-    for (const name of ['ormq_task_list_idx', 'ormq_task_group_idx', 'ormq_task_cluster_idx', 'ormq_queued_claim_idx', 'ormq_queued_task_idx', 'ormq_schedule_due_idx', 'ormq_schedule_name_key', 'ormq_metric_pkey', 'ormq_metric_minute_idx']) {
+    for (const name of ['ormq_task_list_idx', 'ormq_task_group_idx', 'ormq_task_cluster_idx', 'ormq_queued_claim_idx', 'ormq_queued_task_idx', 'ormq_schedule_due_idx', 'ormq_schedule_name_key', 'ormq_metric_pkey']) {
       assert.ok(names.includes(name), `${name} exists`);
     }
   } finally {

@@ -15,9 +15,9 @@ import { href, navigate } from '../lib/router.js';
 /** @type {[string, string, string][]} id, button text, chart note */
 const RANGES = [
   ['1h', '1 hour', 'per minute, last hour'],
-  ['24h', '24 hours', 'per 15 minutes, last 24 hours'],
-  ['7d', '7 days', 'per 2 hours, last 7 days'],
-  ['30d', '30 days', 'per 6 hours, last 30 days'],
+  ['24h', '24 hours', 'per hour, last 24 hours'],
+  ['7d', '7 days', 'per 6 hours, last 7 days'],
+  ['30d', '30 days', 'per day (UTC), last 30 days'],
 ];
 
 const time = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
@@ -28,9 +28,9 @@ const day = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' 
 /** Ticks per range: [every n-th bar, its label]. @type {Record<string, [number, (d: Date) => string]>} */
 const TICKS = {
   '1h': [10, (d) => time.format(d)],
-  '24h': [12, (d) => hour.format(d)],
-  '7d': [12, (d) => day.format(d)],
-  '30d': [20, (d) => day.format(d)],
+  '24h': [3, (d) => hour.format(d)],
+  '7d': [4, (d) => day.format(d)],
+  '30d': [5, (d) => day.format(d)],
 };
 
 /** ms to text, from fractions of a millisecond to days. @param {number | null} ms */

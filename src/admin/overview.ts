@@ -18,12 +18,12 @@ export interface Overview {
 const HOUR = 3_600_000;
 
 /**
- * Attempts per (UTC hour, outcome), from the metrics rollups: exact whatever saveLimit pruned from
- * ormq_task. Rows younger than 48 hours are minute rows, read through the primary key's bucket range.
+ * Attempts per (UTC hour, outcome), from the hour rows of the metrics rollups: exact whatever
+ * saveLimit pruned from ormq_task, and 24 rows per key × func × outcome, read by the primary key.
  */
 const HOURLY = `
-  select extract(epoch from date_trunc('hour', bucket, 'UTC'))::bigint as at, success, sum(count) as n
-    from ormq_metric where bucket >= ?::timestamptz and bucket < ?::timestamptz
+  select extract(epoch from bucket)::bigint as at, success, sum(count) as n
+    from ormq_metric where span_minutes = 60 and bucket >= ?::timestamptz and bucket < ?::timestamptz
    group by 1, 2`;
 
 const COUNTED: Record<PageId, [string, () => Where]> = {

@@ -1,10 +1,14 @@
 /**
- * Metrics rollups: what a batch of finished tasks adds to ormq_metric, and the upkeep that folds
- * old minute rows into hour rows and drops hour rows past the retention. The rows are written by
- * the batch's own completion statement (COMPLETE in sql.ts), so a task is counted exactly when its
- * attempt is saved and acked, whatever saveLimit or `save: false` keep of it.
+ * Metrics rollups: what a batch of finished tasks adds to ormq_metric, and the upkeep that drops
+ * minute rows after 48 hours and hour rows past the retention. The rows are written by the batch's
+ * own completion statement (COMPLETE in sql.ts), so a task is counted exactly when its attempt is
+ * saved and acked, whatever saveLimit or `save: false` keep of it.
+ *
+ * Each attempt goes into its minute row and its hour row at once: the hour rows are the minute rows
+ * folded as they are written, so a day or a month reads 24 or 720 rows a series instead of 1,440 or
+ * 43,200, and dropping old minute rows loses nothing.
  */
-import { bucketOf, emptyHistogram } from '../histogram.js';
+import { bucketOf, type StoredHistogram } from '../histogram.js';
 import type { TaskPackage } from '../rows.js';
 import type { Queryable } from './sql.js';
 
@@ -17,6 +21,7 @@ export interface Attempt {
 }
 
 export interface RollupRow {
+  span_minutes: number;
   bucket: string;
   key: string;
   func: string;
@@ -26,8 +31,8 @@ export interface RollupRow {
   runtime_max: number;
   wait_sum: number;
   wait_max: number;
-  runtime_hist: number[];
-  wait_hist: number[];
+  runtime_hist: StoredHistogram;
+  wait_hist: StoredHistogram;
 }
 
 const MINUTE = 60_000;
@@ -43,9 +48,12 @@ function msOf(iso: unknown): number {
 /** A clock step between producer and cluster must not make a wait negative or unreadable. */
 const duration = (from: number, to: number) => (Number.isFinite(from) && Number.isFinite(to) ? Math.max(0, to - from) : 0);
 
+/** Minutes a row covers: a minute row and an hour row. */
+export const SPANS = [1, 60] as const;
+
 /**
- * One row per minute (of `stopped`, UTC) × key × func × outcome, sorted by that key: concurrent
- * clusters upserting the same rows then lock them in the same order and cannot deadlock.
+ * One row per span × bucket (of `stopped`, UTC) × key × func × outcome, sorted as COMPLETE upserts
+ * them: concurrent clusters then lock the rows they share in the same order and cannot deadlock.
  */
 export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow[] {
   const rows = new Map<string, RollupRow>();
@@ -54,33 +62,40 @@ export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow
     const stopped = msOf(a.stopped);
     const runtime = duration(started, stopped);
     const wait = duration(msOf(a.pkg.enqueued), started);
-    const bucket = new Date(Math.floor(stopped / MINUTE) * MINUTE).toISOString();
+    const r = bucketOf(runtime);
+    const w = bucketOf(wait);
     // as the task row stores it: varchar(256)
     const func = String(a.pkg.func ?? '').slice(0, 256);
-    const id = JSON.stringify([bucket, func, a.success]);
-    let row = rows.get(id);
-    if (!row) {
-      row = { bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: emptyHistogram(), wait_hist: emptyHistogram() };
-      rows.set(id, row);
+    for (const span of SPANS) {
+      const width = span * MINUTE;
+      const bucket = new Date(Math.floor(stopped / width) * width).toISOString();
+      const id = JSON.stringify([span, bucket, func, a.success]);
+      let row = rows.get(id);
+      if (!row) {
+        row = { span_minutes: span, bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: {}, wait_hist: {} };
+        rows.set(id, row);
+      }
+      row.count++;
+      row.runtime_sum += runtime;
+      row.runtime_max = Math.max(row.runtime_max, runtime);
+      row.wait_sum += wait;
+      row.wait_max = Math.max(row.wait_max, wait);
+      row.runtime_hist[r] = (row.runtime_hist[r] ?? 0) + 1;
+      row.wait_hist[w] = (row.wait_hist[w] ?? 0) + 1;
     }
-    row.count++;
-    row.runtime_sum += runtime;
-    row.runtime_max = Math.max(row.runtime_max, runtime);
-    row.wait_sum += wait;
-    row.wait_max = Math.max(row.wait_max, wait);
-    row.runtime_hist[bucketOf(runtime)]!++;
-    row.wait_hist[bucketOf(wait)]!++;
   }
-  const order = (r: RollupRow) => [r.bucket, r.func, r.success ? 1 : 0] as const;
+  const order = (r: RollupRow) => [r.span_minutes, r.bucket, r.func, r.success ? 1 : 0] as const;
   return [...rows.values()].sort((x, y) => {
     const [a, b] = [order(x), order(y)];
-    return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : a[2] - b[2];
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+    return 0;
   });
 }
 
-/** Elementwise sum of two histograms of the same fixed buckets. */
+/** The sum of two stored histograms (jsonb objects of bucket → count), bucket by bucket. */
 const addHist = (a: string, b: string) =>
-  `array(select x + y from unnest(${a}, ${b}) with ordinality u(x, y, i) order by i)`;
+  `(select coalesce(jsonb_object_agg(k, n), '{}') from (select k, sum(v::bigint) as n from
+     (select * from jsonb_each_text(${a}) union all select * from jsonb_each_text(${b})) x(k, v) group by k) y)`;
 
 /** The ON CONFLICT merge of two rollup rows of the same key: counts and sums add, maxima take the larger. */
 export const MERGE_ROLLUP = `count = m.count + excluded.count,
@@ -89,60 +104,36 @@ export const MERGE_ROLLUP = `count = m.count + excluded.count,
         runtime_hist = ${addHist('m.runtime_hist', 'excluded.runtime_hist')},
         wait_hist = ${addHist('m.wait_hist', 'excluded.wait_hist')}`;
 
-export const ROLLUP_COLUMNS = 'bucket, span_minutes, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist';
-export const ROLLUP_CONFLICT = 'on conflict (bucket, span_minutes, key, func, success) do update set';
+export const ROLLUP_COLUMNS = 'span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist';
+export const ROLLUP_CONFLICT = 'on conflict (span_minutes, bucket, key, func, success) do update set';
 
-/** Minute rows are kept this long before they are folded into hour rows. */
+/** Minute rows are kept this long; their attempts are in the hour rows as well. */
 export const MINUTE_ROWS_HOURS = 48;
-/** Rows one upkeep statement handles at most: a pass never holds many locks for long. */
+/** Rows one upkeep statement deletes at most: a pass never holds many locks for long. */
 const UPKEEP_LIMIT = 5_000;
 
 /**
- * Folds the oldest minute rows of whole hours older than MINUTE_ROWS_HOURS into their hour rows.
- * SKIP LOCKED lets several clusters fold at once, each taking other rows; the hour rows are upserted
- * in key order, as the completion statement does, so they never deadlock. $1 = hours, $2 = limit.
+ * Drops minute rows older than $1 hours, then rows of either span older than $2 days, at most $3
+ * rows each; SKIP LOCKED lets several clusters do it at once. Both are range scans of the key.
  */
-const FOLD = {
-  name: 'ormq_metric_fold',
-  text: `with picked as (
-      select ctid from ormq_metric
-       where span_minutes = 1 and bucket < date_trunc('hour', now() - make_interval(hours => $1), 'UTC')
-       order by bucket limit $2 for update skip locked
-    ), moved as (
-      delete from ormq_metric d using picked p where d.ctid = p.ctid returning d.*
-    ), sums as (
-      select date_trunc('hour', bucket, 'UTC') as hour, key, func, success, sum(count) as count,
-             sum(runtime_sum) as runtime_sum, max(runtime_max) as runtime_max, sum(wait_sum) as wait_sum, max(wait_max) as wait_max
-        from moved group by 1, 2, 3, 4
-    ), cells as (
-      select date_trunc('hour', bucket, 'UTC') as hour, key, func, success, i, sum(r)::int as r, sum(w)::int as w
-        from moved, unnest(runtime_hist, wait_hist) with ordinality u(r, w, i) group by 1, 2, 3, 4, 5
-    ), hists as (
-      select hour, key, func, success, array_agg(r order by i) as runtime_hist, array_agg(w order by i) as wait_hist
-        from cells group by 1, 2, 3, 4
-    ), merged as (
-      insert into ormq_metric as m (${ROLLUP_COLUMNS})
-      select s.hour, 60, s.key, s.func, s.success, s.count, s.runtime_sum, s.runtime_max, s.wait_sum, s.wait_max, h.runtime_hist, h.wait_hist
-        from sums s join hists h using (hour, key, func, success)
-       order by s.hour, s.key, s.func, s.success
-      ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}
-      returning 1
-    )
-    select (select count(*) from moved)::int as moved, (select count(*) from merged)::int as merged`,
+const DROP_MINUTES = {
+  name: 'ormq_metric_drop_minutes',
+  text: `delete from ormq_metric where ctid in (
+      select ctid from ormq_metric where span_minutes = 1 and bucket < now() - make_interval(hours => $1)
+       limit $2 for update skip locked)`,
 };
-
-/** Drops rows (hours, and minutes a lagging fold left) older than the retention. $1 = days, $2 = limit. */
 const RETAIN = {
   name: 'ormq_metric_retain',
   text: `delete from ormq_metric where ctid in (
-      select ctid from ormq_metric where bucket < now() - make_interval(days => $1) limit $2 for update skip locked)`,
+      select ctid from ormq_metric where span_minutes = any('{1,60}') and bucket < now() - make_interval(days => $1)
+       limit $2 for update skip locked)`,
 };
 
-/** One bounded upkeep pass: how many minute rows it folded and how many old rows it dropped. */
-export async function metricsUpkeep(pool: Queryable, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ folded: number; dropped: number }> {
-  const fold = await pool.query({ ...FOLD, values: [MINUTE_ROWS_HOURS, limit] });
-  const retain = await pool.query({ ...RETAIN, values: [retentionDays, limit] });
-  return { folded: Number(fold.rows[0]?.moved ?? 0), dropped: retain.rowCount ?? 0 };
+/** One bounded upkeep pass: how many minute rows past 48 hours and how many rows past the retention it dropped. */
+export async function metricsUpkeep(pool: Queryable, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ minutes: number; retained: number }> {
+  const minutes = await pool.query({ ...DROP_MINUTES, values: [MINUTE_ROWS_HOURS, limit] });
+  const retained = await pool.query({ ...RETAIN, values: [retentionDays, limit] });
+  return { minutes: minutes.rowCount ?? 0, retained: retained.rowCount ?? 0 };
 }
 
 /** ms between upkeep passes; a pass that hit its limit is followed by another one at once. */
@@ -169,7 +160,7 @@ export class MetricsUpkeep {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#pass = metricsUpkeep(this.pool, this.retentionDays).then(
-        ({ folded, dropped }) => this.#schedule(folded >= UPKEEP_LIMIT || dropped >= UPKEEP_LIMIT ? 1000 : UPKEEP_EVERY),
+        ({ minutes, retained }) => this.#schedule(minutes >= UPKEEP_LIMIT || retained >= UPKEEP_LIMIT ? 1000 : UPKEEP_EVERY),
         (err: Error) => {
           this.onError(err);
           this.#schedule(UPKEEP_EVERY);

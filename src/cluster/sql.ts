@@ -58,11 +58,11 @@ export const COMPLETE = {
       returning q.id
     ), rolled as (
       insert into ormq_metric as m (${ROLLUP_COLUMNS})
-      select bucket, 1, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist
+      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist
       from jsonb_to_recordset($4::jsonb) as r(
-        bucket timestamptz, key text, func text, success boolean, count int, runtime_sum float8, runtime_max float8,
-        wait_sum float8, wait_max float8, runtime_hist int[], wait_hist int[])
-      order by bucket, key, func, success
+        span_minutes smallint, bucket timestamptz, key text, func text, success boolean, count int, runtime_sum float8, runtime_max float8,
+        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb)
+      order by span_minutes, bucket, key, func, success
       ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}
     )
     select s.id, s.attempt_count, exists (select 1 from acked a join input i on i.qid = a.id where i.id = s.id) as acked

@@ -4,19 +4,22 @@
  * rollups (ormq_metric), so they count every attempt whatever saveLimit kept.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { emptyHistogram, percentile } from '../../histogram.js';
+import { addStored, emptyHistogram, percentile } from '../../histogram.js';
 import { badRequest } from '../http.js';
 import { Where } from '../list.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-/** Each range and the width of one bar of its chart; bars start on UTC multiples of the step. */
+/**
+ * Each range, the width of one bar of its chart (bars start on UTC multiples of it) and the rows
+ * it reads: minute rows for the last hour, hour rows beyond (24 to 720 rows a series).
+ */
 export const RANGES = {
-  '1h': { span: HOUR, step: MINUTE },
-  '24h': { span: 24 * HOUR, step: 15 * MINUTE },
-  '7d': { span: 7 * 24 * HOUR, step: 2 * HOUR },
-  '30d': { span: 30 * 24 * HOUR, step: 6 * HOUR },
+  '1h': { span: HOUR, step: MINUTE, rows: 1 },
+  '24h': { span: 24 * HOUR, step: HOUR, rows: 60 },
+  '7d': { span: 7 * 24 * HOUR, step: 6 * HOUR, rows: 60 },
+  '30d': { span: 30 * 24 * HOUR, step: 24 * HOUR, rows: 60 },
 } as const;
 export type Range = keyof typeof RANGES;
 
@@ -96,31 +99,43 @@ function stats(hist: number[], sum: number, max: number, count: number): Percent
 }
 
 export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new Date()): Promise<MetricsResult> {
-  const { span, step } = RANGES[q.range];
+  const { span, step, rows } = RANGES[q.range];
   const to = Math.floor(now.getTime() / step) * step + step;
   const from = to - span;
-  const scope = new Where().add('bucket >= ?::timestamptz', new Date(from).toISOString()).add('bucket < ?::timestamptz', new Date(to).toISOString());
+  const scope = new Where().add('span_minutes = ?', rows).add('bucket >= ?::timestamptz', new Date(from).toISOString()).add('bucket < ?::timestamptz', new Date(to).toISOString());
   const narrowed = new Where().and(scope);
   if (q.func !== null) narrowed.add('func = ?', q.func);
   if (q.key !== null) narrowed.add('key = ?', q.key);
 
-  const totals: Row[] = await em.execute(
-    `select func, success, sum(count) as n, sum(runtime_sum) as rs, max(runtime_max) as rm, sum(wait_sum) as ws, max(wait_max) as wm
-       from ormq_metric ${narrowed.sql} group by func, success`,
-    narrowed.params,
-  );
-  // Each func's histograms summed element by element: the percentiles count both outcomes.
-  const cells: Row[] = await em.execute(
-    `select func, i, sum(r)::bigint as r, sum(w)::bigint as w
-       from ormq_metric, unnest(runtime_hist, wait_hist) with ordinality u(r, w, i) ${narrowed.sql} group by func, i`,
-    narrowed.params,
-  );
-  const series: Row[] = await em.execute(
-    `select (floor(extract(epoch from bucket) * 1000 / ${step}) * ${step})::bigint as at, success, sum(count) as n
-       from ormq_metric ${narrowed.sql} group by 1, 2`,
-    narrowed.params,
-  );
-  const keys: Row[] = await em.execute(`select distinct key from ormq_metric ${scope.sql} order by key limit 200`, scope.params);
+  // One transaction, without JIT: the expansion of the histograms makes the planner's cost
+  // estimates large enough to compile the queries, which took longer than running them.
+  const [totals, hists, series, keys] = await em.transactional(async (tx) => {
+    await tx.execute('set local jit = off');
+    return [
+      await tx.execute(
+        `select func, success, sum(count) as n, sum(runtime_sum) as rs, max(runtime_max) as rm, sum(wait_sum) as ws, max(wait_max) as wm
+           from ormq_metric ${narrowed.sql} group by func, success`,
+        narrowed.params,
+      ),
+      // Each func's histograms summed bucket by bucket (both outcomes count), runtime and wait in one pass.
+      await tx.execute(
+        `select func, which, jsonb_object_agg(k, n) as h from (
+           select func, which, k, sum(v::bigint) as n
+             from ormq_metric, lateral (select 'r' as which, * from jsonb_each_text(runtime_hist)
+                                        union all select 'w', * from jsonb_each_text(wait_hist)) e(which, k, v)
+            ${narrowed.sql} group by 1, 2, 3) c
+         group by 1, 2`,
+        narrowed.params,
+      ),
+      await tx.execute(
+        `select extract(epoch from date_bin(make_interval(secs => ${step / 1000}), bucket, 'epoch'::timestamptz))::bigint * 1000 as at,
+                success, sum(count) as n
+           from ormq_metric ${narrowed.sql} group by 1, 2`,
+        narrowed.params,
+      ),
+      await tx.execute(`select distinct key from ormq_metric ${scope.sql} order by key limit 200`, scope.params),
+    ] as Row[][];
+  });
 
   const byFunc = new Map<string, { runs: number; failures: number; rs: number; rm: number; ws: number; wm: number; rh: number[]; wh: number[] }>();
   const entry = (func: string) => {
@@ -138,13 +153,9 @@ export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new D
     e.rm = Math.max(e.rm, Number(r.rm));
     e.wm = Math.max(e.wm, Number(r.wm));
   }
-  for (const c of cells) {
-    const e = entry(c.func as string);
-    const i = Number(c.i) - 1;
-    if (i >= 0 && i < e.rh.length) {
-      e.rh[i] = Number(c.r);
-      e.wh[i] = Number(c.w);
-    }
+  for (const h of hists) {
+    const e = entry(h.func as string);
+    addStored(h.which === 'r' ? e.rh : e.wh, h.h);
   }
   const minutes = span / MINUTE;
   const funcs: FuncMetrics[] = [...byFunc].map(([func, e]) => ({
