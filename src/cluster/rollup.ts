@@ -60,6 +60,7 @@ export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow
   for (const a of attempts) {
     const started = msOf(a.started);
     const stopped = msOf(a.stopped);
+    if (!Number.isFinite(stopped)) continue; // the cluster's own clock: never, but a count is not worth a lost save
     const runtime = duration(started, stopped);
     const wait = duration(msOf(a.pkg.enqueued), started);
     const r = bucketOf(runtime);
@@ -68,10 +69,11 @@ export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow
     const func = String(a.pkg.func ?? '').slice(0, 256);
     for (const span of SPANS) {
       const width = span * MINUTE;
-      const bucket = new Date(Math.floor(stopped / width) * width).toISOString();
-      const id = JSON.stringify([span, bucket, func, a.success]);
+      const start = Math.floor(stopped / width) * width;
+      const id = `${span} ${start} ${a.success} ${func}`;
       let row = rows.get(id);
       if (!row) {
+        const bucket = new Date(start).toISOString();
         row = { span_minutes: span, bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: {}, wait_hist: {} };
         rows.set(id, row);
       }
