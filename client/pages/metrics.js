@@ -48,7 +48,8 @@ function dur(ms) {
 /** @param {number} perMinute */
 function rate(perMinute) {
   if (perMinute >= 1) return `${num(Math.round(perMinute * 10) / 10)}/min`;
-  return `${num(Math.round(perMinute * 600) / 10)}/h`;
+  if (perMinute * 60 >= 1) return `${num(Math.round(perMinute * 600) / 10)}/h`;
+  return `${num(Math.round(perMinute * 14_400) / 10)}/day`;
 }
 
 /** @param {number} r 0..1 */
