@@ -2,13 +2,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, type ClusterOptions } from '../src/index.js';
-import { metricsUpkeep } from '../src/cluster/rollup.js';
+import { MetricsUpkeep, metricsUpkeep } from '../src/cluster/rollup.js';
 import type { Queryable } from '../src/cluster/sql.js';
 import { addStored, bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
 import type { Server } from 'node:http';
 import { queueAdmin } from '../src/index.js';
 import { client, close, insertRollup, serve, testClient } from './helpers/admin.js';
-import { freshOrm, sql, waitFor } from './helpers/db.js';
+import pg from 'pg';
+import { freshOrm, serverUrl, sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
 
 type Ctx = { orm: MikroORM; close(): Promise<void> };
@@ -262,6 +263,28 @@ Upkeep('rows older than the retention are dropped: 90 days by default, or the da
   assert.equal(left.map((r) => new Date(r.bucket).getTime()), [Math.floor(Date.parse(ago(24 * 10)) / 3_600_000) * 3_600_000]);
 });
 
+Upkeep('the upkeep runs in the background, reports a failing pass and keeps going, and stop() waits for a pass under way', async ({ orm }) => {
+  await insertRollup(orm, { at: ago(50) });
+  const errors: Error[] = [];
+  const upkeep = new MetricsUpkeep(await pool(orm), 90, (e) => errors.push(e));
+  upkeep.start(0);
+  await waitFor(async () => !(await sql(orm, 'select 1 from ormq_metric where span_minutes = 1')).length, 'the old minute row dropped');
+  await upkeep.stop();
+  assert.equal(errors, []);
+  assert.is(Number((await sql<{ n: string }>(orm, 'select count(*) as n from ormq_metric'))[0]!.n), 1, 'the hour row stays');
+
+  const missing = new pg.Pool({ connectionString: serverUrl('ormq_no_such_database'), max: 1 });
+  try {
+    const failing = new MetricsUpkeep(missing as unknown as Queryable, 90, (e) => errors.push(e));
+    failing.start(0);
+    await waitFor(() => errors.length > 0, 'the failure reported');
+    await failing.stop();
+    assert.match(errors[0]!.message, /ormq_no_such_database/);
+  } finally {
+    await missing.end();
+  }
+});
+
 Upkeep('the retention option is checked when the cluster is made', async ({ orm }) => {
   for (const bad of [0, -1, Number.NaN]) {
     await startCluster(orm, { metricsRetention: bad }).then(
@@ -269,6 +292,10 @@ Upkeep('the retention option is checked when the cluster is made', async ({ orm 
       (e: Error) => assert.match(e.message, /metricsRetention/),
     );
   }
+  await startCluster(orm, { metrics: 'no' as never }).then(
+    () => assert.unreachable('accepted'),
+    (e: Error) => assert.match(e.message, /metrics must be true or false/),
+  );
 });
 
 type ApiCtx = Ctx & { api: ReturnType<typeof client>; server: Server; dir: ReturnType<typeof testClient> };

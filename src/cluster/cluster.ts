@@ -92,6 +92,11 @@ function whole(name: string, value: unknown, min: number): number {
   return value;
 }
 
+function flag(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new RangeError(`Cluster option ${name} must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 function positive(name: string, value: unknown): number {
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
     throw new RangeError(`Cluster option ${name} must be a number > 0, got ${JSON.stringify(value)}`);
@@ -137,7 +142,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     scheduler: o.scheduler ?? true,
     stopTimeout: o.stopTimeout ?? timeout * 1000,
     log: o.log ?? defaultLog,
-    metrics: o.metrics ?? true,
+    metrics: flag('metrics', o.metrics ?? true),
     metricsRetention: positive('metricsRetention', o.metricsRetention ?? 90),
   };
 }
