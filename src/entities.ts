@@ -125,5 +125,30 @@ export const PausedKey = defineEntity({
   },
 });
 
+/**
+ * Metrics rollups: per minute (span_minutes 1, kept 48 hours) and per hour (span_minutes 60, kept
+ * for the retention) × key × func × outcome, every attempt's runtime (stopped − started) and wait (started −
+ * enqueued) in ms: count, sums, maxima and fixed log-scale histograms (src/histogram.ts) stored
+ * as jsonb objects of bucket index → count.
+ */
+export const Metric = defineEntity({
+  name: 'OrmqMetric',
+  tableName: 'ormq_metric',
+  properties: {
+    spanMinutes: p.smallint().fieldName('span_minutes').primary(),
+    bucket: p.datetime().columnType('timestamptz').fieldName('bucket').primary(),
+    key: p.string().length(100).fieldName('key').primary(),
+    func: p.string().length(256).fieldName('func').primary(),
+    success: p.boolean().fieldName('success').primary(),
+    count: p.bigint('number').fieldName('count'),
+    runtimeSum: p.double().fieldName('runtime_sum'),
+    runtimeMax: p.double().fieldName('runtime_max'),
+    waitSum: p.double().fieldName('wait_sum'),
+    waitMax: p.double().fieldName('wait_max'),
+    runtimeHist: p.json<Record<string, number>>().fieldName('runtime_hist'),
+    waitHist: p.json<Record<string, number>>().fieldName('wait_hist'),
+  },
+});
+
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
-export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey];
+export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric];

@@ -1,4 +1,4 @@
-export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey } from './entities.js';
+export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric } from './entities.js';
 export { ensureSchema, type EnsureSchemaResult } from './schema.js';
 export { enqueue, schedule, type EnqueueOptions, type ScheduleOptions } from './producer.js';
 export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, type ScheduleTiming, type NextRunOptions } from './schedule-rules.js';

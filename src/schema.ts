@@ -13,6 +13,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
  * - ormq_queued_task_idx       a task's package by task id, dropped when the admin resubmits or deletes the task
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
+ * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
  */
 const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
 
@@ -123,6 +124,21 @@ create table if not exists ormq_paused_key (
 );
 
 alter table ormq_queued add column if not exists locked_by char(32) null;
+create table if not exists ormq_metric (
+  span_minutes smallint not null,
+  bucket timestamptz not null,
+  key varchar(100) not null,
+  func varchar(256) not null,
+  success boolean not null,
+  count bigint not null,
+  runtime_sum double precision not null,
+  runtime_max double precision not null,
+  wait_sum double precision not null,
+  wait_max double precision not null,
+  runtime_hist jsonb not null,
+  wait_hist jsonb not null,
+  constraint ormq_metric_pkey primary key (span_minutes, bucket, key, func, success)
+);
 `;
 
 /**

@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
 import { koa } from '../src/admin/adapters/koa.js';
-import { close, insertManyTasks, insertTask, listen } from './helpers/admin.js';
+import { close, insertManyTasks, insertRollup, insertTask, listen } from './helpers/admin.js';
 import { freshOrm, sql, waitFor } from './helpers/db.js';
 
 const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
@@ -151,6 +151,9 @@ async function seedPages(orm: MikroORM): Promise<{ failedId: string; successId: 
   const hourAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
   const successId = await insertTask(orm, { name: 'nightly-report', func: 'report.build', group: 'reports', cluster: 'default', args: [2024, 'eu'], kwargs: { format: 'pdf' }, result: { rows: 1200 }, stopped: hourAgo(2) });
   for (let h = 0; h < 24; h += 3) await insertTask(orm, { name: `hourly-${h}`, func: 'email.send', group: 'mail', stopped: hourAgo(h + 0.5) });
+  // what the cluster would have counted for them, and for successes saveLimit did not keep
+  for (let h = 0; h < 24; h += 3) await insertRollup(orm, { at: hourAgo(h + 0.5), func: 'email.send', count: 1 + h * 2 });
+  await insertRollup(orm, { at: hourAgo(1), func: 'work.recover', success: false, count: 2 });
   const big = Array.from({ length: 400 }, (_, i) => ({ line: i, text: 'x'.repeat(20) }));
   const failedId = await insertTask(orm, {
     name: 'broken-import',
@@ -372,6 +375,88 @@ Busy('a running task is listed with its cluster and linked to its package; a key
 });
 
 Busy.run();
+
+// ---------------------------------------------------------------------------------------------
+
+const Metrics = suite<{ host?: Host }>('browser (express): the Metrics page', {});
+Metrics.before(async (ctx) => {
+  ctx.host = await startHost('express', { saveLimit: 250 });
+});
+Metrics.after(async (ctx) => {
+  await ctx.host?.stop();
+});
+
+Metrics('loads on demand, shows per func figures and a chart, and a bar or a count opens the tasks behind it', async ({ host }) => {
+  const orm = host!.orm;
+  const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+  await sql(orm, "delete from ormq_metric");
+  for (let m = 2; m < 60; m += 4) await insertRollup(orm, { at: minutesAgo(m), func: 'email.send', count: 40 + m, runtime: 35 + m, wait: 4 });
+  await insertRollup(orm, { at: minutesAgo(5), func: 'report.build', count: 6, runtime: 2400, wait: 900 });
+  await insertRollup(orm, { at: minutesAgo(20), func: 'work.recover', count: 3, success: false, runtime: 12 });
+  // the saved failure behind that bar, one in an earlier bar, and one of another func
+  const stopped = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 20 * 60_000 + 1500).toISOString();
+  await insertTask(orm, { name: 'broken-sync', func: 'work.recover', success: false, result: { error: 'Error', message: 'boom' }, stopped });
+  await insertTask(orm, { name: 'older-failure', func: 'work.recover', success: false, result: { error: 'Error', message: 'old' }, stopped: minutesAgo(40) });
+  await insertTask(orm, { name: 'other-func-failure', func: 'email.send', success: false, result: { error: 'Error', message: 'x' }, stopped });
+
+  for (const [dark, width, height] of [[false, 1280, 860], [true, 1280, 860], [false, 390, 844]] as const) {
+    const w = await openPage({ dark });
+    await w.page.setViewportSize({ width, height });
+    const scripts: string[] = [];
+    w.page.on('request', (r) => r.resourceType() === 'script' && scripts.push(r.url()));
+    await visit(w, host!.admin, '#/', 'Overview');
+    const before = scripts.length;
+    await w.page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Metrics' }).click();
+    await w.page.getByRole('heading', { level: 1, name: 'Metrics' }).waitFor();
+    await w.page.getByRole('link', { name: '1 hour' }).click();
+    await w.page.waitForURL(/range=1h/);
+    await w.page.getByRole('rowheader', { name: 'report.build' }).waitFor();
+    assert.ok(scripts.length > before, 'the code of the page was fetched when it was first shown');
+    await w.page.getByRole('row', { name: /^email\.send 1,050 / }).waitFor();
+    await waitFor(async () => (await w.page.locator('svg .bar').count()) === 60, 'a bar per minute of the last hour');
+    if (!dark && width === 1280) assert.equal(await axe(w.page), [], 'axe on metrics');
+    await shot(w.page, `express-metrics-${width}${dark ? '-dark' : ''}`);
+    await noProblems(w, 'the metrics page');
+    await w.context.close();
+  }
+
+  const w = await openPage();
+  const p = w.page;
+  await visit(w, host!.admin, '#/metrics?range=1h', 'Metrics');
+  // the failure count of a func opens Failed tasks for that func over the range
+  await p.getByRole('row', { name: /^work\.recover/ }).getByRole('link', { name: '3' }).click();
+  await p.getByRole('heading', { level: 1, name: 'Failed tasks' }).waitFor();
+  assert.match(p.url(), /func=work\.recover/);
+  await p.getByRole('link', { name: 'broken-sync' }).waitFor();
+  await p.getByRole('link', { name: 'older-failure' }).waitFor();
+  assert.is(await p.getByRole('link', { name: 'other-func-failure' }).count(), 0);
+  await p.getByText('Stopped from').waitFor();
+  await shot(p, 'express-metrics-drilldown-failed');
+  // a bar's failures open Failed tasks for that bar's minute only
+  await p.goBack();
+  await p.getByRole('heading', { level: 1, name: 'Metrics' }).waitFor();
+  await p.locator('svg a[aria-label$="3 failures"]').click();
+  await p.getByRole('heading', { level: 1, name: 'Failed tasks' }).waitFor();
+  await p.getByRole('link', { name: 'broken-sync' }).waitFor();
+  await p.getByRole('link', { name: 'other-func-failure' }).waitFor();
+  assert.is(await p.getByRole('link', { name: 'older-failure' }).count(), 0, 'a failure of another minute is not listed');
+  // removing the span shows every failure again
+  await p.getByRole('link', { name: 'Remove stopped from' }).click();
+  await p.getByRole('link', { name: 'Remove stopped before' }).click();
+  await p.getByRole('link', { name: 'older-failure' }).waitFor();
+  // a func filter narrows the chart and the table
+  await visit(w, host!.admin, '#/metrics?range=1h', 'Metrics');
+  await p.getByLabel('Func').selectOption('report.build');
+  await p.waitForURL(/func=report\.build/);
+  await waitFor(async () => (await p.locator('tbody tr').count()) === 1, 'one func in the table');
+  await visit(w, host!.admin, '#/metrics?range=7d', 'Metrics');
+  await waitFor(async () => (await p.locator('svg .bar').count()) === 28, 'a bar per 6 hours of the last 7 days');
+  await shot(p, 'express-metrics-7d');
+  await noProblems(w, 'the metrics drill-down');
+  await w.context.close();
+});
+
+Metrics.run();
 
 // ---------------------------------------------------------------------------------------------
 

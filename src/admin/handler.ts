@@ -12,11 +12,12 @@ import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, se
 import { listCount } from './list.js';
 import { history } from './log.js';
 import { healthRoute } from './health.js';
-import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, type ListPageId, type PageId, type QueueAdminOptions, type ResolvedOptions } from './options.js';
+import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, VIEW_PAGE_IDS, type ListPageId, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
 import { overview } from './overview.js';
 import { runAction, type Page, type RequestContext, type Route } from './page.js';
 import { clusterRoutes } from './pages/clusters.js';
 import { failed } from './pages/failed.js';
+import { metrics, parseMetricsQuery } from './pages/metrics.js';
 import { editQueued, queued } from './pages/queued.js';
 import { scheduled } from './pages/scheduled.js';
 import { createSchedule, editSchedule, previewRuns } from './pages/schedule-form.js';
@@ -48,7 +49,7 @@ class Request implements RequestContext {
   }
 
   /** readOnly allows only `view`; `authorize` has the last word on everything it is asked. */
-  can(page: PageId, action: string): Promise<boolean> {
+  can(page: PageId | ViewPageId, action: string): Promise<boolean> {
     const key = `${page}:${action}`;
     let decision = this.decisions.get(key);
     if (!decision) {
@@ -61,7 +62,7 @@ class Request implements RequestContext {
     return decision;
   }
 
-  async require(page: PageId, action: string): Promise<void> {
+  async require(page: PageId | ViewPageId, action: string): Promise<void> {
     if (!(await this.can(page, action))) {
       const why = this.options.readOnly && action !== 'view' ? 'the admin is read-only' : 'not authorized';
       throw new HttpError(403, `Forbidden: ${action} on ${page} (${why})`);
@@ -76,6 +77,7 @@ async function meta(r: Request) {
     for (const action of PAGE_ACTIONS[page]) can[action] = await r.can(page, action);
     pages[page] = { columns: page === 'clusters' ? null : r.options.columns[page], can };
   }
+  for (const page of VIEW_PAGE_IDS) pages[page] = { can: { view: await r.can(page, 'view') } };
   return {
     title: r.options.title,
     readOnly: r.options.readOnly,
@@ -117,6 +119,11 @@ async function api(r: Request, method: string, segments: string[], search: strin
     for (const page of PAGE_IDS) if (await r.can(page, 'view')) visible.add(page);
     if (!visible.size) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
     return sendJson(res, 200, await overview(r.em, visible));
+  }
+  if (segments.length === 1 && first === 'metrics') {
+    only('GET');
+    await r.require('metrics', 'view');
+    return sendJson(res, 200, await metrics(r.em, parseMetricsQuery(search)));
   }
   if (!first || !Object.hasOwn(PAGES, first) || rest.length) throw notFound(`No such API route: ${segments.join('/')}`);
   const pageId = first as ListPageId;

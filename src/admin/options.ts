@@ -5,6 +5,9 @@ export type PageId = 'successful' | 'failed' | 'scheduled' | 'queued' | 'cluster
 export const PAGE_IDS: readonly PageId[] = ['successful', 'failed', 'scheduled', 'queued', 'clusters'];
 /** The pages that list a table's rows: columns, counts and the action engine are theirs. */
 export type ListPageId = Exclude<PageId, 'clusters'>;
+/** Pages that show figures, not rows: `view` is all `authorize` is asked about them. */
+export type ViewPageId = 'metrics';
+export const VIEW_PAGE_IDS: readonly ViewPageId[] = ['metrics'];
 
 /** What each page lets a user do; `authorize` is asked about these names. */
 export const PAGE_ACTIONS = {
@@ -18,7 +21,7 @@ export const PAGE_ACTIONS = {
 export type PageAction<P extends PageId = PageId> = (typeof PAGE_ACTIONS)[P][number];
 
 export interface AuthorizeRequest {
-  page: PageId;
+  page: PageId | ViewPageId;
   action: string;
 }
 

@@ -10,7 +10,8 @@ import { errorResult, preciseNow, TaskTimeout, withTimeout } from './attempt.js'
 import { Heartbeat } from './heartbeat.js';
 import { Listener } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
-import { ACK, CLAIM, COMPLETE, NEXT_EXPIRY, pruneStatement, RELEASE, type Queryable } from './sql.js';
+import { MetricsUpkeep } from './rollup.js';
+import { CLAIM, COMPLETE, completeValues, NEXT_EXPIRY, pruneStatement, RELEASE, type Completion, type Queryable } from './sql.js';
 
 /** What a task function sees as `this`. */
 export interface TaskContext {
@@ -62,6 +63,10 @@ export interface ClusterOptions {
   scheduler?: boolean;
   /** ms a graceful stop waits for running tasks. Default: the timeout. */
   stopTimeout?: number;
+  /** Record every attempt in the metrics rollups (the overview's chart, the Metrics page). Default true. */
+  metrics?: boolean;
+  /** Days hour rollups are kept. Default 90. */
+  metricsRetention?: number;
   /** Where the cluster reports problems (broken schedules, throwing hooks, lost connections). Default console. */
   log?: (level: LogLevel, message: string, detail?: unknown) => void;
 }
@@ -69,17 +74,8 @@ export interface ClusterOptions {
 type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout'>> &
   Pick<ClusterOptions, 'saveLimitPer'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
 
-interface Finished {
-  qid: number;
-  pkg: TaskPackage;
-  result: unknown;
-  success: boolean;
-  /** ISO timestamps with microseconds, so tasks finishing within one millisecond keep their order. */
-  started: string;
-  stopped: string;
-  /** Stopped from the admin: acked even though it failed. */
-  cancelled: boolean;
-}
+/** started and stopped carry microseconds, so tasks finishing within one millisecond keep their order. */
+type Finished = Completion;
 
 function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
   if (level === 'warn' || level === 'error') console[level](`[ormq] ${message}`, detail ?? '');
@@ -89,6 +85,11 @@ function whole(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     throw new RangeError(`Cluster option ${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value)}`);
   }
+  return value;
+}
+
+function flag(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new RangeError(`Cluster option ${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -139,6 +140,8 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     scheduler: o.scheduler ?? true,
     stopTimeout: o.stopTimeout ?? timeout * 1000,
     log: o.log ?? defaultLog,
+    metrics: flag('metrics', o.metrics ?? true),
+    metricsRetention: positive('metricsRetention', o.metricsRetention ?? 90),
   };
 }
 
@@ -151,6 +154,7 @@ export class Cluster {
   readonly #orm: MikroORM;
   #pool: Queryable | null = null;
   #listener: Listener | null = null;
+  #upkeep: MetricsUpkeep | null = null;
   #running = false;
   #loops: Promise<void>[] = [];
   /** package id → abort controller of the task running it */
@@ -231,6 +235,8 @@ export class Cluster {
     await this.#listener.start();
     await this.#heartbeat.start();
     this.#loops = [this.#workLoop()];
+    this.#upkeep = new MetricsUpkeep(this.#pool, this.options.metricsRetention, (e) => this.options.log('warn', `metrics upkeep failed: ${e.message}`));
+    this.#upkeep.start();
     if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
   }
 
@@ -256,7 +262,7 @@ export class Cluster {
     const left = Math.max(0, deadline - Date.now());
     if (this.#hooks.size) await Promise.race([Promise.all(this.#hooks), new Promise((r) => setTimeout(r, left))]);
     await this.#heartbeat.stop();
-    await this.#listener?.stop();
+    await Promise.all([this.#listener?.stop(), this.#upkeep?.stop()]);
   }
 
   #nudgeWorker(): void {
@@ -440,44 +446,13 @@ export class Cluster {
     return this.#flushing;
   }
 
-  /** Saves and acks one batch; hooks start once it is written, off the save path. */
+  /** Saves, acks and counts one batch in one statement; hooks start once it is written, off the save path. */
   async #complete(batch: Finished[]): Promise<void> {
     const { saveLimit } = this.options;
-    const toSave: Finished[] = [];
-    const ackOnly: number[] = [];
-    for (const f of batch) {
-      const save = !f.success || (saveLimit !== -1 && f.pkg.save !== false);
-      if (save) toSave.push(f);
-      if (!save || f.cancelled) ackOnly.push(f.qid);
-    }
-    const attempts = new Map<string, number>();
-    if (toSave.length) {
-      // Every package is acked, but each task id is saved once per statement: ON CONFLICT cannot
-      // touch the same row twice (two packages can carry one id when a caller chose the id).
-      const last = new Map(toSave.map((f) => [f.pkg.id, f]));
-      const input = toSave.map((f) => ({
-        qid: f.qid,
-        id: f.pkg.id,
-        name: f.pkg.name,
-        func: f.pkg.func,
-        hook: f.pkg.hook,
-        args: f.pkg.args ?? [],
-        kwargs: f.pkg.kwargs ?? {},
-        result: f.result,
-        group: f.pkg.group,
-        cluster: this.name,
-        enqueued: f.pkg.enqueued,
-        started: f.started,
-        stopped: f.stopped,
-        success: f.success,
-        save: last.get(f.pkg.id) === f,
-      }));
-      const { rows } = await this.#query(COMPLETE, [JSON.stringify(input), this.options.ackFailures, this.options.maxAttempts]);
-      for (const r of rows) attempts.set(String(r.id).trim(), Number(r.attempt_count));
-    }
-    if (ackOnly.length) await this.#query(ACK, [ackOnly]);
+    const { rows } = await this.#query(COMPLETE, completeValues(batch, this.options));
+    const attempts = new Map(rows.map((r) => [String(r.id).trim(), Number(r.attempt_count)]));
     // Saved and acked: from here on nothing runs again, whatever pruning or hooks do.
-    const successes = toSave.filter((f) => f.success);
+    const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));
     if (saveLimit > 0 && successes.length) {
       await this.#prune(successes).catch((e) => this.options.log('warn', `saveLimit pruning failed: ${(e as Error).message}`, e));
     }

@@ -4,6 +4,8 @@
  * process's, so clusters on machines with skewed clocks agree on when a lock has expired.
  */
 
+import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
+
 export interface Queryable {
   query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
 }
@@ -27,9 +29,12 @@ export const CLAIM = {
 
 /**
  * Completion of a batch of finished tasks, in one statement: save what is to be saved (a retry of
- * the same task id updates its row and counts the attempt), then ack (delete) the packages that are
- * done: successes, and failures when ackFailures is set or the attempts reached maxAttempts.
- * $1 = jsonb array of results, $2 = ackFailures, $3 = maxAttempts (0 = unlimited).
+ * the same task id updates its row and counts the attempt), ack (delete) the packages that are
+ * done: successes, and failures when ackFailures is set or the attempts reached maxAttempts; and
+ * add every attempt, saved or not, to its metrics rollup row (src/cluster/rollup.ts).
+ * $1 = jsonb array of results, $2 = ackFailures, $3 = maxAttempts (0 = unlimited),
+ * $4 = jsonb array of rollup rows, sorted by their key so that concurrent clusters lock the rows
+ * they share in one order.
  */
 export const COMPLETE = {
   name: 'ormq_complete',
@@ -37,7 +42,7 @@ export const COMPLETE = {
       select * from jsonb_to_recordset($1::jsonb) as x(
         qid bigint, id text, name text, func text, hook text, args jsonb, kwargs jsonb, result jsonb,
         "group" text, cluster text, enqueued timestamptz, started timestamptz, stopped timestamptz,
-        success boolean, save boolean)
+        success boolean, save boolean, cancelled boolean)
     ), saved as (
       insert into ormq_task as t (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count)
       select id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, 1
@@ -51,12 +56,51 @@ export const COMPLETE = {
     ), acked as (
       delete from ormq_queued q
       using input i left join saved s on s.id = i.id
-      where q.id = i.qid and (i.success or $2::boolean or ($3::int > 0 and coalesce(s.attempt_count, 1) >= $3::int))
+      where q.id = i.qid and (i.success or i.cancelled or $2::boolean or ($3::int > 0 and coalesce(s.attempt_count, 1) >= $3::int))
       returning q.id
+    ), rolled as (
+      insert into ormq_metric as m (${ROLLUP_COLUMNS})
+      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist
+      from jsonb_to_recordset($4::jsonb) as r(
+        span_minutes smallint, bucket timestamptz, key text, func text, success boolean, count int, runtime_sum float8, runtime_max float8,
+        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb)
+      order by span_minutes, bucket, key, func, success
+      ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}
     )
     select s.id, s.attempt_count, exists (select 1 from acked a join input i on i.qid = a.id where i.id = s.id) as acked
     from saved s`,
 };
+
+export interface Completion extends Attempt {
+  qid: number;
+  result: unknown;
+  /** Stopped from the admin: acked even though it failed, so it is not retried. */
+  cancelled: boolean;
+}
+
+/**
+ * COMPLETE's values for a batch. Every package is acked and counted; a success is saved unless
+ * saveLimit is -1 or its package says `save: false`, and each task id is saved once per statement:
+ * ON CONFLICT cannot touch the same row twice (two packages can carry one id when a caller chose it).
+ */
+export function completeValues(
+  batch: readonly Completion[],
+  o: { name: string; saveLimit: number; ackFailures: boolean; maxAttempts: number; metrics: boolean },
+): unknown[] {
+  const stored = (f: Completion) => !f.success || (o.saveLimit !== -1 && f.pkg.save !== false);
+  const last = new Map(batch.filter(stored).map((f) => [f.pkg.id, f]));
+  const input = batch.map((f) => {
+    const save = last.get(f.pkg.id) === f;
+    const { pkg } = f;
+    // Rows not saved only need what the ack and its attempt count read.
+    return save
+      ? { qid: f.qid, id: pkg.id, name: pkg.name, func: pkg.func, hook: pkg.hook, args: pkg.args ?? [], kwargs: pkg.kwargs ?? {}, result: f.result,
+          group: pkg.group, cluster: o.name, enqueued: pkg.enqueued, started: f.started, stopped: f.stopped, success: f.success, save, cancelled: f.cancelled }
+      : { qid: f.qid, id: pkg.id, success: f.success, save, cancelled: f.cancelled };
+  });
+  const rollups = o.metrics ? rollupRows(batch, o.name) : [];
+  return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups)];
+}
 
 /**
  * ms until the earliest lock of this key expires (null: none is locked). Asked only when a claim
@@ -67,12 +111,6 @@ export const NEXT_EXPIRY = {
   name: 'ormq_next_expiry',
   text: `select greatest(0, extract(epoch from min(lock) + make_interval(secs => $2) - now()) * 1000)::float8 as ms
     from ormq_queued where key = $1 and lock is not null`,
-};
-
-/** Ack only: successes that are not saved (saveLimit -1 or save: false). */
-export const ACK = {
-  name: 'ormq_ack',
-  text: 'delete from ormq_queued where id = any($1::bigint[])',
 };
 
 /** Graceful stop: packages this cluster holds but did not finish become claimable at once. */
