@@ -22,9 +22,12 @@ export interface AuthorizeRequest {
 export interface QueueAdminOptions {
   /** The registered task names (or the registry object): the schedule form's func picker and check. */
   tasks?: TaskNames;
-  /** true: every page is view-only; every action answers 403. */
+  /** true: every page is view-only; every action answers 403. It does not open the admin to other machines. */
   readOnly?: boolean;
-  /** Asked for every request and every action the UI offers; false → 403 and the UI hides it. */
+  /**
+   * Asked for every request and every action the UI offers; false → 403 and the UI hides it.
+   * Without it the admin answers only direct local requests (loopback, Host localhost).
+   */
   authorize?: (req: IncomingMessage, what: AuthorizeRequest) => boolean | Promise<boolean>;
   /** The name written to the admin log for this request's actions. */
   actor?: (req: IncomingMessage) => string | null | undefined | Promise<string | null | undefined>;
@@ -40,6 +43,10 @@ export interface QueueAdminOptions {
   timeZone?: string;
   /** The folder of the built client; default the package's client/dist. */
   clientDir?: string;
+  /** Milliseconds an admin read may take before it is stopped with a 503; default 5000. */
+  statementTimeout?: number;
+  /** Bytes of JSON a schedule's args or kwargs may hold when saved from the admin; default 64 KB. */
+  argsLimit?: number;
 }
 
 export const TASK_COLUMNS = [
@@ -78,6 +85,8 @@ export interface ResolvedOptions {
   saveLimit: number | null;
   basePath: string | null;
   timeZone: string;
+  statementTimeout: number;
+  argsLimit: number;
 }
 
 function fail(message: string): never {
@@ -120,6 +129,10 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   } catch {
     fail(`timeZone: unknown time zone ${JSON.stringify(timeZone)}`);
   }
+  const statementTimeout = options.statementTimeout ?? 5000;
+  if (!Number.isInteger(statementTimeout) || statementTimeout < 1) fail('statementTimeout must be a whole number of milliseconds, 1 or more');
+  const argsLimit = options.argsLimit ?? 64 * 1024;
+  if (!Number.isInteger(argsLimit) || argsLimit < 2) fail('argsLimit must be a whole number of bytes, 2 or more');
   return {
     tasks: taskSet ? [...taskSet].sort() : null,
     taskSet,
@@ -131,5 +144,7 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     saveLimit: options.saveLimit ?? null,
     basePath,
     timeZone,
+    statementTimeout,
+    argsLimit,
   };
 }
