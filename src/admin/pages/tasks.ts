@@ -5,8 +5,8 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, QUEUE_CHANNEL } from '../../producer.js';
 import {
-  distinctValues, iso, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
-  textFilter, truncateFields, Where, type Keyset,
+  distinctValues, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
+  textFilter, Where, type Keyset,
 } from '../list.js';
 import type { LogEntry } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
@@ -70,6 +70,8 @@ export interface TaskPageConfig {
 function resubmit(config: TaskPageConfig): Action {
   return {
     converges: config.deleteOnResubmit,
+    // A copy needs the arguments themselves; a chunk is at most 500 of them.
+    columns: 'id, name, func, hook, args, kwargs, "group", cluster',
     async apply(tx: SqlEntityManager, rows: Row[]): Promise<LogEntry[]> {
       const values: string[] = [];
       const params: unknown[] = [];
@@ -166,7 +168,7 @@ export function taskPage(config: TaskPageConfig): Page {
     id: config.id,
     table: 'ormq_task',
     keyset: KEYSET,
-    actionColumns: 'id, name, func, hook, args, kwargs, "group", cluster',
+    actionColumns: 'id, name, func',
     parseId: parseTaskId,
     where,
     jsonFields: JSON_FIELDS,
@@ -192,10 +194,10 @@ export function taskPage(config: TaskPageConfig): Page {
     },
 
     async detail(ctx, id) {
-      const r = await find(ctx.em, id, `${LIST_COLUMNS}, args, kwargs, result`);
+      const r = await find(ctx.em, id, `${LIST_COLUMNS}, ${JSON_FIELDS.map((f) => jsonHead(f, f)).join(', ')}`);
       if (!r) return null;
-      const object: Row = { ...toListRow(r), args: r.args, kwargs: r.kwargs, result: r.result ?? null };
-      return { object, truncated: truncateFields(object, JSON_FIELDS) };
+      const { values, truncated } = headFields(r, JSON_FIELDS);
+      return { object: { ...toListRow(r), ...values }, truncated };
     },
 
     async field(ctx, id, name) {
