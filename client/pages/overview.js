@@ -21,10 +21,13 @@ function step(max) {
 }
 
 /**
- * Stacked bars per hour, drawn by hand: successes at the bottom, failures on top.
- * @param {{ hourly: { hour: string, success: number, failure: number }[] }} props
+ * Stacked bars per hour, drawn by hand: successes at the bottom, failures on top. A series the
+ * user may not view comes as null and is left out.
+ * @param {{ hourly: { hour: string, success: number | null, failure: number | null }[] }} props
  */
-function Chart({ hourly }) {
+function Chart({ hourly: given }) {
+  const shows = { success: given[0]?.success !== null, failure: given[0]?.failure !== null };
+  const hourly = given.map((h) => ({ hour: h.hour, success: h.success ?? 0, failure: h.failure ?? 0 }));
   const max = Math.max(1, ...hourly.map((h) => h.success + h.failure));
   const s = step(max);
   const top = Math.ceil(max / s) * s;
@@ -35,7 +38,8 @@ function Chart({ hourly }) {
   const ticks = [];
   for (let v = 0; v <= top; v += s) ticks.push(v);
   const totals = hourly.reduce((t, h) => [t[0] + h.success, t[1] + h.failure], [0, 0]);
-  const summary = `Successes and failures per hour over the last 24 hours: ${num(totals[0])} successes and ${num(totals[1])} failures in all.`;
+  const parts = [shows.success && `${num(totals[0])} successes`, shows.failure && `${num(totals[1])} failures`].filter(Boolean);
+  const summary = `Results per hour over the last 24 hours: ${parts.join(' and ')} in all.`;
   return html`<figure class="chart">
     <svg viewBox=${`0 0 ${W} ${H}`} role="img" aria-label=${summary} preserveAspectRatio="xMidYMid meet">
       ${ticks.map((v) => html`<g class="tick">
@@ -46,7 +50,11 @@ function Chart({ hourly }) {
         const x = PAD.left + i * bw + bw * 0.15;
         const w = bw * 0.7;
         const start = new Date(h.hour);
-        const label = `${hourMinute.format(start)}: ${num(h.success)} ${h.success === 1 ? 'success' : 'successes'}, ${num(h.failure)} ${h.failure === 1 ? 'failure' : 'failures'}`;
+        const counts = [
+          shows.success && `${num(h.success)} ${h.success === 1 ? 'success' : 'successes'}`,
+          shows.failure && `${num(h.failure)} ${h.failure === 1 ? 'failure' : 'failures'}`,
+        ];
+        const label = `${hourMinute.format(start)}: ${counts.filter(Boolean).join(', ')}`;
         return html`<g class="bar">
           <title>${label}</title>
           <rect class="hit" x=${PAD.left + i * bw} y=${PAD.top} width=${bw} height=${ih} />
@@ -58,8 +66,8 @@ function Chart({ hourly }) {
       <line class="axis" x1=${PAD.left} x2=${W - PAD.right} y1=${y(0)} y2=${y(0)} />
     </svg>
     <figcaption>
-      <span class="key success"></span> Successes (${num(totals[0])})
-      <span class="key failure"></span> Failures (${num(totals[1])})
+      ${shows.success && html`<span class="key success"></span> Successes (${num(totals[0])}) `}
+      ${shows.failure && html`<span class="key failure"></span> Failures (${num(totals[1])})`}
       <span class="muted"> · per hour, last 24 hours, your time zone</span>
     </figcaption>
   </figure>`;

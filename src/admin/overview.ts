@@ -4,8 +4,10 @@ import type { PageId } from './options.js';
 
 export interface HourCount {
   hour: string;
-  success: number;
-  failure: number;
+  /** null when the caller may not view Successful tasks. */
+  success: number | null;
+  /** null when the caller may not view Failed tasks. */
+  failure: number | null;
   /** Present when a count of this hour was extrapolated (over HOUR_CAP results of one outcome). */
   estimated?: true;
 }
@@ -13,7 +15,7 @@ export interface HourCount {
 export interface Overview {
   /** null for a page the caller may not view. */
   counts: Record<PageId, Count | null>;
-  /** null unless the caller may view successful or failed tasks. */
+  /** null unless the caller may view successful or failed tasks; each series only for its own page. */
   hourly: HourCount[] | null;
 }
 
@@ -34,7 +36,7 @@ const HOUR_CAP = 2_000;
 const HOURLY = `
   select extract(epoch from h.at)::bigint as at, o.success, c.n, extract(epoch from c.edge) * 1000 as edge
     from (select ?::timestamptz + interval '1 hour' * i as at from generate_series(0, 23) i) h
-   cross join (values (true), (false)) o(success)
+   cross join (select unnest(?::boolean[])) o(success)
    cross join lateral (
      select count(*) as n, min(stopped) as edge from (
        select stopped from ormq_task t
@@ -60,8 +62,11 @@ export async function overview(em: SqlEntityManager, visible: ReadonlySet<PageId
   if (!visible.has('successful') && !visible.has('failed')) return { counts, hourly: null };
   // UTC hours, so buckets never shift with DST.
   const first = Math.floor(now.getTime() / HOUR) * HOUR - 23 * HOUR;
-  const hourly: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success: 0, failure: 0 }));
-  const rows = await em.execute(HOURLY, [new Date(first).toISOString()]);
+  const success = visible.has('successful') ? 0 : null;
+  const failure = visible.has('failed') ? 0 : null;
+  const hourly: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success, failure }));
+  const outcomes = [success !== null && 'true', failure !== null && 'false'].filter(Boolean).join(',');
+  const rows = await em.execute(HOURLY, [new Date(first).toISOString(), `{${outcomes}}`]);
   for (const r of rows) {
     const start = Number(r.at) * 1000;
     const bucket = hourly[(start - first) / HOUR];

@@ -11,8 +11,8 @@ import { addDays, fromWall, toWall } from '../../time.js';
 import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import {
-  afterCursor, FIELD_LIMIT, iso, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
-  textFilter, truncateFields, Where, type Keyset,
+  afterCursor, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
+  textFilter, Where, type Keyset,
 } from '../list.js';
 import { writeLog, type LogEntry } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
@@ -22,11 +22,23 @@ const T = 'ormq_schedule.';
 const JSON_FIELDS = ['args', 'kwargs'] as const;
 const NEXT_RUN_FILTERS = ['past', 'today', 'next7', 'later'] as const;
 
-/** The schedule with its last run's outcome: the task row, if it still exists. */
-const select = (extra = '') => `select ${SCHEDULE_COLUMNS.split(', ').map((c) => T + c).join(', ')}, last.id as last_id,
+/**
+ * The schedule with its last run's outcome (the task row, if it still exists), and args and kwargs
+ * cut down in SQL: a list of 500 schedules never loads their full arguments.
+ */
+const select = (extra = '') => `select ${SCHEDULE_COLUMNS.split(', ').filter((c) => !(JSON_FIELDS as readonly string[]).includes(c)).map((c) => T + c).join(', ')},
+  ${JSON_FIELDS.map((f) => jsonHead(T + f, f)).join(', ')}, last.id as last_id,
   last.success as last_success${extra} from ormq_schedule left join ormq_task last on last.id = ormq_schedule.task`;
 
 type Row = Record<string, unknown>;
+
+/** The schedule as the API shows it; args and kwargs too large for it are left out (`truncated`). */
+function toDetail(r: Row): { object: Row; truncated: ReturnType<typeof headFields>['truncated'] } {
+  const { values, truncated } = headFields(r, JSON_FIELDS);
+  const object: Row = { ...toObject(r), ...values };
+  for (const f of JSON_FIELDS) if (f in truncated) delete object[f];
+  return { object, truncated };
+}
 
 function toObject(r: Row): Row {
   return {
@@ -75,6 +87,39 @@ async function findOne(em: SqlEntityManager, id: number): Promise<Row | undefine
   return (await em.execute(`${select()} where ${T}id = ?`, [id]))[0];
 }
 
+/**
+ * A schedule's last run names a task and its outcome: only for those who may view the page that
+ * outcome puts it on. A run with no task row yet (queued, or pruned) could be on either page.
+ */
+async function lastRunFilter(ctx: RequestContext): Promise<(o: Row) => Row> {
+  const successful = await ctx.can('successful', 'view');
+  const failed = await ctx.can('failed', 'view');
+  return (o) => {
+    const run = o.lastRun as { success: boolean } | null;
+    const visible = run ? (run.success ? successful : failed) : successful && failed;
+    if (!visible) {
+      if ('lastRun' in o) o.lastRun = null;
+      if ('task' in o) o.task = null;
+    }
+    return o;
+  };
+}
+
+/** The object after a change, with its last run shown only to those who may see it. */
+async function shown(ctx: RequestContext, r: Row): Promise<Row> {
+  return (await lastRunFilter(ctx))(toDetail(r).object);
+}
+
+/** Saved args and kwargs are bounded: every run copies them into a package, and every list shows them. */
+function assertArgsSize(v: ScheduleValues, fields: readonly ('args' | 'kwargs')[], limit: number): void {
+  const errors: Record<string, string> = {};
+  for (const f of fields) {
+    const bytes = Buffer.byteLength(JSON.stringify(v[f]));
+    if (bytes > limit) errors[f] = `must be at most ${limit} bytes of JSON (it is ${bytes})`;
+  }
+  if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
+}
+
 async function notifyScheduler(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
   for (const c of new Set([...clusters].map((v) => (v as string | null) ?? ''))) {
     await em.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
@@ -121,12 +166,9 @@ function where(filter: Record<string, unknown>, ctx: RequestContext): Where {
   return w;
 }
 
-/** Large args or kwargs stay out of list rows; the detail view loads them. */
-function listRow(r: Row): Row {
-  const o = toObject(r);
-  for (const f of JSON_FIELDS) if ((JSON.stringify(o[f]) ?? '').length > FIELD_LIMIT) delete o[f];
-  return o;
-}
+
+/** What the actions read; only run, which copies them, reads args and kwargs. */
+const ACTION_COLUMNS = 'id, name, func, hook, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run';
 
 const log = (r: Row, action: string, summary: string): LogEntry => ({ action, page: 'scheduled', objectId: Number(r.id), summary });
 
@@ -191,6 +233,7 @@ const actions: Record<string, Action> = {
   },
   run: {
     converges: false,
+    columns: `${ACTION_COLUMNS}, args, kwargs`,
     async apply(tx, rows) {
       const entries: LogEntry[] = [];
       const keys = new Set<string>();
@@ -221,7 +264,7 @@ export const scheduled: Page = {
   id: 'scheduled',
   table: 'ormq_schedule',
   keyset: KEYSET,
-  actionColumns: 'id, name, func, hook, args, kwargs, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run',
+  actionColumns: ACTION_COLUMNS,
   parseId: parseScheduleId,
   where,
   jsonFields: JSON_FIELDS,
@@ -232,7 +275,10 @@ export const scheduled: Page = {
     const cursor = parseCursor(KEYSET, query.cursor);
     const w = filtered.and(afterCursor(KEYSET, cursor, T));
     const rows = await ctx.em.execute(`${select(keyColumn(KEYSET, T))} ${w.sql} ${orderBy(KEYSET, T)} limit ${limit + 1}`, w.params);
-    return keysetPage(ctx.em, 'ormq_schedule', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: listRow });
+    const visible = await lastRunFilter(ctx);
+    // Large args or kwargs stay out of list rows; the detail view loads them.
+    const toRow = (r: Row) => visible(toDetail(r).object);
+    return keysetPage(ctx.em, 'ormq_schedule', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow });
   },
 
   async filters(ctx) {
@@ -244,8 +290,8 @@ export const scheduled: Page = {
   async detail(ctx, id) {
     const r = await findOne(ctx.em, Number(id));
     if (!r) return null;
-    const object = toObject(r);
-    return { object, truncated: truncateFields(object, JSON_FIELDS) };
+    const { object, truncated } = toDetail(r);
+    return { object: (await lastRunFilter(ctx))(object), truncated };
   },
 
   async field(ctx, id, name) {
@@ -293,6 +339,7 @@ export async function createSchedule(ctx: RequestContext, body: unknown): Promis
   let v: ScheduleValues;
   try {
     v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+    assertArgsSize(v, JSON_FIELDS, ctx.options.argsLimit);
   } catch (e) {
     validationOf(e);
   }
@@ -304,7 +351,7 @@ export async function createSchedule(ctx: RequestContext, body: unknown): Promis
       const id = Number((await tx.execute(INSERT, params(v)))[0]!.id);
       await notifyScheduler(tx, [v.cluster]);
       await writeLog(tx, actor, [{ action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` }]);
-      return toObject((await findOne(tx, id))!);
+      return shown(ctx, (await findOne(tx, id))!);
     }),
   );
 }
@@ -325,24 +372,30 @@ export async function editSchedule(ctx: RequestContext, id: number, body: unknow
   return withNameCheck(() =>
     ctx.em.transactional(async (em) => {
       const tx = em as SqlEntityManager;
-      const locked = await tx.execute('select id from ormq_schedule where id = ? for update', [id]);
-      if (!locked.length) throw new HttpError(404, `Schedule ${id} does not exist`);
-      const current = (await findOne(tx, id))!;
+      const current = (await tx.execute(`select ${SCHEDULE_COLUMNS} from ormq_schedule where id = ? for update`, [id]))[0];
+      if (!current) throw new HttpError(404, `Schedule ${id} does not exist`);
       if (Number(current.version) !== version) {
-        throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, { current: toObject(current) });
+        // The other change is shown to those who may view schedules; the others only learn there was one.
+        const extra = (await ctx.can('scheduled', 'view')) ? { current: await shown(ctx, (await findOne(tx, id))!) } : undefined;
+        throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, extra);
       }
       const previous = values(current);
       let v: ScheduleValues;
       try {
         v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+        // Stored arguments larger than the limit (saved by host code) may stay as they are.
+        assertArgsSize(v, JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])), ctx.options.argsLimit);
       } catch (e) {
         validationOf(e);
       }
+      // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
+      if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
+      if (previous.repeats === 0 && v.repeats !== 0) await ctx.require('scheduled', 'resume');
       await assertNameFree(tx, v.name, id);
       await tx.execute(UPDATE, [...params(v), id]);
       await notifyScheduler(tx, [previous.cluster, v.cluster]);
       await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
-      return toObject((await findOne(tx, id))!);
+      return shown(ctx, (await findOne(tx, id))!);
     }),
   );
 }
