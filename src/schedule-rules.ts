@@ -111,10 +111,23 @@ export function nextRun(s: ScheduleTiming, options: NextRunOptions = {}): Date {
   return next;
 }
 
-/** The next `count` run times after a schedule's next run, for previews. */
+/**
+ * The next `count` run times after a schedule's next run, for previews; fewer when the series ends
+ * first: a cron with no later match (the cron library looks no further than year 3000), or a run
+ * past year 9999, which PostgreSQL cannot store.
+ */
 export function upcomingRuns(s: ScheduleTiming, count: number, timeZone = 'UTC'): Date[] {
   const runs = [s.nextRun];
   if (s.scheduleType === 'O') return runs;
-  while (runs.length < count) runs.push(step(s, runs[runs.length - 1]!, timeZone));
+  while (runs.length < count) {
+    let next: Date;
+    try {
+      next = step(s, runs[runs.length - 1]!, timeZone);
+    } catch {
+      break;
+    }
+    if (next.getUTCFullYear() > 9999) break;
+    runs.push(next);
+  }
   return runs;
 }

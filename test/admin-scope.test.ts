@@ -259,4 +259,25 @@ Bounded('large args, kwargs, results and payloads are cut in SQL: lists leave th
   assert.equal(copied!.args, big);
 });
 
+Bounded('the cron preview is bounded: at most five runs, ending where the series ends, never a 500', async (ctx) => {
+  const api = await ctx.start();
+  const preview = async (q: Record<string, string>) => {
+    const r = await api.get(`api/scheduled/preview?${new URLSearchParams(q)}`);
+    assert.is(r.status, 200, `${JSON.stringify(q)}: ${r.text}`);
+    return r.json.runs as string[];
+  };
+  assert.is((await preview({ scheduleType: 'C', cron: '*/5 * * * *' })).length, 5);
+  // The cron library looks no further than year 3000; PostgreSQL stores no year past 9999.
+  assert.equal(await preview({ scheduleType: 'C', cron: '* * * * *', nextRun: '2999-12-31T23:57:00Z' }), [
+    '2999-12-31T23:57:00.000Z', '2999-12-31T23:58:00.000Z', '2999-12-31T23:59:00.000Z',
+  ]);
+  assert.equal(await preview({ scheduleType: 'M', nextRun: '9999-11-30T00:00:00Z' }), ['9999-11-30T00:00:00.000Z', '9999-12-31T00:00:00.000Z']);
+  assert.equal((await preview({ scheduleType: 'I', minutes: '32767', nextRun: '9999-12-01T00:00:00Z' })).length, 2);
+  // A rare cron (29 February on a Monday) still answers its five runs.
+  assert.is((await preview({ scheduleType: 'C', cron: '0 0 29 2 1' })).length, 5);
+  const bad = await api.get(`api/scheduled/preview?${new URLSearchParams({ scheduleType: 'C', cron: '* '.repeat(200) })}`);
+  assert.is(bad.status, 400);
+  assert.ok(bad.json.error.fields.cron);
+});
+
 Bounded.run();
