@@ -167,7 +167,16 @@ function where(filter: Record<string, unknown>, ctx: RequestContext): Where {
 }
 
 
-/** What the actions read; only run, which copies them, reads args and kwargs. */
+/**
+ * A package for "run now", its args and kwargs copied by PostgreSQL from the schedule (with the
+ * intended date added under its kwarg) rather than through Node.
+ */
+const RUN_NOW = `insert into ormq_queued (key, payload)
+  select ?, ?::jsonb || jsonb_build_object('args', s.args, 'kwargs',
+    case when s.intended_date_kwarg is null then s.kwargs else s.kwargs || jsonb_build_object(s.intended_date_kwarg, ?::text) end)
+  from ormq_schedule s where s.id = ?`;
+
+/** What the actions read: never args or kwargs, which only run copies, in SQL. */
 const ACTION_COLUMNS = 'id, name, func, hook, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run';
 
 const log = (r: Row, action: string, summary: string): LogEntry => ({ action, page: 'scheduled', objectId: Number(r.id), summary });
@@ -233,22 +242,18 @@ const actions: Record<string, Action> = {
   },
   run: {
     converges: false,
-    columns: `${ACTION_COLUMNS}, args, kwargs`,
     async apply(tx, rows) {
       const entries: LogEntry[] = [];
       const keys = new Set<string>();
       const now = new Date().toISOString();
       for (const r of rows) {
-        const kwargs = { ...(r.kwargs as Record<string, unknown>) };
-        if (r.intended_date_kwarg) kwargs[r.intended_date_kwarg as string] = now;
-        const { key, payload } = buildPackage(r.func, r.args, {
-          kwargs,
+        const { key, payload } = buildPackage(r.func, [], {
           hook: (r.hook as string | null) ?? null,
           group: (r.name as string | null) ?? String(r.id),
           cluster: (r.cluster as string | null) ?? 'default',
         });
         payload.schedule = Number(r.id);
-        await tx.execute('insert into ormq_queued (key, payload) values (?, ?::jsonb)', [key, JSON.stringify(payload)]);
+        await tx.execute(RUN_NOW, [key, JSON.stringify(payload), now, Number(r.id)]);
         await tx.execute('update ormq_schedule set task = ?, version = version + 1 where id = ?', [payload.id, Number(r.id)]);
         keys.add(key);
         entries.push(log(r, 'run', `Ran now as task ${payload.id}`));
