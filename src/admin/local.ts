@@ -41,7 +41,7 @@ export function refuseNotLocal(res: ServerResponse, why: string, api: boolean): 
   if (api) return sendError(res, new HttpError(403, message));
   const page =
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">' +
-    '<title>Queue admin: local only</title></head><body><h1>This queue admin answers only local requests</h1>' +
+    '<link rel="icon" href="data:,"><title>Queue admin: local only</title></head><body><h1>This queue admin answers only local requests</h1>' +
     '<p>Without an <code>authorize</code> option it serves only direct requests made on the machine it runs on, ' +
     'to <code>localhost</code>, <code>127.0.0.1</code> or <code>[::1]</code>.</p>' +
     '<p>To open it to others, pass <code>authorize</code> when mounting it, e.g. ' +
