@@ -17,7 +17,8 @@ import { overview } from './overview.js';
 import { runAction, type Page, type RequestContext } from './page.js';
 import { failed } from './pages/failed.js';
 import { editQueued, queued, queuedEditActions } from './pages/queued.js';
-import { createSchedule, editSchedule, previewRuns, scheduled } from './pages/scheduled.js';
+import { createSchedule, editSchedule, previewRuns } from './pages/schedule-form.js';
+import { scheduled } from './pages/scheduled.js';
 import { successful } from './pages/successful.js';
 import { defaultClientDir, loadClient, serveAsset } from './static.js';
 

@@ -1,0 +1,139 @@
+/**
+ * The Scheduled tasks page's form on the server: create and edit through the same rules as
+ * `schedule()`, and the preview of the next runs while a timing is edited. Every save bumps
+ * `version`, so a form saved over someone else's change gets a conflict instead of overwriting it.
+ */
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { isUniqueViolation, SCHEDULE_COLUMNS } from '../../producer.js';
+import { upcomingRuns } from '../../schedule-rules.js';
+import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
+import { badRequest, HttpError, isPlainObject } from '../http.js';
+import { writeLog } from '../log.js';
+import type { RequestContext } from '../page.js';
+import { findOne, notifyScheduler, shown, values } from './scheduled.js';
+
+type Row = Record<string, unknown>;
+const JSON_FIELDS = ['args', 'kwargs'] as const;
+
+/** Saved args and kwargs are bounded: every run copies them into a package, and every list shows them. */
+function assertArgsSize(v: ScheduleValues, fields: readonly ('args' | 'kwargs')[], limit: number): void {
+  const errors: Record<string, string> = {};
+  for (const f of fields) {
+    const bytes = Buffer.byteLength(JSON.stringify(v[f]));
+    if (bytes > limit) errors[f] = `must be at most ${limit} bytes of JSON (it is ${bytes})`;
+  }
+  if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
+}
+
+function validationOf(e: unknown): never {
+  if (e instanceof ValidationError) throw badRequest(e.message, e.errors);
+  throw e;
+}
+
+async function assertNameFree(tx: SqlEntityManager, name: string | null, id: number | null): Promise<void> {
+  if (name === null) return;
+  const taken = await tx.execute('select 1 from ormq_schedule where name = ? and id <> ?', [name, id ?? 0]);
+  if (taken.length) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
+}
+
+const INSERT = `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster, intended_date_kwarg)
+  values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?) returning id`;
+
+const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?::jsonb, kwargs = ?::jsonb, schedule_type = ?, minutes = ?,
+  repeats = ?, next_run = ?, cron = ?, cluster = ?, intended_date_kwarg = ?, version = version + 1 where id = ?`;
+
+const params = (v: ScheduleValues) => [
+  v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
+  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg,
+];
+
+/** A unique-name race lost between the check and the write still answers as a field error. */
+async function withNameCheck<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isUniqueViolation(e)) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
+    throw e;
+  }
+}
+
+export async function createSchedule(ctx: RequestContext, body: unknown): Promise<Row> {
+  let v: ScheduleValues;
+  try {
+    v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+    assertArgsSize(v, JSON_FIELDS, ctx.options.argsLimit);
+  } catch (e) {
+    validationOf(e);
+  }
+  const actor = await ctx.actor();
+  return withNameCheck(() =>
+    ctx.em.transactional(async (em) => {
+      const tx = em as SqlEntityManager;
+      await assertNameFree(tx, v.name, null);
+      const id = Number((await tx.execute(INSERT, params(v)))[0]!.id);
+      await notifyScheduler(tx, [v.cluster]);
+      await writeLog(tx, actor, [{ action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` }]);
+      return shown(ctx, (await findOne(tx, id))!);
+    }),
+  );
+}
+
+function changes(before: ScheduleValues, after: ScheduleValues): string {
+  const changed = (Object.keys(after) as (keyof ScheduleValues)[]).filter(
+    (k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]),
+  );
+  return changed.length ? `Changed ${changed.join(', ')}` : 'Saved without changes';
+}
+
+export async function editSchedule(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
+  if (!isPlainObject(body)) throw badRequest('Body must be an object of schedule fields', { body: 'must be an object' });
+  const version = body.version;
+  if (!Number.isInteger(version)) throw badRequest('version is required: the version of the schedule this edit started from', { version: 'is required (a whole number)' });
+  const { version: _version, ...input } = body;
+  const actor = await ctx.actor();
+  return withNameCheck(() =>
+    ctx.em.transactional(async (em) => {
+      const tx = em as SqlEntityManager;
+      const current = (await tx.execute(`select ${SCHEDULE_COLUMNS} from ormq_schedule where id = ? for update`, [id]))[0];
+      if (!current) throw new HttpError(404, `Schedule ${id} does not exist`);
+      if (Number(current.version) !== version) {
+        // The other change is shown to those who may view schedules; the others only learn there was one.
+        const extra = (await ctx.can('scheduled', 'view')) ? { current: await shown(ctx, (await findOne(tx, id))!) } : undefined;
+        throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, extra);
+      }
+      const previous = values(current);
+      let v: ScheduleValues;
+      try {
+        v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+        // Stored arguments larger than the limit (saved by host code) may stay as they are.
+        assertArgsSize(v, JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])), ctx.options.argsLimit);
+      } catch (e) {
+        validationOf(e);
+      }
+      // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
+      if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
+      if (previous.repeats === 0 && v.repeats !== 0) await ctx.require('scheduled', 'resume');
+      await assertNameFree(tx, v.name, id);
+      await tx.execute(UPDATE, [...params(v), id]);
+      await notifyScheduler(tx, [previous.cluster, v.cluster]);
+      await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
+      return shown(ctx, (await findOne(tx, id))!);
+    }),
+  );
+}
+
+/** The next five runs of a timing being edited, by the rules the scheduler applies. */
+export function previewRuns(query: Record<string, string>, timeZone: string): string[] {
+  const input: Record<string, unknown> = { func: 'preview', scheduleType: query.scheduleType ?? '' };
+  if (query.cron) input.cron = query.cron;
+  if (query.minutes) input.minutes = query.minutes;
+  if (query.nextRun) input.nextRun = query.nextRun;
+  else if (query.scheduleType !== 'C') input.nextRun = new Date().toISOString();
+  let v: ScheduleValues;
+  try {
+    v = validateSchedule(input, { timeZone });
+  } catch (e) {
+    validationOf(e);
+  }
+  return upcomingRuns(v, 5, timeZone).map((d) => d.toISOString());
+}
