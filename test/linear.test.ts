@@ -15,7 +15,16 @@ import { client, close, serve, testClient } from './helpers/admin.js';
 import { startCluster } from './helpers/cluster.js';
 
 type Api = ReturnType<typeof client>;
-type Ctx = { orm: MikroORM; close(): Promise<void>; clientDir: ReturnType<typeof testClient>; servers: Server[]; api: Api; small: Api };
+type Ctx = {
+  orm: MikroORM;
+  close(): Promise<void>;
+  clientDir: ReturnType<typeof testClient>;
+  servers: Server[];
+  api: Api;
+  small: Api;
+  /** How long the `small` admin spent on each request, from its head arriving to its answer sent. */
+  handled: number[];
+};
 
 const BACKSLASHES = '\\'.repeat(500_000);
 /** Ends in "x", so no escape follows the run: the case that made the old regex backtrack on every backslash. */
@@ -34,7 +43,13 @@ L.before(async (ctx) => {
   ctx.clientDir = testClient();
   // Arguments this large are refused by default (argsLimit): `api` raises it so the value is stored.
   const large = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, argsLimit: 2 * 1024 * 1024 }) as never);
-  const small = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }) as never);
+  const admin = queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir });
+  ctx.handled = [];
+  const small = await serve((req, res) => {
+    const start = performance.now();
+    res.on('finish', () => ctx.handled.push(performance.now() - start));
+    admin(req, res);
+  });
   ctx.servers = [large.server, small.server];
   ctx.api = client(`${large.url}/`);
   ctx.small = client(`${small.url}/`);
@@ -84,15 +99,17 @@ L(`500,000 backslashes through enqueue's checks take under ${BOUND_MS} ms, and t
   assert.is(row!.arg, HOSTILE);
 });
 
-L(`500,000 backslashes through an admin create are checked in under ${BOUND_MS} ms, and stored intact`, async ({ orm, api, small }) => {
+/** Timed on the server, from the request's head to its answer: the client's own 1 MB JSON.stringify is not the admin's. */
+L(`500,000 backslashes through an admin create are checked in under ${BOUND_MS} ms, and stored intact`, async ({ orm, api, small, handled }) => {
   const body = (name: string, arg: string) => ({ name, func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 60_000).toISOString(), args: [arg] });
   // Once untimed: the first 1 MB body also pays for compiling the code it runs through.
   await small.post('api/scheduled', body('warm-up', HOSTILE));
   // Every check runs (JSON, storable text, depth, the schedule's rules, its size) and the answer is a 400: nothing is written.
   for (const [arg, field] of [[HOSTILE, /at most 65536 bytes/], [`${BACKSLASHES}\u0000`, /NUL/]] as const) {
-    const { value: r, ms } = await timed(() => small.post('api/scheduled', body('hostile', arg)));
+    const r = await small.post('api/scheduled', body('hostile', arg));
     assert.is(r.status, 400, r.text.slice(0, 200));
     assert.match(r.json.error.fields.args, field);
+    const ms = handled[handled.length - 1]!;
     assert.ok(ms < BOUND_MS, `the create took ${ms.toFixed(1)} ms`);
   }
   const stored = await api.post('api/scheduled', body('hostile', HOSTILE));
