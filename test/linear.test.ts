@@ -22,8 +22,8 @@ type Ctx = {
   servers: Server[];
   api: Api;
   small: Api;
-  /** How long the `small` admin spent on each request, from its head arriving to its answer sent. */
-  handled: number[];
+  /** What the `small` admin spent on each request, from its head arriving to its answer sent. */
+  handled: Spent[];
 };
 
 const BACKSLASHES = '\\'.repeat(500_000);
@@ -31,10 +31,31 @@ const BACKSLASHES = '\\'.repeat(500_000);
 const HOSTILE = `${BACKSLASHES}x`;
 const BOUND_MS = 100;
 
-async function timed<T>(fn: () => Promise<T> | T): Promise<{ value: T; ms: number }> {
-  const start = performance.now();
+/**
+ * Time spent, as CPU time (ms) and wall time. The bound is on CPU time: on a machine with more
+ * runnable processes than cores, wall time also counts the waits for a core, which are not the
+ * check's; on an idle machine the two are the same for this synchronous work.
+ */
+interface Spent {
+  cpu: number;
+  wall: number;
+}
+
+function meter(): () => Spent {
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  return () => {
+    const used = process.cpuUsage(cpu);
+    return { cpu: (used.user + used.system) / 1000, wall: performance.now() - wall };
+  };
+}
+
+const show = (t: Spent) => `${t.cpu.toFixed(1)} ms of CPU (${t.wall.toFixed(1)} ms of wall time)`;
+
+async function timed<T>(fn: () => Promise<T> | T): Promise<{ value: T; spent: Spent }> {
+  const stop = meter();
   const value = await fn();
-  return { value, ms: performance.now() - start };
+  return { value, spent: stop() };
 }
 
 const L = suite<Ctx>('input checks are linear');
@@ -46,8 +67,8 @@ L.before(async (ctx) => {
   const admin = queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir });
   ctx.handled = [];
   const small = await serve((req, res) => {
-    const start = performance.now();
-    res.on('finish', () => ctx.handled.push(performance.now() - start));
+    const stop = meter();
+    res.on('finish', () => ctx.handled.push(stop()));
     admin(req, res);
   });
   ctx.servers = [large.server, small.server];
@@ -89,10 +110,10 @@ L('isStorableJson finds NUL and lone surrogates, escaped or not, and nothing els
  */
 L(`500,000 backslashes through enqueue's checks take under ${BOUND_MS} ms, and the value is stored intact`, async ({ orm }) => {
   buildPackage('work', [HOSTILE]);
-  const { ms } = await timed(() => buildPackage('work', [HOSTILE]));
-  assert.ok(ms < BOUND_MS, `enqueue's checks took ${ms.toFixed(1)} ms`);
+  const { spent } = await timed(() => buildPackage('work', [HOSTILE]));
+  assert.ok(spent.cpu < BOUND_MS, `enqueue's checks took ${show(spent)}`);
   const bad = await timed(() => enqueue(orm.em.fork(), 'work', [`${BACKSLASHES}\u0000`]).then(() => 'stored', (e: Error) => e.message));
-  assert.ok(bad.ms < BOUND_MS, `refusing took ${bad.ms.toFixed(1)} ms`);
+  assert.ok(bad.spent.cpu < BOUND_MS, `refusing took ${show(bad.spent)}`);
   assert.match(bad.value, /args: contains a NUL/);
   const id = await enqueue(orm.em.fork(), 'work', [HOSTILE]);
   const [row] = await sql<{ arg: string }>(orm, "select payload->'args'->>0 as arg from ormq_queued where payload->>'id' = ?", [id]);
@@ -109,8 +130,8 @@ L(`500,000 backslashes through an admin create are checked in under ${BOUND_MS} 
     const r = await small.post('api/scheduled', body('hostile', arg));
     assert.is(r.status, 400, r.text.slice(0, 200));
     assert.match(r.json.error.fields.args, field);
-    const ms = handled[handled.length - 1]!;
-    assert.ok(ms < BOUND_MS, `the create took ${ms.toFixed(1)} ms`);
+    const spent = handled[handled.length - 1]!;
+    assert.ok(spent.cpu < BOUND_MS, `the create took ${show(spent)}`);
   }
   const stored = await api.post('api/scheduled', body('hostile', HOSTILE));
   assert.is(stored.status, 201, stored.text.slice(0, 200));
@@ -119,9 +140,9 @@ L(`500,000 backslashes through an admin create are checked in under ${BOUND_MS} 
 });
 
 L(`a task result of 500,000 backslashes is checked in under ${BOUND_MS} ms and saved`, async ({ orm }) => {
-  const { value: ok, ms } = await timed(() => isStorableJson(JSON.stringify(HOSTILE)));
+  const { value: ok, spent } = await timed(() => isStorableJson(JSON.stringify(HOSTILE)));
   assert.ok(ok);
-  assert.ok(ms < BOUND_MS, `the result check took ${ms.toFixed(1)} ms`);
+  assert.ok(spent.cpu < BOUND_MS, `the result check took ${show(spent)}`);
   const { cluster } = await startCluster(orm, { tasks: { hostile: () => HOSTILE } });
   try {
     const id = await enqueue(orm.em.fork(), 'hostile');
