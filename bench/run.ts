@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client]`: benchmarks on real PostgreSQL
+ * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client,enqueue]`: benchmarks on real PostgreSQL
  * (DATABASE_URL, or an embedded server started here). Prints a table per section and writes
  * bench/results/latest.json. Not part of `npm test`.
  */
@@ -32,7 +32,7 @@ const arg = (name: string) => {
 const scale = Number(arg('scale') ?? 1);
 if (!(scale > 0 && scale <= 1)) throw new RangeError('--scale must be a number in (0, 1]');
 const only = arg('only')?.split(',');
-const sections = ['cluster', 'admin', 'client'].filter((s) => !only || only.includes(s));
+const sections = ['cluster', 'admin', 'client', 'enqueue'].filter((s) => !only || only.includes(s));
 
 let embedded: EmbeddedServer | undefined;
 let dir: string | undefined;

@@ -70,6 +70,8 @@ export const Queued = defineEntity({
     key: p.string().length(100).fieldName('key'),
     payload: p.json<Record<string, unknown>>().fieldName('payload'),
     lock: p.datetime().columnType('timestamptz').fieldName('lock').nullable(),
+    /** Not claimed before this time (a delayed task); null: at once. */
+    runAt: p.datetime().columnType('timestamptz').fieldName('run_at').nullable(),
   },
   indexes: INDEXES.ormq_queued,
 });

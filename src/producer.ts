@@ -3,7 +3,8 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { humanName, newTaskId } from './names.js';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { toSchedule, type ScheduleRecord, type TaskPackage } from './rows.js';
-import { ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
+import { parseDate, ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
+import type { TaskArgs, TaskName } from './registry.js';
 
 /** LISTEN/NOTIFY channels: new packages (payload = queue key) and schedule changes. */
 export const QUEUE_CHANNEL = 'ormq_queued';
@@ -25,6 +26,18 @@ export interface EnqueueOptions {
   save?: boolean | null;
   /** Use this task id (32 hex digits) instead of a new one. */
   id?: string;
+  /** Not claimed before this time. */
+  runAt?: Date;
+  /** Not claimed before this many seconds from now (the database's clock). */
+  delay?: number;
+}
+
+/** A built package: the queue key, what the cluster runs, and when it may first be claimed. */
+export interface BuiltPackage {
+  key: string;
+  payload: TaskPackage;
+  /** A Date, or seconds from now on the database's clock; null: at once. */
+  runAt: Date | number | null;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -41,7 +54,7 @@ function shortText(errors: Record<string, string>, field: string, v: unknown, ma
 }
 
 /** Checks and builds a task package; throws a ValidationError naming each bad field. */
-export function buildPackage(func: unknown, args: unknown = [], opts: unknown = {}): { key: string; payload: TaskPackage } {
+export function buildPackage(func: unknown, args: unknown = [], opts: unknown = {}): BuiltPackage {
   const errors: Record<string, string> = {};
   shortText(errors, 'func', func, 256, true);
   if (!Array.isArray(args)) errors.args = 'must be an array';
@@ -58,6 +71,17 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
   if (options.save !== undefined && options.save !== null && typeof options.save !== 'boolean') errors.save = 'must be true or false';
   if (options.id !== undefined && !(typeof options.id === 'string' && /^[0-9a-f]{32}$/.test(options.id))) {
     errors.id = 'must be 32 lowercase hex digits';
+  }
+  let runAt: Date | number | null = null;
+  if (options.runAt !== undefined && options.delay !== undefined) errors.runAt = 'cannot be given with delay';
+  else if (options.runAt !== undefined) {
+    const d = options.runAt instanceof Date ? parseDate(options.runAt) : null;
+    if (!d) errors.runAt = 'must be a valid Date from year 1 to 9999';
+    else runAt = d;
+  } else if (options.delay !== undefined) {
+    if (!(typeof options.delay === 'number' && Number.isFinite(options.delay) && options.delay >= 0 && options.delay <= 3e9)) {
+      errors.delay = 'must be a number of seconds from 0 to 3,000,000,000';
+    } else runAt = options.delay;
   }
   if (Object.keys(errors).length) throw new ValidationError(errors, 'task');
   const id = options.id ?? newTaskId();
@@ -83,26 +107,79 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
     const field = !isStorableJson(JSON.stringify(payload.args)) ? 'args' : !isStorableJson(JSON.stringify(payload.kwargs)) ? 'kwargs' : 'options';
     throw new ValidationError({ [field]: UNSTORABLE_MESSAGE }, 'task');
   }
-  return { key: options.cluster ?? 'default', payload };
+  return { key: options.cluster ?? 'default', payload, runAt };
 }
 
-const INSERT_PACKAGE =
-  'with wake as (select pg_notify(?, ?)) insert into ormq_queued (key, payload) select ?, ?::jsonb from wake returning id';
+/**
+ * Every package in one statement, in order (ids ascending), and one NOTIFY per distinct key.
+ * Notifications are delivered at commit, so clusters never wake for packages that were rolled back.
+ * A delay in seconds is added to the database's clock, like the claim's own comparison.
+ */
+const INSERT_PACKAGES = `with input as (
+    select e->>'k' as key, e->'p' as payload, n,
+      case when e->>'t' is not null then (e->>'t')::timestamptz
+           when e->>'d' is not null then now() + make_interval(secs => (e->>'d')::float8) end as run_at
+    from jsonb_array_elements(?::jsonb) with ordinality as t(e, n)
+  ), ins as (
+    insert into ormq_queued (key, payload, run_at) select key, payload, run_at from input order by n returning id
+  ), wake as (
+    select count(pg_notify(?, key)) as woke from (select distinct key from input) k
+  )
+  select (select count(*) from ins) as inserted, (select woke from wake) as woke`;
 
-/** Inserts a built package (and wakes the clusters listening for its key) through `em`. */
-export async function insertPackage(em: EntityManager, key: string, payload: TaskPackage): Promise<number> {
-  const rows = await (em as SqlEntityManager).execute(INSERT_PACKAGE, [QUEUE_CHANNEL, key, key, JSON.stringify(payload)]);
-  return Number(rows[0]!.id);
+/** Inserts built packages (and wakes the clusters listening for their keys) through `em`. */
+export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[]): Promise<number> {
+  if (!packages.length) return 0;
+  const input = packages.map(({ key, payload, runAt }) => ({
+    k: key,
+    p: payload,
+    t: runAt instanceof Date ? runAt.toISOString() : null,
+    d: typeof runAt === 'number' ? runAt : null,
+  }));
+  const rows = await (em as SqlEntityManager).execute(INSERT_PACKAGES, [JSON.stringify(input), QUEUE_CHANNEL]);
+  return Number(rows[0]!.inserted);
+}
+
+/** One package: see insertPackages. */
+export async function insertPackage(em: EntityManager, key: string, payload: TaskPackage, runAt: Date | number | null = null): Promise<void> {
+  await insertPackages(em, [{ key, payload, runAt }]);
 }
 
 /**
  * Adds a task to the queue and returns its id. Given the host's transactional `em`, the package is
  * written in that transaction: it commits, and wakes the clusters, only if the host's work commits.
+ * With a registry declared (see `TaskRegistry`), `func` and `args` are checked at compile time.
  */
-export async function enqueue(em: EntityManager, func: string, args: unknown[] = [], options: EnqueueOptions = {}): Promise<string> {
-  const { key, payload } = buildPackage(func, args, options);
-  await insertPackage(em, key, payload);
-  return payload.id;
+export async function enqueue<F extends TaskName>(em: EntityManager, func: F, args?: TaskArgs<F>, options: EnqueueOptions = {}): Promise<string> {
+  const built = buildPackage(func, args ?? [], options);
+  await insertPackages(em, [built]);
+  return built.payload.id;
+}
+
+/** One task of `enqueueMany`: enqueue's func and args with its options beside them. */
+export type TaskSpec<F extends TaskName = TaskName> = F extends TaskName ? { func: F; args?: TaskArgs<F> } & EnqueueOptions : never;
+
+/**
+ * Adds many tasks in one statement and returns their ids, in order. Every task is checked first:
+ * one bad task throws a ValidationError naming it (`tasks[3].func`) and nothing is written.
+ */
+export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[]): Promise<string[]> {
+  if (!Array.isArray(tasks)) throw new ValidationError({ tasks: 'must be an array' }, 'tasks');
+  const built: BuiltPackage[] = [];
+  const errors: Record<string, string> = {};
+  tasks.forEach((task, i) => {
+    try {
+      if (!isPlainObject(task)) throw new ValidationError({ task: 'must be an object with func' }, 'task');
+      const { func, args, ...options } = task as unknown as { func: unknown; args?: unknown } & EnqueueOptions;
+      built.push(buildPackage(func, args ?? [], options));
+    } catch (e) {
+      if (!(e instanceof ValidationError)) throw e;
+      for (const [field, message] of Object.entries(e.errors)) errors[field === 'task' ? `tasks[${i}]` : `tasks[${i}].${field}`] = message;
+    }
+  });
+  if (Object.keys(errors).length) throw new ValidationError(errors, 'tasks');
+  await insertPackages(em, built);
+  return built.map((b) => b.payload.id);
 }
 
 export interface ScheduleOptions {

@@ -11,6 +11,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
  * - ormq_task_search_trgm_idx  substring search over name, func and group (pg_trgm, when available)
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_queued_task_idx       a task's package by task id, dropped when the admin resubmits or deletes the task
+ * - ormq_queued_run_at_idx     delayed packages of one key by due time: when an idle cluster wakes
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  */
 const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
@@ -28,6 +29,7 @@ export const INDEXES = {
   ormq_queued: [
     index('ormq_queued_claim_idx', 'ormq_queued (key, id)'),
     index('ormq_queued_task_idx', "ormq_queued ((payload->>'id'))"),
+    index('ormq_queued_run_at_idx', 'ormq_queued (key, run_at) where run_at is not null'),
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
 };
@@ -85,8 +87,10 @@ create table if not exists ormq_queued (
   id bigserial primary key,
   key varchar(100) not null,
   payload jsonb not null,
-  lock timestamptz null
+  lock timestamptz null,
+  run_at timestamptz null
 );
+alter table ormq_queued add column if not exists run_at timestamptz null;
 
 create table if not exists ormq_admin_log (
   id bigserial primary key,

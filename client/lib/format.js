@@ -35,6 +35,7 @@ export const LABELS = {
   version: 'Version',
   key: 'Key',
   lock: 'Lock',
+  runAt: 'Waits until',
   taskId: 'Task id',
   payload: 'Payload',
 };

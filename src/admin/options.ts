@@ -50,7 +50,7 @@ export const SCHEDULE_COLUMNS = [
   'id', 'name', 'func', 'hook', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron', 'cluster',
   'intendedDateKwarg', 'version', 'task', 'lastRun', 'args', 'kwargs',
 ] as const;
-export const QUEUED_COLUMNS = ['id', 'key', 'lock', 'taskId', 'name', 'func', 'group'] as const;
+export const QUEUED_COLUMNS = ['id', 'key', 'lock', 'runAt', 'taskId', 'name', 'func', 'group'] as const;
 
 export const AVAILABLE_COLUMNS: Record<PageId, readonly string[]> = {
   successful: TASK_COLUMNS,

@@ -5,7 +5,7 @@ import type { TaskPackage, TaskRecord, ScheduleRecord } from '../rows.js';
 import { isStorableJson, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
 import { assertTimeZone } from '../time.js';
 import { DEFAULT_MAX_CATCH_UP } from '../schedule-rules.js';
-import { Listener } from './listener.js';
+import { Listener, listenConfig, type ListenConnection } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
 import { ACK, CLAIM, COMPLETE, NEXT_EXPIRY, pruneStatement, RELEASE, type Queryable } from './sql.js';
 
@@ -59,10 +59,17 @@ export interface ClusterOptions {
   stopTimeout?: number;
   /** Where the cluster reports problems (broken schedules, throwing hooks, lost connections). Default console. */
   log?: (level: LogLevel, message: string, detail?: unknown) => void;
+  /**
+   * false: send the hot-path statements unnamed, for a pooler in transaction mode (PgBouncer) that
+   * cannot keep named prepared statements across transactions. Default true.
+   */
+  preparedStatements?: boolean;
+  /** Open the LISTEN connection here (a URL or pg config) instead of with the ORM's settings: a direct connection past a pooler. */
+  listenConnection?: ListenConnection | null;
 }
 
-type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout'>> &
-  Pick<ClusterOptions, 'saveLimitPer'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
+type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection'>> &
+  Pick<ClusterOptions, 'saveLimitPer' | 'listenConnection'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
 
 interface Finished {
   qid: number;
@@ -143,6 +150,8 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     scheduler: o.scheduler ?? true,
     stopTimeout: o.stopTimeout ?? timeout * 1000,
     log: o.log ?? defaultLog,
+    preparedStatements: o.preparedStatements ?? true,
+    listenConnection: o.listenConnection ?? null,
   };
 }
 
@@ -219,12 +228,8 @@ export class Cluster {
     const connection = this.#orm.em.getConnection();
     this.#pool = (await connection.getNativeClient()) as unknown as Queryable;
     this.#running = true;
-    // The pool's own settings (ssl, keepalive, …) less its pool-only ones, for the LISTEN client.
-    const poolOptions = (this.#pool as unknown as { options?: Record<string, unknown> }).options ?? {};
-    const { max: _max, min: _min, idleTimeoutMillis: _idle, maxUses: _uses, log: _log, Promise: _p, ...clientOptions } = poolOptions;
-    const opts = connection.getConnectionOptions();
     this.#listener = new Listener({
-      connection: { host: opts.host, port: opts.port, user: opts.user, password: opts.password, database: opts.database, ...clientOptions },
+      connection: await listenConfig(connection, this.options.listenConnection ?? undefined),
       channels: [QUEUE_CHANNEL, SCHEDULE_CHANNEL],
       onNotify: (channel, payload) => {
         if (channel === QUEUE_CHANNEL && payload === this.name) this.#nudgeWorker();
@@ -289,7 +294,8 @@ export class Cluster {
   }
 
   async #query(statement: { name: string; text: string }, values: unknown[]) {
-    return this.#pool!.query({ ...statement, values });
+    const { name, text } = statement;
+    return this.#pool!.query(this.options.preparedStatements ? { name, text, values } : { text, values });
   }
 
   /**

@@ -5,7 +5,7 @@
  * scheduler of the schedule's cluster.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, QUEUE_CHANNEL, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS } from '../../producer.js';
+import { buildPackage, insertPackages, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS, type BuiltPackage } from '../../producer.js';
 import { isScheduleType, nextRun as computeNextRun, SCHEDULE_TYPES, type ScheduleType } from '../../schedule-rules.js';
 import { addDays, fromWall, toWall } from '../../time.js';
 import type { ScheduleValues } from '../../validate.js';
@@ -199,24 +199,23 @@ const actions: Record<string, Action> = {
     converges: false,
     async apply(tx, rows) {
       const entries: LogEntry[] = [];
-      const keys = new Set<string>();
+      const packages: BuiltPackage[] = [];
       const now = new Date().toISOString();
       for (const r of rows) {
         const kwargs = { ...(r.kwargs as Record<string, unknown>) };
         if (r.intended_date_kwarg) kwargs[r.intended_date_kwarg as string] = now;
-        const { key, payload } = buildPackage(r.func, r.args, {
+        const built = buildPackage(r.func, r.args, {
           kwargs,
           hook: (r.hook as string | null) ?? null,
           group: (r.name as string | null) ?? String(r.id),
           cluster: (r.cluster as string | null) ?? 'default',
         });
-        payload.schedule = Number(r.id);
-        await tx.execute('insert into ormq_queued (key, payload) values (?, ?::jsonb)', [key, JSON.stringify(payload)]);
-        await tx.execute('update ormq_schedule set task = ?, version = version + 1 where id = ?', [payload.id, Number(r.id)]);
-        keys.add(key);
-        entries.push(log(r, 'run', `Ran now as task ${payload.id}`));
+        built.payload.schedule = Number(r.id);
+        packages.push(built);
+        await tx.execute('update ormq_schedule set task = ?, version = version + 1 where id = ?', [built.payload.id, Number(r.id)]);
+        entries.push(log(r, 'run', `Ran now as task ${built.payload.id}`));
       }
-      for (const key of keys) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, key]);
+      await insertPackages(tx, packages);
       await notifyScheduler(tx, rows.map((r) => r.cluster));
       return entries;
     },

@@ -3,7 +3,7 @@
  * filters and actions; only resubmit differs (a failure row is deleted when it is resubmitted).
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, QUEUE_CHANNEL } from '../../producer.js';
+import { buildPackage, insertPackages, type BuiltPackage } from '../../producer.js';
 import {
   distinctValues, iso, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
   textFilter, truncateFields, Where, type Keyset,
@@ -71,27 +71,21 @@ function resubmit(config: TaskPageConfig): Action {
   return {
     converges: config.deleteOnResubmit,
     async apply(tx: SqlEntityManager, rows: Row[]): Promise<LogEntry[]> {
-      const values: string[] = [];
-      const params: unknown[] = [];
+      const packages: BuiltPackage[] = [];
       const entries: LogEntry[] = [];
-      const keys = new Set<string>();
       for (const r of rows) {
-        const { key, payload } = buildPackage(r.func, r.args, {
+        const built = buildPackage(r.func, r.args, {
           kwargs: r.kwargs as Record<string, unknown>,
           hook: (r.hook as string | null) ?? null,
           group: (r.group as string | null) ?? null,
           cluster: (r.cluster as string | null) ?? 'default',
         });
-        values.push('(?, ?::jsonb)');
-        params.push(key, JSON.stringify(payload));
-        keys.add(key);
+        packages.push(built);
         const id = String(r.id).trim();
-        entries.push({ action: 'resubmit', page: config.id, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${payload.id}` });
+        entries.push({ action: 'resubmit', page: config.id, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${built.payload.id}` });
       }
       await dropQueuedRetries(tx, rows);
-      await tx.execute(`insert into ormq_queued (key, payload) values ${values.join(', ')}`, params);
-      // Delivered at commit, so a cluster never wakes for packages that were rolled back.
-      for (const key of keys) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, key]);
+      await insertPackages(tx, packages);
       if (config.deleteOnResubmit) {
         await tx.execute('delete from ormq_task where id in (?)', [rows.map((r) => String(r.id).trim())]);
       }
