@@ -1,3 +1,8 @@
+import type { TaskFunction } from './cluster/cluster.js';
+
+/** A registry object: task and hook names → functions (the Cluster's `tasks` option). */
+export type Tasks = Record<string, TaskFunction>;
+
 /**
  * Compile-time types for the task registry. A host declares its task functions once:
  *

@@ -194,8 +194,12 @@ function fail(res: ServerResponse, err: unknown): void {
  * The admin as a Node request handler. `orm` is the host's MikroORM; each request works on its own
  * `orm.em.fork()`. Throws at creation when the options are wrong or the client is not built.
  */
-export function queueAdmin(orm: { em: EntityManager }, options: QueueAdminOptions = {}): QueueAdminHandler {
-  const opts = resolveOptions(options);
+export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
+  orm: { em: EntityManager },
+  options: QueueAdminOptions<Req> = {},
+): QueueAdminHandler {
+  // The handler receives the host's request as it comes; Req only types what the host's middleware added.
+  const opts = resolveOptions(options as unknown as QueueAdminOptions);
   const assets = loadClient(options.clientDir ?? defaultClientDir());
   const base = opts.basePath;
 

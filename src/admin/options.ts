@@ -19,15 +19,19 @@ export interface AuthorizeRequest {
   action: string;
 }
 
-export interface QueueAdminOptions {
+/**
+ * `Req` is the request type `authorize` and `actor` see: the host's own, with whatever its
+ * middleware in front added (`req.user`). ormq passes the request through as it arrives.
+ */
+export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage> {
   /** The registered task names (or the registry object): the schedule form's func picker and check. */
   tasks?: TaskNames;
   /** true: every page is view-only; every action answers 403. */
   readOnly?: boolean;
   /** Asked for every request and every action the UI offers; false → 403 and the UI hides it. */
-  authorize?: (req: IncomingMessage, what: AuthorizeRequest) => boolean | Promise<boolean>;
+  authorize?: (req: Req, what: AuthorizeRequest) => boolean | Promise<boolean>;
   /** The name written to the admin log for this request's actions. */
-  actor?: (req: IncomingMessage) => string | null | undefined | Promise<string | null | undefined>;
+  actor?: (req: Req) => string | null | undefined | Promise<string | null | undefined>;
   /** List columns per page, in order: field keys of that page's rows. */
   columns?: Partial<Record<PageId, string[]>>;
   /** Shown in the page header and the document title. */
