@@ -119,13 +119,25 @@ const INSERT_PACKAGES = `with input as (
     select e->>'k' as key, e->'p' as payload, n,
       case when e->>'t' is not null then (e->>'t')::timestamptz
            when e->>'d' is not null then now() + make_interval(secs => (e->>'d')::float8) end as run_at
-    from jsonb_array_elements(?::jsonb) with ordinality as t(e, n)
+    from jsonb_array_elements($1::jsonb) with ordinality as t(e, n)
   ), ins as (
     insert into ormq_queued (key, payload, run_at) select key, payload, run_at from input order by n returning id
   ), wake as (
-    select count(pg_notify(?, key)) as woke from (select distinct key from input) k
+    select count(pg_notify($2, key)) as woke from (select distinct key from input) k
   )
   select (select count(*) from ins) as inserted, (select woke from wake) as woke`;
+
+/**
+ * Runs one statement with real bind parameters on `em`'s connection, inside its transaction when it
+ * is in one. em.execute would escape the values into the SQL text, which for a 10,000-task batch
+ * costs more than the insert itself.
+ */
+async function bound(em: EntityManager, text: string, parameters: unknown[]): Promise<Record<string, unknown>[]> {
+  const kysely = (em as SqlEntityManager).getKysely();
+  const compiled = { sql: text, parameters, query: { kind: 'RawNode', sqlFragments: [text], parameters: [] }, queryId: { queryId: 'ormq' } };
+  const { rows } = await kysely.executeQuery(compiled as unknown as Parameters<typeof kysely.executeQuery>[0]);
+  return rows as Record<string, unknown>[];
+}
 
 /** Inserts built packages (and wakes the clusters listening for their keys) through `em`. */
 export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[]): Promise<number> {
@@ -136,7 +148,7 @@ export async function insertPackages(em: EntityManager, packages: readonly Built
     t: runAt instanceof Date ? runAt.toISOString() : null,
     d: typeof runAt === 'number' ? runAt : null,
   }));
-  const rows = await (em as SqlEntityManager).execute(INSERT_PACKAGES, [JSON.stringify(input), QUEUE_CHANNEL]);
+  const rows = await bound(em, INSERT_PACKAGES, [JSON.stringify(input), QUEUE_CHANNEL]);
   return Number(rows[0]!.inserted);
 }
 
