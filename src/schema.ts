@@ -34,10 +34,32 @@ export const INDEXES = {
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
 };
 
-/** Substring search; needs the pg_trgm extension, created when the database allows it. */
+/**
+ * Substring search; needs the pg_trgm extension. Each is one DO block, so MikroORM's own schema
+ * tools can run it as the entities' index on any database: it creates the extension when the
+ * database allows it and then the trigram index; where it cannot, it holds the name with an empty
+ * placeholder (`where false`) that costs nothing, so the host's schema diff is empty either way.
+ * A later run, once the extension exists, replaces the placeholder with the real index.
+ */
+const trigramIndex = (name: string, table: string, columns: string) => ({
+  name,
+  expression: `do $ormq$ begin
+  begin
+    create extension if not exists pg_trgm;
+  exception when others then null;
+  end;
+  if exists (select 1 from pg_extension where extname = 'pg_trgm') then
+    if pg_get_indexdef(to_regclass('${name}')) like '%WHERE false' then drop index ${name}; end if;
+    create index if not exists ${name} on ${table} using gin (${columns});
+  else
+    create index if not exists ${name} on ${table} (id) where false;
+  end if;
+end $ormq$`,
+});
+
 export const TRIGRAM_INDEXES = {
-  ormq_task: [index('ormq_task_search_trgm_idx', 'ormq_task using gin (name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops)')],
-  ormq_schedule: [index('ormq_schedule_search_trgm_idx', 'ormq_schedule using gin (name gin_trgm_ops, func gin_trgm_ops)')],
+  ormq_task: [trigramIndex('ormq_task_search_trgm_idx', 'ormq_task', 'name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops')],
+  ormq_schedule: [trigramIndex('ormq_schedule_search_trgm_idx', 'ormq_schedule', 'name gin_trgm_ops, func gin_trgm_ops')],
 };
 
 const sqlOf = (groups: Record<string, { expression: string }[]>) =>
@@ -145,17 +167,14 @@ export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
     await tx.execute(TABLES);
     await tx.execute(SCHEDULE_UPGRADES);
     await tx.execute(sqlOf(INDEXES));
-    // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it. The
-    // savepoint keeps that refusal from aborting the rest of the schema.
-    try {
-      await tx.transactional(async (sp) => {
-        await sp.execute('create extension if not exists pg_trgm');
-        await sp.execute(sqlOf(TRIGRAM_INDEXES));
-      });
-      trigram = true;
-    } catch {
-      trigram = false;
-    }
+    // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
+    // trigram indexes' own blocks try, and fall back to placeholders.
+    await tx.execute(sqlOf(TRIGRAM_INDEXES));
+    const [row] = await tx.execute(
+      `select exists (select 1 from pg_extension where extname = 'pg_trgm')
+         and pg_get_indexdef(to_regclass('ormq_task_search_trgm_idx')) not like '%WHERE false' as trigram`,
+    );
+    trigram = row?.trigram === true;
   });
   return { trigram };
 }
