@@ -55,6 +55,13 @@ function shortText(errors: Record<string, string>, field: string, v: unknown, ma
 
 /** Checks and builds a task package; throws a ValidationError naming each bad field. */
 export function buildPackage(func: unknown, args: unknown = [], opts: unknown = {}): BuiltPackage {
+  const built = assemble(func, args, opts);
+  checkJson(built.payload);
+  return built;
+}
+
+/** buildPackage less the JSON check, which enqueueMany makes once over the whole batch. */
+function assemble(func: unknown, args: unknown, opts: unknown): BuiltPackage {
   const errors: Record<string, string> = {};
   shortText(errors, 'func', func, 256, true);
   if (!Array.isArray(args)) errors.args = 'must be an array';
@@ -97,6 +104,11 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
     save: options.save ?? null,
     enqueued: new Date().toISOString(),
   };
+  return { key: options.cluster ?? 'default', payload, runAt };
+}
+
+/** The package must be JSON PostgreSQL can store; the error names the field that is not. */
+function checkJson(payload: TaskPackage): void {
   let text: string;
   try {
     text = JSON.stringify(payload);
@@ -107,7 +119,6 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
     const field = !isStorableJson(JSON.stringify(payload.args)) ? 'args' : !isStorableJson(JSON.stringify(payload.kwargs)) ? 'kwargs' : 'options';
     throw new ValidationError({ [field]: UNSTORABLE_MESSAGE }, 'task');
   }
-  return { key: options.cluster ?? 'default', payload, runAt };
 }
 
 /**
@@ -139,16 +150,22 @@ async function bound(em: EntityManager, text: string, parameters: unknown[]): Pr
   return rows as Record<string, unknown>[];
 }
 
+/** The statement's input: one JSON array, written in one pass. */
+function serialize(packages: readonly BuiltPackage[]): string {
+  return JSON.stringify(
+    packages.map(({ key, payload, runAt }) => ({
+      k: key,
+      p: payload,
+      t: runAt instanceof Date ? runAt.toISOString() : undefined,
+      d: typeof runAt === 'number' ? runAt : undefined,
+    })),
+  );
+}
+
 /** Inserts built packages (and wakes the clusters listening for their keys) through `em`. */
-export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[]): Promise<number> {
+export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
   if (!packages.length) return 0;
-  const input = packages.map(({ key, payload, runAt }) => ({
-    k: key,
-    p: payload,
-    t: runAt instanceof Date ? runAt.toISOString() : null,
-    d: typeof runAt === 'number' ? runAt : null,
-  }));
-  const rows = await bound(em, INSERT_PACKAGES, [JSON.stringify(input), QUEUE_CHANNEL]);
+  const rows = await bound(em, INSERT_PACKAGES, [text, QUEUE_CHANNEL]);
   return Number(rows[0]!.inserted);
 }
 
@@ -179,18 +196,38 @@ export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[])
   if (!Array.isArray(tasks)) throw new ValidationError({ tasks: 'must be an array' }, 'tasks');
   const built: BuiltPackage[] = [];
   const errors: Record<string, string> = {};
+  const fail = (i: number, e: unknown) => {
+    if (!(e instanceof ValidationError)) throw e;
+    for (const [field, message] of Object.entries(e.errors)) errors[field === 'task' ? `tasks[${i}]` : `tasks[${i}].${field}`] = message;
+  };
   tasks.forEach((task, i) => {
     try {
       if (!isPlainObject(task)) throw new ValidationError({ task: 'must be an object with func' }, 'task');
       const { func, args, ...options } = task as unknown as { func: unknown; args?: unknown } & EnqueueOptions;
-      built.push(buildPackage(func, args ?? [], options));
+      built.push(assemble(func, args ?? [], options));
     } catch (e) {
-      if (!(e instanceof ValidationError)) throw e;
-      for (const [field, message] of Object.entries(e.errors)) errors[field === 'task' ? `tasks[${i}]` : `tasks[${i}].${field}`] = message;
+      fail(i, e);
     }
   });
   if (Object.keys(errors).length) throw new ValidationError(errors, 'tasks');
-  await insertPackages(em, built);
+  // One JSON pass for the whole batch; only when it is refused is each task checked to name it.
+  let text: string | null = null;
+  try {
+    text = serialize(built);
+  } catch {
+    text = null;
+  }
+  if (text === null || !isStorableJson(text)) {
+    built.forEach((b, i) => {
+      try {
+        checkJson(b.payload);
+      } catch (e) {
+        fail(i, e);
+      }
+    });
+    throw new ValidationError(Object.keys(errors).length ? errors : { tasks: UNSTORABLE_MESSAGE }, 'tasks');
+  }
+  await insertPackages(em, built, text);
   return built.map((b) => b.payload.id);
 }
 

@@ -80,6 +80,19 @@ Many('a bad task is named by its index and nothing is written', async ({ orm }) 
   assert.equal(await enqueueMany(orm.em.fork(), []), []);
 });
 
+Many('a task PostgreSQL cannot store (NUL, unpaired surrogate, a cycle) is named by its index and nothing is written', async ({ orm }) => {
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  try {
+    await enqueueMany(orm.em.fork(), [{ func: 'ok', args: ['fine'] }, { func: 'x', args: ['a\u0000b'] }, { func: 'y', kwargs: { s: '\ud800' } }, { func: 'z', args: [cyclic] }]);
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+    assert.equal(Object.keys((e as ValidationError).errors).sort(), ['tasks[1].args', 'tasks[2].kwargs', 'tasks[3].args']);
+  }
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+});
+
 Many('the cluster runs every task of a batch', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { tasks: { double: (n: number) => n * 2 }, bulk: 50 });
   try {
