@@ -112,7 +112,6 @@ create table if not exists ormq_queued (
   lock timestamptz null,
   run_at timestamptz null
 );
-alter table ormq_queued add column if not exists run_at timestamptz null;
 
 create table if not exists ormq_admin_log (
   id bigserial primary key,
@@ -147,6 +146,16 @@ begin
 end $$;
 `;
 
+/** ormq_queued.run_at (delayed tasks), added to a table from before it; no lock when it is there. */
+const QUEUED_UPGRADES = `
+do $$
+begin
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'run_at' and not attisdropped) then
+    alter table ormq_queued add column run_at timestamptz null;
+  end if;
+end $$;
+`;
+
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
 
@@ -166,6 +175,7 @@ export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
     await tx.execute('select pg_advisory_xact_lock(?)', [SCHEMA_LOCK]);
     await tx.execute(TABLES);
     await tx.execute(SCHEDULE_UPGRADES);
+    await tx.execute(QUEUED_UPGRADES);
     await tx.execute(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
     // trigram indexes' own blocks try, and fall back to placeholders.
