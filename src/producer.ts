@@ -5,6 +5,7 @@ import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { toSchedule, type ScheduleRecord, type TaskPackage } from './rows.js';
 import { parseDate, ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
+import { inSchema, qualify, schemaOf } from './table-names.js';
 
 /** LISTEN/NOTIFY channels: new packages (payload = queue key) and schedule changes. */
 export const QUEUE_CHANNEL = 'ormq_queued';
@@ -30,6 +31,8 @@ export interface EnqueueOptions {
   runAt?: Date;
   /** Not claimed before this many seconds from now (the database's clock). */
   delay?: number;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
 }
 
 /** A built package: the queue key, what the cluster runs, and when it may first be claimed. */
@@ -145,7 +148,8 @@ const INSERT_PACKAGES = `with input as (
  */
 async function bound(em: EntityManager, text: string, parameters: unknown[]): Promise<Record<string, unknown>[]> {
   const kysely = (em as SqlEntityManager).getKysely();
-  const compiled = { sql: text, parameters, query: { kind: 'RawNode', sqlFragments: [text], parameters: [] }, queryId: { queryId: 'ormq' } };
+  const sql = qualify(text, schemaOf(em));
+  const compiled = { sql, parameters, query: { kind: 'RawNode', sqlFragments: [sql], parameters: [] }, queryId: { queryId: 'ormq' } };
   const { rows } = await kysely.executeQuery(compiled as unknown as Parameters<typeof kysely.executeQuery>[0]);
   return rows as Record<string, unknown>[];
 }
@@ -181,7 +185,7 @@ export async function insertPackage(em: EntityManager, key: string, payload: Tas
  */
 export async function enqueue<F extends TaskName>(em: EntityManager, func: F, args?: TaskArgs<F>, options: EnqueueOptions = {}): Promise<string> {
   const built = buildPackage(func, args ?? [], options);
-  await insertPackages(em, [built]);
+  await insertPackages(inSchema(em, schemaOf(em, options.schema)), [built]);
   return built.payload.id;
 }
 
@@ -192,7 +196,7 @@ export type TaskSpec<F extends TaskName = TaskName> = F extends TaskName ? { fun
  * Adds many tasks in one statement and returns their ids, in order. Every task is checked first:
  * one bad task throws a ValidationError naming it (`tasks[3].func`) and nothing is written.
  */
-export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[]): Promise<string[]> {
+export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[], options: { schema?: string } = {}): Promise<string[]> {
   if (!Array.isArray(tasks)) throw new ValidationError({ tasks: 'must be an array' }, 'tasks');
   const built: BuiltPackage[] = [];
   const errors: Record<string, string> = {};
@@ -227,13 +231,15 @@ export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[])
     });
     throw new ValidationError(Object.keys(errors).length ? errors : { tasks: UNSTORABLE_MESSAGE }, 'tasks');
   }
-  await insertPackages(em, built, text);
+  await insertPackages(inSchema(em, schemaOf(em, options.schema)), built, text);
   return built.map((b) => b.payload.id);
 }
 
 export interface ScheduleOptions {
   /** Registered task names: func and hook must be among them. */
   tasks?: TaskNames;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
   /** The zone of a schedule without its own (the cluster's timeZone): a Cron schedule's first run is computed in it. */
   timeZone?: string;
 }
@@ -251,7 +257,7 @@ export function isUniqueViolation(e: unknown): boolean {
  */
 export async function schedule(em: EntityManager, input: ScheduleInput, options: ScheduleOptions = {}): Promise<ScheduleRecord> {
   const v = validateSchedule(input, options);
-  const sql = em as SqlEntityManager;
+  const sql = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
   if (v.name !== null) {
     const taken = await sql.execute('select 1 from ormq_schedule where name = ?', [v.name]);
     if (taken.length) throw new ValidationError({ name: 'is already used by another schedule' }, 'schedule');

@@ -7,6 +7,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { Listener, listenConfig, type ListenConnection } from './cluster/listener.js';
 import { toTask, type TaskRecord } from './rows.js';
+import { inSchema, schemaOf } from './table-names.js';
 import { ValidationError } from './validate.js';
 
 export const SAVED_CHANNEL = 'ormq_saved';
@@ -16,6 +17,8 @@ export interface WaitOptions {
   wait?: number;
   /** Where to LISTEN while waiting (a direct connection past a pooler); default the ORM's settings. */
   listenConnection?: ListenConnection;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
 }
 
 const TASK_COLUMNS = 'id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count';
@@ -102,6 +105,7 @@ async function findTask(em: EntityManager, id: string): Promise<TaskRecord | nul
 export async function fetchTask(em: EntityManager, id: string, options: WaitOptions = {}): Promise<TaskRecord | null> {
   checkId(id);
   const wait = checkWait(options.wait);
+  em = inSchema(em, schemaOf(em, options.schema));
   const found = await findTask(em, id);
   if (found || wait === 0) return found;
   const deadline = Date.now() + wait;
@@ -144,11 +148,13 @@ export async function result(em: EntityManager, id: string, options: WaitOptions
 export interface GroupOptions {
   /** true: failures instead of successes. Default false. */
   failures?: boolean;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
 }
 
 /** Results of a group's saved successes (or failures), oldest first. */
 export async function resultGroup(em: EntityManager, group: string, options: GroupOptions = {}): Promise<unknown[]> {
-  const rows = await (em as SqlEntityManager).execute(
+  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
     'select result from ormq_task where "group" = ? and success = ? order by stopped, id',
     [checkGroup(group), options.failures !== true],
   );
@@ -157,7 +163,7 @@ export async function resultGroup(em: EntityManager, group: string, options: Gro
 
 /** How many of a group's tasks are saved as successes (or, with `failures`, as failures). */
 export async function countGroup(em: EntityManager, group: string, options: GroupOptions = {}): Promise<number> {
-  const [row] = await (em as SqlEntityManager).execute('select count(*) as n from ormq_task where "group" = ? and success = ?', [
+  const [row] = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute('select count(*) as n from ormq_task where "group" = ? and success = ?', [
     checkGroup(group),
     options.failures !== true,
   ]);
@@ -165,8 +171,8 @@ export async function countGroup(em: EntityManager, group: string, options: Grou
 }
 
 /** Deletes a group's saved tasks, successes and failures; returns how many. Queued packages stay. */
-export async function deleteGroup(em: EntityManager, group: string): Promise<number> {
-  const [row] = await (em as SqlEntityManager).execute('with d as (delete from ormq_task where "group" = ? returning 1) select count(*) as n from d', [
+export async function deleteGroup(em: EntityManager, group: string, options: Pick<GroupOptions, 'schema'> = {}): Promise<number> {
+  const [row] = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute('with d as (delete from ormq_task where "group" = ? returning 1) select count(*) as n from d', [
     checkGroup(group),
   ]);
   return Number(row!.n);

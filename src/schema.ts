@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { inSchema, qualify, schemaOf } from './table-names.js';
 
 /**
  * The DDL behind `queueEntities`. Index names are fixed so that migrations and EXPLAIN output can
@@ -43,13 +44,15 @@ export const INDEXES = {
  */
 const trigramIndex = (name: string, table: string, columns: string) => ({
   name,
-  expression: `do $ormq$ begin
+  expression: `do $ormq$ declare idx regclass; begin
   begin
     create extension if not exists pg_trgm;
   exception when others then null;
   end;
   if exists (select 1 from pg_extension where extname = 'pg_trgm') then
-    if pg_get_indexdef(to_regclass('${name}')) like '%WHERE false' then drop index ${name}; end if;
+    select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
+      where c.relname = '${name}' and i.indrelid = '${table}'::regclass;
+    if pg_get_indexdef(idx) like '%WHERE false' then execute format('drop index %s', idx); end if;
     create index if not exists ${name} on ${table} using gin (${columns});
   else
     create index if not exists ${name} on ${table} (id) where false;
@@ -61,6 +64,13 @@ export const TRIGRAM_INDEXES = {
   ormq_task: [trigramIndex('ormq_task_search_trgm_idx', 'ormq_task', 'name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops')],
   ormq_schedule: [trigramIndex('ormq_schedule_search_trgm_idx', 'ormq_schedule', 'name gin_trgm_ops, func gin_trgm_ops')],
 };
+
+/**
+ * The indexes as the entities declare them: MikroORM's schema tools call each with the table,
+ * schema included, and get the same DDL with ormq's table names qualified by it.
+ */
+export const forEntity = (list: { name: string; expression: string }[]) =>
+  list.map(({ name, expression }) => ({ name, expression: (_columns: unknown, table: { schema?: string }) => qualify(expression, table.schema ?? null) }));
 
 const sqlOf = (groups: Record<string, { expression: string }[]>) =>
   Object.values(groups).flat().map((i) => `${i.expression};`).join('\n');
@@ -168,11 +178,16 @@ export interface EnsureSchemaResult {
  * Creates ormq's tables and indexes if they are missing. Safe to call from every process at start-up:
  * concurrent callers queue on a transaction-scoped advisory lock, and every statement is idempotent.
  */
-export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
-  const em = orm.em.fork() as SqlEntityManager;
+export async function ensureSchema(orm: MikroORM, options: { schema?: string } = {}): Promise<EnsureSchemaResult> {
+  const schema = schemaOf(orm, options.schema);
+  const em = inSchema(orm.em.fork(), schema) as SqlEntityManager;
   let trigram = false;
   await em.transactional(async (tx) => {
     await tx.execute('select pg_advisory_xact_lock(?)', [SCHEMA_LOCK]);
+    // Only when missing: CREATE SCHEMA asks for CREATE on the database even when the schema exists.
+    if (schema && !(await tx.execute('select 1 from pg_namespace where nspname = ?', [schema])).length) {
+      await tx.execute(`create schema "${schema.replaceAll('"', '""')}"`);
+    }
     await tx.execute(TABLES);
     await tx.execute(SCHEDULE_UPGRADES);
     await tx.execute(QUEUED_UPGRADES);
@@ -181,8 +196,10 @@ export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
     // trigram indexes' own blocks try, and fall back to placeholders.
     await tx.execute(sqlOf(TRIGRAM_INDEXES));
     const [row] = await tx.execute(
-      `select exists (select 1 from pg_extension where extname = 'pg_trgm')
-         and pg_get_indexdef(to_regclass('ormq_task_search_trgm_idx')) not like '%WHERE false' as trigram`,
+      `select exists (select 1 from pg_extension where extname = 'pg_trgm') and exists (
+         select 1 from pg_index i join pg_class c on c.oid = i.indexrelid
+         where c.relname = 'ormq_task_search_trgm_idx' and i.indrelid = 'ormq_task'::regclass
+           and pg_get_indexdef(i.indexrelid) not like '%WHERE false') as trigram`,
     );
     trigram = row?.trigram === true;
   });

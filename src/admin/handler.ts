@@ -11,6 +11,7 @@ import { ValidationError } from '../validate.js';
 import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
 import { listCount } from './list.js';
 import { history } from './log.js';
+import { checkSchema, inSchema, schemaOf } from '../table-names.js';
 import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions } from './options.js';
 import { overview } from './overview.js';
 import { runAction, type Page, type RequestContext } from './page.js';
@@ -200,6 +201,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
 ): QueueAdminHandler {
   // The handler receives the host's request as it comes; Req only types what the host's middleware added.
   const opts = resolveOptions(options as unknown as QueueAdminOptions);
+  const schema = schemaOf(orm.em, checkSchema(options.schema, 'queueAdmin: schema'));
   const assets = loadClient(options.clientDir ?? defaultClientDir());
   const base = opts.basePath;
 
@@ -235,7 +237,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
       } catch {
         throw notFound('No such API route');
       }
-      const r = new Request(req, orm.em.fork() as SqlEntityManager, opts);
+      const r = new Request(req, inSchema(orm.em.fork(), schema) as SqlEntityManager, opts);
       return api(r, method, segments, search, res);
     }
 

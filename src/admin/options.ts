@@ -44,6 +44,8 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
   timeZone?: string;
   /** The folder of the built client; default the package's client/dist. */
   clientDir?: string;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
 }
 
 export const TASK_COLUMNS = [

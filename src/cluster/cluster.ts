@@ -7,6 +7,7 @@ import { assertTimeZone } from '../time.js';
 import { DEFAULT_MAX_CATCH_UP } from '../schedule-rules.js';
 import { Listener, listenConfig, type ListenConnection } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
+import { checkSchema, qualify, schemaOf } from '../table-names.js';
 import { ACK, CLAIM, COMPLETE, NEXT_EXPIRY, pruneStatement, RELEASE, type Queryable } from './sql.js';
 
 /** What a task function sees as `this`. */
@@ -64,12 +65,14 @@ export interface ClusterOptions {
    * cannot keep named prepared statements across transactions. Default true.
    */
   preparedStatements?: boolean;
+  /** The schema of ormq's tables; default the ORM's `schema` option (none: the search_path's). */
+  schema?: string | null;
   /** Open the LISTEN connection here (a URL or pg config) instead of with the ORM's settings: a direct connection past a pooler. */
   listenConnection?: ListenConnection | null;
 }
 
-type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection'>> &
-  Pick<ClusterOptions, 'saveLimitPer' | 'listenConnection'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
+type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection' | 'schema'>> &
+  Pick<ClusterOptions, 'saveLimitPer' | 'listenConnection' | 'schema'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
 
 interface Finished {
   qid: number;
@@ -152,6 +155,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     log: o.log ?? defaultLog,
     preparedStatements: o.preparedStatements ?? true,
     listenConnection: o.listenConnection ?? null,
+    schema: checkSchema(o.schema, 'Cluster option schema'),
   };
 }
 
@@ -209,9 +213,13 @@ export class Cluster {
   #workerNudged = false;
   #schedulerNudged = false;
 
+  /** The schema in effect: the option, else the ORM's. */
+  readonly #schema: string | null;
+
   constructor(orm: MikroORM, options: ClusterOptions = {}) {
     this.#orm = orm;
     this.options = resolveClusterOptions(options);
+    this.#schema = schemaOf(orm, this.options.schema);
   }
 
   get name(): string {
@@ -294,7 +302,9 @@ export class Cluster {
   }
 
   async #query(statement: { name: string; text: string }, values: unknown[]) {
-    const { name, text } = statement;
+    const text = qualify(statement.text, this.#schema);
+    // A named statement is prepared once per connection: its name says which schema it was made for.
+    const name = this.#schema ? `${statement.name}:${this.#schema}` : statement.name;
     return this.#pool!.query(this.options.preparedStatements ? { name, text, values } : { text, values });
   }
 
@@ -538,6 +548,7 @@ export class Cluster {
   async #scheduleLoop(): Promise<void> {
     const options = {
       cluster: this.name,
+      schema: this.#schema,
       isDefault: this.name === 'default',
       timeZone: this.options.timeZone,
       catchUp: this.options.catchUp,

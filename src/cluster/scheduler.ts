@@ -2,10 +2,13 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, SCHEDULE_COLUMNS, type BuiltPackage } from '../producer.js';
 import { toSchedule, type ScheduleRecord } from '../rows.js';
+import { inSchema } from '../table-names.js';
 import { dueRun, nextRun } from '../schedule-rules.js';
 
 export interface SchedulerOptions {
   cluster: string;
+  /** The schema of ormq's tables (null: the search_path's). */
+  schema?: string | null;
   /** The default cluster also runs schedules whose cluster is null. */
   isDefault: boolean;
   timeZone: string;
@@ -106,7 +109,7 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
   let runs = 0;
   for (;;) {
     let claimed = 0;
-    await (orm.em.fork() as SqlEntityManager).transactional(async (tx) => {
+    await (inSchema(orm.em.fork(), options.schema ?? null) as SqlEntityManager).transactional(async (tx) => {
       const params: unknown[] = [options.cluster, options.isDefault];
       if (broken.length) params.push(broken);
       const rows = await tx.execute(dueQuery(broken), params);
@@ -129,11 +132,11 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
 }
 
 /** When this cluster's next schedule is due, or null when it has none. */
-export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cluster' | 'isDefault' | 'held'>): Promise<Date | null> {
+export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cluster' | 'isDefault' | 'held' | 'schema'>): Promise<Date | null> {
   const held = heldIds(options.held);
   const params: unknown[] = [options.cluster, options.isDefault];
   if (held.length) params.push(held);
-  const [row] = await (orm.em.fork() as SqlEntityManager).execute(
+  const [row] = await (inSchema(orm.em.fork(), options.schema ?? null) as SqlEntityManager).execute(
     `select min(next_run) as next from ormq_schedule where repeats <> 0 and (cluster = ? or (?::boolean and cluster is null))
      ${held.length ? 'and id not in (?)' : ''}`,
     params,
