@@ -131,6 +131,18 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
     })(),
   ]);
   phase('rows');
+  // Metrics rollups as a busy fleet leaves them, whatever the scale: every func on four keys, both
+  // outcomes, minute rows for the last 48 hours and hour rows for the last 30 days.
+  await exec(`
+    insert into ormq_metric (span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist)
+    select span, b, k, f, s, n, n * 40, 900, n * 5, 300, h, h
+      from (select 1 as span, b from generate_series(date_trunc('minute', now() - interval '48 hours'), now(), interval '1 minute') b
+            union all
+            select 60, b from generate_series(date_trunc('hour', now() - interval '30 days'), now(), interval '1 hour') b) t,
+           unnest(${funcs}) f, unnest(array['default', 'eu-west', 'us-east', 'batch']) k, unnest(array[true, false]) s,
+           lateral (select case when s then span * 20 else span end as n) c,
+           lateral (select jsonb_build_object('25', n * 3 / 4, '30', n - n * 3 / 4) as h) hh`);
+  phase('metrics rollups');
   const build = (indexes: { expression: string }[]) =>
     orm.em.fork().transactional(async (tx) => {
       await tx.execute(`set local maintenance_work_mem = '512MB'`);
@@ -139,7 +151,7 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
   await Promise.all([build(TRIGRAM_INDEXES.ormq_task), build(INDEXES.ormq_task)]);
   phase('indexes');
   // What autovacuum reaches on its own after a while: statistics and a visibility map for index-only scans.
-  await em.execute('vacuum (analyze) ormq_task, ormq_schedule, ormq_queued');
+  await em.execute('vacuum (analyze) ormq_task, ormq_schedule, ormq_queued, ormq_metric');
   phase('vacuum analyze');
   const seconds = (performance.now() - started) / 1000;
   ctx.log(`seeded ${Object.entries(sizes).map(([k, v]) => `${v} ${k}`).join(', ')} in ${seconds.toFixed(1)} s`);
@@ -278,6 +290,14 @@ export async function run(ctx: BenchContext): Promise<Section> {
       { label: `Successful, group "${group}"`, path: `successful?group=${encodeURIComponent(group)}`, target: true },
       { label: 'Failed, detail', path: `failed/${failure.id}`, target: false },
       { label: 'Overview', path: 'overview', target: false },
+      { label: 'Metrics, 24 hours', path: 'metrics?range=24h', target: false },
+      { label: 'Metrics, 30 days', path: 'metrics?range=30d', target: false },
+      { label: 'Metrics, 7 days, one func', path: `metrics?range=7d&func=${encodeURIComponent(FUNCS[1]!)}`, target: false },
+      {
+        label: 'Successful, one func over one hour (a Metrics bar)',
+        path: `successful?func=${encodeURIComponent(FUNCS[1]!)}&from=${encodeURIComponent(new Date(Date.now() - 5 * 3_600_000).toISOString())}&to=${encodeURIComponent(new Date(Date.now() - 4 * 3_600_000).toISOString())}`,
+        target: true,
+      },
     ];
     const seconds = 3;
     const connections = 10;

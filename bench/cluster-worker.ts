@@ -15,6 +15,8 @@ export interface WorkerConfig {
   concurrency: number;
   /** ormq: keep every success (saveLimit 0) instead of ack only (-1) */
   save?: boolean;
+  /** ormq: record metrics rollups (default true) */
+  metrics?: boolean;
   /** ormq: packages per claim */
   bulk?: number;
   /** graphile-worker: localQueue and completion/failure batching */
@@ -37,6 +39,7 @@ if (cfg.system === 'ormq') {
     workers: cfg.concurrency,
     bulk: cfg.bulk ?? 500,
     saveLimit: cfg.save ? 0 : -1,
+    metrics: cfg.metrics ?? true,
     scheduler: false,
     tasks: { noop: () => null, latency: probe },
   });

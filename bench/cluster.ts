@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { makeWorkerUtils, runMigrations, type WorkerUtils } from 'graphile-worker';
@@ -68,7 +69,7 @@ async function spawnWorkers(cfg: WorkerConfig, processes: number): Promise<Worke
 }
 
 interface System {
-  /** for --systems: ormq, ormq-save, graphile-batched, graphile-defaults, pgboss */
+  /** for --systems: ormq, ormq-save, ormq-nometrics, ormq-save-nometrics, graphile-batched, graphile-defaults, pgboss */
   key: string;
   label: string;
   /** drains a tenth of the backlog: it polls, or commits once per job, and would take many minutes */
@@ -79,6 +80,11 @@ interface System {
   reset(): Promise<void>;
   enqueueProbe(t0: number): Promise<unknown>;
 }
+
+const ACK = 'ormq, ack only (saveLimit -1)';
+const SAVED = 'ormq, every result saved (saveLimit 0)';
+const ACK_BARE = 'ormq, ack only, no rollups (metrics: false)';
+const SAVED_BARE = 'ormq, every result saved, no rollups (metrics: false)';
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -99,10 +105,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
   await boss.createQueue('noop');
   await boss.createQueue('latency');
 
-  const ormqSystem = (label: string, save: boolean): System => ({
-    key: save ? 'ormq-save' : 'ormq',
+  const ormqSystem = (label: string, save: boolean, metrics = true): System => ({
+    key: `${save ? 'ormq-save' : 'ormq'}${metrics ? '' : '-nometrics'}`,
     label,
-    cfg: { system: 'ormq', save, bulk: 500 },
+    cfg: { system: 'ormq', save, bulk: 500, metrics },
     async fill(n) {
       await db.query(
         `insert into ormq_queued (key, payload)
@@ -113,7 +119,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       );
     },
     pending: async () => (await db.query('select exists (select 1 from ormq_queued) as p')).rows[0].p,
-    reset: async () => void (await db.query('truncate ormq_queued, ormq_task')),
+    reset: async () => void (await db.query('truncate ormq_queued, ormq_task, ormq_metric')),
     enqueueProbe: (t0) => enqueue(orm.em.fork(), 'latency', [t0], { cluster: 'bench' }),
   });
   const graphileSystem = (label: string, batching: boolean): System => ({
@@ -152,8 +158,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const pick = process.argv.includes('--systems') ? process.argv[process.argv.indexOf('--systems') + 1]!.split(',') : null;
   const drainRuns = !process.argv.includes('--no-drain');
   const systems = [
-    ormqSystem('ormq, ack only (saveLimit -1)', false),
-    ormqSystem('ormq, every result saved (saveLimit 0)', true),
+    ormqSystem(ACK, false),
+    // the cost of the metrics rollups: each ormq drain again without them, right after it
+    ormqSystem(ACK_BARE, false, false),
+    ormqSystem(SAVED, true),
+    ormqSystem(SAVED_BARE, true, false),
     graphileSystem('graphile-worker, batching (localQueue 500, batch delays 0)', true),
     graphileSystem('graphile-worker, defaults', false),
     pgBossSystem,
@@ -171,9 +180,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
     [2, 16],
   ];
   try {
-    for (const system of drainRuns ? systems : []) {
-      const n = system.slow ? Math.max(1000, Math.round(full / 10)) : full;
-      for (const [processes, concurrency] of shapes) {
+    // Shape by shape, every system in turn: a drift in the machine's load then touches them alike.
+    for (const [processes, concurrency] of drainRuns ? shapes : []) {
+      for (const system of systems) {
+        const n = system.slow ? Math.max(1000, Math.round(full / 10)) : full;
         await system.reset();
         await system.fill(n);
         await db.query('vacuum analyze');
@@ -186,13 +196,14 @@ export async function run(ctx: BenchContext): Promise<Section> {
         const rate = Math.round(n / seconds);
         best[system.label] = Math.max(best[system.label] ?? 0, rate);
         ctx.log(`${system.label}: ${processes}×${concurrency} → ${rate}/s`);
-        rows.push({ system: system.label, processes, 'workers each': concurrency, tasks: n, seconds: seconds.toFixed(2), 'tasks/s': rate });
+        const load = loadavg()[0]!.toFixed(2);
+        rows.push({ system: system.label, processes, 'workers each': concurrency, tasks: n, seconds: seconds.toFixed(2), 'tasks/s': rate, 'load 1m': load });
+        await system.reset();
       }
-      await system.reset();
     }
 
     const probes = Math.max(50, Math.round(1000 * ctx.scale));
-    for (const system of systems.filter((s) => s.key !== 'ormq-save')) {
+    for (const system of systems.filter((s) => s.key === 'ormq' || !s.key.startsWith('ormq'))) {
       const count = system === pgBossSystem ? Math.min(probes, 40) : probes;
       const workers = await spawnWorkers({ ...system.cfg, url, concurrency: 4 } as WorkerConfig, 1);
       workers.go();
@@ -212,6 +223,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         tasks: count,
         seconds: `p50 ${percentile(samples, 50).toFixed(2)} ms / p99 ${percentile(samples, 99).toFixed(2)} ms`,
         'tasks/s': null,
+        'load 1m': loadavg()[0]!.toFixed(2),
       });
       await system.reset();
     }
@@ -223,8 +235,19 @@ export async function run(ctx: BenchContext): Promise<Section> {
   }
 
   const gw = best['graphile-worker, batching (localQueue 500, batch delays 0)'] ?? 0;
-  const ack = best['ormq, ack only (saveLimit -1)'] ?? 0;
-  const saved = best['ormq, every result saved (saveLimit 0)'] ?? 0;
+  const ack = best[ACK] ?? 0;
+  const saved = best[SAVED] ?? 0;
+  const ackBare = best[ACK_BARE] ?? 0;
+  const savedBare = best[SAVED_BARE] ?? 0;
+  const ratio = (withRollups: number, without: number) => (without ? `${((withRollups / without) * 100).toFixed(1)} %` : 'not run');
+  // Each shape drains with and without rollups one after the other, so these pairs saw the same load.
+  const pairs: string[] = [];
+  for (const [withRollups, bare] of [[ACK, ACK_BARE], [SAVED, SAVED_BARE]] as const) {
+    for (const r of rows.filter((x) => x.system === withRollups)) {
+      const b = rows.find((x) => x.system === bare && x.processes === r.processes && x['workers each'] === r['workers each']);
+      if (b) pairs.push(`${withRollups === ACK ? 'ack' : 'saved'} ${r.processes}×${r['workers each']} ${((Number(r['tasks/s']) / Number(b['tasks/s'])) * 100).toFixed(0)} %`);
+    }
+  }
   return {
     title: 'Cluster: drain and latency, side by side',
     rows,
@@ -233,6 +256,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
       gw
         ? `Targets: ack-only ≥ graphile-worker's best (${ack >= gw ? 'met' : 'missed'}); saving results ≥ half of it (${saved >= gw / 2 ? 'met' : 'missed'}).`
         : 'graphile-worker was not run, so the targets were not checked.',
+      `Metrics rollups: best drain with rollups / without, ack only ${ratio(ack, ackBare)}, saving results ${ratio(saved, savedBare)}` +
+        (pairs.length ? `; per shape ${pairs.join(', ')}` : '') +
+        ` (target ≥ 95 %; load average 1m/5m/15m at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}, ${cpus().length} cores).`,
     ],
   };
 }

@@ -19,6 +19,8 @@ const VIEWS = {
   scheduled: () => import('./pages/scheduled.js').then((m) => m.Scheduled),
   'scheduled-form': () => import('./pages/schedule-form.js').then((m) => m.ScheduleFormPage),
   queued: () => import('./pages/queued.js').then((m) => m.Queued),
+  clusters: () => import('./pages/clusters.js').then((m) => m.Clusters),
+  metrics: () => import('./pages/metrics.js').then((m) => m.Metrics),
 };
 
 /** The chunk a route needs; the schedule form has its own. @param {string[]} path */
@@ -129,6 +131,7 @@ export function App() {
           ${PAGES.filter(([p]) => !m || m.pages[p]?.can.view).map(
             ([p, name]) => html`<li><a href=${href([p])} aria-current=${page === p ? 'page' : undefined}>${name}</a></li>`,
           )}
+          ${m?.pages.metrics?.can.view && html`<li><a href="#/metrics" aria-current=${page === 'metrics' ? 'page' : undefined}>Metrics</a></li>`}
         </ul>
       </nav>
       <div class="top-right">

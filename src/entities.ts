@@ -72,6 +72,8 @@ export const Queued = defineEntity({
     lock: p.datetime().columnType('timestamptz').fieldName('lock').nullable(),
     /** Not claimed before this time (a delayed task); null: at once. */
     runAt: p.datetime().columnType('timestamptz').fieldName('run_at').nullable(),
+    /** The `ormq_cluster` id of the process that claimed it: a lock held by a dead process is stuck. */
+    lockedBy: p.string().columnType('char(32)').fieldName('locked_by').nullable(),
   },
   indexes: forEntity(INDEXES.ormq_queued),
 });
@@ -92,5 +94,63 @@ export const AdminLog = defineEntity({
   indexes: forEntity(INDEXES.ormq_admin_log),
 });
 
+/** One row per running Cluster process, written by its heartbeat and deleted when it stops. */
+export const ClusterProcess = defineEntity({
+  name: 'OrmqCluster',
+  tableName: 'ormq_cluster',
+  properties: {
+    id: p.string().columnType('char(32)').fieldName('id').primary(),
+    name: p.string().length(100).fieldName('name'),
+    host: p.string().length(255).fieldName('host'),
+    pid: p.integer().fieldName('pid'),
+    started: p.datetime().columnType('timestamptz').fieldName('started'),
+    heartbeat: p.datetime().columnType('timestamptz').fieldName('heartbeat'),
+    beatMs: p.integer().fieldName('beat_ms'),
+    state: p.string().length(10).fieldName('state'),
+    workers: p.integer().fieldName('workers'),
+    busy: p.integer().fieldName('busy'),
+    done: p.bigint('number').fieldName('done').defaultRaw('0'),
+    failed: p.bigint('number').fieldName('failed').defaultRaw('0'),
+    version: p.string().length(50).fieldName('version'),
+    tasks: p.json<unknown[]>().fieldName('tasks').defaultRaw(`'[]'`),
+  },
+  indexes: forEntity(INDEXES.ormq_cluster),
+});
+
+/** Queue keys whose clusters claim nothing until resumed. */
+export const PausedKey = defineEntity({
+  name: 'OrmqPausedKey',
+  tableName: 'ormq_paused_key',
+  properties: {
+    key: p.string().length(100).fieldName('key').primary(),
+    at: p.datetime().columnType('timestamptz').fieldName('at').defaultRaw('now()'),
+  },
+});
+
+/**
+ * Metrics rollups: per minute (span_minutes 1, kept 48 hours) and per hour (span_minutes 60, kept
+ * for the retention) × key × func × outcome, every attempt's runtime (stopped − started) and wait (started −
+ * enqueued) in ms: count, sums, maxima and fixed log-scale histograms (src/histogram.ts) stored
+ * as jsonb objects of bucket index → count.
+ */
+export const Metric = defineEntity({
+  name: 'OrmqMetric',
+  tableName: 'ormq_metric',
+  properties: {
+    spanMinutes: p.smallint().fieldName('span_minutes').primary(),
+    bucket: p.datetime().columnType('timestamptz').fieldName('bucket').primary(),
+    key: p.string().length(100).fieldName('key').primary(),
+    func: p.string().length(256).fieldName('func').primary(),
+    success: p.boolean().fieldName('success').primary(),
+    count: p.bigint('number').fieldName('count'),
+    runtimeSum: p.double().fieldName('runtime_sum'),
+    runtimeMax: p.double().fieldName('runtime_max'),
+    waitSum: p.double().fieldName('wait_sum'),
+    waitMax: p.double().fieldName('wait_max'),
+    runtimeHist: p.json<Record<string, number>>().fieldName('runtime_hist'),
+    waitHist: p.json<Record<string, number>>().fieldName('wait_hist'),
+  },
+});
+
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
-export const queueEntities = [Task, Schedule, Queued, AdminLog];
+export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric];

@@ -1,4 +1,4 @@
-export { queueEntities, Task, Schedule, Queued, AdminLog } from './entities.js';
+export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric } from './entities.js';
 export { ensureSchema, type EnsureSchemaResult } from './schema.js';
 export { enqueue, enqueueMany, schedule, type EnqueueOptions, type ScheduleOptions, type TaskSpec } from './producer.js';
 export { fetchTask, result, resultGroup, countGroup, deleteGroup, type WaitOptions, type GroupOptions } from './results.js';
@@ -8,6 +8,7 @@ export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, ty
 export { DEFAULT_MAX_CATCH_UP, type ScheduleTypeName } from './schedule-rules.js';
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';
+export { pauseKey, resumeKey, pausedKeys, CancelledError } from './control.js';
 export { Cluster, type ClusterOptions, type TaskFunction, type TaskContext, type LogLevel } from './cluster/cluster.js';
 export { queueAdmin, type QueueAdminHandler, type NextFunction } from './admin/handler.js';
 export type { QueueAdminOptions, AuthorizeRequest, PageId } from './admin/options.js';

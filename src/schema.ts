@@ -14,6 +14,8 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * - ormq_queued_task_idx       a task's package by task id, dropped when the admin resubmits or deletes the task
  * - ormq_queued_run_at_idx     delayed packages of one key by due time: when an idle cluster wakes
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
+ * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
+ * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
  */
 const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
 
@@ -33,6 +35,7 @@ export const INDEXES = {
     index('ormq_queued_run_at_idx', 'ormq_queued (key, run_at) where run_at is not null'),
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
+  ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
 };
 
 /**
@@ -131,6 +134,45 @@ create table if not exists ormq_admin_log (
   page varchar(20) not null,
   object_id varchar(64) null,
   summary text not null
+);
+
+create table if not exists ormq_cluster (
+  id char(32) primary key,
+  name varchar(100) not null,
+  host varchar(255) not null,
+  pid int not null,
+  started timestamptz not null,
+  heartbeat timestamptz not null,
+  beat_ms int not null,
+  state varchar(10) not null,
+  workers int not null,
+  busy int not null,
+  done bigint not null default 0,
+  failed bigint not null default 0,
+  version varchar(50) not null,
+  tasks jsonb not null default '[]'
+);
+
+create table if not exists ormq_paused_key (
+  key varchar(100) primary key,
+  at timestamptz not null default now()
+);
+
+alter table ormq_queued add column if not exists locked_by char(32) null;
+create table if not exists ormq_metric (
+  span_minutes smallint not null,
+  bucket timestamptz not null,
+  key varchar(100) not null,
+  func varchar(256) not null,
+  success boolean not null,
+  count bigint not null,
+  runtime_sum double precision not null,
+  runtime_max double precision not null,
+  wait_sum double precision not null,
+  wait_max double precision not null,
+  runtime_hist jsonb not null,
+  wait_hist jsonb not null,
+  constraint ormq_metric_pkey primary key (span_minutes, bucket, key, func, success)
 );
 `;
 

@@ -6,7 +6,7 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 
-const TABLE = /\bormq_(?:task|schedule|queued|admin_log)\b/g;
+const TABLE = /\bormq_(?:task|schedule|queued|admin_log|cluster|paused_key|metric)\b/g;
 
 /** The schema an `inSchema` EntityManager qualifies with. */
 export const SCHEMA = Symbol('ormq schema');

@@ -7,7 +7,8 @@ import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
 import { freshOrm, sql, waitFor, type TestDb } from './helpers/db.js';
-import { client, close, insertManyTasks, insertTask, serve, testClient } from './helpers/admin.js';
+import { client, close, insertManyTasks, insertRollup, insertTask, serve, testClient } from './helpers/admin.js';
+import { startCluster } from './helpers/cluster.js';
 
 type Api = ReturnType<typeof client>;
 interface Ctx {
@@ -43,7 +44,7 @@ function apiSuite(name: string, options: QueueAdminOptions = OPTIONS) {
     await ctx.close();
   });
   s.before.each(async (ctx) => {
-    await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
+    await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_metric restart identity');
   });
   return s;
 }
@@ -109,12 +110,16 @@ Meta('bad options and a missing client stop start-up with a clear message', asyn
   assert.throws(() => queueAdmin(orm, { clientDir: '/nonexistent/ormq-client' }), /ormq admin client is not built: run npm run build/);
 });
 
-Meta('overview counts each page and buckets the last 24 hours of results by hour, oldest first', async ({ orm, api }) => {
+Meta('overview counts each page and buckets the last 24 hours of attempts by hour, oldest first, from the rollups', async ({ orm, api }) => {
   const hour = 3_600_000;
   const thisHour = Math.floor(Date.now() / hour) * hour;
   for (let i = 0; i < 3; i++) await insertTask(orm, { stopped: new Date(thisHour - 2 * hour + 60_000 + i).toISOString() });
   for (let i = 0; i < 2; i++) await insertTask(orm, { success: false, stopped: new Date(thisHour + 1000 + i).toISOString() });
   await insertTask(orm, { stopped: new Date(thisHour - 30 * hour).toISOString() });
+  await insertRollup(orm, { at: new Date(thisHour - 2 * hour + 60_000).toISOString(), count: 3 });
+  await insertRollup(orm, { at: new Date(thisHour - 2 * hour + 50 * 60_000).toISOString(), count: 4, func: 'email', key: 'east' });
+  await insertRollup(orm, { at: new Date(thisHour + 1000).toISOString(), success: false, count: 2 });
+  await insertRollup(orm, { at: new Date(thisHour - 30 * hour).toISOString(), count: 9 });
   await schedule(orm.em.fork(), { func: 'work', scheduleType: 'D', nextRun: new Date() });
   await enqueue(orm.em.fork(), 'work');
   const r = await api.get('api/overview');
@@ -130,30 +135,28 @@ Meta('overview counts each page and buckets the last 24 hours of results by hour
   assert.is(hourly[23]!.hour, new Date(thisHour).toISOString());
   assert.is(hourly[0]!.hour, new Date(thisHour - 23 * hour).toISOString());
   assert.equal(hourly[23], { hour: new Date(thisHour).toISOString(), success: 0, failure: 2 });
-  assert.equal(hourly[21], { hour: new Date(thisHour - 2 * hour).toISOString(), success: 3, failure: 0 });
-  assert.is(hourly.reduce((n, h) => n + h.success + h.failure, 0), 5, 'the 30-hour-old task is outside the window');
+  assert.equal(hourly[21], { hour: new Date(thisHour - 2 * hour).toISOString(), success: 7, failure: 0 });
+  assert.is(hourly.reduce((n, h) => n + h.success + h.failure, 0), 9, 'the 30-hour-old attempts are outside the window');
 });
 
-Meta('overview extrapolates an hour with thousands of results from its newest ones and marks only that hour', async ({ orm, api }) => {
-  const hour = 3_600_000;
-  const thisHour = Math.floor(Date.now() / hour) * hour;
-  const busy = new Date(thisHour - 3 * hour).toISOString();
-  // 6,000 successes evenly over one hour (one every 600 ms), and a quiet hour after it.
-  await sql(
-    orm,
-    `insert into ormq_task (id, name, func, enqueued, started, stopped, success)
-     select md5(i::text), 'busy-' || i, 'work', t, t, t, true
-       from generate_series(0, 5999) i, lateral (select ?::timestamptz + i * interval '600 milliseconds' as t) s`,
-    [busy],
-  );
-  for (let i = 0; i < 4; i++) await insertTask(orm, { success: false, stopped: new Date(thisHour - 2 * hour + i * 1000).toISOString() });
-  const hourly = (await api.get('api/overview')).json.hourly as { hour: string; success: number; failure: number; estimated?: boolean }[];
-  const b = hourly[20]!;
-  assert.is(b.hour, busy);
-  assert.is(b.estimated, true);
-  assert.ok(Math.abs(b.success - 6000) <= 60, `estimated ${b.success} of 6000`);
-  assert.equal(hourly[21], { hour: new Date(thisHour - 2 * hour).toISOString(), success: 0, failure: 4 });
-  assert.is(hourly.filter((h) => h.estimated).length, 1);
+Meta('overview counts every attempt exactly: 1,500 successes and 100 failures with saveLimit 250 show as 1,500 and 100', async ({ orm, api }) => {
+  await orm.em.fork().transactional(async (tx) => {
+    for (let i = 0; i < 1600; i++) await enqueue(tx, 'work', [i >= 1500]);
+  });
+  const { cluster } = await startCluster(orm, {
+    saveLimit: 250, ackFailures: true, bulk: 100,
+    tasks: { work: (fail: boolean) => { if (fail) throw new Error('no'); } },
+  });
+  try {
+    await waitFor(async () => !(await sql(orm, 'select 1 from ormq_queued limit 1')).length, 'the backlog drained', 60_000);
+  } finally {
+    await cluster.stop();
+  }
+  const r = await api.get('api/overview');
+  const hourly = r.json.hourly as { success: number; failure: number }[];
+  assert.equal(hourly.reduce((t, h) => [t[0]! + h.success, t[1]! + h.failure], [0, 0]), [1500, 100]);
+  assert.is(r.json.counts.successful.value, 250);
+  assert.ok(hourly.every((h) => !('estimated' in h)));
 });
 
 Meta.run();
@@ -191,11 +194,39 @@ Lists('group and cluster filters, and the filter choices of each list', async ({
   assert.is(both.json.rows.length, 1);
   assert.equal(both.json.rows[0].cluster, 'east');
   const filters = await api.get('api/successful/filters');
-  assert.equal(filters.json, { group: ['mail', 'report'], cluster: ['east', 'west'] });
+  assert.equal(filters.json, { group: ['mail', 'report'], cluster: ['east', 'west'], func: ['work'] });
   const failedFilters = await api.get('api/failed/filters');
-  assert.equal(failedFilters.json, { group: ['only-failed'], cluster: ['north'] });
+  assert.equal(failedFilters.json, { group: ['only-failed'], cluster: ['north'], func: ['work'] });
   const count = await api.get('api/successful/count?cluster=east');
   assert.equal(count.json, { count: 2, estimated: false });
+});
+
+Lists('func and a span of stopped (from inclusive, to exclusive) narrow a list, its count and an "all matching" action', async ({ orm, api }) => {
+  const t0 = Date.parse('2024-05-01T12:00:00Z');
+  const at = (m: number) => new Date(t0 + m * 60_000).toISOString();
+  await insertTask(orm, { func: 'email', stopped: at(-1) });
+  await insertTask(orm, { func: 'email', stopped: at(0) });
+  await insertTask(orm, { func: 'email', stopped: at(14) });
+  await insertTask(orm, { func: 'email', stopped: at(15) });
+  await insertTask(orm, { func: 'report', stopped: at(5) });
+  await insertTask(orm, { func: 'email', stopped: at(5), success: false });
+  const span = `from=${encodeURIComponent(at(0))}&to=${encodeURIComponent(at(15))}`;
+  const r = await api.get(`api/successful?func=email&${span}`);
+  assert.is(r.status, 200, r.text);
+  assert.equal(r.json.rows.map((x: any) => x.stopped), [at(14), at(0)]);
+  assert.equal(r.json.count, { value: 2, estimated: false });
+  assert.equal((await api.get(`api/successful/count?${span}`)).json, { count: 3, estimated: false });
+  assert.is((await api.get(`api/failed?func=email&${span}`)).json.rows.length, 1);
+  const done = await api.post('api/successful/actions/delete', { all: true, filter: { func: 'email', from: at(0), to: at(15) } });
+  assert.equal([done.status, done.json.done], [200, 2]);
+  assert.is((await api.get('api/successful')).json.rows.length, 3);
+  for (const bad of ['yesterday', '2024-05-01', '2024-05-01T12:00:00', '2024-13-01T00:00:00Z']) {
+    const e = await api.get(`api/successful?from=${encodeURIComponent(bad)}`);
+    assert.is(e.status, 400, bad);
+    assert.ok(e.json.error.fields.from, bad);
+  }
+  const long = await api.get(`api/failed?func=${'f'.repeat(257)}`);
+  assert.equal([long.status, Object.keys(long.json.error.fields)], [400, ['func']]);
 });
 
 Lists('search matches name, func and group; %, _, \\, quotes and ? are literal', async ({ orm, api }) => {
@@ -767,7 +798,7 @@ Queued('list by newest, key filter and search on name and func', async ({ orm, a
   await enqueue(em, 'work', [], { name: '50%_off', cluster: 'east' });
   const all = await api.get('api/queued');
   assert.equal(all.json.rows.map((r: any) => r.name), ['50%_off', 'second', 'first']);
-  assert.equal(Object.keys(all.json.rows[0]).sort(), ['func', 'group', 'id', 'key', 'lock', 'name', 'runAt', 'taskId']);
+  assert.equal(Object.keys(all.json.rows[0]).sort(), ['func', 'group', 'id', 'key', 'lock', 'name', 'runAt', 'stuck', 'taskId']);
   assert.is(all.json.rows[2].group, 'g1');
   assert.match(all.json.rows[0].taskId, /^[0-9a-f]{32}$/);
   assert.equal((await api.get('api/queued?key=east')).json.rows.map((r: any) => r.name), ['50%_off', 'first']);

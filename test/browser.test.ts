@@ -12,9 +12,9 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Cluster, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
+import { Cluster, enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
 import { koa } from '../src/admin/adapters/koa.js';
-import { close, insertManyTasks, insertTask, listen } from './helpers/admin.js';
+import { close, insertManyTasks, insertRollup, insertTask, listen } from './helpers/admin.js';
 import { freshOrm, sql, waitFor } from './helpers/db.js';
 
 const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
@@ -151,6 +151,9 @@ async function seedPages(orm: MikroORM): Promise<{ failedId: string; successId: 
   const hourAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
   const successId = await insertTask(orm, { name: 'nightly-report', func: 'report.build', group: 'reports', cluster: 'default', args: [2024, 'eu'], kwargs: { format: 'pdf' }, result: { rows: 1200 }, stopped: hourAgo(2) });
   for (let h = 0; h < 24; h += 3) await insertTask(orm, { name: `hourly-${h}`, func: 'email.send', group: 'mail', stopped: hourAgo(h + 0.5) });
+  // what the cluster would have counted for them, and for successes saveLimit did not keep
+  for (let h = 0; h < 24; h += 3) await insertRollup(orm, { at: hourAgo(h + 0.5), func: 'email.send', count: 1 + h * 2 });
+  await insertRollup(orm, { at: hourAgo(1), func: 'work.recover', success: false, count: 2 });
   const big = Array.from({ length: 400 }, (_, i) => ({ line: i, text: 'x'.repeat(20) }));
   const failedId = await insertTask(orm, {
     name: 'broken-import',
@@ -216,6 +219,7 @@ for (const kind of ['express', 'koa'] as const) {
         ['scheduled-form', '#/scheduled/new', 'Add schedule'],
         ['scheduled-edit', `#/scheduled/${ids!.scheduleId}/edit`, /^Edit /],
         ['queued-detail', `#/queued/${ids!.queuedId}`, /stuck-package/],
+        ['clusters', '#/clusters', 'Clusters'],
       ];
       for (const [name, hash, heading] of pages) {
         await visit(w, host!.admin, hash, heading);
@@ -280,6 +284,179 @@ for (const kind of ['express', 'koa'] as const) {
 
   Pages.run();
 }
+
+// ---------------------------------------------------------------------------------------------
+
+const Busy = suite<{ host?: Host; slow?: Cluster }>('browser (express): the Clusters page', {});
+Busy.before(async (ctx) => {
+  ctx.host = await startHost('express');
+  ctx.slow = new Cluster(ctx.host.orm, {
+    name: 'imports',
+    workers: 2,
+    heartbeat: 0.2,
+    poll: 100,
+    tasks: { 'imports.run': (function (this: { signal: AbortSignal }) { return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason))); }) as never },
+    log: () => {},
+  });
+  await ctx.slow.start();
+});
+Busy.after(async (ctx) => {
+  await ctx.slow?.stop();
+  await ctx.host?.stop();
+});
+
+Busy('a running task is listed with its cluster and linked to its package; a key is paused and resumed; the task is stopped', async ({ host }) => {
+  const orm = host!.orm;
+  await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'imports', name: 'import-customers' });
+  const [q] = await sql<{ id: string }>(orm, "select id from ormq_queued where key = 'imports'");
+  // a key nobody serves, to be flagged
+  await enqueue(orm.em.fork(), 'email.send', [], { cluster: 'nobody-serves-this', name: 'orphaned-mail' });
+  for (const [width, height, dark] of [[1280, 860, false], [390, 844, false], [1280, 860, true]] as const) {
+    const w = await openPage({ dark });
+    await w.page.setViewportSize({ width, height });
+    await visit(w, host!.admin, '#/clusters', 'Clusters');
+    const link = w.page.getByRole('link', { name: 'import-customers' });
+    await link.waitFor();
+    assert.is(await link.getAttribute('href'), `#/queued/${q!.id}`);
+    await w.page.getByRole('heading', { level: 3, name: 'imports' }).waitFor();
+    await w.page.getByText('no live cluster', { exact: true }).waitFor();
+    await shot(w.page, `express-clusters-${width}${dark ? '-dark' : ''}`);
+    const overflow = await w.page.evaluate(() => {
+      const wide = [...document.querySelectorAll('main *')].find((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.table-wrap'));
+      return wide ? `${wide.tagName}.${wide.className}: ${wide.textContent?.slice(0, 60)}` : null;
+    });
+    assert.is(overflow, null, `nothing but a table scrolls sideways at ${width} px`);
+    if (!dark && width === 1280) assert.equal(await axe(w.page), [], 'axe on the Clusters page');
+    await noProblems(w, `clusters at ${width}`);
+    await w.context.close();
+  }
+
+  const w = await openPage();
+  const p = w.page;
+  await visit(w, host!.admin, '#/clusters', 'Clusters');
+  await p.getByRole('button', { name: 'Pause imports' }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+  await p.getByText('Paused imports').waitFor();
+  await p.getByRole('button', { name: 'Resume imports' }).waitFor();
+  assert.equal(await sql(orm, 'select key from ormq_paused_key'), [{ key: 'imports' }]);
+  await shot(p, 'express-clusters-paused');
+  await p.getByRole('button', { name: 'Resume imports' }).click();
+  await p.getByRole('button', { name: 'Pause imports' }).waitFor();
+  assert.equal(await sql(orm, 'select key from ormq_paused_key'), []);
+
+  await p.getByRole('button', { name: 'Stop import-customers' }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Stop task' }).click();
+  await p.getByText('Asked imports to stop import-customers.').waitFor();
+  const [failed] = await waitFor(async () => {
+    const rows = await sql<{ result: { error: string } }>(orm, "select result from ormq_task where name = 'import-customers' and not success");
+    return rows.length && rows;
+  }, 'the stopped task saved as failed');
+  assert.is(failed!.result.error, 'CancelledError');
+
+  // a package held by a process that stopped beating is marked stuck, and the filter finds it
+  await sql(
+    orm,
+    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, version)
+     values (?, 'imports', 'gone-host', 1, now() - interval '1 hour', now() - interval '1 minute', 1000, 'running', 2, 1, '0.1.0')`,
+    ['d'.repeat(32)],
+  );
+  await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'elsewhere', name: 'held-by-the-dead' });
+  await sql(orm, "update ormq_queued set lock = now(), locked_by = ? where key = 'elsewhere'", ['d'.repeat(32)]);
+  await visit(w, host!.admin, '#/queued?stuck=yes', 'Queued tasks');
+  await p.getByRole('cell', { name: 'held-by-the-dead', exact: true }).waitFor();
+  await p.getByText('stuck', { exact: true }).waitFor();
+  assert.is(await p.locator('tbody tr').count(), 1);
+  await shot(p, 'express-queued-stuck');
+  await visit(w, host!.admin, '#/clusters', 'Clusters');
+  await p.getByText('not responding', { exact: true }).waitFor();
+  await shot(p, 'express-clusters-not-responding');
+  await noProblems(w, 'clusters actions');
+  await w.context.close();
+});
+
+Busy.run();
+
+// ---------------------------------------------------------------------------------------------
+
+const Metrics = suite<{ host?: Host }>('browser (express): the Metrics page', {});
+Metrics.before(async (ctx) => {
+  ctx.host = await startHost('express', { saveLimit: 250 });
+});
+Metrics.after(async (ctx) => {
+  await ctx.host?.stop();
+});
+
+Metrics('loads on demand, shows per func figures and a chart, and a bar or a count opens the tasks behind it', async ({ host }) => {
+  const orm = host!.orm;
+  const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+  await sql(orm, "delete from ormq_metric");
+  for (let m = 2; m < 60; m += 4) await insertRollup(orm, { at: minutesAgo(m), func: 'email.send', count: 40 + m, runtime: 35 + m, wait: 4 });
+  await insertRollup(orm, { at: minutesAgo(5), func: 'report.build', count: 6, runtime: 2400, wait: 900 });
+  await insertRollup(orm, { at: minutesAgo(20), func: 'work.recover', count: 3, success: false, runtime: 12 });
+  // the saved failure behind that bar, one in an earlier bar, and one of another func
+  const stopped = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 20 * 60_000 + 1500).toISOString();
+  await insertTask(orm, { name: 'broken-sync', func: 'work.recover', success: false, result: { error: 'Error', message: 'boom' }, stopped });
+  await insertTask(orm, { name: 'older-failure', func: 'work.recover', success: false, result: { error: 'Error', message: 'old' }, stopped: minutesAgo(40) });
+  await insertTask(orm, { name: 'other-func-failure', func: 'email.send', success: false, result: { error: 'Error', message: 'x' }, stopped });
+
+  for (const [dark, width, height] of [[false, 1280, 860], [true, 1280, 860], [false, 390, 844]] as const) {
+    const w = await openPage({ dark });
+    await w.page.setViewportSize({ width, height });
+    const scripts: string[] = [];
+    w.page.on('request', (r) => r.resourceType() === 'script' && scripts.push(r.url()));
+    await visit(w, host!.admin, '#/', 'Overview');
+    const before = scripts.length;
+    await w.page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Metrics' }).click();
+    await w.page.getByRole('heading', { level: 1, name: 'Metrics' }).waitFor();
+    await w.page.getByRole('link', { name: '1 hour' }).click();
+    await w.page.waitForURL(/range=1h/);
+    await w.page.getByRole('rowheader', { name: 'report.build' }).waitFor();
+    assert.ok(scripts.length > before, 'the code of the page was fetched when it was first shown');
+    await w.page.getByRole('row', { name: /^email\.send 1,050 / }).waitFor();
+    await waitFor(async () => (await w.page.locator('svg .bar').count()) === 60, 'a bar per minute of the last hour');
+    if (!dark && width === 1280) assert.equal(await axe(w.page), [], 'axe on metrics');
+    await shot(w.page, `express-metrics-${width}${dark ? '-dark' : ''}`);
+    await noProblems(w, 'the metrics page');
+    await w.context.close();
+  }
+
+  const w = await openPage();
+  const p = w.page;
+  await visit(w, host!.admin, '#/metrics?range=1h', 'Metrics');
+  // the failure count of a func opens Failed tasks for that func over the range
+  await p.getByRole('row', { name: /^work\.recover/ }).getByRole('link', { name: '3' }).click();
+  await p.getByRole('heading', { level: 1, name: 'Failed tasks' }).waitFor();
+  assert.match(p.url(), /func=work\.recover/);
+  await p.getByRole('link', { name: 'broken-sync' }).waitFor();
+  await p.getByRole('link', { name: 'older-failure' }).waitFor();
+  assert.is(await p.getByRole('link', { name: 'other-func-failure' }).count(), 0);
+  await p.getByText('Stopped from').waitFor();
+  await shot(p, 'express-metrics-drilldown-failed');
+  // a bar's failures open Failed tasks for that bar's minute only
+  await p.goBack();
+  await p.getByRole('heading', { level: 1, name: 'Metrics' }).waitFor();
+  await p.locator('svg a[aria-label$="3 failures"]').click();
+  await p.getByRole('heading', { level: 1, name: 'Failed tasks' }).waitFor();
+  await p.getByRole('link', { name: 'broken-sync' }).waitFor();
+  await p.getByRole('link', { name: 'other-func-failure' }).waitFor();
+  assert.is(await p.getByRole('link', { name: 'older-failure' }).count(), 0, 'a failure of another minute is not listed');
+  // removing the span shows every failure again
+  await p.getByRole('link', { name: 'Remove stopped from' }).click();
+  await p.getByRole('link', { name: 'Remove stopped before' }).click();
+  await p.getByRole('link', { name: 'older-failure' }).waitFor();
+  // a func filter narrows the chart and the table
+  await visit(w, host!.admin, '#/metrics?range=1h', 'Metrics');
+  await p.getByLabel('Func').selectOption('report.build');
+  await p.waitForURL(/func=report\.build/);
+  await waitFor(async () => (await p.locator('tbody tr').count()) === 1, 'one func in the table');
+  await visit(w, host!.admin, '#/metrics?range=7d', 'Metrics');
+  await waitFor(async () => (await p.locator('svg .bar').count()) === 28, 'a bar per 6 hours of the last 7 days');
+  await shot(p, 'express-metrics-7d');
+  await noProblems(w, 'the metrics drill-down');
+  await w.context.close();
+});
+
+Metrics.run();
 
 // ---------------------------------------------------------------------------------------------
 
@@ -526,7 +703,7 @@ Actions('readOnly hides every action, checkbox and form', async ({ host }) => {
   const w = await openPage();
   const p = w.page;
   const buttons = ['Resubmit', 'Delete', 'Pause', 'Resume', 'Run now', 'Release', 'Save'];
-  for (const hash of ['#/failed', `#/failed/${failedId}`, '#/scheduled', `#/scheduled/${s.id}`, '#/queued', '#/successful']) {
+  for (const hash of ['#/failed', `#/failed/${failedId}`, '#/scheduled', `#/scheduled/${s.id}`, '#/queued', '#/successful', '#/clusters']) {
     await visit(w, host!.extraAdmin!, hash);
     await p.locator('main table, main dl, main .empty').first().waitFor();
     for (const name of buttons) assert.is(await p.getByRole('button', { name, exact: true }).count(), 0, `no ${name} on ${hash}`);

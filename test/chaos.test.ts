@@ -184,6 +184,68 @@ Crash(`${SIZE.schedules} schedules due at the same instant under three processes
 run(Crash, 'crash');
 
 // ---------------------------------------------------------------------------------------------
+const BEAT = 0.25;
+type BeatCtx = FleetCtx & { api: ReturnType<typeof client>; server: Server; clientDir: ReturnType<typeof testClient> };
+const Beats = suite<BeatCtx>('chaos: heartbeats of SIGKILLed cluster processes');
+Beats.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+  ctx.clientDir = testClient();
+  const { url, server } = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }) as never);
+  ctx.server = server;
+  ctx.api = client(`${url}/`);
+  ctx.fleet = new Fleet(ctx.db.url, { workers: 3, bulk: 3, heartbeat: BEAT, timeout: SIZE.timeout, retry: SIZE.retry, saveLimit: 0 });
+  await ctx.fleet.start(2);
+});
+Beats.after(async (ctx) => {
+  await ctx.fleet?.stop();
+  await close(ctx.server);
+  ctx.clientDir.cleanup();
+  await ctx.close();
+});
+
+Beats(`${SIZE.minKills} kills: not responding within three beats, its packages stuck until retry frees them, its restart a new row`, async ({ orm, api, fleet }) => {
+  const rounds = SIZE.minKills;
+  const late: number[] = [];
+  let stuckSeen = 0;
+  for (let round = 0; round < rounds; round++) {
+    const victim = fleet.members[0]!;
+    const pid = victim.child.pid!;
+    const started = victim.lines.length;
+    const payloads = Array.from({ length: 6 }, () => buildPackage('announce', [(SIZE.timeout - 1) * 1000]).payload);
+    await sql(orm, `insert into ormq_queued (key, payload) select 'default', p from jsonb_array_elements(?::jsonb) p`, [JSON.stringify(payloads)]);
+    await sql(orm, "select pg_notify(?, 'default')", [QUEUE_CHANNEL]);
+    await waitFor(() => victim.lines.slice(started).some((l) => l.startsWith('started ')), 'the victim to run a task', 30_000);
+    const clusters = async () => (await api.get('api/clusters')).json.clusters as { id: string; pid: number; state: string }[];
+    const row = (await clusters()).find((c) => c.pid === pid)!;
+    assert.ok(row, `process ${pid} has a row`);
+
+    await fleet.kill(0);
+    const killed = Date.now();
+    await waitFor(async () => (await clusters()).find((c) => c.id === row.id)?.state === 'not responding', 'the killed process to show as not responding', 30_000);
+    late.push(Date.now() - killed);
+    const stuck = (await api.get('api/queued?stuck=yes')).json.rows as { id: number }[];
+    assert.ok(stuck.length > 0, 'the packages the killed process held show as stuck');
+    stuckSeen += stuck.length;
+    const held = await sql(orm, 'select 1 from ormq_queued where locked_by = ?', [row.id]);
+    assert.is(stuck.length, held.length, 'stuck = exactly the packages it held');
+
+    await waitFor(async () => !(await sql(orm, 'select 1 from ormq_queued')).length, 'retry to free and run them', (SIZE.retry * 3 + 30) * 1000);
+    assert.equal((await api.get('api/queued?stuck=yes')).json.rows, []);
+    await fleet.settled();
+    const after = await clusters();
+    const fresh = after.find((c) => c.pid === fleet.members[0]!.child.pid);
+    assert.ok(fresh && fresh.id !== row.id && fresh.state === 'running', 'the restart is a new row');
+    assert.is(after.find((c) => c.id === row.id)?.state, 'not responding', 'the dead row stays until pruned');
+  }
+  // Three beats after the last one, the last one at most a beat before the kill; the rest is polling and load.
+  const bound = 3 * BEAT * 1000 + 1_000;
+  assert.ok(late.every((ms) => ms <= bound), `not responding within ${bound} ms of each kill: ${late.join(', ')}`);
+  report('heartbeats', { kills: rounds, beatMs: BEAT * 1000, notRespondingAfterMs: late.join('/'), stuckPackages: stuckSeen });
+});
+
+run(Beats, 'heartbeats');
+
+// ---------------------------------------------------------------------------------------------
 type DbCtx = { orm: MikroORM; db: { url: string }; close(): Promise<void> };
 const Locks = suite<DbCtx>('chaos: expired locks and tasks past their timeout');
 Locks.before(async (ctx) => {

@@ -16,7 +16,8 @@ import { FilterSelect, SearchBox } from './filters.js';
 import { Table } from './table.js';
 
 /**
- * @typedef {{ name: string, label: string, options: (choices: any) => { value: string, label: string }[] }} Filter
+ * @typedef {{ name: string, label: string, options?: (choices: any) => { value: string, label: string }[], chip?: (value: string) => string }} Filter
+ * A filter with `chip` has no control: set by a link, it shows as a chip that removes it.
  * @param {{
  *   page: string,
  *   meta: any,
@@ -97,8 +98,10 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
       ${intro}
       <div class="toolbar">
         <${SearchBox} value=${search} hint=${`Searches ${searchHint}`} onSearch=${(/** @type {string} */ v) => v !== search && setQuery({ search: v })} />
-        ${filters.map((f) => html`<${FilterSelect} name=${f.name} label=${f.label} value=${filter[f.name]}
-            options=${choices.data ? f.options(choices.data) : []}
+        ${filters.map((f) => f.chip ? filter[f.name] && html`<span class="chip">${f.label} ${f.chip(filter[f.name])}
+            <a href=${href([page], { ...filter, [f.name]: null })} aria-label=${`Remove ${f.label.toLowerCase()}`}>×</a></span>`
+          : html`<${FilterSelect} name=${f.name} label=${f.label} value=${filter[f.name]}
+            options=${choices.data && f.options ? f.options(choices.data) : []}
             onChange=${(/** @type {string} */ v) => setQuery({ [f.name]: v })} />`)}
         ${!noFilter && html`<a class="clear" href=${href([page])}>Clear search and filters</a>`}
       </div>

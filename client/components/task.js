@@ -4,13 +4,17 @@ import { useData } from '../lib/data.js';
 import { plural, text } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
 import { href, navigate } from '../lib/router.js';
-import { duration, Time } from '../lib/time.js';
+import { duration, localTime, Time } from '../lib/time.js';
 import { ActionButtons } from './bulk.js';
 import { ErrorBox, Fields, History, SuccessIcon } from './detail.js';
 
 export const taskFilters = [
   { name: 'group', label: 'Group', options: (/** @type {any} */ c) => (c.group ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
   { name: 'cluster', label: 'Cluster', options: (/** @type {any} */ c) => (c.cluster ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
+  { name: 'func', label: 'Func', options: (/** @type {any} */ c) => (c.func ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
+  // a span of `stopped`, set by the Metrics page's links: shown as removable chips
+  { name: 'from', label: 'Stopped from', chip: localTime },
+  { name: 'to', label: 'Stopped before', chip: localTime },
 ];
 
 /** @param {string} column @param {any} row */

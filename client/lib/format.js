@@ -1,9 +1,10 @@
-/** The four pages, by id, with the names the navigation shows. */
+/** The pages, by id, with the names the navigation shows. */
 export const PAGES = [
   ['successful', 'Successful tasks'],
   ['failed', 'Failed tasks'],
   ['scheduled', 'Scheduled tasks'],
   ['queued', 'Queued tasks'],
+  ['clusters', 'Clusters'],
 ];
 
 /** Column and field labels, for every page's fields as the API names them. */
@@ -38,6 +39,7 @@ export const LABELS = {
   runAt: 'Waits until',
   taskId: 'Task id',
   payload: 'Payload',
+  stuck: 'Stuck',
 };
 
 /** @param {string} field */

@@ -25,7 +25,7 @@ const ACTIONS = [
 function cell(column, row) {
   const v = row[column];
   if (column === 'lock') {
-    if (v) return html`<${Time} iso=${v} rel />`;
+    if (v) return html`<${Time} iso=${v} rel />${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
     return waits(row.runAt) ? html`<span class="muted">waits until <${Time} iso=${row.runAt} rel /></span>` : html`<span class="muted">waiting</span>`;
   }
   if (column === 'runAt') return waits(v) ? html`waits until <${Time} iso=${v} rel />` : html`<span class="muted">—</span>`;
@@ -34,6 +34,8 @@ function cell(column, row) {
 
 /** A delayed package not yet due. @param {string | null | undefined} iso */
 const waits = (iso) => !!iso && new Date(iso).getTime() > Date.now();
+
+const ORDER = ['id', 'key', 'lock', 'runAt', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
 
 const ORDER = ['id', 'key', 'lock', 'runAt', 'taskId', 'name', 'func', 'group', 'payload'];
 
@@ -114,6 +116,7 @@ function Detail({ meta, id }) {
       render=${{
         lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
         runAt: (/** @type {string | null} */ v) => (waits(v) ? html`waits until <${Time} iso=${v} rel />` : v ? html`<${Time} iso=${v} rel />` : 'at once'),
+        stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
       }} />`}
     ${o && can.edit && html`<${EditQueued} o=${o} onSaved=${reload} />`}
     ${data && html`<${History} history=${data.history} />`}
@@ -127,5 +130,8 @@ export function Queued({ meta, route }) {
   if (id) return html`<${Detail} meta=${meta} id=${id} />`;
   return html`<${ListPage} page="queued" meta=${meta} route=${route} title=${title} one=${one} many=${many}
     searchHint="name and func" cell=${cell} actions=${ACTIONS} rowName=${(/** @type {any} */ r) => `${r.name ?? 'package'} (${r.id})`}
-    filters=${[{ name: 'key', label: 'Key', options: (/** @type {any} */ c) => (c.key ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) }]} />`;
+    filters=${[
+      { name: 'key', label: 'Key', options: (/** @type {any} */ c) => (c.key ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
+      { name: 'stuck', label: 'Lock', options: () => [{ value: 'yes', label: 'Stuck (its cluster stopped beating)' }] },
+    ]} />`;
 }

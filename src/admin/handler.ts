@@ -12,10 +12,13 @@ import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, se
 import { listCount } from './list.js';
 import { history } from './log.js';
 import { checkSchema, inSchema, schemaOf } from '../table-names.js';
-import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions } from './options.js';
+import { healthRoute } from './health.js';
+import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, VIEW_PAGE_IDS, type ListPageId, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
 import { overview } from './overview.js';
-import { runAction, type Page, type RequestContext } from './page.js';
+import { runAction, type Page, type RequestContext, type Route } from './page.js';
+import { clusterRoutes } from './pages/clusters.js';
 import { failed } from './pages/failed.js';
+import { metrics, parseMetricsQuery } from './pages/metrics.js';
 import { editQueued, queued } from './pages/queued.js';
 import { scheduled } from './pages/scheduled.js';
 import { createSchedule, editSchedule, previewRuns } from './pages/schedule-form.js';
@@ -25,7 +28,10 @@ import { defaultClientDir, loadClient, serveAsset } from './static.js';
 export type NextFunction = (err?: unknown) => void;
 export type QueueAdminHandler = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
 
-const PAGES: Record<PageId, Page> = { successful, failed, scheduled, queued };
+const PAGES: Record<ListPageId, Page> = { successful, failed, scheduled, queued };
+
+/** The routes of pages that are not lists, by path under api/; each says who may use it (`access`). */
+const ROUTES: Record<string, Route> = { ...clusterRoutes, health: healthRoute };
 
 class Request implements RequestContext {
   private actorName: Promise<string | null> | undefined;
@@ -44,7 +50,7 @@ class Request implements RequestContext {
   }
 
   /** readOnly allows only `view`; `authorize` has the last word on everything it is asked. */
-  can(page: PageId, action: string): Promise<boolean> {
+  can(page: PageId | ViewPageId, action: string): Promise<boolean> {
     const key = `${page}:${action}`;
     let decision = this.decisions.get(key);
     if (!decision) {
@@ -57,7 +63,7 @@ class Request implements RequestContext {
     return decision;
   }
 
-  async require(page: PageId, action: string): Promise<void> {
+  async require(page: PageId | ViewPageId, action: string): Promise<void> {
     if (!(await this.can(page, action))) {
       const why = this.options.readOnly && action !== 'view' ? 'the admin is read-only' : 'not authorized';
       throw new HttpError(403, `Forbidden: ${action} on ${page} (${why})`);
@@ -70,8 +76,9 @@ async function meta(r: Request) {
   for (const page of PAGE_IDS) {
     const can: Record<string, boolean> = {};
     for (const action of PAGE_ACTIONS[page]) can[action] = await r.can(page, action);
-    pages[page] = { columns: r.options.columns[page], can };
+    pages[page] = { columns: page === 'clusters' ? null : r.options.columns[page], can };
   }
+  for (const page of VIEW_PAGE_IDS) pages[page] = { can: { view: await r.can(page, 'view') } };
   return {
     title: r.options.title,
     readOnly: r.options.readOnly,
@@ -96,6 +103,13 @@ async function api(r: Request, method: string, segments: string[], search: strin
     if (method !== allowed) throw methodNotAllowed(allowed);
   };
 
+  const route = Object.hasOwn(ROUTES, segments.join('/')) ? ROUTES[segments.join('/')] : undefined;
+  if (route) {
+    only(route.method);
+    if (route.access !== 'public') await r.require(route.access.page, route.access.action);
+    const out = await route.run(r, route.method === 'POST' ? await readJson(r.req) : undefined);
+    return sendJson(res, out.status, out.body);
+  }
   if (segments.length === 1 && first === 'meta') {
     only('GET');
     return sendJson(res, 200, await meta(r));
@@ -107,8 +121,13 @@ async function api(r: Request, method: string, segments: string[], search: strin
     if (!visible.size) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
     return sendJson(res, 200, await overview(r.em, visible));
   }
+  if (segments.length === 1 && first === 'metrics') {
+    only('GET');
+    await r.require('metrics', 'view');
+    return sendJson(res, 200, await metrics(r.em, parseMetricsQuery(search)));
+  }
   if (!first || !Object.hasOwn(PAGES, first) || rest.length) throw notFound(`No such API route: ${segments.join('/')}`);
-  const pageId = first as PageId;
+  const pageId = first as ListPageId;
   const page = PAGES[pageId];
 
   if (second === undefined) {

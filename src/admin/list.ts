@@ -47,6 +47,18 @@ export function textFilter(filter: Record<string, unknown>, name: string, max = 
   return v;
 }
 
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/** Reads one optional instant (ISO 8601 with a zone) from a list query or a filter object. */
+export function timeFilter(filter: Record<string, unknown>, name: string): string | null {
+  const v = filter[name];
+  if (v === undefined || v === null || v === '') return null;
+  if (typeof v !== 'string' || !ISO_INSTANT.test(v) || Number.isNaN(Date.parse(v))) {
+    throw badRequest(`${name} must be an ISO 8601 date and time with a zone, e.g. 2024-05-01T12:00:00Z`, { [name]: 'must be an ISO 8601 date and time with a zone' });
+  }
+  return v;
+}
+
 export function parseLimit(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 50;
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;

@@ -1,8 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { taskNameSet, type TaskNames } from '../validate.js';
 
-export type PageId = 'successful' | 'failed' | 'scheduled' | 'queued';
-export const PAGE_IDS: readonly PageId[] = ['successful', 'failed', 'scheduled', 'queued'];
+export type PageId = 'successful' | 'failed' | 'scheduled' | 'queued' | 'clusters';
+export const PAGE_IDS: readonly PageId[] = ['successful', 'failed', 'scheduled', 'queued', 'clusters'];
+/** The pages that list a table's rows: columns, counts and the action engine are theirs. */
+export type ListPageId = Exclude<PageId, 'clusters'>;
+/** Pages that show figures, not rows: `view` is all `authorize` is asked about them. */
+export type ViewPageId = 'metrics';
+export const VIEW_PAGE_IDS: readonly ViewPageId[] = ['metrics'];
 
 /** What each page lets a user do; `authorize` is asked about these names. */
 export const PAGE_ACTIONS = {
@@ -10,12 +15,13 @@ export const PAGE_ACTIONS = {
   failed: ['view', 'delete', 'resubmit'],
   scheduled: ['view', 'create', 'edit', 'delete', 'pause', 'resume', 'run'],
   queued: ['view', 'edit', 'release', 'delete'],
+  clusters: ['view', 'pause', 'resume', 'stop'],
 } as const satisfies Record<PageId, readonly string[]>;
 
 export type PageAction<P extends PageId = PageId> = (typeof PAGE_ACTIONS)[P][number];
 
 export interface AuthorizeRequest {
-  page: PageId;
+  page: PageId | ViewPageId;
   action: string;
 }
 
@@ -33,7 +39,7 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
   /** The name written to the admin log for this request's actions. */
   actor?: (req: Req) => string | null | undefined | Promise<string | null | undefined>;
   /** List columns per page, in order: field keys of that page's rows. */
-  columns?: Partial<Record<PageId, string[]>>;
+  columns?: Partial<Record<ListPageId, string[]>>;
   /** Shown in the page header and the document title. */
   title?: string;
   /** The cluster's saveLimit, stated on the Successful tasks page. */
@@ -46,6 +52,8 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
   clientDir?: string;
   /** The schema of ormq's tables; default the ORM's `schema` option. */
   schema?: string;
+  /** Seconds a package may wait in a key with no live cluster before `api/health` answers 503. Default 60. */
+  healthMaxWait?: number;
 }
 
 export const TASK_COLUMNS = [
@@ -58,7 +66,7 @@ export const SCHEDULE_COLUMNS = [
 ] as const;
 export const QUEUED_COLUMNS = ['id', 'key', 'lock', 'runAt', 'taskId', 'name', 'func', 'group'] as const;
 
-export const AVAILABLE_COLUMNS: Record<PageId, readonly string[]> = {
+export const AVAILABLE_COLUMNS: Record<ListPageId, readonly string[]> = {
   successful: TASK_COLUMNS,
   failed: TASK_COLUMNS,
   scheduled: SCHEDULE_COLUMNS,
@@ -66,7 +74,7 @@ export const AVAILABLE_COLUMNS: Record<PageId, readonly string[]> = {
 };
 
 /** The defaults of SPEC §5's table. */
-export const DEFAULT_COLUMNS: Record<PageId, string[]> = {
+export const DEFAULT_COLUMNS: Record<ListPageId, string[]> = {
   successful: ['name', 'func', 'group', 'started', 'stopped', 'timeTaken'],
   failed: ['name', 'func', 'group', 'started', 'stopped', 'shortResult'],
   scheduled: ['id', 'name', 'func', 'scheduleType', 'repeats', 'cluster', 'nextRun', 'lastRun'],
@@ -79,11 +87,12 @@ export interface ResolvedOptions {
   readOnly: boolean;
   authorize?: QueueAdminOptions['authorize'];
   actor?: QueueAdminOptions['actor'];
-  columns: Record<PageId, string[]>;
+  columns: Record<ListPageId, string[]>;
   title: string;
   saveLimit: number | null;
   basePath: string | null;
   timeZone: string;
+  healthMaxWait: number;
 }
 
 function fail(message: string): never {
@@ -97,8 +106,8 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   if (options.columns !== undefined) {
     if (typeof options.columns !== 'object' || options.columns === null) fail('columns must be an object of page → column keys');
     for (const [page, list] of Object.entries(options.columns)) {
-      if (!PAGE_IDS.includes(page as PageId)) fail(`columns: unknown page ${JSON.stringify(page)} (pages: ${PAGE_IDS.join(', ')})`);
-      const allowed = AVAILABLE_COLUMNS[page as PageId];
+      if (!Object.hasOwn(AVAILABLE_COLUMNS, page)) fail(`columns: unknown page ${JSON.stringify(page)} (pages: ${Object.keys(AVAILABLE_COLUMNS).join(', ')})`);
+      const allowed = AVAILABLE_COLUMNS[page as ListPageId];
       if (!Array.isArray(list) || list.length === 0) fail(`columns.${page} must be a non-empty array of column keys`);
       for (const key of list) {
         if (!allowed.includes(key)) {
@@ -106,7 +115,7 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
         }
       }
       if (new Set(list).size !== list.length) fail(`columns.${page} lists a column twice`);
-      columns[page as PageId] = [...list];
+      columns[page as ListPageId] = [...list];
     }
   }
   const taskSet = taskNameSet(options.tasks);
@@ -126,6 +135,8 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   } catch {
     fail(`timeZone: unknown time zone ${JSON.stringify(timeZone)}`);
   }
+  const healthMaxWait = options.healthMaxWait ?? 60;
+  if (typeof healthMaxWait !== 'number' || !(healthMaxWait > 0) || !Number.isFinite(healthMaxWait)) fail('healthMaxWait must be a number of seconds > 0');
   return {
     tasks: taskSet ? [...taskSet].sort() : null,
     taskSet,
@@ -137,5 +148,6 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     saveLimit: options.saveLimit ?? null,
     basePath,
     timeZone,
+    healthMaxWait,
   };
 }

@@ -1,47 +1,35 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { listCount, Where, type Count } from './list.js';
-import type { PageId } from './options.js';
+import { responding } from '../cluster/heartbeat.js';
+import type { ListPageId, PageId } from './options.js';
 
 export interface HourCount {
   hour: string;
   success: number;
   failure: number;
-  /** Present when a count of this hour was extrapolated (over HOUR_CAP results of one outcome). */
-  estimated?: true;
 }
 
 export interface Overview {
   /** null for a page the caller may not view. */
-  counts: Record<PageId, Count | null>;
+  counts: Record<ListPageId, Count | null>;
+  /** Cluster processes by heartbeat; null unless the caller may view clusters. */
+  clusters: { running: number; notResponding: number } | null;
   /** null unless the caller may view successful or failed tasks. */
   hourly: HourCount[] | null;
 }
 
 const HOUR = 3_600_000;
-/**
- * Results of one outcome counted per hour before the rest of that hour is extrapolated. Counting
- * every row of the last 24 hours took about 566 ms at 1M results in that window; 48 index-only
- * probes of at most this many entries stay near 10 ms whatever the volume (bench/admin.ts).
- */
-const HOUR_CAP = 2_000;
 
 /**
- * Per (hour, outcome): the number of results, at most HOUR_CAP + 1, and the oldest of those read
- * newest first. Each probe is a backward index-only range scan of ormq_task_list_idx, stopped early.
- * The integer series lets the planner see 24 hours; a timestamp series is estimated at 1,000 rows,
- * which priced the query above jit_above_cost and spent ~35 ms compiling it.
+ * Attempts per (UTC hour, outcome), from the hour rows of the metrics rollups: exact whatever
+ * saveLimit pruned from ormq_task, and 24 rows per key × func × outcome, read by the primary key.
  */
 const HOURLY = `
-  select extract(epoch from h.at)::bigint as at, o.success, c.n, extract(epoch from c.edge) * 1000 as edge
-    from (select ?::timestamptz + interval '1 hour' * i as at from generate_series(0, 23) i) h
-   cross join (values (true), (false)) o(success)
-   cross join lateral (
-     select count(*) as n, min(stopped) as edge from (
-       select stopped from ormq_task t
-        where t.success = o.success and t.stopped >= h.at and t.stopped < h.at + interval '1 hour'
-        order by t.stopped desc limit ${HOUR_CAP + 1}) r) c`;
+  select extract(epoch from bucket)::bigint as at, success, sum(count) as n
+    from ormq_metric where span_minutes = 60 and bucket >= ?::timestamptz and bucket < ?::timestamptz
+   group by 1, 2`;
 
-const COUNTED: Record<PageId, [string, () => Where]> = {
+const COUNTED: Record<ListPageId, [string, () => Where]> = {
   successful: ['ormq_task', () => new Where().add('success = true')],
   failed: ['ormq_task', () => new Where().add('success = false')],
   scheduled: ['ormq_schedule', () => new Where()],
@@ -53,28 +41,23 @@ const COUNTED: Record<PageId, [string, () => Where]> = {
  * (oldest first) when successful or failed tasks are visible.
  */
 export async function overview(em: SqlEntityManager, visible: ReadonlySet<PageId>, now = new Date()): Promise<Overview> {
-  const counts = {} as Record<PageId, Count | null>;
-  for (const [page, [table, where]] of Object.entries(COUNTED) as [PageId, [string, () => Where]][]) {
+  const counts = {} as Record<ListPageId, Count | null>;
+  for (const [page, [table, where]] of Object.entries(COUNTED) as [ListPageId, [string, () => Where]][]) {
     counts[page] = visible.has(page) ? await listCount(em, table, where()) : null;
   }
-  if (!visible.has('successful') && !visible.has('failed')) return { counts, hourly: null };
+  let clusters: Overview['clusters'] = null;
+  if (visible.has('clusters')) {
+    const [c] = await em.execute(`select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`);
+    clusters = { running: Number(c!.live), notResponding: Number(c!.n) - Number(c!.live) };
+  }
+  if (!visible.has('successful') && !visible.has('failed')) return { counts, clusters, hourly: null };
   // UTC hours, so buckets never shift with DST.
   const first = Math.floor(now.getTime() / HOUR) * HOUR - 23 * HOUR;
   const hourly: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success: 0, failure: 0 }));
-  const rows = await em.execute(HOURLY, [new Date(first).toISOString()]);
+  const rows = await em.execute(HOURLY, [new Date(first).toISOString(), new Date(first + 24 * HOUR).toISOString()]);
   for (const r of rows) {
-    const start = Number(r.at) * 1000;
-    const bucket = hourly[(start - first) / HOUR];
-    if (!bucket) continue;
-    let n = Number(r.n);
-    if (n > HOUR_CAP) {
-      // The newest HOUR_CAP + 1 results cover [edge, end) of this hour: scale them to the whole of it.
-      const end = Math.min(start + HOUR, now.getTime());
-      const covered = end - Number(r.edge);
-      n = covered > 0 ? Math.max(n, Math.round((n * (end - start)) / covered)) : n;
-      bucket.estimated = true;
-    }
-    bucket[r.success ? 'success' : 'failure'] = n;
+    const bucket = hourly[(Number(r.at) * 1000 - first) / HOUR];
+    if (bucket) bucket[r.success ? 'success' : 'failure'] = Number(r.n);
   }
-  return { counts, hourly };
+  return { counts, clusters, hourly };
 }

@@ -62,6 +62,16 @@ export interface Page {
   actions: Record<string, Action>;
 }
 
+/**
+ * An API route of a page that is not a list (Clusters, the health check), at `api/<path>`. `access`
+ * is what `authorize` is asked; 'public' routes answer without it, so they must say nothing but status.
+ */
+export interface Route {
+  method: 'GET' | 'POST';
+  access: { page: PageId; action: string } | 'public';
+  run(ctx: RequestContext, body: unknown): Promise<{ status: number; body: unknown }>;
+}
+
 /** Rows per transaction: long enough to be quick, short enough not to hold locks for long. */
 export const CHUNK = 500;
 /** A selection is handled in one transaction, so it is at most one chunk. */

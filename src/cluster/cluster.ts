@@ -1,21 +1,25 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { CONTROL_CHANNEL } from '../control.js';
 import { QUEUE_CHANNEL, SCHEDULE_CHANNEL } from '../producer.js';
 import type { TaskPackage, TaskRecord, ScheduleRecord } from '../rows.js';
-import { isStorableJson, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
+import { isStorableJson, UNSTORABLE_MESSAGE } from '../storable.js';
 import { assertTimeZone } from '../time.js';
 import { DEFAULT_MAX_CATCH_UP } from '../schedule-rules.js';
+import { errorResult, preciseNow, TaskTimeout, withTimeout } from './attempt.js';
+import { Heartbeat } from './heartbeat.js';
 import { Listener, listenConfig, type ListenConnection } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
+import { MetricsUpkeep } from './rollup.js';
 import { checkSchema, qualify, schemaOf } from '../table-names.js';
-import { ACK, CLAIM, COMPLETE, NEXT_EXPIRY, pruneStatement, RELEASE, type Queryable } from './sql.js';
+import { CLAIM, COMPLETE, completeValues, NEXT_EXPIRY, pruneStatement, RELEASE, type Completion, type Queryable } from './sql.js';
 
 /** What a task function sees as `this`. */
 export interface TaskContext {
   id: string;
   name: string;
   cluster: string;
-  /** Aborted when the task runs past its timeout or the cluster stops past its deadline. */
+  /** Aborted when the task runs past its timeout, is stopped from the admin, or the cluster stops past its deadline. */
   signal: AbortSignal;
 }
 
@@ -46,6 +50,8 @@ export interface ClusterOptions {
   catchUp?: boolean;
   /** With catchUp: a schedule runs at most its this many most recent missed slots; older ones are skipped. Default 100. */
   maxCatchUp?: number;
+  /** Seconds between writes of this process's row in ormq_cluster; three missed beats = not responding. Default 5. */
+  heartbeat?: number;
   /** ms between claims when no notification arrives. Default 1000. */
   poll?: number;
   /** Packages claimed per round trip. Default 10. */
@@ -58,6 +64,10 @@ export interface ClusterOptions {
   scheduler?: boolean;
   /** ms a graceful stop waits for running tasks. Default: the timeout. */
   stopTimeout?: number;
+  /** Record every attempt in the metrics rollups (the overview's chart, the Metrics page). Default true. */
+  metrics?: boolean;
+  /** Days hour rollups are kept. Default 90. */
+  metricsRetention?: number;
   /** Where the cluster reports problems (broken schedules, throwing hooks, lost connections). Default console. */
   log?: (level: LogLevel, message: string, detail?: unknown) => void;
   /**
@@ -74,27 +84,8 @@ export interface ClusterOptions {
 type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection' | 'schema'>> &
   Pick<ClusterOptions, 'saveLimitPer' | 'listenConnection' | 'schema'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
 
-interface Finished {
-  qid: number;
-  pkg: TaskPackage;
-  result: unknown;
-  success: boolean;
-  /** ISO timestamps with microseconds, so tasks finishing within one millisecond keep their order. */
-  started: string;
-  stopped: string;
-}
-
-let lastMicros = 0;
-
-/** Wall-clock time in microseconds, strictly increasing within this process. */
-function preciseNow(): string {
-  let micros = Date.now() * 1000 + (Math.floor(performance.now() * 1000) % 1000);
-  if (micros <= lastMicros) micros = lastMicros + 1;
-  lastMicros = micros;
-  const ms = Math.floor(micros / 1000);
-  return new Date(ms).toISOString().replace('Z', `${String(micros % 1000).padStart(3, '0')}Z`);
-}
-
+/** started and stopped carry microseconds, so tasks finishing within one millisecond keep their order. */
+type Finished = Completion;
 
 function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
   if (level === 'warn' || level === 'error') console[level](`[ormq] ${message}`, detail ?? '');
@@ -104,6 +95,11 @@ function whole(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     throw new RangeError(`Cluster option ${name} must be a whole number ≥ ${min}, got ${JSON.stringify(value)}`);
   }
+  return value;
+}
+
+function flag(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new RangeError(`Cluster option ${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -146,6 +142,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     saveLimitPer: o.saveLimitPer ?? null,
     catchUp: o.catchUp ?? true,
     maxCatchUp: whole('maxCatchUp', o.maxCatchUp ?? DEFAULT_MAX_CATCH_UP, 1),
+    heartbeat: positive('heartbeat', o.heartbeat ?? 5),
     poll: positive('poll', o.poll ?? 1000),
     bulk: whole('bulk', o.bulk ?? 10, 1),
     timeZone,
@@ -153,35 +150,12 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     scheduler: o.scheduler ?? true,
     stopTimeout: o.stopTimeout ?? timeout * 1000,
     log: o.log ?? defaultLog,
+    metrics: flag('metrics', o.metrics ?? true),
+    metricsRetention: positive('metricsRetention', o.metricsRetention ?? 90),
     preparedStatements: o.preparedStatements ?? true,
     listenConnection: o.listenConnection ?? null,
     schema: checkSchema(o.schema, 'Cluster option schema'),
   };
-}
-
-function errorResult(err: unknown): { error: string; message: string; stack: string | null } {
-  if (err instanceof Error) return { error: scrub(String(err.name)), message: scrub(String(err.message)), stack: err.stack ? scrub(err.stack) : null };
-  return { error: 'Error', message: scrub(String(err)), stack: null };
-}
-
-class TaskTimeout extends Error {
-  constructor(seconds: number) {
-    super(`Task exceeded its timeout of ${seconds}s`);
-    this.name = 'TimeoutError';
-  }
-}
-
-/** Settles with `attempt`, or rejects with a TaskTimeout after `seconds` and aborts `controller`. */
-function withTimeout<T>(attempt: Promise<T>, seconds: number, controller: AbortController): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new TaskTimeout(seconds);
-      controller.abort(err);
-      reject(err);
-    }, seconds * 1000);
-  });
-  return Promise.race([attempt, timedOut]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -193,6 +167,7 @@ export class Cluster {
   readonly #orm: MikroORM;
   #pool: Queryable | null = null;
   #listener: Listener | null = null;
+  #upkeep: MetricsUpkeep | null = null;
   #running = false;
   #loops: Promise<void>[] = [];
   /** package id → abort controller of the task running it */
@@ -212,6 +187,7 @@ export class Cluster {
   #wakeScheduler: (() => void) | null = null;
   #workerNudged = false;
   #schedulerNudged = false;
+  readonly #heartbeat: Heartbeat;
 
   /** The schema in effect: the option, else the ORM's. */
   readonly #schema: string | null;
@@ -220,6 +196,25 @@ export class Cluster {
     this.#orm = orm;
     this.options = resolveClusterOptions(options);
     this.#schema = schemaOf(orm, this.options.schema);
+    this.#heartbeat = new Heartbeat({
+      name: this.options.name,
+      workers: this.options.workers,
+      beatMs: Math.round(this.options.heartbeat * 1000),
+      stopping: () => !this.#running,
+      query: (statement, values) => this.#query(statement, values),
+      warn: (message) => this.options.log('warn', message),
+      cancel: (qid, reason) => {
+        this.#active.get(qid)?.abort(reason);
+        return this.#active.has(qid);
+      },
+      // Paused: what was claimed but not started goes back at once; resumed: claim now.
+      paused: (paused) => (paused ? this.#release(this.#buffer.splice(0).map((b) => b.qid)) : this.#nudgeWorker()),
+    });
+  }
+
+  /** This process's row in ormq_cluster (a restart is a new one). */
+  get processId(): string {
+    return this.#heartbeat.id;
   }
 
   get name(): string {
@@ -238,10 +233,11 @@ export class Cluster {
     this.#running = true;
     this.#listener = new Listener({
       connection: await listenConfig(connection, this.options.listenConnection ?? undefined),
-      channels: [QUEUE_CHANNEL, SCHEDULE_CHANNEL],
+      channels: [QUEUE_CHANNEL, SCHEDULE_CHANNEL, CONTROL_CHANNEL],
       onNotify: (channel, payload) => {
         if (channel === QUEUE_CHANNEL && payload === this.name) this.#nudgeWorker();
         if (channel === SCHEDULE_CHANNEL) this.#nudgeScheduler();
+        if (channel === CONTROL_CHANNEL) this.#heartbeat.control(payload);
       },
       onConnect: () => {
         this.#nudgeWorker();
@@ -250,7 +246,12 @@ export class Cluster {
       onError: (err) => this.options.log('warn', `LISTEN connection lost, reconnecting: ${err.message}`),
     });
     await this.#listener.start();
+    await this.#heartbeat.start();
     this.#loops = [this.#workLoop()];
+    // Through #query, like every statement of the cluster: the host's schema, named or not.
+    const upkeepPool: Queryable = { query: (c) => this.#query({ name: c.name ?? 'ormq_upkeep', text: c.text }, c.values ?? []) };
+    this.#upkeep = new MetricsUpkeep(upkeepPool, this.options.metricsRetention, (e) => this.options.log('warn', `metrics upkeep failed: ${e.message}`));
+    this.#upkeep.start();
     if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
   }
 
@@ -261,6 +262,7 @@ export class Cluster {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    void this.#heartbeat.beat();
     this.#nudgeWorker();
     this.#nudgeScheduler();
     await Promise.all(this.#loops);
@@ -274,7 +276,8 @@ export class Cluster {
     if (unfinished.length) await this.#query(RELEASE, [unfinished]).catch((e) => this.options.log('error', 'could not release locks', e));
     const left = Math.max(0, deadline - Date.now());
     if (this.#hooks.size) await Promise.race([Promise.all(this.#hooks), new Promise((r) => setTimeout(r, left))]);
-    await this.#listener?.stop();
+    await this.#heartbeat.stop();
+    await Promise.all([this.#listener?.stop(), this.#upkeep?.stop()]);
   }
 
   #nudgeWorker(): void {
@@ -328,7 +331,7 @@ export class Cluster {
       const want = Math.max(free, this.options.bulk);
       let rows: Record<string, unknown>[] = [];
       try {
-        rows = (await this.#query(CLAIM, [this.name, this.options.retry, want])).rows;
+        rows = (await this.#query(CLAIM, [this.name, this.options.retry, want, this.#heartbeat.id])).rows;
       } catch (err) {
         this.options.log('warn', `claim failed: ${(err as Error).message}`);
         await this.#sleep('worker', this.options.poll);
@@ -378,9 +381,12 @@ export class Cluster {
       if (Date.now() - next.claimed >= budget) stale.push(next.qid);
       else this.#run(next.qid, next.pkg);
     }
-    if (stale.length) {
-      void this.#query(RELEASE, [stale]).catch((e) => this.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
-    }
+    this.#release(stale);
+  }
+
+  #release(qids: number[]): void {
+    if (!qids.length) return;
+    void this.#query(RELEASE, [qids]).catch((e) => this.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
   }
 
   #run(qid: number, raw: TaskPackage | string): void {
@@ -388,11 +394,13 @@ export class Cluster {
     this.#active.set(qid, controller);
     const pkg: TaskPackage = typeof raw === 'string' ? JSON.parse(raw) : raw;
     const started = preciseNow();
+    this.#heartbeat.began(qid, pkg);
     void this.#execute(qid, pkg, controller).then(({ success, result }) => {
       // A package whose task outlived a stop deadline was released; its result no longer counts.
       if (this.#active.get(qid) !== controller) return;
       this.#active.delete(qid);
-      this.#pending.push({ qid, pkg, result, success, started, stopped: preciseNow() });
+      const cancelled = this.#heartbeat.ended(qid, success);
+      this.#pending.push({ qid, pkg, result, success, started, stopped: preciseNow(), cancelled });
       void this.#flush();
       this.#startBuffered();
       this.#nudgeWorker();
@@ -456,44 +464,13 @@ export class Cluster {
     return this.#flushing;
   }
 
-  /** Saves and acks one batch; hooks start once it is written, off the save path. */
+  /** Saves, acks and counts one batch in one statement; hooks start once it is written, off the save path. */
   async #complete(batch: Finished[]): Promise<void> {
     const { saveLimit } = this.options;
-    const toSave: Finished[] = [];
-    const ackOnly: number[] = [];
-    for (const f of batch) {
-      const save = !f.success || (saveLimit !== -1 && f.pkg.save !== false);
-      if (save) toSave.push(f);
-      else ackOnly.push(f.qid);
-    }
-    const attempts = new Map<string, number>();
-    if (toSave.length) {
-      // Every package is acked, but each task id is saved once per statement: ON CONFLICT cannot
-      // touch the same row twice (two packages can carry one id when a caller chose the id).
-      const last = new Map(toSave.map((f) => [f.pkg.id, f]));
-      const input = toSave.map((f) => ({
-        qid: f.qid,
-        id: f.pkg.id,
-        name: f.pkg.name,
-        func: f.pkg.func,
-        hook: f.pkg.hook,
-        args: f.pkg.args ?? [],
-        kwargs: f.pkg.kwargs ?? {},
-        result: f.result,
-        group: f.pkg.group,
-        cluster: this.name,
-        enqueued: f.pkg.enqueued,
-        started: f.started,
-        stopped: f.stopped,
-        success: f.success,
-        save: last.get(f.pkg.id) === f,
-      }));
-      const { rows } = await this.#query(COMPLETE, [JSON.stringify(input), this.options.ackFailures, this.options.maxAttempts]);
-      for (const r of rows) attempts.set(String(r.id).trim(), Number(r.attempt_count));
-    }
-    if (ackOnly.length) await this.#query(ACK, [ackOnly]);
+    const { rows } = await this.#query(COMPLETE, completeValues(batch, this.options));
+    const attempts = new Map(rows.map((r) => [String(r.id).trim(), Number(r.attempt_count)]));
     // Saved and acked: from here on nothing runs again, whatever pruning or hooks do.
-    const successes = toSave.filter((f) => f.success);
+    const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));
     if (saveLimit > 0 && successes.length) {
       await this.#prune(successes).catch((e) => this.options.log('warn', `saveLimit pruning failed: ${(e as Error).message}`, e));
     }

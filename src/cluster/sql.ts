@@ -4,6 +4,8 @@
  * process's, so clusters on machines with skewed clocks agree on when a lock has expired.
  */
 
+import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
+
 export interface Queryable {
   query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
 }
@@ -11,15 +13,17 @@ export interface Queryable {
 /**
  * Claim: the oldest packages of one key that are waiting or whose lock expired, locked in the same
  * statement. SKIP LOCKED lets any number of clusters claim at once without waiting on each other or
- * taking the same row; ormq_queued_claim_idx (key, id) serves the oldest-first scan. A delayed
+ * taking the same row; ormq_queued_claim_idx (key, id) serves the oldest-first scan. A paused key
+ * (ormq_paused_key) claims nothing; $4 is the claiming process's ormq_cluster id. A delayed
  * package (run_at in the future) is passed over until then.
  */
 export const CLAIM = {
   name: 'ormq_claim',
-  text: `update ormq_queued q set lock = now()
+  text: `update ormq_queued q set lock = now(), locked_by = $4
     from (select id from ormq_queued
           where key = $1 and (lock is null or lock < now() - make_interval(secs => $2))
             and (run_at is null or run_at <= now())
+            and not exists (select 1 from ormq_paused_key where key = $1)
           order by id limit $3 for update skip locked) c
     where q.id = c.id
     returning q.id, q.payload`,
@@ -27,11 +31,14 @@ export const CLAIM = {
 
 /**
  * Completion of a batch of finished tasks, in one statement: save what is to be saved (a retry of
- * the same task id updates its row and counts the attempt), then ack (delete) the packages that are
- * done: successes, and failures when ackFailures is set or the attempts reached maxAttempts. The
- * saved ids go out on 'ormq_saved' (comma-separated, 200 per notification, under NOTIFY's 8 KB) for
- * callers waiting on a result.
- * $1 = jsonb array of results, $2 = ackFailures, $3 = maxAttempts (0 = unlimited).
+ * the same task id updates its row and counts the attempt), ack (delete) the packages that are
+ * done: successes, and failures when ackFailures is set or the attempts reached maxAttempts; and
+ * add every attempt, saved or not, to its metrics rollup row (src/cluster/rollup.ts).
+ * $1 = jsonb array of results, $2 = ackFailures, $3 = maxAttempts (0 = unlimited),
+ * $4 = jsonb array of rollup rows, sorted by their key so that concurrent clusters lock the rows
+ * they share in one order.
+ * The saved ids go out on 'ormq_saved' (comma-separated, 200 per notification, under NOTIFY's
+ * 8 KB) for callers waiting on a result.
  */
 export const COMPLETE = {
   name: 'ormq_complete',
@@ -39,7 +46,7 @@ export const COMPLETE = {
       select * from jsonb_to_recordset($1::jsonb) as x(
         qid bigint, id text, name text, func text, hook text, args jsonb, kwargs jsonb, result jsonb,
         "group" text, cluster text, enqueued timestamptz, started timestamptz, stopped timestamptz,
-        success boolean, save boolean)
+        success boolean, save boolean, cancelled boolean)
     ), saved as (
       insert into ormq_task as t (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count)
       select id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, 1
@@ -53,8 +60,16 @@ export const COMPLETE = {
     ), acked as (
       delete from ormq_queued q
       using input i left join saved s on s.id = i.id
-      where q.id = i.qid and (i.success or $2::boolean or ($3::int > 0 and coalesce(s.attempt_count, 1) >= $3::int))
+      where q.id = i.qid and (i.success or i.cancelled or $2::boolean or ($3::int > 0 and coalesce(s.attempt_count, 1) >= $3::int))
       returning q.id
+    ), rolled as (
+      insert into ormq_metric as m (${ROLLUP_COLUMNS})
+      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist
+      from jsonb_to_recordset($4::jsonb) as r(
+        span_minutes smallint, bucket timestamptz, key text, func text, success boolean, count int, runtime_sum float8, runtime_max float8,
+        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb)
+      order by span_minutes, bucket, key, func, success
+      ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}
     ), woke as (
       select count(pg_notify('ormq_saved', ids)) as n
       from (select string_agg(id, ',') as ids from (select id::text, row_number() over () / 200 as part from saved) p group by part) g
@@ -63,6 +78,37 @@ export const COMPLETE = {
       (select n from woke) as woke
     from saved s`,
 };
+
+export interface Completion extends Attempt {
+  qid: number;
+  result: unknown;
+  /** Stopped from the admin: acked even though it failed, so it is not retried. */
+  cancelled: boolean;
+}
+
+/**
+ * COMPLETE's values for a batch. Every package is acked and counted; a success is saved unless
+ * saveLimit is -1 or its package says `save: false`, and each task id is saved once per statement:
+ * ON CONFLICT cannot touch the same row twice (two packages can carry one id when a caller chose it).
+ */
+export function completeValues(
+  batch: readonly Completion[],
+  o: { name: string; saveLimit: number; ackFailures: boolean; maxAttempts: number; metrics: boolean },
+): unknown[] {
+  const stored = (f: Completion) => !f.success || (o.saveLimit !== -1 && f.pkg.save !== false);
+  const last = new Map(batch.filter(stored).map((f) => [f.pkg.id, f]));
+  const input = batch.map((f) => {
+    const save = last.get(f.pkg.id) === f;
+    const { pkg } = f;
+    // Rows not saved only need what the ack and its attempt count read.
+    return save
+      ? { qid: f.qid, id: pkg.id, name: pkg.name, func: pkg.func, hook: pkg.hook, args: pkg.args ?? [], kwargs: pkg.kwargs ?? {}, result: f.result,
+          group: pkg.group, cluster: o.name, enqueued: pkg.enqueued, started: f.started, stopped: f.stopped, success: f.success, save, cancelled: f.cancelled }
+      : { qid: f.qid, id: pkg.id, success: f.success, save, cancelled: f.cancelled };
+  });
+  const rollups = o.metrics ? rollupRows(batch, o.name) : [];
+  return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups)];
+}
 
 /**
  * ms until the earliest lock of this key expires or its earliest delayed package comes due (null:
@@ -75,12 +121,6 @@ export const NEXT_EXPIRY = {
   text: `select greatest(0, extract(epoch from least(
       (select min(lock) + make_interval(secs => $2) from ormq_queued where key = $1 and lock is not null),
       (select min(run_at) from ormq_queued where key = $1 and run_at > now())) - now()) * 1000)::float8 as ms`,
-};
-
-/** Ack only: successes that are not saved (saveLimit -1 or save: false). */
-export const ACK = {
-  name: 'ormq_ack',
-  text: 'delete from ormq_queued where id = any($1::bigint[])',
 };
 
 /** Graceful stop: packages this cluster holds but did not finish become claimable at once. */

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { bucketOf } from '../../src/histogram.js';
 import { newTaskId } from '../../src/names.js';
 import { sql } from './db.js';
 
@@ -89,6 +90,41 @@ export async function insertTask(orm: MikroORM, t: TaskSeed = {}): Promise<strin
     ],
   );
   return id;
+}
+
+export interface RollupSeed {
+  /** any instant in the minute the attempts finished */
+  at: string;
+  func?: string;
+  key?: string;
+  success?: boolean;
+  count?: number;
+  /** runtime and wait of each attempt, ms */
+  runtime?: number;
+  wait?: number;
+}
+
+/** Adds attempts to the metrics rollups as a cluster would have recorded them: a minute row and an hour row. */
+export async function insertRollup(orm: MikroORM, r: RollupSeed): Promise<void> {
+  const n = r.count ?? 1;
+  const runtime = r.runtime ?? 1500;
+  const wait = r.wait ?? 10;
+  const hist = (ms: number) => JSON.stringify({ [bucketOf(ms)]: n });
+  for (const span of [1, 60]) {
+    const width = span * 60_000;
+    const bucket = new Date(Math.floor(new Date(r.at).getTime() / width) * width).toISOString();
+    await sql(
+      orm,
+      `insert into ormq_metric as m (bucket, span_minutes, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist)
+       values (?::timestamptz, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb)
+       on conflict (span_minutes, bucket, key, func, success) do update set count = m.count + excluded.count,
+         runtime_sum = m.runtime_sum + excluded.runtime_sum, runtime_max = greatest(m.runtime_max, excluded.runtime_max),
+         wait_sum = m.wait_sum + excluded.wait_sum, wait_max = greatest(m.wait_max, excluded.wait_max),
+         ${['runtime_hist', 'wait_hist'].map((c) => `${c} = (select jsonb_object_agg(k, n) from (select k, sum(v::bigint) as n from
+           (select * from jsonb_each_text(m.${c}) union all select * from jsonb_each_text(excluded.${c})) x(k, v) group by k) y)`).join(', ')}`,
+      [bucket, span, r.key ?? 'default', r.func ?? 'work', r.success ?? true, n, n * runtime, runtime, n * wait, wait, hist(runtime), hist(wait)],
+    );
+  }
 }
 
 /** Many task rows in one statement; all with the same `stopped` when `sameStopped` is set. */

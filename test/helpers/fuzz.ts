@@ -177,6 +177,10 @@ export class FuzzGenerator {
       const pool: readonly (string | number)[] = page === 'scheduled' ? ids.schedules : page === 'queued' ? ids.queued : ids.tasks;
       return Array.from({ length: this.int(1, 3) }, () => this.pick(pool)).filter((x) => x !== undefined);
     };
+    if (path.startsWith('/api/clusters/actions/')) {
+      if (path.endsWith('/stop')) return { cluster: this.pick([this.id('successful'), this.word()]), package: this.pick([1, 2, -1, 2 ** 53, this.word()]) };
+      return { key: this.pick([...WORDS.slice(0, 30), 'default']) };
+    }
     if (path.includes('/actions/')) {
       if (this.chance(0.7)) return { ids: known() };
       return { all: true, cursor: null, filter: this.chance(0.5) ? {} : { search: this.pick(WORDS.slice(0, 30)) } };
@@ -269,6 +273,10 @@ export class FuzzGenerator {
     if (r < 0.75) return { method: 'POST', path: `/api/${page}/actions/${this.pick(actions[page]!)}` };
     if (r < 0.85) return { method: 'POST', path: '/api/scheduled' };
     if (r < 0.93) return { method: 'PUT', path: `/api/scheduled/${this.enc(this.id('scheduled'))}` };
+    if (r < 0.97) {
+      if (this.chance(0.3)) return { method: 'GET', path: this.pick(['/api/clusters', '/api/health']) };
+      return { method: 'POST', path: `/api/clusters/actions/${this.pick(['pause', 'resume', 'stop'])}` };
+    }
     return { method: 'PATCH', path: `/api/queued/${this.enc(this.id('queued'))}` };
   }
 

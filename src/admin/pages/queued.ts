@@ -5,6 +5,7 @@
  * Each change wakes the clusters listening for the package's key.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { responding } from '../../cluster/heartbeat.js';
 import { QUEUE_CHANNEL } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
@@ -17,7 +18,13 @@ import type { Action, Page, RequestContext } from '../page.js';
 
 const KEYSET: Keyset = { id: 'id', dir: 'desc', idKind: 'int' };
 const JSON_FIELDS = ['payload'] as const;
-const LIST_COLUMNS = `id, key, lock, run_at, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group"`;
+/**
+ * Locked by a cluster process that no longer beats (killed, or its machine gone): nothing runs it
+ * until its lock expires and a live cluster of its key claims it again, or it is released here.
+ */
+const STUCK = `(lock is not null and locked_by is not null and not exists (
+  select 1 from ormq_cluster c where c.id = ormq_queued.locked_by and ${responding('c')}))`;
+const LIST_COLUMNS = `id, key, lock, run_at, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group", ${STUCK} as stuck`;
 
 type Row = Record<string, unknown>;
 
@@ -31,6 +38,7 @@ function toListRow(r: Row): Row {
     name: r.name ?? null,
     func: r.func ?? null,
     group: r.group ?? null,
+    stuck: r.stuck === true,
   };
 }
 
@@ -43,7 +51,10 @@ function where(filter: Record<string, unknown>): Where {
   const w = new Where();
   const key = textFilter(filter, 'key', 100);
   const search = textFilter(filter, 'search');
+  const stuck = textFilter(filter, 'stuck', 3);
+  if (stuck !== null && stuck !== 'yes') throw badRequest('stuck must be "yes" (or absent)', { stuck: 'must be "yes"' });
   if (key !== null) w.add('key = ?', key);
+  if (stuck !== null) w.add(STUCK);
   if (search !== null) {
     const p = likePattern(search);
     w.search(`(payload->>'name' ilike ? or payload->>'func' ilike ?)`, p, p);
@@ -172,7 +183,8 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
       said.push(`key ${JSON.stringify(before.key)} → ${JSON.stringify(key)}`);
     }
     if (lock !== undefined) {
-      sets.push('lock = ?');
+      // A lock set by hand is a delay, not a claim: no process holds it.
+      sets.push('lock = ?, locked_by = null');
       params.push(lock === null ? null : lock.toISOString());
       said.push(lock === null ? 'released (lock cleared)' : `lock → ${lock.toISOString()}`);
     }

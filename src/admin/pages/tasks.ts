@@ -6,7 +6,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, type BuiltPackage } from '../../producer.js';
 import {
   distinctValues, iso, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
-  textFilter, truncateFields, Where, type Keyset,
+  textFilter, timeFilter, truncateFields, Where, type Keyset,
 } from '../list.js';
 import type { LogEntry } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
@@ -109,13 +109,22 @@ const remove = (page: 'successful' | 'failed'): Action => ({
 });
 
 export function taskPage(config: TaskPageConfig): Page {
-  /** The page's rows narrowed by the group and cluster filters; the search is added apart from it. */
+  /**
+   * The page's rows narrowed by the group, cluster and func filters and a span of `stopped`
+   * (from inclusive, to exclusive: the Metrics page's bars); the search is added apart from it.
+   */
   const scope = (filter: Record<string, unknown>): Where => {
     const w = new Where().add('success = ?', config.success);
     const group = textFilter(filter, 'group', 100);
     const cluster = textFilter(filter, 'cluster', 100);
     if (group !== null) w.add('"group" = ?', group);
     if (cluster !== null) w.add('cluster = ?', cluster);
+    const func = textFilter(filter, 'func', 256);
+    if (func !== null) w.add('func = ?', func);
+    const from = timeFilter(filter, 'from');
+    const to = timeFilter(filter, 'to');
+    if (from !== null) w.add('stopped >= ?::timestamptz', from);
+    if (to !== null) w.add('stopped < ?::timestamptz', to);
     return w;
   };
   const searchOf = (filter: Record<string, unknown>): Where => {
@@ -182,6 +191,7 @@ export function taskPage(config: TaskPageConfig): Page {
       return {
         group: await distinctValues(ctx.em, 'ormq_task', '"group"', scope),
         cluster: await distinctValues(ctx.em, 'ormq_task', 'cluster', scope),
+        func: await distinctValues(ctx.em, 'ormq_task', 'func', scope),
       };
     },
 

@@ -1,0 +1,43 @@
+/**
+ * `GET api/health` for load balancers and probes. Public: it answers without `authorize`, so it
+ * says nothing but status (no key, host or task names). 200 when the database answers and every
+ * key with a package waiting longer than `healthMaxWait` has a live cluster; 503 otherwise.
+ */
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import type { Route } from './page.js';
+import { queuedKeys, servedKeys } from './pages/clusters.js';
+
+/** A probe gives up on a database that does not answer in this time, rather than hanging with it. */
+const DB_TIMEOUT = 5_000;
+
+async function check(em: SqlEntityManager, maxWaitMs: number) {
+  const [r] = await em.execute('select extract(epoch from now()) * 1000 as ms');
+  const now = Number(r!.ms);
+  const paused = new Set((await em.execute('select key from ormq_paused_key')).map((p) => p.key as string));
+  const served = await servedKeys(em);
+  const starving = (await queuedKeys(em, now)).filter((k) => k.oldest !== null && k.oldest > maxWaitMs && !served.has(k.key) && !paused.has(k.key));
+  return { clusters: served.size, starving: starving.length };
+}
+
+export const healthRoute: Route = {
+  method: 'GET',
+  access: 'public',
+  async run(ctx) {
+    const maxWait = ctx.options.healthMaxWait;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), DB_TIMEOUT)));
+    try {
+      const result = await Promise.race([check(ctx.em, maxWait * 1000), timedOut]);
+      if (result === 'timeout') return { status: 503, body: { ok: false, problem: `the database did not answer within ${DB_TIMEOUT / 1000} s` } };
+      if (result.starving) {
+        const keys = result.starving === 1 ? '1 queue key has' : `${result.starving} queue keys have`;
+        return { status: 503, body: { ok: false, problem: `${keys} packages waiting over ${maxWait} s and no live cluster` } };
+      }
+      return { status: 200, body: { ok: true, liveKeys: result.clusters } };
+    } catch {
+      return { status: 503, body: { ok: false, problem: 'the database does not answer' } };
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+};

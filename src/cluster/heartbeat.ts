@@ -1,0 +1,151 @@
+/**
+ * A cluster process's row in ormq_cluster: written once per beat in one statement, deleted on a
+ * graceful stop. It says what runs where (the admin's Clusters page), and whose lock a queued
+ * package holds (ormq_queued.locked_by), so a package locked by a dead process shows as stuck.
+ * The same object takes the control messages meant for its cluster (pause, resume, stop a task).
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CancelledError, parseControl } from '../control.js';
+import { newTaskId } from '../names.js';
+import type { TaskPackage } from '../rows.js';
+import type { Queryable } from './sql.js';
+
+/** ormq's own version, read once: from src/cluster or dist/src/cluster the package root is a few folders up. */
+function ownVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'ormq' && typeof pkg.version === 'string') return pkg.version.slice(0, 50);
+    } catch {
+      // not here: one folder up
+    }
+    dir = dirname(dir);
+  }
+  return 'unknown';
+}
+
+export const VERSION = ownVersion();
+const HOST = hostname().slice(0, 255);
+
+/**
+ * One statement per beat: write this process's row (first beat: insert it), and prune rows of
+ * processes that stopped beating a day ago. Timestamps are the database's, like the lock's.
+ */
+export const BEAT = {
+  name: 'ormq_heartbeat',
+  text: `with pruned as (delete from ormq_cluster where heartbeat < now() - interval '1 day' and id <> $1)
+    insert into ormq_cluster as c (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks)
+    values ($1, $2, $3, $4, now(), now(), $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+    on conflict (id) do update set heartbeat = now(), beat_ms = excluded.beat_ms, state = excluded.state,
+      busy = excluded.busy, done = excluded.done, failed = excluded.failed, tasks = excluded.tasks`,
+};
+
+/** Beats a row may miss before its process counts as not responding. */
+export const MISSED_BEATS = 3;
+
+/** SQL: the ormq_cluster row `alias` has beaten within MISSED_BEATS of its interval, on the database's clock. */
+export const responding = (alias: string) => `${alias}.heartbeat >= now() - ${alias}.beat_ms * ${MISSED_BEATS} * interval '1 ms'`;
+
+const GONE = { name: 'ormq_heartbeat_gone', text: 'delete from ormq_cluster where id = $1' };
+
+export interface HeartbeatHost {
+  name: string;
+  workers: number;
+  beatMs: number;
+  stopping(): boolean;
+  query(statement: { name: string; text: string }, values: unknown[]): ReturnType<Queryable['query']>;
+  warn(message: string): void;
+  /** Aborts the task running package `qid`; false when none does. */
+  cancel(qid: number, reason: Error): boolean;
+  /** This cluster's key was paused or resumed. */
+  paused(paused: boolean): void;
+}
+
+interface Running {
+  package: number;
+  id: string;
+  name: string;
+  func: string;
+  started: string;
+  since: number;
+}
+
+export class Heartbeat {
+  /** This process's row; a restarted process is a new row. */
+  readonly id = newTaskId();
+  done = 0;
+  failed = 0;
+  readonly #running = new Map<number, Running>();
+  readonly #cancelled = new Set<number>();
+  #timer: NodeJS.Timeout | null = null;
+  #beating: Promise<void> | null = null;
+
+  constructor(private readonly host: HeartbeatHost) {
+    // A beat an hour apart would leave a dead process looking alive for three hours.
+    if (host.beatMs > 3_600_000) throw new RangeError(`Cluster option heartbeat must be at most 3600 seconds, got ${host.beatMs / 1000}`);
+  }
+
+  /** Writes the first row; a database without the table (an older schema) only loses the monitor. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.#timer = setInterval(() => void this.beat(), this.host.beatMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#beating;
+    await this.host.query(GONE, [this.id]).catch((e) => this.host.warn(`could not remove the heartbeat row: ${(e as Error).message}`));
+  }
+
+  began(qid: number, pkg: TaskPackage): void {
+    const text = (v: unknown, max: number) => (typeof v === 'string' ? v.slice(0, max) : '');
+    this.#running.set(qid, { package: qid, id: text(pkg.id, 32), name: text(pkg.name, 100), func: text(pkg.func, 256), started: new Date().toISOString(), since: Date.now() });
+  }
+
+  /** Counts a finished task; true when it ended because it was stopped (its package is then acked). */
+  ended(qid: number, success: boolean): boolean {
+    this.#running.delete(qid);
+    if (success) this.done++;
+    else this.failed++;
+    return this.#cancelled.delete(qid);
+  }
+
+  /** Beats now, unless a beat is under way (then that one is awaited). */
+  beat(): Promise<void> {
+    this.#beating ??= this.#write().finally(() => (this.#beating = null));
+    return this.#beating;
+  }
+
+  async #write(): Promise<void> {
+    const now = Date.now();
+    // Elapsed as of this beat, not the process's clock: the admin adds the row's age on the database's clock.
+    const tasks = [...this.#running.values()].map(({ since, ...t }) => ({ ...t, elapsed: now - since }));
+    try {
+      await this.host.query(BEAT, [
+        this.id, this.host.name, HOST, process.pid, this.host.beatMs, this.host.stopping() ? 'stopping' : 'running',
+        this.host.workers, this.#running.size, this.done, this.failed, VERSION, JSON.stringify(tasks),
+      ]);
+    } catch (e) {
+      this.host.warn(`heartbeat failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** A message on the control channel: acts on those meant for this process or its key. */
+  control(payload: string): void {
+    const m = parseControl(payload);
+    if (!m) return;
+    if (m.op === 'stop') {
+      if (m.cluster !== this.id || !this.#running.has(m.package)) return;
+      this.#cancelled.add(m.package);
+      if (!this.host.cancel(m.package, new CancelledError())) this.#cancelled.delete(m.package);
+      return;
+    }
+    if (m.key === this.host.name) this.host.paused(m.op === 'pause');
+  }
+}

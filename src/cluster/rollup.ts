@@ -1,0 +1,180 @@
+/**
+ * Metrics rollups: what a batch of finished tasks adds to ormq_metric, and the upkeep that drops
+ * minute rows after 48 hours and hour rows past the retention. The rows are written by the batch's
+ * own completion statement (COMPLETE in sql.ts), so a task is counted exactly when its attempt is
+ * saved and acked, whatever saveLimit or `save: false` keep of it.
+ *
+ * Each attempt goes into its minute row and its hour row at once: the hour rows are the minute rows
+ * folded as they are written, so a day or a month reads 24 or 720 rows a series instead of 1,440 or
+ * 43,200, and dropping old minute rows loses nothing.
+ */
+import { bucketOf, type StoredHistogram } from '../histogram.js';
+import type { TaskPackage } from '../rows.js';
+import type { Queryable } from './sql.js';
+
+export interface Attempt {
+  pkg: TaskPackage;
+  success: boolean;
+  /** ISO timestamps, possibly with microseconds */
+  started: string;
+  stopped: string;
+}
+
+export interface RollupRow {
+  span_minutes: number;
+  bucket: string;
+  key: string;
+  func: string;
+  success: boolean;
+  count: number;
+  runtime_sum: number;
+  runtime_max: number;
+  wait_sum: number;
+  wait_max: number;
+  runtime_hist: StoredHistogram;
+  wait_hist: StoredHistogram;
+}
+
+const MINUTE = 60_000;
+
+/** ms since the epoch, keeping the microseconds Date.parse drops. NaN when unreadable. */
+function msOf(iso: unknown): number {
+  if (typeof iso !== 'string') return NaN;
+  const ms = Date.parse(iso);
+  const micros = /\.\d{3}(\d{1,3})(?:Z|[+-]\d\d:?\d\d)$/.exec(iso);
+  return micros ? ms + Number(micros[1]!.padEnd(3, '0')) / 1000 : ms;
+}
+
+/** A clock step between producer and cluster must not make a wait negative or unreadable. */
+const duration = (from: number, to: number) => (Number.isFinite(from) && Number.isFinite(to) ? Math.max(0, to - from) : 0);
+
+/** Minutes a row covers: a minute row and an hour row. */
+export const SPANS = [1, 60] as const;
+
+/**
+ * One row per span × bucket (of `stopped`, UTC) × key × func × outcome, sorted as COMPLETE upserts
+ * them: concurrent clusters then lock the rows they share in the same order and cannot deadlock.
+ */
+export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow[] {
+  const rows = new Map<string, RollupRow>();
+  for (const a of attempts) {
+    const started = msOf(a.started);
+    const stopped = msOf(a.stopped);
+    if (!Number.isFinite(stopped)) continue; // the cluster's own clock: never, but a count is not worth a lost save
+    const runtime = duration(started, stopped);
+    const wait = duration(msOf(a.pkg.enqueued), started);
+    const r = bucketOf(runtime);
+    const w = bucketOf(wait);
+    // as the task row stores it: varchar(256)
+    const func = String(a.pkg.func ?? '').slice(0, 256);
+    for (const span of SPANS) {
+      const width = span * MINUTE;
+      const start = Math.floor(stopped / width) * width;
+      const id = `${span} ${start} ${a.success} ${func}`;
+      let row = rows.get(id);
+      if (!row) {
+        const bucket = new Date(start).toISOString();
+        row = { span_minutes: span, bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: {}, wait_hist: {} };
+        rows.set(id, row);
+      }
+      row.count++;
+      row.runtime_sum += runtime;
+      row.runtime_max = Math.max(row.runtime_max, runtime);
+      row.wait_sum += wait;
+      row.wait_max = Math.max(row.wait_max, wait);
+      row.runtime_hist[r] = (row.runtime_hist[r] ?? 0) + 1;
+      row.wait_hist[w] = (row.wait_hist[w] ?? 0) + 1;
+    }
+  }
+  const order = (r: RollupRow) => [r.span_minutes, r.bucket, r.func, r.success ? 1 : 0] as const;
+  return [...rows.values()].sort((x, y) => {
+    const [a, b] = [order(x), order(y)];
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+    return 0;
+  });
+}
+
+/** The sum of two stored histograms (jsonb objects of bucket → count), bucket by bucket. */
+const addHist = (a: string, b: string) =>
+  `(select coalesce(jsonb_object_agg(k, n), '{}') from (select k, sum(v::bigint) as n from
+     (select * from jsonb_each_text(${a}) union all select * from jsonb_each_text(${b})) x(k, v) group by k) y)`;
+
+/** The ON CONFLICT merge of two rollup rows of the same key: counts and sums add, maxima take the larger. */
+export const MERGE_ROLLUP = `count = m.count + excluded.count,
+        runtime_sum = m.runtime_sum + excluded.runtime_sum, runtime_max = greatest(m.runtime_max, excluded.runtime_max),
+        wait_sum = m.wait_sum + excluded.wait_sum, wait_max = greatest(m.wait_max, excluded.wait_max),
+        runtime_hist = ${addHist('m.runtime_hist', 'excluded.runtime_hist')},
+        wait_hist = ${addHist('m.wait_hist', 'excluded.wait_hist')}`;
+
+export const ROLLUP_COLUMNS = 'span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist';
+export const ROLLUP_CONFLICT = 'on conflict (span_minutes, bucket, key, func, success) do update set';
+
+/** Minute rows are kept this long; their attempts are in the hour rows as well. */
+export const MINUTE_ROWS_HOURS = 48;
+/** Rows one upkeep statement deletes at most: a pass never holds many locks for long. */
+const UPKEEP_LIMIT = 5_000;
+
+/**
+ * Drops minute rows older than $1 hours, then rows of either span older than $2 days, at most $3
+ * rows each; SKIP LOCKED lets several clusters do it at once. Both are range scans of the key.
+ */
+const DROP_MINUTES = {
+  name: 'ormq_metric_drop_minutes',
+  text: `delete from ormq_metric where ctid in (
+      select ctid from ormq_metric where span_minutes = 1 and bucket < now() - make_interval(hours => $1)
+       limit $2 for update skip locked)`,
+};
+const RETAIN = {
+  name: 'ormq_metric_retain',
+  text: `delete from ormq_metric where ctid in (
+      select ctid from ormq_metric where span_minutes = any('{1,60}') and bucket < now() - make_interval(days => $1)
+       limit $2 for update skip locked)`,
+};
+
+/** One bounded upkeep pass: how many minute rows past 48 hours and how many rows past the retention it dropped. */
+export async function metricsUpkeep(pool: Queryable, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ minutes: number; retained: number }> {
+  const minutes = await pool.query({ ...DROP_MINUTES, values: [MINUTE_ROWS_HOURS, limit] });
+  const retained = await pool.query({ ...RETAIN, values: [retentionDays, limit] });
+  return { minutes: minutes.rowCount ?? 0, retained: retained.rowCount ?? 0 };
+}
+
+/** ms between upkeep passes; a pass that hit its limit is followed by another one at once. */
+const UPKEEP_EVERY = 10 * MINUTE;
+
+/** Runs metricsUpkeep rarely in the background of a cluster; stop() waits for a running pass. */
+export class MetricsUpkeep {
+  #timer: NodeJS.Timeout | undefined;
+  #pass: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(
+    private readonly pool: Queryable,
+    private readonly retentionDays: number,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  start(firstAfter = MINUTE): void {
+    this.#stopped = false;
+    this.#schedule(firstAfter);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#pass = metricsUpkeep(this.pool, this.retentionDays).then(
+        ({ minutes, retained }) => this.#schedule(minutes >= UPKEEP_LIMIT || retained >= UPKEEP_LIMIT ? 1000 : UPKEEP_EVERY),
+        (err: Error) => {
+          this.onError(err);
+          this.#schedule(UPKEEP_EVERY);
+        },
+      );
+    }, ms);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#pass;
+  }
+}

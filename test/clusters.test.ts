@@ -1,0 +1,339 @@
+/**
+ * What runs where: heartbeat rows, the Clusters page's API, pausing a key, stuck packages, stopping
+ * a running task and the health check, with real clusters on real PostgreSQL through a real server.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Cluster, enqueue, ensureSchema, pauseKey, pausedKeys, queueAdmin, resumeKey, type QueueAdminOptions, type TaskContext } from '../src/index.js';
+import { newTaskId } from '../src/names.js';
+import { createTestDb, freshOrm, initOrm, sql, waitFor, type TestDb } from './helpers/db.js';
+import { client, close, serve, testClient } from './helpers/admin.js';
+import { sleep, startCluster, type Started } from './helpers/cluster.js';
+
+type Api = ReturnType<typeof client>;
+interface Ctx {
+  orm: MikroORM;
+  db: TestDb;
+  close(): Promise<void>;
+  api: Api;
+  server: Server;
+  clientDir: ReturnType<typeof testClient>;
+  running: Started[];
+}
+
+const VERSION = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
+
+/** Tasks the clusters here run; `hold` runs until `release()` (or its signal) ends it. */
+let releaseHeld: () => void = () => {};
+const held = () => new Promise<void>((r) => (releaseHeld = r));
+const TASKS = {
+  ok: () => 'fine',
+  bad: () => {
+    throw new Error('broken');
+  },
+  hold(this: TaskContext) {
+    return new Promise((resolve, reject) => {
+      void held().then(() => resolve('released'));
+      this.signal.addEventListener('abort', () => reject(this.signal.reason));
+    });
+  },
+  /** Ignores its signal: a stop must fail it all the same. */
+  deaf: () => new Promise((r) => setTimeout(() => r('late'), 3_000)),
+};
+
+const S = suite<Ctx>('clusters');
+S.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+  ctx.clientDir = testClient();
+  const options: QueueAdminOptions = {
+    clientDir: ctx.clientDir.dir,
+    healthMaxWait: 1,
+    actor: (req) => (req.headers['x-user'] as string | undefined) ?? null,
+  };
+  const { url, server } = await serve(queueAdmin(ctx.orm, options) as never);
+  ctx.server = server;
+  ctx.api = client(`${url}/`);
+  ctx.running = [];
+});
+S.after(async (ctx) => {
+  await close(ctx.server);
+  ctx.clientDir.cleanup();
+  await ctx.close();
+});
+S.before.each(async (ctx) => {
+  await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_cluster, ormq_paused_key restart identity');
+});
+S.after.each(async (ctx) => {
+  releaseHeld();
+  await Promise.all(ctx.running.splice(0).map((s) => s.cluster.stop()));
+});
+
+async function start(ctx: Ctx, name: string, options: Record<string, unknown> = {}): Promise<Started> {
+  const s = await startCluster(ctx.orm, { name, heartbeat: 0.1, tasks: TASKS, stopTimeout: 10_000, ...options });
+  ctx.running.push(s);
+  return s;
+}
+
+const clustersOf = async (api: Api) => {
+  const r = await api.get('api/clusters');
+  assert.is(r.status, 200, r.text);
+  return r.json as { clusters: any[]; keys: any[]; now: string };
+};
+
+/** A heartbeat row written by hand: a process that beat `ageMs` ago at `beatMs` intervals. */
+async function fakeRow(orm: MikroORM, name: string, ageMs: number, beatMs = 1000, tasks: unknown[] = []): Promise<string> {
+  const id = newTaskId();
+  await sql(
+    orm,
+    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks)
+     values (?, ?, 'gone-host', 4242, now() - interval '1 hour', now() - ? * interval '1 ms', ?, 'running', 2, 0, 5, 1, '0.0.1', ?::jsonb)`,
+    [id, name, ageMs, beatMs, JSON.stringify(tasks)],
+  );
+  return id;
+}
+
+S('a running cluster process has a row: key, host, pid, version, workers, its running task with elapsed time, done and failed; stopping, then gone', async (ctx) => {
+  const { cluster } = await start(ctx, 'hb', { workers: 3 });
+  await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'hb' });
+  await enqueue(ctx.orm.em.fork(), 'bad', [], { cluster: 'hb' });
+  const counted = await waitFor(async () => (await clustersOf(ctx.api)).clusters.find((c) => c.done === 1 && c.failed === 1), 'done and failed counted');
+  assert.is(counted.id, cluster.processId);
+  assert.is(counted.name, 'hb');
+  assert.is(counted.host, hostname());
+  assert.is(counted.pid, process.pid);
+  assert.is(counted.version, VERSION);
+  assert.is(counted.workers, 3);
+  assert.is(counted.state, 'running');
+  assert.is(counted.heartbeatEvery, 100);
+  assert.ok(counted.heartbeatAge >= 0 && counted.uptime >= 0);
+
+  const taskId = await enqueue(ctx.orm.em.fork(), 'hold', [], { cluster: 'hb', name: 'held one' });
+  const [{ id: qid }] = (await sql<{ id: string }>(ctx.orm, "select id from ormq_queued where payload->>'func' = 'hold'")) as [{ id: string }];
+  const busy = await waitFor(async () => (await clustersOf(ctx.api)).clusters.find((c) => c.busy === 1 && c.tasks.length === 1), 'the running task listed');
+  assert.equal(
+    { package: busy.tasks[0].package, taskId: busy.tasks[0].taskId, name: busy.tasks[0].name, func: busy.tasks[0].func },
+    { package: Number(qid), taskId, name: 'held one', func: 'hold' },
+  );
+  await sleep(300);
+  const later = (await clustersOf(ctx.api)).clusters[0];
+  assert.ok(later.tasks[0].elapsed >= 250, `elapsed grows: ${later.tasks[0].elapsed}`);
+
+  const stopping = cluster.stop();
+  await waitFor(async () => (await clustersOf(ctx.api)).clusters[0]?.state === 'stopping', 'the row to say stopping');
+  releaseHeld();
+  await stopping;
+  assert.equal((await clustersOf(ctx.api)).clusters, [], 'a graceful stop deletes the row');
+  assert.equal(await sql(ctx.orm, 'select 1 from ormq_task where id = ? and success', [taskId]), [{ '?column?': 1 }]);
+});
+
+S('a row older than three beats is not responding; rows silent for a day are pruned by the next beat', async (ctx) => {
+  await fakeRow(ctx.orm, 'x', 2_500, 1_000);
+  await fakeRow(ctx.orm, 'x', 3_500, 1_000);
+  const ancient = await fakeRow(ctx.orm, 'x', 25 * 3_600_000, 1_000);
+  const states = (await clustersOf(ctx.api)).clusters.map((c) => [c.heartbeatAge < 3_000, c.state]);
+  assert.equal(states.sort(), [[false, 'not responding'], [false, 'not responding'], [true, 'running']].sort());
+  const overview = await ctx.api.get('api/overview');
+  assert.equal(overview.json.clusters, { running: 1, notResponding: 2 });
+  await start(ctx, 'y');
+  await waitFor(async () => !(await sql(ctx.orm, 'select 1 from ormq_cluster where id = ?', [ancient])).length, 'the day-old row pruned');
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_cluster')).length, 3);
+});
+
+S('each queue key: waiting, running, oldest wait, the clusters serving it; waiting packages with no live cluster are flagged', async (ctx) => {
+  await start(ctx, 'served');
+  await fakeRow(ctx.orm, 'orphan', 60_000);
+  for (let i = 0; i < 3; i++) await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'orphan' });
+  await sql(ctx.orm, "update ormq_queued set lock = now() where id = (select min(id) from ormq_queued)");
+  await sleep(50);
+  const { keys } = await clustersOf(ctx.api);
+  const orphan = keys.find((k) => k.key === 'orphan');
+  assert.is(orphan.waiting, 2);
+  assert.is(orphan.running, 1);
+  assert.ok(orphan.oldestWaiting >= 40, `oldest wait ${orphan.oldestWaiting}`);
+  assert.is(orphan.live, 0);
+  assert.is(orphan.clusters[0].state, 'not responding');
+  assert.is(orphan.flagged, true);
+  const served = keys.find((k) => k.key === 'served');
+  assert.equal({ waiting: served.waiting, live: served.live, flagged: served.flagged, paused: served.paused }, { waiting: 0, live: 1, flagged: false, paused: false });
+});
+
+S('pause: claimed-but-waiting packages go back within a second, the running task finishes, nothing more is claimed, a restart stays paused; resume claims again', async (ctx) => {
+  await enqueue(ctx.orm.em.fork(), 'hold', [], { cluster: 'p' });
+  for (let i = 0; i < 3; i++) await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'p' });
+  // One claim takes all four: the first runs, three wait for the only worker.
+  await start(ctx, 'p', { workers: 1, bulk: 10 });
+  await waitFor(async () => (await sql(ctx.orm, 'select 1 from ormq_queued where lock is not null')).length === 4, 'all four claimed');
+
+  const paused = await ctx.api.post('api/clusters/actions/pause', { key: 'p' }, { 'x-user': 'ops' });
+  assert.is(paused.status, 200, paused.text);
+  assert.equal(paused.json, { key: 'p', paused: true, changed: true });
+  const at = Date.now();
+  await waitFor(async () => (await sql(ctx.orm, 'select 1 from ormq_queued where lock is null')).length === 3, 'the three waiting packages released');
+  assert.ok(Date.now() - at < 1_000, `released after ${Date.now() - at} ms`);
+  releaseHeld();
+  await waitFor(async () => (await sql(ctx.orm, 'select 1 from ormq_task')).length === 1, 'the running task finished');
+  await sleep(400);
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_queued where lock is null')).length, 3, 'nothing claimed while paused');
+  const log = await sql(ctx.orm, 'select actor, action, page, object_id, summary from ormq_admin_log');
+  assert.equal(log, [{ actor: 'ops', action: 'pause', page: 'clusters', object_id: 'p', summary: 'Paused queue key "p"' }]);
+  const page = await clustersOf(ctx.api);
+  assert.equal([page.keys[0].key, page.keys[0].paused, page.keys[0].flagged, page.keys[0].waiting], ['p', true, false, 3]);
+
+  await Promise.all(ctx.running.splice(0).map((s) => s.cluster.stop()));
+  await start(ctx, 'p');
+  await sleep(400);
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_queued')).length, 3, 'a restarted cluster of a paused key claims nothing');
+  assert.equal(await pausedKeys(ctx.orm.em.fork()), ['p']);
+  assert.is(await pauseKey(ctx.orm.em.fork(), 'p'), false, 'already paused');
+
+  assert.is(await resumeKey(ctx.orm.em.fork(), 'p'), true);
+  await waitFor(async () => !(await sql(ctx.orm, 'select 1 from ormq_queued')).length, 'resumed: the rest run', 5_000);
+  const again = await ctx.api.post('api/clusters/actions/resume', { key: 'p' });
+  assert.equal(again.json.changed, false, 'resuming a running key changes nothing');
+  assert.is((await sql(ctx.orm, "select 1 from ormq_admin_log where action = 'resume'")).length, 0);
+});
+
+S('pause and resume refuse a bad key with a 400 naming it, and GET', async ({ api, orm }) => {
+  for (const body of [{}, { key: '' }, { key: 7 }, { key: 'x'.repeat(101) }, { key: 'a\u0000' }, []]) {
+    const r = await api.post('api/clusters/actions/pause', body);
+    assert.is(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+    assert.ok(r.json.error.fields.key || r.json.error.fields.body, r.text);
+  }
+  assert.is((await api.get('api/clusters/actions/pause')).status, 405);
+  assert.is((await api.get('api/clusters/nope')).status, 404);
+  assert.equal(await sql(orm, 'select * from ormq_paused_key'), []);
+});
+
+S('a package locked by a process that stopped beating is stuck: flagged, filterable, released by the Queued page', async (ctx) => {
+  const dead = await fakeRow(ctx.orm, 'k', 10_000);
+  const live = await fakeRow(ctx.orm, 'k', 0, 60_000);
+  for (const [n, by] of [['on dead', dead], ['on live', live], ['delayed', null]] as const) {
+    await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'k', name: n });
+    await sql(ctx.orm, 'update ormq_queued set lock = now(), locked_by = ? where id = (select max(id) from ormq_queued)', [by]);
+  }
+  const all = await ctx.api.get('api/queued');
+  assert.equal(all.json.rows.map((r: any) => [r.name, r.stuck]), [['delayed', false], ['on live', false], ['on dead', true]]);
+  const stuck = await ctx.api.get('api/queued?stuck=yes');
+  assert.equal(stuck.json.rows.map((r: any) => r.name), ['on dead']);
+  assert.is(stuck.json.count.value, 1);
+  assert.is((await ctx.api.get('api/queued?stuck=maybe')).status, 400);
+  const released = await ctx.api.post('api/queued/actions/release', { all: true, filter: { stuck: 'yes' } });
+  assert.is(released.status, 200, released.text);
+  assert.is(released.json.done, 1);
+  assert.equal((await ctx.api.get('api/queued?stuck=yes')).json.rows, []);
+  assert.equal(await sql(ctx.orm, "select payload->>'name' as name from ormq_queued where lock is null"), [{ name: 'on dead' }]);
+});
+
+S('stop a running task: its signal aborts, it is saved failed with CancelledError and not retried, even when it ignores the signal', async (ctx) => {
+  const { cluster } = await start(ctx, 's', { workers: 2, timeout: 5, retry: 6 });
+  const holdId = await enqueue(ctx.orm.em.fork(), 'hold', [], { cluster: 's' });
+  const deafId = await enqueue(ctx.orm.em.fork(), 'deaf', [], { cluster: 's' });
+  const row = await waitFor(async () => (await clustersOf(ctx.api)).clusters.find((c) => c.tasks.length === 2), 'both running');
+  for (const t of row.tasks) {
+    const r = await ctx.api.post('api/clusters/actions/stop', { cluster: cluster.processId, package: t.package }, { 'x-user': 'ops' });
+    assert.is(r.status, 202, r.text);
+  }
+  const failed = await waitFor(async () => {
+    const rows = await sql<{ id: string; result: any }>(ctx.orm, 'select id, result from ormq_task where not success order by id');
+    return rows.length === 2 && rows;
+  }, 'both saved as failed');
+  for (const f of failed) assert.is(f.result.error, 'CancelledError', JSON.stringify(f.result));
+  assert.equal(failed.map((f) => f.id.trim()).sort(), [holdId, deafId].sort());
+  await waitFor(async () => !(await sql(ctx.orm, 'select 1 from ormq_queued')).length, 'acked: nothing left to retry');
+  assert.equal((await sql<{ n: number }>(ctx.orm, 'select attempt_count as n from ormq_task')).map((r) => r.n), [1, 1]);
+  const log = await sql<{ summary: string }>(ctx.orm, "select summary from ormq_admin_log where action = 'stop'");
+  assert.is(log.length, 2);
+  assert.match(log[0]!.summary, /Asked cluster "s" \(.* pid \d+\) to stop/);
+});
+
+S('a stop names what is wrong: bad body 400, unknown process 404, a package not running there 409, a dead process 409', async (ctx) => {
+  const bad = await ctx.api.post('api/clusters/actions/stop', { cluster: 'nope', package: -1 });
+  assert.is(bad.status, 400);
+  assert.ok(bad.json.error.fields.cluster && bad.json.error.fields.package, bad.text);
+  const missing = await ctx.api.post('api/clusters/actions/stop', { cluster: newTaskId(), package: 1 });
+  assert.is(missing.status, 404, missing.text);
+  const dead = await fakeRow(ctx.orm, 'k', 60_000, 1_000, [{ package: 9, id: newTaskId(), name: 'n', func: 'f', started: new Date().toISOString(), elapsed: 1 }]);
+  const gone = await ctx.api.post('api/clusters/actions/stop', { cluster: dead, package: 8 });
+  assert.is(gone.status, 409, gone.text);
+  const silent = await ctx.api.post('api/clusters/actions/stop', { cluster: dead, package: 9 });
+  assert.is(silent.status, 409, silent.text);
+  assert.match(silent.json.error.message, /not responding/);
+  assert.equal(await sql(ctx.orm, 'select 1 from ormq_admin_log'), []);
+});
+
+S('health: 200 with a live cluster or nothing waiting long; 503 naming the problem (not the key) when a key waits with no live cluster; paused keys do not count', async (ctx) => {
+  const ok = await ctx.api.get('api/health');
+  assert.is(ok.status, 200, ok.text);
+  assert.is(ok.json.ok, true);
+  assert.is(ok.headers.get('cache-control'), 'no-store');
+  await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'secret-orphan' });
+  assert.is((await ctx.api.get('api/health')).status, 200, 'waiting less than healthMaxWait');
+  await sql(ctx.orm, "update ormq_queued set payload = jsonb_set(payload, '{enqueued}', to_jsonb(now() - interval '5 seconds'))");
+  const bad = await ctx.api.get('api/health');
+  assert.is(bad.status, 503, bad.text);
+  assert.equal(bad.json, { ok: false, problem: '1 queue key has packages waiting over 1 s and no live cluster' });
+  assert.not.match(bad.text, /secret/);
+  await pauseKey(ctx.orm.em.fork(), 'secret-orphan');
+  assert.is((await ctx.api.get('api/health')).status, 200, 'a paused key is meant to wait');
+  await resumeKey(ctx.orm.em.fork(), 'secret-orphan');
+  await start(ctx, 'secret-orphan', { tasks: {} });
+  await waitFor(async () => (await ctx.api.get('api/health')).status === 200, 'a live cluster makes it healthy');
+  assert.is((await ctx.api.post('api/health', {})).status, 405);
+});
+
+S('health answers without authorize, which guards the Clusters page and its actions; the database down is a 503', async (ctx) => {
+  const asked: string[] = [];
+  const dir = testClient();
+  const orm = await initOrm(ctx.db.url);
+  const nowhere = await initOrm('postgres://postgres@127.0.0.1:1/nowhere');
+  const { url, server } = await serve(
+    queueAdmin(orm, { clientDir: dir.dir, authorize: (_req, w) => (asked.push(`${w.page}:${w.action}`), false) }) as never,
+  );
+  const api = client(`${url}/`);
+  try {
+    assert.is((await api.get('api/health')).status, 200);
+    assert.equal(asked, []);
+    assert.is((await api.get('api/clusters')).status, 403);
+    assert.is((await api.post('api/clusters/actions/pause', { key: 'a' })).status, 403);
+    assert.is((await api.post('api/clusters/actions/stop', { cluster: newTaskId(), package: 1 })).status, 403);
+    assert.equal(asked, ['clusters:view', 'clusters:pause', 'clusters:stop']);
+    const ro = await serve(queueAdmin(ctx.orm, { clientDir: dir.dir, readOnly: true }) as never);
+    assert.is((await client(`${ro.url}/`).post('api/clusters/actions/resume', { key: 'a' })).status, 403);
+    assert.is((await client(`${ro.url}/`).get('api/clusters')).status, 200);
+    await close(ro.server);
+    const off = await serve(queueAdmin(nowhere, { clientDir: dir.dir }) as never);
+    const down = await client(`${off.url}/`).get('api/health');
+    assert.is(down.status, 503, down.text);
+    assert.equal(down.json, { ok: false, problem: 'the database does not answer' });
+    await close(off.server);
+  } finally {
+    await orm.close(true);
+    await nowhere.close(true);
+    await close(server);
+    dir.cleanup();
+  }
+});
+
+S('the heartbeat option is checked when the cluster is made; ensureSchema adds locked_by to a queue made before it', async (ctx) => {
+  for (const heartbeat of [0, -1, Number.NaN, 7_200]) {
+    assert.throws(() => new Cluster(ctx.orm, { heartbeat }), /heartbeat/, String(heartbeat));
+  }
+  const db = await createTestDb({ empty: true });
+  const orm = await initOrm(db.url);
+  try {
+    await sql(orm, 'create table ormq_queued (id bigserial primary key, key varchar(100) not null, payload jsonb not null, lock timestamptz null)');
+    await sql(orm, `insert into ormq_queued (key, payload) values ('default', '{}')`);
+    await ensureSchema(orm);
+    await ensureSchema(orm);
+    assert.equal(await sql(orm, 'select key, locked_by from ormq_queued'), [{ key: 'default', locked_by: null }]);
+  } finally {
+    await orm.close(true);
+    await db.drop();
+  }
+});
+
+S.run();

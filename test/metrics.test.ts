@@ -1,0 +1,401 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { enqueue, type ClusterOptions } from '../src/index.js';
+import { MetricsUpkeep, metricsUpkeep } from '../src/cluster/rollup.js';
+import type { Queryable } from '../src/cluster/sql.js';
+import { addStored, bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
+import type { Server } from 'node:http';
+import { queueAdmin } from '../src/index.js';
+import { client, close, insertRollup, serve, testClient } from './helpers/admin.js';
+import pg from 'pg';
+import { freshOrm, serverUrl, sql, waitFor } from './helpers/db.js';
+import { sleep, startCluster } from './helpers/cluster.js';
+
+type Ctx = { orm: MikroORM; close(): Promise<void> };
+
+function withDb(name: string) {
+  const s = suite<Ctx>(name);
+  s.before(async (ctx) => {
+    Object.assign(ctx, await freshOrm());
+  });
+  s.after(async (ctx) => ctx.close());
+  s.before.each(async ({ orm }) => {
+    await sql(orm, 'delete from ormq_task; delete from ormq_queued; delete from ormq_metric');
+  });
+  return s;
+}
+
+interface Totals {
+  success: number;
+  failure: number;
+}
+
+/** Attempts counted in the rows of one span: the hour rows unless told. */
+async function totals(orm: MikroORM, span = 60): Promise<Totals> {
+  const rows = await sql<{ success: boolean; n: string }>(orm, `select success, sum(count) as n from ormq_metric where span_minutes = ? group by success`, [span]);
+  const t = { success: 0, failure: 0 };
+  for (const r of rows) t[r.success ? 'success' : 'failure'] = Number(r.n);
+  return t;
+}
+
+const savedCount = async (orm: MikroORM, success: boolean) =>
+  Number((await sql<{ n: string }>(orm, 'select count(*) as n from ormq_task where success = ?', [success]))[0]!.n);
+
+/** Enqueues `ok` successes and `bad` failures of func `work` in one insert each, as a backlog. */
+async function backlog(orm: MikroORM, ok: number, bad: number, options: { save?: boolean } = {}) {
+  const em = orm.em.fork();
+  await em.transactional(async (tx) => {
+    for (let i = 0; i < ok; i++) await enqueue(tx, 'work', [false], { save: options.save });
+    for (let i = 0; i < bad; i++) await enqueue(tx, 'work', [true]);
+  });
+}
+
+const work = {
+  work(fail: boolean) {
+    if (fail) throw new Error('built to fail');
+    return 1;
+  },
+};
+
+async function drain(orm: MikroORM, options: ClusterOptions, expected: number, clusters = 1) {
+  const started = await Promise.all(Array.from({ length: clusters }, () => startCluster(orm, { bulk: 50, ackFailures: true, tasks: work, ...options })));
+  try {
+    await waitFor(async () => {
+      const t = await totals(orm);
+      return t.success + t.failure >= expected;
+    }, `${expected} counted attempts`, 60_000);
+    await waitFor(async () => !(await sql(orm, 'select 1 from ormq_queued limit 1')).length, 'an empty queue');
+  } finally {
+    await Promise.all(started.map((s) => s.cluster.stop()));
+  }
+  return started.flatMap((s) => s.logs);
+}
+
+const Counts = withDb('metrics: every attempt counts');
+
+Counts('with the default saveLimit (250) the rollups count all 1,500 successes and 100 failures, where ormq_task keeps 250 and 100', async ({ orm }) => {
+  await backlog(orm, 1500, 100);
+  // Two clusters upsert the same minute rows at once: sorted upserts, so no deadlock and no lost count.
+  const logs = await drain(orm, {}, 1600, 2);
+  assert.equal(await totals(orm), { success: 1500, failure: 100 });
+  assert.equal(await totals(orm, 1), { success: 1500, failure: 100 }, 'the minute rows count the same attempts');
+  assert.is(await savedCount(orm, true), 250);
+  assert.is(await savedCount(orm, false), 100);
+  assert.equal(logs.filter((l) => l.level === 'error'), []);
+});
+
+Counts('with saveLimit -1 nothing is saved, yet every success is counted', async ({ orm }) => {
+  await backlog(orm, 120, 7);
+  await drain(orm, { saveLimit: -1 }, 127);
+  assert.equal(await totals(orm), { success: 120, failure: 7 });
+  assert.is(await savedCount(orm, true), 0);
+  assert.is(await savedCount(orm, false), 7);
+});
+
+Counts('a task enqueued with save: false is counted though its result is not kept', async ({ orm }) => {
+  await backlog(orm, 40, 0, { save: false });
+  await backlog(orm, 10, 0);
+  await drain(orm, { saveLimit: 0 }, 50);
+  assert.equal(await totals(orm), { success: 50, failure: 0 });
+  assert.is(await savedCount(orm, true), 10);
+});
+
+Counts('a retried task counts each attempt: three failures for one task row with attempt_count 3', async ({ orm }) => {
+  const id = await enqueue(orm.em.fork(), 'work', [true]);
+  const { cluster } = await startCluster(orm, { tasks: work, timeout: 0.1, retry: 0.2, maxAttempts: 3 });
+  try {
+    await waitFor(async () => !(await sql(orm, 'select 1 from ormq_queued limit 1')).length, 'the package acked after 3 attempts');
+  } finally {
+    await cluster.stop();
+  }
+  assert.equal(await totals(orm), { success: 0, failure: 3 });
+  const rows = await sql<{ id: string; attempt_count: number }>(orm, 'select id, attempt_count from ormq_task');
+  assert.equal(rows.map((r) => [r.id.trim(), r.attempt_count]), [[id, 3]]);
+});
+
+Counts('rows are keyed by minute (and hour), key and func: another cluster name and another func get rows of their own', async ({ orm }) => {
+  const em = orm.em.fork();
+  for (let i = 0; i < 3; i++) await enqueue(em, 'work', [false], { cluster: 'east' });
+  await enqueue(em, 'other', [], { cluster: 'east' });
+  await enqueue(em, 'work', [false], { cluster: 'west' });
+  const east = await startCluster(orm, { name: 'east', tasks: { ...work, other: () => 2 } });
+  const west = await startCluster(orm, { name: 'west', tasks: work });
+  try {
+    await waitFor(async () => (await totals(orm)).success === 5, 'five counted successes');
+  } finally {
+    await Promise.all([east.cluster.stop(), west.cluster.stop()]);
+  }
+  const rows = await sql<{ key: string; func: string; n: string; span_minutes: number; bucket: Date }>(
+    orm,
+    'select key, func, sum(count) as n, span_minutes, min(bucket) as bucket from ormq_metric group by key, func, span_minutes order by span_minutes, key, func',
+  );
+  assert.equal(rows.map((r) => [r.span_minutes, r.key, r.func, Number(r.n)]), [
+    [1, 'east', 'other', 1], [1, 'east', 'work', 3], [1, 'west', 'work', 1],
+    [60, 'east', 'other', 1], [60, 'east', 'work', 3], [60, 'west', 'work', 1],
+  ]);
+  assert.is(new Date(rows[0]!.bucket).getUTCSeconds(), 0);
+  assert.is(new Date(rows[5]!.bucket).getUTCMinutes(), 0);
+});
+
+Counts('metrics: false records nothing', async ({ orm }) => {
+  await backlog(orm, 5, 0);
+  const { cluster } = await startCluster(orm, { metrics: false, saveLimit: 0, tasks: work });
+  try {
+    await waitFor(async () => (await savedCount(orm, true)) === 5, 'five saved successes');
+  } finally {
+    await cluster.stop();
+  }
+  assert.equal(await totals(orm), { success: 0, failure: 0 });
+});
+
+const Percentiles = withDb('metrics: histograms and percentiles');
+
+/** Exact nearest-rank percentile. */
+const exact = (sorted: number[], q: number) => sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1]!;
+
+Percentiles('a percentile read from a histogram is within one bucket of the exact value, from 0.05 ms to days', () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (const spread of [1, 10, 1_000, 1e6, 1e9]) {
+    const values = Array.from({ length: 2_000 }, () => 0.05 + random() ** 3 * spread);
+    const hist = emptyHistogram();
+    for (const v of values) hist[bucketOf(v)]!++;
+    const sorted = [...values].sort((a, b) => a - b);
+    const max = sorted[sorted.length - 1]!;
+    for (const q of [0.01, 0.5, 0.9, 0.95, 0.99, 1]) {
+      const estimate = percentile(hist, q, max)!;
+      const truth = exact(sorted, q);
+      assert.ok(Math.abs(bucketOf(estimate) - bucketOf(truth)) <= 1, `p${q * 100} of spread ${spread}: ${estimate} vs ${truth}`);
+    }
+  }
+  assert.is(percentile(emptyHistogram(), 0.5, 0), null);
+  assert.is(bucketOf(0), 0);
+  assert.is(bucketOf(1e15), HISTOGRAM_BUCKETS - 1);
+});
+
+Percentiles('runtime and wait percentiles from the stored rollup match the saved tasks within one bucket', async ({ orm }) => {
+  const em = orm.em.fork();
+  const delays = [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89];
+  await em.transactional(async (tx) => {
+    for (let i = 0; i < 66; i++) await enqueue(tx, 'nap', [delays[i % delays.length]]);
+  });
+  const { cluster } = await startCluster(orm, { saveLimit: 0, workers: 8, tasks: { nap: (ms: number) => sleep(ms) } });
+  try {
+    await waitFor(async () => (await savedCount(orm, true)) === 66, 'all naps saved');
+  } finally {
+    await cluster.stop();
+  }
+  const tasks = await sql<{ runtime: number; wait: number }>(
+    orm,
+    `select extract(epoch from stopped - started) * 1000 as runtime, extract(epoch from started - enqueued) * 1000 as wait from ormq_task`,
+  );
+  const stored = await sql<{ runtime_hist: object; wait_hist: object; runtime_max: number; wait_max: number; runtime_sum: number; count: string }>(
+    orm,
+    'select * from ormq_metric where span_minutes = 60',
+  );
+  const m = {
+    n: stored.reduce((s, r) => s + Number(r.count), 0),
+    runtime_max: Math.max(...stored.map((r) => r.runtime_max)),
+    wait_max: Math.max(...stored.map((r) => r.wait_max)),
+    runtime_sum: stored.reduce((s, r) => s + r.runtime_sum, 0),
+    runtime_hist: stored.reduce((h, r) => addStored(h, r.runtime_hist), emptyHistogram()),
+    wait_hist: stored.reduce((h, r) => addStored(h, r.wait_hist), emptyHistogram()),
+  };
+  assert.is(m.n, 66);
+  for (const field of ['runtime', 'wait'] as const) {
+    const sorted = tasks.map((t) => Number(t[field])).sort((a, b) => a - b);
+    const hist = m![`${field}_hist`];
+    const max = Number(m![`${field}_max`]);
+    assert.ok(Math.abs(max - sorted[sorted.length - 1]!) < 0.01, `${field} max ${max} vs ${sorted[sorted.length - 1]}`);
+    for (const q of [0.5, 0.95, 0.99]) {
+      const estimate = percentile(hist, q, max)!;
+      const truth = exact(sorted, q);
+      assert.ok(Math.abs(bucketOf(estimate) - bucketOf(truth)) <= 1, `${field} p${q * 100}: ${estimate} vs ${truth}`);
+    }
+  }
+  const runtimeSum = tasks.reduce((s, t) => s + Number(t.runtime), 0);
+  assert.ok(Math.abs(Number(m!.runtime_sum) - runtimeSum) < 0.1, `runtime sum ${m!.runtime_sum} vs ${runtimeSum}`);
+});
+
+const Upkeep = withDb('metrics: minute rows after 48 hours, and retention');
+
+const pool = async (orm: MikroORM) => (await orm.em.getConnection().getNativeClient()) as unknown as Queryable;
+
+const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
+const spanCounts = (orm: MikroORM) =>
+  sql<{ span_minutes: number; rows: string; n: string }>(orm, 'select span_minutes, count(*) as rows, sum(count) as n from ormq_metric group by 1 order by 1');
+
+Upkeep('minute rows older than 48 hours are dropped; the hour rows keep every attempt they counted', async ({ orm }) => {
+  const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 50 * 3_600_000;
+  for (let m = 0; m < 60; m += 5) await insertRollup(orm, { at: new Date(hour + m * 60_000).toISOString(), count: 2, runtime: m < 30 ? 3 : 300 });
+  await insertRollup(orm, { at: ago(47), count: 4 });
+  const before = await spanCounts(orm);
+  assert.equal(before.map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]), [[1, 13, 28], [60, 2, 28]]);
+  const result = await metricsUpkeep(await pool(orm), 90);
+  assert.equal(result, { minutes: 12, retained: 0 });
+  const after = await spanCounts(orm);
+  assert.equal(after.map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]), [[1, 1, 4], [60, 2, 28]]);
+  const hours = await sql<{ count: string; runtime_hist: Record<string, number> }>(orm, 'select count, runtime_hist from ormq_metric where span_minutes = 60 order by bucket');
+  assert.is(Number(hours[0]!.count), 24);
+  assert.equal(hours[0]!.runtime_hist, { [bucketOf(3)]: 12, [bucketOf(300)]: 12 });
+  assert.equal(await metricsUpkeep(await pool(orm), 90), { minutes: 0, retained: 0 });
+});
+
+Upkeep('each pass is bounded, and concurrent passes drop each row once', async ({ orm }) => {
+  for (let m = 0; m < 60; m++) await insertRollup(orm, { at: ago(60 + m / 60) });
+  const p = await pool(orm);
+  assert.is((await metricsUpkeep(p, 90, 10)).minutes, 10);
+  const passes = await Promise.all([metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20)]);
+  assert.is(passes.reduce((s, r) => s + r.minutes, 0), 50);
+  assert.equal((await spanCounts(orm)).map((r) => [r.span_minutes, Number(r.n)]), [[60, 60]]);
+});
+
+Upkeep('rows older than the retention are dropped: 90 days by default, or the days given', async ({ orm }) => {
+  await insertRollup(orm, { at: ago(24 * 91) });
+  await insertRollup(orm, { at: ago(24 * 40) });
+  await insertRollup(orm, { at: ago(24 * 10) });
+  await sql(orm, 'delete from ormq_metric where span_minutes = 1');
+  const p = await pool(orm);
+  assert.is((await metricsUpkeep(p, 90)).retained, 1);
+  assert.is((await metricsUpkeep(p, 30)).retained, 1);
+  const left = await sql<{ bucket: Date }>(orm, 'select bucket from ormq_metric');
+  assert.equal(left.map((r) => new Date(r.bucket).getTime()), [Math.floor(Date.parse(ago(24 * 10)) / 3_600_000) * 3_600_000]);
+});
+
+Upkeep('the upkeep runs in the background, reports a failing pass and keeps going, and stop() waits for a pass under way', async ({ orm }) => {
+  await insertRollup(orm, { at: ago(50) });
+  const errors: Error[] = [];
+  const upkeep = new MetricsUpkeep(await pool(orm), 90, (e) => errors.push(e));
+  upkeep.start(0);
+  await waitFor(async () => !(await sql(orm, 'select 1 from ormq_metric where span_minutes = 1')).length, 'the old minute row dropped');
+  await upkeep.stop();
+  assert.equal(errors, []);
+  assert.is(Number((await sql<{ n: string }>(orm, 'select count(*) as n from ormq_metric'))[0]!.n), 1, 'the hour row stays');
+
+  const missing = new pg.Pool({ connectionString: serverUrl('ormq_no_such_database'), max: 1 });
+  try {
+    const failing = new MetricsUpkeep(missing as unknown as Queryable, 90, (e) => errors.push(e));
+    failing.start(0);
+    await waitFor(() => errors.length > 0, 'the failure reported');
+    await failing.stop();
+    assert.match(errors[0]!.message, /ormq_no_such_database/);
+  } finally {
+    await missing.end();
+  }
+});
+
+Upkeep('the retention option is checked when the cluster is made', async ({ orm }) => {
+  for (const bad of [0, -1, Number.NaN]) {
+    await startCluster(orm, { metricsRetention: bad }).then(
+      () => assert.unreachable('accepted'),
+      (e: Error) => assert.match(e.message, /metricsRetention/),
+    );
+  }
+  await startCluster(orm, { metrics: 'no' as never }).then(
+    () => assert.unreachable('accepted'),
+    (e: Error) => assert.match(e.message, /metrics must be true or false/),
+  );
+});
+
+type ApiCtx = Ctx & { api: ReturnType<typeof client>; server: Server; dir: ReturnType<typeof testClient> };
+const Api = suite<ApiCtx>('metrics: the admin API');
+Api.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+  ctx.dir = testClient();
+  const { url, server } = await serve(
+    queueAdmin(ctx.orm, {
+      clientDir: ctx.dir.dir,
+      authorize: (req, { page }) => req.headers['x-user'] !== 'no-metrics' || page !== 'metrics',
+    }) as never,
+  );
+  ctx.server = server;
+  ctx.api = client(`${url}/`);
+});
+Api.after(async (ctx) => {
+  await close(ctx.server);
+  ctx.dir.cleanup();
+  await ctx.close();
+});
+Api.before.each(async ({ orm }) => void (await sql(orm, 'delete from ormq_metric')));
+
+const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+
+Api('per func: runs, failures and rate, throughput, runtime p50/p95/max and wait p95, most runs first; the series sums to the runs', async ({ orm, api }) => {
+  await insertRollup(orm, { at: minutesAgo(1), func: 'email', count: 90, runtime: 20, wait: 5 });
+  await insertRollup(orm, { at: minutesAgo(2), func: 'email', count: 10, runtime: 900, wait: 400 });
+  await insertRollup(orm, { at: minutesAgo(3), func: 'email', count: 20, success: false, runtime: 30, wait: 5 });
+  await insertRollup(orm, { at: minutesAgo(10), func: 'report', count: 3, runtime: 5000, key: 'east' });
+  await insertRollup(orm, { at: minutesAgo(90), func: 'email', count: 1000 }); // outside 1h
+  const r = await api.get('api/metrics?range=1h');
+  assert.is(r.status, 200, r.text);
+  assert.is(r.json.range, '1h');
+  assert.is(r.json.series.length, 60);
+  assert.is(r.json.step, 60_000);
+  assert.equal(r.json.keys, ['default', 'east']);
+  const [email, report] = r.json.funcs;
+  assert.equal([email.func, email.runs, email.failures], ['email', 120, 20]);
+  assert.ok(Math.abs(email.failureRate - 20 / 120) < 1e-9);
+  assert.ok(Math.abs(email.perMinute - 2) < 1e-9);
+  assert.is(email.runtime.max, 900);
+  assert.ok(Math.abs(bucketOf(email.runtime.p50) - bucketOf(20)) <= 1, `p50 ${email.runtime.p50}`);
+  assert.ok(Math.abs(bucketOf(email.runtime.p95) - bucketOf(900)) <= 1, `p95 ${email.runtime.p95}`);
+  assert.ok(Math.abs(bucketOf(email.wait.p95) - bucketOf(400)) <= 1, `wait p95 ${email.wait.p95}`);
+  assert.ok(Math.abs(email.runtime.mean - (90 * 20 + 10 * 900 + 20 * 30) / 120) < 1e-9);
+  assert.equal([report.func, report.runs, report.failures, report.runtime.max], ['report', 3, 0, 5000]);
+  const sum = r.json.series.reduce((t: number[], b: any) => [t[0]! + b.success, t[1]! + b.failure], [0, 0]);
+  assert.equal(sum, [103, 20]);
+
+  const day = (await api.get('api/metrics?range=24h')).json;
+  assert.is(day.series.length, 24);
+  assert.is(day.funcs[0].runs, 1120);
+  const onlyReport = (await api.get('api/metrics?range=1h&func=report')).json;
+  assert.equal(onlyReport.funcs.map((f: any) => f.func), ['report']);
+  assert.is(onlyReport.series.reduce((n: number, b: any) => n + b.success, 0), 3);
+  const east = (await api.get('api/metrics?range=1h&key=east')).json;
+  assert.equal(east.funcs.map((f: any) => [f.func, f.runs]), [['report', 3]]);
+  assert.equal(east.keys, ['default', 'east'], 'the key choices stay whole under a key filter');
+});
+
+Api('24h, 7d and 30d read the hour rows, after their minute rows are gone; bars start on UTC multiples of the step', async ({ orm, api }) => {
+  await insertRollup(orm, { at: minutesAgo(5), count: 2 });
+  await insertRollup(orm, { at: minutesAgo(60 * 24 * 5), count: 7 });
+  await insertRollup(orm, { at: minutesAgo(60 * 24 * 20), count: 11, success: false });
+  await sql(orm, `delete from ormq_metric where span_minutes = 1 and bucket < now() - interval '48 hours'`);
+  const day = (await api.get('api/metrics?range=24h')).json;
+  assert.equal([day.series.length, day.step, day.funcs[0].runs], [24, 3_600_000, 2]);
+  const week = (await api.get('api/metrics?range=7d')).json;
+  assert.equal([week.series.length, week.step, week.funcs[0].runs], [28, 21_600_000, 9]);
+  assert.is(Date.parse(week.from) % 21_600_000, 0);
+  const month = (await api.get('api/metrics?range=30d')).json;
+  assert.equal([month.series.length, month.funcs[0].runs, month.funcs[0].failures], [30, 20, 11]);
+  assert.is((await api.get('api/metrics')).json.range, '24h', 'range defaults to 24h');
+});
+
+Api('bad parameters are a 400 naming the field; view on metrics is authorized', async ({ api }) => {
+  const cases: [string, string][] = [
+    ['range=2h', 'range'],
+    ['range=', 'range'],
+    ['range=1h&range=24h', 'range'],
+    [`func=${'x'.repeat(257)}`, 'func'],
+    ['func=', 'func'],
+    [`key=${'k'.repeat(101)}`, 'key'],
+    ['range=1h&limit=5', 'limit'],
+    ['func=%00', 'func'],
+  ];
+  for (const [query, field] of cases) {
+    const r = await api.get(`api/metrics?${query}`);
+    assert.is(r.status, 400, query);
+    assert.ok(r.json.error.fields[field], `${query}: ${r.text}`);
+  }
+  assert.is((await api.get('api/metrics', { 'x-user': 'no-metrics' })).status, 403);
+  const meta = await api.get('api/meta', { 'x-user': 'no-metrics' });
+  assert.equal(meta.json.pages.metrics, { can: { view: false } });
+  assert.equal((await api.get('api/meta')).json.pages.metrics, { can: { view: true } });
+  assert.is((await api.call('POST', 'api/metrics', {})).status, 405);
+});
+
+Counts.run();
+Percentiles.run();
+Upkeep.run();
+Api.run();
