@@ -13,6 +13,8 @@ import {
 import { createTestDb, sql, waitFor, type TestDb } from './helpers/db.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
 
+const TABLES = ['ormq_admin_log', 'ormq_cluster', 'ormq_metric', 'ormq_paused_key', 'ormq_queued', 'ormq_schedule', 'ormq_task'];
+
 async function tablesBySchema(orm: MikroORM): Promise<string[]> {
   const rows = await sql<{ t: string }>(orm, "select schemaname || '.' || tablename as t from pg_tables where tablename like 'ormq_%' order by 1");
   return rows.map((r) => r.t);
@@ -49,10 +51,11 @@ H.after.each(async (ctx) => ctx.db.drop());
 
 H("MikroORM's schema option: ensureSchema, enqueue, the cluster, results, the admin and the entities all use it", async ({ db }) => {
   const orm = await MikroORM.init({ clientUrl: db.url, entities: queueEntities, schema: 'app', pool: { min: 0, max: 4 } });
-  const cluster = new Cluster(orm, { poll: 100, tasks: { add: (a: number, b: number) => a + b } });
+  const logs: string[] = [];
+  const cluster = new Cluster(orm, { poll: 100, log: (level, m) => void logs.push(`${level}: ${m}`), tasks: { add: (a: number, b: number) => a + b } });
   try {
     await ensureSchema(orm);
-    assert.equal(await tablesBySchema(orm), ['app.ormq_admin_log', 'app.ormq_queued', 'app.ormq_schedule', 'app.ormq_task']);
+    assert.equal(await tablesBySchema(orm), TABLES.map((t) => `app.${t}`));
     const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
     assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
     await cluster.start();
@@ -65,6 +68,10 @@ H("MikroORM's schema option: ensureSchema, enqueue, the cluster, results, the ad
     await schedule(orm.em.fork(), { func: 'add', args: [5, 5], scheduleType: 'O', nextRun: new Date() });
     await waitFor(async () => (await countGroup(orm.em.fork(), 'g')) === 2 && (await sql(orm, 'select 1 from app.ormq_task where result = ?', ['10'])).length === 1, 'the schedule ran');
     await adminWorks(orm);
+    const [beat] = await sql<{ n: string }>(orm, 'select count(*) as n from app.ormq_cluster');
+    assert.ok(Number(beat!.n) >= 1, 'the heartbeat wrote app.ormq_cluster');
+    await cluster.stop();
+    assert.equal(logs.filter((l) => /^(warn|error)/.test(l)), [], 'heartbeat, metrics and claims all found their tables');
   } finally {
     await cluster.stop();
     await orm.close(true);
@@ -74,16 +81,19 @@ H("MikroORM's schema option: ensureSchema, enqueue, the cluster, results, the ad
 H("ormq's own schema option where the ORM has none", async ({ db }) => {
   const orm = await MikroORM.init({ clientUrl: db.url, entities: queueEntities, pool: { min: 0, max: 4 } });
   const schema = 'Jobs "q"';
-  const cluster = new Cluster(orm, { schema, poll: 100, tasks: { add: (a: number, b: number) => a + b } });
+  const logs: string[] = [];
+  const cluster = new Cluster(orm, { schema, poll: 100, log: (level, m) => void logs.push(`${level}: ${m}`), tasks: { add: (a: number, b: number) => a + b } });
   try {
     await ensureSchema(orm, { schema });
-    assert.equal(await tablesBySchema(orm), [`${schema}.ormq_admin_log`, `${schema}.ormq_queued`, `${schema}.ormq_schedule`, `${schema}.ormq_task`]);
+    assert.equal(await tablesBySchema(orm), TABLES.map((t) => `${schema}.${t}`));
     await cluster.start();
     const id = await enqueue(orm.em.fork(), 'add', [2, 2], { schema });
     const [many] = await enqueueMany(orm.em.fork(), [{ func: 'add', args: [1, 1] }], { schema });
     assert.is(await result(orm.em.fork(), id, { wait: 20_000, schema }), 4);
     assert.is((await fetchTask(orm.em.fork(), many!, { wait: 20_000, schema }))!.result, 2);
     await adminWorks(orm, schema);
+    await cluster.stop();
+    assert.equal(logs.filter((l) => /^(warn|error)/.test(l)), [], 'heartbeat, metrics and claims all found their tables');
   } finally {
     await cluster.stop();
     await orm.close(true);
