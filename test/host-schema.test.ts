@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import type { Server } from 'node:http';
 import { MikroORM } from '@mikro-orm/postgresql';
 import {
-  Cluster, countGroup, enqueue, enqueueMany, ensureSchema, fetchTask, queueAdmin, queueEntities, result, schedule, Task,
+  Cluster, countGroup, enqueue, enqueueMany, ensureSchema, fetchTask, pauseKey, pausedKeys, queueAdmin, queueEntities, result, resumeKey, schedule, Task,
 } from '../src/index.js';
 import { createTestDb, sql, waitFor, type TestDb } from './helpers/db.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
@@ -68,6 +68,9 @@ H("MikroORM's schema option: ensureSchema, enqueue, the cluster, results, the ad
     await schedule(orm.em.fork(), { func: 'add', args: [5, 5], scheduleType: 'O', nextRun: new Date() });
     await waitFor(async () => (await countGroup(orm.em.fork(), 'g')) === 2 && (await sql(orm, 'select 1 from app.ormq_task where result = ?', ['10'])).length === 1, 'the schedule ran');
     await adminWorks(orm);
+    assert.is(await pauseKey(orm.em.fork(), 'default'), true);
+    assert.equal(await pausedKeys(orm.em.fork()), ['default']);
+    assert.is(await resumeKey(orm.em.fork(), 'default'), true);
     const [beat] = await sql<{ n: string }>(orm, 'select count(*) as n from app.ormq_cluster');
     assert.ok(Number(beat!.n) >= 1, 'the heartbeat wrote app.ormq_cluster');
     await cluster.stop();
@@ -92,6 +95,8 @@ H("ormq's own schema option where the ORM has none", async ({ db }) => {
     assert.is(await result(orm.em.fork(), id, { wait: 20_000, schema }), 4);
     assert.is((await fetchTask(orm.em.fork(), many!, { wait: 20_000, schema }))!.result, 2);
     await adminWorks(orm, schema);
+    assert.is(await pauseKey(orm.em.fork(), 'default', { schema }), true);
+    assert.equal(await pausedKeys(orm.em.fork(), { schema }), ['default']);
     await cluster.stop();
     assert.equal(logs.filter((l) => /^(warn|error)/.test(l)), [], 'heartbeat, metrics and claims all found their tables');
   } finally {

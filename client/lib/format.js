@@ -36,7 +36,6 @@ export const LABELS = {
   version: 'Version',
   key: 'Key',
   lock: 'Lock',
-  runAt: 'Waits until',
   taskId: 'Task id',
   payload: 'Payload',
   stuck: 'Stuck',

@@ -26,18 +26,17 @@ function cell(column, row) {
   const v = row[column];
   if (column === 'lock') {
     if (v) return html`<${Time} iso=${v} rel />${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
-    return waits(row.runAt) ? html`<span class="muted">waits until <${Time} iso=${row.runAt} rel /></span>` : html`<span class="muted">waiting</span>`;
+    return html`<span class="muted">${waits(row.runAt) ? html`<${Until} iso=${row.runAt} />` : 'waiting'}</span>`;
   }
-  if (column === 'runAt') return waits(v) ? html`waits until <${Time} iso=${v} rel />` : html`<span class="muted">—</span>`;
+  if (column === 'runAt') return waits(v) ? html`<${Until} iso=${v} />` : '—';
   return text(v);
 }
 
 /** A delayed package not yet due. @param {string | null | undefined} iso */
 const waits = (iso) => !!iso && new Date(iso).getTime() > Date.now();
+const Until = (/** @type {{ iso: string }} */ { iso }) => html`waits until <${Time} iso=${iso} rel />`;
 
 const ORDER = ['id', 'key', 'lock', 'runAt', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
-
-const ORDER = ['id', 'key', 'lock', 'runAt', 'taskId', 'name', 'func', 'group', 'payload'];
 
 /** Edits the key (which cluster runs it) and when it may run (delay it). @param {{ o: any, onSaved: () => void }} props */
 function EditQueued({ o, onSaved }) {
@@ -84,7 +83,7 @@ function EditQueued({ o, onSaved }) {
     <div class=${`form-field${errors.runAt ? ' invalid' : ''}`}>
       <label for="q-run-at">Waits until</label>
       <input id="q-run-at" type="datetime-local" step="1" value=${lock} onInput=${(/** @type {any} */ e) => setLock(e.currentTarget.value)} aria-describedby="q-run-at-h${errors.runAt ? ' q-run-at-e' : ''}" aria-invalid=${errors.runAt ? 'true' : undefined} />
-      <span class="hint" id="q-run-at-h">Not claimed before this time. Empty: at once.</span>
+      <span class="hint" id="q-run-at-h">Empty: at once.</span>
       ${errors.runAt && html`<span class="field-error" id="q-run-at-e">Waits until ${errors.runAt}</span>`}
     </div>
     <div class="buttons"><button type="submit" class="primary">Save</button></div>
@@ -115,7 +114,7 @@ function Detail({ meta, id }) {
     ${o && html`<${Fields} page="queued" id=${id} object=${o} truncated=${data.truncated} order=${ORDER}
       render=${{
         lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
-        runAt: (/** @type {string | null} */ v) => (waits(v) ? html`waits until <${Time} iso=${v} rel />` : v ? html`<${Time} iso=${v} rel />` : 'at once'),
+        runAt: (/** @type {string | null} */ v) => (v ? html`<${waits(v) ? Until : Time} iso=${v} rel />` : 'at once'),
         stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
       }} />`}
     ${o && can.edit && html`<${EditQueued} o=${o} onSaved=${reload} />`}
