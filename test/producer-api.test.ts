@@ -273,7 +273,7 @@ Delay('the claim is one scan of the claim index with delayed packages in the que
   const client = await conn.connect();
   try {
     await client.query('begin');
-    const { rows } = await client.query({ text: `explain (analyze, format json) ${CLAIM.text}`, values: ['default', 90, 10] });
+    const { rows } = await client.query({ text: `explain (analyze, format json) ${CLAIM.text}`, values: ['default', 90, 10, null] });
     await client.query('rollback');
     const plan = JSON.stringify(rows[0]['QUERY PLAN']);
     // The candidates: one index scan in id order under LockRows (no sort, no sequential scan), then
