@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client] [-- --settle 60]`: benchmarks on
+ * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client,enqueue] [-- --settle 60]`: benchmarks on
  * real PostgreSQL (DATABASE_URL, or an embedded server started here). Prints a table per section,
  * each with the 1-minute load average before it, and writes bench/results/latest.json. Not part of
  * `npm test`.
@@ -41,7 +41,7 @@ const arg = (name: string) => {
  * The largest scale per section: the admin (and the client, which reuses its seed) go to ten million
  * successes; the cluster stays at its full size, which already takes minutes per system.
  */
-const MAX_SCALE: Record<string, number> = { cluster: 1, admin: 10, client: 10 };
+const MAX_SCALE: Record<string, number> = { cluster: 1, admin: 10, client: 10, enqueue: 1 };
 const scale = Number(arg('scale') ?? 1);
 const only = arg('only')?.split(',');
 const unknown = only?.filter((s) => !(s in MAX_SCALE)) ?? [];

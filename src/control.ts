@@ -3,6 +3,7 @@
  * a pause is a row of ormq_paused_key, read by every claim, so it outlives restarts; the NOTIFY on
  * CONTROL_CHANNEL only makes clusters act on it at once (drop what they claimed, or claim again).
  */
+import { inSchema, schemaOf } from './table-names.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
@@ -49,6 +50,11 @@ export function parseControl(payload: string): ControlMessage | null {
   return null;
 }
 
+/** The schema of ormq's tables; default the ORM's `schema` option. */
+interface SchemaOption {
+  schema?: string;
+}
+
 /** Sends a control message; inside a transaction it is delivered at commit, with the change it announces. */
 export async function sendControl(em: EntityManager, message: ControlMessage): Promise<void> {
   await (em as SqlEntityManager).execute('select pg_notify(?, ?)', [CONTROL_CHANNEL, JSON.stringify(message)]);
@@ -58,9 +64,9 @@ export async function sendControl(em: EntityManager, message: ControlMessage): P
  * Pauses a queue key: its clusters stop claiming within a second and hand back packages they
  * claimed but had not started; running tasks finish. Returns false when it was already paused.
  */
-export async function pauseKey(em: EntityManager, key: string): Promise<boolean> {
+export async function pauseKey(em: EntityManager, key: string, options: SchemaOption = {}): Promise<boolean> {
   checkKey(key);
-  const rows = await (em as SqlEntityManager).execute(
+  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
     `with p as (insert into ormq_paused_key (key) values (?) on conflict (key) do nothing returning key)
      select (select count(*) from p)::int as n, pg_notify(?, ?)`,
     [key, CONTROL_CHANNEL, JSON.stringify({ op: 'pause', key })],
@@ -69,9 +75,9 @@ export async function pauseKey(em: EntityManager, key: string): Promise<boolean>
 }
 
 /** Resumes a paused key: its clusters claim again at once. Returns false when it was not paused. */
-export async function resumeKey(em: EntityManager, key: string): Promise<boolean> {
+export async function resumeKey(em: EntityManager, key: string, options: SchemaOption = {}): Promise<boolean> {
   checkKey(key);
-  const rows = await (em as SqlEntityManager).execute(
+  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
     `with d as (delete from ormq_paused_key where key = ? returning key)
      select (select count(*) from d)::int as n, pg_notify(?, ?)`,
     [key, CONTROL_CHANNEL, JSON.stringify({ op: 'resume', key })],
@@ -80,7 +86,7 @@ export async function resumeKey(em: EntityManager, key: string): Promise<boolean
 }
 
 /** Keys paused right now. */
-export async function pausedKeys(em: EntityManager): Promise<string[]> {
-  const rows = await (em as SqlEntityManager).execute('select key from ormq_paused_key order by key');
+export async function pausedKeys(em: EntityManager, options: SchemaOption = {}): Promise<string[]> {
+  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute('select key from ormq_paused_key order by key');
   return rows.map((r) => r.key as string);
 }

@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import { INDEXES, TRIGRAM_INDEXES } from './schema.js';
+import { forEntity, INDEXES, TRIGRAM_INDEXES } from './schema.js';
 
 /**
  * Entity definitions for the host's `entities` list. Every table and column name is explicit, so a
@@ -28,7 +28,7 @@ export const Task = defineEntity({
     success: p.boolean().fieldName('success'),
     attemptCount: p.integer().fieldName('attempt_count').default(1),
   },
-  indexes: [...INDEXES.ormq_task, ...TRIGRAM_INDEXES.ormq_task],
+  indexes: forEntity([...INDEXES.ormq_task, ...TRIGRAM_INDEXES.ormq_task]),
 });
 
 /** Scheduled tasks: the scheduler turns each due row into a queued package. */
@@ -58,7 +58,7 @@ export const Schedule = defineEntity({
     pausedRepeats: p.integer().fieldName('paused_repeats').nullable(),
     version: p.integer().fieldName('version').version(),
   },
-  indexes: [...INDEXES.ormq_schedule, ...TRIGRAM_INDEXES.ormq_schedule],
+  indexes: forEntity([...INDEXES.ormq_schedule, ...TRIGRAM_INDEXES.ormq_schedule]),
 });
 
 /** The ORM broker's queue: one row per task package waiting for (or locked by) a cluster. */
@@ -70,10 +70,12 @@ export const Queued = defineEntity({
     key: p.string().length(100).fieldName('key'),
     payload: p.json<Record<string, unknown>>().fieldName('payload'),
     lock: p.datetime().columnType('timestamptz').fieldName('lock').nullable(),
+    /** Not claimed before this time (a delayed task); null: at once. */
+    runAt: p.datetime().columnType('timestamptz').fieldName('run_at').nullable(),
     /** The `ormq_cluster` id of the process that claimed it: a lock held by a dead process is stuck. */
     lockedBy: p.string().columnType('char(32)').fieldName('locked_by').nullable(),
   },
-  indexes: INDEXES.ormq_queued,
+  indexes: forEntity(INDEXES.ormq_queued),
 });
 
 /** One row per admin action: the history shown on an object's detail page. */
@@ -89,7 +91,7 @@ export const AdminLog = defineEntity({
     objectId: p.string().length(64).fieldName('object_id').nullable(),
     summary: p.text().fieldName('summary'),
   },
-  indexes: INDEXES.ormq_admin_log,
+  indexes: forEntity(INDEXES.ormq_admin_log),
 });
 
 /** One row per running Cluster process, written by its heartbeat and deleted when it stops. */
@@ -112,7 +114,7 @@ export const ClusterProcess = defineEntity({
     version: p.string().length(50).fieldName('version'),
     tasks: p.json<unknown[]>().fieldName('tasks').defaultRaw(`'[]'`),
   },
-  indexes: INDEXES.ormq_cluster,
+  indexes: forEntity(INDEXES.ormq_cluster),
 });
 
 /** Queue keys whose clusters claim nothing until resumed. */

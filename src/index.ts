@@ -1,6 +1,9 @@
 export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric } from './entities.js';
 export { ensureSchema, type EnsureSchemaResult } from './schema.js';
-export { enqueue, schedule, type EnqueueOptions, type ScheduleOptions } from './producer.js';
+export { enqueue, enqueueMany, schedule, type EnqueueOptions, type ScheduleOptions, type TaskSpec } from './producer.js';
+export { fetchTask, result, resultGroup, countGroup, deleteGroup, type WaitOptions, type GroupOptions } from './results.js';
+export type { TaskRegistry, Tasks, TasksOf, TaskName, TaskArgs } from './registry.js';
+export type { ListenConnection } from './cluster/listener.js';
 export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, type ScheduleTiming, type NextRunOptions } from './schedule-rules.js';
 export { DEFAULT_MAX_CATCH_UP, type ScheduleTypeName } from './schedule-rules.js';
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';

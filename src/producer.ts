@@ -3,7 +3,9 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { humanName, newTaskId } from './names.js';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { toSchedule, type ScheduleRecord, type TaskPackage } from './rows.js';
-import { ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
+import { parseDate, ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
+import type { TaskArgs, TaskName } from './registry.js';
+import { inSchema, qualify, schemaOf } from './table-names.js';
 
 /** LISTEN/NOTIFY channels: new packages (payload = queue key) and schedule changes. */
 export const QUEUE_CHANNEL = 'ormq_queued';
@@ -25,6 +27,26 @@ export interface EnqueueOptions {
   save?: boolean | null;
   /** Use this task id (32 hex digits) instead of a new one. */
   id?: string;
+  /** Not claimed before this time. */
+  runAt?: Date;
+  /** Not claimed before this many seconds from now (the database's clock). */
+  delay?: number;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
+}
+
+/** A built package: the queue key, what the cluster runs, and when it may first be claimed. */
+export interface BuiltPackage {
+  key: string;
+  payload: TaskPackage;
+  /** A Date, or seconds from now on the database's clock; null: at once. */
+  runAt: Date | number | null;
+  /**
+   * Take args and kwargs from a stored row instead of the payload, copied by PostgreSQL: the admin's
+   * resubmit (a task) and run now (a schedule, whose kwargs the payload's own kwargs extend) never
+   * pass large arguments through Node.
+   */
+  copyArgs?: { task: string } | { schedule: number };
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -41,7 +63,14 @@ function shortText(errors: Record<string, string>, field: string, v: unknown, ma
 }
 
 /** Checks and builds a task package; throws a ValidationError naming each bad field. */
-export function buildPackage(func: unknown, args: unknown = [], opts: unknown = {}): { key: string; payload: TaskPackage } {
+export function buildPackage(func: unknown, args: unknown = [], opts: unknown = {}): BuiltPackage {
+  const built = assemble(func, args, opts);
+  checkJson(built.payload);
+  return built;
+}
+
+/** buildPackage less the JSON check, which enqueueMany makes once over the whole batch. */
+function assemble(func: unknown, args: unknown, opts: unknown): BuiltPackage {
   const errors: Record<string, string> = {};
   shortText(errors, 'func', func, 256, true);
   if (!Array.isArray(args)) errors.args = 'must be an array';
@@ -59,6 +88,17 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
   if (options.id !== undefined && !(typeof options.id === 'string' && /^[0-9a-f]{32}$/.test(options.id))) {
     errors.id = 'must be 32 lowercase hex digits';
   }
+  let runAt: Date | number | null = null;
+  if (options.runAt !== undefined && options.delay !== undefined) errors.runAt = 'cannot be given with delay';
+  else if (options.runAt !== undefined) {
+    const d = options.runAt instanceof Date ? parseDate(options.runAt) : null;
+    if (!d) errors.runAt = 'must be a valid Date from year 1 to 9999';
+    else runAt = d;
+  } else if (options.delay !== undefined) {
+    if (!(typeof options.delay === 'number' && Number.isFinite(options.delay) && options.delay >= 0 && options.delay <= 3e9)) {
+      errors.delay = 'must be a number of seconds from 0 to 3,000,000,000';
+    } else runAt = options.delay;
+  }
   if (Object.keys(errors).length) throw new ValidationError(errors, 'task');
   const id = options.id ?? newTaskId();
   const payload: TaskPackage = {
@@ -73,7 +113,14 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
     save: options.save ?? null,
     enqueued: new Date().toISOString(),
   };
-  // Each part is written and checked once, so a refusal names its field without a second pass over a large value.
+  return { key: options.cluster ?? 'default', payload, runAt };
+}
+
+/**
+ * The package must be JSON PostgreSQL can store; the error names the field that is not. Each part
+ * is written and checked once, so a refusal names its field without a second pass over a large value.
+ */
+function checkJson(payload: TaskPackage): void {
   const parts = { args: payload.args, kwargs: payload.kwargs, options: { ...payload, args: [], kwargs: {} } };
   for (const [field, value] of Object.entries(parts)) {
     let text: string;
@@ -84,31 +131,136 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
     }
     if (!isStorableJson(text)) throw new ValidationError({ [field]: UNSTORABLE_MESSAGE }, 'task');
   }
-  return { key: options.cluster ?? 'default', payload };
 }
 
-const INSERT_PACKAGE =
-  'with wake as (select pg_notify(?, ?)) insert into ormq_queued (key, payload) select ?, ?::jsonb from wake returning id';
+/**
+ * Every package in one statement, in order (ids ascending), and one NOTIFY per distinct key.
+ * Notifications are delivered at commit, so clusters never wake for packages that were rolled back.
+ * A delay in seconds is added to the database's clock, like the claim's own comparison.
+ */
+const INSERT_PACKAGES = `with input as (
+    select e->>'k' as key, e->'p' as payload, n,
+      case when e->>'t' is not null then (e->>'t')::timestamptz
+           when e->>'d' is not null then now() + make_interval(secs => (e->>'d')::float8) end as run_at,
+      (e->>'ct')::char(32) as copy_task, (e->>'cs')::int as copy_schedule
+    from jsonb_array_elements($1::jsonb) with ordinality as t(e, n)
+  ), ins as (
+    insert into ormq_queued (key, payload, run_at)
+    select i.key,
+      case when i.copy_task is not null then i.payload || jsonb_build_object('args', t.args, 'kwargs', t.kwargs)
+           when i.copy_schedule is not null then i.payload || jsonb_build_object('args', s.args, 'kwargs', s.kwargs || (i.payload->'kwargs'))
+           else i.payload end,
+      i.run_at
+    from input i
+    left join ormq_task t on t.id = i.copy_task
+    left join ormq_schedule s on s.id = i.copy_schedule
+    order by i.n returning id
+  ), wake as (
+    select count(pg_notify($2, key)) as woke from (select distinct key from input) k
+  )
+  select (select count(*) from ins) as inserted, (select woke from wake) as woke`;
 
-/** Inserts a built package (and wakes the clusters listening for its key) through `em`. */
-export async function insertPackage(em: EntityManager, key: string, payload: TaskPackage): Promise<number> {
-  const rows = await (em as SqlEntityManager).execute(INSERT_PACKAGE, [QUEUE_CHANNEL, key, key, JSON.stringify(payload)]);
-  return Number(rows[0]!.id);
+/**
+ * Runs one statement with real bind parameters on `em`'s connection, inside its transaction when it
+ * is in one. em.execute would escape the values into the SQL text, which for a 10,000-task batch
+ * costs more than the insert itself.
+ */
+async function bound(em: EntityManager, text: string, parameters: unknown[]): Promise<Record<string, unknown>[]> {
+  const kysely = (em as SqlEntityManager).getKysely();
+  const sql = qualify(text, schemaOf(em));
+  const compiled = { sql, parameters, query: { kind: 'RawNode', sqlFragments: [sql], parameters: [] }, queryId: { queryId: 'ormq' } };
+  const { rows } = await kysely.executeQuery(compiled as unknown as Parameters<typeof kysely.executeQuery>[0]);
+  return rows as Record<string, unknown>[];
+}
+
+/** The statement's input: one JSON array, written in one pass. */
+function serialize(packages: readonly BuiltPackage[]): string {
+  return JSON.stringify(
+    packages.map(({ key, payload, runAt, copyArgs }) => ({
+      k: key,
+      p: payload,
+      t: runAt instanceof Date ? runAt.toISOString() : undefined,
+      d: typeof runAt === 'number' ? runAt : undefined,
+      ct: copyArgs && 'task' in copyArgs ? copyArgs.task : undefined,
+      cs: copyArgs && 'schedule' in copyArgs ? copyArgs.schedule : undefined,
+    })),
+  );
+}
+
+/** Inserts built packages (and wakes the clusters listening for their keys) through `em`. */
+export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
+  if (!packages.length) return 0;
+  const rows = await bound(em, INSERT_PACKAGES, [text, QUEUE_CHANNEL]);
+  return Number(rows[0]!.inserted);
+}
+
+/** One package: see insertPackages. */
+export async function insertPackage(em: EntityManager, key: string, payload: TaskPackage, runAt: Date | number | null = null): Promise<void> {
+  await insertPackages(em, [{ key, payload, runAt }]);
 }
 
 /**
  * Adds a task to the queue and returns its id. Given the host's transactional `em`, the package is
  * written in that transaction: it commits, and wakes the clusters, only if the host's work commits.
+ * With a registry declared (see `TaskRegistry`), `func` and `args` are checked at compile time.
  */
-export async function enqueue(em: EntityManager, func: string, args: unknown[] = [], options: EnqueueOptions = {}): Promise<string> {
-  const { key, payload } = buildPackage(func, args, options);
-  await insertPackage(em, key, payload);
-  return payload.id;
+export async function enqueue<F extends TaskName>(em: EntityManager, func: F, args?: TaskArgs<F>, options: EnqueueOptions = {}): Promise<string> {
+  const built = buildPackage(func, args ?? [], options);
+  await insertPackages(inSchema(em, schemaOf(em, options.schema)), [built]);
+  return built.payload.id;
+}
+
+/** One task of `enqueueMany`: enqueue's func and args with its options beside them. */
+export type TaskSpec<F extends TaskName = TaskName> = F extends TaskName ? { func: F; args?: TaskArgs<F> } & EnqueueOptions : never;
+
+/**
+ * Adds many tasks in one statement and returns their ids, in order. Every task is checked first:
+ * one bad task throws a ValidationError naming it (`tasks[3].func`) and nothing is written.
+ */
+export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[], options: { schema?: string } = {}): Promise<string[]> {
+  if (!Array.isArray(tasks)) throw new ValidationError({ tasks: 'must be an array' }, 'tasks');
+  const built: BuiltPackage[] = [];
+  const errors: Record<string, string> = {};
+  const fail = (i: number, e: unknown) => {
+    if (!(e instanceof ValidationError)) throw e;
+    for (const [field, message] of Object.entries(e.errors)) errors[field === 'task' ? `tasks[${i}]` : `tasks[${i}].${field}`] = message;
+  };
+  tasks.forEach((task, i) => {
+    try {
+      if (!isPlainObject(task)) throw new ValidationError({ task: 'must be an object with func' }, 'task');
+      const { func, args, ...options } = task as unknown as { func: unknown; args?: unknown } & EnqueueOptions;
+      built.push(assemble(func, args ?? [], options));
+    } catch (e) {
+      fail(i, e);
+    }
+  });
+  if (Object.keys(errors).length) throw new ValidationError(errors, 'tasks');
+  // One JSON pass for the whole batch; only when it is refused is each task checked to name it.
+  let text: string | null = null;
+  try {
+    text = serialize(built);
+  } catch {
+    text = null;
+  }
+  if (text === null || !isStorableJson(text)) {
+    built.forEach((b, i) => {
+      try {
+        checkJson(b.payload);
+      } catch (e) {
+        fail(i, e);
+      }
+    });
+    throw new ValidationError(Object.keys(errors).length ? errors : { tasks: UNSTORABLE_MESSAGE }, 'tasks');
+  }
+  await insertPackages(inSchema(em, schemaOf(em, options.schema)), built, text);
+  return built.map((b) => b.payload.id);
 }
 
 export interface ScheduleOptions {
   /** Registered task names: func and hook must be among them. */
   tasks?: TaskNames;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
   /** The zone of a schedule without its own (the cluster's timeZone): a Cron schedule's first run is computed in it. */
   timeZone?: string;
 }
@@ -126,7 +278,7 @@ export function isUniqueViolation(e: unknown): boolean {
  */
 export async function schedule(em: EntityManager, input: ScheduleInput, options: ScheduleOptions = {}): Promise<ScheduleRecord> {
   const v = validateSchedule(input, options);
-  const sql = em as SqlEntityManager;
+  const sql = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
   if (v.name !== null) {
     const taken = await sql.execute('select 1 from ormq_schedule where name = ?', [v.name]);
     if (taken.length) throw new ValidationError({ name: 'is already used by another schedule' }, 'schedule');

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { inSchema, qualify, schemaOf } from './table-names.js';
 
 /**
  * The DDL behind `queueEntities`. Index names are fixed so that migrations and EXPLAIN output can
@@ -11,6 +12,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
  * - ormq_task_search_trgm_idx  substring search over name, func and group (pg_trgm, when available)
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_queued_task_idx       a task's package by task id, dropped when the admin resubmits or deletes the task
+ * - ormq_queued_run_at_idx     delayed packages of one key by due time: when an idle cluster wakes
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
  * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
@@ -30,16 +32,48 @@ export const INDEXES = {
   ormq_queued: [
     index('ormq_queued_claim_idx', 'ormq_queued (key, id)'),
     index('ormq_queued_task_idx', "ormq_queued ((payload->>'id'))"),
+    index('ormq_queued_run_at_idx', 'ormq_queued (key, run_at) where run_at is not null'),
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
   ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
 };
 
-/** Substring search; needs the pg_trgm extension, created when the database allows it. */
+/**
+ * Substring search; needs the pg_trgm extension. Each is one DO block, so MikroORM's own schema
+ * tools can run it as the entities' index on any database: it creates the extension when the
+ * database allows it and then the trigram index; where it cannot, it holds the name with an empty
+ * placeholder (`where false`) that costs nothing, so the host's schema diff is empty either way.
+ * A later run, once the extension exists, replaces the placeholder with the real index.
+ */
+const trigramIndex = (name: string, table: string, columns: string) => ({
+  name,
+  expression: `do $ormq$ declare idx regclass; begin
+  begin
+    create extension if not exists pg_trgm;
+  exception when others then null;
+  end;
+  if exists (select 1 from pg_extension where extname = 'pg_trgm') then
+    select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
+      where c.relname = '${name}' and i.indrelid = '${table}'::regclass;
+    if pg_get_indexdef(idx) like '%WHERE false' then execute format('drop index %s', idx); end if;
+    create index if not exists ${name} on ${table} using gin (${columns});
+  else
+    create index if not exists ${name} on ${table} (id) where false;
+  end if;
+end $ormq$`,
+});
+
 export const TRIGRAM_INDEXES = {
-  ormq_task: [index('ormq_task_search_trgm_idx', 'ormq_task using gin (name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops)')],
-  ormq_schedule: [index('ormq_schedule_search_trgm_idx', 'ormq_schedule using gin (name gin_trgm_ops, func gin_trgm_ops)')],
+  ormq_task: [trigramIndex('ormq_task_search_trgm_idx', 'ormq_task', 'name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops')],
+  ormq_schedule: [trigramIndex('ormq_schedule_search_trgm_idx', 'ormq_schedule', 'name gin_trgm_ops, func gin_trgm_ops')],
 };
+
+/**
+ * The indexes as the entities declare them: MikroORM's schema tools call each with the table,
+ * schema included, and get the same DDL with ormq's table names qualified by it.
+ */
+export const forEntity = (list: { name: string; expression: string }[]) =>
+  list.map(({ name, expression }) => ({ name, expression: (_columns: unknown, table: { schema?: string }) => qualify(expression, table.schema ?? null) }));
 
 const sqlOf = (groups: Record<string, { expression: string }[]>) =>
   Object.values(groups).flat().map((i) => `${i.expression};`).join('\n');
@@ -88,7 +122,8 @@ create table if not exists ormq_queued (
   id bigserial primary key,
   key varchar(100) not null,
   payload jsonb not null,
-  lock timestamptz null
+  lock timestamptz null,
+  run_at timestamptz null
 );
 
 create table if not exists ormq_admin_log (
@@ -163,6 +198,16 @@ begin
 end $$;
 `;
 
+/** ormq_queued.run_at (delayed tasks), added to a table from before it; no lock when it is there. */
+const QUEUED_UPGRADES = `
+do $$
+begin
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'run_at' and not attisdropped) then
+    alter table ormq_queued add column run_at timestamptz null;
+  end if;
+end $$;
+`;
+
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
 
@@ -175,25 +220,30 @@ export interface EnsureSchemaResult {
  * Creates ormq's tables and indexes if they are missing. Safe to call from every process at start-up:
  * concurrent callers queue on a transaction-scoped advisory lock, and every statement is idempotent.
  */
-export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
-  const em = orm.em.fork() as SqlEntityManager;
+export async function ensureSchema(orm: MikroORM, options: { schema?: string } = {}): Promise<EnsureSchemaResult> {
+  const schema = schemaOf(orm, options.schema);
+  const em = inSchema(orm.em.fork(), schema) as SqlEntityManager;
   let trigram = false;
   await em.transactional(async (tx) => {
     await tx.execute('select pg_advisory_xact_lock(?)', [SCHEMA_LOCK]);
+    // Only when missing: CREATE SCHEMA asks for CREATE on the database even when the schema exists.
+    if (schema && !(await tx.execute('select 1 from pg_namespace where nspname = ?', [schema])).length) {
+      await tx.execute(`create schema "${schema.replaceAll('"', '""')}"`);
+    }
     await tx.execute(TABLES);
     await tx.execute(SCHEDULE_UPGRADES);
+    await tx.execute(QUEUED_UPGRADES);
     await tx.execute(sqlOf(INDEXES));
-    // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it. The
-    // savepoint keeps that refusal from aborting the rest of the schema.
-    try {
-      await tx.transactional(async (sp) => {
-        await sp.execute('create extension if not exists pg_trgm');
-        await sp.execute(sqlOf(TRIGRAM_INDEXES));
-      });
-      trigram = true;
-    } catch {
-      trigram = false;
-    }
+    // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
+    // trigram indexes' own blocks try, and fall back to placeholders.
+    await tx.execute(sqlOf(TRIGRAM_INDEXES));
+    const [row] = await tx.execute(
+      `select exists (select 1 from pg_extension where extname = 'pg_trgm') and exists (
+         select 1 from pg_index i join pg_class c on c.oid = i.indexrelid
+         where c.relname = 'ormq_task_search_trgm_idx' and i.indrelid = 'ormq_task'::regclass
+           and pg_get_indexdef(i.indexrelid) not like '%WHERE false') as trigram`,
+    );
+    trigram = row?.trigram === true;
   });
   return { trigram };
 }

@@ -800,7 +800,7 @@ Queued('list by newest, key filter and search on name and func', async ({ orm, a
   await enqueue(em, 'work', [], { name: '50%_off', cluster: 'east' });
   const all = await api.get('api/queued');
   assert.equal(all.json.rows.map((r: any) => r.name), ['50%_off', 'second', 'first']);
-  assert.equal(Object.keys(all.json.rows[0]).sort(), ['func', 'group', 'id', 'key', 'lock', 'name', 'stuck', 'taskId']);
+  assert.equal(Object.keys(all.json.rows[0]).sort(), ['func', 'group', 'id', 'key', 'lock', 'name', 'runAt', 'stuck', 'taskId']);
   assert.is(all.json.rows[2].group, 'g1');
   assert.match(all.json.rows[0].taskId, /^[0-9a-f]{32}$/);
   assert.equal((await api.get('api/queued?key=east')).json.rows.map((r: any) => r.name), ['50%_off', 'first']);
@@ -846,6 +846,30 @@ Queued('edit key and lock, release, and delete; the new key\'s clusters are woke
   assert.equal(del.json, { done: 1, remaining: 0 });
   const log = await sql<any>(orm, `select actor, action from ormq_admin_log where object_id = ? order by id`, [String(p1)]);
   assert.equal(log, [{ actor: 'gus', action: 'edit' }, { actor: null, action: 'release' }, { actor: null, action: 'delete' }]);
+});
+
+Queued('the delay edit sets runAt, the field enqueue\'s delay sets; the list shows it; null runs at once', async ({ orm, api }) => {
+  await sql(orm, 'delete from ormq_queued');
+  await enqueue(orm.em.fork(), 'work', [], { name: 'later', delay: 3600 });
+  const [row] = await sql<any>(orm, "select id, run_at > now() + interval '59 minutes' as later from ormq_queued");
+  assert.ok(row.later, 'enqueue delay sets run_at');
+  const id = Number(row.id);
+  const listed = (await api.get('api/queued')).json.rows[0];
+  assert.is(listed.lock, null);
+  assert.ok(new Date(listed.runAt).getTime() > Date.now() + 3_500_000);
+  const runAt = '2031-01-02T03:04:05.000Z';
+  const r = await api.patch(`api/queued/${id}`, { runAt }, as('gus'));
+  assert.is(r.status, 200, r.text);
+  assert.is(r.json.object.runAt, runAt);
+  assert.is(r.json.object.lock, null, 'the lock is left alone');
+  assert.is(new Date((await sql<any>(orm, 'select run_at from ormq_queued where id = ?', [id]))[0].run_at).toISOString(), runAt);
+  const bad = await api.patch(`api/queued/${id}`, { runAt: 'tomorrow' });
+  assert.is(bad.status, 400);
+  assert.ok(bad.json.error.fields.runAt);
+  const now = await api.patch(`api/queued/${id}`, { runAt: null });
+  assert.is(now.json.object.runAt, null);
+  const log = await sql<any>(orm, `select summary from ormq_admin_log where object_id = ? order by id`, [String(id)]);
+  assert.match(log[0].summary, /waits until 2031-01-02T03:04:05.000Z/);
 });
 
 Queued.run();

@@ -1,7 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ensureSchema } from '../src/index.js';
-import { createTestDb, initOrm, sql } from './helpers/db.js';
+import { MikroORM } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import { queueEntities } from '../src/index.js';
+import { createTestDb, initOrm, serverUrl, sql } from './helpers/db.js';
 
 const S = suite('ensureSchema');
 
@@ -67,6 +70,81 @@ S('an ormq_schedule table from before anchors and zones gets the new columns, ea
   } finally {
     await orm.close(true);
     await db.drop();
+  }
+});
+
+/** The ormq lines of the host's schema diff: what its schema.update() or next migration would change. */
+async function ormqDiff(orm: MikroORM): Promise<string[]> {
+  return (await orm.schema.getUpdateSchemaSQL({ wrap: false })).split('\n').filter((l) => /ormq_/.test(l));
+}
+
+/**
+ * A fresh, empty database owned by nobody special, and a login that may create tables in it but not
+ * extensions (no CREATE on the database): how a host without pg_trgm looks.
+ */
+async function freshDatabaseWithoutExtensions(): Promise<{ url: string; drop(): Promise<void> }> {
+  const db = await createTestDb({ empty: true });
+  const role = `ormq_noext_${process.pid}`;
+  const admin = new pg.Client({ connectionString: db.url });
+  await admin.connect();
+  try {
+    await admin.query(`do $$ begin if not exists (select 1 from pg_roles where rolname = '${role}') then create role ${role} login password 'noext'; end if; end $$`);
+    await admin.query(`revoke create on database ${db.name} from public, ${role}`);
+    await admin.query(`grant create, usage on schema public to ${role}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(db.url);
+  url.username = role;
+  url.password = 'noext';
+  return { url: url.toString(), drop: () => db.drop() };
+}
+
+for (const [label, make] of [
+  ['with pg_trgm', async () => {
+    const db = await createTestDb({ empty: true });
+    return { url: db.url, drop: () => db.drop() };
+  }],
+  ['without pg_trgm', freshDatabaseWithoutExtensions],
+] as const) {
+  S(`MikroORM's schema.create() builds ormq's tables on a fresh database ${label}; the diff is empty before and after ensureSchema`, async () => {
+    const db = await make();
+    const orm = await MikroORM.init({ clientUrl: db.url, entities: queueEntities, pool: { min: 0, max: 2 } });
+    try {
+      await orm.schema.create();
+      const tables = await sql<{ n: string }>(orm, "select count(*) as n from pg_tables where tablename like 'ormq_%'");
+      assert.is(Number(tables[0]!.n), queueEntities.length);
+      assert.equal(await ormqDiff(orm), []);
+      const { trigram } = await ensureSchema(orm);
+      assert.is(trigram, label === 'with pg_trgm');
+      assert.equal(await ormqDiff(orm), []);
+      // The search works either way; with pg_trgm it has its index.
+      const [def] = await sql<{ d: string }>(orm, "select pg_get_indexdef(to_regclass('ormq_task_search_trgm_idx')) as d");
+      assert.match(def!.d, trigram ? /gin_trgm_ops/ : /WHERE false/);
+    } finally {
+      await orm.close(true);
+      await db.drop();
+    }
+  });
+}
+
+S('a placeholder left where pg_trgm was missing becomes the trigram index once the extension can be created', async () => {
+  const noext = await freshDatabaseWithoutExtensions();
+  const limited = await MikroORM.init({ clientUrl: noext.url, entities: queueEntities, pool: { min: 0, max: 2 } });
+  const superUrl = new URL(noext.url);
+  superUrl.username = new URL(serverUrl()).username;
+  superUrl.password = new URL(serverUrl()).password;
+  const full = await MikroORM.init({ clientUrl: superUrl.toString(), entities: queueEntities, pool: { min: 0, max: 2 } });
+  try {
+    assert.is((await ensureSchema(limited)).trigram, false);
+    assert.is((await ensureSchema(full)).trigram, true);
+    const [def] = await sql<{ d: string }>(full, "select pg_get_indexdef(to_regclass('ormq_schedule_search_trgm_idx')) as d");
+    assert.match(def!.d, /gin_trgm_ops/);
+    assert.equal(await ormqDiff(full), []);
+  } finally {
+    await limited.close(true);
+    await full.close(true);
+    await noext.drop();
   }
 });
 

@@ -25,34 +25,39 @@ const ACTIONS = [
 function cell(column, row) {
   const v = row[column];
   if (column === 'lock') {
-    if (!v) return html`<span class="muted">waiting</span>`;
-    return html`<${Time} iso=${v} rel />${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
+    if (v) return html`<${Time} iso=${v} rel />${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
+    return html`<span class="muted">${waits(row.runAt) ? html`<${Until} iso=${row.runAt} />` : 'waiting'}</span>`;
   }
+  if (column === 'runAt') return waits(v) ? html`<${Until} iso=${v} />` : '—';
   return text(v);
 }
 
-const ORDER = ['id', 'key', 'lock', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
+/** A delayed package not yet due. @param {string | null | undefined} iso */
+const waits = (iso) => !!iso && new Date(iso).getTime() > Date.now();
+const Until = (/** @type {{ iso: string }} */ { iso }) => html`waits until <${Time} iso=${iso} rel />`;
 
-/** Edits the key (which cluster runs it) and the lock (release it, or delay it). @param {{ o: any, onSaved: () => void }} props */
+const ORDER = ['id', 'key', 'lock', 'runAt', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
+
+/** Edits the key (which cluster runs it) and when it may run (delay it). @param {{ o: any, onSaved: () => void }} props */
 function EditQueued({ o, onSaved }) {
   const [key, setKey] = useState(o.key);
-  const [lock, setLock] = useState(toLocalInput(o.lock));
+  const [lock, setLock] = useState(toLocalInput(o.runAt));
   const [errors, setErrors] = useState(/** @type {Record<string, string>} */ ({}));
   const [message, setMessage] = useState('');
   useEffect(() => {
     setKey(o.key);
-    setLock(toLocalInput(o.lock));
-  }, [o.key, o.lock]);
+    setLock(toLocalInput(o.runAt));
+  }, [o.key, o.runAt]);
   const submit = async (/** @type {Event} */ e) => {
     e.preventDefault();
     setMessage('');
     /** @type {Record<string, any>} */
     const body = {};
     if (key !== o.key) body.key = key.trim();
-    if (lock !== toLocalInput(o.lock)) {
+    if (lock !== toLocalInput(o.runAt)) {
       const iso = fromLocalInput(lock);
-      if (iso === undefined) return setErrors({ lock: 'must be a date and time' });
-      body.lock = iso;
+      if (iso === undefined) return setErrors({ runAt: 'must be a date and time' });
+      body.runAt = iso;
     }
     if (!Object.keys(body).length) return setMessage('Nothing changed.');
     try {
@@ -75,11 +80,11 @@ function EditQueued({ o, onSaved }) {
       <span class="hint" id="q-key-h">The cluster (by name) that should run it.</span>
       ${errors.key && html`<span class="field-error" id="q-key-e">Key ${errors.key}</span>`}
     </div>
-    <div class=${`form-field${errors.lock ? ' invalid' : ''}`}>
-      <label for="q-lock">Lock</label>
-      <input id="q-lock" type="datetime-local" step="1" value=${lock} onInput=${(/** @type {any} */ e) => setLock(e.currentTarget.value)} aria-describedby="q-lock-h${errors.lock ? ' q-lock-e' : ''}" aria-invalid=${errors.lock ? 'true' : undefined} />
-      <span class="hint" id="q-lock-h">Empty: waiting to be claimed. A lock older than the cluster's retry has expired.</span>
-      ${errors.lock && html`<span class="field-error" id="q-lock-e">Lock ${errors.lock}</span>`}
+    <div class=${`form-field${errors.runAt ? ' invalid' : ''}`}>
+      <label for="q-run-at">Waits until</label>
+      <input id="q-run-at" type="datetime-local" step="1" value=${lock} onInput=${(/** @type {any} */ e) => setLock(e.currentTarget.value)} aria-describedby="q-run-at-h${errors.runAt ? ' q-run-at-e' : ''}" aria-invalid=${errors.runAt ? 'true' : undefined} />
+      <span class="hint" id="q-run-at-h">Empty: at once.</span>
+      ${errors.runAt && html`<span class="field-error" id="q-run-at-e">Waits until ${errors.runAt}</span>`}
     </div>
     <div class="buttons"><button type="submit" class="primary">Save</button></div>
   </form>`;
@@ -109,6 +114,7 @@ function Detail({ meta, id }) {
     ${o && html`<${Fields} page="queued" id=${id} object=${o} truncated=${data.truncated} order=${ORDER}
       render=${{
         lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
+        runAt: (/** @type {string | null} */ v) => (v ? html`<${waits(v) ? Until : Time} iso=${v} rel />` : 'at once'),
         stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
       }} />`}
     ${o && can.edit && html`<${EditQueued} o=${o} onSaved=${reload} />`}

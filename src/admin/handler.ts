@@ -12,6 +12,7 @@ import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, se
 import { listCount } from './list.js';
 import { notLocal, refuseNotLocal } from './local.js';
 import { history } from './log.js';
+import { checkSchema, inSchema, schemaOf } from '../table-names.js';
 import { healthRoute } from './health.js';
 import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, VIEW_PAGE_IDS, type ListPageId, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
 import { overview } from './overview.js';
@@ -253,8 +254,13 @@ function fail(res: ServerResponse, err: unknown): void {
  * The admin as a Node request handler. `orm` is the host's MikroORM; each request works on its own
  * `orm.em.fork()`. Throws at creation when the options are wrong or the client is not built.
  */
-export function queueAdmin(orm: { em: EntityManager }, options: QueueAdminOptions = {}): QueueAdminHandler {
-  const opts = resolveOptions(options);
+export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
+  orm: { em: EntityManager },
+  options: QueueAdminOptions<Req> = {},
+): QueueAdminHandler {
+  // The handler receives the host's request as it comes; Req only types what the host's middleware added.
+  const opts = resolveOptions(options as unknown as QueueAdminOptions);
+  const schema = schemaOf(orm.em, checkSchema(options.schema, 'queueAdmin: schema'));
   const assets = loadClient(options.clientDir ?? defaultClientDir());
   const base = opts.basePath;
 
@@ -299,7 +305,7 @@ export function queueAdmin(orm: { em: EntityManager }, options: QueueAdminOption
 
     if (isApi) {
       if (!segments.length) throw notFound('No such API route');
-      const r = new Request(req, orm.em.fork() as SqlEntityManager, opts);
+      const r = new Request(req, inSchema(orm.em.fork(), schema) as SqlEntityManager, opts);
       return api(r, method, segments, search, res);
     }
 

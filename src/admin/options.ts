@@ -25,7 +25,11 @@ export interface AuthorizeRequest {
   action: string;
 }
 
-export interface QueueAdminOptions {
+/**
+ * `Req` is the request type `authorize` and `actor` see: the host's own, with whatever its
+ * middleware in front added (`req.user`). ormq passes the request through as it arrives.
+ */
+export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage> {
   /** The registered task names (or the registry object): the schedule form's func picker and check. */
   tasks?: TaskNames;
   /** true: every page is view-only; every action answers 403. It does not open the admin to other machines. */
@@ -34,9 +38,9 @@ export interface QueueAdminOptions {
    * Asked for every request and every action the UI offers; false → 403 and the UI hides it.
    * Without it the admin answers only direct local requests (loopback, Host localhost).
    */
-  authorize?: (req: IncomingMessage, what: AuthorizeRequest) => boolean | Promise<boolean>;
+  authorize?: (req: Req, what: AuthorizeRequest) => boolean | Promise<boolean>;
   /** The name written to the admin log for this request's actions. */
-  actor?: (req: IncomingMessage) => string | null | undefined | Promise<string | null | undefined>;
+  actor?: (req: Req) => string | null | undefined | Promise<string | null | undefined>;
   /** List columns per page, in order: field keys of that page's rows. */
   columns?: Partial<Record<ListPageId, string[]>>;
   /** Shown in the page header and the document title. */
@@ -49,6 +53,8 @@ export interface QueueAdminOptions {
   timeZone?: string;
   /** The folder of the built client; default the package's client/dist. */
   clientDir?: string;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
   /** Seconds a package may wait in a key with no live cluster before `api/health` answers 503. Default 60. */
   healthMaxWait?: number;
   /** Milliseconds an admin read may take before it is stopped with a 503; default 5000. */
@@ -65,7 +71,7 @@ export const SCHEDULE_COLUMNS = [
   'id', 'name', 'func', 'hook', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron', 'cluster',
   'intendedDateKwarg', 'version', 'task', 'lastRun', 'args', 'kwargs',
 ] as const;
-export const QUEUED_COLUMNS = ['id', 'key', 'lock', 'taskId', 'name', 'func', 'group'] as const;
+export const QUEUED_COLUMNS = ['id', 'key', 'lock', 'runAt', 'taskId', 'name', 'func', 'group'] as const;
 
 export const AVAILABLE_COLUMNS: Record<ListPageId, readonly string[]> = {
   successful: TASK_COLUMNS,

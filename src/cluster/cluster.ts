@@ -8,9 +8,10 @@ import { assertTimeZone } from '../time.js';
 import { DEFAULT_MAX_CATCH_UP } from '../schedule-rules.js';
 import { errorResult, preciseNow, TaskTimeout, withTimeout } from './attempt.js';
 import { Heartbeat } from './heartbeat.js';
-import { Listener } from './listener.js';
+import { Listener, listenConfig, type ListenConnection } from './listener.js';
 import { nextDue, runDueSchedules } from './scheduler.js';
 import { MetricsUpkeep } from './rollup.js';
+import { checkSchema, qualify, schemaOf } from '../table-names.js';
 import { CLAIM, COMPLETE, completeValues, NEXT_EXPIRY, pruneStatement, RELEASE, type Completion, type Queryable } from './sql.js';
 
 /** What a task function sees as `this`. */
@@ -69,10 +70,19 @@ export interface ClusterOptions {
   metricsRetention?: number;
   /** Where the cluster reports problems (broken schedules, throwing hooks, lost connections). Default console. */
   log?: (level: LogLevel, message: string, detail?: unknown) => void;
+  /**
+   * false: send the hot-path statements unnamed, for a pooler in transaction mode (PgBouncer) that
+   * cannot keep named prepared statements across transactions. Default true.
+   */
+  preparedStatements?: boolean;
+  /** The schema of ormq's tables; default the ORM's `schema` option (none: the search_path's). */
+  schema?: string | null;
+  /** Open the LISTEN connection here (a URL or pg config) instead of with the ORM's settings: a direct connection past a pooler. */
+  listenConnection?: ListenConnection | null;
 }
 
-type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout'>> &
-  Pick<ClusterOptions, 'saveLimitPer'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
+type Resolved = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection' | 'schema'>> &
+  Pick<ClusterOptions, 'saveLimitPer' | 'listenConnection' | 'schema'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
 
 /** started and stopped carry microseconds, so tasks finishing within one millisecond keep their order. */
 type Finished = Completion;
@@ -142,6 +152,9 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     log: o.log ?? defaultLog,
     metrics: flag('metrics', o.metrics ?? true),
     metricsRetention: positive('metricsRetention', o.metricsRetention ?? 90),
+    preparedStatements: o.preparedStatements ?? true,
+    listenConnection: o.listenConnection ?? null,
+    schema: checkSchema(o.schema, 'Cluster option schema'),
   };
 }
 
@@ -176,9 +189,13 @@ export class Cluster {
   #schedulerNudged = false;
   readonly #heartbeat: Heartbeat;
 
+  /** The schema in effect: the option, else the ORM's. */
+  readonly #schema: string | null;
+
   constructor(orm: MikroORM, options: ClusterOptions = {}) {
     this.#orm = orm;
     this.options = resolveClusterOptions(options);
+    this.#schema = schemaOf(orm, this.options.schema);
     this.#heartbeat = new Heartbeat({
       name: this.options.name,
       workers: this.options.workers,
@@ -214,12 +231,8 @@ export class Cluster {
     const connection = this.#orm.em.getConnection();
     this.#pool = (await connection.getNativeClient()) as unknown as Queryable;
     this.#running = true;
-    // The pool's own settings (ssl, keepalive, …) less its pool-only ones, for the LISTEN client.
-    const poolOptions = (this.#pool as unknown as { options?: Record<string, unknown> }).options ?? {};
-    const { max: _max, min: _min, idleTimeoutMillis: _idle, maxUses: _uses, log: _log, Promise: _p, ...clientOptions } = poolOptions;
-    const opts = connection.getConnectionOptions();
     this.#listener = new Listener({
-      connection: { host: opts.host, port: opts.port, user: opts.user, password: opts.password, database: opts.database, ...clientOptions },
+      connection: await listenConfig(connection, this.options.listenConnection ?? undefined),
       channels: [QUEUE_CHANNEL, SCHEDULE_CHANNEL, CONTROL_CHANNEL],
       onNotify: (channel, payload) => {
         if (channel === QUEUE_CHANNEL && payload === this.name) this.#nudgeWorker();
@@ -235,7 +248,9 @@ export class Cluster {
     await this.#listener.start();
     await this.#heartbeat.start();
     this.#loops = [this.#workLoop()];
-    this.#upkeep = new MetricsUpkeep(this.#pool, this.options.metricsRetention, (e) => this.options.log('warn', `metrics upkeep failed: ${e.message}`));
+    // Through #query, like every statement of the cluster: the host's schema, named or not.
+    const upkeepPool: Queryable = { query: (c) => this.#query({ name: c.name ?? 'ormq_upkeep', text: c.text }, c.values ?? []) };
+    this.#upkeep = new MetricsUpkeep(upkeepPool, this.options.metricsRetention, (e) => this.options.log('warn', `metrics upkeep failed: ${e.message}`));
     this.#upkeep.start();
     if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
   }
@@ -290,7 +305,10 @@ export class Cluster {
   }
 
   async #query(statement: { name: string; text: string }, values: unknown[]) {
-    return this.#pool!.query({ ...statement, values });
+    const text = qualify(statement.text, this.#schema);
+    // A named statement is prepared once per connection: its name says which schema it was made for.
+    const name = this.#schema ? `${statement.name}:${this.#schema}` : statement.name;
+    return this.#pool!.query(this.options.preparedStatements ? { name, text, values } : { text, values });
   }
 
   /**
@@ -507,6 +525,7 @@ export class Cluster {
   async #scheduleLoop(): Promise<void> {
     const options = {
       cluster: this.name,
+      schema: this.#schema,
       isDefault: this.name === 'default',
       timeZone: this.options.timeZone,
       catchUp: this.options.catchUp,

@@ -1,5 +1,26 @@
 import pg from 'pg';
 
+/** What a LISTEN connection is opened with: a URL, a pg client config, or (default) the ORM's own settings. */
+export type ListenConnection = string | pg.ClientConfig;
+
+interface OrmConnection {
+  getNativeClient(): unknown;
+  getConnectionOptions(): { host?: string; port?: number; user?: string; password?: unknown; database?: string };
+}
+
+/**
+ * The LISTEN client's settings: `override` when given (e.g. a direct connection past a pooler that
+ * cannot LISTEN), else the host pool's own settings (ssl, keepalive, …) less its pool-only ones.
+ */
+export async function listenConfig(connection: OrmConnection, override?: ListenConnection): Promise<pg.ClientConfig> {
+  if (typeof override === 'string') return { connectionString: override };
+  if (override) return override;
+  const pool = (await connection.getNativeClient()) as { options?: Record<string, unknown> };
+  const { max: _max, min: _min, idleTimeoutMillis: _idle, maxUses: _uses, log: _log, Promise: _p, ...clientOptions } = pool.options ?? {};
+  const opts = connection.getConnectionOptions();
+  return { host: opts.host, port: opts.port, user: opts.user, password: opts.password as string | undefined, database: opts.database, ...clientOptions };
+}
+
 export interface ListenerOptions {
   connection: pg.ClientConfig;
   channels: string[];

@@ -1,11 +1,14 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, QUEUE_CHANNEL, SCHEDULE_COLUMNS } from '../producer.js';
-import { toSchedule, type ScheduleRecord, type TaskPackage } from '../rows.js';
+import { buildPackage, insertPackages, SCHEDULE_COLUMNS, type BuiltPackage } from '../producer.js';
+import { toSchedule, type ScheduleRecord } from '../rows.js';
+import { inSchema } from '../table-names.js';
 import { dueRun, nextRun } from '../schedule-rules.js';
 
 export interface SchedulerOptions {
   cluster: string;
+  /** The schema of ormq's tables (null: the search_path's). */
+  schema?: string | null;
   /** The default cluster also runs schedules whose cluster is null. */
   isDefault: boolean;
   timeZone: string;
@@ -49,17 +52,13 @@ function dueQuery(excluded: number[]): string {
  */
 const SLOTS_PER_CLAIM = 50;
 
-function runPackage(s: ScheduleRecord, slot: Date, cluster: string): { key: string; payload: TaskPackage } {
+function runPackage(s: ScheduleRecord, slot: Date, cluster: string): BuiltPackage {
   const kwargs = { ...(s.kwargs ?? {}) };
   if (s.intendedDateKwarg) kwargs[s.intendedDateKwarg] = slot.toISOString();
   const built = buildPackage(s.func, s.args, { kwargs, hook: s.hook, group: s.name ?? String(s.id), cluster });
   built.payload.schedule = s.id;
   return built;
 }
-
-/** One statement for all the runs of one claim, in slot order, and one wake-up for their queue. */
-const INSERT_RUNS = `with wake as (select pg_notify(?, ?))
-  insert into ormq_queued (key, payload) select ?, t.p from wake, jsonb_array_elements(?::jsonb) with ordinality t(p, i) order by t.i`;
 
 /**
  * The due runs of one schedule inside the claiming transaction: enqueue a task per slot, count
@@ -69,15 +68,13 @@ const INSERT_RUNS = `with wake as (select pg_notify(?, ?))
 async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: SchedulerOptions): Promise<number> {
   const now = new Date();
   const rules = { now, timeZone: options.timeZone, catchUp: options.catchUp, maxCatchUp: options.maxCatchUp };
-  const payloads: TaskPackage[] = [];
-  let key = '';
+  const runs: BuiltPackage[] = [];
   let slot = dueRun(s, rules);
   let repeats = s.repeats;
   let update: [string, unknown[]] | null = null;
   while (!update) {
     const run = runPackage(s, slot, options.cluster);
-    key = run.key;
-    payloads.push(run.payload);
+    runs.push(run);
     const task = run.payload.id;
     if (s.scheduleType === 'O') {
       update = repeats < 0
@@ -87,7 +84,7 @@ async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: Sch
     }
     repeats--;
     const next = nextRun({ ...s, nextRun: slot }, rules);
-    if (repeats === 0 || next > now || payloads.length >= SLOTS_PER_CLAIM) {
+    if (repeats === 0 || next > now || runs.length >= SLOTS_PER_CLAIM) {
       update = [
         'update ormq_schedule set repeats = ?, next_run = ?, anchor = ?, task = ?, version = version + 1 where id = ?',
         [repeats, next.toISOString(), s.anchor.toISOString(), task, s.id],
@@ -95,9 +92,10 @@ async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: Sch
     }
     slot = next;
   }
-  await em.execute(INSERT_RUNS, [QUEUE_CHANNEL, key, key, JSON.stringify(payloads)]);
+  // One statement for all the runs of one claim, in slot order, and one wake-up for their queue.
+  await insertPackages(em, runs);
   await em.execute(update[0], update[1]);
-  return payloads.length;
+  return runs.length;
 }
 
 /**
@@ -111,7 +109,7 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
   let runs = 0;
   for (;;) {
     let claimed = 0;
-    await (orm.em.fork() as SqlEntityManager).transactional(async (tx) => {
+    await (inSchema(orm.em.fork(), options.schema ?? null) as SqlEntityManager).transactional(async (tx) => {
       const params: unknown[] = [options.cluster, options.isDefault];
       if (broken.length) params.push(broken);
       const rows = await tx.execute(dueQuery(broken), params);
@@ -134,11 +132,11 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
 }
 
 /** When this cluster's next schedule is due, or null when it has none. */
-export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cluster' | 'isDefault' | 'held'>): Promise<Date | null> {
+export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cluster' | 'isDefault' | 'held' | 'schema'>): Promise<Date | null> {
   const held = heldIds(options.held);
   const params: unknown[] = [options.cluster, options.isDefault];
   if (held.length) params.push(held);
-  const [row] = await (orm.em.fork() as SqlEntityManager).execute(
+  const [row] = await (inSchema(orm.em.fork(), options.schema ?? null) as SqlEntityManager).execute(
     `select min(next_run) as next from ormq_schedule where repeats <> 0 and (cluster = ? or (?::boolean and cluster is null))
      ${held.length ? 'and id not in (?)' : ''}`,
     params,

@@ -14,13 +14,15 @@ export interface Queryable {
  * Claim: the oldest packages of one key that are waiting or whose lock expired, locked in the same
  * statement. SKIP LOCKED lets any number of clusters claim at once without waiting on each other or
  * taking the same row; ormq_queued_claim_idx (key, id) serves the oldest-first scan. A paused key
- * (ormq_paused_key) claims nothing; $4 is the claiming process's ormq_cluster id.
+ * (ormq_paused_key) claims nothing; $4 is the claiming process's ormq_cluster id. A delayed
+ * package (run_at in the future) is passed over until then.
  */
 export const CLAIM = {
   name: 'ormq_claim',
   text: `update ormq_queued q set lock = now(), locked_by = $4
     from (select id from ormq_queued
           where key = $1 and (lock is null or lock < now() - make_interval(secs => $2))
+            and (run_at is null or run_at <= now())
             and not exists (select 1 from ormq_paused_key where key = $1)
           order by id limit $3 for update skip locked) c
     where q.id = c.id
@@ -35,6 +37,8 @@ export const CLAIM = {
  * $1 = jsonb array of results, $2 = ackFailures, $3 = maxAttempts (0 = unlimited),
  * $4 = jsonb array of rollup rows, sorted by their key so that concurrent clusters lock the rows
  * they share in one order.
+ * The saved ids go out on 'ormq_saved' (comma-separated, 200 per notification, under NOTIFY's
+ * 8 KB) for callers waiting on a result.
  */
 export const COMPLETE = {
   name: 'ormq_complete',
@@ -66,8 +70,12 @@ export const COMPLETE = {
         wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb)
       order by span_minutes, bucket, key, func, success
       ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}
+    ), woke as (
+      select count(pg_notify('ormq_saved', ids)) as n
+      from (select string_agg(id, ',') as ids from (select id::text, row_number() over () / 200 as part from saved) p group by part) g
     )
-    select s.id, s.attempt_count, exists (select 1 from acked a join input i on i.qid = a.id where i.id = s.id) as acked
+    select s.id, s.attempt_count, exists (select 1 from acked a join input i on i.qid = a.id where i.id = s.id) as acked,
+      (select n from woke) as woke
     from saved s`,
 };
 
@@ -103,14 +111,16 @@ export function completeValues(
 }
 
 /**
- * ms until the earliest lock of this key expires (null: none is locked). Asked only when a claim
+ * ms until the earliest lock of this key expires or its earliest delayed package comes due (null:
+ * neither). The delayed side is one step of ormq_queued_run_at_idx. Asked only when a claim
  * came back short, when the locked rows of the key are the few in flight, so that a package left
  * by a crashed cluster or a failed save is retried when its lock expires, not at the next poll.
  */
 export const NEXT_EXPIRY = {
   name: 'ormq_next_expiry',
-  text: `select greatest(0, extract(epoch from min(lock) + make_interval(secs => $2) - now()) * 1000)::float8 as ms
-    from ormq_queued where key = $1 and lock is not null`,
+  text: `select greatest(0, extract(epoch from least(
+      (select min(lock) + make_interval(secs => $2) from ormq_queued where key = $1 and lock is not null),
+      (select min(run_at) from ormq_queued where key = $1 and run_at > now())) - now()) * 1000)::float8 as ms`,
 };
 
 /** Graceful stop: packages this cluster holds but did not finish become claimable at once. */

@@ -1,6 +1,7 @@
 /**
  * Queued tasks: the ORM broker's packages, newest first. For development and for unsticking a
- * queue: edit a package's key (which cluster runs it) and lock (release it, or delay it), or delete it.
+ * queue: edit a package's key (which cluster runs it), its lock (release it) and when it may run
+ * (delay it), or delete it.
  * Each change wakes the clusters listening for the package's key.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
@@ -23,7 +24,7 @@ const JSON_FIELDS = ['payload'] as const;
  */
 const STUCK = `(lock is not null and locked_by is not null and not exists (
   select 1 from ormq_cluster c where c.id = ormq_queued.locked_by and ${responding('c')}))`;
-const LIST_COLUMNS = `id, key, lock, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group", ${STUCK} as stuck`;
+const LIST_COLUMNS = `id, key, lock, run_at, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group", ${STUCK} as stuck`;
 
 type Row = Record<string, unknown>;
 
@@ -32,6 +33,7 @@ function toListRow(r: Row): Row {
     id: Number(r.id),
     key: r.key,
     lock: iso(r.lock),
+    runAt: iso(r.run_at),
     taskId: r.task_id ?? null,
     name: r.name ?? null,
     func: r.func ?? null,
@@ -145,13 +147,17 @@ export const queued: Page = {
   actions,
 };
 
-/** PATCH: `key` (non-empty, ≤ 100) and `lock` (an ISO date, or null to release). */
+/**
+ * PATCH: `key` (non-empty, ≤ 100), `lock` (an ISO date, or null to release) and `runAt` (an ISO
+ * date: not claimed before then, the field `enqueue`'s runAt and delay set; null: at once).
+ */
 export async function editQueued(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
-  if (!isPlainObject(body)) throw badRequest('Body must be an object with key and/or lock', { body: 'must be an object' });
+  if (!isPlainObject(body)) throw badRequest('Body must be an object with key, lock and/or runAt', { body: 'must be an object' });
   const fields: Record<string, string> = {};
-  for (const k of Object.keys(body)) if (k !== 'key' && k !== 'lock') fields[k] = 'cannot be edited (only key and lock)';
+  for (const k of Object.keys(body)) if (k !== 'key' && k !== 'lock' && k !== 'runAt') fields[k] = 'cannot be edited (only key, lock and runAt)';
   let key: string | undefined;
   let lock: Date | null | undefined;
+  let runAt: Date | null | undefined;
   if (body.key !== undefined) {
     if (typeof body.key !== 'string' || body.key.trim() === '') fields.key = 'must be a non-empty string';
     else if (body.key.trim().length > 100) fields.key = 'must be at most 100 characters';
@@ -165,8 +171,18 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
       else lock = d;
     }
   }
+  if (body.runAt !== undefined) {
+    if (body.runAt === null) runAt = null;
+    else {
+      const d = typeof body.runAt === 'string' ? parseDate(body.runAt) : null;
+      if (!d) fields.runAt = 'must be an ISO date and time from year 1 to 9999, or null to run at once';
+      else runAt = d;
+    }
+  }
   if (Object.keys(fields).length) throw badRequest(`Invalid package: ${Object.entries(fields).map(([f, m]) => `${f}: ${m}`).join('; ')}`, fields);
-  if (key === undefined && lock === undefined) throw badRequest('Nothing to change: give key and/or lock', { key: 'or lock is required' });
+  if (key === undefined && lock === undefined && runAt === undefined) {
+    throw badRequest('Nothing to change: give key, lock and/or runAt', { key: 'or lock or runAt is required' });
+  }
   const actor = await ctx.actor();
   return ctx.em.transactional(async (em) => {
     const tx = em as SqlEntityManager;
@@ -186,9 +202,14 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
       params.push(lock === null ? null : lock.toISOString());
       said.push(lock === null ? 'released (lock cleared)' : `lock → ${lock.toISOString()}`);
     }
+    if (runAt !== undefined) {
+      sets.push('run_at = ?');
+      params.push(runAt === null ? null : runAt.toISOString());
+      said.push(runAt === null ? 'runs at once (delay cleared)' : `waits until ${runAt.toISOString()}`);
+    }
     await tx.execute(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
     await wake(tx, [key ?? before.key]);
-    await writeLog(tx, actor, [{ action: lock === null && key === undefined ? 'release' : 'edit', page: 'queued', objectId: id, summary: `${describe(before)}: ${said.join(', ')}` }]);
+    await writeLog(tx, actor, [{ action: lock === null && key === undefined && runAt === undefined ? 'release' : 'edit', page: 'queued', objectId: id, summary: `${describe(before)}: ${said.join(', ')}` }]);
     return toDetail((await findOne(tx, id))!).object;
   });
 }

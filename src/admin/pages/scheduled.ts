@@ -5,7 +5,7 @@
  * scheduler of the schedule's cluster.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, QUEUE_CHANNEL, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS } from '../../producer.js';
+import { buildPackage, insertPackages, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS, type BuiltPackage } from '../../producer.js';
 import { isScheduleType, nextRun as computeNextRun, SCHEDULE_TYPES, type ScheduleType } from '../../schedule-rules.js';
 import { addDays, fromWall, toWall } from '../../time.js';
 import type { ScheduleValues } from '../../validate.js';
@@ -162,15 +162,6 @@ function where(filter: Record<string, unknown>, ctx: RequestContext): Where {
 }
 
 
-/**
- * A package for "run now", its args and kwargs copied by PostgreSQL from the schedule (with the
- * intended date added under its kwarg) rather than through Node.
- */
-const RUN_NOW = `insert into ormq_queued (key, payload)
-  select ?, ?::jsonb || jsonb_build_object('args', s.args, 'kwargs',
-    case when s.intended_date_kwarg is null then s.kwargs else s.kwargs || jsonb_build_object(s.intended_date_kwarg, ?::text) end)
-  from ormq_schedule s where s.id = ?`;
-
 /** What the actions read: never args or kwargs, which only run copies, in SQL. */
 const ACTION_COLUMNS = 'id, name, func, hook, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run, anchor, time_zone, paused_repeats';
 
@@ -240,21 +231,23 @@ const actions: Record<string, Action> = {
     converges: false,
     async apply(tx, rows) {
       const entries: LogEntry[] = [];
-      const keys = new Set<string>();
+      const packages: BuiltPackage[] = [];
       const now = new Date().toISOString();
       for (const r of rows) {
-        const { key, payload } = buildPackage(r.func, [], {
+        const kwargs = r.intended_date_kwarg ? { [r.intended_date_kwarg as string]: now } : {};
+        // args and kwargs come from the schedule row, copied by PostgreSQL; kwargs adds the intended date
+        const built = buildPackage(r.func, [], {
+          kwargs,
           hook: (r.hook as string | null) ?? null,
           group: (r.name as string | null) ?? String(r.id),
           cluster: (r.cluster as string | null) ?? 'default',
         });
-        payload.schedule = Number(r.id);
-        await tx.execute(RUN_NOW, [key, JSON.stringify(payload), now, Number(r.id)]);
-        await tx.execute('update ormq_schedule set task = ?, version = version + 1 where id = ?', [payload.id, Number(r.id)]);
-        keys.add(key);
-        entries.push(log(r, 'run', `Ran now as task ${payload.id}`));
+        built.payload.schedule = Number(r.id);
+        packages.push({ ...built, copyArgs: { schedule: Number(r.id) } });
+        await tx.execute('update ormq_schedule set task = ?, version = version + 1 where id = ?', [built.payload.id, Number(r.id)]);
+        entries.push(log(r, 'run', `Ran now as task ${built.payload.id}`));
       }
-      for (const key of keys) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, key]);
+      await insertPackages(tx, packages);
       await notifyScheduler(tx, rows.map((r) => r.cluster));
       return entries;
     },

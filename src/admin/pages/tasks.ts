@@ -3,7 +3,7 @@
  * filters and actions; only resubmit differs (a failure row is deleted when it is resubmitted).
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, QUEUE_CHANNEL } from '../../producer.js';
+import { buildPackage, insertPackages, type BuiltPackage } from '../../producer.js';
 import {
   distinctValues, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
   textFilter, timeFilter, Where, type Keyset,
@@ -67,40 +67,25 @@ export interface TaskPageConfig {
   deleteOnResubmit: boolean;
 }
 
-/**
- * Each new package is built here without its arguments, which PostgreSQL copies from the task row:
- * a chunk of 500 tasks with large args never passes them through Node (escaping a megabyte into
- * the statement blocked the event loop for 100-200 ms).
- */
-const COPY_ARGS = `insert into ormq_queued (key, payload)
-  select v.key, v.payload || jsonb_build_object('args', t.args, 'kwargs', t.kwargs)
-    from (values %s) v(n, task, key, payload) join ormq_task t on t.id = v.task order by v.n`;
-
 function resubmit(config: TaskPageConfig): Action {
   return {
     converges: config.deleteOnResubmit,
     columns: 'id, name, func, hook, "group", cluster',
     async apply(tx: SqlEntityManager, rows: Row[]): Promise<LogEntry[]> {
-      const values: string[] = [];
-      const params: unknown[] = [];
+      const packages: BuiltPackage[] = [];
       const entries: LogEntry[] = [];
-      const keys = new Set<string>();
-      for (const [n, r] of rows.entries()) {
-        const { key, payload } = buildPackage(r.func, [], {
+      for (const r of rows) {
+        const built = buildPackage(r.func, [], {
           hook: (r.hook as string | null) ?? null,
           group: (r.group as string | null) ?? null,
           cluster: (r.cluster as string | null) ?? 'default',
         });
         const id = String(r.id).trim();
-        values.push('(?::int, ?, ?, ?::jsonb)');
-        params.push(n, id, key, JSON.stringify(payload));
-        keys.add(key);
-        entries.push({ action: 'resubmit', page: config.id, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${payload.id}` });
+        packages.push({ ...built, copyArgs: { task: id } });
+        entries.push({ action: 'resubmit', page: config.id, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${built.payload.id}` });
       }
       await dropQueuedRetries(tx, rows);
-      await tx.execute(COPY_ARGS.replace('%s', values.join(', ')), params);
-      // Delivered at commit, so a cluster never wakes for packages that were rolled back.
-      for (const key of keys) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, key]);
+      await insertPackages(tx, packages);
       if (config.deleteOnResubmit) {
         await tx.execute('delete from ormq_task where id in (?)', [rows.map((r) => String(r.id).trim())]);
       }

@@ -1,0 +1,291 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import pg from 'pg';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { countGroup, deleteGroup, enqueue, enqueueMany, fetchTask, result, resultGroup, ValidationError } from '../src/index.js';
+import { CLAIM } from '../src/cluster/sql.js';
+import { freshOrm, sql, waitFor, type TestDb } from './helpers/db.js';
+import { sleep, startCluster } from './helpers/cluster.js';
+
+type Ctx = { orm: MikroORM; db: TestDb; close(): Promise<void> };
+
+/** A client LISTENing on ormq_queued that records what it hears. */
+async function listen(url: string, channel = 'ormq_queued'): Promise<{ heard: string[]; end(): Promise<void> }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const heard: string[] = [];
+  client.on('notification', (m) => heard.push(m.payload ?? ''));
+  await client.query(`listen ${channel}`);
+  return { heard, end: () => client.end() };
+}
+
+const Many = suite<Ctx>('enqueueMany');
+Many.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+});
+Many.after(async (ctx) => ctx.close());
+Many.before.each(async ({ orm }) => void (await sql(orm, 'delete from ormq_queued')));
+
+Many('writes every task in order, returns their ids, and notifies once per distinct key', async ({ orm, db }) => {
+  const l = await listen(db.url);
+  try {
+    const tasks = Array.from({ length: 2500 }, (_, i) => ({ func: 'work', args: [i], cluster: i % 2 ? 'odd' : 'even' }));
+    const ids = await orm.em.fork().transactional((em) => enqueueMany(em, tasks));
+    assert.is(ids.length, 2500);
+    assert.is(new Set(ids).size, 2500);
+    const rows = await sql<{ key: string; payload: { id: string; args: number[] } }>(orm, 'select key, payload from ormq_queued order by id');
+    assert.equal(rows.map((r) => r.payload.id), ids);
+    assert.equal(rows.map((r) => r.payload.args[0]), tasks.map((_, i) => i));
+    assert.is(rows[3]!.key, 'odd');
+    await waitFor(() => l.heard.length >= 2, 'notifications');
+    await sleep(100);
+    assert.equal([...l.heard].sort(), ['even', 'odd']);
+  } finally {
+    await l.end();
+  }
+});
+
+Many('rolls back with the host transaction and wakes no one', async ({ orm, db }) => {
+  const l = await listen(db.url);
+  try {
+    await orm.em
+      .fork()
+      .transactional(async (em) => {
+        await enqueueMany(em, [{ func: 'a' }, { func: 'b' }]);
+        throw new Error('host work failed');
+      })
+      .catch(() => {});
+    assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+    await enqueue(orm.em.fork(), 'after');
+    await waitFor(() => l.heard.length >= 1, 'notification');
+    assert.equal(l.heard, ['default']);
+  } finally {
+    await l.end();
+  }
+});
+
+Many('a bad task is named by its index and nothing is written', async ({ orm }) => {
+  try {
+    await enqueueMany(orm.em.fork(), [{ func: 'ok' }, { func: '' }, { func: 'x', args: 'no' as never }, null as never]);
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+    const errors = (e as ValidationError).errors;
+    assert.ok(errors['tasks[1].func']);
+    assert.ok(errors['tasks[2].args']);
+    assert.ok(errors['tasks[3]']);
+    assert.not.ok(Object.keys(errors).some((k) => k.startsWith('tasks[0]')));
+  }
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+  assert.equal(await enqueueMany(orm.em.fork(), []), []);
+});
+
+Many('a task PostgreSQL cannot store (NUL, unpaired surrogate, a cycle) is named by its index and nothing is written', async ({ orm }) => {
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  try {
+    await enqueueMany(orm.em.fork(), [{ func: 'ok', args: ['fine'] }, { func: 'x', args: ['a\u0000b'] }, { func: 'y', kwargs: { s: '\ud800' } }, { func: 'z', args: [cyclic] }]);
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+    assert.equal(Object.keys((e as ValidationError).errors).sort(), ['tasks[1].args', 'tasks[2].kwargs', 'tasks[3].args']);
+  }
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+});
+
+Many('the cluster runs every task of a batch', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { tasks: { double: (n: number) => n * 2 }, bulk: 50 });
+  try {
+    const ids = await enqueueMany(orm.em.fork(), Array.from({ length: 120 }, (_, i) => ({ func: 'double', args: [i], group: 'batch' })));
+    await waitFor(async () => (await countGroup(orm.em.fork(), 'batch')) === 120, 'all saved');
+    assert.is(await result(orm.em.fork(), ids[7]!), 14);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Many.run();
+
+const Results = suite<Ctx>('result and fetchTask');
+Results.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+});
+Results.after(async (ctx) => ctx.close());
+
+Results('waits for the result of a running task and returns it', async ({ orm }) => {
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  // A long poll: only the cluster's own NOTIFY and ormq_saved can make this prompt.
+  const { cluster } = await startCluster(orm, { poll: 60_000, tasks: { slow: async (x: string) => (await gate, `done ${x}`) } });
+  try {
+    const id = await enqueue(orm.em.fork(), 'slow', ['a']);
+    assert.is(await fetchTask(orm.em.fork(), id), null, 'not saved yet, no wait: null at once');
+    const waiting = result(orm.em.fork(), id, { wait: 30_000 });
+    setTimeout(release, 200);
+    assert.is(await waiting, 'done a');
+    const task = await fetchTask(orm.em.fork(), id, { wait: 1000 });
+    assert.is(task!.success, true);
+    assert.is(task!.func, 'slow');
+    assert.equal(task!.args, ['a']);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Results('a waiter is woken by the save notification, not by polling', async ({ orm }) => {
+  const id = 'c'.repeat(32);
+  let settled = false;
+  const waiting = fetchTask(orm.em.fork(), id, { wait: 30_000 }).then((t) => ((settled = true), t));
+  await sleep(300);
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, args, kwargs, result, enqueued, started, stopped, success)
+     values (?, 'n', 'f', '[]', '{}', '42', now(), now(), now(), true)`,
+    [id],
+  );
+  await sleep(500);
+  assert.is(settled, false, 'a saved row without its notification is not seen: nothing polls');
+  await sql(orm, `select pg_notify('ormq_saved', ?)`, [`${'d'.repeat(32)},${id}`]);
+  const task = await waiting;
+  assert.is(task!.result, 42);
+});
+
+Results('no result: never saved within the wait, save: false, or a bad id', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { tasks: { f: () => 'x' } });
+  try {
+    const id = await enqueue(orm.em.fork(), 'f', [], { save: false });
+    const start = Date.now();
+    assert.is(await result(orm.em.fork(), id, { wait: 600 }), null);
+    assert.ok(Date.now() - start >= 600, 'waited the whole time');
+    await waitFor(async () => (await sql(orm, 'select 1 from ormq_queued')).length === 0, 'acked');
+    assert.is(await result(orm.em.fork(), id), null);
+  } finally {
+    await cluster.stop();
+  }
+  for (const bad of ['nope', 'A'.repeat(32)]) {
+    try {
+      await result(orm.em.fork(), bad);
+      assert.unreachable();
+    } catch (e) {
+      assert.instance(e, ValidationError);
+    }
+  }
+  try {
+    await result(orm.em.fork(), 'e'.repeat(32), { wait: -1 });
+    assert.unreachable();
+  } catch (e) {
+    assert.equal((e as ValidationError).errors, { wait: 'must be a whole number of ms from 0 to 2147483647' });
+  }
+});
+
+Results('a failure is saved too: its result is the error', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { ackFailures: true, tasks: { boom: () => { throw new Error('bad luck'); } } });
+  try {
+    const id = await enqueue(orm.em.fork(), 'boom');
+    const r = (await result(orm.em.fork(), id, { wait: 20_000 })) as { message: string };
+    assert.is(r.message, 'bad luck');
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Results('group helpers: results, counts of successes and failures, delete', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { ackFailures: true, tasks: { maybe: (n: number) => { if (n < 0) throw new Error('negative'); return n; } } });
+  try {
+    const ids = await enqueueMany(orm.em.fork(), [1, -1, 2, 3].map((n) => ({ func: 'maybe', args: [n], group: 'g1' })));
+    await enqueue(orm.em.fork(), 'maybe', [9], { group: 'other' });
+    for (const id of ids) await fetchTask(orm.em.fork(), id, { wait: 20_000 });
+    assert.equal([...(await resultGroup(orm.em.fork(), 'g1'))].sort(), [1, 2, 3]);
+    assert.is(await countGroup(orm.em.fork(), 'g1'), 3);
+    assert.is(await countGroup(orm.em.fork(), 'g1', { failures: true }), 1);
+    assert.is(((await resultGroup(orm.em.fork(), 'g1', { failures: true }))[0] as { message: string }).message, 'negative');
+    assert.is(await deleteGroup(orm.em.fork(), 'g1'), 4);
+    assert.is(await countGroup(orm.em.fork(), 'g1'), 0);
+    await waitFor(async () => (await countGroup(orm.em.fork(), 'other')) === 1, 'other group kept');
+    try {
+      await countGroup(orm.em.fork(), '');
+      assert.unreachable();
+    } catch (e) {
+      assert.instance(e, ValidationError);
+    }
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Results.run();
+
+const Delay = suite<Ctx>('delayed tasks');
+Delay.before(async (ctx) => {
+  Object.assign(ctx, await freshOrm());
+});
+Delay.after(async (ctx) => ctx.close());
+Delay.before.each(async ({ orm }) => void (await sql(orm, 'delete from ormq_queued')));
+
+Delay('runAt and delay: not claimed before then, run soon after even with a long poll', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { poll: 60_000, tasks: { f: (x: string) => x } });
+  try {
+    const runAt = new Date(Date.now() + 1200);
+    const a = await enqueue(orm.em.fork(), 'f', ['a'], { runAt });
+    const b = await enqueue(orm.em.fork(), 'f', ['b'], { delay: 1.2 });
+    const now = await enqueue(orm.em.fork(), 'f', ['now']);
+    assert.is(await result(orm.em.fork(), now, { wait: 20_000 }), 'now');
+    for (const id of [a, b]) {
+      const task = await fetchTask(orm.em.fork(), id, { wait: 20_000 });
+      assert.ok(task, 'ran');
+      const [row] = await sql<{ ok: boolean }>(orm, "select started >= enqueued + interval '1 second' as ok from ormq_task where id = ?", [id]);
+      assert.ok(row!.ok, 'started after its time');
+    }
+    assert.ok((await fetchTask(orm.em.fork(), a))!.started.getTime() >= runAt.getTime());
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Delay('bad runAt and delay are field errors', async ({ orm }) => {
+  for (const [options, field] of [
+    [{ runAt: new Date('nope') }, 'runAt'],
+    [{ runAt: '2030-01-01' }, 'runAt'],
+    [{ delay: -1 }, 'delay'],
+    [{ delay: Infinity }, 'delay'],
+    [{ delay: 1, runAt: new Date() }, 'runAt'],
+  ] as const) {
+    try {
+      await enqueue(orm.em.fork(), 'f', [], options as never);
+      assert.unreachable();
+    } catch (e) {
+      assert.ok((e as ValidationError).errors[field], `${JSON.stringify(options)} names ${field}`);
+    }
+  }
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+});
+
+Delay('the claim is one scan of the claim index with delayed packages in the queue', async ({ orm }) => {
+  await sql(
+    orm,
+    `insert into ormq_queued (key, payload, run_at)
+     select case when g % 10 = 0 then 'other' else 'default' end, jsonb_build_object('id', md5(g::text)),
+            case when g % 3 = 0 then now() + interval '1 hour' end
+     from generate_series(1, 20000) g`,
+  );
+  await sql(orm, 'analyze ormq_queued');
+  const conn = await orm.em.getConnection().getNativeClient() as unknown as pg.Pool;
+  const client = await conn.connect();
+  try {
+    await client.query('begin');
+    const { rows } = await client.query({ text: `explain (analyze, format json) ${CLAIM.text}`, values: ['default', 90, 10, null] });
+    await client.query('rollback');
+    const plan = JSON.stringify(rows[0]['QUERY PLAN']);
+    // The candidates: one index scan in id order under LockRows (no sort, no sequential scan), then
+    // each claimed row is updated through the primary key.
+    const relationScans = [...plan.matchAll(/"Node Type":"([^"]*Scan)"[^{}]*?"Relation Name":"ormq_queued","Alias":"(\w+)"/g)].map((m) => `${m[1]} ${m[2]}`);
+    assert.equal(relationScans.sort(), ['Index Scan ormq_queued', 'Index Scan q'], plan);
+    assert.not.match(plan, /"Node Type":"(Sort|Seq Scan|Bitmap Heap Scan)"/);
+    const [, removed] = plan.match(/"Alias":"ormq_queued"[^{}]*"Rows Removed by Filter":(\d+)/) ?? [];
+    assert.ok(Number(removed) < 100, `the scan stops soon after ${removed} rows passed over`);
+  } finally {
+    client.release();
+  }
+});
+
+Delay.run();
