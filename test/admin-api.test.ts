@@ -225,6 +225,17 @@ Lists('func and a span of stopped (from inclusive, to exclusive) narrow a list, 
     assert.is(e.status, 400, bad);
     assert.ok(e.json.error.fields.from, bad);
   }
+  // Well-formed but not an instant PostgreSQL can read: no year 0, no 30 February, offsets within ±15:59.
+  for (const bad of ['0000-01-01T00:00:00Z', '2024-02-30T00:00:00Z', '2023-02-29T00:00Z', '2024-04-31T12:00Z', '2024-05-01T12:00+23:00']) {
+    for (const path of [`api/successful?to=${encodeURIComponent(bad)}`, `api/failed/count?to=${encodeURIComponent(bad)}`]) {
+      const e = await api.get(path);
+      assert.is(e.status, 400, `${path}: ${e.text}`);
+      assert.ok(e.json.error.fields.to, path);
+    }
+  }
+  for (const good of ['2024-02-29T00:00Z', '0001-01-01T00:00:00+14:00', '9999-12-31T23:59:59.999999-15:59']) {
+    assert.is((await api.get(`api/successful?from=${encodeURIComponent(good)}`)).status, 200, good);
+  }
   const long = await api.get(`api/failed?func=${'f'.repeat(257)}`);
   assert.equal([long.status, Object.keys(long.json.error.fields)], [400, ['func']]);
 });
