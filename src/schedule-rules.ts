@@ -198,7 +198,9 @@ export function upcomingRuns(s: ScheduleTiming, count: number, timeZone = 'UTC')
   const zone = s.timeZone || timeZone;
   if (type === 'C') {
     if (!s.cron) throw new Error('cron is required for Cron schedules');
-    while (runs.length < count) runs.push(cronAfter(s.cron, runs[runs.length - 1]!, zone));
+    const cron = parseCron(s.cron, zone);
+    // The cron library searches up to year 3000: a rare cron near it has fewer runs, not an error.
+    for (let next = cron.nextRun(s.nextRun); next && runs.length < count; next = cron.nextRun(next)) runs.push(next);
     return runs;
   }
   const x = series(s, zone);

@@ -731,6 +731,10 @@ Schedules('the preview lists the next five runs, or says which field is wrong', 
   assert.ok(bad.json.error.fields.cron);
   const noMinutes = await api.get('api/scheduled/preview?scheduleType=I');
   assert.ok(noMinutes.json.error.fields.minutes);
+  // A rare cron whose later runs lie past the last year the cron library searches: the runs there are.
+  const rare = await api.get(`api/scheduled/preview?scheduleType=C&cron=${encodeURIComponent('0 0 29 2 *')}&nextRun=2990-01-01T00:00:00Z`);
+  assert.is(rare.status, 200, rare.text);
+  assert.equal(rare.json.runs, ['2990-01-01T00:00:00.000Z', '2992-02-29T00:00:00.000Z', '2996-02-29T00:00:00.000Z']);
 });
 
 Schedules('the preview uses the schedule zone and shows what Save stores, first run included', async ({ orm, api }) => {
