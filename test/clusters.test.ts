@@ -285,6 +285,36 @@ S('health: 200 with a live cluster or nothing waiting long; 503 naming the probl
   assert.is((await ctx.api.post('api/health', {})).status, 405);
 });
 
+/** Scans of ormq_paused_key so far and the rows they read, from the server's table statistics (flushed a moment after each statement). */
+async function pausedReads(orm: MikroORM): Promise<{ scans: number; rows: number }> {
+  const [r] = await sql(orm, `select seq_scan + coalesce(idx_scan, 0) as scans, seq_tup_read + coalesce(idx_tup_fetch, 0) as rows
+    from pg_stat_user_tables where relname = 'ormq_paused_key'`);
+  return { scans: Number(r!.scans), rows: Number(r!.rows) };
+}
+
+S('health (public) and the Clusters page read the paused keys they need, not every paused key', async (ctx) => {
+  await sql(ctx.orm, "insert into ormq_paused_key (key) select 'idle-' || lpad(i::text, 5, '0') from generate_series(1, 50000) i");
+  await sql(ctx.orm, 'analyze ormq_paused_key');
+  await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'waiting' });
+  await sql(ctx.orm, "update ormq_queued set payload = jsonb_set(payload, '{enqueued}', to_jsonb(now() - interval '5 seconds'))");
+  await pauseKey(ctx.orm.em.fork(), 'waiting');
+  for (const path of ['api/health', 'api/clusters']) {
+    const before = await pausedReads(ctx.orm);
+    const r = await ctx.api.get(path);
+    assert.is(r.status, 200, r.text);
+    const after = await waitFor(async () => {
+      const now = await pausedReads(ctx.orm);
+      return now.scans > before.scans && now;
+    }, `the statistics of ${path}`);
+    assert.ok(after.rows - before.rows <= 501, `${path} read ${after.rows - before.rows} paused keys`);
+    if (path === 'api/clusters') {
+      assert.is(r.json.truncated, true);
+      assert.is(r.json.keys.length, 500);
+      assert.equal(r.json.keys.slice(0, 2).map((k: any) => [k.key, k.paused]), [['idle-00001', true], ['idle-00002', true]]);
+    }
+  }
+});
+
 S('health answers without authorize, which guards the Clusters page and its actions; the database down is a 503', async (ctx) => {
   const asked: string[] = [];
   const dir = testClient();
