@@ -197,6 +197,29 @@ S('pause: claimed-but-waiting packages go back within a second, the running task
   assert.is((await sql(ctx.orm, "select 1 from ormq_admin_log where action = 'resume'")).length, 0);
 });
 
+S('a pause that lands while a claim is under way: what that claim returns goes back unstarted', async (ctx) => {
+  // Each claimed row takes half a second, so the pause commits, and its notification arrives, mid-claim.
+  await sql(ctx.orm, `create function slow_claim() returns trigger language plpgsql as $$
+    begin if old.lock is null and new.lock is not null then perform pg_sleep(0.5); end if; return new; end $$`);
+  await sql(ctx.orm, 'create trigger slow_claim before update on ormq_queued for each row execute function slow_claim()');
+  try {
+    await start(ctx, 'slow', { workers: 1 });
+    await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'slow' });
+    await waitFor(async () => (await sql(ctx.orm, "select 1 from pg_stat_activity where datname = current_database() and wait_event = 'PgSleep'")).length, 'a claim under way');
+    await pauseKey(ctx.orm.em.fork(), 'slow');
+    // Claimed (locked_by set), then either handed back (lock cleared) or run (a task row).
+    const handled = 'select 1 from ormq_queued where locked_by is not null and lock is null union all select 1 from ormq_task';
+    await waitFor(async () => (await sql(ctx.orm, handled)).length, 'the claim handled');
+    assert.equal(await sql(ctx.orm, 'select id from ormq_task'), [], 'a paused key ran a task');
+    assert.is((await sql(ctx.orm, 'select 1 from ormq_queued where lock is null')).length, 1, 'handed back');
+    await resumeKey(ctx.orm.em.fork(), 'slow');
+    await waitFor(async () => (await sql(ctx.orm, 'select 1 from ormq_task')).length === 1, 'resumed: it runs');
+  } finally {
+    await sql(ctx.orm, 'drop trigger slow_claim on ormq_queued');
+    await sql(ctx.orm, 'drop function slow_claim()');
+  }
+});
+
 S('pause and resume refuse a bad key with a 400 naming it, and GET', async ({ api, orm }) => {
   for (const body of [{}, { key: '' }, { key: 7 }, { key: 'x'.repeat(101) }, { key: 'a\u0000' }, []]) {
     const r = await api.post('api/clusters/actions/pause', body);

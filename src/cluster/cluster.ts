@@ -174,6 +174,8 @@ export class Cluster {
   #wakeScheduler: (() => void) | null = null;
   #workerNudged = false;
   #schedulerNudged = false;
+  /** Pauses of this key heard so far: a claim under way when one arrives hands back what it returns. */
+  #pauses = 0;
   readonly #heartbeat: Heartbeat;
 
   constructor(orm: MikroORM, options: ClusterOptions = {}) {
@@ -191,7 +193,11 @@ export class Cluster {
         return this.#active.has(qid);
       },
       // Paused: what was claimed but not started goes back at once; resumed: claim now.
-      paused: (paused) => (paused ? this.#release(this.#buffer.splice(0).map((b) => b.qid)) : this.#nudgeWorker()),
+      paused: (paused) => {
+        if (!paused) return this.#nudgeWorker();
+        this.#pauses++;
+        this.#release(this.#buffer.splice(0).map((b) => b.qid));
+      },
     });
   }
 
@@ -312,11 +318,18 @@ export class Cluster {
       this.#workerNudged = false;
       const want = Math.max(free, this.options.bulk);
       let rows: Record<string, unknown>[] = [];
+      const pauses = this.#pauses;
       try {
         rows = (await this.#query(CLAIM, [this.name, this.options.retry, want, this.#heartbeat.id])).rows;
       } catch (err) {
         this.options.log('warn', `claim failed: ${(err as Error).message}`);
         await this.#sleep('worker', this.options.poll);
+        continue;
+      }
+      if (this.#pauses !== pauses) {
+        // Its snapshot predates the pause; a resume since then nudges a new claim. A package still
+        // running past its timeout keeps the lock the claim renewed, as below.
+        this.#release(rows.map((r) => Number(r.id)).filter((qid) => !this.#overrunning.has(qid)));
         continue;
       }
       const claimed = Date.now();
