@@ -670,6 +670,17 @@ Schedules('edit bumps the version; a stale version is a 409 with the current sch
   assert.match(log[0].summary, /func/);
 });
 
+Schedules('a new interval counts from the next run, not from where the old interval started', async ({ orm, api }) => {
+  const s = await schedule(orm.em.fork(), { func: 'work', scheduleType: 'I', minutes: 60, nextRun: new Date('2030-01-01T10:00:00Z') });
+  // It ran at 10:00 and 11:00: the anchor stays at 10:00, the next run is 12:00.
+  await sql(orm, "update ormq_schedule set next_run = '2030-01-01T12:00:00Z' where id = ?", [s.id]);
+  const edit = await api.put(`api/scheduled/${s.id}`, { version: 1, minutes: 7, nextRun: '2030-01-01T12:00:00Z' });
+  assert.is(edit.status, 200, edit.text);
+  assert.is(edit.json.object.anchor, '2030-01-01T12:00:00.000Z');
+  const runs = await api.get(`api/scheduled/preview?id=${s.id}&scheduleType=I&minutes=7`);
+  assert.equal(runs.json.runs, ['12:00', '12:07', '12:14', '12:21', '12:28'].map((t) => `2030-01-01T${t}:00.000Z`));
+});
+
 Schedules('pause, resume, run now and delete; each bumps the version and is logged', async ({ orm, db, api }) => {
   const em = orm.em.fork();
   const next = new Date(Date.now() + 86_400_000);
