@@ -681,6 +681,14 @@ Schedules('a new interval counts from the next run, not from where the old inter
   assert.equal(runs.json.runs, ['12:00', '12:07', '12:14', '12:21', '12:28'].map((t) => `2030-01-01T${t}:00.000Z`));
 });
 
+Schedules('a schedule in year 1, which is year 0 on the wall clocks west of Greenwich, keeps its dates', async ({ api }) => {
+  const created = await api.post('api/scheduled', { func: 'work', scheduleType: 'Monthly', timeZone: 'America/New_York', nextRun: '0001-01-01T00:00:00Z' });
+  assert.is(created.status, 201, created.text);
+  assert.equal([created.json.object.nextRun, created.json.object.anchor], ['0001-01-01T00:00:00.000Z', '0001-01-01T00:00:00.000Z']);
+  const runs = await api.get(`api/scheduled/preview?id=${created.json.object.id}&scheduleType=M&timeZone=America/New_York`);
+  assert.equal(runs.json.runs, ['01', '02', '03', '04', '05'].map((m) => `0001-${m}-01T00:00:00.000Z`));
+});
+
 Schedules('pause, resume, run now and delete; each bumps the version and is logged', async ({ orm, db, api }) => {
   const em = orm.em.fork();
   const next = new Date(Date.now() + 86_400_000);

@@ -4,6 +4,7 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest } from './http.js';
+import { date } from '../rows.js';
 import { daysInMonth } from '../time.js';
 
 /** A WHERE clause under construction: SQL fragments with `?` placeholders and their values. */
@@ -287,4 +288,4 @@ export function truncateFields(object: Record<string, unknown>, fields: readonly
   return truncated;
 }
 
-export const iso = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(v as string).toISOString());
+export const iso = (v: unknown): string | null => (v === null || v === undefined ? null : date(v).toISOString());
