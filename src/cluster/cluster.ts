@@ -88,6 +88,14 @@ function whole(name: string, value: unknown, min: number): number {
   return value;
 }
 
+/** Whole days, as the upkeep's make_interval(days => …) takes them, within a timestamp's range. */
+function retention(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 36_500) {
+    throw new RangeError(`Cluster option metricsRetention must be a whole number of days from 1 to 36500, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 function flag(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new RangeError(`Cluster option ${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
@@ -141,7 +149,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     stopTimeout: o.stopTimeout ?? timeout * 1000,
     log: o.log ?? defaultLog,
     metrics: flag('metrics', o.metrics ?? true),
-    metricsRetention: positive('metricsRetention', o.metricsRetention ?? 90),
+    metricsRetention: retention(o.metricsRetention ?? 90),
   };
 }
 
