@@ -88,6 +88,13 @@ function whole(name: string, value: unknown, min: number): number {
   return value;
 }
 
+/** The row stores whole ms: a beat under one would be 0 ms, and a process that beats would look dead. */
+function beat(value: unknown): number {
+  const seconds = positive('heartbeat', value);
+  if (seconds < 0.001) throw new RangeError(`Cluster option heartbeat must be at least 0.001 seconds, got ${seconds}`);
+  return seconds;
+}
+
 /** Whole days, as the upkeep's make_interval(days => …) takes them, within a timestamp's range. */
 function retention(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 36_500) {
@@ -140,7 +147,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     saveLimitPer: o.saveLimitPer ?? null,
     catchUp: o.catchUp ?? true,
     maxCatchUp: whole('maxCatchUp', o.maxCatchUp ?? DEFAULT_MAX_CATCH_UP, 1),
-    heartbeat: positive('heartbeat', o.heartbeat ?? 5),
+    heartbeat: beat(o.heartbeat ?? 5),
     poll: positive('poll', o.poll ?? 1000),
     bulk: whole('bulk', o.bulk ?? 10, 1),
     timeZone,
