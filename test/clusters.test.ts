@@ -329,7 +329,8 @@ S('health (public) and the Clusters page read the paused keys they need, not eve
       const now = await pausedReads(ctx.orm);
       return now.scans > before.scans && now;
     }, `the statistics of ${path}`);
-    assert.ok(after.rows - before.rows <= 501, `${path} read ${after.rows - before.rows} paused keys`);
+    // The page's first keys, then whether each key it shows is paused: two reads of at most 501.
+    assert.ok(after.rows - before.rows <= 1_002, `${path} read ${after.rows - before.rows} paused keys`);
     if (path === 'api/clusters') {
       assert.is(r.json.truncated, true);
       assert.is(r.json.keys.length, 500);
