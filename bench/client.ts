@@ -65,6 +65,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  let loadBefore: number | undefined;
   try {
     const size = (files: string[]) => {
       let raw = 0;
@@ -78,6 +79,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
       }
       return { bytes: raw, gzip: gz, brotli: br };
     };
+    // After a seed of its own (when the admin section did not run), before the first load.
+    loadBefore = await ctx.settle();
     // One load to warm the server and the database the way a running admin has them.
     await loadFailed(browser, `${base}#/failed`);
     const loads: Load[] = [];
@@ -116,5 +119,5 @@ export async function run(ctx: BenchContext): Promise<Section> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await seeded.orm.close(true);
   }
-  return { title: 'Client', rows, notes };
+  return { title: 'Client', rows, notes, loadBefore };
 }

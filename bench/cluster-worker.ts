@@ -1,5 +1,6 @@
 /**
- * One worker process for bench/cluster.ts: ormq, graphile-worker or pg-boss, configured by the JSON
+ * One worker process for bench/cluster.ts: ormq, graphile-worker, pg-boss or the raw limit (a plain
+ * `pg` claim-and-delete loop), configured by the JSON
  * in argv[2]. It connects, prints "ready", starts working when it reads "go" on stdin, prints
  * "lat <ms>" for each latency probe task, and stops cleanly on "stop".
  */
@@ -7,11 +8,13 @@ import { createInterface } from 'node:readline';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { run as runGraphile, type Runner } from 'graphile-worker';
 import PgBoss from 'pg-boss';
+import pg from 'pg';
 import { Cluster, queueEntities } from '../src/index.js';
 
 export interface WorkerConfig {
-  system: 'ormq' | 'graphile' | 'pgboss';
+  system: 'ormq' | 'graphile' | 'pgboss' | 'raw';
   url: string;
+  /** workers; for raw, connections */
   concurrency: number;
   /** ormq: keep every success (saveLimit 0) instead of ack only (-1) */
   save?: boolean;
@@ -21,6 +24,8 @@ export interface WorkerConfig {
   bulk?: number;
   /** graphile-worker: localQueue and completion/failure batching */
   batching?: boolean;
+  /** raw: packages deleted per statement */
+  batch?: number;
 }
 
 const cfg = JSON.parse(process.argv[2]!) as WorkerConfig;
@@ -72,6 +77,37 @@ if (cfg.system === 'ormq') {
   };
   stop = async () => {
     await runner?.stop();
+  };
+} else if (cfg.system === 'raw') {
+  // What the design costs at least: one statement per batch that claims the oldest packages of the
+  // key (the same index ormq's claim walks), deletes them and hands back their payloads; no
+  // separate ack, no results, nothing run.
+  const drain = {
+    name: 'bench_raw_drain',
+    text: `delete from ormq_queued where id in (
+             select id from ormq_queued where key = $1 order by id limit $2 for update skip locked)
+           returning payload`,
+    values: ['bench', cfg.batch ?? 100],
+  };
+  const clients = Array.from({ length: cfg.concurrency }, () => new pg.Client({ connectionString: cfg.url }));
+  await Promise.all(clients.map((c) => c.connect()));
+  let running = false;
+  let loops: Promise<void>[] = [];
+  const loop = async (client: pg.Client) => {
+    while (running) {
+      const { rowCount } = await client.query(drain);
+      // Empty (or every row locked by another connection): look again shortly until stopped.
+      if (!rowCount) await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+  start = async () => {
+    running = true;
+    loops = clients.map(loop);
+  };
+  stop = async () => {
+    running = false;
+    await Promise.all(loops);
+    await Promise.all(clients.map((c) => c.end()));
   };
 } else {
   const boss = new PgBoss({ connectionString: cfg.url, max: Math.max(4, cfg.concurrency + 2), schedule: false, supervise: false, migrate: false });

@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client]`: benchmarks on real PostgreSQL
- * (DATABASE_URL, or an embedded server started here). Prints a table per section and writes
- * bench/results/latest.json. Not part of `npm test`.
+ * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client] [-- --settle 60]`: benchmarks on
+ * real PostgreSQL (DATABASE_URL, or an embedded server started here). Prints a table per section,
+ * each with the 1-minute load average before it, and writes bench/results/latest.json. Not part of
+ * `npm test`.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -16,12 +17,19 @@ export interface BenchContext {
   scale: number;
   createDatabase(name: string): Promise<string>;
   log(message: string): void;
+  /**
+   * Waits (up to --settle seconds) for the 1-minute load average to fall to 1.0 and returns it:
+   * called just before a table's measurements, after any seeding of its own.
+   */
+  settle(): Promise<number>;
 }
 
 export interface Section {
   title: string;
   rows: Record<string, string | number | null>[];
   notes: string[];
+  /** the 1-minute load average when the measurements began (set by run.ts unless the section does) */
+  loadBefore?: number;
 }
 
 const args = process.argv.slice(2);
@@ -29,10 +37,25 @@ const arg = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
+/**
+ * The largest scale per section: the admin (and the client, which reuses its seed) go to ten million
+ * successes; the cluster stays at its full size, which already takes minutes per system.
+ */
+const MAX_SCALE: Record<string, number> = { cluster: 1, admin: 10, client: 10 };
 const scale = Number(arg('scale') ?? 1);
-if (!(scale > 0 && scale <= 1)) throw new RangeError('--scale must be a number in (0, 1]');
 const only = arg('only')?.split(',');
-const sections = ['cluster', 'admin', 'client'].filter((s) => !only || only.includes(s));
+const unknown = only?.filter((s) => !(s in MAX_SCALE)) ?? [];
+if (unknown.length) throw new RangeError(`--only: unknown section ${unknown.join(', ')} (the sections are ${Object.keys(MAX_SCALE).join(', ')})`);
+const sections = Object.keys(MAX_SCALE).filter((s) => !only || only.includes(s));
+if (!(scale > 0)) throw new RangeError(`--scale must be a number above 0, not ${arg('scale')}`);
+for (const s of sections) {
+  if (scale > MAX_SCALE[s]!) {
+    throw new RangeError(`--scale ${scale} is above the ${s} section's limit of ${MAX_SCALE[s]}: pick sections with --only (e.g. --only admin,client)`);
+  }
+}
+const settleSeconds = Number(arg('settle') ?? 60);
+if (!(settleSeconds >= 0 && settleSeconds <= 3600)) throw new RangeError(`--settle must be seconds in [0, 3600], not ${arg('settle')}`);
+const QUIET = 1.0;
 
 let embedded: EmbeddedServer | undefined;
 let dir: string | undefined;
@@ -58,8 +81,27 @@ async function createDatabase(name: string): Promise<string> {
   return url.toString();
 }
 
+const load1 = () => Number(loadavg()[0]!.toFixed(2));
+
+async function settle(): Promise<number> {
+  const deadline = Date.now() + settleSeconds * 1000;
+  if (load1() > QUIET && settleSeconds > 0) ctx.log(`waiting up to ${settleSeconds} s for the 1-minute load average (${load1()}) to fall to ${QUIET}`);
+  while (load1() > QUIET && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1000));
+  return load1();
+}
+
+function loadLines(section: Section): string[] {
+  if (section.loadBefore === undefined) return [];
+  const lines = [`Load average (1 min) before this table: ${section.loadBefore}`];
+  if (section.loadBefore > QUIET) {
+    lines.push(`WARNING: the load average was above ${QUIET.toFixed(1)} before this table: the machine was busy and these figures are lower than a quiet machine gives.`);
+  }
+  return lines;
+}
+
 function printTable(section: Section): void {
   console.log(`\n## ${section.title}\n`);
+  for (const line of loadLines(section)) console.log(`${line}\n`);
   if (section.rows.length) {
     const cols = Object.keys(section.rows[0]!);
     const cell = (v: unknown) => (v === null || v === undefined ? '—' : String(v));
@@ -72,12 +114,15 @@ function printTable(section: Section): void {
 }
 
 const results: Record<string, Section> = {};
-const ctx: BenchContext = { serverUrl, scale, createDatabase, log: (m) => console.error(`  … ${m}`) };
+const ctx: BenchContext = { serverUrl, scale, createDatabase, log: (m) => console.error(`  … ${m}`), settle };
 try {
   for (const name of sections) {
     const mod = (await import(`./${name}.js`)) as { run(ctx: BenchContext): Promise<Section> };
     console.error(`[${name}]`);
-    results[name] = await mod.run(ctx);
+    const loadBefore = await settle();
+    const section = await mod.run(ctx);
+    results[name] = { ...section, loadBefore: section.loadBefore ?? loadBefore };
+    for (const line of loadLines(results[name])) ctx.log(line);
     printTable(results[name]);
   }
 } finally {
@@ -95,6 +140,7 @@ writeFileSync(
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
       database: embedded ? 'embedded PostgreSQL' : 'DATABASE_URL',
       scale,
+      settleSeconds,
       results,
     },
     null,

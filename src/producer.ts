@@ -73,15 +73,16 @@ export function buildPackage(func: unknown, args: unknown = [], opts: unknown = 
     save: options.save ?? null,
     enqueued: new Date().toISOString(),
   };
-  let text: string;
-  try {
-    text = JSON.stringify(payload);
-  } catch (e) {
-    throw new ValidationError({ args: `must be JSON-serialisable (${(e as Error).message})` }, 'task');
-  }
-  if (!isStorableJson(text)) {
-    const field = !isStorableJson(JSON.stringify(payload.args)) ? 'args' : !isStorableJson(JSON.stringify(payload.kwargs)) ? 'kwargs' : 'options';
-    throw new ValidationError({ [field]: UNSTORABLE_MESSAGE }, 'task');
+  // Each part is written and checked once, so a refusal names its field without a second pass over a large value.
+  const parts = { args: payload.args, kwargs: payload.kwargs, options: { ...payload, args: [], kwargs: {} } };
+  for (const [field, value] of Object.entries(parts)) {
+    let text: string;
+    try {
+      text = JSON.stringify(value);
+    } catch (e) {
+      throw new ValidationError({ [field]: `must be JSON-serialisable (${(e as Error).message})` }, 'task');
+    }
+    if (!isStorableJson(text)) throw new ValidationError({ [field]: UNSTORABLE_MESSAGE }, 'task');
   }
   return { key: options.cluster ?? 'default', payload };
 }

@@ -190,21 +190,35 @@ export function nextRun(s: ScheduleTiming, options: NextRunOptions = {}): Date {
   return x.at(x.after(from));
 }
 
-/** A schedule's first `count` runs from its next run on, as the scheduler will run them. */
+/**
+ * A schedule's first `count` runs from its next run on, as the scheduler will run them; fewer when
+ * the series ends first: a cron with no later match (the cron library looks no further than year
+ * 3000), or a run past year 9999, which PostgreSQL cannot store.
+ */
 export function upcomingRuns(s: ScheduleTiming, count: number, timeZone = 'UTC'): Date[] {
   const runs = [s.nextRun];
   const type = typeOf(s);
   if (type === 'O') return runs;
   const zone = s.timeZone || timeZone;
+  let next: (i: number) => Date;
   if (type === 'C') {
     if (!s.cron) throw new Error('cron is required for Cron schedules');
-    const cron = parseCron(s.cron, zone);
-    // The cron library searches up to year 3000: a rare cron near it has fewer runs, not an error.
-    for (let next = cron.nextRun(s.nextRun); next && runs.length < count; next = cron.nextRun(next)) runs.push(next);
-    return runs;
+    const cron = s.cron;
+    next = () => cronAfter(cron, runs[runs.length - 1]!, zone);
+  } else {
+    const x = series(s, zone);
+    const k = x.after(s.nextRun);
+    next = (i) => x.at(k + i);
   }
-  const x = series(s, zone);
-  const k = x.after(s.nextRun);
-  for (let i = 0; runs.length < count; i++) runs.push(x.at(k + i));
+  for (let i = 0; runs.length < count; i++) {
+    let run: Date;
+    try {
+      run = next(i);
+    } catch {
+      break;
+    }
+    if (!(run.getUTCFullYear() <= 9999)) break;
+    runs.push(run);
+  }
   return runs;
 }

@@ -25,7 +25,8 @@ let browserPromise: Promise<Browser> | undefined;
 const browser = () =>
   (browserPromise ??= chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    // rebind.test resolves to 127.0.0.1: a page on another site's name reaching a local admin (DNS rebinding).
+    args: ['--host-resolver-rules=MAP rebind.test 127.0.0.1', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   }));
 
 interface Host {
@@ -716,8 +717,64 @@ Actions('readOnly hides every action, checkbox and form', async ({ host }) => {
   await w.context.close();
 });
 
-Actions.after(async () => {
+Actions.run();
+
+// ---------------------------------------------------------------------------------------------
+const Locked = suite<{ host?: Host & { extraAdmin?: string } }>('browser (express): locked by default, and only what the caller may view', {});
+Locked.before(async (ctx) => {
+  // /ops/queue-admin has no authorize (local only); /viewer lets everyone view Successful tasks only.
+  ctx.host = await startHost('express', {}, { path: '/viewer', options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' } });
+  for (let h = 0; h < 6; h++) {
+    const stopped = new Date(Date.now() - h * 3_600_000).toISOString();
+    await insertTask(ctx.host.orm, { name: `ok-${h}`, stopped });
+    await insertTask(ctx.host.orm, { name: `bad-${h}`, success: false, stopped });
+    // the overview's chart counts attempts from the metrics rollups
+    await insertRollup(ctx.host.orm, { at: stopped, success: true });
+    await insertRollup(ctx.host.orm, { at: stopped, success: false });
+  }
+});
+Locked.after(async (ctx) => {
+  await ctx.host?.stop();
+});
+
+Locked('a rebinding page on another name gets the short 403 page saying how to open the admin; the same admin on 127.0.0.1 loads', async ({ host }) => {
+  const w = await openPage();
+  const rebound = host!.admin.replace('127.0.0.1', 'rebind.test');
+  const r = await w.page.goto(rebound);
+  assert.is(r?.status(), 403);
+  await w.page.getByRole('heading', { name: 'This queue admin answers only local requests' }).waitFor();
+  await w.page.getByText('authorize', { exact: true }).first().waitFor();
+  const api = await w.page.evaluate(async () => (await fetch('api/failed')).status);
+  assert.is(api, 403, 'its API refuses the rebinding page too');
+  await shot(w.page, 'express-locked-403');
+  await w.page.goto(host!.admin);
+  await w.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+  // Chromium ignores Cross-Origin-Opener-Policy over plain HTTP on a name other than localhost, and says so.
+  w.problems.splice(0, w.problems.length, ...w.problems.filter((p) => !/Cross-Origin-Opener-Policy header has been ignored/.test(p)));
+  await noProblems(w, 'the 403 page', [403]);
+  await w.context.close();
+});
+
+Locked('the overview shows only the series the caller may view', async ({ host }) => {
+  for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+    const w = await openPage();
+    await w.page.setViewportSize(viewport);
+    await visit(w, host!.extraAdmin!, '#/', 'Overview');
+    await w.page.locator('svg rect.success').first().waitFor();
+    assert.is(await w.page.locator('svg rect.failure').count(), 0, 'no failure bars');
+    const caption = await w.page.locator('figcaption').innerText();
+    assert.match(caption, /Successes \(6\)/);
+    assert.not.match(caption, /Failures/);
+    assert.not.match(await w.page.locator('svg').getAttribute('aria-label') ?? '', /failure/);
+    assert.is(await w.page.locator('.card-failed').count(), 0);
+    await shot(w.page, `express-overview-successes-only-${viewport.width}`);
+    await noProblems(w, 'the overview');
+    await w.context.close();
+  }
+});
+
+Locked.after(async () => {
   if (browserPromise) await (await browserPromise).close();
 });
 
-Actions.run();
+Locked.run();

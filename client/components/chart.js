@@ -23,11 +23,13 @@ function step(max) {
  *   when: (start: Date) => string,
  *   tick: (start: Date, i: number) => string | null,
  *   link?: (bar: Bar, outcome: 'successful' | 'failed') => string,
+ *   shows?: { success: boolean, failure: boolean },
  * }} props
  * `when` names a bar's time in its tooltip; `tick` labels the x axis (null: no label);
- * `link` makes each part of a bar a link (successes and failures apart).
+ * `link` makes each part of a bar a link (successes and failures apart); `shows` leaves out a
+ * series the user may not view (its counts come as 0).
  */
-export function BarChart({ bars, summary, note, when, tick, link }) {
+export function BarChart({ bars, summary, note, when, tick, link, shows = { success: true, failure: true } }) {
   const max = Math.max(1, ...bars.map((h) => h.success + h.failure));
   const s = step(max);
   const top = Math.ceil(max / s) * s;
@@ -48,7 +50,11 @@ export function BarChart({ bars, summary, note, when, tick, link }) {
         const x = PAD.left + i * bw + bw * 0.15;
         const w = bw * 0.7;
         const start = new Date(h.at);
-        const label = `${when(start)}: ${num(h.success)} ${h.success === 1 ? 'success' : 'successes'}, ${num(h.failure)} ${h.failure === 1 ? 'failure' : 'failures'}`;
+        const counts = [
+          shows.success && `${num(h.success)} ${h.success === 1 ? 'success' : 'successes'}`,
+          shows.failure && `${num(h.failure)} ${h.failure === 1 ? 'failure' : 'failures'}`,
+        ];
+        const label = `${when(start)}: ${counts.filter(Boolean).join(', ')}`;
         const text = tick(start, i);
         const hit = html`<rect class="hit" x=${PAD.left + i * bw} y=${PAD.top} width=${bw} height=${ih} />`;
         const ok = h.success > 0 && html`<rect class="success" x=${x} y=${y(h.success)} width=${w} height=${y(0) - y(h.success)} />`;
@@ -70,8 +76,8 @@ export function BarChart({ bars, summary, note, when, tick, link }) {
       <line class="axis" x1=${PAD.left} x2=${W - PAD.right} y1=${y(0)} y2=${y(0)} />
     </svg>
     <figcaption>
-      <span class="key success"></span> Successes (${num(totals[0])})
-      <span class="key failure"></span> Failures (${num(totals[1])})
+      ${shows.success && html`<span class="key success"></span> Successes (${num(totals[0])}) `}
+      ${shows.failure && html`<span class="key failure"></span> Failures (${num(totals[1])})`}
       <span class="muted"> · ${note}</span>
     </figcaption>
   </figure>`;

@@ -6,15 +6,21 @@ import { useData } from '../lib/data.js';
 import { num, PAGES } from '../lib/format.js';
 import { href } from '../lib/router.js';
 
-
 const hourFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
 const hourMinute = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 
-/** Successes and failures per hour: every attempt, from the metrics rollups. @param {{ hourly: { hour: string, success: number, failure: number }[] }} props */
+/**
+ * Successes and failures per hour: every attempt, from the metrics rollups. A series the user may
+ * not view comes as null and is left out.
+ * @param {{ hourly: { hour: string, success: number | null, failure: number | null }[] }} props
+ */
 function Chart({ hourly }) {
-  const totals = hourly.reduce((t, h) => [t[0] + h.success, t[1] + h.failure], [0, 0]);
-  return html`<${BarChart} bars=${hourly.map((h) => ({ ...h, at: h.hour }))} note="per hour, last 24 hours, your time zone"
-    summary=${`Successes and failures per hour over the last 24 hours: ${num(totals[0])} successes and ${num(totals[1])} failures in all.`}
+  const shows = { success: hourly[0]?.success !== null, failure: hourly[0]?.failure !== null };
+  const bars = hourly.map((h) => ({ at: h.hour, success: h.success ?? 0, failure: h.failure ?? 0 }));
+  const totals = bars.reduce((t, h) => [t[0] + h.success, t[1] + h.failure], [0, 0]);
+  const parts = [shows.success && `${num(totals[0])} successes`, shows.failure && `${num(totals[1])} failures`].filter(Boolean);
+  return html`<${BarChart} bars=${bars} shows=${shows} note="per hour, last 24 hours, your time zone"
+    summary=${`Results per hour over the last 24 hours: ${parts.join(' and ')} in all.`}
     when=${(/** @type {Date} */ d) => hourMinute.format(d)} tick=${(/** @type {Date} */ d, /** @type {number} */ i) => (i % 3 === 0 ? hourFormat.format(d) : null)} />`;
 }
 

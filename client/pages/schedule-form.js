@@ -179,8 +179,10 @@ export function ScheduleForm({ meta, id }) {
     setSaving(true);
     try {
       const r = await api(id ? `scheduled/${encodeURIComponent(id)}` : 'scheduled', { method: id ? 'PUT' : 'POST', body });
-      notify(`Saved ${r.object.name ?? `schedule ${r.object.id}`}.`);
-      navigate(href(['scheduled', String(r.object.id)]));
+      // Without view permission the answer holds only the id: there is no detail to go to.
+      const saved = r.object ?? { id: r.id, name: null };
+      notify(`Saved ${saved.name ?? `schedule ${saved.id}`}.`);
+      navigate(href(r.object ? ['scheduled', String(saved.id)] : []));
     } catch (err) {
       const x = /** @type {ApiError} */ (err);
       if (x.status === 409 && x.body?.current) setConflict(x.body.current);

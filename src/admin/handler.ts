@@ -10,6 +10,7 @@ import { SCHEDULE_TYPES } from '../schedule-rules.js';
 import { ValidationError } from '../validate.js';
 import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
 import { listCount } from './list.js';
+import { notLocal, refuseNotLocal } from './local.js';
 import { history } from './log.js';
 import { healthRoute } from './health.js';
 import { PAGE_ACTIONS, PAGE_IDS, resolveOptions, VIEW_PAGE_IDS, type ListPageId, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
@@ -18,9 +19,9 @@ import { runAction, type Page, type RequestContext, type Route } from './page.js
 import { clusterRoutes } from './pages/clusters.js';
 import { failed } from './pages/failed.js';
 import { metrics, parseMetricsQuery } from './pages/metrics.js';
-import { editQueued, queued } from './pages/queued.js';
-import { scheduled } from './pages/scheduled.js';
+import { editQueued, queued, queuedEditActions } from './pages/queued.js';
 import { createSchedule, editSchedule, previewRuns } from './pages/schedule-form.js';
+import { scheduled } from './pages/scheduled.js';
 import { successful } from './pages/successful.js';
 import { defaultClientDir, loadClient, serveAsset } from './static.js';
 
@@ -29,17 +30,32 @@ export type QueueAdminHandler = (req: IncomingMessage, res: ServerResponse, next
 
 const PAGES: Record<ListPageId, Page> = { successful, failed, scheduled, queued };
 
-/** The routes of pages that are not lists, by path under api/; each says who may use it (`access`). */
+/**
+ * The routes of pages that are not lists, by path under api/; each says who may use it (`access`).
+ * A 'public' route answers without `authorize` and from anywhere, not only locally: it must reveal
+ * nothing about the queue.
+ */
 const ROUTES: Record<string, Route> = { ...clusterRoutes, health: healthRoute };
 
 class Request implements RequestContext {
   private actorName: Promise<string | null> | undefined;
-  private readonly decisions = new Map<string, Promise<boolean>>();
   constructor(
     readonly req: IncomingMessage,
     readonly em: SqlEntityManager,
     readonly options: ResolvedOptions,
+    private readonly decisions = new Map<string, Promise<boolean>>(),
   ) {}
+
+  /**
+   * Runs a read in its own transaction under the admin's statement timeout, so one slow query
+   * (a search over a huge table, a lock wait) answers 503 instead of holding a connection.
+   */
+  read<T>(fn: (r: Request) => Promise<T>): Promise<T> {
+    return this.em.transactional(async (tx) => {
+      await tx.execute(`set local statement_timeout = ${this.options.statementTimeout}`);
+      return fn(new Request(this.req, tx as SqlEntityManager, this.options, this.decisions));
+    });
+  }
 
   actor(): Promise<string | null> {
     this.actorName ??= Promise.resolve(this.options.actor ? this.options.actor(this.req) : null).then((a) =>
@@ -95,6 +111,17 @@ function methodNotAllowed(allow: string): HttpError {
   return new HttpError(405, `Method not allowed here (allowed: ${allow})`, undefined);
 }
 
+/** The route an API path names among ROUTES, if any. */
+function routeOf(segments: string[]): Route | undefined {
+  const path = segments.join('/');
+  return Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+}
+
+/** The object after a change, for those who may view it; the others learn only its id. */
+async function changed(r: Request, page: PageId, object: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return (await r.can(page, 'view')) ? { object } : { id: object.id };
+}
+
 async function api(r: Request, method: string, segments: string[], search: string, res: ServerResponse): Promise<void> {
   const query = queryOf(search);
   const [first, second, third, fourth, ...rest] = segments;
@@ -102,7 +129,7 @@ async function api(r: Request, method: string, segments: string[], search: strin
     if (method !== allowed) throw methodNotAllowed(allowed);
   };
 
-  const route = Object.hasOwn(ROUTES, segments.join('/')) ? ROUTES[segments.join('/')] : undefined;
+  const route = routeOf(segments);
   if (route) {
     only(route.method);
     if (route.access !== 'public') await r.require(route.access.page, route.access.action);
@@ -118,12 +145,13 @@ async function api(r: Request, method: string, segments: string[], search: strin
     const visible = new Set<PageId>();
     for (const page of PAGE_IDS) if (await r.can(page, 'view')) visible.add(page);
     if (!visible.size) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
-    return sendJson(res, 200, await overview(r.em, visible));
+    return sendJson(res, 200, await r.read((x) => overview(x.em, visible)));
   }
   if (segments.length === 1 && first === 'metrics') {
     only('GET');
     await r.require('metrics', 'view');
-    return sendJson(res, 200, await metrics(r.em, parseMetricsQuery(search)));
+    const q = parseMetricsQuery(search);
+    return sendJson(res, 200, await r.read((x) => metrics(x.em, q)));
   }
   if (!first || !Object.hasOwn(PAGES, first) || rest.length) throw notFound(`No such API route: ${segments.join('/')}`);
   const pageId = first as ListPageId;
@@ -133,19 +161,19 @@ async function api(r: Request, method: string, segments: string[], search: strin
     if (method === 'POST' && pageId === 'scheduled') {
       await r.require(pageId, 'create');
       const object = await createSchedule(r, await readJson(r.req));
-      return sendJson(res, 201, { object });
+      return sendJson(res, 201, await changed(r, pageId, object));
     }
     only('GET');
     await r.require(pageId, 'view');
-    return sendJson(res, 200, await page.list(r, query));
+    return sendJson(res, 200, await r.read((x) => page.list(x, query)));
   }
 
   if (third === undefined && (second === 'filters' || second === 'count' || (second === 'preview' && pageId === 'scheduled'))) {
     only('GET');
     await r.require(pageId, 'view');
-    if (second === 'filters') return sendJson(res, 200, await page.filters(r));
+    if (second === 'filters') return sendJson(res, 200, await r.read((x) => page.filters(x)));
     if (second === 'count') {
-      const count = await listCount(r.em, page.table, page.where(query, r));
+      const count = await r.read((x) => listCount(x.em, page.table, page.where(query, x)));
       return sendJson(res, 200, { count: count.value, estimated: count.estimated });
     }
     return sendJson(res, 200, { runs: await previewRuns(r, query) });
@@ -164,29 +192,37 @@ async function api(r: Request, method: string, segments: string[], search: strin
   if (third === undefined) {
     if (method === 'PUT' && pageId === 'scheduled') {
       await r.require(pageId, 'edit');
-      return sendJson(res, 200, { object: await editSchedule(r, id as number, await readJson(r.req)) });
+      return sendJson(res, 200, await changed(r, pageId, await editSchedule(r, id as number, await readJson(r.req))));
     }
     if (method === 'PATCH' && pageId === 'queued') {
-      await r.require(pageId, 'edit');
-      return sendJson(res, 200, { object: await editQueued(r, id as number, await readJson(r.req)) });
+      const body = await readJson(r.req);
+      // Clearing a lock is a release, whoever asks for it through an edit.
+      for (const action of queuedEditActions(body)) await r.require(pageId, action);
+      return sendJson(res, 200, await changed(r, pageId, await editQueued(r, id as number, body)));
     }
     only('GET');
     await r.require(pageId, 'view');
-    const detail = await page.detail(r, id);
+    const detail = await r.read(async (x) => {
+      const found = await page.detail(x, id);
+      return found && { ...found, history: await history(x.em, pageId, id) };
+    });
     if (!detail) throw notFound(`No ${pageId} object with id ${JSON.stringify(second)}`);
-    return sendJson(res, 200, { ...detail, history: await history(r.em, pageId, id) });
+    return sendJson(res, 200, detail);
   }
 
   if (third === 'field' && fourth !== undefined) {
     only('GET');
     await r.require(pageId, 'view');
     if (!page.jsonFields.includes(fourth)) throw notFound(`${pageId} has no loadable field ${JSON.stringify(fourth)}`);
-    const field = await page.field(r, id, fourth);
+    const field = await r.read((x) => page.field(x, id, fourth));
     if (!field) throw notFound(`No ${pageId} object with id ${JSON.stringify(second)}`);
     return sendJson(res, 200, field.value);
   }
   throw notFound(`No such API route: ${segments.join('/')}`);
 }
+
+/** PostgreSQL's code for a statement stopped by statement_timeout (or cancelled). */
+const QUERY_CANCELED = '57014';
 
 /** The database is down, restarting or unreachable: the request may succeed if tried again. */
 function isUnavailable(err: unknown): boolean {
@@ -200,6 +236,10 @@ function isUnavailable(err: unknown): boolean {
 function fail(res: ServerResponse, err: unknown): void {
   if (err instanceof HttpError) return sendError(res, err);
   if (err instanceof ValidationError) return sendError(res, new HttpError(400, err.message, err.errors));
+  if ((err as { code?: unknown } | null)?.code === QUERY_CANCELED) {
+    res.setHeader('Retry-After', '5');
+    return sendError(res, new HttpError(503, 'The query took longer than the admin allows (statementTimeout); narrow the filter or try again later'));
+  }
   if (isUnavailable(err)) {
     res.setHeader('Retry-After', '5');
     return sendError(res, new HttpError(503, 'The database is unavailable; try again in a few seconds'));
@@ -241,15 +281,24 @@ export function queueAdmin(orm: { em: EntityManager }, options: QueueAdminOption
 
   async function handle(req: IncomingMessage, res: ServerResponse, path: string, original: string, search: string): Promise<void> {
     const method = (req.method ?? 'GET').toUpperCase();
-    if (MUTATIONS.has(method)) assertSameOrigin(req);
-
-    if (path === '/api' || path.startsWith('/api/')) {
-      let segments: string[];
+    const isApi = path === '/api' || path.startsWith('/api/');
+    let segments: string[] = [];
+    if (isApi) {
       try {
         segments = path.slice(5).split('/').map(decodeURIComponent);
       } catch {
-        throw notFound('No such API route');
+        segments = [];
       }
+    }
+    // Locked by default: the host opens the admin by passing authorize.
+    if (!opts.authorize && routeOf(segments)?.access !== 'public') {
+      const why = notLocal(req);
+      if (why) return refuseNotLocal(res, why, isApi);
+    }
+    if (MUTATIONS.has(method)) assertSameOrigin(req);
+
+    if (isApi) {
+      if (!segments.length) throw notFound('No such API route');
       const r = new Request(req, orm.em.fork() as SqlEntityManager, opts);
       return api(r, method, segments, search, res);
     }

@@ -5,6 +5,8 @@ export class HttpError extends Error {
   readonly status: number;
   readonly fields?: Record<string, string>;
   readonly extra?: Record<string, unknown>;
+  /** The connection is closed after this answer: the rest of the request is never read. */
+  close = false;
   constructor(status: number, message: string, fields?: Record<string, string>, extra?: Record<string, unknown>) {
     super(message);
     this.name = 'HttpError';
@@ -34,6 +36,9 @@ export function securityHeaders(res: ServerResponse): void {
   res.setHeader('Content-Security-Policy', CSP);
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Referrer-Policy', 'same-origin');
+  // Another site's window cannot script this one, and its pages cannot embed these answers.
+  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -52,6 +57,7 @@ export function sendError(res: ServerResponse, error: HttpError): void {
     res.destroy();
     return;
   }
+  if (error.close) res.setHeader('Connection', 'close');
   const body: Record<string, unknown> = { status: error.status, message: error.message };
   if (error.fields) body.fields = error.fields;
   sendJson(res, error.status, { error: body, ...error.extra });
@@ -106,37 +112,61 @@ function isJsonType(value: string | undefined): boolean {
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSTORABLE_MESSAGE = 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store';
 
-/** The path of the first string (or key) in a JSON value that PostgreSQL would refuse, else null. */
-function unstorablePath(value: unknown): string | null {
-  const stack: [unknown, string][] = [[value, '']];
+/** Deeper than this, a value is refused: JSON.stringify recurses, and 10,000 levels overflow its stack. */
+export const MAX_DEPTH = 100;
+
+/** The first string (or key) in a JSON value that PostgreSQL would refuse, or the first too deep. */
+function bodyProblem(value: unknown): { path: string; message: string } | null {
+  const stack: [unknown, string, number][] = [[value, '', 0]];
   while (stack.length) {
-    const [v, path] = stack.pop()!;
+    const [v, path, depth] = stack.pop()!;
     if (typeof v === 'string') {
-      if (UNSTORABLE.test(v)) return path;
-    } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
+      if (UNSTORABLE.test(v)) return { path, message: UNSTORABLE_MESSAGE };
     } else if (typeof v === 'object' && v !== null) {
-      for (const [k, item] of Object.entries(v)) {
-        const at = path ? `${path}.${k}` : k;
-        if (UNSTORABLE.test(k)) return at;
-        stack.push([item, at]);
+      if (depth >= MAX_DEPTH) return { path, message: `nests deeper than ${MAX_DEPTH} levels` };
+      if (Array.isArray(v)) {
+        v.forEach((item, i) => stack.push([item, `${path}[${i}]`, depth + 1]));
+      } else {
+        for (const [k, item] of Object.entries(v)) {
+          const at = path ? `${path}.${k}` : k;
+          if (UNSTORABLE.test(k)) return { path: at, message: UNSTORABLE_MESSAGE };
+          stack.push([item, at, depth + 1]);
+        }
       }
     }
   }
   return null;
 }
 
-/** Refused here as a 400 naming the field; the database would otherwise fail the query (a 500). */
+/** Refused here as a 400 naming the field; the database (or JSON.stringify) would otherwise fail the request (a 500). */
 function assertStorable(value: unknown): unknown {
-  const path = unstorablePath(value);
-  if (path === null) return value;
+  const problem = bodyProblem(value);
+  if (problem === null) return value;
+  const { path, message } = problem;
   const field = path.match(/^[^.[]+/)?.[0];
-  throw badRequest(`Request body ${path ? `field ${path} ` : ''}${UNSTORABLE_MESSAGE}`, field ? { [field]: UNSTORABLE_MESSAGE } : undefined);
+  throw badRequest(`Request body ${path ? `field ${path.slice(0, 200)} ` : ''}${message}`, field ? { [field]: message } : undefined);
+}
+
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, `Request body is larger than ${limit} bytes`);
+}
+
+/** The size of a body a host parser has already read, as the JSON it came from (near enough). */
+function parsedSize(parsed: unknown): number {
+  if (typeof parsed === 'string') return Buffer.byteLength(parsed);
+  if (Buffer.isBuffer(parsed)) return parsed.length;
+  try {
+    return Buffer.byteLength(JSON.stringify(parsed) ?? '');
+  } catch {
+    throw badRequest(`Request body nests deeper than ${MAX_DEPTH} levels or cannot be read as JSON`);
+  }
 }
 
 /**
  * Reads a mutation's JSON body. A JSON content type is required: an HTML form cannot send one
- * cross-site without a CORS preflight, which this server never grants.
+ * cross-site without a CORS preflight, which this server never grants. A body over `limit` is
+ * refused whoever read it: from the stream, reading stops at the limit and the connection is
+ * closed after the 413, so a client cannot make the server take in more than that.
  */
 export async function readJson(req: IncomingMessage, limit = BODY_LIMIT): Promise<unknown> {
   if (!isJsonType(req.headers['content-type'])) {
@@ -149,34 +179,42 @@ export async function readJson(req: IncomingMessage, limit = BODY_LIMIT): Promis
     if (parsed === undefined) {
       throw badRequest('The request body was already read by another middleware; mount the admin before body parsers');
     }
+    // The host's parser may allow far more (express.json({ limit: '20mb' })): the admin's limit still holds.
+    if (parsedSize(parsed) > limit) throw tooLarge(limit);
     return assertStorable(typeof parsed === 'string' || Buffer.isBuffer(parsed) ? parseJson(String(parsed)) : parsed);
   }
 
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    throw new HttpError(413, `Request body is larger than ${limit} bytes`);
-  }
+  if (Number.isFinite(declared) && declared > limit) throw cutOff(req, limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  let tooLarge = false;
-  await new Promise<void>((resolve, reject) => {
-    req.on('data', (chunk: Buffer) => {
-      if (tooLarge) return;
+  const complete = await new Promise<boolean>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        tooLarge = true;
+        req.off('data', onData);
+        req.off('end', onEnd);
         chunks.length = 0;
-        resolve();
+        resolve(false);
         return;
       }
       chunks.push(chunk);
-    });
-    req.on('end', () => resolve());
+    };
+    const onEnd = () => resolve(true);
+    req.on('data', onData);
+    req.on('end', onEnd);
     req.on('error', reject);
   });
-  if (tooLarge) throw new HttpError(413, `Request body is larger than ${limit} bytes`);
+  if (!complete) throw cutOff(req, limit);
   return assertStorable(parseJson(Buffer.concat(chunks).toString('utf8')));
+}
+
+/** Stops reading the request: the 413 goes out with `Connection: close`, and the rest is never taken in. */
+function cutOff(req: IncomingMessage, limit: number): HttpError {
+  req.pause();
+  const error = tooLarge(limit);
+  error.close = true;
+  return error;
 }
 
 /**

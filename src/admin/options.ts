@@ -28,9 +28,12 @@ export interface AuthorizeRequest {
 export interface QueueAdminOptions {
   /** The registered task names (or the registry object): the schedule form's func picker and check. */
   tasks?: TaskNames;
-  /** true: every page is view-only; every action answers 403. */
+  /** true: every page is view-only; every action answers 403. It does not open the admin to other machines. */
   readOnly?: boolean;
-  /** Asked for every request and every action the UI offers; false → 403 and the UI hides it. */
+  /**
+   * Asked for every request and every action the UI offers; false → 403 and the UI hides it.
+   * Without it the admin answers only direct local requests (loopback, Host localhost).
+   */
   authorize?: (req: IncomingMessage, what: AuthorizeRequest) => boolean | Promise<boolean>;
   /** The name written to the admin log for this request's actions. */
   actor?: (req: IncomingMessage) => string | null | undefined | Promise<string | null | undefined>;
@@ -48,6 +51,10 @@ export interface QueueAdminOptions {
   clientDir?: string;
   /** Seconds a package may wait in a key with no live cluster before `api/health` answers 503. Default 60. */
   healthMaxWait?: number;
+  /** Milliseconds an admin read may take before it is stopped with a 503; default 5000. */
+  statementTimeout?: number;
+  /** Bytes of JSON a schedule's args or kwargs may hold when saved from the admin; default 64 KB. */
+  argsLimit?: number;
 }
 
 export const TASK_COLUMNS = [
@@ -87,6 +94,8 @@ export interface ResolvedOptions {
   basePath: string | null;
   timeZone: string;
   healthMaxWait: number;
+  statementTimeout: number;
+  argsLimit: number;
 }
 
 function fail(message: string): never {
@@ -131,6 +140,10 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   }
   const healthMaxWait = options.healthMaxWait ?? 60;
   if (typeof healthMaxWait !== 'number' || !(healthMaxWait > 0) || !Number.isFinite(healthMaxWait)) fail('healthMaxWait must be a number of seconds > 0');
+  const statementTimeout = options.statementTimeout ?? 5000;
+  if (!Number.isInteger(statementTimeout) || statementTimeout < 1) fail('statementTimeout must be a whole number of milliseconds, 1 or more');
+  const argsLimit = options.argsLimit ?? 64 * 1024;
+  if (!Number.isInteger(argsLimit) || argsLimit < 2) fail('argsLimit must be a whole number of bytes, 2 or more');
   return {
     tasks: taskSet ? [...taskSet].sort() : null,
     taskSet,
@@ -143,5 +156,7 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     basePath,
     timeZone,
     healthMaxWait,
+    statementTimeout,
+    argsLimit,
   };
 }

@@ -5,8 +5,10 @@ import type { ListPageId, PageId } from './options.js';
 
 export interface HourCount {
   hour: string;
-  success: number;
-  failure: number;
+  /** null when the caller may not view Successful tasks. */
+  success: number | null;
+  /** null when the caller may not view Failed tasks. */
+  failure: number | null;
 }
 
 export interface Overview {
@@ -14,7 +16,7 @@ export interface Overview {
   counts: Record<ListPageId, Count | null>;
   /** Cluster processes by heartbeat; null unless the caller may view clusters. */
   clusters: { running: number; notResponding: number } | null;
-  /** null unless the caller may view successful or failed tasks. */
+  /** null unless the caller may view successful or failed tasks; each series only for its own page. */
   hourly: HourCount[] | null;
 }
 
@@ -53,11 +55,14 @@ export async function overview(em: SqlEntityManager, visible: ReadonlySet<PageId
   if (!visible.has('successful') && !visible.has('failed')) return { counts, clusters, hourly: null };
   // UTC hours, so buckets never shift with DST.
   const first = Math.floor(now.getTime() / HOUR) * HOUR - 23 * HOUR;
-  const hourly: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success: 0, failure: 0 }));
+  const success = visible.has('successful') ? 0 : null;
+  const failure = visible.has('failed') ? 0 : null;
+  const hourly: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success, failure }));
   const rows = await em.execute(HOURLY, [new Date(first).toISOString(), new Date(first + 24 * HOUR).toISOString()]);
   for (const r of rows) {
     const bucket = hourly[(Number(r.at) * 1000 - first) / HOUR];
-    if (bucket) bucket[r.success ? 'success' : 'failure'] = Number(r.n);
+    const outcome = r.success ? 'success' : 'failure';
+    if (bucket && bucket[outcome] !== null) bucket[outcome] = Number(r.n);
   }
   return { counts, clusters, hourly };
 }

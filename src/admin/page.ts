@@ -14,6 +14,10 @@ export interface RequestContext {
   em: SqlEntityManager;
   options: ResolvedOptions;
   actor(): Promise<string | null>;
+  /** Whether this request may do `action` on `page` (readOnly and authorize applied). */
+  can(page: PageId, action: string): Promise<boolean>;
+  /** Throws a 403 unless this request may do `action` on `page`. */
+  require(page: PageId, action: string): Promise<void>;
 }
 
 export interface ListResult {
@@ -41,6 +45,8 @@ export interface Action {
    * caller's cursor is what keeps repeated calls from handling a row twice.
    */
   converges: boolean;
+  /** Columns `apply` reads, when not the page's `actionColumns`: a chunk loads nothing it does not use. */
+  columns?: string;
   apply(tx: SqlEntityManager, rows: Row[], ctx: RequestContext): Promise<LogEntry[]>;
 }
 
@@ -98,7 +104,7 @@ async function runChunk(
   return ctx.em.transactional(async (em) => {
     const tx = em as SqlEntityManager;
     const rows = await tx.execute(
-      `select ${page.actionColumns}${keyColumn(page.keyset)} from ${page.table} ${w.sql} ${orderBy(page.keyset)} limit ${CHUNK} ${lockMode}`,
+      `select ${action.columns ?? page.actionColumns}${keyColumn(page.keyset)} from ${page.table} ${w.sql} ${orderBy(page.keyset)} limit ${CHUNK} ${lockMode}`,
       w.params,
     );
     if (!rows.length) return { done: 0, last: null };

@@ -4,6 +4,8 @@
  * bodies, hostile origins and oversized values. Sent with node:http so nothing normalises them.
  */
 import { Agent, request } from 'node:http';
+import { availableParallelism, loadavg } from 'node:os';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
 /** mulberry32: small, fast and reproducible from one 32-bit seed. */
 export function prng(seed: number): () => number {
@@ -34,6 +36,11 @@ export interface FuzzRequest {
   oversized: boolean;
   /** A body over the 1 MB limit, which the server may cut off while it is still being sent. */
   large: boolean;
+  /**
+   * A Host that is not a loopback name, or a proxy's Forwarded / X-Forwarded-For header: an admin
+   * without authorize must refuse it with 403 (DNS rebinding, a remote visitor through a proxy).
+   */
+  spoofed: boolean;
 }
 
 export interface FuzzResponse {
@@ -53,6 +60,15 @@ const BODY_KEYS = [
 const HOSTILE_ORIGINS = [
   'http://evil.example', 'null', 'https://127.0.0.1.evil.example', 'http://127.0.0.1:1', 'http://localhost', 'file://',
   'http://user@evil.example', 'not a url', '', 'http://[::1]', 'http://127.0.0.1:{port}.evil.example', 'http://127.0.0.1:{port}@evil.example',
+];
+/** Host headers a rebinding page or a remote visitor would send; each is a valid header value. */
+const SPOOFED_HOSTS = [
+  'evil.example', 'evil.example:{port}', '127.0.0.1.evil.example:{port}', 'localhost.evil.example', '127.0.0.2:{port}',
+  '0.0.0.0:{port}', '[::2]:{port}', 'admin.example.com', 'localhost:{port}.evil.example', '192.0.2.1',
+];
+const PROXY_HEADERS: Record<string, string>[] = [
+  { forwarded: 'for=203.0.113.9;proto=https' }, { 'x-forwarded-for': '203.0.113.9' }, { 'x-forwarded-for': '127.0.0.1' },
+  { 'x-real-ip': '203.0.113.9' }, { 'x-forwarded-host': 'admin.example.com' }, { forwarded: 'for=127.0.0.1' },
 ];
 const HOSTILE_SITES = ['cross-site', 'same-site', 'none', 'SAME-ORIGIN', '', 'same-origin, cross-site'];
 const WORDS = [
@@ -89,6 +105,8 @@ export class FuzzGenerator {
   /** A string from the pools, sometimes stretched to a huge value. */
   word(): string {
     const r = this.random();
+    // A long run of backslashes, with or without an escape after it: what made a backtracking check take seconds.
+    if (r < 0.01) return '\\'.repeat(this.int(10_000, 300_000)) + this.pick(['x', 'u0000', 'ud800', '\u0000', '']);
     if (r < 0.03) return this.pick(['a', 'é', '日', '%']).repeat(this.int(1_000, 6_000));
     if (r < 0.06) return Array.from({ length: this.int(1, 40) }, () => String.fromCharCode(this.int(1, 0x2fff))).join('');
     return this.pick(WORDS);
@@ -208,6 +226,25 @@ export class FuzzGenerator {
     if (r < 0.01) return { text: `{"ids":["${'x'.repeat(1024 * 1024 + this.int(1, 5000))}"]}`, large: true };
     if (r < 0.03) return { text: JSON.stringify({ name: 'big', args: ['y'.repeat(this.int(100_000, 900_000))], func: 'work', scheduleType: 'D', nextRun: new Date().toISOString() }), large: false };
     if (r < 0.04) return { text: `${'['.repeat(5_000)}${']'.repeat(5_000)}`, large: false };
+    if (r < 0.05) {
+      // JSON nested 10,000 deep where the API reads it: JSON.stringify would overflow its stack on it.
+      const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+      return {
+        text: this.pick([
+          `{"name":"deep","func":"work","scheduleType":"D","nextRun":"${new Date().toISOString()}","args":${deep}}`,
+          `{"all":true,"cursor":null,"filter":{"search":${deep}}}`,
+          `{"ids":${deep}}`,
+          `{"key":"default","lock":${deep}}`,
+        ]),
+        large: false,
+      };
+    }
+    if (r < 0.06) {
+      // args or kwargs just past the 64 KB argsLimit, in an otherwise valid schedule.
+      const big = 'z'.repeat(64 * 1024 + this.int(1, 200_000));
+      const field = this.pick(['args', 'kwargs']);
+      return { text: JSON.stringify({ ...(this.valid('/api/scheduled', 'scheduled') as object), [field]: field === 'args' ? [big] : { big } }), large: false };
+    }
     if (r < 0.1) {
       return {
         text: this.pick<string | Buffer>([
@@ -312,6 +349,15 @@ export class FuzzGenerator {
     if (this.chance(0.05)) headers['if-none-match'] = this.pick(['*', '"x"', 'W/"abc"', 'x'.repeat(500), '""']);
     if (this.chance(0.05)) headers['x-forwarded-prefix'] = this.pick(['/../', '/admin', '%2e%2e']);
     if (this.chance(0.03)) headers.cookie = `session=${'z'.repeat(this.int(10, 4000))}`;
+    let spoofed = false;
+    if (this.chance(0.06)) {
+      headers.host = this.pick(SPOOFED_HOSTS).replace('{port}', this.host.split(':')[1]!);
+      spoofed = true;
+    }
+    if (this.chance(0.04)) {
+      Object.assign(headers, this.pick(PROXY_HEADERS));
+      spoofed = true;
+    }
     let oversized = false;
     if (this.chance(0.005)) {
       headers['x-huge'] = 'h'.repeat(20_000);
@@ -330,7 +376,7 @@ export class FuzzGenerator {
     // Node refuses a request whose head passes 16 KB (431) before the admin sees it.
     const head = path.length + Object.entries(headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
     // The origin check comes before everything else the admin does, on every path.
-    return { method, path, headers, body, hostile: hostile && mutation, oversized: oversized || head > 15_000, large };
+    return { method, path, headers, body, hostile: hostile && mutation, oversized: oversized || head > 15_000, large, spoofed };
   }
 }
 
@@ -350,4 +396,55 @@ export function send(base: URL, agent: Agent, r: FuzzRequest, timeoutMs = 60_000
     req.on('error', reject);
     req.end(r.body);
   });
+}
+
+/**
+ * How long the event loop was held up, by monitorEventLoopDelay, and how much of each hold-up this
+ * process spent computing (its CPU time over the same interval): a synchronous check that runs for
+ * 200 ms shows as 200 ms of both, while a process waiting for a core on a busy machine shows a long
+ * delay with little CPU time in it.
+ */
+export class LoopMonitor {
+  private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  private timer: NodeJS.Timeout | undefined;
+  private loads: number[] = [];
+  /** The most CPU time, in ms, spent within one interval that was late by more than 20 ms. */
+  busiest = 0;
+
+  start(): void {
+    this.histogram.enable();
+    const every = 10;
+    let at = performance.now();
+    let cpu = process.cpuUsage();
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      const used = process.cpuUsage(cpu);
+      const late = now - at - every;
+      if (late > 20) this.busiest = Math.max(this.busiest, Math.min(late, (used.user + used.system) / 1000));
+      at = now;
+      cpu = process.cpuUsage();
+      if (this.loads.length < 1000 && Math.random() < 0.01) this.loads.push(loadavg()[0]!);
+    }, every);
+  }
+
+  stop(): void {
+    this.histogram.disable();
+    clearInterval(this.timer);
+    this.loads.push(loadavg()[0]!);
+  }
+
+  get p99(): number {
+    return this.histogram.percentile(99) / 1e6;
+  }
+  get max(): number {
+    return this.histogram.max / 1e6;
+  }
+  /** The highest 1-minute load average seen during the run. */
+  get load(): number {
+    return Math.max(...this.loads);
+  }
+  /** More runnable processes than cores at some point of the run. */
+  get oversubscribed(): boolean {
+    return this.load > availableParallelism();
+  }
 }

@@ -9,8 +9,8 @@ import { QUEUE_CHANNEL } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import {
-  afterCursor, distinctValues, iso, likePattern, keysetPage, orderBy, parseCursor, parseLimit, textFilter,
-  truncateFields, Where, type Keyset,
+  afterCursor, distinctValues, headFields, iso, jsonHead, likePattern, keysetPage, orderBy, parseCursor, parseLimit, textFilter,
+  Where, type Keyset,
 } from '../list.js';
 import { writeLog } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
@@ -64,12 +64,16 @@ async function wake(tx: SqlEntityManager, keys: Iterable<unknown>): Promise<void
   for (const key of new Set(keys)) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, String(key)]);
 }
 
-const describe = (r: Row) => JSON.stringify((r.payload as Row | null)?.name ?? r.id);
+const describe = (r: Row) => JSON.stringify(r.name ?? r.id);
+
+/** What the actions read: the name alone out of a payload that may be large. */
+const ACTION_COLUMNS = `id, key, lock, left(payload->>'name', 100) as name`;
 
 const actions: Record<string, Action> = {
   release: {
     pending: 'lock is not null',
     converges: true,
+    columns: ACTION_COLUMNS,
     async apply(tx, rows) {
       await tx.execute('update ormq_queued set lock = null where id in (?)', [rows.map((r) => Number(r.id))]);
       await wake(tx, rows.map((r) => r.key));
@@ -78,6 +82,7 @@ const actions: Record<string, Action> = {
   },
   delete: {
     converges: true,
+    columns: ACTION_COLUMNS,
     async apply(tx, rows) {
       await tx.execute('delete from ormq_queued where id in (?)', [rows.map((r) => Number(r.id))]);
       return rows.map((r) => ({ action: 'delete', page: 'queued', objectId: Number(r.id), summary: `Deleted package ${describe(r)} from queue ${JSON.stringify(r.key)}` }));
@@ -86,18 +91,29 @@ const actions: Record<string, Action> = {
 };
 
 async function findOne(em: SqlEntityManager, id: number): Promise<Row | undefined> {
-  return (await em.execute(`select ${LIST_COLUMNS}, payload from ormq_queued where id = ?`, [id]))[0];
+  return (await em.execute(`select ${LIST_COLUMNS}, ${jsonHead('payload', 'payload')} from ormq_queued where id = ?`, [id]))[0];
 }
 
-function toObject(r: Row): Row {
-  return { ...toListRow(r), payload: r.payload };
+/** The package with its payload, cut to a preview when it is large. */
+function toDetail(r: Row) {
+  const { values, truncated } = headFields(r, JSON_FIELDS);
+  return { object: { ...toListRow(r), ...values }, truncated };
+}
+
+/** The permissions a PATCH needs: clearing the lock releases the package; anything else edits it. */
+export function queuedEditActions(body: unknown): ('edit' | 'release')[] {
+  if (!isPlainObject(body)) return ['edit'];
+  const actions = new Set<'edit' | 'release'>();
+  if (body.lock === null) actions.add('release');
+  for (const k of Object.keys(body)) if (!(k === 'lock' && body.lock === null)) actions.add('edit');
+  return actions.size ? [...actions] : ['edit'];
 }
 
 export const queued: Page = {
   id: 'queued',
   table: 'ormq_queued',
   keyset: KEYSET,
-  actionColumns: 'id, key, lock, payload',
+  actionColumns: ACTION_COLUMNS,
   parseId: parseQueuedId,
   where,
   jsonFields: JSON_FIELDS,
@@ -117,9 +133,7 @@ export const queued: Page = {
 
   async detail(ctx, id) {
     const r = await findOne(ctx.em, Number(id));
-    if (!r) return null;
-    const object = toObject(r);
-    return { object, truncated: truncateFields(object, JSON_FIELDS) };
+    return r ? toDetail(r) : null;
   },
 
   async field(ctx, id, name) {
@@ -156,7 +170,7 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
   const actor = await ctx.actor();
   return ctx.em.transactional(async (em) => {
     const tx = em as SqlEntityManager;
-    const before = (await tx.execute('select id, key, lock, payload from ormq_queued where id = ? for update', [id]))[0];
+    const before = (await tx.execute(`select ${ACTION_COLUMNS} from ormq_queued where id = ? for update`, [id]))[0];
     if (!before) throw new HttpError(404, `Queued package ${id} does not exist`);
     const sets: string[] = [];
     const params: unknown[] = [];
@@ -175,6 +189,6 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
     await tx.execute(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
     await wake(tx, [key ?? before.key]);
     await writeLog(tx, actor, [{ action: lock === null && key === undefined ? 'release' : 'edit', page: 'queued', objectId: id, summary: `${describe(before)}: ${said.join(', ')}` }]);
-    return toObject((await findOne(tx, id))!);
+    return toDetail((await findOne(tx, id))!).object;
   });
 }

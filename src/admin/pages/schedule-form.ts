@@ -1,17 +1,30 @@
 /**
  * The Scheduled page's form: create and edit through the same rules as `schedule()`, and the
- * preview of the runs a timing gets, computed by the very rules Save and the scheduler use.
+ * preview of the runs a timing gets, computed by the very rules Save and the scheduler use. Every
+ * save bumps `version`, so a form saved over someone else's change gets a conflict instead of
+ * overwriting it.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { isUniqueViolation } from '../../producer.js';
+import { isUniqueViolation, SCHEDULE_COLUMNS } from '../../producer.js';
 import { upcomingRuns } from '../../schedule-rules.js';
 import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import { writeLog } from '../log.js';
 import type { RequestContext } from '../page.js';
-import { findOne, notifyScheduler, parseScheduleId, toObject, values } from './scheduled.js';
+import { findOne, notifyScheduler, parseScheduleId, shown, values } from './scheduled.js';
 
 type Row = Record<string, unknown>;
+const JSON_FIELDS = ['args', 'kwargs'] as const;
+
+/** Saved args and kwargs are bounded: every run copies them into a package, and every list shows them. */
+function assertArgsSize(v: ScheduleValues, fields: readonly ('args' | 'kwargs')[], limit: number): void {
+  const errors: Record<string, string> = {};
+  for (const f of fields) {
+    const bytes = Buffer.byteLength(JSON.stringify(v[f]));
+    if (bytes > limit) errors[f] = `must be at most ${limit} bytes of JSON (it is ${bytes})`;
+  }
+  if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
+}
 
 function validationOf(e: unknown): never {
   if (e instanceof ValidationError) throw badRequest(e.message, e.errors);
@@ -50,6 +63,7 @@ export async function createSchedule(ctx: RequestContext, body: unknown): Promis
   let v: ScheduleValues;
   try {
     v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+    assertArgsSize(v, JSON_FIELDS, ctx.options.argsLimit);
   } catch (e) {
     validationOf(e);
   }
@@ -61,7 +75,7 @@ export async function createSchedule(ctx: RequestContext, body: unknown): Promis
       const id = Number((await tx.execute(INSERT, params(v)))[0]!.id);
       await notifyScheduler(tx, [v.cluster]);
       await writeLog(tx, actor, [{ action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` }]);
-      return toObject((await findOne(tx, id))!);
+      return shown(ctx, (await findOne(tx, id))!);
     }),
   );
 }
@@ -82,25 +96,31 @@ export async function editSchedule(ctx: RequestContext, id: number, body: unknow
   return withNameCheck(() =>
     ctx.em.transactional(async (em) => {
       const tx = em as SqlEntityManager;
-      const locked = await tx.execute('select id from ormq_schedule where id = ? for update', [id]);
-      if (!locked.length) throw new HttpError(404, `Schedule ${id} does not exist`);
-      const current = (await findOne(tx, id))!;
+      const current = (await tx.execute(`select ${SCHEDULE_COLUMNS} from ormq_schedule where id = ? for update`, [id]))[0];
+      if (!current) throw new HttpError(404, `Schedule ${id} does not exist`);
       if (Number(current.version) !== version) {
-        throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, { current: toObject(current) });
+        // The other change is shown to those who may view schedules; the others only learn there was one.
+        const extra = (await ctx.can('scheduled', 'view')) ? { current: await shown(ctx, (await findOne(tx, id))!) } : undefined;
+        throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, extra);
       }
       const previous = values(current);
       let v: ScheduleValues;
       try {
         v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+        // Stored arguments larger than the limit (saved by host code) may stay as they are.
+        assertArgsSize(v, JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])), ctx.options.argsLimit);
       } catch (e) {
         validationOf(e);
       }
       await assertNameFree(tx, v.name, id);
+      // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
+      if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
+      if (previous.repeats === 0 && v.repeats !== 0) await ctx.require('scheduled', 'resume');
       // Repeats set to 0 pause the schedule and keep the count it had, as Pause does; any other value ends the pause.
       await tx.execute(UPDATE, [...params(v), v.repeats, id]);
       await notifyScheduler(tx, [previous.cluster, v.cluster]);
       await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
-      return toObject((await findOne(tx, id))!);
+      return shown(ctx, (await findOne(tx, id))!);
     }),
   );
 }
@@ -118,7 +138,9 @@ export async function previewRuns(ctx: RequestContext, query: Record<string, str
   for (const k of ['cron', 'minutes', 'nextRun'] as const) if (query[k]) input[k] = query[k];
   let previous: ScheduleValues | undefined;
   if (id !== null) {
-    const stored = await findOne(ctx.em, id);
+    // The timing alone: a preview never loads the schedule's arguments.
+    const columns = SCHEDULE_COLUMNS.split(', ').filter((c) => c !== 'args' && c !== 'kwargs').join(', ');
+    const [stored] = await ctx.em.execute(`select ${columns}, '[]'::jsonb as args, '{}'::jsonb as kwargs from ormq_schedule where id = ?`, [id]);
     if (!stored) throw new HttpError(404, `Schedule ${id} does not exist`);
     previous = values(stored);
   }

@@ -1,6 +1,6 @@
 /**
- * Scheduled tasks: the list (soonest next run first), delete, pause / resume, and run now; create
- * and edit are in schedule-form.ts. Every change bumps `version`, so a form
+ * Scheduled tasks: the list (soonest next run first), details, delete, pause / resume, and run now
+ * (create, edit and the preview are in schedule-form.ts). Every change bumps `version`, so a form
  * saved over someone else's change gets a conflict instead of overwriting it, and wakes the
  * scheduler of the schedule's cluster.
  */
@@ -12,10 +12,10 @@ import { addDays, fromWall, toWall } from '../../time.js';
 import type { ScheduleValues } from '../../validate.js';
 import { badRequest } from '../http.js';
 import {
-  afterCursor, FIELD_LIMIT, iso, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
-  textFilter, truncateFields, Where, type Keyset,
+  afterCursor, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
+  textFilter, Where, type Keyset,
 } from '../list.js';
-import { writeLog, type LogEntry } from '../log.js';
+import type { LogEntry } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
 
 const KEYSET: Keyset = { time: 'next_run', id: 'id', dir: 'asc', idKind: 'int' };
@@ -23,11 +23,23 @@ const T = 'ormq_schedule.';
 const JSON_FIELDS = ['args', 'kwargs'] as const;
 const NEXT_RUN_FILTERS = ['past', 'today', 'next7', 'later'] as const;
 
-/** The schedule with its last run's outcome: the task row, if it still exists. */
-const select = (extra = '') => `select ${SCHEDULE_COLUMNS.split(', ').map((c) => T + c).join(', ')}, last.id as last_id,
+/**
+ * The schedule with its last run's outcome (the task row, if it still exists), and args and kwargs
+ * cut down in SQL: a list of 500 schedules never loads their full arguments.
+ */
+const select = (extra = '') => `select ${SCHEDULE_COLUMNS.split(', ').filter((c) => !(JSON_FIELDS as readonly string[]).includes(c)).map((c) => T + c).join(', ')},
+  ${JSON_FIELDS.map((f) => jsonHead(T + f, f)).join(', ')}, last.id as last_id,
   last.success as last_success${extra} from ormq_schedule left join ormq_task last on last.id = ormq_schedule.task`;
 
 type Row = Record<string, unknown>;
+
+/** The schedule as the API shows it; args and kwargs too large for it are left out (`truncated`). */
+function toDetail(r: Row): { object: Row; truncated: ReturnType<typeof headFields>['truncated'] } {
+  const { values, truncated } = headFields(r, JSON_FIELDS);
+  const object: Row = { ...toObject(r), ...values };
+  for (const f of JSON_FIELDS) if (f in truncated) delete object[f];
+  return { object, truncated };
+}
 
 export function toObject(r: Row): Row {
   return {
@@ -81,6 +93,29 @@ export async function findOne(em: SqlEntityManager, id: number): Promise<Row | u
   return (await em.execute(`${select()} where ${T}id = ?`, [id]))[0];
 }
 
+/**
+ * A schedule's last run names a task and its outcome: only for those who may view the page that
+ * outcome puts it on. A run with no task row yet (queued, or pruned) could be on either page.
+ */
+async function lastRunFilter(ctx: RequestContext): Promise<(o: Row) => Row> {
+  const successful = await ctx.can('successful', 'view');
+  const failed = await ctx.can('failed', 'view');
+  return (o) => {
+    const run = o.lastRun as { success: boolean } | null;
+    const visible = run ? (run.success ? successful : failed) : successful && failed;
+    if (!visible) {
+      if ('lastRun' in o) o.lastRun = null;
+      if ('task' in o) o.task = null;
+    }
+    return o;
+  };
+}
+
+/** The object after a change, with its last run shown only to those who may see it. */
+export async function shown(ctx: RequestContext, r: Row): Promise<Row> {
+  return (await lastRunFilter(ctx))(toDetail(r).object);
+}
+
 export async function notifyScheduler(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
   for (const c of new Set([...clusters].map((v) => (v as string | null) ?? ''))) {
     await em.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
@@ -127,12 +162,18 @@ function where(filter: Record<string, unknown>, ctx: RequestContext): Where {
   return w;
 }
 
-/** Large args or kwargs stay out of list rows; the detail view loads them. */
-function listRow(r: Row): Row {
-  const o = toObject(r);
-  for (const f of JSON_FIELDS) if ((JSON.stringify(o[f]) ?? '').length > FIELD_LIMIT) delete o[f];
-  return o;
-}
+
+/**
+ * A package for "run now", its args and kwargs copied by PostgreSQL from the schedule (with the
+ * intended date added under its kwarg) rather than through Node.
+ */
+const RUN_NOW = `insert into ormq_queued (key, payload)
+  select ?, ?::jsonb || jsonb_build_object('args', s.args, 'kwargs',
+    case when s.intended_date_kwarg is null then s.kwargs else s.kwargs || jsonb_build_object(s.intended_date_kwarg, ?::text) end)
+  from ormq_schedule s where s.id = ?`;
+
+/** What the actions read: never args or kwargs, which only run copies, in SQL. */
+const ACTION_COLUMNS = 'id, name, func, hook, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run, anchor, time_zone, paused_repeats';
 
 const log = (r: Row, action: string, summary: string): LogEntry => ({ action, page: 'scheduled', objectId: Number(r.id), summary });
 
@@ -203,16 +244,13 @@ const actions: Record<string, Action> = {
       const keys = new Set<string>();
       const now = new Date().toISOString();
       for (const r of rows) {
-        const kwargs = { ...(r.kwargs as Record<string, unknown>) };
-        if (r.intended_date_kwarg) kwargs[r.intended_date_kwarg as string] = now;
-        const { key, payload } = buildPackage(r.func, r.args, {
-          kwargs,
+        const { key, payload } = buildPackage(r.func, [], {
           hook: (r.hook as string | null) ?? null,
           group: (r.name as string | null) ?? String(r.id),
           cluster: (r.cluster as string | null) ?? 'default',
         });
         payload.schedule = Number(r.id);
-        await tx.execute('insert into ormq_queued (key, payload) values (?, ?::jsonb)', [key, JSON.stringify(payload)]);
+        await tx.execute(RUN_NOW, [key, JSON.stringify(payload), now, Number(r.id)]);
         await tx.execute('update ormq_schedule set task = ?, version = version + 1 where id = ?', [payload.id, Number(r.id)]);
         keys.add(key);
         entries.push(log(r, 'run', `Ran now as task ${payload.id}`));
@@ -228,7 +266,7 @@ export const scheduled: Page = {
   id: 'scheduled',
   table: 'ormq_schedule',
   keyset: KEYSET,
-  actionColumns: 'id, name, func, hook, args, kwargs, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run, anchor, time_zone, paused_repeats',
+  actionColumns: ACTION_COLUMNS,
   parseId: parseScheduleId,
   where,
   jsonFields: JSON_FIELDS,
@@ -239,7 +277,10 @@ export const scheduled: Page = {
     const cursor = parseCursor(KEYSET, query.cursor);
     const w = filtered.and(afterCursor(KEYSET, cursor, T));
     const rows = await ctx.em.execute(`${select(keyColumn(KEYSET, T))} ${w.sql} ${orderBy(KEYSET, T)} limit ${limit + 1}`, w.params);
-    return keysetPage(ctx.em, 'ormq_schedule', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: listRow });
+    const visible = await lastRunFilter(ctx);
+    // Large args or kwargs stay out of list rows; the detail view loads them.
+    const toRow = (r: Row) => visible(toDetail(r).object);
+    return keysetPage(ctx.em, 'ormq_schedule', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow });
   },
 
   async filters(ctx) {
@@ -251,8 +292,8 @@ export const scheduled: Page = {
   async detail(ctx, id) {
     const r = await findOne(ctx.em, Number(id));
     if (!r) return null;
-    const object = toObject(r);
-    return { object, truncated: truncateFields(object, JSON_FIELDS) };
+    const { object, truncated } = toDetail(r);
+    return { object: (await lastRunFilter(ctx))(object), truncated };
   },
 
   async field(ctx, id, name) {
