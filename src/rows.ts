@@ -60,7 +60,14 @@ export interface QueuedRecord {
 
 type Row = Record<string, unknown>;
 
-const date = (v: unknown): Date => (v instanceof Date ? v : new Date(v as string));
+/** PostgreSQL's text of a timestamptz: '0001-01-01 00:00:00+00', an offset of hours, maybe minutes. */
+const PG_TIME = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(?::(\d\d))?$/;
+// Made ISO first: Date's own parser reads the years 1 to 99 of that text as 19xx or 20xx.
+export const date = (v: unknown): Date => {
+  if (v instanceof Date) return v;
+  const m = typeof v === 'string' ? PG_TIME.exec(v) : null;
+  return new Date(m ? `${m[1]}T${m[2]}${m[3]}:${m[4] ?? '00'}` : (v as string));
+};
 const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
 // node-postgres parses jsonb already: a string here is a JSON string value, not JSON text.
 const json = <T>(v: unknown): T => v as T;

@@ -28,6 +28,8 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
       hour: 'numeric',
       minute: 'numeric',
       second: 'numeric',
+      // Year 0 (a western zone's wall clock at the start of year 1 UTC) is formatted as 1 BC.
+      era: 'short',
     });
     formatters.set(timeZone, f);
   }
@@ -45,9 +47,12 @@ export function assertTimeZone(timeZone: string): void {
 
 export function toWall(date: Date, timeZone: string): WallTime {
   const parts: Record<string, number> = {};
+  let bc = false;
   for (const part of formatter(timeZone).formatToParts(date)) {
-    if (part.type !== 'literal') parts[part.type] = Number(part.value);
+    if (part.type === 'era') bc = part.value === 'BC';
+    else if (part.type !== 'literal') parts[part.type] = Number(part.value);
   }
+  if (bc) parts.year = 1 - parts.year!;
   return {
     year: parts.year!,
     month: parts.month!,

@@ -213,7 +213,7 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
 
   // Omitted, a next run is now (Django Q's default), for Cron the first match after now; on an
   // edit it is kept, unless the timing changed: then the new timing's first slot from now.
-  const timingChanged = !!prev && (scheduleType !== prev.scheduleType || cron !== prev.cron || timeZone !== prev.timeZone);
+  const timingChanged = !!prev && (scheduleType !== prev.scheduleType || cron !== prev.cron || timeZone !== prev.timeZone || (scheduleType === 'I' && minutes !== prev.minutes));
   const timingValid = !errors.cron && !errors.scheduleType && !errors.timeZone;
   const firstCron = () => computeNextRun({ scheduleType, cron, nextRun: now }, { now, timeZone: zone, catchUp: false });
   let next: Date | null = null;

@@ -225,6 +225,17 @@ Lists('func and a span of stopped (from inclusive, to exclusive) narrow a list, 
     assert.is(e.status, 400, bad);
     assert.ok(e.json.error.fields.from, bad);
   }
+  // Well-formed but not an instant PostgreSQL can read: no year 0, no 30 February, offsets within ±15:59.
+  for (const bad of ['0000-01-01T00:00:00Z', '2024-02-30T00:00:00Z', '2023-02-29T00:00Z', '2024-04-31T12:00Z', '2024-05-01T12:00+23:00']) {
+    for (const path of [`api/successful?to=${encodeURIComponent(bad)}`, `api/failed/count?to=${encodeURIComponent(bad)}`]) {
+      const e = await api.get(path);
+      assert.is(e.status, 400, `${path}: ${e.text}`);
+      assert.ok(e.json.error.fields.to, path);
+    }
+  }
+  for (const good of ['2024-02-29T00:00Z', '0001-01-01T00:00:00+14:00', '9999-12-31T23:59:59.999999-15:59']) {
+    assert.is((await api.get(`api/successful?from=${encodeURIComponent(good)}`)).status, 200, good);
+  }
   const long = await api.get(`api/failed?func=${'f'.repeat(257)}`);
   assert.equal([long.status, Object.keys(long.json.error.fields)], [400, ['func']]);
 });
@@ -661,6 +672,25 @@ Schedules('edit bumps the version; a stale version is a 409 with the current sch
   assert.match(log[0].summary, /func/);
 });
 
+Schedules('a new interval counts from the next run, not from where the old interval started', async ({ orm, api }) => {
+  const s = await schedule(orm.em.fork(), { func: 'work', scheduleType: 'I', minutes: 60, nextRun: new Date('2030-01-01T10:00:00Z') });
+  // It ran at 10:00 and 11:00: the anchor stays at 10:00, the next run is 12:00.
+  await sql(orm, "update ormq_schedule set next_run = '2030-01-01T12:00:00Z' where id = ?", [s.id]);
+  const edit = await api.put(`api/scheduled/${s.id}`, { version: 1, minutes: 7, nextRun: '2030-01-01T12:00:00Z' });
+  assert.is(edit.status, 200, edit.text);
+  assert.is(edit.json.object.anchor, '2030-01-01T12:00:00.000Z');
+  const runs = await api.get(`api/scheduled/preview?id=${s.id}&scheduleType=I&minutes=7`);
+  assert.equal(runs.json.runs, ['12:00', '12:07', '12:14', '12:21', '12:28'].map((t) => `2030-01-01T${t}:00.000Z`));
+});
+
+Schedules('a schedule in year 1, which is year 0 on the wall clocks west of Greenwich, keeps its dates', async ({ api }) => {
+  const created = await api.post('api/scheduled', { func: 'work', scheduleType: 'Monthly', timeZone: 'America/New_York', nextRun: '0001-01-01T00:00:00Z' });
+  assert.is(created.status, 201, created.text);
+  assert.equal([created.json.object.nextRun, created.json.object.anchor], ['0001-01-01T00:00:00.000Z', '0001-01-01T00:00:00.000Z']);
+  const runs = await api.get(`api/scheduled/preview?id=${created.json.object.id}&scheduleType=M&timeZone=America/New_York`);
+  assert.equal(runs.json.runs, ['01', '02', '03', '04', '05'].map((m) => `0001-${m}-01T00:00:00.000Z`));
+});
+
 Schedules('pause, resume, run now and delete; each bumps the version and is logged', async ({ orm, db, api }) => {
   const em = orm.em.fork();
   const next = new Date(Date.now() + 86_400_000);
@@ -722,6 +752,10 @@ Schedules('the preview lists the next five runs, or says which field is wrong', 
   assert.ok(bad.json.error.fields.cron);
   const noMinutes = await api.get('api/scheduled/preview?scheduleType=I');
   assert.ok(noMinutes.json.error.fields.minutes);
+  // A rare cron whose later runs lie past the last year the cron library searches: the runs there are.
+  const rare = await api.get(`api/scheduled/preview?scheduleType=C&cron=${encodeURIComponent('0 0 29 2 *')}&nextRun=2990-01-01T00:00:00Z`);
+  assert.is(rare.status, 200, rare.text);
+  assert.equal(rare.json.runs, ['2990-01-01T00:00:00.000Z', '2992-02-29T00:00:00.000Z', '2996-02-29T00:00:00.000Z']);
 });
 
 Schedules('the preview uses the schedule zone and shows what Save stores, first run included', async ({ orm, api }) => {

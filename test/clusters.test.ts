@@ -197,6 +197,29 @@ S('pause: claimed-but-waiting packages go back within a second, the running task
   assert.is((await sql(ctx.orm, "select 1 from ormq_admin_log where action = 'resume'")).length, 0);
 });
 
+S('a pause that lands while a claim is under way: what that claim returns goes back unstarted', async (ctx) => {
+  // Each claimed row takes half a second, so the pause commits, and its notification arrives, mid-claim.
+  await sql(ctx.orm, `create function slow_claim() returns trigger language plpgsql as $$
+    begin if old.lock is null and new.lock is not null then perform pg_sleep(0.5); end if; return new; end $$`);
+  await sql(ctx.orm, 'create trigger slow_claim before update on ormq_queued for each row execute function slow_claim()');
+  try {
+    await start(ctx, 'slow', { workers: 1 });
+    await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'slow' });
+    await waitFor(async () => (await sql(ctx.orm, "select 1 from pg_stat_activity where datname = current_database() and wait_event = 'PgSleep'")).length, 'a claim under way');
+    await pauseKey(ctx.orm.em.fork(), 'slow');
+    // Claimed (locked_by set), then either handed back (lock cleared) or run (a task row).
+    const handled = 'select 1 from ormq_queued where locked_by is not null and lock is null union all select 1 from ormq_task';
+    await waitFor(async () => (await sql(ctx.orm, handled)).length, 'the claim handled');
+    assert.equal(await sql(ctx.orm, 'select id from ormq_task'), [], 'a paused key ran a task');
+    assert.is((await sql(ctx.orm, 'select 1 from ormq_queued where lock is null')).length, 1, 'handed back');
+    await resumeKey(ctx.orm.em.fork(), 'slow');
+    await waitFor(async () => (await sql(ctx.orm, 'select 1 from ormq_task')).length === 1, 'resumed: it runs');
+  } finally {
+    await sql(ctx.orm, 'drop trigger slow_claim on ormq_queued');
+    await sql(ctx.orm, 'drop function slow_claim()');
+  }
+});
+
 S('pause and resume refuse a bad key with a 400 naming it, and GET', async ({ api, orm }) => {
   for (const body of [{}, { key: '' }, { key: 7 }, { key: 'x'.repeat(101) }, { key: 'a\u0000' }, []]) {
     const r = await api.post('api/clusters/actions/pause', body);
@@ -285,6 +308,37 @@ S('health: 200 with a live cluster or nothing waiting long; 503 naming the probl
   assert.is((await ctx.api.post('api/health', {})).status, 405);
 });
 
+/** Scans of ormq_paused_key so far and the rows they read, from the server's table statistics (flushed a moment after each statement). */
+async function pausedReads(orm: MikroORM): Promise<{ scans: number; rows: number }> {
+  const [r] = await sql(orm, `select seq_scan + coalesce(idx_scan, 0) as scans, seq_tup_read + coalesce(idx_tup_fetch, 0) as rows
+    from pg_stat_user_tables where relname = 'ormq_paused_key'`);
+  return { scans: Number(r!.scans), rows: Number(r!.rows) };
+}
+
+S('health (public) and the Clusters page read the paused keys they need, not every paused key', async (ctx) => {
+  await sql(ctx.orm, "insert into ormq_paused_key (key) select 'idle-' || lpad(i::text, 5, '0') from generate_series(1, 50000) i");
+  await sql(ctx.orm, 'analyze ormq_paused_key');
+  await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'waiting' });
+  await sql(ctx.orm, "update ormq_queued set payload = jsonb_set(payload, '{enqueued}', to_jsonb(now() - interval '5 seconds'))");
+  await pauseKey(ctx.orm.em.fork(), 'waiting');
+  for (const path of ['api/health', 'api/clusters']) {
+    const before = await pausedReads(ctx.orm);
+    const r = await ctx.api.get(path);
+    assert.is(r.status, 200, r.text);
+    const after = await waitFor(async () => {
+      const now = await pausedReads(ctx.orm);
+      return now.scans > before.scans && now;
+    }, `the statistics of ${path}`);
+    // The page's first keys, then whether each key it shows is paused: two reads of at most 501.
+    assert.ok(after.rows - before.rows <= 1_002, `${path} read ${after.rows - before.rows} paused keys`);
+    if (path === 'api/clusters') {
+      assert.is(r.json.truncated, true);
+      assert.is(r.json.keys.length, 500);
+      assert.equal(r.json.keys.slice(0, 2).map((k: any) => [k.key, k.paused]), [['idle-00001', true], ['idle-00002', true]]);
+    }
+  }
+});
+
 S('health answers without authorize, which guards the Clusters page and its actions; the database down is a 503', async (ctx) => {
   const asked: string[] = [];
   const dir = testClient();
@@ -319,7 +373,8 @@ S('health answers without authorize, which guards the Clusters page and its acti
 });
 
 S('the heartbeat option is checked when the cluster is made; ensureSchema adds locked_by to a queue made before it', async (ctx) => {
-  for (const heartbeat of [0, -1, Number.NaN, 7_200]) {
+  // Under a millisecond the row's beat is 0 ms, and a process that beats is never responding.
+  for (const heartbeat of [0, -1, Number.NaN, 7_200, 0.0004]) {
     assert.throws(() => new Cluster(ctx.orm, { heartbeat }), /heartbeat/, String(heartbeat));
   }
   const db = await createTestDb({ empty: true });

@@ -4,6 +4,8 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest } from './http.js';
+import { date } from '../rows.js';
+import { daysInMonth } from '../time.js';
 
 /** A WHERE clause under construction: SQL fragments with `?` placeholders and their values. */
 export class Where {
@@ -47,13 +49,24 @@ export function textFilter(filter: Record<string, unknown>, name: string, max = 
   return v;
 }
 
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-](\d{2}):\d{2})$/;
+
+/**
+ * An instant PostgreSQL reads as JavaScript does: Date.parse takes 30 February and +23:00, where
+ * the database has no year 0, no day past its month's end and offsets up to ±15:59.
+ */
+function isInstant(v: string): boolean {
+  const m = ISO_INSTANT.exec(v);
+  if (!m || Number.isNaN(Date.parse(v))) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return year >= 1 && day <= daysInMonth(year, month) && (m[4] === undefined || Number(m[4]) <= 15);
+}
 
 /** Reads one optional instant (ISO 8601 with a zone) from a list query or a filter object. */
 export function timeFilter(filter: Record<string, unknown>, name: string): string | null {
   const v = filter[name];
   if (v === undefined || v === null || v === '') return null;
-  if (typeof v !== 'string' || !ISO_INSTANT.test(v) || Number.isNaN(Date.parse(v))) {
+  if (typeof v !== 'string' || !isInstant(v)) {
     throw badRequest(`${name} must be an ISO 8601 date and time with a zone, e.g. 2024-05-01T12:00:00Z`, { [name]: 'must be an ISO 8601 date and time with a zone' });
   }
   return v;
@@ -301,4 +314,4 @@ export function headFields(row: Record<string, unknown>, fields: readonly string
   return { values, truncated };
 }
 
-export const iso = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(v as string).toISOString());
+export const iso = (v: unknown): string | null => (v === null || v === undefined ? null : date(v).toISOString());

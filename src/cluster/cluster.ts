@@ -98,6 +98,21 @@ function whole(name: string, value: unknown, min: number): number {
   return value;
 }
 
+/** The row stores whole ms: a beat under one would be 0 ms, and a process that beats would look dead. */
+function beat(value: unknown): number {
+  const seconds = positive('heartbeat', value);
+  if (seconds < 0.001) throw new RangeError(`Cluster option heartbeat must be at least 0.001 seconds, got ${seconds}`);
+  return seconds;
+}
+
+/** Whole days, as the upkeep's make_interval(days => …) takes them, within a timestamp's range. */
+function retention(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 36_500) {
+    throw new RangeError(`Cluster option metricsRetention must be a whole number of days from 1 to 36500, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 function flag(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw new RangeError(`Cluster option ${name} must be true or false, got ${JSON.stringify(value)}`);
   return value;
@@ -142,7 +157,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     saveLimitPer: o.saveLimitPer ?? null,
     catchUp: o.catchUp ?? true,
     maxCatchUp: whole('maxCatchUp', o.maxCatchUp ?? DEFAULT_MAX_CATCH_UP, 1),
-    heartbeat: positive('heartbeat', o.heartbeat ?? 5),
+    heartbeat: beat(o.heartbeat ?? 5),
     poll: positive('poll', o.poll ?? 1000),
     bulk: whole('bulk', o.bulk ?? 10, 1),
     timeZone,
@@ -151,7 +166,7 @@ export function resolveClusterOptions(o: ClusterOptions): Resolved {
     stopTimeout: o.stopTimeout ?? timeout * 1000,
     log: o.log ?? defaultLog,
     metrics: flag('metrics', o.metrics ?? true),
-    metricsRetention: positive('metricsRetention', o.metricsRetention ?? 90),
+    metricsRetention: retention(o.metricsRetention ?? 90),
     preparedStatements: o.preparedStatements ?? true,
     listenConnection: o.listenConnection ?? null,
     schema: checkSchema(o.schema, 'Cluster option schema'),
@@ -187,6 +202,8 @@ export class Cluster {
   #wakeScheduler: (() => void) | null = null;
   #workerNudged = false;
   #schedulerNudged = false;
+  /** Pauses of this key heard so far: a claim under way when one arrives hands back what it returns. */
+  #pauses = 0;
   readonly #heartbeat: Heartbeat;
 
   /** The schema in effect: the option, else the ORM's. */
@@ -208,7 +225,11 @@ export class Cluster {
         return this.#active.has(qid);
       },
       // Paused: what was claimed but not started goes back at once; resumed: claim now.
-      paused: (paused) => (paused ? this.#release(this.#buffer.splice(0).map((b) => b.qid)) : this.#nudgeWorker()),
+      paused: (paused) => {
+        if (!paused) return this.#nudgeWorker();
+        this.#pauses++;
+        this.#release(this.#buffer.splice(0).map((b) => b.qid));
+      },
     });
   }
 
@@ -330,11 +351,18 @@ export class Cluster {
       this.#workerNudged = false;
       const want = Math.max(free, this.options.bulk);
       let rows: Record<string, unknown>[] = [];
+      const pauses = this.#pauses;
       try {
         rows = (await this.#query(CLAIM, [this.name, this.options.retry, want, this.#heartbeat.id])).rows;
       } catch (err) {
         this.options.log('warn', `claim failed: ${(err as Error).message}`);
         await this.#sleep('worker', this.options.poll);
+        continue;
+      }
+      if (this.#pauses !== pauses) {
+        // Its snapshot predates the pause; a resume since then nudges a new claim. A package still
+        // running past its timeout keeps the lock the claim renewed, as below.
+        this.#release(rows.map((r) => Number(r.id)).filter((qid) => !this.#overrunning.has(qid)));
         continue;
       }
       const claimed = Date.now();

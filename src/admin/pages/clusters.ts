@@ -105,10 +105,14 @@ async function view(ctx: RequestContext) {
   const rows = await em.execute(CLUSTERS);
   const clusters = rows.slice(0, ROW_CAP).map(toCluster);
   const waits = await queuedKeys(em, now);
-  const paused = new Map((await em.execute('select key, at from ormq_paused_key')).map((r) => [r.key as string, new Date(r.at as string).toISOString()]));
-  const names = new Set([...waits.map((w) => w.key), ...clusters.map((c) => c.name), ...paused.keys()]);
+  // The first keys in order of each source hold the first keys of their union: no source is read past ROW_CAP + 1.
+  const pausedRows = await em.execute(`select key from ormq_paused_key order by key limit ${ROW_CAP + 1}`);
+  const names = new Set([...waits.map((w) => w.key), ...clusters.map((c) => c.name), ...pausedRows.map((r) => r.key as string)]);
   const oldest = new Map(waits.map((w) => [w.key, w.oldest]));
   const shown = [...names].sort().slice(0, ROW_CAP);
+  // Whether each shown key is paused, asked of it: the database may order keys unlike the sort above.
+  const pausedShown = await em.execute('select key, at from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(shown)]);
+  const paused = new Map(pausedShown.map((r) => [r.key as string, new Date(r.at as string).toISOString()]));
   const counts = new Map((await em.execute(COUNTS, [JSON.stringify(shown.filter((k) => oldest.has(k)))])).map((r) => [r.key as string, r]));
   const keys = [];
   for (const key of shown) {
@@ -134,7 +138,7 @@ async function view(ctx: RequestContext) {
     now: new Date(now).toISOString(),
     clusters,
     keys,
-    truncated: rows.length > ROW_CAP || waits.length > ROW_CAP || names.size > ROW_CAP,
+    truncated: rows.length > ROW_CAP || waits.length > ROW_CAP || pausedRows.length > ROW_CAP || names.size > ROW_CAP,
   };
 }
 

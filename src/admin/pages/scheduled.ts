@@ -6,6 +6,7 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS, type BuiltPackage } from '../../producer.js';
+import { date } from '../../rows.js';
 import { isScheduleType, nextRun as computeNextRun, SCHEDULE_TYPES, type ScheduleType } from '../../schedule-rules.js';
 import { addDays, fromWall, toWall } from '../../time.js';
 import type { ScheduleValues } from '../../validate.js';
@@ -74,11 +75,11 @@ export function values(r: Row): ScheduleValues {
     scheduleType: r.schedule_type as ScheduleType,
     minutes: r.minutes === null ? null : Number(r.minutes),
     repeats: Number(r.repeats),
-    nextRun: new Date(r.next_run as string),
+    nextRun: date(r.next_run),
     cron: (r.cron as string | null) ?? null,
     cluster: (r.cluster as string | null) ?? null,
     intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
-    anchor: new Date((r.anchor ?? r.next_run) as string),
+    anchor: date(r.anchor ?? r.next_run),
     timeZone: (r.time_zone as string | null) ?? null,
   };
 }
@@ -200,7 +201,7 @@ const actions: Record<string, Action> = {
       const params: unknown[] = [];
       const entries: LogEntry[] = [];
       for (const r of rows) {
-        const was = new Date(r.next_run as string);
+        const was = date(r.next_run);
         let next: Date | null = null;
         if (was < now) {
           try {
