@@ -56,7 +56,8 @@ create table if not exists ormq_task (
   started timestamptz not null,
   stopped timestamptz not null,
   success boolean not null,
-  attempt_count int not null default 1
+  attempt_count int not null default 1,
+  attempts jsonb not null default '[]'
 );
 
 create table if not exists ormq_schedule (
@@ -96,6 +97,10 @@ create table if not exists ormq_admin_log (
 );
 `;
 
+/** Columns added since the first release, for databases created before them. */
+const COLUMNS_ADDED = `
+alter table ormq_task add column if not exists attempts jsonb not null default '[]';
+`;
 
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
@@ -115,6 +120,7 @@ export async function ensureSchema(orm: MikroORM): Promise<EnsureSchemaResult> {
   await em.transactional(async (tx) => {
     await tx.execute('select pg_advisory_xact_lock(?)', [SCHEMA_LOCK]);
     await tx.execute(TABLES);
+    await tx.execute(COLUMNS_ADDED);
     await tx.execute(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it. The
     // savepoint keeps that refusal from aborting the rest of the schema.

@@ -25,6 +25,8 @@ export interface ListResult {
 export interface Detail {
   object: Record<string, unknown>;
   truncated: Record<string, Truncated>;
+  /** Page-specific facts shown apart from the fields (a task's attempts, lineage, pending retry). */
+  extra?: Record<string, unknown>;
 }
 
 type Row = Record<string, unknown>;

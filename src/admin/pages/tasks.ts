@@ -8,7 +8,9 @@ import {
   distinctValues, iso, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
   textFilter, truncateFields, Where, type Keyset,
 } from '../list.js';
-import type { LogEntry } from '../log.js';
+import { badRequest, HttpError } from '../http.js';
+import { lineageOf, resubmittedSummary, successorOf } from '../lineage.js';
+import { writeLog, type LogEntry } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
 
 const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' };
@@ -60,6 +62,20 @@ async function dropQueuedRetries(tx: SqlEntityManager, rows: Row[]): Promise<voi
   await tx.execute(`delete from ormq_queued where (payload->>'id') in (?)`, [rows.map((r) => String(r.id).trim())]);
 }
 
+/** Failed tasks whose package is still queued: the cluster runs them again when its lock expires. */
+async function pendingRetries(em: SqlEntityManager, ids: string[]): Promise<Map<string, { queuedId: number; lock: string | null }>> {
+  const found = new Map<string, { queuedId: number; lock: string | null }>();
+  if (!ids.length) return found;
+  const rows = await em.execute(`select id, lock, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) order by id`, [ids]);
+  for (const r of rows) if (!found.has(r.task_id as string)) found.set(r.task_id as string, { queuedId: Number(r.id), lock: iso(r.lock) });
+  return found;
+}
+
+const nextAt = (lock: string | null, retry: number) => (lock ? new Date(new Date(lock).getTime() + retry * 1000).toISOString() : null);
+
+/** Served by ormq_queued_task_idx, one probe per failed row. */
+const RETRYING = `exists (select 1 from ormq_queued q where (q.payload->>'id') = ormq_task.id::text)`;
+
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
   success: boolean;
@@ -70,13 +86,17 @@ export interface TaskPageConfig {
 function resubmit(config: TaskPageConfig): Action {
   return {
     converges: config.deleteOnResubmit,
-    async apply(tx: SqlEntityManager, rows: Row[]): Promise<LogEntry[]> {
+    async apply(tx: SqlEntityManager, rows: Row[], ctx): Promise<LogEntry[]> {
       const values: string[] = [];
       const params: unknown[] = [];
       const entries: LogEntry[] = [];
+      // on the new tasks: where each came from (returned entries count the rows handled)
+      const origins: LogEntry[] = [];
       const keys = new Set<string>();
       for (const r of rows) {
         const { key, payload } = buildPackage(r.func, r.args, {
+          // the same name, so the resubmission is found where the failure was looked for
+          name: r.name as string,
           kwargs: r.kwargs as Record<string, unknown>,
           hook: (r.hook as string | null) ?? null,
           group: (r.group as string | null) ?? null,
@@ -87,7 +107,9 @@ function resubmit(config: TaskPageConfig): Action {
         keys.add(key);
         const id = String(r.id).trim();
         entries.push({ action: 'resubmit', page: config.id, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${payload.id}` });
+        origins.push({ action: 'resubmitted', page: config.id, objectId: payload.id, summary: resubmittedSummary(r.name, id) });
       }
+      await writeLog(tx, await ctx.actor(), origins);
       await dropQueuedRetries(tx, rows);
       await tx.execute(`insert into ormq_queued (key, payload) values ${values.join(', ')}`, params);
       // Delivered at commit, so a cluster never wakes for packages that were rolled back.
@@ -122,12 +144,18 @@ export function taskPage(config: TaskPageConfig): Page {
     const cluster = textFilter(filter, 'cluster', 100);
     if (group !== null) w.add('"group" = ?', group);
     if (cluster !== null) w.add('cluster = ?', cluster);
+    const state = textFilter(filter, 'state', 20);
+    if (state !== null && !config.success) {
+      if (state !== 'retrying' && state !== 'final') throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
+      w.add(state === 'retrying' ? RETRYING : `not ${RETRYING}`);
+    }
     return w;
   };
   const searchOf = (filter: Record<string, unknown>): Where => {
     const w = new Where();
     const search = textFilter(filter, 'search');
-    if (search !== null) {
+    if (search !== null && parseTaskId(search.toLowerCase())) w.add('id = ?', search.toLowerCase());
+    else if (search !== null) {
       const p = likePattern(search);
       w.search('(name ilike ? or func ilike ? or "group" ilike ?)', p, p, p);
     }
@@ -179,8 +207,16 @@ export function taskPage(config: TaskPageConfig): Page {
       const search = searchOf(query);
       const rows = search.searching
         ? await searchPage(ctx.em, scoped, search, limit + 1)
-        : await ctx.em.execute(`select ${listed} from ormq_task ${scoped.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, scoped.params);
-      return keysetPage(ctx.em, 'ormq_task', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
+        : await ctx.em.execute(`select ${listed} from ormq_task ${scoped.and(search).sql} ${orderBy(KEYSET)} limit ${limit + 1}`, [...scoped.params, ...search.params]);
+      const page = await keysetPage(ctx.em, 'ormq_task', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
+      if (!config.success) {
+        const retries = await pendingRetries(ctx.em, page.rows.map((r) => r.id as string));
+        for (const r of page.rows) {
+          const q = retries.get(r.id as string);
+          r.retrying = q ? { queuedId: q.queuedId, nextAt: nextAt(q.lock, ctx.options.retry) } : null;
+        }
+      }
+      return page;
     },
 
     async filters(ctx) {
@@ -192,10 +228,23 @@ export function taskPage(config: TaskPageConfig): Page {
     },
 
     async detail(ctx, id) {
-      const r = await find(ctx.em, id, `${LIST_COLUMNS}, args, kwargs, result`);
-      if (!r) return null;
+      const r = await find(ctx.em, id, `${LIST_COLUMNS}, args, kwargs, result, attempts`);
+      if (!r) {
+        // a resubmitted failure is deleted: its bookmark leads on to the resubmission
+        const successor = await successorOf(ctx.em, String(id));
+        if (!successor) return null;
+        throw new HttpError(404, `Task ${id} was resubmitted as task ${successor.taskId}`, undefined, { successor });
+      }
       const object: Row = { ...toListRow(r), args: r.args, kwargs: r.kwargs, result: r.result ?? null };
-      return { object, truncated: truncateFields(object, JSON_FIELDS) };
+      const attempts = Array.isArray(r.attempts) ? (r.attempts as Row[]) : [];
+      let retry = null;
+      if (!config.success) {
+        const q = (await pendingRetries(ctx.em, [String(id)])).get(String(id));
+        const max = Number(attempts[attempts.length - 1]?.max ?? 0);
+        if (q) retry = { queuedId: q.queuedId, nextAt: nextAt(q.lock, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
+      }
+      const extra = { attempts, lineage: await lineageOf(ctx.em, String(id)), retry };
+      return { object, truncated: truncateFields(object, JSON_FIELDS), extra };
     },
 
     async field(ctx, id, name) {
