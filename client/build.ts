@@ -34,7 +34,8 @@ const result = await build({
 });
 
 const outputs: Metafile['outputs'] = result.metafile.outputs;
-const entryPath = Object.keys(outputs).find((p) => outputs[p].entryPoint);
+// lazily loaded pages are entry points too: the shell's is the one built from main.js
+const entryPath = Object.keys(outputs).find((p) => outputs[p].entryPoint?.endsWith('client/main.js'));
 const cssPath = entryPath && outputs[entryPath].cssBundle;
 const files = Object.keys(outputs).map((p) => basename(p));
 const bad = files.filter((f) => !/^app-[A-Z0-9]{8}\.(js|css)$/.test(f));

@@ -219,7 +219,7 @@ for (const kind of ['express', 'koa'] as const) {
       ];
       for (const [name, hash, heading] of pages) {
         await visit(w, host!.admin, hash, heading);
-        if (name === 'overview') await w.page.locator('svg rect.success').first().waitFor();
+        if (name === 'overview') await w.page.locator('.chart a.success').first().waitFor();
         if (name === 'successful') await w.page.getByText('Only the newest 500 successes are kept').waitFor();
         if (!dark) {
           const found = await axe(w.page);
@@ -273,7 +273,7 @@ for (const kind of ['express', 'koa'] as const) {
       'the resubmitted task to succeed',
     );
     await visit(w, host!.admin, '#/successful?group=imports', 'Successful tasks');
-    await w.page.locator(`a[href="#/successful/${String(done.id).trim()}"]`).waitFor();
+    await w.page.locator(`main a[href="#/successful/${String(done.id).trim()}"]`).waitFor();
     await noProblems(w, 'resubmit from the detail');
     await w.context.close();
   });

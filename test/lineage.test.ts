@@ -102,21 +102,23 @@ L('a task is found by its id in the search box; another id finds nothing', async
   assert.equal((await api.get(`api/failed?search=${'f'.repeat(32)}`)).json.rows, []);
 });
 
-L('resubmit links both ways, and a bookmark of the deleted failure leads on through each resubmission to where the task is now', async ({ orm, api }) => {
+L('resubmit links both ways, and a bookmark of the deleted failure (its history kept) leads on through each resubmission to where the task is now', async ({ orm, api }) => {
   const first = await insertTask(orm, { name: 'import', success: false, result: { error: 'Error', message: 'down' } });
   assert.is((await api.post('api/failed/actions/resubmit', { ids: [first] })).status, 200);
   const [pkg] = await sql<any>(orm, 'select id, payload from ormq_queued');
   const second = pkg.payload.id as string;
 
   let gone = await api.get(`api/failed/${first}`);
-  assert.is(gone.status, 404);
-  assert.equal(gone.json.successor, { taskId: second, place: { page: 'queued', id: Number(pkg.id), taskId: second, name: 'import' } });
+  assert.is(gone.status, 200);
+  assert.is(gone.json.object, null);
+  assert.equal(gone.json.history.map((h: any) => h.action), ['resubmit'], 'who resubmitted it, and when, is still shown');
+  assert.equal(gone.json.extra.successor, { taskId: second, place: { page: 'queued', id: Number(pkg.id), taskId: second, name: 'import' } });
 
   // the resubmission ran and failed again: the failure row, then resubmitted once more
   await sql(orm, 'delete from ormq_queued');
   await insertTask(orm, { id: second, name: 'import', success: false, result: { error: 'Error', message: 'down again' } });
   gone = await api.get(`api/failed/${first}`);
-  assert.equal(gone.json.successor.place, { page: 'failed', id: second, taskId: second, name: 'import' });
+  assert.equal(gone.json.extra.successor.place, { page: 'failed', id: second, taskId: second, name: 'import' });
   const detail = await api.get(`api/failed/${second}`);
   assert.equal(detail.json.extra.lineage, { from: { taskId: first, place: null }, to: null });
 
@@ -126,7 +128,7 @@ L('resubmit links both ways, and a bookmark of the deleted failure leads on thro
   await sql(orm, 'delete from ormq_queued');
   await insertTask(orm, { id: third, name: 'import', success: true, result: 'ok' });
   gone = await api.get(`api/failed/${first}`);
-  assert.equal(gone.json.successor, { taskId: third, place: { page: 'successful', id: third, taskId: third, name: 'import' } });
+  assert.equal(gone.json.extra.successor, { taskId: third, place: { page: 'successful', id: third, taskId: third, name: 'import' } });
   assert.equal((await api.get(`api/successful/${third}`)).json.extra.lineage.from, { taskId: second, place: null });
 
   // a success resubmitted stays, and links forward to its resubmission
@@ -138,7 +140,7 @@ L('resubmit links both ways, and a bookmark of the deleted failure leads on thro
   // a task deleted without a resubmission is simply not found
   const deleted = await api.get(`api/failed/${'b'.repeat(32)}`);
   assert.is(deleted.status, 404);
-  assert.is(deleted.json.successor, undefined);
+  assert.is(deleted.json.extra, undefined);
 });
 
 L.run();

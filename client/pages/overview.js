@@ -6,9 +6,6 @@ import { num, PAGES } from '../lib/format.js';
 import { href } from '../lib/router.js';
 
 
-const W = 720;
-const H = 220;
-const PAD = { top: 12, right: 8, bottom: 28, left: 40 };
 const hourFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
 const hourMinute = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 
@@ -20,47 +17,46 @@ function step(max) {
   return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
 }
 
+/** @param {number} n @param {string} one @param {string} many */
+const count = (n, one, many) => `${num(n)} ${n === 1 ? one : many}`;
+
 /**
- * Stacked bars per hour, drawn by hand: successes at the bottom, failures on top.
+ * Stacked bars per hour, successes at the bottom and failures on top, drawn in HTML so its text
+ * keeps the page's size at any width. Each part of a bar links to that hour's list; hovering or
+ * focusing it shows the hour's counts.
  * @param {{ hourly: { hour: string, success: number, failure: number }[] }} props
  */
 function Chart({ hourly }) {
   const max = Math.max(1, ...hourly.map((h) => h.success + h.failure));
   const s = step(max);
   const top = Math.ceil(max / s) * s;
-  const iw = W - PAD.left - PAD.right;
-  const ih = H - PAD.top - PAD.bottom;
-  const bw = iw / Math.max(1, hourly.length);
-  const y = (/** @type {number} */ v) => PAD.top + ih - (v / top) * ih;
   const ticks = [];
-  for (let v = 0; v <= top; v += s) ticks.push(v);
+  for (let v = top; v >= 0; v -= s) ticks.push(v);
+  const pct = (/** @type {number} */ v) => `${(v / top) * 100}%`;
   const totals = hourly.reduce((t, h) => [t[0] + h.success, t[1] + h.failure], [0, 0]);
-  const summary = `Successes and failures per hour over the last 24 hours: ${num(totals[0])} successes and ${num(totals[1])} failures in all.`;
-  return html`<figure class="chart">
-    <svg viewBox=${`0 0 ${W} ${H}`} role="img" aria-label=${summary} preserveAspectRatio="xMidYMid meet">
-      ${ticks.map((v) => html`<g class="tick">
-        <line x1=${PAD.left} x2=${W - PAD.right} y1=${y(v)} y2=${y(v)} />
-        <text x=${PAD.left - 6} y=${y(v) + 4} text-anchor="end">${num(v)}</text>
-      </g>`)}
-      ${hourly.map((h, i) => {
-        const x = PAD.left + i * bw + bw * 0.15;
-        const w = bw * 0.7;
-        const start = new Date(h.hour);
-        const label = `${hourMinute.format(start)}: ${num(h.success)} ${h.success === 1 ? 'success' : 'successes'}, ${num(h.failure)} ${h.failure === 1 ? 'failure' : 'failures'}`;
-        return html`<g class="bar">
-          <title>${label}</title>
-          <rect class="hit" x=${PAD.left + i * bw} y=${PAD.top} width=${bw} height=${ih} />
-          ${h.success > 0 && html`<rect class="success" x=${x} y=${y(h.success)} width=${w} height=${y(0) - y(h.success)} />`}
-          ${h.failure > 0 && html`<rect class="failure" x=${x} y=${y(h.success + h.failure)} width=${w} height=${y(h.success) - y(h.success + h.failure)} />`}
-          ${i % 3 === 0 && html`<text class="x" x=${PAD.left + i * bw + bw / 2} y=${H - 8} text-anchor="middle">${hourFormat.format(start)}</text>`}
-        </g>`;
-      })}
-      <line class="axis" x1=${PAD.left} x2=${W - PAD.right} y1=${y(0)} y2=${y(0)} />
-    </svg>
-    <figcaption>
+  return html`<figure class="chart" aria-labelledby="chart-caption">
+    <div class="plot">
+      <ol class="y" aria-hidden="true">${ticks.map((v) => html`<li style=${{ bottom: pct(v) }}><span>${num(v)}</span></li>`)}</ol>
+      <ol class="bars">
+        ${hourly.map((h, i) => {
+          const start = new Date(h.hour);
+          const tip = `${hourMinute.format(start)}: ${count(h.success, 'success', 'successes')}, ${count(h.failure, 'failure', 'failures')}`;
+          /** @param {'successful' | 'failed'} page @param {number} n @param {string} cls */
+          const part = (page, n, cls) =>
+            n > 0 && html`<a class=${cls} style=${{ height: pct(n) }} href=${href([page], { hour: h.hour })}
+              aria-label=${`${tip}. Show the ${page === 'failed' ? 'failures' : 'successes'} of this hour`}></a>`;
+          return html`<li class="bar">
+            <span class="tip" aria-hidden="true">${tip}</span>
+            <span class="parts">${part('failed', h.failure, 'failure')}${part('successful', h.success, 'success')}</span>
+            ${i % 3 === 0 && html`<span class="x" aria-hidden="true">${hourFormat.format(start)}</span>`}
+          </li>`;
+        })}
+      </ol>
+    </div>
+    <figcaption id="chart-caption">
       <span class="key success"></span> Successes (${num(totals[0])})
       <span class="key failure"></span> Failures (${num(totals[1])})
-      <span class="muted"> · per hour, last 24 hours, your time zone</span>
+      <span class="muted"> · per hour, last 24 hours, your time zone; choose a bar for that hour's tasks</span>
     </figcaption>
   </figure>`;
 }

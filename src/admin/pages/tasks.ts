@@ -8,7 +8,7 @@ import {
   distinctValues, iso, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
   textFilter, truncateFields, Where, type Keyset,
 } from '../list.js';
-import { badRequest, HttpError } from '../http.js';
+import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
@@ -144,6 +144,13 @@ export function taskPage(config: TaskPageConfig): Page {
     const cluster = textFilter(filter, 'cluster', 100);
     if (group !== null) w.add('"group" = ?', group);
     if (cluster !== null) w.add('cluster = ?', cluster);
+    const hour = textFilter(filter, 'hour', 40);
+    if (hour !== null) {
+      // an hour of the overview's chart: tasks that ended in it
+      const from = new Date(hour);
+      if (Number.isNaN(from.getTime())) throw badRequest('hour must be a date and time', { hour: 'must be a date and time' });
+      w.add('stopped >= ? and stopped < ?', from.toISOString(), new Date(from.getTime() + 3_600_000).toISOString());
+    }
     const state = textFilter(filter, 'state', 20);
     if (state !== null && !config.success) {
       if (state !== 'retrying' && state !== 'final') throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
@@ -231,9 +238,9 @@ export function taskPage(config: TaskPageConfig): Page {
       const r = await find(ctx.em, id, `${LIST_COLUMNS}, args, kwargs, result, attempts`);
       if (!r) {
         // a resubmitted failure is deleted: its bookmark leads on to the resubmission
+        // Its history (who resubmitted it, when) is still in the log and comes with the answer.
         const successor = await successorOf(ctx.em, String(id));
-        if (!successor) return null;
-        throw new HttpError(404, `Task ${id} was resubmitted as task ${successor.taskId}`, undefined, { successor });
+        return successor ? { object: null, truncated: {}, extra: { successor } } : null;
       }
       const object: Row = { ...toListRow(r), args: r.args, kwargs: r.kwargs, result: r.result ?? null };
       const attempts = Array.isArray(r.attempts) ? (r.attempts as Row[]) : [];
