@@ -65,6 +65,11 @@ Ops('a retrying failure says which attempt comes next and when, links its packag
   await line.getByRole('link', { name: 'its queued package' }).click();
   await p.getByRole('heading', { level: 1, name: /sync-invoices/ }).waitFor();
   assert.match(p.url(), /#\/queued\/\d+$/);
+  // and back from the package to the failure it retries
+  const back = (await p.locator('main .lineage').innerText()).replace(/\s+/g, ' ').trim();
+  assert.is(back, 'Retries the failed task sync-invoices after 2 failed attempts.');
+  await p.locator('main .lineage').getByRole('link', { name: 'sync-invoices' }).click();
+  await p.waitForURL(new RegExp(`#/failed/${retrying}$`));
 
   await visit(w, host!.admin, '#/failed', 'Failed tasks');
   await p.getByRole('link', { name: /sync-invoices/ }).getByText('retrying').waitFor();
@@ -279,6 +284,27 @@ Ops('axe finds no issue of any level on any page, light and dark, at 1280 and at
   }
 });
 
+Ops('disabled buttons stay readable in dark mode (contrast of at least 4.5:1)', async ({ host }) => {
+  await insertManyTasks(host!.orm, 3, { prefix: 'dim-' });
+  const w = await openPage({ dark: true });
+  await visit(w, host!.admin, '#/successful', 'Successful tasks');
+  const styles = await w.page.locator('button:disabled').evaluateAll((buttons) =>
+    buttons.map((b) => [b.textContent, getComputedStyle(b).opacity, getComputedStyle(b).color, getComputedStyle(b).backgroundColor]),
+  );
+  const lum = (css: string) => {
+    const [r, g, b] = css.match(/\d+(\.\d+)?/g)!.map(Number).map((v) => v / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+  };
+  const ratios = styles.map(([text, opacity, color, bg]) => {
+    const [hi, lo] = [lum(color!), lum(bg!)].sort((x, y) => y - x);
+    return { text, opacity, ratio: Math.round(((hi! + 0.05) / (lo! + 0.05)) * 10) / 10 };
+  });
+  assert.ok(ratios.length >= 3, 'Resubmit, Delete and Newer are disabled with nothing selected');
+  for (const r of ratios) assert.ok(r.opacity === '1' && r.ratio >= 4.5, JSON.stringify(r));
+  noProblems(w, 'dark disabled buttons');
+  await w.context.close();
+});
+
 Ops('the chart keeps its text size, shows counts on hover and on focus, and a bar opens that hour\'s list', async ({ host }) => {
   const orm = host!.orm;
   const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 3_600_000);
@@ -339,6 +365,7 @@ Ops('the Scheduled list shows the timing, a paused state and filter, links the n
   await row('on-hold').getByRole('link', { name: 'on-hold', exact: true }).click();
   await p.getByRole('heading', { level: 1, name: 'on-hold' }).waitFor();
   assert.match(p.url(), new RegExp(`#/scheduled/${paused.id}$`));
+  await waitFor(async () => (await p.title()) === 'on-hold · Scheduled tasks · Test queue', 'the detail\'s title');
   // a cron error says what is wrong in plain words, without the library's class name
   await visit(w, host!.admin, '#/scheduled/new', 'Add schedule');
   await p.getByLabel('Schedule type', { exact: true }).selectOption({ label: 'Cron' });
@@ -365,7 +392,16 @@ Ops('an action refused by the server says so next to its buttons, in view', asyn
   const box = await error.boundingBox();
   assert.ok(box!.y >= 0 && box!.y + box!.height <= 844, 'the error is in view');
   assert.is((await sql(host!.orm, 'select 1 from ormq_task')).length, 80, 'nothing was deleted');
+  assert.equal(await p.locator('tbody input:checked').evaluateAll((b) => b.map((x) => x.getAttribute('aria-label'))), ['Select keep-1'], 'the selection stays as it was');
   await shot(p, 'operator-action-error-phone');
+  // a form's message is beside its Save button, in view
+  const [pkg] = await sql<{ id: number }>(host!.orm, `insert into ormq_queued (key, payload) values ('default-x', '{"id":"${'c'.repeat(32)}","name":"parcel"}'::jsonb) returning id`);
+  await visit(w, host!.admin, `#/queued/${pkg!.id}`, /parcel/);
+  await p.getByRole('button', { name: 'Save' }).click();
+  const said = p.locator('.queued-form .buttons').getByRole('alert');
+  await said.getByText('Nothing changed.').waitFor();
+  const at = await said.boundingBox();
+  assert.ok(at!.y >= 0 && at!.y + at!.height <= 844, 'the message is in view');
   noProblems(w, 'refused action', [403]);
   await w.context.close();
 });

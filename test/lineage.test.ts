@@ -83,6 +83,8 @@ L('a failure whose package is still queued is retrying: attempt, limit, next tim
   assert.equal(detail.json.extra.retry, { queuedId: Number(qid), nextAt: '2026-01-01T10:02:00.000Z', attempt: 3, max: 3 });
   assert.is(detail.json.extra.attempts[0].cluster, 'east');
   assert.is((await api.get(`api/failed/${final}`)).json.extra.retry, null);
+  // and the package links back to the failure it retries
+  assert.equal((await api.get(`api/queued/${qid}`)).json.extra.retrying, { taskId: retrying, name: 'again', attempts: 2 });
 
   const list = await api.get('api/failed');
   const byName = Object.fromEntries(list.json.rows.map((r: any) => [r.name, r.retrying]));
@@ -93,6 +95,18 @@ L('a failure whose package is still queued is retrying: attempt, limit, next tim
   const bad = await api.get('api/failed?state=soon');
   assert.is(bad.status, 400);
   assert.is(bad.json.error.fields.state, 'must be "retrying" or "final"');
+});
+
+L('the hour filter (the chart\'s bars) lists the tasks that ended in that hour; a bad hour is refused', async ({ orm, api }) => {
+  await insertTask(orm, { name: 'in', success: false, stopped: '2026-03-01T10:59:59.999Z' });
+  await insertTask(orm, { name: 'edge', success: false, stopped: '2026-03-01T10:00:00.000Z' });
+  await insertTask(orm, { name: 'next-hour', success: false, stopped: '2026-03-01T11:00:00.000Z' });
+  const names = (await api.get('api/failed?hour=2026-03-01T10:00:00.000Z')).json.rows.map((r: any) => r.name);
+  assert.equal(names, ['in', 'edge']);
+  assert.is((await api.get('api/failed/count?hour=2026-03-01T10:00:00.000Z')).json.count, 2);
+  const bad = await api.get('api/failed?hour=teatime');
+  assert.is(bad.status, 400);
+  assert.is(bad.json.error.fields.hour, 'must be a date and time');
 });
 
 L('a task is found by its id in the search box; another id finds nothing', async ({ orm, api }) => {

@@ -1,6 +1,6 @@
 /** A queued package's detail: its fields, the key and lock editor, actions and history. Loaded on demand. */
 import { html } from 'htm/preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ActionButtons } from '../components/bulk.js';
 import { ErrorBox, Fields, History } from '../components/detail.js';
 import { ACTIONS } from '../components/queued.js';
@@ -8,7 +8,7 @@ import { api } from '../lib/api.js';
 import { useData } from '../lib/data.js';
 import { plural, text } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
-import { listHref, navigate } from '../lib/router.js';
+import { detailTitle, href, listHref, navigate } from '../lib/router.js';
 import { fromLocalInput, Time, toLocalInput } from '../lib/time.js';
 
 const title = 'Queued tasks';
@@ -27,6 +27,11 @@ function EditQueued({ o, onSaved }) {
     setKey(o.key);
     setLock(toLocalInput(o.lock));
   }, [o.key, o.lock]);
+  // beside Save, and scrolled to: the form's top may be out of sight
+  const said = useRef(/** @type {HTMLParagraphElement | null} */ (null));
+  useEffect(() => {
+    if (message) said.current?.scrollIntoView({ block: 'nearest' });
+  }, [message]);
   const submit = async (/** @type {Event} */ e) => {
     e.preventDefault();
     setMessage('');
@@ -52,7 +57,6 @@ function EditQueued({ o, onSaved }) {
   };
   return html`<form class="queued-form" onSubmit=${submit} novalidate aria-labelledby="edit-title">
     <h2 id="edit-title">Edit</h2>
-    ${message && html`<p class="error" role="alert">${message}</p>`}
     <div class=${`form-field${errors.key ? ' invalid' : ''}`}>
       <label for="q-key">Key</label>
       <input id="q-key" value=${key} onInput=${(/** @type {any} */ e) => setKey(e.currentTarget.value)} aria-describedby="q-key-h${errors.key ? ' q-key-e' : ''}" aria-invalid=${errors.key ? 'true' : undefined} />
@@ -65,7 +69,8 @@ function EditQueued({ o, onSaved }) {
       <span class="hint" id="q-lock-h">Empty: waiting to be claimed. A lock older than the cluster's retry has expired.</span>
       ${errors.lock && html`<span class="field-error" id="q-lock-e">Lock ${errors.lock}</span>`}
     </div>
-    <div class="buttons"><button type="submit" class="primary">Save</button></div>
+    <div class="buttons"><button type="submit" class="primary">Save</button>
+      ${message && html`<p class="error" role="alert" ref=${said}>${message}</p>`}</div>
   </form>`;
 }
 
@@ -74,6 +79,10 @@ function Detail({ meta, id }) {
   const { data, error, reload } = useData(`queued/${encodeURIComponent(id)}`);
   const can = meta.pages.queued.can;
   const o = data?.object;
+  const name = o ? `${o.payload?.name ?? o.name ?? 'Package'} (${o.id})` : null;
+  useEffect(() => {
+    if (name) detailTitle(name, title);
+  }, [name]);
   const actions = o ? ACTIONS.filter((a) => can[a.action] && (a.action !== 'release' || o.lock)) : [];
   return html`<article class="detail" aria-labelledby="page-title">
     <p class="back"><a href=${listHref('queued')}>← ${title}</a></p>
@@ -89,6 +98,7 @@ function Detail({ meta, id }) {
         }} />`}
     </div>
     <${ErrorBox} error=${error} />
+    ${data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
     ${o && html`<${Fields} page="queued" id=${id} object=${o} truncated=${data.truncated} order=${ORDER}
       render=${{ lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)') }} />`}
     ${o && can.edit && html`<${EditQueued} o=${o} onSaved=${reload} />`}

@@ -1,12 +1,13 @@
 /** A schedule's detail: every field, its last run, actions and history. Loaded on demand. */
 import { html } from 'htm/preact';
+import { useEffect } from 'preact/hooks';
 import { ActionButtons } from '../components/bulk.js';
 import { ErrorBox, Fields, History, SuccessIcon } from '../components/detail.js';
 import { ACTIONS, LastRun, typeName } from '../components/schedule.js';
 import { useData } from '../lib/data.js';
 import { plural } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
-import { href, listHref, navigate } from '../lib/router.js';
+import { detailTitle, href, listHref, navigate } from '../lib/router.js';
 import { Time } from '../lib/time.js';
 
 const title = 'Scheduled tasks';
@@ -26,6 +27,10 @@ function Detail({ meta, id }) {
   const { data, error, reload } = useData(`scheduled/${encodeURIComponent(id)}`);
   const can = meta.pages.scheduled.can;
   const o = data?.object;
+  const name = o ? o.name ?? `Schedule ${o.id}` : null;
+  useEffect(() => {
+    if (name) detailTitle(name, title);
+  }, [name]);
   const actions = o
     ? ACTIONS.filter((a) => can[a.action] && (a.action === 'pause' ? o.repeats !== 0 : a.action === 'resume' ? o.repeats === 0 : true))
     : [];

@@ -108,7 +108,12 @@ export const queued: Page = {
     const r = await findOne(ctx.em, Number(id));
     if (!r) return null;
     const object = toObject(r);
-    return { object, truncated: truncateFields(object, JSON_FIELDS) };
+    // a failure the cluster is retrying: its row on Failed tasks, with the attempts so far
+    const [failure] = r.task_id
+      ? await ctx.em.execute('select name, attempt_count from ormq_task where id = ? and not success', [r.task_id])
+      : [];
+    const retrying = failure ? { taskId: r.task_id, name: failure.name, attempts: Number(failure.attempt_count) } : null;
+    return { object, truncated: truncateFields(object, JSON_FIELDS), extra: { retrying } };
   },
 
   async field(ctx, id, name) {
