@@ -197,6 +197,9 @@ Ops('long values never widen the page, at 1280 and at 390 px', async ({ host }) 
       if (hash === '#/failed') {
         const box = await p.getByLabel('Group').boundingBox();
         assert.ok(box!.width <= 14 * 14 + 1, `the Group filter is ${box!.width}px wide`);
+        // the key column, the short result, is on screen without scrolling the table
+        const key = await p.locator('td.col-shortResult').last().boundingBox();
+        assert.ok(key!.x + 40 <= viewport, `the short result starts at ${key!.x}px`);
       }
       await shot(p, `operator-long-${phone ? 'phone' : 'desktop'}-${hash === '#/failed' ? 'list' : 'detail'}`);
     }
