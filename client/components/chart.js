@@ -5,6 +5,10 @@
  */
 import { html } from 'htm/preact';
 import { num } from '../lib/format.js';
+import { styles } from '../lib/styles.js';
+
+// the built file's name, set by client/build.ts
+await styles(STYLES_CHART);
 
 /** A round step for the y axis, so gridlines land on numbers people read at a glance. @param {number} max */
 function step(max) {

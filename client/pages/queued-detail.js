@@ -2,7 +2,8 @@
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ActionButtons } from '../components/bulk.js';
-import { ErrorBox, Fields, History } from '../components/detail.js';
+import { ErrorBox } from '../components/detail.js';
+import { Fields, History } from '../components/fields.js';
 import { ACTIONS } from '../components/queued.js';
 import { api } from '../lib/api.js';
 import { useData } from '../lib/data.js';

@@ -2,7 +2,8 @@
 import { html } from 'htm/preact';
 import { useEffect } from 'preact/hooks';
 import { ActionButtons } from '../components/bulk.js';
-import { ErrorBox, Fields, History, SuccessIcon } from '../components/detail.js';
+import { ErrorBox, SuccessIcon } from '../components/detail.js';
+import { Fields, History } from '../components/fields.js';
 import { ACTIONS, LastRun, typeName } from '../components/schedule.js';
 import { useData } from '../lib/data.js';
 import { plural } from '../lib/format.js';

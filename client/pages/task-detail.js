@@ -5,7 +5,8 @@
 import { html } from 'htm/preact';
 import { useEffect } from 'preact/hooks';
 import { ActionButtons } from '../components/bulk.js';
-import { ErrorBox, Fields, History, SuccessIcon } from '../components/detail.js';
+import { ErrorBox, SuccessIcon } from '../components/detail.js';
+import { Fields, History } from '../components/fields.js';
 import { TASK_ORDER } from '../components/task.js';
 import { api } from '../lib/api.js';
 import { useData } from '../lib/data.js';
