@@ -725,8 +725,12 @@ Locked.before(async (ctx) => {
   // /ops/queue-admin has no authorize (local only); /viewer lets everyone view Successful tasks only.
   ctx.host = await startHost('express', {}, { path: '/viewer', options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' } });
   for (let h = 0; h < 6; h++) {
-    await insertTask(ctx.host.orm, { name: `ok-${h}`, stopped: new Date(Date.now() - h * 3_600_000).toISOString() });
-    await insertTask(ctx.host.orm, { name: `bad-${h}`, success: false, stopped: new Date(Date.now() - h * 3_600_000).toISOString() });
+    const stopped = new Date(Date.now() - h * 3_600_000).toISOString();
+    await insertTask(ctx.host.orm, { name: `ok-${h}`, stopped });
+    await insertTask(ctx.host.orm, { name: `bad-${h}`, success: false, stopped });
+    // the chart counts the attempts in the rollups
+    await insertRollup(ctx.host.orm, { at: stopped });
+    await insertRollup(ctx.host.orm, { at: stopped, success: false });
   }
 });
 Locked.after(async (ctx) => {
