@@ -5,7 +5,7 @@ import { ErrorBox } from './components/detail.js';
 import { LiveContext, useData } from './lib/data.js';
 import { clearNotice, useNotice } from './lib/notice.js';
 import { PAGES } from './lib/format.js';
-import { href, parseHash, useRoute } from './lib/router.js';
+import { href, navigate, pageTitle, parseHash, searchSoon, useRoute } from './lib/router.js';
 
 /**
  * Each page's code loads when it is first shown, so the first load carries the shell and one page
@@ -21,10 +21,18 @@ const VIEWS = {
   queued: () => import('./pages/queued.js').then((m) => m.Queued),
   clusters: () => import('./pages/clusters.js').then((m) => m.Clusters),
   metrics: () => import('./pages/metrics.js').then((m) => m.Metrics),
+  'task-detail': () => import('./pages/task-detail.js').then((m) => m.TaskDetailPage),
+  'scheduled-detail': () => import('./pages/scheduled-detail.js').then((m) => m.ScheduleDetailPage),
+  'queued-detail': () => import('./pages/queued-detail.js').then((m) => m.QueuedDetailPage),
 };
 
 /** The chunk a route needs; the schedule form has its own. @param {string[]} path */
-const viewOf = (path) => (path[0] === 'scheduled' && (path[1] === 'new' || path[2] === 'edit') ? 'scheduled-form' : path[0] ?? '');
+const viewOf = (path) =>
+  path[0] === 'scheduled' && (path[1] === 'new' || path[2] === 'edit') ? 'scheduled-form'
+  : (path[0] === 'successful' || path[0] === 'failed') && path[1] ? 'task-detail'
+  : path[0] === 'scheduled' && path[1] ? 'scheduled-detail'
+  : path[0] === 'queued' && path[1] ? 'queued-detail'
+  : path[0] ?? '';
 
 // the first page's code is fetched alongside api/meta rather than after it
 VIEWS[viewOf(parseHash().path)]?.().catch(() => {});
@@ -76,8 +84,17 @@ function Notice() {
     if (n && Date.now() - n.at > 1500) clearNotice();
   }, [key]);
   return html`<div class="notice-area" role="status" aria-live="polite">
-    ${n && html`<p class=${`notice ${n.kind}`}>${n.text} <button type="button" class="link" onClick=${clearNotice}>Dismiss</button></p>`}
+    ${n && html`<p class=${`notice ${n.kind}`}>${n.text} ${n.link && html`<a href=${n.link.href}>${n.link.text}</a> `}<button type="button" class="link" onClick=${clearNotice}>Dismiss</button></p>`}
   </div>`;
+}
+
+/** @param {boolean} [still] keep the scroll position */
+function focusHeading(still) {
+  const h = /** @type {HTMLElement | null} */ (document.querySelector('main h1'));
+  if (h) {
+    h.tabIndex = -1;
+    h.focus({ preventScroll: still });
+  }
 }
 
 export function App() {
@@ -87,9 +104,10 @@ export function App() {
   const page = route.path[0] ?? '';
   const m = meta.data;
 
-  useEffect(() => {
-    if (m?.title) document.title = m.title;
-  }, [m?.title]);
+  const form = viewOf(route.path) === 'scheduled-form';
+  const name = page === '' ? 'Overview' : page === 'metrics' ? 'Metrics' : (PAGES.find(([p]) => p === page)?.[1] ?? 'Not found');
+  const where = form ? (route.path[1] === 'new' ? 'New schedule' : 'Edit schedule') : name;
+  useEffect(() => pageTitle(m?.title, route.path[1] && !form ? [name] : [where]), [m?.title, route.path.join('/')]);
 
   useEffect(() => {
     const onKey = (/** @type {KeyboardEvent} */ e) => {
@@ -97,22 +115,20 @@ export function App() {
       const t = /** @type {HTMLElement} */ (e.target);
       if (t.closest('input, textarea, select, [contenteditable]')) return;
       const search = document.getElementById('search');
-      if (search) {
-        e.preventDefault();
-        search.focus();
-      }
+      e.preventDefault();
+      if (search) return search.focus();
+      // no search box here (the overview, a detail, Clusters, Metrics): the list's, else Failed tasks'
+      const list = ['successful', 'failed', 'scheduled', 'queued'].includes(page) ? page : 'failed';
+      searchSoon();
+      navigate(href([list]));
     };
     addEventListener('keydown', onKey);
     return () => removeEventListener('keydown', onKey);
-  }, []);
+  }, [page]);
 
   // a page change moves focus to the new heading so screen readers announce it
   useEffect(() => {
-    const h = /** @type {HTMLElement | null} */ (document.querySelector('main h1'));
-    if (h && document.activeElement === document.body) {
-      h.tabIndex = -1;
-      h.focus({ preventScroll: true });
-    }
+    if (document.activeElement === document.body) focusHeading(true);
   }, [route.path.join('/')]);
 
   let view;
@@ -123,6 +139,11 @@ export function App() {
   else view = html`<${View} page=${viewOf(route.path)} meta=${m} route=${route} />`;
 
   return html`<${LiveContext.Provider} value=${live}>
+    <a class="skip" href="#main" onClick=${(/** @type {Event} */ e) => {
+      // the hash is the route: move focus without changing it
+      e.preventDefault();
+      focusHeading();
+    }}>Skip to content</a>
     <header class="top">
       <a class="brand" href="#/">${m?.title ?? 'Queue admin'}</a>
       <nav aria-label="Pages">

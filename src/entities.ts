@@ -27,6 +27,8 @@ export const Task = defineEntity({
     stopped: p.datetime().columnType('timestamptz').fieldName('stopped'),
     success: p.boolean().fieldName('success'),
     attemptCount: p.integer().fieldName('attempt_count').default(1),
+    /** The last failed attempts, oldest first: { at, cluster, error, max } (max: the cluster's maxAttempts). */
+    attempts: p.json<unknown[]>().fieldName('attempts').defaultRaw(`'[]'`),
   },
   indexes: forEntity([...INDEXES.ormq_task, ...TRIGRAM_INDEXES.ormq_task]),
 });

@@ -67,7 +67,30 @@ export function parseCron(expression: string, timeZone = 'UTC'): Cron {
   if (!nickname && (fields.length < 5 || fields.length > 6)) {
     throw new Error('expected 5 fields (minute hour day month weekday), or 6 with seconds first');
   }
-  return new Cron(expression.trim(), { timezone: timeZone, paused: true });
+  try {
+    return new Cron(expression.trim(), { timezone: timeZone, paused: true });
+  } catch (e) {
+    throw new Error(plainCronError((e as Error).message));
+  }
+}
+
+const CRON_RANGES: Record<string, string> = {
+  second: 'second must be 0–59', minute: 'minute must be 0–59', hour: 'hour must be 0–23',
+  day: 'day of the month must be 1–31', month: 'month must be 1–12 or JAN–DEC', dayOfWeek: 'weekday must be 0–7 or SUN–SAT (0 and 7 are Sunday)',
+};
+
+/** croner's message without its class name, in the words of the form's help. */
+export function plainCronError(message: string): string {
+  const m = message.replace(/^CronPattern:\s*/, '');
+  const range = /^Invalid value for (\w+)/.exec(m);
+  if (range && CRON_RANGES[range[1]!]) return CRON_RANGES[range[1]!]!;
+  if (/illegal stepping/i.test(m)) return 'a step (*/N) must be a whole number of 1 or more';
+  const badRange = /illegal range: '([^']*)'/i.exec(m);
+  if (badRange) return `${JSON.stringify(badRange[1])} is not a range (write from-to, e.g. 1-5)`;
+  const chars = /entry (\d) \((.*)\) contains illegal characters/i.exec(m);
+  if (chars) return `field ${chars[1]} (${JSON.stringify(chars[2])}) has characters a cron field cannot hold`;
+  if (/configuration format/i.test(m)) return 'expected 5 fields (minute hour day month weekday), or 6 with seconds first';
+  return m.replace(/^./, (c) => c.toLowerCase());
 }
 
 function cronAfter(expression: string, after: Date, timeZone: string): Date {

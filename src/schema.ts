@@ -93,7 +93,8 @@ create table if not exists ormq_task (
   started timestamptz not null,
   stopped timestamptz not null,
   success boolean not null,
-  attempt_count int not null default 1
+  attempt_count int not null default 1,
+  attempts jsonb not null default '[]'
 );
 
 create table if not exists ormq_schedule (
@@ -177,12 +178,12 @@ create table if not exists ormq_metric (
 `;
 
 /**
- * Columns added to ormq_schedule after its first release. Each is added only when missing, so a
- * start-up against an up-to-date table takes no lock; a new anchor starts every series at its
- * current next run. A null anchor (a row written without one) counts from the next run, and the
+ * Columns added to ormq_schedule and ormq_task after their first release. Each is added only when
+ * missing, so a start-up against an up-to-date table takes no lock; a new anchor starts every
+ * series at its current next run. A null anchor (a row written without one) counts from the next run, and the
  * scheduler stores it at the first run.
  */
-const SCHEDULE_UPGRADES = `
+const COLUMN_UPGRADES = `
 do $$
 begin
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'anchor' and not attisdropped) then
@@ -194,6 +195,9 @@ begin
   end if;
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'paused_repeats' and not attisdropped) then
     alter table ormq_schedule add column paused_repeats int null;
+  end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_task'::regclass and attname = 'attempts' and not attisdropped) then
+    alter table ormq_task add column attempts jsonb not null default '[]';
   end if;
 end $$;
 `;
@@ -231,7 +235,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
       await tx.execute(`create schema "${schema.replaceAll('"', '""')}"`);
     }
     await tx.execute(TABLES);
-    await tx.execute(SCHEDULE_UPGRADES);
+    await tx.execute(COLUMN_UPGRADES);
     await tx.execute(QUEUED_UPGRADES);
     await tx.execute(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the

@@ -129,6 +129,31 @@ Views('a schedule\'s last run goes only to those who may view the page its outco
   assert.not.ok(detail.text.includes(ok), 'the task id appears nowhere in the answer');
 });
 
+Views('a task\'s lineage and a package\'s retried failure are linked only for those who may view the page they are on', async (ctx) => {
+  const api = await ctx.start({ authorize: grants });
+  const first = await insertTask(ctx.orm, { name: 'import', success: false, result: { error: 'Error', message: 'down' } });
+  assert.is((await api.post('api/failed/actions/resubmit', { ids: [first] }, as('failed:view', 'failed:resubmit'))).status, 200);
+  const [pkg] = await sql<{ id: number; payload: { id: string } }>(ctx.orm, 'select id, payload from ormq_queued');
+  // the deleted failure's bookmark leads to the package on Queued tasks: not for a caller who cannot view that page
+  assert.is((await api.get(`api/failed/${first}`, as('failed:view'))).status, 404);
+  const shown = await api.get(`api/failed/${first}`, as('failed:view', 'queued:view'));
+  assert.is(shown.json.extra.successor.place.page, 'queued');
+
+  // a package that retries a failure names it only to those who may view Failed tasks
+  const retried = await insertTask(ctx.orm, { name: 'secret-retry', success: false, result: { error: 'Error', message: 'x' } });
+  await sql(ctx.orm, `insert into ormq_queued (key, payload) values ('default', ?::jsonb)`, [JSON.stringify({ id: retried, name: 'secret-retry', func: 'work' })]);
+  const [{ id: qid }] = (await sql<{ id: number }>(ctx.orm, 'select id from ormq_queued where payload->>\'id\' = ?', [retried])) as [{ id: number }];
+  assert.is((await api.get(`api/queued/${qid}`, as('queued:view'))).json.extra.retrying, null);
+  assert.is((await api.get(`api/queued/${qid}`, as('queued:view', 'failed:view'))).json.extra.retrying.name, 'secret-retry');
+
+  // lineage on the new task's row: its origin is on Failed tasks, hidden from a Successful-only viewer
+  await sql(ctx.orm, 'delete from ormq_queued where id = ?', [pkg.id]);
+  await insertTask(ctx.orm, { id: pkg.payload.id, name: 'import', success: true, result: 'ok' });
+  await insertTask(ctx.orm, { id: first, name: 'import', success: false, result: { error: 'Error', message: 'down' } });
+  assert.is((await api.get(`api/successful/${pkg.payload.id}`, as('successful:view'))).json.extra.lineage.from, null);
+  assert.is((await api.get(`api/successful/${pkg.payload.id}`, as('successful:view', 'failed:view'))).json.extra.lineage.from.taskId, first);
+});
+
 Views('each overview series goes only to those who may view its page', async (ctx) => {
   const api = await ctx.start({ authorize: grants });
   // the overview's chart counts attempts from the metrics rollups

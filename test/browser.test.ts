@@ -224,7 +224,7 @@ for (const kind of ['express', 'koa'] as const) {
       ];
       for (const [name, hash, heading] of pages) {
         await visit(w, host!.admin, hash, heading);
-        if (name === 'overview') await w.page.locator('svg rect.success').first().waitFor();
+        if (name === 'overview') await w.page.locator('.chart a.success').first().waitFor();
         if (name === 'successful') await w.page.getByText('Only the newest 500 successes are kept').waitFor();
         if (!dark) {
           const found = await axe(w.page);
@@ -278,7 +278,7 @@ for (const kind of ['express', 'koa'] as const) {
       'the resubmitted task to succeed',
     );
     await visit(w, host!.admin, '#/successful?group=imports', 'Successful tasks');
-    await w.page.locator(`a[href="#/successful/${String(done.id).trim()}"]`).waitFor();
+    await w.page.locator(`main a[href="#/successful/${String(done.id).trim()}"]`).waitFor();
     await noProblems(w, 'resubmit from the detail');
     await w.context.close();
   });
@@ -414,7 +414,7 @@ Metrics('loads on demand, shows per func figures and a chart, and a bar or a cou
     await w.page.getByRole('rowheader', { name: 'report.build' }).waitFor();
     assert.ok(scripts.length > before, 'the code of the page was fetched when it was first shown');
     await w.page.getByRole('row', { name: /^email\.send 1,050 / }).waitFor();
-    await waitFor(async () => (await w.page.locator('svg .bar').count()) === 60, 'a bar per minute of the last hour');
+    await waitFor(async () => (await w.page.locator('.chart .bar').count()) === 60, 'a bar per minute of the last hour');
     if (!dark && width === 1280) assert.equal(await axe(w.page), [], 'axe on metrics');
     await shot(w.page, `express-metrics-${width}${dark ? '-dark' : ''}`);
     await noProblems(w, 'the metrics page');
@@ -436,7 +436,7 @@ Metrics('loads on demand, shows per func figures and a chart, and a bar or a cou
   // a bar's failures open Failed tasks for that bar's minute only
   await p.goBack();
   await p.getByRole('heading', { level: 1, name: 'Metrics' }).waitFor();
-  await p.locator('svg a[aria-label$="3 failures"]').click();
+  await p.locator('.chart a[aria-label$="3 failures"]').click();
   await p.getByRole('heading', { level: 1, name: 'Failed tasks' }).waitFor();
   await p.getByRole('link', { name: 'broken-sync' }).waitFor();
   await p.getByRole('link', { name: 'other-func-failure' }).waitFor();
@@ -451,7 +451,7 @@ Metrics('loads on demand, shows per func figures and a chart, and a bar or a cou
   await p.waitForURL(/func=report\.build/);
   await waitFor(async () => (await p.locator('tbody tr').count()) === 1, 'one func in the table');
   await visit(w, host!.admin, '#/metrics?range=7d', 'Metrics');
-  await waitFor(async () => (await p.locator('svg .bar').count()) === 28, 'a bar per 6 hours of the last 7 days');
+  await waitFor(async () => (await p.locator('.chart .bar').count()) === 28, 'a bar per 6 hours of the last 7 days');
   await shot(p, 'express-metrics-7d');
   await noProblems(w, 'the metrics drill-down');
   await w.context.close();
@@ -760,12 +760,12 @@ Locked('the overview shows only the series the caller may view', async ({ host }
     const w = await openPage();
     await w.page.setViewportSize(viewport);
     await visit(w, host!.extraAdmin!, '#/', 'Overview');
-    await w.page.locator('svg rect.success').first().waitFor();
-    assert.is(await w.page.locator('svg rect.failure').count(), 0, 'no failure bars');
+    await w.page.locator('.chart .parts .success').first().waitFor();
+    assert.is(await w.page.locator('.chart .parts .failure').count(), 0, 'no failure bars');
     const caption = await w.page.locator('figcaption').innerText();
     assert.match(caption, /Successes \(6\)/);
     assert.not.match(caption, /Failures/);
-    assert.not.match(await w.page.locator('svg').getAttribute('aria-label') ?? '', /failure/);
+    assert.not.match(await w.page.locator('.chart .bars').getAttribute('aria-label') ?? '', /failure/);
     assert.is(await w.page.locator('.card-failed').count(), 0);
     await shot(w.page, `express-overview-successes-only-${viewport.width}`);
     await noProblems(w, 'the overview');

@@ -104,6 +104,12 @@ export function Progress({ label, done, total }) {
 export function ActionButtons({ page, actions, target, count, estimated, noun, onDone, onError, quick }) {
   const [dialog, ask] = useConfirm();
   const [running, setRunning] = useState(/** @type {null | { label: string, done: number, total: number }} */ (null));
+  // shown beside the buttons that caused it, and scrolled to: the top of the page may be out of sight
+  const [failed, setFailed] = useState(/** @type {string | null} */ (null));
+  const errorRef = useRef(/** @type {HTMLParagraphElement | null} */ (null));
+  useEffect(() => {
+    if (failed) errorRef.current?.scrollIntoView({ block: 'nearest' });
+  }, [failed]);
   /** @param {Action} a */
   const run = async (a) => {
     const t = target();
@@ -111,11 +117,13 @@ export function ActionButtons({ page, actions, target, count, estimated, noun, o
     const about = estimated ? 'about ' : '';
     const ok = (quick && !a.danger) || await ask(`${a.label} ${about}${noun(count)}?`, a.danger ? 'This cannot be undone.' : `This applies to ${about}${num(count)} ${count === 1 ? 'row' : 'rows'}.`, a.label, a.danger);
     if (!ok) return;
+    setFailed(null);
     setRunning({ label: `${a.label}:`, done: 0, total: count });
     try {
       const done = await runAction(page, a.action, t, (d, total) => setRunning({ label: `${a.label}:`, done: d, total }));
       onDone(a, done);
     } catch (e) {
+      setFailed(/** @type {Error} */ (e).message);
       onError?.(/** @type {Error} */ (e));
     } finally {
       setRunning(null);
@@ -126,6 +134,7 @@ export function ActionButtons({ page, actions, target, count, estimated, noun, o
       ${actions.map((a) => html`<button type="button" class=${a.danger ? 'danger' : ''} disabled=${!count || !!running} onClick=${() => run(a)}>${a.label}</button>`)}
     </div>
     ${running && html`<${Progress} ...${running} />`}
+    ${failed && html`<p class="error action-error" role="alert" ref=${errorRef}>${failed}</p>`}
     ${dialog}
   `;
 }

@@ -1,21 +1,25 @@
 import { html } from 'htm/preact';
+import { takeSearchFocus } from '../lib/router.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 /**
  * The list's search box. Typing updates the URL after a short pause, so each keystroke does not
  * make a request; Enter applies at once.
- * @param {{ value: string, onSearch: (v: string) => void, hint: string }} props
+ * @param {{ value: string, onSearch: (v: string, typing: boolean) => void, hint: string }} props
  */
 export function SearchBox({ value, onSearch, hint }) {
   const [draft, setDraft] = useState(value);
   const timer = useRef(/** @type {any} */ (0));
   useEffect(() => setDraft(value), [value]);
-  useEffect(() => () => clearTimeout(timer.current), []);
+  useEffect(() => {
+    if (takeSearchFocus()) document.getElementById('search')?.focus();
+    return () => clearTimeout(timer.current);
+  }, []);
   return html`
     <form class="search" role="search" onSubmit=${(/** @type {Event} */ e) => {
       e.preventDefault();
       clearTimeout(timer.current);
-      onSearch(draft.trim());
+      onSearch(draft.trim(), false);
     }}>
       <label for="search">Search</label>
       <input id="search" type="search" value=${draft} aria-describedby="search-hint" autocomplete="off"
@@ -23,7 +27,7 @@ export function SearchBox({ value, onSearch, hint }) {
           const v = e.currentTarget.value;
           setDraft(v);
           clearTimeout(timer.current);
-          timer.current = setTimeout(() => onSearch(v.trim()), 400);
+          timer.current = setTimeout(() => onSearch(v.trim(), true), 400);
         }} />
       <span id="search-hint" class="hint">${hint} · press / to search</span>
     </form>

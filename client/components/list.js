@@ -4,12 +4,12 @@
  * cursors of the pages before this one in the hash (`prev`), as keyset cursors only go one way.
  */
 import { html } from 'htm/preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, query } from '../lib/api.js';
-import { useData } from '../lib/data.js';
+import { LiveContext, useData } from '../lib/data.js';
 import { num, plural } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
-import { href, navigate, replace } from '../lib/router.js';
+import { href, navigate, rememberList, replace } from '../lib/router.js';
 import { ActionButtons } from './bulk.js';
 import { ErrorBox } from './detail.js';
 import { FilterSelect, SearchBox } from './filters.js';
@@ -46,12 +46,18 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
   const prev = params.getAll('prev');
   const filterKey = query(filter);
 
-  const list = useData(`${page}${query({ ...filter, cursor })}`);
+  const [selected, setSelected] = useState(/** @type {Set<string>} */ (new Set()));
+  const [all, setAll] = useState(false);
+  const liveOn = useContext(LiveContext);
+  // a refresh would move selected rows off the page while the user decides what to do with them
+  const paused = liveOn && (selected.size > 0 || all);
+  const list = useData(`${page}${query({ ...filter, cursor })}`, { live: !paused });
+  useEffect(() => {
+    rememberList(page, href([page], { ...filter, cursor: cursor || null, prev }));
+  }, [page, filterKey, cursor, prev.join()]);
   const choices = useData(filters.length ? `${page}/filters` : null, { live: false });
   const allowed = actions.filter((a) => conf.can[a.action]);
 
-  const [selected, setSelected] = useState(/** @type {Set<string>} */ (new Set()));
-  const [all, setAll] = useState(false);
   const [matching, setMatching] = useState(/** @type {number | null} */ (null));
   const [estimated, setEstimated] = useState(false);
   useEffect(() => {
@@ -61,6 +67,9 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
   }, [filterKey, cursor]);
 
   const rows = /** @type {any[]} */ (list.data?.rows ?? []);
+  // ids as the API spells them, for selected rows a refresh has taken off the page
+  const rawIds = useRef(/** @type {Map<string, any>} */ (new Map()));
+  rows.forEach((r) => rawIds.current.set(String(r.id), r.id));
   const pageIds = useMemo(() => rows.map((r) => String(r.id)), [rows]);
   const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
   const more = !!(list.data?.next || cursor);
@@ -77,10 +86,15 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
     return () => void (live = false);
   }, [allOnPage, more, filterKey]);
 
-  /** @param {Record<string, string>} changes */
-  const setQuery = (changes) => {
-    const next = { ...filter, ...changes };
-    replace(href([page], next));
+  /**
+   * A filter change is a history entry, so Back undoes it; refining a search as it is typed
+   * replaces the entry instead of adding one per pause.
+   * @param {Record<string, string>} changes @param {boolean} [refine]
+   */
+  const setQuery = (changes, refine = false) => {
+    const next = href([page], { ...filter, ...changes });
+    if (refine) replace(next);
+    else navigate(next);
   };
 
   const count = list.data?.count;
@@ -97,7 +111,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
       </div>
       ${intro}
       <div class="toolbar">
-        <${SearchBox} value=${search} hint=${`Searches ${searchHint}`} onSearch=${(/** @type {string} */ v) => v !== search && setQuery({ search: v })} />
+        <${SearchBox} value=${search} hint=${`Searches ${searchHint}`} onSearch=${(/** @type {string} */ v, /** @type {boolean} */ typing) => v !== search && setQuery({ search: v }, typing && !!v && !!search)} />
         ${filters.map((f) => f.chip ? filter[f.name] && html`<span class="chip">${f.label} ${f.chip(filter[f.name])}
             <a href=${href([page], { ...filter, [f.name]: null })} aria-label=${`Remove ${f.label.toLowerCase()}`}>×</a></span>`
           : html`<${FilterSelect} name=${f.name} label=${f.label} value=${filter[f.name]}
@@ -108,9 +122,9 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
       <${ErrorBox} error=${list.error} />
       ${allowed.length > 0 && rows.length > 0 &&
       html`<div class="bulk">
-        <span class="selection" aria-live="polite">${all && matching !== null ? `All ${about}${num(matching)} matching rows selected` : `${num(selected.size)} selected`}</span>
+        <span class="selection" aria-live="polite">${all && matching !== null ? `All ${about}${num(matching)} matching rows selected` : `${num(selected.size)} selected`}${paused ? html` <span class="tag warn">updates paused</span>` : ''}</span>
         <${ActionButtons} page=${page} actions=${allowed} count=${selectedCount} estimated=${all && matching !== null && estimated} noun=${noun}
-          target=${() => (all && matching !== null ? { all: true, filter, count: matching } : selected.size ? { ids: rows.filter((r) => selected.has(String(r.id))).map((r) => r.id) } : null)}
+          target=${() => (all && matching !== null ? { all: true, filter, count: matching } : selected.size ? { ids: [...selected].map((id) => rawIds.current.get(id) ?? id) } : null)}
           onDone=${(/** @type {any} */ a, /** @type {number} */ done) => {
             notify(`${a.past} ${noun(done)}.`);
             setSelected(new Set());
@@ -118,10 +132,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
             setMatching(null);
             list.reload();
           }}
-          onError=${(/** @type {Error} */ e) => {
-            notify(e.message, 'error');
-            list.reload();
-          }} />
+          onError=${() => list.reload()} />
         ${allOnPage && more && !all && matching !== null &&
         html`<button type="button" class="link" onClick=${() => setAll(true)}>Select all ${about}${num(matching)} matching</button>`}
         ${(all || selected.size > 0) && html`<button type="button" class="link" onClick=${() => { setSelected(new Set()); setAll(false); }}>Clear selection</button>`}

@@ -1,4 +1,5 @@
 import { html } from 'htm/preact';
+import { useRef } from 'preact/hooks';
 import { label } from '../lib/format.js';
 
 /**
@@ -18,8 +19,18 @@ import { label } from '../lib/format.js';
 export function Table({ columns, rows, cell, detail, rowName, selected, onSelect, caption }) {
   const ids = rows.map((r) => String(r.id));
   const allOn = ids.length > 0 && ids.every((id) => selected?.has(id));
+  // shift-click sets every row from the last one clicked to this one (as Django admin does)
+  const anchor = useRef(/** @type {string | null} */ (null));
+  /** @param {MouseEvent} e @param {number} i */
+  const pick = (e, i) => {
+    const on = /** @type {HTMLInputElement} */ (e.currentTarget).checked;
+    const from = anchor.current === null ? -1 : ids.indexOf(anchor.current);
+    anchor.current = ids[i] ?? null;
+    if (!e.shiftKey || from < 0) return onSelect?.([ids[i]], on);
+    onSelect?.(ids.slice(Math.min(from, i), Math.max(from, i) + 1), on);
+  };
   return html`
-    <div class="table-wrap" role="region" aria-label=${caption} tabindex="0">
+    <div class="table-wrap" role="region" aria-label=${`${caption}, table`} tabindex="0">
       <table>
         <caption class="sr-only">${caption}</caption>
         <thead>
@@ -40,7 +51,7 @@ export function Table({ columns, rows, cell, detail, rowName, selected, onSelect
               ${onSelect &&
               html`<td class="check">
                 <input type="checkbox" aria-label=${`Select ${rowName(row)}`} checked=${selected?.has(id)}
-                  onChange=${(/** @type {any} */ e) => onSelect([id], e.currentTarget.checked)} />
+                  onClick=${(/** @type {MouseEvent} */ e) => pick(e, i)} />
               </td>`}
               ${columns.map((c, j) => {
                 const content = cell(c, row);

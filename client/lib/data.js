@@ -24,35 +24,35 @@ export function useData(path, options = {}) {
   useEffect(() => {
     if (!path) return;
     let stopped = false;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    let timer;
-    let controller = new AbortController();
+    const controller = new AbortController();
     setState((s) => ({ ...s, loading: true }));
-
-    const whenVisible = () => {
-      if (stopped) return;
-      if (document.hidden) document.addEventListener('visibilitychange', whenVisible, { once: true });
-      else load();
-    };
-    const load = async () => {
-      controller = new AbortController();
-      try {
-        const data = await api(path, { signal: controller.signal });
-        if (!stopped) setState({ data, error: null, path, loading: false });
-      } catch (e) {
+    api(path, { signal: controller.signal }).then(
+      (data) => !stopped && setState({ data, error: null, path, loading: false }),
+      (e) => {
         if (stopped || /** @type {Error} */ (e).name === 'AbortError') return;
         setState((s) => ({ ...s, error: e, loading: false }));
-      }
-      if (!stopped && liveOn) timer = setTimeout(whenVisible, LIVE_INTERVAL);
-    };
-    load();
+      },
+    );
     return () => {
       stopped = true;
-      clearTimeout(timer);
       controller.abort();
+    };
+  }, [path, version]);
+
+  // The next live reload is scheduled when a load has ended; turning live off (or pausing it)
+  // cancels it without loading anything.
+  useEffect(() => {
+    if (!path || !liveOn || state.loading) return;
+    const whenVisible = () => {
+      if (document.hidden) document.addEventListener('visibilitychange', whenVisible, { once: true });
+      else setVersion((v) => v + 1);
+    };
+    const timer = setTimeout(whenVisible, LIVE_INTERVAL);
+    return () => {
+      clearTimeout(timer);
       document.removeEventListener('visibilitychange', whenVisible);
     };
-  }, [path, liveOn, version]);
+  }, [path, liveOn, state]);
 
   return {
     // data from an earlier path stays shown while the new one loads, so the table does not blink

@@ -4,15 +4,15 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 
-/** @typedef {{ text: string, kind: 'ok' | 'error', at: number }} Notice */
+/** @typedef {{ text: string, kind: 'ok' | 'error', at: number, link?: { text: string, href: string } }} Notice */
 /** @type {Set<(n: Notice | null) => void>} */
 const listeners = new Set();
 /** @type {Notice | null} */
 let current = null;
 
-/** @param {string} text @param {'ok' | 'error'} [kind] */
-export function notify(text, kind = 'ok') {
-  current = { text, kind, at: Date.now() };
+/** @param {string} text @param {'ok' | 'error'} [kind] @param {{ text: string, href: string }} [link] */
+export function notify(text, kind = 'ok', link) {
+  current = { text, kind, at: Date.now(), link };
   listeners.forEach((l) => l(current));
 }
 

@@ -51,3 +51,60 @@ export function useRoute() {
   }, []);
   return route;
 }
+
+/*
+ * What the admin keeps of where the user is: the list as last seen (for a detail's "← list" link),
+ * the document title per page, and a search box to focus once the page that has one is shown.
+ */
+
+const LAST_LIST = 'ormq-admin-list-';
+
+/** Remembers a list's URL (filters, search, page) for the way back from a detail. @param {string} page @param {string} at */
+export function rememberList(page, at) {
+  try {
+    sessionStorage.setItem(LAST_LIST + page, at);
+  } catch {}
+}
+
+/** The list as the user last saw it, else the list unfiltered. @param {string} page */
+export function listHref(page) {
+  try {
+    const last = sessionStorage.getItem(LAST_LIST + page);
+    if (last && last.startsWith(`#/${page}`)) return last;
+  } catch {}
+  return href([page]);
+}
+
+let app = 'Queue admin';
+/** @type {string[]} */
+let parts = [];
+
+/**
+ * The page's own title, then the admin's: "import · Failed tasks · Jobs".
+ * @param {string | undefined} appTitle set by the shell; undefined keeps the last one
+ * @param {string[]} [own] the page's parts, most specific first
+ */
+export function pageTitle(appTitle, own) {
+  if (appTitle) app = appTitle;
+  if (own) parts = own;
+  document.title = [...parts, app].join(' · ');
+}
+
+/** A detail page names its object in front of the page's name. @param {string} name @param {string} page */
+export function detailTitle(name, page) {
+  pageTitle(undefined, [name, page]);
+}
+
+let focusSearch = false;
+
+/** "/" pressed where there is no search box: the next list shown focuses its own. */
+export function searchSoon() {
+  focusSearch = true;
+}
+
+/** @returns {boolean} true once after searchSoon() */
+export function takeSearchFocus() {
+  const f = focusSearch;
+  focusSearch = false;
+  return f;
+}

@@ -1,6 +1,7 @@
 import { html } from 'htm/preact';
 
 const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+const zoned = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'long' });
 
 /** @param {string | null | undefined} iso */
 export function localTime(iso) {
@@ -23,13 +24,14 @@ export function relative(iso, now = Date.now()) {
 }
 
 /**
- * A time in the browser's zone; the UTC value is in the title (shown on hover).
+ * A time in the browser's zone; the zone and the UTC value are in the title (shown on hover).
  * @param {{ iso: string | null | undefined, rel?: boolean }} props
  */
 export function Time({ iso, rel }) {
   if (!iso) return html`<span class="muted">—</span>`;
-  const utc = new Date(iso).toISOString();
-  return html`<time datetime=${utc} title=${utc}>${localTime(iso)}</time>${rel ? html` <span class="rel">${relative(iso)}</span>` : null}`;
+  const d = new Date(iso);
+  const utc = d.toISOString();
+  return html`<time datetime=${utc} title=${`${zoned.format(d)} · ${utc}`}>${localTime(iso)}</time>${rel ? html` <span class="rel">${relative(iso)}</span>` : null}`;
 }
 
 /** @param {number | null | undefined} ms */

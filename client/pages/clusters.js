@@ -9,6 +9,10 @@ import { num, plural } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
 import { href } from '../lib/router.js';
 import { duration, Time } from '../lib/time.js';
+import { styles } from '../lib/styles.js';
+
+// the built file's name, set by client/build.ts
+await styles(STYLES_CLUSTERS);
 
 /** Uptimes and waits run to days; the shared `duration` stops at minutes. @param {number | null} ms */
 function span(ms) {

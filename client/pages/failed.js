@@ -1,7 +1,7 @@
 /** Failed tasks: finished tasks with success = false; the error is in the result. */
 import { html } from 'htm/preact';
 import { ListPage } from '../components/list.js';
-import { taskCell, TaskDetail, taskFilters } from '../components/task.js';
+import { failedFilters, taskCell } from '../components/task.js';
 
 const title = 'Failed tasks';
 const one = 'failed task';
@@ -9,10 +9,8 @@ const many = 'failed tasks';
 
 /** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
 export function Failed({ meta, route }) {
-  const id = route.path[1];
-  if (id) return html`<${TaskDetail} page="failed" id=${id} meta=${meta} title=${title} one=${one} many=${many} />`;
   return html`<${ListPage} page="failed" meta=${meta} route=${route} title=${title} one=${one} many=${many}
-    searchHint="name, func and group" filters=${taskFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
+    searchHint="name, func, group or task id" filters=${failedFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
     actions=${[
       { action: 'resubmit', label: 'Resubmit', past: 'Resubmitted' },
       { action: 'delete', label: 'Delete', past: 'Deleted', danger: true },

@@ -19,9 +19,10 @@ function Chart({ hourly }) {
   const bars = hourly.map((h) => ({ at: h.hour, success: h.success ?? 0, failure: h.failure ?? 0 }));
   const totals = bars.reduce((t, h) => [t[0] + h.success, t[1] + h.failure], [0, 0]);
   const parts = [shows.success && `${num(totals[0])} successes`, shows.failure && `${num(totals[1])} failures`].filter(Boolean);
-  return html`<${BarChart} bars=${bars} shows=${shows} note="per hour, last 24 hours, your time zone"
+  return html`<${BarChart} bars=${bars} shows=${shows} note="per hour, last 24 hours, your time zone; choose a bar for that hour's tasks"
     summary=${`Results per hour over the last 24 hours: ${parts.join(' and ')} in all.`}
-    when=${(/** @type {Date} */ d) => hourMinute.format(d)} tick=${(/** @type {Date} */ d, /** @type {number} */ i) => (i % 3 === 0 ? hourFormat.format(d) : null)} />`;
+    when=${(/** @type {Date} */ d) => hourMinute.format(d)} tick=${(/** @type {Date} */ d, /** @type {number} */ i) => (i % 3 === 0 ? hourFormat.format(d) : null)}
+    link=${(/** @type {{ at: string }} */ b, /** @type {'successful' | 'failed'} */ page) => href([page], { hour: b.at })} />`;
 }
 
 /** @param {{ meta: any }} props */

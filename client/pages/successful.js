@@ -1,7 +1,7 @@
 /** Successful tasks: finished tasks with success = true. */
 import { html } from 'htm/preact';
 import { ListPage } from '../components/list.js';
-import { taskCell, TaskDetail, taskFilters } from '../components/task.js';
+import { taskCell, taskFilters } from '../components/task.js';
 import { num } from '../lib/format.js';
 
 const title = 'Successful tasks';
@@ -18,10 +18,8 @@ function saveLimitNote(limit) {
 
 /** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
 export function Successful({ meta, route }) {
-  const id = route.path[1];
-  if (id) return html`<${TaskDetail} page="successful" id=${id} meta=${meta} title=${title} one=${one} many=${many} />`;
   return html`<${ListPage} page="successful" meta=${meta} route=${route} title=${title} one=${one} many=${many}
-    searchHint="name, func and group" filters=${taskFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
+    searchHint="name, func, group or task id" filters=${taskFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
     intro=${saveLimitNote(meta.saveLimit)}
     actions=${[
       { action: 'resubmit', label: 'Resubmit', past: 'Resubmitted' },

@@ -47,6 +47,8 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
   title?: string;
   /** The cluster's saveLimit, stated on the Successful tasks page. */
   saveLimit?: number | null;
+  /** The cluster's retry (seconds): when a failed task still queued runs again. Default 90, the cluster's. */
+  retry?: number;
   /** node:http only: the path the admin lives under; outside it the handler calls next() or answers 404. */
   basePath?: string;
   /** IANA zone schedules are computed in (cron previews, the "today" filter); default UTC. */
@@ -97,6 +99,7 @@ export interface ResolvedOptions {
   columns: Record<ListPageId, string[]>;
   title: string;
   saveLimit: number | null;
+  retry: number;
   basePath: string | null;
   timeZone: string;
   healthMaxWait: number;
@@ -138,6 +141,9 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     if (typeof options.basePath !== 'string' || !options.basePath.startsWith('/')) fail('basePath must be a path starting with "/"');
     basePath = options.basePath.replace(/\/+$/, '');
   }
+  if (options.retry !== undefined && !(typeof options.retry === 'number' && Number.isFinite(options.retry) && options.retry > 0)) {
+    fail('retry must be a number of seconds above 0');
+  }
   const timeZone = options.timeZone ?? 'UTC';
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
@@ -159,6 +165,7 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     columns,
     title: options.title ?? 'Task queue',
     saveLimit: options.saveLimit ?? null,
+    retry: options.retry ?? 90,
     basePath,
     timeZone,
     healthMaxWait,

@@ -27,8 +27,11 @@ export interface ListResult {
 }
 
 export interface Detail {
-  object: Record<string, unknown>;
+  /** null: the object is gone, and `extra` says where its work went (a resubmitted failure). */
+  object: Record<string, unknown> | null;
   truncated: Record<string, Truncated>;
+  /** Page-specific facts shown apart from the fields (a task's attempts, lineage, pending retry). */
+  extra?: Record<string, unknown>;
 }
 
 type Row = Record<string, unknown>;

@@ -29,6 +29,13 @@ export const CLAIM = {
     returning q.id, q.payload`,
 };
 
+/** A failure's record for the task's attempts history (a success adds none). */
+const FAILED_ATTEMPT = `case when success then '[]'::jsonb else jsonb_build_array(jsonb_build_object(
+  'at', stopped, 'cluster', cluster, 'error', left(concat_ws(': ', result->>'error', result->>'message'), 500), 'max', $3::int)) end`;
+/** The earlier attempts plus this one's, the newest 10 kept so a task retried forever stays small. */
+const LAST_ATTEMPTS = `(select coalesce(jsonb_agg(a order by n), '[]') from jsonb_array_elements(t.attempts || excluded.attempts)
+  with ordinality x(a, n) where n > jsonb_array_length(t.attempts || excluded.attempts) - 10)`;
+
 /**
  * Completion of a batch of finished tasks, in one statement: save what is to be saved (a retry of
  * the same task id updates its row and counts the attempt), ack (delete) the packages that are
@@ -48,14 +55,14 @@ export const COMPLETE = {
         "group" text, cluster text, enqueued timestamptz, started timestamptz, stopped timestamptz,
         success boolean, save boolean, cancelled boolean)
     ), saved as (
-      insert into ormq_task as t (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count)
-      select id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, 1
+      insert into ormq_task as t (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count, attempts)
+      select id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, 1, ${FAILED_ATTEMPT}
       from input where save
       on conflict (id) do update set
         name = excluded.name, func = excluded.func, hook = excluded.hook, args = excluded.args,
         kwargs = excluded.kwargs, result = excluded.result, "group" = excluded."group",
         cluster = excluded.cluster, started = excluded.started, stopped = excluded.stopped,
-        success = excluded.success, attempt_count = t.attempt_count + 1
+        success = excluded.success, attempt_count = t.attempt_count + 1, attempts = ${LAST_ATTEMPTS}
       returning t.id, t.attempt_count
     ), acked as (
       delete from ormq_queued q

@@ -135,7 +135,14 @@ export const queued: Page = {
 
   async detail(ctx, id) {
     const r = await findOne(ctx.em, Number(id));
-    return r ? toDetail(r) : null;
+    if (!r) return null;
+    const detail = toDetail(r);
+    // a failure the cluster is retrying: its row on Failed tasks, with the attempts so far
+    const [failure] = r.task_id && (await ctx.can('failed', 'view'))
+      ? await ctx.em.execute('select name, attempt_count from ormq_task where id = ? and not success', [r.task_id])
+      : [];
+    const retrying = failure ? { taskId: r.task_id, name: failure.name, attempts: Number(failure.attempt_count) } : null;
+    return { ...detail, extra: { retrying } };
   },
 
   async field(ctx, id, name) {

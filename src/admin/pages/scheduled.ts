@@ -29,7 +29,7 @@ const NEXT_RUN_FILTERS = ['past', 'today', 'next7', 'later'] as const;
  */
 const select = (extra = '') => `select ${SCHEDULE_COLUMNS.split(', ').filter((c) => !(JSON_FIELDS as readonly string[]).includes(c)).map((c) => T + c).join(', ')},
   ${JSON_FIELDS.map((f) => jsonHead(T + f, f)).join(', ')}, last.id as last_id,
-  last.success as last_success${extra} from ormq_schedule left join ormq_task last on last.id = ormq_schedule.task`;
+  last.success as last_success, last.stopped as last_stopped${extra} from ormq_schedule left join ormq_task last on last.id = ormq_schedule.task`;
 
 type Row = Record<string, unknown>;
 
@@ -59,7 +59,7 @@ export function toObject(r: Row): Row {
     pausedRepeats: r.paused_repeats === null || r.paused_repeats === undefined ? null : Number(r.paused_repeats),
     version: Number(r.version),
     task: r.task === null || r.task === undefined ? null : String(r.task).trim(),
-    lastRun: r.last_id ? { id: String(r.last_id).trim(), success: r.last_success } : null,
+    lastRun: r.last_id ? { id: String(r.last_id).trim(), success: r.last_success, stopped: iso(r.last_stopped) } : null,
     args: r.args,
     kwargs: r.kwargs,
   };
@@ -149,6 +149,9 @@ function where(filter: Record<string, unknown>, ctx: RequestContext): Where {
     w.add(`${T}schedule_type = ?`, type);
   }
   if (cluster !== null) w.add(`${T}cluster = ?`, cluster);
+  const state = textFilter(filter, 'state', 10);
+  if (state !== null && state !== 'paused' && state !== 'active') throw badRequest('state must be "paused" or "active"', { state: 'must be "paused" or "active"' });
+  if (state !== null) w.add(`${T}repeats ${state === 'paused' ? '=' : '<>'} 0`);
   if (next !== null) {
     if (!(NEXT_RUN_FILTERS as readonly string[]).includes(next)) {
       throw badRequest(`nextRun must be one of ${NEXT_RUN_FILTERS.join(', ')}`, { nextRun: 'is not a next run filter' });

@@ -8,7 +8,9 @@ import {
   distinctValues, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
   textFilter, timeFilter, Where, type Keyset,
 } from '../list.js';
-import type { LogEntry } from '../log.js';
+import { badRequest } from '../http.js';
+import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
+import { writeLog, type LogEntry } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
 
 const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' };
@@ -60,6 +62,20 @@ async function dropQueuedRetries(tx: SqlEntityManager, rows: Row[]): Promise<voi
   await tx.execute(`delete from ormq_queued where (payload->>'id') in (?)`, [rows.map((r) => String(r.id).trim())]);
 }
 
+/** Failed tasks whose package is still queued: the cluster runs them again when its lock expires. */
+async function pendingRetries(em: SqlEntityManager, ids: string[]): Promise<Map<string, { queuedId: number; lock: string | null }>> {
+  const found = new Map<string, { queuedId: number; lock: string | null }>();
+  if (!ids.length) return found;
+  const rows = await em.execute(`select id, lock, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) order by id`, [ids]);
+  for (const r of rows) if (!found.has(r.task_id as string)) found.set(r.task_id as string, { queuedId: Number(r.id), lock: iso(r.lock) });
+  return found;
+}
+
+const nextAt = (lock: string | null, retry: number) => (lock ? new Date(new Date(lock).getTime() + retry * 1000).toISOString() : null);
+
+/** Served by ormq_queued_task_idx, one probe per failed row. */
+const RETRYING = `exists (select 1 from ormq_queued q where (q.payload->>'id') = ormq_task.id::text)`;
+
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
   success: boolean;
@@ -71,11 +87,15 @@ function resubmit(config: TaskPageConfig): Action {
   return {
     converges: config.deleteOnResubmit,
     columns: 'id, name, func, hook, "group", cluster',
-    async apply(tx: SqlEntityManager, rows: Row[]): Promise<LogEntry[]> {
+    async apply(tx: SqlEntityManager, rows: Row[], ctx): Promise<LogEntry[]> {
       const packages: BuiltPackage[] = [];
       const entries: LogEntry[] = [];
+      // on the new tasks: where each came from (returned entries count the rows handled)
+      const origins: LogEntry[] = [];
       for (const r of rows) {
         const built = buildPackage(r.func, [], {
+          // the same name, so the resubmission is found where the failure was looked for
+          name: r.name as string,
           hook: (r.hook as string | null) ?? null,
           group: (r.group as string | null) ?? null,
           cluster: (r.cluster as string | null) ?? 'default',
@@ -83,7 +103,9 @@ function resubmit(config: TaskPageConfig): Action {
         const id = String(r.id).trim();
         packages.push({ ...built, copyArgs: { task: id } });
         entries.push({ action: 'resubmit', page: config.id, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${built.payload.id}` });
+        origins.push({ action: 'resubmitted', page: config.id, objectId: built.payload.id, summary: resubmittedSummary(r.name, id) });
       }
+      await writeLog(tx, await ctx.actor(), origins);
       await dropQueuedRetries(tx, rows);
       await insertPackages(tx, packages);
       if (config.deleteOnResubmit) {
@@ -125,12 +147,25 @@ export function taskPage(config: TaskPageConfig): Page {
     const to = timeFilter(filter, 'to');
     if (from !== null) w.add('stopped >= ?::timestamptz', from);
     if (to !== null) w.add('stopped < ?::timestamptz', to);
+    const hour = textFilter(filter, 'hour', 40);
+    if (hour !== null) {
+      // an hour of the overview's chart: tasks that ended in it
+      const from = new Date(hour);
+      if (Number.isNaN(from.getTime())) throw badRequest('hour must be a date and time', { hour: 'must be a date and time' });
+      w.add('stopped >= ? and stopped < ?', from.toISOString(), new Date(from.getTime() + 3_600_000).toISOString());
+    }
+    const state = textFilter(filter, 'state', 20);
+    if (state !== null && !config.success) {
+      if (state !== 'retrying' && state !== 'final') throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
+      w.add(state === 'retrying' ? RETRYING : `not ${RETRYING}`);
+    }
     return w;
   };
   const searchOf = (filter: Record<string, unknown>): Where => {
     const w = new Where();
     const search = textFilter(filter, 'search');
-    if (search !== null) {
+    if (search !== null && parseTaskId(search.toLowerCase())) w.add('id = ?', search.toLowerCase());
+    else if (search !== null) {
       const p = likePattern(search);
       w.search('(name ilike ? or func ilike ? or "group" ilike ?)', p, p, p);
     }
@@ -182,8 +217,16 @@ export function taskPage(config: TaskPageConfig): Page {
       const search = searchOf(query);
       const rows = search.searching
         ? await searchPage(ctx.em, scoped, search, limit + 1)
-        : await ctx.em.execute(`select ${listed} from ormq_task ${scoped.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, scoped.params);
-      return keysetPage(ctx.em, 'ormq_task', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
+        : await ctx.em.execute(`select ${listed} from ormq_task ${scoped.and(search).sql} ${orderBy(KEYSET)} limit ${limit + 1}`, [...scoped.params, ...search.params]);
+      const page = await keysetPage(ctx.em, 'ormq_task', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
+      if (!config.success) {
+        const retries = await pendingRetries(ctx.em, page.rows.map((r) => r.id as string));
+        for (const r of page.rows) {
+          const q = retries.get(r.id as string);
+          r.retrying = q ? { queuedId: q.queuedId, nextAt: nextAt(q.lock, ctx.options.retry) } : null;
+        }
+      }
+      return page;
     },
 
     async filters(ctx) {
@@ -196,10 +239,24 @@ export function taskPage(config: TaskPageConfig): Page {
     },
 
     async detail(ctx, id) {
-      const r = await find(ctx.em, id, `${LIST_COLUMNS}, ${JSON_FIELDS.map((f) => jsonHead(f, f)).join(', ')}`);
-      if (!r) return null;
+      const r = await find(ctx.em, id, `${LIST_COLUMNS}, ${JSON_FIELDS.map((f) => jsonHead(f, f)).join(', ')}, attempts`);
+      if (!r) {
+        // a resubmitted failure is deleted: its bookmark leads on to the resubmission
+        // Its history (who resubmitted it, when) is still in the log and comes with the answer.
+        const successor = await visiblePlace(ctx, await successorOf(ctx.em, String(id)));
+        return successor ? { object: null, truncated: {}, extra: { successor } } : null;
+      }
       const { values, truncated } = headFields(r, JSON_FIELDS);
-      return { object: { ...toListRow(r), ...values }, truncated };
+      const attempts = Array.isArray(r.attempts) ? (r.attempts as Row[]) : [];
+      let retry = null;
+      if (!config.success) {
+        const q = (await pendingRetries(ctx.em, [String(id)])).get(String(id));
+        const max = Number(attempts[attempts.length - 1]?.max ?? 0);
+        if (q) retry = { queuedId: q.queuedId, nextAt: nextAt(q.lock, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
+      }
+      const lineage = await lineageOf(ctx.em, String(id));
+      const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry };
+      return { object: { ...toListRow(r), ...values }, truncated, extra };
     },
 
     async field(ctx, id, name) {

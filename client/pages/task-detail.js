@@ -1,0 +1,151 @@
+/**
+ * A finished task's detail, for Successful and Failed tasks: its error, attempts, where it came
+ * from and went, fields and history. Loaded on demand, apart from the lists.
+ */
+import { html } from 'htm/preact';
+import { useEffect } from 'preact/hooks';
+import { ActionButtons } from '../components/bulk.js';
+import { ErrorBox, SuccessIcon } from '../components/detail.js';
+import { Fields, History } from '../components/fields.js';
+import { TASK_ORDER } from '../components/task.js';
+import { api } from '../lib/api.js';
+import { useData } from '../lib/data.js';
+import { plural, text } from '../lib/format.js';
+import { notify } from '../lib/notice.js';
+import { detailTitle, href, listHref, navigate } from '../lib/router.js';
+import { duration, Time } from '../lib/time.js';
+
+/** @type {Record<string, (v: any) => any>} */
+const render = {
+  enqueued: (v) => html`<${Time} iso=${v} />`,
+  started: (v) => html`<${Time} iso=${v} />`,
+  stopped: (v) => html`<${Time} iso=${v} />`,
+  timeTaken: (v) => duration(v),
+  success: (v) => html`<${SuccessIcon} ok=${v} /> ${v ? 'Succeeded' : 'Failed'}`,
+};
+
+/** @param {any} result */
+const isFailure = (result) => !!result && typeof result === 'object' && !!(result.error || result.message || result.stack);
+
+/** A failure's error: its class and message, then the stack. @param {{ result: any }} props */
+function Failure({ result }) {
+  const { error, message, stack } = result;
+  return html`<section class="failure-box" aria-labelledby="error-title">
+    <h2 id="error-title">Error</h2>
+    <p class="error-message"><strong>${text(error ?? 'Error')}</strong>${message ? `: ${text(message)}` : ''}</p>
+    ${stack && html`<pre class="stack" role="region" aria-label="Stack trace" tabindex="0">${text(stack)}</pre>`}
+  </section>`;
+}
+
+/** Where a task is now, as a link. @param {{ place: any, taskId: string }} props */
+export function PlaceLink({ place, taskId }) {
+  if (!place) return html`<span>task <code>${taskId}</code> <span class="muted">(no longer kept)</span></span>`;
+  const where = { queued: 'queued', successful: 'succeeded', failed: 'failed' }[/** @type {'queued'} */ (place.page)];
+  const to = place.page === 'queued' ? href(['queued', String(place.id)]) : href([place.page, place.taskId]);
+  return html`<a href=${to}>${place.name ?? place.taskId}</a> <span class="tag">${where}</span>`;
+}
+
+/** Resubmitted from / as, and a retry the cluster will still make. @param {{ extra: any }} props */
+function Lineage({ extra }) {
+  const { lineage, retry } = extra ?? {};
+  if (!lineage?.from && !lineage?.to && !retry) return null;
+  return html`<ul class="lineage">
+    ${retry && html`<li class="retry-line"><strong>Retrying:</strong> attempt ${retry.attempt}${retry.max && retry.attempt <= retry.max ? ` of ${retry.max}` : ''},
+      next ${retry.nextAt ? html`at <${Time} iso=${retry.nextAt} rel />` : 'as soon as a cluster takes it'}
+      ${' · '}<a href=${href(['queued', String(retry.queuedId)])}>its queued package</a></li>`}
+    ${lineage?.from && html`<li>Resubmitted from <${PlaceLink} ...${lineage.from} /></li>`}
+    ${lineage?.to && html`<li>Resubmitted as <${PlaceLink} ...${lineage.to} /></li>`}
+  </ul>`;
+}
+
+/**
+ * The failed attempts, newest first; numbered back from the attempt count (the oldest may be gone).
+ * @param {{ attempts: any[], count: number, success: boolean }} props
+ */
+function Attempts({ attempts, count, success }) {
+  if (!attempts?.length) return null;
+  const last = success ? count - 1 : count;
+  const rows = attempts.map((a, i) => ({ ...a, n: last - (attempts.length - 1 - i) })).reverse();
+  return html`<section aria-labelledby="attempts-title">
+    <h2 id="attempts-title">Failed attempts</h2>
+    <div class="table-wrap" role="region" aria-label="Failed attempts, table" tabindex="0"><table>
+      <thead><tr><th scope="col">Attempt</th><th scope="col">When</th><th scope="col">Cluster</th><th scope="col">Error</th></tr></thead>
+      <tbody>${rows.map((a) => html`<tr><td>${a.n > 0 ? a.n : ''}</td><td><${Time} iso=${a.at} rel /></td><td>${text(a.cluster)}</td><td class="wrap">${text(a.error)}</td></tr>`)}</tbody>
+    </table></div>
+    ${count > attempts.length + (success ? 1 : 0) && html`<p class="hint">Only the last ${attempts.length} failed attempts are kept.</p>`}
+  </section>`;
+}
+
+/** A bookmark of a task that was resubmitted (and so deleted): where its work went. @param {{ successor: any }} props */
+function Moved({ successor }) {
+  return html`<p class="lineage moved" role="status">This task was resubmitted; its work continues as <${PlaceLink} ...${successor} />.</p>`;
+}
+
+/** The notice after a resubmit, linking to the new task. @param {string} page @param {string} id @param {string} done */
+async function noticeResubmitted(page, id, done) {
+  let successor = null;
+  try {
+    const r = await api(`${page}/${encodeURIComponent(id)}`);
+    successor = r.extra?.successor ?? r.extra?.lineage?.to;
+  } catch {}
+  const place = successor?.place;
+  if (!place) return notify(done);
+  notify(done, 'ok', { text: `Open the new task`, href: place.page === 'queued' ? href(['queued', String(place.id)]) : href([place.page, place.taskId]) });
+}
+
+/**
+ * @param {{ page: 'successful' | 'failed', id: string, meta: any, title: string, one: string, many: string }} props
+ */
+export function TaskDetail({ page, id, meta, title, one, many }) {
+  const { data, error, reload } = useData(`${page}/${encodeURIComponent(id)}`);
+  const can = meta.pages[page].can;
+  /** @type {import('./bulk.js').Action[]} */
+  const actions = [
+    { action: 'resubmit', label: 'Resubmit', past: 'Resubmitted' },
+    { action: 'delete', label: 'Delete', past: 'Deleted', danger: true },
+  ].filter((a) => can[a.action]);
+  const o = data?.object;
+  // the error box shows the failure's result: the fields then leave it out, so the stack shows once
+  const failure = o && page === 'failed' && isFailure(o.result);
+  useEffect(() => {
+    if (o) detailTitle(o.name, title);
+  }, [o?.name]);
+  return html`<article class="detail" aria-labelledby="page-title">
+    <p class="back"><a href=${listHref(page)}>← ${title}</a></p>
+    <div class="page-head">
+      ${html`<h1 id="page-title">${o ? o.name : data?.extra?.successor ? 'Resubmitted' : id}</h1>`}
+      ${o && actions.length > 0 &&
+      html`<${ActionButtons} page=${page} actions=${actions} count=${1} noun=${(/** @type {number} */ n) => plural(n, one, many)}
+        target=${() => ({ ids: [o.id] })} quick
+        onDone=${async (/** @type {any} */ a, /** @type {number} */ done) => {
+          const said = `${a.past} ${plural(done, one, many)}.`;
+          if (a.action === 'resubmit' && done) await noticeResubmitted(page, o.id, said);
+          else notify(said);
+          // a resubmitted failure and a deleted row are gone: back to the list
+          if (a.action === 'delete' || page === 'failed') navigate(listHref(page));
+          else reload();
+        }} />`}
+    </div>
+    <${ErrorBox} error=${error} />
+    ${data?.extra?.successor && html`<${Moved} successor=${data.extra.successor} />`}
+    ${o && html`<${Lineage} extra=${data.extra} />`}
+    ${failure && html`<${Failure} result=${o.result} />`}
+    ${o && html`<${Fields} page=${page} id=${id} object=${o} truncated=${data.truncated} order=${TASK_ORDER} render=${render}
+      skip=${failure ? ['result', 'shortResult'] : []} />`}
+    ${o && html`<${Attempts} attempts=${data.extra?.attempts} count=${o.attemptCount} success=${o.success} />`}
+    ${data && html`<${History} history=${data.history} />`}
+    ${!data && !error && html`<p class="loading">Loading…</p>`}
+  </article>`;
+}
+
+
+const KINDS = {
+  successful: { title: 'Successful tasks', one: 'successful task', many: 'successful tasks' },
+  failed: { title: 'Failed tasks', one: 'failed task', many: 'failed tasks' },
+};
+
+/** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
+export function TaskDetailPage({ meta, route }) {
+  const page = /** @type {'successful' | 'failed'} */ (route.path[0]);
+  return html`<${TaskDetail} key=${route.path[1]} page=${page} id=${route.path[1]} meta=${meta} ...${KINDS[page]} />`;
+}

@@ -1,0 +1,115 @@
+/**
+ * Headless Chromium (Debian's, through playwright-core) against a real host app with the admin and a
+ * running cluster: the pieces a browser test needs, with axe-core counting every issue at any level.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import * as assert from 'uvu/assert';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Cluster, queueAdmin, type QueueAdminOptions } from '../../src/index.js';
+import { close, listen } from './admin.js';
+import { freshOrm } from './db.js';
+
+const SHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url));
+const AXE = readFileSync(fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
+export const TASKS = ['report.build', 'work.recover', 'email.send'];
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+let browserPromise: Promise<Browser> | undefined;
+export const browser = () =>
+  (browserPromise ??= chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  }));
+
+export interface Host {
+  orm: MikroORM;
+  admin: string;
+  stop(): Promise<void>;
+}
+
+/** Express 5 with the admin at /ops/queue-admin, its own database and a running cluster. */
+export async function startHost(options: QueueAdminOptions = {}): Promise<Host> {
+  const db = await freshOrm();
+  const orm = db.orm;
+  const app = express();
+  app.use('/ops/queue-admin', queueAdmin(orm, { tasks: TASKS, title: 'Test queue', ...options }));
+  const server: Server = createServer(app);
+  const origin = await listen(server);
+  const cluster = new Cluster(orm, {
+    name: 'default', workers: 2, timeout: 5, retry: 10, poll: 200, saveLimit: 0, log: () => {},
+    tasks: { 'report.build': async () => ({ rows: 3 }), 'work.recover': async () => 'recovered', 'email.send': async () => 'sent' },
+  });
+  await cluster.start();
+  return {
+    orm,
+    admin: `${origin}/ops/queue-admin/`,
+    async stop() {
+      await cluster.stop();
+      await close(server);
+      await db.close();
+    },
+  };
+}
+
+export interface Watched {
+  page: Page;
+  context: BrowserContext;
+  problems: string[];
+}
+
+export async function openPage(options: { dark?: boolean; phone?: boolean } = {}): Promise<Watched> {
+  const context = await (await browser()).newContext({ viewport: options.phone ? PHONE : DESKTOP, colorScheme: options.dark ? 'dark' : 'light' });
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  return { page, context, problems };
+}
+
+/** Loads a hash route and waits for its heading and data. */
+export async function visit(w: Watched, admin: string, hash: string, heading?: string | RegExp): Promise<void> {
+  await w.page.goto(`${admin}${hash}`);
+  await w.page.locator('main h1').first().waitFor();
+  if (heading) await w.page.getByRole('heading', { level: 1, name: heading }).waitFor();
+  await w.page.locator('.loading').first().waitFor({ state: 'detached' });
+}
+
+/** Every axe-core issue, whatever its impact. */
+export async function axe(page: Page): Promise<string[]> {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() =>
+    (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
+      resultTypes: ['violations'],
+    }),
+  );
+  return result.violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}
+
+export async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+}
+
+/** `expected`: statuses the test provoked on purpose, which Chromium logs as failed loads. */
+export function noProblems(w: Watched, where: string, expected: number[] = []): void {
+  const provoked = (p: string) => expected.some((status) => p.includes(`status of ${status} `));
+  assert.equal(w.problems.filter((p) => !provoked(p)), [], `no console error on ${where}`);
+}
+
+/** The page is no wider than the viewport: nothing makes it scroll sideways. */
+export async function fitsWidth(page: Page): Promise<{ scroll: number; viewport: number }> {
+  return page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, viewport: window.innerWidth }));
+}
+
+export async function closeBrowser(): Promise<void> {
+  if (browserPromise) await (await browserPromise).close();
+  browserPromise = undefined;
+}
