@@ -413,7 +413,8 @@ Ops('an action refused by the server says so next to its buttons, in view', asyn
   const said = p.locator('.queued-form .buttons').getByRole('alert');
   await said.getByText('Nothing changed.').waitFor();
   const at = await said.boundingBox();
-  assert.ok(at!.y >= 0 && at!.y + at!.height <= 844, 'the message is in view');
+  // scrolled to the nearest edge: its bottom may land a fraction of a pixel past the fold
+  assert.ok(at!.y >= 0 && at!.y + at!.height <= 845, 'the message is in view');
   noProblems(w, 'refused action', [403]);
   await w.context.close();
 });
