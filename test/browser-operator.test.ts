@@ -37,7 +37,13 @@ async function seedFailures(orm: MikroORM) {
 const Ops = suite<{ host?: Host }>('browser: the admin as operators use it', {});
 Ops.before(async (ctx) => {
   // a policy decided when the action is made: the button shows, the POST is refused (a real 403)
-  ctx.host = await startHost({ retry: 120, authorize: (req, what) => !(what.action === 'delete' && req.method === 'POST' && req.headers['x-policy'] === 'no-deletes') });
+  ctx.host = await startHost({
+    retry: 120,
+    authorize: (req, what) =>
+      !(what.action === 'delete' && req.method === 'POST' && req.headers['x-policy'] === 'no-deletes') &&
+      !(what.action === 'edit' && req.method === 'PUT' && req.headers['x-policy'] === 'no-edits') &&
+      !(what.action === 'view' && req.method === 'PUT' && req.headers['x-policy'] === 'no-views'),
+  });
 });
 Ops.after(async (ctx) => {
   await ctx.host?.stop();
@@ -418,6 +424,96 @@ Ops('an action refused by the server says so next to its buttons, in view', asyn
   noProblems(w, 'refused action', [403]);
   await w.context.close();
 });
+
+/** The element's box lies within the viewport's height (scrolling is in whole pixels, boxes are not). */
+async function inView(p: import('playwright-core').Page, el: import('playwright-core').Locator, height: number): Promise<void> {
+  const box = await el.boundingBox();
+  assert.ok(box && box.y >= -1 && box.y + box.height <= height + 1, `in view: ${JSON.stringify(box)}`);
+}
+
+for (const view of [{ name: 'desktop', phone: false, dark: false, height: 800 }, { name: 'phone', phone: true, dark: false, height: 844 }, { name: 'dark', phone: false, dark: true, height: 800 }]) {
+  Ops(`${view.name}: the schedule form's errors are beside what caused them and in view; a stale save keeps the edits and applies them onto the other change`, async ({ host }) => {
+    const orm = host!.orm;
+    const [s] = await sql<{ id: number }>(orm, `insert into ormq_schedule (name, func, schedule_type, minutes, repeats, next_run, anchor, cluster)
+      values ('ledger-sync', 'report.build', 'I', 30, -1, now() + interval '1 hour', now(), null) returning id`);
+    const w = await openPage({ phone: view.phone, dark: view.dark });
+    const p = w.page;
+    await w.context.setExtraHTTPHeaders({ 'x-policy': 'no-edits' });
+    await visit(w, host!.admin, `#/scheduled/${s!.id}/edit`, 'Edit ledger-sync');
+    // the preview arrives after the form; it is above Save and would push a message down
+    await p.getByText('First five runs:').waitFor();
+
+    // a refused save: the error is beside Save and scrolled to, not above the form
+    await p.getByLabel('Repeats', { exact: true }).fill('5');
+    await p.getByRole('button', { name: 'Save' }).click();
+    const refused = p.locator('.schedule-form > .buttons').getByRole('alert');
+    await refused.getByText(/^Forbidden: edit on scheduled/).waitFor();
+    await inView(p, refused, view.height);
+    assert.is(await p.locator('main .error').count(), 1, 'said once, beside Save');
+    assert.is((await sql<{ repeats: number }>(orm, 'select repeats from ormq_schedule where id = ?', [s!.id]))[0]!.repeats, -1, 'nothing saved');
+    await shot(p, `operator-schedule-403-${view.name}`);
+
+    // a field error: the first invalid field is scrolled to and focused
+    await w.context.setExtraHTTPHeaders({});
+    await p.getByLabel('Args', { exact: true }).fill('{not json');
+    await p.getByLabel('Repeats', { exact: true }).fill('1.5');
+    await p.getByRole('button', { name: 'Save' }).click();
+    await p.getByText('Args must be an array, like [1, "a"] in JSON').waitFor();
+    assert.is(await p.evaluate(() => document.activeElement?.id), 'f-args', 'the first invalid field has focus');
+    await inView(p, p.getByLabel('Args', { exact: true }), view.height);
+    await p.getByLabel('Args', { exact: true }).fill('["eu"]');
+    await p.getByLabel('Repeats', { exact: true }).fill('5');
+
+    // someone else changes the interval and the cluster; this user changed repeats and the interval
+    await p.getByLabel('Minutes', { exact: true }).fill('15');
+    await sql(orm, `update ormq_schedule set minutes = 60, cluster = 'night', version = version + 1 where id = ?`, [s!.id]);
+    await p.getByRole('button', { name: 'Save' }).click();
+    const box = p.locator('.conflict');
+    await box.getByRole('heading', { name: 'Someone else changed this schedule after you opened it' }).waitFor();
+    await inView(p, box.getByRole('button', { name: 'Apply my changes to the current version' }), view.height);
+    const items = (list: string) => box.locator(list).locator('li').evaluateAll((li) => li.map((x) => x.textContent!.replace(/\s+/g, ' ').trim()));
+    assert.equal(await items('.their-change'), ['Minutes: 30 → 60', 'Cluster: (empty) → night']);
+    assert.equal(await items('.conflicting'), ['Minutes: yours 15 replaces theirs 60']);
+    // the form still holds what the user typed
+    assert.is(await p.getByLabel('Repeats', { exact: true }).inputValue(), '5');
+    assert.is(await p.getByLabel('Minutes', { exact: true }).inputValue(), '15');
+    assert.is(await p.getByLabel('Args', { exact: true }).inputValue(), '["eu"]');
+    assert.equal(await axe(p), [], `axe on the conflict (${view.name})`);
+    assert.ok((await fitsWidth(p)).scroll <= (await fitsWidth(p)).viewport, 'the page fits its width');
+    await shot(p, `operator-schedule-409-${view.name}`);
+
+    await box.getByRole('button', { name: 'Apply my changes to the current version' }).click();
+    await p.getByRole('heading', { level: 1, name: 'ledger-sync', exact: true }).waitFor();
+    const [row] = await sql(orm, 'select minutes, repeats, cluster, args from ormq_schedule where id = ?', [s!.id]);
+    assert.equal({ ...row }, { minutes: 15, repeats: 5, cluster: 'night', args: ['eu'] }, 'the edits on top of the other change');
+
+    // Discard loads the current version into the form
+    await visit(w, host!.admin, `#/scheduled/${s!.id}/edit`, 'Edit ledger-sync');
+    await p.getByLabel('Repeats', { exact: true }).fill('9');
+    await sql(orm, `update ormq_schedule set repeats = 7, version = version + 1 where id = ?`, [s!.id]);
+    await p.getByRole('button', { name: 'Save' }).click();
+    await box.locator('.conflicting').waitFor();
+    assert.equal(await items('.conflicting'), ['Repeats: yours 9 replaces theirs 7']);
+    await box.getByRole('button', { name: 'Discard my changes' }).click();
+    await box.waitFor({ state: 'detached' });
+    assert.is(await p.getByLabel('Repeats', { exact: true }).inputValue(), '7');
+    assert.is(await p.getByLabel('Cluster', { exact: true }).inputValue(), 'night');
+    assert.equal(await axe(p), [], `axe on the form (${view.name})`);
+
+    // one who may not view schedules learns only that there was another change, beside Save, edits kept
+    await w.context.setExtraHTTPHeaders({ 'x-policy': 'no-views' });
+    await p.getByLabel('Repeats', { exact: true }).fill('3');
+    await sql(orm, `update ormq_schedule set version = version + 1 where id = ?`, [s!.id]);
+    await p.getByRole('button', { name: 'Save' }).click();
+    const stale = p.locator('.schedule-form > .buttons').getByRole('alert');
+    await stale.getByText(/changed by someone else since you opened it\. Your changes are kept/).waitFor();
+    await inView(p, stale, view.height);
+    assert.is(await box.count(), 0, 'no diff for one who may not view it');
+    assert.is(await p.getByLabel('Repeats', { exact: true }).inputValue(), '3');
+    noProblems(w, 'schedule form errors', [400, 403, 409]);
+    await w.context.close();
+  });
+}
 
 Ops.after(closeBrowser);
 Ops.run();

@@ -541,13 +541,13 @@ Actions('a schedule is created (Hourly, repeats 24), edited, paused, resumed, ru
   await p.getByText('12 (12 more runs)').waitFor();
   assert.is((await sql<{ repeats: number }>(orm, 'select repeats from ormq_schedule where id = ?', [row!.id]))[0]!.repeats, 12);
 
-  // a stale save shows the conflict and offers to reload
+  // a stale save shows the conflict and offers to discard the edits for the current version
   await p.getByRole('link', { name: 'Edit' }).click();
   await p.getByLabel('Repeats', { exact: true }).fill('6');
   await sql(orm, `update ormq_schedule set cluster = 'night', version = version + 1 where id = ?`, [row!.id]);
   await p.getByRole('button', { name: 'Save' }).click();
-  await p.getByText('This schedule was changed by someone else').waitFor();
-  await p.getByRole('button', { name: 'Reload' }).click();
+  await p.getByText('Someone else changed this schedule after you opened it').waitFor();
+  await p.getByRole('button', { name: 'Discard my changes' }).click();
   assert.is(await p.getByLabel('Cluster', { exact: true }).inputValue(), 'night');
   await p.getByLabel('Cluster', { exact: true }).fill('');
   await p.getByRole('button', { name: 'Save' }).click();

@@ -1,6 +1,7 @@
 /**
  * Scheduled tasks' form (`#/scheduled/new`, `#/scheduled/<id>/edit`): adds a schedule or edits one,
- * with each error shown at its field. A chunk of its own: most visits never open it.
+ * with each error shown at its field or beside Save, and a stale save applied onto the other change
+ * or discarded. A chunk of its own: most visits never open it.
  */
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -132,8 +133,44 @@ function RunPreview({ form, id, nextRunTouched, original, zone }) {
   </div>`;
 }
 
+/** @type {Record<string, string>} */
+const LABELS = {
+  name: 'Name', func: 'Func', hook: 'Hook', args: 'Args', kwargs: 'Kwargs', scheduleType: 'Schedule type', minutes: 'Minutes',
+  repeats: 'Repeats', nextRun: 'Next run', timeZone: 'Time zone', cron: 'Cron', cluster: 'Cluster', intendedDateKwarg: 'Intended date kwarg',
+};
 /** @param {string} field */
-const label = (field) => ({ nextRun: 'Next run', timeZone: 'Time zone', scheduleType: 'Schedule type' })[field] ?? field;
+const label = (field) => LABELS[field] ?? field;
+
+/**
+ * Whether two form values mean the same: JSON fields compare by value, so re-spacing `[1,2]` is no change.
+ * @param {string} field @param {string} a @param {string} b
+ */
+function same(field, a, b) {
+  if (field !== 'args' && field !== 'kwargs') return a.trim() === b.trim();
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return a.trim() === b.trim();
+  }
+}
+
+/**
+ * The fields whose values differ between two versions of a schedule. A detail leaves out args or
+ * kwargs too large for it: those are not compared.
+ * @param {any} a @param {any} b
+ */
+function differing(a, b) {
+  const fa = toForm(a);
+  const fb = toForm(b);
+  return FIELDS.filter((k) => (k !== 'args' && k !== 'kwargs') || (k in a && k in b)).filter((k) => !same(k, fa[k], fb[k]));
+}
+
+/** args or kwargs too large for a detail response are fetched whole, or saving would lose them. @param {any} o @param {string} id */
+async function complete(o, id) {
+  const whole = { ...o };
+  for (const k of ['args', 'kwargs']) if (!(k in whole)) whole[k] = await api(`scheduled/${encodeURIComponent(id)}/field/${k}`);
+  return whole;
+}
 
 /** @param {{ meta: any, id?: string }} props */
 export function ScheduleForm({ meta, id }) {
@@ -144,6 +181,8 @@ export function ScheduleForm({ meta, id }) {
   const [message, setMessage] = useState('');
   const [conflict, setConflict] = useState(/** @type {any} */ (null));
   const [saving, setSaving] = useState(false);
+  // the current version the user chose to apply their edits onto, after a conflict
+  const [applying, setApplying] = useState(/** @type {any} */ (null));
   const [nextRunTouched, setNextRunTouched] = useState(false);
   const ref = useRef(/** @type {HTMLFormElement | null} */ (null));
 
@@ -151,17 +190,29 @@ export function ScheduleForm({ meta, id }) {
     const d = loaded.data;
     if (!d || original) return;
     (async () => {
-      // args or kwargs too large for the detail response are fetched whole, or saving would lose them
-      const o = { ...d.object };
-      for (const k of ['args', 'kwargs']) if (d.truncated?.[k]) o[k] = await api(`scheduled/${encodeURIComponent(String(id))}/field/${k}`);
+      const o = await complete(d.object, String(id));
       setOriginal(o);
       setForm(toForm(o));
     })().catch((e) => setMessage(e.message));
   }, [loaded.data]);
 
+  // A message about Save is beside it and a conflict just above it; either is scrolled to, as is the
+  // first invalid field: the user is usually at the bottom of a long form when saving.
+  const said = useRef(/** @type {HTMLElement | null} */ (null));
+  const conflictRef = useRef(/** @type {HTMLElement | null} */ (null));
+  useEffect(() => {
+    if (message) said.current?.scrollIntoView({ block: 'nearest' });
+  }, [message]);
+  useEffect(() => {
+    if (conflict) conflictRef.current?.scrollIntoView({ block: 'nearest' });
+  }, [conflict]);
   useEffect(() => {
     const first = FIELDS.find((f) => errors[f]);
-    if (first) /** @type {HTMLElement | null} */ (ref.current?.querySelector(`#f-${first}`))?.focus();
+    const el = /** @type {HTMLElement | null} */ (first ? ref.current?.querySelector(`#f-${first}`) : null);
+    if (!el) return;
+    // the field's label and error are above and below the control: centre it so both show
+    el.scrollIntoView({ block: 'center' });
+    el.focus({ preventScroll: true });
   }, [errors]);
 
   const set = (/** @type {string} */ k) => (/** @type {any} */ e) => {
@@ -169,12 +220,29 @@ export function ScheduleForm({ meta, id }) {
     setForm({ ...form, [k]: e.currentTarget.value });
   };
 
-  const submit = async (/** @type {Event} */ e) => {
-    e.preventDefault();
+  /** The fields the user changed since the form was opened. */
+  const edited = () => (original ? FIELDS.filter((k) => !same(k, form[k], toForm(original)[k])) : FIELDS);
+
+  /**
+   * Saves the form; with `onto` (the current version after a conflict), only the fields the user
+   * edited are sent, so the other change stays wherever the user did not touch it.
+   * @param {Event | null} e @param {any} [onto]
+   */
+  const submit = async (e, onto = applying) => {
+    e?.preventDefault();
     setMessage('');
-    setConflict(null);
-    const { body, errors: local } = toBody(form, original, nextRunTouched);
+    const { body: full, errors: local } = toBody(form, original, nextRunTouched);
     if (local) return setErrors(local);
+    setConflict(null);
+    let body = full;
+    if (onto) {
+      const mine = edited();
+      // a changed type brings its own timing fields along, or the current ones would be kept for it
+      if (mine.includes('scheduleType')) mine.push('minutes', 'cron');
+      body = Object.fromEntries(Object.entries(full).filter(([k]) => mine.includes(k)));
+      body.version = onto.version;
+      setApplying(onto);
+    }
     setErrors({});
     setSaving(true);
     try {
@@ -186,6 +254,7 @@ export function ScheduleForm({ meta, id }) {
     } catch (err) {
       const x = /** @type {ApiError} */ (err);
       if (x.status === 409 && x.body?.current) setConflict(x.body.current);
+      else if (x.status === 409) setMessage(`${x.message}. Your changes are kept; copy what you need, then reload the page.`);
       else if (x.fields) {
         setErrors(x.fields);
         const other = Object.keys(x.fields).filter((k) => !FIELDS.includes(k));
@@ -197,7 +266,7 @@ export function ScheduleForm({ meta, id }) {
   };
 
   if (id && loaded.error) return html`<${ErrorBox} error=${loaded.error} />`;
-  if (id && !original) return html`<p class="loading">Loading…</p>`;
+  if (id && !original) return message ? html`<p class="error" role="alert">${message}</p>` : html`<p class="loading">Loading…</p>`;
 
   /**
    * A labelled control with its hint and error, tied together for screen readers.
@@ -232,19 +301,6 @@ export function ScheduleForm({ meta, id }) {
   return html`<article class="detail" aria-labelledby="page-title">
     <p class="back"><a href=${id ? href(['scheduled', id]) : href(['scheduled'])}>← ${id ? 'Back to the schedule' : 'Scheduled tasks'}</a></p>
     <h1 id="page-title">${id ? `Edit ${original?.name ?? `schedule ${id}`}` : 'Add schedule'}</h1>
-    ${conflict && html`<div class="conflict" role="alert">
-      <p><strong>This schedule was changed by someone else</strong> after you opened it. Your changes were not saved.</p>
-      <ul>${FIELDS.filter((k) => JSON.stringify(toForm(conflict)[k]) !== JSON.stringify(form[k])).map(
-        (k) => html`<li><strong>${k}</strong>: theirs <code>${toForm(conflict)[k] || '(empty)'}</code>, yours <code>${form[k] || '(empty)'}</code></li>`,
-      )}</ul>
-      <button type="button" onClick=${() => {
-        setOriginal(conflict);
-        setForm(toForm(conflict));
-        setConflict(null);
-        setErrors({});
-      }}>Reload</button>
-    </div>`}
-    ${message && html`<p class="error" role="alert">${message}</p>`}
     <form ref=${ref} class="schedule-form" onSubmit=${submit} novalidate>
       ${field('name', 'Name', input({ maxlength: 100, autocomplete: 'off' }), 'Optional; unique. Its tasks get it as their group.')}
       ${field('func', 'Func', tasks ? picker(tasks, form.func) : input({ required: true, autocomplete: 'off' }), tasks ? undefined : 'The name of a registered task function.')}
@@ -267,14 +323,57 @@ export function ScheduleForm({ meta, id }) {
       <${RunPreview} form=${form} id=${id} nextRunTouched=${nextRunTouched} original=${original} zone=${scheduleZone} />
       ${field('cluster', 'Cluster', input({ autocomplete: 'off' }), 'Empty: the default cluster.')}
       ${field('intendedDateKwarg', 'Intended date kwarg', input({ autocomplete: 'off' }), 'If set, the scheduled time is passed to the task under this kwarg.')}
+      ${conflict && html`<${ConflictBox} boxRef=${conflictRef} original=${original} current=${conflict} form=${form} mine=${edited()} saving=${saving}
+        onApply=${() => submit(null, conflict)}
+        onDiscard=${async () => {
+          try {
+            const o = await complete(conflict, String(id));
+            setOriginal(o);
+            setForm(toForm(o));
+            setNextRunTouched(false);
+            setConflict(null);
+            setApplying(null);
+            setErrors({});
+          } catch (err) {
+            setMessage(/** @type {Error} */ (err).message);
+          }
+        }} />`}
       <div class="buttons">
         <button type="submit" class="primary" disabled=${saving}>${saving ? 'Saving…' : 'Save'}</button>
         <a class="button" href=${id ? href(['scheduled', id]) : href(['scheduled'])}>Cancel</a>
+        ${message && html`<p class="error" role="alert" ref=${said}>${message}</p>`}
       </div>
     </form>
   </article>`;
 }
 
+/**
+ * A stale save: what the other change was, which of the user's edits collide with it, and the two
+ * ways on. The form keeps the user's values meanwhile.
+ * @param {{ boxRef: any, original: any, current: any, form: Record<string, string>, mine: string[], saving: boolean, onApply: () => void, onDiscard: () => void }} props
+ */
+function ConflictBox({ boxRef, original, current, form, mine, saving, onApply, onDiscard }) {
+  const theirs = differing(original, current);
+  const was = toForm(original);
+  const now = toForm(current);
+  const conflicts = theirs.filter((k) => mine.includes(k) && !same(k, form[k], now[k]));
+  const shown = (/** @type {string} */ v) => html`<code>${v.trim() === '' ? '(empty)' : v}</code>`;
+  return html`<section class="conflict" role="alert" aria-labelledby="conflict-title" ref=${boxRef}>
+    <h2 id="conflict-title">Someone else changed this schedule after you opened it</h2>
+    <p>Your changes were not saved; they are still in the form.</p>
+    ${theirs.length
+      ? html`<p>Their change:</p><ul class="their-change">${theirs.map((k) => html`<li><strong>${label(k)}</strong>: ${shown(was[k])} → ${shown(now[k])}</li>`)}</ul>`
+      : html`<p>Their change left the fields of this form as they were.</p>`}
+    ${conflicts.length
+      ? html`<p>You changed the same ${conflicts.length === 1 ? 'field' : 'fields'}; applying yours overwrites theirs:</p>
+        <ul class="conflicting">${conflicts.map((k) => html`<li><strong>${label(k)}</strong>: yours ${shown(form[k])} replaces theirs ${shown(now[k])}</li>`)}</ul>`
+      : mine.length > 0 && html`<p>None of the fields you changed was changed by them.</p>`}
+    <div class="buttons">
+      <button type="button" class="primary" disabled=${saving} onClick=${onApply}>Apply my changes to the current version</button>
+      <button type="button" disabled=${saving} onClick=${onDiscard}>Discard my changes</button>
+    </div>
+  </section>`;
+}
 
 /** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
 export function ScheduleFormPage({ meta, route }) {
