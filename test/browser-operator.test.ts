@@ -425,10 +425,19 @@ Ops('an action refused by the server says so next to its buttons, in view', asyn
   await w.context.close();
 });
 
-/** The element's box lies within the viewport's height (scrolling is in whole pixels, boxes are not). */
+/**
+ * The element's box comes to lie within the viewport's height (scrolling is in whole pixels, boxes
+ * are not). The scroll follows the render that shows the message, so it is awaited, briefly.
+ */
 async function inView(p: import('playwright-core').Page, el: import('playwright-core').Locator, height: number): Promise<void> {
-  const box = await el.boundingBox();
-  assert.ok(box && box.y >= -1 && box.y + box.height <= height + 1, `in view: ${JSON.stringify(box)}`);
+  let box: Awaited<ReturnType<typeof el.boundingBox>> = null;
+  const deadline = Date.now() + 2000;
+  do {
+    box = await el.boundingBox();
+    if (box && box.y >= -1 && box.y + box.height <= height + 1) return;
+    await p.waitForTimeout(50);
+  } while (Date.now() < deadline);
+  assert.ok(false, `in view: ${JSON.stringify(box)}`);
 }
 
 for (const view of [{ name: 'desktop', phone: false, dark: false, height: 800 }, { name: 'phone', phone: true, dark: false, height: 844 }, { name: 'dark', phone: false, dark: true, height: 800 }]) {
