@@ -2,8 +2,8 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { humanName, newTaskId } from './names.js';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
-import { toSchedule, type ScheduleRecord, type TaskPackage } from './rows.js';
-import { parseDate, ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
+import type { TaskPackage } from './rows.js';
+import { parseDate, ValidationError } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
 
@@ -173,6 +173,16 @@ async function bound(em: EntityManager, text: string, parameters: unknown[]): Pr
   return rows as Record<string, unknown>[];
 }
 
+/**
+ * Wakes the clusters of `keys` once each, at commit: for packages made claimable by an update
+ * (released, moved earlier) rather than inserted.
+ */
+export async function wakeKeys(em: EntityManager, keys: Iterable<unknown>): Promise<void> {
+  for (const key of new Set([...keys].map(String))) {
+    await (em as SqlEntityManager).execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, key]);
+  }
+}
+
 /** The statement's input: one JSON array, written in one pass. */
 function serialize(packages: readonly BuiltPackage[]): string {
   return JSON.stringify(
@@ -256,46 +266,3 @@ export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[],
   return built.map((b) => b.payload.id);
 }
 
-export interface ScheduleOptions {
-  /** Registered task names: func and hook must be among them. */
-  tasks?: TaskNames;
-  /** The schema of ormq's tables; default the ORM's `schema` option. */
-  schema?: string;
-  /** The zone of a schedule without its own (the cluster's timeZone): a Cron schedule's first run is computed in it. */
-  timeZone?: string;
-}
-
-const SCHEDULE_COLUMNS =
-  'id, name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster, intended_date_kwarg, anchor, time_zone, paused_repeats, version';
-
-export function isUniqueViolation(e: unknown): boolean {
-  return (e as { code?: string })?.code === '23505' || /unique constraint/i.test(String((e as Error)?.message));
-}
-
-/**
- * Saves a new schedule, validated by the admin form's rules; errors name their fields. Without a
- * next run it runs now (a Cron schedule at its first match after now).
- */
-export async function schedule(em: EntityManager, input: ScheduleInput, options: ScheduleOptions = {}): Promise<ScheduleRecord> {
-  const v = validateSchedule(input, options);
-  const sql = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
-  if (v.name !== null) {
-    const taken = await sql.execute('select 1 from ormq_schedule where name = ?', [v.name]);
-    if (taken.length) throw new ValidationError({ name: 'is already used by another schedule' }, 'schedule');
-  }
-  try {
-    const rows = await sql.execute(
-      `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster, intended_date_kwarg, anchor, time_zone)
-       values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${SCHEDULE_COLUMNS}`,
-      [v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-        v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone],
-    );
-    await sql.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, v.cluster ?? '']);
-    return toSchedule(rows[0]!);
-  } catch (e) {
-    if (isUniqueViolation(e)) throw new ValidationError({ name: 'is already used by another schedule' }, 'schedule');
-    throw e;
-  }
-}
-
-export { SCHEDULE_COLUMNS };

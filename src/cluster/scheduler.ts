@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, insertPackages, SCHEDULE_COLUMNS, type BuiltPackage } from '../producer.js';
+import { buildPackage, insertPackages, type BuiltPackage } from '../producer.js';
+import { SCHEDULE_COLUMNS } from '../schedules.js';
 import { toSchedule, type ScheduleRecord } from '../rows.js';
 import { inSchema } from '../table-names.js';
 import { dueRun, nextRun } from '../schedule-rules.js';

@@ -6,7 +6,7 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../../cluster/heartbeat.js';
-import { QUEUE_CHANNEL } from '../../producer.js';
+import { wakeKeys } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import {
@@ -62,10 +62,6 @@ function where(filter: Record<string, unknown>): Where {
   return w;
 }
 
-async function wake(tx: SqlEntityManager, keys: Iterable<unknown>): Promise<void> {
-  for (const key of new Set(keys)) await tx.execute('select pg_notify(?, ?)', [QUEUE_CHANNEL, String(key)]);
-}
-
 const describe = (r: Row) => JSON.stringify(r.name ?? r.id);
 
 /** What the actions read: the name alone out of a payload that may be large. */
@@ -78,7 +74,7 @@ const actions: Record<string, Action> = {
     columns: ACTION_COLUMNS,
     async apply(tx, rows) {
       await tx.execute('update ormq_queued set lock = null where id in (?)', [rows.map((r) => Number(r.id))]);
-      await wake(tx, rows.map((r) => r.key));
+      await wakeKeys(tx, rows.map((r) => r.key));
       return rows.map((r) => ({ action: 'release', page: 'queued', objectId: Number(r.id), summary: `Released ${describe(r)} (lock was ${iso(r.lock)})` }));
     },
   },
@@ -215,7 +211,7 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
       said.push(runAt === null ? 'runs at once (delay cleared)' : `waits until ${runAt.toISOString()}`);
     }
     await tx.execute(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
-    await wake(tx, [key ?? before.key]);
+    await wakeKeys(tx, [key ?? before.key]);
     await writeLog(tx, actor, [{ action: lock === null && key === undefined && runAt === undefined ? 'release' : 'edit', page: 'queued', objectId: id, summary: `${describe(before)}: ${said.join(', ')}` }]);
     return toDetail((await findOne(tx, id))!).object;
   });

@@ -5,13 +5,13 @@
  * overwriting it.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { isUniqueViolation, SCHEDULE_COLUMNS } from '../../producer.js';
 import { upcomingRuns } from '../../schedule-rules.js';
+import { lockSchedule, saveSchedule, SCHEDULE_COLUMNS, scheduleValues } from '../../schedules.js';
 import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
 import { badRequest, HttpError, isPlainObject } from '../http.js';
 import { writeLog } from '../log.js';
 import type { RequestContext } from '../page.js';
-import { findOne, notifyScheduler, parseScheduleId, shown, values } from './scheduled.js';
+import { findOne, parseScheduleId, shown } from './scheduled.js';
 
 type Row = Record<string, unknown>;
 const JSON_FIELDS = ['args', 'kwargs'] as const;
@@ -31,34 +31,6 @@ function validationOf(e: unknown): never {
   throw e;
 }
 
-async function assertNameFree(tx: SqlEntityManager, name: string | null, id: number | null): Promise<void> {
-  if (name === null) return;
-  const taken = await tx.execute('select 1 from ormq_schedule where name = ? and id <> ?', [name, id ?? 0]);
-  if (taken.length) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
-}
-
-const INSERT = `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster,
-  intended_date_kwarg, anchor, time_zone) values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id`;
-
-const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?::jsonb, kwargs = ?::jsonb, schedule_type = ?, minutes = ?,
-  repeats = ?, next_run = ?, cron = ?, cluster = ?, intended_date_kwarg = ?, anchor = ?, time_zone = ?,
-  paused_repeats = case when ?::int = 0 then coalesce(paused_repeats, nullif(repeats, 0)) end, version = version + 1 where id = ?`;
-
-const params = (v: ScheduleValues) => [
-  v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone,
-];
-
-/** A unique-name race lost between the check and the write still answers as a field error. */
-async function withNameCheck<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (isUniqueViolation(e)) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
-    throw e;
-  }
-}
-
 export async function createSchedule(ctx: RequestContext, body: unknown): Promise<Row> {
   let v: ScheduleValues;
   try {
@@ -68,16 +40,14 @@ export async function createSchedule(ctx: RequestContext, body: unknown): Promis
     validationOf(e);
   }
   const actor = await ctx.actor();
-  return withNameCheck(() =>
-    ctx.em.transactional(async (em) => {
+  return ctx.em
+    .transactional(async (em) => {
       const tx = em as SqlEntityManager;
-      await assertNameFree(tx, v.name, null);
-      const id = Number((await tx.execute(INSERT, params(v)))[0]!.id);
-      await notifyScheduler(tx, [v.cluster]);
+      const id = Number((await saveSchedule(tx, v))!.id);
       await writeLog(tx, actor, [{ action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` }]);
       return shown(ctx, (await findOne(tx, id))!);
-    }),
-  );
+    })
+    .catch(validationOf);
 }
 
 function changes(before: ScheduleValues, after: ScheduleValues): string {
@@ -93,17 +63,17 @@ export async function editSchedule(ctx: RequestContext, id: number, body: unknow
   if (!Number.isInteger(version)) throw badRequest('version is required: the version of the schedule this edit started from', { version: 'is required (a whole number)' });
   const { version: _version, ...input } = body;
   const actor = await ctx.actor();
-  return withNameCheck(() =>
-    ctx.em.transactional(async (em) => {
+  return ctx.em
+    .transactional(async (em) => {
       const tx = em as SqlEntityManager;
-      const current = (await tx.execute(`select ${SCHEDULE_COLUMNS} from ormq_schedule where id = ? for update`, [id]))[0];
+      const current = await lockSchedule(tx, id);
       if (!current) throw new HttpError(404, `Schedule ${id} does not exist`);
       if (Number(current.version) !== version) {
         // The other change is shown to those who may view schedules; the others only learn there was one.
         const extra = (await ctx.can('scheduled', 'view')) ? { current: await shown(ctx, (await findOne(tx, id))!) } : undefined;
         throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, extra);
       }
-      const previous = values(current);
+      const previous = scheduleValues(current);
       let v: ScheduleValues;
       try {
         v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
@@ -112,17 +82,14 @@ export async function editSchedule(ctx: RequestContext, id: number, body: unknow
       } catch (e) {
         validationOf(e);
       }
-      await assertNameFree(tx, v.name, id);
       // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
       if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
       if (previous.repeats === 0 && v.repeats !== 0) await ctx.require('scheduled', 'resume');
-      // Repeats set to 0 pause the schedule and keep the count it had, as Pause does; any other value ends the pause.
-      await tx.execute(UPDATE, [...params(v), v.repeats, id]);
-      await notifyScheduler(tx, [previous.cluster, v.cluster]);
+      await saveSchedule(tx, v, id, previous.cluster);
       await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
       return shown(ctx, (await findOne(tx, id))!);
-    }),
-  );
+    })
+    .catch(validationOf);
 }
 
 /**
@@ -142,7 +109,7 @@ export async function previewRuns(ctx: RequestContext, query: Record<string, str
     const columns = SCHEDULE_COLUMNS.split(', ').filter((c) => c !== 'args' && c !== 'kwargs').join(', ');
     const [stored] = await ctx.em.execute(`select ${columns}, '[]'::jsonb as args, '{}'::jsonb as kwargs from ormq_schedule where id = ?`, [id]);
     if (!stored) throw new HttpError(404, `Schedule ${id} does not exist`);
-    previous = values(stored);
+    previous = scheduleValues(stored);
   }
   let v: ScheduleValues;
   try {

@@ -5,11 +5,9 @@
  * scheduler of the schedule's cluster.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, insertPackages, SCHEDULE_CHANNEL, SCHEDULE_COLUMNS, type BuiltPackage } from '../../producer.js';
-import { date } from '../../rows.js';
-import { isScheduleType, nextRun as computeNextRun, SCHEDULE_TYPES, type ScheduleType } from '../../schedule-rules.js';
+import { isScheduleType, SCHEDULE_TYPES } from '../../schedule-rules.js';
+import { deleteSchedules, pauseSchedules, resumeSchedules, runSchedulesNow, SCHEDULE_COLUMNS } from '../../schedules.js';
 import { addDays, fromWall, toWall } from '../../time.js';
-import type { ScheduleValues } from '../../validate.js';
 import { badRequest } from '../http.js';
 import {
   afterCursor, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
@@ -65,25 +63,6 @@ export function toObject(r: Row): Row {
   };
 }
 
-export function values(r: Row): ScheduleValues {
-  return {
-    name: (r.name as string | null) ?? null,
-    func: r.func as string,
-    hook: (r.hook as string | null) ?? null,
-    args: r.args as unknown[],
-    kwargs: r.kwargs as Record<string, unknown>,
-    scheduleType: r.schedule_type as ScheduleType,
-    minutes: r.minutes === null ? null : Number(r.minutes),
-    repeats: Number(r.repeats),
-    nextRun: date(r.next_run),
-    cron: (r.cron as string | null) ?? null,
-    cluster: (r.cluster as string | null) ?? null,
-    intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
-    anchor: date(r.anchor ?? r.next_run),
-    timeZone: (r.time_zone as string | null) ?? null,
-  };
-}
-
 export function parseScheduleId(raw: unknown): number | null {
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,10}$/.test(raw) ? Number(raw) : NaN;
   return Number.isInteger(n) && n > 0 && n <= 2_147_483_647 ? n : null;
@@ -114,12 +93,6 @@ async function lastRunFilter(ctx: RequestContext): Promise<(o: Row) => Row> {
 /** The object after a change, with its last run shown only to those who may see it. */
 export async function shown(ctx: RequestContext, r: Row): Promise<Row> {
   return (await lastRunFilter(ctx))(toDetail(r).object);
-}
-
-export async function notifyScheduler(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
-  for (const c of new Set([...clusters].map((v) => (v as string | null) ?? ''))) {
-    await em.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
-  }
 }
 
 /**
@@ -175,8 +148,7 @@ const actions: Record<string, Action> = {
   delete: {
     converges: true,
     async apply(tx, rows) {
-      await tx.execute('delete from ormq_schedule where id in (?)', [rows.map((r) => Number(r.id))]);
-      await notifyScheduler(tx, rows.map((r) => r.cluster));
+      await deleteSchedules(tx, rows);
       return rows.map((r) => log(r, 'delete', `Deleted schedule ${JSON.stringify(r.name ?? r.id)} (${r.func as string})`));
     },
   },
@@ -184,76 +156,27 @@ const actions: Record<string, Action> = {
     pending: 'repeats <> 0',
     converges: true,
     async apply(tx, rows) {
-      await tx.execute('update ormq_schedule set paused_repeats = repeats, repeats = 0, version = version + 1 where id in (?)', [rows.map((r) => Number(r.id))]);
-      await notifyScheduler(tx, rows.map((r) => r.cluster));
+      await pauseSchedules(tx, rows);
       return rows.map((r) => log(r, 'pause', `Paused (repeats was ${r.repeats as number})`));
     },
   },
   resume: {
     pending: 'repeats = 0',
     converges: true,
-    /**
-     * Repeats go back to what the schedule had when it was paused (−1 when that is unknown). A next
-     * run left in the past while paused moves to the first future slot of the same series: with
-     * catchUp the scheduler would otherwise replay the slots missed meanwhile the moment it is
-     * resumed. The anchor stays, so a month-end series stays on month ends.
-     */
     async apply(tx, rows, ctx) {
-      const now = new Date();
-      const tuples: string[] = [];
-      const params: unknown[] = [];
-      const entries: LogEntry[] = [];
-      for (const r of rows) {
-        const was = date(r.next_run);
-        let next: Date | null = null;
-        if (was < now) {
-          try {
-            next = computeNextRun(values(r), { now, timeZone: ctx.options.timeZone, catchUp: false });
-          } catch {
-            // A timing the scheduler cannot step (a broken cron) keeps its next run; the scheduler logs and skips it.
-            next = null;
-          }
-          if (next && next.getTime() === was.getTime()) next = null;
-        }
-        tuples.push('(?::int, ?::timestamptz)');
-        params.push(Number(r.id), next ? next.toISOString() : null);
-        const restored = r.paused_repeats === null || r.paused_repeats === undefined || Number(r.paused_repeats) === 0 ? null : Number(r.paused_repeats);
+      const resumed = await resumeSchedules(tx, rows, ctx.options.timeZone);
+      return rows.map((r, i) => {
+        const { restored, moved } = resumed[i]!;
         const repeats = restored === null ? 'repeats set to -1' : `repeats restored to ${restored}`;
-        entries.push(log(r, 'resume', next ? `Resumed (${repeats}; next run moved from ${was.toISOString()} to ${next.toISOString()})` : `Resumed (${repeats})`));
-      }
-      await tx.execute(
-        `update ormq_schedule s set repeats = coalesce(nullif(s.paused_repeats, 0), -1), paused_repeats = null,
-           next_run = coalesce(v.next_run, s.next_run), version = s.version + 1
-           from (values ${tuples.join(', ')}) v(id, next_run) where s.id = v.id`,
-        params,
-      );
-      await notifyScheduler(tx, rows.map((r) => r.cluster));
-      return entries;
+        return log(r, 'resume', moved ? `Resumed (${repeats}; next run moved from ${moved.from.toISOString()} to ${moved.to.toISOString()})` : `Resumed (${repeats})`);
+      });
     },
   },
   run: {
     converges: false,
     async apply(tx, rows) {
-      const entries: LogEntry[] = [];
-      const packages: BuiltPackage[] = [];
-      const now = new Date().toISOString();
-      for (const r of rows) {
-        const kwargs = r.intended_date_kwarg ? { [r.intended_date_kwarg as string]: now } : {};
-        // args and kwargs come from the schedule row, copied by PostgreSQL; kwargs adds the intended date
-        const built = buildPackage(r.func, [], {
-          kwargs,
-          hook: (r.hook as string | null) ?? null,
-          group: (r.name as string | null) ?? String(r.id),
-          cluster: (r.cluster as string | null) ?? 'default',
-        });
-        built.payload.schedule = Number(r.id);
-        packages.push({ ...built, copyArgs: { schedule: Number(r.id) } });
-        await tx.execute('update ormq_schedule set task = ?, version = version + 1 where id = ?', [built.payload.id, Number(r.id)]);
-        entries.push(log(r, 'run', `Ran now as task ${built.payload.id}`));
-      }
-      await insertPackages(tx, packages);
-      await notifyScheduler(tx, rows.map((r) => r.cluster));
-      return entries;
+      const tasks = await runSchedulesNow(tx, rows);
+      return rows.map((r, i) => log(r, 'run', `Ran now as task ${tasks[i]}`));
     },
   },
 };

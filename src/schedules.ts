@@ -1,0 +1,200 @@
+/**
+ * Schedule writes: create, edit, pause, resume, run now and delete. `schedule()` and the admin both
+ * write through here, so a schedule is validated by one set of rules, a taken name is refused the
+ * same way everywhere (a `ValidationError` on `name`), every change bumps `version`, and the
+ * schedulers of the clusters a change touches are woken once each.
+ */
+import type { EntityManager } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { buildPackage, insertPackages, SCHEDULE_CHANNEL, type BuiltPackage } from './producer.js';
+import { date, toSchedule, type ScheduleRecord } from './rows.js';
+import { nextRun, type ScheduleType } from './schedule-rules.js';
+import { inSchema, schemaOf } from './table-names.js';
+import { ValidationError, validateSchedule, type ScheduleInput, type ScheduleValues, type TaskNames } from './validate.js';
+
+type Row = Record<string, unknown>;
+
+export const SCHEDULE_COLUMNS =
+  'id, name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster, intended_date_kwarg, anchor, time_zone, paused_repeats, version';
+
+const NAME_TAKEN = 'is already used by another schedule';
+
+export function isUniqueViolation(e: unknown): boolean {
+  return (e as { code?: string })?.code === '23505' || /unique constraint/i.test(String((e as Error)?.message));
+}
+
+/** A stored row as the validated values an edit starts from. */
+export function scheduleValues(r: Row): ScheduleValues {
+  return {
+    name: (r.name as string | null) ?? null,
+    func: r.func as string,
+    hook: (r.hook as string | null) ?? null,
+    args: r.args as unknown[],
+    kwargs: r.kwargs as Record<string, unknown>,
+    scheduleType: r.schedule_type as ScheduleType,
+    minutes: r.minutes === null || r.minutes === undefined ? null : Number(r.minutes),
+    repeats: Number(r.repeats),
+    nextRun: date(r.next_run),
+    cron: (r.cron as string | null) ?? null,
+    cluster: (r.cluster as string | null) ?? null,
+    intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
+    anchor: date(r.anchor ?? r.next_run),
+    timeZone: (r.time_zone as string | null) ?? null,
+  };
+}
+
+/** Wakes the scheduler of each cluster once; null is the default cluster's (''). Delivered at commit. */
+export async function notifySchedulers(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
+  for (const c of new Set([...clusters].map((v) => (v as string | null) ?? ''))) {
+    await em.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
+  }
+}
+
+const INSERT = `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster,
+  intended_date_kwarg, anchor, time_zone) values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${SCHEDULE_COLUMNS}`;
+
+/** Repeats set to 0 pause the schedule and keep the count it had, as Pause does; any other value ends the pause. */
+const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?::jsonb, kwargs = ?::jsonb, schedule_type = ?, minutes = ?,
+  repeats = ?, next_run = ?, cron = ?, cluster = ?, intended_date_kwarg = ?, anchor = ?, time_zone = ?,
+  paused_repeats = case when ?::int = 0 then coalesce(paused_repeats, nullif(repeats, 0)) end, version = version + 1
+  where id = ? returning ${SCHEDULE_COLUMNS}`;
+
+const params = (v: ScheduleValues) => [
+  v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
+  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone,
+];
+
+/**
+ * Writes validated values: a new schedule, or over schedule `id` (whose stored cluster is
+ * `previousCluster`, woken too when the cluster changes). A name another schedule has, checked
+ * first or lost to a concurrent write, is a ValidationError on `name`. Returns the stored row.
+ */
+export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: number | null = null, previousCluster?: string | null): Promise<Row> {
+  if (v.name !== null) {
+    const taken = await em.execute('select 1 from ormq_schedule where name = ? and id <> ?', [v.name, id ?? 0]);
+    if (taken.length) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
+  }
+  let rows: Row[];
+  try {
+    rows = await em.execute(id === null ? INSERT : UPDATE, id === null ? params(v) : [...params(v), v.repeats, id]);
+  } catch (e) {
+    if (isUniqueViolation(e)) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
+    throw e;
+  }
+  await notifySchedulers(em, id === null ? [v.cluster] : [previousCluster, v.cluster]);
+  return rows[0]!;
+}
+
+/** The stored schedule, locked for an edit in `em`'s transaction; undefined when it does not exist. */
+export async function lockSchedule(em: SqlEntityManager, id: number): Promise<Row | undefined> {
+  return (await em.execute(`select ${SCHEDULE_COLUMNS} from ormq_schedule where id = ? for update`, [id]))[0];
+}
+
+/** Rows of schedules a change applies to: their id and cluster at least. */
+type Targets = readonly Row[];
+const ids = (rows: Targets) => rows.map((r) => Number(r.id));
+
+export async function deleteSchedules(em: SqlEntityManager, rows: Targets): Promise<void> {
+  await em.execute('delete from ormq_schedule where id in (?)', [ids(rows)]);
+  await notifySchedulers(em, rows.map((r) => r.cluster));
+}
+
+/** Repeats go to 0 and the count they had is kept for resume. */
+export async function pauseSchedules(em: SqlEntityManager, rows: Targets): Promise<void> {
+  await em.execute('update ormq_schedule set paused_repeats = repeats, repeats = 0, version = version + 1 where id in (?)', [ids(rows)]);
+  await notifySchedulers(em, rows.map((r) => r.cluster));
+}
+
+export interface Resumed {
+  id: number;
+  /** The repeats restored, or null when the count before the pause is unknown (then -1: forever). */
+  restored: number | null;
+  /** Where next run moved, when it was in the past. */
+  moved: { from: Date; to: Date } | null;
+}
+
+/**
+ * Repeats go back to what the schedule had when it was paused (−1 when that is unknown). A next
+ * run left in the past while paused moves to the first future slot of the same series: with
+ * catchUp the scheduler would otherwise replay the slots missed meanwhile the moment it is
+ * resumed. The anchor stays, so a month-end series stays on month ends. The rows need the timing
+ * columns (schedule_type, minutes, cron, next_run, anchor, time_zone) and paused_repeats.
+ */
+export async function resumeSchedules(em: SqlEntityManager, rows: Targets, timeZone: string): Promise<Resumed[]> {
+  const now = new Date();
+  const tuples: string[] = [];
+  const parameters: unknown[] = [];
+  const resumed: Resumed[] = [];
+  for (const r of rows) {
+    const was = date(r.next_run);
+    let next: Date | null = null;
+    if (was < now) {
+      try {
+        next = nextRun(scheduleValues(r), { now, timeZone, catchUp: false });
+      } catch {
+        // A timing the scheduler cannot step (a broken cron) keeps its next run; the scheduler logs and skips it.
+        next = null;
+      }
+      if (next && next.getTime() === was.getTime()) next = null;
+    }
+    tuples.push('(?::int, ?::timestamptz)');
+    parameters.push(Number(r.id), next ? next.toISOString() : null);
+    const paused = r.paused_repeats === null || r.paused_repeats === undefined ? 0 : Number(r.paused_repeats);
+    resumed.push({ id: Number(r.id), restored: paused === 0 ? null : paused, moved: next ? { from: was, to: next } : null });
+  }
+  await em.execute(
+    `update ormq_schedule s set repeats = coalesce(nullif(s.paused_repeats, 0), -1), paused_repeats = null,
+       next_run = coalesce(v.next_run, s.next_run), version = s.version + 1
+       from (values ${tuples.join(', ')}) v(id, next_run) where s.id = v.id`,
+    parameters,
+  );
+  await notifySchedulers(em, rows.map((r) => r.cluster));
+  return resumed;
+}
+
+/**
+ * One run of each schedule now, outside its series: next run and repeats stay. The package's args
+ * and kwargs are copied from the schedule row by PostgreSQL, plus the intended date when the
+ * schedule names a kwarg for it. Returns the new task ids, in the rows' order.
+ */
+export async function runSchedulesNow(em: SqlEntityManager, rows: Targets): Promise<string[]> {
+  const packages: BuiltPackage[] = [];
+  const now = new Date().toISOString();
+  for (const r of rows) {
+    const kwargs = r.intended_date_kwarg ? { [r.intended_date_kwarg as string]: now } : {};
+    const built = buildPackage(r.func as string, [], {
+      kwargs,
+      hook: (r.hook as string | null) ?? null,
+      group: (r.name as string | null) ?? String(r.id),
+      cluster: (r.cluster as string | null) ?? 'default',
+    });
+    built.payload.schedule = Number(r.id);
+    packages.push({ ...built, copyArgs: { schedule: Number(r.id) } });
+  }
+  const tasks = packages.map((p) => p.payload.id);
+  await em.execute(
+    `update ormq_schedule s set task = v.task, version = s.version + 1 from (values ${tasks.map(() => '(?::int, ?::char(32))').join(', ')}) v(id, task) where s.id = v.id`,
+    rows.flatMap((r, i) => [Number(r.id), tasks[i]]),
+  );
+  await insertPackages(em, packages);
+  await notifySchedulers(em, rows.map((r) => r.cluster));
+  return tasks;
+}
+
+export interface ScheduleOptions {
+  /** Registered task names: func and hook must be among them. */
+  tasks?: TaskNames;
+  /** The schema of ormq's tables; default the ORM's `schema` option. */
+  schema?: string;
+  /** The zone of a schedule without its own (the cluster's timeZone): a Cron schedule's first run is computed in it. */
+  timeZone?: string;
+}
+
+/**
+ * Saves a new schedule, validated by the admin form's rules; errors name their fields. Without a
+ * next run it runs now (a Cron schedule at its first match after now).
+ */
+export async function schedule(em: EntityManager, input: ScheduleInput, options: ScheduleOptions = {}): Promise<ScheduleRecord> {
+  const v = validateSchedule(input, options);
+  return toSchedule(await saveSchedule(inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager, v));
+}
