@@ -69,7 +69,7 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
       ctx.log(`reusing ormq_bench_admin, seeded at scale ${scale} in ${kept.seconds.toFixed(1)} s`);
       seeded = { scale, url: kept.url, data: kept };
       const orm = await MikroORM.init({ clientUrl: kept.url, entities: queueEntities, debug: ['query'], loggerFactory: (o) => new CapturingLogger(o) });
-      // the indexes as the code under test declares them (a changed definition is built here)
+      // an index the code under test declares and the kept database lacks is built here
       await ensureSchema(orm);
       await orm.em.fork().execute('analyze ormq_task');
       return { ...kept, orm };
