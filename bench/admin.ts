@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, type LogContext, type LoggerOptions } from '@mikro-orm/core';
 import { MikroORM, type SqlEntityManager } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import { ensureSchema, queueAdmin, queueEntities } from '../src/index.js';
 import { NAME_WORDS } from '../src/names.js';
 import { INDEXES, TRIGRAM_INDEXES } from '../src/schema.js';
@@ -34,6 +35,8 @@ export interface Seeded {
   seconds: number;
 }
 
+const TRANSACTION_CONTROL = /^\s*(begin|commit|rollback|savepoint|release|set local)\b/i;
+
 /** Statements the handler sent while `capture` was on, exactly as sent (values inlined by the driver). */
 class CapturingLogger extends DefaultLogger {
   static sink: string[] | null = null;
@@ -42,7 +45,9 @@ class CapturingLogger extends DefaultLogger {
   }
   override logQuery(context: { query: string } & LogContext): void {
     const formatted = (context as { formatted?: string }).formatted;
-    if (CapturingLogger.sink && context.level !== 'error') CapturingLogger.sink.push(formatted ?? context.query);
+    const sql = formatted ?? context.query;
+    // A read's own transaction and statement timeout (see Request.read) are not queries to profile.
+    if (CapturingLogger.sink && context.level !== 'error' && !TRANSACTION_CONTROL.test(sql)) CapturingLogger.sink.push(sql);
   }
 }
 
@@ -57,6 +62,18 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
   if (seeded?.scale === scale) {
     const orm = await MikroORM.init({ clientUrl: seeded.url, entities: queueEntities, debug: ['query'], loggerFactory: (o) => new CapturingLogger(o) });
     return { ...seeded.data, orm };
+  }
+  if (ctx.reuse) {
+    const kept = await keptSeed(ctx, scale);
+    if (kept) {
+      ctx.log(`reusing ormq_bench_admin, seeded at scale ${scale} in ${kept.seconds.toFixed(1)} s`);
+      seeded = { scale, url: kept.url, data: kept };
+      const orm = await MikroORM.init({ clientUrl: kept.url, entities: queueEntities, debug: ['query'], loggerFactory: (o) => new CapturingLogger(o) });
+      // an index the code under test declares and the kept database lacks is built here
+      await ensureSchema(orm);
+      await orm.em.fork().execute('analyze ormq_task');
+      return { ...kept, orm };
+    }
   }
   const url = await ctx.createDatabase('ormq_bench_admin');
   const orm = await MikroORM.init({
@@ -158,9 +175,29 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
   await em.execute('vacuum (analyze) ormq_task, ormq_schedule, ormq_queued, ormq_metric');
   phase('vacuum analyze');
   const seconds = (performance.now() - started) / 1000;
+  // what --reuse checks before keeping this database
+  await em.execute(`create table ormq_bench_seed as select ${scale}::float8 as scale, '${JSON.stringify(sizes)}'::jsonb as sizes, ${seconds}::float8 as seconds`);
   ctx.log(`seeded ${Object.entries(sizes).map(([k, v]) => `${v} ${k}`).join(', ')} in ${seconds.toFixed(1)} s`);
   seeded = { scale, url, data: { url, sizes, seconds } };
   return { orm, url, sizes, seconds };
+}
+
+/** The database a finished seed at this scale left behind, if there is one (`--reuse`). */
+async function keptSeed(ctx: BenchContext, scale: number): Promise<Omit<Seeded, 'orm'> | null> {
+  const url = ctx.databaseUrl('ormq_bench_admin');
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+  } catch {
+    return null; // no such database
+  }
+  try {
+    const { rows } = await client.query(`select scale, sizes, seconds from ormq_bench_seed where to_regclass('ormq_bench_seed') is not null`).catch(() => ({ rows: [] }));
+    const row = rows[0] as { scale: number; sizes: typeof FULL_SIZES; seconds: number } | undefined;
+    return row && row.scale === scale ? { url, sizes: row.sizes, seconds: row.seconds } : null;
+  } finally {
+    await client.end();
+  }
 }
 
 interface Endpoint {
@@ -323,6 +360,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
         kind: 'list',
       },
     ];
+    // BENCH_ENDPOINTS=search,Overview: only the endpoints whose label contains one of these
+    const picked = process.env.BENCH_ENDPOINTS?.split(',');
+    if (picked) endpoints.splice(0, endpoints.length, ...endpoints.filter((e) => picked.some((p) => e.label.includes(p))));
     const seconds = 3;
     const connections = 10;
     const em = orm.em.fork() as SqlEntityManager;

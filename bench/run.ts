@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client,enqueue] [-- --settle 60]`: benchmarks on
+ * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client,enqueue] [-- --settle 60] [-- --reuse]`: benchmarks on
  * real PostgreSQL (DATABASE_URL, or an embedded server started here). Prints a table per section,
  * each with the 1-minute load average before it, and writes bench/results/latest.json. Not part of
  * `npm test`.
@@ -16,6 +16,10 @@ export interface BenchContext {
   serverUrl: string;
   scale: number;
   createDatabase(name: string): Promise<string>;
+  /** The URL of a database on the server by name, whether or not it exists. */
+  databaseUrl(name: string): string;
+  /** --reuse: a section may keep a database an earlier run seeded at the same scale instead of seeding again. */
+  reuse: boolean;
   log(message: string): void;
   /**
    * Waits (up to --settle seconds) for the 1-minute load average to fall to 1.0 and returns it:
@@ -67,6 +71,12 @@ if (!serverUrl) {
   serverUrl = embedded.url;
 }
 
+function databaseUrl(name: string): string {
+  const url = new URL(serverUrl!);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 async function createDatabase(name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -76,9 +86,7 @@ async function createDatabase(name: string): Promise<string> {
   } finally {
     await admin.end();
   }
-  const url = new URL(serverUrl!);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return databaseUrl(name);
 }
 
 const load1 = () => Number(loadavg()[0]!.toFixed(2));
@@ -114,7 +122,7 @@ function printTable(section: Section): void {
 }
 
 const results: Record<string, Section> = {};
-const ctx: BenchContext = { serverUrl, scale, createDatabase, log: (m) => console.error(`  … ${m}`), settle };
+const ctx: BenchContext = { serverUrl, scale, createDatabase, databaseUrl, reuse: args.includes('--reuse'), log: (m) => console.error(`  … ${m}`), settle };
 try {
   for (const name of sections) {
     const mod = (await import(`./${name}.js`)) as { run(ctx: BenchContext): Promise<Section> };

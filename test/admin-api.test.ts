@@ -259,6 +259,22 @@ Lists('search matches name, func and group; %, _, \\, quotes and ? are literal',
   assert.is(count.json.count, 2);
 });
 
+Lists('a term of several words matches it whole, as typed, in name, func or group', async ({ orm, api }) => {
+  const names = ['amber-lotus-kiwi', 'KIWI-AMBER-LOTUS', 'lotus-amber', 'amber-kiwi-lotus', 'amber_lotus', 'amber--lotus', 'amberlotus', 'ab-lotus.x'];
+  for (const name of names) await insertTask(orm, { name });
+  await insertTask(orm, { name: 'by-func', func: 'app.amber-lotus.run' });
+  await insertTask(orm, { name: 'by-group', group: 'x-Amber-Lotus' });
+  const search = async (q: string) =>
+    ((await api.get(`api/successful?search=${encodeURIComponent(q)}`)).json.rows as { name: string }[]).map((r) => r.name).sort();
+  assert.equal(await search('amber-lotus'), ['KIWI-AMBER-LOTUS', 'amber-lotus-kiwi', 'by-func', 'by-group']);
+  assert.equal(await search('amber_lotus'), ['amber_lotus']);
+  assert.equal(await search('r-l'), ['KIWI-AMBER-LOTUS', 'amber-lotus-kiwi', 'by-func', 'by-group'], 'no word of 3 letters');
+  assert.equal(await search('ab-lotus.'), ['ab-lotus.x'], 'a short word and a separator at the end');
+  assert.equal(await search('s.run'), ['by-func']);
+  const count = await api.get(`api/successful/count?search=${encodeURIComponent('AMBER-lotus')}`);
+  assert.is(count.json.count, 4);
+});
+
 Lists('keyset paging walks every row once, newest first, across equal timestamps', async ({ orm, api }) => {
   const same = new Date(Date.now() - 60_000).toISOString();
   await insertManyTasks(orm, 130, { sameStopped: same, prefix: 'same-' });
@@ -298,6 +314,23 @@ Lists('a search pages through matches among the newest rows and far older ones a
   const rare = await api.get('api/successful?search=rare');
   assert.equal(rare.json.rows.map((r: { name: string }) => r.name), ['rare-2998', 'rare-2999', 'rare-3000']);
   assert.equal(rare.json.count, { value: 3, estimated: false });
+});
+
+Lists('a search matching more rows than it looks up at once, none among the newest, pages through all of them in order', async ({ orm, api }) => {
+  // The newest 2,500 are "hay"; the 3,000 older ones are "needle": more than a rare term's lookup
+  // stops at, and fewer than a page within the newest rows, so every way of finding them is taken.
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, enqueued, started, stopped, success)
+     select md5(i::text), case when i > 2500 then 'needle-' || i else 'hay-' || i end, 'work', t, t, t, true
+       from generate_series(5500, 1, -1) i, lateral (select now() - i * interval '1 second' as t) s`,
+  ); // oldest first on disk, the order in which the trigram index hands matches over
+  await sql(orm, 'analyze ormq_task');
+  const needles = await walk(api, 'api/successful?search=needle', 500);
+  assert.is(needles.rows.length, 3000);
+  assert.equal(needles.rows.map((r) => r.name), Array.from({ length: 3000 }, (_, i) => `needle-${2501 + i}`));
+  const first = await api.get('api/successful?search=NEEDLE-25&limit=20');
+  assert.equal(first.json.rows.map((r: { name: string }) => r.name), ['needle-2501', 'needle-2502', 'needle-2503', 'needle-2504', 'needle-2505', 'needle-2506', 'needle-2507', 'needle-2508', 'needle-2509', 'needle-2510', 'needle-2511', 'needle-2512', 'needle-2513', 'needle-2514', 'needle-2515', 'needle-2516', 'needle-2517', 'needle-2518', 'needle-2519', 'needle-2520']);
 });
 
 Lists('limit and cursor are checked', async ({ api }) => {

@@ -180,7 +180,8 @@ async function cappedCount(em: SqlEntityManager, table: string, where: Where, ca
   return Number(rows[0]!.n);
 }
 
-async function estimatedRows(em: SqlEntityManager, table: string, where: Where): Promise<number> {
+/** The planner's estimate of the rows matching `where`: one plan, nothing read. */
+export async function estimatedRows(em: SqlEntityManager, table: string, where: Where): Promise<number> {
   const plan = await em.execute(`explain (format json) select 1 from ${table} ${where.sql}`, where.params);
   const raw = plan[0]?.['QUERY PLAN'];
   const parsed = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan?: { 'Plan Rows'?: number } }[];

@@ -5,7 +5,7 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, type BuiltPackage } from '../../producer.js';
 import {
-  distinctValues, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
+  distinctValues, estimatedRows, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
   textFilter, timeFilter, Where, type Keyset,
 } from '../list.js';
 import { badRequest } from '../http.js';
@@ -17,6 +17,11 @@ const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' 
 const JSON_FIELDS = ['args', 'kwargs', 'result'] as const;
 /** Rows a search reads newest first before it collects every match instead (see searchPage). */
 const SEARCH_WINDOW = 2_000;
+/**
+ * A search the planner expects to match at most this many rows is looked up through the trigram
+ * index first: at most this many rows rechecked in the table when the guess was wrong.
+ */
+const RARE_MATCHES = 2_000;
 
 /** ≤ 100 characters of text: a failure's "Error: message", else the result as text. */
 const SHORT_RESULT = `left(case
@@ -75,6 +80,26 @@ const nextAt = (lock: string | null, retry: number) => (lock ? new Date(new Date
 
 /** Served by ormq_queued_task_idx, one probe per failed row. */
 const RETRYING = `exists (select 1 from ormq_queued q where (q.payload->>'id') = ormq_task.id::text)`;
+
+/**
+ * SQL matching rows where one of `columns` holds `text` as a literal substring, ignoring case.
+ * pg_trgm reads the text between separators (`-`, `.`, `_`, spaces) as words and a pattern that
+ * spans one also asks the trigram index for word-boundary trigrams (" lo", "er "), which occur in a
+ * large share of names made of words: for "amber-lotus" they were most of the index's work at 1M
+ * tasks (bench/admin.ts). So such a term looks up each of its words of 3 or more characters
+ * through the index (`ilike '%amber%' and ilike '%lotus%'`, implied by the whole term) and checks
+ * the whole term row by row, with `strpos` on lower-cased text: what ILIKE compares, but not an
+ * index condition that would bring those trigrams back. A term without such a split is one ILIKE.
+ */
+function substringSearch(text: string, columns: string[]): [string, ...unknown[]] {
+  const words = [...new Set(text.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length >= 3))];
+  if (words.length === 0 || (words.length === 1 && words[0] === text)) {
+    const p = likePattern(text);
+    return [`(${columns.map((c) => `${c} ilike ?`).join(' or ')})`, ...columns.map(() => p)];
+  }
+  const arm = (c: string) => `(${words.map(() => `${c} ilike ?`).join(' and ')} and strpos(lower(${c}), lower(?)) > 0)`;
+  return [`(${columns.map(arm).join(' or ')})`, ...columns.flatMap(() => [...words.map(likePattern), text])];
+}
 
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
@@ -165,31 +190,47 @@ export function taskPage(config: TaskPageConfig): Page {
     const w = new Where();
     const search = textFilter(filter, 'search');
     if (search !== null && parseTaskId(search.toLowerCase())) w.add('id = ?', search.toLowerCase());
-    else if (search !== null) {
-      const p = likePattern(search);
-      w.search('(name ilike ? or func ilike ? or "group" ilike ?)', p, p, p);
-    }
+    else if (search !== null) w.search(...substringSearch(search, ['name', 'func', '"group"']));
     return w;
   };
   const where = (filter: Record<string, unknown>): Where => scope(filter).and(searchOf(filter));
 
   const listed = `${LIST_COLUMNS}${keyColumn(KEYSET)}`;
+  /** Every match of `where` when there are at most `cap`, the page of them in order; null when there are more. */
+  const allMatches = async (em: SqlEntityManager, where: Where, n: number, cap: number): Promise<Row[] | null> => {
+    const rows = await em.execute(
+      `with m as materialized (select id, stopped from ormq_task ${where.sql}),
+            c as materialized (select id, stopped from m limit ${cap + 1})
+       select (select count(*) from c) as matched, ${listed}
+         from ormq_task join (select id from c ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
+      where.params,
+    );
+    return rows.length && Number(rows[0]!.matched) > cap ? null : rows;
+  };
   /**
    * A search's page, newest first. Left alone, the planner either walks ormq_task_list_idx and
    * filters (quick when matches are common) or collects every match through the trigram index and
    * sorts them (quick when they are rare), choosing by a guess at the ILIKE's selectivity; a rare
-   * term guessed common walked the whole index: 6.7 s at 1M tasks (bench/admin.ts). So the newest
-   * SEARCH_WINDOW rows are searched first, and only when they hold less than a page are all matches
-   * collected, in a materialized CTE that has no ORDER BY / LIMIT to tempt the planner.
+   * term guessed common walked the whole index: 6.7 s at 1M tasks (bench/admin.ts). Both ways are
+   * bounded here. A term the planner expects at most RARE_MATCHES times is looked up through the
+   * trigram index first, stopping after that many matches; otherwise, or when there were more, the
+   * newest SEARCH_WINDOW rows are searched, and only when they hold less than a page are all
+   * matches collected. Each collection is a materialized CTE with no ORDER BY / LIMIT of its own,
+   * which would tempt the planner back to the index walk. Reading the window first cost a rare term
+   * 2,000 heap rows for nothing: more than its own lookup (bench/admin.ts, "amber-lotus").
    */
   const searchPage = async (em: SqlEntityManager, scoped: Where, search: Where, n: number): Promise<Row[]> => {
+    const all = scoped.and(search);
+    if ((await estimatedRows(em, 'ormq_task', all)) <= RARE_MATCHES) {
+      const rows = await allMatches(em, all, n, RARE_MATCHES);
+      if (rows) return rows;
+    }
     const recent = await em.execute(
       `select ${listed} from (select * from ormq_task ${scoped.sql} ${orderBy(KEYSET)} limit ${SEARCH_WINDOW}) t
         where ${search.clauses.join(' and ')} ${orderBy(KEYSET)} limit ${n}`,
       [...scoped.params, ...search.params],
     );
     if (recent.length >= n) return recent;
-    const all = scoped.and(search);
     return em.execute(
       `with m as materialized (select id, stopped from ormq_task ${all.sql})
        select ${listed} from ormq_task join (select id from m ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
