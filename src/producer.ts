@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { humanName, newTask } from './names.js';
 import { isStorableJson, isStorableText, UNSTORABLE_MESSAGE } from './storable.js';
-import { toSchedule, type ScheduleRecord, type TaskPackage } from './rows.js';
+import { toSchedule, type ScheduleRecord, type StoredPackage } from './rows.js';
 import { parseDate, ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
@@ -38,7 +38,7 @@ export interface EnqueueOptions {
 /** A built package: the queue key, what the cluster runs, and when it may first be claimed. */
 export interface BuiltPackage {
   key: string;
-  payload: TaskPackage;
+  payload: StoredPackage;
   /** A Date, or seconds from now on the database's clock; null: at once. */
   runAt: Date | number | null;
   /**
@@ -121,18 +121,13 @@ function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string)
     id = options.id;
     name = options.name ?? humanName(id);
   }
-  const payload: TaskPackage = {
-    id,
-    name,
-    func: (func as string).trim(),
-    args: args as unknown[],
-    kwargs: options.kwargs ?? {},
-    group: options.group ?? null,
-    hook: options.hook ?? null,
-    timeout: options.timeout ?? null,
-    save: options.save ?? null,
-    enqueued,
-  };
+  // Fields at their defaults are left out: most tasks set none of them, and every byte is stored and indexed per task.
+  const payload: StoredPackage = { id, name, func: (func as string).trim(), args: args as unknown[], enqueued };
+  if (options.kwargs !== undefined && !isEmpty(options.kwargs)) payload.kwargs = options.kwargs;
+  if (options.group != null) payload.group = options.group;
+  if (options.hook != null) payload.hook = options.hook;
+  if (options.timeout != null) payload.timeout = options.timeout;
+  if (options.save != null) payload.save = options.save;
   return { key: options.cluster ?? 'default', payload, runAt };
 }
 
@@ -140,8 +135,8 @@ function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string)
  * The package must be JSON PostgreSQL can store; the error names the field that is not. Each part
  * is written and checked once, so a refusal names its field without a second pass over a large value.
  */
-function checkJson(payload: TaskPackage): void {
-  const parts = { args: payload.args, kwargs: payload.kwargs, options: { ...payload, args: [], kwargs: {} } };
+function checkJson(payload: StoredPackage): void {
+  const parts = { args: payload.args, kwargs: payload.kwargs ?? {}, options: { ...payload, args: [], kwargs: {} } };
   for (const [field, value] of Object.entries(parts)) {
     let text: string;
     try {
@@ -171,7 +166,7 @@ const insertStatement = (copies: boolean) => `with ins as (
     select x.key, ${
       copies
         ? `case when x.copy_task is not null then x.payload || jsonb_build_object('args', t.args, 'kwargs', t.kwargs)
-           when x.copy_schedule is not null then x.payload || jsonb_build_object('args', s.args, 'kwargs', s.kwargs || (x.payload->'kwargs'))
+           when x.copy_schedule is not null then x.payload || jsonb_build_object('args', s.args, 'kwargs', s.kwargs || coalesce(x.payload->'kwargs', '{}'))
            else x.payload end`
         : 'x.payload'
     },
@@ -238,7 +233,7 @@ export async function insertPackages(em: EntityManager, packages: readonly Built
 }
 
 /** One package: see insertPackages. */
-export async function insertPackage(em: EntityManager, key: string, payload: TaskPackage, runAt: Date | number | null = null): Promise<void> {
+export async function insertPackage(em: EntityManager, key: string, payload: StoredPackage, runAt: Date | number | null = null): Promise<void> {
   await insertPackages(em, [{ key, payload, runAt }]);
 }
 
