@@ -1,8 +1,8 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { humanName, newTaskId } from './names.js';
-import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
-import type { TaskPackage } from './rows.js';
+import { humanName, newTask } from './names.js';
+import { isStorableJson, isStorableText, UNSTORABLE_MESSAGE } from './storable.js';
+import type { StoredPackage } from './rows.js';
 import { parseDate, ValidationError } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
@@ -38,7 +38,7 @@ export interface EnqueueOptions {
 /** A built package: the queue key, what the cluster runs, and when it may first be claimed. */
 export interface BuiltPackage {
   key: string;
-  payload: TaskPackage;
+  payload: StoredPackage;
   /** A Date, or seconds from now on the database's clock; null: at once. */
   runAt: Date | number | null;
   /**
@@ -53,6 +53,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
 function shortText(errors: Record<string, string>, field: string, v: unknown, max: number, required = false) {
   if (v === undefined || v === null) {
     if (required) errors[field] = 'is required';
@@ -64,28 +69,35 @@ function shortText(errors: Record<string, string>, field: string, v: unknown, ma
 
 /** Checks and builds a task package; throws a ValidationError naming each bad field. */
 export function buildPackage(func: unknown, args: unknown = [], opts: unknown = {}): BuiltPackage {
-  const built = assemble(func, args, opts);
+  const built = assemble(func, args, opts, new Date().toISOString());
   checkJson(built.payload);
   return built;
 }
 
-/** buildPackage less the JSON check, which enqueueMany makes once over the whole batch. */
-function assemble(func: unknown, args: unknown, opts: unknown): BuiltPackage {
+const TASK_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * buildPackage less the JSON check, which enqueueMany makes once over the whole batch. `enqueued`
+ * is the time of the call: one for every task of a batch.
+ */
+function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string): BuiltPackage {
+  if (!isPlainObject(opts)) throw new ValidationError({ options: 'must be an object' }, 'task');
+  const options = opts as EnqueueOptions;
   const errors: Record<string, string> = {};
   shortText(errors, 'func', func, 256, true);
   if (!Array.isArray(args)) errors.args = 'must be an array';
-  if (!isPlainObject(opts)) throw new ValidationError({ options: 'must be an object' }, 'task');
-  const options = opts as EnqueueOptions;
   if (options.kwargs !== undefined && !isPlainObject(options.kwargs)) errors.kwargs = 'must be an object';
   shortText(errors, 'name', options.name, 100);
   shortText(errors, 'group', options.group, 100);
   shortText(errors, 'hook', options.hook, 256);
   shortText(errors, 'cluster', options.cluster, 100);
+  // The queue key goes to PostgreSQL beside the packages' JSON, so it is checked on its own.
+  if (typeof options.cluster === 'string' && !errors.cluster && !isStorableText(options.cluster)) errors.cluster = UNSTORABLE_MESSAGE;
   if (options.timeout !== undefined && options.timeout !== null && !(typeof options.timeout === 'number' && options.timeout > 0)) {
     errors.timeout = 'must be a number of seconds greater than 0';
   }
   if (options.save !== undefined && options.save !== null && typeof options.save !== 'boolean') errors.save = 'must be true or false';
-  if (options.id !== undefined && !(typeof options.id === 'string' && /^[0-9a-f]{32}$/.test(options.id))) {
+  if (options.id !== undefined && !(typeof options.id === 'string' && TASK_ID.test(options.id))) {
     errors.id = 'must be 32 lowercase hex digits';
   }
   let runAt: Date | number | null = null;
@@ -99,20 +111,23 @@ function assemble(func: unknown, args: unknown, opts: unknown): BuiltPackage {
       errors.delay = 'must be a number of seconds from 0 to 3,000,000,000';
     } else runAt = options.delay;
   }
-  if (Object.keys(errors).length) throw new ValidationError(errors, 'task');
-  const id = options.id ?? newTaskId();
-  const payload: TaskPackage = {
-    id,
-    name: options.name ?? humanName(id),
-    func: (func as string).trim(),
-    args: args as unknown[],
-    kwargs: options.kwargs ?? {},
-    group: options.group ?? null,
-    hook: options.hook ?? null,
-    timeout: options.timeout ?? null,
-    save: options.save ?? null,
-    enqueued: new Date().toISOString(),
-  };
+  if (!isEmpty(errors)) throw new ValidationError(errors, 'task');
+  let id: string;
+  let name: string;
+  if (options.id === undefined) {
+    ({ id, name } = newTask());
+    if (options.name !== undefined) name = options.name;
+  } else {
+    id = options.id;
+    name = options.name ?? humanName(id);
+  }
+  // Fields at their defaults are left out: most tasks set none of them, and every byte is stored and indexed per task.
+  const payload: StoredPackage = { id, name, func: (func as string).trim(), args: args as unknown[], enqueued };
+  if (options.kwargs !== undefined && !isEmpty(options.kwargs)) payload.kwargs = options.kwargs;
+  if (options.group != null) payload.group = options.group;
+  if (options.hook != null) payload.hook = options.hook;
+  if (options.timeout != null) payload.timeout = options.timeout;
+  if (options.save != null) payload.save = options.save;
   return { key: options.cluster ?? 'default', payload, runAt };
 }
 
@@ -120,8 +135,8 @@ function assemble(func: unknown, args: unknown, opts: unknown): BuiltPackage {
  * The package must be JSON PostgreSQL can store; the error names the field that is not. Each part
  * is written and checked once, so a refusal names its field without a second pass over a large value.
  */
-function checkJson(payload: TaskPackage): void {
-  const parts = { args: payload.args, kwargs: payload.kwargs, options: { ...payload, args: [], kwargs: {} } };
+function checkJson(payload: StoredPackage): void {
+  const parts = { args: payload.args, kwargs: payload.kwargs ?? {}, options: { ...payload, args: [], kwargs: {} } };
   for (const [field, value] of Object.entries(parts)) {
     let text: string;
     try {
@@ -137,28 +152,35 @@ function checkJson(payload: TaskPackage): void {
  * Every package in one statement, in order (ids ascending), and one NOTIFY per distinct key.
  * Notifications are delivered at commit, so clusters never wake for packages that were rolled back.
  * A delay in seconds is added to the database's clock, like the claim's own comparison.
+ *
+ * $1 is the channel and $2 the distinct keys. The batch arrives as parallel arrays zipped by ROWS
+ * FROM: $3 the packages as one JSON array, $4 their keys, $5 and $6 their run_at and delay, each
+ * empty when no package has one (a shorter array reads as nulls). WITH ORDINALITY comes out in
+ * order, so the plain statement needs no sort. Only the admin's resubmit and run now copy args from
+ * a stored task or schedule ($7, $8); they get their own statement, so the plain one carries no join
+ * and its cost estimate stays far below the point where PostgreSQL would JIT-compile it (which for
+ * 10,000 tasks costs more than the insert).
  */
-const INSERT_PACKAGES = `with input as (
-    select e->>'k' as key, e->'p' as payload, n,
-      case when e->>'t' is not null then (e->>'t')::timestamptz
-           when e->>'d' is not null then now() + make_interval(secs => (e->>'d')::float8) end as run_at,
-      (e->>'ct')::char(32) as copy_task, (e->>'cs')::int as copy_schedule
-    from jsonb_array_elements($1::jsonb) with ordinality as t(e, n)
-  ), ins as (
+const insertStatement = (copies: boolean) => `with ins as (
     insert into ormq_queued (key, payload, run_at)
-    select i.key,
-      case when i.copy_task is not null then i.payload || jsonb_build_object('args', t.args, 'kwargs', t.kwargs)
-           when i.copy_schedule is not null then i.payload || jsonb_build_object('args', s.args, 'kwargs', s.kwargs || (i.payload->'kwargs'))
-           else i.payload end,
-      i.run_at
-    from input i
-    left join ormq_task t on t.id = i.copy_task
-    left join ormq_schedule s on s.id = i.copy_schedule
-    order by i.n returning id
-  ), wake as (
-    select count(pg_notify($2, key)) as woke from (select distinct key from input) k
+    select x.key, ${
+      copies
+        ? `case when x.copy_task is not null then x.payload || jsonb_build_object('args', t.args, 'kwargs', t.kwargs)
+           when x.copy_schedule is not null then x.payload || jsonb_build_object('args', s.args, 'kwargs', s.kwargs || coalesce(x.payload->'kwargs', '{}'))
+           else x.payload end`
+        : 'x.payload'
+    },
+      coalesce(x.run_at, now() + make_interval(secs => x.delay))
+    from rows from (jsonb_array_elements($3::jsonb), unnest($4::text[]), unnest($5::timestamptz[]), unnest($6::float8[])${
+      copies ? ', unnest($7::char(32)[]), unnest($8::int[])' : ''
+    }) with ordinality as x(payload, key, run_at, delay${copies ? ', copy_task, copy_schedule' : ''}, n)${
+      copies ? `\n    left join ormq_task t on t.id = x.copy_task left join ormq_schedule s on s.id = x.copy_schedule` : ''
+    }
+    order by x.n returning 1
   )
-  select (select count(*) from ins) as inserted, (select woke from wake) as woke`;
+  select (select count(*) from ins) as inserted, (select count(pg_notify($1, k)) from unnest($2::text[]) k) as woke`;
+const INSERT_PACKAGES = insertStatement(false);
+const INSERT_COPYING = insertStatement(true);
 
 /**
  * Runs one statement with real bind parameters on `em`'s connection, inside its transaction when it
@@ -183,29 +205,45 @@ export async function wakeKeys(em: EntityManager, keys: Iterable<unknown>): Prom
   }
 }
 
-/** The statement's input: one JSON array, written in one pass. */
+/** The packages as one JSON array, written in one pass. */
 function serialize(packages: readonly BuiltPackage[]): string {
-  return JSON.stringify(
-    packages.map(({ key, payload, runAt, copyArgs }) => ({
-      k: key,
-      p: payload,
-      t: runAt instanceof Date ? runAt.toISOString() : undefined,
-      d: typeof runAt === 'number' ? runAt : undefined,
-      ct: copyArgs && 'task' in copyArgs ? copyArgs.task : undefined,
-      cs: copyArgs && 'schedule' in copyArgs ? copyArgs.schedule : undefined,
-    })),
-  );
+  return JSON.stringify(packages.map((p) => p.payload));
 }
 
-/** Inserts built packages (and wakes the clusters listening for their keys) through `em`. */
+/** One entry per package when any package has one, else none (read as all null). */
+function column<T>(packages: readonly BuiltPackage[], value: (p: BuiltPackage) => T | null): (T | null)[] {
+  const values = packages.map(value);
+  return values.some((v) => v !== null) ? values : [];
+}
+
+/**
+ * Inserts built packages (and wakes the clusters listening for their keys) through `em`. `text` is
+ * the packages' payloads as a JSON array, when the caller has written and checked it already.
+ */
 export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
   if (!packages.length) return 0;
-  const rows = await bound(em, INSERT_PACKAGES, [text, QUEUE_CHANNEL]);
+  const keys = packages.map((p) => p.key);
+  const parameters = [
+    QUEUE_CHANNEL,
+    [...new Set(keys)],
+    text,
+    keys,
+    column(packages, (p) => (p.runAt instanceof Date ? p.runAt.toISOString() : null)),
+    column(packages, (p) => (typeof p.runAt === 'number' ? p.runAt : null)),
+  ];
+  const copies = packages.some((p) => p.copyArgs);
+  if (copies) {
+    parameters.push(
+      column(packages, (p) => (p.copyArgs && 'task' in p.copyArgs ? p.copyArgs.task : null)),
+      column(packages, (p) => (p.copyArgs && 'schedule' in p.copyArgs ? p.copyArgs.schedule : null)),
+    );
+  }
+  const rows = await bound(em, copies ? INSERT_COPYING : INSERT_PACKAGES, parameters);
   return Number(rows[0]!.inserted);
 }
 
 /** One package: see insertPackages. */
-export async function insertPackage(em: EntityManager, key: string, payload: TaskPackage, runAt: Date | number | null = null): Promise<void> {
+export async function insertPackage(em: EntityManager, key: string, payload: StoredPackage, runAt: Date | number | null = null): Promise<void> {
   await insertPackages(em, [{ key, payload, runAt }]);
 }
 
@@ -235,11 +273,13 @@ export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[],
     if (!(e instanceof ValidationError)) throw e;
     for (const [field, message] of Object.entries(e.errors)) errors[field === 'task' ? `tasks[${i}]` : `tasks[${i}].${field}`] = message;
   };
+  const enqueued = new Date().toISOString();
   tasks.forEach((task, i) => {
     try {
       if (!isPlainObject(task)) throw new ValidationError({ task: 'must be an object with func' }, 'task');
-      const { func, args, ...options } = task as unknown as { func: unknown; args?: unknown } & EnqueueOptions;
-      built.push(assemble(func, args ?? [], options));
+      // The task is its own options object: assemble reads only the options' fields.
+      const t = task as unknown as { func: unknown; args?: unknown };
+      built.push(assemble(t.func, t.args ?? [], task, enqueued));
     } catch (e) {
       fail(i, e);
     }

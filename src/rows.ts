@@ -33,7 +33,11 @@ export interface ScheduleRecord extends ScheduleValues {
   pausedRepeats: number | null;
 }
 
-/** The task package stored in ormq_queued.payload. */
+/**
+ * A task package as the cluster runs it and `QueuedRecord` gives it. ormq_queued.payload stores it
+ * with kwargs, group, hook, timeout and save left out when they are at their defaults ({} and
+ * null): see `StoredPackage` and `packageOf`.
+ */
 export interface TaskPackage {
   id: string;
   name: string;
@@ -49,6 +53,23 @@ export interface TaskPackage {
   enqueued: string;
   /** the schedule that created it, if any */
   schedule?: number;
+}
+
+type Defaulted = 'kwargs' | 'group' | 'hook' | 'timeout' | 'save';
+
+/** A package as stored in ormq_queued.payload: the fields at their defaults may be absent. */
+export type StoredPackage = Omit<TaskPackage, Defaulted> & Partial<Pick<TaskPackage, Defaulted>>;
+
+/** A stored package with its defaults filled in. */
+export function packageOf(stored: StoredPackage): TaskPackage {
+  return {
+    ...stored,
+    kwargs: stored.kwargs ?? {},
+    group: stored.group ?? null,
+    hook: stored.hook ?? null,
+    timeout: stored.timeout ?? null,
+    save: stored.save ?? null,
+  };
 }
 
 export interface QueuedRecord {
@@ -115,5 +136,5 @@ export function toSchedule(r: Row): ScheduleRecord {
 }
 
 export function toQueued(r: Row): QueuedRecord {
-  return { id: Number(r.id), key: r.key as string, payload: json(r.payload), lock: dateOrNull(r.lock) };
+  return { id: Number(r.id), key: r.key as string, payload: packageOf(json(r.payload)), lock: dateOrNull(r.lock) };
 }

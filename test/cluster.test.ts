@@ -175,6 +175,10 @@ Run('the hook is called with the saved task; a throwing hook is logged and the t
     assert.is(hooked[0]!.result, 'ok');
     assert.is(hooked[0]!.success, true);
     assert.is(hooked[0]!.attemptCount, 1);
+    // The package left its defaults out; the record has them.
+    assert.is(hooked[0]!.group, null);
+    assert.equal(hooked[0]!.kwargs, {});
+    assert.is(hooked[0]!.hook, 'record');
     assert.ok((await tasks(orm)).some((r) => r.id === b && r.success));
   } finally {
     await cluster.stop();
@@ -249,6 +253,13 @@ for (const per of ['group', 'name', 'func'] as const) {
     assert.equal([...byScope.entries()].sort(), [['a', [3, 4]], ['b', [3, 4]]]);
   });
 }
+
+Save(`saveLimitPer 'group' keeps the newest N of the tasks without a group`, async ({ orm }) => {
+  await drain(orm, { saveLimit: 2, saveLimitPer: 'group', workers: 1, tasks: { a: (i: number) => i } }, async () => {
+    for (let i = 0; i < 5; i++) await enqueue(em(orm), 'a', [i]);
+  }, (n) => n === 2);
+  assert.equal((await tasks(orm)).map((r) => r.result).sort(), [3, 4]);
+});
 
 Save.run();
 

@@ -93,6 +93,39 @@ Many('a task PostgreSQL cannot store (NUL, unpaired surrogate, a cycle) is named
   assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
 });
 
+Many('each task of a batch keeps its own key, runAt and delay', async ({ orm }) => {
+  const at = new Date('2031-05-06T07:08:09.123Z');
+  const ids = await enqueueMany(orm.em.fork(), [
+    { func: 'a', cluster: 'k1' },
+    { func: 'b', cluster: 'k2', runAt: at },
+    { func: 'c', delay: 3600 },
+    { func: 'd', cluster: 'k1' },
+  ]);
+  const rows = await sql<{ key: string; func: string; run_at: string | null; secs: number | null }>(
+    orm,
+    `select key, payload->>'func' as func, run_at, extract(epoch from run_at - now())::float8 as secs from ormq_queued order by id`,
+  );
+  assert.equal(rows.map((r) => [r.key, r.func]), [['k1', 'a'], ['k2', 'b'], ['default', 'c'], ['k1', 'd']]);
+  assert.is(rows[0]!.run_at, null);
+  assert.is(new Date(rows[1]!.run_at!).toISOString(), at.toISOString());
+  assert.ok(rows[2]!.secs! > 3590 && rows[2]!.secs! <= 3600, `delay: ${rows[2]!.secs}`);
+  assert.is(rows[3]!.run_at, null);
+  const enqueued = await sql<{ n: number }>(orm, `select count(distinct payload->>'enqueued')::int as n from ormq_queued where payload->>'id' in (?)`, [ids]);
+  assert.is(enqueued[0]!.n, 1, 'one enqueue time for the whole call');
+});
+
+Many('a queue key PostgreSQL cannot store is named by its index and nothing is written', async ({ orm }) => {
+  try {
+    await enqueueMany(orm.em.fork(), [{ func: 'ok' }, { func: 'x', cluster: 'a\u0000b' }]);
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+    assert.equal(Object.keys((e as ValidationError).errors), ['tasks[1].cluster']);
+    assert.match((e as ValidationError).errors['tasks[1].cluster']!, /NUL character/);
+  }
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+});
+
 Many('the cluster runs every task of a batch', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { tasks: { double: (n: number) => n * 2 }, bulk: 50 });
   try {

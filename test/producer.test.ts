@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, schedule, ValidationError } from '../src/index.js';
 import { freshOrm, sql } from './helpers/db.js';
+import { humanName } from '../src/names.js';
 
 type Ctx = { orm: MikroORM; close(): Promise<void> };
 
@@ -26,6 +27,16 @@ Enqueue('stores a package with a 32-hex id and a four-word name under the cluste
   assert.is(row!.payload.group, 'mail');
   assert.is(row!.payload.id, id);
   assert.match(row!.payload.name as string, /^[a-z]+-[a-z]+-[a-z]+-[a-z]+$/);
+});
+
+Enqueue('the stored package leaves out the options at their defaults', async ({ orm }) => {
+  const id = await enqueue(orm.em.fork(), 'f', [1]);
+  const [row] = await sql<{ payload: Record<string, unknown> }>(orm, 'select payload from ormq_queued');
+  assert.equal(Object.keys(row!.payload).sort(), ['args', 'enqueued', 'func', 'id', 'name']);
+  assert.is(row!.payload.name, humanName(id));
+  await enqueue(orm.em.fork(), 'f', [], { kwargs: { a: 1 }, group: 'g', hook: 'h', timeout: 5, save: false });
+  const [full] = await sql<{ payload: Record<string, unknown> }>(orm, 'select payload from ormq_queued order by id desc limit 1');
+  assert.equal([full!.payload.kwargs, full!.payload.group, full!.payload.hook, full!.payload.timeout, full!.payload.save], [{ a: 1 }, 'g', 'h', 5, false]);
 });
 
 Enqueue('commits with the host transaction', async ({ orm }) => {

@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { CONTROL_CHANNEL } from '../control.js';
 import { QUEUE_CHANNEL, SCHEDULE_CHANNEL } from '../producer.js';
-import type { TaskPackage, TaskRecord, ScheduleRecord } from '../rows.js';
+import { packageOf, type StoredPackage, type TaskPackage, type TaskRecord, type ScheduleRecord } from '../rows.js';
 import { isStorableJson, UNSTORABLE_MESSAGE } from '../storable.js';
 import { assertTimeZone } from '../time.js';
 import { DEFAULT_MAX_CATCH_UP } from '../schedule-rules.js';
@@ -193,7 +193,7 @@ export class Cluster {
    */
   readonly #overrunning = new Map<number, Promise<unknown>>();
   /** Claimed packages waiting for a free worker. */
-  #buffer: { qid: number; pkg: TaskPackage; claimed: number }[] = [];
+  #buffer: { qid: number; pkg: StoredPackage; claimed: number }[] = [];
   #pending: Finished[] = [];
   /** Hooks still running: they never hold up saving, and a stop waits for them up to its deadline. */
   readonly #hooks = new Set<Promise<void>>();
@@ -373,7 +373,7 @@ export class Cluster {
           this.options.log('warn', `package ${qid} is still running past its timeout; its retry waits until it has ended`);
           continue;
         }
-        this.#buffer.push({ qid, pkg: row.payload as TaskPackage, claimed });
+        this.#buffer.push({ qid, pkg: row.payload as StoredPackage, claimed });
       }
       this.#startBuffered();
       if (rows.length < want) await this.#sleep('worker', await this.#idleWait());
@@ -395,7 +395,7 @@ export class Cluster {
    * A task's own timeout can shorten the cluster's, never lengthen it: past `retry` its lock would
    * expire while it still runs, and another claim would run it a second time.
    */
-  #timeoutOf(pkg: TaskPackage): number {
+  #timeoutOf(pkg: StoredPackage): number {
     const own = typeof pkg.timeout === 'number' && pkg.timeout > 0 ? pkg.timeout : Infinity;
     return Math.min(own, this.options.timeout);
   }
@@ -417,10 +417,10 @@ export class Cluster {
     void this.#query(RELEASE, [qids]).catch((e) => this.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
   }
 
-  #run(qid: number, raw: TaskPackage | string): void {
+  #run(qid: number, raw: StoredPackage | string): void {
     const controller = new AbortController();
     this.#active.set(qid, controller);
-    const pkg: TaskPackage = typeof raw === 'string' ? JSON.parse(raw) : raw;
+    const pkg: TaskPackage = packageOf(typeof raw === 'string' ? JSON.parse(raw) : raw);
     const started = preciseNow();
     this.#heartbeat.began(qid, pkg);
     void this.#execute(qid, pkg, controller).then(({ success, result }) => {
