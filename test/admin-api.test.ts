@@ -1,24 +1,12 @@
 /** The admin's JSON API on real PostgreSQL, through a real node:http server and fetch. */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Server } from 'node:http';
 import { inspect } from 'node:util';
 import pg from 'pg';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
-import { freshOrm, sql, waitFor, type TestDb } from './helpers/db.js';
-import { client, close, insertManyTasks, insertRollup, insertTask, serve, testClient } from './helpers/admin.js';
+import { sql, waitFor, type TestDb } from './helpers/db.js';
+import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
+import { adminSuite, type Api } from './helpers/suites.js';
 import { startCluster } from './helpers/cluster.js';
-
-type Api = ReturnType<typeof client>;
-interface Ctx {
-  orm: MikroORM;
-  db: TestDb;
-  close(): Promise<void>;
-  api: Api;
-  server: Server;
-  clientDir: ReturnType<typeof testClient>;
-}
 
 const OPTIONS: QueueAdminOptions = {
   tasks: ['work', 'email', 'report'],
@@ -29,25 +17,8 @@ const OPTIONS: QueueAdminOptions = {
 };
 
 /** A suite with its own database and admin server; tables are emptied before each test. */
-function apiSuite(name: string, options: QueueAdminOptions = OPTIONS) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    Object.assign(ctx, await freshOrm());
-    ctx.clientDir = testClient();
-    const { url, server } = await serve(queueAdmin(ctx.orm, { ...options, clientDir: ctx.clientDir.dir }) as never);
-    ctx.server = server;
-    ctx.api = client(`${url}/`);
-  });
-  s.after(async (ctx) => {
-    await close(ctx.server);
-    ctx.clientDir.cleanup();
-    await ctx.close();
-  });
-  s.before.each(async (ctx) => {
-    await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_metric restart identity');
-  });
-  return s;
-}
+const apiSuite = (name: string, options: QueueAdminOptions = OPTIONS) =>
+  adminSuite(name, { mount: options, clear: 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_metric restart identity' });
 
 const as = (user: string) => ({ 'x-user': user });
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();

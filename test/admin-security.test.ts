@@ -1,58 +1,41 @@
 /** The admin under hostile input: cross-site requests, bad bodies, traversal, and permissions. */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request, type Server } from 'node:http';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { enqueue, schedule } from '../src/index.js';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
 import { CSP } from '../src/admin/http.js';
-import { freshOrm, sql } from './helpers/db.js';
-import { ASSET_JS, client, close, insertTask, serve, testClient } from './helpers/admin.js';
+import { sql } from './helpers/db.js';
+import { ASSET_JS, insertTask } from './helpers/admin.js';
+import { adminSuite, type AdminCtx } from './helpers/suites.js';
 
-type Api = ReturnType<typeof client>;
-interface Ctx {
-  orm: MikroORM;
-  close(): Promise<void>;
-  clientDir: ReturnType<typeof testClient>;
-  start(options?: QueueAdminOptions): Promise<{ api: Api; url: string }>;
-  servers: Server[];
+interface Ctx extends AdminCtx {
   seen: string[];
 }
 
 const STACK = /\n\s+at\s|node_modules|\.ts:\d+|\.js:\d+/;
 
 function securitySuite(name: string) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    Object.assign(ctx, await freshOrm());
-    ctx.clientDir = testClient();
-    ctx.servers = [];
-    ctx.seen = [];
-    ctx.start = async (options = {}) => {
-      const { url, server } = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, ...options }) as never);
-      ctx.servers.push(server);
-      const api = client(`${url}/`);
-      // Every answer this suite sees is checked for stack traces at the end.
-      const record = <F extends (...a: any[]) => Promise<{ text: string }>>(f: F) =>
-        (async (...a: Parameters<F>) => {
-          const r = await f(...a);
-          ctx.seen.push(r.text);
-          return r;
-        }) as F;
-      return { url, api: { get: record(api.get), post: record(api.post), put: record(api.put), patch: record(api.patch), call: record(api.call) } };
-    };
+  return adminSuite<Ctx>(name, {
+    setup(ctx) {
+      ctx.seen = [];
+      const start = ctx.start;
+      ctx.start = async (options, wrap) => {
+        const served = await start(options, wrap);
+        const api = served.api;
+        // Every answer this suite sees is checked for stack traces at the end.
+        const record = <F extends (...a: any[]) => Promise<{ text: string }>>(f: F) =>
+          (async (...a: Parameters<F>) => {
+            const r = await f(...a);
+            ctx.seen.push(r.text);
+            return r;
+          }) as F;
+        return { ...served, api: { get: record(api.get), post: record(api.post), put: record(api.put), patch: record(api.patch), call: record(api.call) } };
+      };
+    },
   });
-  s.after(async (ctx) => {
-    for (const server of ctx.servers) await close(server);
-    ctx.clientDir.cleanup();
-    await ctx.close();
-  });
-  s.before.each(async (ctx) => {
-    await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
-  });
-  return s;
 }
 
 /** Ends a suite with the check that none of the answers it saw carried a stack trace. */
