@@ -77,7 +77,9 @@ export interface AdminCtx extends DbCtx {
   url: string;
 }
 
-export interface AdminSuiteOptions<Ctx> extends SuiteOptions<Ctx> {
+export interface AdminSuiteOptions<Ctx> extends Omit<SuiteOptions<Ctx>, 'clear'> {
+  /** SQL run before each test: `CLEAR_ADMIN` when omitted, nothing when null. */
+  clear?: string | null;
   /** Serve one admin with these options before the first test, as `api`, `server` and `url`. */
   mount?: QueueAdminOptions;
   /** The address servers listen on; 0.0.0.0 makes them reachable from a non-loopback address too. */
@@ -93,7 +95,7 @@ export interface AdminSuiteOptions<Ctx> extends SuiteOptions<Ctx> {
 export function adminSuite<Ctx extends AdminCtx = AdminCtx>(name: string, options: AdminSuiteOptions<Ctx> = {}): Test<Ctx> {
   const address = options.address ?? '127.0.0.1';
   return dbSuite<Ctx>(name, {
-    clear: options.clear ?? CLEAR_ADMIN,
+    clear: options.clear === null ? undefined : (options.clear ?? CLEAR_ADMIN),
     async setup(ctx) {
       ctx.clientDir = testClient({ real: options.realClient });
       ctx.servers = [];
