@@ -162,6 +162,40 @@ Views('the object after a create or an edit only to those who may view it; a con
   assert.equal(patched.json, { id: Number(qid) });
 });
 
+Views('overview needs view on a page and shows only the pages the caller may view; meta lists task names only to scheduled viewers', async (ctx) => {
+  const { api } = await ctx.start({
+    tasks: ['work', 'secret.payroll'],
+    // x-pages: the pages this caller may view.
+    authorize: (req, { page, action }) => action === 'view' && String(req.headers['x-pages'] ?? '').split(',').includes(page),
+  });
+  await insertTask(ctx.orm, { success: true });
+  await insertTask(ctx.orm, { success: false });
+  await enqueue(ctx.orm.em.fork(), 'work');
+  const as = (pages: string) => ({ 'x-pages': pages });
+
+  const none = await api.get('api/overview', as(''));
+  assert.is(none.status, 403, none.text);
+  assert.not.match(none.text, /"counts"/);
+
+  const queuedOnly = await api.get('api/overview', as('queued'));
+  assert.is(queuedOnly.status, 200, queuedOnly.text);
+  assert.equal(queuedOnly.json.counts, { successful: null, failed: null, scheduled: null, queued: { value: 1, estimated: false } });
+  assert.is(queuedOnly.json.hourly, null, 'no chart of task outcomes for a queued-only viewer');
+
+  const failedOnly = await api.get('api/overview', as('failed'));
+  assert.equal(failedOnly.json.counts.failed, { value: 1, estimated: false });
+  assert.is(failedOnly.json.counts.successful, null);
+  assert.is(failedOnly.json.hourly.length, 24);
+
+  const meta = await api.get('api/meta', as('queued'));
+  assert.is(meta.status, 200, 'meta stays open: the page needs `can`');
+  assert.is(meta.json.tasks, null);
+  assert.not.match(meta.text, /secret\.payroll/);
+  assert.is(meta.json.pages.queued.can.view, true);
+  const schedulerMeta = await api.get('api/meta', as('scheduled'));
+  assert.equal(schedulerMeta.json.tasks, ['secret.payroll', 'work']);
+});
+
 Views.run();
 
 // ---------------------------------------------------------------------------------------------
