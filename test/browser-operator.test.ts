@@ -10,6 +10,7 @@ import { schedule } from '../src/index.js';
 import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
 import { closeBrowser, fitsWidth, noProblems, openPage, shot, startHost, visit, axe, type Host } from './helpers/browser.js';
 import { sql, waitFor } from './helpers/db.js';
+import { CLEAR_ADMIN } from './helpers/suites.js';
 
 const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
 const LONG_GROUP = `nightly-reconciliation-${'eu-central-'.repeat(7)}`.slice(0, 96);
@@ -49,7 +50,7 @@ Ops.after(async (ctx) => {
   await ctx.host?.stop();
 });
 Ops.before.each(async ({ host }) => {
-  await sql(host!.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
+  await sql(host!.orm, CLEAR_ADMIN);
 });
 
 Ops('a retrying failure says which attempt comes next and when, links its package, lists its attempts, and the State filter separates it', async ({ host }) => {

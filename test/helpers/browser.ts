@@ -6,10 +6,12 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
+import Koa from 'koa';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, queueAdmin, type QueueAdminOptions } from '../../src/index.js';
+import { koa } from '../../src/admin/adapters/koa.js';
 import { close, listen } from './admin.js';
 import { freshOrm } from './db.js';
 
@@ -28,17 +30,45 @@ export const browser = () =>
 
 export interface Host {
   orm: MikroORM;
+  /** The admin's entry page, with its trailing slash. */
   admin: string;
+  /** With `extra`: the second admin's entry page. */
+  extraAdmin?: string;
+  cluster: Cluster;
   stop(): Promise<void>;
 }
 
-/** Express 5 with the admin at /ops/queue-admin, its own database and a running cluster. */
-export async function startHost(options: QueueAdminOptions = {}): Promise<Host> {
+/**
+ * A host app on an ephemeral port with the admin mounted (Express 5 at /ops/queue-admin, or Koa 3
+ * under /queue-admin), a database of its own and a running cluster. `extra` mounts a second admin
+ * on the Express app.
+ */
+export async function startHost(
+  options: QueueAdminOptions = {},
+  kind: 'express' | 'koa' = 'express',
+  extra?: { path: string; options: QueueAdminOptions },
+): Promise<Host> {
   const db = await freshOrm();
   const orm = db.orm;
-  const app = express();
-  app.use('/ops/queue-admin', queueAdmin(orm, { tasks: TASKS, title: 'Test queue', ...options }));
-  const server: Server = createServer(app);
+  const opts = { tasks: TASKS, title: 'Test queue', ...options };
+  let server: Server;
+  let path: string;
+  if (kind === 'express') {
+    path = '/ops/queue-admin';
+    const app = express();
+    app.get('/', (_req, res) => void res.send('host app'));
+    app.use(path, queueAdmin(orm, opts));
+    if (extra) app.use(extra.path, queueAdmin(orm, { tasks: TASKS, ...extra.options }));
+    server = createServer(app);
+  } else {
+    path = '/queue-admin';
+    const app = new Koa();
+    app.use(koa(queueAdmin(orm, opts), { prefix: path }));
+    app.use((ctx) => {
+      ctx.body = 'host app';
+    });
+    server = createServer(app.callback());
+  }
   const origin = await listen(server);
   const cluster = new Cluster(orm, {
     name: 'default', workers: 2, timeout: 5, retry: 10, poll: 200, saveLimit: 0, log: () => {},
@@ -47,7 +77,9 @@ export async function startHost(options: QueueAdminOptions = {}): Promise<Host> 
   await cluster.start();
   return {
     orm,
-    admin: `${origin}/ops/queue-admin/`,
+    admin: `${origin}${path}/`,
+    extraAdmin: extra ? `${origin}${extra.path}/` : undefined,
+    cluster,
     async stop() {
       await cluster.stop();
       await close(server);
