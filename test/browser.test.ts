@@ -5,14 +5,14 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, enqueue, schedule } from '../src/index.js';
 import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
 import { sql, waitFor } from './helpers/db.js';
-import { startHost, visit, type Host } from './helpers/browser.js';
+import { openPage as openWatched, startHost, visit, type Host, type Watched } from './helpers/browser.js';
 
 const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
 const AXE = readFileSync(fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
@@ -25,22 +25,10 @@ const browser = () =>
     args: ['--host-resolver-rules=MAP rebind.test 127.0.0.1', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   }));
 
-interface Watched {
-  page: Page;
-  context: BrowserContext;
-  /** Console errors, uncaught exceptions and CSP violations seen so far. */
-  problems: string[];
-}
-
+/** A page at 1280×860 that also records CSP violations and every value a progress bar shows. */
 async function openPage(options: { dark?: boolean; timezoneId?: string } = {}): Promise<Watched> {
-  const context = await (await browser()).newContext({ viewport: { width: 1280, height: 860 }, colorScheme: options.dark ? 'dark' : 'light', timezoneId: options.timezoneId });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const watched = await openWatched({ ...options, viewport: { width: 1280, height: 860 }, launch: browser });
+  const page = watched.page;
   await page.addInitScript(() => {
     const w = window as unknown as { __violations: string[]; __progress: [number, number][] };
     w.__violations = [];
@@ -52,7 +40,7 @@ async function openPage(options: { dark?: boolean; timezoneId?: string } = {}): 
       if (p) w.__progress.push([p.value, p.max]);
     }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['value', 'max'] });
   });
-  return { page, context, problems };
+  return watched;
 }
 
 async function violations(page: Page): Promise<string[]> {

@@ -94,8 +94,18 @@ export interface Watched {
   problems: string[];
 }
 
-export async function openPage(options: { dark?: boolean; phone?: boolean } = {}): Promise<Watched> {
-  const context = await (await browser()).newContext({ viewport: options.phone ? PHONE : DESKTOP, colorScheme: options.dark ? 'dark' : 'light' });
+/**
+ * A page in a fresh context that records console errors and uncaught exceptions. `viewport` and
+ * `launch` (another Chromium, started with other flags) override the defaults.
+ */
+export async function openPage(
+  options: { dark?: boolean; phone?: boolean; viewport?: { width: number; height: number }; timezoneId?: string; launch?: () => Promise<Browser> } = {},
+): Promise<Watched> {
+  const context = await (await (options.launch ?? browser)()).newContext({
+    viewport: options.viewport ?? (options.phone ? PHONE : DESKTOP),
+    colorScheme: options.dark ? 'dark' : 'light',
+    timezoneId: options.timezoneId,
+  });
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   const problems: string[] = [];
