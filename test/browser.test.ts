@@ -6,13 +6,12 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, enqueue, schedule } from '../src/index.js';
 import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
 import { sql, waitFor } from './helpers/db.js';
-import { openPage as openWatched, startHost, visit, type Host, type Watched } from './helpers/browser.js';
+import { hostSuite, openPage as openWatched, startHost, visit, type Host, type Watched } from './helpers/browser.js';
 
 const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
 const AXE = readFileSync(fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
@@ -103,14 +102,11 @@ const noProblems = async (w: Watched, where: string, expected: number[] = []) =>
 // ---------------------------------------------------------------------------------------------
 
 for (const kind of ['express', 'koa'] as const) {
-  const Pages = suite<{ host?: Host; ids?: Awaited<ReturnType<typeof seedPages>> }>(`browser (${kind}): every page loads, clean and accessible`, {});
-  Pages.before(async (ctx) => {
-    ctx.host = await startHost({ saveLimit: 500 }, kind);
-    ctx.ids = await seedPages(ctx.host.orm);
-  });
-  Pages.after(async (ctx) => {
-    await ctx.host?.stop();
-  });
+  const Pages = hostSuite<{ host?: Host; ids?: Awaited<ReturnType<typeof seedPages>> }>(
+    `browser (${kind}): every page loads, clean and accessible`,
+    () => startHost({ saveLimit: 500 }, kind),
+    { setup: async (ctx) => void (ctx.ids = await seedPages(ctx.host.orm)) },
+  );
 
   Pages('the mount path without its slash redirects to the entry page, which loads its hashed assets', async ({ host }) => {
     const w = await openPage();
@@ -204,22 +200,19 @@ for (const kind of ['express', 'koa'] as const) {
 
 // ---------------------------------------------------------------------------------------------
 
-const Busy = suite<{ host?: Host; slow?: Cluster }>('browser (express): the Clusters page', {});
-Busy.before(async (ctx) => {
-  ctx.host = await startHost();
-  ctx.slow = new Cluster(ctx.host.orm, {
-    name: 'imports',
-    workers: 2,
-    heartbeat: 0.2,
-    poll: 100,
-    tasks: { 'imports.run': (function (this: { signal: AbortSignal }) { return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason))); }) as never },
-    log: () => {},
-  });
-  await ctx.slow.start();
-});
-Busy.after(async (ctx) => {
-  await ctx.slow?.stop();
-  await ctx.host?.stop();
+const Busy = hostSuite<{ host?: Host; slow?: Cluster }>('browser (express): the Clusters page', () => startHost(), {
+  async setup(ctx) {
+    ctx.slow = new Cluster(ctx.host.orm, {
+      name: 'imports',
+      workers: 2,
+      heartbeat: 0.2,
+      poll: 100,
+      tasks: { 'imports.run': (function (this: { signal: AbortSignal }) { return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason))); }) as never },
+      log: () => {},
+    });
+    await ctx.slow.start();
+  },
+  teardown: (ctx) => ctx.slow?.stop(),
 });
 
 Busy('a running task is listed with its cluster and linked to its package; a key is paused and resumed; the task is stopped', async ({ host }) => {
@@ -295,13 +288,7 @@ Busy.run();
 
 // ---------------------------------------------------------------------------------------------
 
-const Metrics = suite<{ host?: Host }>('browser (express): the Metrics page', {});
-Metrics.before(async (ctx) => {
-  ctx.host = await startHost({ saveLimit: 250 });
-});
-Metrics.after(async (ctx) => {
-  await ctx.host?.stop();
-});
+const Metrics = hostSuite('browser (express): the Metrics page', () => startHost({ saveLimit: 250 }));
 
 Metrics('loads on demand, shows per func figures and a chart, and a bar or a count opens the tasks behind it', async ({ host }) => {
   const orm = host!.orm;
@@ -377,13 +364,9 @@ Metrics.run();
 
 // ---------------------------------------------------------------------------------------------
 
-const Actions = suite<{ host?: Host }>('browser (express): actions', {});
-Actions.before(async (ctx) => {
-  ctx.host = await startHost({}, 'express', { path: '/ops/queue-admin-readonly', options: { readOnly: true } });
-});
-Actions.after(async (ctx) => {
-  await ctx.host?.stop();
-});
+const Actions = hostSuite('browser (express): actions', () =>
+  startHost({}, 'express', { path: '/ops/queue-admin-readonly', options: { readOnly: true } }),
+);
 
 Actions('failed tasks are resubmitted from the list, leave Failed and succeed on the cluster', async ({ host }) => {
   const orm = host!.orm;
@@ -636,22 +619,23 @@ Actions('readOnly hides every action, checkbox and form', async ({ host }) => {
 Actions.run();
 
 // ---------------------------------------------------------------------------------------------
-const Locked = suite<{ host?: Host }>('browser (express): locked by default, and only what the caller may view', {});
-Locked.before(async (ctx) => {
+const Locked = hostSuite(
+  'browser (express): locked by default, and only what the caller may view',
   // /ops/queue-admin has no authorize (local only); /viewer lets everyone view Successful tasks only.
-  ctx.host = await startHost({}, 'express', { path: '/viewer', options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' } });
-  for (let h = 0; h < 6; h++) {
-    const stopped = new Date(Date.now() - h * 3_600_000).toISOString();
-    await insertTask(ctx.host.orm, { name: `ok-${h}`, stopped });
-    await insertTask(ctx.host.orm, { name: `bad-${h}`, success: false, stopped });
-    // the overview's chart counts attempts from the metrics rollups
-    await insertRollup(ctx.host.orm, { at: stopped, success: true });
-    await insertRollup(ctx.host.orm, { at: stopped, success: false });
-  }
-});
-Locked.after(async (ctx) => {
-  await ctx.host?.stop();
-});
+  () => startHost({}, 'express', { path: '/viewer', options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' } }),
+  {
+    async setup(ctx) {
+      for (let h = 0; h < 6; h++) {
+        const stopped = new Date(Date.now() - h * 3_600_000).toISOString();
+        await insertTask(ctx.host.orm, { name: `ok-${h}`, stopped });
+        await insertTask(ctx.host.orm, { name: `bad-${h}`, success: false, stopped });
+        // the overview's chart counts attempts from the metrics rollups
+        await insertRollup(ctx.host.orm, { at: stopped, success: true });
+        await insertRollup(ctx.host.orm, { at: stopped, success: false });
+      }
+    },
+  },
+);
 
 Locked('a rebinding page on another name gets the short 403 page saying how to open the admin; the same admin on 127.0.0.1 loads', async ({ host }) => {
   const w = await openPage();

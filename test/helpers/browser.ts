@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import Koa from 'koa';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, queueAdmin, type QueueAdminOptions } from '../../src/index.js';
@@ -86,6 +87,27 @@ export async function startHost(
       await db.close();
     },
   };
+}
+
+/**
+ * A suite with a host app of its own: `start` makes it before the first test, `setup` then adds to
+ * it; after the last test `teardown` runs, then the host stops.
+ */
+export function hostSuite<Ctx extends { host?: Host }>(
+  name: string,
+  start: () => Promise<Host>,
+  hooks: { setup?(ctx: Ctx & { host: Host }): Promise<void> | void; teardown?(ctx: Ctx): Promise<void> | void } = {},
+): Test<Ctx> {
+  const s = suite<Ctx>(name, {} as Ctx);
+  s.before(async (ctx) => {
+    ctx.host = await start();
+    await hooks.setup?.(ctx as Ctx & { host: Host });
+  });
+  s.after(async (ctx) => {
+    await hooks.teardown?.(ctx);
+    await ctx.host?.stop();
+  });
+  return s;
 }
 
 export interface Watched {
