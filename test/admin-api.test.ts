@@ -1,24 +1,14 @@
 /** The admin's JSON API on real PostgreSQL, through a real node:http server and fetch. */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Server } from 'node:http';
 import { inspect } from 'node:util';
 import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
-import { freshOrm, sql, waitFor, type TestDb } from './helpers/db.js';
-import { client, close, insertManyTasks, insertRollup, insertTask, serve, testClient } from './helpers/admin.js';
-import { startCluster } from './helpers/cluster.js';
-
-type Api = ReturnType<typeof client>;
-interface Ctx {
-  orm: MikroORM;
-  db: TestDb;
-  close(): Promise<void>;
-  api: Api;
-  server: Server;
-  clientDir: ReturnType<typeof testClient>;
-}
+import { ValidationError } from '../src/validate.js';
+import { sql, waitFor, type TestDb } from './helpers/db.js';
+import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
+import { adminSuite, type Api } from './helpers/suites.js';
+import { startCluster, waitForDrained } from './helpers/cluster.js';
 
 const OPTIONS: QueueAdminOptions = {
   tasks: ['work', 'email', 'report'],
@@ -29,25 +19,8 @@ const OPTIONS: QueueAdminOptions = {
 };
 
 /** A suite with its own database and admin server; tables are emptied before each test. */
-function apiSuite(name: string, options: QueueAdminOptions = OPTIONS) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    Object.assign(ctx, await freshOrm());
-    ctx.clientDir = testClient();
-    const { url, server } = await serve(queueAdmin(ctx.orm, { ...options, clientDir: ctx.clientDir.dir }) as never);
-    ctx.server = server;
-    ctx.api = client(`${url}/`);
-  });
-  s.after(async (ctx) => {
-    await close(ctx.server);
-    ctx.clientDir.cleanup();
-    await ctx.close();
-  });
-  s.before.each(async (ctx) => {
-    await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_metric restart identity');
-  });
-  return s;
-}
+const apiSuite = (name: string, options: QueueAdminOptions = OPTIONS) =>
+  adminSuite(name, { mount: options, clear: 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_metric restart identity' });
 
 const as = (user: string) => ({ 'x-user': user });
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
@@ -148,7 +121,7 @@ Meta('overview counts every attempt exactly: 1,500 successes and 100 failures wi
     tasks: { work: (fail: boolean) => { if (fail) throw new Error('no'); } },
   });
   try {
-    await waitFor(async () => !(await sql(orm, 'select 1 from ormq_queued limit 1')).length, 'the backlog drained', 60_000);
+    await waitForDrained(orm, 'the backlog drained', 60_000);
   } finally {
     await cluster.stop();
   }
@@ -381,6 +354,24 @@ Big('beyond 100k rows an unfiltered count is the planner estimate, marked as suc
   assert.equal(filters.json.group, ['bulk', 'rare']);
 });
 
+Big('on a large table the count endpoint and the remaining after a chunk are estimates, marked so; narrow ones stay exact', async (ctx) => {
+  const { api } = await ctx.start();
+  await insertManyTasks(ctx.orm, 120_000, { success: false, group: 'bulk' });
+  await insertManyTasks(ctx.orm, 7, { success: false, group: 'rare' });
+  await sql(ctx.orm, 'analyze ormq_task');
+  const count = await api.get('api/failed/count');
+  assert.is(count.json.estimated, true, count.text);
+  assert.ok(Math.abs(count.json.count - 120_007) < 12_000, `estimate ${count.json.count}`);
+  assert.equal((await api.get('api/failed/count?group=rare')).json, { count: 7, estimated: false });
+
+  const chunk = await api.post('api/failed/actions/delete', { all: true, filter: { group: 'bulk' } });
+  assert.is(chunk.json.done, 500);
+  assert.is(chunk.json.estimated, true, chunk.text);
+  assert.ok(Math.abs(chunk.json.remaining - 119_500) < 12_000, `remaining ${chunk.json.remaining}`);
+  const rare = await api.post('api/failed/actions/delete', { all: true, filter: { group: 'rare' } });
+  assert.equal(rare.json, { done: 7, remaining: 0, cursor: null }, 'exact, and no estimated flag');
+});
+
 Big.run();
 
 // ---------------------------------------------------------------------------------------------
@@ -439,6 +430,16 @@ Detail('schedule and queued details, with history of admin actions and their act
 });
 
 Detail.run();
+
+/** A task that failed while its package stays queued for a retry, as a cluster with default settings leaves it. */
+async function failedWithRetryQueued(orm: MikroORM, name: string): Promise<string> {
+  const id = await enqueue(orm.em.fork(), 'work', [name], { name });
+  await insertTask(orm, { id, name, func: 'work', args: [name], success: false, result: { error: 'Error', message: 'boom' } });
+  return id;
+}
+
+const queuedTaskIds = async (orm: MikroORM) =>
+  (await sql<{ id: string }>(orm, `select payload->>'id' as id from ormq_queued order by id`)).map((r) => r.id);
 
 // ---------------------------------------------------------------------------------------------
 const TaskActions = apiSuite('admin api: task actions');
@@ -573,6 +574,95 @@ TaskActions('bad action bodies are 400 naming what is wrong; unknown actions 404
   }
   assert.is((await api.post('api/failed/actions/explode', { ids: [] })).status, 404);
   assert.is((await api.post('api/successful/actions/pause', { ids: [] })).status, 404);
+});
+
+TaskActions('resubmitting failures removes their queued retry packages in the same transaction, so each runs once', async (ctx) => {
+  const { api } = await ctx.start();
+  const a = await failedWithRetryQueued(ctx.orm, 'a');
+  const b = await failedWithRetryQueued(ctx.orm, 'b');
+  const other = await enqueue(ctx.orm.em.fork(), 'work', ['unrelated']);
+  const r = await api.post('api/failed/actions/resubmit', { ids: [a] });
+  assert.equal(r.json, { done: 1, remaining: 0 }, r.text);
+  const queued = await queuedTaskIds(ctx.orm);
+  assert.is(queued.length, 3, 'b, the unrelated package and the new one for a');
+  assert.not.ok(queued.includes(a), "a's retry package is gone");
+  assert.ok(queued.includes(b) && queued.includes(other));
+
+  // "All matching" takes the same path.
+  const all = await api.post('api/failed/actions/resubmit', { all: true, filter: {} });
+  assert.is(all.json.done, 1, all.text);
+  const after = await queuedTaskIds(ctx.orm);
+  assert.not.ok(after.includes(b), "b's retry package is gone");
+  assert.is(after.length, 3);
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_task')).length, 0);
+});
+
+TaskActions('deleting failures (and successes) removes their queued packages too', async (ctx) => {
+  const { api } = await ctx.start();
+  const a = await failedWithRetryQueued(ctx.orm, 'a');
+  const b = await failedWithRetryQueued(ctx.orm, 'b');
+  const c = await enqueue(ctx.orm.em.fork(), 'work', ['c']);
+  await insertTask(ctx.orm, { id: c, name: 'c', success: true });
+  const keep = await enqueue(ctx.orm.em.fork(), 'work', ['keep']);
+  assert.equal((await api.post('api/failed/actions/delete', { ids: [a] })).json, { done: 1, remaining: 0 });
+  assert.equal((await api.post('api/failed/actions/delete', { all: true, filter: { search: 'b' } })).json, { done: 1, remaining: 0, cursor: null });
+  assert.equal((await api.post('api/successful/actions/delete', { ids: [c] })).json, { done: 1, remaining: 0 });
+  assert.equal(await queuedTaskIds(ctx.orm), [keep]);
+  assert.not.ok((await queuedTaskIds(ctx.orm)).includes(b));
+  // The lookup by task id is an index probe, not a scan of the whole queue.
+  assert.is((await sql(ctx.orm, `select 1 from pg_indexes where indexname = 'ormq_queued_task_idx'`)).length, 1);
+});
+
+TaskActions('a selection is one transaction of at most 500 ids; 501 is a 400 naming ids', async (ctx) => {
+  const { api } = await ctx.start();
+  const ids: string[] = [];
+  for (let i = 0; i < 501; i++) ids.push(i.toString(16).padStart(32, '0'));
+  const over = await api.post('api/failed/actions/delete', { ids });
+  assert.is(over.status, 400, over.text);
+  assert.match(over.json.error.fields.ids, /at most 500/);
+
+  // 500 failures, the last refused by the database: none of them is resubmitted.
+  await insertManyTasks(ctx.orm, 499, { success: false, func: 'work' });
+  await insertTask(ctx.orm, { success: false, func: 'explode' });
+  const all = (await sql<{ id: string }>(ctx.orm, 'select id from ormq_task')).map((r) => r.id.trim());
+  await sql(ctx.orm, `create function ormq_test_refuse() returns trigger language plpgsql as $$
+    begin if new.payload->>'func' = 'explode' then raise exception 'refused by test trigger'; end if; return new; end $$`);
+  await sql(ctx.orm, 'create trigger ormq_test_refuse before insert on ormq_queued for each row execute function ormq_test_refuse()');
+  const consoleError = console.error;
+  console.error = () => {};
+  try {
+    const r = await api.post('api/failed/actions/resubmit', { ids: all });
+    assert.is(r.status, 500);
+  } finally {
+    console.error = consoleError;
+    await sql(ctx.orm, 'drop trigger ormq_test_refuse on ormq_queued');
+    await sql(ctx.orm, 'drop function ormq_test_refuse()');
+  }
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_task')).length, 500, 'no failure row deleted');
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_queued')).length, 0, 'no package written');
+});
+
+TaskActions('"all matching" on rows that still match afterwards is chunked from a null cursor; without one it is a 400, never a one-shot', async (ctx) => {
+  const { api } = await ctx.start();
+  await insertManyTasks(ctx.orm, 1_050, { success: true, group: 'nightly' });
+  const bare = await api.post('api/successful/actions/resubmit', { all: true, filter: { group: 'nightly' } });
+  assert.is(bare.status, 400, bare.text);
+  assert.ok(bare.json.error.fields.cursor);
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_queued')).length, 0);
+
+  const first = await api.post('api/successful/actions/resubmit', { all: true, filter: { group: 'nightly' }, cursor: null });
+  assert.is(first.json.done, 500);
+  assert.is(first.json.remaining, 550);
+  assert.type(first.json.cursor, 'string');
+  const second = await api.post('api/successful/actions/resubmit', { all: true, filter: { group: 'nightly' }, cursor: first.json.cursor });
+  assert.equal([second.json.done, second.json.remaining], [500, 50]);
+  const third = await api.post('api/successful/actions/resubmit', { all: true, filter: { group: 'nightly' }, cursor: second.json.cursor });
+  assert.equal(third.json, { done: 50, remaining: 0, cursor: null });
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_queued')).length, 1_050);
+
+  // Delete converges: it needs no cursor.
+  const del = await api.post('api/successful/actions/delete', { all: true, filter: { group: 'nightly' } });
+  assert.equal([del.json.done, del.json.remaining], [500, 550]);
 });
 
 TaskActions.run();
@@ -873,6 +963,88 @@ Schedules('pause keeps the count in the history and resume restores it; a form e
   await api.put(`api/scheduled/${s.id}`, { version: detail.json.object.version, repeats: 0 });
   await api.post('api/scheduled/actions/resume', { ids: [s.id] });
   assert.is((await api.get(`api/scheduled/${s.id}`)).json.object.repeats, 24);
+});
+
+Schedules('a cron that never matches is a 400 on cron, with or without a next run, on create, edit and preview', async (ctx) => {
+  const { api } = await ctx.start();
+  const bodies = [
+    { func: 'work', scheduleType: 'C', cron: '0 0 31 2 *' },
+    { func: 'work', scheduleType: 'C', cron: '0 0 30 2 *', nextRun: new Date(Date.now() + 60_000).toISOString() },
+  ];
+  for (const body of bodies) {
+    const r = await api.post('api/scheduled', body);
+    assert.is(r.status, 400, r.text);
+    assert.match(r.json.error.fields.cron, /never matches/);
+  }
+  const s = await schedule(ctx.orm.em.fork(), { func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 60_000) });
+  const edit = await api.put(`api/scheduled/${s.id}`, { version: s.version, scheduleType: 'C', cron: '0 0 31 2 *' });
+  assert.is(edit.status, 400, edit.text);
+  assert.ok(edit.json.error.fields.cron);
+  for (const q of ['scheduleType=C&cron=0+0+31+2+*', `scheduleType=C&cron=0+0+31+2+*&nextRun=${encodeURIComponent(new Date().toISOString())}`]) {
+    const p = await api.get(`api/scheduled/preview?${q}`);
+    assert.is(p.status, 400, `${q}: ${p.text}`);
+    assert.ok(p.json.error.fields.cron);
+  }
+  // A next run beyond the years the cron library computes names nextRun.
+  const far = await api.get(`api/scheduled/preview?scheduleType=C&cron=0+0+*+*+*&nextRun=${encodeURIComponent('3500-01-01T00:00:00Z')}`);
+  assert.is(far.status, 400, far.text);
+  assert.ok(far.json.error.fields.nextRun);
+  try {
+    await schedule(ctx.orm.em.fork(), { func: 'work', scheduleType: 'C', cron: '0 0 31 2 *' });
+    assert.unreachable('schedule() accepted a cron with no run');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+    assert.ok((e as ValidationError).errors.cron);
+  }
+  assert.is((await sql(ctx.orm, 'select 1 from ormq_schedule')).length, 1);
+});
+
+Schedules('dates outside years 1 to 9999 are a 400 naming the field on create, edit, preview and queued lock', async (ctx) => {
+  const { api } = await ctx.start();
+  const s = await schedule(ctx.orm.em.fork(), { func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 60_000) });
+  const id = await enqueue(ctx.orm.em.fork(), 'work');
+  const [q] = await sql<{ id: string }>(ctx.orm, `select id from ormq_queued where payload->>'id' = ?`, [id]);
+  for (const date of ['-010000-01-01T00:00:00Z', '+010000-01-01T00:00:00Z', '0000-06-01T00:00:00Z', '9999-12-31T23:00:00-05:00']) {
+    const created = await api.post('api/scheduled', { func: 'work', scheduleType: 'D', nextRun: date });
+    assert.is(created.status, 400, `${date}: ${created.text}`);
+    assert.ok(created.json.error.fields.nextRun);
+    const edited = await api.put(`api/scheduled/${s.id}`, { version: s.version, nextRun: date });
+    assert.is(edited.status, 400, `${date}: ${edited.text}`);
+    assert.ok(edited.json.error.fields.nextRun);
+    const preview = await api.get(`api/scheduled/preview?scheduleType=D&nextRun=${encodeURIComponent(date)}`);
+    assert.is(preview.status, 400, `${date}: ${preview.text}`);
+    assert.ok(preview.json.error.fields.nextRun);
+    const lock = await api.patch(`api/queued/${q!.id}`, { lock: date });
+    assert.is(lock.status, 400, `${date}: ${lock.text}`);
+    assert.ok(lock.json.error.fields.lock);
+  }
+  // The edges of the range are fine.
+  const edge = await api.post('api/scheduled', { func: 'work', scheduleType: 'O', nextRun: '9999-12-31T23:59:59Z' });
+  assert.is(edge.status, 201, edge.text);
+  assert.is((await api.patch(`api/queued/${q!.id}`, { lock: '0001-01-01T00:00:00Z' })).status, 200);
+});
+
+Schedules('resume moves a past next run to the first future slot; a future one stays', async (ctx) => {
+  const { api } = await ctx.start();
+  const em = ctx.orm.em.fork();
+  const weekAgo = new Date(Date.now() - 7 * 86_400_000 + 30_000);
+  const later = new Date(Date.now() + 3 * 3_600_000);
+  const stale = await schedule(em, { name: 'every-minute', func: 'work', scheduleType: 'I', minutes: 1, nextRun: weekAgo, repeats: 0 });
+  const cron = await schedule(em, { name: 'cron', func: 'work', scheduleType: 'C', cron: '15 * * * *', nextRun: weekAgo, repeats: 0 });
+  const future = await schedule(em, { name: 'future', func: 'work', scheduleType: 'D', nextRun: later, repeats: 0 });
+  const before = Date.now();
+  const r = await api.post('api/scheduled/actions/resume', { ids: [stale.id, cron.id, future.id] });
+  assert.equal(r.json, { done: 3, remaining: 0 }, r.text);
+  const rows = await sql<{ name: string; repeats: number; next_run: string }>(ctx.orm, 'select name, repeats, next_run from ormq_schedule order by id');
+  const next = Object.fromEntries(rows.map((row) => [row.name, new Date(row.next_run)]));
+  assert.ok(rows.every((row) => row.repeats === -1));
+  const minute = next['every-minute']!.getTime();
+  assert.ok(minute > before && minute <= Date.now() + 60_000, `every-minute next run ${next['every-minute']!.toISOString()}`);
+  assert.is((minute - weekAgo.getTime()) % 60_000, 0, 'still on its one-minute grid');
+  assert.ok(next.cron!.getTime() > before && next.cron!.getUTCMinutes() === 15 && next.cron!.getTime() <= before + 3_600_000);
+  assert.is(next.future!.getTime(), later.getTime());
+  const [log] = await sql<{ summary: string }>(ctx.orm, `select summary from ormq_admin_log where object_id = ?`, [String(stale.id)]);
+  assert.match(log!.summary, /next run/);
 });
 
 Schedules.run();

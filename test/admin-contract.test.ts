@@ -1,9 +1,9 @@
 /**
  * One contract, every way of mounting the admin: Express 4 and 5, Koa 2 and 3 (prefix, koa-mount)
  * and node:http, each at the root, at a nested path, and behind a proxy that adds a public prefix
- * and strips it again. No adapter is given a base path beyond its own mount.
+ * and strips it again. No adapter is given a base path beyond its own mount. A body parser the host
+ * mounts in front of the admin leaves it working.
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import express5 from 'express';
@@ -12,10 +12,11 @@ import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import mount from 'koa-mount';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { queueAdmin, type QueueAdminHandler } from '../src/index.js';
+import { enqueue, queueAdmin, schedule, type QueueAdminHandler } from '../src/index.js';
 import { koa } from '../src/admin/adapters/koa.js';
-import { freshOrm, sql } from './helpers/db.js';
-import { close, insertTask, listen, testClient } from './helpers/admin.js';
+import { sql } from './helpers/db.js';
+import { client, close, insertTask, listen } from './helpers/admin.js';
+import { adminSuite, type AdminCtx, type Api } from './helpers/suites.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 /** An adapter's harness: an app with the admin at `mount` and a host route at /host-route. */
@@ -97,20 +98,8 @@ function proxy(target: string): Server {
   });
 }
 
-interface Ctx {
-  orm: MikroORM;
-  close(): Promise<void>;
-  client: ReturnType<typeof testClient>;
-}
-
-const setup = async (ctx: Ctx) => {
-  Object.assign(ctx, await freshOrm());
-  ctx.client = testClient({ real: true });
-};
-const teardown = async (ctx: Ctx) => {
-  ctx.client.cleanup();
-  await ctx.close();
-};
+/** The real client build, served by admins the tests mount themselves. */
+const contractSuite = (name: string) => adminSuite(name, { realClient: true, clear: null });
 
 /** Relative URLs in the entry page's src/href attributes (data: URLs aside). */
 function assetUrls(html: string): string[] {
@@ -177,15 +166,13 @@ async function contract(orm: MikroORM, publicBase: string, mountUrl: string, has
 }
 
 for (const [name, harness] of Object.entries(harnesses)) {
-  const test = suite<Ctx>(`contract: ${name}`);
-  test.before(setup);
-  test.after(teardown);
+  const test = contractSuite(`contract: ${name}`);
 
-  const build = (ctx: Ctx, mountPath: string) =>
+  const build = (ctx: AdminCtx, mountPath: string) =>
     harness(
-      () => queueAdmin(ctx.orm, { clientDir: ctx.client.dir }),
+      () => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }),
       mountPath,
-      (m) => queueAdmin(ctx.orm, { clientDir: ctx.client.dir, basePath: m }),
+      (m) => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, basePath: m }),
     );
 
   test('at the root', async (ctx) => {
@@ -243,11 +230,9 @@ for (const [name, harness] of Object.entries(harnesses)) {
   test.run();
 }
 
-const Http = suite<Ctx>('contract: node:http outside basePath');
-Http.before(setup);
-Http.after(teardown);
+const Http = contractSuite('contract: node:http outside basePath');
 Http('calls next() when given one, else answers 404', async (ctx) => {
-  const admin = queueAdmin(ctx.orm, { clientDir: ctx.client.dir, basePath: '/queue-admin' });
+  const admin = queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, basePath: '/queue-admin' });
   let passed = 0;
   const server = createServer((req, res) =>
     admin(req, res, () => {
@@ -272,12 +257,10 @@ Http('calls next() when given one, else answers 404', async (ctx) => {
 });
 Http.run();
 
-const Koa = suite<Ctx>('contract: Koa adapter passes other paths on');
-Koa.before(setup);
-Koa.after(teardown);
+const Koa = contractSuite('contract: Koa adapter passes other paths on');
 Koa('a path outside the prefix reaches the next middleware, and Koa answers as usual', async (ctx) => {
   const app = new Koa3();
-  app.use(koa(queueAdmin(ctx.orm, { clientDir: ctx.client.dir }), { prefix: '/queue-admin' }));
+  app.use(koa(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }), { prefix: '/queue-admin' }));
   app.use((c) => {
     c.status = 418;
     c.body = 'teapot';
@@ -295,3 +278,52 @@ Koa('a path outside the prefix reaches the next middleware, and Koa answers as u
   }
 });
 Koa.run();
+
+// ---------------------------------------------------------------------------------------------
+const Parsers = adminSuite('contract: body parsers mounted in front of the admin');
+
+/** The failure this guards against is a request that never ends: give up well before the suite would. */
+const guarded = (api: Api, path: string, body: unknown) =>
+  Promise.race([api.post(path, body), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${path} never answered`)), 10_000).unref())]);
+
+Parsers('behind express.json() the admin uses the parsed body; a body read and dropped is a 400 saying so', async (ctx) => {
+  const app = express5();
+  // A host middleware that drains the body without keeping it.
+  app.use('/drained', (req, _res, next) => {
+    req.resume();
+    req.on('end', () => next());
+  }, queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }));
+  app.use(express5.json());
+  app.use('/qa', queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }));
+  const url = await ctx.host(app.listen(0, '127.0.0.1') as unknown as Server);
+  await enqueue(ctx.orm.em.fork(), 'work');
+  const r = await guarded(client(`${url}/qa/`), 'api/queued/actions/delete', { all: true, filter: {} });
+  assert.equal([r.json.done, r.json.remaining], [1, 0], r.text);
+  const drained = await guarded(client(`${url}/drained/`), 'api/queued/actions/delete', { all: true, filter: {} });
+  assert.is(drained.status, 400, drained.text);
+  assert.match(drained.json.error.message, /already read by another middleware; mount the admin before body parsers/);
+});
+
+Parsers('under Koa, a body parser that sets ctx.request.body leaves the admin working', async (ctx) => {
+  const app = new Koa3();
+  app.use(async (c, next) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of c.req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    (c.request as unknown as { body?: unknown }).body = text ? JSON.parse(text) : undefined;
+    await next();
+  });
+  app.use(koa(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }), { prefix: '/qa' }));
+  const url = await ctx.host(app.listen(0, '127.0.0.1'));
+  await enqueue(ctx.orm.em.fork(), 'work');
+  const s = await schedule(ctx.orm.em.fork(), { func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 60_000) });
+  const api = client(`${url}/qa/`);
+  const r = await guarded(api, 'api/queued/actions/delete', { all: true, filter: {} });
+  assert.equal([r.json.done, r.json.remaining], [1, 0], r.text);
+  const created = await guarded(api, 'api/scheduled', { func: 'work', scheduleType: 'H', nextRun: new Date(Date.now() + 60_000).toISOString() });
+  assert.is(created.status, 201, created.text);
+  const paused = await guarded(api, 'api/scheduled/actions/pause', { ids: [s.id] });
+  assert.equal(paused.json, { done: 1, remaining: 0 });
+});
+
+Parsers.run();

@@ -2,26 +2,15 @@
  * The admin's default and its limits: without `authorize` only direct local requests are served
  * (DNS rebinding included), and a request body is held to 1 MB however it arrives.
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect } from 'node:net';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import express from 'express';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
-import { freshOrm, sql } from './helpers/db.js';
-import { close, insertTask, testClient } from './helpers/admin.js';
-
-interface Ctx {
-  orm: MikroORM;
-  close(): Promise<void>;
-  clientDir: ReturnType<typeof testClient>;
-  servers: Server[];
-  /** Serves an admin; resolves with its port. */
-  start(options?: QueueAdminOptions, wrap?: (admin: ReturnType<typeof queueAdmin>) => Parameters<typeof createServer>[1]): Promise<number>;
-}
+import { schedule } from '../src/index.js';
+import { sql } from './helpers/db.js';
+import { insertTask } from './helpers/admin.js';
+import { adminSuite } from './helpers/suites.js';
 
 /** This machine's first non-loopback IPv4 address: a request to it comes from that address, not from 127.0.0.1. */
 function outsideAddress(): string {
@@ -57,36 +46,11 @@ function call(address: string, port: number, path: string, init: { method?: stri
 
 const json = (a: Answer) => JSON.parse(a.text);
 
-/** A suite whose admins listen on `host` (0.0.0.0: reachable from a non-loopback address too). */
-function adminSuite(name: string, host: string) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    Object.assign(ctx, await freshOrm());
-    ctx.clientDir = testClient();
-    ctx.servers = [];
-    ctx.start = async (options = {}, wrap) => {
-      const admin = queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, ...options });
-      const server = createServer(wrap ? wrap(admin) : (admin as never));
-      await new Promise<void>((resolve) => server.listen(0, host, resolve));
-      ctx.servers.push(server);
-      return (server.address() as AddressInfo).port;
-    };
-  });
-  s.after(async (ctx) => {
-    for (const server of ctx.servers) await close(server);
-    ctx.clientDir.cleanup();
-    await ctx.close();
-  });
-  s.before.each(async ({ orm }) => {
-    await sql(orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
-  });
-  return s;
-}
-
-const Locked = adminSuite('admin locked by default: only direct local requests without authorize', '0.0.0.0');
+// Its admins listen on 0.0.0.0: reachable from a non-loopback address too.
+const Locked = adminSuite('admin locked by default: only direct local requests without authorize', { address: '0.0.0.0' });
 
 Locked('a direct local request is served: loopback peer, Host localhost, 127.0.0.1 or [::1], any port', async (ctx) => {
-  const port = await ctx.start();
+  const { port } = await ctx.start();
   for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, 'LOCALHOST', '127.0.0.1:1', 'localhost:8080']) {
     const r = await call('127.0.0.1', port, '/api/meta', { headers: { host } });
     assert.is(r.status, 200, `${host}: ${r.text}`);
@@ -98,7 +62,7 @@ Locked('a direct local request is served: loopback peer, Host localhost, 127.0.0
 });
 
 Locked('a request from another machine gets 403: JSON saying how to open it for the API, a short page for the browser', async (ctx) => {
-  const port = await ctx.start();
+  const { port } = await ctx.start();
   const outside = outsideAddress();
   const id = await insertTask(ctx.orm, { success: false });
   const api = await call(outside, port, '/api/failed');
@@ -122,14 +86,14 @@ Locked('a request from another machine gets 403: JSON saying how to open it for 
 });
 
 Locked('readOnly alone does not open the admin to other machines', async (ctx) => {
-  const port = await ctx.start({ readOnly: true });
+  const { port } = await ctx.start({ readOnly: true });
   const r = await call(outsideAddress(), port, '/api/meta');
   assert.is(r.status, 403, r.text);
   assert.is((await call('127.0.0.1', port, '/api/meta')).status, 200);
 });
 
 Locked('a loopback request that came through a proxy (Forwarded, X-Forwarded-For, X-Real-IP, X-Forwarded-Host) gets 403', async (ctx) => {
-  const port = await ctx.start();
+  const { port } = await ctx.start();
   for (const headers of <Record<string, string>[]>[
     { forwarded: 'for=203.0.113.9' }, { 'x-forwarded-for': '203.0.113.9' }, { 'x-forwarded-for': '127.0.0.1' },
     { 'x-real-ip': '203.0.113.9' }, { 'x-forwarded-host': 'admin.example.com' },
@@ -141,7 +105,7 @@ Locked('a loopback request that came through a proxy (Forwarded, X-Forwarded-For
 });
 
 Locked('DNS rebinding: a local request whose Host is another name gets 403, GET included', async (ctx) => {
-  const port = await ctx.start();
+  const { port } = await ctx.start();
   const id = await insertTask(ctx.orm, { success: false });
   for (const host of [`evil.example:${port}`, `127.0.0.1.evil.example:${port}`, 'localhost.evil.example', '127.0.0.2', '0.0.0.0', `localhost:${port}@evil.example`, '', 'localhost:x']) {
     const r = await call('127.0.0.1', port, '/api/failed', { headers: { host } });
@@ -154,7 +118,7 @@ Locked('DNS rebinding: a local request whose Host is another name gets 403, GET 
 });
 
 Locked('given authorize, it decides for every request, from anywhere and whatever the Host', async (ctx) => {
-  const port = await ctx.start({ authorize: (req) => req.headers['x-user'] === 'ada' });
+  const { port } = await ctx.start({ authorize: (req) => req.headers['x-user'] === 'ada' });
   const outside = outsideAddress();
   const ok = await call(outside, port, '/api/failed', { headers: { host: 'queue.example.com', 'x-user': 'ada' } });
   assert.is(ok.status, 200, ok.text);
@@ -163,12 +127,12 @@ Locked('given authorize, it decides for every request, from anywhere and whateve
   const refused = await call(outside, port, '/api/failed', { headers: { host: 'queue.example.com' } });
   assert.is(refused.status, 403);
   assert.match(json(refused).error.message, /not authorized/);
-  const open = await ctx.start({ authorize: () => true });
+  const { port: open } = await ctx.start({ authorize: () => true });
   assert.is((await call(outside, open, '/api/meta', { headers: { host: 'queue.example.com' } })).status, 200, 'authorize: () => true keeps the admin open');
 });
 
 Locked('Cross-Origin-Opener-Policy and Cross-Origin-Resource-Policy are same-origin on every answer', async (ctx) => {
-  const port = await ctx.start();
+  const { port } = await ctx.start();
   for (const path of ['/', '/api/meta', '/api/nope', '/app-TESTJS01.js']) {
     const r = await call('127.0.0.1', port, path);
     assert.is(r.headers['cross-origin-opener-policy'], 'same-origin', path);
@@ -181,13 +145,13 @@ Locked('Cross-Origin-Opener-Policy and Cross-Origin-Resource-Policy are same-ori
 Locked.run();
 
 // ---------------------------------------------------------------------------------------------
-const Body = adminSuite('admin body limit: 1 MB however the body arrives', '127.0.0.1');
+const Body = adminSuite('admin body limit: 1 MB however the body arrives');
 
 const bigSchedule = (bytes: number) =>
   JSON.stringify({ name: 'big', func: 'work', scheduleType: 'D', nextRun: new Date().toISOString(), args: ['y'.repeat(bytes)] });
 
 Body('behind express.json({ limit: "20mb" }) a 3 MB body is still a 413 and nothing is saved', async (ctx) => {
-  const port = await ctx.start({ argsLimit: 16 * 1024 * 1024 }, (admin) => {
+  const { port } = await ctx.start({ argsLimit: 16 * 1024 * 1024 }, (admin) => {
     const app = express();
     app.use(express.json({ limit: '20mb' }));
     app.use(admin);
@@ -245,7 +209,7 @@ function flood(port: number, chunked: boolean): Promise<{ statusLine: string; wr
 }
 
 Body('an over-limit body is cut off at the limit: 413, the connection closed, the rest never read', async (ctx) => {
-  const port = await ctx.start();
+  const { port } = await ctx.start();
   for (const chunked of [false, true]) {
     const { statusLine, written } = await flood(port, chunked);
     assert.match(statusLine, /^HTTP\/1\.1 413 /, `${chunked ? 'chunked' : 'declared'}: ${statusLine}`);
@@ -257,7 +221,7 @@ Body('an over-limit body is cut off at the limit: 413, the connection closed, th
 });
 
 Body('a body nested 10,000 deep is a 400 naming the field, never a 500', async (ctx) => {
-  const port = await ctx.start();
+  const { port } = await ctx.start();
   const deep = `{"name":"deep","func":"work","scheduleType":"D","nextRun":"${new Date().toISOString()}","args":[${'['.repeat(10_000)}${']'.repeat(10_000)}]}`;
   const r = await call('127.0.0.1', port, '/api/scheduled', { method: 'POST', body: deep });
   assert.is(r.status, 400, r.text.slice(0, 300));

@@ -2,45 +2,11 @@
  * What a caller may do and see: each change authorized as what it does, answers holding only what
  * the caller may view, and work bounded by limits rather than by what a request or a row holds.
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Server } from 'node:http';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
-import { freshOrm, sql } from './helpers/db.js';
-import { client, close, insertRollup, insertTask, serve, testClient } from './helpers/admin.js';
-
-type Api = ReturnType<typeof client>;
-interface Ctx {
-  orm: MikroORM;
-  close(): Promise<void>;
-  clientDir: ReturnType<typeof testClient>;
-  servers: Server[];
-  start(options?: QueueAdminOptions): Promise<Api>;
-}
-
-function scopeSuite(name: string) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    Object.assign(ctx, await freshOrm());
-    ctx.clientDir = testClient();
-    ctx.servers = [];
-    ctx.start = async (options = {}) => {
-      const { url, server } = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, ...options }) as never);
-      ctx.servers.push(server);
-      return client(`${url}/`);
-    };
-  });
-  s.after(async (ctx) => {
-    for (const server of ctx.servers) await close(server);
-    ctx.clientDir.cleanup();
-    await ctx.close();
-  });
-  s.before.each(async ({ orm }) => {
-    await sql(orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
-  });
-  return s;
-}
+import { enqueue, schedule, type QueueAdminOptions } from '../src/index.js';
+import { sql } from './helpers/db.js';
+import { insertRollup, insertTask } from './helpers/admin.js';
+import { adminSuite } from './helpers/suites.js';
 
 /** authorize from a header listing the caller's grants: `x-can: scheduled:view,queued:edit`. */
 const grants: QueueAdminOptions['authorize'] = (req, { page, action }) =>
@@ -50,10 +16,10 @@ const as = (...can: string[]) => ({ 'x-can': can.join(',') });
 const later = () => new Date(Date.now() + 86_400_000);
 
 // ---------------------------------------------------------------------------------------------
-const Actions = scopeSuite('admin permissions: each change authorized as what it does');
+const Actions = adminSuite('admin permissions: each change authorized as what it does');
 
 Actions('clearing a lock through PATCH is a release: an edit-only caller is refused, a release-only caller is not', async (ctx) => {
-  const api = await ctx.start({ authorize: grants });
+  const { api } = await ctx.start({ authorize: grants });
   await enqueue(ctx.orm.em.fork(), 'work');
   await sql(ctx.orm, "update ormq_queued set lock = now() - interval '1 second'");
   const [{ id }] = (await sql<{ id: string }>(ctx.orm, 'select id from ormq_queued')) as [{ id: string }];
@@ -76,7 +42,7 @@ Actions('clearing a lock through PATCH is a release: an edit-only caller is refu
 });
 
 Actions('an edit that sets repeats to 0 needs pause, one that sets it from 0 needs resume', async (ctx) => {
-  const api = await ctx.start({ authorize: grants });
+  const { api } = await ctx.start({ authorize: grants });
   const s = await schedule(ctx.orm.em.fork(), { name: 'nightly', func: 'work', scheduleType: 'D', nextRun: later() });
   const stored = async () => (await sql<{ repeats: number; version: number }>(ctx.orm, 'select repeats, version from ormq_schedule'))[0]!;
 
@@ -102,10 +68,10 @@ Actions('an edit that sets repeats to 0 needs pause, one that sets it from 0 nee
 Actions.run();
 
 // ---------------------------------------------------------------------------------------------
-const Views = scopeSuite('admin answers: only what the caller may view');
+const Views = adminSuite('admin answers: only what the caller may view');
 
 Views('a schedule\'s last run goes only to those who may view the page its outcome puts it on', async (ctx) => {
-  const api = await ctx.start({ authorize: grants });
+  const { api } = await ctx.start({ authorize: grants });
   const ok = await insertTask(ctx.orm, { success: true });
   const bad = await insertTask(ctx.orm, { success: false });
   for (const [name, task] of [['ok', ok], ['bad', bad], ['pending', 'f'.repeat(32)]] as const) {
@@ -130,7 +96,7 @@ Views('a schedule\'s last run goes only to those who may view the page its outco
 });
 
 Views('a task\'s lineage and a package\'s retried failure are linked only for those who may view the page they are on', async (ctx) => {
-  const api = await ctx.start({ authorize: grants });
+  const { api } = await ctx.start({ authorize: grants });
   const first = await insertTask(ctx.orm, { name: 'import', success: false, result: { error: 'Error', message: 'down' } });
   assert.is((await api.post('api/failed/actions/resubmit', { ids: [first] }, as('failed:view', 'failed:resubmit'))).status, 200);
   const [pkg] = await sql<{ id: number; payload: { id: string } }>(ctx.orm, 'select id, payload from ormq_queued');
@@ -155,7 +121,7 @@ Views('a task\'s lineage and a package\'s retried failure are linked only for th
 });
 
 Views('each overview series goes only to those who may view its page', async (ctx) => {
-  const api = await ctx.start({ authorize: grants });
+  const { api } = await ctx.start({ authorize: grants });
   // the overview's chart counts attempts from the metrics rollups
   await insertRollup(ctx.orm, { at: new Date().toISOString(), success: true });
   await insertRollup(ctx.orm, { at: new Date().toISOString(), success: false });
@@ -171,7 +137,7 @@ Views('each overview series goes only to those who may view its page', async (ct
 });
 
 Views('the object after a create or an edit only to those who may view it; a conflict shows the other change only to them', async (ctx) => {
-  const api = await ctx.start({ authorize: grants });
+  const { api } = await ctx.start({ authorize: grants });
   const body = { name: 'blind', func: 'work', scheduleType: 'D', nextRun: later().toISOString(), args: ['secret-arg'] };
   const created = await api.post('api/scheduled', body, as('scheduled:create'));
   assert.is(created.status, 201, created.text);
@@ -196,13 +162,47 @@ Views('the object after a create or an edit only to those who may view it; a con
   assert.equal(patched.json, { id: Number(qid) });
 });
 
+Views('overview needs view on a page and shows only the pages the caller may view; meta lists task names only to scheduled viewers', async (ctx) => {
+  const { api } = await ctx.start({
+    tasks: ['work', 'secret.payroll'],
+    // x-pages: the pages this caller may view.
+    authorize: (req, { page, action }) => action === 'view' && String(req.headers['x-pages'] ?? '').split(',').includes(page),
+  });
+  await insertTask(ctx.orm, { success: true });
+  await insertTask(ctx.orm, { success: false });
+  await enqueue(ctx.orm.em.fork(), 'work');
+  const as = (pages: string) => ({ 'x-pages': pages });
+
+  const none = await api.get('api/overview', as(''));
+  assert.is(none.status, 403, none.text);
+  assert.not.match(none.text, /"counts"/);
+
+  const queuedOnly = await api.get('api/overview', as('queued'));
+  assert.is(queuedOnly.status, 200, queuedOnly.text);
+  assert.equal(queuedOnly.json.counts, { successful: null, failed: null, scheduled: null, queued: { value: 1, estimated: false } });
+  assert.is(queuedOnly.json.hourly, null, 'no chart of task outcomes for a queued-only viewer');
+
+  const failedOnly = await api.get('api/overview', as('failed'));
+  assert.equal(failedOnly.json.counts.failed, { value: 1, estimated: false });
+  assert.is(failedOnly.json.counts.successful, null);
+  assert.is(failedOnly.json.hourly.length, 24);
+
+  const meta = await api.get('api/meta', as('queued'));
+  assert.is(meta.status, 200, 'meta stays open: the page needs `can`');
+  assert.is(meta.json.tasks, null);
+  assert.not.match(meta.text, /secret\.payroll/);
+  assert.is(meta.json.pages.queued.can.view, true);
+  const schedulerMeta = await api.get('api/meta', as('scheduled'));
+  assert.equal(schedulerMeta.json.tasks, ['secret.payroll', 'work']);
+});
+
 Views.run();
 
 // ---------------------------------------------------------------------------------------------
-const Bounded = scopeSuite('admin work bounded: argument sizes, statement timeout, JSON cut in SQL');
+const Bounded = adminSuite('admin work bounded: argument sizes, statement timeout, JSON cut in SQL');
 
 Bounded('a schedule\'s args or kwargs over argsLimit (64 KB by default) are a 400 naming the field, on create and edit', async (ctx) => {
-  const api = await ctx.start();
+  const { api } = await ctx.start();
   const base = { func: 'work', scheduleType: 'D', nextRun: later().toISOString() };
   const big = 'x'.repeat(64 * 1024);
   for (const [field, value] of [['args', [big]], ['kwargs', { k: big }]] as const) {
@@ -220,7 +220,7 @@ Bounded('a schedule\'s args or kwargs over argsLimit (64 KB by default) are a 40
   const hosted = await schedule(ctx.orm.em.fork(), { name: 'hosted', ...base, nextRun: later(), scheduleType: 'D', args: [big, big] });
   const renamed = await api.put(`api/scheduled/${hosted.id}`, { version: 1, name: 'renamed', args: [big, big] });
   assert.is(renamed.status, 200, renamed.text.slice(0, 200));
-  const small = await ctx.start({ argsLimit: 100 });
+  const { api: small } = await ctx.start({ argsLimit: 100 });
   const r = await small.post('api/scheduled', { ...base, args: ['y'.repeat(100)] });
   assert.match(r.json.error.fields.args, /at most 100 bytes/);
   await enqueue(ctx.orm.em.fork(), 'work');
@@ -231,7 +231,7 @@ Bounded('a schedule\'s args or kwargs over argsLimit (64 KB by default) are a 40
 });
 
 Bounded('an admin read past statementTimeout answers 503 JSON and leaves the connection usable', async (ctx) => {
-  const api = await ctx.start({ statementTimeout: 200 });
+  const { api } = await ctx.start({ statementTimeout: 200 });
   await schedule(ctx.orm.em.fork(), { name: 's', func: 'work', scheduleType: 'D', nextRun: later() });
   // Another session holds the table: the list waits for it, up to the timeout.
   const holder = ctx.orm.em.fork();
@@ -262,7 +262,7 @@ Bounded('an admin read past statementTimeout answers 503 JSON and leaves the con
 });
 
 Bounded('large args, kwargs, results and payloads are cut in SQL: lists leave them out, details preview them, a field loads whole', async (ctx) => {
-  const api = await ctx.start();
+  const { api } = await ctx.start();
   const big = Array.from({ length: 3000 }, (_, i) => `v${i}`);
   const s = await schedule(ctx.orm.em.fork(), { name: 'big', func: 'work', scheduleType: 'D', nextRun: later(), args: big, kwargs: { small: 1 } });
   const row = (await api.get('api/scheduled')).json.rows[0];
@@ -286,7 +286,7 @@ Bounded('large args, kwargs, results and payloads are cut in SQL: lists leave th
 });
 
 Bounded('the cron preview is bounded: at most five runs, ending where the series ends, never a 500', async (ctx) => {
-  const api = await ctx.start();
+  const { api } = await ctx.start();
   const preview = async (q: Record<string, string>) => {
     const r = await api.get(`api/scheduled/preview?${new URLSearchParams(q)}`);
     assert.is(r.status, 200, `${JSON.stringify(q)}: ${r.text}`);

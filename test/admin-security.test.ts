@@ -1,58 +1,41 @@
 /** The admin under hostile input: cross-site requests, bad bodies, traversal, and permissions. */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request, type Server } from 'node:http';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { enqueue, schedule } from '../src/index.js';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
 import { CSP } from '../src/admin/http.js';
-import { freshOrm, sql } from './helpers/db.js';
-import { ASSET_JS, client, close, insertTask, serve, testClient } from './helpers/admin.js';
+import { sql } from './helpers/db.js';
+import { ASSET_JS, insertTask } from './helpers/admin.js';
+import { adminSuite, type AdminCtx } from './helpers/suites.js';
 
-type Api = ReturnType<typeof client>;
-interface Ctx {
-  orm: MikroORM;
-  close(): Promise<void>;
-  clientDir: ReturnType<typeof testClient>;
-  start(options?: QueueAdminOptions): Promise<{ api: Api; url: string }>;
-  servers: Server[];
+interface Ctx extends AdminCtx {
   seen: string[];
 }
 
 const STACK = /\n\s+at\s|node_modules|\.ts:\d+|\.js:\d+/;
 
 function securitySuite(name: string) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    Object.assign(ctx, await freshOrm());
-    ctx.clientDir = testClient();
-    ctx.servers = [];
-    ctx.seen = [];
-    ctx.start = async (options = {}) => {
-      const { url, server } = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, ...options }) as never);
-      ctx.servers.push(server);
-      const api = client(`${url}/`);
-      // Every answer this suite sees is checked for stack traces at the end.
-      const record = <F extends (...a: any[]) => Promise<{ text: string }>>(f: F) =>
-        (async (...a: Parameters<F>) => {
-          const r = await f(...a);
-          ctx.seen.push(r.text);
-          return r;
-        }) as F;
-      return { url, api: { get: record(api.get), post: record(api.post), put: record(api.put), patch: record(api.patch), call: record(api.call) } };
-    };
+  return adminSuite<Ctx>(name, {
+    setup(ctx) {
+      ctx.seen = [];
+      const start = ctx.start;
+      ctx.start = async (options, wrap) => {
+        const served = await start(options, wrap);
+        const api = served.api;
+        // Every answer this suite sees is checked for stack traces at the end.
+        const record = <F extends (...a: any[]) => Promise<{ text: string }>>(f: F) =>
+          (async (...a: Parameters<F>) => {
+            const r = await f(...a);
+            ctx.seen.push(r.text);
+            return r;
+          }) as F;
+        return { ...served, api: { get: record(api.get), post: record(api.post), put: record(api.put), patch: record(api.patch), call: record(api.call) } };
+      };
+    },
   });
-  s.after(async (ctx) => {
-    for (const server of ctx.servers) await close(server);
-    ctx.clientDir.cleanup();
-    await ctx.close();
-  });
-  s.before.each(async (ctx) => {
-    await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
-  });
-  return s;
 }
 
 /** Ends a suite with the check that none of the answers it saw carried a stack trace. */
@@ -62,6 +45,27 @@ function finish(s: ReturnType<typeof securitySuite>) {
     for (const text of ctx.seen) assert.not.match(text, STACK, `a stack trace in: ${text.slice(0, 200)}`);
   });
   s.run();
+}
+
+/** A request with exactly these headers (fetch will not send a Host of our choosing). */
+function post(url: string, path: string, body: unknown, headers: Record<string, string>) {
+  return new Promise<{ status: number; json: any; text: string }>((resolve, reject) => {
+    const u = new URL(url);
+    const text = JSON.stringify(body);
+    const req = request(
+      { host: u.hostname, port: u.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const t = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, text: t, json: t ? JSON.parse(t) : undefined });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
 }
 
 /** A request with the exact path given: fetch would normalise `..` and `%2e%2e` away. */
@@ -238,6 +242,34 @@ CrossSite('security headers on every kind of response; no-store on the API', asy
   check(await raw(url, '/qa/api/failed?limit=0'), 'API 400', true);
   check(await raw(url, '/qa/api/failed/actions/delete', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }), 'API 415', true);
   check(await raw(url, '/elsewhere'), 'outside the base path', true);
+});
+
+CrossSite('Sec-Fetch-Site: same-origin is enough whatever Host says; otherwise Origin must match Host or X-Forwarded-Host', async (ctx) => {
+  // Behind a proxy the admin needs authorize: without it, it answers only direct local requests.
+  const { url } = await ctx.start({ authorize: () => true });
+  const path = '/api/queued/actions/delete';
+  const ok = async (headers: Record<string, string>) => {
+    await enqueue(ctx.orm.em.fork(), 'work');
+    const r = await post(url, path, { all: true, filter: {} }, headers);
+    assert.is(r.status, 200, `${JSON.stringify(headers)}: ${r.text}`);
+    assert.is(r.json.done, 1);
+  };
+  const refused = async (headers: Record<string, string>) => {
+    const r = await post(url, path, { all: true, filter: {} }, headers);
+    assert.is(r.status, 403, `${JSON.stringify(headers)}: ${r.text}`);
+    assert.match(r.json.error.message, /Cross-site/);
+  };
+  // nginx's default `proxy_set_header Host $proxy_host`: the app sees the upstream's name.
+  const proxied = { host: 'backend:3000', origin: 'https://admin.example.com' };
+  await ok({ ...proxied, 'sec-fetch-site': 'same-origin' });
+  await ok({ ...proxied, 'x-forwarded-host': 'admin.example.com' });
+  await ok({ host: 'backend:3000', origin: 'http://backend:3000' });
+  await refused(proxied);
+  await refused({ ...proxied, 'x-forwarded-host': 'evil.example' });
+  await refused({ ...proxied, origin: 'https://evil.example', 'x-forwarded-host': 'admin.example.com' });
+  await refused({ ...proxied, 'x-forwarded-host': 'admin.example.com', 'sec-fetch-site': 'cross-site' });
+  await refused({ ...proxied, 'x-forwarded-host': 'admin.example.com', 'sec-fetch-site': 'same-site' });
+  await refused({ host: 'admin.example.com', origin: 'https://admin.example.com', 'sec-fetch-site': 'none' });
 });
 
 finish(CrossSite);

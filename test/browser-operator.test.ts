@@ -3,13 +3,13 @@
  * failure lineage, retrying versus final failures, context kept across navigation, selection kept
  * while Live is on, long values, phones, finding things, and axe with no issue of any level.
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { schedule } from '../src/index.js';
 import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
-import { closeBrowser, fitsWidth, noProblems, openPage, shot, startHost, visit, axe, type Host } from './helpers/browser.js';
+import { closeBrowser, fitsWidth, hostSuite, noProblems, openPage, shot, startHost, visit, axe } from './helpers/browser.js';
 import { sql, waitFor } from './helpers/db.js';
+import { CLEAR_ADMIN } from './helpers/suites.js';
 
 const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
 const LONG_GROUP = `nightly-reconciliation-${'eu-central-'.repeat(7)}`.slice(0, 96);
@@ -34,22 +34,18 @@ async function seedFailures(orm: MikroORM) {
   return { retrying, final };
 }
 
-const Ops = suite<{ host?: Host }>('browser: the admin as operators use it', {});
-Ops.before(async (ctx) => {
+const Ops = hostSuite('browser: the admin as operators use it', () =>
   // a policy decided when the action is made: the button shows, the POST is refused (a real 403)
-  ctx.host = await startHost({
+  startHost({
     retry: 120,
     authorize: (req, what) =>
       !(what.action === 'delete' && req.method === 'POST' && req.headers['x-policy'] === 'no-deletes') &&
       !(what.action === 'edit' && req.method === 'PUT' && req.headers['x-policy'] === 'no-edits') &&
       !(what.action === 'view' && req.method === 'PUT' && req.headers['x-policy'] === 'no-views'),
-  });
-});
-Ops.after(async (ctx) => {
-  await ctx.host?.stop();
-});
+  }),
+);
 Ops.before.each(async ({ host }) => {
-  await sql(host!.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
+  await sql(host!.orm, CLEAR_ADMIN);
 });
 
 Ops('a retrying failure says which attempt comes next and when, links its package, lists its attempts, and the State filter separates it', async ({ host }) => {

@@ -4,22 +4,17 @@
  * Screenshots of every page go to test/screenshots/ (git-ignored) for a person to look at.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import express from 'express';
-import Koa from 'koa';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { suite } from 'uvu';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Cluster, enqueue, queueAdmin, schedule, type QueueAdminOptions } from '../src/index.js';
-import { koa } from '../src/admin/adapters/koa.js';
-import { close, insertManyTasks, insertRollup, insertTask, listen } from './helpers/admin.js';
-import { freshOrm, sql, waitFor } from './helpers/db.js';
+import { Cluster, enqueue, schedule } from '../src/index.js';
+import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
+import { sql, waitFor } from './helpers/db.js';
+import { hostSuite, openPage as openWatched, startHost, visit, type Host, type Watched } from './helpers/browser.js';
 
 const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
 const AXE = readFileSync(fileURLToPath(new URL('../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
-const TASKS = ['report.build', 'work.recover', 'email.send'];
 
 let browserPromise: Promise<Browser> | undefined;
 const browser = () =>
@@ -29,82 +24,10 @@ const browser = () =>
     args: ['--host-resolver-rules=MAP rebind.test 127.0.0.1', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   }));
 
-interface Host {
-  orm: MikroORM;
-  /** The admin's entry page, with its trailing slash. */
-  admin: string;
-  cluster: Cluster;
-  stop(): Promise<void>;
-}
-
-/** A host app on an ephemeral port with the admin mounted, a database of its own and a running cluster. */
-async function startHost(kind: 'express' | 'koa', options: QueueAdminOptions = {}, extra?: { path: string; options: QueueAdminOptions }): Promise<Host & { extraAdmin?: string }> {
-  const db = await freshOrm();
-  const orm = db.orm;
-  const opts = { tasks: TASKS, title: 'Test queue', ...options };
-  let server: Server;
-  let path: string;
-  if (kind === 'express') {
-    path = '/ops/queue-admin';
-    const app = express();
-    app.get('/', (_req, res) => void res.send('host app'));
-    app.use(path, queueAdmin(orm, opts));
-    if (extra) app.use(extra.path, queueAdmin(orm, { tasks: TASKS, ...extra.options }));
-    server = createServer(app);
-  } else {
-    path = '/queue-admin';
-    const app = new Koa();
-    app.use(koa(queueAdmin(orm, opts), { prefix: path }));
-    app.use((ctx) => {
-      ctx.body = 'host app';
-    });
-    server = createServer(app.callback());
-  }
-  const origin = await listen(server);
-  const cluster = new Cluster(orm, {
-    name: 'default',
-    workers: 2,
-    timeout: 5,
-    retry: 10,
-    poll: 200,
-    saveLimit: 0,
-    tasks: {
-      'report.build': async () => ({ rows: 3 }),
-      'work.recover': async () => 'recovered',
-      'email.send': async () => 'sent',
-    },
-    log: () => {},
-  });
-  await cluster.start();
-  return {
-    orm,
-    admin: `${origin}${path}/`,
-    extraAdmin: extra ? `${origin}${extra.path}/` : undefined,
-    cluster,
-    async stop() {
-      await cluster.stop();
-      await close(server);
-      await db.close();
-    },
-  };
-}
-
-interface Watched {
-  page: Page;
-  context: BrowserContext;
-  /** Console errors, uncaught exceptions and CSP violations seen so far. */
-  problems: string[];
-}
-
+/** A page at 1280×860 that also records CSP violations and every value a progress bar shows. */
 async function openPage(options: { dark?: boolean; timezoneId?: string } = {}): Promise<Watched> {
-  const context = await (await browser()).newContext({ viewport: { width: 1280, height: 860 }, colorScheme: options.dark ? 'dark' : 'light', timezoneId: options.timezoneId });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  const watched = await openWatched({ ...options, viewport: { width: 1280, height: 860 }, launch: browser });
+  const page = watched.page;
   await page.addInitScript(() => {
     const w = window as unknown as { __violations: string[]; __progress: [number, number][] };
     w.__violations = [];
@@ -116,19 +39,11 @@ async function openPage(options: { dark?: boolean; timezoneId?: string } = {}): 
       if (p) w.__progress.push([p.value, p.max]);
     }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['value', 'max'] });
   });
-  return { page, context, problems };
+  return watched;
 }
 
 async function violations(page: Page): Promise<string[]> {
   return page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
-}
-
-/** Loads a hash route and waits for its heading. */
-async function visit(w: Watched, admin: string, hash: string, heading?: string | RegExp): Promise<void> {
-  await w.page.goto(`${admin}${hash}`);
-  await w.page.locator('main h1').first().waitFor();
-  if (heading) await w.page.getByRole('heading', { level: 1, name: heading }).waitFor();
-  await w.page.locator('.loading').first().waitFor({ state: 'detached' });
 }
 
 async function axe(page: Page): Promise<string[]> {
@@ -187,14 +102,11 @@ const noProblems = async (w: Watched, where: string, expected: number[] = []) =>
 // ---------------------------------------------------------------------------------------------
 
 for (const kind of ['express', 'koa'] as const) {
-  const Pages = suite<{ host?: Host; ids?: Awaited<ReturnType<typeof seedPages>> }>(`browser (${kind}): every page loads, clean and accessible`, {});
-  Pages.before(async (ctx) => {
-    ctx.host = await startHost(kind, { saveLimit: 500 });
-    ctx.ids = await seedPages(ctx.host.orm);
-  });
-  Pages.after(async (ctx) => {
-    await ctx.host?.stop();
-  });
+  const Pages = hostSuite<{ host?: Host; ids?: Awaited<ReturnType<typeof seedPages>> }>(
+    `browser (${kind}): every page loads, clean and accessible`,
+    () => startHost({ saveLimit: 500 }, kind),
+    { setup: async (ctx) => void (ctx.ids = await seedPages(ctx.host.orm)) },
+  );
 
   Pages('the mount path without its slash redirects to the entry page, which loads its hashed assets', async ({ host }) => {
     const w = await openPage();
@@ -288,22 +200,19 @@ for (const kind of ['express', 'koa'] as const) {
 
 // ---------------------------------------------------------------------------------------------
 
-const Busy = suite<{ host?: Host; slow?: Cluster }>('browser (express): the Clusters page', {});
-Busy.before(async (ctx) => {
-  ctx.host = await startHost('express');
-  ctx.slow = new Cluster(ctx.host.orm, {
-    name: 'imports',
-    workers: 2,
-    heartbeat: 0.2,
-    poll: 100,
-    tasks: { 'imports.run': (function (this: { signal: AbortSignal }) { return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason))); }) as never },
-    log: () => {},
-  });
-  await ctx.slow.start();
-});
-Busy.after(async (ctx) => {
-  await ctx.slow?.stop();
-  await ctx.host?.stop();
+const Busy = hostSuite<{ host?: Host; slow?: Cluster }>('browser (express): the Clusters page', () => startHost(), {
+  async setup(ctx) {
+    ctx.slow = new Cluster(ctx.host.orm, {
+      name: 'imports',
+      workers: 2,
+      heartbeat: 0.2,
+      poll: 100,
+      tasks: { 'imports.run': (function (this: { signal: AbortSignal }) { return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason))); }) as never },
+      log: () => {},
+    });
+    await ctx.slow.start();
+  },
+  teardown: (ctx) => ctx.slow?.stop(),
 });
 
 Busy('a running task is listed with its cluster and linked to its package; a key is paused and resumed; the task is stopped', async ({ host }) => {
@@ -379,13 +288,7 @@ Busy.run();
 
 // ---------------------------------------------------------------------------------------------
 
-const Metrics = suite<{ host?: Host }>('browser (express): the Metrics page', {});
-Metrics.before(async (ctx) => {
-  ctx.host = await startHost('express', { saveLimit: 250 });
-});
-Metrics.after(async (ctx) => {
-  await ctx.host?.stop();
-});
+const Metrics = hostSuite('browser (express): the Metrics page', () => startHost({ saveLimit: 250 }));
 
 Metrics('loads on demand, shows per func figures and a chart, and a bar or a count opens the tasks behind it', async ({ host }) => {
   const orm = host!.orm;
@@ -461,13 +364,9 @@ Metrics.run();
 
 // ---------------------------------------------------------------------------------------------
 
-const Actions = suite<{ host?: Host & { extraAdmin?: string } }>('browser (express): actions', {});
-Actions.before(async (ctx) => {
-  ctx.host = await startHost('express', {}, { path: '/ops/queue-admin-readonly', options: { readOnly: true } });
-});
-Actions.after(async (ctx) => {
-  await ctx.host?.stop();
-});
+const Actions = hostSuite('browser (express): actions', () =>
+  startHost({}, 'express', { path: '/ops/queue-admin-readonly', options: { readOnly: true } }),
+);
 
 Actions('failed tasks are resubmitted from the list, leave Failed and succeed on the cluster', async ({ host }) => {
   const orm = host!.orm;
@@ -720,22 +619,23 @@ Actions('readOnly hides every action, checkbox and form', async ({ host }) => {
 Actions.run();
 
 // ---------------------------------------------------------------------------------------------
-const Locked = suite<{ host?: Host & { extraAdmin?: string } }>('browser (express): locked by default, and only what the caller may view', {});
-Locked.before(async (ctx) => {
+const Locked = hostSuite(
+  'browser (express): locked by default, and only what the caller may view',
   // /ops/queue-admin has no authorize (local only); /viewer lets everyone view Successful tasks only.
-  ctx.host = await startHost('express', {}, { path: '/viewer', options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' } });
-  for (let h = 0; h < 6; h++) {
-    const stopped = new Date(Date.now() - h * 3_600_000).toISOString();
-    await insertTask(ctx.host.orm, { name: `ok-${h}`, stopped });
-    await insertTask(ctx.host.orm, { name: `bad-${h}`, success: false, stopped });
-    // the overview's chart counts attempts from the metrics rollups
-    await insertRollup(ctx.host.orm, { at: stopped, success: true });
-    await insertRollup(ctx.host.orm, { at: stopped, success: false });
-  }
-});
-Locked.after(async (ctx) => {
-  await ctx.host?.stop();
-});
+  () => startHost({}, 'express', { path: '/viewer', options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' } }),
+  {
+    async setup(ctx) {
+      for (let h = 0; h < 6; h++) {
+        const stopped = new Date(Date.now() - h * 3_600_000).toISOString();
+        await insertTask(ctx.host.orm, { name: `ok-${h}`, stopped });
+        await insertTask(ctx.host.orm, { name: `bad-${h}`, success: false, stopped });
+        // the overview's chart counts attempts from the metrics rollups
+        await insertRollup(ctx.host.orm, { at: stopped, success: true });
+        await insertRollup(ctx.host.orm, { at: stopped, success: false });
+      }
+    },
+  },
+);
 
 Locked('a rebinding page on another name gets the short 403 page saying how to open the admin; the same admin on 127.0.0.1 loads', async ({ host }) => {
   const w = await openPage();

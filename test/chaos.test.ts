@@ -20,7 +20,8 @@ import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
 import { client, close, insertTask, serve, testClient } from './helpers/admin.js';
 import { FuzzGenerator, LoopMonitor, prng, send, type FuzzResponse, type Ids } from './helpers/fuzz.js';
 import { Fleet } from './helpers/fleet.js';
-import { sleep, startCluster } from './helpers/cluster.js';
+import { sleep, startCluster, waitForDrained } from './helpers/cluster.js';
+import { adminSuite, dbSuite, type AdminCtx, type DbCtx } from './helpers/suites.js';
 
 const FULL = process.env.ORMQ_CHAOS === 'full';
 const SIZE = FULL
@@ -52,26 +53,25 @@ async function enqueueMany(orm: MikroORM, items: { func: string; args: unknown[]
   return payloads.map((p) => p.id);
 }
 
-type FleetCtx = { orm: MikroORM; db: { url: string }; close(): Promise<void>; fleet: Fleet };
+interface FleetCtx extends DbCtx {
+  fleet: Fleet;
+}
 
 // ---------------------------------------------------------------------------------------------
-const Crash = suite<FleetCtx>('chaos: three cluster processes, SIGKILLed and restarted');
-Crash.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-  await sql(ctx.orm, 'create table chaos_runs (task_id char(32) not null, pid int not null, at timestamptz not null default clock_timestamp())');
-  ctx.fleet = new Fleet(ctx.db.url, {
-    workers: 4,
-    bulk: 10,
-    timeout: SIZE.timeout,
-    retry: SIZE.retry,
-    ackFailures: true,
-    saveLimit: 0,
-  });
-  await ctx.fleet.start(3);
-});
-Crash.after(async (ctx) => {
-  await ctx.fleet?.stop();
-  await ctx.close();
+const Crash = dbSuite<FleetCtx>('chaos: three cluster processes, SIGKILLed and restarted', {
+  async setup(ctx) {
+    await sql(ctx.orm, 'create table chaos_runs (task_id char(32) not null, pid int not null, at timestamptz not null default clock_timestamp())');
+    ctx.fleet = new Fleet(ctx.db.url, {
+      workers: 4,
+      bulk: 10,
+      timeout: SIZE.timeout,
+      retry: SIZE.retry,
+      ackFailures: true,
+      saveLimit: 0,
+    });
+    await ctx.fleet.start(3);
+  },
+  teardown: (ctx) => ctx.fleet?.stop(),
 });
 
 Crash(`${SIZE.tasks} tasks while one process at a time is SIGKILLed: each ends with exactly one result row`, async ({ orm, fleet }) => {
@@ -185,22 +185,17 @@ run(Crash, 'crash');
 
 // ---------------------------------------------------------------------------------------------
 const BEAT = 0.25;
-type BeatCtx = FleetCtx & { api: ReturnType<typeof client>; server: Server; clientDir: ReturnType<typeof testClient> };
-const Beats = suite<BeatCtx>('chaos: heartbeats of SIGKILLed cluster processes');
-Beats.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-  ctx.clientDir = testClient();
-  const { url, server } = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }) as never);
-  ctx.server = server;
-  ctx.api = client(`${url}/`);
-  ctx.fleet = new Fleet(ctx.db.url, { workers: 3, bulk: 3, heartbeat: BEAT, timeout: SIZE.timeout, retry: SIZE.retry, saveLimit: 0 });
-  await ctx.fleet.start(2);
-});
-Beats.after(async (ctx) => {
-  await ctx.fleet?.stop();
-  await close(ctx.server);
-  ctx.clientDir.cleanup();
-  await ctx.close();
+interface BeatCtx extends AdminCtx {
+  fleet: Fleet;
+}
+const Beats = adminSuite<BeatCtx>('chaos: heartbeats of SIGKILLed cluster processes', {
+  mount: {},
+  clear: null,
+  async setup(ctx) {
+    ctx.fleet = new Fleet(ctx.db.url, { workers: 3, bulk: 3, heartbeat: BEAT, timeout: SIZE.timeout, retry: SIZE.retry, saveLimit: 0 });
+    await ctx.fleet.start(2);
+  },
+  teardown: (ctx) => ctx.fleet?.stop(),
 });
 
 Beats(`${SIZE.minKills} kills: not responding within three beats, its packages stuck until retry frees them, its restart a new row`, async ({ orm, api, fleet }) => {
@@ -246,15 +241,7 @@ Beats(`${SIZE.minKills} kills: not responding within three beats, its packages s
 run(Beats, 'heartbeats');
 
 // ---------------------------------------------------------------------------------------------
-type DbCtx = { orm: MikroORM; db: { url: string }; close(): Promise<void> };
-const Locks = suite<DbCtx>('chaos: expired locks and tasks past their timeout');
-Locks.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-Locks.after(async (ctx) => ctx.close());
-Locks.before.each(async ({ orm }) => {
-  await sql(orm, 'truncate ormq_task, ormq_queued');
-});
+const Locks = dbSuite('chaos: expired locks and tasks past their timeout', { clear: 'truncate ormq_task, ormq_queued' });
 
 Locks('a package whose lock expired runs again; one whose lock is fresh waits until it expires', async ({ orm }) => {
   const [dead, alive] = await enqueueMany(orm, [
@@ -307,7 +294,7 @@ Locks('a task still running past its timeout is not started again beside itself 
       'the timeout to be saved',
     );
     assert.is(first!.result.error, 'TimeoutError', 'the timeout is saved while the function still runs');
-    await waitFor(() => sql(orm, 'select 1 from ormq_queued').then((r) => r.length === 0), 'three attempts', 30_000);
+    await waitForDrained(orm, 'three attempts', 30_000);
     const [last] = await sql<{ attempt_count: number; success: boolean }>(orm, 'select attempt_count, success from ormq_task where id = ?', [id]);
     assert.equal(last, { attempt_count: 3, success: false });
     assert.is(starts, 3);
@@ -668,23 +655,7 @@ Fuzz(`${SIZE.requests} random and malformed requests: no 5xx, no stack, no cross
 run(Fuzz, 'fuzz');
 
 // ---------------------------------------------------------------------------------------------
-type AdminCtx = DbCtx & { server: Server; url: string; clientDir: ReturnType<typeof testClient> };
-const Literal = suite<AdminCtx>('chaos: admin input PostgreSQL cannot take, and literal search on every page');
-Literal.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-  ctx.clientDir = testClient();
-  const { server, url } = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }) as never);
-  ctx.server = server;
-  ctx.url = `${url}/`;
-});
-Literal.after(async (ctx) => {
-  await close(ctx.server);
-  ctx.clientDir.cleanup();
-  await ctx.close();
-});
-Literal.before.each(async ({ orm }) => {
-  await sql(orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
-});
+const Literal = adminSuite('chaos: admin input PostgreSQL cannot take, and literal search on every page', { mount: {} });
 
 Literal('a NUL character or an unpaired surrogate is a 400 naming the field, never a 500, and writes nothing', async ({ orm, url }) => {
   const api = client(url);

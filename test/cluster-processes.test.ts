@@ -1,21 +1,12 @@
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue } from '../src/index.js';
-import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
-import { sleep, startCluster } from './helpers/cluster.js';
+import { initOrm, sql, waitFor } from './helpers/db.js';
+import { sleep, startCluster, startClusters, waitForDrained } from './helpers/cluster.js';
 import { spawnCluster } from './helpers/fleet.js';
+import { CLEAR_QUEUE, dbSuite } from './helpers/suites.js';
 
-type Ctx = { orm: MikroORM; db: { url: string }; close(): Promise<void> };
-
-const P = suite<Ctx>('cluster: stops, crashes and many clusters');
-P.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-P.after(async (ctx) => ctx.close());
-P.before.each(async ({ orm }) => {
-  await sql(orm, 'delete from ormq_task; delete from ormq_queued');
-});
+const P = dbSuite('cluster: stops, crashes and many clusters', { clear: CLEAR_QUEUE });
 
 const em = (orm: MikroORM) => orm.em.fork();
 
@@ -73,31 +64,27 @@ P('a cluster killed with SIGKILL mid-task loses nothing: the package runs again 
 P('three clusters on one database run each package exactly once', async ({ orm, db }) => {
   const runs = new Map<string, number>();
   const orms = await Promise.all([initOrm(db.url), initOrm(db.url), initOrm(db.url)]);
-  const clusters = await Promise.all(
-    orms.map((o) =>
-      startCluster(o, {
-        workers: 4,
-        bulk: 5,
-        saveLimit: 0,
-        tasks: {
-          count(this: { id: string }) {
-            runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
-            return sleep(Math.random() * 3);
-          },
-        },
-      }),
-    ),
-  );
+  const clusters = await startClusters(orms, {
+    workers: 4,
+    bulk: 5,
+    saveLimit: 0,
+    tasks: {
+      count(this: { id: string }) {
+        runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
+        return sleep(Math.random() * 3);
+      },
+    },
+  });
   try {
     const ids = [];
     for (let i = 0; i < 300; i++) ids.push(await enqueue(em(orm), 'count', []));
-    await waitFor(() => sql(orm, 'select 1 from ormq_queued').then((r) => r.length === 0), 'an empty queue', 30_000);
+    await waitForDrained(orm, 'an empty queue', 30_000);
     assert.is(runs.size, 300);
     assert.ok([...runs.values()].every((n) => n === 1), 'no package ran twice');
     const clustersUsed = await sql<{ n: number }>(orm, 'select count(*)::int as n from ormq_task');
     assert.is(clustersUsed[0]!.n, 300);
   } finally {
-    await Promise.all(clusters.map((c) => c.cluster.stop()));
+    await clusters.stop();
     await Promise.all(orms.map((o) => o.close(true)));
   }
 });

@@ -2,23 +2,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, enqueue, type TaskRecord } from '../src/index.js';
-import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
-import { sleep, startCluster } from './helpers/cluster.js';
+import { initOrm, sql, waitFor } from './helpers/db.js';
+import { sleep, startCluster, startClusters, waitForDrained, waitForSaved } from './helpers/cluster.js';
+import { CLEAR_QUEUE, dbSuite } from './helpers/suites.js';
 
-type Ctx = { orm: MikroORM; db: { url: string }; close(): Promise<void> };
 type TaskRow = { id: string; name: string; func: string; result: unknown; success: boolean; attempt_count: number; cluster: string; group: string | null };
 
-function withDb(name: string) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    Object.assign(ctx, await freshOrm());
-  });
-  s.after(async (ctx) => ctx.close());
-  s.before.each(async ({ orm }) => {
-    await sql(orm, 'delete from ormq_task; delete from ormq_queued');
-  });
-  return s;
-}
+const withDb = (name: string) => dbSuite(name, { clear: CLEAR_QUEUE });
 
 const tasks = (orm: MikroORM) => sql<TaskRow>(orm, 'select * from ormq_task order by stopped, id');
 const queued = (orm: MikroORM) => sql<{ id: string; lock: string | null }>(orm, 'select id, lock from ormq_queued');
@@ -75,7 +65,7 @@ Run('an unknown func fails the task with a clear message', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { ackFailures: true, tasks: {} });
   try {
     await enqueue(em(orm), 'os.system', ['rm -rf /']);
-    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the failure');
+    const [row] = await waitForSaved<TaskRow>(orm, 1, 'the failure');
     assert.is(row!.success, false);
     assert.match((row!.result as { message: string }).message, /"os.system" is not registered/);
   } finally {
@@ -123,7 +113,7 @@ Run('a task past its timeout fails with a timeout error and its signal is aborte
   });
   try {
     await enqueue(em(orm), 'slow');
-    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the timeout');
+    const [row] = await waitForSaved<TaskRow>(orm, 1, 'the timeout');
     assert.is(row!.success, false);
     assert.match((row!.result as { message: string }).message, /timeout of 0.2s/);
     assert.ok(aborted);
@@ -136,7 +126,7 @@ Run('a per-task timeout overrides the cluster timeout', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { ackFailures: true, timeout: 30, tasks: { slow: () => sleep(2_000) } });
   try {
     await enqueue(em(orm), 'slow', [], { timeout: 0.1 });
-    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the timeout');
+    const [row] = await waitForSaved<TaskRow>(orm, 1, 'the timeout');
     assert.match((row!.result as { message: string }).message, /timeout of 0.1s/);
   } finally {
     await cluster.stop();
@@ -147,7 +137,7 @@ Run('a result that is not JSON fails the task instead of losing it', async ({ or
   const { cluster } = await startCluster(orm, { ackFailures: true, tasks: { big: () => 10n } });
   try {
     await enqueue(em(orm), 'big');
-    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the failure');
+    const [row] = await waitForSaved<TaskRow>(orm, 1, 'the failure');
     assert.is(row!.success, false);
     assert.match((row!.result as { message: string }).message, /BigInt/);
   } finally {
@@ -193,7 +183,7 @@ async function drain(orm: MikroORM, options: ConstructorParameters<typeof Cluste
   await enqueueAll();
   const { cluster } = await startCluster(orm, { bulk: 3, ...options });
   try {
-    await waitFor(async () => (await queued(orm)).length === 0, 'an empty queue');
+    await waitForDrained(orm, 'an empty queue');
     await waitFor(async () => expectRows((await tasks(orm)).length), 'the saved rows');
   } finally {
     await cluster.stop();
@@ -306,7 +296,7 @@ Retry('maxAttempts acks the package after that many failures', async ({ orm }) =
   });
   try {
     await enqueue(em(orm), 'never');
-    await waitFor(async () => (await queued(orm)).length === 0, 'the ack', 15_000);
+    await waitForDrained(orm, 'the ack', 15_000);
     const [row] = await tasks(orm);
     assert.is(row!.attempt_count, 2);
     assert.is(row!.success, false);
@@ -335,7 +325,7 @@ Retry('ackFailures acks a failure at once', async ({ orm }) => {
   try {
     await enqueue(em(orm), 'never');
     await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
-    await waitFor(async () => (await queued(orm)).length === 0, 'the ack');
+    await waitForDrained(orm, 'the ack');
   } finally {
     await cluster.stop();
   }
@@ -365,7 +355,7 @@ Retry('a result PostgreSQL cannot store fails that task alone; the others in its
       await enqueue(em(orm), 'broken'),
       await enqueue(em(orm), 'value', ['also fine']),
     ];
-    await waitFor(async () => (await queued(orm)).length === 0, 'every package acked');
+    await waitForDrained(orm, 'every package acked');
     const rows = await tasks(orm);
     const byId = new Map(rows.map((r) => [r.id, r]));
     assert.is(byId.get(ids[0]!)!.result, 'fine');
@@ -384,30 +374,26 @@ Retry('a result PostgreSQL cannot store fails that task alone; the others in its
 Retry('a package waiting for a worker is released, not started, once it could not finish before its lock expires', async ({ orm, db }) => {
   const runs = new Map<number, number>();
   const orms = [orm, await initOrm(db.url)];
-  const clusters = await Promise.all(
-    orms.map((o) =>
-      startCluster(o, {
-        workers: 1,
-        bulk: 4,
-        timeout: 1,
-        retry: 1.5,
-        ackFailures: true,
-        tasks: {
-          async busy(n: number, ms: number) {
-            runs.set(n, (runs.get(n) ?? 0) + 1);
-            await sleep(ms);
-          },
-        },
-      }),
-    ),
-  );
+  const clusters = await startClusters(orms, {
+    workers: 1,
+    bulk: 4,
+    timeout: 1,
+    retry: 1.5,
+    ackFailures: true,
+    tasks: {
+      async busy(n: number, ms: number) {
+        runs.set(n, (runs.get(n) ?? 0) + 1);
+        await sleep(ms);
+      },
+    },
+  });
   try {
     for (let n = 0; n < 8; n++) await enqueue(em(orm), 'busy', [n, n % 2 ? 900 : 700]);
-    await waitFor(async () => (await queued(orm)).length === 0, 'an empty queue', 30_000);
+    await waitForDrained(orm, 'an empty queue', 30_000);
     assert.equal([...runs.entries()].filter(([, count]) => count > 1), [], 'no task ran twice');
     assert.is(runs.size, 8);
   } finally {
-    await Promise.all(clusters.map((c) => c.cluster.stop()));
+    await clusters.stop();
     await orms[1]!.close(true);
   }
 });
@@ -416,7 +402,7 @@ Retry("a task's own timeout cannot exceed the cluster's", async ({ orm }) => {
   const { cluster } = await startCluster(orm, { ackFailures: true, timeout: 0.2, retry: 5, tasks: { slow: () => sleep(2_000) } });
   try {
     await enqueue(em(orm), 'slow', [], { timeout: 600 });
-    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the timeout');
+    const [row] = await waitForSaved<TaskRow>(orm, 1, 'the timeout');
     assert.match((row!.result as { message: string }).message, /timeout of 0.2s/);
   } finally {
     await cluster.stop();
@@ -453,7 +439,7 @@ Retry('two packages that carry the same task id are both acked', async ({ orm })
   await enqueue(em(orm), 'twice', [2], { id });
   const { cluster } = await startCluster(orm, { bulk: 10, tasks: { twice: (n: number) => n } });
   try {
-    await waitFor(async () => (await queued(orm)).length === 0, 'both packages acked');
+    await waitForDrained(orm, 'both packages acked');
     const rows = await tasks(orm);
     assert.is(rows.length, 1);
     assert.is(rows[0]!.id, id);
@@ -468,7 +454,7 @@ Retry('a package whose lock expires is claimed then, not at the next poll', asyn
   await sql(orm, 'update ormq_queued set lock = now()');
   const { cluster } = await startCluster(orm, { poll: 60_000, timeout: 0.5, retry: 1, tasks: { left: () => 'picked up' } });
   try {
-    const [row] = await waitFor(() => tasks(orm).then((r) => (r.length ? r : null)), 'the expired package', 8_000);
+    const [row] = await waitForSaved<TaskRow>(orm, 1, 'the expired package', 8_000);
     assert.is(row!.result, 'picked up');
   } finally {
     await cluster.stop();

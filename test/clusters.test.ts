@@ -3,25 +3,17 @@
  * a running task and the health check, with real clusters on real PostgreSQL through a real server.
  */
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Cluster, enqueue, ensureSchema, pauseKey, pausedKeys, queueAdmin, resumeKey, type QueueAdminOptions, type TaskContext } from '../src/index.js';
+import { Cluster, enqueue, ensureSchema, pauseKey, pausedKeys, queueAdmin, resumeKey, type TaskContext } from '../src/index.js';
 import { newTaskId } from '../src/names.js';
-import { createTestDb, freshOrm, initOrm, sql, waitFor, type TestDb } from './helpers/db.js';
+import { createTestDb, initOrm, sql, waitFor } from './helpers/db.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
 import { sleep, startCluster, type Started } from './helpers/cluster.js';
+import { adminSuite, type AdminCtx, type Api } from './helpers/suites.js';
 
-type Api = ReturnType<typeof client>;
-interface Ctx {
-  orm: MikroORM;
-  db: TestDb;
-  close(): Promise<void>;
-  api: Api;
-  server: Server;
-  clientDir: ReturnType<typeof testClient>;
+interface Ctx extends AdminCtx {
   running: Started[];
 }
 
@@ -45,27 +37,10 @@ const TASKS = {
   deaf: () => new Promise((r) => setTimeout(() => r('late'), 3_000)),
 };
 
-const S = suite<Ctx>('clusters');
-S.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-  ctx.clientDir = testClient();
-  const options: QueueAdminOptions = {
-    clientDir: ctx.clientDir.dir,
-    healthMaxWait: 1,
-    actor: (req) => (req.headers['x-user'] as string | undefined) ?? null,
-  };
-  const { url, server } = await serve(queueAdmin(ctx.orm, options) as never);
-  ctx.server = server;
-  ctx.api = client(`${url}/`);
-  ctx.running = [];
-});
-S.after(async (ctx) => {
-  await close(ctx.server);
-  ctx.clientDir.cleanup();
-  await ctx.close();
-});
-S.before.each(async (ctx) => {
-  await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_cluster, ormq_paused_key restart identity');
+const S = adminSuite<Ctx>('clusters', {
+  mount: { healthMaxWait: 1, actor: (req) => (req.headers['x-user'] as string | undefined) ?? null },
+  clear: 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_cluster, ormq_paused_key restart identity',
+  setup: (ctx) => void (ctx.running = []),
 });
 S.after.each(async (ctx) => {
   releaseHeld();

@@ -1,29 +1,17 @@
 import { createServer } from 'node:http';
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { expressApp } from '../fixtures/express-app.js';
 import { koaApp } from '../fixtures/koa-app.js';
 import { nodeHttpServer } from '../fixtures/node-http-app.js';
-import { freshOrm } from './helpers/db.js';
-import { close, insertTask, listen, testClient } from './helpers/admin.js';
+import { close, insertTask, listen } from './helpers/admin.js';
+import { adminSuite } from './helpers/suites.js';
 
-type Ctx = { orm: MikroORM; close(): Promise<void>; client: ReturnType<typeof testClient> };
-
-const F = suite<Ctx>('fixtures: the host apps the README shows');
-F.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-  ctx.client = testClient();
-});
-F.after(async (ctx) => {
-  ctx.client.cleanup();
-  await ctx.close();
-});
+const F = adminSuite('fixtures: the host apps the README shows', { clear: null });
 
 const json = { 'content-type': 'application/json' };
 
-F('Express: the host login guards the admin; viewers see and cannot act, admins act as themselves', async ({ orm, client }) => {
-  const server = createServer(expressApp(orm, { clientDir: client.dir }));
+F('Express: the host login guards the admin; viewers see and cannot act, admins act as themselves', async ({ orm, clientDir }) => {
+  const server = createServer(expressApp(orm, { clientDir: clientDir.dir }));
   const base = await listen(server);
   try {
     assert.is((await fetch(`${base}/health`)).status, 200);
@@ -48,8 +36,8 @@ F('Express: the host login guards the admin; viewers see and cannot act, admins 
   }
 });
 
-F('Koa: read-only for everyone past the login', async ({ orm, client }) => {
-  const server = createServer(koaApp(orm, { clientDir: client.dir }).callback());
+F('Koa: read-only for everyone past the login', async ({ orm, clientDir }) => {
+  const server = createServer(koaApp(orm, { clientDir: clientDir.dir }).callback());
   const base = await listen(server);
   try {
     assert.is((await fetch(`${base}/health`)).status, 200);
@@ -66,8 +54,8 @@ F('Koa: read-only for everyone past the login', async ({ orm, client }) => {
   }
 });
 
-F('node:http: the admin under its basePath, the host everywhere else', async ({ orm, client }) => {
-  const server = nodeHttpServer(orm, { clientDir: client.dir });
+F('node:http: the admin under its basePath, the host everywhere else', async ({ orm, clientDir }) => {
+  const server = nodeHttpServer(orm, { clientDir: clientDir.dir });
   const base = await listen(server);
   try {
     assert.is((await fetch(`${base}/health`)).status, 200);

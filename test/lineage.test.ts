@@ -2,41 +2,15 @@
  * A task's failure lineage: the attempts the cluster records, a failure waiting for its retry, and
  * resubmissions linked both ways, on real PostgreSQL through the real completion statement and API.
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Server } from 'node:http';
 import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { queueAdmin } from '../src/index.js';
 import { COMPLETE } from '../src/cluster/sql.js';
-import { freshOrm, sql, type TestDb } from './helpers/db.js';
-import { client, close, insertTask, serve, testClient } from './helpers/admin.js';
+import { sql } from './helpers/db.js';
+import { insertTask } from './helpers/admin.js';
+import { adminSuite } from './helpers/suites.js';
 
-interface Ctx {
-  orm: MikroORM;
-  db: TestDb;
-  close(): Promise<void>;
-  api: ReturnType<typeof client>;
-  server: Server;
-  clientDir: ReturnType<typeof testClient>;
-}
-
-const L = suite<Ctx>('admin: attempts, retries and resubmission lineage');
-L.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-  ctx.clientDir = testClient();
-  const { url, server } = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, retry: 120 }) as never);
-  ctx.server = server;
-  ctx.api = client(`${url}/`);
-});
-L.after(async (ctx) => {
-  await close(ctx.server);
-  ctx.clientDir.cleanup();
-  await ctx.close();
-});
-L.before.each(async (ctx) => {
-  await sql(ctx.orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
-});
+const L = adminSuite('admin: attempts, retries and resubmission lineage', { mount: { retry: 120 } });
 
 const ID = 'a'.repeat(32);
 

@@ -3,28 +3,19 @@
  * run of backslashes) goes through the checks of enqueue, the admin and a task's result in well
  * under 100 ms.
  */
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Server } from 'node:http';
-import type { MikroORM } from '@mikro-orm/postgresql';
-import { enqueue, queueAdmin } from '../src/index.js';
+import { enqueue } from '../src/index.js';
 import { isStorableJson } from '../src/storable.js';
 import { buildPackage } from '../src/producer.js';
-import { freshOrm, sql, waitFor } from './helpers/db.js';
-import { client, close, serve, testClient } from './helpers/admin.js';
+import { sql, waitFor } from './helpers/db.js';
+import { adminSuite, type AdminCtx, type Api } from './helpers/suites.js';
 import { startCluster } from './helpers/cluster.js';
 
-type Api = ReturnType<typeof client>;
-type Ctx = {
-  orm: MikroORM;
-  close(): Promise<void>;
-  clientDir: ReturnType<typeof testClient>;
-  servers: Server[];
-  api: Api;
+interface Ctx extends AdminCtx {
   small: Api;
   /** What the `small` admin spent on each request, from its head arriving to its answer sent. */
   handled: Spent[];
-};
+}
 
 const BACKSLASHES = '\\'.repeat(500_000);
 /** Ends in "x", so no escape follows the run: the case that made the old regex backtrack on every backslash. */
@@ -58,30 +49,18 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<{ value: T; spent: Sp
   return { value, spent: stop() };
 }
 
-const L = suite<Ctx>('input checks are linear');
-L.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-  ctx.clientDir = testClient();
-  // Arguments this large are refused by default (argsLimit): `api` raises it so the value is stored.
-  const large = await serve(queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, argsLimit: 2 * 1024 * 1024 }) as never);
-  const admin = queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir });
-  ctx.handled = [];
-  const small = await serve((req, res) => {
-    const stop = meter();
-    res.on('finish', () => ctx.handled.push(stop()));
-    admin(req, res);
-  });
-  ctx.servers = [large.server, small.server];
-  ctx.api = client(`${large.url}/`);
-  ctx.small = client(`${small.url}/`);
-});
-L.after(async (ctx) => {
-  for (const server of ctx.servers) await close(server);
-  ctx.clientDir.cleanup();
-  await ctx.close();
-});
-L.before.each(async ({ orm }) => {
-  await sql(orm, 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log restart identity');
+const L = adminSuite<Ctx>('input checks are linear', {
+  async setup(ctx) {
+    // Arguments this large are refused by default (argsLimit): `api` raises it so the value is stored.
+    ctx.api = (await ctx.start({ argsLimit: 2 * 1024 * 1024 })).api;
+    ctx.handled = [];
+    const small = await ctx.start({}, (admin) => (req, res) => {
+      const stop = meter();
+      res.on('finish', () => ctx.handled.push(stop()));
+      admin(req, res);
+    });
+    ctx.small = small.api;
+  },
 });
 
 L('isStorableJson finds NUL and lone surrogates, escaped or not, and nothing else', () => {

@@ -1,30 +1,16 @@
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, type ClusterOptions } from '../src/index.js';
 import { MetricsUpkeep, metricsUpkeep } from '../src/cluster/rollup.js';
 import type { Queryable } from '../src/cluster/sql.js';
 import { addStored, bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
-import type { Server } from 'node:http';
-import { queueAdmin } from '../src/index.js';
-import { client, close, insertRollup, serve, testClient } from './helpers/admin.js';
+import { insertRollup } from './helpers/admin.js';
 import pg from 'pg';
-import { freshOrm, serverUrl, sql, waitFor } from './helpers/db.js';
-import { sleep, startCluster } from './helpers/cluster.js';
+import { serverUrl, sql, waitFor } from './helpers/db.js';
+import { sleep, startCluster, waitForDrained } from './helpers/cluster.js';
+import { adminSuite, dbSuite } from './helpers/suites.js';
 
-type Ctx = { orm: MikroORM; close(): Promise<void> };
-
-function withDb(name: string) {
-  const s = suite<Ctx>(name);
-  s.before(async (ctx) => {
-    Object.assign(ctx, await freshOrm());
-  });
-  s.after(async (ctx) => ctx.close());
-  s.before.each(async ({ orm }) => {
-    await sql(orm, 'delete from ormq_task; delete from ormq_queued; delete from ormq_metric');
-  });
-  return s;
-}
+const withDb = (name: string) => dbSuite(name, { clear: 'delete from ormq_task; delete from ormq_queued; delete from ormq_metric' });
 
 interface Totals {
   success: number;
@@ -65,7 +51,7 @@ async function drain(orm: MikroORM, options: ClusterOptions, expected: number, c
       const t = await totals(orm);
       return t.success + t.failure >= expected;
     }, `${expected} counted attempts`, 60_000);
-    await waitFor(async () => !(await sql(orm, 'select 1 from ormq_queued limit 1')).length, 'an empty queue');
+    await waitForDrained(orm, 'an empty queue');
   } finally {
     await Promise.all(started.map((s) => s.cluster.stop()));
   }
@@ -105,7 +91,7 @@ Counts('a retried task counts each attempt: three failures for one task row with
   const id = await enqueue(orm.em.fork(), 'work', [true]);
   const { cluster } = await startCluster(orm, { tasks: work, timeout: 0.1, retry: 0.2, maxAttempts: 3 });
   try {
-    await waitFor(async () => !(await sql(orm, 'select 1 from ormq_queued limit 1')).length, 'the package acked after 3 attempts');
+    await waitForDrained(orm, 'the package acked after 3 attempts');
   } finally {
     await cluster.stop();
   }
@@ -300,26 +286,10 @@ Upkeep('the retention option is checked when the cluster is made', async ({ orm 
   );
 });
 
-type ApiCtx = Ctx & { api: ReturnType<typeof client>; server: Server; dir: ReturnType<typeof testClient> };
-const Api = suite<ApiCtx>('metrics: the admin API');
-Api.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-  ctx.dir = testClient();
-  const { url, server } = await serve(
-    queueAdmin(ctx.orm, {
-      clientDir: ctx.dir.dir,
-      authorize: (req, { page }) => req.headers['x-user'] !== 'no-metrics' || page !== 'metrics',
-    }) as never,
-  );
-  ctx.server = server;
-  ctx.api = client(`${url}/`);
+const Api = adminSuite('metrics: the admin API', {
+  mount: { authorize: (req, { page }) => req.headers['x-user'] !== 'no-metrics' || page !== 'metrics' },
+  clear: 'delete from ormq_metric',
 });
-Api.after(async (ctx) => {
-  await close(ctx.server);
-  ctx.dir.cleanup();
-  await ctx.close();
-});
-Api.before.each(async ({ orm }) => void (await sql(orm, 'delete from ormq_metric')));
 
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 

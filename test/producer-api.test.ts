@@ -1,13 +1,10 @@
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import pg from 'pg';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { countGroup, deleteGroup, enqueue, enqueueMany, fetchTask, result, resultGroup, ValidationError } from '../src/index.js';
 import { CLAIM } from '../src/cluster/sql.js';
-import { freshOrm, sql, waitFor, type TestDb } from './helpers/db.js';
+import { sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
-
-type Ctx = { orm: MikroORM; db: TestDb; close(): Promise<void> };
+import { dbSuite } from './helpers/suites.js';
 
 /** A client LISTENing on ormq_queued that records what it hears. */
 async function listen(url: string, channel = 'ormq_queued'): Promise<{ heard: string[]; end(): Promise<void> }> {
@@ -19,12 +16,7 @@ async function listen(url: string, channel = 'ormq_queued'): Promise<{ heard: st
   return { heard, end: () => client.end() };
 }
 
-const Many = suite<Ctx>('enqueueMany');
-Many.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-Many.after(async (ctx) => ctx.close());
-Many.before.each(async ({ orm }) => void (await sql(orm, 'delete from ormq_queued')));
+const Many = dbSuite('enqueueMany', { clear: 'delete from ormq_queued' });
 
 Many('writes every task in order, returns their ids, and notifies once per distinct key', async ({ orm, db }) => {
   const l = await listen(db.url);
@@ -139,11 +131,7 @@ Many('the cluster runs every task of a batch', async ({ orm }) => {
 
 Many.run();
 
-const Results = suite<Ctx>('result and fetchTask');
-Results.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-Results.after(async (ctx) => ctx.close());
+const Results = dbSuite('result and fetchTask');
 
 Results('waits for the result of a running task and returns it', async ({ orm }) => {
   let release: () => void = () => {};
@@ -248,12 +236,7 @@ Results('group helpers: results, counts of successes and failures, delete', asyn
 
 Results.run();
 
-const Delay = suite<Ctx>('delayed tasks');
-Delay.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-Delay.after(async (ctx) => ctx.close());
-Delay.before.each(async ({ orm }) => void (await sql(orm, 'delete from ormq_queued')));
+const Delay = dbSuite('delayed tasks', { clear: 'delete from ormq_queued' });
 
 Delay('runAt and delay: not claimed before then, run soon after even with a long poll', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { poll: 60_000, tasks: { f: (x: string) => x } });

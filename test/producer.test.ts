@@ -1,20 +1,10 @@
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, schedule, ValidationError } from '../src/index.js';
-import { freshOrm, sql } from './helpers/db.js';
+import { sql } from './helpers/db.js';
+import { dbSuite } from './helpers/suites.js';
 import { humanName } from '../src/names.js';
 
-type Ctx = { orm: MikroORM; close(): Promise<void> };
-
-const Enqueue = suite<Ctx>('enqueue');
-Enqueue.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-Enqueue.after(async (ctx) => ctx.close());
-Enqueue.before.each(async (ctx) => {
-  await sql(ctx.orm, 'delete from ormq_queued');
-});
+const Enqueue = dbSuite('enqueue', { clear: 'delete from ormq_queued' });
 
 Enqueue('stores a package with a 32-hex id and a four-word name under the cluster key', async ({ orm }) => {
   const id = await enqueue(orm.em.fork(), 'email.send', ['a@b.c', 2], { kwargs: { urgent: true }, group: 'mail', cluster: 'east' });
@@ -88,11 +78,7 @@ Enqueue('refuses bad input, naming each field, and writes nothing', async ({ orm
 
 Enqueue.run();
 
-const Schedule = suite<Ctx>('schedule()');
-Schedule.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-Schedule.after(async (ctx) => ctx.close());
+const Schedule = dbSuite('schedule()');
 
 Schedule('saves a valid schedule and returns it', async ({ orm }) => {
   const s = await schedule(orm.em.fork(), {
@@ -160,11 +146,7 @@ Schedule('names are unique', async ({ orm }) => {
 
 Schedule.run();
 
-const Rows = suite<Ctx>('rows');
-Rows.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-Rows.after(async (ctx) => ctx.close());
+const Rows = dbSuite('rows');
 
 Rows('a task whose result is a JSON string reads back as that string', async ({ orm }) => {
   const { toTask } = await import('../src/rows.js');

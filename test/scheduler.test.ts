@@ -1,23 +1,15 @@
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { schedule } from '../src/index.js';
 import { nextDue, runDueSchedules } from '../src/cluster/scheduler.js';
-import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
+import { initOrm, sql, waitFor } from './helpers/db.js';
 import { startCluster } from './helpers/cluster.js';
+import { dbSuite } from './helpers/suites.js';
 
-type Ctx = { orm: MikroORM; db: { url: string }; close(): Promise<void> };
 type SRow = { id: number; repeats: number; next_run: string; task: string | null; version: number };
 type QRow = { key: string; payload: { id: string; func: string; group: string; args: unknown; kwargs: Record<string, unknown>; schedule: number } };
 
-const S = suite<Ctx>('scheduler');
-S.before(async (ctx) => {
-  Object.assign(ctx, await freshOrm());
-});
-S.after(async (ctx) => ctx.close());
-S.before.each(async ({ orm }) => {
-  await sql(orm, 'delete from ormq_schedule; delete from ormq_queued; delete from ormq_task');
-});
+const S = dbSuite('scheduler', { clear: 'delete from ormq_schedule; delete from ormq_queued; delete from ormq_task' });
 
 const broken: string[] = [];
 const options = { cluster: 'default', isDefault: true, timeZone: 'UTC', catchUp: true, onBroken: (_: unknown, e: Error) => void broken.push(e.message) };

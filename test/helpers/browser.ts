@@ -6,10 +6,13 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
+import Koa from 'koa';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { suite, type Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, queueAdmin, type QueueAdminOptions } from '../../src/index.js';
+import { koa } from '../../src/admin/adapters/koa.js';
 import { close, listen } from './admin.js';
 import { freshOrm } from './db.js';
 
@@ -28,17 +31,45 @@ export const browser = () =>
 
 export interface Host {
   orm: MikroORM;
+  /** The admin's entry page, with its trailing slash. */
   admin: string;
+  /** With `extra`: the second admin's entry page. */
+  extraAdmin?: string;
+  cluster: Cluster;
   stop(): Promise<void>;
 }
 
-/** Express 5 with the admin at /ops/queue-admin, its own database and a running cluster. */
-export async function startHost(options: QueueAdminOptions = {}): Promise<Host> {
+/**
+ * A host app on an ephemeral port with the admin mounted (Express 5 at /ops/queue-admin, or Koa 3
+ * under /queue-admin), a database of its own and a running cluster. `extra` mounts a second admin
+ * on the Express app.
+ */
+export async function startHost(
+  options: QueueAdminOptions = {},
+  kind: 'express' | 'koa' = 'express',
+  extra?: { path: string; options: QueueAdminOptions },
+): Promise<Host> {
   const db = await freshOrm();
   const orm = db.orm;
-  const app = express();
-  app.use('/ops/queue-admin', queueAdmin(orm, { tasks: TASKS, title: 'Test queue', ...options }));
-  const server: Server = createServer(app);
+  const opts = { tasks: TASKS, title: 'Test queue', ...options };
+  let server: Server;
+  let path: string;
+  if (kind === 'express') {
+    path = '/ops/queue-admin';
+    const app = express();
+    app.get('/', (_req, res) => void res.send('host app'));
+    app.use(path, queueAdmin(orm, opts));
+    if (extra) app.use(extra.path, queueAdmin(orm, { tasks: TASKS, ...extra.options }));
+    server = createServer(app);
+  } else {
+    path = '/queue-admin';
+    const app = new Koa();
+    app.use(koa(queueAdmin(orm, opts), { prefix: path }));
+    app.use((ctx) => {
+      ctx.body = 'host app';
+    });
+    server = createServer(app.callback());
+  }
   const origin = await listen(server);
   const cluster = new Cluster(orm, {
     name: 'default', workers: 2, timeout: 5, retry: 10, poll: 200, saveLimit: 0, log: () => {},
@@ -47,7 +78,9 @@ export async function startHost(options: QueueAdminOptions = {}): Promise<Host> 
   await cluster.start();
   return {
     orm,
-    admin: `${origin}/ops/queue-admin/`,
+    admin: `${origin}${path}/`,
+    extraAdmin: extra ? `${origin}${extra.path}/` : undefined,
+    cluster,
     async stop() {
       await cluster.stop();
       await close(server);
@@ -56,14 +89,45 @@ export async function startHost(options: QueueAdminOptions = {}): Promise<Host> 
   };
 }
 
+/**
+ * A suite with a host app of its own: `start` makes it before the first test, `setup` then adds to
+ * it; after the last test `teardown` runs, then the host stops.
+ */
+export function hostSuite<Ctx extends { host?: Host }>(
+  name: string,
+  start: () => Promise<Host>,
+  hooks: { setup?(ctx: Ctx & { host: Host }): Promise<void> | void; teardown?(ctx: Ctx): Promise<void> | void } = {},
+): Test<Ctx> {
+  const s = suite<Ctx>(name, {} as Ctx);
+  s.before(async (ctx) => {
+    ctx.host = await start();
+    await hooks.setup?.(ctx as Ctx & { host: Host });
+  });
+  s.after(async (ctx) => {
+    await hooks.teardown?.(ctx);
+    await ctx.host?.stop();
+  });
+  return s;
+}
+
 export interface Watched {
   page: Page;
   context: BrowserContext;
   problems: string[];
 }
 
-export async function openPage(options: { dark?: boolean; phone?: boolean } = {}): Promise<Watched> {
-  const context = await (await browser()).newContext({ viewport: options.phone ? PHONE : DESKTOP, colorScheme: options.dark ? 'dark' : 'light' });
+/**
+ * A page in a fresh context that records console errors and uncaught exceptions. `viewport` and
+ * `launch` (another Chromium, started with other flags) override the defaults.
+ */
+export async function openPage(
+  options: { dark?: boolean; phone?: boolean; viewport?: { width: number; height: number }; timezoneId?: string; launch?: () => Promise<Browser> } = {},
+): Promise<Watched> {
+  const context = await (await (options.launch ?? browser)()).newContext({
+    viewport: options.viewport ?? (options.phone ? PHONE : DESKTOP),
+    colorScheme: options.dark ? 'dark' : 'light',
+    timezoneId: options.timezoneId,
+  });
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   const problems: string[] = [];
