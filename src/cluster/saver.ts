@@ -3,7 +3,7 @@
  * pruned to saveLimit, and then handed to their hooks.
  */
 import { toTask, type TaskRecord } from '../rows.js';
-import { registered, withTimeout, type TaskContext } from './attempt.js';
+import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
 import { COMPLETE, completeValues, pruneStatement, taskRow, type Completion, type RunStatement } from './sql.js';
 
@@ -91,11 +91,11 @@ export class Saver {
 
   async #runHook(task: TaskRecord): Promise<void> {
     const hook = registered(this.options.tasks, task.hook!);
-    const controller = new AbortController();
+    const abort = new Abort();
     try {
       if (!hook) throw new Error(`hook ${JSON.stringify(task.hook)} is not registered`);
-      const context: TaskContext = { id: task.id, name: task.name, cluster: this.options.name, signal: controller.signal };
-      await withTimeout(Promise.resolve().then(() => hook.call(context, task)), this.options.timeout, controller);
+      const context = abort.context(task.id, task.name, this.options.name);
+      await withTimeout(Promise.resolve().then(() => hook.call(context, task)), this.options.timeout, abort);
     } catch (err) {
       this.options.log('error', `hook ${JSON.stringify(task.hook)} of task ${task.id} failed: ${(err as Error)?.message ?? err}`, err);
     }
