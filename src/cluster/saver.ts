@@ -12,6 +12,7 @@ type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' 
 export class Saver {
   #pending: Completion[] = [];
   #flushing: Promise<void> | null = null;
+  #flushSoon = false;
   /** Hooks still running: they never hold up saving, and a stop waits for them up to its deadline. */
   readonly #hooks = new Set<Promise<void>>();
 
@@ -20,9 +21,20 @@ export class Saver {
     private readonly query: RunStatement,
   ) {}
 
+  /**
+   * Queues a finished task; the batch is written once this turn of the event loop is over. Short
+   * tasks of one claim all finish in the same turn: started at the first of them, the write took
+   * that one alone and the rest in a second statement (a drain of 5,000 no-op tasks in claims of
+   * 500 sent 14 completions, 4 of them of one task, each its own commit).
+   */
   add(f: Completion): void {
     this.#pending.push(f);
-    void this.flush();
+    if (this.#flushSoon) return;
+    this.#flushSoon = true;
+    setImmediate(() => {
+      this.#flushSoon = false;
+      void this.flush();
+    });
   }
 
   /** Waits up to ms for the hooks still running. */
