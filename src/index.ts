@@ -10,6 +10,8 @@ export { DEFAULT_MAX_CATCH_UP, type ScheduleTypeName } from './schedule-rules.js
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';
 export { pauseKey, resumeKey, pausedKeys, CancelledError } from './control.js';
-export { Cluster, type ClusterOptions, type TaskFunction, type TaskContext, type LogLevel } from './cluster/cluster.js';
+export { Cluster } from './cluster/cluster.js';
+export type { ClusterOptions, LogLevel } from './cluster/options.js';
+export type { TaskFunction, TaskContext } from './cluster/attempt.js';
 export { queueAdmin, type QueueAdminHandler, type NextFunction } from './admin/handler.js';
 export type { QueueAdminOptions, AuthorizeRequest, PageId } from './admin/options.js';

@@ -1,4 +1,4 @@
-import type { TaskFunction } from './cluster/cluster.js';
+import type { TaskFunction } from './cluster/attempt.js';
 
 /** A registry object: task and hook names → functions (the Cluster's `tasks` option). */
 export type Tasks = Record<string, TaskFunction>;

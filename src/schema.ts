@@ -78,6 +78,15 @@ export const forEntity = (list: { name: string; expression: string }[]) =>
 const sqlOf = (groups: Record<string, { expression: string }[]>) =>
   Object.values(groups).flat().map((i) => `${i.expression};`).join('\n');
 
+/**
+ * Half of each ormq_queued page is left free so that a claim's update (lock, locked_by: no indexed
+ * column) stays on its page as a HOT update, with no new entries in the table's three indexes.
+ * Claiming 500 of 5,000 fresh packages (EXPLAIN ANALYZE with WAL): fill factor 100 wrote 3,046 WAL
+ * records (377 KB) and hit 6,310 buffers; 70: 2,267 (266 KB); 50: 1,269 (118 KB) and 2,961 buffers.
+ * The cost is a table twice the size while packages wait, read only through its indexes.
+ */
+const QUEUED_FILLFACTOR = 50;
+
 const TABLES = `
 create table if not exists ormq_task (
   id char(32) primary key,
@@ -125,7 +134,7 @@ create table if not exists ormq_queued (
   payload jsonb not null,
   lock timestamptz null,
   run_at timestamptz null
-);
+) with (fillfactor = ${QUEUED_FILLFACTOR});
 
 create table if not exists ormq_admin_log (
   id bigserial primary key,
@@ -202,12 +211,19 @@ begin
 end $$;
 `;
 
-/** ormq_queued.run_at (delayed tasks), added to a table from before it; no lock when it is there. */
+/**
+ * ormq_queued.run_at (delayed tasks), added to a table from before it; no lock when it is there.
+ * The fill factor, given to a table from before it unless its owner set one: only for pages
+ * written from then on.
+ */
 const QUEUED_UPGRADES = `
 do $$
 begin
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'run_at' and not attisdropped) then
     alter table ormq_queued add column run_at timestamptz null;
+  end if;
+  if not exists (select 1 from pg_class where oid = 'ormq_queued'::regclass and reloptions::text like '%fillfactor=%') then
+    alter table ormq_queued set (fillfactor = ${QUEUED_FILLFACTOR});
   end if;
 end $$;
 `;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { CancelledError, parseControl } from '../control.js';
 import { newTaskId } from '../names.js';
 import type { TaskPackage } from '../rows.js';
-import type { Queryable } from './sql.js';
+import type { RunStatement } from './sql.js';
 
 /** ormq's own version, read once: from src/cluster or dist/src/cluster the package root is a few folders up. */
 function ownVersion(): string {
@@ -57,7 +57,7 @@ export interface HeartbeatHost {
   workers: number;
   beatMs: number;
   stopping(): boolean;
-  query(statement: { name: string; text: string }, values: unknown[]): ReturnType<Queryable['query']>;
+  query: RunStatement;
   warn(message: string): void;
   /** Aborts the task running package `qid`; false when none does. */
   cancel(qid: number, reason: Error): boolean;

@@ -40,13 +40,8 @@ export class Listener {
   #stopped = false;
   #retryMs = 100;
   #timer: NodeJS.Timeout | null = null;
-  #connected = false;
 
   constructor(private readonly options: ListenerOptions) {}
-
-  get connected(): boolean {
-    return this.#connected;
-  }
 
   async start(): Promise<void> {
     this.#stopped = false;
@@ -67,7 +62,6 @@ export class Listener {
         await client.end().catch(() => {});
         return;
       }
-      this.#connected = true;
       this.#retryMs = 100;
       this.options.onConnect();
     } catch (err) {
@@ -78,7 +72,6 @@ export class Listener {
   #lost(client: pg.Client, err: Error | null): void {
     if (this.#client !== client) return;
     this.#client = null;
-    this.#connected = false;
     client.removeAllListeners('end');
     client.on('error', () => {});
     client.end().catch(() => {});
@@ -95,7 +88,6 @@ export class Listener {
     if (this.#timer) clearTimeout(this.#timer);
     const client = this.#client;
     this.#client = null;
-    this.#connected = false;
     if (client) {
       client.removeAllListeners('end');
       client.on('error', () => {});

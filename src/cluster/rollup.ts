@@ -20,7 +20,7 @@ export interface Attempt {
   stopped: string;
 }
 
-export interface RollupRow {
+interface RollupRow {
   span_minutes: number;
   bucket: string;
   key: string;
@@ -49,7 +49,7 @@ function msOf(iso: unknown): number {
 const duration = (from: number, to: number) => (Number.isFinite(from) && Number.isFinite(to) ? Math.max(0, to - from) : 0);
 
 /** Minutes a row covers: a minute row and an hour row. */
-export const SPANS = [1, 60] as const;
+const SPANS = [1, 60] as const;
 
 /**
  * One row per span × bucket (of `stopped`, UTC) × key × func × outcome, sorted as COMPLETE upserts
@@ -110,7 +110,7 @@ export const ROLLUP_COLUMNS = 'span_minutes, bucket, key, func, success, count, 
 export const ROLLUP_CONFLICT = 'on conflict (span_minutes, bucket, key, func, success) do update set';
 
 /** Minute rows are kept this long; their attempts are in the hour rows as well. */
-export const MINUTE_ROWS_HOURS = 48;
+const MINUTE_ROWS_HOURS = 48;
 /** Rows one upkeep statement deletes at most: a pass never holds many locks for long. */
 const UPKEEP_LIMIT = 5_000;
 

@@ -5,6 +5,7 @@ import { SCHEDULE_COLUMNS } from '../schedules.js';
 import { toSchedule, type ScheduleRecord } from '../rows.js';
 import { inSchema } from '../table-names.js';
 import { dueRun, nextRun } from '../schedule-rules.js';
+import type { Wake } from './wake.js';
 
 export interface SchedulerOptions {
   cluster: string;
@@ -28,7 +29,7 @@ export interface SchedulerOptions {
 }
 
 /** How long a broken schedule is left alone before it is tried again. */
-export const BROKEN_RETRY_MS = 60_000;
+const BROKEN_RETRY_MS = 60_000;
 
 function heldIds(held: Map<number, number> | undefined): number[] {
   if (!held) return [];
@@ -143,4 +144,30 @@ export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cl
     params,
   );
   return row?.next ? new Date(row.next as string) : null;
+}
+
+/**
+ * The cluster's scheduler: a pass, then sleep until the next schedule is due (at most 30 s, so
+ * schedules changed without a notification are seen) or a schedule change wakes it.
+ */
+export async function scheduleLoop(
+  orm: MikroORM,
+  options: SchedulerOptions & { stopping(): boolean },
+  wake: Wake,
+  poll: number,
+  warn: (message: string) => void,
+): Promise<void> {
+  while (!options.stopping()) {
+    wake.clear();
+    let wait = 30_000;
+    try {
+      await runDueSchedules(orm, options);
+      const due = await nextDue(orm, options);
+      if (due) wait = Math.min(wait, Math.max(0, due.getTime() - Date.now()) + 5);
+    } catch (err) {
+      warn(`scheduler pass failed: ${(err as Error).message}`);
+      wait = poll;
+    }
+    if (!options.stopping()) await wake.sleep(Math.max(wait, 5));
+  }
 }

@@ -4,10 +4,24 @@
  * process's, so clusters on machines with skewed clocks agree on when a lock has expired.
  */
 
+import { SAVED_CHANNEL } from '../results.js';
+import { qualify } from '../table-names.js';
 import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
 
 export interface Queryable {
   query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+}
+
+/** Runs one of the statements below: qualified with the host's schema, and named unless prepared statements are off. */
+export type RunStatement = (statement: { name: string; text: string }, values: unknown[]) => ReturnType<Queryable['query']>;
+
+export function statementRunner(pool: Queryable, schema: string | null, prepared: boolean): RunStatement {
+  return (statement, values) => {
+    const text = qualify(statement.text, schema);
+    // A named statement is prepared once per connection: its name says which schema it was made for.
+    const name = schema ? `${statement.name}:${schema}` : statement.name;
+    return pool.query(prepared ? { name, text, values } : { text, values });
+  };
 }
 
 /**
@@ -44,7 +58,7 @@ const LAST_ATTEMPTS = `(select coalesce(jsonb_agg(a order by n), '[]') from json
  * $1 = jsonb array of results, $2 = ackFailures, $3 = maxAttempts (0 = unlimited),
  * $4 = jsonb array of rollup rows, sorted by their key so that concurrent clusters lock the rows
  * they share in one order.
- * The saved ids go out on 'ormq_saved' (comma-separated, 200 per notification, under NOTIFY's
+ * The saved ids go out on SAVED_CHANNEL (comma-separated, 200 per notification, under NOTIFY's
  * 8 KB) for callers waiting on a result.
  */
 export const COMPLETE = {
@@ -78,7 +92,7 @@ export const COMPLETE = {
       order by span_minutes, bucket, key, func, success
       ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}
     ), woke as (
-      select count(pg_notify('ormq_saved', ids)) as n
+      select count(pg_notify('${SAVED_CHANNEL}', ids)) as n
       from (select string_agg(id, ',') as ids from (select id::text, row_number() over () / 200 as part from saved) p group by part) g
     )
     select s.id, s.attempt_count, exists (select 1 from acked a join input i on i.qid = a.id where i.id = s.id) as acked,
@@ -91,6 +105,15 @@ export interface Completion extends Attempt {
   result: unknown;
   /** Stopped from the admin: acked even though it failed, so it is not retried. */
   cancelled: boolean;
+}
+
+/** A finished task as its ormq_task row, as COMPLETE saves it; a hook sees the same row as a TaskRecord. */
+export function taskRow(f: Completion, cluster: string) {
+  const { pkg } = f;
+  return {
+    id: pkg.id, name: pkg.name, func: pkg.func, hook: pkg.hook, args: pkg.args ?? [], kwargs: pkg.kwargs ?? {}, result: f.result,
+    group: pkg.group, cluster, enqueued: pkg.enqueued, started: f.started, stopped: f.stopped, success: f.success,
+  };
 }
 
 /**
@@ -106,12 +129,8 @@ export function completeValues(
   const last = new Map(batch.filter(stored).map((f) => [f.pkg.id, f]));
   const input = batch.map((f) => {
     const save = last.get(f.pkg.id) === f;
-    const { pkg } = f;
     // Rows not saved only need what the ack and its attempt count read.
-    return save
-      ? { qid: f.qid, id: pkg.id, name: pkg.name, func: pkg.func, hook: pkg.hook, args: pkg.args ?? [], kwargs: pkg.kwargs ?? {}, result: f.result,
-          group: pkg.group, cluster: o.name, enqueued: pkg.enqueued, started: f.started, stopped: f.stopped, success: f.success, save, cancelled: f.cancelled }
-      : { qid: f.qid, id: pkg.id, success: f.success, save, cancelled: f.cancelled };
+    return save ? { qid: f.qid, ...taskRow(f, o.name), save, cancelled: f.cancelled } : { qid: f.qid, id: f.pkg.id, success: f.success, save, cancelled: f.cancelled };
   });
   const rollups = o.metrics ? rollupRows(batch, o.name) : [];
   return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups)];

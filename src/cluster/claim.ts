@@ -1,0 +1,114 @@
+/**
+ * The claim loop and the local buffer. Claims take up to `bulk` packages at once, more than the
+ * free workers when `bulk` is larger: the rest wait here, locked, and start as workers free up. One
+ * round trip then feeds many short tasks. A package that waited so long that it could not finish
+ * before its lock expires is released rather than started, so a slow backlog never runs twice.
+ */
+import type { StoredPackage } from '../rows.js';
+import { timeoutOf, type Workers } from './attempt.js';
+import type { ResolvedOptions } from './options.js';
+import { CLAIM, NEXT_EXPIRY, RELEASE, type RunStatement } from './sql.js';
+import type { Wake } from './wake.js';
+
+export interface ClaimHost {
+  options: Pick<ResolvedOptions, 'name' | 'workers' | 'bulk' | 'retry' | 'timeout' | 'poll' | 'log'>;
+  query: RunStatement;
+  workers: Workers;
+  wake: Wake;
+  /** This process's ormq_cluster id, which the claim writes into locked_by. */
+  processId: string;
+  running(): boolean;
+}
+
+export class Claimer {
+  /** Claimed packages waiting for a free worker. */
+  #buffer: { qid: number; pkg: StoredPackage; claimed: number }[] = [];
+  /** Pauses of this key heard so far: a claim under way when one arrives hands back what it returns. */
+  #pauses = 0;
+
+  constructor(private readonly host: ClaimHost) {}
+
+  async loop(): Promise<void> {
+    const { options, workers, wake } = this.host;
+    while (this.host.running()) {
+      this.startBuffered();
+      const free = options.workers - workers.busy;
+      if (free <= 0) {
+        // Full: a notification now needs no memory, since a freed slot always claims next.
+        wake.clear();
+        await wake.sleep(options.poll);
+        continue;
+      }
+      wake.clear();
+      const want = Math.max(free, options.bulk);
+      let rows: Record<string, unknown>[] = [];
+      const pauses = this.#pauses;
+      try {
+        rows = (await this.host.query(CLAIM, [options.name, options.retry, want, this.host.processId])).rows;
+      } catch (err) {
+        options.log('warn', `claim failed: ${(err as Error).message}`);
+        await wake.sleep(options.poll);
+        continue;
+      }
+      if (this.#pauses !== pauses) {
+        // Its snapshot predates the pause; a resume since then nudges a new claim. A package still
+        // running past its timeout keeps the lock the claim renewed, as below.
+        this.release(rows.map((r) => Number(r.id)).filter((qid) => !workers.overrunning(qid)));
+        continue;
+      }
+      const claimed = Date.now();
+      for (const row of rows) {
+        const qid = Number(row.id);
+        if (workers.overrunning(qid)) {
+          // The claim renewed its lock: the retry comes after another `retry` seconds.
+          options.log('warn', `package ${qid} is still running past its timeout; its retry waits until it has ended`);
+          continue;
+        }
+        this.#buffer.push({ qid, pkg: row.payload as StoredPackage, claimed });
+      }
+      this.startBuffered();
+      if (rows.length < want) await wake.sleep(await this.#idleWait());
+    }
+  }
+
+  /** How long an idle claim loop sleeps: the poll, or less when a lock of this key expires sooner. */
+  async #idleWait(): Promise<number> {
+    const { options } = this.host;
+    try {
+      const [row] = (await this.host.query(NEXT_EXPIRY, [options.name, options.retry])).rows;
+      const ms = row?.ms === null || row?.ms === undefined ? null : Number(row.ms);
+      return ms === null ? options.poll : Math.min(options.poll, ms + 10);
+    } catch {
+      return options.poll;
+    }
+  }
+
+  startBuffered(): void {
+    const { options, workers } = this.host;
+    const stale: number[] = [];
+    while (this.host.running() && workers.busy < options.workers && this.#buffer.length) {
+      const next = this.#buffer.shift()!;
+      // Waiting here plus running to its timeout must end before the lock expires at `retry`.
+      const budget = (options.retry - timeoutOf(next.pkg, options.timeout)) * 1000;
+      if (Date.now() - next.claimed >= budget) stale.push(next.qid);
+      else workers.run(next.qid, next.pkg);
+    }
+    this.release(stale);
+  }
+
+  /** The key was paused: what was claimed but not started goes back at once. */
+  paused(): void {
+    this.#pauses++;
+    this.release(this.drain());
+  }
+
+  /** Empties the buffer; returns the packages it held, still locked by this process. */
+  drain(): number[] {
+    return this.#buffer.splice(0).map((b) => b.qid);
+  }
+
+  release(qids: number[]): void {
+    if (!qids.length) return;
+    void this.host.query(RELEASE, [qids]).catch((e) => this.host.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
+  }
+}
