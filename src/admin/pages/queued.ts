@@ -8,13 +8,14 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../../cluster/heartbeat.js';
 import { QUEUE_CHANNEL } from '../../producer.js';
 import { parseDate } from '../../validate.js';
-import { badRequest, HttpError, isPlainObject } from '../http.js';
+import { badRequest, isPlainObject, notFound } from '../http.js';
 import {
   afterCursor, distinctValues, headFields, iso, jsonHead, likePattern, keysetPage, orderBy, parseCursor, parseLimit, textFilter,
   Where, type Keyset,
 } from '../list.js';
 import { writeLog } from '../log.js';
 import type { Action, Page, RequestContext } from '../page.js';
+import { changed } from '../routes.js';
 
 const KEYSET: Keyset = { id: 'id', dir: 'desc', idKind: 'int' };
 const JSON_FIELDS = ['payload'] as const;
@@ -73,6 +74,8 @@ const ACTION_COLUMNS = `id, key, lock, left(payload->>'name', 100) as name`;
 
 const actions: Record<string, Action> = {
   release: {
+    label: 'Release',
+    past: 'Released',
     pending: 'lock is not null',
     converges: true,
     columns: ACTION_COLUMNS,
@@ -83,6 +86,9 @@ const actions: Record<string, Action> = {
     },
   },
   delete: {
+    label: 'Delete',
+    past: 'Deleted',
+    danger: true,
     converges: true,
     columns: ACTION_COLUMNS,
     async apply(tx, rows) {
@@ -113,6 +119,16 @@ export function queuedEditActions(body: unknown): ('edit' | 'release')[] {
 
 export const queued: Page = {
   id: 'queued',
+  labels: { ...actions, edit: { label: 'Edit', past: 'Saved' } },
+  routes: {
+    ':id': {
+      method: 'PATCH',
+      // Clearing a lock is a release, whoever asks for it through an edit.
+      access: ({ body }) => queuedEditActions(body).map((action) => ({ page: 'queued', action })),
+      accessReadsBody: true,
+      run: async (ctx, { id, body }) => ({ status: 200, body: await changed(ctx, 'queued', await editQueued(ctx, id as number, body)) }),
+    },
+  },
   table: 'ormq_queued',
   keyset: KEYSET,
   actionColumns: ACTION_COLUMNS,
@@ -194,7 +210,7 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
   return ctx.em.transactional(async (em) => {
     const tx = em as SqlEntityManager;
     const before = (await tx.execute(`select ${ACTION_COLUMNS} from ormq_queued where id = ? for update`, [id]))[0];
-    if (!before) throw new HttpError(404, `Queued package ${id} does not exist`);
+    if (!before) throw notFound(`Queued package ${id} does not exist`);
     const sets: string[] = [];
     const params: unknown[] = [];
     const said: string[] = [];

@@ -8,7 +8,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { isUniqueViolation, SCHEDULE_COLUMNS } from '../../producer.js';
 import { upcomingRuns } from '../../schedule-rules.js';
 import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
-import { badRequest, HttpError, isPlainObject } from '../http.js';
+import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
 import { writeLog } from '../log.js';
 import type { RequestContext } from '../page.js';
 import { findOne, notifyScheduler, parseScheduleId, shown, values } from './scheduled.js';
@@ -26,15 +26,10 @@ function assertArgsSize(v: ScheduleValues, fields: readonly ('args' | 'kwargs')[
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
 }
 
-function validationOf(e: unknown): never {
-  if (e instanceof ValidationError) throw badRequest(e.message, e.errors);
-  throw e;
-}
-
 async function assertNameFree(tx: SqlEntityManager, name: string | null, id: number | null): Promise<void> {
   if (name === null) return;
   const taken = await tx.execute('select 1 from ormq_schedule where name = ? and id <> ?', [name, id ?? 0]);
-  if (taken.length) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
+  if (taken.length) throw new ValidationError({ name: 'is already used by another schedule' }, 'schedule');
 }
 
 const INSERT = `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster,
@@ -54,19 +49,14 @@ async function withNameCheck<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (isUniqueViolation(e)) throw badRequest('Invalid schedule: name: is already used by another schedule', { name: 'is already used by another schedule' });
+    if (isUniqueViolation(e)) throw new ValidationError({ name: 'is already used by another schedule' }, 'schedule');
     throw e;
   }
 }
 
 export async function createSchedule(ctx: RequestContext, body: unknown): Promise<Row> {
-  let v: ScheduleValues;
-  try {
-    v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
-    assertArgsSize(v, JSON_FIELDS, ctx.options.argsLimit);
-  } catch (e) {
-    validationOf(e);
-  }
+  const v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+  assertArgsSize(v, JSON_FIELDS, ctx.options.argsLimit);
   const actor = await ctx.actor();
   return withNameCheck(() =>
     ctx.em.transactional(async (em) => {
@@ -97,21 +87,16 @@ export async function editSchedule(ctx: RequestContext, id: number, body: unknow
     ctx.em.transactional(async (em) => {
       const tx = em as SqlEntityManager;
       const current = (await tx.execute(`select ${SCHEDULE_COLUMNS} from ormq_schedule where id = ? for update`, [id]))[0];
-      if (!current) throw new HttpError(404, `Schedule ${id} does not exist`);
+      if (!current) throw notFound(`Schedule ${id} does not exist`);
       if (Number(current.version) !== version) {
         // The other change is shown to those who may view schedules; the others only learn there was one.
         const extra = (await ctx.can('scheduled', 'view')) ? { current: await shown(ctx, (await findOne(tx, id))!) } : undefined;
         throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, extra);
       }
       const previous = values(current);
-      let v: ScheduleValues;
-      try {
-        v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
-        // Stored arguments larger than the limit (saved by host code) may stay as they are.
-        assertArgsSize(v, JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])), ctx.options.argsLimit);
-      } catch (e) {
-        validationOf(e);
-      }
+      const v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+      // Stored arguments larger than the limit (saved by host code) may stay as they are.
+      assertArgsSize(v, JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])), ctx.options.argsLimit);
       await assertNameFree(tx, v.name, id);
       // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
       if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
@@ -141,14 +126,9 @@ export async function previewRuns(ctx: RequestContext, query: Record<string, str
     // The timing alone: a preview never loads the schedule's arguments.
     const columns = SCHEDULE_COLUMNS.split(', ').filter((c) => c !== 'args' && c !== 'kwargs').join(', ');
     const [stored] = await ctx.em.execute(`select ${columns}, '[]'::jsonb as args, '{}'::jsonb as kwargs from ormq_schedule where id = ?`, [id]);
-    if (!stored) throw new HttpError(404, `Schedule ${id} does not exist`);
+    if (!stored) throw notFound(`Schedule ${id} does not exist`);
     previous = values(stored);
   }
-  let v: ScheduleValues;
-  try {
-    v = validateSchedule(input, { previous, timeZone: ctx.options.timeZone });
-  } catch (e) {
-    validationOf(e);
-  }
+  const v = validateSchedule(input, { previous, timeZone: ctx.options.timeZone });
   return upcomingRuns(v, 5, ctx.options.timeZone).map((d) => d.toISOString());
 }

@@ -16,7 +16,9 @@ import {
   textFilter, Where, type Keyset,
 } from '../list.js';
 import type { LogEntry } from '../log.js';
-import type { Action, Page, RequestContext } from '../page.js';
+import type { Action, Page, RequestContext, Route } from '../page.js';
+import { changed } from '../routes.js';
+import { createSchedule, editSchedule, previewRuns } from './schedule-form.js';
 
 const KEYSET: Keyset = { time: 'next_run', id: 'id', dir: 'asc', idKind: 'int' };
 const T = 'ormq_schedule.';
@@ -173,6 +175,9 @@ const log = (r: Row, action: string, summary: string): LogEntry => ({ action, pa
 
 const actions: Record<string, Action> = {
   delete: {
+    label: 'Delete',
+    past: 'Deleted',
+    danger: true,
     converges: true,
     async apply(tx, rows) {
       await tx.execute('delete from ormq_schedule where id in (?)', [rows.map((r) => Number(r.id))]);
@@ -181,6 +186,8 @@ const actions: Record<string, Action> = {
     },
   },
   pause: {
+    label: 'Pause',
+    past: 'Paused',
     pending: 'repeats <> 0',
     converges: true,
     async apply(tx, rows) {
@@ -190,6 +197,8 @@ const actions: Record<string, Action> = {
     },
   },
   resume: {
+    label: 'Resume',
+    past: 'Resumed',
     pending: 'repeats = 0',
     converges: true,
     /**
@@ -232,6 +241,8 @@ const actions: Record<string, Action> = {
     },
   },
   run: {
+    label: 'Run now',
+    past: 'Started',
     converges: false,
     async apply(tx, rows) {
       const entries: LogEntry[] = [];
@@ -260,6 +271,14 @@ const actions: Record<string, Action> = {
 
 export const scheduled: Page = {
   id: 'scheduled',
+  labels: { create: { label: 'Add schedule', past: 'Created' }, edit: { label: 'Edit', past: 'Saved' }, ...actions },
+  // The registry's names say what the app does: only for those who may see its schedules.
+  meta: (ctx, visible) => ({ tasks: visible ? ctx.options.tasks : null, scheduleTypes: SCHEDULE_TYPES }),
+  routes: {
+    '': { method: 'POST', access: { page: 'scheduled', action: 'create' }, run: async (ctx, { body }) => ({ status: 201, body: await changed(ctx, 'scheduled', await createSchedule(ctx, body)) }) },
+    ':id': { method: 'PUT', access: { page: 'scheduled', action: 'edit' }, run: async (ctx, { id, body }) => ({ status: 200, body: await changed(ctx, 'scheduled', await editSchedule(ctx, id as number, body)) }) },
+    preview: { method: 'GET', access: { page: 'scheduled', action: 'view' }, run: async (ctx, { query }) => ({ status: 200, body: { runs: await previewRuns(ctx, query) } }) },
+  } satisfies Record<string, Route>,
   table: 'ormq_schedule',
   keyset: KEYSET,
   actionColumns: ACTION_COLUMNS,

@@ -79,12 +79,16 @@ const RETRYING = `exists (select 1 from ormq_queued q where (q.payload->>'id') =
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
   success: boolean;
+  /** The overview's hourly series this page's viewers see. */
+  hourly: 'success' | 'failure';
   /** Failed tasks: the resubmitted failure row is deleted in the same transaction. */
   deleteOnResubmit: boolean;
 }
 
 function resubmit(config: TaskPageConfig): Action {
   return {
+    label: 'Resubmit',
+    past: 'Resubmitted',
     converges: config.deleteOnResubmit,
     columns: 'id, name, func, hook, "group", cluster',
     async apply(tx: SqlEntityManager, rows: Row[], ctx): Promise<LogEntry[]> {
@@ -117,6 +121,9 @@ function resubmit(config: TaskPageConfig): Action {
 }
 
 const remove = (page: 'successful' | 'failed'): Action => ({
+  label: 'Delete',
+  past: 'Deleted',
+  danger: true,
   converges: true,
   async apply(tx, rows) {
     await dropQueuedRetries(tx, rows);
@@ -200,8 +207,12 @@ export function taskPage(config: TaskPageConfig): Page {
   const find = async (em: SqlEntityManager, id: string | number, columns: string) =>
     (await em.execute(`select ${columns} from ormq_task where id = ? and success = ?`, [id, config.success]))[0];
 
+  const actions = { resubmit: resubmit(config), delete: remove(config.id) };
   return {
     id: config.id,
+    labels: actions,
+    routes: {},
+    hourly: config.hourly,
     table: 'ormq_task',
     keyset: KEYSET,
     actionColumns: 'id, name, func',
@@ -265,9 +276,6 @@ export function taskPage(config: TaskPageConfig): Page {
       return r ? { value: r[name] ?? null } : null;
     },
 
-    actions: {
-      delete: remove(config.id),
-      resubmit: resubmit(config),
-    },
+    actions,
   };
 }
