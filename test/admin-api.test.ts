@@ -102,6 +102,19 @@ Meta('meta states the title, saveLimit, registered tasks, schedule types, column
   assert.equal(r.json.pages.queued.can, { view: true, edit: true, release: true, delete: true });
 });
 
+Meta('meta names each page action with its label and past tense, for every action it may be asked about', async ({ api }) => {
+  const r = await api.get('api/meta');
+  assert.equal(r.json.pages.failed.actions.resubmit, { label: 'Resubmit', past: 'Resubmitted' });
+  assert.equal(r.json.pages.queued.actions.delete, { label: 'Delete', past: 'Deleted', danger: true });
+  assert.equal(r.json.pages.scheduled.actions.run, { label: 'Run now', past: 'Started' });
+  for (const [id, page] of Object.entries(r.json.pages as Record<string, { can: Record<string, boolean>; actions?: Record<string, { label: string; past: string }> }>)) {
+    for (const action of Object.keys(page.can).filter((a) => a !== 'view')) {
+      const named = page.actions?.[action];
+      assert.ok(named && named.label && named.past, `${id}: ${action} has a label and a past tense`);
+    }
+  }
+});
+
 Meta('bad options and a missing client stop start-up with a clear message', async ({ orm, clientDir }) => {
   assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, columns: { failed: ['name', 'nope'] } }), /columns\.failed: unknown column "nope"/);
   assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, columns: { archive: ['name'] } as never }), /columns: unknown page "archive"/);

@@ -316,7 +316,8 @@ Parsers.run();
 const Bulk = fixSuite('admin fixes: counts, selections and chunked "all matching" actions');
 
 Bulk('a selection is one transaction of at most 500 ids; 501 is a 400 naming ids', async (ctx) => {
-  const { api } = await ctx.start();
+  const logged: [string, string, unknown][] = [];
+  const { api } = await ctx.start({ log: (level, message, detail) => logged.push([level, message, detail]) });
   const ids: string[] = [];
   for (let i = 0; i < 501; i++) ids.push(i.toString(16).padStart(32, '0'));
   const over = await api.post('api/failed/actions/delete', { ids });
@@ -330,13 +331,14 @@ Bulk('a selection is one transaction of at most 500 ids; 501 is a 400 naming ids
   await sql(ctx.orm, `create function ormq_test_refuse() returns trigger language plpgsql as $$
     begin if new.payload->>'func' = 'explode' then raise exception 'refused by test trigger'; end if; return new; end $$`);
   await sql(ctx.orm, 'create trigger ormq_test_refuse before insert on ormq_queued for each row execute function ormq_test_refuse()');
-  const consoleError = console.error;
-  console.error = () => {};
   try {
     const r = await api.post('api/failed/actions/resubmit', { ids: all });
     assert.is(r.status, 500);
+    assert.not.match(r.text, /refused by test trigger/, 'the details stay on the server');
+    assert.is(logged.length, 1, 'the log option receives the error behind the 500');
+    assert.is(logged[0]![0], 'error');
+    assert.match(String((logged[0]![2] as Error).message), /refused by test trigger/);
   } finally {
-    console.error = consoleError;
     await sql(ctx.orm, 'drop trigger ormq_test_refuse on ormq_queued');
     await sql(ctx.orm, 'drop function ormq_test_refuse()');
   }

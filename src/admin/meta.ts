@@ -4,7 +4,7 @@
  * figures, each from the pages the caller may view.
  */
 import { overview } from './overview.js';
-import type { PageModule, RequestContext, Route } from './page.js';
+import type { Label, PageModule, RequestContext, Route } from './page.js';
 import { isListPage } from './routes.js';
 
 async function meta(ctx: RequestContext, pages: readonly PageModule[]) {
@@ -21,7 +21,10 @@ async function meta(ctx: RequestContext, pages: readonly PageModule[]) {
     for (const action of Object.keys(page.labels)) can[action] = await ctx.can(page.id, action);
     const columns = isListPage(page) ? ctx.options.columns[page.id as keyof typeof ctx.options.columns] : null;
     // A page of figures (no actions) is only viewed.
-    described[page.id] = Object.keys(page.labels).length ? { columns, can, actions: page.labels } : { can };
+    const actions: Record<string, Label> = {};
+    // Only the names: a page's actions carry their SQL and engine settings beside them.
+    for (const [name, { label, past, danger }] of Object.entries(page.labels)) actions[name] = danger ? { label, past, danger } : { label, past };
+    described[page.id] = Object.keys(actions).length ? { columns, can, actions } : { can };
     Object.assign(out, page.meta?.(ctx, can.view!));
   }
   out.pages = described;
