@@ -3,7 +3,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { humanName, newTaskId } from './names.js';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { toSchedule, type ScheduleRecord, type TaskPackage } from './rows.js';
-import { parseDate, ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
+import { isPlainObject, parseDate, ValidationError, validateSchedule, type ScheduleInput, type TaskNames } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
 
@@ -49,9 +49,6 @@ export interface BuiltPackage {
   copyArgs?: { task: string } | { schedule: number };
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function shortText(errors: Record<string, string>, field: string, v: unknown, max: number, required = false) {
   if (v === undefined || v === null) {

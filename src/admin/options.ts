@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { LogLevel } from '../cluster/cluster.js';
+import { canonicalTimeZone } from '../time.js';
 import { taskNameSet, type TaskNames } from '../validate.js';
 
 /** Where the admin reports what went wrong unexpectedly (a 500's details); the cluster's `log` fits. */
@@ -160,11 +161,7 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     fail('retry must be a number of seconds above 0');
   }
   const timeZone = options.timeZone ?? 'UTC';
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone });
-  } catch {
-    fail(`timeZone: unknown time zone ${JSON.stringify(timeZone)}`);
-  }
+  if (typeof timeZone !== 'string' || canonicalTimeZone(timeZone) === null) fail(`timeZone: unknown time zone ${JSON.stringify(timeZone)}`);
   const healthMaxWait = options.healthMaxWait ?? 60;
   if (typeof healthMaxWait !== 'number' || !(healthMaxWait > 0) || !Number.isFinite(healthMaxWait)) fail('healthMaxWait must be a number of seconds > 0');
   const statementTimeout = options.statementTimeout ?? 5000;
