@@ -94,9 +94,8 @@ export interface Page extends PageModule {
   list(ctx: RequestContext, query: Record<string, string>): Promise<ListResult>;
   filters(ctx: RequestContext): Promise<Record<string, string[]>>;
   detail(ctx: RequestContext, id: string | number): Promise<Detail | null>;
-  /** JSON fields that may be truncated in a detail and loaded alone. */
+  /** JSON fields that may be truncated in a detail and loaded alone (`api/<page>/<id>/field/<name>`). */
   jsonFields: readonly string[];
-  field(ctx: RequestContext, id: string | number, name: string): Promise<{ value: unknown } | null>;
   actions: Record<string, Action>;
   /** The overview's chart of attempts per hour shows this outcome's series for this page's viewers. */
   hourly?: 'success' | 'failure';

@@ -161,12 +161,6 @@ export const queued: Page = {
     return { ...detail, extra: { retrying } };
   },
 
-  async field(ctx, id, name) {
-    if (name !== 'payload') return null;
-    const r = (await ctx.em.execute('select payload from ormq_queued where id = ?', [Number(id)]))[0];
-    return r ? { value: r.payload } : null;
-  },
-
   actions,
 };
 
@@ -179,29 +173,21 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
   const fields: Record<string, string> = {};
   for (const k of Object.keys(body)) if (k !== 'key' && k !== 'lock' && k !== 'runAt') fields[k] = 'cannot be edited (only key, lock and runAt)';
   let key: string | undefined;
-  let lock: Date | null | undefined;
-  let runAt: Date | null | undefined;
   if (body.key !== undefined) {
     if (typeof body.key !== 'string' || body.key.trim() === '') fields.key = 'must be a non-empty string';
     else if (body.key.trim().length > 100) fields.key = 'must be at most 100 characters';
     else key = body.key.trim();
   }
-  if (body.lock !== undefined) {
-    if (body.lock === null) lock = null;
-    else {
-      const d = typeof body.lock === 'string' ? parseDate(body.lock) : null;
-      if (!d) fields.lock = 'must be an ISO date and time from year 1 to 9999, or null to release';
-      else lock = d;
-    }
-  }
-  if (body.runAt !== undefined) {
-    if (body.runAt === null) runAt = null;
-    else {
-      const d = typeof body.runAt === 'string' ? parseDate(body.runAt) : null;
-      if (!d) fields.runAt = 'must be an ISO date and time from year 1 to 9999, or null to run at once';
-      else runAt = d;
-    }
-  }
+  /** A date, or null to clear it; undefined when absent or wrong (then `fields` says why). */
+  const dateOrNull = (name: 'lock' | 'runAt', cleared: string): Date | null | undefined => {
+    const v = body[name];
+    if (v === undefined || v === null) return v;
+    const d = typeof v === 'string' ? parseDate(v) : null;
+    if (!d) fields[name] = `must be an ISO date and time from year 1 to 9999, or null to ${cleared}`;
+    return d ?? undefined;
+  };
+  const lock = dateOrNull('lock', 'release');
+  const runAt = dateOrNull('runAt', 'run at once');
   if (Object.keys(fields).length) throw badRequest(`Invalid package: ${Object.entries(fields).map(([f, m]) => `${f}: ${m}`).join('; ')}`, fields);
   if (key === undefined && lock === undefined && runAt === undefined) {
     throw badRequest('Nothing to change: give key, lock and/or runAt', { key: 'or lock or runAt is required' });

@@ -311,11 +311,5 @@ export const scheduled: Page = {
     return { object: (await lastRunFilter(ctx))(object), truncated };
   },
 
-  async field(ctx, id, name) {
-    if (!(JSON_FIELDS as readonly string[]).includes(name)) return null;
-    const r = (await ctx.em.execute(`select ${name} from ormq_schedule where id = ?`, [Number(id)]))[0];
-    return r ? { value: r[name] } : null;
-  },
-
   actions,
 };

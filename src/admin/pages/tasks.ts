@@ -270,12 +270,6 @@ export function taskPage(config: TaskPageConfig): Page {
       return { object: { ...toListRow(r), ...values }, truncated, extra };
     },
 
-    async field(ctx, id, name) {
-      if (!(JSON_FIELDS as readonly string[]).includes(name)) return null;
-      const r = await find(ctx.em, id, name);
-      return r ? { value: r[name] ?? null } : null;
-    },
-
     actions,
   };
 }
