@@ -46,6 +46,9 @@ export interface Label {
   danger?: true;
 }
 
+/** Every list page's delete. */
+export const DELETE = { label: 'Delete', past: 'Deleted', danger: true } as const satisfies Label;
+
 /** One action of a page, applied to rows already locked in the caller's transaction. */
 export interface Action extends Label {
   /**

@@ -10,11 +10,10 @@ import { QUEUE_CHANNEL } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, isPlainObject, notFound } from '../http.js';
 import {
-  afterCursor, distinctValues, headFields, iso, jsonHead, likePattern, keysetPage, orderBy, parseCursor, parseLimit, textFilter,
-  Where, type Keyset,
+  distinctValues, headFields, iso, jsonHead, keysetList, likePattern, textFilter, Where, type Keyset,
 } from '../list.js';
 import { writeLog } from '../log.js';
-import type { Action, Page, RequestContext } from '../page.js';
+import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
 import { changed } from '../routes.js';
 
 const KEYSET: Keyset = { id: 'id', dir: 'desc', idKind: 'int' };
@@ -86,9 +85,7 @@ const actions: Record<string, Action> = {
     },
   },
   delete: {
-    label: 'Delete',
-    past: 'Deleted',
-    danger: true,
+    ...DELETE,
     converges: true,
     columns: ACTION_COLUMNS,
     async apply(tx, rows) {
@@ -136,14 +133,8 @@ export const queued: Page = {
   where,
   jsonFields: JSON_FIELDS,
 
-  async list(ctx, query) {
-    const limit = parseLimit(query.limit);
-    const filtered = where(query);
-    const cursor = parseCursor(KEYSET, query.cursor);
-    const w = filtered.and(afterCursor(KEYSET, cursor));
-    const rows = await ctx.em.execute(`select ${LIST_COLUMNS} from ormq_queued ${w.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, w.params);
-    return keysetPage(ctx.em, 'ormq_queued', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
-  },
+  list: (ctx, query) =>
+    keysetList(ctx.em, query, { table: 'ormq_queued', keyset: KEYSET, select: `select ${LIST_COLUMNS} from ormq_queued`, where: () => where(query), toRow: toListRow }),
 
   async filters(ctx) {
     return { key: await distinctValues(ctx.em, 'ormq_queued', 'key', new Where()) };

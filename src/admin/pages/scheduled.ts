@@ -12,11 +12,10 @@ import { addDays, fromWall, toWall } from '../../time.js';
 import type { ScheduleValues } from '../../validate.js';
 import { badRequest } from '../http.js';
 import {
-  afterCursor, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
-  textFilter, Where, type Keyset,
+  headFields, iso, jsonHead, keyColumn, keysetList, likePattern, textFilter, Where, type Keyset,
 } from '../list.js';
 import type { LogEntry } from '../log.js';
-import type { Action, Page, RequestContext, Route } from '../page.js';
+import { DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
 import { changed } from '../routes.js';
 import { createSchedule, editSchedule, previewRuns } from './schedule-form.js';
 
@@ -175,9 +174,7 @@ const log = (r: Row, action: string, summary: string): LogEntry => ({ action, pa
 
 const actions: Record<string, Action> = {
   delete: {
-    label: 'Delete',
-    past: 'Deleted',
-    danger: true,
+    ...DELETE,
     converges: true,
     async apply(tx, rows) {
       await tx.execute('delete from ormq_schedule where id in (?)', [rows.map((r) => Number(r.id))]);
@@ -287,15 +284,16 @@ export const scheduled: Page = {
   jsonFields: JSON_FIELDS,
 
   async list(ctx, query) {
-    const limit = parseLimit(query.limit);
-    const filtered = where(query, ctx);
-    const cursor = parseCursor(KEYSET, query.cursor);
-    const w = filtered.and(afterCursor(KEYSET, cursor, T));
-    const rows = await ctx.em.execute(`${select(keyColumn(KEYSET, T))} ${w.sql} ${orderBy(KEYSET, T)} limit ${limit + 1}`, w.params);
     const visible = await lastRunFilter(ctx);
-    // Large args or kwargs stay out of list rows; the detail view loads them.
-    const toRow = (r: Row) => visible(toDetail(r).object);
-    return keysetPage(ctx.em, 'ormq_schedule', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow });
+    return keysetList(ctx.em, query, {
+      table: 'ormq_schedule',
+      keyset: KEYSET,
+      select: select(keyColumn(KEYSET, T)),
+      prefix: T,
+      where: () => where(query, ctx),
+      // Large args or kwargs stay out of list rows; the detail view loads them.
+      toRow: (r: Row) => visible(toDetail(r).object),
+    });
   },
 
   async filters(ctx) {

@@ -11,7 +11,7 @@ import {
 import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
-import type { Action, Page, RequestContext } from '../page.js';
+import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
 
 const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' };
 const JSON_FIELDS = ['args', 'kwargs', 'result'] as const;
@@ -121,9 +121,7 @@ function resubmit(config: TaskPageConfig): Action {
 }
 
 const remove = (page: 'successful' | 'failed'): Action => ({
-  label: 'Delete',
-  past: 'Deleted',
-  danger: true,
+  ...DELETE,
   converges: true,
   async apply(tx, rows) {
     await dropQueuedRetries(tx, rows);
