@@ -8,8 +8,8 @@ export const PAGES = [
 ];
 
 /**
- * The actions each list page offers on its rows, in the order of their buttons; what they are
- * called comes from `api/meta`.
+ * The list pages, and the actions each offers on its rows in the order of their buttons; what
+ * they are called comes from `api/meta`.
  * @type {Record<string, string[]>}
  */
 export const ROW_ACTIONS = {
