@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ErrorBox } from './components/detail.js';
 import { LiveContext, useData } from './lib/data.js';
 import { clearNotice, useNotice } from './lib/notice.js';
-import { PAGES } from './lib/format.js';
+import { PAGES, ROW_ACTIONS } from './lib/format.js';
 import { href, navigate, pageTitle, parseHash, searchSoon, useRoute } from './lib/router.js';
 
 /**
@@ -118,7 +118,7 @@ export function App() {
       e.preventDefault();
       if (search) return search.focus();
       // no search box here (the overview, a detail, Clusters, Metrics): the list's, else Failed tasks'
-      const list = ['successful', 'failed', 'scheduled', 'queued'].includes(page) ? page : 'failed';
+      const list = page in ROW_ACTIONS ? page : 'failed';
       searchSoon();
       navigate(href([list]));
     };

@@ -3,7 +3,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { humanName, newTask } from './names.js';
 import { isStorableJson, isStorableText, UNSTORABLE_MESSAGE } from './storable.js';
 import type { StoredPackage } from './rows.js';
-import { parseDate, ValidationError } from './validate.js';
+import { isPlainObject, parseDate, ValidationError } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
 
@@ -49,9 +49,6 @@ export interface BuiltPackage {
   copyArgs?: { task: string } | { schedule: number };
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function isEmpty(o: object): boolean {
   for (const _ in o) return false;

@@ -37,12 +37,13 @@ export function isStorableJson(json: string): boolean {
   return true;
 }
 
-/** Whether a string (not JSON) holds no character PostgreSQL cannot store. */
+/** Whether PostgreSQL can store this text: no NUL character, no unpaired surrogate. */
 export function isStorableText(text: string): boolean {
-  return !new RegExp(UNSTORABLE_CHAR.source).test(text);
+  UNSTORABLE_CHAR.lastIndex = 0;
+  return !UNSTORABLE_CHAR.test(text);
 }
 
-/** Replaces each character PostgreSQL cannot store with U+FFFD, so an error's text can be saved. */
-export function scrub(text: string): string {
-  return text.replace(UNSTORABLE_CHAR, '\ufffd');
+/** Replaces each character PostgreSQL cannot store (with U+FFFD by default), so the text can be saved or shown. */
+export function scrub(text: string, by = '\ufffd'): string {
+  return text.replace(UNSTORABLE_CHAR, by);
 }

@@ -14,6 +14,19 @@ export interface WallTime {
   millisecond: number;
 }
 
+/**
+ * The zone as the runtime spells it ('europe/amsterdam' → 'Europe/Amsterdam'), or null when it is
+ * not an IANA zone. Checked without the formatter cache, which then only ever sees canonical names:
+ * spellings are unbounded.
+ */
+export function canonicalTimeZone(timeZone: string): string | null {
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}
+
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 function formatter(timeZone: string): Intl.DateTimeFormat {

@@ -1,10 +1,12 @@
 import { nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, scheduleTypeCode, type ScheduleType, type ScheduleTypeName } from './schedule-rules.js';
+import { canonicalTimeZone } from './time.js';
 
 /** Bad input, with one message per field that is wrong. Nothing was written. */
 export class ValidationError extends Error {
   readonly errors: Record<string, string>;
-  constructor(errors: Record<string, string>, what = 'input') {
-    super(`Invalid ${what}: ${Object.entries(errors).map(([field, message]) => `${field}: ${message}`).join('; ')}`);
+  /** `message` replaces the default "Invalid <what>: field: problem; …" where a sentence says it better. */
+  constructor(errors: Record<string, string>, what = 'input', message?: string) {
+    super(message ?? `Invalid ${what}: ${Object.entries(errors).map(([field, message]) => `${field}: ${message}`).join('; ')}`);
     this.name = 'ValidationError';
     this.errors = errors;
   }
@@ -68,7 +70,8 @@ export interface ValidateScheduleOptions {
 const INT32_MAX = 2_147_483_647;
 const INT32_MIN = -2_147_483_648;
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** An object of fields: not null, not an array. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -172,13 +175,10 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
 
   let timeZone = optionalText(errors, 'timeZone', pick('timeZone', prev?.timeZone), 64);
   if (timeZone !== null && !errors.timeZone) {
-    try {
-      // Stored as the runtime spells it ('europe/amsterdam' → 'Europe/Amsterdam'). Checked without
-      // the formatter cache, which then only ever sees canonical names: spellings are unbounded.
-      timeZone = new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone;
-    } catch {
-      errors.timeZone = `must be an IANA time zone such as Europe/Amsterdam, not ${JSON.stringify(timeZone)}`;
-    }
+    // Stored as the runtime spells it.
+    const canonical = canonicalTimeZone(timeZone);
+    if (canonical === null) errors.timeZone = `must be an IANA time zone such as Europe/Amsterdam, not ${JSON.stringify(timeZone)}`;
+    timeZone = canonical;
   }
   const zone = (!errors.timeZone && timeZone) || options.timeZone || 'UTC';
 

@@ -75,6 +75,19 @@ Meta('meta states the title, saveLimit, registered tasks, schedule types, column
   assert.equal(r.json.pages.queued.can, { view: true, edit: true, release: true, delete: true });
 });
 
+Meta('meta names each page action with its label and past tense, for every action it may be asked about', async ({ api }) => {
+  const r = await api.get('api/meta');
+  assert.equal(r.json.pages.failed.actions.resubmit, { label: 'Resubmit', past: 'Resubmitted' });
+  assert.equal(r.json.pages.queued.actions.delete, { label: 'Delete', past: 'Deleted', danger: true });
+  assert.equal(r.json.pages.scheduled.actions.run, { label: 'Run now', past: 'Started' });
+  for (const [id, page] of Object.entries(r.json.pages as Record<string, { can: Record<string, boolean>; actions?: Record<string, { label: string; past: string }> }>)) {
+    for (const action of Object.keys(page.can).filter((a) => a !== 'view')) {
+      const named = page.actions?.[action];
+      assert.ok(named && named.label && named.past, `${id}: ${action} has a label and a past tense`);
+    }
+  }
+});
+
 Meta('bad options and a missing client stop start-up with a clear message', async ({ orm, clientDir }) => {
   assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, columns: { failed: ['name', 'nope'] } }), /columns\.failed: unknown column "nope"/);
   assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, columns: { archive: ['name'] } as never }), /columns: unknown page "archive"/);
@@ -614,7 +627,8 @@ TaskActions('deleting failures (and successes) removes their queued packages too
 });
 
 TaskActions('a selection is one transaction of at most 500 ids; 501 is a 400 naming ids', async (ctx) => {
-  const { api } = await ctx.start();
+  const logged: [string, string, unknown][] = [];
+  const { api } = await ctx.start({ log: (level, message, detail) => logged.push([level, message, detail]) });
   const ids: string[] = [];
   for (let i = 0; i < 501; i++) ids.push(i.toString(16).padStart(32, '0'));
   const over = await api.post('api/failed/actions/delete', { ids });
@@ -628,13 +642,14 @@ TaskActions('a selection is one transaction of at most 500 ids; 501 is a 400 nam
   await sql(ctx.orm, `create function ormq_test_refuse() returns trigger language plpgsql as $$
     begin if new.payload->>'func' = 'explode' then raise exception 'refused by test trigger'; end if; return new; end $$`);
   await sql(ctx.orm, 'create trigger ormq_test_refuse before insert on ormq_queued for each row execute function ormq_test_refuse()');
-  const consoleError = console.error;
-  console.error = () => {};
   try {
     const r = await api.post('api/failed/actions/resubmit', { ids: all });
     assert.is(r.status, 500);
+    assert.not.match(r.text, /refused by test trigger/, 'the details stay on the server');
+    assert.is(logged.length, 1, 'the log option receives the error behind the 500');
+    assert.is(logged[0]![0], 'error');
+    assert.match(String((logged[0]![2] as Error).message), /refused by test trigger/);
   } finally {
-    console.error = consoleError;
     await sql(ctx.orm, 'drop trigger ormq_test_refuse on ormq_queued');
     await sql(ctx.orm, 'drop function ormq_test_refuse()');
   }

@@ -6,13 +6,20 @@
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
-import { num } from '../lib/format.js';
+import { num, ROW_ACTIONS } from '../lib/format.js';
 
 /**
  * @typedef {{ action: string, label: string, past: string, danger?: boolean }} Action
  * @typedef {{ ids: (string | number)[] } | { all: true, filter: Record<string, string>, count: number }} Target
  * A selection is one page of rows (at most 500, the server's limit for one transaction).
  */
+
+/**
+ * The row actions of a page the caller may use, named as `api/meta` names them.
+ * @param {any} meta @param {string} page @returns {Action[]}
+ */
+export const rowActions = (meta, page) =>
+  ROW_ACTIONS[page].filter((a) => meta.pages[page].can[a]).map((a) => ({ action: a, ...meta.pages[page].actions[a] }));
 
 /**
  * Runs an action on ids or on every row matching a filter.

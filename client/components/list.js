@@ -10,7 +10,7 @@ import { LiveContext, useData } from '../lib/data.js';
 import { num, plural } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
 import { href, navigate, rememberList, replace } from '../lib/router.js';
-import { ActionButtons } from './bulk.js';
+import { ActionButtons, rowActions } from './bulk.js';
 import { ErrorBox } from './detail.js';
 import { FilterSelect, SearchBox } from './filters.js';
 import { Table } from './table.js';
@@ -27,14 +27,13 @@ import { Table } from './table.js';
  *   many: string,
  *   searchHint: string,
  *   filters: Filter[],
- *   actions: import('./bulk.js').Action[],
  *   cell: (column: string, row: any) => any,
  *   rowName: (row: any) => string,
  *   intro?: any,
  *   tools?: any,
  * }} props
  */
-export function ListPage({ page, meta, route, title, one, many, searchHint, filters, actions, cell, rowName, intro, tools }) {
+export function ListPage({ page, meta, route, title, one, many, searchHint, filters, cell, rowName, intro, tools }) {
   const conf = meta.pages[page];
   const noun = (/** @type {number} */ n) => plural(n, one, many);
   const params = route.params;
@@ -56,7 +55,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
     rememberList(page, href([page], { ...filter, cursor: cursor || null, prev }));
   }, [page, filterKey, cursor, prev.join()]);
   const choices = useData(filters.length ? `${page}/filters` : null, { live: false });
-  const allowed = actions.filter((a) => conf.can[a.action]);
+  const allowed = rowActions(meta, page);
 
   const [matching, setMatching] = useState(/** @type {number | null} */ (null));
   const [estimated, setEstimated] = useState(false);

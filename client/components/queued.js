@@ -2,13 +2,6 @@
 import { html } from 'htm/preact';
 import { Time } from '../lib/time.js';
 
-/** @type {import('./bulk.js').Action[]} */
-export const ACTIONS = [
-  { action: 'release', label: 'Release', past: 'Released' },
-  { action: 'delete', label: 'Delete', past: 'Deleted', danger: true },
-];
-
-
 /** A delayed package not yet due. @param {string | null | undefined} iso */
 export const waits = (iso) => !!iso && new Date(iso).getTime() > Date.now();
 export const Until = (/** @type {{ iso: string }} */ { iso }) => html`waits until <${Time} iso=${iso} rel />`;

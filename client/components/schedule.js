@@ -5,14 +5,6 @@ import { plural } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import { localTime, relative } from '../lib/time.js';
 
-/** @type {import('./bulk.js').Action[]} */
-export const ACTIONS = [
-  { action: 'pause', label: 'Pause', past: 'Paused' },
-  { action: 'resume', label: 'Resume', past: 'Resumed' },
-  { action: 'run', label: 'Run now', past: 'Started' },
-  { action: 'delete', label: 'Delete', past: 'Deleted', danger: true },
-];
-
 /** @param {any} meta @param {string} code */
 export const typeName = (meta, code) => meta.scheduleTypes?.[code] ?? code;
 

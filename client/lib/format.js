@@ -7,6 +7,18 @@ export const PAGES = [
   ['clusters', 'Clusters'],
 ];
 
+/**
+ * The list pages, and the actions each offers on its rows in the order of their buttons; what
+ * they are called comes from `api/meta`.
+ * @type {Record<string, string[]>}
+ */
+export const ROW_ACTIONS = {
+  successful: ['resubmit', 'delete'],
+  failed: ['resubmit', 'delete'],
+  scheduled: ['pause', 'resume', 'run', 'delete'],
+  queued: ['release', 'delete'],
+};
+
 /** Column and field labels, for every page's fields as the API names them. */
 export const LABELS = {
   id: 'ID',

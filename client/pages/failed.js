@@ -10,9 +10,5 @@ const many = 'failed tasks';
 /** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
 export function Failed({ meta, route }) {
   return html`<${ListPage} page="failed" meta=${meta} route=${route} title=${title} one=${one} many=${many}
-    searchHint="name, func, group or task id" filters=${failedFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
-    actions=${[
-      { action: 'resubmit', label: 'Resubmit', past: 'Resubmitted' },
-      { action: 'delete', label: 'Delete', past: 'Deleted', danger: true },
-    ]} />`;
+    searchHint="name, func, group or task id" filters=${failedFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name} />`;
 }

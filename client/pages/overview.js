@@ -3,7 +3,7 @@ import { html } from 'htm/preact';
 import { BarChart } from '../components/chart.js';
 import { ErrorBox } from '../components/detail.js';
 import { useData } from '../lib/data.js';
-import { num, PAGES } from '../lib/format.js';
+import { num, PAGES, ROW_ACTIONS } from '../lib/format.js';
 import { href } from '../lib/router.js';
 
 const hourFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
@@ -32,7 +32,7 @@ export function Overview({ meta }) {
     <h1 id="page-title">Overview</h1>
     <${ErrorBox} error=${error} />
     <ul class="cards">
-      ${PAGES.filter(([p]) => p !== 'clusters' && meta.pages[p]?.can.view && data?.counts?.[p] !== null).map(([p, name]) => {
+      ${PAGES.filter(([p]) => p in ROW_ACTIONS && meta.pages[p]?.can.view && data?.counts?.[p] !== null).map(([p, name]) => {
         const c = data?.counts?.[p];
         return html`<li class=${`card card-${p}`}>
           <a href=${href([p])}>

@@ -1,15 +1,12 @@
 /** A queued package's detail: its fields, the key and lock editor, actions and history. Loaded on demand. */
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ActionButtons } from '../components/bulk.js';
-import { ErrorBox } from '../components/detail.js';
-import { Fields, History } from '../components/fields.js';
-import { ACTIONS, Until, waits } from '../components/queued.js';
+import { ObjectDetail } from '../components/object-detail.js';
+import { Until, waits } from '../components/queued.js';
 import { api } from '../lib/api.js';
-import { useData } from '../lib/data.js';
-import { plural, text } from '../lib/format.js';
+import { plural } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
-import { detailTitle, href, listHref, navigate } from '../lib/router.js';
+import { href } from '../lib/router.js';
 import { fromLocalInput, Time, toLocalInput } from '../lib/time.js';
 
 const title = 'Queued tasks';
@@ -77,39 +74,17 @@ function EditQueued({ o, onSaved }) {
 
 /** @param {{ meta: any, id: string }} props */
 function Detail({ meta, id }) {
-  const { data, error, reload } = useData(`queued/${encodeURIComponent(id)}`);
-  const can = meta.pages.queued.can;
-  const o = data?.object;
-  const name = o ? `${o.payload?.name ?? o.name ?? 'Package'} (${o.id})` : null;
-  useEffect(() => {
-    if (name) detailTitle(name, title);
-  }, [name]);
-  const actions = o ? ACTIONS.filter((a) => can[a.action] && (a.action !== 'release' || o.lock)) : [];
-  return html`<article class="detail" aria-labelledby="page-title">
-    <p class="back"><a href=${listHref('queued')}>← ${title}</a></p>
-    <div class="page-head">
-      <h1 id="page-title">${o ? `${o.payload?.name ?? o.name ?? 'Package'} (${o.id})` : `Queued task ${id}`}</h1>
-      ${o && actions.length > 0 &&
-      html`<${ActionButtons} page="queued" actions=${actions} count=${1} noun=${(/** @type {number} */ n) => plural(n, one, many)} quick
-        target=${() => ({ ids: [o.id] })}
-        onDone=${(/** @type {any} */ a) => {
-          notify(`${a.past} queued task ${o.id}.`);
-          if (a.action === 'delete') navigate(listHref('queued'));
-          else reload();
-        }} />`}
-    </div>
-    <${ErrorBox} error=${error} />
-    ${data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
-    ${o && html`<${Fields} page="queued" id=${id} object=${o} truncated=${data.truncated} order=${ORDER}
-      render=${{
-        lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
-        runAt: (/** @type {string | null} */ v) => (v ? html`<${waits(v) ? Until : Time} iso=${v} rel />` : 'at once'),
-        stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
-      }} />`}
-    ${o && can.edit && html`<${EditQueued} o=${o} onSaved=${reload} />`}
-    ${data && html`<${History} history=${data.history} />`}
-    ${!data && !error && html`<p class="loading">Loading…</p>`}
-  </article>`;
+  return html`<${ObjectDetail} page="queued" id=${id} meta=${meta} title=${title}
+    name=${(/** @type {any} */ o) => `${o.payload?.name ?? o.name ?? 'Package'} (${o.id})`} missing=${() => `Queued task ${id}`}
+    noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ o) => `queued task ${o.id}`}
+    applies=${(/** @type {string} */ a, /** @type {any} */ o) => a !== 'release' || !!o.lock}
+    before=${(/** @type {any} */ data) => data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
+    order=${ORDER} render=${{
+      lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
+      runAt: (/** @type {string | null} */ v) => (v ? html`<${waits(v) ? Until : Time} iso=${v} rel />` : 'at once'),
+      stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
+    }}
+    after=${(/** @type {any} */ data, /** @type {() => void} */ reload) => meta.pages.queued.can.edit && html`<${EditQueued} o=${data.object} onSaved=${reload} />`} />`;
 }
 
 /** @param {{ meta: any, route: import('../lib/router.js').Route }} props */

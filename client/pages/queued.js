@@ -1,7 +1,7 @@
 /** Queued tasks: the packages waiting in ormq_queued, with their locks. A package's detail is a chunk of its own. */
 import { html } from 'htm/preact';
 import { ListPage } from '../components/list.js';
-import { ACTIONS, Until, waits } from '../components/queued.js';
+import { Until, waits } from '../components/queued.js';
 import { text } from '../lib/format.js';
 import { Time } from '../lib/time.js';
 
@@ -23,7 +23,7 @@ function cell(column, row) {
 /** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
 export function Queued({ meta, route }) {
   return html`<${ListPage} page="queued" meta=${meta} route=${route} title=${title} one=${one} many=${many}
-    searchHint="name and func" cell=${cell} actions=${ACTIONS} rowName=${(/** @type {any} */ r) => `${r.name ?? 'package'} (${r.id})`}
+    searchHint="name and func" cell=${cell} rowName=${(/** @type {any} */ r) => `${r.name ?? 'package'} (${r.id})`}
     filters=${[
       { name: 'key', label: 'Key', options: (/** @type {any} */ c) => (c.key ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
       { name: 'stuck', label: 'Lock', options: () => [{ value: 'yes', label: 'Stuck (its cluster stopped beating)' }] },

@@ -1,7 +1,7 @@
 /** Scheduled tasks: the list. A schedule's detail and its form are chunks of their own. */
 import { html } from 'htm/preact';
 import { ListPage } from '../components/list.js';
-import { ACTIONS, LastRun, timing, typeName, Zone } from '../components/schedule.js';
+import { LastRun, timing, typeName, Zone } from '../components/schedule.js';
 import { text } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import { localTime, Time } from '../lib/time.js';
@@ -48,7 +48,7 @@ function cellFor(meta) {
 function List({ meta, route }) {
   const can = meta.pages.scheduled.can;
   return html`<${ListPage} page="scheduled" meta=${meta} route=${route} title=${title} one=${one} many=${many}
-    searchHint="name and func" cell=${cellFor(meta)} actions=${ACTIONS}
+    searchHint="name and func" cell=${cellFor(meta)}
     rowName=${(/** @type {any} */ r) => r.name ?? `schedule ${r.id}`}
     tools=${can.create && html`<a class="button primary" href=${href(['scheduled', 'new'])}>Add schedule</a>`}
     filters=${[

@@ -20,9 +20,5 @@ function saveLimitNote(limit) {
 export function Successful({ meta, route }) {
   return html`<${ListPage} page="successful" meta=${meta} route=${route} title=${title} one=${one} many=${many}
     searchHint="name, func, group or task id" filters=${taskFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
-    intro=${saveLimitNote(meta.saveLimit)}
-    actions=${[
-      { action: 'resubmit', label: 'Resubmit', past: 'Resubmitted' },
-      { action: 'delete', label: 'Delete', past: 'Deleted', danger: true },
-    ]} />`;
+    intro=${saveLimitNote(meta.saveLimit)} />`;
 }

@@ -3,16 +3,13 @@
  * from and went, fields and history. Loaded on demand, apart from the lists.
  */
 import { html } from 'htm/preact';
-import { useEffect } from 'preact/hooks';
-import { ActionButtons } from '../components/bulk.js';
-import { ErrorBox, SuccessIcon } from '../components/detail.js';
-import { Fields, History } from '../components/fields.js';
+import { SuccessIcon } from '../components/detail.js';
+import { ObjectDetail } from '../components/object-detail.js';
 import { TASK_ORDER } from '../components/task.js';
 import { api } from '../lib/api.js';
-import { useData } from '../lib/data.js';
 import { plural, text } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
-import { detailTitle, href, listHref, navigate } from '../lib/router.js';
+import { href } from '../lib/router.js';
 import { duration, Time } from '../lib/time.js';
 
 /** @type {Record<string, (v: any) => any>} */
@@ -97,45 +94,23 @@ async function noticeResubmitted(page, id, done) {
  * @param {{ page: 'successful' | 'failed', id: string, meta: any, title: string, one: string, many: string }} props
  */
 export function TaskDetail({ page, id, meta, title, one, many }) {
-  const { data, error, reload } = useData(`${page}/${encodeURIComponent(id)}`);
-  const can = meta.pages[page].can;
-  /** @type {import('./bulk.js').Action[]} */
-  const actions = [
-    { action: 'resubmit', label: 'Resubmit', past: 'Resubmitted' },
-    { action: 'delete', label: 'Delete', past: 'Deleted', danger: true },
-  ].filter((a) => can[a.action]);
-  const o = data?.object;
   // the error box shows the failure's result: the fields then leave it out, so the stack shows once
-  const failure = o && page === 'failed' && isFailure(o.result);
-  useEffect(() => {
-    if (o) detailTitle(o.name, title);
-  }, [o?.name]);
-  return html`<article class="detail" aria-labelledby="page-title">
-    <p class="back"><a href=${listHref(page)}>← ${title}</a></p>
-    <div class="page-head">
-      ${html`<h1 id="page-title">${o ? o.name : data?.extra?.successor ? 'Resubmitted' : id}</h1>`}
-      ${o && actions.length > 0 &&
-      html`<${ActionButtons} page=${page} actions=${actions} count=${1} noun=${(/** @type {number} */ n) => plural(n, one, many)}
-        target=${() => ({ ids: [o.id] })} quick
-        onDone=${async (/** @type {any} */ a, /** @type {number} */ done) => {
-          const said = `${a.past} ${plural(done, one, many)}.`;
-          if (a.action === 'resubmit' && done) await noticeResubmitted(page, o.id, said);
-          else notify(said);
-          // a resubmitted failure and a deleted row are gone: back to the list
-          if (a.action === 'delete' || page === 'failed') navigate(listHref(page));
-          else reload();
-        }} />`}
-    </div>
-    <${ErrorBox} error=${error} />
-    ${data?.extra?.successor && html`<${Moved} successor=${data.extra.successor} />`}
-    ${o && html`<${Lineage} extra=${data.extra} />`}
-    ${failure && html`<${Failure} result=${o.result} />`}
-    ${o && html`<${Fields} page=${page} id=${id} object=${o} truncated=${data.truncated} order=${TASK_ORDER} render=${render}
-      skip=${failure ? ['result', 'shortResult'] : []} />`}
-    ${o && html`<${Attempts} attempts=${data.extra?.attempts} count=${o.attemptCount} success=${o.success} />`}
-    ${data && html`<${History} history=${data.history} />`}
-    ${!data && !error && html`<p class="loading">Loading…</p>`}
-  </article>`;
+  const failure = (/** @type {any} */ o) => page === 'failed' && isFailure(o.result);
+  return html`<${ObjectDetail} page=${page} id=${id} meta=${meta} title=${title}
+    name=${(/** @type {any} */ o) => o.name} missing=${(/** @type {any} */ data) => (data?.extra?.successor ? 'Resubmitted' : id)}
+    noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ _o, /** @type {number} */ done) => plural(done, one, many)}
+    onDone=${async (/** @type {any} */ a, /** @type {any} */ o, /** @type {string} */ said, /** @type {number} */ done) => {
+      if (a.action === 'resubmit' && done) await noticeResubmitted(page, o.id, said);
+      else notify(said);
+      // a resubmitted failure is gone too
+      return page === 'failed';
+    }}
+    order=${TASK_ORDER} render=${render} skip=${(/** @type {any} */ o) => (failure(o) ? ['result', 'shortResult'] : [])}
+    before=${(/** @type {any} */ data) => html`
+      ${data?.extra?.successor && html`<${Moved} successor=${data.extra.successor} />`}
+      ${data?.object && html`<${Lineage} extra=${data.extra} />`}
+      ${data?.object && failure(data.object) && html`<${Failure} result=${data.object.result} />`}`}
+    after=${(/** @type {any} */ data) => html`<${Attempts} attempts=${data.extra?.attempts} count=${data.object.attemptCount} success=${data.object.success} />`} />`;
 }
 
 

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isStorableText, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
+import { isPlainObject, ValidationError } from '../validate.js';
 
 /** A request that failed on purpose: its status and message go to the client as JSON. */
 export class HttpError extends Error {
@@ -16,7 +18,10 @@ export class HttpError extends Error {
   }
 }
 
-export const badRequest = (message: string, fields?: Record<string, string>) => new HttpError(400, message, fields);
+/** Bad input: with the fields at fault it is a ValidationError (a 400 naming them), as everywhere in ormq. */
+export function badRequest(message: string, fields?: Record<string, string>): HttpError | ValidationError {
+  return fields ? new ValidationError(fields, 'request', message) : new HttpError(400, message);
+}
 export const notFound = (message = 'Not found') => new HttpError(404, message);
 
 export const CSP = [
@@ -108,9 +113,6 @@ function isJsonType(value: string | undefined): boolean {
   return type === 'application/json';
 }
 
-/** PostgreSQL stores neither a NUL character nor an unpaired UTF-16 surrogate, in text or in jsonb. */
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const UNSTORABLE_MESSAGE = 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store';
 
 /** Deeper than this, a value is refused: JSON.stringify recurses, and 10,000 levels overflow its stack. */
 export const MAX_DEPTH = 100;
@@ -121,7 +123,7 @@ function bodyProblem(value: unknown): { path: string; message: string } | null {
   while (stack.length) {
     const [v, path, depth] = stack.pop()!;
     if (typeof v === 'string') {
-      if (UNSTORABLE.test(v)) return { path, message: UNSTORABLE_MESSAGE };
+      if (!isStorableText(v)) return { path, message: UNSTORABLE_MESSAGE };
     } else if (typeof v === 'object' && v !== null) {
       if (depth >= MAX_DEPTH) return { path, message: `nests deeper than ${MAX_DEPTH} levels` };
       if (Array.isArray(v)) {
@@ -129,7 +131,7 @@ function bodyProblem(value: unknown): { path: string; message: string } | null {
       } else {
         for (const [k, item] of Object.entries(v)) {
           const at = path ? `${path}.${k}` : k;
-          if (UNSTORABLE.test(k)) return { path: at, message: UNSTORABLE_MESSAGE };
+          if (!isStorableText(k)) return { path: at, message: UNSTORABLE_MESSAGE };
           stack.push([item, at, depth + 1]);
         }
       }
@@ -234,15 +236,13 @@ function parseJson(text: string): unknown {
   }
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export { isPlainObject };
 
 /** The parsed query string as a plain map; repeated keys keep the last value. */
 export function queryOf(search: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(search)) {
-    if (UNSTORABLE.test(v)) throw badRequest(`Query parameter ${k.replace(UNSTORABLE, '?')} ${UNSTORABLE_MESSAGE}`, { [k.replace(UNSTORABLE, '?')]: UNSTORABLE_MESSAGE });
+    if (!isStorableText(v)) throw badRequest(`Query parameter ${scrub(k, '?')} ${UNSTORABLE_MESSAGE}`, { [scrub(k, '?')]: UNSTORABLE_MESSAGE });
     out[k] = v;
   }
   return out;

@@ -239,6 +239,24 @@ export async function keysetPage<R>(
 }
 
 /**
+ * A list page read by its keyset: `select` (up to its FROM and joins) narrowed by `where` (read after
+ * the limit, so errors come in the query's order) and the query's cursor, `prefix` qualifying the
+ * keyset's columns.
+ */
+export async function keysetList<R>(
+  em: SqlEntityManager,
+  query: Record<string, string>,
+  list: { table: string; keyset: Keyset; select: string; prefix?: string; where: () => Where; toRow: (row: Record<string, unknown>) => R },
+): Promise<{ rows: R[]; next: string | null; count: Count }> {
+  const limit = parseLimit(query.limit);
+  const filtered = list.where();
+  const cursor = parseCursor(list.keyset, query.cursor);
+  const w = filtered.and(afterCursor(list.keyset, cursor, list.prefix));
+  const rows = await em.execute(`${list.select} ${w.sql} ${orderBy(list.keyset, list.prefix)} limit ${limit + 1}`, w.params);
+  return keysetPage(em, list.table, rows, { limit, keyset: list.keyset, where: filtered, firstPage: !cursor, toRow: list.toRow });
+}
+
+/**
  * The distinct values of an indexed column, at most `limit`, without reading every row: a loose
  * index scan that jumps from one value to the next (a recursive CTE, one index probe per value).
  * `exists` keeps the values that have a row matching `scope` (e.g. success = false).

@@ -1,5 +1,10 @@
 import type { IncomingMessage } from 'node:http';
+import type { LogLevel } from '../cluster/options.js';
+import { canonicalTimeZone } from '../time.js';
 import { taskNameSet, type TaskNames } from '../validate.js';
+
+/** Where the admin reports what went wrong unexpectedly (a 500's details); the cluster's `log` fits. */
+export type AdminLog = (level: LogLevel, message: string, detail?: unknown) => void;
 
 export type PageId = 'successful' | 'failed' | 'scheduled' | 'queued' | 'clusters';
 export const PAGE_IDS: readonly PageId[] = ['successful', 'failed', 'scheduled', 'queued', 'clusters'];
@@ -63,6 +68,11 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
   statementTimeout?: number;
   /** Bytes of JSON a schedule's args or kwargs may hold when saved from the admin; default 64 KB. */
   argsLimit?: number;
+  /**
+   * Receives what the admin hides from the client: the error behind a 500 (level 'error', the error
+   * as `detail`). Default: console.error.
+   */
+  log?: AdminLog;
 }
 
 export const TASK_COLUMNS = [
@@ -105,6 +115,11 @@ export interface ResolvedOptions {
   healthMaxWait: number;
   statementTimeout: number;
   argsLimit: number;
+  log: AdminLog;
+}
+
+function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
+  if (level === 'warn' || level === 'error') console[level](`ormq admin: ${message}`, detail ?? '');
 }
 
 function fail(message: string): never {
@@ -136,6 +151,7 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   }
   if (options.authorize !== undefined && typeof options.authorize !== 'function') fail('authorize must be a function');
   if (options.actor !== undefined && typeof options.actor !== 'function') fail('actor must be a function');
+  if (options.log !== undefined && typeof options.log !== 'function') fail('log must be a function (level, message, detail)');
   let basePath: string | null = null;
   if (options.basePath !== undefined && options.basePath !== null) {
     if (typeof options.basePath !== 'string' || !options.basePath.startsWith('/')) fail('basePath must be a path starting with "/"');
@@ -145,11 +161,7 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     fail('retry must be a number of seconds above 0');
   }
   const timeZone = options.timeZone ?? 'UTC';
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone });
-  } catch {
-    fail(`timeZone: unknown time zone ${JSON.stringify(timeZone)}`);
-  }
+  if (typeof timeZone !== 'string' || canonicalTimeZone(timeZone) === null) fail(`timeZone: unknown time zone ${JSON.stringify(timeZone)}`);
   const healthMaxWait = options.healthMaxWait ?? 60;
   if (typeof healthMaxWait !== 'number' || !(healthMaxWait > 0) || !Number.isFinite(healthMaxWait)) fail('healthMaxWait must be a number of seconds > 0');
   const statementTimeout = options.statementTimeout ?? 5000;
@@ -171,5 +183,6 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     healthMaxWait,
     statementTimeout,
     argsLimit,
+    log: options.log ?? defaultLog,
   };
 }

@@ -1,7 +1,8 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { listCount, Where, type Count } from './list.js';
-import { responding } from '../cluster/heartbeat.js';
-import type { ListPageId, PageId } from './options.js';
+import { listCount, type Count } from './list.js';
+import type { ListPageId } from './options.js';
+import type { PageModule, RequestContext } from './page.js';
+import { isListPage } from './routes.js';
 
 export interface HourCount {
   hour: string;
@@ -31,38 +32,38 @@ const HOURLY = `
     from ormq_metric where span_minutes = 60 and bucket >= ?::timestamptz and bucket < ?::timestamptz
    group by 1, 2`;
 
-const COUNTED: Record<ListPageId, [string, () => Where]> = {
-  successful: ['ormq_task', () => new Where().add('success = true')],
-  failed: ['ormq_task', () => new Where().add('success = false')],
-  scheduled: ['ormq_schedule', () => new Where()],
-  queued: ['ormq_queued', () => new Where()],
-};
-
 /**
- * The size of each page in `visible`, and successes / failures per hour over the last 24 hours
- * (oldest first) when successful or failed tasks are visible.
+ * Each page the caller may view says its part: a list page its row count (under `counts`), another
+ * page what its `overview` returns (under its id); others get null. Successes and failures per hour
+ * over the last 24 hours (oldest first) come with them, each series only for its page's viewers.
  */
-export async function overview(em: SqlEntityManager, visible: ReadonlySet<PageId>, now = new Date()): Promise<Overview> {
-  const counts = {} as Record<ListPageId, Count | null>;
-  for (const [page, [table, where]] of Object.entries(COUNTED) as [ListPageId, [string, () => Where]][]) {
-    counts[page] = visible.has(page) ? await listCount(em, table, where()) : null;
+export async function overview(ctx: RequestContext, pages: readonly PageModule[], now = new Date()): Promise<Overview> {
+  const out: Record<string, unknown> = {};
+  const counts: Record<string, Count | null> = {};
+  const series: Record<'success' | 'failure', boolean> = { success: false, failure: false };
+  for (const page of pages) {
+    const visible = await ctx.can(page.id, 'view');
+    if (isListPage(page)) {
+      counts[page.id] = visible ? await listCount(ctx.em, page.table, page.where({}, ctx)) : null;
+      if (page.hourly && visible) series[page.hourly] = true;
+    } else if (page.overview) out[page.id] = visible ? await page.overview(ctx) : null;
   }
-  let clusters: Overview['clusters'] = null;
-  if (visible.has('clusters')) {
-    const [c] = await em.execute(`select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`);
-    clusters = { running: Number(c!.live), notResponding: Number(c!.n) - Number(c!.live) };
-  }
-  if (!visible.has('successful') && !visible.has('failed')) return { counts, clusters, hourly: null };
+  out.counts = counts;
+  out.hourly = series.success || series.failure ? await hourly(ctx.em, series, now) : null;
+  return out as unknown as Overview;
+}
+
+async function hourly(em: SqlEntityManager, series: Record<'success' | 'failure', boolean>, now: Date): Promise<HourCount[]> {
   // UTC hours, so buckets never shift with DST.
   const first = Math.floor(now.getTime() / HOUR) * HOUR - 23 * HOUR;
-  const success = visible.has('successful') ? 0 : null;
-  const failure = visible.has('failed') ? 0 : null;
-  const hourly: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success, failure }));
+  const success = series.success ? 0 : null;
+  const failure = series.failure ? 0 : null;
+  const hours: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success, failure }));
   const rows = await em.execute(HOURLY, [new Date(first).toISOString(), new Date(first + 24 * HOUR).toISOString()]);
   for (const r of rows) {
-    const bucket = hourly[(Number(r.at) * 1000 - first) / HOUR];
+    const bucket = hours[(Number(r.at) * 1000 - first) / HOUR];
     const outcome = r.success ? 'success' : 'failure';
     if (bucket && bucket[outcome] !== null) bucket[outcome] = Number(r.n);
   }
-  return { counts, clusters, hourly };
+  return hours;
 }

@@ -4,10 +4,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { badRequest, HttpError, isPlainObject } from './http.js';
+import { badRequest, isPlainObject, notFound } from './http.js';
 import { afterCursor, cursorOf, listCount, orderBy, parseCursor, keyColumn, Where, type Count, type Keyset, type Truncated } from './list.js';
 import { writeLog, type LogEntry } from './log.js';
-import type { PageId, ResolvedOptions } from './options.js';
+import type { PageId, ResolvedOptions, ViewPageId } from './options.js';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -15,9 +15,11 @@ export interface RequestContext {
   options: ResolvedOptions;
   actor(): Promise<string | null>;
   /** Whether this request may do `action` on `page` (readOnly and authorize applied). */
-  can(page: PageId, action: string): Promise<boolean>;
+  can(page: PageId | ViewPageId, action: string): Promise<boolean>;
   /** Throws a 403 unless this request may do `action` on `page`. */
-  require(page: PageId, action: string): Promise<void>;
+  require(page: PageId | ViewPageId, action: string): Promise<void>;
+  /** Runs a read in its own transaction under the admin's statement timeout. */
+  read<T>(fn: (ctx: RequestContext) => Promise<T>): Promise<T>;
 }
 
 export interface ListResult {
@@ -36,8 +38,19 @@ export interface Detail {
 
 type Row = Record<string, unknown>;
 
+/** How the UI names an action: its button ("Resubmit") and what the notice says was done ("Resubmitted"). */
+export interface Label {
+  label: string;
+  past: string;
+  /** The action cannot be undone: the UI asks first and shows it as dangerous. */
+  danger?: true;
+}
+
+/** Every list page's delete. */
+export const DELETE = { label: 'Delete', past: 'Deleted', danger: true } as const satisfies Label;
+
 /** One action of a page, applied to rows already locked in the caller's transaction. */
-export interface Action {
+export interface Action extends Label {
   /**
    * Extra condition a row must meet to need the action (e.g. `repeats <> 0` to pause). Handled rows
    * stop meeting it, so repeating an "all matching" call never handles a row twice.
@@ -53,7 +66,26 @@ export interface Action {
   apply(tx: SqlEntityManager, rows: Row[], ctx: RequestContext): Promise<LogEntry[]>;
 }
 
-export interface Page {
+/**
+ * What every page module declares: its id, the labels of the actions the UI offers (sent through
+ * `api/meta`), its routes under `api/<id>`, and its part of the overview.
+ */
+export interface PageModule {
+  id: PageId | ViewPageId;
+  /** By the action name `authorize` is asked about; `view` needs none. */
+  labels: Record<string, Label>;
+  /**
+   * Routes under `api/<id>`, by the rest of the path: '' is the page itself, `:id` an object of it
+   * (parsed by `parseId`), other segments are literal or, with a leading colon, named parameters.
+   */
+  routes: Record<string, Route | Route[]>;
+  /** Its part of `api/overview`, asked only when the caller may view the page. */
+  overview?(ctx: RequestContext): Promise<unknown>;
+  /** Facts `api/meta` adds for the UI; `visible` says whether the caller may view the page. */
+  meta?(ctx: RequestContext, visible: boolean): Record<string, unknown>;
+}
+
+export interface Page extends PageModule {
   id: PageId;
   table: string;
   keyset: Keyset;
@@ -65,20 +97,39 @@ export interface Page {
   list(ctx: RequestContext, query: Record<string, string>): Promise<ListResult>;
   filters(ctx: RequestContext): Promise<Record<string, string[]>>;
   detail(ctx: RequestContext, id: string | number): Promise<Detail | null>;
-  /** JSON fields that may be truncated in a detail and loaded alone. */
+  /** JSON fields that may be truncated in a detail and loaded alone (`api/<page>/<id>/field/<name>`). */
   jsonFields: readonly string[];
-  field(ctx: RequestContext, id: string | number, name: string): Promise<{ value: unknown } | null>;
   actions: Record<string, Action>;
+  /** The overview's chart of attempts per hour shows this outcome's series for this page's viewers. */
+  hourly?: 'success' | 'failure';
 }
 
 /**
- * An API route of a page that is not a list (Clusters, the health check), at `api/<path>`. `access`
- * is what `authorize` is asked; 'public' routes answer without it, so they must say nothing but status.
+ * Who may use a route. A page's action is what `authorize` is asked; 'any' is a view of any page;
+ * 'open' asks nothing (what it answers is narrowed by what the caller may do); 'public' answers
+ * without `authorize` and from anywhere, not only locally, so it must say nothing but status.
  */
+export type Access = { page: PageId | ViewPageId; action: string } | 'any' | 'open' | 'public';
+
+export interface RouteInput {
+  /** The query string as it came (with its "?"), and parsed. */
+  search: string;
+  query: Record<string, string>;
+  /** The JSON body of a POST, PUT or PATCH. */
+  body: unknown;
+  /** The path's named parameters, and `id` parsed by the page. */
+  params: Record<string, string>;
+  id: string | number;
+}
+
+/** An API route: its method, who may use it and what it answers. */
 export interface Route {
-  method: 'GET' | 'POST';
-  access: { page: PageId; action: string } | 'public';
-  run(ctx: RequestContext, body: unknown): Promise<{ status: number; body: unknown }>;
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  /** A function decides from the request (an action's name, an edit's fields); it may throw a 404. */
+  access: Access | ((input: RouteInput) => Access[]);
+  /** The access rule reads the body: it is read before authorize is asked. */
+  accessReadsBody?: true;
+  run(ctx: RequestContext, input: RouteInput): Promise<{ status: number; body: unknown }>;
 }
 
 /** Rows per transaction: long enough to be quick, short enough not to hold locks for long. */
@@ -126,7 +177,7 @@ async function runChunk(
  */
 export async function runAction(ctx: RequestContext, page: Page, name: string, body: unknown): Promise<ActionResult> {
   const action = page.actions[name];
-  if (!action) throw new HttpError(404, `Unknown action ${JSON.stringify(name)} on ${page.id}`);
+  if (!action) throw notFound(`Unknown action ${JSON.stringify(name)} on ${page.id}`);
   if (!isPlainObject(body)) throw badRequest('Body must be { ids: [...] } or { all: true, filter: {...} }', { body: 'must be an object' });
   const pending = new Where();
   if (action.pending) pending.add(action.pending);

@@ -6,9 +6,9 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { checkKey, pauseKey, resumeKey, sendControl } from '../../control.js';
 import { MISSED_BEATS, responding } from '../../cluster/heartbeat.js';
-import { badRequest, HttpError, isPlainObject } from '../http.js';
+import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
 import { writeLog } from '../log.js';
-import type { RequestContext, Route } from '../page.js';
+import type { PageModule, RequestContext, Route } from '../page.js';
 
 type Row = Record<string, unknown>;
 
@@ -151,7 +151,7 @@ function pausing(pause: boolean): Route {
   return {
     method: 'POST',
     access: { page: 'clusters', action: pause ? 'pause' : 'resume' },
-    async run(ctx, body) {
+    async run(ctx, { body }) {
       const key = keyOf(body);
       const actor = await ctx.actor();
       const changed = await ctx.em.transactional(async (em) => {
@@ -173,7 +173,7 @@ function pausing(pause: boolean): Route {
 const stop: Route = {
   method: 'POST',
   access: { page: 'clusters', action: 'stop' },
-  async run(ctx, body) {
+  async run(ctx, { body }) {
     if (!isPlainObject(body)) throw badRequest('Body must be { cluster: "…", package: N }', { body: 'must be an object' });
     const fields: Record<string, string> = {};
     const cluster = typeof body.cluster === 'string' && /^[0-9a-f]{32}$/.test(body.cluster) ? body.cluster : null;
@@ -190,7 +190,7 @@ const stop: Route = {
           where c.id = ?`,
         [String(pkg), cluster],
       );
-      if (!row) throw new HttpError(404, `No cluster process ${cluster} (it stopped, or was pruned)`);
+      if (!row) throw notFound(`No cluster process ${cluster} (it stopped, or was pruned)`);
       const task = row.task as Row | null;
       if (!task) throw new HttpError(409, `Package ${pkg} is not running in cluster ${JSON.stringify(row.name)} (it may have finished)`);
       if (!row.alive) throw new HttpError(409, `Cluster ${JSON.stringify(row.name)} (${row.host as string} pid ${row.pid as number}) is not responding: it cannot stop the task; release its package on the Queued page`);
@@ -208,9 +208,24 @@ const stop: Route = {
   },
 };
 
-export const clusterRoutes: Record<string, Route> = {
-  clusters: { method: 'GET', access: { page: 'clusters', action: 'view' }, run: async (ctx) => ({ status: 200, body: await view(ctx) }) },
-  'clusters/actions/pause': pausing(true),
-  'clusters/actions/resume': pausing(false),
-  'clusters/actions/stop': stop,
+/** For the overview: cluster processes by heartbeat. */
+async function summary(ctx: RequestContext): Promise<{ running: number; notResponding: number }> {
+  const [c] = await ctx.em.execute(`select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`);
+  return { running: Number(c!.live), notResponding: Number(c!.n) - Number(c!.live) };
+}
+
+export const clusters: PageModule = {
+  id: 'clusters',
+  labels: {
+    pause: { label: 'Pause', past: 'Paused' },
+    resume: { label: 'Resume', past: 'Resumed' },
+    stop: { label: 'Stop task', past: 'Asked to stop', danger: true },
+  },
+  routes: {
+    '': { method: 'GET', access: { page: 'clusters', action: 'view' }, run: async (ctx) => ({ status: 200, body: await view(ctx) }) },
+    'actions/pause': pausing(true),
+    'actions/resume': pausing(false),
+    'actions/stop': stop,
+  },
+  overview: summary,
 };

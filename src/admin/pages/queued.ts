@@ -8,13 +8,13 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../../cluster/heartbeat.js';
 import { wakeKeys } from '../../producer.js';
 import { parseDate } from '../../validate.js';
-import { badRequest, HttpError, isPlainObject } from '../http.js';
+import { badRequest, isPlainObject, notFound } from '../http.js';
 import {
-  afterCursor, distinctValues, headFields, iso, jsonHead, likePattern, keysetPage, orderBy, parseCursor, parseLimit, textFilter,
-  Where, type Keyset,
+  distinctValues, headFields, iso, jsonHead, keysetList, likePattern, textFilter, Where, type Keyset,
 } from '../list.js';
 import { writeLog } from '../log.js';
-import type { Action, Page, RequestContext } from '../page.js';
+import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
+import { changed } from '../routes.js';
 
 const KEYSET: Keyset = { id: 'id', dir: 'desc', idKind: 'int' };
 const JSON_FIELDS = ['payload'] as const;
@@ -69,6 +69,8 @@ const ACTION_COLUMNS = `id, key, lock, left(payload->>'name', 100) as name`;
 
 const actions: Record<string, Action> = {
   release: {
+    label: 'Release',
+    past: 'Released',
     pending: 'lock is not null',
     converges: true,
     columns: ACTION_COLUMNS,
@@ -79,6 +81,7 @@ const actions: Record<string, Action> = {
     },
   },
   delete: {
+    ...DELETE,
     converges: true,
     columns: ACTION_COLUMNS,
     async apply(tx, rows) {
@@ -109,6 +112,16 @@ export function queuedEditActions(body: unknown): ('edit' | 'release')[] {
 
 export const queued: Page = {
   id: 'queued',
+  labels: { ...actions, edit: { label: 'Edit', past: 'Saved' } },
+  routes: {
+    ':id': {
+      method: 'PATCH',
+      // Clearing a lock is a release, whoever asks for it through an edit.
+      access: ({ body }) => queuedEditActions(body).map((action) => ({ page: 'queued', action })),
+      accessReadsBody: true,
+      run: async (ctx, { id, body }) => ({ status: 200, body: await changed(ctx, 'queued', await editQueued(ctx, id as number, body)) }),
+    },
+  },
   table: 'ormq_queued',
   keyset: KEYSET,
   actionColumns: ACTION_COLUMNS,
@@ -116,14 +129,8 @@ export const queued: Page = {
   where,
   jsonFields: JSON_FIELDS,
 
-  async list(ctx, query) {
-    const limit = parseLimit(query.limit);
-    const filtered = where(query);
-    const cursor = parseCursor(KEYSET, query.cursor);
-    const w = filtered.and(afterCursor(KEYSET, cursor));
-    const rows = await ctx.em.execute(`select ${LIST_COLUMNS} from ormq_queued ${w.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, w.params);
-    return keysetPage(ctx.em, 'ormq_queued', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
-  },
+  list: (ctx, query) =>
+    keysetList(ctx.em, query, { table: 'ormq_queued', keyset: KEYSET, select: `select ${LIST_COLUMNS} from ormq_queued`, where: () => where(query), toRow: toListRow }),
 
   async filters(ctx) {
     return { key: await distinctValues(ctx.em, 'ormq_queued', 'key', new Where()) };
@@ -141,12 +148,6 @@ export const queued: Page = {
     return { ...detail, extra: { retrying } };
   },
 
-  async field(ctx, id, name) {
-    if (name !== 'payload') return null;
-    const r = (await ctx.em.execute('select payload from ormq_queued where id = ?', [Number(id)]))[0];
-    return r ? { value: r.payload } : null;
-  },
-
   actions,
 };
 
@@ -159,29 +160,21 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
   const fields: Record<string, string> = {};
   for (const k of Object.keys(body)) if (k !== 'key' && k !== 'lock' && k !== 'runAt') fields[k] = 'cannot be edited (only key, lock and runAt)';
   let key: string | undefined;
-  let lock: Date | null | undefined;
-  let runAt: Date | null | undefined;
   if (body.key !== undefined) {
     if (typeof body.key !== 'string' || body.key.trim() === '') fields.key = 'must be a non-empty string';
     else if (body.key.trim().length > 100) fields.key = 'must be at most 100 characters';
     else key = body.key.trim();
   }
-  if (body.lock !== undefined) {
-    if (body.lock === null) lock = null;
-    else {
-      const d = typeof body.lock === 'string' ? parseDate(body.lock) : null;
-      if (!d) fields.lock = 'must be an ISO date and time from year 1 to 9999, or null to release';
-      else lock = d;
-    }
-  }
-  if (body.runAt !== undefined) {
-    if (body.runAt === null) runAt = null;
-    else {
-      const d = typeof body.runAt === 'string' ? parseDate(body.runAt) : null;
-      if (!d) fields.runAt = 'must be an ISO date and time from year 1 to 9999, or null to run at once';
-      else runAt = d;
-    }
-  }
+  /** A date, or null to clear it; undefined when absent or wrong (then `fields` says why). */
+  const dateOrNull = (name: 'lock' | 'runAt', cleared: string): Date | null | undefined => {
+    const v = body[name];
+    if (v === undefined || v === null) return v;
+    const d = typeof v === 'string' ? parseDate(v) : null;
+    if (!d) fields[name] = `must be an ISO date and time from year 1 to 9999, or null to ${cleared}`;
+    return d ?? undefined;
+  };
+  const lock = dateOrNull('lock', 'release');
+  const runAt = dateOrNull('runAt', 'run at once');
   if (Object.keys(fields).length) throw badRequest(`Invalid package: ${Object.entries(fields).map(([f, m]) => `${f}: ${m}`).join('; ')}`, fields);
   if (key === undefined && lock === undefined && runAt === undefined) {
     throw badRequest('Nothing to change: give key, lock and/or runAt', { key: 'or lock or runAt is required' });
@@ -190,7 +183,7 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
   return ctx.em.transactional(async (em) => {
     const tx = em as SqlEntityManager;
     const before = (await tx.execute(`select ${ACTION_COLUMNS} from ormq_queued where id = ? for update`, [id]))[0];
-    if (!before) throw new HttpError(404, `Queued package ${id} does not exist`);
+    if (!before) throw notFound(`Queued package ${id} does not exist`);
     const sets: string[] = [];
     const params: unknown[] = [];
     const said: string[] = [];

@@ -8,7 +8,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { upcomingRuns } from '../../schedule-rules.js';
 import { lockSchedule, saveSchedule, SCHEDULE_COLUMNS, scheduleValues } from '../../schedules.js';
 import { ValidationError, validateSchedule, type ScheduleValues } from '../../validate.js';
-import { badRequest, HttpError, isPlainObject } from '../http.js';
+import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
 import { writeLog } from '../log.js';
 import type { RequestContext } from '../page.js';
 import { findOne, parseScheduleId, shown } from './scheduled.js';
@@ -26,28 +26,16 @@ function assertArgsSize(v: ScheduleValues, fields: readonly ('args' | 'kwargs')[
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
 }
 
-function validationOf(e: unknown): never {
-  if (e instanceof ValidationError) throw badRequest(e.message, e.errors);
-  throw e;
-}
-
 export async function createSchedule(ctx: RequestContext, body: unknown): Promise<Row> {
-  let v: ScheduleValues;
-  try {
-    v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
-    assertArgsSize(v, JSON_FIELDS, ctx.options.argsLimit);
-  } catch (e) {
-    validationOf(e);
-  }
+  const v = validateSchedule(body, { tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+  assertArgsSize(v, JSON_FIELDS, ctx.options.argsLimit);
   const actor = await ctx.actor();
-  return ctx.em
-    .transactional(async (em) => {
+  return ctx.em.transactional(async (em) => {
       const tx = em as SqlEntityManager;
       const id = Number((await saveSchedule(tx, v))!.id);
       await writeLog(tx, actor, [{ action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` }]);
-      return shown(ctx, (await findOne(tx, id))!);
-    })
-    .catch(validationOf);
+    return shown(ctx, (await findOne(tx, id))!);
+  });
 }
 
 function changes(before: ScheduleValues, after: ScheduleValues): string {
@@ -63,33 +51,26 @@ export async function editSchedule(ctx: RequestContext, id: number, body: unknow
   if (!Number.isInteger(version)) throw badRequest('version is required: the version of the schedule this edit started from', { version: 'is required (a whole number)' });
   const { version: _version, ...input } = body;
   const actor = await ctx.actor();
-  return ctx.em
-    .transactional(async (em) => {
+  return ctx.em.transactional(async (em) => {
       const tx = em as SqlEntityManager;
       const current = await lockSchedule(tx, id);
-      if (!current) throw new HttpError(404, `Schedule ${id} does not exist`);
+      if (!current) throw notFound(`Schedule ${id} does not exist`);
       if (Number(current.version) !== version) {
         // The other change is shown to those who may view schedules; the others only learn there was one.
         const extra = (await ctx.can('scheduled', 'view')) ? { current: await shown(ctx, (await findOne(tx, id))!) } : undefined;
         throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, extra);
       }
       const previous = scheduleValues(current);
-      let v: ScheduleValues;
-      try {
-        v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
-        // Stored arguments larger than the limit (saved by host code) may stay as they are.
-        assertArgsSize(v, JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])), ctx.options.argsLimit);
-      } catch (e) {
-        validationOf(e);
-      }
+      const v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+      // Stored arguments larger than the limit (saved by host code) may stay as they are.
+      assertArgsSize(v, JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])), ctx.options.argsLimit);
       // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
       if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
       if (previous.repeats === 0 && v.repeats !== 0) await ctx.require('scheduled', 'resume');
       await saveSchedule(tx, v, id, previous.cluster);
       await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
-      return shown(ctx, (await findOne(tx, id))!);
-    })
-    .catch(validationOf);
+    return shown(ctx, (await findOne(tx, id))!);
+  });
 }
 
 /**
@@ -108,14 +89,9 @@ export async function previewRuns(ctx: RequestContext, query: Record<string, str
     // The timing alone: a preview never loads the schedule's arguments.
     const columns = SCHEDULE_COLUMNS.split(', ').filter((c) => c !== 'args' && c !== 'kwargs').join(', ');
     const [stored] = await ctx.em.execute(`select ${columns}, '[]'::jsonb as args, '{}'::jsonb as kwargs from ormq_schedule where id = ?`, [id]);
-    if (!stored) throw new HttpError(404, `Schedule ${id} does not exist`);
+    if (!stored) throw notFound(`Schedule ${id} does not exist`);
     previous = scheduleValues(stored);
   }
-  let v: ScheduleValues;
-  try {
-    v = validateSchedule(input, { previous, timeZone: ctx.options.timeZone });
-  } catch (e) {
-    validationOf(e);
-  }
+  const v = validateSchedule(input, { previous, timeZone: ctx.options.timeZone });
   return upcomingRuns(v, 5, ctx.options.timeZone).map((d) => d.toISOString());
 }

@@ -10,11 +10,12 @@ import { deleteSchedules, pauseSchedules, resumeSchedules, runSchedulesNow, SCHE
 import { addDays, fromWall, toWall } from '../../time.js';
 import { badRequest } from '../http.js';
 import {
-  afterCursor, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, parseCursor, parseLimit,
-  textFilter, Where, type Keyset,
+  headFields, iso, jsonHead, keyColumn, keysetList, likePattern, textFilter, Where, type Keyset,
 } from '../list.js';
 import type { LogEntry } from '../log.js';
-import type { Action, Page, RequestContext } from '../page.js';
+import { DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
+import { changed } from '../routes.js';
+import { createSchedule, editSchedule, previewRuns } from './schedule-form.js';
 
 const KEYSET: Keyset = { time: 'next_run', id: 'id', dir: 'asc', idKind: 'int' };
 const T = 'ormq_schedule.';
@@ -146,6 +147,7 @@ const log = (r: Row, action: string, summary: string): LogEntry => ({ action, pa
 
 const actions: Record<string, Action> = {
   delete: {
+    ...DELETE,
     converges: true,
     async apply(tx, rows) {
       await deleteSchedules(tx, rows);
@@ -153,6 +155,8 @@ const actions: Record<string, Action> = {
     },
   },
   pause: {
+    label: 'Pause',
+    past: 'Paused',
     pending: 'repeats <> 0',
     converges: true,
     async apply(tx, rows) {
@@ -161,6 +165,8 @@ const actions: Record<string, Action> = {
     },
   },
   resume: {
+    label: 'Resume',
+    past: 'Resumed',
     pending: 'repeats = 0',
     converges: true,
     async apply(tx, rows, ctx) {
@@ -173,6 +179,8 @@ const actions: Record<string, Action> = {
     },
   },
   run: {
+    label: 'Run now',
+    past: 'Started',
     converges: false,
     async apply(tx, rows) {
       const tasks = await runSchedulesNow(tx, rows);
@@ -183,6 +191,14 @@ const actions: Record<string, Action> = {
 
 export const scheduled: Page = {
   id: 'scheduled',
+  labels: { create: { label: 'Add schedule', past: 'Created' }, edit: { label: 'Edit', past: 'Saved' }, ...actions },
+  // The registry's names say what the app does: only for those who may see its schedules.
+  meta: (ctx, visible) => ({ tasks: visible ? ctx.options.tasks : null, scheduleTypes: SCHEDULE_TYPES }),
+  routes: {
+    '': { method: 'POST', access: { page: 'scheduled', action: 'create' }, run: async (ctx, { body }) => ({ status: 201, body: await changed(ctx, 'scheduled', await createSchedule(ctx, body)) }) },
+    ':id': { method: 'PUT', access: { page: 'scheduled', action: 'edit' }, run: async (ctx, { id, body }) => ({ status: 200, body: await changed(ctx, 'scheduled', await editSchedule(ctx, id as number, body)) }) },
+    preview: { method: 'GET', access: { page: 'scheduled', action: 'view' }, run: async (ctx, { query }) => ({ status: 200, body: { runs: await previewRuns(ctx, query) } }) },
+  } satisfies Record<string, Route>,
   table: 'ormq_schedule',
   keyset: KEYSET,
   actionColumns: ACTION_COLUMNS,
@@ -191,15 +207,16 @@ export const scheduled: Page = {
   jsonFields: JSON_FIELDS,
 
   async list(ctx, query) {
-    const limit = parseLimit(query.limit);
-    const filtered = where(query, ctx);
-    const cursor = parseCursor(KEYSET, query.cursor);
-    const w = filtered.and(afterCursor(KEYSET, cursor, T));
-    const rows = await ctx.em.execute(`${select(keyColumn(KEYSET, T))} ${w.sql} ${orderBy(KEYSET, T)} limit ${limit + 1}`, w.params);
     const visible = await lastRunFilter(ctx);
-    // Large args or kwargs stay out of list rows; the detail view loads them.
-    const toRow = (r: Row) => visible(toDetail(r).object);
-    return keysetPage(ctx.em, 'ormq_schedule', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow });
+    return keysetList(ctx.em, query, {
+      table: 'ormq_schedule',
+      keyset: KEYSET,
+      select: select(keyColumn(KEYSET, T)),
+      prefix: T,
+      where: () => where(query, ctx),
+      // Large args or kwargs stay out of list rows; the detail view loads them.
+      toRow: (r: Row) => visible(toDetail(r).object),
+    });
   },
 
   async filters(ctx) {
@@ -213,12 +230,6 @@ export const scheduled: Page = {
     if (!r) return null;
     const { object, truncated } = toDetail(r);
     return { object: (await lastRunFilter(ctx))(object), truncated };
-  },
-
-  async field(ctx, id, name) {
-    if (!(JSON_FIELDS as readonly string[]).includes(name)) return null;
-    const r = (await ctx.em.execute(`select ${name} from ormq_schedule where id = ?`, [Number(id)]))[0];
-    return r ? { value: r[name] } : null;
   },
 
   actions,

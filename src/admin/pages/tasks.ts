@@ -11,7 +11,7 @@ import {
 import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
-import type { Action, Page, RequestContext } from '../page.js';
+import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
 
 const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' };
 const JSON_FIELDS = ['args', 'kwargs', 'result'] as const;
@@ -104,12 +104,16 @@ function substringSearch(text: string, columns: string[]): [string, ...unknown[]
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
   success: boolean;
+  /** The overview's hourly series this page's viewers see. */
+  hourly: 'success' | 'failure';
   /** Failed tasks: the resubmitted failure row is deleted in the same transaction. */
   deleteOnResubmit: boolean;
 }
 
 function resubmit(config: TaskPageConfig): Action {
   return {
+    label: 'Resubmit',
+    past: 'Resubmitted',
     converges: config.deleteOnResubmit,
     columns: 'id, name, func, hook, "group", cluster',
     async apply(tx: SqlEntityManager, rows: Row[], ctx): Promise<LogEntry[]> {
@@ -142,6 +146,7 @@ function resubmit(config: TaskPageConfig): Action {
 }
 
 const remove = (page: 'successful' | 'failed'): Action => ({
+  ...DELETE,
   converges: true,
   async apply(tx, rows) {
     await dropQueuedRetries(tx, rows);
@@ -241,8 +246,12 @@ export function taskPage(config: TaskPageConfig): Page {
   const find = async (em: SqlEntityManager, id: string | number, columns: string) =>
     (await em.execute(`select ${columns} from ormq_task where id = ? and success = ?`, [id, config.success]))[0];
 
+  const actions = { resubmit: resubmit(config), delete: remove(config.id) };
   return {
     id: config.id,
+    labels: actions,
+    routes: {},
+    hourly: config.hourly,
     table: 'ormq_task',
     keyset: KEYSET,
     actionColumns: 'id, name, func',
@@ -300,15 +309,6 @@ export function taskPage(config: TaskPageConfig): Page {
       return { object: { ...toListRow(r), ...values }, truncated, extra };
     },
 
-    async field(ctx, id, name) {
-      if (!(JSON_FIELDS as readonly string[]).includes(name)) return null;
-      const r = await find(ctx.em, id, name);
-      return r ? { value: r[name] ?? null } : null;
-    },
-
-    actions: {
-      delete: remove(config.id),
-      resubmit: resubmit(config),
-    },
+    actions,
   };
 }
