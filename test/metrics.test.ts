@@ -229,7 +229,9 @@ Upkeep('minute rows older than 48 hours are dropped; the hour rows keep every at
 });
 
 Upkeep('each pass is bounded, and concurrent passes drop each row once', async ({ orm }) => {
-  for (let m = 0; m < 60; m++) await insertRollup(orm, { at: ago(60 + m / 60) });
+  // One clock reading for all 60: a minute boundary passed between two readings would put two rows in one bucket.
+  const start = Date.now() - 60 * 3_600_000;
+  for (let m = 0; m < 60; m++) await insertRollup(orm, { at: new Date(start - m * 60_000).toISOString() });
   const p = await pool(orm);
   assert.is((await metricsUpkeep(p, 90, 10)).minutes, 10);
   const passes = await Promise.all([metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20)]);
