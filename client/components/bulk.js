@@ -6,7 +6,8 @@
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
-import { num, ROW_ACTIONS } from '../lib/format.js';
+import { num } from '../lib/format.js';
+import { PAGES } from '../lib/pages.js';
 
 /**
  * @typedef {{ action: string, label: string, past: string, danger?: boolean }} Action
@@ -19,7 +20,7 @@ import { num, ROW_ACTIONS } from '../lib/format.js';
  * @param {any} meta @param {string} page @returns {Action[]}
  */
 export const rowActions = (meta, page) =>
-  ROW_ACTIONS[page].filter((a) => meta.pages[page].can[a]).map((a) => ({ action: a, ...meta.pages[page].actions[a] }));
+  (PAGES[page]?.actions ?? []).filter((a) => meta.pages[page].can[a]).map((a) => ({ action: a, ...meta.pages[page].actions[a] }));
 
 /**
  * Runs an action on ids or on every row matching a filter.

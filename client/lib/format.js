@@ -1,24 +1,3 @@
-/** The pages, by id, with the names the navigation shows. */
-export const PAGES = [
-  ['successful', 'Successful tasks'],
-  ['failed', 'Failed tasks'],
-  ['scheduled', 'Scheduled tasks'],
-  ['queued', 'Queued tasks'],
-  ['clusters', 'Clusters'],
-];
-
-/**
- * The list pages, and the actions each offers on its rows in the order of their buttons; what
- * they are called comes from `api/meta`.
- * @type {Record<string, string[]>}
- */
-export const ROW_ACTIONS = {
-  successful: ['resubmit', 'delete'],
-  failed: ['resubmit', 'delete'],
-  scheduled: ['pause', 'resume', 'run', 'delete'],
-  queued: ['release', 'delete'],
-};
-
 /** Column and field labels, for every page's fields as the API names them. */
 export const LABELS = {
   id: 'ID',

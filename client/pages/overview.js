@@ -3,7 +3,8 @@ import { html } from 'htm/preact';
 import { BarChart } from '../components/chart.js';
 import { ErrorBox } from '../components/detail.js';
 import { useData } from '../lib/data.js';
-import { num, PAGES, ROW_ACTIONS } from '../lib/format.js';
+import { num } from '../lib/format.js';
+import { isListPage, PAGES } from '../lib/pages.js';
 import { href } from '../lib/router.js';
 
 const hourFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
@@ -32,11 +33,11 @@ export function Overview({ meta }) {
     <h1 id="page-title">Overview</h1>
     <${ErrorBox} error=${error} />
     <ul class="cards">
-      ${PAGES.filter(([p]) => p in ROW_ACTIONS && meta.pages[p]?.can.view && data?.counts?.[p] !== null).map(([p, name]) => {
+      ${Object.keys(PAGES).filter((p) => isListPage(p) && meta.pages[p]?.can.view && data?.counts?.[p] !== null).map((p) => {
         const c = data?.counts?.[p];
         return html`<li class=${`card card-${p}`}>
           <a href=${href([p])}>
-            <span class="card-label">${name}</span>
+            <span class="card-label">${PAGES[p].title}</span>
             <span class="card-value">${c ? `${c.estimated ? '≈ ' : ''}${num(c.value)}` : '…'}</span>
             ${c?.estimated && html`<span class="card-note">estimated</span>`}
           </a>
