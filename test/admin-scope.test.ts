@@ -2,7 +2,10 @@
  * What a caller may do and see: each change authorized as what it does, answers holding only what
  * the caller may view, and work bounded by limits rather than by what a request or a row holds.
  */
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { PAGE_ACTIONS, PAGE_IDS, VIEW_PAGE_IDS, type PageId } from '../src/admin/options.js';
+import { PAGES } from '../src/admin/pages/index.js';
 import { enqueue, schedule, type QueueAdminOptions } from '../src/index.js';
 import { sql } from './helpers/db.js';
 import { insertRollup, insertTask } from './helpers/admin.js';
@@ -308,3 +311,16 @@ Bounded('the cron preview is bounded: at most five runs, ending where the series
 });
 
 Bounded.run();
+
+const Declared = suite('admin permissions: the names authorize is asked are the pages\' own');
+
+Declared('every page module offers exactly the actions PAGE_ACTIONS types for it, and each view page only view', () => {
+  for (const page of PAGES) {
+    const offered = ['view', ...Object.keys(page.labels)].sort();
+    if ((VIEW_PAGE_IDS as readonly string[]).includes(page.id)) assert.equal(offered, ['view'], page.id);
+    else assert.equal(offered, [...PAGE_ACTIONS[page.id as PageId]].sort(), page.id);
+  }
+  assert.equal(PAGES.map((p) => p.id).sort(), [...PAGE_IDS, ...VIEW_PAGE_IDS].sort(), 'every page id has a module');
+});
+
+Declared.run();
