@@ -113,7 +113,7 @@ function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string)
   let name: string;
   if (options.id === undefined) {
     ({ id, name } = newTask());
-    if (options.name !== undefined) name = options.name;
+    if (options.name != null) name = options.name;
   } else {
     id = options.id;
     name = options.name ?? humanName(id);

@@ -29,6 +29,12 @@ Enqueue('the stored package leaves out the options at their defaults', async ({ 
   assert.equal([full!.payload.kwargs, full!.payload.group, full!.payload.hook, full!.payload.timeout, full!.payload.save], [{ a: 1 }, 'g', 'h', 5, false]);
 });
 
+Enqueue('a name given as null is the four-word name of the id, as when none is given', async ({ orm }) => {
+  const id = await enqueue(orm.em.fork(), 'work', [], { name: null as unknown as string });
+  const [row] = await sql<{ payload: { name: string } }>(orm, 'select payload from ormq_queued');
+  assert.is(row!.payload.name, humanName(id));
+});
+
 Enqueue('commits with the host transaction', async ({ orm }) => {
   let id = '';
   await orm.em.fork().transactional(async (em) => {
