@@ -42,6 +42,13 @@ Actions('clearing a lock through PATCH is a release: an edit-only caller is refu
   assert.is(delay.status, 403, 'setting a lock (a delay) is an edit');
   const edited = await api.patch(`api/queued/${id}`, { lock: later().toISOString() }, as('queued:view', 'queued:edit'));
   assert.is(edited.status, 200, edited.text);
+  // A lock moved into the past frees the package for the next claim: a release, whatever it looks like.
+  const past = '2000-01-01T00:00:00.000Z';
+  const backdated = await api.patch(`api/queued/${id}`, { lock: past }, as('queued:view', 'queued:edit'));
+  assert.is(backdated.status, 403, 'a past lock needs release');
+  assert.match(backdated.json.error.message, /release on queued/);
+  const both = await api.patch(`api/queued/${id}`, { lock: past }, as('queued:view', 'queued:edit', 'queued:release'));
+  assert.is(both.status, 200, both.text);
 });
 
 Actions('an edit that sets repeats to 0 needs pause, one that sets it from 0 needs resume', async (ctx) => {

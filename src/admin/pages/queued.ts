@@ -101,11 +101,14 @@ function toDetail(r: Row) {
   return { object: { ...toListRow(r), ...values }, truncated };
 }
 
-/** The permissions a PATCH needs: clearing the lock releases the package; anything else edits it. */
+/**
+ * The permissions a PATCH needs: clearing the lock releases the package, and so does a lock set to
+ * a time already past (the claim takes it at once); anything else edits it.
+ */
 export function queuedEditActions(body: unknown): ('edit' | 'release')[] {
   if (!isPlainObject(body)) return ['edit'];
   const actions = new Set<'edit' | 'release'>();
-  if (body.lock === null) actions.add('release');
+  if (body.lock === null || (typeof body.lock === 'string' && Date.parse(body.lock) <= Date.now())) actions.add('release');
   for (const k of Object.keys(body)) if (!(k === 'lock' && body.lock === null)) actions.add('edit');
   return actions.size ? [...actions] : ['edit'];
 }
