@@ -33,7 +33,7 @@ export class Saver {
     this.#flushSoon = true;
     setImmediate(() => {
       this.#flushSoon = false;
-      void this.flush();
+      this.flush().catch(() => {});
     });
   }
 
@@ -47,25 +47,29 @@ export class Saver {
     if (this.#flushing) return this.#flushing;
     if (!this.#pending.length) return Promise.resolve();
     this.#flushing = (async () => {
-      while (this.#pending.length) {
-        const batch = this.#pending.splice(0, 500);
-        try {
-          await this.#complete(batch);
-        } catch (err) {
-          if (batch.length === 1) {
-            // The package stays locked and runs again once its lock expires: at-least-once.
-            this.options.log('error', `could not save task ${batch[0]!.pkg.id}; it will run again after retry`, err);
-            continue;
-          }
-          // One row the database refuses must not hold back the others: save them one by one.
-          for (const f of batch) {
-            await this.#complete([f]).catch((e) =>
-              this.options.log('error', `could not save task ${f.pkg.id}; it will run again after retry`, e),
-            );
+      // A host `log` that throws must not leave #flushing set, which would stop every later save.
+      try {
+        while (this.#pending.length) {
+          const batch = this.#pending.splice(0, 500);
+          try {
+            await this.#complete(batch);
+          } catch (err) {
+            if (batch.length === 1) {
+              // The package stays locked and runs again once its lock expires: at-least-once.
+              this.options.log('error', `could not save task ${batch[0]!.pkg.id}; it will run again after retry`, err);
+              continue;
+            }
+            // One row the database refuses must not hold back the others: save them one by one.
+            for (const f of batch) {
+              await this.#complete([f]).catch((e) =>
+                this.options.log('error', `could not save task ${f.pkg.id}; it will run again after retry`, e),
+              );
+            }
           }
         }
+      } finally {
+        this.#flushing = null;
       }
-      this.#flushing = null;
     })();
     return this.#flushing;
   }
