@@ -42,7 +42,7 @@ export const PAGES = {
 };
 
 /** Whether a page lists rows with actions on them (and has a search box). @param {string} page */
-export const isListPage = (page) => !!PAGES[page]?.actions;
+export const isListPage = (page) => Object.hasOwn(PAGES, page) && !!PAGES[page].actions;
 
 /**
  * What a route shows: a page's form (`new`, `:id/edit`), one object's details (`:id`) or its list.
@@ -50,8 +50,9 @@ export const isListPage = (page) => !!PAGES[page]?.actions;
  */
 export function viewOf(path) {
   const page = path[0] ?? '';
+  // own pages only: #/constructor is no page
+  if (!Object.hasOwn(PAGES, page)) return null;
   const entry = PAGES[page];
-  if (!entry) return null;
   if (entry.form && (path[1] === 'new' || path[2] === 'edit')) return { page, view: 'form', load: entry.form };
   if (entry.detail && path[1]) return { page, view: 'detail', load: entry.detail };
   return { page, view: 'list', load: entry.list };
