@@ -190,19 +190,20 @@ export async function estimatedRows(em: SqlEntityManager, table: string, where: 
 
 /**
  * A list's count: exact when that is cheap (few matches, or a small table), otherwise the
- * planner's estimate, marked as such. Never an unbounded COUNT(*) over a large table.
+ * planner's estimate, marked as such. Never an unbounded COUNT(*) over a large table. `estimate`
+ * is the planner's estimate for this very `where` when the caller has already asked for it.
  */
-export async function listCount(em: SqlEntityManager, table: string, where: Where): Promise<Count> {
+export async function listCount(em: SqlEntityManager, table: string, where: Where, estimate?: number): Promise<Count> {
   const cap = where.searching ? SEARCH_CAP : EXACT_CAP;
   if ((await tableSize(em, table)) < SMALL_TABLE) {
     const n = await cappedCount(em, table, where, EXACT_CAP);
     return { value: n <= EXACT_CAP ? n : await exactCount(em, table, where), estimated: false };
   }
-  const estimate = await estimatedRows(em, table, where);
-  if (estimate >= TRUSTED_ESTIMATE * cap) return { value: estimate, estimated: true };
+  const planned = estimate ?? (await estimatedRows(em, table, where));
+  if (planned >= TRUSTED_ESTIMATE * cap) return { value: planned, estimated: true };
   const n = await cappedCount(em, table, where, cap);
   if (n <= cap) return { value: n, estimated: false };
-  return { value: Math.max(estimate, cap + 1), estimated: true };
+  return { value: Math.max(planned, cap + 1), estimated: true };
 }
 
 /**
@@ -213,10 +214,10 @@ export async function pageCount(
   em: SqlEntityManager,
   table: string,
   where: Where,
-  page: { firstPage: boolean; more: boolean; rows: number },
+  page: { firstPage: boolean; more: boolean; rows: number; estimate?: number },
 ): Promise<Count> {
   if (page.firstPage && !page.more) return { value: page.rows, estimated: false };
-  return listCount(em, table, where);
+  return listCount(em, table, where, page.estimate);
 }
 
 /**
@@ -227,14 +228,14 @@ export async function keysetPage<R>(
   em: SqlEntityManager,
   table: string,
   fetched: Record<string, unknown>[],
-  list: { limit: number; keyset: Keyset; where: Where; firstPage: boolean; toRow: (row: Record<string, unknown>) => R },
+  list: { limit: number; keyset: Keyset; where: Where; firstPage: boolean; toRow: (row: Record<string, unknown>) => R; estimate?: number },
 ): Promise<{ rows: R[]; next: string | null; count: Count }> {
   const more = fetched.length > list.limit;
   const page = fetched.slice(0, list.limit);
   return {
     rows: page.map(list.toRow),
     next: more ? cursorOf(list.keyset, page[page.length - 1]!) : null,
-    count: await pageCount(em, table, list.where, { firstPage: list.firstPage, more, rows: page.length }),
+    count: await pageCount(em, table, list.where, { firstPage: list.firstPage, more, rows: page.length, estimate: list.estimate }),
   };
 }
 

@@ -224,23 +224,25 @@ export function taskPage(config: TaskPageConfig): Page {
    * which would tempt the planner back to the index walk. Reading the window first cost a rare term
    * 2,000 heap rows for nothing: more than its own lookup (bench/admin.ts, "amber-lotus").
    */
-  const searchPage = async (em: SqlEntityManager, scoped: Where, search: Where, n: number): Promise<Row[]> => {
+  const searchPage = async (em: SqlEntityManager, scoped: Where, search: Where, n: number): Promise<{ rows: Row[]; estimate: number }> => {
     const all = scoped.and(search);
-    if ((await estimatedRows(em, 'ormq_task', all)) <= RARE_MATCHES) {
+    const estimate = await estimatedRows(em, 'ormq_task', all);
+    if (estimate <= RARE_MATCHES) {
       const rows = await allMatches(em, all, n, RARE_MATCHES);
-      if (rows) return rows;
+      if (rows) return { rows, estimate };
     }
     const recent = await em.execute(
       `select ${listed} from (select * from ormq_task ${scoped.sql} ${orderBy(KEYSET)} limit ${SEARCH_WINDOW}) t
         where ${search.clauses.join(' and ')} ${orderBy(KEYSET)} limit ${n}`,
       [...scoped.params, ...search.params],
     );
-    if (recent.length >= n) return recent;
-    return em.execute(
+    if (recent.length >= n) return { rows: recent, estimate };
+    const rows = await em.execute(
       `with m as materialized (select id, stopped from ormq_task ${all.sql})
        select ${listed} from ormq_task join (select id from m ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
       all.params,
     );
+    return { rows, estimate };
   };
 
   const find = async (em: SqlEntityManager, id: string | number, columns: string) =>
@@ -265,10 +267,12 @@ export function taskPage(config: TaskPageConfig): Page {
       const cursor = parseCursor(KEYSET, query.cursor);
       const scoped = scope(query).and(afterCursor(KEYSET, cursor));
       const search = searchOf(query);
-      const rows = search.searching
+      const found: { rows: Row[]; estimate?: number } = search.searching
         ? await searchPage(ctx.em, scoped, search, limit + 1)
-        : await ctx.em.execute(`select ${listed} from ormq_task ${scoped.and(search).sql} ${orderBy(KEYSET)} limit ${limit + 1}`, [...scoped.params, ...search.params]);
-      const page = await keysetPage(ctx.em, 'ormq_task', rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow });
+        : { rows: await ctx.em.execute(`select ${listed} from ormq_task ${scoped.and(search).sql} ${orderBy(KEYSET)} limit ${limit + 1}`, [...scoped.params, ...search.params]) };
+      // On a first page the search's estimate was of exactly the count's filter: the count reuses it.
+      const estimate = cursor ? undefined : found.estimate;
+      const page = await keysetPage(ctx.em, 'ormq_task', found.rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow, estimate });
       if (!config.success) {
         const retries = await pendingRetries(ctx.em, page.rows.map((r) => r.id as string));
         for (const r of page.rows) {
