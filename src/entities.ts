@@ -76,6 +76,8 @@ export const Queued = defineEntity({
     runAt: p.datetime().columnType('timestamptz').fieldName('run_at').nullable(),
     /** The `ormq_cluster` id of the process that claimed it: a lock held by a dead process is stuck. */
     lockedBy: p.string().columnType('char(32)').fieldName('locked_by').nullable(),
+    /** A failure's retry or a resubmission: the admin finds it by its task id. */
+    linked: p.boolean().fieldName('linked').default(false),
   },
   indexes: forEntity(INDEXES.ormq_queued),
 });

@@ -154,12 +154,12 @@ function checkJson(payload: StoredPackage): void {
  * FROM: $3 the packages as one JSON array, $4 their keys, $5 and $6 their run_at and delay, each
  * empty when no package has one (a shorter array reads as nulls). WITH ORDINALITY comes out in
  * order, so the plain statement needs no sort. Only the admin's resubmit and run now copy args from
- * a stored task or schedule ($7, $8); they get their own statement, so the plain one carries no join
+ * a stored task or schedule ($7, $8), and a resubmission is inserted linked (src/schema.ts); they get their own statement, so the plain one carries no join
  * and its cost estimate stays far below the point where PostgreSQL would JIT-compile it (which for
  * 10,000 tasks costs more than the insert).
  */
 const insertStatement = (copies: boolean) => `with ins as (
-    insert into ormq_queued (key, payload, run_at)
+    insert into ormq_queued (key, payload, run_at${copies ? ', linked' : ''})
     select x.key, ${
       copies
         ? `case when x.copy_task is not null then x.payload || jsonb_build_object('args', t.args, 'kwargs', t.kwargs)
@@ -167,7 +167,7 @@ const insertStatement = (copies: boolean) => `with ins as (
            else x.payload end`
         : 'x.payload'
     },
-      coalesce(x.run_at, now() + make_interval(secs => x.delay))
+      coalesce(x.run_at, now() + make_interval(secs => x.delay))${copies ? ', x.copy_task is not null' : ''}
     from rows from (jsonb_array_elements($3::jsonb), unnest($4::text[]), unnest($5::timestamptz[]), unnest($6::float8[])${
       copies ? ', unnest($7::char(32)[]), unnest($8::int[])' : ''
     }) with ordinality as x(payload, key, run_at, delay${copies ? ', copy_task, copy_schedule' : ''}, n)${

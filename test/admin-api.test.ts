@@ -448,6 +448,7 @@ Detail.run();
 async function failedWithRetryQueued(orm: MikroORM, name: string): Promise<string> {
   const id = await enqueue(orm.em.fork(), 'work', [name], { name });
   await insertTask(orm, { id, name, func: 'work', args: [name], success: false, result: { error: 'Error', message: 'boom' } });
+  await sql(orm, `update ormq_queued set linked = true where payload->>'id' = ?`, [id]);
   return id;
 }
 
@@ -600,6 +601,8 @@ TaskActions('resubmitting failures removes their queued retry packages in the sa
   assert.is(queued.length, 3, 'b, the unrelated package and the new one for a');
   assert.not.ok(queued.includes(a), "a's retry package is gone");
   assert.ok(queued.includes(b) && queued.includes(other));
+  // The resubmission is found by its task id, as a's lineage links to it.
+  assert.equal(await sql(ctx.orm, `select linked from ormq_queued where not payload->>'id' in (?, ?)`, [b, other]), [{ linked: true }]);
 
   // "All matching" takes the same path.
   const all = await api.post('api/failed/actions/resubmit', { all: true, filter: {} });
@@ -610,17 +613,18 @@ TaskActions('resubmitting failures removes their queued retry packages in the sa
   assert.is((await sql(ctx.orm, 'select 1 from ormq_task')).length, 0);
 });
 
-TaskActions('deleting failures (and successes) removes their queued packages too', async (ctx) => {
+TaskActions('deleting failures removes their queued retries too; deleting a success leaves a new run of its id queued', async (ctx) => {
   const { api } = await ctx.start();
   const a = await failedWithRetryQueued(ctx.orm, 'a');
   const b = await failedWithRetryQueued(ctx.orm, 'b');
+  // a success whose id the host enqueued again: a new run, not a retry of the deleted record
   const c = await enqueue(ctx.orm.em.fork(), 'work', ['c']);
   await insertTask(ctx.orm, { id: c, name: 'c', success: true });
   const keep = await enqueue(ctx.orm.em.fork(), 'work', ['keep']);
   assert.equal((await api.post('api/failed/actions/delete', { ids: [a] })).json, { done: 1, remaining: 0 });
   assert.equal((await api.post('api/failed/actions/delete', { all: true, filter: { search: 'b' } })).json, { done: 1, remaining: 0, cursor: null });
   assert.equal((await api.post('api/successful/actions/delete', { ids: [c] })).json, { done: 1, remaining: 0 });
-  assert.equal(await queuedTaskIds(ctx.orm), [keep]);
+  assert.equal((await queuedTaskIds(ctx.orm)).sort(), [c, keep].sort());
   assert.not.ok((await queuedTaskIds(ctx.orm)).includes(b));
   // The lookup by task id is an index probe, not a scan of the whole queue.
   assert.is((await sql(ctx.orm, `select 1 from pg_indexes where indexname = 'ormq_queued_task_idx'`)).length, 1);

@@ -24,7 +24,7 @@ async function seedFailures(orm: MikroORM) {
     { at: hoursAgo(0.5), cluster: 'default', error: 'Error: ledger busy', max: 3 },
     { at: hoursAgo(0.2), cluster: 'eu-west', error: 'Error: ledger locked', max: 3 },
   ]), retrying]);
-  await sql(orm, `insert into ormq_queued (key, payload, lock) values ('parked', ?::jsonb, now())`, [
+  await sql(orm, `insert into ormq_queued (key, payload, lock, linked) values ('parked', ?::jsonb, now(), true)`, [
     JSON.stringify({ id: retrying, name: 'sync-invoices', func: 'work.recover', args: [], kwargs: {} }),
   ]);
   const final = await insertTask(orm, {

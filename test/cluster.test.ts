@@ -307,14 +307,15 @@ Retry('maxAttempts acks the package after that many failures', async ({ orm }) =
   }
 });
 
-Retry('without ackFailures or maxAttempts a failed package stays queued, locked', async ({ orm }) => {
+Retry('without ackFailures or maxAttempts a failed package stays queued, locked, and linked to its failure', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { timeout: 5, retry: 60, tasks: { never: () => { throw new Error('no'); } } });
   try {
-    await enqueue(em(orm), 'never');
+    const id = await enqueue(em(orm), 'never');
+    const waiting = await enqueue(em(orm), 'never', [], { cluster: 'elsewhere' });
     await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
-    const q = await queued(orm);
-    assert.is(q.length, 1);
-    assert.ok(q[0]!.lock);
+    // Locked until its retry; linked, so the admin finds it by task id, unlike a package that never failed.
+    const rows = await sql(orm, `select payload->>'id' as task, lock is not null as locked, linked from ormq_queued order by ormq_queued.id`);
+    assert.equal(rows, [{ task: id, locked: true, linked: true }, { task: waiting, locked: false, linked: false }]);
   } finally {
     await cluster.stop();
   }

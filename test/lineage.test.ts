@@ -51,7 +51,8 @@ L('a failure whose package is still queued is retrying: attempt, limit, next tim
   await sql(orm, `update ormq_task set attempts = '[{"at":"2026-01-01T00:00:00Z","cluster":"east","error":"Error: x","max":3}]' where id = ?`, [retrying]);
   const final = await insertTask(orm, { name: 'done-for', success: false, result: { error: 'Error', message: 'y' } });
   const lock = '2026-01-01T10:00:00.000Z';
-  await sql(orm, `insert into ormq_queued (key, payload, lock) values ('default', ?::jsonb, ?)`, [JSON.stringify({ id: retrying, name: 'again', func: 'work' }), lock]);
+  // as the cluster leaves a failure it will retry: locked, and linked to the task
+  await sql(orm, `insert into ormq_queued (key, payload, lock, linked) values ('default', ?::jsonb, ?, true)`, [JSON.stringify({ id: retrying, name: 'again', func: 'work' }), lock]);
   const [{ id: qid }] = await sql<any>(orm, 'select id from ormq_queued');
 
   const detail = await api.get(`api/failed/${retrying}`);

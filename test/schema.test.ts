@@ -41,6 +41,34 @@ S('a host that registers queueEntities sees no schema drift: its schema.update()
   }
 });
 
+S('a queue from before linked packages: a package whose task has a row becomes linked, and the task index keeps only those', async () => {
+  const db = await createTestDb();
+  const orm = await initOrm(db.url);
+  try {
+    // The earlier layout: no linked column, and a task index over every package.
+    await sql(orm, 'drop index ormq_queued_task_idx');
+    await sql(orm, 'alter table ormq_queued drop column linked');
+    await sql(orm, `create index ormq_queued_task_idx on ormq_queued ((payload->>'id'))`);
+    const failed = 'f'.repeat(32);
+    const fresh = 'e'.repeat(32);
+    await sql(orm, `insert into ormq_task (id, name, func, enqueued, started, stopped, success) values (?, 'f', 'work', now(), now(), now(), false)`, [failed]);
+    await sql(orm, `insert into ormq_queued (key, payload, lock) values ('default', ?::jsonb, now()), ('default', ?::jsonb, null)`, [
+      JSON.stringify({ id: failed, name: 'f', func: 'work' }),
+      JSON.stringify({ id: fresh, name: 'e', func: 'work' }),
+    ]);
+    await ensureSchema(orm);
+    await ensureSchema(orm);
+    assert.equal(await sql(orm, `select payload->>'id' as id, linked from ormq_queued order by ormq_queued.id`), [{ id: failed, linked: true }, { id: fresh, linked: false }]);
+    const [index] = await sql<{ indexdef: string }>(orm, `select indexdef from pg_indexes where indexname = 'ormq_queued_task_idx'`);
+    assert.match(index!.indexdef, /WHERE linked$/);
+    const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+    assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
+  } finally {
+    await orm.close(true);
+    await db.drop();
+  }
+});
+
 S('an ormq_schedule table from before anchors and zones gets the new columns, each series anchored at its next run', async () => {
   const db = await createTestDb({ empty: true });
   const orm = await initOrm(db.url);

@@ -41,8 +41,8 @@ async function logged(em: SqlEntityManager, taskId: string, action: 'resubmit' |
 export async function placeOf(em: SqlEntityManager, taskId: string): Promise<Place | null> {
   const [t] = await em.execute('select success, name from ormq_task where id = ?', [taskId]);
   if (t) return { page: t.success ? 'successful' : 'failed', id: taskId, taskId, name: (t.name as string) ?? null };
-  // served by ormq_queued_task_idx
-  const [q] = await em.execute(`select id, payload->>'name' as name from ormq_queued where (payload->>'id') = ? order by id limit 1`, [taskId]);
+  // a resubmission is inserted linked: served by ormq_queued_task_idx
+  const [q] = await em.execute(`select id, payload->>'name' as name from ormq_queued where (payload->>'id') = ? and linked order by id limit 1`, [taskId]);
   return q ? { page: 'queued', id: Number(q.id), taskId, name: (q.name as string) ?? null } : null;
 }
 

@@ -50,10 +50,14 @@ const FAILED_ATTEMPT = `case when success then '[]'::jsonb else jsonb_build_arra
 const LAST_ATTEMPTS = `(select coalesce(jsonb_agg(a order by n), '[]') from jsonb_array_elements(t.attempts || excluded.attempts)
   with ordinality x(a, n) where n > jsonb_array_length(t.attempts || excluded.attempts) - 10)`;
 
+/** A package of the batch is done (acked): a success, a cancel, or a failure not to be retried. */
+const ACKED = `(i.success or i.cancelled or $2::boolean or ($3::int > 0 and coalesce(s.attempt_count, 1) >= $3::int))`;
+
 /**
  * Completion of a batch of finished tasks, in one statement: save what is to be saved (a retry of
  * the same task id updates its row and counts the attempt), ack (delete) the packages that are
- * done: successes, and failures when ackFailures is set or the attempts reached maxAttempts; and
+ * done: successes, and failures when ackFailures is set or the attempts reached maxAttempts; mark
+ * the failures left queued for a retry as linked, so the admin finds them by task id; and
  * add every attempt, saved or not, to its metrics rollup row (src/cluster/rollup.ts).
  * $1 = jsonb array of results, $2 = ackFailures, $3 = maxAttempts (0 = unlimited),
  * $4 = jsonb array of rollup rows, sorted by their key so that concurrent clusters lock the rows
@@ -81,8 +85,12 @@ export const COMPLETE = {
     ), acked as (
       delete from ormq_queued q
       using input i left join saved s on s.id = i.id
-      where q.id = i.qid and (i.success or i.cancelled or $2::boolean or ($3::int > 0 and coalesce(s.attempt_count, 1) >= $3::int))
+      where q.id = i.qid and ${ACKED}
       returning q.id
+    ), linked as (
+      update ormq_queued q set linked = true
+      from input i left join saved s on s.id = i.id
+      where q.id = i.qid and not ${ACKED} and not q.linked
     ), rolled as (
       insert into ormq_metric as m (${ROLLUP_COLUMNS})
       select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist

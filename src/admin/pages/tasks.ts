@@ -61,17 +61,18 @@ export function parseTaskId(raw: unknown): string | null {
 /**
  * A failed task's package stays queued while the cluster retries it (a retry is the lock expiring),
  * and the retry writes the failure row again. Resubmitting or deleting the row without the package
- * would run the task twice, or bring the deleted failure back. Served by ormq_queued_task_idx.
+ * would run the task twice, or bring the deleted failure back. The cluster marks such a package
+ * linked when it saves the failure; ormq_queued_task_idx holds the linked packages only.
  */
 async function dropQueuedRetries(tx: SqlEntityManager, rows: Row[]): Promise<void> {
-  await tx.execute(`delete from ormq_queued where (payload->>'id') in (?)`, [rows.map((r) => String(r.id).trim())]);
+  await tx.execute(`delete from ormq_queued where (payload->>'id') in (?) and linked`, [rows.map((r) => String(r.id).trim())]);
 }
 
 /** Failed tasks whose package is still queued: the cluster runs them again when its lock expires. */
 async function pendingRetries(em: SqlEntityManager, ids: string[]): Promise<Map<string, { queuedId: number; lock: string | null }>> {
   const found = new Map<string, { queuedId: number; lock: string | null }>();
   if (!ids.length) return found;
-  const rows = await em.execute(`select id, lock, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) order by id`, [ids]);
+  const rows = await em.execute(`select id, lock, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) and linked order by id`, [ids]);
   for (const r of rows) if (!found.has(r.task_id as string)) found.set(r.task_id as string, { queuedId: Number(r.id), lock: iso(r.lock) });
   return found;
 }
@@ -79,7 +80,7 @@ async function pendingRetries(em: SqlEntityManager, ids: string[]): Promise<Map<
 const nextAt = (lock: string | null, retry: number) => (lock ? new Date(new Date(lock).getTime() + retry * 1000).toISOString() : null);
 
 /** Served by ormq_queued_task_idx, one probe per failed row. */
-const RETRYING = `exists (select 1 from ormq_queued q where (q.payload->>'id') = ormq_task.id::text)`;
+const RETRYING = `exists (select 1 from ormq_queued q where (q.payload->>'id') = ormq_task.id::text and q.linked)`;
 
 /**
  * SQL matching rows where one of `columns` holds `text` as a literal substring, ignoring case.
