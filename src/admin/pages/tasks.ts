@@ -5,9 +5,10 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, type BuiltPackage } from '../../producer.js';
 import {
-  distinctValues, estimatedRows, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
-  textFilter, timeFilter, Where, type Keyset,
+  distinctValues, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
+  planStatements, readPlanned, textFilter, timeFilter, Where, type Keyset, type Planned,
 } from '../list.js';
+import { executeAll } from '../reads.js';
 import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
@@ -224,25 +225,32 @@ export function taskPage(config: TaskPageConfig): Page {
    * which would tempt the planner back to the index walk. Reading the window first cost a rare term
    * 2,000 heap rows for nothing: more than its own lookup (bench/admin.ts, "amber-lotus").
    */
-  const searchPage = async (em: SqlEntityManager, scoped: Where, search: Where, n: number): Promise<{ rows: Row[]; estimate: number }> => {
+  const searchPage = async (em: SqlEntityManager, scoped: Where, search: Where, n: number, counted: Where | null): Promise<{ rows: Row[]; planned: Planned }> => {
     const all = scoped.and(search);
-    const estimate = await estimatedRows(em, 'ormq_task', all);
+    // The table's size and the estimate come in one round trip; past the first page the count's
+    // filter (without the cursor) is planned in it too.
+    const [size, plan, countPlan] = await executeAll(em, [
+      ...planStatements('ormq_task', all),
+      ...(counted ? [planStatements('ormq_task', counted)[1]!] : []),
+    ]);
+    const { estimate, tableRows } = readPlanned([size!, plan!]);
+    const planned = countPlan ? readPlanned([size!, countPlan]) : { estimate, tableRows };
     if (estimate <= RARE_MATCHES) {
       const rows = await allMatches(em, all, n, RARE_MATCHES);
-      if (rows) return { rows, estimate };
+      if (rows) return { rows, planned };
     }
     const recent = await em.execute(
       `select ${listed} from (select * from ormq_task ${scoped.sql} ${orderBy(KEYSET)} limit ${SEARCH_WINDOW}) t
         where ${search.clauses.join(' and ')} ${orderBy(KEYSET)} limit ${n}`,
       [...scoped.params, ...search.params],
     );
-    if (recent.length >= n) return { rows: recent, estimate };
+    if (recent.length >= n) return { rows: recent, planned };
     const rows = await em.execute(
       `with m as materialized (select id, stopped from ormq_task ${all.sql})
        select ${listed} from ormq_task join (select id from m ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
       all.params,
     );
-    return { rows, estimate };
+    return { rows, planned };
   };
 
   const find = async (em: SqlEntityManager, id: string | number, columns: string) =>
@@ -267,12 +275,18 @@ export function taskPage(config: TaskPageConfig): Page {
       const cursor = parseCursor(KEYSET, query.cursor);
       const scoped = scope(query).and(afterCursor(KEYSET, cursor));
       const search = searchOf(query);
-      const found: { rows: Row[]; estimate?: number } = search.searching
-        ? await searchPage(ctx.em, scoped, search, limit + 1)
-        : { rows: await ctx.em.execute(`select ${listed} from ormq_task ${scoped.and(search).sql} ${orderBy(KEYSET)} limit ${limit + 1}`, [...scoped.params, ...search.params]) };
-      // On a first page the search's estimate was of exactly the count's filter: the count reuses it.
-      const estimate = cursor ? undefined : found.estimate;
-      const page = await keysetPage(ctx.em, 'ormq_task', found.rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow, estimate });
+      let found: { rows: Row[]; planned: Planned };
+      if (search.searching) found = await searchPage(ctx.em, scoped, search, limit + 1, cursor ? filtered : null);
+      else {
+        // The count's facts come in the page's round trip: at a million tasks a page is full and counted.
+        const all = scoped.and(search);
+        const [rows, ...plan] = await executeAll(ctx.em, [
+          [`select ${listed} from ormq_task ${all.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, all.params],
+          ...planStatements('ormq_task', filtered),
+        ]);
+        found = { rows: rows!, planned: readPlanned(plan) };
+      }
+      const page = await keysetPage(ctx.em, 'ormq_task', found.rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow, planned: found.planned });
       if (!config.success) {
         const retries = await pendingRetries(ctx.em, page.rows.map((r) => r.id as string));
         for (const r of page.rows) {
