@@ -28,29 +28,36 @@ export type QueueAdminHandler = (req: IncomingMessage, res: ServerResponse, next
  */
 const ROUTES = new RouteTable({ ...adminRoutes(PAGES), health: healthRoute }, PAGES);
 
-/** What every request of one admin reads through: the host's pg pool and the schema of ormq's tables. */
+/** What every request of one admin works through: the host's EntityManager and pg pool, and the schema of ormq's tables. */
 interface Database {
+  root: SqlEntityManager;
   pool(): Promise<NativePool>;
   schema: string | null;
 }
 
 class Request implements RequestContext {
   private actorName: Promise<string | null> | undefined;
+  private fork: SqlEntityManager | undefined;
   constructor(
     readonly req: IncomingMessage,
-    readonly em: SqlEntityManager,
+    private readonly emOf: () => SqlEntityManager,
     readonly options: ResolvedOptions,
     private readonly db: Database,
     private readonly decisions = new Map<string, Promise<boolean>>(),
   ) {}
+
+  /** The request's own EntityManager, forked when first used: a read through `read` needs none. */
+  get em(): SqlEntityManager {
+    return (this.fork ??= this.emOf());
+  }
 
   /**
    * Runs a read with each statement under the admin's statement timeout, so one slow query (a
    * search over a huge table, a lock wait) answers 503 instead of holding a connection.
    */
   async read<T>(fn: (r: Request) => Promise<T>): Promise<T> {
-    const em = timedReads(this.em, await this.db.pool(), this.options.statementTimeout, this.db.schema);
-    return fn(new Request(this.req, em, this.options, this.db, this.decisions));
+    const em = timedReads(this.db.root, () => this.em, await this.db.pool(), this.options.statementTimeout, this.db.schema);
+    return fn(new Request(this.req, () => em, this.options, this.db, this.decisions));
   }
 
   actor(): Promise<string | null> {
@@ -156,6 +163,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
   const base = opts.basePath;
   let pool: Promise<NativePool> | undefined;
   const db: Database = {
+    root: orm.em as SqlEntityManager,
     schema,
     // A failure (the database unreachable at the first request) is not kept: the next request asks again.
     pool: () =>
@@ -206,7 +214,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
 
     if (isApi) {
       if (!segments.length) throw notFound('No such API route');
-      const r = new Request(req, inSchema(orm.em.fork(), schema) as SqlEntityManager, opts, db);
+      const r = new Request(req, () => inSchema(orm.em.fork(), schema) as SqlEntityManager, opts, db);
       return api(r, method, segments, search, res);
     }
 

@@ -354,4 +354,17 @@ export function headFields(row: Record<string, unknown>, fields: readonly string
   return { values, truncated };
 }
 
-export const iso = (v: unknown): string | null => (v === null || v === undefined ? null : date(v).toISOString());
+/** PostgreSQL's text of a timestamptz in UTC, the session time zone ormq's reads normally get. */
+const PG_UTC = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?\+00$/;
+
+/**
+ * A time as `Date#toISOString` writes it. The UTC text is rewritten without a Date (the fraction
+ * cut to milliseconds, as Date cuts it): a list page has three times in each of its rows, and
+ * parsing them was a tenth of the server's work for a page of tasks.
+ */
+export const iso = (v: unknown): string | null => {
+  if (v === null || v === undefined) return null;
+  const m = typeof v === 'string' ? PG_UTC.exec(v) : null;
+  if (!m) return date(v).toISOString();
+  return `${m[1]}T${m[2]}.${m[3] === undefined ? '000' : m[3].length >= 3 ? m[3].slice(0, 3) : m[3].padEnd(3, '0')}Z`;
+};

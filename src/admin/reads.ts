@@ -30,15 +30,23 @@ const BATCH = Symbol('ormq timed reads');
 type Batch = (statements: readonly Statement[]) => Promise<Result[]>;
 
 /**
- * `em` whose `execute` sends each statement with the timeout in one round trip, and whose
- * `transactional` sets the timeout before anything else. Values are inlined as MikroORM's own
- * `execute` inlines them (its platform's `formatQuery`, after the host's `onQuery`), ormq's tables
- * qualified with `schema`; each statement is logged to the ORM's logger as `execute` logs it.
+ * An EntityManager whose `execute` sends each statement with the timeout in one round trip, and
+ * whose `transactional` sets the timeout before anything else; its other members are those of
+ * `em()`, called only when one is used. Values are inlined as MikroORM's own `execute` inlines them
+ * (its platform's `formatQuery`, after the host's `onQuery`), ormq's tables qualified with
+ * `schema`; each statement is logged to the ORM's logger as `execute` logs it. `root` is the
+ * host's EntityManager, whose platform, configuration and driver every fork shares.
  */
-export function timedReads(em: SqlEntityManager, pool: NativePool, timeoutMs: number, schema: string | null): SqlEntityManager {
-  const platform = em.getPlatform();
-  const onQuery = em.config.get('onQuery');
-  const logger = em.config.getLogger();
+export function timedReads(
+  root: SqlEntityManager,
+  em: () => SqlEntityManager,
+  pool: NativePool,
+  timeoutMs: number,
+  schema: string | null,
+): SqlEntityManager {
+  const platform = root.getPlatform();
+  const onQuery = root.config.get('onQuery');
+  const logger = root.config.getLogger();
   const timeout = `set local statement_timeout = ${Math.trunc(timeoutMs)}`;
 
   const batch: Batch = async (statements) => {
@@ -55,7 +63,7 @@ export function timedReads(em: SqlEntityManager, pool: NativePool, timeoutMs: nu
     } catch (err) {
       const took = Date.now() - started;
       for (const query of texts) logger.logQuery({ level: 'error', query, took });
-      throw em.getDriver().convertException(err as Error);
+      throw root.getDriver().convertException(err as Error);
     }
     const took = Date.now() - started;
     texts.forEach((query, i) => logger.logQuery({ level: 'info', query, took, results: results[i]!.rows.length }));
@@ -70,10 +78,11 @@ export function timedReads(em: SqlEntityManager, pool: NativePool, timeoutMs: nu
     return rows;
   };
 
-  return new Proxy(em, {
-    get(target, prop) {
+  return new Proxy(root, {
+    get(_, prop) {
       if (prop === BATCH) return batch;
       if (prop === 'execute') return execute;
+      const target = em();
       if (prop === 'transactional') {
         return (cb: (tx: SqlEntityManager) => unknown, ...rest: unknown[]) =>
           (target.transactional as (...a: unknown[]) => unknown)(async (tx: SqlEntityManager) => {

@@ -36,8 +36,8 @@ const LIST_COLUMNS = `id, name, func, hook, "group", cluster, enqueued, started,
 type Row = Record<string, unknown>;
 
 function toListRow(r: Row): Row {
-  const started = new Date(r.started as string);
-  const stopped = new Date(r.stopped as string);
+  const started = iso(r.started)!;
+  const stopped = iso(r.stopped)!;
   return {
     id: String(r.id).trim(),
     name: r.name,
@@ -46,9 +46,9 @@ function toListRow(r: Row): Row {
     group: r.group ?? null,
     cluster: r.cluster ?? null,
     enqueued: iso(r.enqueued),
-    started: started.toISOString(),
-    stopped: stopped.toISOString(),
-    timeTaken: stopped.getTime() - started.getTime(),
+    started,
+    stopped,
+    timeTaken: Date.parse(stopped) - Date.parse(started),
     success: r.success,
     attemptCount: Number(r.attempt_count),
     shortResult: r.short_result ?? null,
