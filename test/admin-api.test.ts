@@ -261,6 +261,29 @@ Lists('a term of several words matches it whole, as typed, in name, func or grou
   assert.is(count.json.count, 4);
 });
 
+Lists('a common term is checked among the newest rows as ILIKE checks it: in name, func or group, any case, never across two columns', async ({ orm, api }) => {
+  // 3,000 older matches of each term: the planner expects more than a rare term's lookup takes,
+  // so the newest rows are read first and each is checked row by row.
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, enqueued, started, stopped, success)
+     select md5(i::text), case when i % 2 = 0 then 'old-common-' || i else E'old-x\\nmon-' || i end, 'work', t, t, t, true
+       from generate_series(1, 6000) i, lateral (select now() - interval '1 hour' - i * interval '1 second' as t) s`,
+  );
+  await sql(orm, 'analyze ormq_task');
+  const at = (s: number) => new Date(Date.now() - s * 1000).toISOString();
+  await insertTask(orm, { name: 'by-func', func: 'app.COMMON.run', stopped: at(1) });
+  await insertTask(orm, { name: 'hay', func: 'app.other', group: 'misc', stopped: at(2) });
+  await insertTask(orm, { name: 'by-group', group: 'Common-jobs', stopped: at(3) });
+  await insertTask(orm, { name: 'cross-x', func: 'mon.job', stopped: at(4) });
+  await insertTask(orm, { name: 'new-X\nMON', stopped: at(5) });
+  const names = async (q: string) =>
+    ((await api.get(`api/successful?search=${encodeURIComponent(q)}&limit=3`)).json.rows as { name: string }[]).map((r) => r.name);
+  assert.equal(await names('common'), ['by-func', 'by-group', 'old-common-2']);
+  // "x", a newline, "mon": found within one column, not where one column ends and the next begins.
+  assert.equal(await names('x\nmon'), ['new-X\nMON', 'old-x\nmon-1', 'old-x\nmon-3']);
+});
+
 Lists('keyset paging walks every row once, newest first, across equal timestamps', async ({ orm, api }) => {
   const same = new Date(Date.now() - 60_000).toISOString();
   await insertManyTasks(orm, 130, { sameStopped: same, prefix: 'same-' });

@@ -15,6 +15,7 @@ import { adminRoutes } from './meta.js';
 import { PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
 import type { Access, RequestContext, Route, RouteInput } from './page.js';
 import { PAGES } from './pages/index.js';
+import { timedReads, type NativePool } from './reads.js';
 import { methodNotAllowed, RouteTable } from './routes.js';
 import { defaultClientDir, loadClient, serveAsset } from './static.js';
 
@@ -27,24 +28,36 @@ export type QueueAdminHandler = (req: IncomingMessage, res: ServerResponse, next
  */
 const ROUTES = new RouteTable({ ...adminRoutes(PAGES), health: healthRoute }, PAGES);
 
+/** What every request of one admin works through: the host's EntityManager and pg pool, and the schema of ormq's tables. */
+interface Database {
+  root: SqlEntityManager;
+  pool(): Promise<NativePool>;
+  schema: string | null;
+}
+
 class Request implements RequestContext {
   private actorName: Promise<string | null> | undefined;
+  private fork: SqlEntityManager | undefined;
   constructor(
     readonly req: IncomingMessage,
-    readonly em: SqlEntityManager,
+    private readonly emOf: () => SqlEntityManager,
     readonly options: ResolvedOptions,
+    private readonly db: Database,
     private readonly decisions = new Map<string, Promise<boolean>>(),
   ) {}
 
+  /** The request's own EntityManager, forked when first used: a read through `read` needs none. */
+  get em(): SqlEntityManager {
+    return (this.fork ??= this.emOf());
+  }
+
   /**
-   * Runs a read in its own transaction under the admin's statement timeout, so one slow query
-   * (a search over a huge table, a lock wait) answers 503 instead of holding a connection.
+   * Runs a read with each statement under the admin's statement timeout, so one slow query (a
+   * search over a huge table, a lock wait) answers 503 instead of holding a connection.
    */
-  read<T>(fn: (r: Request) => Promise<T>): Promise<T> {
-    return this.em.transactional(async (tx) => {
-      await tx.execute(`set local statement_timeout = ${this.options.statementTimeout}`);
-      return fn(new Request(this.req, tx as SqlEntityManager, this.options, this.decisions));
-    });
+  async read<T>(fn: (r: Request) => Promise<T>): Promise<T> {
+    const em = timedReads(this.db.root, () => this.em, await this.db.pool(), this.options.statementTimeout, this.db.schema);
+    return fn(new Request(this.req, () => em, this.options, this.db, this.decisions));
   }
 
   actor(): Promise<string | null> {
@@ -148,6 +161,17 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
   const schema = schemaOf(orm.em, checkSchema(options.schema, 'queueAdmin: schema'));
   const assets = loadClient(options.clientDir ?? defaultClientDir());
   const base = opts.basePath;
+  let pool: Promise<NativePool> | undefined;
+  const db: Database = {
+    root: orm.em as SqlEntityManager,
+    schema,
+    // A failure (the database unreachable at the first request) is not kept: the next request asks again.
+    pool: () =>
+      (pool ??= (orm.em.getConnection().getNativeClient() as Promise<NativePool>).catch((err: unknown) => {
+        pool = undefined;
+        throw err;
+      })),
+  };
 
   return function ormqAdmin(req, res, next) {
     const url = req.url ?? '/';
@@ -190,7 +214,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
 
     if (isApi) {
       if (!segments.length) throw notFound('No such API route');
-      const r = new Request(req, inSchema(orm.em.fork(), schema) as SqlEntityManager, opts);
+      const r = new Request(req, () => inSchema(orm.em.fork(), schema) as SqlEntityManager, opts, db);
       return api(r, method, segments, search, res);
     }
 

@@ -18,7 +18,7 @@ export interface RequestContext {
   can(page: PageId | ViewPageId, action: string): Promise<boolean>;
   /** Throws a 403 unless this request may do `action` on `page`. */
   require(page: PageId | ViewPageId, action: string): Promise<void>;
-  /** Runs a read in its own transaction under the admin's statement timeout. */
+  /** Runs a read with each statement under the admin's statement timeout (`em.transactional` for statements that must share one). */
   read<T>(fn: (ctx: RequestContext) => Promise<T>): Promise<T>;
 }
 
