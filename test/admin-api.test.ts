@@ -325,6 +325,24 @@ Lists('a search pages through matches among the newest rows and far older ones a
   assert.equal(rare.json.count, { value: 3, estimated: false });
 });
 
+Lists('in a large table a rare search that collects every match counts them exactly, past the cap of a counted search', async ({ orm, api }) => {
+  // 110,000 successes: 1,500 of them "amber-lotus", none among the newest 2,000.
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, enqueued, started, stopped, success)
+     select md5(i::text), case when i > 2000 and i % 70 = 0 then 'amber-lotus-' || i else 'hay-' || i end, 'work', t, t, t, true
+       from generate_series(1, 105000) i, lateral (select now() - i * interval '1 second' as t) s`,
+  );
+  await sql(orm, 'analyze ormq_task');
+  const r = await api.get('api/successful?search=amber-lotus');
+  assert.is(r.json.rows[0].name, 'amber-lotus-2030');
+  assert.equal(r.json.count, { value: 1472, estimated: false });
+  // Past the first page the count is of the whole search again, not of what follows the cursor.
+  const next = await api.get(`api/successful?search=amber-lotus&cursor=${encodeURIComponent(r.json.next)}`);
+  assert.is(next.json.rows[0].name, `amber-lotus-${2030 + 70 * r.json.rows.length}`);
+  assert.is(next.json.count.value >= 1000, true);
+});
+
 Lists('a search matching more rows than it looks up at once, none among the newest, pages through all of them in order', async ({ orm, api }) => {
   // The newest 2,500 are "hay"; the 3,000 older ones are "needle": more than a rare term's lookup
   // stops at, and fewer than a page within the newest rows, so every way of finding them is taken.

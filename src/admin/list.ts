@@ -167,6 +167,8 @@ const TRUSTED_ESTIMATE = 5;
 export interface Planned {
   tableRows: number;
   estimate: number;
+  /** The exact count of this `where`, when the page's own query collected every match. */
+  matched?: number;
 }
 
 /**
@@ -211,6 +213,7 @@ async function cappedCount(em: SqlEntityManager, table: string, where: Where, ca
  * the table's size and the estimate for this very `where` when the caller has already asked.
  */
 export async function listCount(em: SqlEntityManager, table: string, where: Where, known?: Planned): Promise<Count> {
+  if (known?.matched !== undefined) return { value: known.matched, estimated: false };
   const cap = where.searching ? SEARCH_CAP : EXACT_CAP;
   const { tableRows, estimate } = known ?? (await planned(em, table, where));
   if (tableRows < SMALL_TABLE) {

@@ -255,10 +255,13 @@ export function taskPage(config: TaskPageConfig): Page {
       ...(counted ? [planStatements('ormq_task', counted)[1]!] : []),
     ]);
     const { estimate, tableRows } = readPlanned([size!, plan!]);
-    const planned = countPlan ? readPlanned([size!, countPlan]) : { estimate, tableRows };
+    const planned: Planned = countPlan ? readPlanned([size!, countPlan]) : { estimate, tableRows };
+    // A first page's search is the count's filter: where every match was collected, they are the
+    // count (at 10M tasks, counting "amber-lotus" again cost as much as finding it).
+    const collected = (rows: Row[]): Planned => (countPlan || !rows.length ? planned : { ...planned, matched: Number(rows[0]!.matched) });
     if (estimate <= RARE_MATCHES) {
       const rows = await allMatches(em, all, n, RARE_MATCHES);
-      if (rows) return { rows, planned };
+      if (rows) return { rows, planned: collected(rows) };
     }
     const recent = await em.execute(
       `select ${listed} from (select * from ormq_task ${scoped.sql} ${orderBy(KEYSET)} limit ${SEARCH_WINDOW}) t
@@ -268,10 +271,10 @@ export function taskPage(config: TaskPageConfig): Page {
     if (recent.length >= n) return { rows: recent, planned };
     const rows = await em.execute(
       `with m as materialized (select id, stopped from ormq_task ${all.sql})
-       select ${listed} from ormq_task join (select id from m ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
+       select (select count(*) from m) as matched, ${listed} from ormq_task join (select id from m ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
       all.params,
     );
-    return { rows, planned };
+    return { rows, planned: collected(rows) };
   };
 
   const find = async (em: SqlEntityManager, id: string | number, columns: string) =>
