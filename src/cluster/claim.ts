@@ -5,10 +5,11 @@
  * before its lock expires is released rather than started, so a slow backlog never runs twice.
  *
  * Quick tasks would leave the workers idle for every claim's round trip. When the packages of the
- * last claim started so quickly that a whole `bulk` of them starts within AHEAD_MS, and that claim
- * came back full (more are waiting), the next claim goes out as soon as fewer than `bulk` wait
- * here, while the workers run what is buffered. Slower tasks never claim ahead: what this process
- * holds is then only what it starts next.
+ * last claim started so quickly that a whole `bulk` of them starts within a few of its round trips
+ * (and within AHEAD_MS), and that claim came back full (more are waiting), the next claim goes out
+ * as soon as fewer than `bulk` wait here, while the workers run what is buffered. Slower tasks,
+ * for which a round trip is a small part of the time, never claim ahead: what this process holds
+ * is then only what it starts next.
  */
 import type { StoredPackage } from '../rows.js';
 import { timeoutOf, type Workers } from './attempt.js';
@@ -26,7 +27,9 @@ export interface ClaimHost {
   running(): boolean;
 }
 
-/** Claims go out ahead only while a whole `bulk` starts within this many ms. */
+/** Claims go out ahead only while a whole `bulk` starts within this many claim round trips… */
+const AHEAD_ROUND_TRIPS = 8;
+/** …and within this many ms. */
 const AHEAD_MS = 100;
 
 interface Buffered {
@@ -35,6 +38,8 @@ interface Buffered {
   claimed: number;
   /** On a claim's last package when it had to wait for a worker: how many packages start before it. */
   after?: number;
+  /** On the same package: the claim's round trip in ms. */
+  roundTrip?: number;
 }
 
 export class Claimer {
@@ -65,6 +70,7 @@ export class Claimer {
       const want = Math.max(free, options.bulk);
       let rows: Record<string, unknown>[] = [];
       const pauses = this.#pauses;
+      const sent = Date.now();
       try {
         rows = (await this.host.query(CLAIM, [options.name, options.retry, want, this.host.processId])).rows;
       } catch (err) {
@@ -92,7 +98,7 @@ export class Claimer {
       }
       // Its last package waits for this many starts: that time is the pace of this process's tasks.
       const after = this.#buffer.length - (options.workers - workers.busy);
-      if (rows.length && after > 0) this.#buffer[this.#buffer.length - 1]!.after = after;
+      if (rows.length && after > 0) Object.assign(this.#buffer[this.#buffer.length - 1]!, { after, roundTrip: claimed - sent });
       this.startBuffered();
       if (rows.length < want) await wake.sleep(await this.#idleWait());
     }
@@ -126,7 +132,10 @@ export class Claimer {
       // Waiting here plus running to its timeout must end before the lock expires at `retry`.
       const budget = (options.retry - timeoutOf(next.pkg, options.timeout)) * 1000;
       const waited = Date.now() - next.claimed;
-      if (next.after !== undefined) this.#fast = (waited / next.after) * options.bulk <= AHEAD_MS;
+      if (next.after !== undefined) {
+        const bulkMs = (waited / next.after) * options.bulk;
+        this.#fast = bulkMs <= AHEAD_MS && bulkMs <= AHEAD_ROUND_TRIPS * Math.max(1, next.roundTrip!);
+      }
       if (waited >= budget) stale.push(next.qid);
       else workers.run(next.qid, next.pkg);
     }
