@@ -114,7 +114,7 @@ export const COMPLETE = {
 export const ACK = {
   name: 'ormq_ack',
   text: `with acked as (delete from ormq_queued where id = any($1::bigint[])), rolled as (${insertRollups('$2')}
-    ) select 1 as done`,
+    ) select 1 as done where false`,
 };
 
 export interface Completion extends Attempt {
@@ -138,18 +138,6 @@ export function taskRow(f: Completion, cluster: string) {
  * saveLimit is -1 or its package says `save: false`, and each task id is saved once per statement:
  * ON CONFLICT cannot touch the same row twice (two packages can carry one id when a caller chose it).
  */
-/** The statement and values that complete a batch: ACK when none of it is saved, else COMPLETE. */
-export function completion(
-  batch: readonly Completion[],
-  o: { name: string; saveLimit: number; ackFailures: boolean; maxAttempts: number; metrics: boolean },
-): { statement: { name: string; text: string }; values: unknown[] } {
-  if (batch.every((f) => f.success && (o.saveLimit === -1 || f.pkg.save === false))) {
-    const rollups = o.metrics ? rollupRows(batch, o.name) : [];
-    return { statement: ACK, values: [`{${batch.map((f) => f.qid).join(',')}}`, JSON.stringify(rollups)] };
-  }
-  return { statement: COMPLETE, values: completeValues(batch, o) };
-}
-
 export function completeValues(
   batch: readonly Completion[],
   o: { name: string; saveLimit: number; ackFailures: boolean; maxAttempts: number; metrics: boolean },
@@ -163,6 +151,18 @@ export function completeValues(
   });
   const rollups = o.metrics ? rollupRows(batch, o.name) : [];
   return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups)];
+}
+
+/** The statement and values that complete a batch: ACK when none of it is saved, else COMPLETE. */
+export function completion(
+  batch: readonly Completion[],
+  o: { name: string; saveLimit: number; ackFailures: boolean; maxAttempts: number; metrics: boolean },
+): { statement: { name: string; text: string }; values: unknown[] } {
+  if (batch.every((f) => f.success && (o.saveLimit === -1 || f.pkg.save === false))) {
+    const rollups = o.metrics ? rollupRows(batch, o.name) : [];
+    return { statement: ACK, values: [`{${batch.map((f) => f.qid).join(',')}}`, JSON.stringify(rollups)] };
+  }
+  return { statement: COMPLETE, values: completeValues(batch, o) };
 }
 
 /**
