@@ -399,6 +399,52 @@ Retry('a package waiting for a worker is released, not started, once it could no
   }
 });
 
+Retry('tasks slower than a claim hold no more packages than the workers or bulk take', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, { workers: 2, bulk: 3, tasks: { slow: () => sleep(150) } });
+  try {
+    for (let n = 0; n < 16; n++) await enqueue(em(orm), 'slow', [n]);
+    let most = 0;
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) {
+      const [row] = await sql<{ n: string }>(orm, "select count(*) as n from ormq_queued where lock > now() - interval '60 seconds'");
+      most = Math.max(most, Number(row!.n));
+      await sleep(20);
+    }
+    // Two running, one waiting, and the two that just finished while their ack is written: the
+    // rest of a backlog of slow tasks stays claimable by other clusters.
+    assert.ok(most > 0 && most <= 5, `held at most ${most}`);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('a backlog of quick tasks drained by two clusters claiming ahead runs each task once', async ({ orm, db }) => {
+  const runs = new Map<string, number>();
+  const orms = [orm, await initOrm(db.url)];
+  const clusters = await startClusters(orms, {
+    workers: 4,
+    bulk: 50,
+    saveLimit: -1,
+    tasks: {
+      quick(this: { id: string }) {
+        runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
+      },
+    },
+  });
+  try {
+    await sql(orm, `insert into ormq_queued (key, payload)
+      select 'default', jsonb_build_object('id', md5(g::text), 'name', 'q' || g, 'func', 'quick', 'args', '[]'::jsonb, 'kwargs', '{}'::jsonb, 'enqueued', now())
+      from generate_series(1, 3000) g`);
+    await sql(orm, "select pg_notify('ormq_queued', 'default')");
+    await waitForDrained(orm, 'an empty queue', 30_000);
+    assert.is(runs.size, 3000);
+    assert.equal([...runs.values()].filter((n) => n !== 1), [], 'no task ran twice');
+  } finally {
+    await clusters.stop();
+    await orms[1]!.close(true);
+  }
+});
+
 Retry("a task's own timeout cannot exceed the cluster's", async ({ orm }) => {
   const { cluster } = await startCluster(orm, { ackFailures: true, timeout: 0.2, retry: 5, tasks: { slow: () => sleep(2_000) } });
   try {

@@ -3,6 +3,13 @@
  * free workers when `bulk` is larger: the rest wait here, locked, and start as workers free up. One
  * round trip then feeds many short tasks. A package that waited so long that it could not finish
  * before its lock expires is released rather than started, so a slow backlog never runs twice.
+ *
+ * Quick tasks would leave the workers idle for every claim's round trip. When the packages of the
+ * last claim started so quickly that a whole `bulk` of them starts within a few of its round trips
+ * (and within AHEAD_MS), and that claim came back full (more are waiting), the next claim goes out
+ * as soon as fewer than `bulk` wait here, while the workers run what is buffered. Slower tasks,
+ * for which a round trip is a small part of the time, never claim ahead: what this process holds
+ * is then only what it starts next.
  */
 import type { StoredPackage } from '../rows.js';
 import { timeoutOf, type Workers } from './attempt.js';
@@ -20,9 +27,28 @@ export interface ClaimHost {
   running(): boolean;
 }
 
+/** Claims go out ahead only while a whole `bulk` starts within this many claim round trips… */
+const AHEAD_ROUND_TRIPS = 8;
+/** …and within this many ms. */
+const AHEAD_MS = 100;
+
+interface Buffered {
+  qid: number;
+  pkg: StoredPackage;
+  claimed: number;
+  /** On a claim's last package when it had to wait for a worker: how many packages start before it. */
+  after?: number;
+  /** On the same package: the claim's round trip in ms. */
+  roundTrip?: number;
+}
+
 export class Claimer {
   /** Claimed packages waiting for a free worker. */
-  #buffer: { qid: number; pkg: StoredPackage; claimed: number }[] = [];
+  #buffer: Buffered[] = [];
+  /** The last claim came back with all it asked for: more are waiting. */
+  #full = false;
+  /** The packages of the last claim that had to wait started at a pace of `bulk` within AHEAD_MS. */
+  #fast = false;
   /** Pauses of this key heard so far: a claim under way when one arrives hands back what it returns. */
   #pauses = 0;
 
@@ -33,7 +59,8 @@ export class Claimer {
     while (this.host.running()) {
       this.startBuffered();
       const free = options.workers - workers.busy;
-      if (free <= 0) {
+      const ahead = this.#fast && this.#full && this.#buffer.length < options.bulk;
+      if (free <= 0 && !ahead) {
         // Full: a notification now needs no memory, since a freed slot always claims next.
         wake.clear();
         await wake.sleep(options.poll);
@@ -43,13 +70,16 @@ export class Claimer {
       const want = Math.max(free, options.bulk);
       let rows: Record<string, unknown>[] = [];
       const pauses = this.#pauses;
+      const sent = Date.now();
       try {
         rows = (await this.host.query(CLAIM, [options.name, options.retry, want, this.host.processId])).rows;
       } catch (err) {
+        this.#full = false;
         options.log('warn', `claim failed: ${(err as Error).message}`);
         await wake.sleep(options.poll);
         continue;
       }
+      this.#full = rows.length >= want;
       if (this.#pauses !== pauses) {
         // Its snapshot predates the pause; a resume since then nudges a new claim. A package still
         // running past its timeout keeps the lock the claim renewed, as below.
@@ -66,6 +96,9 @@ export class Claimer {
         }
         this.#buffer.push({ qid, pkg: row.payload as StoredPackage, claimed });
       }
+      // Its last package waits for this many starts: that time is the pace of this process's tasks.
+      const after = this.#buffer.length - (options.workers - workers.busy);
+      if (rows.length && after > 0) Object.assign(this.#buffer[this.#buffer.length - 1]!, { after, roundTrip: claimed - sent });
       this.startBuffered();
       if (rows.length < want) await wake.sleep(await this.#idleWait());
     }
@@ -83,6 +116,14 @@ export class Claimer {
     }
   }
 
+  /**
+   * Fewer than `bulk` wait here: the claim loop may have to claim. With more, a freed worker
+   * takes one of them and the loop has nothing to do, so it is not woken for every task.
+   */
+  get low(): boolean {
+    return this.#buffer.length < this.host.options.bulk;
+  }
+
   startBuffered(): void {
     const { options, workers } = this.host;
     const stale: number[] = [];
@@ -90,7 +131,12 @@ export class Claimer {
       const next = this.#buffer.shift()!;
       // Waiting here plus running to its timeout must end before the lock expires at `retry`.
       const budget = (options.retry - timeoutOf(next.pkg, options.timeout)) * 1000;
-      if (Date.now() - next.claimed >= budget) stale.push(next.qid);
+      const waited = Date.now() - next.claimed;
+      if (next.after !== undefined) {
+        const bulkMs = (waited / next.after) * options.bulk;
+        this.#fast = bulkMs <= AHEAD_MS && bulkMs <= AHEAD_ROUND_TRIPS * Math.max(1, next.roundTrip!);
+      }
+      if (waited >= budget) stale.push(next.qid);
       else workers.run(next.qid, next.pkg);
     }
     this.release(stale);

@@ -59,7 +59,7 @@ export class Cluster {
       finished: (f) => {
         this.#saver.add(f);
         this.#claimer.startBuffered();
-        this.#worker.nudge();
+        if (this.#claimer.low) this.#worker.nudge();
       },
     });
     this.#claimer = new Claimer({

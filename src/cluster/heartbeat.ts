@@ -65,14 +65,13 @@ export interface HeartbeatHost {
   paused(paused: boolean): void;
 }
 
+/** A running task as began() saw it; its row in the beat is made only when a beat writes it. */
 interface Running {
-  package: number;
-  id: string;
-  name: string;
-  func: string;
-  started: string;
+  pkg: TaskPackage;
   since: number;
 }
+
+const text = (v: unknown, max: number) => (typeof v === 'string' ? v.slice(0, max) : '');
 
 export class Heartbeat {
   /** This process's row; a restarted process is a new row. */
@@ -103,9 +102,9 @@ export class Heartbeat {
     await this.host.query(GONE, [this.id]).catch((e) => this.host.warn(`could not remove the heartbeat row: ${(e as Error).message}`));
   }
 
+  /** Called for every task: it keeps what the next beat needs and formats nothing (a beat is rare, a task is not). */
   began(qid: number, pkg: TaskPackage): void {
-    const text = (v: unknown, max: number) => (typeof v === 'string' ? v.slice(0, max) : '');
-    this.#running.set(qid, { package: qid, id: text(pkg.id, 32), name: text(pkg.name, 100), func: text(pkg.func, 256), started: new Date().toISOString(), since: Date.now() });
+    this.#running.set(qid, { pkg, since: Date.now() });
   }
 
   /** Counts a finished task; true when it ended because it was stopped (its package is then acked). */
@@ -125,7 +124,10 @@ export class Heartbeat {
   async #write(): Promise<void> {
     const now = Date.now();
     // Elapsed as of this beat, not the process's clock: the admin adds the row's age on the database's clock.
-    const tasks = [...this.#running.values()].map(({ since, ...t }) => ({ ...t, elapsed: now - since }));
+    const tasks = [...this.#running].map(([qid, { pkg, since }]) => ({
+      package: qid, id: text(pkg.id, 32), name: text(pkg.name, 100), func: text(pkg.func, 256),
+      started: new Date(since).toISOString(), elapsed: now - since,
+    }));
     try {
       await this.host.query(BEAT, [
         this.id, this.host.name, HOST, process.pid, this.host.beatMs, this.host.stopping() ? 'stopping' : 'running',

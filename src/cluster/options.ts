@@ -32,7 +32,11 @@ export interface ClusterOptions {
   heartbeat?: number;
   /** ms between claims when no notification arrives. Default 1000. */
   poll?: number;
-  /** Packages claimed per round trip. Default 10. */
+  /**
+   * Packages claimed per round trip. Default 10. While a backlog of quick tasks drains (a whole
+   * `bulk` starts within 100 ms), the next claim goes out once fewer than `bulk` wait, so up to
+   * twice as many are held; slower tasks never claim ahead.
+   */
   bulk?: number;
   /** IANA zone whose wall clock the calendar schedule types keep. Default 'UTC'. */
   timeZone?: string;

@@ -18,6 +18,9 @@ export interface Attempt {
   /** ISO timestamps, possibly with microseconds */
   started: string;
   stopped: string;
+  /** The same instants in ms since the epoch, when the caller has them: then nothing is parsed. */
+  startedMs?: number;
+  stoppedMs?: number;
 }
 
 interface RollupRow {
@@ -57,26 +60,47 @@ const SPANS = [1, 60] as const;
  */
 export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow[] {
   const rows = new Map<string, RollupRow>();
+  // Most attempts of a batch share their minute, func and outcome, and a bulk enqueue their
+  // enqueued time: the rows and the parsed time of the attempt before are reused.
+  let current: RollupRow[] = [];
+  let minute = NaN;
+  let success: boolean | null = null;
+  let rawFunc: unknown;
+  let enqueued: unknown;
+  let enqueuedMs = NaN; // msOf(undefined)
   for (const a of attempts) {
-    const started = msOf(a.started);
-    const stopped = msOf(a.stopped);
+    const stopped = a.stoppedMs ?? msOf(a.stopped);
     if (!Number.isFinite(stopped)) continue; // the cluster's own clock: never, but a count is not worth a lost save
+    const started = a.startedMs ?? msOf(a.started);
+    if (a.pkg.enqueued !== enqueued) {
+      enqueued = a.pkg.enqueued;
+      enqueuedMs = msOf(enqueued);
+    }
     const runtime = duration(started, stopped);
-    const wait = duration(msOf(a.pkg.enqueued), started);
+    const wait = duration(enqueuedMs, started);
     const r = bucketOf(runtime);
     const w = bucketOf(wait);
-    // as the task row stores it: varchar(256)
-    const func = String(a.pkg.func ?? '').slice(0, 256);
-    for (const span of SPANS) {
-      const width = span * MINUTE;
-      const start = Math.floor(stopped / width) * width;
-      const id = `${span} ${start} ${a.success} ${func}`;
-      let row = rows.get(id);
-      if (!row) {
-        const bucket = new Date(start).toISOString();
-        row = { span_minutes: span, bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: {}, wait_hist: {} };
-        rows.set(id, row);
-      }
+    const thisMinute = Math.floor(stopped / MINUTE) * MINUTE;
+    if (thisMinute !== minute || a.success !== success || a.pkg.func !== rawFunc || !current.length) {
+      minute = thisMinute;
+      success = a.success;
+      rawFunc = a.pkg.func;
+      // as the task row stores it: varchar(256)
+      const func = String(a.pkg.func ?? '').slice(0, 256);
+      current = SPANS.map((span) => {
+        const width = span * MINUTE;
+        const start = Math.floor(stopped / width) * width;
+        const id = `${span} ${start} ${a.success} ${func}`;
+        let row = rows.get(id);
+        if (!row) {
+          const bucket = new Date(start).toISOString();
+          row = { span_minutes: span, bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: {}, wait_hist: {} };
+          rows.set(id, row);
+        }
+        return row;
+      });
+    }
+    for (const row of current) {
       row.count++;
       row.runtime_sum += runtime;
       row.runtime_max = Math.max(row.runtime_max, runtime);

