@@ -229,7 +229,7 @@ end $$;
  */
 const QUEUED_UPGRADES = `
 do $$
-declare idx regclass;
+declare idx regclass; added boolean := false;
 begin
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'run_at' and not attisdropped) then
     alter table ormq_queued add column run_at timestamptz null;
@@ -239,12 +239,18 @@ begin
   end if;
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'linked' and not attisdropped) then
     alter table ormq_queued add column linked boolean not null default false;
+    added := true;
   end if;
   select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
     where c.relname = 'ormq_queued_task_idx' and i.indrelid = 'ormq_queued'::regclass and i.indpred is null;
   if idx is not null then
     update ormq_queued q set linked = true where exists (select 1 from ormq_task t where t.id = (q.payload->>'id')::char(32));
     execute format('drop index %s', idx);
+  end if;
+  if added then
+    -- Without statistics on linked the planner takes it as true for a large share of rows, and
+    -- scans the whole queue for the admin's lookups by task id until autovacuum analyzes it.
+    analyze ormq_queued;
   end if;
 end $$;
 `;

@@ -61,6 +61,8 @@ S('a queue from before linked packages: a package whose task has a row becomes l
     assert.equal(await sql(orm, `select payload->>'id' as id, linked from ormq_queued order by ormq_queued.id`), [{ id: failed, linked: true }, { id: fresh, linked: false }]);
     const [index] = await sql<{ indexdef: string }>(orm, `select indexdef from pg_indexes where indexname = 'ormq_queued_task_idx'`);
     assert.match(index!.indexdef, /WHERE linked$/);
+    // Analyzed at once: without statistics on linked, a lookup by task id was planned as a scan of the queue.
+    assert.is((await sql(orm, `select 1 from pg_stats where tablename = 'ormq_queued' and attname = 'linked'`)).length, 1);
     const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
     assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
   } finally {
