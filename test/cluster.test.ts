@@ -508,6 +508,25 @@ Retry('a package whose lock expires is claimed then, not at the next poll', asyn
   }
 });
 
+Retry('an idle cluster with nothing locked or delayed claims once per poll, not every few ms', async ({ orm }) => {
+  const pool = (await orm.em.getConnection().getNativeClient()) as unknown as { query(config: unknown, ...rest: unknown[]): unknown };
+  const query = pool.query;
+  let claims = 0;
+  pool.query = function (this: unknown, config: unknown, ...rest: unknown[]) {
+    if (String((config as { name?: unknown } | null)?.name ?? '').startsWith('ormq_claim')) claims++;
+    return query.call(this, config, ...rest);
+  };
+  const { cluster } = await startCluster(orm, { poll: 200, tasks: {} });
+  try {
+    await sleep(1_000);
+  } finally {
+    await cluster.stop();
+    pool.query = query;
+  }
+  // One claim at start and one a poll: about 6. Sleeping as if a lock had just expired, it made ~100.
+  assert.ok(claims >= 2 && claims <= 10, `${claims} claims in one idle second at poll 200 ms`);
+});
+
 Retry.run();
 
 const Options = suite('cluster: options');

@@ -178,12 +178,15 @@ export function completion(
  * neither). The delayed side is one step of ormq_queued_run_at_idx. Asked only when a claim
  * came back short, when the locked rows of the key are the few in flight, so that a package left
  * by a crashed cluster or a failed save is retried when its lock expires, not at the next poll.
+ * Neither stays null rather than 0: greatest() skips a null, and an idle loop told 0 would claim
+ * again every few ms instead of sleeping for its poll.
  */
 export const NEXT_EXPIRY = {
   name: 'ormq_next_expiry',
-  text: `select greatest(0, extract(epoch from least(
+  text: `select case when due is null then null else greatest(0, extract(epoch from due - now()) * 1000) end::float8 as ms
+    from (select least(
       (select min(lock) + make_interval(secs => $2) from ormq_queued where key = $1 and lock is not null),
-      (select min(run_at) from ormq_queued where key = $1 and run_at > now())) - now()) * 1000)::float8 as ms`,
+      (select min(run_at) from ormq_queued where key = $1 and run_at > now())) as due) d`,
 };
 
 /** Graceful stop: packages this cluster holds but did not finish become claimable at once. */
