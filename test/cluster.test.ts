@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, enqueue, type TaskRecord } from '../src/index.js';
 import { initOrm, sql, waitFor } from './helpers/db.js';
+import { NEXT_EXPIRY } from '../src/cluster/sql.js';
 import { sleep, startCluster, startClusters, waitForDrained, waitForSaved } from './helpers/cluster.js';
 import { CLEAR_QUEUE, dbSuite } from './helpers/suites.js';
 
@@ -525,6 +526,28 @@ Retry('an idle cluster with nothing locked or delayed claims once per poll, not 
   }
   // One claim at start and one a poll: about 6. Sleeping as if a lock had just expired, it made ~100.
   assert.ok(claims >= 2 && claims <= 10, `${claims} claims in one idle second at poll 200 ms`);
+});
+
+Retry('an idle claim loop waits for what comes due: a delayed package already due is now, one running is not, a paused key waits for its resume', async ({ orm }) => {
+  const pool = (await orm.em.getConnection().getNativeClient()) as unknown as { query(config: unknown): Promise<{ rows: { ms: number | null }[] }> };
+  const wait = async () => (await pool.query({ text: NEXT_EXPIRY.text, values: ['default', 60] })).rows[0]?.ms ?? null;
+  assert.is(await wait(), null, 'nothing queued: the poll');
+  // Came due after the claim that missed it: claimable now, not after a whole poll.
+  await sql(orm, `insert into ormq_queued (key, payload, run_at) values ('default', '{}', now() - interval '1 second')`);
+  assert.is(await wait(), 0);
+  // Claimed and running: its lock's expiry, about a minute away.
+  await sql(orm, 'update ormq_queued set lock = now()');
+  const ms = (await wait())!;
+  assert.ok(ms > 55_000 && ms <= 60_000, String(ms));
+  await sql(orm, `insert into ormq_queued (key, payload, run_at) values ('default', '{}', now() + interval '5 seconds')`);
+  const soon = (await wait())!;
+  assert.ok(soon > 3_000 && soon <= 5_000, String(soon));
+  await sql(orm, `insert into ormq_paused_key (key) values ('default')`);
+  try {
+    assert.is(await wait(), null, 'paused: a resume nudges the loop');
+  } finally {
+    await sql(orm, `delete from ormq_paused_key`);
+  }
 });
 
 Retry.run();

@@ -174,19 +174,22 @@ export function completion(
 }
 
 /**
- * ms until the earliest lock of this key expires or its earliest delayed package comes due (null:
- * neither). The delayed side is one step of ormq_queued_run_at_idx. Asked only when a claim
- * came back short, when the locked rows of the key are the few in flight, so that a package left
- * by a crashed cluster or a failed save is retried when its lock expires, not at the next poll.
- * Neither stays null rather than 0: greatest() skips a null, and an idle loop told 0 would claim
- * again every few ms instead of sleeping for its poll.
+ * ms until the earliest lock of this key expires or its earliest delayed package that no one holds
+ * comes due (null: neither, or the key is paused, which a resume nudges). The delayed side is a
+ * short walk of ormq_queued_run_at_idx. Asked only when a claim came back short, when the locked
+ * rows of the key are the few in flight, so that a package left by a crashed cluster or a failed
+ * save is retried when its lock expires, not at the next poll. A delayed package that came due
+ * after the claim's snapshot is 0 ms, not left out: it is claimable now, and the loop would
+ * otherwise sleep its whole poll. Neither stays null rather than 0: greatest() skips a null, and
+ * an idle loop told 0 would claim again every few ms instead of sleeping for its poll.
  */
 export const NEXT_EXPIRY = {
   name: 'ormq_next_expiry',
   text: `select case when due is null then null else greatest(0, extract(epoch from due - now()) * 1000) end::float8 as ms
     from (select least(
       (select min(lock) + make_interval(secs => $2) from ormq_queued where key = $1 and lock is not null),
-      (select min(run_at) from ormq_queued where key = $1 and run_at > now())) as due) d`,
+      (select min(run_at) from ormq_queued where key = $1 and run_at is not null and lock is null)) as due
+      where not exists (select 1 from ormq_paused_key where key = $1)) d`,
 };
 
 /** Graceful stop: packages this cluster holds but did not finish become claimable at once. */
