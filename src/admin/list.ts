@@ -1,6 +1,6 @@
 /**
- * What the four lists share: filters as SQL, keyset cursors, counts that stay cheap at a million
- * rows, and the truncation of large JSON fields in details.
+ * What the four lists share: filters as SQL, keyset cursors and counts that stay cheap at a million
+ * rows. Large JSON fields of a detail are fields.ts.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest } from './http.js';
@@ -303,58 +303,6 @@ export async function distinctValues(
     scope.params,
   );
   return rows.map((r) => r.x as string);
-}
-
-/** JSON fields larger than this are left out of a detail and loaded on demand. */
-export const FIELD_LIMIT = 8 * 1024;
-const PREVIEW_CHARS = 2000;
-
-export interface Truncated {
-  preview: string;
-  bytes: number;
-}
-
-/** Moves each large JSON field of `object` into `truncated`, with a preview of its JSON text. */
-export function truncateFields(object: Record<string, unknown>, fields: readonly string[]): Record<string, Truncated> {
-  const truncated: Record<string, Truncated> = {};
-  for (const field of fields) {
-    if (!(field in object)) continue;
-    const text = JSON.stringify(object[field]) ?? 'null';
-    const bytes = Buffer.byteLength(text);
-    if (bytes > FIELD_LIMIT) {
-      truncated[field] = { preview: text.slice(0, PREVIEW_CHARS), bytes };
-      delete object[field];
-    }
-  }
-  return truncated;
-}
-
-/**
- * SQL selecting a JSON column cut down in the database: its first FIELD_LIMIT + 1 characters of
- * text and its size, so a list or detail never loads a large value only to drop it.
- */
-export function jsonHead(column: string, as: string): string {
-  return `left((${column})::text, ${FIELD_LIMIT + 1}) as "${as}_head", octet_length((${column})::text) as "${as}_bytes"`;
-}
-
-/**
- * The values of columns selected with `jsonHead`: whole ones parsed into `values`, the larger ones
- * as a preview in `truncated` (their full value loads on demand).
- */
-export function headFields(row: Record<string, unknown>, fields: readonly string[]): { values: Record<string, unknown>; truncated: Record<string, Truncated> } {
-  const values: Record<string, unknown> = {};
-  const truncated: Record<string, Truncated> = {};
-  for (const field of fields) {
-    const head = row[`${field}_head`];
-    if (head === null || head === undefined) {
-      values[field] = null;
-      continue;
-    }
-    const bytes = Number(row[`${field}_bytes`]);
-    if (bytes <= FIELD_LIMIT) values[field] = JSON.parse(head as string);
-    else truncated[field] = { preview: (head as string).slice(0, PREVIEW_CHARS), bytes };
-  }
-  return { values, truncated };
 }
 
 /** PostgreSQL's text of a timestamptz in UTC, the session time zone ormq's reads normally get. */

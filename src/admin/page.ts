@@ -5,7 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest, isPlainObject, notFound } from './http.js';
-import { afterCursor, cursorOf, listCount, orderBy, parseCursor, keyColumn, Where, type Count, type Keyset, type Truncated } from './list.js';
+import { afterCursor, cursorOf, listCount, orderBy, parseCursor, keyColumn, Where, type Count, type Keyset } from './list.js';
+import type { Truncated } from './fields.js';
 import { writeLog, type LogEntry } from './log.js';
 import type { PageId, ResolvedOptions, ViewPageId } from './options.js';
 

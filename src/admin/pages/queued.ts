@@ -9,9 +9,8 @@ import { responding } from '../../cluster/heartbeat.js';
 import { wakeKeys } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, isPlainObject, notFound } from '../http.js';
-import {
-  distinctValues, headFields, iso, jsonHead, keysetList, likePattern, textFilter, Where, type Keyset,
-} from '../list.js';
+import { distinctValues, iso, keysetList, likePattern, textFilter, Where, type Keyset } from '../list.js';
+import { headFields, jsonHead } from '../fields.js';
 import { writeLog } from '../log.js';
 import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
 import { changed } from '../routes.js';

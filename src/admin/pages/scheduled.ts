@@ -9,9 +9,8 @@ import { isScheduleType, SCHEDULE_TYPES } from '../../schedule-rules.js';
 import { deleteSchedules, pauseSchedules, resumeSchedules, runSchedulesNow, SCHEDULE_COLUMNS } from '../../schedules.js';
 import { addDays, fromWall, toWall } from '../../time.js';
 import { badRequest } from '../http.js';
-import {
-  headFields, iso, jsonHead, keyColumn, keysetList, likePattern, textFilter, Where, type Keyset,
-} from '../list.js';
+import { iso, keyColumn, keysetList, likePattern, textFilter, Where, type Keyset } from '../list.js';
+import { headFields, jsonHead } from '../fields.js';
 import type { LogEntry } from '../log.js';
 import { DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
 import { changed } from '../routes.js';

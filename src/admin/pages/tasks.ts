@@ -5,9 +5,11 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, type BuiltPackage } from '../../producer.js';
 import {
-  distinctValues, headFields, iso, jsonHead, keyColumn, likePattern, keysetPage, orderBy, afterCursor, parseCursor, parseLimit,
-  planStatements, readPlanned, textFilter, timeFilter, Where, type Keyset, type Planned,
+  distinctValues, iso, keyColumn, keysetPage, orderBy, afterCursor, parseCursor, parseLimit, planStatements, readPlanned, textFilter,
+  timeFilter, Where, type Keyset, type Planned,
 } from '../list.js';
+import { rowMatch, substringSearch } from '../search.js';
+import { headFields, jsonHead } from '../fields.js';
 import { executeAll } from '../reads.js';
 import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
@@ -86,38 +88,6 @@ const nextAt = (lock: string | null, retry: number) => (lock ? new Date(new Date
  * failure newest first: 0.7 s at a million failures with none retrying (bench/admin.ts --scale 10).
  */
 const RETRYING = `ormq_task.id = any(array(select (q.payload->>'id')::char(32) from ormq_queued q where q.linked and q.payload->>'id' is not null))`;
-
-/**
- * SQL matching rows where one of `columns` holds `text` as a literal substring, ignoring case.
- * pg_trgm reads the text between separators (`-`, `.`, `_`, spaces) as words and a pattern that
- * spans one also asks the trigram index for word-boundary trigrams (" lo", "er "), which occur in a
- * large share of names made of words: for "amber-lotus" they were most of the index's work at 1M
- * tasks (bench/admin.ts). So such a term looks up each of its words of 3 or more characters
- * through the index (`ilike '%amber%' and ilike '%lotus%'`, implied by the whole term) and checks
- * the whole term row by row, with `strpos` on lower-cased text: what ILIKE compares, but not an
- * index condition that would bring those trigrams back. A term without such a split is one ILIKE.
- */
-function substringSearch(text: string, columns: string[]): [string, ...unknown[]] {
-  const words = [...new Set(text.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length >= 3))];
-  if (words.length === 0 || (words.length === 1 && words[0] === text)) {
-    const p = likePattern(text);
-    return [`(${columns.map((c) => `${c} ilike ?`).join(' or ')})`, ...columns.map(() => p)];
-  }
-  const arm = (c: string) => `(${words.map(() => `${c} ilike ?`).join(' and ')} and strpos(lower(${c}), lower(?)) > 0)`;
-  return [`(${columns.map(arm).join(' or ')})`, ...columns.flatMap(() => [...words.map(likePattern), text])];
-}
-
-/**
- * The match of `substringSearch`, for rows read without the trigram index (the newest rows of a
- * common term): one strpos in the lower-cased columns joined by newlines. A term without a newline
- * can only be found within one column, and ILIKE compares the same lower-cased text, but lowers its
- * pattern again for every row and column: at 1M tasks the newest rows' query for "amber" (~1,300
- * rows read) took 4.2 ms of the server's CPU with three ILIKEs a row, 2.8 ms with this strpos.
- */
-function rowMatch(text: string, columns: string[]): [string, ...unknown[]] {
-  if (text.includes('\n')) return [`(${columns.map((c) => `strpos(lower(${c}), lower(?)) > 0`).join(' or ')})`, ...columns.map(() => text)];
-  return [`strpos(lower(concat_ws(E'\\n', ${columns.join(', ')})), lower(?)) > 0`, text];
-}
 
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
@@ -221,16 +191,19 @@ export function taskPage(config: TaskPageConfig): Page {
   const where = (filter: Record<string, unknown>): Where => scope(filter).and(searchOf(filter).where);
 
   const listed = `${LIST_COLUMNS}${keyColumn(KEYSET)}`;
-  /** Every match of `where` when there are at most `cap`, the page of them in order; null when there are more. */
-  const allMatches = async (em: SqlEntityManager, where: Where, n: number, cap: number): Promise<Row[] | null> => {
+  /**
+   * Every match of `where` collected, counted (`matched`) and the page of them in order; null when
+   * there are more than `cap` (no cap: all of them).
+   */
+  const allMatches = async (em: SqlEntityManager, where: Where, n: number, cap: number | null): Promise<Row[] | null> => {
     const rows = await em.execute(
       `with m as materialized (select id, stopped from ormq_task ${where.sql}),
-            c as materialized (select id, stopped from m limit ${cap + 1})
+            c as materialized (select id, stopped from m${cap === null ? '' : ` limit ${cap + 1}`})
        select (select count(*) from c) as matched, ${listed}
          from ormq_task join (select id from c ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
       where.params,
     );
-    return rows.length && Number(rows[0]!.matched) > cap ? null : rows;
+    return cap !== null && rows.length && Number(rows[0]!.matched) > cap ? null : rows;
   };
   /**
    * A search's page, newest first. Left alone, the planner either walks ormq_task_list_idx and
@@ -273,11 +246,7 @@ export function taskPage(config: TaskPageConfig): Page {
       [...scoped.params, ...search.rows.params],
     );
     if (recent.length >= n) return { rows: recent, planned };
-    const rows = await em.execute(
-      `with m as materialized (select id, stopped from ormq_task ${all.sql})
-       select (select count(*) from m) as matched, ${listed} from ormq_task join (select id from m ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
-      all.params,
-    );
+    const rows = (await allMatches(em, all, n, null))!;
     return { rows, planned: collected(rows) };
   };
 
