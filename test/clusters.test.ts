@@ -201,7 +201,9 @@ S('pause and resume refuse a bad key with a 400 naming it, and GET', async ({ ap
     assert.is(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
     assert.ok(r.json.error.fields.key || r.json.error.fields.body, r.text);
   }
-  assert.is((await api.get('api/clusters/actions/pause')).status, 405);
+  const wrong = await api.get('api/clusters/actions/pause');
+  assert.is(wrong.status, 405);
+  assert.is(wrong.headers.get('allow'), 'POST', 'a 405 says which method the path takes');
   assert.is((await api.get('api/clusters/nope')).status, 404);
   assert.equal(await sql(orm, 'select * from ormq_paused_key'), []);
 });
@@ -280,7 +282,9 @@ S('health: 200 with a live cluster or nothing waiting long; 503 naming the probl
   await resumeKey(ctx.orm.em.fork(), 'secret-orphan');
   await start(ctx, 'secret-orphan', { tasks: {} });
   await waitFor(async () => (await ctx.api.get('api/health')).status === 200, 'a live cluster makes it healthy');
-  assert.is((await ctx.api.post('api/health', {})).status, 405);
+  const post = await ctx.api.post('api/health', {});
+  assert.is(post.status, 405);
+  assert.is(post.headers.get('allow'), 'GET');
 });
 
 /** Scans of ormq_paused_key so far and the rows they read, from the server's table statistics (flushed a moment after each statement). */

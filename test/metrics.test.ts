@@ -367,6 +367,10 @@ Api('bad parameters are a 400 naming the field; view on metrics is authorized', 
   assert.equal(meta.json.pages.metrics, { can: { view: false } });
   assert.equal((await api.get('api/meta')).json.pages.metrics, { can: { view: true } });
   assert.is((await api.call('POST', 'api/metrics', {})).status, 405);
+  // a page of the admin itself takes GET and HEAD
+  const page = await api.call('POST', 'metrics', {});
+  assert.is(page.status, 405, page.text);
+  assert.is(page.headers.get('allow'), 'GET, HEAD');
 });
 
 Counts.run();

@@ -9,6 +9,8 @@ export class HttpError extends Error {
   readonly extra?: Record<string, unknown>;
   /** The connection is closed after this answer: the rest of the request is never read. */
   close = false;
+  /** Headers the answer carries besides the JSON body's (a 405's Allow). */
+  headers: Record<string, string> = {};
   constructor(status: number, message: string, fields?: Record<string, string>, extra?: Record<string, unknown>) {
     super(message);
     this.name = 'HttpError';
@@ -63,6 +65,7 @@ export function sendError(res: ServerResponse, error: HttpError): void {
     return;
   }
   if (error.close) res.setHeader('Connection', 'close');
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   const body: Record<string, unknown> = { status: error.status, message: error.message };
   if (error.fields) body.fields = error.fields;
   sendJson(res, error.status, { error: body, ...error.extra });

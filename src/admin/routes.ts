@@ -145,6 +145,9 @@ export function isListPage(m: PageModule): m is Page {
   return 'table' in m;
 }
 
+/** A 405 names the methods the path answers, in its message and in the Allow header HTTP asks for. */
 export function methodNotAllowed(allow: string): HttpError {
-  return new HttpError(405, `Method not allowed here (allowed: ${allow})`, undefined);
+  const err = new HttpError(405, `Method not allowed here (allowed: ${allow})`, undefined);
+  err.headers.Allow = allow;
+  return err;
 }
