@@ -8,6 +8,7 @@ import { ValidationError } from '../src/validate.js';
 import { sql, waitFor, type TestDb } from './helpers/db.js';
 import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
 import { adminSuite, type Api } from './helpers/suites.js';
+import { narrowParts, readSamples, sampleStatement } from '../src/admin/search.js';
 import { startCluster, waitForDrained } from './helpers/cluster.js';
 
 const OPTIONS: QueueAdminOptions = {
@@ -259,6 +260,43 @@ Lists('a term of several words matches it whole, as typed, in name, func or grou
   assert.equal(await search('s.run'), ['by-func']);
   const count = await api.get(`api/successful/count?search=${encodeURIComponent('AMBER-lotus')}`);
   assert.is(count.json.count, 4);
+});
+
+Lists('a term of several words is looked up by the rarest trigram of each word in the planner\'s samples, and finds what the whole term finds', async ({ orm, start }) => {
+  // Every name holds "tim", "mbe", "ber", "lot"; "amb", "otu" and "tus" are in a handful of rows.
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, "group", enqueued, started, stopped, success)
+     select md5(i::text), 'timber-lottery-' || i, 'work', case when i % 2 = 0 then 'lots' end, t, t, t, true
+       from generate_series(1, 3000) i, lateral (select now() - interval '1 hour' - i * interval '1 second' as t) s`,
+  );
+  for (const name of ['amber-lotus-1', 'x-AMBER-LOTUS', 'amber-x-lotus', 'lotus-amber', 'xamber-lotusx', 'amber-lotus']) await insertTask(orm, { name });
+  await insertTask(orm, { name: 'by-func', func: 'app.Amber-Lotus.run' });
+  await insertTask(orm, { name: 'by-group', group: 'amber-lotus-jobs' });
+  await sql(orm, 'analyze ormq_task');
+  const columns = ['name', 'func', '"group"'];
+  const [text, params] = sampleStatement('ormq_task', columns);
+  const samples = readSamples(await orm.em.fork().execute(text, params as unknown[]), columns);
+  const parts = narrowParts('amber-lotus', samples);
+  assert.equal(parts.get('name'), ['amb', 'otu']);
+  assert.equal(parts.get('"group"'), ['amb', 'otu'], 'half the groups are "lots"');
+  assert.equal(parts.get('func'), ['amb', 'lot'], 'no func holds "lot": the first of equals');
+  // a word whose every trigram is in most rows is left out, unless every word is
+  assert.equal(narrowParts('timber-amber', samples).get('name'), ['amb']);
+  assert.equal(narrowParts('timber-lottery-12', samples).get('name'), ['tim']);
+
+  // an admin of its own: it reads the samples of this table at its first search
+  const { api } = await start();
+  const names = async (q: string) =>
+    ((await api.get(`api/successful?search=${encodeURIComponent(q)}`)).json as { rows: { name: string }[]; count: unknown });
+  const found = await names('amber-lotus');
+  assert.equal(found.rows.map((r) => r.name).sort(), ['amber-lotus', 'amber-lotus-1', 'by-func', 'by-group', 'x-AMBER-LOTUS', 'xamber-lotusx']);
+  assert.equal(found.count, { value: 6, estimated: false });
+  // 1, 10-19 and 120-129, 1200-1299: every row holds both words, 111 the term
+  const many = await names('timber-lottery-12');
+  assert.equal(many.count, { value: 111, estimated: false });
+  assert.equal(many.rows.slice(0, 3).map((r) => r.name), ['timber-lottery-12', 'timber-lottery-120', 'timber-lottery-121']);
+  assert.equal((await names('amber-timber')).rows, []);
 });
 
 Lists('a common term is checked among the newest rows as ILIKE checks it: in name, func or group, any case, never across two columns', async ({ orm, api }) => {

@@ -3,25 +3,36 @@
  * same match checked row by row where rows are read without it.
  */
 import { likePattern } from './list.js';
+import type { Statement } from './reads.js';
+
+/** The runs of letters and digits of a term that the trigram index can look up: 3 or more long. */
+export function searchWords(text: string): string[] {
+  return [...new Set(text.split(/[^\p{L}\p{N}]+/u).filter((w) => Array.from(w).length >= 3))];
+}
+
+/** A term of several words: its index condition can be narrowed by the columns' statistics (`narrowParts`). */
+export const isMultiWord = (text: string): boolean => searchWords(text).length > 1;
 
 /**
  * SQL matching rows where one of `columns` holds `text` as a literal substring, ignoring case.
  * pg_trgm reads the text between separators (`-`, `.`, `_`, spaces) as words and a pattern that
  * spans one also asks the trigram index for word-boundary trigrams (" lo", "er "), which occur in a
  * large share of names made of words: for "amber-lotus" they were most of the index's work at 1M
- * tasks (bench/admin.ts). So such a term looks up each of its words of 3 or more characters
- * through the index (`ilike '%amber%' and ilike '%lotus%'`, implied by the whole term) and checks
- * the whole term row by row, with `strpos` on lower-cased text: what ILIKE compares, but not an
- * index condition that would bring those trigrams back. A term without such a split is one ILIKE.
+ * tasks (bench/admin.ts). So such a term looks up parts of itself through the index (by default
+ * its words of 3 or more characters, `ilike '%amber%' and ilike '%lotus%'`; `parts` names others
+ * per column, see `narrowParts`), each implied by the whole term, and checks the whole term row by
+ * row with `strpos` on lower-cased text: what ILIKE compares, but not an index condition that would
+ * bring those trigrams back. A term without such a split is one ILIKE.
  */
-export function substringSearch(text: string, columns: string[]): [string, ...unknown[]] {
-  const words = [...new Set(text.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length >= 3))];
+export function substringSearch(text: string, columns: string[], parts?: Map<string, string[]>): [string, ...unknown[]] {
+  const words = searchWords(text);
   if (words.length === 0 || (words.length === 1 && words[0] === text)) {
     const p = likePattern(text);
     return [`(${columns.map((c) => `${c} ilike ?`).join(' or ')})`, ...columns.map(() => p)];
   }
-  const arm = (c: string) => `(${words.map(() => `${c} ilike ?`).join(' and ')} and strpos(lower(${c}), lower(?)) > 0)`;
-  return [`(${columns.map(arm).join(' or ')})`, ...columns.flatMap(() => [...words.map(likePattern), text])];
+  const of = (c: string) => parts?.get(c) ?? words;
+  const arm = (c: string) => `(${of(c).map(() => `${c} ilike ?`).join(' and ')} and strpos(lower(${c}), lower(?)) > 0)`;
+  return [`(${columns.map(arm).join(' or ')})`, ...columns.flatMap((c) => [...of(c).map(likePattern), text])];
 }
 
 /**
@@ -34,4 +45,93 @@ export function substringSearch(text: string, columns: string[]): [string, ...un
 export function rowMatch(text: string, columns: string[]): [string, ...unknown[]] {
   if (text.includes('\n')) return [`(${columns.map((c) => `strpos(lower(${c}), lower(?)) > 0`).join(' or ')})`, ...columns.map(() => text)];
   return [`strpos(lower(concat_ws(E'\\n', ${columns.join(', ')})), lower(?)) > 0`, text];
+}
+
+/** The planner's sample of one column (pg_stats): its most common values with their shares, and a histogram of the rest. */
+export interface ColumnSample {
+  nullFrac: number;
+  common: string[];
+  commonShares: number[];
+  histogram: string[];
+}
+
+/**
+ * The statement reading the planner's samples of `columns` of `table` (one row each; none for a
+ * column never analysed). `table` is one of ormq's own names, inlined so that it is qualified with
+ * the host's schema; the columns are given as the SQL names the search uses.
+ */
+export function sampleStatement(table: string, columns: string[]): Statement {
+  return [
+    `select s.attname, s.null_frac, s.most_common_vals::text::text[] as common, s.most_common_freqs as shares,
+            s.histogram_bounds::text::text[] as histogram
+       from pg_stats s join pg_namespace n on n.nspname = s.schemaname join pg_class c on c.relnamespace = n.oid and c.relname = s.tablename
+      where c.oid = to_regclass('${table}') and s.attname in (?)`,
+    [columns.map((c) => c.replace(/"/g, ''))],
+  ];
+}
+
+/** The samples read by `sampleStatement`, by the SQL names the search uses. */
+export function readSamples(rows: Record<string, unknown>[], columns: string[]): Map<string, ColumnSample> {
+  const found = new Map<string, ColumnSample>();
+  for (const c of columns) {
+    const r = rows.find((row) => row.attname === c.replace(/"/g, ''));
+    if (!r) continue;
+    found.set(c, {
+      nullFrac: Number(r.null_frac ?? 0),
+      common: ((r.common as string[] | null) ?? []).map((v) => v.toLowerCase()),
+      commonShares: ((r.shares as number[] | null) ?? []).map(Number),
+      histogram: ((r.histogram as string[] | null) ?? []).map((v) => v.toLowerCase()),
+    });
+  }
+  return found;
+}
+
+/** The share of a column's rows holding `part` (lower case), as the planner's sample tells it. */
+export function shareOf(sample: ColumnSample, part: string): number {
+  let share = 0;
+  let commonTotal = 0;
+  sample.common.forEach((v, i) => {
+    commonTotal += sample.commonShares[i] ?? 0;
+    if (v.includes(part)) share += sample.commonShares[i] ?? 0;
+  });
+  if (sample.histogram.length) {
+    const rest = Math.max(0, 1 - sample.nullFrac - commonTotal);
+    share += (rest * sample.histogram.filter((v) => v.includes(part)).length) / sample.histogram.length;
+  }
+  return share;
+}
+
+/** A part whose share is above this is not worth its posting list: it rules out too few rows. */
+const COMMON_PART = 0.5;
+
+/**
+ * Per column, the parts of a term of several words to look up through the trigram index: for each
+ * word, its trigram that the column's sample holds least often; a word whose rarest trigram is in
+ * more than half the rows is left out, unless every word is. The index intersects the posting list
+ * of every trigram asked, so each one costs the index its whole list, while the rows it rules out
+ * are few once each word has one rare trigram: the whole term is checked in each row anyway.
+ * "amber-lotus" at 10M tasks (bench/admin.ts --scale 10, EXPLAIN ANALYZE, warm): its six trigrams
+ * read 1,055 index pages in 37 ms and left 2,107 rows to check, 46 ms in all; the rarest of each
+ * word ("amb", "lot") read 231 pages in 12 ms and left 4,107 rows, 22 ms in all. A column the
+ * planner has no sample of keeps the words.
+ */
+export function narrowParts(text: string, samples: Map<string, ColumnSample>): Map<string, string[]> {
+  const words = searchWords(text);
+  const parts = new Map<string, string[]>();
+  for (const [column, sample] of samples) {
+    const rarest = words.map((word) => {
+      const chars = Array.from(word.toLowerCase());
+      let best = { part: chars.slice(0, 3).join(''), share: Infinity };
+      for (let i = 0; i + 3 <= chars.length; i++) {
+        const part = chars.slice(i, i + 3).join('');
+        const share = shareOf(sample, part);
+        if (share < best.share) best = { part, share };
+      }
+      return best;
+    });
+    const kept = rarest.filter((r) => r.share <= COMMON_PART);
+    const chosen = kept.length ? kept : [rarest.reduce((a, b) => (b.share < a.share ? b : a))];
+    parts.set(column, [...new Set(chosen.map((r) => r.part))]);
+  }
+  return parts;
 }

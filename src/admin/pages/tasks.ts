@@ -8,7 +8,7 @@ import {
   distinctValues, iso, keyColumn, keysetPage, orderBy, afterCursor, parseCursor, parseLimit, planStatements, readPlanned, textFilter,
   timeFilter, Where, type Keyset, type Planned,
 } from '../list.js';
-import { rowMatch, substringSearch } from '../search.js';
+import { isMultiWord, narrowParts, readSamples, rowMatch, sampleStatement, substringSearch, type ColumnSample } from '../search.js';
 import { headFields, jsonHead } from '../fields.js';
 import { executeAll } from '../reads.js';
 import { badRequest } from '../http.js';
@@ -25,6 +25,13 @@ const SEARCH_WINDOW = 2_000;
  * index first: at most this many rows rechecked in the table when the guess was wrong.
  */
 const RARE_MATCHES = 2_000;
+/**
+ * The planner's samples of the searched columns change only when ormq_task is analysed; an admin
+ * reads them at most this often (reading them cost 0.4-1 ms of catalog joins, at 1M tasks a third
+ * of a search of several words).
+ */
+const SAMPLES_TTL_MS = 60_000;
+const samplesOf = new WeakMap<object, { at: number; samples: Map<string, ColumnSample> }>();
 
 /** ≤ 100 characters of text: a failure's "Error: message", else the result as text. */
 const SHORT_RESULT = `left(case
@@ -181,11 +188,13 @@ export function taskPage(config: TaskPageConfig): Page {
   };
   const SEARCHED = ['name', 'func', '"group"'];
   /** The search as SQL; `rows` is the same match checked row by row, when it is a substring search. */
-  const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where } => {
+  const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where; term?: string } => {
     const w = new Where();
     const search = textFilter(filter, 'search');
     if (search !== null && parseTaskId(search.toLowerCase())) w.add('id = ?', search.toLowerCase());
-    else if (search !== null) return { where: w.search(...substringSearch(search, SEARCHED)), rows: new Where().add(...rowMatch(search, SEARCHED)) };
+    else if (search !== null) {
+      return { where: w.search(...substringSearch(search, SEARCHED)), rows: new Where().add(...rowMatch(search, SEARCHED)), term: search };
+    }
     return { where: w };
   };
   const where = (filter: Record<string, unknown>): Where => scope(filter).and(searchOf(filter).where);
@@ -215,29 +224,41 @@ export function taskPage(config: TaskPageConfig): Page {
    * newest SEARCH_WINDOW rows are searched, and only when they hold less than a page are all
    * matches collected. Each collection is a materialized CTE with no ORDER BY / LIMIT of its own,
    * which would tempt the planner back to the index walk. Reading the window first cost a rare term
-   * 2,000 heap rows for nothing: more than its own lookup (bench/admin.ts, "amber-lotus").
+   * 2,000 heap rows for nothing: more than its own lookup (bench/admin.ts, "amber-lotus"). A term
+   * of several words collects through the rarest trigram of each word (`narrowParts`), by the
+   * planner's samples of the columns, read in the same round trip as the estimate.
    */
   const searchPage = async (
     em: SqlEntityManager,
     scoped: Where,
-    search: { where: Where; rows: Where },
+    search: { where: Where; rows: Where; term: string },
     n: number,
     counted: Where | null,
+    admin: object,
   ): Promise<{ rows: Row[]; planned: Planned }> => {
     const all = scoped.and(search.where);
+    const multiWord = isMultiWord(search.term);
+    const cached = samplesOf.get(admin);
+    const sample = multiWord && !(cached && Date.now() - cached.at < SAMPLES_TTL_MS);
     // The table's size and the estimate come in one round trip; past the first page the count's
-    // filter (without the cursor) is planned in it too.
-    const [size, plan, countPlan] = await executeAll(em, [
+    // filter (without the cursor) is planned in it too, and a term of several words reads the samples.
+    const [size, plan, ...more] = await executeAll(em, [
       ...planStatements('ormq_task', all),
       ...(counted ? [planStatements('ormq_task', counted)[1]!] : []),
+      ...(sample ? [sampleStatement('ormq_task', SEARCHED)] : []),
     ]);
+    const countPlan = counted ? more[0] : undefined;
+    if (sample) samplesOf.set(admin, { at: Date.now(), samples: readSamples(more[more.length - 1]!, SEARCHED) });
+    const collect = multiWord
+      ? scoped.and(new Where().search(...substringSearch(search.term, SEARCHED, narrowParts(search.term, samplesOf.get(admin)!.samples))))
+      : all;
     const { estimate, tableRows } = readPlanned([size!, plan!]);
     const planned: Planned = countPlan ? readPlanned([size!, countPlan]) : { estimate, tableRows };
     // A first page's search is the count's filter: where every match was collected, they are the
     // count (at 10M tasks, counting "amber-lotus" again cost as much as finding it).
     const collected = (rows: Row[]): Planned => (countPlan || !rows.length ? planned : { ...planned, matched: Number(rows[0]!.matched) });
     if (estimate <= RARE_MATCHES) {
-      const rows = await allMatches(em, all, n, RARE_MATCHES);
+      const rows = await allMatches(em, collect, n, RARE_MATCHES);
       if (rows) return { rows, planned: collected(rows) };
     }
     const recent = await em.execute(
@@ -246,7 +267,7 @@ export function taskPage(config: TaskPageConfig): Page {
       [...scoped.params, ...search.rows.params],
     );
     if (recent.length >= n) return { rows: recent, planned };
-    const rows = (await allMatches(em, all, n, null))!;
+    const rows = (await allMatches(em, collect, n, null))!;
     return { rows, planned: collected(rows) };
   };
 
@@ -273,7 +294,7 @@ export function taskPage(config: TaskPageConfig): Page {
       const scoped = scope(query).and(afterCursor(KEYSET, cursor));
       const search = searchOf(query);
       let found: { rows: Row[]; planned: Planned };
-      if (search.rows) found = await searchPage(ctx.em, scoped, { where: search.where, rows: search.rows }, limit + 1, cursor ? filtered : null);
+      if (search.rows) found = await searchPage(ctx.em, scoped, { where: search.where, rows: search.rows, term: search.term! }, limit + 1, cursor ? filtered : null, ctx.options);
       else {
         // The count's facts come in the page's round trip: at a million tasks a page is full and counted.
         const all = scoped.and(search.where);
