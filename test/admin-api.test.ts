@@ -270,7 +270,7 @@ Lists('a term of several words is looked up by the rarest trigram of each word i
      select md5(i::text), 'timber-lottery-' || i, 'work', case when i % 2 = 0 then 'lots' end, t, t, t, true
        from generate_series(1, 3000) i, lateral (select now() - interval '1 hour' - i * interval '1 second' as t) s`,
   );
-  for (const name of ['amber-lotus-1', 'x-AMBER-LOTUS', 'amber-x-lotus', 'lotus-amber', 'xamber-lotusx', 'amber-lotus']) await insertTask(orm, { name });
+  for (const name of ['amber-lotus-1', 'x-AMBER-LOTUS', 'amber-x-lotus', 'lotus-amber', 'xamber-lotusx', 'amber-lotus', 'ΣΑΣ-LOTUS']) await insertTask(orm, { name });
   await insertTask(orm, { name: 'by-func', func: 'app.Amber-Lotus.run' });
   await insertTask(orm, { name: 'by-group', group: 'amber-lotus-jobs' });
   await sql(orm, 'analyze ormq_task');
@@ -297,6 +297,13 @@ Lists('a term of several words is looked up by the rarest trigram of each word i
   assert.equal(many.count, { value: 111, estimated: false });
   assert.equal(many.rows.slice(0, 3).map((r) => r.name), ['timber-lottery-12', 'timber-lottery-120', 'timber-lottery-121']);
   assert.equal((await names('amber-timber')).rows, []);
+  // as typed: ILIKE lowers the part as PostgreSQL lowers the column
+  assert.equal(narrowParts('AMBER-Lotus', samples).get('name'), ['AMB', 'otu']);
+  assert.equal((await names('AMBER-Lotus')).count, { value: 6, estimated: false });
+  // a word of other letters stays whole: lowered on its own, "ΣΑΣ" ends in a final sigma, and a
+  // trigram of it would be lowered apart from its neighbours
+  assert.equal(narrowParts('ΣΑΣ-LOTUS', samples).get('name'), ['ΣΑΣ', 'OTU']);
+  assert.equal((await names('ΣΑΣ-LOTUS')).rows.map((r) => r.name), ['ΣΑΣ-LOTUS']);
 });
 
 Lists('a common term is checked among the newest rows as ILIKE checks it: in name, func or group, any case, never across two columns', async ({ orm, api }) => {

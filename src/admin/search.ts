@@ -47,28 +47,38 @@ export function rowMatch(text: string, columns: string[]): [string, ...unknown[]
   return [`strpos(lower(concat_ws(E'\\n', ${columns.join(', ')})), lower(?)) > 0`, text];
 }
 
-/** The planner's sample of one column (pg_stats): its most common values with their shares, and a histogram of the rest. */
+/**
+ * What the planner's sample of one column (pg_stats: its most common values with their shares, and
+ * a histogram of the rest) says of the share of rows holding each trigram, lower-cased. Built once
+ * when the samples are read, so a search only looks its trigrams up.
+ */
 export interface ColumnSample {
-  nullFrac: number;
-  common: string[];
-  commonShares: number[];
-  histogram: string[];
+  shares: Map<string, number>;
 }
 
 /**
- * The statement reading the planner's samples of `columns` of `table` (one row each; none for a
- * column never analysed). `table` is one of ormq's own names, inlined so that it is qualified with
+ * The statement reading the planner's samples of `columns` of `table` (one row each, or two when
+ * the table has children, the whole hierarchy's first; none for a column never analysed). `table` is one of ormq's own names, inlined so that it is qualified with
  * the host's schema; the columns are given as the SQL names the search uses.
  */
 export function sampleStatement(table: string, columns: string[]): Statement {
   return [
     `select s.attname, s.null_frac, s.most_common_vals::text::text[] as common, s.most_common_freqs as shares,
             s.histogram_bounds::text::text[] as histogram
-       from pg_stats s join pg_namespace n on n.nspname = s.schemaname join pg_class c on c.relnamespace = n.oid and c.relname = s.tablename
-      where c.oid = to_regclass('${table}') and s.attname in (?)`,
+       from pg_stats s
+      where (s.schemaname, s.tablename) = (select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass('${table}'))
+        and s.attname in (?)
+      order by s.inherited desc`,
     [columns.map((c) => c.replace(/"/g, ''))],
   ];
 }
+
+const trigramsOf = (value: string): Set<string> => {
+  const chars = Array.from(value.toLowerCase());
+  const found = new Set<string>();
+  for (let i = 0; i + 3 <= chars.length; i++) found.add(chars.slice(i, i + 3).join(''));
+  return found;
+};
 
 /** The samples read by `sampleStatement`, by the SQL names the search uses. */
 export function readSamples(rows: Record<string, unknown>[], columns: string[]): Map<string, ColumnSample> {
@@ -76,29 +86,19 @@ export function readSamples(rows: Record<string, unknown>[], columns: string[]):
   for (const c of columns) {
     const r = rows.find((row) => row.attname === c.replace(/"/g, ''));
     if (!r) continue;
-    found.set(c, {
-      nullFrac: Number(r.null_frac ?? 0),
-      common: ((r.common as string[] | null) ?? []).map((v) => v.toLowerCase()),
-      commonShares: ((r.shares as number[] | null) ?? []).map(Number),
-      histogram: ((r.histogram as string[] | null) ?? []).map((v) => v.toLowerCase()),
-    });
+    const shares = new Map<string, number>();
+    const add = (value: string, share: number) => {
+      for (const t of trigramsOf(value)) shares.set(t, (shares.get(t) ?? 0) + share);
+    };
+    const common = (r.common as string[] | null) ?? [];
+    const commonShares = ((r.shares as number[] | null) ?? []).map(Number);
+    common.forEach((v, i) => add(v, commonShares[i] ?? 0));
+    const histogram = (r.histogram as string[] | null) ?? [];
+    const rest = Math.max(0, 1 - Number(r.null_frac ?? 0) - commonShares.reduce((a, b) => a + b, 0));
+    for (const v of histogram) add(v, rest / histogram.length);
+    found.set(c, { shares });
   }
   return found;
-}
-
-/** The share of a column's rows holding `part` (lower case), as the planner's sample tells it. */
-export function shareOf(sample: ColumnSample, part: string): number {
-  let share = 0;
-  let commonTotal = 0;
-  sample.common.forEach((v, i) => {
-    commonTotal += sample.commonShares[i] ?? 0;
-    if (v.includes(part)) share += sample.commonShares[i] ?? 0;
-  });
-  if (sample.histogram.length) {
-    const rest = Math.max(0, 1 - sample.nullFrac - commonTotal);
-    share += (rest * sample.histogram.filter((v) => v.includes(part)).length) / sample.histogram.length;
-  }
-  return share;
 }
 
 /** A part whose share is above this is not worth its posting list: it rules out too few rows. */
@@ -112,19 +112,25 @@ const COMMON_PART = 0.5;
  * are few once each word has one rare trigram: the whole term is checked in each row anyway.
  * "amber-lotus" at 10M tasks (bench/admin.ts --scale 10, EXPLAIN ANALYZE, warm): its six trigrams
  * read 1,055 index pages in 37 ms and left 2,107 rows to check, 46 ms in all; the rarest of each
- * word ("amb", "lot") read 231 pages in 12 ms and left 4,107 rows, 22 ms in all. A column the
+ * word ("amb", "lot") read 231 pages in 12 ms and left 4,107 rows, 22 ms in all.
+ *
+ * A part keeps the case it was typed in: ILIKE lowers it as PostgreSQL lowers the column, which is
+ * not always as JavaScript does (the database's locale). Only a word of ASCII letters and digits is
+ * cut into trigrams; another stays whole, since lowering can depend on a letter's neighbours (a
+ * Greek sigma at a word's end), and a trigram has other neighbours than the word. A column the
  * planner has no sample of keeps the words.
  */
 export function narrowParts(text: string, samples: Map<string, ColumnSample>): Map<string, string[]> {
   const words = searchWords(text);
   const parts = new Map<string, string[]>();
   for (const [column, sample] of samples) {
+    const shareOf = (part: string) => sample.shares.get(part.toLowerCase()) ?? 0;
     const rarest = words.map((word) => {
-      const chars = Array.from(word.toLowerCase());
-      let best = { part: chars.slice(0, 3).join(''), share: Infinity };
-      for (let i = 0; i + 3 <= chars.length; i++) {
-        const part = chars.slice(i, i + 3).join('');
-        const share = shareOf(sample, part);
+      if (!/^[A-Za-z0-9]+$/.test(word)) return { part: word, share: Math.min(...[...trigramsOf(word)].map(shareOf)) };
+      let best = { part: word, share: Infinity };
+      for (let i = 0; i + 3 <= word.length; i++) {
+        const part = word.slice(i, i + 3);
+        const share = shareOf(part);
         if (share < best.share) best = { part, share };
       }
       return best;
