@@ -319,6 +319,25 @@ Metrics('loads on demand, shows per func figures and a chart, and a bar or a cou
     await w.page.getByRole('row', { name: /^email\.send 1,050 / }).waitFor();
     await waitFor(async () => (await w.page.locator('.chart .bar').count()) === 60, 'a bar per minute of the last hour');
     if (!dark && width === 1280) assert.equal(await axe(w.page), [], 'axe on metrics');
+    if (width === 390) {
+      // On a phone the func column is narrow: a name wraps after one of its dots, never inside a word.
+      const inWord = await w.page.evaluate(() =>
+        [...document.querySelectorAll('.metrics tbody th')].flatMap((th) => {
+          const chars: { c: string; top: number }[] = [];
+          const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+          for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+            for (let i = 0; i < n.textContent!.length; i++) {
+              const r = document.createRange();
+              r.setStart(n, i);
+              r.setEnd(n, i + 1);
+              chars.push({ c: n.textContent![i]!, top: r.getBoundingClientRect().top });
+            }
+          }
+          return chars.flatMap((x, i) => (i && x.top > chars[i - 1]!.top + 1 && chars[i - 1]!.c !== '.' ? [`${th.textContent} wraps before "${x.c}"`] : []));
+        }),
+      );
+      assert.equal(inWord, []);
+    }
     await shot(w.page, `express-metrics-${width}${dark ? '-dark' : ''}`);
     await noProblems(w, 'the metrics page');
     await w.context.close();

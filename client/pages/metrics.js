@@ -20,6 +20,9 @@ const RANGES = [
   ['30d', '30 days', 'per day (UTC), last 30 days'],
 ];
 
+/** A func name that a narrow table may wrap after its dots, never inside a part of it. */
+const dotted = (/** @type {string} */ func) => func.split(/(?<=\.)/).map((part, i) => (i ? [html`<wbr />`, part] : part));
+
 const time = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
 const dayTime = new Intl.DateTimeFormat(undefined, { weekday: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
 const hour = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
@@ -109,7 +112,7 @@ export function Metrics({ meta, route }) {
           <th scope="col" class="num">Wait p95</th>
         </tr></thead>
         <tbody>${data.funcs.map((/** @type {any} */ f) => html`<tr>
-          <th scope="row">${can('successful') ? html`<a href=${tasks('successful', f.func, data.from, data.to)}>${f.func}</a>` : f.func}</th>
+          <th scope="row">${can('successful') ? html`<a href=${tasks('successful', f.func, data.from, data.to)}>${dotted(f.func)}</a>` : dotted(f.func)}</th>
           <td class="num">${num(f.runs)}</td>
           <td class="num">${f.failures && can('failed') ? html`<a href=${tasks('failed', f.func, data.from, data.to)}>${num(f.failures)}</a>` : num(f.failures)}</td>
           <td class=${`num${f.failures ? ' bad' : ''}`}>${percent(f.failureRate)}</td>
