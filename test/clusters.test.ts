@@ -3,6 +3,7 @@
  * a running task and the health check, with real clusters on real PostgreSQL through a real server.
  */
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { hostname } from 'node:os';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -316,6 +317,27 @@ S('health (public) and the Clusters page read the paused keys they need, not eve
       assert.equal(r.json.keys.slice(0, 2).map((k: any) => [k.key, k.paused]), [['idle-00001', true], ['idle-00002', true]]);
     }
   }
+});
+
+S('health: a statement held up by a lock is cancelled by statementTimeout, answers 503, and leaves nothing waiting', async (ctx) => {
+  const { api } = await ctx.start({ statementTimeout: 300 });
+  const holder = new pg.Client({ connectionString: ctx.db.url });
+  await holder.connect();
+  try {
+    await holder.query('begin');
+    await holder.query('lock table ormq_cluster in access exclusive mode');
+    const r = await api.get('api/health');
+    assert.is(r.status, 503, r.text);
+    assert.equal(r.json, { ok: false, problem: 'the database does not answer' });
+    const waiting = await holder.query(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock'`,
+    );
+    assert.is(waiting.rows[0].n, 0, 'no statement of the probe still waits for the lock');
+  } finally {
+    await holder.query('rollback');
+    await holder.end();
+  }
+  assert.is((await api.get('api/health')).status, 200, 'healthy again once the lock is gone');
 });
 
 S('health answers without authorize, which guards the Clusters page and its actions; the database down is a 503', async (ctx) => {

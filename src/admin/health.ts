@@ -10,11 +10,18 @@ import { queuedKeys, servedKeys } from './pages/clusters.js';
 /** A probe gives up on a database that does not answer in this time, rather than hanging with it. */
 const DB_TIMEOUT = 5_000;
 
-async function check(em: SqlEntityManager, maxWaitMs: number) {
+/**
+ * The probe's reads, each under the admin's statement timeout. Once the probe has answered (it gave
+ * up on a slow database) no further statement is sent: nobody waits for its result.
+ */
+async function check(em: SqlEntityManager, maxWaitMs: number, answered: { done: boolean }) {
   const [r] = await em.execute('select extract(epoch from now()) * 1000 as ms');
   const now = Number(r!.ms);
+  if (answered.done) return null;
   const served = await servedKeys(em);
+  if (answered.done) return null;
   const unserved = (await queuedKeys(em, now)).filter((k) => k.oldest !== null && k.oldest > maxWaitMs && !served.has(k.key)).map((k) => k.key);
+  if (answered.done) return null;
   // Only the keys in question: anyone may call this, and paused keys are as many as were ever paused.
   const paused = unserved.length
     ? (await em.execute('select count(*)::int as n from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(unserved)]))[0]!.n
@@ -29,9 +36,10 @@ export const healthRoute: Route = {
     const maxWait = ctx.options.healthMaxWait;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), DB_TIMEOUT)));
+    const answered = { done: false };
     try {
-      const result = await Promise.race([check(ctx.em, maxWait * 1000), timedOut]);
-      if (result === 'timeout') return { status: 503, body: { ok: false, problem: `the database did not answer within ${DB_TIMEOUT / 1000} s` } };
+      const result = await Promise.race([ctx.read((r) => check(r.em, maxWait * 1000, answered)), timedOut]);
+      if (result === 'timeout' || result === null) return { status: 503, body: { ok: false, problem: `the database did not answer within ${DB_TIMEOUT / 1000} s` } };
       if (result.starving) {
         const keys = result.starving === 1 ? '1 queue key has' : `${result.starving} queue keys have`;
         return { status: 503, body: { ok: false, problem: `${keys} packages waiting over ${maxWait} s and no live cluster` } };
@@ -40,6 +48,7 @@ export const healthRoute: Route = {
     } catch {
       return { status: 503, body: { ok: false, problem: 'the database does not answer' } };
     } finally {
+      answered.done = true;
       clearTimeout(timer);
     }
   },
