@@ -464,6 +464,8 @@ for (const view of [{ name: 'desktop', phone: false, dark: false, height: 800 },
     await p.getByLabel('Repeats', { exact: true }).fill('1.5');
     await p.getByRole('button', { name: 'Save' }).click();
     await p.getByText('Args must be an array, like [1, "a"] in JSON').waitFor();
+    // focus moves in an effect after the render that shows the errors
+    await p.waitForFunction(() => document.activeElement?.id === 'f-args', undefined, { timeout: 3_000 }).catch(() => undefined);
     assert.is(await p.evaluate(() => document.activeElement?.id), 'f-args', 'the first invalid field has focus');
     await inView(p, p.getByLabel('Args', { exact: true }), view.height);
     await p.getByLabel('Args', { exact: true }).fill('["eu"]');
