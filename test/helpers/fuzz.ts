@@ -57,6 +57,15 @@ const BODY_KEYS = [
   'ids', 'all', 'filter', 'name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron',
   'cluster', 'intendedDateKwarg', 'version', 'key', 'lock', 'search', 'group', 'cursor', 'type', '__proto__', 'constructor',
 ];
+/** The host[:port] an Origin header names, as the admin reads it; null when it is no URL. */
+function originHost(origin: string): string | null {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return null;
+  }
+}
+
 const HOSTILE_ORIGINS = [
   'http://evil.example', 'null', 'https://127.0.0.1.evil.example', 'http://127.0.0.1:1', 'http://localhost', 'file://',
   'http://user@evil.example', 'not a url', '', 'http://[::1]', 'http://127.0.0.1:{port}.evil.example', 'http://127.0.0.1:{port}@evil.example',
@@ -353,6 +362,11 @@ export class FuzzGenerator {
     if (this.chance(0.06)) {
       headers.host = this.pick(SPOOFED_HOSTS).replace('{port}', this.host.split(':')[1]!);
       spoofed = true;
+      // An Origin naming the Host the request itself sends is what a browser sends to a page served
+      // under that name (DNS rebinding): same-origin by its headers, and refusing the foreign Host
+      // is the spoofed-Host check's part (the locked admin), or authorize's (no session cookie is
+      // sent to that name).
+      if (headers.origin !== undefined && headers['sec-fetch-site'] === undefined && originHost(headers.origin) === headers.host.toLowerCase()) hostile = false;
     }
     if (this.chance(0.04)) {
       Object.assign(headers, this.pick(PROXY_HEADERS));
