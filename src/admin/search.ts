@@ -56,10 +56,14 @@ export interface ColumnSample {
   shares: Map<string, number>;
 }
 
+/** A column's name as pg_stats spells it, from the SQL name the search uses (`"group"`). */
+const attname = (column: string) => column.replace(/"/g, '');
+
 /**
  * The statement reading the planner's samples of `columns` of `table` (one row each, or two when
- * the table has children, the whole hierarchy's first; none for a column never analysed). `table` is one of ormq's own names, inlined so that it is qualified with
- * the host's schema; the columns are given as the SQL names the search uses.
+ * the table has children, the whole hierarchy's first; none for a column never analysed). `table`
+ * is one of ormq's own names, inlined so that it is qualified with the host's schema; the columns
+ * are given as the SQL names the search uses.
  */
 export function sampleStatement(table: string, columns: string[]): Statement {
   return [
@@ -69,7 +73,7 @@ export function sampleStatement(table: string, columns: string[]): Statement {
       where (s.schemaname, s.tablename) = (select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = to_regclass('${table}'))
         and s.attname in (?)
       order by s.inherited desc`,
-    [columns.map((c) => c.replace(/"/g, ''))],
+    [columns.map(attname)],
   ];
 }
 
@@ -84,7 +88,7 @@ const trigramsOf = (value: string): Set<string> => {
 export function readSamples(rows: Record<string, unknown>[], columns: string[]): Map<string, ColumnSample> {
   const found = new Map<string, ColumnSample>();
   for (const c of columns) {
-    const r = rows.find((row) => row.attname === c.replace(/"/g, ''));
+    const r = rows.find((row) => row.attname === attname(c));
     if (!r) continue;
     const shares = new Map<string, number>();
     const add = (value: string, share: number) => {
