@@ -15,7 +15,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, queueAdmin, schedule, type QueueAdminHandler } from '../src/index.js';
 import { koa } from '../src/admin/adapters/koa.js';
 import { sql } from './helpers/db.js';
-import { client, close, insertTask, listen } from './helpers/admin.js';
+import { AUTH, client, close, insertTask, listen, TEST_TOKEN } from './helpers/admin.js';
 import { adminSuite, type AdminCtx, type Api } from './helpers/suites.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -77,8 +77,9 @@ function proxy(target: string): Server {
   const PREFIX = '/public/x';
   return createServer((req, res) => {
     const url = req.url ?? '/';
-    if (url === PREFIX) {
-      res.writeHead(301, { location: 'x/' }).end();
+    const query = url.indexOf('?');
+    if ((query < 0 ? url : url.slice(0, query)) === PREFIX) {
+      res.writeHead(301, { location: `x/${query < 0 ? '' : url.slice(query)}` }).end();
       return;
     }
     if (!url.startsWith(`${PREFIX}/`)) {
@@ -107,16 +108,31 @@ function assetUrls(html: string): string[] {
 }
 
 async function contract(orm: MikroORM, publicBase: string, mountUrl: string, hasBareForm: boolean) {
-  // The entry page; "<mount>" without its slash redirects relatively, so it works under any prefix.
+  // The entry page; "<mount>" without its slash redirects relatively, so it works under any prefix,
+  // and keeps the query: the access link works with or without the slash.
   if (hasBareForm) {
     const bare = mountUrl.replace(/\/$/, '');
-    const r = await fetch(bare, { redirect: 'manual' });
+    const r = await fetch(`${bare}?token=${TEST_TOKEN}`, { redirect: 'manual' });
     assert.ok(r.status === 301 || r.status === 302, `redirect from ${bare}: ${r.status}`);
     const location = r.headers.get('location')!;
     assert.not.match(location, /^(\/|[a-z]+:)/i, 'Location is relative');
-    assert.is(new URL(location, bare).href, mountUrl);
+    assert.is(new URL(location, bare).href, `${mountUrl}?token=${TEST_TOKEN}`);
   }
-  const page = await fetch(mountUrl);
+  assert.is((await fetch(mountUrl)).status, 403, 'no token, no page');
+  assert.is((await fetch(new URL('api/meta', mountUrl))).status, 403, 'no token, no API');
+  // The access link: the token becomes a cookie scoped by the browser to the folder it opened.
+  const link = await fetch(`${mountUrl}?token=${TEST_TOKEN}&x=1`, { redirect: 'manual' });
+  assert.is(link.status, 200);
+  const setCookie = link.headers.get('set-cookie') ?? '';
+  assert.match(setCookie, new RegExp(`^ormq_admin=${TEST_TOKEN};`));
+  assert.match(setCookie, /HttpOnly/);
+  assert.match(setCookie, /SameSite=Strict/);
+  assert.not.match(setCookie, /Path=/i, 'no Path: the browser scopes it to the mount path it sees, proxy prefix included');
+  assert.is(link.headers.get('referrer-policy'), 'no-referrer');
+  assert.match(await link.text(), /<meta http-equiv="refresh" content="0;url=\.\/\?x=1">/, 'reloaded without the token, other parameters kept');
+  const cookie = setCookie.split(';')[0]!;
+  const fetch2 = (url: string | URL, init: RequestInit = {}) => fetch(url, { ...init, headers: { cookie, ...(init.headers as Record<string, string>) } });
+  const page = await fetch2(mountUrl);
   assert.is(page.status, 200);
   assert.match(page.headers.get('content-type') ?? '', /text\/html/);
   assert.is(page.headers.get('cache-control'), 'no-cache');
@@ -129,33 +145,33 @@ async function contract(orm: MikroORM, publicBase: string, mountUrl: string, has
   // An asset: immutable, ETag → 304, gzip when asked for.
   const script = urls.find((u) => u.endsWith('.js'))!;
   const assetUrl = new URL(script, mountUrl).href;
-  const plain = await fetch(assetUrl, { headers: { 'accept-encoding': 'identity' } });
+  const plain = await fetch2(assetUrl, { headers: { 'accept-encoding': 'identity' } });
   assert.is(plain.status, 200);
   assert.match(plain.headers.get('content-type') ?? '', /javascript/);
   assert.match(plain.headers.get('cache-control') ?? '', /immutable/);
   const body = await plain.text();
   const etag = plain.headers.get('etag')!;
   assert.ok(etag, 'ETag');
-  const again = await fetch(assetUrl, { headers: { 'if-none-match': etag } });
+  const again = await fetch2(assetUrl, { headers: { 'if-none-match': etag } });
   assert.is(again.status, 304);
   assert.is(await again.text(), '');
-  const gz = await fetch(assetUrl, { headers: { 'accept-encoding': 'gzip' } });
+  const gz = await fetch2(assetUrl, { headers: { 'accept-encoding': 'gzip' } });
   assert.is(gz.headers.get('content-encoding'), 'gzip');
   assert.is(await gz.text(), body, 'gzip decodes to the same file');
 
   // The API, relative to the page, as the client computes it: new URL('api/', document.baseURI).
   const apiBase = new URL('api/', mountUrl);
-  const meta = await fetch(new URL('meta', apiBase));
+  const meta = await fetch2(new URL('meta', apiBase));
   assert.is(meta.status, 200);
   assert.is(meta.headers.get('cache-control'), 'no-store');
   assert.ok(Array.isArray((await meta.json()).pages.failed.columns));
 
   const id = await insertTask(orm, { name: `contract-${Math.random()}`, success: false, result: { error: 'Error', message: 'x' } });
-  const list = await (await fetch(new URL('failed?limit=500', apiBase))).json();
+  const list = await (await fetch2(new URL('failed?limit=500', apiBase))).json();
   assert.ok(list.rows.some((r: { id: string }) => r.id === id), 'the seeded failure is listed');
 
   const origin = new URL(publicBase).origin;
-  const del = await fetch(new URL('failed/actions/delete', apiBase), {
+  const del = await fetch2(new URL('failed/actions/delete', apiBase), {
     method: 'POST',
     headers: { 'content-type': 'application/json', origin, 'sec-fetch-site': 'same-origin' },
     body: JSON.stringify({ ids: [id] }),
@@ -249,7 +265,7 @@ Http('calls next() when given one, else answers 404', async (ctx) => {
     const r = await fetch(`${loneBase}/elsewhere`);
     assert.is(r.status, 404);
     assert.is((await r.json()).error.status, 404);
-    assert.is((await fetch(`${loneBase}/queue-admin/`)).status, 200);
+    assert.is((await fetch(`${loneBase}/queue-admin/`, { headers: AUTH })).status, 200);
   } finally {
     await close(server);
     await close(lone);
@@ -271,7 +287,7 @@ Koa('a path outside the prefix reaches the next middleware, and Koa answers as u
     const r = await fetch(`${base}/queue-adminx`);
     assert.is(r.status, 418);
     assert.is(await r.text(), 'teapot');
-    const page = await fetch(`${base}/queue-admin/`);
+    const page = await fetch(`${base}/queue-admin/`, { headers: AUTH });
     assert.is(page.status, 200);
   } finally {
     await close(server);

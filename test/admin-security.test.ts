@@ -8,7 +8,7 @@ import { enqueue, schedule } from '../src/index.js';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { CSP } from '../src/admin/http.js';
 import { sql } from './helpers/db.js';
-import { ASSET_JS, insertTask } from './helpers/admin.js';
+import { ASSET_JS, AUTH, insertTask } from './helpers/admin.js';
 import { adminSuite, type AdminCtx } from './helpers/suites.js';
 
 interface Ctx extends AdminCtx {
@@ -53,7 +53,7 @@ function post(url: string, path: string, body: unknown, headers: Record<string, 
     const u = new URL(url);
     const text = JSON.stringify(body);
     const req = request(
-      { host: u.hostname, port: u.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers } },
+      { host: u.hostname, port: u.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...AUTH, ...headers } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
@@ -72,7 +72,7 @@ function post(url: string, path: string, body: unknown, headers: Record<string, 
 function raw(url: string, path: string, init: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string; chunks?: Buffer[] } = {}) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>((resolve, reject) => {
     const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, path, method: init.method ?? 'GET', headers: init.headers }, (res) => {
+    const req = request({ host: u.hostname, port: u.port, path, method: init.method ?? 'GET', headers: { ...AUTH, ...init.headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));

@@ -17,7 +17,7 @@ import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../fixture
 import { ensureSchema, queueAdmin, schedule, type Cluster, type TaskContext } from '../src/index.js';
 import { buildPackage, QUEUE_CHANNEL } from '../src/producer.js';
 import { freshOrm, initOrm, sql, waitFor } from './helpers/db.js';
-import { client, close, insertTask, serve, testClient } from './helpers/admin.js';
+import { AUTH, client, close, insertTask, serve, testClient } from './helpers/admin.js';
 import { FuzzGenerator, LoopMonitor, prng, send, type FuzzResponse, type Ids } from './helpers/fuzz.js';
 import { Fleet } from './helpers/fleet.js';
 import { sleep, startCluster, waitForDrained } from './helpers/cluster.js';
@@ -590,11 +590,11 @@ Fuzz(`${SIZE.requests} random and malformed requests: no 5xx, no stack, no cross
         if (res.status >= 400 && STACK.test(res.text)) fail('stack in an error');
         if (/TOP-SECRET/.test(res.text)) fail('file outside the client folder served');
         if (r.hostile && !r.oversized && res.status !== 403) fail('cross-site mutation not refused');
-        // Without authorize only direct local requests are served: a spoofed Host or a proxy header is
-        // refused, except by api/health, which load balancers on other machines ask and which says nothing but status.
+        // Without authorize only requests with the access token are served, whatever their Host or
+        // proxy headers, except api/health, which load balancers ask and which says nothing but status.
         // The path may reach it in any encoding, so its answer tells: status and a count, nothing else.
         const health = /^\{"ok":(true,"liveKeys":\d+|false,"problem":"[^"]*")\}$/.test(res.text);
-        if (r.spoofed && target.name !== 'authorize' && !r.oversized && !health && res.status !== 403) fail('spoofed Host or proxy header not refused');
+        if (r.tokenless && target.name !== 'authorize' && !r.oversized && !health && res.status !== 403) fail('request without the access token not refused');
         if (target.name !== 'writable' && ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method) && res.status < 300) fail('guarded handler allowed a mutation');
         if (res.status >= 400 && r.method !== 'HEAD' && /^application\/json/.test(String(res.headers['content-type']))) {
           let body: { error?: { status?: number } } | undefined;
@@ -622,9 +622,9 @@ Fuzz(`${SIZE.requests} random and malformed requests: no 5xx, no stack, no cross
   }
   // Still serving, on every handler.
   for (const t of targets) {
-    const meta = await fetch(new URL('/api/meta', t.url));
+    const meta = await fetch(new URL('/api/meta', t.url), { headers: AUTH });
     assert.is(meta.status, 200, `${t.name} still answers`);
-    assert.is((await fetch(new URL('/api/failed', t.url))).status, 200);
+    assert.is((await fetch(new URL('/api/failed', t.url), { headers: AUTH })).status, 200);
   }
   const grew = (heap[1]! - heap[0]!) / 1024 / 1024;
   report('admin fuzz', {

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { expressApp } from '../fixtures/express-app.js';
 import { koaApp } from '../fixtures/koa-app.js';
 import { nodeHttpServer } from '../fixtures/node-http-app.js';
-import { close, insertTask, listen } from './helpers/admin.js';
+import { AUTH, close, insertTask, listen } from './helpers/admin.js';
 import { adminSuite } from './helpers/suites.js';
 
 const F = adminSuite('fixtures: the host apps the README shows', { clear: null });
@@ -60,8 +60,9 @@ F('node:http: the admin under its basePath, the host everywhere else', async ({ 
   try {
     assert.is((await fetch(`${base}/health`)).status, 200);
     assert.is((await fetch(`${base}/elsewhere`)).status, 404);
-    assert.is((await fetch(`${base}/queue-admin/`)).status, 200);
-    const list = await (await fetch(`${base}/queue-admin/api/scheduled`)).json();
+    assert.is((await fetch(`${base}/queue-admin/`)).status, 403, 'no token, no admin');
+    assert.is((await fetch(`${base}/queue-admin/`, { headers: AUTH })).status, 200);
+    const list = await (await fetch(`${base}/queue-admin/api/scheduled`, { headers: AUTH })).json();
     assert.equal(list.rows, []);
   } finally {
     await close(server);

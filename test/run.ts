@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../fixtures/embedded-postgres.js';
 import { createTemplate, dropTemplate } from './helpers/db.js';
+import { TEST_TOKEN } from './helpers/admin.js';
 
 type SuiteRun = () => Promise<[string | true, number, number, number]>;
 
@@ -18,6 +19,9 @@ const files = readdirSync(here)
   .filter((f) => f.endsWith('.test.ts'))
   .filter((f) => !filters.length || filters.some((p) => f.includes(p)))
   .sort();
+
+// Every admin mounted without authorize asks for this token; the helpers' clients carry it.
+process.env.ORMQ_ADMIN_TOKEN = TEST_TOKEN;
 
 let embedded: EmbeddedServer | undefined;
 let dir: string | undefined;

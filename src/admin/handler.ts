@@ -8,7 +8,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { ValidationError } from '../validate.js';
 import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
-import { notLocal, refuseNotLocal } from './local.js';
+import { exchangeToken, hasToken, hostAllowed, linkToken, refuseHost, refuseWithoutToken } from './access.js';
 import { checkSchema, inSchema, schemaOf } from '../table-names.js';
 import { healthRoute } from './health.js';
 import { adminRoutes } from './meta.js';
@@ -148,6 +148,16 @@ function fail(res: ServerResponse, err: unknown, log: ResolvedOptions['log']): v
   sendError(res, new HttpError(500, 'Internal error; the server log has the details'));
 }
 
+/** "…/queue-admin" → "queue-admin/", relative, so it is right under any prefix a proxy adds or strips. */
+function toFolder(res: ServerResponse, original: string, search: string): void {
+  const last = original.slice(original.lastIndexOf('/') + 1);
+  securityHeaders(res);
+  res.statusCode = 302;
+  res.setHeader('Location', `${last || '.'}/${search}`);
+  res.setHeader('Cache-Control', 'no-store');
+  res.end();
+}
+
 /**
  * The admin as a Node request handler. `orm` is the host's MikroORM; each request works on its own
  * `orm.em.fork()`. Throws at creation when the options are wrong or the client is not built.
@@ -161,6 +171,10 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
   const schema = schemaOf(orm.em, checkSchema(options.schema, 'queueAdmin: schema'));
   const assets = loadClient(options.clientDir ?? defaultClientDir());
   const base = opts.basePath;
+  if (opts.token?.generated) {
+    const link = `${base ?? '…'}/?token=${opts.token.value}`;
+    opts.log('info', `open ${link} to sign in${base ? '' : ' (… is where the admin is mounted)'}; a new token at each start, set ORMQ_ADMIN_TOKEN to keep one`);
+  }
   let pool: Promise<NativePool> | undefined;
   const db: Database = {
     root: orm.em as SqlEntityManager,
@@ -205,10 +219,13 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
         segments = [];
       }
     }
-    // Locked by default: the host opens the admin by passing authorize.
-    if (!opts.authorize && !ROUTES.isPublic(segments)) {
-      const why = notLocal(req);
-      if (why) return refuseNotLocal(res, why, isApi);
+    if (opts.allowedHosts && !hostAllowed(opts.allowedHosts, req.headers.host)) return refuseHost(res, req.headers.host);
+    const page = !isApi && path === '/' && (method === 'GET' || method === 'HEAD');
+    if (page && !original.endsWith('/')) return toFolder(res, original, search);
+    // Locked by default: the access token, or the host's own decision through authorize.
+    if (opts.token && !ROUTES.isPublic(segments)) {
+      if (page && linkToken(search, opts.token.value)) return exchangeToken(req, res, opts.token.value, search);
+      if (!hasToken(req, opts.token.value)) return refuseWithoutToken(req, res, isApi);
     }
     if (MUTATIONS.has(method)) assertSameOrigin(req);
 
@@ -219,16 +236,6 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
     }
 
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');
-    if (path === '/' && !original.endsWith('/')) {
-      // Relative, so it is right under any prefix a proxy adds or strips: ".../queue-admin" → "queue-admin/".
-      const last = original.slice(original.lastIndexOf('/') + 1);
-      securityHeaders(res);
-      res.statusCode = 302;
-      res.setHeader('Location', `${last || '.'}/${search}`);
-      res.setHeader('Cache-Control', 'no-store');
-      res.end();
-      return;
-    }
     const name = path === '/' ? 'index.html' : path.slice(1);
     if (!serveAsset(assets, name, req, res)) throw notFound(`No such file: ${name}`);
   }

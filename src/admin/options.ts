@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { LogLevel } from '../cluster/options.js';
 import { canonicalTimeZone } from '../time.js';
+import { checkToken, generateToken, parseAllowedHosts, type HostRule } from './access.js';
 import { taskNameSet, type TaskNames } from '../validate.js';
 
 /** Where the admin reports what went wrong unexpectedly (a 500's details); the cluster's `log` fits. */
@@ -41,9 +42,20 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
   readOnly?: boolean;
   /**
    * Asked for every request and every action the UI offers; false → 403 and the UI hides it.
-   * Without it the admin answers only direct local requests (loopback, Host localhost).
+   * Without it the admin answers only requests that carry its access token (`token`).
    */
   authorize?: (req: Req, what: AuthorizeRequest) => boolean | Promise<boolean>;
+  /**
+   * Without `authorize`: the secret a request must carry (the `Authorization: Bearer` header, or the
+   * cookie a browser gets by opening `…/?token=…`). Default `ORMQ_ADMIN_TOKEN`, else a random one
+   * made now and written to `log` as the link to open.
+   */
+  token?: string;
+  /**
+   * Host names (with an optional `:port`; `.example.com` for it and its subdomains) the admin is
+   * served under: a request with any other Host gets 403 on every route, `authorize` or not.
+   */
+  allowedHosts?: string[];
   /** The name written to the admin log for this request's actions. */
   actor?: (req: Req) => string | null | undefined | Promise<string | null | undefined>;
   /** List columns per page, in order: field keys of that page's rows. */
@@ -106,6 +118,9 @@ export interface ResolvedOptions {
   readOnly: boolean;
   authorize?: QueueAdminOptions['authorize'];
   actor?: QueueAdminOptions['actor'];
+  /** Without `authorize`: the access token, and whether it was made here (then it is logged). */
+  token: { value: string; generated: boolean } | null;
+  allowedHosts: HostRule[] | null;
   columns: Record<ListPageId, string[]>;
   title: string;
   saveLimit: number | null;
@@ -120,6 +135,7 @@ export interface ResolvedOptions {
 
 function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
   if (level === 'warn' || level === 'error') console[level](`ormq admin: ${message}`, detail ?? '');
+  else if (level === 'info') console.log(`ormq admin: ${message}`);
 }
 
 function fail(message: string): never {
@@ -151,6 +167,15 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   }
   if (options.authorize !== undefined && typeof options.authorize !== 'function') fail('authorize must be a function');
   if (options.actor !== undefined && typeof options.actor !== 'function') fail('actor must be a function');
+  if (options.token !== undefined && options.authorize !== undefined) fail('token and authorize exclude each other: with authorize, it decides who may use the admin');
+  let token: ResolvedOptions['token'] = null;
+  if (options.authorize === undefined) {
+    const env = process.env.ORMQ_ADMIN_TOKEN;
+    if (options.token !== undefined) token = { value: checkToken(options.token, 'queueAdmin: token'), generated: false };
+    else if (env !== undefined && env !== '') token = { value: checkToken(env, 'ORMQ_ADMIN_TOKEN'), generated: false };
+    else token = { value: generateToken(), generated: true };
+  }
+  const allowedHosts = options.allowedHosts === undefined ? null : parseAllowedHosts(options.allowedHosts);
   if (options.log !== undefined && typeof options.log !== 'function') fail('log must be a function (level, message, detail)');
   let basePath: string | null = null;
   if (options.basePath !== undefined && options.basePath !== null) {
@@ -174,6 +199,8 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     readOnly: options.readOnly === true,
     authorize: options.authorize,
     actor: options.actor,
+    token,
+    allowedHosts,
     columns,
     title: options.title ?? 'Task queue',
     saveLimit: options.saveLimit ?? null,

@@ -143,9 +143,17 @@ export async function insertManyTasks(
   );
 }
 
-/** fetch with the headers the admin's own page sends on a mutation. */
+/**
+ * The access token of every admin the tests mount without `authorize` (test/run.ts sets it as
+ * ORMQ_ADMIN_TOKEN); `AUTH` is the header that carries it.
+ */
+export const TEST_TOKEN = 'ormq-test-token-0123456789';
+export const AUTH = { authorization: `Bearer ${TEST_TOKEN}` } as const;
+
+/** fetch with the headers the admin's own page sends on a mutation, and the test token. */
 export function client(base: string) {
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const call = async (method: string, path: string, body?: unknown, given: Record<string, string> = {}) => {
+    const headers = { ...AUTH, ...given };
     const res = await fetch(new URL(path, base), {
       method,
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },

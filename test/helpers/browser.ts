@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, queueAdmin, type QueueAdminOptions } from '../../src/index.js';
 import { koa } from '../../src/admin/adapters/koa.js';
-import { close, listen } from './admin.js';
+import { AUTH, close, listen } from './admin.js';
 import { freshOrm } from './db.js';
 
 const SHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url));
@@ -129,6 +129,8 @@ export async function openPage(
     timezoneId: options.timezoneId,
   });
   context.setDefaultTimeout(10_000);
+  // The admins the tests mount ask for the test token; the cookie a link sets is tested on its own.
+  await context.setExtraHTTPHeaders(AUTH);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (m) => {

@@ -6,6 +6,7 @@
 import { Agent, request } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { TEST_TOKEN } from './admin.js';
 
 /** mulberry32: small, fast and reproducible from one 32-bit seed. */
 export function prng(seed: number): () => number {
@@ -37,10 +38,10 @@ export interface FuzzRequest {
   /** A body over the 1 MB limit, which the server may cut off while it is still being sent. */
   large: boolean;
   /**
-   * A Host that is not a loopback name, or a proxy's Forwarded / X-Forwarded-For header: an admin
-   * without authorize must refuse it with 403 (DNS rebinding, a remote visitor through a proxy).
+   * No access token, or a wrong one (among them what a same-host forwarder sends on: a loopback
+   * Host and no forwarding header): an admin without authorize must refuse it with 403.
    */
-  spoofed: boolean;
+  tokenless: boolean;
 }
 
 export interface FuzzResponse {
@@ -357,21 +358,29 @@ export class FuzzGenerator {
     if (this.chance(0.2)) headers['accept-encoding'] = this.pick(['gzip', 'br', 'gzip, br', 'identity', '*', 'br;q=0', 'deflate', 'x'.repeat(200)]);
     if (this.chance(0.05)) headers['if-none-match'] = this.pick(['*', '"x"', 'W/"abc"', 'x'.repeat(500), '""']);
     if (this.chance(0.05)) headers['x-forwarded-prefix'] = this.pick(['/../', '/admin', '%2e%2e']);
-    if (this.chance(0.03)) headers.cookie = `session=${'z'.repeat(this.int(10, 4000))}`;
-    let spoofed = false;
+    const port = this.host.split(':')[1]!;
+    let tokenless = false;
+    const k = this.random();
+    if (k < 0.75) headers.authorization = `Bearer ${TEST_TOKEN}`;
+    else if (k < 0.85) headers.cookie = `${this.pick(['', 'theme=dark; '])}ormq_admin=${TEST_TOKEN}`;
+    else {
+      tokenless = true;
+      if (k < 0.9) headers.authorization = this.pick(['Bearer', 'Bearer ', `Bearer ${TEST_TOKEN}x`, `Basic ${TEST_TOKEN}`, `Bearer ${TEST_TOKEN.slice(1)}`, `Bearer ${TEST_TOKEN} ${TEST_TOKEN}`]);
+      else if (k < 0.93) headers.cookie = this.pick([`ormq_admin=${TEST_TOKEN.toUpperCase()}`, 'ormq_admin=', `xormq_admin=${TEST_TOKEN}`, `ormq_admin="${TEST_TOKEN}"`]);
+      // A forwarder on this machine (nginx's plain proxy_pass, socat, an ssh tunnel): a loopback Host, no forwarding header.
+      else headers.host = this.pick([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
+    }
+    if (this.chance(0.03)) headers.cookie = `${headers.cookie ? `${headers.cookie}; ` : ''}session=${'z'.repeat(this.int(10, 4000))}`;
     if (this.chance(0.06)) {
-      headers.host = this.pick(SPOOFED_HOSTS).replace('{port}', this.host.split(':')[1]!);
-      spoofed = true;
+      headers.host = this.pick(SPOOFED_HOSTS).replace('{port}', port);
       // An Origin naming the Host the request itself sends is what a browser sends to a page served
       // under that name (DNS rebinding): same-origin by its headers, and refusing the foreign Host
-      // is the spoofed-Host check's part (the locked admin), or authorize's (no session cookie is
-      // sent to that name).
+      // is the token's part (the locked admin: no cookie is sent to that name), or authorize's, or
+      // allowedHosts'.
       if (headers.origin !== undefined && headers['sec-fetch-site'] === undefined && originHost(headers.origin) === headers.host.toLowerCase()) hostile = false;
     }
-    if (this.chance(0.04)) {
-      Object.assign(headers, this.pick(PROXY_HEADERS));
-      spoofed = true;
-    }
+    // A proxy's headers prove nothing either way: with the token the request is served.
+    if (this.chance(0.04)) Object.assign(headers, this.pick(PROXY_HEADERS));
     let oversized = false;
     if (this.chance(0.005)) {
       headers['x-huge'] = 'h'.repeat(20_000);
@@ -390,7 +399,7 @@ export class FuzzGenerator {
     // Node refuses a request whose head passes 16 KB (431) before the admin sees it.
     const head = path.length + Object.entries(headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
     // The origin check comes before everything else the admin does, on every path.
-    return { method, path, headers, body, hostile: hostile && mutation, oversized: oversized || head > 15_000, large, spoofed };
+    return { method, path, headers, body, hostile: hostile && mutation, oversized: oversized || head > 15_000, large, tokenless };
   }
 }
 
