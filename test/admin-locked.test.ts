@@ -125,9 +125,9 @@ Locked('the 403 page says where the link is and how to pass authorize; a link fr
   assert.match(page.text, /<code>authorize<\/code>/);
   assert.not.match(page.text, /<script/);
   assert.not.match(page.text, /http-equiv="refresh"/, 'no reload for a same-site visit: it would change nothing');
-  const fromChat = await call('127.0.0.1', port, '/', { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } });
+  const fromChat = await call('127.0.0.1', port, '/?a=1&b="<x>', { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } });
   assert.is(fromChat.status, 403);
-  assert.match(fromChat.text, /<meta http-equiv="refresh" content="0">/);
+  assert.match(fromChat.text, /<meta http-equiv="refresh" content="0;url=\.\/\?a=1&amp;b=&quot;&lt;x&gt;">/);
   const api = await call('127.0.0.1', port, '/api/failed');
   assert.match(String(api.headers['content-type']), /^application\/json/);
   assert.match(json(api).error.message, /Authorization: Bearer <token>/);

@@ -107,6 +107,8 @@ export function linkToken(search: string, token: string): boolean {
   return search.length <= 4096 && sameToken(new URLSearchParams(search).get('token'), token);
 }
 
+const attribute = (text: string) => text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 function sendPage(res: ServerResponse, status: number, title: string, body: string, head = ''): void {
   const page =
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">${head}` +
@@ -138,7 +140,7 @@ export function exchangeToken(req: IncomingMessage, res: ServerResponse, token: 
     'Set-Cookie',
     `${TOKEN_COOKIE}=${token}; Max-Age=${COOKIE_MAX_AGE}; HttpOnly; SameSite=Strict${https ? '; Secure' : ''}`,
   );
-  const href = target.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  const href = attribute(target);
   sendPage(
     res,
     200,
@@ -153,13 +155,14 @@ const HOW_API =
   'or pass an authorize option to queueAdmin(orm, { authorize }) to decide who may use it.';
 
 /**
- * The 403 for a request without the token: JSON for the API, a short page for a browser. A page
- * reached by a link on another site is loaded once more from here: the browser withholds a
- * SameSite=Strict cookie from a cross-site navigation but sends it on a reload this page starts.
+ * The 403 for a request without the token: JSON for the API, a short page for a browser. The entry
+ * page reached by a link on another site is loaded once more from here: the browser withholds a
+ * SameSite=Strict cookie from a cross-site navigation, and from a reload of it, but sends it when
+ * this page navigates (the link's #fragment is lost on the way).
  */
-export function refuseWithoutToken(req: IncomingMessage, res: ServerResponse, api: boolean): void {
+export function refuseWithoutToken(req: IncomingMessage, res: ServerResponse, api: boolean, entry: boolean, search: string): void {
   if (api) return sendError(res, new HttpError(403, `Forbidden: this admin needs its access token. ${HOW_API}`));
-  const crossSite = req.headers['sec-fetch-site'] === 'cross-site' && req.headers['sec-fetch-mode'] === 'navigate';
+  const crossSite = entry && req.headers['sec-fetch-site'] === 'cross-site' && req.headers['sec-fetch-mode'] === 'navigate';
   sendPage(
     res,
     403,
@@ -169,6 +172,6 @@ export function refuseWithoutToken(req: IncomingMessage, res: ServerResponse, ap
       'The token is kept in a cookie for this browser. With <code>ORMQ_ADMIN_TOKEN</code> set, the token is that value.</p>' +
       '<p>To use your own login instead, pass <code>authorize</code> when mounting it, e.g. ' +
       '<code>queueAdmin(orm, { authorize: (req, { page, action }) =&gt; req.user?.isAdmin === true })</code>.</p>',
-    crossSite ? '<meta http-equiv="refresh" content="0">' : '',
+    crossSite ? `<meta http-equiv="refresh" content="0;url=${attribute(`./${search.length <= 4096 ? search : ''}`)}">` : '',
   );
 }

@@ -225,7 +225,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
     // Locked by default: the access token, or the host's own decision through authorize.
     if (opts.token && !ROUTES.isPublic(segments)) {
       if (page && linkToken(search, opts.token.value)) return exchangeToken(req, res, opts.token.value, search);
-      if (!hasToken(req, opts.token.value)) return refuseWithoutToken(req, res, isApi);
+      if (!hasToken(req, opts.token.value)) return refuseWithoutToken(req, res, isApi, page, search);
     }
     if (MUTATIONS.has(method)) assertSameOrigin(req);
 
