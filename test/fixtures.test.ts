@@ -1,9 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { expressApp } from '../fixtures/express-app.js';
 import { koaApp } from '../fixtures/koa-app.js';
 import { nodeHttpServer } from '../fixtures/node-http-app.js';
 import { AUTH, close, insertTask, listen } from './helpers/admin.js';
+import { createTestDb } from './helpers/db.js';
 import { adminSuite } from './helpers/suites.js';
 
 const F = adminSuite('fixtures: the host apps the README shows', { clear: null });
@@ -66,6 +69,26 @@ F('node:http: the admin under its basePath, the host everywhere else', async ({ 
     assert.equal(list.rows, []);
   } finally {
     await close(server);
+  }
+});
+
+F('the demo: a port in use is a clear error and exit 1, with no link printed', async () => {
+  const taken = createServer();
+  const base = await listen(taken);
+  const db = await createTestDb();
+  try {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'fixtures/demo.ts'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { ...process.env, DATABASE_URL: db.url, PORT: new URL(base).port, NODE_V8_COVERAGE: '' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.is(run.status, 1, `${run.stdout}${run.stderr}`);
+    assert.match(run.stderr, new RegExp(`ormq demo: port ${new URL(base).port} is in use; choose another, e\\.g\\. PORT=\\d+ npm start`));
+    assert.not.match(run.stdout, /token=/, 'no link to a server that is not there');
+  } finally {
+    await close(taken);
+    await db.drop();
   }
 });
 

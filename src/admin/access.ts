@@ -168,8 +168,9 @@ export function refuseWithoutToken(req: IncomingMessage, res: ServerResponse, ap
     403,
     'Queue admin: access link needed',
     '<h1>This queue admin needs its access link</h1>' +
-      '<p>Open the link the server wrote to its log when the admin started: the line <code>ormq admin: open …/?token=…</code>. ' +
-      'The token is kept in a cookie for this browser. With <code>ORMQ_ADMIN_TOKEN</code> set, the token is that value.</p>' +
+      '<p>Open its link with <code>?token=…</code>: the server writes it to its log when the admin starts ' +
+      '(<code>ormq admin: open …/?token=…</code>). The token is then kept in a cookie for this browser. ' +
+      'With <code>ORMQ_ADMIN_TOKEN</code> set, the token is that value.</p>' +
       '<p>To use your own login instead, pass <code>authorize</code> when mounting it, e.g. ' +
       '<code>queueAdmin(orm, { authorize: (req, { page, action }) =&gt; req.user?.isAdmin === true })</code>.</p>',
     crossSite ? `<meta http-equiv="refresh" content="0;url=${attribute(`./${search.length <= 4096 ? search : ''}`)}">` : '',
