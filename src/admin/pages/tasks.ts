@@ -172,13 +172,9 @@ export function taskPage(config: TaskPageConfig): Page {
     const to = timeFilter(filter, 'to');
     if (from !== null) w.add('stopped >= ?::timestamptz', from);
     if (to !== null) w.add('stopped < ?::timestamptz', to);
-    const hour = textFilter(filter, 'hour', 40);
-    if (hour !== null) {
-      // an hour of the overview's chart: tasks that ended in it
-      const from = new Date(hour);
-      if (Number.isNaN(from.getTime())) throw badRequest('hour must be a date and time', { hour: 'must be a date and time' });
-      w.add('stopped >= ? and stopped < ?', from.toISOString(), new Date(from.getTime() + 3_600_000).toISOString());
-    }
+    const hour = timeFilter(filter, 'hour');
+    // an hour of the overview's chart: tasks that ended in it (the database adds the hour: 9999-12-31T23:30Z + 1 h is past JavaScript's ISO years)
+    if (hour !== null) w.add("stopped >= ?::timestamptz and stopped < ?::timestamptz + interval '1 hour'", hour, hour);
     const state = textFilter(filter, 'state', 20);
     if (state !== null && !config.success) {
       if (state !== 'retrying' && state !== 'final') throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
