@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PAGE_ACTIONS, PAGE_IDS, VIEW_PAGE_IDS, type PageId } from '../src/admin/options.js';
 import { PAGES } from '../src/admin/pages/index.js';
-import { enqueue, schedule, type QueueAdminOptions } from '../src/index.js';
+import { enqueue, schedule, ValidationError, type QueueAdminOptions } from '../src/index.js';
 import { sql } from './helpers/db.js';
 import { insertRollup, insertTask } from './helpers/admin.js';
 import { adminSuite } from './helpers/suites.js';
@@ -238,6 +238,47 @@ Bounded('a schedule\'s args or kwargs over argsLimit (64 KB by default) are a 40
   const queued = await api.patch(`api/queued/${qid}`, { args: [big] });
   assert.is(queued.status, 400);
   assert.ok(queued.json.error.fields.args, 'a package\'s args cannot be edited: the 400 names them');
+});
+
+Bounded('string-encoded args and kwargs meet the depth, size and storable limits of arrays and objects, on create, edit and schedule()', async (ctx) => {
+  const logged: string[] = [];
+  const { api } = await ctx.start({ log: (level, message) => void (level === 'error' && logged.push(message)) });
+  const base = { func: 'work', scheduleType: 'D', nextRun: later().toISOString() };
+  const nested = (levels: number, open = '[', close = ']') => `${open.repeat(levels)}${close.repeat(levels)}`;
+  const deepKwargs = (levels: number) => `${'{"k":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
+  // The schedule is the first level, as the request body is for an array: args of 100 levels are one too many either way.
+  const asArray = await api.post('api/scheduled', { ...base, args: JSON.parse(nested(100)) });
+  assert.is(asArray.status, 400, asArray.text.slice(0, 200));
+  for (const [field, text] of [['args', nested(100)], ['args', nested(101)], ['args', nested(5_000)], ['args', nested(200_000)], ['kwargs', deepKwargs(101)], ['kwargs', deepKwargs(5_000)]] as const) {
+    const r = await api.post('api/scheduled', { ...base, [field]: text });
+    assert.is(r.status, 400, `${field} ${text.length}: ${r.text.slice(0, 200)}`);
+    assert.match(r.json.error.fields[field], /nests deeper than 100 levels/);
+  }
+  // Brackets inside strings are text, not nesting.
+  const quoted = await api.post('api/scheduled', { ...base, name: 'quoted', args: JSON.stringify(['['.repeat(500), '"\\[{']) });
+  assert.is(quoted.status, 201, quoted.text.slice(0, 200));
+  assert.equal(quoted.json.object.args, ['['.repeat(500), '"\\[{']);
+  const fits = await api.post('api/scheduled', { ...base, name: 'fits', args: nested(99) });
+  assert.is(fits.status, 201, fits.text.slice(0, 200));
+  const edited = await api.put(`api/scheduled/${fits.json.object.id}`, { version: 1, kwargs: deepKwargs(5_000) });
+  assert.is(edited.status, 400, edited.text.slice(0, 200));
+  assert.ok(edited.json.error.fields.kwargs);
+  const big = await api.post('api/scheduled', { ...base, args: JSON.stringify(['x'.repeat(64 * 1024)]) });
+  assert.is(big.status, 400);
+  assert.match(big.json.error.fields.args, /at most 65536 bytes/);
+  const nul = await api.post('api/scheduled', { ...base, kwargs: '{"k":"\\u0000"}' });
+  assert.is(nul.status, 400, nul.text);
+  assert.ok(nul.json.error.fields.kwargs);
+  for (const args of [nested(5_000), JSON.parse(nested(5_000)) as unknown[]]) {
+    try {
+      await schedule(ctx.orm.em.fork(), { ...base, scheduleType: 'D', nextRun: later(), args });
+      assert.unreachable('a deep args is refused by schedule() too');
+    } catch (e) {
+      assert.match((e as ValidationError).errors?.args ?? '', /nests deeper/, String(e));
+    }
+  }
+  assert.equal((await sql(ctx.orm, 'select name from ormq_schedule order by id')).map((r) => r.name), ['quoted', 'fits']);
+  assert.equal(logged, []);
 });
 
 Bounded('an admin read past statementTimeout answers 503 JSON and leaves the connection usable', async (ctx) => {
