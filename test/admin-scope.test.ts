@@ -206,6 +206,50 @@ Views('overview needs view on a page and shows only the pages the caller may vie
   assert.equal(schedulerMeta.json.tasks, ['secret.payroll', 'work']);
 });
 
+Views('history lines, retry links and meta carry only what the caller may view', async (ctx) => {
+  const { api } = await ctx.start({ authorize: grants, title: 'Payroll jobs' });
+  // "Ran now as task …": the task ends on Successful or Failed tasks, so its id is for those who may view both.
+  const s = await schedule(ctx.orm.em.fork(), { name: 'nightly', func: 'work', scheduleType: 'D', nextRun: later() });
+  const ran = await api.post('api/scheduled/actions/run', { ids: [s.id] }, as('scheduled:run'));
+  assert.is(ran.status, 200, ran.text);
+  const [{ task }] = (await sql<{ task: string }>(ctx.orm, "select payload->>'id' as task from ormq_queued")) as [{ task: string }];
+  const historyAs = async (...can: string[]) => {
+    const r = await api.get(`api/scheduled/${s.id}`, as('scheduled:view', ...can));
+    assert.is(r.status, 200, r.text);
+    return r;
+  };
+  for (const can of [[], ['successful:view'], ['failed:view'], ['queued:view']]) {
+    const r = await historyAs(...can);
+    assert.match(r.json.history[0].summary, /^Ran now as task/);
+    assert.not.ok(r.text.includes(task), `the task id is hidden from ${can.join(',') || 'a scheduled-only viewer'}`);
+  }
+  assert.is((await historyAs('successful:view', 'failed:view')).json.history[0].summary, `Ran now as task ${task}`);
+
+  // A failure being retried links to its package on Queued tasks only for those who may view that page.
+  const retried = await insertTask(ctx.orm, { name: 'retried', success: false, result: { error: 'Error', message: 'x' } });
+  await sql(ctx.orm, `insert into ormq_queued (key, payload, linked) values ('default', ?::jsonb, true)`, [JSON.stringify({ id: retried, name: 'retried', func: 'work' })]);
+  const [{ id: qid }] = (await sql<{ id: string }>(ctx.orm, "select id from ormq_queued where payload->>'id' = ?", [retried])) as [{ id: string }];
+  const row = async (...can: string[]) => (await api.get('api/failed', as('failed:view', ...can))).json.rows.find((r: { id: string }) => r.id === retried);
+  const hidden = await row();
+  assert.ok(hidden.retrying, 'still shown as retrying');
+  assert.not.ok('queuedId' in hidden.retrying);
+  assert.is((await row('queued:view')).retrying.queuedId, Number(qid));
+  const detail = await api.get(`api/failed/${retried}`, as('failed:view'));
+  assert.ok(detail.json.extra.retry.attempt);
+  assert.not.ok('queuedId' in detail.json.extra.retry);
+  assert.is((await api.get(`api/failed/${retried}`, as('failed:view', 'queued:view'))).json.extra.retry.queuedId, Number(qid));
+
+  // meta: nothing to a caller who may view no page, not even the title.
+  for (const can of [[], ['scheduled:run'], ['queued:edit', 'failed:delete']]) {
+    const meta = await api.get('api/meta', as(...can));
+    assert.is(meta.status, 403, meta.text);
+    assert.not.match(meta.text, /Payroll|saveLimit|timeZone/);
+  }
+  const viewer = await api.get('api/meta', as('queued:view'));
+  assert.is(viewer.status, 200);
+  assert.is(viewer.json.title, 'Payroll jobs');
+});
+
 Views.run();
 
 // ---------------------------------------------------------------------------------------------
