@@ -13,11 +13,23 @@ export const SCHEMA = Symbol('ormq schema');
 
 const quoted = (schema: string) => `"${schema.replaceAll('"', '""')}"`;
 
-/** `sql` with ormq's table names qualified by `schema`; unchanged when schema is null. */
+/** A comment, a string literal (`''` inside is a quote), or one of ormq's table names: one pass over a statement. */
+const PARTS = /--[^\n]*|'(?:[^']|'')*'|\bormq_(?:task|schedule|queued|admin_log|cluster|paused_key|metric)\b/g;
+
+/**
+ * `sql` with ormq's table names qualified by `schema`; unchanged when schema is null. A name inside
+ * a string literal (`to_regclass('ormq_task')`, `'ormq_queued'::regclass`) gets the prefix with its
+ * quotes doubled, so a schema named `o'q` cannot end the literal; comments are left alone.
+ */
 export function qualify(sql: string, schema: string | null): string {
   if (!schema) return sql;
   const prefix = `${quoted(schema)}.`;
-  return sql.replace(TABLE, (t) => prefix + t);
+  const inLiteral = prefix.replaceAll("'", "''");
+  return sql.replace(PARTS, (part) => {
+    if (part.startsWith('--')) return part;
+    if (part.startsWith("'")) return part.replace(TABLE, (t) => inLiteral + t);
+    return prefix + part;
+  });
 }
 
 /** A schema name PostgreSQL accepts as an identifier; throws naming the option otherwise. */

@@ -420,6 +420,60 @@ Lists('limit and cursor are checked', async ({ api }) => {
   assert.is(big.status, 200);
 });
 
+Lists('forged cursors and out-of-range dates are a 400 naming the parameter, never a 500, and nothing is logged as an error', async (ctx) => {
+  const logged: string[] = [];
+  const { api } = await ctx.start({ ...OPTIONS, log: (level, message) => void (level === 'error' && logged.push(message)) });
+  await insertTask(ctx.orm, { success: true });
+  await insertTask(ctx.orm, { success: false });
+  const cursor = (value: unknown[]) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const id = 'a'.repeat(32);
+  const times = [
+    '2024-13-45T00:00:00.000000Z',
+    '0000-01-01T00:00:00.000000Z',
+    '2024-02-30T00:00:00.000000Z',
+    '2023-02-29T00:00:00.000000Z',
+    '2024-04-31T00:00:00.000000Z',
+    '2024-00-10T00:00:00.000000Z',
+    '2024-05-01T24:00:00.000000Z',
+    '2024-05-01T23:60:00.000000Z',
+    '2024-05-01T23:59:61.000000Z',
+  ];
+  const forged: [string, string][] = [];
+  for (const time of times) {
+    forged.push(['api/successful', cursor([time, id])], ['api/failed', cursor([time, id])], ['api/scheduled', cursor([time, 1])]);
+  }
+  forged.push(['api/queued', cursor(['1'])], ['api/queued', cursor([1.5])], ['api/queued', cursor([2 ** 63])], ['api/scheduled', cursor(['2024-05-01T00:00:00.000000Z', 'x'])]);
+  for (const [path, c] of forged) {
+    const r = await api.get(`${path}?cursor=${c}`);
+    assert.is(r.status, 400, `${path} ${Buffer.from(c, 'base64url').toString()}: ${r.text}`);
+    assert.ok(r.json.error.fields.cursor, r.text);
+  }
+  // The same forgery continuing an "all matching" action.
+  const action = await api.post('api/failed/actions/delete', { all: true, filter: {}, cursor: cursor([times[0], id]) });
+  assert.is(action.status, 400, action.text);
+  assert.ok(action.json.error.fields.cursor);
+
+  for (const name of ['hour', 'from', 'to']) {
+    for (const value of ['-000001-01-01T00:00:00Z', '+275760-01-01T00:00:00Z', '0000-06-01T00:00:00Z', '2024-02-30T10:00:00Z', '2024-05-01T10:00:00+16:00', 'soon']) {
+      for (const page of ['successful', 'failed']) {
+        const r = await api.get(`api/${page}?${name}=${encodeURIComponent(value)}`);
+        assert.is(r.status, 400, `${page} ${name}=${value}: ${r.text}`);
+        assert.ok(r.json.error.fields[name], r.text);
+      }
+    }
+  }
+  // The last hour JavaScript can write still reads: the database adds the hour.
+  assert.is((await api.get(`api/successful?hour=${encodeURIComponent('9999-12-31T23:30:00Z')}`)).status, 200);
+  const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
+  assert.is((await api.get(`api/successful?hour=${encodeURIComponent(hour)}`)).json.rows.length, 1);
+
+  // A schedule's next run on a day its month does not have is a field error, not March.
+  const feb30 = await api.post('api/scheduled', { func: 'work', scheduleType: 'O', nextRun: '2030-02-30T10:00:00Z' });
+  assert.is(feb30.status, 400, feb30.text);
+  assert.ok(feb30.json.error.fields.nextRun);
+  assert.equal(logged, []);
+});
+
 Lists('a count over 10,000 matches is still exact when the table is small', async ({ orm, api }) => {
   await insertManyTasks(orm, 10_050, { success: false });
   const r = await api.get('api/failed?limit=1');

@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PAGE_ACTIONS, PAGE_IDS, VIEW_PAGE_IDS, type PageId } from '../src/admin/options.js';
 import { PAGES } from '../src/admin/pages/index.js';
-import { enqueue, schedule, type QueueAdminOptions } from '../src/index.js';
+import { enqueue, schedule, ValidationError, type QueueAdminOptions } from '../src/index.js';
 import { sql } from './helpers/db.js';
 import { insertRollup, insertTask } from './helpers/admin.js';
 import { adminSuite } from './helpers/suites.js';
@@ -206,6 +206,50 @@ Views('overview needs view on a page and shows only the pages the caller may vie
   assert.equal(schedulerMeta.json.tasks, ['secret.payroll', 'work']);
 });
 
+Views('history lines, retry links and meta carry only what the caller may view', async (ctx) => {
+  const { api } = await ctx.start({ authorize: grants, title: 'Payroll jobs' });
+  // "Ran now as task …": the task ends on Successful or Failed tasks, so its id is for those who may view both.
+  const s = await schedule(ctx.orm.em.fork(), { name: 'nightly', func: 'work', scheduleType: 'D', nextRun: later() });
+  const ran = await api.post('api/scheduled/actions/run', { ids: [s.id] }, as('scheduled:run'));
+  assert.is(ran.status, 200, ran.text);
+  const [{ task }] = (await sql<{ task: string }>(ctx.orm, "select payload->>'id' as task from ormq_queued")) as [{ task: string }];
+  const historyAs = async (...can: string[]) => {
+    const r = await api.get(`api/scheduled/${s.id}`, as('scheduled:view', ...can));
+    assert.is(r.status, 200, r.text);
+    return r;
+  };
+  for (const can of [[], ['successful:view'], ['failed:view'], ['queued:view']]) {
+    const r = await historyAs(...can);
+    assert.match(r.json.history[0].summary, /^Ran now as task/);
+    assert.not.ok(r.text.includes(task), `the task id is hidden from ${can.join(',') || 'a scheduled-only viewer'}`);
+  }
+  assert.is((await historyAs('successful:view', 'failed:view')).json.history[0].summary, `Ran now as task ${task}`);
+
+  // A failure being retried links to its package on Queued tasks only for those who may view that page.
+  const retried = await insertTask(ctx.orm, { name: 'retried', success: false, result: { error: 'Error', message: 'x' } });
+  await sql(ctx.orm, `insert into ormq_queued (key, payload, linked) values ('default', ?::jsonb, true)`, [JSON.stringify({ id: retried, name: 'retried', func: 'work' })]);
+  const [{ id: qid }] = (await sql<{ id: string }>(ctx.orm, "select id from ormq_queued where payload->>'id' = ?", [retried])) as [{ id: string }];
+  const row = async (...can: string[]) => (await api.get('api/failed', as('failed:view', ...can))).json.rows.find((r: { id: string }) => r.id === retried);
+  const hidden = await row();
+  assert.ok(hidden.retrying, 'still shown as retrying');
+  assert.not.ok('queuedId' in hidden.retrying);
+  assert.is((await row('queued:view')).retrying.queuedId, Number(qid));
+  const detail = await api.get(`api/failed/${retried}`, as('failed:view'));
+  assert.ok(detail.json.extra.retry.attempt);
+  assert.not.ok('queuedId' in detail.json.extra.retry);
+  assert.is((await api.get(`api/failed/${retried}`, as('failed:view', 'queued:view'))).json.extra.retry.queuedId, Number(qid));
+
+  // meta: nothing to a caller who may view no page, not even the title.
+  for (const can of [[], ['scheduled:run'], ['queued:edit', 'failed:delete']]) {
+    const meta = await api.get('api/meta', as(...can));
+    assert.is(meta.status, 403, meta.text);
+    assert.not.match(meta.text, /Payroll|saveLimit|timeZone/);
+  }
+  const viewer = await api.get('api/meta', as('queued:view'));
+  assert.is(viewer.status, 200);
+  assert.is(viewer.json.title, 'Payroll jobs');
+});
+
 Views.run();
 
 // ---------------------------------------------------------------------------------------------
@@ -238,6 +282,47 @@ Bounded('a schedule\'s args or kwargs over argsLimit (64 KB by default) are a 40
   const queued = await api.patch(`api/queued/${qid}`, { args: [big] });
   assert.is(queued.status, 400);
   assert.ok(queued.json.error.fields.args, 'a package\'s args cannot be edited: the 400 names them');
+});
+
+Bounded('string-encoded args and kwargs meet the depth, size and storable limits of arrays and objects, on create, edit and schedule()', async (ctx) => {
+  const logged: string[] = [];
+  const { api } = await ctx.start({ log: (level, message) => void (level === 'error' && logged.push(message)) });
+  const base = { func: 'work', scheduleType: 'D', nextRun: later().toISOString() };
+  const nested = (levels: number, open = '[', close = ']') => `${open.repeat(levels)}${close.repeat(levels)}`;
+  const deepKwargs = (levels: number) => `${'{"k":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
+  // The schedule is the first level, as the request body is for an array: args of 100 levels are one too many either way.
+  const asArray = await api.post('api/scheduled', { ...base, args: JSON.parse(nested(100)) });
+  assert.is(asArray.status, 400, asArray.text.slice(0, 200));
+  for (const [field, text] of [['args', nested(100)], ['args', nested(101)], ['args', nested(5_000)], ['args', nested(200_000)], ['kwargs', deepKwargs(101)], ['kwargs', deepKwargs(5_000)]] as const) {
+    const r = await api.post('api/scheduled', { ...base, [field]: text });
+    assert.is(r.status, 400, `${field} ${text.length}: ${r.text.slice(0, 200)}`);
+    assert.match(r.json.error.fields[field], /nests deeper than 100 levels/);
+  }
+  // Brackets inside strings are text, not nesting.
+  const quoted = await api.post('api/scheduled', { ...base, name: 'quoted', args: JSON.stringify(['['.repeat(500), '"\\[{']) });
+  assert.is(quoted.status, 201, quoted.text.slice(0, 200));
+  assert.equal(quoted.json.object.args, ['['.repeat(500), '"\\[{']);
+  const fits = await api.post('api/scheduled', { ...base, name: 'fits', args: nested(99) });
+  assert.is(fits.status, 201, fits.text.slice(0, 200));
+  const edited = await api.put(`api/scheduled/${fits.json.object.id}`, { version: 1, kwargs: deepKwargs(5_000) });
+  assert.is(edited.status, 400, edited.text.slice(0, 200));
+  assert.ok(edited.json.error.fields.kwargs);
+  const big = await api.post('api/scheduled', { ...base, args: JSON.stringify(['x'.repeat(64 * 1024)]) });
+  assert.is(big.status, 400);
+  assert.match(big.json.error.fields.args, /at most 65536 bytes/);
+  const nul = await api.post('api/scheduled', { ...base, kwargs: '{"k":"\\u0000"}' });
+  assert.is(nul.status, 400, nul.text);
+  assert.ok(nul.json.error.fields.kwargs);
+  for (const args of [nested(5_000), JSON.parse(nested(5_000)) as unknown[]]) {
+    try {
+      await schedule(ctx.orm.em.fork(), { ...base, scheduleType: 'D', nextRun: later(), args });
+      assert.unreachable('a deep args is refused by schedule() too');
+    } catch (e) {
+      assert.match((e as ValidationError).errors?.args ?? '', /nests deeper/, String(e));
+    }
+  }
+  assert.equal((await sql(ctx.orm, 'select name from ormq_schedule order by id')).map((r) => r.name), ['quoted', 'fits']);
+  assert.equal(logged, []);
 });
 
 Bounded('an admin read past statementTimeout answers 503 JSON and leaves the connection usable', async (ctx) => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { enqueue, schedule } from '../src/index.js';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { CSP } from '../src/admin/http.js';
+import { BODY_LIMIT, CSP } from '../src/admin/http.js';
 import { sql } from './helpers/db.js';
 import { ASSET_JS, AUTH, insertTask } from './helpers/admin.js';
 import { adminSuite, type AdminCtx } from './helpers/suites.js';
@@ -336,6 +336,54 @@ Permissions('authorize decides per request, page and action; meta.can reflects i
   assert.equal(adminMeta.json.pages.queued.can, { view: true, edit: true, release: true, delete: true });
   const allowed = await api.post('api/scheduled/actions/pause', { ids: [ids.schedule] }, { 'x-role': 'admin' });
   assert.equal(allowed.json, { done: 1, remaining: 0 });
+});
+
+/** Sends a request's headers and part of its body, never the rest; resolves with the answer that comes meanwhile. */
+function withheld(url: string, path: string, method: string, part: string, declared: number) {
+  return new Promise<{ status: number; json: any; bodyStillOpen: boolean }>((resolve, reject) => {
+    const u = new URL(url);
+    const req = request({ host: u.hostname, port: u.port, path, method, headers: { 'content-type': 'application/json', 'content-length': declared } }, (res) => {
+      const bodyStillOpen = !req.writableEnded;
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        req.destroy();
+        resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')), bodyStillOpen });
+      });
+    });
+    req.on('error', reject);
+    req.write(part);
+  });
+}
+
+Permissions('PATCH queued asks authorize before it reads the body: a refused caller gets 403 while its body is still open', async (ctx) => {
+  const asked: string[] = [];
+  const { url, api } = await ctx.start({
+    authorize(req, { page, action }) {
+      asked.push(`${page}:${action}`);
+      if (req.headers['x-role'] === 'releaser') return page === 'queued' && (action === 'release' || action === 'view');
+      return false;
+    },
+  });
+  const ids = await seed(ctx.orm);
+  const refused = await withheld(url, `/api/queued/${ids.queued}`, 'PATCH', '{"key":', BODY_LIMIT);
+  assert.is(refused.status, 403);
+  assert.ok(refused.bodyStillOpen, 'answered before the body was read');
+  assert.match(refused.json.error.message, /queued/);
+  assert.equal(asked, ['queued:edit', 'queued:release']);
+  // A caller who may release passes the first check; the body then decides, precisely.
+  const edit = await api.patch(`api/queued/${ids.queued}`, { key: 'elsewhere' }, { 'x-role': 'releaser' });
+  assert.is(edit.status, 403, edit.text);
+  assert.match(edit.json.error.message, /edit on queued/);
+  await untouched(ctx.orm);
+  const release = await api.patch(`api/queued/${ids.queued}`, { lock: null }, { 'x-role': 'releaser' });
+  assert.is(release.status, 200, release.text);
+  // readOnly refuses the same way, saying why.
+  const { url: readOnlyUrl } = await ctx.start({ readOnly: true, authorize: () => true });
+  const readOnly = await withheld(readOnlyUrl, `/api/queued/${ids.queued}`, 'PATCH', '{', 1000);
+  assert.is(readOnly.status, 403);
+  assert.ok(readOnly.bodyStillOpen);
+  assert.match(readOnly.json.error.message, /read-only/);
 });
 
 Permissions('a throwing authorize is a 500 without details, never an allow', async (ctx) => {

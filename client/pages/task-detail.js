@@ -49,7 +49,7 @@ function Lineage({ extra }) {
   return html`<ul class="lineage">
     ${retry && html`<li class="retry-line"><strong>Retrying:</strong> attempt ${retry.attempt}${retry.max && retry.attempt <= retry.max ? ` of ${retry.max}` : ''},
       next ${retry.nextAt ? html`at <${Time} iso=${retry.nextAt} rel />` : 'as soon as a cluster takes it'}
-      ${' · '}<a href=${href(['queued', String(retry.queuedId)])}>its queued package</a></li>`}
+      ${retry.queuedId != null && html`${' · '}<a href=${href(['queued', String(retry.queuedId)])}>its queued package</a>`}</li>`}
     ${lineage?.from && html`<li>Resubmitted from <${PlaceLink} ...${lineage.from} /></li>`}
     ${lineage?.to && html`<li>Resubmitted as <${PlaceLink} ...${lineage.to} /></li>`}
   </ul>`;

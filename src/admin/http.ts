@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isStorableText, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
-import { isPlainObject, ValidationError } from '../validate.js';
+import { isPlainObject, MAX_DEPTH, ValidationError } from '../validate.js';
 
 /** A request that failed on purpose: its status and message go to the client as JSON. */
 export class HttpError extends Error {
@@ -117,8 +117,6 @@ function isJsonType(value: string | undefined): boolean {
 }
 
 
-/** Deeper than this, a value is refused: JSON.stringify recurses, and 10,000 levels overflow its stack. */
-export const MAX_DEPTH = 100;
 
 /** The first string (or key) in a JSON value that PostgreSQL would refuse, or the first too deep. */
 function bodyProblem(value: unknown): { path: string; message: string } | null {

@@ -50,17 +50,21 @@ export function textFilter(filter: Record<string, unknown>, name: string, max = 
   return v;
 }
 
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-](\d{2}):\d{2})$/;
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
 
 /**
- * An instant PostgreSQL reads as JavaScript does: Date.parse takes 30 February and +23:00, where
- * the database has no year 0, no day past its month's end and offsets up to ±15:59.
+ * An instant PostgreSQL reads as written, checked field by field: Date.parse takes 30 February,
+ * year 0 and +23:00, where the database has no year 0, no day past its month's end and offsets up
+ * to ±15:59. One anchored pattern without nested repetition: linear in the input.
  */
-function isInstant(v: string): boolean {
+export function isInstant(v: string): boolean {
   const m = ISO_INSTANT.exec(v);
-  if (!m || Number.isNaN(Date.parse(v))) return false;
-  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  return year >= 1 && day <= daysInMonth(year, month) && (m[4] === undefined || Number(m[4]) <= 15);
+  if (!m) return false;
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
+  return (
+    year! >= 1 && month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth(year!, month!) &&
+    hour! <= 23 && minute! <= 59 && second! <= 59 && offsetHour! <= 15 && offsetMinute! <= 59
+  );
 }
 
 /** Reads one optional instant (ISO 8601 with a zone) from a list query or a filter object. */
@@ -127,7 +131,7 @@ export function parseCursor(k: Keyset, raw: unknown): Cursor | null {
   const id = value[value.length - 1];
   const idOk = k.idKind === 'int' ? Number.isSafeInteger(id) : typeof id === 'string' && /^[0-9a-f]{32}$/.test(id);
   if (!idOk) throw invalid();
-  if (k.time && !(typeof value[0] === 'string' && ISO_MICROS.test(value[0]))) throw invalid();
+  if (k.time && !(typeof value[0] === 'string' && ISO_MICROS.test(value[0]) && isInstant(value[0]))) throw invalid();
   return value as Cursor;
 }
 

@@ -34,8 +34,9 @@ async function meta(ctx: RequestContext, pages: readonly PageModule[]) {
 /** The admin's own routes beside the pages'. */
 export function adminRoutes(pages: readonly PageModule[]): Record<string, Route> {
   return {
-    // Open: the UI needs `can` to show a caller what it may not do.
-    meta: { method: 'GET', access: 'open', run: async (ctx) => ({ status: 200, body: await meta(ctx, pages) }) },
+    // For any caller who may view a page: the UI needs `can` to show what it may not do there. A
+    // caller refused everything learns nothing, not even the title; the client shows the 403.
+    meta: { method: 'GET', access: 'any', run: async (ctx) => ({ status: 200, body: await meta(ctx, pages) }) },
     overview: { method: 'GET', access: 'any', run: async (ctx) => ({ status: 200, body: await ctx.read((x) => overview(x, pages)) }) },
   };
 }

@@ -128,8 +128,12 @@ export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH';
   /** A function decides from the request (an action's name, an edit's fields); it may throw a 404. */
   access: Access | ((input: RouteInput) => Access[]);
-  /** The access rule reads the body: it is read before authorize is asked. */
-  accessReadsBody?: true;
+  /**
+   * The access rule reads the body. Before the body is read, the caller must be allowed at least
+   * one of these (every rule `access` could return), so a refused caller never makes the server
+   * take in a body; the precise rule is asked once it is read.
+   */
+  accessReadsBody?: { page: PageId; action: string }[];
   run(ctx: RequestContext, input: RouteInput): Promise<{ status: number; body: unknown }>;
 }
 

@@ -5,7 +5,7 @@
  */
 import { HttpError, notFound } from './http.js';
 import { listCount } from './list.js';
-import { history } from './log.js';
+import { history, type HistoryEntry } from './log.js';
 import { runAction, type Page, type PageModule, type RequestContext, type Route } from './page.js';
 
 /** The object after a change, for those who may view it; the others learn only its id. */
@@ -14,6 +14,20 @@ export async function changed(ctx: RequestContext, page: Page['id'], object: Rec
 }
 
 const ok = (body: unknown) => ({ status: 200, body });
+
+const TASK_ID = /\b[0-9a-f]{32}\b/g;
+const NAMES_TASK = /\b[0-9a-f]{32}\b/;
+
+/**
+ * History as the caller may see it. A summary's task id ("Ran now as task …", "Resubmitted … as
+ * task …") names a task that ends on Successful or Failed tasks, either one: it is shown to those
+ * who may view both, as a schedule's last run whose outcome is not known yet.
+ */
+async function visibleHistory(ctx: RequestContext, entries: HistoryEntry[]): Promise<HistoryEntry[]> {
+  if (!entries.some((e) => NAMES_TASK.test(e.summary))) return entries;
+  if ((await ctx.can('successful', 'view')) && (await ctx.can('failed', 'view'))) return entries;
+  return entries.map((e) => ({ ...e, summary: e.summary.replace(TASK_ID, '(hidden)') }));
+}
 
 /** What every list page answers: its rows, filter choices and count, its actions, an object and one of its fields. */
 function listRoutes(page: Page): Record<string, Route> {
@@ -44,7 +58,7 @@ function listRoutes(page: Page): Record<string, Route> {
       async run(ctx, { id, params }) {
         const detail = await ctx.read(async (x) => {
           const found = await page.detail(x, id);
-          return found && { ...found, history: await history(x.em, page.id, id) };
+          return found && { ...found, history: await visibleHistory(x, await history(x.em, page.id, id)) };
         });
         if (!detail) throw missing(params.id!);
         return ok(detail);

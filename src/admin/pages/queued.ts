@@ -120,7 +120,7 @@ export const queued: Page = {
       method: 'PATCH',
       // Clearing a lock is a release, whoever asks for it through an edit.
       access: ({ body }) => queuedEditActions(body).map((action) => ({ page: 'queued', action })),
-      accessReadsBody: true,
+      accessReadsBody: [{ page: 'queued', action: 'edit' }, { page: 'queued', action: 'release' }],
       run: async (ctx, { id, body }) => ({ status: 200, body: await changed(ctx, 'queued', await editQueued(ctx, id as number, body)) }),
     },
   },

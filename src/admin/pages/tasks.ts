@@ -172,13 +172,9 @@ export function taskPage(config: TaskPageConfig): Page {
     const to = timeFilter(filter, 'to');
     if (from !== null) w.add('stopped >= ?::timestamptz', from);
     if (to !== null) w.add('stopped < ?::timestamptz', to);
-    const hour = textFilter(filter, 'hour', 40);
-    if (hour !== null) {
-      // an hour of the overview's chart: tasks that ended in it
-      const from = new Date(hour);
-      if (Number.isNaN(from.getTime())) throw badRequest('hour must be a date and time', { hour: 'must be a date and time' });
-      w.add('stopped >= ? and stopped < ?', from.toISOString(), new Date(from.getTime() + 3_600_000).toISOString());
-    }
+    const hour = timeFilter(filter, 'hour');
+    // an hour of the overview's chart: tasks that ended in it (the database adds the hour: 9999-12-31T23:30Z + 1 h is past JavaScript's ISO years)
+    if (hour !== null) w.add("stopped >= ?::timestamptz and stopped < ?::timestamptz + interval '1 hour'", hour, hour);
     const state = textFilter(filter, 'state', 20);
     if (state !== null && !config.success) {
       if (state !== 'retrying' && state !== 'final') throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
@@ -307,9 +303,11 @@ export function taskPage(config: TaskPageConfig): Page {
       const page = await keysetPage(ctx.em, 'ormq_task', found.rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow, planned: found.planned });
       if (!config.success) {
         const retries = await pendingRetries(ctx.em, page.rows.map((r) => r.id as string));
+        // The package's id links to Queued tasks: only for those who may view that page.
+        const linked = await ctx.can('queued', 'view');
         for (const r of page.rows) {
           const q = retries.get(r.id as string);
-          r.retrying = q ? { queuedId: q.queuedId, nextAt: nextAt(q.lock, ctx.options.retry) } : null;
+          r.retrying = q ? { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q.lock, ctx.options.retry) } : null;
         }
       }
       return page;
@@ -338,7 +336,8 @@ export function taskPage(config: TaskPageConfig): Page {
       if (!config.success) {
         const q = (await pendingRetries(ctx.em, [String(id)])).get(String(id));
         const max = Number(attempts[attempts.length - 1]?.max ?? 0);
-        if (q) retry = { queuedId: q.queuedId, nextAt: nextAt(q.lock, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
+        const linked = q && (await ctx.can('queued', 'view'));
+        if (q) retry = { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q.lock, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
       }
       const lineage = await lineageOf(ctx.em, String(id));
       const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry };
