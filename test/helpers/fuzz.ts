@@ -245,6 +245,9 @@ export class FuzzGenerator {
           `{"all":true,"cursor":null,"filter":{"search":${deep}}}`,
           `{"ids":${deep}}`,
           `{"key":"default","lock":${deep}}`,
+          // The same depth as JSON text, which a schedule's args and kwargs may also be given as.
+          `{"name":"deep","func":"work","scheduleType":"D","nextRun":"${new Date().toISOString()}","args":"${deep}"}`,
+          `{"name":"deep","func":"work","scheduleType":"D","nextRun":"${new Date().toISOString()}","kwargs":"{\\"a\\":${'['.repeat(5_000)}${']'.repeat(5_000)}}"}`,
         ]),
         large: false,
       };
@@ -292,16 +295,36 @@ export class FuzzGenerator {
 
   query(keys: string[]): string {
     const parts: string[] = [];
-    for (const k of keys) if (this.chance(0.5)) parts.push(`${k}=${this.enc(this.word())}`);
+    for (const k of keys) {
+      if (!this.chance(0.5)) continue;
+      const forged = k === 'cursor' ? this.forgedCursor() : ['hour', 'from', 'to'].includes(k) ? this.forgedTime() : null;
+      parts.push(`${k}=${this.enc(forged !== null && this.chance(0.6) ? forged : this.word())}`);
+    }
     return parts.length ? `?${parts.join('&')}` : '';
+  }
+
+  /** A time a list's cursor or date filter could carry: right in shape, wrong on the calendar or past PostgreSQL's range. */
+  forgedTime(): string {
+    return this.pick([
+      '2024-13-45T00:00:00.000000Z', '0000-01-01T00:00:00.000000Z', '2024-02-30T12:00:00.000000Z', '2023-02-29T00:00:00.000000Z',
+      '-000001-01-01T00:00:00.000000Z', '+275760-09-13T00:00:00.000000Z', '9999-12-31T23:30:00.000000Z', '2024-01-01T24:00:00.000000Z',
+      '2024-01-01T23:60:00.000000Z', '2024-01-01T00:00:00.000000+16:00', '2024-04-31T00:00:00Z', '1970-01-01T00:00:00.000000Z',
+    ]);
+  }
+
+  /** A cursor as the lists make them (base64url of [time, id] or [id]) around a forged time or id. */
+  forgedCursor(): string {
+    const id = this.pick([Array.from({ length: 32 }, () => this.pick([...'0123456789abcdef'])).join(''), 7, -1, 2 ** 53, 'x', '']);
+    const value = this.chance(0.7) ? [this.forgedTime(), id] : [id];
+    return Buffer.from(JSON.stringify(value)).toString('base64url');
   }
 
   /** A request the client could send, with one or more values gone wrong: it reaches the real work. */
   plausible(): { method: string; path: string } {
     const page = this.pick(PAGES);
     const filters: Record<string, string[]> = {
-      successful: ['search', 'group', 'cluster', 'cursor', 'limit'],
-      failed: ['search', 'group', 'cluster', 'cursor', 'limit'],
+      successful: ['search', 'group', 'cluster', 'cursor', 'limit', 'hour', 'from', 'to'],
+      failed: ['search', 'group', 'cluster', 'cursor', 'limit', 'hour', 'from', 'to'],
       scheduled: ['search', 'type', 'nextRun', 'cluster', 'cursor', 'limit'],
       queued: ['search', 'key', 'cursor', 'limit'],
     };
