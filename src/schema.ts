@@ -44,6 +44,8 @@ export const INDEXES = {
  * database allows it and then the trigram index; where it cannot, it holds the name with an empty
  * placeholder (`where false`) that costs nothing, so the host's schema diff is empty either way.
  * A later run, once the extension exists, replaces the placeholder with the real index.
+ * The block is one line: @mikro-orm/migrations cuts a generated migration into statements at every
+ * `;` that ends a line, dollar quotes or not.
  */
 const trigramIndex = (name: string, table: string, columns: string) => ({
   name,
@@ -60,7 +62,7 @@ const trigramIndex = (name: string, table: string, columns: string) => ({
   else
     create index if not exists ${name} on ${table} (id) where false;
   end if;
-end $ormq$`,
+end $ormq$`.replace(/\s*\n\s*/g, ' '),
 });
 
 export const TRIGRAM_INDEXES = {
