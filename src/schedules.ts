@@ -10,6 +10,7 @@ import { buildPackage, insertPackages, SCHEDULE_CHANNEL, type BuiltPackage } fro
 import { date, toSchedule, type ScheduleRecord } from './rows.js';
 import { nextRun, type ScheduleType } from './schedule-rules.js';
 import { inSchema, schemaOf } from './table-names.js';
+import type { TaskArgs, TaskName } from './registry.js';
 import { ValidationError, validateSchedule, type ScheduleInput, type ScheduleValues, type TaskNames } from './validate.js';
 
 type Row = Record<string, unknown>;
@@ -184,17 +185,66 @@ export async function runSchedulesNow(em: SqlEntityManager, rows: Targets): Prom
 export interface ScheduleOptions {
   /** Registered task names: func and hook must be among them. */
   tasks?: TaskNames;
+  /**
+   * A schedule of the same name already exists: 'error' (default) refuses it (a ValidationError on
+   * `name`); 'keep' leaves it as it is; 'update' writes this declaration over it: func, hook, args,
+   * kwargs, cluster, intended-date kwarg and timing. Its next run moves only when the timing changed
+   * or `nextRun` is given, and its repeats (and a pause set in the admin) stay. For schedules
+   * declared at every start-up.
+   */
+  ifExists?: 'error' | 'keep' | 'update';
   /** The schema of ormq's tables; default the ORM's `schema` option. */
   schema?: string;
   /** The zone of a schedule without its own (the cluster's timeZone): a Cron schedule's first run is computed in it. */
   timeZone?: string;
 }
 
+/** `schedule`'s input with func, hook and args checked against the declared task registry. */
+export type ScheduleSpec<F extends TaskName = TaskName> = Omit<ScheduleInput, 'func' | 'hook' | 'args'> & {
+  func: F;
+  hook?: TaskName | null;
+  /** The function's parameters, or the same as JSON text. */
+  args?: TaskArgs<F> | string;
+};
+
+/** The timing columns: when one of them changes, an updated declaration's next run moves. */
+const TIMING = ['schedule_type', 'minutes', 'cron', 'time_zone'];
+const DECLARED = ['func', 'hook', 'args', 'kwargs', ...TIMING, 'cluster', 'intended_date_kwarg'];
+const both = (cols: string[]) => `(${cols.map((c) => `s.${c}`).join(', ')}) is distinct from (${cols.map((c) => `excluded.${c}`).join(', ')})`;
+
 /**
- * Saves a new schedule, validated by the admin form's rules; errors name their fields. Without a
- * next run it runs now (a Cron schedule at its first match after now).
+ * One statement whatever the name finds: the insert, the update of a declaration that changed, or
+ * (neither written) the stored row. $moveNext: nextRun was given, so it is the next run.
  */
-export async function schedule(em: EntityManager, input: ScheduleInput, options: ScheduleOptions = {}): Promise<ScheduleRecord> {
-  const v = validateSchedule(input, options);
-  return toSchedule(await saveSchedule(inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager, v));
+const UPSERT = (update: boolean) => `with w as (
+  ${INSERT.replace('insert into ormq_schedule', 'insert into ormq_schedule as s').replace(/ returning .*$/s, '')}
+  on conflict (name) do ${
+    update
+      ? `update set ${DECLARED.map((c) => `${c} = excluded.${c}`).join(', ')},
+    next_run = case when ?::boolean or ${both(TIMING)} then excluded.next_run else s.next_run end,
+    anchor = case when ?::boolean or ${both(TIMING)} then excluded.anchor else s.anchor end,
+    version = s.version + 1
+  where ${both(DECLARED)} or (?::boolean and s.next_run is distinct from excluded.next_run)`
+      : 'nothing'
+  }
+  returning ${SCHEDULE_COLUMNS}, true as written)
+select * from w union all select ${SCHEDULE_COLUMNS}, false from ormq_schedule where name = ? and not exists (select 1 from w)`;
+
+/**
+ * Saves a schedule, validated by the admin form's rules; errors name their fields. Without a next
+ * run it runs now (a Cron schedule at its first match after now). With a declared registry, `func`
+ * and `hook` must be registered names and `args` the function's parameters.
+ */
+export async function schedule<F extends TaskName>(em: EntityManager, input: ScheduleSpec<F>, options: ScheduleOptions = {}): Promise<ScheduleRecord> {
+  const ifExists = options.ifExists ?? 'error';
+  if (!['error', 'keep', 'update'].includes(ifExists)) throw new ValidationError({ ifExists: "must be 'error', 'keep' or 'update'" }, 'options');
+  const v = validateSchedule(input as ScheduleInput, options);
+  const tx = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
+  if (ifExists === 'error') return toSchedule(await saveSchedule(tx, v));
+  if (v.name === null) throw new ValidationError({ name: `is required with ifExists: '${ifExists}' (it is what finds the schedule)` }, 'schedule');
+  const given = input.nextRun !== undefined && input.nextRun !== null && input.nextRun !== '';
+  const extra = ifExists === 'update' ? [given, given, given] : [];
+  const [row] = await tx.execute(UPSERT(ifExists === 'update'), [...params(v), ...extra, v.name]);
+  if (row!.written) await notifySchedulers(tx, [v.cluster]);
+  return toSchedule(row!);
 }

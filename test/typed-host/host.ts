@@ -1,7 +1,7 @@
 // A small host app as a user writes it, compiled with tsc --strict by test/typecheck.test.ts.
 import express, { type Request } from 'express';
 import { MikroORM } from '@mikro-orm/postgresql';
-import { Cluster, enqueue, enqueueMany, queueAdmin, queueEntities, type Tasks, type TasksOf } from 'ormq';
+import { Cluster, enqueue, enqueueMany, queueAdmin, queueEntities, schedule, type Tasks, type TasksOf } from 'ormq';
 
 const tasks = {
   'email.send': async (to: string, subject: string) => ({ to, subject, sent: true }),
@@ -31,6 +31,14 @@ export async function main(): Promise<void> {
   await enqueue(em, 'email.send', ['ada@example.com']);
   // @ts-expect-error enqueueMany checks each task the same way
   await enqueueMany(em, [{ func: 'report.build', args: ['x'] }]);
+  // Schedules declared at start-up, checked against the registry too.
+  await schedule(em, { name: 'nightly', func: 'report.build', args: [2026], scheduleType: 'D', hook: 'email.send' }, { ifExists: 'update' });
+  // @ts-expect-error a schedule's func is a registered name
+  await schedule(em, { name: 'nightly', func: 'report.bild', scheduleType: 'D' });
+  // @ts-expect-error a schedule's args are the function's parameters
+  await schedule(em, { name: 'nightly', func: 'report.build', args: ['2026'], scheduleType: 'D' });
+  // @ts-expect-error so is its hook
+  await schedule(em, { name: 'nightly', func: 'report.build', hook: 'email.sent', scheduleType: 'D' });
 
   // README "Behind your auth": the request type says what the host's middleware added.
   type LoggedIn = Request & { user: { email: string; isAdmin: boolean } };
