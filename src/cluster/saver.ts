@@ -19,6 +19,8 @@ export class Saver {
   constructor(
     private readonly options: SaverOptions,
     private readonly query: RunStatement,
+    /** This process's ormq_cluster id: only packages it still holds are saved and acked. */
+    private readonly processId: string,
   ) {}
 
   /**
@@ -77,20 +79,39 @@ export class Saver {
   /** Saves, acks and counts one batch in one statement; hooks start once it is written, off the save path. */
   async #complete(batch: Completion[]): Promise<void> {
     const { saveLimit } = this.options;
-    const { statement, values } = completion(batch, this.options);
+    const { statement, values } = completion(batch, this.options, this.processId);
     const { rows } = await this.query(statement, values);
-    const attempts = new Map(rows.map((r) => [String(r.id).trim(), Number(r.attempt_count)]));
+    const attempts = new Map<string, number>();
+    const lost = new Set<number>();
+    for (const r of rows) {
+      if (r.lost === null || r.lost === undefined) attempts.set(String(r.id).trim(), Number(r.attempt_count));
+      else lost.add(Number(r.lost));
+    }
+    if (lost.size) this.#lost(batch.filter((f) => lost.has(f.qid)));
     // Saved and acked: from here on nothing runs again, whatever pruning or hooks do.
     const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));
     if (saveLimit > 0 && successes.length) {
       await this.#prune(successes).catch((e) => this.options.log('warn', `saveLimit pruning failed: ${(e as Error).message}`, e));
     }
     for (const f of batch) {
-      if (!f.pkg.hook) continue;
+      if (!f.pkg.hook || lost.has(f.qid)) continue;
       const task = toTask({ ...taskRow(f, this.options.name), attempt_count: attempts.get(f.pkg.id) ?? 1 });
       const running = this.#runHook(task).finally(() => this.#hooks.delete(running));
       this.#hooks.add(running);
     }
+  }
+
+  /**
+   * Tasks whose package another process claimed while they ran here (this one stalled past
+   * `retry`, or the package was released or edited from the admin): the package is not this
+   * process's any more, so their results are not saved and the package is left to its new claim.
+   */
+  #lost(batch: Completion[]): void {
+    const shown = batch.slice(0, 10).map((f) => `${f.pkg.id} (package ${f.qid})`).join(', ');
+    this.options.log(
+      'warn',
+      `${batch.length} task(s) finished after their package was claimed again or released, so their results were not saved: ${shown}${batch.length > 10 ? ', …' : ''}`,
+    );
   }
 
   async #prune(successes: Completion[]): Promise<void> {
