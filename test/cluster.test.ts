@@ -340,6 +340,32 @@ Retry('maxAttempts ends a failing task even when its saved failures are deleted 
   }
 });
 
+Retry('a task that stalls the event loop past retry, with no other process to claim its package, is saved once and not run again', async ({ orm }) => {
+  let calls = 0;
+  const { cluster, logs } = await startCluster(orm, {
+    timeout: 0.2,
+    retry: 0.3,
+    tasks: {
+      stall() {
+        calls++;
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        Atomics.wait(pause, 0, 0, 800);
+        return 'late';
+      },
+    },
+  });
+  try {
+    const id = await enqueue(em(orm), 'stall');
+    await waitForDrained(orm, 'the ack', 15_000);
+    const saved = await tasks(orm);
+    assert.equal(saved.map((t) => [t.id, t.result, t.success, t.attempt_count]), [[id, 'late', true, 1]]);
+    assert.is(calls, 1);
+    assert.equal(logs.filter((l) => /not saved/.test(l.message)), []);
+  } finally {
+    await cluster.stop();
+  }
+});
+
 Retry('without ackFailures or maxAttempts a failed package stays queued, locked, and linked to its failure', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { timeout: 5, retry: 60, tasks: { never: () => { throw new Error('no'); } } });
   try {

@@ -191,9 +191,9 @@ export class Workers {
   }
 
   /**
-   * A claim took package `qid` while it runs here (its lock was released from the admin, and this
-   * process claimed it again): the run goes on under the new claim, not a second time. False when
-   * it does not run here.
+   * A claim took package `qid` while it runs here (its lock expired or was released from the
+   * admin, and this process claimed it again): the run goes on under the new claim, not a second
+   * time. False when it does not run here.
    */
   adopt(qid: number, lock: number): boolean {
     const running = this.#active.get(qid);

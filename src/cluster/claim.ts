@@ -24,6 +24,12 @@ export interface ClaimHost {
   wake: Wake;
   /** This process's ormq_cluster id, which the claim writes into locked_by. */
   processId: string;
+  /**
+   * A claim took package `qid` again while this process still runs it or has yet to save its
+   * result: that run goes on under the new claim (`lock`) instead of running a second time.
+   * False when neither is the case.
+   */
+  adopt(qid: number, lock: number): boolean;
   running(): boolean;
 }
 
@@ -83,7 +89,7 @@ export class Claimer {
         // Its snapshot predates the pause; a resume since then nudges a new claim. A package still
         // running here keeps the lock the claim renewed, as below.
         const held = rows.map((r) => ({ qid: Number(r.id), lock: Number(r.lock) }));
-        this.release(held.filter((p) => !workers.overrunning(p.qid) && !workers.adopt(p.qid, p.lock)));
+        this.release(held.filter((p) => !workers.overrunning(p.qid) && !this.host.adopt(p.qid, p.lock)));
         continue;
       }
       const claimed = Date.now();
@@ -95,7 +101,7 @@ export class Claimer {
           options.log('warn', `package ${qid} is still running past its timeout; its retry waits until it has ended`);
           continue;
         }
-        if (workers.adopt(qid, lock)) continue;
+        if (this.host.adopt(qid, lock)) continue;
         this.#buffer.push({ qid, lock, pkg: row.payload as StoredPackage, claimed });
       }
       // Its last package waits for this many starts: that time is the pace of this process's tasks.

@@ -68,6 +68,7 @@ export class Cluster {
       workers: this.#workers,
       wake: this.#worker,
       processId: this.#heartbeat.id,
+      adopt: (qid, lock) => this.#workers.adopt(qid, lock) || this.#saver.adopt(qid, lock),
       running: () => this.#running,
     });
   }
