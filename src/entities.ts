@@ -78,6 +78,8 @@ export const Queued = defineEntity({
     lockedBy: p.string().columnType('char(32)').fieldName('locked_by').nullable(),
     /** A failure's retry or a resubmission: the admin finds it by its task id. */
     linked: p.boolean().fieldName('linked').default(false),
+    /** Failed attempts of this package so far: maxAttempts reads it, so deleting saved tasks cannot reset it. */
+    failures: p.integer().fieldName('failures').default(0),
   },
   indexes: forEntity(INDEXES.ormq_queued),
 });

@@ -55,7 +55,10 @@ const trigramIndex = (name: string, table: string, columns: string) => ({
   exception when others then null;
   end;
   if exists (select 1 from pg_extension where extname = 'pg_trgm') then
-    select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
+    if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'failures' and not attisdropped) then
+    alter table ormq_queued add column failures int not null default 0;
+  end if;
+  select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
       where c.relname = '${name}' and i.indrelid = '${table}'::regclass;
     if pg_get_indexdef(idx) like '%WHERE false' then execute format('drop index %s', idx); end if;
     create index if not exists ${name} on ${table} using gin (${columns});
@@ -145,7 +148,8 @@ create table if not exists ormq_queued (
   payload jsonb not null,
   lock timestamptz null,
   run_at timestamptz null,
-  linked boolean not null default false
+  linked boolean not null default false,
+  failures int not null default 0
 ) with (fillfactor = ${QUEUED_FILLFACTOR});
 
 create table if not exists ormq_admin_log (
@@ -228,6 +232,7 @@ end $$;
  * The fill factor, given to a table from before it unless its owner set one: only for pages
  * written from then on. `linked` likewise; a task index from before it held every package, so the
  * packages whose task has a row are marked linked and the index is rebuilt partial, once.
+ * `failures` likewise: a package queued before it counts its failures from there.
  */
 const QUEUED_UPGRADES = `
 do $$

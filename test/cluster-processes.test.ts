@@ -1,9 +1,12 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { enqueue } from '../src/index.js';
+import { enqueue, enqueueMany } from '../src/index.js';
 import { initOrm, sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster, startClusters, waitForDrained } from './helpers/cluster.js';
-import { spawnCluster } from './helpers/fleet.js';
+import { spawnCluster, type ChildCluster } from './helpers/fleet.js';
 import { CLEAR_QUEUE, dbSuite } from './helpers/suites.js';
 
 const P = dbSuite('cluster: stops, crashes and many clusters', { clear: CLEAR_QUEUE });
@@ -86,6 +89,60 @@ P('three clusters on one database run each package exactly once', async ({ orm, 
   } finally {
     await clusters.stop();
     await Promise.all(orms.map((o) => o.close(true)));
+  }
+});
+
+P('a process stalled past retry neither releases nor reruns what another process claimed meanwhile: no package runs in both at once, each result is saved once', async ({ orm, db }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ormq-stall-'));
+  const wake = join(dir, 'wake');
+  const done = join(dir, 'done');
+  await sql(orm, 'drop table if exists task_runs');
+  await sql(orm, 'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)');
+  // The same retry and timeout in both; A has one worker, so what it claims with the stalling task waits in its buffer.
+  const options = { retry: 6, timeout: 5, bulk: 10 };
+  const a = spawnCluster(db.url, { ...options, workers: 1 });
+  let b: ChildCluster | null = null;
+  try {
+    await waitFor(() => a.lines.includes('ready'), 'process A', 30_000);
+    // One statement, so that A claims them all at once: the stalling task first.
+    const [stall, ...held] = await enqueueMany(em(orm), [
+      { func: 'stall', args: [a.child.pid!, wake] },
+      ...Array.from({ length: 9 }, () => ({ func: 'hold', args: [done, 4_000] })),
+    ]);
+    await waitFor(() => sql<{ n: number }>(orm, 'select count(*)::int as n from ormq_queued where lock is not null').then((r) => r[0]!.n === 10), 'A to claim all ten');
+    // A's event loop now stands still. B takes the ten once their locks expire, and runs them.
+    b = spawnCluster(db.url, { ...options, workers: 10 });
+    const bPid = b.child.pid!;
+    await waitFor(
+      () => sql<{ n: number }>(orm, 'select count(*)::int as n from task_runs where pid = ?', [bPid]).then((r) => r[0]!.n === 9),
+      'B to start the packages A still holds in its buffer',
+      30_000,
+    );
+    writeFileSync(wake, '');
+    // A's stalled task ends after B saved its own run of the same package: A's result is logged, not saved.
+    await waitFor(() => a.lines.some((l) => l.startsWith('log warn:') && l.includes(`not saved: ${stall}`)), "A's late result to be logged", 30_000);
+    // A's claim loop polls every 50 ms: half a second gives it ten claims to take what B runs.
+    await sleep(500);
+    writeFileSync(done, '');
+    await waitForDrained(orm, 'every package acked', 30_000);
+
+    const overlaps = await sql(
+      orm,
+      `select x.task_id, x.pid as first, y.pid as second from task_runs x join task_runs y on x.task_id = y.task_id and x.id < y.id
+       where x.started < coalesce(y.ended, 'infinity') and y.started < coalesce(x.ended, 'infinity')`,
+    );
+    assert.equal(overlaps, [], 'no package ran in two places at once');
+    const runs = await sql<{ task_id: string; pid: number }>(orm, 'select task_id, pid from task_runs order by task_id');
+    assert.equal(runs, held.sort().map((id) => ({ task_id: id, pid: bPid })), 'each held package ran once, in B');
+    const saved = await sql<{ id: string; result: number; success: boolean; attempt_count: number }>(
+      orm,
+      'select id, result, success, attempt_count from ormq_task order by id',
+    );
+    assert.equal(saved, [stall!, ...held].sort().map((id) => ({ id, result: bPid, success: true, attempt_count: 1 })), "each result saved once: B's");
+  } finally {
+    for (const c of [a, b]) if (c && c.child.exitCode === null) c.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    await sql(orm, 'drop table if exists task_runs');
   }
 });
 

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Cluster, enqueue, type TaskRecord } from '../src/index.js';
+import { Cluster, deleteGroup, enqueue, type TaskRecord } from '../src/index.js';
 import { initOrm, sql, waitFor } from './helpers/db.js';
 import { NEXT_EXPIRY } from '../src/cluster/sql.js';
 import { sleep, startCluster, startClusters, waitForDrained, waitForSaved } from './helpers/cluster.js';
@@ -303,6 +303,64 @@ Retry('maxAttempts acks the package after that many failures', async ({ orm }) =
     assert.is(row!.success, false);
     await sleep(700);
     assert.is(calls, 2);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('maxAttempts ends a failing task even when its saved failures are deleted between attempts', async ({ orm }) => {
+  let calls = 0;
+  const wiped: { attempt: number; deleted: number }[] = [];
+  const { cluster } = await startCluster(orm, {
+    timeout: 0.2,
+    retry: 0.3,
+    maxAttempts: 2,
+    tasks: {
+      never() {
+        calls++;
+        throw new Error('always');
+      },
+      // After each saved failure, the group's saved tasks go, as a host clearing a group would.
+      async wipe(task: TaskRecord) {
+        wiped.push({ attempt: task.attemptCount, deleted: await deleteGroup(em(orm), task.group!) });
+      },
+    },
+  });
+  try {
+    const id = await enqueue(em(orm), 'never', [], { group: 'g', hook: 'wipe' });
+    await waitForDrained(orm, 'the ack after the second failure', 15_000);
+    assert.is(calls, 2);
+    await waitFor(() => wiped.length === 2, 'the second hook');
+    // The second failure's row counts both attempts, although the first one's row had been deleted.
+    assert.equal(wiped, [{ attempt: 1, deleted: 1 }, { attempt: 2, deleted: 1 }]);
+    assert.is(calls, 2);
+    assert.is((await tasks(orm)).filter((t) => t.id === id).length, 0);
+  } finally {
+    await cluster.stop();
+  }
+});
+
+Retry('a task that stalls the event loop past retry, with no other process to claim its package, is saved once and not run again', async ({ orm }) => {
+  let calls = 0;
+  const { cluster, logs } = await startCluster(orm, {
+    timeout: 0.2,
+    retry: 0.3,
+    tasks: {
+      stall() {
+        calls++;
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        Atomics.wait(pause, 0, 0, 800);
+        return 'late';
+      },
+    },
+  });
+  try {
+    const id = await enqueue(em(orm), 'stall');
+    await waitForDrained(orm, 'the ack', 15_000);
+    const saved = await tasks(orm);
+    assert.equal(saved.map((t) => [t.id, t.result, t.success, t.attempt_count]), [[id, 'late', true, 1]]);
+    assert.is(calls, 1);
+    assert.equal(logs.filter((l) => /not saved/.test(l.message)), []);
   } finally {
     await cluster.stop();
   }

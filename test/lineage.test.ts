@@ -14,16 +14,23 @@ const L = adminSuite('admin: attempts, retries and resubmission lineage', { moun
 
 const ID = 'a'.repeat(32);
 
-/** One finished attempt of task ID, saved through the cluster's own completion statement. */
+const PROCESS = 'p'.repeat(32);
+
+/** One finished attempt of task ID, claimed by PROCESS and saved through the cluster's own completion statement. */
 async function complete(c: pg.Client, n: number, success: boolean, maxAttempts = 0) {
   const at = new Date(Date.UTC(2026, 0, 1, 0, n)).toISOString();
+  const { rows: [claim] } = await c.query(
+    `insert into ormq_queued (id, key, payload, lock, locked_by) values (1, 'default', '{}', now(), $1)
+     on conflict (id) do update set lock = now(), locked_by = $1 returning (extract(epoch from lock) * 1000000)::bigint as lock`,
+    [PROCESS],
+  );
   const input = [{
-    qid: 1, id: ID, name: 'flaky', func: 'work', hook: null, args: [], kwargs: {}, group: null, cluster: n % 2 ? 'east' : 'west',
+    qid: 1, lock: Number(claim.lock), id: ID, name: 'flaky', func: 'work', hook: null, args: [], kwargs: {}, group: null, cluster: n % 2 ? 'east' : 'west',
     result: success ? 'ok' : { error: 'TypeError', message: `attempt ${n} failed`, stack: 'TypeError: …' },
     enqueued: at, started: at, stopped: at, success, save: true, cancelled: false,
   }];
   // no rollup rows: this test is about the task row
-  await c.query({ ...COMPLETE, values: [JSON.stringify(input), false, maxAttempts, '[]'] });
+  await c.query({ ...COMPLETE, values: [JSON.stringify(input), false, maxAttempts, '[]', PROCESS] });
 }
 
 L('each failed attempt is recorded with its error, time, cluster and the attempt limit; the newest 10 are kept, and a success keeps them', async ({ orm, db }) => {

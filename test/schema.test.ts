@@ -71,6 +71,23 @@ S('a queue from before linked packages: a package whose task has a row becomes l
   }
 });
 
+S('a queue from before failure counts gets ormq_queued.failures, its packages counting from 0', async () => {
+  const db = await createTestDb();
+  const orm = await initOrm(db.url);
+  try {
+    await sql(orm, 'alter table ormq_queued drop column failures');
+    await sql(orm, `insert into ormq_queued (key, payload) values ('default', ?::jsonb)`, [JSON.stringify({ id: 'c'.repeat(32), name: 'c', func: 'work' })]);
+    await ensureSchema(orm);
+    await ensureSchema(orm);
+    assert.equal(await sql(orm, 'select failures from ormq_queued'), [{ failures: 0 }]);
+    const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+    assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
+  } finally {
+    await orm.close(true);
+    await db.drop();
+  }
+});
+
 S('an ormq_schedule table from before anchors and zones gets the new columns, each series anchored at its next run', async () => {
   const db = await createTestDb({ empty: true });
   const orm = await initOrm(db.url);

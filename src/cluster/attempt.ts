@@ -4,7 +4,7 @@
  */
 import { packageOf, type StoredPackage, type TaskPackage } from '../rows.js';
 import { isStorableJson, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
-import type { Completion } from './sql.js';
+import type { Claimed, Completion } from './sql.js';
 
 /** What a task function sees as `this`. */
 export interface TaskContext {
@@ -163,10 +163,16 @@ export interface WorkersHost {
   finished(f: Completion): void;
 }
 
+/** A task running here: what aborts it, and the lock of the claim it runs under. */
+interface Running {
+  abort: Abort;
+  lock: number;
+}
+
 /** The tasks running in this process, each with the controller that aborts it. */
 export class Workers {
-  /** package id → the abort of the task running it */
-  readonly #active = new Map<number, Abort>();
+  /** package id → the task running it */
+  readonly #active = new Map<number, Running>();
   /**
    * package id → a function that timed out but has not returned yet. Its failure is saved and its
    * worker slot freed, yet it may still be working; a retry of the same package waits for it.
@@ -184,34 +190,45 @@ export class Workers {
     return this.#overrunning.has(qid);
   }
 
+  /**
+   * A claim took package `qid` while it runs here (its lock expired or was released from the
+   * admin, and this process claimed it again): the run goes on under the new claim, not a second
+   * time. False when it does not run here.
+   */
+  adopt(qid: number, lock: number): boolean {
+    const running = this.#active.get(qid);
+    if (running) running.lock = lock;
+    return running !== undefined;
+  }
+
   /** Aborts the task running package `qid`; false when none does. */
   cancel(qid: number, reason: Error): boolean {
-    this.#active.get(qid)?.abort(reason);
+    this.#active.get(qid)?.abort.abort(reason);
     return this.#active.has(qid);
   }
 
-  /** A stop past its deadline: aborts what still runs and forgets it; returns their package ids. */
-  abandon(reason: Error): number[] {
-    const qids = [...this.#active.keys()];
-    for (const abort of this.#active.values()) abort.abort(reason);
+  /** A stop past its deadline: aborts what still runs and forgets it; returns the packages. */
+  abandon(reason: Error): Claimed[] {
+    const held = [...this.#active].map(([qid, r]) => ({ qid, lock: r.lock }));
+    for (const r of this.#active.values()) r.abort.abort(reason);
     this.#active.clear();
-    return qids;
+    return held;
   }
 
-  run(qid: number, raw: StoredPackage | string): void {
-    const abort = new Abort();
-    this.#active.set(qid, abort);
+  run(qid: number, raw: StoredPackage | string, lock: number): void {
+    const running: Running = { abort: new Abort(), lock };
+    this.#active.set(qid, running);
     const pkg: TaskPackage = packageOf(typeof raw === 'string' ? JSON.parse(raw) : raw);
     const started = preciseNow();
     const startedMs = lastMicros / 1000;
     this.host.began(qid, pkg);
-    void this.#execute(qid, pkg, abort).then(({ success, result }) => {
+    void this.#execute(qid, pkg, running.abort).then(({ success, result }) => {
       // A package whose task outlived a stop deadline was released; its result no longer counts.
-      if (this.#active.get(qid) !== abort) return;
+      if (this.#active.get(qid) !== running) return;
       this.#active.delete(qid);
       const cancelled = this.host.ended(qid, success);
       const stopped = preciseNow();
-      this.host.finished({ qid, pkg, result, success, started, stopped, startedMs, stoppedMs: lastMicros / 1000, cancelled });
+      this.host.finished({ qid, lock: running.lock, pkg, result, success, started, stopped, startedMs, stoppedMs: lastMicros / 1000, cancelled });
     });
   }
 

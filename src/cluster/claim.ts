@@ -14,7 +14,7 @@
 import type { StoredPackage } from '../rows.js';
 import { timeoutOf, type Workers } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
-import { CLAIM, NEXT_EXPIRY, RELEASE, type RunStatement } from './sql.js';
+import { CLAIM, NEXT_EXPIRY, RELEASE, releaseValues, type Claimed, type RunStatement } from './sql.js';
 import type { Wake } from './wake.js';
 
 export interface ClaimHost {
@@ -24,6 +24,12 @@ export interface ClaimHost {
   wake: Wake;
   /** This process's ormq_cluster id, which the claim writes into locked_by. */
   processId: string;
+  /**
+   * A claim took package `qid` again while this process still runs it or has yet to save its
+   * result: that run goes on under the new claim (`lock`) instead of running a second time.
+   * False when neither is the case.
+   */
+  adopt(qid: number, lock: number): boolean;
   running(): boolean;
 }
 
@@ -32,8 +38,7 @@ const AHEAD_ROUND_TRIPS = 8;
 /** …and within this many ms. */
 const AHEAD_MS = 100;
 
-interface Buffered {
-  qid: number;
+interface Buffered extends Claimed {
   pkg: StoredPackage;
   claimed: number;
   /** On a claim's last package when it had to wait for a worker: how many packages start before it. */
@@ -82,19 +87,22 @@ export class Claimer {
       this.#full = rows.length >= want;
       if (this.#pauses !== pauses) {
         // Its snapshot predates the pause; a resume since then nudges a new claim. A package still
-        // running past its timeout keeps the lock the claim renewed, as below.
-        this.release(rows.map((r) => Number(r.id)).filter((qid) => !workers.overrunning(qid)));
+        // running here keeps the lock the claim renewed, as below.
+        const held = rows.map((r) => ({ qid: Number(r.id), lock: Number(r.lock) }));
+        this.release(held.filter((p) => !workers.overrunning(p.qid) && !this.host.adopt(p.qid, p.lock)));
         continue;
       }
       const claimed = Date.now();
       for (const row of rows) {
         const qid = Number(row.id);
+        const lock = Number(row.lock);
         if (workers.overrunning(qid)) {
           // The claim renewed its lock: the retry comes after another `retry` seconds.
           options.log('warn', `package ${qid} is still running past its timeout; its retry waits until it has ended`);
           continue;
         }
-        this.#buffer.push({ qid, pkg: row.payload as StoredPackage, claimed });
+        if (this.host.adopt(qid, lock)) continue;
+        this.#buffer.push({ qid, lock, pkg: row.payload as StoredPackage, claimed });
       }
       // Its last package waits for this many starts: that time is the pace of this process's tasks.
       const after = this.#buffer.length - (options.workers - workers.busy);
@@ -126,7 +134,7 @@ export class Claimer {
 
   startBuffered(): void {
     const { options, workers } = this.host;
-    const stale: number[] = [];
+    const stale: Claimed[] = [];
     while (this.host.running() && workers.busy < options.workers && this.#buffer.length) {
       const next = this.#buffer.shift()!;
       // Waiting here plus running to its timeout must end before the lock expires at `retry`.
@@ -136,8 +144,8 @@ export class Claimer {
         const bulkMs = (waited / next.after) * options.bulk;
         this.#fast = bulkMs <= AHEAD_MS && bulkMs <= AHEAD_ROUND_TRIPS * Math.max(1, next.roundTrip!);
       }
-      if (waited >= budget) stale.push(next.qid);
-      else workers.run(next.qid, next.pkg);
+      if (waited >= budget) stale.push(next);
+      else workers.run(next.qid, next.pkg, next.lock);
     }
     this.release(stale);
   }
@@ -149,12 +157,12 @@ export class Claimer {
   }
 
   /** Empties the buffer; returns the packages it held, still locked by this process. */
-  drain(): number[] {
-    return this.#buffer.splice(0).map((b) => b.qid);
+  drain(): Claimed[] {
+    return this.#buffer.splice(0).map(({ qid, lock }) => ({ qid, lock }));
   }
 
-  release(qids: number[]): void {
-    if (!qids.length) return;
-    void this.host.query(RELEASE, [qids]).catch((e) => this.host.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
+  release(packages: Claimed[]): void {
+    if (!packages.length) return;
+    void this.host.query(RELEASE, releaseValues(packages, this.host.processId)).catch((e) => this.host.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
   }
 }

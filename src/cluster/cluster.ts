@@ -9,7 +9,7 @@ import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from
 import { MetricsUpkeep } from './rollup.js';
 import { Saver } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
-import { RELEASE, statementRunner, type Queryable, type RunStatement } from './sql.js';
+import { RELEASE, releaseValues, statementRunner, type Queryable, type RunStatement } from './sql.js';
 import { listenForCluster, Wake } from './wake.js';
 
 /**
@@ -49,7 +49,7 @@ export class Cluster {
       // Paused: what was claimed but not started goes back at once; resumed: claim now.
       paused: (paused) => (paused ? this.#claimer.paused() : this.#worker.nudge()),
     });
-    this.#saver = new Saver(this.options, query);
+    this.#saver = new Saver(this.options, query, this.#heartbeat.id);
     this.#workers = new Workers({
       cluster: this.options.name,
       tasks: this.options.tasks,
@@ -68,6 +68,7 @@ export class Cluster {
       workers: this.#workers,
       wake: this.#worker,
       processId: this.#heartbeat.id,
+      adopt: (qid, lock) => this.#workers.adopt(qid, lock) || this.#saver.adopt(qid, lock),
       running: () => this.#running,
     });
   }
@@ -125,7 +126,7 @@ export class Cluster {
     while (this.#workers.busy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const unfinished = [...this.#workers.abandon(new Error('cluster stopped')), ...this.#claimer.drain()];
     await this.#saver.flush();
-    if (unfinished.length) await this.#query(RELEASE, [unfinished]).catch((e) => this.options.log('error', 'could not release locks', e));
+    if (unfinished.length) await this.#query(RELEASE, releaseValues(unfinished, this.#heartbeat.id)).catch((e) => this.options.log('error', 'could not release locks', e));
     await this.#saver.hooksDone(Math.max(0, deadline - Date.now()));
     await this.#heartbeat.stop();
     await Promise.all([this.#listener?.stop(), this.#upkeep?.stop()]);

@@ -11,6 +11,8 @@ type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' 
 
 export class Saver {
   #pending: Completion[] = [];
+  /** package id → a result whose statement is under way. */
+  readonly #writing = new Map<number, Completion>();
   #flushing: Promise<void> | null = null;
   #flushSoon = false;
   /** Hooks still running: they never hold up saving, and a stop waits for them up to its deadline. */
@@ -19,6 +21,8 @@ export class Saver {
   constructor(
     private readonly options: SaverOptions,
     private readonly query: RunStatement,
+    /** This process's ormq_cluster id: only packages it still holds are saved and acked. */
+    private readonly processId: string,
   ) {}
 
   /**
@@ -35,6 +39,18 @@ export class Saver {
       this.#flushSoon = false;
       this.flush().catch(() => {});
     });
+  }
+
+  /**
+   * This process claimed package `qid` again (its lock had expired while the task ran) before its
+   * result was written: the result is saved under the new claim. A statement already under way
+   * with the old claim finds the package lost, and the result goes out again under the new one.
+   * False when no result of it waits.
+   */
+  adopt(qid: number, lock: number): boolean {
+    const waiting = this.#pending.find((f) => f.qid === qid) ?? this.#writing.get(qid);
+    if (waiting) waiting.lock = lock;
+    return waiting !== undefined;
   }
 
   /** Waits up to ms for the hooks still running. */
@@ -77,20 +93,52 @@ export class Saver {
   /** Saves, acks and counts one batch in one statement; hooks start once it is written, off the save path. */
   async #complete(batch: Completion[]): Promise<void> {
     const { saveLimit } = this.options;
-    const { statement, values } = completion(batch, this.options);
-    const { rows } = await this.query(statement, values);
-    const attempts = new Map(rows.map((r) => [String(r.id).trim(), Number(r.attempt_count)]));
+    const { statement, values } = completion(batch, this.options, this.processId);
+    const sent = batch.map((f) => f.lock);
+    for (const f of batch) this.#writing.set(f.qid, f);
+    let rows: Record<string, unknown>[];
+    try {
+      ({ rows } = await this.query(statement, values));
+    } finally {
+      for (const f of batch) if (this.#writing.get(f.qid) === f) this.#writing.delete(f.qid);
+    }
+    const attempts = new Map<string, number>();
+    const lost = new Set<number>();
+    for (const r of rows) {
+      if (r.lost === null || r.lost === undefined) attempts.set(String(r.id).trim(), Number(r.attempt_count));
+      else lost.add(Number(r.lost));
+    }
+    if (lost.size) {
+      // Claimed again by this process while the statement was under way: written under that claim.
+      const adopted = batch.filter((f, i) => lost.has(f.qid) && f.lock !== sent[i]);
+      this.#pending.push(...adopted);
+      const gone = batch.filter((f, i) => lost.has(f.qid) && f.lock === sent[i]);
+      if (gone.length) this.#lost(gone);
+    }
     // Saved and acked: from here on nothing runs again, whatever pruning or hooks do.
     const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));
     if (saveLimit > 0 && successes.length) {
       await this.#prune(successes).catch((e) => this.options.log('warn', `saveLimit pruning failed: ${(e as Error).message}`, e));
     }
     for (const f of batch) {
-      if (!f.pkg.hook) continue;
+      if (!f.pkg.hook || lost.has(f.qid)) continue;
       const task = toTask({ ...taskRow(f, this.options.name), attempt_count: attempts.get(f.pkg.id) ?? 1 });
       const running = this.#runHook(task).finally(() => this.#hooks.delete(running));
       this.#hooks.add(running);
     }
+  }
+
+  /**
+   * Tasks whose package another process claimed while they ran here (this one stalled past
+   * `retry`, or the package was released or edited from the admin): the package is not this
+   * process's any more, so their results are not saved and the package is left to its new claim.
+   */
+  #lost(batch: Completion[]): void {
+    const shown = batch.slice(0, 10).map((f) => `${f.pkg.id} (package ${f.qid})`).join(', ');
+    this.options.log(
+      'warn',
+      `${batch.length} task(s) finished after their package was claimed again or released, so their results were not saved: ${shown}${batch.length > 10 ? ', …' : ''}`,
+    );
   }
 
   async #prune(successes: Completion[]): Promise<void> {
