@@ -69,6 +69,11 @@ Install('installs from its tarball, compiles under tsc --strict without skipLibC
     assert.is(example.code, 0, example.out.slice(-2000));
     assert.match(example.stdout, /success: true/);
 
+    // The bin npm links for the host.
+    const bin = await run(join(dir, 'node_modules', '.bin', 'ormq'), ['--version'], dir);
+    assert.is(bin.code, 0, bin.out);
+    assert.is(bin.stdout.trim(), `ormq ${mine.version}`);
+
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     const required = await run(process.execPath, ['-e', "const q = require('ormq'); const k = require('ormq/koa'); if (typeof q.enqueue !== 'function' || typeof k.koa !== 'function') process.exit(3)"], dir);
     // require() of an ES module is on by default from Node 20.19 and 22.12.

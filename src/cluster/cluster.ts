@@ -3,14 +3,20 @@ import type { ScheduleRecord } from '../rows.js';
 import { schemaOf } from '../table-names.js';
 import { Workers } from './attempt.js';
 import { Claimer } from './claim.js';
-import { Heartbeat } from './heartbeat.js';
+import { Heartbeat, VERSION } from './heartbeat.js';
 import type { Listener } from './listener.js';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
 import { MetricsUpkeep } from './rollup.js';
 import { Saver } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
-import { RELEASE, releaseValues, statementRunner, type Queryable, type RunStatement } from './sql.js';
+import { RELEASE, releaseValues, statementRunner, type Completion, type Queryable, type RunStatement } from './sql.js';
 import { listenForCluster, Wake } from './wake.js';
+
+/** For the start line: the active schedules this cluster runs (a null cluster is the default's). */
+const SCHEDULES_OF = {
+  name: 'ormq_schedules_of',
+  text: 'select count(*)::int as n from ormq_schedule where repeats <> 0 and (cluster = $1 or ($2::boolean and cluster is null))',
+};
 
 /**
  * A worker pool: claims this cluster's packages, runs registered task functions, saves their
@@ -57,6 +63,7 @@ export class Cluster {
       began: (qid, pkg) => this.#heartbeat.began(qid, pkg),
       ended: (qid, success) => this.#heartbeat.ended(qid, success),
       finished: (f) => {
+        if (!f.success) this.#failed(f);
         this.#saver.add(f);
         this.#claimer.startBuffered();
         if (this.#claimer.low) this.#worker.nudge();
@@ -87,6 +94,23 @@ export class Cluster {
     return this.#workers.busy;
   }
 
+  /** Tasks this process finished since it started: succeeded, and failed (timeouts and stops included). */
+  get done(): number {
+    return this.#heartbeat.done;
+  }
+
+  get failed(): number {
+    return this.#heartbeat.failed;
+  }
+
+  /** One line per failed attempt, at level info: what failed and why, never the args. */
+  #failed(f: Completion): void {
+    const { error, message } = (f.result ?? {}) as { error?: unknown; message?: unknown };
+    const what = f.cancelled ? 'stopped' : error === 'TimeoutError' ? 'timed out' : 'failed';
+    const detail = { func: f.pkg.func, id: f.pkg.id, name: f.pkg.name, error: String(error ?? 'Error'), errorMessage: String(message ?? '').slice(0, 500) };
+    this.options.log('info', `task ${what}: ${detail.func} ${detail.id} (${detail.name}): ${detail.error}: ${detail.errorMessage}`, detail);
+  }
+
   async start(): Promise<void> {
     if (this.#running) return;
     const connection = this.#orm.em.getConnection();
@@ -109,27 +133,52 @@ export class Cluster {
     this.#upkeep = new MetricsUpkeep(upkeepPool, this.options.metricsRetention, (e) => this.options.log('warn', `metrics upkeep failed: ${e.message}`));
     this.#upkeep.start();
     if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
+    const o = this.options;
+    let schedules: number | null = null;
+    if (o.scheduler) {
+      const { rows } = await this.#query(SCHEDULES_OF, [o.name, o.name === 'default']).catch(() => ({ rows: [] as Record<string, unknown>[] }));
+      schedules = rows[0] ? Number(rows[0].n) : null;
+    }
+    const ran = o.scheduler ? `, ${schedules ?? 'its'} schedules` : ', no scheduler';
+    o.log('info', `cluster ${o.name} started: ${o.workers} workers${ran}, ormq ${VERSION}, process ${this.processId}`, {
+      key: o.name, workers: o.workers, schedules, version: VERSION, process: this.processId,
+    });
   }
 
   /**
-   * Graceful stop: no new claims; running tasks get until the deadline to finish; the locks of
-   * packages still running then are released so another cluster takes them at once.
+   * Graceful stop: no new claims; running tasks get until `stopTimeout` to finish; the locks of
+   * packages still running then, and of those claimed but not started, are released so another
+   * cluster takes them at once. `{ now: true }` (also during a graceful stop) does not wait: what
+   * runs is aborted and released at once.
    */
-  async stop(): Promise<void> {
+  stop(options: { now?: boolean } = {}): Promise<void> {
+    if (options.now) this.#deadline = 0;
+    this.#stopping ??= this.#stop().finally(() => (this.#stopping = undefined));
+    return this.#stopping;
+  }
+
+  #stopping: Promise<void> | undefined;
+  #deadline = Infinity;
+
+  async #stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
     void this.#heartbeat.beat();
     this.#worker.nudge();
     this.#scheduler.nudge();
     await Promise.all(this.#loops);
-    const deadline = Date.now() + this.options.stopTimeout;
-    while (this.#workers.busy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.#deadline = Math.min(this.#deadline, Date.now() + this.options.stopTimeout);
+    while (this.#workers.busy && Date.now() < this.#deadline) await new Promise((r) => setTimeout(r, 10));
     const unfinished = [...this.#workers.abandon(new Error('cluster stopped')), ...this.#claimer.drain()];
     await this.#saver.flush();
     if (unfinished.length) await this.#query(RELEASE, releaseValues(unfinished, this.#heartbeat.id)).catch((e) => this.options.log('error', 'could not release locks', e));
-    await this.#saver.hooksDone(Math.max(0, deadline - Date.now()));
+    await this.#saver.hooksDone(Math.max(0, this.#deadline - Date.now()));
     await this.#heartbeat.stop();
     await Promise.all([this.#listener?.stop(), this.#upkeep?.stop()]);
+    this.#deadline = Infinity;
+    this.options.log('info', `cluster ${this.name} stopped: ${this.done} succeeded, ${this.failed} failed, ${unfinished.length} released`, {
+      key: this.name, succeeded: this.done, failed: this.failed, released: unfinished.length,
+    });
   }
 
   #scheduleLoop(): Promise<void> {

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+/**
+ * The `ormq` command: `ormq worker` runs a cluster in its own process, `ormq info` prints what
+ * Django Q's qinfo does, `ormq monitor` refreshes that in the terminal. Each loads the host's
+ * MikroORM config as the `mikro-orm` CLI finds it.
+ */
+import { parseArgs } from 'node:util';
+import { VERSION } from '../cluster/heartbeat.js';
+import { CliError } from './config.js';
+import { runInfo, runMonitor } from './inspect.js';
+import { runWorker } from './worker.js';
+
+const USAGE = `Usage: ormq <command> [options]
+
+Commands:
+  worker    run a cluster: claim and run this key's tasks, run its schedules
+  info      print the clusters, the queues, the last hour and the schedules once
+  monitor   the same, refreshed until Ctrl-C
+
+Options of every command:
+  --config <file>        the MikroORM config (default: as the mikro-orm CLI finds it)
+  --schema <name>        the schema of ormq's tables (default: the config's)
+
+worker:
+  --tasks <module>       the module exporting the task registry (as \`tasks\` or default);
+                         it may also export \`cluster\`, Cluster options the flags override
+  --name <key>           the queue key, and the cluster's name (default: default)
+  --workers <n>          tasks run at once (default 4)
+  --timeout <s>          --retry <s>  --max-attempts <n>  --save-limit <n>  --poll <ms>  --bulk <n>
+  --stop-timeout <ms>    how long a stop waits for running tasks (default: the timeout)
+  --no-scheduler         do not run schedules in this process
+  --log text|json        one line per event (default text)
+  --verbose              debug lines too
+
+info, monitor:
+  --json                 (info) the figures as JSON
+  --interval <s>         (monitor) seconds between refreshes (default 2)
+
+SIGTERM or SIGINT stops a worker gracefully: running tasks finish within the stop timeout and the
+rest are released; a second signal releases at once.`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  schema: { type: 'string' },
+  tasks: { type: 'string' },
+  name: { type: 'string' },
+  workers: { type: 'string' },
+  timeout: { type: 'string' },
+  retry: { type: 'string' },
+  'max-attempts': { type: 'string' },
+  'save-limit': { type: 'string' },
+  poll: { type: 'string' },
+  bulk: { type: 'string' },
+  'stop-timeout': { type: 'string' },
+  'no-scheduler': { type: 'boolean' },
+  log: { type: 'string' },
+  verbose: { type: 'boolean' },
+  json: { type: 'boolean' },
+  interval: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+export type CliValues = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new CliError(`${(e as Error).message}\n\n${USAGE}`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv);
+  if (values.version) {
+    process.stdout.write(`ormq ${VERSION}\n`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  if (rest.length) throw new CliError(`unexpected argument ${JSON.stringify(rest[0])}\n\n${USAGE}`);
+  switch (command) {
+    case 'worker':
+      return runWorker(values);
+    case 'info':
+      return runInfo(values);
+    case 'monitor':
+      return runMonitor(values);
+    default:
+      throw new CliError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`ormq: ${e instanceof CliError ? e.message : ((e as Error)?.stack ?? String(e))}\n`);
+    process.exitCode = e instanceof CliError ? 2 : 1;
+  },
+);
