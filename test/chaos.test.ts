@@ -353,7 +353,7 @@ Restart(`clusters and the admin recover without a restart, LISTEN resumes, nothi
       retry: 3,
       ackFailures: true,
       saveLimit: 0,
-      log: (level, message) => logs.push(`${level}: ${message}`),
+      log: (level, message) => void (level === 'warn' || level === 'error' ? logs.push(`${level}: ${message}`) : 0),
       tasks: {
         async work(this: TaskContext, ms: number) {
           runs.set(this.id, (runs.get(this.id) ?? 0) + 1);
