@@ -10,6 +10,7 @@ import { ValidationError } from '../validate.js';
 import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
 import { notLocal, refuseNotLocal } from './local.js';
 import { checkSchema, inSchema, schemaOf } from '../table-names.js';
+import { Gate } from './gate.js';
 import { healthRoute } from './health.js';
 import { adminRoutes } from './meta.js';
 import { PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
@@ -81,6 +82,13 @@ class Request implements RequestContext {
     return decision;
   }
 
+  async viewsAny(): Promise<boolean> {
+    // A public route (health) is reached without the default's local check: it is asked here.
+    if (!this.options.authorize && notLocal(this.req)) return false;
+    for (const page of PAGE_IDS) if (await this.can(page, 'view')) return true;
+    return false;
+  }
+
   async require(page: PageId | ViewPageId, action: string): Promise<void> {
     if (!(await this.can(page, action))) {
       const why = this.options.readOnly && action !== 'view' ? 'the admin is read-only' : 'not authorized';
@@ -95,14 +103,12 @@ async function allow(r: Request, route: Route, input: RouteInput): Promise<void>
   for (const rule of rules) {
     if (rule === 'public' || rule === 'open') continue;
     if (rule === 'any') {
-      let any = false;
-      for (const page of PAGE_IDS) if ((any = await r.can(page, 'view'))) break;
-      if (!any) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
+      if (!(await r.viewsAny())) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
     } else await r.require(rule.page, rule.action);
   }
 }
 
-async function api(r: Request, method: string, segments: string[], search: string, res: ServerResponse): Promise<void> {
+async function api(r: Request, gate: Gate, method: string, segments: string[], search: string, res: ServerResponse): Promise<void> {
   const matched = ROUTES.match(segments);
   if (!matched) throw notFound(`No such API route: ${segments.join('/')}`);
   const route = matched.routes.find((x) => x.method === method);
@@ -112,7 +118,7 @@ async function api(r: Request, method: string, segments: string[], search: strin
   if (reads && route.accessReadsBody) input.body = await readJson(r.req);
   await allow(r, route, input);
   if (reads && !route.accessReadsBody) input.body = await readJson(r.req);
-  const out = await route.run(r, input);
+  const out = route.database === false ? await route.run(r, input) : await gate.run(() => route.run(r, input));
   return sendJson(res, out.status, out.body);
 }
 
@@ -162,6 +168,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
   const assets = loadClient(options.clientDir ?? defaultClientDir());
   const base = opts.basePath;
   let pool: Promise<NativePool> | undefined;
+  const gate = new Gate(opts.maxConcurrentReads);
   const db: Database = {
     root: orm.em as SqlEntityManager,
     schema,
@@ -215,7 +222,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
     if (isApi) {
       if (!segments.length) throw notFound('No such API route');
       const r = new Request(req, () => inSchema(orm.em.fork(), schema) as SqlEntityManager, opts, db);
-      return api(r, method, segments, search, res);
+      return api(r, gate, method, segments, search, res);
     }
 
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');

@@ -35,7 +35,7 @@ async function meta(ctx: RequestContext, pages: readonly PageModule[]) {
 export function adminRoutes(pages: readonly PageModule[]): Record<string, Route> {
   return {
     // Open: the UI needs `can` to show a caller what it may not do.
-    meta: { method: 'GET', access: 'open', run: async (ctx) => ({ status: 200, body: await meta(ctx, pages) }) },
+    meta: { method: 'GET', access: 'open', database: false, run: async (ctx) => ({ status: 200, body: await meta(ctx, pages) }) },
     overview: { method: 'GET', access: 'any', run: async (ctx) => ({ status: 200, body: await ctx.read((x) => overview(x, pages)) }) },
   };
 }

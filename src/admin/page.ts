@@ -17,6 +17,8 @@ export interface RequestContext {
   actor(): Promise<string | null>;
   /** Whether this request may do `action` on `page` (readOnly and authorize applied). */
   can(page: PageId | ViewPageId, action: string): Promise<boolean>;
+  /** Whether the admin opens to this request at all and it may view one of the pages. */
+  viewsAny(): Promise<boolean>;
   /** Throws a 403 unless this request may do `action` on `page`. */
   require(page: PageId | ViewPageId, action: string): Promise<void>;
   /** Runs a read with each statement under the admin's statement timeout (`em.transactional` for statements that must share one). */
@@ -130,6 +132,11 @@ export interface Route {
   access: Access | ((input: RouteInput) => Access[]);
   /** The access rule reads the body: it is read before authorize is asked. */
   accessReadsBody?: true;
+  /**
+   * false: the route keeps out of the admin's bound on concurrent database work (`maxConcurrentReads`),
+   * because it does none (meta) or bounds its own (health: one check at a time).
+   */
+  database?: false;
   run(ctx: RequestContext, input: RouteInput): Promise<{ status: number; body: unknown }>;
 }
 

@@ -1,0 +1,132 @@
+/**
+ * The admin never starves its host: its requests share `maxConcurrentReads` places on the host's
+ * pool, api/health runs one check per second whatever the number of probes, and every read
+ * (the Clusters page and the schedule preview included) stops at `statementTimeout`.
+ */
+import pg from 'pg';
+import * as assert from 'uvu/assert';
+import { enqueue, queueAdmin, schedule } from '../src/index.js';
+import { sql, waitFor } from './helpers/db.js';
+import { adminSuite, type AdminCtx } from './helpers/suites.js';
+
+const S = adminSuite('admin never starves its host', {
+  clear: 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_cluster, ormq_paused_key restart identity',
+});
+
+/** Another session holding `table` in access exclusive mode until `release`. */
+async function lockTable(ctx: AdminCtx, table: string): Promise<{ release(): Promise<void> }> {
+  const holder = new pg.Client({ connectionString: ctx.db.url });
+  await holder.connect();
+  await holder.query('begin');
+  await holder.query(`lock table ${table} in access exclusive mode`);
+  return {
+    async release() {
+      await holder.query('rollback');
+      await holder.end();
+    },
+  };
+}
+
+/** Statements of this database, other than `holder`'s, waiting for a lock. */
+const lockWaiters = async (ctx: AdminCtx) =>
+  Number(
+    (await sql(ctx.orm, `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`))[0]!.n,
+  );
+
+/** The median time of the host's own `select 1` through the ORM's pool, `n` in a row. */
+async function hostSelect1(ctx: AdminCtx, n = 15): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await ctx.orm.em.fork().execute('select 1');
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(n / 2)]!;
+}
+
+S('maxConcurrentReads is checked when the admin is made', async (ctx) => {
+  for (const bad of [0, -1, 1.5, Number.NaN, '2']) {
+    assert.throws(() => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, maxConcurrentReads: bad as never }), /maxConcurrentReads must be a whole number/, String(bad));
+  }
+});
+
+S('a flood of 100 admin requests while ormq_queued is locked leaves the host its pool: its select 1 stays near idle, the surplus gets 503 with Retry-After', async (ctx) => {
+  const { api } = await ctx.start({ statementTimeout: 2_000 });
+  await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'k' });
+  const s = await schedule(ctx.orm.em.fork(), { name: 's', func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000).toISOString() });
+  const idle = await hostSelect1(ctx);
+  const lock = await lockTable(ctx, 'ormq_queued');
+  const paths = ['api/clusters', 'api/overview', 'api/queued', 'api/queued?search=zq', 'api/successful?search=@@', `api/scheduled/preview?id=${s.id}&scheduleType=D`, 'api/failed'];
+  let answers: { status: number; headers: Headers; json: any }[];
+  let during: number;
+  try {
+    const flood = Promise.all(Array.from({ length: 100 }, (_, i) => api.get(paths[i % paths.length]!)));
+    await waitFor(() => lockWaiters(ctx), 'admin reads waiting for the lock');
+    during = await hostSelect1(ctx);
+    // Held up by the lock: the admin's places, and no more.
+    assert.ok((await lockWaiters(ctx)) <= 2, 'at most maxConcurrentReads of the admin\'s statements wait');
+    answers = await flood;
+  } finally {
+    await lock.release();
+  }
+  assert.ok(during <= idle + 50, `the host's select 1 took ${during.toFixed(1)} ms (p50) during the flood, ${idle.toFixed(1)} ms idle`);
+  const busy = answers.filter((r) => r.status === 503 && /maxConcurrentReads/.test(r.json?.error?.message));
+  assert.ok(busy.length > 0, 'some of the flood was turned away');
+  for (const r of busy) assert.match(r.headers.get('retry-after') ?? '', /^\d+$/);
+  for (const r of answers) assert.ok(r.status === 200 || r.status === 503, `only answers or 503s: ${r.status}`);
+  assert.is((await api.get('api/clusters')).status, 200, 'the admin answers again once the flood is over');
+});
+
+S('the Clusters page and the schedule preview stop at statementTimeout with a 503 instead of waiting for a lock', async (ctx) => {
+  const { api } = await ctx.start({ statementTimeout: 300 });
+  const s = await schedule(ctx.orm.em.fork(), { name: 's', func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000).toISOString() });
+  for (const [table, path] of [['ormq_queued', 'api/clusters'], ['ormq_schedule', `api/scheduled/preview?id=${s.id}&scheduleType=I&minutes=5`]] as const) {
+    const lock = await lockTable(ctx, table);
+    try {
+      const r = await api.get(path);
+      assert.is(r.status, 503, `${path}: ${r.text}`);
+      assert.match(r.json.error.message, /statementTimeout/);
+    } finally {
+      await lock.release();
+    }
+    assert.is((await api.get(path)).status, 200, `${path} answers once the lock is gone`);
+  }
+});
+
+S('100 health probes against a locked table share one check: one statement waits, none is left after the answers', async (ctx) => {
+  const { api } = await ctx.start({ statementTimeout: 500 });
+  const lock = await lockTable(ctx, 'ormq_cluster');
+  let answers: { status: number; json: any }[];
+  try {
+    const probes = Promise.all(Array.from({ length: 100 }, () => api.get('api/health')));
+    await waitFor(() => lockWaiters(ctx), 'the check waiting for the lock');
+    assert.is(await lockWaiters(ctx), 1, 'one check for all the probes');
+    answers = await probes;
+    assert.is(await lockWaiters(ctx), 0, 'nothing of the probes still waits');
+  } finally {
+    await lock.release();
+  }
+  for (const r of answers) assert.equal([r.status, r.json], [503, { ok: false, problem: 'the database does not answer' }]);
+});
+
+S('health tells a caller the admin does not open to only whether all is well', async (ctx) => {
+  const open = await ctx.start({ authorize: () => true });
+  const refused = await ctx.start({ authorize: () => false });
+  const local = await ctx.start();
+  const full = await open.api.get('api/health');
+  assert.equal([full.status, full.json], [200, { ok: true, liveKeys: 0 }]);
+  assert.equal((await refused.api.get('api/health')).json, { ok: true });
+  assert.equal((await local.api.get('api/health')).json, { ok: true, liveKeys: 0 }, 'a local request sees the figures');
+  assert.equal((await local.api.get('api/health', { 'x-forwarded-for': '203.0.113.9' })).json, { ok: true }, 'one through a proxy does not');
+  await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'orphan' });
+  await sql(ctx.orm, "update ormq_queued set payload = jsonb_set(payload, '{enqueued}', to_jsonb(now() - interval '2 minutes'))");
+  const bad = await waitFor(async () => {
+    const r = await refused.api.get('api/health');
+    return r.status === 503 && r;
+  }, 'the next check');
+  assert.equal(bad.json, { ok: false }, 'no count of starving keys');
+  assert.match((await open.api.get('api/health')).json.problem, /1 queue key has packages waiting/);
+});
+
+S.run();
