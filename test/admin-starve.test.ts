@@ -7,6 +7,7 @@ import pg from 'pg';
 import * as assert from 'uvu/assert';
 import { enqueue, queueAdmin, schedule } from '../src/index.js';
 import { sql, waitFor } from './helpers/db.js';
+import { insertManyTasks, insertTask } from './helpers/admin.js';
 import { adminSuite, type AdminCtx } from './helpers/suites.js';
 
 const S = adminSuite('admin never starves its host', {
@@ -127,6 +128,41 @@ S('health tells a caller the admin does not open to only whether all is well', a
   }, 'the next check');
   assert.equal(bad.json, { ok: false }, 'no count of starving keys');
   assert.match((await open.api.get('api/health')).json.problem, /1 queue key has packages waiting/);
+});
+
+S('a search term the trigram index cannot serve is looked for in the newest 10,000 tasks, and the answer says so', async (ctx) => {
+  const { api } = await ctx.start();
+  await insertTask(ctx.orm, { name: 'old-zq a b', stopped: new Date(Date.now() - 3_600_000).toISOString() });
+  await insertManyTasks(ctx.orm, 10_000);
+  await insertTask(ctx.orm, { name: 'new-zq a b' });
+  await insertTask(ctx.orm, { name: 'failed-zq', success: false });
+  for (const term of ['zq', 'Q', '-zq a', 'a b']) {
+    const r = await api.get(`api/successful?search=${encodeURIComponent(term)}`);
+    assert.is(r.status, 200, r.text);
+    assert.equal(r.json.rows.map((x: any) => x.name), ['new-zq a b'], term);
+    assert.equal(r.json.searchBound, { rows: 10_000, note: 'Searched the newest 10,000 tasks: the term has no three letters or digits in a row' }, term);
+  }
+  assert.is((await api.get('api/successful/count?search=zq')).json.count, 1, 'the count is of the same rows');
+  assert.equal((await api.get('api/failed?search=zq')).json.rows.map((x: any) => x.name), ['failed-zq'], 'the newest of the page, not of the table');
+  const indexed = await api.get('api/successful?search=old-zq');
+  assert.equal(indexed.json.rows.map((x: any) => x.name), ['old-zq a b']);
+  assert.is(indexed.json.searchBound, undefined, 'a term with three letters in a row searches everything');
+  // "All matching" acts on what the list showed.
+  const done = await api.post('api/successful/actions/delete', { all: true, filter: { search: 'zq' } });
+  assert.equal([done.status, done.json.done, done.json.remaining], [200, 1, 0], done.text);
+  assert.equal((await sql(ctx.orm, "select name from ormq_task where name like '%zq%' order by name")).map((r) => r.name), ['failed-zq', 'old-zq a b']);
+});
+
+S('a Queued search (no index serves it) is looked for in the newest 10,000 packages', async (ctx) => {
+  const { api } = await ctx.start();
+  await enqueue(ctx.orm.em.fork(), 'work', [], { name: 'old-match' });
+  await sql(ctx.orm, "insert into ormq_queued (key, payload) select key, jsonb_set(payload, '{name}', to_jsonb('bulk-' || i)) from ormq_queued, generate_series(1, 10000) i");
+  await enqueue(ctx.orm.em.fork(), 'work', [], { name: 'new-match' });
+  const r = await api.get('api/queued?search=match');
+  assert.is(r.status, 200, r.text);
+  assert.equal(r.json.rows.map((x: any) => x.name), ['new-match']);
+  assert.equal(r.json.searchBound, { rows: 10_000, note: 'Searched the newest 10,000 queued tasks: queued tasks have no search index' });
+  assert.is((await api.get('api/queued')).json.searchBound, undefined);
 });
 
 S.run();

@@ -29,6 +29,8 @@ export interface ListResult {
   rows: Record<string, unknown>[];
   next: string | null;
   count: Count;
+  /** Present when the search was looked for only in the newest `rows` rows; `note` says so and why, for the page. */
+  searchBound?: { rows: number; note: string };
 }
 
 export interface Detail {
