@@ -165,4 +165,51 @@ S('a Queued search (no index serves it) is looked for in the newest 10,000 packa
   assert.is((await api.get('api/queued')).json.searchBound, undefined);
 });
 
+/** Scans of ormq_queued so far and the rows they read, from the server's table statistics (flushed a moment after each statement). */
+async function queuedReads(ctx: AdminCtx): Promise<{ scans: number; rows: number }> {
+  const [r] = await sql(ctx.orm, `select seq_scan + coalesce(idx_scan, 0) as scans, seq_tup_read + coalesce(idx_tup_fetch, 0) as rows
+    from pg_stat_user_tables where relname = 'ormq_queued'`);
+  return { scans: Number(r!.scans), rows: Number(r!.rows) };
+}
+
 S.run();
+
+/** A database of its own: the statistics below count no other test's reads, flushed late. */
+const H = adminSuite('health reads', { clear: null });
+
+H('health looks at a key\'s first 1,000 packages for a waiting one, not at every stuck package ahead of it', async (ctx) => {
+  const { api } = await ctx.start({ healthMaxWait: 1 });
+  await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'stuck' });
+  await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'stuck' });
+  const start = await queuedReads(ctx);
+  // Ahead of the second package, 20,001 claimed by a process that is gone; all five minutes old. Set
+  // up while the table holds two rows, on one connection whose statistics are flushed at the end.
+  const setup = new pg.Client({ connectionString: ctx.db.url });
+  await setup.connect();
+  try {
+    await setup.query(`update ormq_queued set payload = jsonb_set(payload, '{enqueued}', to_jsonb(now() - interval '5 minutes')),
+      lock = case when id = 1 then now() - interval '1 hour' end, locked_by = case when id = 1 then md5('gone') end`);
+    await setup.query(`with one as materialized (select key, payload, lock, locked_by from ormq_queued where id = 1)
+      insert into ormq_queued (id, key, payload, lock, locked_by) select -i, key, payload, lock, locked_by from one, generate_series(1, 20000) i`);
+    // As autovacuum would after such a change: the planner knows the key holds every row.
+    await setup.query('analyze ormq_queued');
+    await setup.query('select pg_stat_force_next_flush()');
+  } finally {
+    await setup.end();
+  }
+  const before = await waitFor(async () => {
+    const now = await queuedReads(ctx);
+    return now.scans >= start.scans + 2 && now;
+  }, 'the statistics of the setup');
+  const r = await api.get('api/health');
+  assert.equal([r.status, r.json], [503, { ok: false, problem: '1 queue key has packages waiting over 1 s and no live cluster' }]);
+  const after = await waitFor(async () => {
+    const now = await queuedReads(ctx);
+    return now.scans > before.scans && now;
+  }, 'the statistics of the probe');
+  assert.ok(after.rows - before.rows <= 3_000, `the probe read ${after.rows - before.rows} packages`);
+  const key = (await api.get('api/clusters')).json.keys.find((k: any) => k.key === 'stuck');
+  assert.ok(key.oldestWaiting >= 299_000, 'the Clusters page: waiting since the first package, five minutes');
+});
+
+H.run();
