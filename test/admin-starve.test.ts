@@ -118,6 +118,8 @@ S('health tells a caller the admin does not open to only whether all is well', a
   const full = await open.api.get('api/health');
   assert.equal([full.status, full.json], [200, { ok: true, liveKeys: 0 }]);
   assert.equal((await refused.api.get('api/health')).json, { ok: true });
+  const throwing = await ctx.start({ authorize: (req) => (req as unknown as { user: { admin: boolean } }).user.admin });
+  assert.equal((await throwing.api.get('api/health')).json, { ok: true }, 'an authorize that throws on a probe without a session');
   assert.equal((await local.api.get('api/health')).json, { ok: true, liveKeys: 0 }, 'a local request sees the figures');
   assert.equal((await local.api.get('api/health', { 'x-forwarded-for': '203.0.113.9' })).json, { ok: true }, 'one through a proxy does not');
   await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'orphan' });
