@@ -118,6 +118,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
             onChange=${(/** @type {string} */ v) => setQuery({ [f.name]: v })} />`)}
         ${!noFilter && html`<a class="clear" href=${href([page])}>Clear search and filters</a>`}
       </div>
+      ${list.data?.searchBound && html`<p class="hint">${list.data.searchBound.note}</p>`}
       <${ErrorBox} error=${list.error} />
       ${allowed.length > 0 && rows.length > 0 &&
       html`<div class="bulk">

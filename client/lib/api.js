@@ -8,12 +8,14 @@ export class ApiError extends Error {
    * @param {number} status
    * @param {Record<string, string> | undefined} fields
    * @param {any} body
+   * @param {number | null} [retryAfter] seconds the server asked the client to wait (a busy admin's 503)
    */
-  constructor(message, status, fields, body) {
+  constructor(message, status, fields, body, retryAfter = null) {
     super(message);
     this.status = status;
     this.fields = fields;
     this.body = body;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -48,7 +50,7 @@ export async function api(path, options = {}) {
   if (!response.ok) {
     const error = data && data.error;
     const message = (error && error.message) || `${response.status} ${response.statusText}`;
-    throw new ApiError(message, response.status, error && error.fields, data);
+    throw new ApiError(message, response.status, error && error.fields, data, Number(response.headers.get('retry-after')) || null);
   }
   return data;
 }

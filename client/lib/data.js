@@ -4,10 +4,23 @@
  * none is made while the tab is hidden.
  */
 import { createContext } from 'preact';
-import { useContext, useEffect, useState } from 'preact/hooks';
+import { useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 
 export const LIVE_INTERVAL = 5000;
+/** The longest wait between live reloads of a server that keeps answering 503 or cannot be reached. */
+export const LIVE_MAX = 60_000;
+
+/**
+ * The wait before the next live reload: LIVE_INTERVAL after an answer; after a 503 or no answer at
+ * all, twice the previous wait (at least the server's Retry-After), up to LIVE_MAX, so a busy
+ * admin is not asked again every five seconds by every open tab.
+ * @param {number} previous the wait before the load that just ended
+ * @param {any} error what that load failed with, or null
+ */
+export function nextLiveDelay(previous, error) {
+  return error && (error.status === 503 || !error.status) ? Math.min(LIVE_MAX, Math.max(previous * 2, (error.retryAfter ?? 0) * 1000)) : LIVE_INTERVAL;
+}
 
 /** @type {import('preact').Context<boolean>} */
 export const LiveContext = createContext(false);
@@ -20,6 +33,7 @@ export function useData(path, options = {}) {
   const liveOn = useContext(LiveContext) && options.live !== false;
   const [version, setVersion] = useState(0);
   const [state, setState] = useState(/** @type {{ data: any, error: any, path: string | null, loading: boolean }} */ ({ data: null, error: null, path: null, loading: true }));
+  const delay = useRef(LIVE_INTERVAL);
 
   useEffect(() => {
     if (!path) return;
@@ -47,7 +61,8 @@ export function useData(path, options = {}) {
       if (document.hidden) document.addEventListener('visibilitychange', whenVisible, { once: true });
       else setVersion((v) => v + 1);
     };
-    const timer = setTimeout(whenVisible, LIVE_INTERVAL);
+    delay.current = nextLiveDelay(delay.current, state.error);
+    const timer = setTimeout(whenVisible, delay.current);
     return () => {
       clearTimeout(timer);
       document.removeEventListener('visibilitychange', whenVisible);

@@ -10,6 +10,7 @@ import { ValidationError } from '../validate.js';
 import { assertSameOrigin, HttpError, MUTATIONS, notFound, queryOf, readJson, securityHeaders, sendError, sendJson } from './http.js';
 import { exchangeToken, hasToken, hostAllowed, linkToken, refuseHost, refuseWithoutToken } from './access.js';
 import { checkSchema, inSchema, schemaOf } from '../table-names.js';
+import { Gate } from './gate.js';
 import { healthRoute } from './health.js';
 import { adminRoutes } from './meta.js';
 import { PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
@@ -81,6 +82,13 @@ class Request implements RequestContext {
     return decision;
   }
 
+  async viewsAny(): Promise<boolean> {
+    // A public route (health) is reached without the default's token check: it is asked here.
+    if (this.options.token && !hasToken(this.req, this.options.token.value)) return false;
+    for (const page of PAGE_IDS) if (await this.can(page, 'view')) return true;
+    return false;
+  }
+
   async require(page: PageId | ViewPageId, action: string): Promise<void> {
     if (!(await this.can(page, action))) {
       const why = this.options.readOnly && action !== 'view' ? 'the admin is read-only' : 'not authorized';
@@ -95,9 +103,7 @@ async function allow(r: Request, route: Route, input: RouteInput): Promise<void>
   for (const rule of rules) {
     if (rule === 'public' || rule === 'open') continue;
     if (rule === 'any') {
-      let any = false;
-      for (const page of PAGE_IDS) if ((any = await r.can(page, 'view'))) break;
-      if (!any) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
+      if (!(await r.viewsAny())) throw new HttpError(403, 'Forbidden: view on any page (not authorized)');
     } else await r.require(rule.page, rule.action);
   }
 }
@@ -109,7 +115,7 @@ async function allowAny(r: Request, rules: { page: PageId; action: string }[]): 
   await r.require(last.page, last.action);
 }
 
-async function api(r: Request, method: string, segments: string[], search: string, res: ServerResponse): Promise<void> {
+async function api(r: Request, gate: Gate, method: string, segments: string[], search: string, res: ServerResponse): Promise<void> {
   const matched = ROUTES.match(segments);
   if (!matched) throw notFound(`No such API route: ${segments.join('/')}`);
   const route = matched.routes.find((x) => x.method === method);
@@ -122,7 +128,7 @@ async function api(r: Request, method: string, segments: string[], search: strin
   }
   await allow(r, route, input);
   if (reads && !route.accessReadsBody) input.body = await readJson(r.req);
-  const out = await route.run(r, input);
+  const out = route.database === false ? await route.run(r, input) : await gate.run(() => route.run(r, input));
   return sendJson(res, out.status, out.body);
 }
 
@@ -186,6 +192,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
     opts.log('info', `open ${link} to sign in${base ? '' : ' (… is where the admin is mounted)'}; a new token at each start, set ORMQ_ADMIN_TOKEN to keep one`);
   }
   let pool: Promise<NativePool> | undefined;
+  const gate = new Gate(opts.maxConcurrentReads);
   const db: Database = {
     root: orm.em as SqlEntityManager,
     schema,
@@ -242,7 +249,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
     if (isApi) {
       if (!segments.length) throw notFound('No such API route');
       const r = new Request(req, () => inSchema(orm.em.fork(), schema) as SqlEntityManager, opts, db);
-      return api(r, method, segments, search, res);
+      return api(r, gate, method, segments, search, res);
     }
 
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET, HEAD');

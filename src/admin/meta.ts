@@ -36,7 +36,7 @@ export function adminRoutes(pages: readonly PageModule[]): Record<string, Route>
   return {
     // For any caller who may view a page: the UI needs `can` to show what it may not do there. A
     // caller refused everything learns nothing, not even the title; the client shows the 403.
-    meta: { method: 'GET', access: 'any', run: async (ctx) => ({ status: 200, body: await meta(ctx, pages) }) },
+    meta: { method: 'GET', access: 'any', database: false, run: async (ctx) => ({ status: 200, body: await meta(ctx, pages) }) },
     overview: { method: 'GET', access: 'any', run: async (ctx) => ({ status: 200, body: await ctx.read((x) => overview(x, pages)) }) },
   };
 }

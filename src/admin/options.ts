@@ -78,6 +78,11 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
   healthMaxWait?: number;
   /** Milliseconds an admin read may take before it is stopped with a 503; default 5000. */
   statementTimeout?: number;
+  /**
+   * Requests of this admin that work on the database at once; default 2. Others wait their turn up
+   * to a second, then get a 503 with Retry-After: the admin never holds more of the host's pool.
+   */
+  maxConcurrentReads?: number;
   /** Bytes of JSON a schedule's args or kwargs may hold when saved from the admin; default 64 KB. */
   argsLimit?: number;
   /**
@@ -129,6 +134,7 @@ export interface ResolvedOptions {
   timeZone: string;
   healthMaxWait: number;
   statementTimeout: number;
+  maxConcurrentReads: number;
   argsLimit: number;
   log: AdminLog;
 }
@@ -191,6 +197,8 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   if (typeof healthMaxWait !== 'number' || !(healthMaxWait > 0) || !Number.isFinite(healthMaxWait)) fail('healthMaxWait must be a number of seconds > 0');
   const statementTimeout = options.statementTimeout ?? 5000;
   if (!Number.isInteger(statementTimeout) || statementTimeout < 1) fail('statementTimeout must be a whole number of milliseconds, 1 or more');
+  const maxConcurrentReads = options.maxConcurrentReads ?? 2;
+  if (!Number.isInteger(maxConcurrentReads) || maxConcurrentReads < 1) fail('maxConcurrentReads must be a whole number of requests, 1 or more');
   const argsLimit = options.argsLimit ?? 64 * 1024;
   if (!Number.isInteger(argsLimit) || argsLimit < 2) fail('argsLimit must be a whole number of bytes, 2 or more');
   return {
@@ -209,6 +217,7 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
     timeZone,
     healthMaxWait,
     statementTimeout,
+    maxConcurrentReads,
     argsLimit,
     log: options.log ?? defaultLog,
   };

@@ -17,6 +17,8 @@ export interface RequestContext {
   actor(): Promise<string | null>;
   /** Whether this request may do `action` on `page` (readOnly and authorize applied). */
   can(page: PageId | ViewPageId, action: string): Promise<boolean>;
+  /** Whether the admin opens to this request at all and it may view one of the pages. */
+  viewsAny(): Promise<boolean>;
   /** Throws a 403 unless this request may do `action` on `page`. */
   require(page: PageId | ViewPageId, action: string): Promise<void>;
   /** Runs a read with each statement under the admin's statement timeout (`em.transactional` for statements that must share one). */
@@ -27,6 +29,8 @@ export interface ListResult {
   rows: Record<string, unknown>[];
   next: string | null;
   count: Count;
+  /** Present when the search was looked for only in the newest `rows` rows; `note` says so and why, for the page. */
+  searchBound?: { rows: number; note: string };
 }
 
 export interface Detail {
@@ -134,6 +138,11 @@ export interface Route {
    * take in a body; the precise rule is asked once it is read.
    */
   accessReadsBody?: { page: PageId; action: string }[];
+  /**
+   * false: the route keeps out of the admin's bound on concurrent database work (`maxConcurrentReads`),
+   * because it does none (meta) or bounds its own (health: one check at a time).
+   */
+  database?: false;
   run(ctx: RequestContext, input: RouteInput): Promise<{ status: number; body: unknown }>;
 }
 

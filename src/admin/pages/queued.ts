@@ -11,6 +11,7 @@ import { parseDate } from '../../validate.js';
 import { badRequest, isPlainObject, notFound } from '../http.js';
 import { distinctValues, iso, keysetList, likePattern, textFilter, Where, type Keyset } from '../list.js';
 import { headFields, jsonHead } from '../fields.js';
+import { searchBound, withinNewest } from '../search.js';
 import { writeLog } from '../log.js';
 import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
 import { changed } from '../routes.js';
@@ -55,8 +56,9 @@ function where(filter: Record<string, unknown>): Where {
   if (key !== null) w.add('key = ?', key);
   if (stuck !== null) w.add(STUCK);
   if (search !== null) {
+    // No index serves it: every search is looked for in the newest packages.
     const p = likePattern(search);
-    w.search(`(payload->>'name' ilike ? or payload->>'func' ilike ?)`, p, p);
+    w.search(...withinNewest('ormq_queued', KEYSET, new Where(), 'payload', [`(n.payload->>'name' ilike ? or n.payload->>'func' ilike ?)`, p, p]));
   }
   return w;
 }
@@ -131,8 +133,10 @@ export const queued: Page = {
   where,
   jsonFields: JSON_FIELDS,
 
-  list: (ctx, query) =>
-    keysetList(ctx.em, query, { table: 'ormq_queued', keyset: KEYSET, select: `select ${LIST_COLUMNS} from ormq_queued`, where: () => where(query), toRow: toListRow }),
+  async list(ctx, query) {
+    const page = await keysetList(ctx.em, query, { table: 'ormq_queued', keyset: KEYSET, select: `select ${LIST_COLUMNS} from ormq_queued`, where: () => where(query), toRow: toListRow });
+    return textFilter(query, 'search') === null ? page : { ...page, searchBound: searchBound('queued tasks', 'queued tasks have no search index') };
+  },
 
   async filters(ctx) {
     return { key: await distinctValues(ctx.em, 'ormq_queued', 'key', new Where()) };

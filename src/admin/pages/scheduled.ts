@@ -196,7 +196,7 @@ export const scheduled: Page = {
   routes: {
     '': { method: 'POST', access: { page: 'scheduled', action: 'create' }, run: async (ctx, { body }) => ({ status: 201, body: await changed(ctx, 'scheduled', await createSchedule(ctx, body)) }) },
     ':id': { method: 'PUT', access: { page: 'scheduled', action: 'edit' }, run: async (ctx, { id, body }) => ({ status: 200, body: await changed(ctx, 'scheduled', await editSchedule(ctx, id as number, body)) }) },
-    preview: { method: 'GET', access: { page: 'scheduled', action: 'view' }, run: async (ctx, { query }) => ({ status: 200, body: { runs: await previewRuns(ctx, query) } }) },
+    preview: { method: 'GET', access: { page: 'scheduled', action: 'view' }, run: async (ctx, { query }) => ({ status: 200, body: { runs: await ctx.read((x) => previewRuns(x, query)) } }) },
   } satisfies Record<string, Route>,
   table: 'ormq_schedule',
   keyset: KEYSET,

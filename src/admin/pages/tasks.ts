@@ -8,7 +8,7 @@ import {
   distinctValues, iso, keyColumn, keysetPage, orderBy, afterCursor, parseCursor, parseLimit, planStatements, readPlanned, textFilter,
   timeFilter, Where, type Keyset, type Planned,
 } from '../list.js';
-import { isMultiWord, narrowParts, readSamples, rowMatch, sampleStatement, substringSearch, type ColumnSample } from '../search.js';
+import { isMultiWord, isUnindexed, narrowParts, readSamples, rowMatch, sampleStatement, searchBound, substringSearch, withinNewest, type ColumnSample } from '../search.js';
 import { headFields, jsonHead } from '../fields.js';
 import { executeAll } from '../reads.js';
 import { badRequest } from '../http.js';
@@ -184,11 +184,14 @@ export function taskPage(config: TaskPageConfig): Page {
   };
   const SEARCHED = ['name', 'func', '"group"'];
   /** The search as SQL; `rows` is the same match checked row by row, when it is a substring search. */
-  const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where; term?: string } => {
+  const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where; term?: string; bounded?: true } => {
     const w = new Where();
     const search = textFilter(filter, 'search');
     if (search !== null && parseTaskId(search.toLowerCase())) w.add('id = ?', search.toLowerCase());
-    else if (search !== null) {
+    else if (search !== null && isUnindexed(search)) {
+      const page = new Where().add('success = ?', config.success);
+      return { where: w.search(...withinNewest('ormq_task', KEYSET, page, SEARCHED.join(', '), rowMatch(search, SEARCHED))), bounded: true };
+    } else if (search !== null) {
       return { where: w.search(...substringSearch(search, SEARCHED)), rows: new Where().add(...rowMatch(search, SEARCHED)), term: search };
     }
     return { where: w };
@@ -301,6 +304,7 @@ export function taskPage(config: TaskPageConfig): Page {
         found = { rows: rows!, planned: readPlanned(plan) };
       }
       const page = await keysetPage(ctx.em, 'ormq_task', found.rows, { limit, keyset: KEYSET, where: filtered, firstPage: !cursor, toRow: toListRow, planned: found.planned });
+      const bounded = search.bounded ? { searchBound: searchBound('tasks', 'the term has no three letters or digits in a row') } : {};
       if (!config.success) {
         const retries = await pendingRetries(ctx.em, page.rows.map((r) => r.id as string));
         // The package's id links to Queued tasks: only for those who may view that page.
@@ -310,7 +314,7 @@ export function taskPage(config: TaskPageConfig): Page {
           r.retrying = q ? { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q.lock, ctx.options.retry) } : null;
         }
       }
-      return page;
+      return { ...page, ...bounded };
     },
 
     async filters(ctx) {

@@ -1,0 +1,82 @@
+/**
+ * Live refresh against a busy admin, in headless Chromium with its clock under the test's control:
+ * after a 503 the next reload waits twice as long (at least the Retry-After), up to a minute, and
+ * an answer brings it back to every five seconds.
+ */
+import type { Server } from 'node:http';
+import { chromium } from 'playwright-core';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { queueAdmin } from '../src/index.js';
+import { close, serve, testClient } from './helpers/admin.js';
+import { freshOrm, waitFor } from './helpers/db.js';
+
+const L = suite('browser: live refresh backs off a busy admin');
+
+/** The page's fake time at each list request it made, and how many of them have been answered. */
+declare global {
+  interface Window {
+    listAsked: number[];
+    listAnswered: number;
+  }
+}
+
+L('503s space the reloads out 10, 20, Retry-After 50, then at most 60 s; an answer brings back 5 s', async () => {
+  const { orm, close: drop } = await freshOrm();
+  const clientDir = testClient({ real: true });
+  assert.ok(clientDir.real, 'the built client (npm run build:client)');
+  let server: Server | undefined;
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const served = await serve(queueAdmin(orm, { clientDir: clientDir.dir }) as never);
+    server = served.server;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.clock.install();
+    await page.addInitScript(() => {
+      localStorage.setItem('ormq-admin-live', '1');
+      window.listAsked = [];
+      window.listAnswered = 0;
+      const fetch = window.fetch.bind(window);
+      window.fetch = (input, init) => {
+        if (!new URL(String(input)).pathname.endsWith('/api/successful')) return fetch(input, init);
+        window.listAsked.push(Date.now());
+        return fetch(input, init).finally(() => void window.listAnswered++);
+      };
+    });
+    // The first five list requests are turned away, the third asking for 50 s.
+    let refused = 0;
+    await page.route((url) => url.pathname.endsWith('/api/successful'), (route) => {
+      if (refused >= 5) return route.continue();
+      refused++;
+      return route.fulfill({
+        status: 503,
+        headers: { 'content-type': 'application/json', 'retry-after': refused === 3 ? '50' : '2' },
+        body: JSON.stringify({ error: { status: 503, message: 'The admin is busy with other requests (maxConcurrentReads); try again in a moment' } }),
+      });
+    });
+    await page.goto(`${served.url}/#/successful`);
+    await page.getByText(/The admin is busy/).waitFor();
+    // Step the page's clock a quarter second at a time, letting each request be answered before the next step.
+    const state = () => page.evaluate(() => ({ asked: window.listAsked.length, answered: window.listAnswered }));
+    while ((await state()).asked < 7) {
+      await page.clock.runFor(250);
+      await waitFor(async () => {
+        const s = await state();
+        return s.asked === s.answered;
+      }, 'the list request answered');
+    }
+    const asked = await page.evaluate(() => window.listAsked);
+    const gaps = asked.slice(1).map((t, i) => t - asked[i]!);
+    const expected = [10_000, 20_000, 50_000, 60_000, 60_000, 5_000];
+    gaps.forEach((gap, i) => assert.ok(Math.abs(gap - expected[i]!) <= 1_000, `gap ${i + 1}: ${gap} ms, expected about ${expected[i]} (all: ${gaps.join(', ')})`));
+    await context.close();
+  } finally {
+    await browser.close();
+    if (server) await close(server);
+    clientDir.cleanup();
+    await drop();
+  }
+});
+
+L.run();
