@@ -8,7 +8,7 @@ import { chromium } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { queueAdmin } from '../src/index.js';
-import { close, serve, testClient } from './helpers/admin.js';
+import { AUTH, close, serve, testClient } from './helpers/admin.js';
 import { freshOrm, waitFor } from './helpers/db.js';
 
 const L = suite('browser: live refresh backs off a busy admin');
@@ -30,7 +30,7 @@ L('503s space the reloads out 10, 20, Retry-After 50, then at most 60 s; an answ
   try {
     const served = await serve(queueAdmin(orm, { clientDir: clientDir.dir }) as never);
     server = served.server;
-    const context = await browser.newContext();
+    const context = await browser.newContext({ extraHTTPHeaders: AUTH });
     const page = await context.newPage();
     await page.clock.install();
     await page.addInitScript(() => {
