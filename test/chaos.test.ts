@@ -622,6 +622,19 @@ Fuzz(`${SIZE.requests} random and malformed requests: no 5xx, no stack, no cross
     console.error = consoleError;
     for (const a of agents) a.destroy();
   }
+  // A health flood on every handler, with and without the token: all answered, by one check a second.
+  const flood = await Promise.all(
+    targets.flatMap((t) =>
+      Array.from({ length: 100 }, (_, i) =>
+        fetch(new URL('/api/health', t.url), { headers: i % 2 ? AUTH : {} }).then(async (r) => ({ t: t.name, i, status: r.status, body: await r.text() })),
+      ),
+    ),
+  );
+  for (const f of flood) {
+    assert.ok(f.status === 200 || f.status === 503, `${f.t} health: ${f.status} ${f.body}`);
+    // Without the token (or to an authorize that refuses the probe's request) nothing but the status.
+    if (f.i % 2 === 0 && f.t !== 'authorize') assert.match(f.body, /^\{"ok":(true|false)\}$/);
+  }
   // Still serving, on every handler.
   for (const t of targets) {
     const meta = await fetch(new URL('/api/meta', t.url), { headers: AUTH });
@@ -634,6 +647,7 @@ Fuzz(`${SIZE.requests} random and malformed requests: no 5xx, no stack, no cross
     seed,
     statuses: JSON.stringify(statuses),
     'writes accepted': writes,
+    'health flood (answered / asked)': `${flood.length} / ${targets.length * 100}`,
     'socket errors (bodies over 1 MB cut off)': JSON.stringify(socketErrors),
     '5xx': Object.entries(statuses).filter(([s]) => Number(s) >= 500).reduce((a, [, n]) => a + n, 0),
     'unhandled rejections': unhandled,
