@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import { forEntity, INDEXES, TRIGRAM_INDEXES } from './schema.js';
+import { forEntity, INDEXES, SCHEMA_COMMENT, TRIGRAM_INDEXES } from './schema.js';
 
 /**
  * Entity definitions for the host's `entities` list. Every table and column name is explicit, so a
@@ -67,6 +67,8 @@ export const Schedule = defineEntity({
 export const Queued = defineEntity({
   name: 'OrmqQueued',
   tableName: 'ormq_queued',
+  // The schema's version: see SCHEMA_VERSION.
+  comment: SCHEMA_COMMENT,
   properties: {
     id: p.bigint('number').fieldName('id').primary().autoincrement(),
     key: p.string().length(100).fieldName('key'),

@@ -1,5 +1,5 @@
 export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric } from './entities.js';
-export { ensureSchema, type EnsureSchemaResult } from './schema.js';
+export { ensureSchema, SCHEMA_VERSION, type EnsureSchemaResult } from './schema.js';
 export { enqueue, enqueueMany, type EnqueueOptions, type TaskSpec } from './producer.js';
 export { schedule, type ScheduleOptions, type ScheduleSpec } from './schedules.js';
 export { fetchTask, result, resultGroup, countGroup, deleteGroup, type WaitOptions, type GroupOptions } from './results.js';

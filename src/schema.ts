@@ -262,6 +262,32 @@ begin
 end $$;
 `;
 
+/**
+ * The version of ormq's tables, kept in the schema itself as ormq_queued's comment: `ensureSchema`
+ * writes it, and so does the host's MikroORM migrator (the entity declares the same comment), so a
+ * database says which ormq made its tables whichever way they were made. Raised with every change
+ * to the tables; a cluster compares it with its own at start.
+ */
+export const SCHEMA_VERSION = 1;
+export const SCHEMA_COMMENT = `ormq schema ${SCHEMA_VERSION}`;
+
+/** The version a database's tables are at: 0 when none is recorded (tables from before versions, or none). */
+export function versionOf(comment: unknown): number {
+  const m = typeof comment === 'string' ? /^ormq schema (\d{1,9})\b/.exec(comment) : null;
+  return m ? Number(m[1]) : 0;
+}
+
+/** Records the version, never lowering one a newer ormq wrote. */
+const RECORD_VERSION = `
+do $$
+declare current text := obj_description('ormq_queued'::regclass, 'pg_class');
+begin
+  if coalesce(substring(current from '^ormq schema ([0-9]{1,9})')::int, 0) < ${SCHEMA_VERSION} then
+    comment on table ormq_queued is '${SCHEMA_COMMENT}';
+  end if;
+end $$;
+`;
+
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
 
@@ -291,6 +317,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
     // trigram indexes' own blocks try, and fall back to placeholders.
     await tx.execute(sqlOf(TRIGRAM_INDEXES));
+    await tx.execute(RECORD_VERSION);
     const [row] = await tx.execute(
       `select exists (select 1 from pg_extension where extname = 'pg_trgm') and exists (
          select 1 from pg_index i join pg_class c on c.oid = i.indexrelid

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { ensureSchema, queueEntities } from '../src/index.js';
+import { SCHEMA_VERSION } from '../src/schema.js';
 import { createTestDb, sql } from './helpers/db.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -49,6 +50,7 @@ onThisNode('migrator.create() and up() on a fresh database build the schema; ens
     await orm.migrator.up();
     const migrated = await catalog(orm);
     assert.ok(migrated.some((d) => /ormq_task_search_trgm_idx ON public\.ormq_task USING gin/.test(d)), 'the trigram index is real');
+    assert.equal(await sql(orm, "select obj_description('ormq_queued'::regclass, 'pg_class') as c"), [{ c: `ormq schema ${SCHEMA_VERSION}` }], 'the migration records the version');
     await ensureSchema(orm);
     assert.equal(await catalog(orm), migrated, 'ensureSchema found nothing to add or change');
     assert.is((await orm.schema.getUpdateSchemaSQL({ wrap: false })).trim(), '', 'the diff is empty');

@@ -1,6 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ensureSchema } from '../src/index.js';
+import { Cluster, ensureSchema } from '../src/index.js';
+import { SCHEMA_VERSION } from '../src/schema.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { queueEntities } from '../src/index.js';
@@ -192,6 +195,69 @@ S('a placeholder left where pg_trgm was missing becomes the trigram index once t
     await limited.close(true);
     await full.close(true);
     await noext.drop();
+  }
+});
+
+/** Every column, default and index of ormq's tables, and the version comment, as the catalog has them. */
+async function catalog(orm: MikroORM): Promise<string[]> {
+  const columns = await sql<{ d: string }>(
+    orm,
+    `select table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') as d
+       from information_schema.columns where table_schema = 'public' and table_name like 'ormq_%' order by 1`,
+  );
+  const indexes = await sql<{ d: string }>(orm, `select indexdef as d from pg_indexes where schemaname = 'public' and tablename like 'ormq_%' order by indexname`);
+  const options = await sql<{ d: string }>(orm, `select relname || ' ' || coalesce(array_to_string(reloptions, ','), '') || ' ' || coalesce(obj_description(oid, 'pg_class'), '') as d
+    from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r' and relname like 'ormq_%' order by relname`);
+  return [...columns, ...indexes, ...options].map((r) => r.d);
+}
+
+S('an upgrade from the tables before schema versions (0.1.0 development) gives exactly the tables of a fresh ensureSchema, with the version recorded', async () => {
+  const old = await createTestDb({ empty: true });
+  const fresh = await createTestDb({ empty: true });
+  const client = new pg.Client({ connectionString: old.url });
+  await client.connect();
+  const [o, f] = await Promise.all([initOrm(old.url), initOrm(fresh.url)]);
+  try {
+    await client.query(readFileSync(fileURLToPath(new URL('./schemas/before-versions.sql', import.meta.url)), 'utf8'));
+    await sql(o, `insert into ormq_queued (key, payload) values ('default', '{"id":"${'a'.repeat(32)}","name":"kept","func":"work","args":[]}')`);
+    assert.equal(await sql(o, "select obj_description('ormq_queued'::regclass, 'pg_class') as c"), [{ c: null }], 'no version before');
+    await ensureSchema(o);
+    await ensureSchema(f);
+    assert.equal(await catalog(o), await catalog(f));
+    assert.equal(await sql(o, "select obj_description('ormq_queued'::regclass, 'pg_class') as c"), [{ c: `ormq schema ${SCHEMA_VERSION}` }]);
+    assert.equal(await sql(o, "select payload->>'name' as n, failures from ormq_queued"), [{ n: 'kept', failures: 0 }], 'the queued package survives');
+    const diff = await o.schema.getUpdateSchemaSQL({ wrap: false });
+    assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
+  } finally {
+    await client.end();
+    await Promise.all([o.close(true), f.close(true)]);
+    await Promise.all([old.drop(), fresh.drop()]);
+  }
+});
+
+S("the schema version: ensureSchema never lowers a newer one, and a cluster says when the tables are older or newer than it", async () => {
+  const db = await createTestDb();
+  const orm = await initOrm(db.url);
+  const logs: string[] = [];
+  const start = async () => {
+    const cluster = new Cluster(orm, { scheduler: false, log: (level, message) => void (level === 'warn' && logs.push(message)) });
+    await cluster.start();
+    await cluster.stop();
+  };
+  try {
+    await start();
+    assert.equal(logs, [], 'tables at this version: nothing to say');
+    await sql(orm, `comment on table ormq_queued is 'ormq schema ${SCHEMA_VERSION + 5}'`);
+    await ensureSchema(orm);
+    assert.equal(await sql(orm, "select obj_description('ormq_queued'::regclass, 'pg_class') as c"), [{ c: `ormq schema ${SCHEMA_VERSION + 5}` }]);
+    await start();
+    assert.match(logs.pop()!, new RegExp(`schema version ${SCHEMA_VERSION + 5}, newer than this ormq's ${SCHEMA_VERSION}: upgrade ormq`));
+    await sql(orm, 'comment on table ormq_queued is null');
+    await start();
+    assert.match(logs.pop()!, new RegExp(`schema version none, this ormq expects ${SCHEMA_VERSION}: run ensureSchema`));
+  } finally {
+    await orm.close(true);
+    await db.drop();
   }
 });
 

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { ScheduleRecord } from '../rows.js';
+import { SCHEMA_VERSION, versionOf } from '../schema.js';
 import { schemaOf } from '../table-names.js';
 import { Workers } from './attempt.js';
 import { Claimer } from './claim.js';
@@ -13,6 +14,9 @@ import { RELEASE, releaseValues, statementRunner, type Completion, type Queryabl
 import { listenForCluster, Wake } from './wake.js';
 
 /** For the start line: the active schedules this cluster runs (a null cluster is the default's). */
+/** The version of the tables this cluster works on (see SCHEMA_VERSION). */
+const TABLES_VERSION = { name: 'ormq_tables_version', text: "select obj_description('ormq_queued'::regclass, 'pg_class') as comment" };
+
 const SCHEDULES_OF = {
   name: 'ormq_schedules_of',
   text: 'select count(*)::int as n from ormq_schedule where repeats <> 0 and (cluster = $1 or ($2::boolean and cluster is null))',
@@ -103,6 +107,17 @@ export class Cluster {
     return this.#heartbeat.failed;
   }
 
+  /** Says so when the tables are older or newer than this ormq's: a statement may fail on them. */
+  async #checkTables(): Promise<void> {
+    const { rows } = await this.#query(TABLES_VERSION, []).catch(() => ({ rows: [] as Record<string, unknown>[] }));
+    const found = versionOf(rows[0]?.comment);
+    if (found < SCHEMA_VERSION) {
+      this.options.log('warn', `ormq's tables are at schema version ${found || 'none'}, this ormq expects ${SCHEMA_VERSION}: run ensureSchema(orm), or your migrations, before starting clusters`);
+    } else if (found > SCHEMA_VERSION) {
+      this.options.log('warn', `ormq's tables are at schema version ${found}, newer than this ormq's ${SCHEMA_VERSION}: upgrade ormq in this process`);
+    }
+  }
+
   /** One line per failed attempt, at level info: what failed and why, never the args. */
   #failed(f: Completion): void {
     const { error, message } = (f.result ?? {}) as { error?: unknown; message?: unknown };
@@ -134,6 +149,7 @@ export class Cluster {
     this.#upkeep.start();
     if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
     const o = this.options;
+    await this.#checkTables();
     let schedules: number | null = null;
     if (o.scheduler) {
       const { rows } = await this.#query(SCHEDULES_OF, [o.name, o.name === 'default']).catch(() => ({ rows: [] as Record<string, unknown>[] }));
