@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,7 @@ function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv =
 
 const Install = suite('install: the packed package in a fresh host');
 
-Install('installs from its tarball, compiles under tsc --strict without skipLibCheck, runs the usage example, and ships no dangling source map', async () => {
+Install('installs from its tarball, compiles under tsc --strict without skipLibCheck, runs the usage example and the migration path, and ships no dangling source map', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ormq-install-'));
   const db = await createTestDb({ empty: true });
   try {
@@ -41,7 +41,7 @@ Install('installs from its tarball, compiles under tsc --strict without skipLibC
     const version = (name: string) => json(join(root, 'node_modules', name, 'package.json')).version as string;
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'host', private: true, type: 'module' }));
     const peers = Object.keys(mine.peerDependencies).map((name) => `${name}@${version(name)}`);
-    const tools = ['typescript', '@types/node'].map((name) => `${name}@${version(name)}`);
+    const tools = ['typescript', '@types/node', '@mikro-orm/migrations'].map((name) => `${name}@${version(name)}`);
     const installed = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, info.filename), ...peers, ...tools], dir);
     assert.is(installed.code, 0, installed.out.slice(-2000));
 
@@ -49,11 +49,36 @@ Install('installs from its tarball, compiles under tsc --strict without skipLibC
     const block = readme.split('<!-- usage-example')[1]?.match(/```ts\n([\s\S]*?)```/)?.[1];
     assert.ok(block, 'README has a marked usage example');
     writeFileSync(join(dir, 'example.ts'), block!);
+    // The migration path: ormq's tables through the host's own MikroORM migrator. Its 'js' files are
+    // CommonJS, so in an ES module package their folder says so.
+    mkdirSync(join(dir, 'migrations'));
+    writeFileSync(join(dir, 'migrations', 'package.json'), JSON.stringify({ type: 'commonjs' }));
+    writeFileSync(
+      join(dir, 'migrate.ts'),
+      `import { MikroORM } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { ensureSchema, queueEntities, SCHEMA_VERSION } from 'ormq';
+
+const orm = await MikroORM.init({
+  clientUrl: process.env.DATABASE_URL,
+  entities: [...queueEntities],
+  extensions: [Migrator],
+  migrations: { path: './migrations', emit: 'js', snapshot: false, silent: true },
+});
+await orm.migrator.create();
+await orm.migrator.up();
+await ensureSchema(orm);
+const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+const [row] = await orm.em.fork().execute("select obj_description('ormq_queued'::regclass, 'pg_class') as c");
+console.log(JSON.stringify({ diff: diff.trim(), version: row?.c, expected: \`ormq schema \${SCHEMA_VERSION}\` }));
+await orm.close();
+`,
+    );
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
         compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out' },
-        files: ['example.ts'],
+        files: ['example.ts', 'migrate.ts'],
       }),
     );
     const compiled = await run(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir);
@@ -75,6 +100,19 @@ Install('installs from its tarball, compiles under tsc --strict without skipLibC
     assert.is(bin.stdout.trim(), `ormq ${mine.version}`);
 
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    // @mikro-orm/migrations reads folders with fs.globSync, which Node has from 22.
+    if (major >= 22) {
+      const migrationsDb = await createTestDb({ empty: true });
+      try {
+        const migrated = await run(process.execPath, [join(dir, 'out', 'migrate.js')], dir, { DATABASE_URL: migrationsDb.url });
+        assert.is(migrated.code, 0, migrated.out.slice(-3000));
+        const outcome = JSON.parse(migrated.stdout.trim().split('\n').at(-1)!);
+        assert.is(outcome.diff, '', 'the migrated schema has no diff');
+        assert.is(outcome.version, outcome.expected, 'the migration records the schema version');
+      } finally {
+        await migrationsDb.drop();
+      }
+    }
     const required = await run(process.execPath, ['-e', "const q = require('ormq'); const k = require('ormq/koa'); if (typeof q.enqueue !== 'function' || typeof k.koa !== 'function') process.exit(3)"], dir);
     // require() of an ES module is on by default from Node 20.19 and 22.12.
     const canRequire = major > 22 || (major === 22 && minor >= 12) || (major === 20 && minor >= 19);
