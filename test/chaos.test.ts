@@ -28,7 +28,7 @@ const SIZE = FULL
   ? { tasks: 10_000, produceSeconds: 40, killEvery: [2_000, 4_000], minKills: 12, timeout: 10, retry: 12, schedules: 300, dbRestarts: 3, restartTasks: 2_000, requests: 20_000 }
   : { tasks: 400, produceSeconds: 4, killEvery: [700, 1_200], minKills: 3, timeout: 3, retry: 4, schedules: 30, dbRestarts: 1, restartTasks: 200, requests: 2_000 };
 
-/** Figures for the README's reliability section, printed as each scenario ends. */
+/** Figures for the Reliability section of CONTRIBUTING.md, printed as each scenario ends. */
 function report(scenario: string, figures: Record<string, unknown>): void {
   console.log(`\n  [chaos${FULL ? ' full' : ''}] ${scenario}: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(', ')}`);
 }

@@ -9,7 +9,7 @@ import { AUTH, close, insertTask, listen } from './helpers/admin.js';
 import { createTestDb } from './helpers/db.js';
 import { adminSuite } from './helpers/suites.js';
 
-const F = adminSuite('fixtures: the host apps the README shows', { clear: null });
+const F = adminSuite('fixtures: the host apps docs/admin.md shows', { clear: null });
 
 const json = { 'content-type': 'application/json' };
 

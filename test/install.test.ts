@@ -92,7 +92,8 @@ await orm.close();
 
     const example = await run(process.execPath, [join(dir, 'out', 'example.js')], dir, { DATABASE_URL: db.url });
     assert.is(example.code, 0, example.out.slice(-2000));
-    assert.match(example.stdout, /success: true/);
+    assert.match(example.stdout, /sent: true/);
+    assert.match(example.stdout, /ada@example\.com/);
 
     // The bin npm links for the host.
     const bin = await run(join(dir, 'node_modules', '.bin', 'ormq'), ['--version'], dir);

@@ -27,7 +27,7 @@ R('the usage example runs as it is written', async () => {
       timeout: 60_000,
     });
     assert.is(run.status, 0, run.stderr);
-    assert.match(run.stdout, /success: true/);
+    assert.match(run.stdout, /sent: true/);
     assert.match(run.stdout, /ada@example\.com/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

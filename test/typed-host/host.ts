@@ -40,7 +40,7 @@ export async function main(): Promise<void> {
   // @ts-expect-error so is its hook
   await schedule(em, { name: 'nightly', func: 'report.build', hook: 'email.sent', scheduleType: 'D' });
 
-  // README "Behind your auth": the request type says what the host's middleware added.
+  // README "The admin" (docs/admin.md "Behind your auth"): the request type says what the host's middleware added.
   type LoggedIn = Request & { user: { email: string; isAdmin: boolean } };
   const app = express();
   app.use('/queue-admin', queueAdmin<LoggedIn>(orm, {
