@@ -6,6 +6,7 @@ import type { StoredPackage } from './rows.js';
 import { isPlainObject, parseDate, ValidationError } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
+import { backoffErrors, maxAttemptsError, retryError, type RetryBackoff } from './retries.js';
 
 /** LISTEN/NOTIFY channels: new packages (payload = queue key) and schedule changes. */
 export const QUEUE_CHANNEL = 'ormq_queued';
@@ -31,6 +32,15 @@ export interface EnqueueOptions {
   runAt?: Date;
   /** Not claimed before this many seconds from now (the database's clock). */
   delay?: number;
+  /** Failed attempts after which the task is not retried; 0 = until it succeeds. Default the cluster's. */
+  maxAttempts?: number;
+  /**
+   * Seconds from a failed attempt to the next (with a backoff: its base). Default: the cluster's
+   * backoff, or without one the cluster's `retry` counted from the attempt's claim.
+   */
+  retry?: number;
+  /** Exponential backoff for this task's retries, over the cluster's `retryBackoff`; false: none. */
+  retryBackoff?: boolean | RetryBackoff;
   /** The schema of ormq's tables; default the ORM's `schema` option. */
   schema?: string;
 }
@@ -97,6 +107,15 @@ function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string)
   if (options.id !== undefined && !(typeof options.id === 'string' && TASK_ID.test(options.id))) {
     errors.id = 'must be 32 lowercase hex digits';
   }
+  if (options.maxAttempts !== undefined) {
+    const e = maxAttemptsError(options.maxAttempts);
+    if (e) errors.maxAttempts = e;
+  }
+  if (options.retry !== undefined) {
+    const e = retryError(options.retry);
+    if (e) errors.retry = e;
+  }
+  if (options.retryBackoff !== undefined) Object.assign(errors, backoffErrors(options.retryBackoff));
   let runAt: Date | number | null = null;
   if (options.runAt !== undefined && options.delay !== undefined) errors.runAt = 'cannot be given with delay';
   else if (options.runAt !== undefined) {
@@ -125,6 +144,13 @@ function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string)
   if (options.hook != null) payload.hook = options.hook;
   if (options.timeout != null) payload.timeout = options.timeout;
   if (options.save != null) payload.save = options.save;
+  if (options.maxAttempts !== undefined) payload.maxAttempts = options.maxAttempts;
+  if (options.retry !== undefined) payload.retry = options.retry;
+  if (options.retryBackoff !== undefined) {
+    // Only the known fields: the payload is what was checked, not whatever else the object held.
+    const b = options.retryBackoff;
+    payload.retryBackoff = typeof b === 'boolean' ? b : { ...(b.base !== undefined && { base: b.base }), ...(b.factor !== undefined && { factor: b.factor }), ...(b.max !== undefined && { max: b.max }), ...(b.jitter !== undefined && { jitter: b.jitter }) };
+  }
   return { key: options.cluster ?? 'default', payload, runAt };
 }
 

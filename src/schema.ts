@@ -7,7 +7,7 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * refer to them. Each list of the admin is a keyset scan of one of these, newest first:
  * - ormq_task_list_idx         Successful / Failed tasks, unfiltered: (success, stopped desc, id desc)
  * - ormq_task_group_idx        the group filter, and saveLimitPer 'group' pruning
- * - ormq_task_cluster_idx      the cluster filter
+ * - ormq_task_cluster_idx      the cluster filter, and saveLimitPer 'key' pruning
  * - ormq_task_func_idx / _name_idx   saveLimitPer 'func' / 'name' pruning
  * - ormq_task_search_trgm_idx  substring search over name, func and group (pg_trgm, when available)
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
