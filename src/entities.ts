@@ -59,6 +59,10 @@ export const Schedule = defineEntity({
     /** The repeats a paused schedule had, restored when it is resumed. */
     pausedRepeats: p.integer().fieldName('paused_repeats').nullable(),
     version: p.integer().fieldName('version').version(),
+    /** Each run's maxAttempts; null = the cluster's. */
+    maxAttempts: p.integer().fieldName('max_attempts').nullable(),
+    /** Each run's retry in seconds; null = the cluster's. */
+    retry: p.double().fieldName('retry').nullable(),
   },
   indexes: forEntity([...INDEXES.ormq_schedule, ...TRIGRAM_INDEXES.ormq_schedule]),
 });

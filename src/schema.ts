@@ -139,6 +139,8 @@ create table if not exists ormq_schedule (
   time_zone varchar(64) null,
   paused_repeats int null,
   version int not null default 1,
+  max_attempts int null,
+  retry double precision null,
   constraint ormq_schedule_name_key unique (name)
 );
 
@@ -220,6 +222,12 @@ begin
   end if;
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'paused_repeats' and not attisdropped) then
     alter table ormq_schedule add column paused_repeats int null;
+  end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'max_attempts' and not attisdropped) then
+    alter table ormq_schedule add column max_attempts int null;
+  end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'retry' and not attisdropped) then
+    alter table ormq_schedule add column retry double precision null;
   end if;
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_task'::regclass and attname = 'attempts' and not attisdropped) then
     alter table ormq_task add column attempts jsonb not null default '[]';

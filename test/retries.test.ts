@@ -6,7 +6,7 @@
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { Cluster, enqueue, enqueueMany, result, ValidationError } from '../src/index.js';
+import { Cluster, enqueue, enqueueMany, result, schedule, ValidationError } from '../src/index.js';
 import { COMPLETE, completeValues, type Completion } from '../src/cluster/sql.js';
 import { resolveClusterOptions } from '../src/cluster/options.js';
 import { sql, waitFor } from './helpers/db.js';
@@ -228,3 +228,28 @@ Keep('saveLimitPer refuses what it does not know, naming the value', async ({ or
 });
 
 Keep.run();
+
+const Scheduled = dbSuite('retries: a schedule\'s own maxAttempts and retry', { clear: `${CLEAR_QUEUE}; delete from ormq_schedule` });
+
+Scheduled('a schedule stores maxAttempts and retry and each run\'s package carries them over the cluster\'s', async ({ orm }) => {
+  const calls: number[] = [];
+  const s = await schedule(em(orm), { name: 'nightly', func: 'never', maxAttempts: 2, retry: 0.05 });
+  assert.equal([s.maxAttempts, s.retry], [2, 0.05]);
+  const plain = await schedule(em(orm), { name: 'plain', func: 'never', nextRun: new Date(Date.now() + 3600_000) });
+  assert.equal([plain.maxAttempts, plain.retry], [null, null]);
+  const { cluster } = await startCluster(orm, { maxAttempts: 5, retry: 60, timeout: 5, tasks: { never() { calls.push(Date.now()); throw new Error('no'); } } });
+  try {
+    await waitFor(async () => (await saved(orm)).length === 1 && (await sql(orm, 'select 1 from ormq_queued')).length === 0, 'the run ended after two attempts', 15_000);
+    const [row] = await saved(orm);
+    assert.equal([calls.length, row!.attempt_count, row!.attempts.at(-1)!.max], [2, 2, 2]);
+  } finally {
+    await cluster.stop();
+  }
+  // an upsert by name writes them too; bad values are refused by field
+  const updated = await schedule(em(orm), { name: 'plain', func: 'never', maxAttempts: 0, retry: 30 }, { ifExists: 'update' });
+  assert.equal([updated.maxAttempts, updated.retry], [0, 30]);
+  const refused = await schedule(em(orm), { name: 'bad', func: 'never', maxAttempts: 1.5, retry: -1 }).then(() => null, (e: ValidationError) => e.errors);
+  assert.equal(refused, { maxAttempts: 'must be a whole number', retry: 'must be a number of seconds above 0, at most 3,000,000,000' });
+});
+
+Scheduled.run();
