@@ -84,6 +84,8 @@ export const Queued = defineEntity({
     linked: p.boolean().fieldName('linked').default(false),
     /** Failed attempts of this package so far: maxAttempts reads it, so deleting saved tasks cannot reset it. */
     failures: p.integer().fieldName('failures').default(0),
+    /** Its task id was given by the host: no second package of that id is queued while this one is (ormq_queued_keyed_idx). */
+    keyed: p.boolean().fieldName('keyed').default(false),
   },
   indexes: forEntity(INDEXES.ormq_queued),
 });
