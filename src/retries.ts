@@ -79,17 +79,27 @@ export interface NextAttempt {
 
 /**
  * How a failed package's next attempt is timed, from its own settings over the cluster's: null
- * leaves it `retry` seconds after its claim, as when its lock expires.
+ * leaves it `retry` seconds after its claim, as when its lock expires. A package's settings were
+ * checked when it was enqueued; one written into the table by other means that does not pass the
+ * same checks is ignored here, so that it cannot make the completion statement fail (and the
+ * package run again and again without its failure ever being saved).
  */
 export function nextAttempt(
   task: { retry?: number; retryBackoff?: boolean | RetryBackoff },
   clusterBackoff: ResolvedBackoff | null,
 ): NextAttempt | null {
-  const backoff = task.retryBackoff === undefined ? clusterBackoff : resolveBackoff(task.retryBackoff);
+  const own = task.retryBackoff !== undefined && !Object.keys(backoffErrors(task.retryBackoff)).length;
+  const backoff = own ? resolveBackoff(task.retryBackoff) : clusterBackoff;
+  const retry = task.retry !== undefined && retryError(task.retry) === null ? task.retry : undefined;
   if (backoff) {
-    const base = task.retry ?? backoff.base;
+    const base = retry ?? backoff.base;
     return { base, factor: backoff.factor, cap: Math.max(backoff.max, base), jitter: backoff.jitter };
   }
-  if (task.retry !== undefined) return { base: task.retry, factor: 1, cap: task.retry, jitter: 0 };
+  if (retry !== undefined) return { base: retry, factor: 1, cap: retry, jitter: 0 };
   return null;
+}
+
+/** A package's own maxAttempts when it has a valid one (see nextAttempt), else undefined: the cluster's. */
+export function ownMaxAttempts(task: { maxAttempts?: number }): number | undefined {
+  return task.maxAttempts !== undefined && maxAttemptsError(task.maxAttempts) === null ? task.maxAttempts : undefined;
 }

@@ -141,6 +141,8 @@ Backoff('each failure waits base × factor^(n − 1) up to max; jitter only shor
     // its own backoff over the cluster's, and false to have none
     assert.equal(await fail(c, 3, { retryBackoff: true }, { retryBackoff: { base: 2, jitter: 0 } }), [2, 4, 8]);
     assert.equal(await fail(c, 2, { retryBackoff: true }, { retryBackoff: false }), [90, 90]);
+    // settings written into a package by other means, which enqueue would refuse, are ignored: the failure is still saved
+    assert.equal(await fail(c, 2, { retryBackoff: { base: 1, factor: 3, jitter: 0 } }, { retry: 'soon', maxAttempts: 'x', retryBackoff: { factor: -1 } }), [1, 3]);
     const jittered = await fail(c, 40, { retryBackoff: { base: 4, factor: 1, max: 4, jitter: 0.5 } });
     assert.ok(jittered.every((d) => d >= 2 && d <= 4), String(jittered));
     assert.ok(new Set(jittered).size > 1, 'jitter varies the delays');

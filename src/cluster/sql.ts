@@ -5,7 +5,7 @@
  */
 
 import { SAVED_CHANNEL } from '../results.js';
-import { nextAttempt } from '../retries.js';
+import { nextAttempt, ownMaxAttempts } from '../retries.js';
 import { qualify } from '../table-names.js';
 import type { ResolvedOptions } from './options.js';
 import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
@@ -216,7 +216,7 @@ export function completeValues(batch: readonly Completion[], o: CompletionOption
       ? { qid: f.qid, lock: f.lock, ...taskRow(f, o.name), save, cancelled: f.cancelled }
       : { qid: f.qid, lock: f.lock, id: f.pkg.id, success: f.success, save, cancelled: f.cancelled };
     // A failure's own limits and timing; absent, the cluster's ($3, $6).
-    return f.success ? row : { ...row, final: f.final === true, max: f.pkg.maxAttempts, ...nextAttempt(f.pkg, o.retryBackoff) };
+    return f.success ? row : { ...row, final: f.final === true, max: ownMaxAttempts(f.pkg), ...nextAttempt(f.pkg, o.retryBackoff) };
   });
   const rollups = o.metrics ? rollupRows(batch, o.name) : [];
   return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups), processId, o.retry];
