@@ -59,6 +59,10 @@ export const Schedule = defineEntity({
     /** The repeats a paused schedule had, restored when it is resumed. */
     pausedRepeats: p.integer().fieldName('paused_repeats').nullable(),
     version: p.integer().fieldName('version').version(),
+    /** Each run's maxAttempts; null = the cluster's. */
+    maxAttempts: p.integer().fieldName('max_attempts').nullable(),
+    /** Each run's retry in seconds; null = the cluster's. */
+    retry: p.double().fieldName('retry').nullable(),
   },
   indexes: forEntity([...INDEXES.ormq_schedule, ...TRIGRAM_INDEXES.ormq_schedule]),
 });
@@ -82,6 +86,8 @@ export const Queued = defineEntity({
     linked: p.boolean().fieldName('linked').default(false),
     /** Failed attempts of this package so far: maxAttempts reads it, so deleting saved tasks cannot reset it. */
     failures: p.integer().fieldName('failures').default(0),
+    /** Its task id was given by the host: no second package of that id is queued while this one is (ormq_queued_keyed_idx). */
+    keyed: p.boolean().fieldName('keyed').default(false),
   },
   indexes: forEntity(INDEXES.ormq_queued),
 });

@@ -12,6 +12,7 @@ export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './ro
 export { pauseKey, resumeKey, pausedKeys, CancelledError } from './control.js';
 export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions, LogLevel } from './cluster/options.js';
+export type { RetryBackoff } from './retries.js';
 export type { TaskFunction, TaskContext } from './cluster/attempt.js';
 export { queueAdmin, type QueueAdminHandler, type NextFunction } from './admin/handler.js';
 export type { QueueAdminOptions, AuthorizeRequest, PageId } from './admin/options.js';

@@ -6,6 +6,7 @@ import type { StoredPackage } from './rows.js';
 import { isPlainObject, parseDate, ValidationError } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
+import { backoffErrors, maxAttemptsError, retryError, type RetryBackoff } from './retries.js';
 
 /** LISTEN/NOTIFY channels: new packages (payload = queue key) and schedule changes. */
 export const QUEUE_CHANNEL = 'ormq_queued';
@@ -31,6 +32,15 @@ export interface EnqueueOptions {
   runAt?: Date;
   /** Not claimed before this many seconds from now (the database's clock). */
   delay?: number;
+  /** Failed attempts after which the task is not retried; 0 = until it succeeds. Default the cluster's. */
+  maxAttempts?: number;
+  /**
+   * Seconds from a failed attempt to the next (with a backoff: its base). Default: the cluster's
+   * backoff, or without one the cluster's `retry` counted from the attempt's claim.
+   */
+  retry?: number;
+  /** Exponential backoff for this task's retries, over the cluster's `retryBackoff`; false: none. */
+  retryBackoff?: boolean | RetryBackoff;
   /** The schema of ormq's tables; default the ORM's `schema` option. */
   schema?: string;
 }
@@ -47,6 +57,8 @@ export interface BuiltPackage {
    * pass large arguments through Node.
    */
   copyArgs?: { task: string } | { schedule: number };
+  /** Its id was given by the host: not inserted while a package of that id waits or runs. */
+  keyed?: boolean;
 }
 
 
@@ -97,6 +109,15 @@ function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string)
   if (options.id !== undefined && !(typeof options.id === 'string' && TASK_ID.test(options.id))) {
     errors.id = 'must be 32 lowercase hex digits';
   }
+  if (options.maxAttempts !== undefined) {
+    const e = maxAttemptsError(options.maxAttempts);
+    if (e) errors.maxAttempts = e;
+  }
+  if (options.retry !== undefined) {
+    const e = retryError(options.retry);
+    if (e) errors.retry = e;
+  }
+  if (options.retryBackoff !== undefined) Object.assign(errors, backoffErrors(options.retryBackoff));
   let runAt: Date | number | null = null;
   if (options.runAt !== undefined && options.delay !== undefined) errors.runAt = 'cannot be given with delay';
   else if (options.runAt !== undefined) {
@@ -125,7 +146,14 @@ function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string)
   if (options.hook != null) payload.hook = options.hook;
   if (options.timeout != null) payload.timeout = options.timeout;
   if (options.save != null) payload.save = options.save;
-  return { key: options.cluster ?? 'default', payload, runAt };
+  if (options.maxAttempts !== undefined) payload.maxAttempts = options.maxAttempts;
+  if (options.retry !== undefined) payload.retry = options.retry;
+  if (options.retryBackoff !== undefined) {
+    // Only the known fields: the payload is what was checked, not whatever else the object held.
+    const b = options.retryBackoff;
+    payload.retryBackoff = typeof b === 'boolean' ? b : { ...(b.base !== undefined && { base: b.base }), ...(b.factor !== undefined && { factor: b.factor }), ...(b.max !== undefined && { max: b.max }), ...(b.jitter !== undefined && { jitter: b.jitter }) };
+  }
+  return { key: options.cluster ?? 'default', payload, runAt, ...(options.id !== undefined && { keyed: true }) };
 }
 
 /**
@@ -157,9 +185,14 @@ function checkJson(payload: StoredPackage): void {
  * a stored task or schedule ($7, $8), and a resubmission is inserted linked (src/schema.ts); they get their own statement, so the plain one carries no join
  * and its cost estimate stays far below the point where PostgreSQL would JIT-compile it (which for
  * 10,000 tasks costs more than the insert).
+ *
+ * A batch with a host-given id ($7, or $9 after the copies' arrays: which packages have one) is
+ * inserted keyed, and a package whose id is keyed in the queue already, or earlier in the batch,
+ * is left out (ON CONFLICT over the partial ormq_queued_keyed_idx). Only such a batch pays for the
+ * conflict check; `inserted` counts what was added.
  */
-const insertStatement = (copies: boolean) => `with ins as (
-    insert into ormq_queued (key, payload, run_at${copies ? ', linked' : ''})
+const insertStatement = (copies: boolean, keyed: boolean) => `with ins as (
+    insert into ormq_queued (key, payload, run_at${copies ? ', linked' : ''}${keyed ? ', keyed' : ''})
     select x.key, ${
       copies
         ? `case when x.copy_task is not null then x.payload || jsonb_build_object('args', t.args, 'kwargs', t.kwargs)
@@ -167,17 +200,16 @@ const insertStatement = (copies: boolean) => `with ins as (
            else x.payload end`
         : 'x.payload'
     },
-      coalesce(x.run_at, now() + make_interval(secs => x.delay))${copies ? ', x.copy_task is not null' : ''}
+      coalesce(x.run_at, now() + make_interval(secs => x.delay))${copies ? ', x.copy_task is not null' : ''}${keyed ? ', coalesce(x.keyed, false)' : ''}
     from rows from (jsonb_array_elements($3::jsonb), unnest($4::text[]), unnest($5::timestamptz[]), unnest($6::float8[])${
       copies ? ', unnest($7::char(32)[]), unnest($8::int[])' : ''
-    }) with ordinality as x(payload, key, run_at, delay${copies ? ', copy_task, copy_schedule' : ''}, n)${
+    }${keyed ? `, unnest($${copies ? 9 : 7}::boolean[])` : ''}) with ordinality as x(payload, key, run_at, delay${copies ? ', copy_task, copy_schedule' : ''}${keyed ? ', keyed' : ''}, n)${
       copies ? `\n    left join ormq_task t on t.id = x.copy_task left join ormq_schedule s on s.id = x.copy_schedule` : ''
     }
-    order by x.n returning 1
+    order by x.n${keyed ? `\n    on conflict ((payload->>'id')) where keyed do nothing` : ''} returning 1
   )
   select (select count(*) from ins) as inserted, (select count(pg_notify($1, k)) from unnest($2::text[]) k) as woke`;
-const INSERT_PACKAGES = insertStatement(false);
-const INSERT_COPYING = insertStatement(true);
+const INSERT_STATEMENTS = [insertStatement(false, false), insertStatement(true, false), insertStatement(false, true), insertStatement(true, true)];
 
 /**
  * Runs one statement with real bind parameters on `em`'s connection, inside its transaction when it
@@ -220,7 +252,7 @@ function column<T>(packages: readonly BuiltPackage[], value: (p: BuiltPackage) =
 export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
   if (!packages.length) return 0;
   const keys = packages.map((p) => p.key);
-  const parameters = [
+  const parameters: unknown[] = [
     QUEUE_CHANNEL,
     [...new Set(keys)],
     text,
@@ -235,7 +267,9 @@ export async function insertPackages(em: EntityManager, packages: readonly Built
       column(packages, (p) => (p.copyArgs && 'schedule' in p.copyArgs ? p.copyArgs.schedule : null)),
     );
   }
-  const rows = await bound(em, copies ? INSERT_COPYING : INSERT_PACKAGES, parameters);
+  const keyed = packages.some((p) => p.keyed);
+  if (keyed) parameters.push(packages.map((p) => p.keyed === true));
+  const rows = await bound(em, INSERT_STATEMENTS[(copies ? 1 : 0) + (keyed ? 2 : 0)]!, parameters);
   return Number(rows[0]!.inserted);
 }
 

@@ -3,6 +3,7 @@
  * return them. Raw SQL results keep timestamps and bigints as strings; these functions type them.
  */
 import type { ScheduleType } from './schedule-rules.js';
+import type { RetryBackoff } from './retries.js';
 import type { ScheduleValues } from './validate.js';
 
 export interface TaskRecord {
@@ -53,6 +54,12 @@ export interface TaskPackage {
   enqueued: string;
   /** the schedule that created it, if any */
   schedule?: number;
+  /** its own maxAttempts, over the cluster's (absent: the cluster's) */
+  maxAttempts?: number;
+  /** seconds from a failure to its next attempt, or the backoff's base (absent: the cluster's) */
+  retry?: number;
+  /** its own backoff, over the cluster's retryBackoff (absent: the cluster's) */
+  retryBackoff?: boolean | RetryBackoff;
 }
 
 type Defaulted = 'kwargs' | 'group' | 'hook' | 'timeout' | 'save';
@@ -132,6 +139,8 @@ export function toSchedule(r: Row): ScheduleRecord {
     timeZone: (r.time_zone as string | null) ?? null,
     version: Number(r.version),
     pausedRepeats: r.paused_repeats === null || r.paused_repeats === undefined ? null : Number(r.paused_repeats),
+    maxAttempts: r.max_attempts === null || r.max_attempts === undefined ? null : Number(r.max_attempts),
+    retry: r.retry === null || r.retry === undefined ? null : Number(r.retry),
   };
 }
 

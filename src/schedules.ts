@@ -16,7 +16,7 @@ import { ValidationError, validateSchedule, type ScheduleInput, type ScheduleVal
 type Row = Record<string, unknown>;
 
 export const SCHEDULE_COLUMNS =
-  'id, name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster, intended_date_kwarg, anchor, time_zone, paused_repeats, version';
+  'id, name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster, intended_date_kwarg, anchor, time_zone, paused_repeats, version, max_attempts, retry';
 
 const NAME_TAKEN = 'is already used by another schedule';
 
@@ -41,7 +41,14 @@ export function scheduleValues(r: Row): ScheduleValues {
     intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
     anchor: date(r.anchor ?? r.next_run),
     timeZone: (r.time_zone as string | null) ?? null,
+    maxAttempts: r.max_attempts === null || r.max_attempts === undefined ? null : Number(r.max_attempts),
+    retry: r.retry === null || r.retry === undefined ? null : Number(r.retry),
   };
+}
+
+/** A schedule's own retry settings, as each run's package carries them (left out when the cluster's apply). */
+export function retryOptions(s: { maxAttempts: number | null; retry: number | null }): { maxAttempts?: number; retry?: number } {
+  return { ...(s.maxAttempts !== null && { maxAttempts: s.maxAttempts }), ...(s.retry !== null && { retry: s.retry }) };
 }
 
 /** Wakes the scheduler of each cluster once; null is the default cluster's (''). Delivered at commit. */
@@ -52,17 +59,17 @@ export async function notifySchedulers(em: SqlEntityManager, clusters: Iterable<
 }
 
 const INSERT = `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster,
-  intended_date_kwarg, anchor, time_zone) values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${SCHEDULE_COLUMNS}`;
+  intended_date_kwarg, anchor, time_zone, max_attempts, retry) values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${SCHEDULE_COLUMNS}`;
 
 /** Repeats set to 0 pause the schedule and keep the count it had, as Pause does; any other value ends the pause. */
 const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?::jsonb, kwargs = ?::jsonb, schedule_type = ?, minutes = ?,
   repeats = ?, next_run = ?, cron = ?, cluster = ?, intended_date_kwarg = ?, anchor = ?, time_zone = ?,
-  paused_repeats = case when ?::int = 0 then coalesce(paused_repeats, nullif(repeats, 0)) end, version = version + 1
+  max_attempts = ?, retry = ?, paused_repeats = case when ?::int = 0 then coalesce(paused_repeats, nullif(repeats, 0)) end, version = version + 1
   where id = ? returning ${SCHEDULE_COLUMNS}`;
 
 const params = (v: ScheduleValues) => [
   v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone,
+  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone, v.maxAttempts, v.retry,
 ];
 
 /**
@@ -168,6 +175,7 @@ export async function runSchedulesNow(em: SqlEntityManager, rows: Targets): Prom
       hook: (r.hook as string | null) ?? null,
       group: (r.name as string | null) ?? String(r.id),
       cluster: (r.cluster as string | null) ?? 'default',
+      ...retryOptions(scheduleValues(r)),
     });
     built.payload.schedule = Number(r.id);
     packages.push({ ...built, copyArgs: { schedule: Number(r.id) } });
@@ -188,7 +196,7 @@ export interface ScheduleOptions {
   /**
    * A schedule of the same name already exists: 'error' (default) refuses it (a ValidationError on
    * `name`); 'keep' leaves it as it is; 'update' writes this declaration over it: func, hook, args,
-   * kwargs, cluster, intended-date kwarg and timing. Its next run moves only when the timing changed
+   * kwargs, cluster, intended-date kwarg, maxAttempts, retry and timing. Its next run moves only when the timing changed
    * or `nextRun` is given, and its repeats (and a pause set in the admin) stay. For schedules
    * declared at every start-up.
    */
@@ -209,7 +217,7 @@ export type ScheduleSpec<F extends TaskName = TaskName> = Omit<ScheduleInput, 'f
 
 /** The timing columns: when one of them changes, an updated declaration's next run moves. */
 const TIMING = ['schedule_type', 'minutes', 'cron', 'time_zone'];
-const DECLARED = ['func', 'hook', 'args', 'kwargs', ...TIMING, 'cluster', 'intended_date_kwarg'];
+const DECLARED = ['func', 'hook', 'args', 'kwargs', ...TIMING, 'cluster', 'intended_date_kwarg', 'max_attempts', 'retry'];
 const both = (cols: string[]) => `(${cols.map((c) => `s.${c}`).join(', ')}) is distinct from (${cols.map((c) => `excluded.${c}`).join(', ')})`;
 
 /**

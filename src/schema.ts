@@ -7,17 +7,18 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * refer to them. Each list of the admin is a keyset scan of one of these, newest first:
  * - ormq_task_list_idx         Successful / Failed tasks, unfiltered: (success, stopped desc, id desc)
  * - ormq_task_group_idx        the group filter, and saveLimitPer 'group' pruning
- * - ormq_task_cluster_idx      the cluster filter
+ * - ormq_task_cluster_idx      the cluster filter, and saveLimitPer 'key' pruning
  * - ormq_task_func_idx / _name_idx   saveLimitPer 'func' / 'name' pruning
  * - ormq_task_search_trgm_idx  substring search over name, func and group (pg_trgm, when available)
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_queued_task_idx       a linked package by its task id: a failure's retry, or a resubmission (see `linked`)
  * - ormq_queued_run_at_idx     delayed packages of one key by due time: when an idle cluster wakes
+ * - ormq_queued_keyed_idx      unique: one package waiting or running per task id the host chose (see `keyed`)
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
  * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
  */
-const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
+const index = (name: string, on: string, unique = false) => ({ name, expression: `create ${unique ? 'unique ' : ''}index if not exists ${name} on ${on}` });
 
 /** Indexes by table; the entities declare the same ones so a host's schema diff keeps them. */
 export const INDEXES = {
@@ -33,6 +34,7 @@ export const INDEXES = {
     index('ormq_queued_claim_idx', 'ormq_queued (key, id)'),
     index('ormq_queued_task_idx', "ormq_queued ((payload->>'id')) where linked"),
     index('ormq_queued_run_at_idx', 'ormq_queued (key, run_at) where run_at is not null'),
+    index('ormq_queued_keyed_idx', "ormq_queued ((payload->>'id')) where keyed", true),
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
   ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
@@ -55,10 +57,7 @@ const trigramIndex = (name: string, table: string, columns: string) => ({
   exception when others then null;
   end;
   if exists (select 1 from pg_extension where extname = 'pg_trgm') then
-    if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'failures' and not attisdropped) then
-    alter table ormq_queued add column failures int not null default 0;
-  end if;
-  select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
+    select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
       where c.relname = '${name}' and i.indrelid = '${table}'::regclass;
     if pg_get_indexdef(idx) like '%WHERE false' then execute format('drop index %s', idx); end if;
     create index if not exists ${name} on ${table} using gin (${columns});
@@ -139,6 +138,8 @@ create table if not exists ormq_schedule (
   time_zone varchar(64) null,
   paused_repeats int null,
   version int not null default 1,
+  max_attempts int null,
+  retry double precision null,
   constraint ormq_schedule_name_key unique (name)
 );
 
@@ -149,7 +150,8 @@ create table if not exists ormq_queued (
   lock timestamptz null,
   run_at timestamptz null,
   linked boolean not null default false,
-  failures int not null default 0
+  failures int not null default 0,
+  keyed boolean not null default false
 ) with (fillfactor = ${QUEUED_FILLFACTOR});
 
 create table if not exists ormq_admin_log (
@@ -221,6 +223,12 @@ begin
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'paused_repeats' and not attisdropped) then
     alter table ormq_schedule add column paused_repeats int null;
   end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'max_attempts' and not attisdropped) then
+    alter table ormq_schedule add column max_attempts int null;
+  end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_schedule'::regclass and attname = 'retry' and not attisdropped) then
+    alter table ormq_schedule add column retry double precision null;
+  end if;
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_task'::regclass and attname = 'attempts' and not attisdropped) then
     alter table ormq_task add column attempts jsonb not null default '[]';
   end if;
@@ -247,6 +255,9 @@ begin
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'linked' and not attisdropped) then
     alter table ormq_queued add column linked boolean not null default false;
     added := true;
+  end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'failures' and not attisdropped) then
+    alter table ormq_queued add column failures int not null default 0;
   end if;
   select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
     where c.relname = 'ormq_queued_task_idx' and i.indrelid = 'ormq_queued'::regclass and i.indpred is null;
@@ -288,6 +299,21 @@ begin
 end $$;
 `;
 
+/**
+ * ormq_queued.keyed: the package's task id was given by the host (`enqueue(…, { id })`), and only
+ * these enter the unique ormq_queued_keyed_idx, so enqueueing an id that is waiting or running adds
+ * nothing. Like ormq_queued_task_idx it is partial because most packages take a new id: an index
+ * over every package would be write work on every enqueue for the few that name theirs.
+ */
+const KEYED_UPGRADE = `
+do $$
+begin
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_queued'::regclass and attname = 'keyed' and not attisdropped) then
+    alter table ormq_queued add column keyed boolean not null default false;
+  end if;
+end $$;
+`;
+
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
 
@@ -313,6 +339,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
     await tx.execute(TABLES);
     await tx.execute(COLUMN_UPGRADES);
     await tx.execute(QUEUED_UPGRADES);
+    await tx.execute(KEYED_UPGRADE);
     await tx.execute(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
     // trigram indexes' own blocks try, and fall back to placeholders.

@@ -1,4 +1,5 @@
 import { nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, scheduleTypeCode, type ScheduleType, type ScheduleTypeName } from './schedule-rules.js';
+import { retryError } from './retries.js';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { canonicalTimeZone, daysInMonth } from './time.js';
 
@@ -37,6 +38,10 @@ export interface ScheduleInput {
   intendedDateKwarg?: string | null;
   /** IANA zone of the schedule's wall clock; empty = the cluster's timeZone. */
   timeZone?: string | null;
+  /** Each run's maxAttempts (see `EnqueueOptions`); empty = the cluster's. */
+  maxAttempts?: number | string | null;
+  /** Each run's retry in seconds (see `EnqueueOptions`); empty = the cluster's. */
+  retry?: number | string | null;
 }
 
 /** A schedule's fields after validation: what is stored. */
@@ -56,6 +61,10 @@ export interface ScheduleValues {
   /** The instant the series counts from: set with next run, and whenever the timing changes. */
   anchor: Date;
   timeZone: string | null;
+  /** Each run's maxAttempts; null = the cluster's. */
+  maxAttempts: number | null;
+  /** Each run's retry in seconds; null = the cluster's. */
+  retry: number | null;
 }
 
 export interface ValidateScheduleOptions {
@@ -288,8 +297,18 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
     // Runs are computed from the next run on; the cron library finds none from year 3000.
     if (!parseCron(cron, zone).nextRun(next)) errors.nextRun = 'is too far ahead: the cron has no run after it';
   }
+  const maxAttempts = integer(errors, 'maxAttempts', pick('maxAttempts', prev?.maxAttempts), 0, INT32_MAX);
+  const retryRaw = pick('retry', prev?.retry);
+  let retry: number | null = null;
+  if (retryRaw !== undefined && retryRaw !== null && retryRaw !== '') {
+    const n = typeof retryRaw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(retryRaw) ? Number(retryRaw) : retryRaw;
+    const problem = retryError(n);
+    if (problem) errors.retry = problem;
+    else retry = n as number;
+  }
+
   const anchor = prev && !timingChanged && next?.getTime() === prev.nextRun.getTime() ? prev.anchor : next;
 
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
-  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg, anchor: anchor!, timeZone };
+  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg, anchor: anchor!, timeZone, maxAttempts, retry };
 }

@@ -366,15 +366,18 @@ Retry('a task that stalls the event loop past retry, with no other process to cl
   }
 });
 
-Retry('without ackFailures or maxAttempts a failed package stays queued, locked, and linked to its failure', async ({ orm }) => {
+Retry('without ackFailures or maxAttempts a failed package stays queued, delayed to retry after its claim, unlocked, and linked to its failure', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { timeout: 5, retry: 60, tasks: { never: () => { throw new Error('no'); } } });
   try {
     const id = await enqueue(em(orm), 'never');
     const waiting = await enqueue(em(orm), 'never', [], { cluster: 'elsewhere' });
     await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
-    // Locked until its retry; linked, so the admin finds it by task id, unlike a package that never failed.
-    const rows = await sql(orm, `select payload->>'id' as task, lock is not null as locked, linked from ormq_queued order by ormq_queued.id`);
-    assert.equal(rows, [{ task: id, locked: true, linked: true }, { task: waiting, locked: false, linked: false }]);
+    // Waiting for its retry, `retry` seconds after its claim (between enqueue and start), held by no process;
+    // linked, so the admin finds it by task id, unlike a package that never failed.
+    const rows = await sql(orm, `select payload->>'id' as task, lock is not null as locked, locked_by, linked,
+      run_at between t.enqueued + interval '60 s' and t.started + interval '60 s' as due
+      from ormq_queued left join ormq_task t on t.id = (payload->>'id')::char(32) order by ormq_queued.id`);
+    assert.equal(rows, [{ task: id, locked: false, locked_by: null, linked: true, due: true }, { task: waiting, locked: false, locked_by: null, linked: false, due: null }]);
   } finally {
     await cluster.stop();
   }

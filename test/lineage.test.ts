@@ -30,7 +30,7 @@ async function complete(c: pg.Client, n: number, success: boolean, maxAttempts =
     enqueued: at, started: at, stopped: at, success, save: true, cancelled: false,
   }];
   // no rollup rows: this test is about the task row
-  await c.query({ ...COMPLETE, values: [JSON.stringify(input), false, maxAttempts, '[]', PROCESS] });
+  await c.query({ ...COMPLETE, values: [JSON.stringify(input), false, maxAttempts, '[]', PROCESS, 90] });
 }
 
 L('each failed attempt is recorded with its error, time, cluster and the attempt limit; the newest 10 are kept, and a success keeps them', async ({ orm, db }) => {

@@ -91,6 +91,31 @@ S('a queue from before failure counts gets ormq_queued.failures, its packages co
   }
 });
 
+S('tables from before dedup and per-task retries get ormq_queued.keyed (unique per id where set) and ormq_schedule.max_attempts and retry', async () => {
+  const db = await createTestDb();
+  const orm = await initOrm(db.url);
+  try {
+    await sql(orm, 'drop index ormq_queued_keyed_idx');
+    await sql(orm, 'alter table ormq_queued drop column keyed');
+    await sql(orm, 'alter table ormq_schedule drop column max_attempts, drop column retry');
+    const id = 'c'.repeat(32);
+    // two packages of one id, as an earlier version let a host enqueue: the upgrade keeps both
+    await sql(orm, `insert into ormq_queued (key, payload) values ('default', ?::jsonb), ('default', ?::jsonb)`, [JSON.stringify({ id, name: 'c', func: 'work' }), JSON.stringify({ id, name: 'c', func: 'work' })]);
+    await sql(orm, `insert into ormq_schedule (func, schedule_type, next_run) values ('f', 'D', now())`);
+    await ensureSchema(orm);
+    await ensureSchema(orm);
+    assert.equal(await sql(orm, 'select keyed from ormq_queued'), [{ keyed: false }, { keyed: false }]);
+    assert.equal(await sql(orm, 'select max_attempts, retry from ormq_schedule'), [{ max_attempts: null, retry: null }]);
+    const [index] = await sql<{ indexdef: string }>(orm, `select indexdef from pg_indexes where indexname = 'ormq_queued_keyed_idx'`);
+    assert.match(index!.indexdef, /^CREATE UNIQUE INDEX .* WHERE keyed$/);
+    const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+    assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
+  } finally {
+    await orm.close(true);
+    await db.drop();
+  }
+});
+
 S('an ormq_schedule table from before anchors and zones gets the new columns, each series anchored at its next run', async () => {
   const db = await createTestDb({ empty: true });
   const orm = await initOrm(db.url);

@@ -222,20 +222,22 @@ export class Workers {
     const started = preciseNow();
     const startedMs = lastMicros / 1000;
     this.host.began(qid, pkg);
-    void this.#execute(qid, pkg, running.abort).then(({ success, result }) => {
+    void this.#execute(qid, pkg, running.abort).then(({ success, result, final }) => {
       // A package whose task outlived a stop deadline was released; its result no longer counts.
       if (this.#active.get(qid) !== running) return;
       this.#active.delete(qid);
       const cancelled = this.host.ended(qid, success);
       const stopped = preciseNow();
-      this.host.finished({ qid, lock: running.lock, pkg, result, success, started, stopped, startedMs, stoppedMs: lastMicros / 1000, cancelled });
+      this.host.finished({ qid, lock: running.lock, pkg, result, success, started, stopped, startedMs, stoppedMs: lastMicros / 1000, cancelled, final });
     });
   }
 
-  async #execute(qid: number, pkg: TaskPackage, abort: Abort): Promise<{ success: boolean; result: unknown }> {
+  async #execute(qid: number, pkg: TaskPackage, abort: Abort): Promise<{ success: boolean; result: unknown; final: boolean }> {
     const fn = registered(this.host.tasks, pkg.func);
     if (!fn) {
-      return { success: false, result: errorResult(new Error(`Task function ${JSON.stringify(pkg.func)} is not registered in cluster ${JSON.stringify(this.host.cluster)}`)) };
+      // Another attempt here would find the same registry: the failure is final, not retried.
+      const message = `Task function ${JSON.stringify(pkg.func)} is not registered in cluster ${JSON.stringify(this.host.cluster)}; not retried`;
+      return { success: false, result: errorResult(new Error(message)), final: true };
     }
     const args = Array.isArray(pkg.args) ? [...pkg.args] : [];
     if (pkg.kwargs && typeof pkg.kwargs === 'object' && Object.keys(pkg.kwargs).length) args.push(pkg.kwargs);
@@ -252,12 +254,12 @@ export class Workers {
         return withTimeout(attempt, timeoutOf(pkg, this.host.timeout), abort);
       });
       // Most tasks return nothing: no text to make, check and read back.
-      if (value === undefined || value === null) return { success: true, result: null };
+      if (value === undefined || value === null) return { success: true, result: null, final: false };
       const text = JSON.stringify(value);
       if (!isStorableJson(text)) {
         throw new TypeError(`The result ${UNSTORABLE_MESSAGE}`);
       }
-      return { success: true, result: JSON.parse(text) };
+      return { success: true, result: JSON.parse(text), final: false };
     } catch (err) {
       if (err instanceof TaskTimeout && attempt) {
         // A function cannot be killed: one that ignores its signal runs on after its timeout.
@@ -268,7 +270,7 @@ export class Workers {
         };
         running.then(ended, ended);
       }
-      return { success: false, result: errorResult(err) };
+      return { success: false, result: errorResult(err), final: false };
     }
   }
 }

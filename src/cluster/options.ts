@@ -4,6 +4,7 @@ import { checkSchema } from '../table-names.js';
 import { assertTimeZone } from '../time.js';
 import type { TaskFunction } from './attempt.js';
 import type { ListenConnection } from './listener.js';
+import { backoffErrors, resolveBackoff, type ResolvedBackoff, type RetryBackoff } from '../retries.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -20,10 +21,20 @@ export interface ClusterOptions {
   maxAttempts?: number;
   /** Ack failed packages at once instead of retrying them after `retry`. Default false. */
   ackFailures?: boolean;
+  /**
+   * Exponential backoff between a task's failed attempts: the delay before attempt n + 1 is
+   * `base × factor^(n − 1)` seconds up to `max`, less up to `jitter` of it at random. true: base
+   * 10, factor 2, max 3600, jitter 0.2. Default false: a failed package runs again `retry` seconds
+   * after its claim. A task's own `retry` and `retryBackoff` go over it.
+   */
+  retryBackoff?: boolean | RetryBackoff;
   /** 0 keeps every success, -1 keeps none, N keeps the newest N. Failures are always kept. Default 250. */
   saveLimit?: number;
-  /** Apply saveLimit per group, name or func instead of over all successes. Default null. */
-  saveLimitPer?: 'group' | 'name' | 'func' | null;
+  /**
+   * Apply saveLimit per group, name, func or queue key (`'key'`: this cluster's own successes, so
+   * another key's backlog cannot prune them) instead of over all successes. Default null.
+   */
+  saveLimitPer?: 'group' | 'name' | 'func' | 'key' | null;
   /** A schedule that missed several runs runs once per missed slot (true) or once (false). Default true. */
   catchUp?: boolean;
   /** With catchUp: a schedule runs at most its this many most recent missed slots; older ones are skipped. Default 100. */
@@ -63,11 +74,25 @@ export interface ClusterOptions {
   listenConnection?: ListenConnection | null;
 }
 
-export type ResolvedOptions = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection' | 'schema'>> &
-  Pick<ClusterOptions, 'saveLimitPer' | 'listenConnection' | 'schema'> & { stopTimeout: number; log: NonNullable<ClusterOptions['log']> };
+export type ResolvedOptions = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection' | 'schema' | 'retryBackoff'>> &
+  Pick<ClusterOptions, 'saveLimitPer' | 'listenConnection' | 'schema'> & {
+    stopTimeout: number;
+    log: NonNullable<ClusterOptions['log']>;
+    /** null: no backoff. */
+    retryBackoff: ResolvedBackoff | null;
+  };
 
 function defaultLog(level: LogLevel, message: string, detail?: unknown): void {
   if (level === 'warn' || level === 'error') console[level](`[ormq] ${message}`, detail ?? '');
+}
+
+/** A bad value as an error shows it: JSON where it has some, never a throw. */
+function shown(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
 }
 
 function whole(name: string, value: unknown, min: number): number {
@@ -116,9 +141,12 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedOptions {
   }
   const saveLimit = o.saveLimit ?? 250;
   if (!Number.isInteger(saveLimit) || saveLimit < -1) throw new RangeError('Cluster option saveLimit must be -1, 0 or a positive whole number');
-  if (o.saveLimitPer != null && !['group', 'name', 'func'].includes(o.saveLimitPer)) {
-    throw new RangeError("Cluster option saveLimitPer must be 'group', 'name', 'func' or null");
+  if (o.saveLimitPer != null && !['group', 'name', 'func', 'key'].includes(o.saveLimitPer)) {
+    throw new RangeError(`Cluster option saveLimitPer must be 'group', 'name', 'func', 'key' or null, got ${JSON.stringify(o.saveLimitPer)}`);
   }
+  const backoff = backoffErrors(o.retryBackoff ?? false);
+  const [field, problem] = Object.entries(backoff)[0] ?? [];
+  if (field) throw new RangeError(`Cluster option ${field} ${problem}, got ${shown(field === 'retryBackoff' ? o.retryBackoff : (o.retryBackoff as Record<string, unknown>)[field.slice('retryBackoff.'.length)])}`);
   const timeZone = o.timeZone ?? 'UTC';
   assertTimeZone(timeZone);
   const tasks = o.tasks ?? {};
@@ -132,6 +160,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedOptions {
     retry,
     maxAttempts: whole('maxAttempts', o.maxAttempts ?? 0, 0),
     ackFailures: o.ackFailures ?? false,
+    retryBackoff: resolveBackoff(o.retryBackoff),
     saveLimit,
     saveLimitPer: o.saveLimitPer ?? null,
     catchUp: o.catchUp ?? true,

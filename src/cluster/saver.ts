@@ -7,7 +7,7 @@ import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
 import { completion, pruneStatement, taskRow, type Completion, type RunStatement } from './sql.js';
 
-type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
+type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
 
 export class Saver {
   #pending: Completion[] = [];
@@ -148,7 +148,8 @@ export class Saver {
       await this.query(pruneStatement(null, false), [limit]);
       return;
     }
-    const values = new Set(successes.map((f) => (per === 'group' ? f.pkg.group : per === 'name' ? f.pkg.name : f.pkg.func)));
+    // A saved task's cluster is the key it was claimed from: this cluster's name.
+    const values = new Set(successes.map((f) => (per === 'group' ? f.pkg.group : per === 'name' ? f.pkg.name : per === 'key' ? this.options.name : f.pkg.func)));
     const named = [...values].filter((v): v is string => v !== null && v !== undefined);
     if (named.length) await this.query(pruneStatement(per, false), [limit, named]);
     if (values.has(null)) await this.query(pruneStatement(per, true), [limit]);

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, type BuiltPackage } from '../producer.js';
-import { SCHEDULE_COLUMNS } from '../schedules.js';
+import { retryOptions, SCHEDULE_COLUMNS } from '../schedules.js';
 import { toSchedule, type ScheduleRecord } from '../rows.js';
 import { inSchema } from '../table-names.js';
 import { dueRun, nextRun } from '../schedule-rules.js';
@@ -57,7 +57,7 @@ const SLOTS_PER_CLAIM = 50;
 function runPackage(s: ScheduleRecord, slot: Date, cluster: string): BuiltPackage {
   const kwargs = { ...(s.kwargs ?? {}) };
   if (s.intendedDateKwarg) kwargs[s.intendedDateKwarg] = slot.toISOString();
-  const built = buildPackage(s.func, s.args, { kwargs, hook: s.hook, group: s.name ?? String(s.id), cluster });
+  const built = buildPackage(s.func, s.args, { kwargs, hook: s.hook, group: s.name ?? String(s.id), cluster, ...retryOptions(s) });
   built.payload.schedule = s.id;
   return built;
 }

@@ -5,7 +5,9 @@
  */
 
 import { SAVED_CHANNEL } from '../results.js';
+import { nextAttempt, ownMaxAttempts } from '../retries.js';
 import { qualify } from '../table-names.js';
+import type { ResolvedOptions } from './options.js';
 import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
 
 export interface Queryable {
@@ -65,22 +67,42 @@ const insertRollups = (param: string) => `
       order by span_minutes, bucket, key, func, success
       ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}`;
 
+/** A package's attempt limit: its own (`i.max`, sent only when it has one) or the cluster's $3 (0 = unlimited). */
+const MAX_ATTEMPTS = 'coalesce(i.max, $3::int)';
+
 /** A failure's record for the task's attempts history (a success adds none). */
 const FAILED_ATTEMPT = `case when success then '[]'::jsonb else jsonb_build_array(jsonb_build_object(
-  'at', stopped, 'cluster', cluster, 'error', left(concat_ws(': ', result->>'error', result->>'message'), 500), 'max', $3::int)) end`;
+  'at', stopped, 'cluster', cluster, 'error', left(concat_ws(': ', result->>'error', result->>'message'), 500), 'max', ${MAX_ATTEMPTS})) end`;
 /** The earlier attempts plus this one's, the newest 10 kept so a task retried forever stays small. */
 const LAST_ATTEMPTS = `(select coalesce(jsonb_agg(a order by n), '[]') from jsonb_array_elements(t.attempts || excluded.attempts)
   with ordinality x(a, n) where n > jsonb_array_length(t.attempts || excluded.attempts) - 10)`;
 
-/** A package of the batch is done (acked): a success, a cancel, or a failure not to be retried. */
-const ACKED = `(i.success or i.cancelled or $2::boolean or ($3::int > 0 and q.failures + 1 >= $3::int))`;
+/**
+ * A package of the batch is done (acked): a success, a cancel, a final failure (`i.final`: its
+ * function is not registered), or a failure not to be retried.
+ */
+const ACKED = `(i.success or i.cancelled or coalesce(i.final, false) or $2::boolean or (${MAX_ATTEMPTS} > 0 and q.failures + 1 >= ${MAX_ATTEMPTS}))`;
+
+/**
+ * When a failed package left queued runs again, stored as its run_at with its lock cleared: the
+ * claim passes over it until then, NEXT_EXPIRY wakes an idle cluster for it, and the admin's
+ * "next at" reads it. No process holds it meanwhile, so a cluster that stops or dies while its
+ * failures wait leaves none of them stuck. Without a backoff of its own or the cluster's
+ * (`i.base` null) it is `retry` ($6) after the attempt's claim, when its lock would have expired.
+ * With one it is base × factor^(failures before this one) seconds from now, at most `cap`, less up
+ * to `jitter` of that at random; the power is taken as exp(least(…)) so that no count of failures
+ * overflows it.
+ */
+const FAILED_NEXT = `case when i.base is null then q.lock + make_interval(secs => $6::float8)
+  else now() + make_interval(secs => i.base * exp(least(ln(i.cap / i.base), q.failures * ln(i.factor))) * (1 - i.jitter * random())) end`;
 
 /**
  * Completion of a batch of finished tasks, in one statement: ack (delete) the packages that are
- * done: successes, and failures when ackFailures is set or the attempts reached maxAttempts; mark
- * the failures left queued for a retry as linked, so the admin finds them by task id, and count
- * them on the package (ormq_queued.failures, which maxAttempts reads: deleting the task's row
- * cannot reset it); save what is to be saved (a retry of the same task id updates its row and
+ * done: successes, and failures when ackFailures is set, the failure is final or the attempts
+ * reached maxAttempts (the package's own, else the cluster's); mark the failures left queued for
+ * a retry as linked, so the admin finds them by task id, count them on the package
+ * (ormq_queued.failures, which maxAttempts and the backoff read: deleting the task's row cannot
+ * reset it) and time their next attempt (FAILED_NEXT); save what is to be saved (a retry of the same task id updates its row and
  * counts the attempt); and add every attempt, saved or not, to its metrics rollup row
  * (src/cluster/rollup.ts). The ack and the mark touch only packages this process still holds
  * under the claim that ran them, and only what they touched is saved (`held`): their row locks
@@ -88,7 +110,7 @@ const ACKED = `(i.success or i.cancelled or $2::boolean or ($3::int > 0 and q.fa
  * their results not saved.
  * $1 = jsonb array of results, $2 = ackFailures, $3 = maxAttempts (0 = unlimited),
  * $4 = jsonb array of rollup rows, sorted by their key so that concurrent clusters lock the rows
- * they share in one order, $5 = this process's ormq_cluster id.
+ * they share in one order, $5 = this process's ormq_cluster id, $6 = the cluster's retry.
  * The saved ids go out on SAVED_CHANNEL (comma-separated, 200 per notification, under NOTIFY's
  * 8 KB) for callers waiting on a result.
  */
@@ -98,13 +120,13 @@ export const COMPLETE = {
       select * from jsonb_to_recordset($1::jsonb) as x(
         qid bigint, lock bigint, id text, name text, func text, hook text, args jsonb, kwargs jsonb, result jsonb,
         "group" text, cluster text, enqueued timestamptz, started timestamptz, stopped timestamptz,
-        success boolean, save boolean, cancelled boolean)
+        success boolean, save boolean, cancelled boolean, final boolean, max int, base float8, factor float8, cap float8, jitter float8)
     ), acked as (
       delete from ormq_queued q using input i
       where q.id = i.qid and ${heldBy('q', '$5', 'i.lock')} and ${ACKED}
       returning q.id as qid, q.failures + 1 as attempt
     ), linked as (
-      update ormq_queued q set linked = true, failures = q.failures + 1
+      update ormq_queued q set linked = true, failures = q.failures + 1, lock = null, locked_by = null, run_at = ${FAILED_NEXT}
       from input i
       where q.id = i.qid and ${heldBy('q', '$5', 'i.lock')} and not ${ACKED}
       returning q.id as qid, q.failures as attempt
@@ -163,7 +185,12 @@ export interface Completion extends Attempt {
   result: unknown;
   /** Stopped from the admin: acked even though it failed, so it is not retried. */
   cancelled: boolean;
+  /** A failure no retry can mend (its function is not registered here): acked at once. */
+  final?: boolean;
 }
+
+/** The cluster's options a completion reads. */
+export type CompletionOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'ackFailures' | 'maxAttempts' | 'metrics' | 'retry' | 'retryBackoff'>;
 
 /** A finished task as its ormq_task row, as COMPLETE saves it; a hook sees the same row as a TaskRecord. */
 export function taskRow(f: Completion, cluster: string) {
@@ -179,28 +206,26 @@ export function taskRow(f: Completion, cluster: string) {
  * saveLimit is -1 or its package says `save: false`, and each task id is saved once per statement:
  * ON CONFLICT cannot touch the same row twice (two packages can carry one id when a caller chose it).
  */
-export function completeValues(
-  batch: readonly Completion[],
-  o: { name: string; saveLimit: number; ackFailures: boolean; maxAttempts: number; metrics: boolean },
-  processId: string,
-): unknown[] {
+export function completeValues(batch: readonly Completion[], o: CompletionOptions, processId: string): unknown[] {
   const stored = (f: Completion) => !f.success || (o.saveLimit !== -1 && f.pkg.save !== false);
   const last = new Map(batch.filter(stored).map((f) => [f.pkg.id, f]));
   const input = batch.map((f) => {
     const save = last.get(f.pkg.id) === f;
     // Rows not saved only need what the ack and its attempt count read.
-    return save
+    const row = save
       ? { qid: f.qid, lock: f.lock, ...taskRow(f, o.name), save, cancelled: f.cancelled }
       : { qid: f.qid, lock: f.lock, id: f.pkg.id, success: f.success, save, cancelled: f.cancelled };
+    // A failure's own limits and timing; absent, the cluster's ($3, $6).
+    return f.success ? row : { ...row, final: f.final === true, max: ownMaxAttempts(f.pkg), ...nextAttempt(f.pkg, o.retryBackoff) };
   });
   const rollups = o.metrics ? rollupRows(batch, o.name) : [];
-  return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups), processId];
+  return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups), processId, o.retry];
 }
 
 /** The statement and values that complete a batch: ACK when none of it is saved, else COMPLETE. */
 export function completion(
   batch: readonly Completion[],
-  o: { name: string; saveLimit: number; ackFailures: boolean; maxAttempts: number; metrics: boolean },
+  o: CompletionOptions,
   processId: string,
 ): { statement: { name: string; text: string }; values: unknown[] } {
   if (batch.every((f) => f.success && (o.saveLimit === -1 || f.pkg.save === false))) {
@@ -257,9 +282,10 @@ export function releaseValues(packages: readonly Claimed[], processId: string): 
 /**
  * saveLimit pruning: keep the newest N successes in scope, delete the rest. Runs once per batch and
  * per scope value in it, so a burst of saves brings the scope down to the limit in one statement
- * rather than one row per save. Each scope has an index led by its column (src/schema.ts).
+ * rather than one row per save. Each scope has an index led by its column (src/schema.ts); the
+ * queue key's is `cluster`, the key a task was claimed from, under ormq_task_cluster_idx.
  */
-export function pruneStatement(per: 'group' | 'name' | 'func' | null, nullScope: boolean): { name: string; text: string } {
+export function pruneStatement(per: 'group' | 'name' | 'func' | 'key' | null, nullScope: boolean): { name: string; text: string } {
   const inner = 'order by stopped desc, id desc offset $1';
   if (per === null) {
     return {
@@ -267,7 +293,7 @@ export function pruneStatement(per: 'group' | 'name' | 'func' | null, nullScope:
       text: `delete from ormq_task where id in (select id from ormq_task where success ${inner})`,
     };
   }
-  const col = `"${per}"`;
+  const col = per === 'key' ? '"cluster"' : `"${per}"`;
   if (nullScope) {
     return {
       name: `ormq_prune_${per}_null`,

@@ -78,16 +78,21 @@ async function dropQueuedRetries(tx: SqlEntityManager, rows: Row[]): Promise<voi
   await tx.execute(`delete from ormq_queued where (payload->>'id') in (?) and linked`, [rows.map((r) => String(r.id).trim())]);
 }
 
-/** Failed tasks whose package is still queued: the cluster runs them again when its lock expires. */
-async function pendingRetries(em: SqlEntityManager, ids: string[]): Promise<Map<string, { queuedId: number; lock: string | null }>> {
-  const found = new Map<string, { queuedId: number; lock: string | null }>();
+/**
+ * Failed tasks whose package is still queued. The cluster stores a failure's next attempt as the
+ * package's run_at, unlocked; a package still locked (running again, or left by a cluster from
+ * before run_at was used) runs again when its lock expires.
+ */
+async function pendingRetries(em: SqlEntityManager, ids: string[]): Promise<Map<string, { queuedId: number; lock: string | null; runAt: string | null }>> {
+  const found = new Map<string, { queuedId: number; lock: string | null; runAt: string | null }>();
   if (!ids.length) return found;
-  const rows = await em.execute(`select id, lock, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) and linked order by id`, [ids]);
-  for (const r of rows) if (!found.has(r.task_id as string)) found.set(r.task_id as string, { queuedId: Number(r.id), lock: iso(r.lock) });
+  const rows = await em.execute(`select id, lock, run_at, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) and linked order by id`, [ids]);
+  for (const r of rows) if (!found.has(r.task_id as string)) found.set(r.task_id as string, { queuedId: Number(r.id), lock: iso(r.lock), runAt: iso(r.run_at) });
   return found;
 }
 
-const nextAt = (lock: string | null, retry: number) => (lock ? new Date(new Date(lock).getTime() + retry * 1000).toISOString() : null);
+const nextAt = (q: { lock: string | null; runAt: string | null }, retry: number) =>
+  q.lock ? new Date(new Date(q.lock).getTime() + retry * 1000).toISOString() : q.runAt;
 
 /**
  * The task ids of the linked packages (ormq_queued_task_idx holds only those), read once: a list of
@@ -311,7 +316,7 @@ export function taskPage(config: TaskPageConfig): Page {
         const linked = await ctx.can('queued', 'view');
         for (const r of page.rows) {
           const q = retries.get(r.id as string);
-          r.retrying = q ? { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q.lock, ctx.options.retry) } : null;
+          r.retrying = q ? { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q, ctx.options.retry) } : null;
         }
       }
       return { ...page, ...bounded };
@@ -341,7 +346,7 @@ export function taskPage(config: TaskPageConfig): Page {
         const q = (await pendingRetries(ctx.em, [String(id)])).get(String(id));
         const max = Number(attempts[attempts.length - 1]?.max ?? 0);
         const linked = q && (await ctx.can('queued', 'view'));
-        if (q) retry = { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q.lock, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
+        if (q) retry = { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
       }
       const lineage = await lineageOf(ctx.em, String(id));
       const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry };
