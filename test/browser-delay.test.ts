@@ -6,7 +6,7 @@ import { chromium } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { enqueue, queueAdmin } from '../src/index.js';
-import { close, serve, testClient } from './helpers/admin.js';
+import { AUTH, close, serve, testClient } from './helpers/admin.js';
 import { freshOrm, sql, waitFor } from './helpers/db.js';
 
 const SHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
@@ -27,7 +27,7 @@ D('the list says "waits until", and the detail\'s edit sets when it may run', as
     server = served.server;
     mkdirSync(SHOTS, { recursive: true });
     for (const [label, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
-      const context = await browser.newContext({ viewport, timezoneId: 'UTC' });
+      const context = await browser.newContext({ viewport, timezoneId: 'UTC', extraHTTPHeaders: AUTH });
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));

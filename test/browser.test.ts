@@ -9,7 +9,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, enqueue, schedule } from '../src/index.js';
-import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
+import { insertManyTasks, insertRollup, insertTask, TEST_TOKEN } from './helpers/admin.js';
 import { sql, waitFor } from './helpers/db.js';
 import { hostSuite, openPage as openWatched, startHost, visit, type Host, type Watched } from './helpers/browser.js';
 
@@ -640,7 +640,7 @@ Actions.run();
 // ---------------------------------------------------------------------------------------------
 const Locked = hostSuite(
   'browser (express): locked by default, and only what the caller may view',
-  // /ops/queue-admin has no authorize (local only); /viewer lets everyone view Successful tasks only.
+  // /ops/queue-admin has no authorize (the access token); /viewer lets everyone view Successful tasks only.
   () => startHost({}, 'express', { path: '/viewer', options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' } }),
   {
     async setup(ctx) {
@@ -656,15 +656,19 @@ const Locked = hostSuite(
   },
 );
 
-Locked('a rebinding page on another name gets the short 403 page saying how to open the admin; the same admin on 127.0.0.1 loads', async ({ host }) => {
+Locked('a rebinding page on another name gets the short 403 page saying how to open the admin; the admin signed in on 127.0.0.1 loads', async ({ host }) => {
   const w = await openPage();
+  // Only what a browser keeps: the cookie of the access link, not the tests' header.
+  await w.context.setExtraHTTPHeaders({});
+  await w.page.goto(`${host!.admin}?token=${TEST_TOKEN}`);
+  await w.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
   const rebound = host!.admin.replace('127.0.0.1', 'rebind.test');
   const r = await w.page.goto(rebound);
   assert.is(r?.status(), 403);
-  await w.page.getByRole('heading', { name: 'This queue admin answers only local requests' }).waitFor();
+  await w.page.getByRole('heading', { name: 'This queue admin needs its access link' }).waitFor();
   await w.page.getByText('authorize', { exact: true }).first().waitFor();
   const api = await w.page.evaluate(async () => (await fetch('api/failed')).status);
-  assert.is(api, 403, 'its API refuses the rebinding page too');
+  assert.is(api, 403, 'its API refuses the rebinding page too: the cookie belongs to 127.0.0.1');
   await shot(w.page, 'express-locked-403');
   await w.page.goto(host!.admin);
   await w.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
