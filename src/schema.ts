@@ -179,6 +179,9 @@ create table if not exists ormq_paused_key (
 );
 
 alter table ormq_queued add column if not exists locked_by char(32) null;
+alter table ormq_cluster add column if not exists config jsonb null;
+alter table ormq_paused_key add column if not exists until timestamptz null;
+alter table ormq_paused_key add column if not exists paused_by varchar(150) null;
 create table if not exists ormq_metric (
   span_minutes smallint not null,
   bucket timestamptz not null,
