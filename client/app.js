@@ -1,6 +1,6 @@
 /** The admin's shell: header, navigation, the "Live" toggle, and the page the URL hash names. */
 import { html } from 'htm/preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ErrorBox } from './components/detail.js';
 import { LiveContext, useData } from './lib/data.js';
 import { clearNotice, useNotice } from './lib/notice.js';
@@ -28,6 +28,19 @@ function View({ load, meta, route }) {
   }, [load]);
   if (error) return html`<${ErrorBox} error=${{ message: `This page could not be loaded: ${error.message}` }} />`;
   return Page ? html`<${Page} meta=${meta} route=${route} />` : html`<p class="loading">Loading…</p>`;
+}
+
+/**
+ * `api/meta` with what only the registry knows: each page's title and the order of its row
+ * actions, and the list pages in navigation order. Pages and components read these from meta, so
+ * none of them imports the registry (which imports every page).
+ * @param {any} meta
+ */
+function withRegistry(meta) {
+  /** @type {Record<string, any>} */
+  const pages = {};
+  for (const [id, p] of Object.entries(/** @type {Record<string, any>} */ (meta.pages))) pages[id] = { ...p, title: PAGES[id]?.title ?? id, order: PAGES[id]?.actions ?? [] };
+  return { ...meta, pages, listPages: Object.keys(PAGES).filter(isListPage) };
 }
 
 const LIVE_KEY = 'ormq-admin-live';
@@ -75,7 +88,7 @@ export function App() {
   const route = useRoute();
   const [live, setLive] = useLiveSetting();
   const page = route.path[0] ?? '';
-  const m = meta.data;
+  const m = useMemo(() => meta.data && withRegistry(meta.data), [meta.data]);
 
   const shown = viewOf(route.path);
   const form = shown?.view === 'form';
