@@ -64,7 +64,7 @@ export function Metrics({ meta, route }) {
   const range = RANGES.some(([id]) => id === p.get('range')) ? /** @type {string} */ (p.get('range')) : '24h';
   const func = p.get('func') ?? '';
   const key = p.get('key') ?? '';
-  const { data, error } = useData(`metrics${query({ range, func, key })}`);
+  const { data, error, reload, loading } = useData(`metrics${query({ range, func, key })}`);
   const can = (/** @type {string} */ page) => !!meta.pages[page]?.can.view;
   /** @param {'successful' | 'failed'} page @param {string} f @param {string} from @param {string} to */
   const tasks = (page, f, from, to) => href([page], { func: f || null, cluster: key || null, from, to });
@@ -89,7 +89,7 @@ export function Metrics({ meta, route }) {
       <${FilterSelect} name="key" label="Cluster" value=${key} onChange=${(/** @type {string} */ v) => go({ key: v })}
         options=${(data?.keys ?? []).map((/** @type {string} */ k) => ({ value: k, label: k }))} />
     </div>
-    <${ErrorBox} error=${error} />
+    <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
     ${!data && !error && html`<p class="loading">Loading…</p>`}
     ${data && html`
       <p class="totals">${num(totals[0])} ${totals[0] === 1 ? 'run' : 'runs'} · ${num(totals[1])} ${totals[1] === 1 ? 'failure' : 'failures'}${totals[0] ? ` (${percent(totals[1] / totals[0])})` : ''}${func ? ` of ${func}` : ''}${key ? ` on ${key}` : ''}</p>

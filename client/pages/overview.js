@@ -27,10 +27,10 @@ function Chart({ hourly }) {
 
 /** @param {{ meta: any }} props */
 export function Overview({ meta }) {
-  const { data, error } = useData('overview');
+  const { data, error, reload, loading } = useData('overview');
   return html`<section aria-labelledby="page-title">
     <h1 id="page-title">Overview</h1>
-    <${ErrorBox} error=${error} />
+    <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
     <ul class="cards">
       ${meta.listPages.filter((/** @type {string} */ p) => meta.pages[p]?.can.view && data?.counts?.[p] !== null).map((/** @type {string} */ p) => {
         const c = data?.counts?.[p];
