@@ -48,7 +48,7 @@ function KeyRow({ k, can, busy, act }) {
     <td class="num" data-label="Stuck">${k.stuck ? html`<a class="bad" href=${href(['queued'], { key: k.key, stuck: 'yes' })}>${num(k.stuck)}</a>` : html`<span class="muted">0</span>`}</td>
     <td data-label="Oldest waiting">${k.waiting ? span(k.oldestWaiting) : html`<span class="muted">—</span>`}</td>
     <td data-label="Clusters">${k.live ? plural(k.live, 'live') : html`<span class="muted">none live</span>`}${others ? html` <span class="muted">· ${num(others)} other</span>` : ''}</td>
-    <td data-label="State">
+    <td class="wrap" data-label="State">
       ${k.paused
         ? html`<span class="tag warn">paused</span> <span class="muted pause-info">since <${Time} iso=${k.pausedAt} />${k.pausedBy ? ` by ${k.pausedBy}` : ''}${k.pausedUntil ? `, ends ${relative(k.pausedUntil)}` : ', until resumed'}</span>`
         : k.live
@@ -181,7 +181,7 @@ export function Clusters({ meta }) {
     ${!data && !error && html`<p class="loading">Loading…</p>`}
     ${data &&
     html`
-      ${said.length > 0 && html`<ul class="note problems" role="alert" aria-label="Needs attention">${said.map((s) => html`<li>${s}</li>`)}</ul>`}
+      ${said.length > 0 && html`<div class="note problems" role="alert"><ul aria-label="Needs attention">${said.map((s) => html`<li>${s}</li>`)}</ul></div>`}
       ${dead.length > 0 && html`<h2>Not responding</h2><div class="processes">${dead.map((/** @type {any} */ c) => html`<${Process} key=${c.id} c=${c} ...${acts} />`)}</div>`}
       <h2>Queue keys</h2>
       ${data.keys.length === 0
