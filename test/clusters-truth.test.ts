@@ -208,6 +208,10 @@ S('pauses: the admin records who and until when; a pause for a while ends by its
   await ctx.api.post('api/clusters/actions/pause', { key: 'forever' });
   const forever = (await clustersOf(ctx.api)).keys.find((k) => k.key === 'forever');
   assert.is(forever.pausedUntil, null);
+  // A pause from before paused_by was stored: the admin log says who.
+  await sql(ctx.orm, "insert into ormq_paused_key (key) values ('older')");
+  await sql(ctx.orm, "insert into ormq_admin_log (actor, action, page, object_id, summary) values ('carol', 'pause', 'clusters', 'older', 'Paused queue key \"older\"')");
+  assert.is((await clustersOf(ctx.api)).keys.find((k) => k.key === 'older').pausedBy, 'carol');
 
   // A short pause in force, then past its end: the next beat of any process resumes the key and its cluster claims.
   await start(ctx, 'brief');

@@ -286,6 +286,8 @@ S('health: 200 with a live cluster or nothing waiting long; 503 naming the probl
   assert.not.match(bad.text, /secret/);
   await pauseKey(ctx.orm.em.fork(), 'secret-orphan');
   assert.is((await ctx.api.get('api/health')).status, 200, 'a paused key is meant to wait');
+  await sql(ctx.orm, "update ormq_paused_key set until = now() - interval '1 s'");
+  assert.is((await ctx.api.get('api/health')).status, 503, 'a pause past its end excuses nothing');
   await resumeKey(ctx.orm.em.fork(), 'secret-orphan');
   await start(ctx, 'secret-orphan', { tasks: {} });
   await waitFor(async () => (await ctx.api.get('api/health')).status === 200, 'a live cluster makes it healthy');

@@ -167,8 +167,11 @@ async function view(ctx: RequestContext) {
   const oldest = new Map(waits.map((w) => [w.key, w.oldest]));
   const shown = [...names].sort().slice(0, ROW_CAP);
   // Whether each shown key is paused, asked of it: the database may order keys unlike the sort above.
+  // Who paused it: as pauseKey was told, else the admin log's last pause of the key.
   const pausedShown = await em.execute(
-    `select key, at, until, paused_by from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb)) and ${PAUSE_IN_FORCE}`,
+    `select p.key, p.at, p.until, coalesce(p.paused_by, l.actor) as paused_by from ormq_paused_key p
+       left join lateral (select actor from ormq_admin_log where page = 'clusters' and action = 'pause' and object_id = left(p.key, 64) order by id desc limit 1) l on true
+      where p.key in (select jsonb_array_elements_text(?::jsonb)) and ${PAUSE_IN_FORCE}`,
     [JSON.stringify(shown)],
   );
   const paused = new Map(pausedShown.map((r) => [r.key as string, r]));
