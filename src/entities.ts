@@ -135,6 +135,7 @@ export const PausedKey = defineEntity({
     /** Who paused it, as the admin log names them. */
     pausedBy: p.string().length(150).fieldName('paused_by').nullable(),
   },
+  indexes: forEntity(INDEXES.ormq_paused_key),
 });
 
 /**

@@ -15,6 +15,7 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * - ormq_queued_run_at_idx     delayed packages of one key by due time: when an idle cluster wakes
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
+ * - ormq_paused_key_until_idx  pauses with an end: each heartbeat ends those whose time is up
  * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
  */
 const index = (name: string, on: string) => ({ name, expression: `create index if not exists ${name} on ${on}` });
@@ -36,6 +37,7 @@ export const INDEXES = {
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
   ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
+  ormq_paused_key: [index('ormq_paused_key_until_idx', 'ormq_paused_key (until) where until is not null')],
 };
 
 /**

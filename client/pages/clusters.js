@@ -31,7 +31,7 @@ const STATE_CLASS = /** @type {Record<string, string>} */ ({ running: 'tag ok', 
 /** How long a pause lasts: seconds, or null until resumed. */
 const PAUSE_FOR = /** @type {const} */ ([[900, '15 min'], [3600, '1 h'], [null, 'until resumed']]);
 
-/** @typedef {{ can: any, busy: boolean, act: (verb: string, body: any, done: string) => void, ask: any }} Acts */
+/** @typedef {{ can: any, busy: boolean, act: (verb: string, body: any, done: string, finished?: string) => void, ask: any }} Acts */
 
 /** @param {{ k: any } & Acts} props */
 function KeyRow({ k, can, busy, act }) {
@@ -81,7 +81,7 @@ function Process({ c, can, busy, act, ask }) {
   const label = `${c.name} (${c.host} pid ${c.pid})`;
   const stop = async (/** @type {any} */ t) => {
     const ok = await ask(`Stop ${t.name}?`, `Cluster ${c.name} aborts the task's signal; it is saved as failed (CancelledError) and not retried.`, 'Stop task', true);
-    if (ok) act('stop', { cluster: c.id, package: t.package }, `Asked ${c.name} to stop ${t.name}.`);
+    if (ok) act('stop', { cluster: c.id, package: t.package }, `Asked ${c.name} to stop ${t.name}.`, `${t.name} finished before the stop arrived.`);
   };
   const release = async () => {
     const ok = await ask(`Release the packages of ${label}?`, `${plural(c.held, 'package')} it held go back to the queue, and live clusters of ${c.name} claim them now.`, 'Release');
@@ -156,11 +156,12 @@ export function Clusters({ meta }) {
   const can = meta.pages.clusters.can;
   const [busy, setBusy] = useState(false);
   const [dialog, ask] = useConfirm();
-  const act = async (/** @type {string} */ verb, /** @type {any} */ body, /** @type {string} */ done) => {
+  const act = async (/** @type {string} */ verb, /** @type {any} */ body, /** @type {string} */ done, /** @type {string} */ finished = done) => {
     setBusy(true);
     try {
       const r = await api(`clusters/actions/${verb}`, { method: 'POST', body });
-      notify(r?.finished ? `${r.message}: nothing to stop.` : done);
+      // a stop that found the task already ended says so, naming it
+      notify(r?.finished ? finished : done);
     } catch (e) {
       notify(/** @type {Error} */ (e).message, 'error');
     } finally {
