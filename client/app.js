@@ -1,6 +1,6 @@
 /** The admin's shell: header, navigation, the "Live" toggle, and the page the URL hash names. */
 import { html } from 'htm/preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ErrorBox } from './components/detail.js';
 import { LiveContext, lastLoad, useData } from './lib/data.js';
 import { clearNotice, useNotice } from './lib/notice.js';
@@ -31,16 +31,17 @@ function View({ load, meta, route }) {
 }
 
 /**
- * `api/meta` with what only the registry knows: each page's title and the order of its row
+ * Adds to `api/meta` what only the registry knows: each page's title and the order of its row
  * actions, and the list pages in navigation order. Pages and components read these from meta, so
  * none of them imports the registry (which imports every page).
  * @param {any} meta
  */
 function withRegistry(meta) {
-  /** @type {Record<string, any>} */
-  const pages = {};
-  for (const [id, p] of Object.entries(/** @type {Record<string, any>} */ (meta.pages))) pages[id] = { ...p, title: PAGES[id]?.title ?? id, order: PAGES[id]?.actions ?? [] };
-  return { ...meta, pages, listPages: Object.keys(PAGES).filter(isListPage) };
+  if (meta && !meta.listPages) {
+    for (const [id, p] of Object.entries(PAGES)) if (meta.pages[id]) Object.assign(meta.pages[id], { title: p.title, order: p.actions ?? [] });
+    meta.listPages = Object.keys(PAGES).filter(isListPage);
+  }
+  return meta;
 }
 
 /** Live per page, as this browser last set it there; on by default where the figures move (Overview, Clusters). */
@@ -78,7 +79,7 @@ function Updated() {
   }, []);
   if (!lastLoad.at) return null;
   const s = Math.round((Date.now() - lastLoad.at) / 1000);
-  return html`<span class="updated muted">updated ${s < 60 ? `${s} s` : `${Math.floor(s / 60)} min`} ago</span>`;
+  return html`<span class="updated hint">updated ${s < 60 ? `${s} s` : `${Math.floor(s / 60)} min`} ago</span>`;
 }
 
 function Notice() {
@@ -108,7 +109,7 @@ export function App() {
   const route = useRoute();
   const page = route.path[0] ?? '';
   const [live, setLive] = useLiveSetting(page);
-  const m = useMemo(() => meta.data && withRegistry(meta.data), [meta.data]);
+  const m = withRegistry(meta.data);
 
   const shown = viewOf(route.path);
   const form = shown?.view === 'form';

@@ -67,13 +67,8 @@ function KeyRow({ k, can, busy, act }) {
   </tr>`;
 }
 
-const CONFIG = /** @type {const} */ ([
-  ['workers', 'workers', ''],
-  ['saveLimit', 'saveLimit', ''],
-  ['retry', 'retry', ' s'],
-  ['timeout', 'timeout', ' s'],
-  ['maxAttempts', 'maxAttempts', ''],
-]);
+/** The options shown of each process, with their units. */
+const CONFIG = /** @type {const} */ ([['workers', ''], ['saveLimit', ''], ['retry', ' s'], ['timeout', ' s'], ['maxAttempts', '']]);
 
 /** @param {{ c: any } & Acts} props */
 function Process({ c, can, busy, act, ask }) {
@@ -84,11 +79,11 @@ function Process({ c, can, busy, act, ask }) {
     if (ok) act('stop', { cluster: c.id, package: t.package }, `Asked ${c.name} to stop ${t.name}.`, `${t.name} finished before the stop arrived.`);
   };
   const release = async () => {
-    const ok = await ask(`Release the packages of ${label}?`, `${plural(c.held, 'package')} it held go back to the queue, and live clusters of ${c.name} claim them now.`, 'Release');
+    const ok = await ask(`Release the packages of ${label}?`, `Live clusters of ${c.name} claim its ${plural(c.held, 'package')} now.`, 'Release');
     if (ok) act('release', { cluster: c.id }, `Released the packages of ${label}.`);
   };
   const forget = async () => {
-    const ok = await ask(`Forget ${label}?`, c.held ? `Its row goes; the ${plural(c.held, 'package')} it held stay locked until released or their retry expires.` : 'Its row goes from this page.', 'Forget', true);
+    const ok = await ask(`Forget ${label}?`, c.held ? `Its ${plural(c.held, 'package')} stay locked until released.` : 'It leaves this page.', 'Forget', true);
     if (ok) act('forget', { cluster: c.id }, `Forgot ${label}.`);
   };
   return html`<article class=${`process${dead ? ' dead' : ''}`} aria-labelledby=${`p-${c.id}`}>
@@ -107,9 +102,9 @@ function Process({ c, can, busy, act, ask }) {
       <div><dt>Failed</dt><dd class=${c.failed ? 'fail' : undefined}>${num(c.failed)}</dd></div>
     </dl>
     ${c.config &&
-    html`<p class="config muted">${CONFIG.map(([f, name, unit]) => html`<span class=${c.drift.includes(f) ? 'drift' : undefined}>${name} ${c.config[f] === null ? '—' : `${num(c.config[f])}${unit}`}${c.drift.includes(f) ? html` <span class="tag bad">differs</span>` : ''}</span>`)}</p>`}
+    html`<p class="config muted">${CONFIG.map(([f, unit]) => html`<span class=${c.drift.includes(f) ? 'drift' : undefined}>${f} ${c.config[f] === null ? '—' : `${num(c.config[f])}${unit}`}${c.drift.includes(f) ? html` <span class="tag bad">differs</span>` : ''}</span>`)}</p>`}
     ${dead &&
-    html`<div class="note dead-note"><p>No heartbeat for ${span(c.heartbeatAge)}. ${c.held ? `The ${plural(c.held, 'package')} it held stay locked until released or their key's retry expires.` : 'It held no package.'}</p>
+    html`<div class="note dead-note"><p>${c.held ? `The ${plural(c.held, 'package')} it held stay locked until released or their retry expires.` : 'It held no package.'}</p>
       <div class="row-actions">
         ${can.release && c.held > 0 && html`<button type="button" disabled=${busy} onClick=${release}>Release ${plural(c.held, 'package')}<span class="sr-only"> of ${label}</span></button>`}
         ${can.forget && html`<button type="button" class="danger" disabled=${busy} onClick=${forget}>Forget<span class="sr-only"> ${label}</span></button>`}
