@@ -240,6 +240,16 @@ S('Activity: every admin action newest first with its actor, filtered by actor, 
   assert.is(bad.status, 400);
   assert.ok(bad.json.error.fields.page && bad.json.error.fields.action, bad.text);
 
+  // Newest first, 50 at a time: `next` continues after the last one shown.
+  await sql(ctx.orm, "insert into ormq_admin_log (actor, action, page, object_id, summary) select 'bulk', 'delete', 'queued', i::text, 'Deleted ' || i from generate_series(1, 60) i");
+  const first = await ctx.api.get('api/activity?actor=bulk');
+  assert.is(first.json.rows.length, 50);
+  assert.is(first.json.rows[0].objectId, '60');
+  const rest = await ctx.api.get(`api/activity?actor=bulk&before=${first.json.next}`);
+  assert.equal(rest.json.rows.map((r: any) => Number(r.objectId)), [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
+  assert.is(rest.json.next, null);
+  assert.is((await ctx.api.get(`api/activity?actor=${'x'.repeat(151)}`)).status, 400);
+
   const asked: string[] = [];
   const narrow = await ctx.start({
     authorize: (_req, w) => (asked.push(`${w.page}:${w.action}`), w.page === 'activity' || (w.page === 'clusters' && w.action === 'view')),
