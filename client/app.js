@@ -2,7 +2,7 @@
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ErrorBox } from './components/detail.js';
-import { LiveContext, useData } from './lib/data.js';
+import { LiveContext, lastLoad, useData } from './lib/data.js';
 import { clearNotice, useNotice } from './lib/notice.js';
 import { isListPage, PAGES, viewOf } from './lib/pages.js';
 import { href, navigate, pageTitle, parseHash, searchSoon, useRoute } from './lib/router.js';
@@ -30,22 +30,56 @@ function View({ load, meta, route }) {
   return Page ? html`<${Page} meta=${meta} route=${route} />` : html`<p class="loading">Loading…</p>`;
 }
 
-const LIVE_KEY = 'ormq-admin-live';
+/**
+ * Adds to `api/meta` what only the registry knows: each page's title and the order of its row
+ * actions, and the list pages in navigation order. Pages and components read these from meta, so
+ * none of them imports the registry (which imports every page).
+ * @param {any} meta
+ */
+function withRegistry(meta) {
+  if (meta && !meta.listPages) {
+    for (const [id, p] of Object.entries(PAGES)) if (meta.pages[id]) Object.assign(meta.pages[id], { title: p.title, order: p.actions ?? [] });
+    meta.listPages = Object.keys(PAGES).filter(isListPage);
+  }
+  return meta;
+}
 
-function useLiveSetting() {
-  const [live, setLive] = useState(() => {
+/** Live per page, as this browser last set it there; on by default where the figures move (Overview, Clusters). */
+const liveKey = (/** @type {string} */ page) => `ormq-admin-live:${page || 'overview'}`;
+
+/** @param {string} page */
+function liveOf(page) {
+  let v = null;
+  try {
+    v = localStorage.getItem(liveKey(page));
+  } catch {}
+  return v === null ? page === '' || page === 'clusters' : v === '1';
+}
+
+/** @param {string} page */
+function useLiveSetting(page) {
+  const [live, set] = useState(() => liveOf(page));
+  useEffect(() => set(liveOf(page)), [page]);
+  const setLive = (/** @type {boolean} */ on) => {
+    set(on);
     try {
-      return localStorage.getItem(LIVE_KEY) === '1';
-    } catch {
-      return false;
-    }
-  });
-  useEffect(() => {
-    try {
-      localStorage.setItem(LIVE_KEY, live ? '1' : '0');
+      localStorage.setItem(liveKey(page), on ? '1' : '0');
     } catch {}
-  }, [live]);
+  };
   return /** @type {const} */ ([live, setLive]);
+}
+
+/** "updated 4 s ago": how old what the page shows is, from the last data that arrived. */
+function Updated() {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    lastLoad.onLoaded = () => tick((t) => t + 1);
+    const timer = setInterval(() => tick((t) => t + 1), 1000);
+    return () => clearInterval(timer);
+  }, []);
+  if (!lastLoad.at) return null;
+  const s = Math.round((Date.now() - lastLoad.at) / 1000);
+  return html`<span class="updated hint">updated ${s < 60 ? `${s} s` : `${Math.floor(s / 60)} min`} ago</span>`;
 }
 
 function Notice() {
@@ -73,9 +107,9 @@ function focusHeading(still) {
 export function App() {
   const meta = useData('meta', { live: false });
   const route = useRoute();
-  const [live, setLive] = useLiveSetting();
   const page = route.path[0] ?? '';
-  const m = meta.data;
+  const [live, setLive] = useLiveSetting(page);
+  const m = withRegistry(meta.data);
 
   const shown = viewOf(route.path);
   const form = shown?.view === 'form';
@@ -106,7 +140,7 @@ export function App() {
   }, [route.path.join('/')]);
 
   let view;
-  if (meta.error) view = html`<${ErrorBox} error=${meta.error} />`;
+  if (meta.error) view = html`<${ErrorBox} error=${meta.error} retry=${meta.reload} busy=${meta.loading} />`;
   else if (!m) view = html`<p class="loading">Loading…</p>`;
   else if (!shown) view = html`<h1>Not found</h1><p>There is no page “${page}”. <a href="#/">Go to the overview</a>.</p>`;
   else if (page && !m.pages[page]?.can.view) view = html`<h1>Not allowed</h1><p>You cannot view this page.</p>`;
@@ -129,6 +163,7 @@ export function App() {
       </nav>
       <div class="top-right">
         ${m?.readOnly && html`<span class="tag">read-only</span>`}
+        <${Updated} />
         <label class="live"><input type="checkbox" checked=${live} onChange=${(/** @type {any} */ e) => setLive(e.currentTarget.checked)} /> Live</label>
       </div>
     </header>

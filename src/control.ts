@@ -11,15 +11,25 @@ import { ValidationError } from './validate.js';
 
 export const CONTROL_CHANNEL = 'ormq_control';
 
+/** SQL: the ormq_paused_key row in scope is in force (not past its end). */
+export const PAUSE_IN_FORCE = '(until is null or until > now())';
+
 export type ControlMessage =
   | { op: 'pause' | 'resume'; key: string }
-  | { op: 'stop'; cluster: string; package: number };
+  | { op: 'stop'; cluster: string; package: number; by?: string };
 
-/** The error a stopped task is saved with. */
+/** Longest pause with an end: a year. */
+const PAUSE_MAX_SECONDS = 366 * 86_400;
+
+/**
+ * The error a stopped task is saved with: it says who stopped it, and its stack is that sentence
+ * alone (where ormq aborted the task says nothing about the task).
+ */
 export class CancelledError extends Error {
-  constructor(message = 'Task stopped from the admin') {
-    super(message);
+  constructor(by?: string | null) {
+    super(by ? `Task stopped from the admin by ${by}` : 'Task stopped from the admin');
     this.name = 'CancelledError';
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 
@@ -45,7 +55,8 @@ export function parseControl(payload: string): ControlMessage | null {
   const o = m as Record<string, unknown>;
   if ((o.op === 'pause' || o.op === 'resume') && typeof o.key === 'string') return { op: o.op, key: o.key };
   if (o.op === 'stop' && typeof o.cluster === 'string' && Number.isSafeInteger(o.package)) {
-    return { op: 'stop', cluster: o.cluster, package: o.package as number };
+    const by = typeof o.by === 'string' && o.by ? o.by.slice(0, 150) : undefined;
+    return { op: 'stop', cluster: o.cluster, package: o.package as number, ...(by ? { by } : {}) };
   }
   return null;
 }
@@ -60,16 +71,36 @@ export async function sendControl(em: EntityManager, message: ControlMessage): P
   await (em as SqlEntityManager).execute('select pg_notify(?, ?)', [CONTROL_CHANNEL, JSON.stringify(message)]);
 }
 
+export interface PauseOptions extends SchemaOption {
+  /** Seconds until the pause ends by itself (at the next heartbeat of any cluster after that); default: until resumed. */
+  for?: number;
+  /** Who paused it, shown beside the pause (the admin passes its actor); at most 150 characters are kept. */
+  by?: string | null;
+}
+
+function pauseSeconds(seconds: unknown): number | null {
+  if (seconds === undefined || seconds === null) return null;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0 || seconds > PAUSE_MAX_SECONDS) {
+    throw new ValidationError({ for: `must be a number of seconds above 0 and at most ${PAUSE_MAX_SECONDS} (a year)` }, 'pause');
+  }
+  return seconds;
+}
+
 /**
  * Pauses a queue key: its clusters stop claiming within a second and hand back packages they
- * claimed but had not started; running tasks finish. Returns false when it was already paused.
+ * claimed but had not started; running tasks finish. With `for`, the pause ends by itself.
+ * Returns false when it was already paused (its end and author are left as they were).
  */
-export async function pauseKey(em: EntityManager, key: string, options: SchemaOption = {}): Promise<boolean> {
+export async function pauseKey(em: EntityManager, key: string, options: PauseOptions = {}): Promise<boolean> {
   checkKey(key);
+  const seconds = pauseSeconds(options.for);
+  const by = typeof options.by === 'string' && options.by ? options.by.slice(0, 150) : null;
   const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
-    `with p as (insert into ormq_paused_key (key) values (?) on conflict (key) do nothing returning key)
+    `with p as (insert into ormq_paused_key (key, until, paused_by) values (?, now() + ? * interval '1 second', ?)
+       on conflict (key) do update set until = excluded.until, paused_by = excluded.paused_by, at = now()
+       where ormq_paused_key.until <= now() returning key)
      select (select count(*) from p)::int as n, pg_notify(?, ?)`,
-    [key, CONTROL_CHANNEL, JSON.stringify({ op: 'pause', key })],
+    [key, seconds, by, CONTROL_CHANNEL, JSON.stringify({ op: 'pause', key })],
   );
   return Number(rows[0]!.n) > 0;
 }
@@ -85,8 +116,10 @@ export async function resumeKey(em: EntityManager, key: string, options: SchemaO
   return Number(rows[0]!.n) > 0;
 }
 
-/** Keys paused right now. */
+/** Keys paused right now (a pause whose time is up is not, though its row waits for the next heartbeat). */
 export async function pausedKeys(em: EntityManager, options: SchemaOption = {}): Promise<string[]> {
-  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute('select key from ormq_paused_key order by key');
+  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
+    `select key from ormq_paused_key where ${PAUSE_IN_FORCE} order by key`,
+  );
   return rows.map((r) => r.key as string);
 }

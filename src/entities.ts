@@ -127,6 +127,8 @@ export const ClusterProcess = defineEntity({
     failed: p.bigint('number').fieldName('failed').defaultRaw('0'),
     version: p.string().length(50).fieldName('version'),
     tasks: p.json<unknown[]>().fieldName('tasks').defaultRaw(`'[]'`),
+    /** The options processes of one key should agree on (workers, saveLimit, retry, timeout, maxAttempts); null from older processes. */
+    config: p.json<Record<string, unknown>>().fieldName('config').nullable(),
   },
   indexes: forEntity(INDEXES.ormq_cluster),
 });
@@ -138,7 +140,12 @@ export const PausedKey = defineEntity({
   properties: {
     key: p.string().length(100).fieldName('key').primary(),
     at: p.datetime().columnType('timestamptz').fieldName('at').defaultRaw('now()'),
+    /** The pause ends at this time (the next heartbeat of any cluster resumes the key); null: until resumed. */
+    until: p.datetime().columnType('timestamptz').fieldName('until').nullable(),
+    /** Who paused it, as the admin log names them. */
+    pausedBy: p.string().length(150).fieldName('paused_by').nullable(),
   },
+  indexes: forEntity(INDEXES.ormq_paused_key),
 });
 
 /**

@@ -9,7 +9,7 @@ export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, ty
 export { DEFAULT_MAX_CATCH_UP, type ScheduleTypeName } from './schedule-rules.js';
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';
-export { pauseKey, resumeKey, pausedKeys, CancelledError } from './control.js';
+export { pauseKey, resumeKey, pausedKeys, CancelledError, type PauseOptions } from './control.js';
 export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions, LogLevel } from './cluster/options.js';
 export type { RetryBackoff } from './retries.js';

@@ -16,6 +16,7 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * - ormq_queued_keyed_idx      unique: one package waiting or running per task id the host chose (see `keyed`)
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
+ * - ormq_paused_key_until_idx  pauses with an end: each heartbeat ends those whose time is up
  * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
  */
 const index = (name: string, on: string, unique = false) => ({ name, expression: `create ${unique ? 'unique ' : ''}index if not exists ${name} on ${on}` });
@@ -38,6 +39,7 @@ export const INDEXES = {
   ],
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
   ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
+  ormq_paused_key: [index('ormq_paused_key_until_idx', 'ormq_paused_key (until) where until is not null')],
 };
 
 /**
@@ -187,6 +189,9 @@ create table if not exists ormq_paused_key (
 );
 
 alter table ormq_queued add column if not exists locked_by char(32) null;
+alter table ormq_cluster add column if not exists config jsonb null;
+alter table ormq_paused_key add column if not exists until timestamptz null;
+alter table ormq_paused_key add column if not exists paused_by varchar(150) null;
 create table if not exists ormq_metric (
   span_minutes smallint not null,
   bucket timestamptz not null,

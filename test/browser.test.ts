@@ -244,14 +244,15 @@ Busy('a running task is listed with its cluster and linked to its package; a key
   const w = await openPage();
   const p = w.page;
   await visit(w, host!.admin, '#/clusters', 'Clusters');
-  await p.getByRole('button', { name: 'Pause imports' }).click();
-  await p.getByRole('dialog').getByRole('button', { name: 'Pause' }).click();
+  const pauseMenu = p.locator('details.pause-menu', { hasText: 'imports' }).locator('summary');
+  await pauseMenu.click();
+  await p.getByRole('group', { name: 'Pause imports' }).getByRole('button', { name: 'until resumed' }).click();
   await p.getByText('Paused imports').waitFor();
   await p.getByRole('button', { name: 'Resume imports' }).waitFor();
   assert.equal(await sql(orm, 'select key from ormq_paused_key'), [{ key: 'imports' }]);
   await shot(p, 'express-clusters-paused');
   await p.getByRole('button', { name: 'Resume imports' }).click();
-  await p.getByRole('button', { name: 'Pause imports' }).waitFor();
+  await pauseMenu.waitFor();
   assert.equal(await sql(orm, 'select key from ormq_paused_key'), []);
 
   await p.getByRole('button', { name: 'Stop import-customers' }).click();

@@ -119,16 +119,17 @@ S('a row older than three beats is not responding; rows silent for a day are pru
   assert.is((await sql(ctx.orm, 'select 1 from ormq_cluster')).length, 3);
 });
 
-S('each queue key: waiting, running, oldest wait, the clusters serving it; waiting packages with no live cluster are flagged', async (ctx) => {
+S('each queue key: waiting, running, stuck, oldest wait, the clusters serving it; waiting packages with no live cluster are flagged', async (ctx) => {
   await start(ctx, 'served');
-  await fakeRow(ctx.orm, 'orphan', 60_000);
+  const gone = await fakeRow(ctx.orm, 'orphan', 60_000);
   for (let i = 0; i < 3; i++) await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'orphan' });
-  await sql(ctx.orm, "update ormq_queued set lock = now() where id = (select min(id) from ormq_queued)");
+  await sql(ctx.orm, 'update ormq_queued set lock = now(), locked_by = ? where id = (select min(id) from ormq_queued)', [gone]);
   await sleep(50);
   const { keys } = await clustersOf(ctx.api);
   const orphan = keys.find((k) => k.key === 'orphan');
   assert.is(orphan.waiting, 2);
-  assert.is(orphan.running, 1);
+  assert.is(orphan.running, 0, 'a dead process runs nothing');
+  assert.is(orphan.stuck, 1);
   assert.ok(orphan.oldestWaiting >= 40, `oldest wait ${orphan.oldestWaiting}`);
   assert.is(orphan.live, 0);
   assert.is(orphan.clusters[0].state, 'not responding');
@@ -155,7 +156,7 @@ S('pause: claimed-but-waiting packages go back within a second, the running task
   await sleep(400);
   assert.is((await sql(ctx.orm, 'select 1 from ormq_queued where lock is null')).length, 3, 'nothing claimed while paused');
   const log = await sql(ctx.orm, 'select actor, action, page, object_id, summary from ormq_admin_log');
-  assert.equal(log, [{ actor: 'ops', action: 'pause', page: 'clusters', object_id: 'p', summary: 'Paused queue key "p"' }]);
+  assert.equal(log, [{ actor: 'ops', action: 'pause', page: 'clusters', object_id: 'p', summary: 'Paused queue key "p" until resumed' }]);
   const page = await clustersOf(ctx.api);
   assert.equal([page.keys[0].key, page.keys[0].paused, page.keys[0].flagged, page.keys[0].waiting], ['p', true, false, 3]);
 
@@ -251,16 +252,21 @@ S('stop a running task: its signal aborts, it is saved failed with CancelledErro
   assert.match(log[0]!.summary, /Asked cluster "s" \(.* pid \d+\) to stop/);
 });
 
-S('a stop names what is wrong: bad body 400, unknown process 404, a package not running there 409, a dead process 409', async (ctx) => {
+S('a stop names what is wrong: bad body 400, unknown process 404, a package finished 200, one not held there 409, a dead process 409', async (ctx) => {
   const bad = await ctx.api.post('api/clusters/actions/stop', { cluster: 'nope', package: -1 });
   assert.is(bad.status, 400);
   assert.ok(bad.json.error.fields.cluster && bad.json.error.fields.package, bad.text);
   const missing = await ctx.api.post('api/clusters/actions/stop', { cluster: newTaskId(), package: 1 });
   assert.is(missing.status, 404, missing.text);
   const dead = await fakeRow(ctx.orm, 'k', 60_000, 1_000, [{ package: 9, id: newTaskId(), name: 'n', func: 'f', started: new Date().toISOString(), elapsed: 1 }]);
-  const gone = await ctx.api.post('api/clusters/actions/stop', { cluster: dead, package: 8 });
-  assert.is(gone.status, 409, gone.text);
-  const silent = await ctx.api.post('api/clusters/actions/stop', { cluster: dead, package: 9 });
+  const finished = await ctx.api.post('api/clusters/actions/stop', { cluster: dead, package: 8 });
+  assert.is(finished.status, 200, finished.text);
+  assert.is(finished.json.finished, true);
+  const [free] = await sql<{ id: number }>(ctx.orm, `insert into ormq_queued (key, payload) values ('k', '{"name":"n"}') returning id`);
+  const notHeld = await ctx.api.post('api/clusters/actions/stop', { cluster: dead, package: Number(free!.id) });
+  assert.is(notHeld.status, 409, notHeld.text);
+  const [mine] = await sql<{ id: number }>(ctx.orm, `insert into ormq_queued (key, payload, lock, locked_by) values ('k', '{"name":"n"}', now(), ?) returning id`, [dead]);
+  const silent = await ctx.api.post('api/clusters/actions/stop', { cluster: dead, package: Number(mine!.id) });
   assert.is(silent.status, 409, silent.text);
   assert.match(silent.json.error.message, /not responding/);
   assert.equal(await sql(ctx.orm, 'select 1 from ormq_admin_log'), []);
@@ -283,6 +289,8 @@ S('health: 200 with a live cluster or nothing waiting long; 503 naming the probl
   assert.not.match(bad.text, /secret/);
   await pauseKey(ctx.orm.em.fork(), 'secret-orphan');
   await waitFor(async () => (await ctx.api.get('api/health')).status === 200, 'a paused key is meant to wait');
+  await sql(ctx.orm, "update ormq_paused_key set until = now() - interval '1 s'");
+  await waitFor(async () => (await ctx.api.get('api/health')).status === 503, 'a pause past its end excuses nothing');
   await resumeKey(ctx.orm.em.fork(), 'secret-orphan');
   await start(ctx, 'secret-orphan', { tasks: {} });
   await waitFor(async () => (await ctx.api.get('api/health')).status === 200, 'a live cluster makes it healthy');

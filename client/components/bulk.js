@@ -7,7 +7,6 @@ import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../lib/api.js';
 import { num } from '../lib/format.js';
-import { PAGES } from '../lib/pages.js';
 
 /**
  * @typedef {{ action: string, label: string, past: string, danger?: boolean }} Action
@@ -16,11 +15,12 @@ import { PAGES } from '../lib/pages.js';
  */
 
 /**
- * The row actions of a page the caller may use, named as `api/meta` names them.
+ * The row actions of a page the caller may use, in the order of their buttons (`order`, which the
+ * shell adds to each page of `api/meta`), named as `api/meta` names them.
  * @param {any} meta @param {string} page @returns {Action[]}
  */
 export const rowActions = (meta, page) =>
-  (PAGES[page]?.actions ?? []).filter((a) => meta.pages[page].can[a]).map((a) => ({ action: a, ...meta.pages[page].actions[a] }));
+  (meta.pages[page]?.order ?? []).filter((/** @type {string} */ a) => meta.pages[page].can[a]).map((/** @type {string} */ a) => ({ action: a, ...meta.pages[page].actions[a] }));
 
 /**
  * Runs an action on ids or on every row matching a filter.

@@ -9,8 +9,9 @@ export function SuccessIcon({ ok }) {
     : html`<span class="icon fail" role="img" aria-label="Failed" title="Failed">✘</span>`;
 }
 
-/** @param {{ error: any }} props */
-export function ErrorBox({ error }) {
+/** @param {{ error: any, retry?: () => void, busy?: boolean }} props retry: a Retry button (not for a 404) */
+export function ErrorBox({ error, retry, busy }) {
   if (!error) return null;
-  return html`<p class="error" role="alert">${error.status === 404 ? 'Not found: it may have been deleted.' : error.message}</p>`;
+  const gone = error.status === 404;
+  return html`<p class="error" role="alert">${gone ? 'Not found: it may have been deleted.' : error.message}${retry && !gone && html` <button type="button" class="retry" disabled=${busy} onClick=${retry}>${busy ? 'Retrying…' : 'Retry'}</button>`}</p>`;
 }

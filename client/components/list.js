@@ -100,11 +100,14 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
   const selectedCount = all && matching !== null ? matching : selected.size;
   const about = estimated ? 'about ' : '';
   const noFilter = Object.values(filter).every((v) => !v);
+  // a new filter or page is loading: the rows and count shown are the old ones, dimmed
+  const stale = list.stale && list.loading;
 
   return html`
-    <section class="list" aria-labelledby="page-title">
+    <section class=${stale ? 'list stale' : 'list'} aria-labelledby="page-title" aria-busy=${stale}>
       <div class="page-head">
         <h1 id="page-title">${title}</h1>
+        ${stale && html`<span class="busy" role="status">Loading…</span>`}
         ${count && html`<span class="count">${count.estimated ? 'about ' : ''}${num(count.value)} ${count.value === 1 ? 'row' : 'rows'}${noFilter ? '' : ' match'}</span>`}
         ${tools}
       </div>
@@ -119,7 +122,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
         ${!noFilter && html`<a class="clear" href=${href([page])}>Clear search and filters</a>`}
       </div>
       ${list.data?.searchBound && html`<p class="hint">${list.data.searchBound.note}</p>`}
-      <${ErrorBox} error=${list.error} />
+      <${ErrorBox} error=${list.error} retry=${list.reload} busy=${list.loading} />
       ${allowed.length > 0 && rows.length > 0 &&
       html`<div class="bulk">
         <span class="selection" aria-live="polite">${all && matching !== null ? `All ${about}${num(matching)} matching rows selected` : `${num(selected.size)} selected`}${paused ? html` <span class="tag warn">updates paused</span>` : ''}</span>

@@ -26,7 +26,7 @@ import { detailTitle, listHref, navigate } from '../lib/router.js';
  */
 export function ObjectDetail(props) {
   const { page, id, meta, title } = props;
-  const { data, error, reload } = useData(`${page}/${encodeURIComponent(id)}`);
+  const { data, error, reload, loading } = useData(`${page}/${encodeURIComponent(id)}`);
   const o = data?.object;
   const name = o ? props.name(o) : null;
   useEffect(() => {
@@ -49,7 +49,7 @@ export function ObjectDetail(props) {
           else reload();
         }} />`}
     </div>
-    <${ErrorBox} error=${error} />
+    <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
     ${props.before?.(data)}
     ${o && html`<${Fields} page=${page} id=${id} object=${o} truncated=${data.truncated} order=${props.order} render=${props.render} skip=${props.skip?.(o)} />`}
     ${o && props.after?.(data, reload)}

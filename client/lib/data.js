@@ -25,6 +25,9 @@ export function nextLiveDelay(previous, error) {
 /** @type {import('preact').Context<boolean>} */
 export const LiveContext = createContext(false);
 
+/** When data last arrived (ms), for the shell's "updated N s ago"; `onLoaded` hears of each arrival. */
+export const lastLoad = { at: 0, /** @type {() => void} */ onLoaded: () => {} };
+
 /**
  * @param {string | null} path null: nothing to load
  * @param {{ live?: boolean }} [options] live: false for data that does not change (filter choices)
@@ -41,7 +44,12 @@ export function useData(path, options = {}) {
     const controller = new AbortController();
     setState((s) => ({ ...s, loading: true }));
     api(path, { signal: controller.signal }).then(
-      (data) => !stopped && setState({ data, error: null, path, loading: false }),
+      (data) => {
+        if (stopped) return;
+        setState({ data, error: null, path, loading: false });
+        lastLoad.at = Date.now();
+        lastLoad.onLoaded();
+      },
       (e) => {
         if (stopped || /** @type {Error} */ (e).name === 'AbortError') return;
         setState((s) => ({ ...s, error: e, loading: false }));

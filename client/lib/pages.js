@@ -39,6 +39,7 @@ export const PAGES = {
   },
   clusters: { title: 'Clusters', list: () => import('../pages/clusters.js').then((m) => m.Clusters) },
   metrics: { title: 'Metrics', list: () => import('../pages/metrics.js').then((m) => m.Metrics) },
+  activity: { title: 'Activity', list: () => import('../pages/activity.js').then((m) => m.Activity) },
 };
 
 /** Whether a page lists rows with actions on them (and has a search box). @param {string} page */

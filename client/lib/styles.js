@@ -1,7 +1,7 @@
 /**
- * Styles only some pages use (the chart, Clusters) are files of their own, kept out of the first
+ * Styles only some pages use (the chart, Clusters, the forms) are files of their own, kept out of the first
  * load. A module that needs one awaits it before it is evaluated, so nothing is drawn unstyled. The
- * build replaces STYLES_CHART and STYLES_CLUSTERS with the files' content-hashed names.
+ * build replaces STYLES_CHART and the like with the files' content-hashed names.
  */
 
 /** @type {Map<string, Promise<void>>} */

@@ -64,7 +64,9 @@ export function Metrics({ meta, route }) {
   const range = RANGES.some(([id]) => id === p.get('range')) ? /** @type {string} */ (p.get('range')) : '24h';
   const func = p.get('func') ?? '';
   const key = p.get('key') ?? '';
-  const { data, error } = useData(`metrics${query({ range, func, key })}`);
+  const { data, error, reload, loading, stale } = useData(`metrics${query({ range, func, key })}`);
+  // another range or filter is loading: the figures shown are the old ones, dimmed
+  const old = stale && loading && !!data;
   const can = (/** @type {string} */ page) => !!meta.pages[page]?.can.view;
   /** @param {'successful' | 'failed'} page @param {string} f @param {string} from @param {string} to */
   const tasks = (page, f, from, to) => href([page], { func: f || null, cluster: key || null, from, to });
@@ -77,9 +79,9 @@ export function Metrics({ meta, route }) {
     [0, 0],
   );
 
-  return html`<section class="metrics" aria-labelledby="page-title">
+  return html`<section class=${old ? 'metrics stale' : 'metrics'} aria-labelledby="page-title" aria-busy=${old}>
     <div class="page-head"><h1 id="page-title">Metrics</h1>
-      <span class="count">every attempt, whatever saveLimit keeps</span></div>
+      <span class="count">every attempt, whatever saveLimit keeps</span>${old && html`<span class="busy" role="status">Loading…</span>`}</div>
     <div class="toolbar">
       <nav class="ranges" aria-label="Time range">
         ${RANGES.map(([id, text]) => html`<a class="button" href=${href(['metrics'], { range: id, func, key })} aria-current=${id === range ? 'true' : undefined}>${text}</a>`)}
@@ -89,7 +91,7 @@ export function Metrics({ meta, route }) {
       <${FilterSelect} name="key" label="Cluster" value=${key} onChange=${(/** @type {string} */ v) => go({ key: v })}
         options=${(data?.keys ?? []).map((/** @type {string} */ k) => ({ value: k, label: k }))} />
     </div>
-    <${ErrorBox} error=${error} />
+    <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
     ${!data && !error && html`<p class="loading">Loading…</p>`}
     ${data && html`
       <p class="totals">${num(totals[0])} ${totals[0] === 1 ? 'run' : 'runs'} · ${num(totals[1])} ${totals[1] === 1 ? 'failure' : 'failures'}${totals[0] ? ` (${percent(totals[1] / totals[0])})` : ''}${func ? ` of ${func}` : ''}${key ? ` on ${key}` : ''}</p>

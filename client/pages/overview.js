@@ -4,7 +4,6 @@ import { BarChart } from '../components/chart.js';
 import { ErrorBox } from '../components/detail.js';
 import { useData } from '../lib/data.js';
 import { num } from '../lib/format.js';
-import { isListPage, PAGES } from '../lib/pages.js';
 import { href } from '../lib/router.js';
 
 const hourFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
@@ -28,16 +27,16 @@ function Chart({ hourly }) {
 
 /** @param {{ meta: any }} props */
 export function Overview({ meta }) {
-  const { data, error } = useData('overview');
+  const { data, error, reload, loading } = useData('overview');
   return html`<section aria-labelledby="page-title">
     <h1 id="page-title">Overview</h1>
-    <${ErrorBox} error=${error} />
+    <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
     <ul class="cards">
-      ${Object.keys(PAGES).filter((p) => isListPage(p) && meta.pages[p]?.can.view && data?.counts?.[p] !== null).map((p) => {
+      ${meta.listPages.filter((/** @type {string} */ p) => meta.pages[p]?.can.view && data?.counts?.[p] !== null).map((/** @type {string} */ p) => {
         const c = data?.counts?.[p];
         return html`<li class=${`card card-${p}`}>
           <a href=${href([p])}>
-            <span class="card-label">${PAGES[p].title}</span>
+            <span class="card-label">${meta.pages[p].title}</span>
             <span class="card-value">${c ? `${c.estimated ? '≈ ' : ''}${num(c.value)}` : '…'}</span>
             ${c?.estimated && html`<span class="card-note">estimated</span>`}
           </a>

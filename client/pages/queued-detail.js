@@ -8,6 +8,10 @@ import { plural } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
 import { href } from '../lib/router.js';
 import { fromLocalInput, Time, toLocalInput } from '../lib/time.js';
+import { styles } from '../lib/styles.js';
+
+// the built file's name, set by client/build.ts
+await styles(STYLES_FORM);
 
 const title = 'Queued tasks';
 const one = 'queued task';

@@ -11,6 +11,10 @@ import { useData } from '../lib/data.js';
 import { notify } from '../lib/notice.js';
 import { href, navigate } from '../lib/router.js';
 import { fromLocalInput, relative, Time, toLocalInput } from '../lib/time.js';
+import { styles } from '../lib/styles.js';
+
+// the built file's name, set by client/build.ts
+await styles(STYLES_FORM);
 
 const FIELDS = ['name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'timeZone', 'cron', 'cluster', 'intendedDateKwarg'];
 

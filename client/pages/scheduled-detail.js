@@ -28,7 +28,9 @@ function Detail({ meta, id }) {
     tools=${() => meta.pages.scheduled.can.edit && html`<a class="button" href=${href(['scheduled', id, 'edit'])}>Edit</a>`}
     order=${ORDER} render=${{
       scheduleType: (/** @type {string} */ v) => typeName(meta, v),
-      nextRun: (/** @type {string} */ v) => html`<${Time} iso=${v} rel />`,
+      // a paused schedule keeps its next run but does not run then: no countdown to it
+      nextRun: (/** @type {string} */ v, /** @type {any} */ obj) =>
+        obj.repeats === 0 ? html`<span class="tag warn">paused</span> <span class="muted">no run until resumed (was due <${Time} iso=${v} />)</span>` : html`<${Time} iso=${v} rel />`,
       lastRun: (/** @type {any} */ v) => html`<${LastRun} lastRun=${v} />`,
       success: (/** @type {any} */ _v, /** @type {any} */ obj) => html`<${SuccessIcon} ok=${obj.lastRun ? obj.lastRun.success : null} />`,
       repeats: (/** @type {number} */ v) => repeatsText(v),

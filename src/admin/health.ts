@@ -8,6 +8,7 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import type { RequestContext, Route } from './page.js';
 import { queuedKeys, servedKeys } from './pages/clusters.js';
+import { PAUSE_IN_FORCE } from '../control.js';
 
 /** A probe gives up on a database that does not answer in this time, rather than hanging with it. */
 const DB_TIMEOUT = 5_000;
@@ -26,7 +27,7 @@ async function check(em: SqlEntityManager, maxWaitMs: number, answered: { done: 
   if (answered.done) return null;
   // Only the keys in question: anyone may call this, and paused keys are as many as were ever paused.
   const paused = unserved.length
-    ? (await em.execute('select count(*)::int as n from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb))', [JSON.stringify(unserved)]))[0]!.n
+    ? (await em.execute(`select count(*)::int as n from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb)) and ${PAUSE_IN_FORCE}`, [JSON.stringify(unserved)]))[0]!.n
     : 0;
   return { clusters: served.size, starving: unserved.length - Number(paused) };
 }

@@ -31,11 +31,15 @@ export async function writeLog(em: SqlEntityManager, actor: string | null, entri
   await em.execute(`insert into ormq_admin_log (actor, action, page, object_id, summary) values ${values.join(', ')}`, params);
 }
 
-/** The newest actions on one object first; served by ormq_admin_log_object_idx. */
-export async function history(em: SqlEntityManager, page: PageId, objectId: string | number, limit = 100): Promise<HistoryEntry[]> {
+/**
+ * The newest actions on one object first; served by ormq_admin_log_object_idx. `stops`: a task's,
+ * with the stop asked on the Clusters page (logged under the task's id) that ended it.
+ */
+export async function history(em: SqlEntityManager, page: PageId, objectId: string | number, stops = false, limit = 100): Promise<HistoryEntry[]> {
   const rows = await em.execute(
-    'select at, actor, action, summary from ormq_admin_log where page = ? and object_id = ? order by id desc limit ?',
-    [page, String(objectId), limit],
+    `select at, actor, action, summary from ormq_admin_log
+      where (page = ? and object_id = ?)${stops ? " or (page = 'clusters' and object_id = ? and action = 'stop')" : ''} order by id desc limit ?`,
+    stops ? [page, String(objectId), String(objectId), limit] : [page, String(objectId), limit],
   );
   return rows.map((r) => ({
     at: new Date(r.at as string).toISOString(),

@@ -12,8 +12,8 @@ export const PAGE_IDS: readonly PageId[] = ['successful', 'failed', 'scheduled',
 /** The pages that list a table's rows: columns, counts and the action engine are theirs. */
 export type ListPageId = Exclude<PageId, 'clusters'>;
 /** Pages that show figures, not rows: `view` is all `authorize` is asked about them. */
-export type ViewPageId = 'metrics';
-export const VIEW_PAGE_IDS: readonly ViewPageId[] = ['metrics'];
+export type ViewPageId = 'metrics' | 'activity';
+export const VIEW_PAGE_IDS: readonly ViewPageId[] = ['metrics', 'activity'];
 
 /** What each page lets a user do; `authorize` is asked about these names. */
 export const PAGE_ACTIONS = {
@@ -21,7 +21,7 @@ export const PAGE_ACTIONS = {
   failed: ['view', 'delete', 'resubmit'],
   scheduled: ['view', 'create', 'edit', 'delete', 'pause', 'resume', 'run'],
   queued: ['view', 'edit', 'release', 'delete'],
-  clusters: ['view', 'pause', 'resume', 'stop'],
+  clusters: ['view', 'pause', 'resume', 'stop', 'forget', 'release'],
 } as const satisfies Record<PageId, readonly string[]>;
 
 export type PageAction<P extends PageId = PageId> = (typeof PAGE_ACTIONS)[P][number];

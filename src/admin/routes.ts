@@ -23,7 +23,7 @@ const NAMES_TASK = /\b[0-9a-f]{32}\b/;
  * task …") names a task that ends on Successful or Failed tasks, either one: it is shown to those
  * who may view both, as a schedule's last run whose outcome is not known yet.
  */
-async function visibleHistory(ctx: RequestContext, entries: HistoryEntry[]): Promise<HistoryEntry[]> {
+export async function visibleHistory(ctx: RequestContext, entries: HistoryEntry[]): Promise<HistoryEntry[]> {
   if (!entries.some((e) => NAMES_TASK.test(e.summary))) return entries;
   if ((await ctx.can('successful', 'view')) && (await ctx.can('failed', 'view'))) return entries;
   return entries.map((e) => ({ ...e, summary: e.summary.replace(TASK_ID, '(hidden)') }));
@@ -58,7 +58,7 @@ function listRoutes(page: Page): Record<string, Route> {
       async run(ctx, { id, params }) {
         const detail = await ctx.read(async (x) => {
           const found = await page.detail(x, id);
-          return found && { ...found, history: await visibleHistory(x, await history(x.em, page.id, id)) };
+          return found && { ...found, history: await visibleHistory(x, await history(x.em, page.id, id, page.id === 'successful' || page.id === 'failed')) };
         });
         if (!detail) throw missing(params.id!);
         return ok(detail);

@@ -58,6 +58,7 @@ export class Cluster {
       cancel: (qid, reason) => this.#workers.cancel(qid, reason),
       // Paused: what was claimed but not started goes back at once; resumed: claim now.
       paused: (paused) => (paused ? this.#claimer.paused() : this.#worker.nudge()),
+      config: { workers: this.options.workers, saveLimit: this.options.saveLimit, retry: this.options.retry, timeout: this.options.timeout, maxAttempts: this.options.maxAttempts },
     });
     this.#saver = new Saver(this.options, query, this.#heartbeat.id);
     this.#workers = new Workers({

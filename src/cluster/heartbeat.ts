@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CancelledError, parseControl } from '../control.js';
+import { CancelledError, CONTROL_CHANNEL, parseControl } from '../control.js';
 import { newTaskId } from '../names.js';
 import type { TaskPackage } from '../rows.js';
 import type { RunStatement } from './sql.js';
@@ -38,8 +38,8 @@ const HOST = hostname().slice(0, 255);
 export const BEAT = {
   name: 'ormq_heartbeat',
   text: `with pruned as (delete from ormq_cluster where heartbeat < now() - interval '1 day' and id <> $1)
-    insert into ormq_cluster as c (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks)
-    values ($1, $2, $3, $4, now(), now(), $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+    insert into ormq_cluster as c (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks, config)
+    values ($1, $2, $3, $4, now(), now(), $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb)
     on conflict (id) do update set heartbeat = now(), beat_ms = excluded.beat_ms, state = excluded.state,
       busy = excluded.busy, done = excluded.done, failed = excluded.failed, tasks = excluded.tasks`,
 };
@@ -49,6 +49,16 @@ export const MISSED_BEATS = 3;
 
 /** SQL: the ormq_cluster row `alias` has beaten within MISSED_BEATS of its interval, on the database's clock. */
 export const responding = (alias: string) => `${alias}.heartbeat >= now() - ${alias}.beat_ms * ${MISSED_BEATS} * interval '1 ms'`;
+
+/**
+ * Pauses whose time is up end at the next beat of any process: the row goes, and the key's
+ * clusters hear "resume" as if the admin had said it.
+ */
+export const EXPIRE_PAUSES = {
+  name: 'ormq_expire_pauses',
+  text: `with d as (delete from ormq_paused_key where until <= now() returning key)
+    select pg_notify($1, json_build_object('op', 'resume', 'key', key)::text) from d`,
+};
 
 const GONE = { name: 'ormq_heartbeat_gone', text: 'delete from ormq_cluster where id = $1' };
 
@@ -63,6 +73,8 @@ export interface HeartbeatHost {
   cancel(qid: number, reason: Error): boolean;
   /** This cluster's key was paused or resumed. */
   paused(paused: boolean): void;
+  /** The options the processes of one key should agree on, shown (and compared) on the Clusters page. */
+  config?: Record<string, unknown>;
 }
 
 /** A running task as began() saw it; its row in the beat is made only when a beat writes it. */
@@ -131,8 +143,9 @@ export class Heartbeat {
     try {
       await this.host.query(BEAT, [
         this.id, this.host.name, HOST, process.pid, this.host.beatMs, this.host.stopping() ? 'stopping' : 'running',
-        this.host.workers, this.#running.size, this.done, this.failed, VERSION, JSON.stringify(tasks),
+        this.host.workers, this.#running.size, this.done, this.failed, VERSION, JSON.stringify(tasks), JSON.stringify(this.host.config ?? null),
       ]);
+      await this.host.query(EXPIRE_PAUSES, [CONTROL_CHANNEL]);
     } catch (e) {
       this.host.warn(`heartbeat failed: ${(e as Error).message}`);
     }
@@ -145,7 +158,7 @@ export class Heartbeat {
     if (m.op === 'stop') {
       if (m.cluster !== this.id || !this.#running.has(m.package)) return;
       this.#cancelled.add(m.package);
-      if (!this.host.cancel(m.package, new CancelledError())) this.#cancelled.delete(m.package);
+      if (!this.host.cancel(m.package, new CancelledError(m.by))) this.#cancelled.delete(m.package);
       return;
     }
     if (m.key === this.host.name) this.host.paused(m.op === 'pause');

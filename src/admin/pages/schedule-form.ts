@@ -11,7 +11,7 @@ import { ValidationError, validateSchedule, type ScheduleValues } from '../../va
 import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
 import { writeLog } from '../log.js';
 import type { RequestContext } from '../page.js';
-import { findOne, parseScheduleId, shown } from './scheduled.js';
+import { findOne, parseScheduleId, shown } from './schedule-rows.js';
 
 type Row = Record<string, unknown>;
 const JSON_FIELDS = ['args', 'kwargs'] as const;
