@@ -4,6 +4,7 @@
  * process's, so clusters on machines with skewed clocks agree on when a lock has expired.
  */
 
+import { ERROR_GROUP } from '../error-groups.js';
 import { SAVED_CHANNEL } from '../results.js';
 import { qualify } from '../table-names.js';
 import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
@@ -83,14 +84,14 @@ export const COMPLETE = {
         "group" text, cluster text, enqueued timestamptz, started timestamptz, stopped timestamptz,
         success boolean, save boolean, cancelled boolean)
     ), saved as (
-      insert into ormq_task as t (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count, attempts)
-      select id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, 1, ${FAILED_ATTEMPT}
+      insert into ormq_task as t (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count, attempts, error_group)
+      select id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, 1, ${FAILED_ATTEMPT}, ${ERROR_GROUP}
       from input where save
       on conflict (id) do update set
         name = excluded.name, func = excluded.func, hook = excluded.hook, args = excluded.args,
         kwargs = excluded.kwargs, result = excluded.result, "group" = excluded."group",
         cluster = excluded.cluster, started = excluded.started, stopped = excluded.stopped,
-        success = excluded.success, attempt_count = t.attempt_count + 1, attempts = ${LAST_ATTEMPTS}
+        success = excluded.success, attempt_count = t.attempt_count + 1, attempts = ${LAST_ATTEMPTS}, error_group = excluded.error_group
       returning t.id, t.attempt_count
     ), acked as (
       delete from ormq_queued q

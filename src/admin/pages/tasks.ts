@@ -10,11 +10,12 @@ import {
 } from '../list.js';
 import { isMultiWord, narrowParts, readSamples, rowMatch, sampleStatement, substringSearch, type ColumnSample } from '../search.js';
 import { headFields, jsonHead } from '../fields.js';
+import { ERROR_MESSAGE, ERROR_TEXT, parseErrorGroup } from '../../error-groups.js';
 import { executeAll } from '../reads.js';
 import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
-import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
+import { DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
 
 const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' };
 const JSON_FIELDS = ['args', 'kwargs', 'result'] as const;
@@ -96,6 +97,58 @@ const nextAt = (lock: string | null, retry: number) => (lock ? new Date(new Date
  */
 const RETRYING = `ormq_task.id = any(array(select (q.payload->>'id')::char(32) from ormq_queued q where q.linked and q.payload->>'id' is not null))`;
 
+/** Failure groups answered at most; the largest first. */
+const GROUP_CAP = 100;
+
+/**
+ * Failures of `where` counted by cause (ormq_task.error_group, see src/error-groups.ts), the most
+ * frequent first, each with the newest one's func, error and message. Without a span of its own,
+ * the last 24 hours: their groups are an index-only read of ormq_task_error_group_idx.
+ */
+function groupsRoute(where: (filter: Record<string, unknown>) => Where): Route {
+  return {
+    method: 'GET',
+    access: { page: 'failed', action: 'view' },
+    async run(ctx, { query }) {
+      const spanned = ['from', 'to', 'hour'].some((k) => query[k]);
+      const body = await ctx.read(async (x) => {
+        let filter: Record<string, unknown> = query;
+        if (!spanned) {
+          const [r] = await x.em.execute(`select to_char((now() - interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as since`);
+          filter = { ...query, from: r!.since };
+        }
+        const w = where(filter).add('error_group is not null');
+        const rows = await x.em.execute(
+          `with g as materialized (
+             select error_group, count(*)::int as n, min(stopped) as first, max(stopped) as last,
+                    count(*) filter (where id in (select (payload->>'id')::char(32) from ormq_queued where linked and payload->>'id' is not null))::int as retrying
+               from ormq_task ${w.sql} group by error_group order by n desc, last desc limit ${GROUP_CAP + 1})
+           select g.*, s.func, s.error, s.message from g cross join lateral (
+             select func, result->>'error' as error, left(${ERROR_MESSAGE}, 500) as message from ormq_task t
+              where t.error_group = g.error_group and not t.success order by t.stopped desc, t.id desc limit 1) s
+           order by n desc, last desc`,
+          w.params,
+        );
+        return {
+          groups: rows.slice(0, GROUP_CAP).map((r) => ({
+            id: r.error_group as string,
+            func: r.func as string,
+            error: (r.error as string | null) ?? null,
+            message: (r.message as string | null) ?? null,
+            count: Number(r.n),
+            first: iso(r.first),
+            last: iso(r.last),
+            retrying: Number(r.retrying),
+          })),
+          from: (filter.from as string | undefined) ?? null,
+          truncated: rows.length > GROUP_CAP,
+        };
+      });
+      return { status: 200, body };
+    },
+  };
+}
+
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
   success: boolean;
@@ -175,6 +228,14 @@ export function taskPage(config: TaskPageConfig): Page {
     const hour = timeFilter(filter, 'hour');
     // an hour of the overview's chart: tasks that ended in it (the database adds the hour: 9999-12-31T23:30Z + 1 h is past JavaScript's ISO years)
     if (hour !== null) w.add("stopped >= ?::timestamptz and stopped < ?::timestamptz + interval '1 hour'", hour, hour);
+    const args = textFilter(filter, 'args', 200);
+    if (args !== null) w.search(...rowMatch(args, ['args::text']));
+    if (!config.success) {
+      const raw = textFilter(filter, 'errorGroup', 16);
+      const errorGroup = raw === null ? null : parseErrorGroup(raw);
+      if (raw !== null && errorGroup === null) throw badRequest('errorGroup must be a failure group id (16 hex digits)', { errorGroup: 'must be 16 hex digits' });
+      if (errorGroup !== null) w.add('error_group = ? and not success', errorGroup);
+    }
     const state = textFilter(filter, 'state', 20);
     if (state !== null && !config.success) {
       if (state !== 'retrying' && state !== 'final') throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
@@ -182,7 +243,8 @@ export function taskPage(config: TaskPageConfig): Page {
     }
     return w;
   };
-  const SEARCHED = ['name', 'func', '"group"'];
+  // Failed tasks: the error's type and message too (ormq_task_error_trgm_idx holds them for failures).
+  const SEARCHED = config.success ? ['name', 'func', '"group"'] : ['name', 'func', '"group"', ERROR_TEXT];
   /** The search as SQL; `rows` is the same match checked row by row, when it is a substring search. */
   const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where; term?: string } => {
     const w = new Where();
@@ -274,7 +336,7 @@ export function taskPage(config: TaskPageConfig): Page {
   return {
     id: config.id,
     labels: actions,
-    routes: {},
+    routes: config.success ? {} : { groups: groupsRoute(where) },
     hourly: config.hourly,
     table: 'ormq_task',
     keyset: KEYSET,

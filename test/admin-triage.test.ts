@@ -1,0 +1,120 @@
+/**
+ * Triage on the admin's API, on real PostgreSQL: failures grouped by cause, search in errors and
+ * args, finding a task by id or name, and the overview's list of what needs attention.
+ */
+import * as assert from 'uvu/assert';
+import { enqueue, type QueueAdminOptions } from '../src/index.js';
+import { sql, waitFor } from './helpers/db.js';
+import { insertRollup, insertTask } from './helpers/admin.js';
+import { adminSuite } from './helpers/suites.js';
+import { startCluster, waitForDrained } from './helpers/cluster.js';
+
+const OPTIONS: QueueAdminOptions = { actor: (req) => (req.headers['x-user'] as string | undefined) ?? null };
+const CLEAR = 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_metric, ormq_cluster, ormq_paused_key restart identity';
+const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
+const failure = (error: string, message: string) => ({ error, message, stack: `${error}: ${message}\n    at somewhere` });
+
+const Groups = adminSuite('failure groups: failures counted by func, error type and folded message', { mount: OPTIONS, clear: CLEAR });
+
+Groups('messages differing only in numbers, ids, quoted values and e-mail addresses are one group; func and error type split groups', async ({ orm, api }) => {
+  const smtp = [
+    'SMTP 451: mailbox of bob@example.com unavailable (try 3)',
+    'SMTP 452: mailbox of alice.x+y@mail.example.org unavailable (try 12)',
+    'SMTP 451: mailbox of carol@example.net unavailable (try 1)',
+  ];
+  for (const [i, m] of smtp.entries()) await insertTask(orm, { func: 'email.send', success: false, result: failure('Error', m), stopped: minutesAgo(10 + i) });
+  await insertTask(orm, { func: 'email.send', success: false, result: failure('TypeError', 'SMTP 451: mailbox of bob@example.com unavailable (try 3)'), stopped: minutesAgo(5) });
+  await insertTask(orm, { func: 'report.build', success: false, result: failure('Error', 'row 3fa85f64-5717-4562-b3fc-2c963f66afa6 of "north" not found'), stopped: minutesAgo(30) });
+  await insertTask(orm, { func: 'report.build', success: false, result: failure('Error', "row 0x0a1b2c3d4e of 'south-2' not found"), stopped: minutesAgo(20) });
+  // older than a day: outside the default span
+  await insertTask(orm, { func: 'email.send', success: false, result: failure('Error', 'SMTP 451: mailbox of dan@example.com unavailable (try 1)'), stopped: minutesAgo(60 * 30) });
+  await insertTask(orm, { func: 'email.send', success: true, result: 'SMTP 451 ok' });
+
+  const r = await api.get('api/failed/groups');
+  assert.is(r.status, 200, r.text);
+  const groups = r.json.groups as any[];
+  assert.equal(
+    groups.map((g) => [g.func, g.error, g.count]),
+    [['email.send', 'Error', 3], ['report.build', 'Error', 2], ['email.send', 'TypeError', 1]],
+  );
+  const [mail, rows] = groups;
+  assert.is(mail.message, 'SMTP 451: mailbox of bob@example.com unavailable (try 3)', 'the sample is the newest of the group');
+  assert.ok(mail.first < mail.last);
+  assert.is(mail.retrying, 0);
+  assert.match(mail.id, /^[0-9a-f]{16}$/);
+  assert.ok(r.json.from, 'the span it covers');
+
+  // the group opens the list filtered by it, with the same span: the count is the group's
+  const listed = await api.get(`api/failed?errorGroup=${mail.id}&from=${encodeURIComponent(r.json.from)}`);
+  assert.is(listed.status, 200, listed.text);
+  assert.is(listed.json.rows.length, 3);
+  assert.is(listed.json.count.value, 3);
+  const all = await api.get(`api/failed?errorGroup=${mail.id}`);
+  assert.is(all.json.rows.length, 4, 'without the span: the older failure of the same cause too');
+  const reportRows = await api.get(`api/failed?errorGroup=${rows.id}`);
+  assert.equal(reportRows.json.rows.map((x: any) => x.func), ['report.build', 'report.build']);
+
+  // a span of its own
+  const older = await api.get(`api/failed/groups?from=${encodeURIComponent(minutesAgo(60 * 48))}&to=${encodeURIComponent(minutesAgo(60 * 24))}`);
+  assert.equal(older.json.groups.map((g: any) => [g.id, g.count]), [[mail.id, 1]]);
+  // the list's other filters narrow it
+  const byFunc = await api.get('api/failed/groups?func=report.build');
+  assert.equal(byFunc.json.groups.map((g: any) => g.id), [rows.id]);
+});
+
+Groups('"all matching" delete and resubmit act on one group only', async ({ orm, api }) => {
+  for (let i = 0; i < 3; i++) await insertTask(orm, { func: 'email.send', success: false, result: failure('Error', `quota ${i * 7} exceeded`) });
+  const other = await insertTask(orm, { func: 'email.send', success: false, result: failure('Error', 'no such host') });
+  const { groups } = (await api.get('api/failed/groups')).json;
+  const quota = groups.find((g: any) => g.count === 3);
+  const del = await api.post('api/failed/actions/delete', { all: true, filter: { errorGroup: quota.id } });
+  assert.is(del.status, 200, del.text);
+  assert.equal([del.json.done, del.json.remaining], [3, 0]);
+  const left = await sql<{ id: string }>(orm, 'select id from ormq_task');
+  assert.equal(left.map((r) => r.id), [other]);
+
+  const resubmit = await api.post('api/failed/actions/resubmit', { all: true, filter: { errorGroup: groups.find((g: any) => g.count === 1).id }, cursor: null });
+  assert.is(resubmit.status, 200, resubmit.text);
+  assert.is(resubmit.json.done, 1);
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 1, 'one task enqueued again');
+});
+
+Groups('a bad group id is a 400 naming errorGroup, in the list, the groups and an action', async ({ api }) => {
+  for (const path of ['api/failed?errorGroup=xyz', 'api/failed/groups?errorGroup=ABCDEF0123456789', `api/failed?errorGroup=${'a'.repeat(17)}`]) {
+    const r = await api.get(path);
+    assert.is(r.status, 400, path);
+    assert.match(r.text, /errorGroup/);
+  }
+  const r = await api.post('api/failed/actions/delete', { all: true, filter: { errorGroup: { $ne: 1 } } });
+  assert.is(r.status, 400);
+  assert.match(r.text, /errorGroup/);
+});
+
+Groups('a cluster saves each failure with its group, and counts its retries', async ({ orm, api }) => {
+  const { cluster } = await startCluster(orm, {
+    retry: 3600, maxAttempts: 5, poll: 50,
+    tasks: { 'mail.send': (to: string) => { throw new Error(`mailbox ${to} is full (code 552)`); }, ok: () => 1 },
+  });
+  try {
+    await orm.em.fork().transactional(async (em) => {
+      for (const to of ['a@example.com', 'b@example.org', 'c@example.net']) await enqueue(em, 'mail.send', [to]);
+      await enqueue(em, 'ok', []);
+    });
+    await waitFor(async () => (await sql(orm, 'select 1 from ormq_task')).length === 4, 'four tasks saved');
+  } finally {
+    await cluster.stop();
+  }
+  const rows = await sql<{ success: boolean; error_group: string | null }>(orm, 'select success, error_group from ormq_task');
+  assert.is(new Set(rows.filter((r) => !r.success).map((r) => r.error_group)).size, 1);
+  assert.is(rows.find((r) => r.success)!.error_group, null);
+  const { groups } = (await api.get('api/failed/groups')).json;
+  assert.equal(groups.map((g: any) => [g.func, g.error, g.count, g.retrying]), [['mail.send', 'Error', 3, 3]]);
+});
+
+Groups('only for those who may view Failed tasks', async ({ start }) => {
+  const { api } = await start({ authorize: (_req, { page }) => page !== 'failed' });
+  const r = await api.get('api/failed/groups');
+  assert.is(r.status, 403);
+});
+
+Groups.run();
