@@ -118,3 +118,44 @@ Groups('only for those who may view Failed tasks', async ({ start }) => {
 });
 
 Groups.run();
+
+const Search = adminSuite('search: what operators type finds failures by error and tasks by args', { mount: OPTIONS, clear: CLEAR });
+
+Search("the Failed list's search matches the error type and message; Successful tasks' results are not searched", async ({ orm, api }) => {
+  const type = await insertTask(orm, { name: 'resize-1', func: 'image.resize', success: false, result: failure('TypeError', 'cannot read x of undefined') });
+  const smtp = await insertTask(orm, { name: 'mail-1', func: 'email.send', success: false, result: failure('Error', 'SMTP 451: mailbox unavailable') });
+  const text = await insertTask(orm, { name: 'odd-1', func: 'odd', success: false, result: 'a plain smtp string' });
+  await insertTask(orm, { name: 'fine', func: 'email.send', success: true, result: { note: 'SMTP fine TypeError' } });
+  const ids = async (path: string) => {
+    const r = await api.get(path);
+    assert.is(r.status, 200, r.text);
+    return r.json.rows.map((x: any) => x.id).sort();
+  };
+  assert.equal(await ids('api/failed?search=TypeError'), [type]);
+  assert.equal(await ids('api/failed?search=typeerror: cannot'), [type], 'type and message as one text, any case');
+  assert.equal(await ids('api/failed?search=SMTP'), [smtp, text].sort());
+  assert.equal(await ids('api/failed?search=mail'), [smtp], 'the name still matches');
+  assert.equal(await ids('api/successful?search=SMTP'), []);
+  const count = await api.get('api/failed/count?search=SMTP');
+  assert.is(count.json.count, 2);
+});
+
+Search('both task lists filter by text inside args, with the other filters and the search', async ({ orm, api }) => {
+  const a = await insertTask(orm, { name: 'bill-a', func: 'billing.charge', args: [{ invoice: 'invoice-3' }, 10], success: false, result: failure('Error', 'card declined') });
+  const b = await insertTask(orm, { name: 'bill-b', func: 'billing.charge', args: ['INVOICE-3'], success: true });
+  await insertTask(orm, { name: 'bill-c', func: 'billing.charge', args: ['invoice-30x'], success: true, stopped: minutesAgo(1) });
+  await insertTask(orm, { name: 'bill-d', func: 'billing.charge', args: ['invoice-4'], success: true });
+  const ids = async (path: string) => (await api.get(path)).json.rows.map((x: any) => x.id);
+  assert.equal(await ids('api/failed?args=invoice-3'), [a]);
+  assert.is((await ids('api/successful?args=invoice-3')).length, 2, 'a substring, any case');
+  assert.equal(await ids('api/successful?args=%22INVOICE-3%22'), [b], 'a quoted value matches the JSON text');
+  assert.equal(await ids('api/failed?args=invoice-3&search=declined'), [a]);
+  assert.equal(await ids('api/failed?args=invoice-4'), []);
+  const del = await api.post('api/successful/actions/delete', { all: true, filter: { args: 'invoice-4' } });
+  assert.equal([del.json.done, del.json.remaining], [1, 0]);
+  const tooLong = await api.get(`api/successful?args=${'x'.repeat(201)}`);
+  assert.is(tooLong.status, 400);
+  assert.match(tooLong.text, /args/);
+});
+
+Search.run();
