@@ -7,7 +7,8 @@ import { enqueue, type QueueAdminOptions } from '../src/index.js';
 import { sql, waitFor } from './helpers/db.js';
 import { insertRollup, insertTask } from './helpers/admin.js';
 import { adminSuite } from './helpers/suites.js';
-import { startCluster, waitForDrained } from './helpers/cluster.js';
+import { startCluster } from './helpers/cluster.js';
+import { stageBadDay } from './helpers/bad-day.js';
 
 const OPTIONS: QueueAdminOptions = { actor: (req) => (req.headers['x-user'] as string | undefined) ?? null };
 const CLEAR = 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_metric, ormq_cluster, ormq_paused_key restart identity';
@@ -159,3 +160,86 @@ Search('both task lists filter by text inside args, with the other filters and t
 });
 
 Search.run();
+
+const Attention = adminSuite('needs attention: the overview says what is wrong, where to see it and what fixes it', { mount: OPTIONS, clear: CLEAR });
+
+Attention('a bad day: each kind with its count, its things by name and a link to the filtered page', async ({ orm, api }) => {
+  const day = await stageBadDay(orm);
+  const r = await api.get('api/overview');
+  assert.is(r.status, 200, r.text);
+  const items = r.json.attention as any[];
+  assert.equal(items.map((i) => i.kind), ['not_responding', 'stuck', 'failing', 'slow_wait', 'paused_waiting', 'retrying']);
+  const by = Object.fromEntries(items.map((i) => [i.kind, i]));
+  for (const i of items) assert.ok(i.action.length > 10, `${i.kind} says what fixes it`);
+
+  assert.is(by.not_responding.count, 1);
+  assert.equal(by.not_responding.items.map((p: any) => [p.id, p.name, p.host, p.pid]), [[day.dead, 'mail', 'box-1', 4242]]);
+  assert.equal(by.not_responding.link, { page: 'clusters', query: {} });
+
+  assert.is(by.stuck.count, 3);
+  assert.equal(by.stuck.link, { page: 'queued', query: { stuck: 'yes' } });
+  const stuckList = await api.get('api/queued?stuck=yes');
+  assert.is(stuckList.json.rows.length, 3, 'the link lists what the count counted');
+
+  assert.is(by.failing.count, 1);
+  assert.equal(by.failing.items.map((f: any) => [f.func, f.failures, f.attempts]), [['email.send', 8, 20]]);
+  assert.is(by.failing.link.query.func, 'email.send');
+  const failingList = await api.get(`api/failed?${new URLSearchParams(by.failing.link.query)}`);
+  assert.is(failingList.json.rows.length, 8, "the last hour's failures of the func");
+
+  assert.is(by.slow_wait.count, 1);
+  assert.equal(by.slow_wait.items.map((k: any) => [k.key, k.served]), [['images', false]]);
+  assert.ok(by.slow_wait.items[0].waited >= 9 * 60_000);
+  assert.equal(by.slow_wait.items[0].link, { page: 'queued', query: { key: 'images' } });
+
+  assert.is(by.paused_waiting.count, 1);
+  const [paused] = by.paused_waiting.items;
+  assert.equal([paused.key, paused.waiting, paused.by], ['reports', 4, 'ops@example.com']);
+  assert.ok(Date.now() - Date.parse(paused.since) > 59 * 60_000, 'since when');
+
+  assert.is(by.retrying.count, 1);
+  assert.equal(by.retrying.link, { page: 'failed', query: { state: 'retrying' } });
+  const retryingList = await api.get('api/failed?state=retrying');
+  assert.equal(retryingList.json.rows.map((x: any) => x.id), [day.retryingTask]);
+});
+
+Attention('nothing wrong: an empty list; a paused key with nothing waiting and a func failing rarely are not problems', async ({ orm, api }) => {
+  await sql(orm, `insert into ormq_paused_key (key) values ('idle')`);
+  await insertRollup(orm, { at: minutesAgo(3), func: 'work', success: false, count: 4 });
+  await insertRollup(orm, { at: minutesAgo(3), func: 'rare', success: false, count: 5 });
+  await insertRollup(orm, { at: minutesAgo(3), func: 'rare', success: true, count: 100 });
+  // failed often, but more than an hour ago
+  await insertRollup(orm, { at: minutesAgo(90), func: 'old', success: false, count: 50 });
+  const r = await api.get('api/overview');
+  assert.equal(r.json.attention, []);
+});
+
+Attention('a pause from code has no actor; a pause from the admin names who paused it', async ({ orm, start }) => {
+  const { api } = await start(OPTIONS);
+  await sql(orm, `insert into ormq_queued (key, payload) values ('k1', '{"id":"a","name":"n","func":"f"}'), ('k2', '{"id":"b","name":"n","func":"f"}')`);
+  await sql(orm, `insert into ormq_paused_key (key) values ('k1')`);
+  const paused = await api.post('api/clusters/actions/pause', { key: 'k2' }, { 'x-user': 'alice' });
+  assert.is(paused.status, 200, paused.text);
+  const items = (await api.get('api/overview')).json.attention.find((i: any) => i.kind === 'paused_waiting').items;
+  assert.equal(items.map((k: any) => [k.key, k.by]), [['k1', null], ['k2', 'alice']]);
+});
+
+Attention('each item only for those who may view the page it links to', async ({ orm, start }) => {
+  await stageBadDay(orm);
+  const kinds = async (allowed: string[]) => {
+    const { api } = await start({ authorize: (_req, { page, action }) => action === 'view' && allowed.includes(page) });
+    const r = await api.get('api/overview');
+    assert.is(r.status, 200, r.text);
+    return r.json.attention.map((i: any) => i.kind);
+  };
+  assert.equal(await kinds(['failed']), ['failing', 'retrying']);
+  assert.equal(await kinds(['queued']), ['stuck']);
+  assert.equal(await kinds(['clusters']), ['not_responding', 'slow_wait', 'paused_waiting']);
+  assert.equal(await kinds(['successful', 'metrics', 'scheduled']), []);
+  // clusters without queued: the slow key is named, without a link to a page the caller cannot open
+  const { api } = await start({ authorize: (_req, { page, action }) => action === 'view' && page === 'clusters' });
+  const slow = (await api.get('api/overview')).json.attention.find((i: any) => i.kind === 'slow_wait');
+  assert.equal(slow.items.map((k: any) => [k.key, 'link' in k]), [['images', false]]);
+});
+
+Attention.run();
