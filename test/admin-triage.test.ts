@@ -243,3 +243,48 @@ Attention('each item only for those who may view the page it links to', async ({
 });
 
 Attention.run();
+
+const Find = adminSuite('go to id or name: api/find says which page holds it', { mount: OPTIONS, clear: CLEAR });
+
+Find('a task id, a task name, a package id, a schedule id or name, a process id: each on its page', async ({ orm, api }) => {
+  const day = await stageBadDay(orm);
+  const ok = await insertTask(orm, { name: 'nightly-report', func: 'report.build' });
+  const older = await insertTask(orm, { name: 'nightly-report', func: 'report.build', stopped: minutesAgo(60) });
+  await insertTask(orm, { name: 'nightly-report', func: 'report.build', success: false, stopped: minutesAgo(30), result: failure('Error', 'x') });
+  await sql(orm, `insert into ormq_schedule (name, func, schedule_type, next_run) values ('hourly-sync', 'sync', 'H', now() + interval '1 hour')`);
+  const found = async (q: string) => {
+    const r = await api.get(`api/find?q=${encodeURIComponent(q)}`);
+    assert.is(r.status, 200, r.text);
+    return r.json.found.map((f: any) => [f.page, f.id]);
+  };
+  assert.equal(await found(ok), [['successful', ok]]);
+  assert.equal(await found(ok.toUpperCase()), [['successful', ok]], 'an id in capitals');
+  assert.equal(await found(older), [['successful', older]]);
+  const [failedRow] = await sql<{ id: string }>(orm, `select id from ormq_task where name = 'nightly-report' and not success`);
+  assert.equal(await found('nightly-report'), [['successful', ok], ['failed', failedRow!.id.trim()]], 'a name: the newest task of that name on each page');
+  // the retrying failure: on Failed tasks, and its package on Queued tasks
+  const [pkg] = await sql<{ id: string }>(orm, `select id from ormq_queued where payload->>'id' = ?`, [day.retryingTask]);
+  assert.equal(await found(day.retryingTask), [['failed', day.retryingTask], ['queued', Number(pkg!.id)]]);
+  const [resize] = await sql<{ id: string }>(orm, `select id from ormq_queued where payload->>'name' = 'resize-1'`);
+  assert.equal(await found('resize-1'), [['queued', Number(resize!.id)]], 'a waiting package by its name');
+  assert.equal(await found('hourly-sync'), [['scheduled', 1]]);
+  assert.equal(await found('1'), [['queued', 1], ['scheduled', 1]], 'a number: a package and a schedule');
+  assert.equal(await found(day.dead), [['clusters', day.dead]]);
+  assert.equal(await found('no-such-thing'), []);
+  assert.equal(await found('%'), [], 'literal, not a pattern');
+});
+
+Find('only pages the caller may view; q is required, bounded and checked', async ({ orm, start }) => {
+  const id = await insertTask(orm, { name: 'secret', success: false, result: failure('Error', 'x') });
+  const { api } = await start({ authorize: (_req, { page }) => page !== 'failed' });
+  const r = await api.get(`api/find?q=${id}`);
+  assert.is(r.status, 200, r.text);
+  assert.equal(r.json.found, []);
+  for (const [q, status] of [['', 400], ['x'.repeat(257), 400], ['a\u0000b', 400]] as const) {
+    const bad = await api.get(`api/find?q=${encodeURIComponent(q)}`);
+    assert.is(bad.status, status, `${JSON.stringify(q)}: ${bad.text}`);
+    assert.ok(bad.json.error.fields.q, bad.text);
+  }
+});
+
+Find.run();
