@@ -3,7 +3,7 @@
  * args, finding a task by id or name, and the overview's list of what needs attention.
  */
 import * as assert from 'uvu/assert';
-import { enqueue, type QueueAdminOptions } from '../src/index.js';
+import { enqueue, ensureSchema, type QueueAdminOptions } from '../src/index.js';
 import { sql, waitFor } from './helpers/db.js';
 import { insertRollup, insertTask } from './helpers/admin.js';
 import { adminSuite } from './helpers/suites.js';
@@ -110,6 +110,17 @@ Groups('a cluster saves each failure with its group, and counts its retries', as
   assert.is(rows.find((r) => r.success)!.error_group, null);
   const { groups } = (await api.get('api/failed/groups')).json;
   assert.equal(groups.map((g: any) => [g.func, g.error, g.count, g.retrying]), [['mail.send', 'Error', 3, 3]]);
+});
+
+Groups('a table from before failure groups gets the column at start-up, and its failures their groups', async ({ orm, api }) => {
+  for (const n of [3, 40]) await insertTask(orm, { func: 'sync', success: false, result: failure('Error', `timeout after ${n} s`) });
+  await insertTask(orm, { func: 'sync', success: true });
+  await sql(orm, 'alter table ormq_task drop column error_group');
+  await ensureSchema(orm);
+  const { groups } = (await api.get('api/failed/groups')).json;
+  assert.equal(groups.map((g: any) => [g.func, g.message, g.count]), [['sync', 'timeout after 40 s', 2]]);
+  const [idx] = await sql<{ d: string }>(orm, "select pg_get_indexdef(to_regclass('ormq_task_error_group_idx')) as d");
+  assert.match(idx!.d, /WHERE \(NOT success\)/);
 });
 
 Groups('only for those who may view Failed tasks', async ({ start }) => {
