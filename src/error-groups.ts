@@ -13,6 +13,12 @@ export const ERROR_MESSAGE = `case jsonb_typeof(result) when 'object' then resul
 export const ERROR_TEXT = `(coalesce(result->>'error', '') || ': ' || coalesce(${ERROR_MESSAGE}, ''))`;
 
 /**
+ * A task's args as the lists' `args` filter reads them: their JSON text, its first 500 characters,
+ * so that what ormq_task_args_trgm_idx holds per task stays bounded whatever a task was given.
+ */
+export const ARGS_TEXT = `left(args::text, 500)`;
+
+/**
  * The message folded. Its first 500 characters only: the cost to a save stays bounded whatever a
  * task threw (four regexp passes over at most 500 characters, on failures only).
  */

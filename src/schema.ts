@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { ERROR_GROUP, ERROR_TEXT } from './error-groups.js';
+import { ARGS_TEXT, ERROR_GROUP, ERROR_TEXT } from './error-groups.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
 
 /**
@@ -12,6 +12,7 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * - ormq_task_func_idx / _name_idx   saveLimitPer 'func' / 'name' pruning
  * - ormq_task_search_trgm_idx  substring search over name, func and group (pg_trgm, when available)
  * - ormq_task_error_trgm_idx   the Failed list's search in the error's type and message (pg_trgm; failures only)
+ * - ormq_task_args_trgm_idx    the task lists' filter by text inside args (pg_trgm; the args' first 500 characters)
  * - ormq_task_error_group_idx  failures by cause (src/error-groups.ts): the groups of a span, and one group's list
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_queued_task_idx       a linked package by its task id: a failure's retry, or a resubmission (see `linked`)
@@ -72,6 +73,7 @@ export const TRIGRAM_INDEXES = {
     trigramIndex('ormq_task_search_trgm_idx', 'ormq_task', 'name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops'),
     // failures only: a success pays nothing for it
     trigramIndex('ormq_task_error_trgm_idx', 'ormq_task', `${ERROR_TEXT} gin_trgm_ops`, 'not success'),
+    trigramIndex('ormq_task_args_trgm_idx', 'ormq_task', `(${ARGS_TEXT}) gin_trgm_ops`),
   ],
   ormq_schedule: [trigramIndex('ormq_schedule_search_trgm_idx', 'ormq_schedule', 'name gin_trgm_ops, func gin_trgm_ops')],
 };

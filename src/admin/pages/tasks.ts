@@ -10,7 +10,7 @@ import {
 } from '../list.js';
 import { isMultiWord, narrowParts, readSamples, rowMatch, sampleStatement, substringSearch, type ColumnSample } from '../search.js';
 import { headFields, jsonHead } from '../fields.js';
-import { ERROR_MESSAGE, ERROR_TEXT, parseErrorGroup } from '../../error-groups.js';
+import { ARGS_TEXT, ERROR_MESSAGE, ERROR_TEXT, parseErrorGroup } from '../../error-groups.js';
 import { executeAll } from '../reads.js';
 import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
@@ -228,8 +228,9 @@ export function taskPage(config: TaskPageConfig): Page {
     const hour = timeFilter(filter, 'hour');
     // an hour of the overview's chart: tasks that ended in it (the database adds the hour: 9999-12-31T23:30Z + 1 h is past JavaScript's ISO years)
     if (hour !== null) w.add("stopped >= ?::timestamptz and stopped < ?::timestamptz + interval '1 hour'", hour, hour);
+    // text inside args, beside a search: checked in the rows the search finds (alone, it is the search: see searchOf)
     const args = textFilter(filter, 'args', 200);
-    if (args !== null) w.search(...rowMatch(args, ['args::text']));
+    if (args !== null && textFilter(filter, 'search') !== null) w.search(...rowMatch(args, [ARGS_TEXT]));
     if (!config.success) {
       const raw = textFilter(filter, 'errorGroup', 16);
       const errorGroup = raw === null ? null : parseErrorGroup(raw);
@@ -246,12 +247,16 @@ export function taskPage(config: TaskPageConfig): Page {
   // Failed tasks: the error's type and message too (ormq_task_error_trgm_idx holds them for failures).
   const SEARCHED = config.success ? ['name', 'func', '"group"'] : ['name', 'func', '"group"', ERROR_TEXT];
   /** The search as SQL; `rows` is the same match checked row by row, when it is a substring search. */
-  const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where; term?: string } => {
+  const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where; term?: string; columns?: string[] } => {
     const w = new Where();
     const search = textFilter(filter, 'search');
+    const args = textFilter(filter, 'args', 200);
     if (search !== null && parseTaskId(search.toLowerCase())) w.add('id = ?', search.toLowerCase());
     else if (search !== null) {
-      return { where: w.search(...substringSearch(search, SEARCHED)), rows: new Where().add(...rowMatch(search, SEARCHED)), term: search };
+      return { where: w.search(...substringSearch(search, SEARCHED)), rows: new Where().add(...rowMatch(search, SEARCHED)), term: search, columns: SEARCHED };
+    } else if (args !== null) {
+      // the args' text is searched as the search box's columns are, through ormq_task_args_trgm_idx
+      return { where: w.search(...substringSearch(args, [ARGS_TEXT])), rows: new Where().add(...rowMatch(args, [ARGS_TEXT])), term: args, columns: [ARGS_TEXT] };
     }
     return { where: w };
   };
@@ -289,13 +294,14 @@ export function taskPage(config: TaskPageConfig): Page {
   const searchPage = async (
     em: SqlEntityManager,
     scoped: Where,
-    search: { where: Where; rows: Where; term: string },
+    search: { where: Where; rows: Where; term: string; columns: string[] },
     n: number,
     counted: Where | null,
     admin: object,
   ): Promise<{ rows: Row[]; planned: Planned }> => {
     const all = scoped.and(search.where);
-    const multiWord = isMultiWord(search.term);
+    // the planner's samples are of the search box's columns; the args' words are all looked up
+    const multiWord = isMultiWord(search.term) && search.columns === SEARCHED;
     const cached = samplesOf.get(admin);
     const sample = multiWord && !(cached && Date.now() - cached.at < SAMPLES_TTL_MS);
     // The table's size and the estimate come in one round trip; past the first page the count's
@@ -352,7 +358,7 @@ export function taskPage(config: TaskPageConfig): Page {
       const scoped = scope(query).and(afterCursor(KEYSET, cursor));
       const search = searchOf(query);
       let found: { rows: Row[]; planned: Planned };
-      if (search.rows) found = await searchPage(ctx.em, scoped, { where: search.where, rows: search.rows, term: search.term! }, limit + 1, cursor ? filtered : null, ctx.options);
+      if (search.rows) found = await searchPage(ctx.em, scoped, { where: search.where, rows: search.rows, term: search.term!, columns: search.columns! }, limit + 1, cursor ? filtered : null, ctx.options);
       else {
         // The count's facts come in the page's round trip: at a million tasks a page is full and counted.
         const all = scoped.and(search.where);
