@@ -33,6 +33,15 @@ const RARE_MATCHES = 2_000;
  */
 const SAMPLES_TTL_MS = 60_000;
 const samplesOf = new WeakMap<object, { at: number; samples: Map<string, ColumnSample> }>();
+/**
+ * The same of the args' text, from the statistics ANALYZE keeps of ormq_task_args_trgm_idx's
+ * expression (its column is named after the expression's function, `left`). Args are mostly
+ * unique values with words in every row ("user42@example.com": "example" and "com" are in all of
+ * them); their rarest trigram each is what narrows a search of them.
+ */
+const argsSamplesOf = new WeakMap<object, { at: number; samples: Map<string, ColumnSample> }>();
+const ARGS_INDEX = 'ormq_task_args_trgm_idx';
+const ARGS_INDEX_COLUMN = 'left';
 
 /** ≤ 100 characters of text: a failure's "Error: message", else the result as text. */
 const SHORT_RESULT = `left(case
@@ -300,21 +309,26 @@ export function taskPage(config: TaskPageConfig): Page {
     admin: object,
   ): Promise<{ rows: Row[]; planned: Planned }> => {
     const all = scoped.and(search.where);
-    // the planner's samples are of the search box's columns; the args' words are all looked up
-    const multiWord = isMultiWord(search.term) && search.columns === SEARCHED;
-    const cached = samplesOf.get(admin);
+    const multiWord = isMultiWord(search.term);
+    const ofArgs = search.columns !== SEARCHED;
+    const cache = ofArgs ? argsSamplesOf : samplesOf;
+    const cached = cache.get(admin);
     const sample = multiWord && !(cached && Date.now() - cached.at < SAMPLES_TTL_MS);
     // The table's size and the estimate come in one round trip; past the first page the count's
     // filter (without the cursor) is planned in it too, and a term of several words reads the samples.
     const [size, plan, ...more] = await executeAll(em, [
       ...planStatements('ormq_task', all),
       ...(counted ? [planStatements('ormq_task', counted)[1]!] : []),
-      ...(sample ? [sampleStatement('ormq_task', SEARCHED)] : []),
+      ...(sample ? [ofArgs ? sampleStatement(ARGS_INDEX, [ARGS_INDEX_COLUMN]) : sampleStatement('ormq_task', SEARCHED)] : []),
     ]);
     const countPlan = counted ? more[0] : undefined;
-    if (sample) samplesOf.set(admin, { at: Date.now(), samples: readSamples(more[more.length - 1]!, SEARCHED) });
+    if (sample) {
+      const rows = more[more.length - 1]!;
+      const samples = ofArgs ? new Map([...readSamples(rows, [ARGS_INDEX_COLUMN]).values()].map((v) => [ARGS_TEXT, v])) : readSamples(rows, SEARCHED);
+      cache.set(admin, { at: Date.now(), samples });
+    }
     const collect = multiWord
-      ? scoped.and(new Where().search(...substringSearch(search.term, SEARCHED, narrowParts(search.term, samplesOf.get(admin)!.samples))))
+      ? scoped.and(new Where().search(...substringSearch(search.term, search.columns, narrowParts(search.term, cache.get(admin)!.samples))))
       : all;
     const { estimate, tableRows } = readPlanned([size!, plan!]);
     const planned: Planned = countPlan ? readPlanned([size!, countPlan]) : { estimate, tableRows };
