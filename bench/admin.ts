@@ -13,6 +13,7 @@ import { MikroORM, type SqlEntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { ensureSchema, queueAdmin, queueEntities } from '../src/index.js';
 import { NAME_WORDS } from '../src/names.js';
+import { ERROR_GROUP } from '../src/error-groups.js';
 import { INDEXES, TRIGRAM_INDEXES } from '../src/schema.js';
 import type { LoadRequest, LoadResult } from './load.js';
 import type { BenchContext, Section } from './run.js';
@@ -117,16 +118,23 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
     const prefix = success ? 's' : 'f';
     const result = success
       ? `jsonb_build_object('ok', true, 'items', floor(random() * 500)::int)`
-      : `jsonb_build_object('error', 'Error', 'message', 'upstream answered 503 after ' || floor(random() * 30)::int || ' s',
-           'stack', 'Error: upstream answered 503\n    at request (/srv/app/lib/http.js:88:11)\n    at async run (/srv/app/tasks/sync.js:41:5)')`;
+      : // four causes a func fails with, each message carrying the numbers, ids and addresses of its occurrence
+        `(array[
+           jsonb_build_object('error', 'Error', 'message', 'upstream answered 503 after ' || floor(random() * 30)::int || ' s'),
+           jsonb_build_object('error', 'TypeError', 'message', 'Cannot read properties of undefined (reading ''total'') in invoice INV-' || i),
+           jsonb_build_object('error', 'Error', 'message', 'SMTP 451: mailbox user' || (i % 9973) || '@example.com temporarily unavailable'),
+           jsonb_build_object('error', 'Error', 'message', 'row ' || md5(i::text) || ' not found')
+         ])[1 + i % 4] || jsonb_build_object('stack', 'Error: upstream answered 503\n    at request (/srv/app/lib/http.js:88:11)\n    at async run (/srv/app/tasks/sync.js:41:5)')`;
+    // each failure with its group, as the cluster saves it
     return exec(`
-      insert into ormq_task (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count)
-      select encode(d, 'hex'), ${name}, ${func}, null,
-        jsonb_build_array(i, 'user' || (i % 9973) || '@example.com'), '{}'::jsonb, ${result}, ${group}, ${cluster},
-        t - interval '1 second' * (0.05 + random()), t, t + interval '1 millisecond' * (5 + random() * 900),
-        ${success}, ${success ? 1 : `1 + floor(random() * 3)::int`}
+      insert into ormq_task (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count, error_group)
+      select x.*, ${ERROR_GROUP} from (
+      select encode(d, 'hex') as id, ${name} as name, ${func} as func, null as hook,
+        jsonb_build_array(i, 'user' || (i % 9973) || '@example.com') as args, '{}'::jsonb as kwargs, ${result} as result, ${group} as "group", ${cluster} as cluster,
+        t - interval '1 second' * (0.05 + random()) as enqueued, t as started, t + interval '1 millisecond' * (5 + random() * 900) as stopped,
+        ${success} as success, ${success ? 1 : `1 + floor(random() * 3)::int`} as attempt_count
       from (select i, decode(md5('${prefix}' || i), 'hex') as d, now() - interval '30 days' * random() as t
-              from generate_series(${first}, ${first + count - 1}) i) g, ${vocab}`);
+              from generate_series(${first}, ${first + count - 1}) i) g, ${vocab}) x`);
   };
   const half = Math.ceil(sizes.successes / 2);
   const types = sqlArray(['O', 'I', 'H', 'D', 'W', 'BW', 'M', 'BM', 'Q', 'Y', 'C']);
@@ -339,6 +347,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     }
     const failure = ((await getJson(base, 'failed')).rows as { id: string }[])[0]!;
     const group = ((await getJson(base, 'successful/filters')).group as string[])[0]!;
+    const errorGroup = ((await getJson(base, 'failed/groups')).groups as { id: string }[])[0]!.id;
     const endpoints: Endpoint[] = [
       { label: 'Successful, first page', path: 'successful', kind: 'list' },
       { label: 'Failed, first page', path: 'failed', kind: 'list' },
@@ -349,6 +358,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
       { label: 'Successful, search name "amber"', path: 'successful?search=amber', kind: 'list' },
       { label: 'Successful, search name "amber-lotus"', path: 'successful?search=amber-lotus', kind: 'list' },
       { label: 'Failed, search func "billing"', path: 'failed?search=billing', kind: 'list' },
+      { label: 'Failed, search error "TypeError"', path: 'failed?search=TypeError', kind: 'list' },
+      { label: 'Failed, search message "SMTP"', path: 'failed?search=SMTP', kind: 'list' },
+      { label: 'Failed, search message "INV-4242"', path: 'failed?search=INV-4242', kind: 'list' },
+      { label: 'Failed, groups of the last 24 hours', path: 'failed/groups', kind: 'list' },
+      { label: 'Failed, one group (its list)', path: `failed?errorGroup=${errorGroup}`, kind: 'list' },
+      { label: 'Successful, args "user42@example.com"', path: `successful?args=${encodeURIComponent('user42@example.com')}`, kind: 'list' },
+      { label: 'Successful, args "example"', path: 'successful?args=example', kind: 'list' },
       { label: `Successful, group "${group}"`, path: `successful?group=${encodeURIComponent(group)}`, kind: 'list' },
       { label: 'Failed, detail', path: `failed/${failure.id}`, kind: 'detail' },
       { label: 'Overview', path: 'overview', kind: 'overview' },

@@ -29,6 +29,8 @@ export const Task = defineEntity({
     attemptCount: p.integer().fieldName('attempt_count').default(1),
     /** The last failed attempts, oldest first: { at, cluster, error, max } (max: the cluster's maxAttempts). */
     attempts: p.json<unknown[]>().fieldName('attempts').defaultRaw(`'[]'`),
+    /** A failure's cause as 16 hex digits (src/error-groups.ts); null for a success. */
+    errorGroup: p.string().length(16).fieldName('error_group').nullable(),
   },
   indexes: forEntity([...INDEXES.ormq_task, ...TRIGRAM_INDEXES.ormq_task]),
 });

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { ARGS_TEXT, ERROR_GROUP, ERROR_TEXT } from './error-groups.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
 
 /**
@@ -10,6 +11,9 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * - ormq_task_cluster_idx      the cluster filter, and saveLimitPer 'key' pruning
  * - ormq_task_func_idx / _name_idx   saveLimitPer 'func' / 'name' pruning
  * - ormq_task_search_trgm_idx  substring search over name, func and group (pg_trgm, when available)
+ * - ormq_task_error_trgm_idx   the Failed list's search in the error's type and message (pg_trgm; failures only)
+ * - ormq_task_args_trgm_idx    the task lists' filter by text inside args (pg_trgm; the args' first 500 characters)
+ * - ormq_task_error_group_idx  failures by cause (src/error-groups.ts): the groups of a span, and one group's list
  * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
  * - ormq_queued_task_idx       a linked package by its task id: a failure's retry, or a resubmission (see `linked`)
  * - ormq_queued_run_at_idx     delayed packages of one key by due time: when an idle cluster wakes
@@ -29,6 +33,7 @@ export const INDEXES = {
     index('ormq_task_cluster_idx', 'ormq_task (cluster, success, stopped desc, id desc)'),
     index('ormq_task_func_idx', 'ormq_task (func, success, stopped desc, id desc)'),
     index('ormq_task_name_idx', 'ormq_task (name, success, stopped desc, id desc)'),
+    index('ormq_task_error_group_idx', 'ormq_task (error_group, stopped desc, id desc) where not success'),
   ],
   ormq_schedule: [index('ormq_schedule_due_idx', 'ormq_schedule (next_run, id)')],
   ormq_queued: [
@@ -51,7 +56,7 @@ export const INDEXES = {
  * The block is one line: @mikro-orm/migrations cuts a generated migration into statements at every
  * `;` that ends a line, dollar quotes or not.
  */
-const trigramIndex = (name: string, table: string, columns: string) => ({
+const trigramIndex = (name: string, table: string, columns: string, where = '') => ({
   name,
   expression: `do $ormq$ declare idx regclass; begin
   begin
@@ -62,7 +67,7 @@ const trigramIndex = (name: string, table: string, columns: string) => ({
     select i.indexrelid::regclass into idx from pg_index i join pg_class c on c.oid = i.indexrelid
       where c.relname = '${name}' and i.indrelid = '${table}'::regclass;
     if pg_get_indexdef(idx) like '%WHERE false' then execute format('drop index %s', idx); end if;
-    create index if not exists ${name} on ${table} using gin (${columns});
+    create index if not exists ${name} on ${table} using gin (${columns})${where && ` where ${where}`};
   else
     create index if not exists ${name} on ${table} (id) where false;
   end if;
@@ -70,7 +75,12 @@ end $ormq$`.replace(/\s*\n\s*/g, ' '),
 });
 
 export const TRIGRAM_INDEXES = {
-  ormq_task: [trigramIndex('ormq_task_search_trgm_idx', 'ormq_task', 'name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops')],
+  ormq_task: [
+    trigramIndex('ormq_task_search_trgm_idx', 'ormq_task', 'name gin_trgm_ops, func gin_trgm_ops, "group" gin_trgm_ops'),
+    // failures only: a success pays nothing for it
+    trigramIndex('ormq_task_error_trgm_idx', 'ormq_task', `${ERROR_TEXT} gin_trgm_ops`, 'not success'),
+    trigramIndex('ormq_task_args_trgm_idx', 'ormq_task', `(${ARGS_TEXT}) gin_trgm_ops`),
+  ],
   ormq_schedule: [trigramIndex('ormq_schedule_search_trgm_idx', 'ormq_schedule', 'name gin_trgm_ops, func gin_trgm_ops')],
 };
 
@@ -118,7 +128,8 @@ create table if not exists ormq_task (
   stopped timestamptz not null,
   success boolean not null,
   attempt_count int not null default 1,
-  attempts jsonb not null default '[]'
+  attempts jsonb not null default '[]',
+  error_group varchar(16) null
 );
 
 create table if not exists ormq_schedule (
@@ -236,6 +247,10 @@ begin
   end if;
   if not exists (select 1 from pg_attribute where attrelid = 'ormq_task'::regclass and attname = 'attempts' and not attisdropped) then
     alter table ormq_task add column attempts jsonb not null default '[]';
+  end if;
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_task'::regclass and attname = 'error_group' and not attisdropped) then
+    alter table ormq_task add column error_group varchar(16) null;
+    update ormq_task set error_group = ${ERROR_GROUP} where not success;
   end if;
 end $$;
 `;

@@ -16,8 +16,10 @@ import { FilterSelect, SearchBox } from './filters.js';
 import { Table } from './table.js';
 
 /**
- * @typedef {{ name: string, label: string, options?: (choices: any) => { value: string, label: string }[], chip?: (value: string) => string }} Filter
- * A filter with `chip` has no control: set by a link, it shows as a chip that removes it.
+ * @typedef {{ name: string, label: string, options?: (choices: any) => { value: string, label: string }[], chip?: (value: string) => string,
+ *   control?: (value: string, set: (v: string) => void) => any }} Filter
+ * A filter with `chip` has no control: set by a link, it shows as a chip that removes it. One with
+ * `control` draws its own.
  * @param {{
  *   page: string,
  *   meta: any,
@@ -31,9 +33,11 @@ import { Table } from './table.js';
  *   rowName: (row: any) => string,
  *   intro?: any,
  *   tools?: any,
+ *   missing?: (search: string) => any,
  * }} props
+ * `missing` is shown under a search that found nothing (where else it is).
  */
-export function ListPage({ page, meta, route, title, one, many, searchHint, filters, cell, rowName, intro, tools }) {
+export function ListPage({ page, meta, route, title, one, many, searchHint, filters, cell, rowName, intro, tools, missing }) {
   const conf = meta.pages[page];
   const noun = (/** @type {number} */ n) => plural(n, one, many);
   const params = route.params;
@@ -114,7 +118,8 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
       ${intro}
       <div class="toolbar">
         <${SearchBox} value=${search} hint=${`Searches ${searchHint}`} onSearch=${(/** @type {string} */ v, /** @type {boolean} */ typing) => v !== search && setQuery({ search: v }, typing && !!v && !!search)} />
-        ${filters.map((f) => f.chip ? filter[f.name] && html`<span class="chip">${f.label} ${f.chip(filter[f.name])}
+        ${filters.map((f) => f.control ? f.control(filter[f.name], (/** @type {string} */ v) => setQuery({ [f.name]: v }))
+          : f.chip ? filter[f.name] && html`<span class="chip">${f.label} ${f.chip(filter[f.name])}
             <a href=${href([page], { ...filter, [f.name]: null })} aria-label=${`Remove ${f.label.toLowerCase()}`}>×</a></span>`
           : html`<${FilterSelect} name=${f.name} label=${f.label} value=${filter[f.name]}
             options=${choices.data && f.options ? f.options(choices.data) : []}
@@ -152,7 +157,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
             }
           : null} />`}
       ${list.data && rows.length === 0 &&
-      html`<p class="empty">${cursor ? 'No more rows.' : noFilter ? `No ${many} yet.` : `No ${many} match.`}</p>`}
+      html`<p class="empty">${cursor ? 'No more rows.' : noFilter ? `No ${many} yet.` : `No ${many} match.`}</p>${!cursor && search && missing?.(search)}`}
       ${!list.data && !list.error && html`<p class="loading" aria-busy="true">Loading…</p>`}
       <nav class="paging" aria-label="Pages of results">
         <button type="button" disabled=${!cursor} onClick=${() => {

@@ -1,5 +1,6 @@
 /** What Successful tasks and Failed tasks share in their lists: filters and cells. */
 import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
 import { text } from '../lib/format.js';
 import { duration, localTime, relative, Time } from '../lib/time.js';
 import { SuccessIcon } from './detail.js';
@@ -22,12 +23,40 @@ export const taskFilters = [
   // a span of `stopped`, set by the Metrics page's links: shown as removable chips
   { name: 'from', label: 'Stopped from', chip: localTime },
   { name: 'to', label: 'Stopped before', chip: localTime },
+  { name: 'args', label: 'Args contain', control: argsFilter },
 ];
+
+/**
+ * Text inside the task's args (`invoice-3`).
+ * @param {string} value @param {(v: string) => void} set
+ */
+function argsFilter(value, set) {
+  // change: on Enter, or when the box is left with a new value (the same filter is no navigation)
+  return html`<div class="filter"><label for="filter-args">Args contain</label><input id="filter-args" size="12" value=${value}
+    onChange=${(/** @type {any} */ e) => set(e.currentTarget.value.trim())} /></div>`;
+}
+
+/**
+ * A component whose code is fetched when it is first drawn: views most visits never show stay out
+ * of the page's first load.
+ */
+export const lazy = (/** @type {() => Promise<any>} */ load) => (/** @type {any} */ props) => {
+  const [C, set] = useState(/** @type {any} */ (null));
+  useEffect(() => void load().then((c) => set(() => c)), []);
+  return C && html`<${C} ...${props} />`;
+};
+
+const Elsewhere = lazy(() => import('./triage.js').then((m) => m.Elsewhere));
+
+/** @param {string} page */
+export const missingOn = (page) => (/** @type {string} */ q) => html`<${Elsewhere} page=${page} q=${q} />`;
 
 /** Failed tasks also tell a failure the cluster will retry from one it will not. */
 export const failedFilters = [
   ...taskFilters,
   { name: 'state', label: 'State', options: () => [{ value: 'retrying', label: 'Retrying' }, { value: 'final', label: 'Final' }] },
+  // set by a failure group's link
+  { name: 'errorGroup', label: 'Cause', chip: (/** @type {string} */ v) => v },
 ];
 
 /** @param {string} column @param {any} row */

@@ -3,8 +3,12 @@ import { html } from 'htm/preact';
 import { BarChart } from '../components/chart.js';
 import { ErrorBox } from '../components/detail.js';
 import { useData } from '../lib/data.js';
-import { num } from '../lib/format.js';
+import { num, plural } from '../lib/format.js';
 import { href } from '../lib/router.js';
+import { styles } from '../lib/styles.js';
+import { duration, relative } from '../lib/time.js';
+
+await styles(STYLES_TRIAGE);
 
 const hourFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric' });
 const hourMinute = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
@@ -25,12 +29,52 @@ function Chart({ hourly }) {
     link=${(/** @type {{ at: string }} */ b, /** @type {'successful' | 'failed'} */ page) => href([page], { hour: b.at })} />`;
 }
 
+/**
+ * What each kind of problem is called, with the few things named that have it.
+ * @type {Record<string, (a: any) => [string, string]>}
+ */
+const SAYS = {
+  not_responding: (a) => [
+    `${plural(a.count, 'process', 'processes')} not responding`,
+    a.items.map((/** @type {any} */ p) => `${p.name} on ${p.host} (pid ${p.pid}), last seen ${relative(p.lastSeen)}`).join('; '),
+  ],
+  stuck: (a) => [`${a.estimated ? 'about ' : ''}${plural(a.count, 'package')} stuck`, 'held by processes that stopped answering'],
+  failing: (a) => [
+    `${plural(a.count, 'func')} failing`,
+    a.items.map((/** @type {any} */ f) => `${f.func}: ${num(f.failures)} of ${num(f.attempts)} attempts failed in the last hour (${Math.round(f.rate * 100)} %)`).join('; '),
+  ],
+  slow_wait: (a) => [
+    `${plural(a.count, 'queue key')} waiting too long`,
+    a.items.map((/** @type {any} */ k) => `${k.key}: oldest waiting ${duration(k.waited)}${k.served ? '' : ', no live cluster'}`).join('; '),
+  ],
+  paused_waiting: (a) => [
+    `${plural(a.count, 'paused key')} with work waiting`,
+    a.items.map((/** @type {any} */ k) => `${k.key}: ${num(k.waiting)} waiting, paused ${relative(k.since)}${k.by ? ` by ${k.by}` : ''}`).join('; '),
+  ],
+  retrying: (a) => [`${a.estimated ? 'about ' : ''}${plural(a.count, 'failure')} still retrying`, ''],
+};
+const WARN = ['slow_wait', 'paused_waiting', 'retrying'];
+
+/** What needs attention, worst first, each linked to the page that shows it. @param {{ items: any[] }} props */
+function Attention({ items }) {
+  if (!items.length) return html`<p class="all-well">Nothing needs attention.</p>`;
+  return html`<ul class="attention" aria-label="Needs attention">${items.map((a) => {
+    const [what, which] = SAYS[a.kind]?.(a) ?? [`${a.kind}: ${a.count}`, ''];
+    return html`<li class=${WARN.includes(a.kind) ? 'warn' : 'bad'}>
+      <a class="what" href=${href([a.link.page], a.link.query)}>${what}</a>
+      ${which && html`<span class="which">${which}</span>`}
+      <span class="fix">${a.action}</span>
+    </li>`;
+  })}</ul>`;
+}
+
 /** @param {{ meta: any }} props */
 export function Overview({ meta }) {
   const { data, error, reload, loading } = useData('overview');
   return html`<section aria-labelledby="page-title">
     <h1 id="page-title">Overview</h1>
     <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
+    ${data?.attention && html`<${Attention} items=${data.attention} />`}
     <ul class="cards">
       ${meta.listPages.filter((/** @type {string} */ p) => meta.pages[p]?.can.view && data?.counts?.[p] !== null).map((/** @type {string} */ p) => {
         const c = data?.counts?.[p];

@@ -3,6 +3,7 @@
  * page's columns, what the caller may do there and what each action is called), and the overview's
  * figures, each from the pages the caller may view.
  */
+import { findRoute } from './find.js';
 import { overview } from './overview.js';
 import type { Label, PageModule, RequestContext, Route } from './page.js';
 import { isListPage } from './routes.js';
@@ -38,5 +39,6 @@ export function adminRoutes(pages: readonly PageModule[]): Record<string, Route>
     // caller refused everything learns nothing, not even the title; the client shows the 403.
     meta: { method: 'GET', access: 'any', database: false, run: async (ctx) => ({ status: 200, body: await meta(ctx, pages) }) },
     overview: { method: 'GET', access: 'any', run: async (ctx) => ({ status: 200, body: await ctx.read((x) => overview(x, pages)) }) },
+    find: findRoute,
   };
 }

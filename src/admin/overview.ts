@@ -1,4 +1,5 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { attention, type AttentionItem } from './attention.js';
 import { listCount, type Count } from './list.js';
 import type { ListPageId } from './options.js';
 import type { PageModule, RequestContext } from './page.js';
@@ -19,6 +20,8 @@ export interface Overview {
   clusters: { running: number; notResponding: number } | null;
   /** null unless the caller may view successful or failed tasks; each series only for its own page. */
   hourly: HourCount[] | null;
+  /** What needs an operator now, worst first; each item only for those who may view the page it links to. */
+  attention: AttentionItem[];
 }
 
 const HOUR = 3_600_000;
@@ -48,6 +51,7 @@ export async function overview(ctx: RequestContext, pages: readonly PageModule[]
       if (page.hourly && visible) series[page.hourly] = true;
     } else if (page.overview) out[page.id] = visible ? await page.overview(ctx) : null;
   }
+  out.attention = await attention(ctx, pages);
   out.counts = counts;
   out.hourly = series.success || series.failure ? await hourly(ctx.em, series, now) : null;
   return out as unknown as Overview;

@@ -174,3 +174,12 @@ export function narrowParts(text: string, samples: Map<string, ColumnSample>): M
   }
   return parts;
 }
+
+/**
+ * The share of a column's rows its sample says may hold `text`: the least share among the trigrams
+ * of its words, since a match holds every one of them. 0 for a term with no word of 3 or more.
+ */
+export function termShare(text: string, sample: ColumnSample): number {
+  const shares = searchWords(text).flatMap((w) => [...trigramsOf(w)].map((t) => sample.shares.get(t) ?? 0));
+  return shares.length ? Math.min(...shares) : 0;
+}

@@ -4,6 +4,7 @@
  * process's, so clusters on machines with skewed clocks agree on when a lock has expired.
  */
 
+import { ERROR_GROUP } from '../error-groups.js';
 import { SAVED_CHANNEL } from '../results.js';
 import { nextAttempt, ownMaxAttempts } from '../retries.js';
 import { qualify } from '../table-names.js';
@@ -133,14 +134,14 @@ export const COMPLETE = {
     ), held as (
       select * from acked union all select * from linked
     ), saved as (
-      insert into ormq_task as t (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count, attempts)
-      select id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt, ${FAILED_ATTEMPT}
+      insert into ormq_task as t (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count, attempts, error_group)
+      select id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt, ${FAILED_ATTEMPT}, ${ERROR_GROUP}
       from input i join held h on h.qid = i.qid where save
       on conflict (id) do update set
         name = excluded.name, func = excluded.func, hook = excluded.hook, args = excluded.args,
         kwargs = excluded.kwargs, result = excluded.result, "group" = excluded."group",
         cluster = excluded.cluster, started = excluded.started, stopped = excluded.stopped,
-        success = excluded.success, attempt_count = greatest(t.attempt_count + 1, excluded.attempt_count), attempts = ${LAST_ATTEMPTS}
+        success = excluded.success, attempt_count = greatest(t.attempt_count + 1, excluded.attempt_count), attempts = ${LAST_ATTEMPTS}, error_group = excluded.error_group
       returning t.id, t.attempt_count
     ), rolled as (${insertRollups('$4')}
     ), woke as (

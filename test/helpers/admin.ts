@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { ERROR_GROUP } from '../../src/error-groups.js';
 import { bucketOf } from '../../src/histogram.js';
 import { newTaskId } from '../../src/names.js';
 import { sql } from './db.js';
@@ -89,6 +90,8 @@ export async function insertTask(orm: MikroORM, t: TaskSeed = {}): Promise<strin
       t.cluster ?? null, started, started, stopped, t.success ?? true, t.attemptCount ?? 1,
     ],
   );
+  // as the cluster saves a failure: with its group
+  if (t.success === false) await sql(orm, `update ormq_task set error_group = ${ERROR_GROUP} where id = ?`, [id]);
   return id;
 }
 

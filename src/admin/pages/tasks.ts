@@ -8,13 +8,14 @@ import {
   distinctValues, iso, keyColumn, keysetPage, orderBy, afterCursor, parseCursor, parseLimit, planStatements, readPlanned, textFilter,
   timeFilter, Where, type Keyset, type Planned,
 } from '../list.js';
-import { isMultiWord, isUnindexed, narrowParts, readSamples, rowMatch, sampleStatement, searchBound, substringSearch, withinNewest, type ColumnSample } from '../search.js';
+import { isMultiWord, isUnindexed, narrowParts, readSamples, rowMatch, sampleStatement, searchBound, substringSearch, termShare, withinNewest, type ColumnSample } from '../search.js';
 import { headFields, jsonHead } from '../fields.js';
-import { executeAll } from '../reads.js';
+import { ARGS_TEXT, ERROR_MESSAGE, ERROR_TEXT, parseErrorGroup } from '../../error-groups.js';
+import { executeAll, type Statement } from '../reads.js';
 import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
-import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
+import { DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
 
 const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' };
 const JSON_FIELDS = ['args', 'kwargs', 'result'] as const;
@@ -32,6 +33,23 @@ const RARE_MATCHES = 2_000;
  */
 const SAMPLES_TTL_MS = 60_000;
 const samplesOf = new WeakMap<object, { at: number; samples: Map<string, ColumnSample> }>();
+/**
+ * The same of the args' text, from the statistics ANALYZE keeps of ormq_task_args_trgm_idx's
+ * expression (its column is named after the expression's function, `left`). Args are mostly
+ * unique values with words in every row ("user42@example.com": "example" and "com" are in all of
+ * them); their rarest trigram each is what narrows a search of them.
+ */
+const argsSamplesOf = new WeakMap<object, { at: number; samples: Map<string, ColumnSample> }>();
+const ARGS_INDEX = 'ormq_task_args_trgm_idx';
+const ARGS_INDEX_COLUMN = 'left';
+/**
+ * The planner guesses a search of the error text (ormq_task_error_trgm_idx's expression) to match
+ * a few rows whatever it is: "TypeError", in a quarter of 100,000 failures, was guessed at 10, so
+ * the search went to the index for rare terms first and counted its matches, 30 of its 31 ms
+ * (bench/admin.ts). The index's statistics and its size say how many failures may hold the term.
+ */
+const errorSamplesOf = new WeakMap<object, { at: number; sample: ColumnSample | undefined; rows: number }>();
+const ERROR_INDEX = 'ormq_task_error_trgm_idx';
 
 /** ≤ 100 characters of text: a failure's "Error: message", else the result as text. */
 const SHORT_RESULT = `left(case
@@ -100,6 +118,58 @@ const nextAt = (q: { lock: string | null; runAt: string | null }, retry: number)
  * failure newest first: 0.7 s at a million failures with none retrying (bench/admin.ts --scale 10).
  */
 const RETRYING = `ormq_task.id = any(array(select (q.payload->>'id')::char(32) from ormq_queued q where q.linked and q.payload->>'id' is not null))`;
+
+/** Failure groups answered at most; the largest first. */
+const GROUP_CAP = 100;
+
+/**
+ * Failures of `where` counted by cause (ormq_task.error_group, see src/error-groups.ts), the most
+ * frequent first, each with the newest one's func, error and message. Without a span of its own,
+ * the last 24 hours: their groups are an index-only read of ormq_task_error_group_idx.
+ */
+function groupsRoute(where: (filter: Record<string, unknown>) => Where): Route {
+  return {
+    method: 'GET',
+    access: { page: 'failed', action: 'view' },
+    async run(ctx, { query }) {
+      const spanned = ['from', 'to', 'hour'].some((k) => query[k]);
+      const body = await ctx.read(async (x) => {
+        let filter: Record<string, unknown> = query;
+        if (!spanned) {
+          const [r] = await x.em.execute(`select to_char((now() - interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as since`);
+          filter = { ...query, from: r!.since };
+        }
+        const w = where(filter).add('error_group is not null');
+        const rows = await x.em.execute(
+          `with g as materialized (
+             select error_group, count(*)::int as n, min(stopped) as first, max(stopped) as last,
+                    count(*) filter (where id in (select (payload->>'id')::char(32) from ormq_queued where linked and payload->>'id' is not null))::int as retrying
+               from ormq_task ${w.sql} group by error_group order by n desc, last desc limit ${GROUP_CAP + 1})
+           select g.*, s.func, s.error, s.message from g cross join lateral (
+             select func, result->>'error' as error, left(${ERROR_MESSAGE}, 500) as message from ormq_task t
+              where t.error_group = g.error_group and not t.success order by t.stopped desc, t.id desc limit 1) s
+           order by n desc, last desc`,
+          w.params,
+        );
+        return {
+          groups: rows.slice(0, GROUP_CAP).map((r) => ({
+            id: r.error_group as string,
+            func: r.func as string,
+            error: (r.error as string | null) ?? null,
+            message: (r.message as string | null) ?? null,
+            count: Number(r.n),
+            first: iso(r.first),
+            last: iso(r.last),
+            retrying: Number(r.retrying),
+          })),
+          from: (filter.from as string | undefined) ?? null,
+          truncated: rows.length > GROUP_CAP,
+        };
+      });
+      return { status: 200, body };
+    },
+  };
+}
 
 export interface TaskPageConfig {
   id: 'successful' | 'failed';
@@ -180,6 +250,16 @@ export function taskPage(config: TaskPageConfig): Page {
     const hour = timeFilter(filter, 'hour');
     // an hour of the overview's chart: tasks that ended in it (the database adds the hour: 9999-12-31T23:30Z + 1 h is past JavaScript's ISO years)
     if (hour !== null) w.add("stopped >= ?::timestamptz and stopped < ?::timestamptz + interval '1 hour'", hour, hour);
+    // text inside args, beside a search: checked in the rows the search finds (alone, it is the search: see searchOf)
+    const args = textFilter(filter, 'args', 200);
+    if (args !== null && textFilter(filter, 'search') !== null) w.search(...rowMatch(args, [ARGS_TEXT]));
+    if (!config.success) {
+      const raw = textFilter(filter, 'errorGroup', 16);
+      const errorGroup = raw === null ? null : parseErrorGroup(raw);
+      if (raw !== null && errorGroup === null) throw badRequest('errorGroup must be a failure group id (16 hex digits)', { errorGroup: 'must be 16 hex digits' });
+      // success = false (the page's own clause) is the partial index's predicate: said twice, the planner would count it twice
+      if (errorGroup !== null) w.add('error_group = ?', errorGroup);
+    }
     const state = textFilter(filter, 'state', 20);
     if (state !== null && !config.success) {
       if (state !== 'retrying' && state !== 'final') throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
@@ -187,17 +267,28 @@ export function taskPage(config: TaskPageConfig): Page {
     }
     return w;
   };
-  const SEARCHED = ['name', 'func', '"group"'];
+  // Failed tasks: the error's type and message too (ormq_task_error_trgm_idx holds them for failures).
+  const SEARCHED = config.success ? ['name', 'func', '"group"'] : ['name', 'func', '"group"', ERROR_TEXT];
+  /** The stored columns SEARCHED reads: what a bounded search selects from the newest rows. */
+  const SEARCHED_FROM = config.success ? 'name, func, "group"' : 'name, func, "group", result';
   /** The search as SQL; `rows` is the same match checked row by row, when it is a substring search. */
-  const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where; term?: string; bounded?: true } => {
+  const searchOf = (filter: Record<string, unknown>): { where: Where; rows?: Where; term?: string; columns?: string[]; bounded?: true } => {
     const w = new Where();
     const search = textFilter(filter, 'search');
+    const args = textFilter(filter, 'args', 200);
     if (search !== null && parseTaskId(search.toLowerCase())) w.add('id = ?', search.toLowerCase());
     else if (search !== null && isUnindexed(search)) {
       const page = new Where().add('success = ?', config.success);
-      return { where: w.search(...withinNewest('ormq_task', KEYSET, page, SEARCHED.join(', '), rowMatch(search, SEARCHED))), bounded: true };
+      return { where: w.search(...withinNewest('ormq_task', KEYSET, page, SEARCHED_FROM, rowMatch(search, SEARCHED))), bounded: true };
     } else if (search !== null) {
-      return { where: w.search(...substringSearch(search, SEARCHED)), rows: new Where().add(...rowMatch(search, SEARCHED)), term: search };
+      return { where: w.search(...substringSearch(search, SEARCHED)), rows: new Where().add(...rowMatch(search, SEARCHED)), term: search, columns: SEARCHED };
+    } else if (args !== null && isUnindexed(args)) {
+      // As a search term: no three letters or digits in a row gets no help from the index.
+      const page = new Where().add('success = ?', config.success);
+      return { where: w.search(...withinNewest('ormq_task', KEYSET, page, 'args', rowMatch(args, [ARGS_TEXT]))), bounded: true };
+    } else if (args !== null) {
+      // the args' text is searched as the search box's columns are, through ormq_task_args_trgm_idx
+      return { where: w.search(...substringSearch(args, [ARGS_TEXT])), rows: new Where().add(...rowMatch(args, [ARGS_TEXT])), term: args, columns: [ARGS_TEXT] };
     }
     return { where: w };
   };
@@ -235,29 +326,50 @@ export function taskPage(config: TaskPageConfig): Page {
   const searchPage = async (
     em: SqlEntityManager,
     scoped: Where,
-    search: { where: Where; rows: Where; term: string },
+    search: { where: Where; rows: Where; term: string; columns: string[] },
     n: number,
     counted: Where | null,
     admin: object,
+    unfiltered: boolean,
   ): Promise<{ rows: Row[]; planned: Planned }> => {
     const all = scoped.and(search.where);
     const multiWord = isMultiWord(search.term);
-    const cached = samplesOf.get(admin);
+    const ofArgs = search.columns !== SEARCHED;
+    const cache = ofArgs ? argsSamplesOf : samplesOf;
+    const cached = cache.get(admin);
     const sample = multiWord && !(cached && Date.now() - cached.at < SAMPLES_TTL_MS);
+    // only over all failures: the sample knows nothing of the other filters, and would overstate a count under them
+    const ofErrors = !config.success && !ofArgs && unfiltered;
+    const cachedErrors = errorSamplesOf.get(admin);
+    const errorSample = ofErrors && !(cachedErrors && Date.now() - cachedErrors.at < SAMPLES_TTL_MS);
     // The table's size and the estimate come in one round trip; past the first page the count's
     // filter (without the cursor) is planned in it too, and a term of several words reads the samples.
     const [size, plan, ...more] = await executeAll(em, [
       ...planStatements('ormq_task', all),
       ...(counted ? [planStatements('ormq_task', counted)[1]!] : []),
-      ...(sample ? [sampleStatement('ormq_task', SEARCHED)] : []),
+      ...(errorSample
+        ? [sampleStatement(ERROR_INDEX, ['expr']), [`select reltuples::bigint as n from pg_class where oid = to_regclass('${ERROR_INDEX}')`] as Statement]
+        : []),
+      ...(sample ? [ofArgs ? sampleStatement(ARGS_INDEX, [ARGS_INDEX_COLUMN]) : sampleStatement('ormq_task', SEARCHED)] : []),
     ]);
     const countPlan = counted ? more[0] : undefined;
-    if (sample) samplesOf.set(admin, { at: Date.now(), samples: readSamples(more[more.length - 1]!, SEARCHED) });
+    if (errorSample) {
+      const at = counted ? 1 : 0;
+      errorSamplesOf.set(admin, { at: Date.now(), sample: readSamples(more[at]!, ['expr']).get('expr'), rows: Math.max(0, Number(more[at + 1]?.[0]?.n ?? 0)) });
+    }
+    // at least as many as the failures the error index's sample says may hold the term
+    const errors = ofErrors ? errorSamplesOf.get(admin)! : undefined;
+    const atLeast = (p: Planned): Planned => (errors?.sample ? { ...p, estimate: Math.max(p.estimate, Math.round(termShare(search.term, errors.sample) * errors.rows)) } : p);
+    if (sample) {
+      const rows = more[more.length - 1]!;
+      const samples = ofArgs ? new Map([...readSamples(rows, [ARGS_INDEX_COLUMN]).values()].map((v) => [ARGS_TEXT, v])) : readSamples(rows, SEARCHED);
+      cache.set(admin, { at: Date.now(), samples });
+    }
     const collect = multiWord
-      ? scoped.and(new Where().search(...substringSearch(search.term, SEARCHED, narrowParts(search.term, samplesOf.get(admin)!.samples))))
+      ? scoped.and(new Where().search(...substringSearch(search.term, search.columns, narrowParts(search.term, cache.get(admin)!.samples))))
       : all;
-    const { estimate, tableRows } = readPlanned([size!, plan!]);
-    const planned: Planned = countPlan ? readPlanned([size!, countPlan]) : { estimate, tableRows };
+    const { estimate, tableRows } = atLeast(readPlanned([size!, plan!]));
+    const planned: Planned = countPlan ? atLeast(readPlanned([size!, countPlan])) : { estimate, tableRows };
     // A first page's search is the count's filter: where every match was collected, they are the
     // count (at 10M tasks, counting "amber-lotus" again cost as much as finding it).
     const collected = (rows: Row[]): Planned => (countPlan || !rows.length ? planned : { ...planned, matched: Number(rows[0]!.matched) });
@@ -282,7 +394,7 @@ export function taskPage(config: TaskPageConfig): Page {
   return {
     id: config.id,
     labels: actions,
-    routes: {},
+    routes: config.success ? {} : { groups: groupsRoute(where) },
     hourly: config.hourly,
     table: 'ormq_task',
     keyset: KEYSET,
@@ -298,7 +410,7 @@ export function taskPage(config: TaskPageConfig): Page {
       const scoped = scope(query).and(afterCursor(KEYSET, cursor));
       const search = searchOf(query);
       let found: { rows: Row[]; planned: Planned };
-      if (search.rows) found = await searchPage(ctx.em, scoped, { where: search.where, rows: search.rows, term: search.term! }, limit + 1, cursor ? filtered : null, ctx.options);
+      if (search.rows) found = await searchPage(ctx.em, scoped, { where: search.where, rows: search.rows, term: search.term!, columns: search.columns! }, limit + 1, cursor ? filtered : null, ctx.options, scope(query).clauses.length === 1);
       else {
         // The count's facts come in the page's round trip: at a million tasks a page is full and counted.
         const all = scoped.and(search.where);

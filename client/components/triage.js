@@ -1,0 +1,67 @@
+/**
+ * Views of the task lists that most visits never show, loaded when first drawn: Failed tasks by
+ * cause (the groups of the list's filter, each opening the list filtered by it), and where else a
+ * search that found nothing is.
+ */
+import { html } from 'htm/preact';
+import { ErrorBox } from './detail.js';
+import { query } from '../lib/api.js';
+import { useData } from '../lib/data.js';
+import { num, plural, text } from '../lib/format.js';
+import { href } from '../lib/router.js';
+import { styles } from '../lib/styles.js';
+import { localTime, relative, Time } from '../lib/time.js';
+
+await styles(STYLES_TRIAGE);
+
+const title = 'Failed tasks';
+
+/** The route's filter without its paging and view: what both views share. @param {URLSearchParams} params */
+export function filterOf(params) {
+  /** @type {Record<string, string>} */
+  const f = {};
+  for (const [k, v] of params) if (!['cursor', 'prev', 'view'].includes(k)) f[k] = v;
+  return f;
+}
+
+
+/** @param {{ params: URLSearchParams }} props */
+export function Groups({ params }) {
+  const filter = filterOf(params);
+  const { data, error } = useData(`failed/groups${query(filter)}`);
+  const groups = /** @type {any[]} */ (data?.groups ?? []);
+  return html`<section class="list" aria-labelledby="page-title">
+    <div class="page-head">
+      <h1 id="page-title">${title}: by cause</h1>
+      ${data && html`<span class="count">${plural(groups.length, 'cause', 'causes')}${data.truncated ? ' (the largest)' : ''}${!params.get('from') && data.from ? ' · last 24 hours' : ''}</span>`}
+      <a class="view-switch" href=${href(['failed'], filter)}>Show the list</a>
+    </div>
+    <${ErrorBox} error=${error} />
+    ${!data && !error && html`<p class="loading" aria-busy="true">Loading…</p>`}
+    ${data && groups.length === 0 && html`<p class="empty">No failures${data.from ? ` since ${localTime(data.from)}` : ''}${Object.keys(filter).length ? ' match' : ''}.</p>`}
+    ${groups.length > 0 && html`<div class="table-wrap"><table class="groups">
+      <caption class="sr-only">Failures grouped by func, error type and message</caption>
+      <thead><tr><th scope="col" class="num">Count</th><th scope="col">Cause</th><th scope="col" class="wide">Func</th><th scope="col" class="wide">Last</th><th scope="col" class="wide">First</th></tr></thead>
+      <tbody>${groups.map((g) => html`<tr>
+        <td class="num">${num(g.count)}${g.retrying > 0 && html` <span class="tag warn" title="still retrying">${num(g.retrying)} retrying</span>`}</td>
+        <td class="cause"><a href=${href(['failed'], { ...filter, errorGroup: g.id, from: filter.from || data.from })}><strong>${text(g.error ?? 'Error')}</strong>: ${text(g.message ?? '')}</a>
+          <span class="narrow rel">${text(g.func)}, last ${relative(g.last)}</span></td>
+        <td class="wide">${text(g.func)}</td>
+        <td class="wide"><${Time} iso=${g.last} /></td>
+        <td class="wide"><span title=${localTime(g.first)}>${relative(g.first)}</span></td>
+      </tr>`)}</tbody>
+    </table></div>`}
+  </section>`;
+}
+
+
+/** The title of a page `api/find` answers with, as the navigation says it. @param {string} page */
+const titleOf = (page) => (page === 'clusters' ? 'Clusters' : `${page[0].toUpperCase()}${page.slice(1)} tasks`);
+
+/** Under a search that found nothing on a page: the pages that hold it as an id or an exact name. */
+/** @param {{ page: string, q: string }} props */
+export function Elsewhere({ page, q }) {
+  const { data, stale } = useData(`find${query({ q })}`, { live: false });
+  const found = /** @type {{ page: string, id: string | number }[]} */ ((!stale && data?.found) || []).filter((f) => f.page !== page);
+  return found.length > 0 && html`<p class="elsewhere">Not in ${titleOf(page)}: it is in ${found.map((f, i) => html`${i ? ', ' : ''}<a href=${f.page === 'clusters' ? href([f.page]) : href([f.page, String(f.id)])}>${titleOf(f.page)}</a>`)}.</p>`;
+}
