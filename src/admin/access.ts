@@ -85,13 +85,16 @@ export function refuseHost(res: ServerResponse, header: string | undefined): voi
  * admin's on this host name, whatever its port, or one a sibling subdomain planted), longest path
  * first. The header is read once, left to right, so its cost is linear in its size.
  */
+/** A browser sends a handful at most; each is hashed to be compared, so a header padded with more costs nothing. */
+const MAX_SAME_COOKIES = 16;
+
 function cookies(req: IncomingMessage, name: string): string[] {
   const header = req.headers.cookie;
   if (typeof header !== 'string') return [];
   const values: string[] = [];
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name && values.push(part.slice(eq + 1).trim()) === MAX_SAME_COOKIES) break;
   }
   return values;
 }
