@@ -32,11 +32,16 @@ export function qualify(sql: string, schema: string | null): string {
   });
 }
 
-/** A schema name PostgreSQL accepts as an identifier; throws naming the option otherwise. */
+/**
+ * A schema name PostgreSQL accepts as an identifier and no statement can misread; throws naming
+ * the option otherwise. A `?` is refused: MikroORM's `execute` reads every `?` of a statement as a
+ * placeholder, its quoted identifiers included, and would put a value (a search term) inside the
+ * name, where a `"` in it ends the identifier.
+ */
 export function checkSchema(schema: unknown, where = 'schema'): string | null {
   if (schema === undefined || schema === null) return null;
-  if (typeof schema !== 'string' || schema === '' || schema.length > 63 || schema.includes('\0')) {
-    throw new TypeError(`${where} must be a schema name of 1 to 63 characters without NUL`);
+  if (typeof schema !== 'string' || schema === '' || schema.length > 63 || schema.includes('\0') || schema.includes('?')) {
+    throw new TypeError(`${where} must be a schema name of 1 to 63 characters without NUL or ? (MikroORM reads ? as a placeholder)`);
   }
   return schema;
 }
@@ -54,7 +59,7 @@ export function schemaOf(source: HasConfig | EntityManager, override?: string | 
   const carried = (source as unknown as { [SCHEMA]?: string })[SCHEMA];
   if (carried) return carried;
   const configured = (source as unknown as HasConfig).config?.get('schema');
-  return typeof configured === 'string' && configured !== '' && configured !== 'public' ? configured : null;
+  return typeof configured === 'string' && configured !== '' && configured !== 'public' ? checkSchema(configured, "the ORM's schema option") : null;
 }
 
 /**

@@ -93,6 +93,12 @@ Locked('the access link: the token becomes an HttpOnly SameSite=Strict cookie, t
   const page = await call('127.0.0.1', port, '/', { headers: { cookie: `theme=dark; ${cookie}` } });
   assert.is(page.status, 200);
   assert.is((await call('127.0.0.1', port, '/api/failed', { headers: { cookie } })).status, 200);
+  // Another ormq_admin cookie sent first (another admin on this host name, whatever its port, at a
+  // longer path; or one planted by a sibling subdomain) does not hide this admin's own.
+  for (const header of [`ormq_admin=another-admins-token-0123; ${cookie}`, `${cookie}; ormq_admin=another-admins-token-0123`]) {
+    assert.is((await call('127.0.0.1', port, '/api/failed', { headers: { cookie: header } })).status, 200, header);
+  }
+  assert.is((await call('127.0.0.1', port, '/api/failed', { headers: { cookie: 'ormq_admin=another-admins-token-0123; ormq_admin=' } })).status, 403);
   const wrong = await call('127.0.0.1', port, '/?token=not-the-token-at-all');
   assert.is(wrong.status, 403);
   assert.is(wrong.headers['set-cookie'], undefined);

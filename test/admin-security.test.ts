@@ -2,6 +2,7 @@
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import express from 'express';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { enqueue, schedule } from '../src/index.js';
@@ -242,6 +243,20 @@ CrossSite('security headers on every kind of response; no-store on the API', asy
   check(await raw(url, '/qa/api/failed?limit=0'), 'API 400', true);
   check(await raw(url, '/qa/api/failed/actions/delete', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }), 'API 415', true);
   check(await raw(url, '/elsewhere'), 'outside the base path', true);
+});
+
+CrossSite('the redirect to the mount folder stays on this site whatever the mount path\'s last segment holds', async (ctx) => {
+  // A host mounting one admin per tenant: the last segment of the path is the visitor's.
+  const { url } = await ctx.start({}, (admin) => express().use('/:tenant', admin));
+  for (const [segment, folder] of [['acme', 'acme/'], ['https:evil.example', 'https:evil.example/'], ['javascript:alert(1)', 'javascript:alert(1)/']]) {
+    const r = await raw(url, `/${segment}?x=1`);
+    assert.is(r.status, 302, segment);
+    const location = String(r.headers.location);
+    const to = new URL(location, `${url}/${segment}?x=1`);
+    assert.is(to.origin, new URL(url).origin, `${segment}: Location ${location} leaves the site`);
+    assert.is(to.pathname, `/${folder}`, segment);
+    assert.is(to.search, '?x=1', segment);
+  }
 });
 
 CrossSite('Sec-Fetch-Site: same-origin is enough whatever Host says; otherwise Origin must match Host or X-Forwarded-Host', async (ctx) => {

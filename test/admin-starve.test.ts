@@ -111,6 +111,24 @@ S('100 health probes against a locked table share one check: one statement waits
   for (const r of answers) assert.equal([r.status, r.json], [503, { ok: false, problem: 'the database does not answer' }]);
 });
 
+S('a check still waiting on the database after its probe gave up is not doubled by the next probe: health holds one connection however long statementTimeout is', async (ctx) => {
+  const { api } = await ctx.start({ statementTimeout: 30_000 });
+  const lock = await lockTable(ctx, 'ormq_cluster');
+  try {
+    const first = await api.get('api/health');
+    assert.equal([first.status, first.json.problem], [503, 'the database did not answer within 5 s']);
+    // The check's statement still waits for the lock (for up to 30 s): a new one would hold a second connection.
+    for (let i = 0; i < 3; i++) {
+      const next = await api.get('api/health');
+      assert.equal([next.status, next.json.problem], [503, 'the database did not answer within 5 s']);
+      assert.is(await lockWaiters(ctx), 1, `probe ${i + 2}: still the one check waiting`);
+    }
+  } finally {
+    await lock.release();
+  }
+  await waitFor(async () => (await api.get('api/health')).status === 200, 'a new check once the first has ended');
+});
+
 S('health tells a caller the admin does not open to only whether all is well', async (ctx) => {
   const open = await ctx.start({ authorize: () => true });
   const refused = await ctx.start({ authorize: () => false });

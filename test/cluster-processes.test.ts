@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import pg from 'pg';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
@@ -141,6 +142,53 @@ P('a process stalled past retry neither releases nor reruns what another process
     assert.equal(saved, [stall!, ...held].sort().map((id) => ({ id, result: bPid, success: true, attempt_count: 1 })), "each result saved once: B's");
   } finally {
     for (const c of [a, b]) if (c && c.child.exitCode === null) c.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    await sql(orm, 'drop table if exists task_runs');
+  }
+});
+
+P('a claim answered while the process stalls is not started after the stall: its packages may be running elsewhere by then', async ({ orm, db }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ormq-stall-'));
+  const [go, blocked, wake, done] = ['go', 'blocked', 'wake', 'done'].map((f) => join(dir, f));
+  await sql(orm, 'drop table if exists task_runs');
+  await sql(orm, 'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)');
+  const options = { retry: 6, timeout: 5, bulk: 1 };
+  const a = spawnCluster(db.url, { ...options, workers: 2 });
+  let b: ChildCluster | null = null;
+  const holder = new pg.Client({ connectionString: db.url });
+  await holder.connect();
+  try {
+    await waitFor(() => a.lines.includes('ready'), 'process A', 30_000);
+    await enqueue(em(orm), 'stallLater', [a.child.pid!, go, blocked, wake]);
+    await waitFor(() => sql(orm, 'select 1 from ormq_queued where lock is not null').then((r) => r.length === 1), 'A to start the stalling task');
+    // Due in an hour; then the queue's updates held up, so A's next claim goes out and waits in the
+    // database, where the package comes due before the claim gets to it.
+    const hold = await enqueue(em(orm), 'hold', [done, 30_000], { delay: 3600 });
+    await holder.query('begin');
+    await holder.query('lock table ormq_queued in share mode');
+    await holder.query("update ormq_queued set run_at = null where payload->>'id' = $1", [hold]);
+    await waitFor(
+      () => sql(orm, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%update ormq_queued q set lock = now()%'").then((r) => r.length === 1),
+      "A's claim waiting in the database",
+    );
+    // A's event loop stops; its claim then takes the package, and the answer waits for A.
+    writeFileSync(go, '');
+    await waitFor(() => existsSync(blocked), 'A to stall');
+    await holder.query('commit');
+    await waitFor(() => sql(orm, "select 1 from ormq_queued where payload->>'id' = ? and lock is not null", [hold]).then((r) => r.length === 1), 'the claim');
+    b = spawnCluster(db.url, { ...options, workers: 2 });
+    const bPid = b.child.pid!;
+    await waitFor(() => sql(orm, 'select 1 from task_runs where pid = ?', [bPid]).then((r) => r.length === 1), 'B to run the package once its lock expired', 30_000);
+    writeFileSync(wake, '');
+    await waitFor(() => a.lines.some((l) => l.startsWith('log warn:') && l.includes('not saved')), "A's late result to be logged", 30_000);
+    await sleep(500);
+    writeFileSync(done, '');
+    await waitForDrained(orm, 'every package acked', 30_000);
+    const runs = await sql<{ pid: number }>(orm, 'select pid from task_runs order by id');
+    assert.equal(runs, [{ pid: bPid }], 'the package ran once, in B; A did not start it after its stall');
+  } finally {
+    for (const c of [a, b]) if (c && c.child.exitCode === null) c.child.kill('SIGKILL');
+    await holder.end();
     rmSync(dir, { recursive: true, force: true });
     await sql(orm, 'drop table if exists task_runs');
   }

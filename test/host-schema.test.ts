@@ -134,4 +134,31 @@ H("a schema named o'q: the quote reaches no statement unescaped, from ensureSche
   }
 });
 
+H('a schema name holding "?" is refused where it is given: MikroORM would read it as a placeholder and put a value inside the name', async ({ db }) => {
+  const orm = await MikroORM.init({ clientUrl: db.url, entities: queueEntities, pool: { min: 0, max: 2 } });
+  const ormWith = await MikroORM.init({ clientUrl: db.url, entities: queueEntities, schema: 'o?q', pool: { min: 0, max: 2 } });
+  const clientDir = testClient();
+  const rejects = async (fn: () => Promise<unknown>, message: RegExp) => {
+    const error = await fn().then(() => null, (e: Error) => e);
+    assert.ok(error, `accepted where ${message} was expected`);
+    assert.match(error.message, message);
+  };
+  try {
+    const named = /schema must be a schema name of 1 to 63 characters without NUL or \?/;
+    await rejects(() => ensureSchema(orm, { schema: 'o?q' }), named);
+    await rejects(() => enqueue(orm.em.fork(), 'add', [1, 2], { schema: 'o?q' }), named);
+    assert.throws(() => queueAdmin(orm, { clientDir: clientDir.dir, schema: 'o?q' }), named);
+    assert.throws(() => new Cluster(orm, { schema: 'o?q' }), named);
+    // The ORM's own option, which ormq reads when none of its own is given.
+    const orms = /the ORM's schema option must be a schema name/;
+    await rejects(() => ensureSchema(ormWith), orms);
+    assert.throws(() => queueAdmin(ormWith, { clientDir: clientDir.dir }), orms);
+    assert.equal(await sql(orm, "select 1 from pg_namespace where nspname = 'o?q'"), [], 'nothing created');
+  } finally {
+    clientDir.cleanup();
+    await orm.close(true);
+    await ormWith.close(true);
+  }
+});
+
 H.run();

@@ -80,15 +80,23 @@ export function refuseHost(res: ServerResponse, header: string | undefined): voi
   sendError(res, new HttpError(403, `Forbidden: Host ${shown} is not one of this admin's allowedHosts`));
 }
 
-/** The value of one cookie; the header is read once, left to right, so its cost is linear in its size. */
-function cookie(req: IncomingMessage, name: string): string | null {
+/**
+ * Every value of one cookie: a browser sends each cookie of that name whose path matches (another
+ * admin's on this host name, whatever its port, or one a sibling subdomain planted), longest path
+ * first. The header is read once, left to right, so its cost is linear in its size.
+ */
+/** A browser sends a handful at most; each is hashed to be compared, so a header padded with more costs nothing. */
+const MAX_SAME_COOKIES = 16;
+
+function cookies(req: IncomingMessage, name: string): string[] {
   const header = req.headers.cookie;
-  if (typeof header !== 'string') return null;
+  if (typeof header !== 'string') return [];
+  const values: string[] = [];
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+    if (eq > 0 && part.slice(0, eq).trim() === name && values.push(part.slice(eq + 1).trim()) === MAX_SAME_COOKIES) break;
   }
-  return null;
+  return values;
 }
 
 function bearer(req: IncomingMessage): string | null {
@@ -99,7 +107,7 @@ function bearer(req: IncomingMessage): string | null {
 
 /** The request carries the token, in the header or the cookie. */
 export function hasToken(req: IncomingMessage, token: string): boolean {
-  return sameToken(bearer(req), token) || sameToken(cookie(req, TOKEN_COOKIE), token);
+  return sameToken(bearer(req), token) || cookies(req, TOKEN_COOKIE).some((value) => sameToken(value, token));
 }
 
 /** The `token` of a page request's query when it is this admin's token; the exchange takes it. */

@@ -164,12 +164,16 @@ function fail(res: ServerResponse, err: unknown, log: ResolvedOptions['log']): v
   sendError(res, new HttpError(500, 'Internal error; the server log has the details'));
 }
 
-/** "…/queue-admin" → "queue-admin/", relative, so it is right under any prefix a proxy adds or strips. */
+/**
+ * "…/queue-admin" → "./queue-admin/", relative, so it is right under any prefix a proxy adds or
+ * strips. The "./" keeps a last segment such as "https:evil.example" (a host's `/:tenant` mount)
+ * from reading as a URL of its own.
+ */
 function toFolder(res: ServerResponse, original: string, search: string): void {
   const last = original.slice(original.lastIndexOf('/') + 1);
   securityHeaders(res);
   res.statusCode = 302;
-  res.setHeader('Location', `${last || '.'}/${search}`);
+  res.setHeader('Location', `./${last ? `${last}/` : ''}${search}`);
   res.setHeader('Cache-Control', 'no-store');
   res.end();
 }

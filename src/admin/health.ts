@@ -45,15 +45,23 @@ interface Answer {
  * check: the admin holds at most one connection for them, however many come, and a 100-probe flood
  * against a locked table left nothing waiting after it had answered.
  */
-const checks = new WeakMap<object, { at: number; settled: boolean; answer: Promise<Answer> }>();
+interface Check {
+  at: number;
+  answer: Promise<Answer>;
+  /** Its reads have ended: answered or not, the check holds no connection and waits for none. */
+  idle: boolean;
+}
+const checks = new WeakMap<object, Check>();
 
-async function answer(ctx: RequestContext): Promise<Answer> {
+async function answer(ctx: RequestContext, done: () => void): Promise<Answer> {
   const maxWait = ctx.options.healthMaxWait;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), DB_TIMEOUT)));
   const answered = { done: false };
+  const reads = ctx.read((r) => check(r.em, maxWait * 1000, answered));
+  reads.then(done, done);
   try {
-    const result = await Promise.race([ctx.read((r) => check(r.em, maxWait * 1000, answered)), timedOut]);
+    const result = await Promise.race([reads, timedOut]);
     if (result === 'timeout' || result === null) return { status: 503, body: { ok: false, problem: `the database did not answer within ${DB_TIMEOUT / 1000} s` } };
     if (result.starving) {
       const keys = result.starving === 1 ? '1 queue key has' : `${result.starving} queue keys have`;
@@ -75,10 +83,12 @@ export const healthRoute: Route = {
   database: false,
   async run(ctx) {
     let last = checks.get(ctx.options);
-    // A check still under way is joined rather than doubled, however long it takes.
-    if (!last || (last.settled && Date.now() - last.at >= CHECK_EVERY_MS)) {
-      const check = { at: Date.now(), settled: false, answer: answer(ctx) };
-      void check.answer.then(() => (check.settled = true));
+    // A check still under way is joined rather than doubled, however long it takes. One that gave up
+    // on the database (503 after DB_TIMEOUT) may still wait for it, up to statementTimeout: until
+    // it ends, probes get its answer, or each would add a statement waiting on the host's pool.
+    if (!last || (last.idle && Date.now() - last.at >= CHECK_EVERY_MS)) {
+      const check = { at: Date.now(), idle: false } as Check;
+      check.answer = answer(ctx, () => (check.idle = true));
       checks.set(ctx.options, (last = check));
     }
     const { status, body } = await last.answer;

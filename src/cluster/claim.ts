@@ -40,6 +40,8 @@ const AHEAD_MS = 100;
 
 interface Buffered extends Claimed {
   pkg: StoredPackage;
+  /** When the claim went out: its lock was set after that, however late its answer was read. */
+  sent: number;
   claimed: number;
   /** On a claim's last package when it had to wait for a worker: how many packages start before it. */
   after?: number;
@@ -102,7 +104,7 @@ export class Claimer {
           continue;
         }
         if (this.host.adopt(qid, lock)) continue;
-        this.#buffer.push({ qid, lock, pkg: row.payload as StoredPackage, claimed });
+        this.#buffer.push({ qid, lock, pkg: row.payload as StoredPackage, sent, claimed });
       }
       // Its last package waits for this many starts: that time is the pace of this process's tasks.
       const after = this.#buffer.length - (options.workers - workers.busy);
@@ -137,14 +139,17 @@ export class Claimer {
     const stale: Claimed[] = [];
     while (this.host.running() && workers.busy < options.workers && this.#buffer.length) {
       const next = this.#buffer.shift()!;
-      // Waiting here plus running to its timeout must end before the lock expires at `retry`.
+      // Waiting here plus running to its timeout must end before the lock expires at `retry`. The
+      // wait counts from when the claim went out: an answer read late (the event loop stalled while
+      // it was on its way) may hold packages whose lock has expired and which run elsewhere now.
       const budget = (options.retry - timeoutOf(next.pkg, options.timeout)) * 1000;
-      const waited = Date.now() - next.claimed;
+      const now = Date.now();
+      const waited = now - next.claimed;
       if (next.after !== undefined) {
         const bulkMs = (waited / next.after) * options.bulk;
         this.#fast = bulkMs <= AHEAD_MS && bulkMs <= AHEAD_ROUND_TRIPS * Math.max(1, next.roundTrip!);
       }
-      if (waited >= budget) stale.push(next);
+      if (now - next.sent >= budget) stale.push(next);
       else workers.run(next.qid, next.pkg, next.lock);
     }
     this.release(stale);

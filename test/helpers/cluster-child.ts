@@ -4,11 +4,12 @@
  * Its `chaos` task records each execution in `chaos_runs` (the test creates that table), so a test
  * can count how often a task really ran, then sleeps and succeeds or throws as it was told.
  * Its `stall` task, in the process whose pid it is given, blocks the event loop (a synchronous
- * stretch, as a CPU-bound task or a long GC pause does) until a file exists; its `hold` task
+ * stretch, as a CPU-bound task or a long GC pause does) until a file exists (`stallLater` once
+ * another file exists); its `hold` task
  * records its run in `task_runs` (the test creates that table) and ends once a file exists.
  * What the cluster logs at warn and error goes to stdout as `log <level>: <message>`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, queueEntities, type TaskContext } from '../../src/index.js';
 
@@ -21,6 +22,14 @@ const cluster = new Cluster(orm, {
   ...JSON.parse(process.env.CLUSTER_OPTIONS ?? '{}'),
   tasks: {
     stall(pid: number, file: string) {
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      while (process.pid === pid && !existsSync(file)) Atomics.wait(pause, 0, 0, 10);
+      return process.pid;
+    },
+    /** As `stall`, once file `go` exists (waited for without blocking) and after creating `blocked`. */
+    async stallLater(pid: number, go: string, blocked: string, file: string) {
+      while (!existsSync(go)) await new Promise((r) => setTimeout(r, 20));
+      writeFileSync(blocked, '');
       const pause = new Int32Array(new SharedArrayBuffer(4));
       while (process.pid === pid && !existsSync(file)) Atomics.wait(pause, 0, 0, 10);
       return process.pid;
