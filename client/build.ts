@@ -21,7 +21,7 @@ mkdirSync(out, { recursive: true });
  * Styles only some pages use, built first so that the pages' code can name the hashed files
  * (client/lib/styles.js loads them); STYLES_CHART and the like are those names.
  */
-const PAGE_STYLES: Record<string, string> = { STYLES_CHART: 'components/chart.css', STYLES_CLUSTERS: 'pages/clusters.css', STYLES_FORM: 'components/form.css', STYLES_TRIAGE: 'pages/triage.css' };
+const PAGE_STYLES: Record<string, string> = { STYLES_CHART: 'components/chart.css', STYLES_CLUSTERS: 'pages/clusters.css', STYLES_FORM: 'components/form.css', STYLES_DETAIL: 'components/detail.css', STYLES_TRIAGE: 'pages/triage.css' };
 const styled = await build({
   entryPoints: Object.values(PAGE_STYLES).map((f) => join(here, f)),
   bundle: true,

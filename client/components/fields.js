@@ -5,8 +5,11 @@
 import { html } from 'htm/preact';
 import { api } from '../lib/api.js';
 import { label, text } from '../lib/format.js';
+import { styles } from '../lib/styles.js';
 import { Time } from '../lib/time.js';
 import { Json } from './json.js';
+
+await styles(STYLES_DETAIL);
 
 export const JSON_FIELDS = ['args', 'kwargs', 'result', 'payload'];
 

@@ -81,6 +81,3 @@ export function taskCell(column, row) {
       return text(v);
   }
 }
-
-export const TASK_ORDER = ['id', 'name', 'func', 'hook', 'group', 'cluster', 'success', 'attemptCount', 'enqueued', 'started', 'stopped', 'timeTaken', 'args', 'kwargs', 'result'];
-

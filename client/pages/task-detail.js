@@ -5,12 +5,14 @@
 import { html } from 'htm/preact';
 import { SuccessIcon } from '../components/detail.js';
 import { ObjectDetail } from '../components/object-detail.js';
-import { TASK_ORDER } from '../components/task.js';
 import { api } from '../lib/api.js';
 import { plural, text } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
 import { href } from '../lib/router.js';
 import { duration, Time } from '../lib/time.js';
+
+/** The order of a task's fields. */
+const TASK_ORDER = ['id', 'name', 'func', 'hook', 'group', 'cluster', 'success', 'attemptCount', 'enqueued', 'started', 'stopped', 'timeTaken', 'args', 'kwargs', 'result'];
 
 /** @type {Record<string, (v: any) => any>} */
 const render = {
