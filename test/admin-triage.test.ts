@@ -4,6 +4,7 @@
  */
 import * as assert from 'uvu/assert';
 import { enqueue, ensureSchema, type QueueAdminOptions } from '../src/index.js';
+import { newTaskId } from '../src/names.js';
 import { sql, waitFor } from './helpers/db.js';
 import { insertRollup, insertTask } from './helpers/admin.js';
 import { adminSuite } from './helpers/suites.js';
@@ -225,6 +226,30 @@ Attention('nothing wrong: an empty list; a paused key with nothing waiting and a
   await insertRollup(orm, { at: minutesAgo(90), func: 'old', success: false, count: 50 });
   const r = await api.get('api/overview');
   assert.equal(r.json.attention, []);
+});
+
+Attention('drift: a key whose live processes run with different saveLimit, retry, timeout or maxAttempts; dead ones and keys that agree are not', async ({ orm, api }) => {
+  const beat = (name: string, config: object | null, alive = true) =>
+    sql(
+      orm,
+      `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks, config)
+       values (?, ?, 'box', 1, now() - interval '1 hour', now() - ? * interval '1 ms', 3600000, 'running', 4, 0, 0, 0, '0.0.1', '[]'::jsonb, ?::jsonb)`,
+      [newTaskId(), name, alive ? 0 : 24 * 3_600_000 - 1, JSON.stringify(config)],
+    );
+  const base = { workers: 4, saveLimit: 250, retry: 90, timeout: 60, maxAttempts: 0 };
+  await beat('mail', base);
+  await beat('mail', { ...base, saveLimit: 5000, workers: 8 });
+  await beat('mail', { ...base, saveLimit: 5000, timeout: 30 });
+  await beat('images', base);
+  await beat('images', { ...base, workers: 16 });
+  await beat('images', { ...base, retry: 10 }, false);
+  await beat('old', null);
+  await beat('old', base);
+  const drift = (await api.get('api/overview')).json.attention.find((i: any) => i.kind === 'drift');
+  assert.ok(drift, 'the drifting key is named');
+  assert.is(drift.count, 1, 'workers may differ, a dead process and a row without options do not count');
+  assert.equal(drift.items, [{ key: 'mail', processes: 3, fields: ['saveLimit', 'timeout'] }]);
+  assert.equal(drift.link, { page: 'clusters', query: {} });
 });
 
 Attention('a pause from code has no actor; a pause from the admin names who paused it', async ({ orm, start }) => {

@@ -52,8 +52,12 @@ const SAYS = {
     a.items.map((/** @type {any} */ k) => `${k.key}: ${num(k.waiting)} waiting, paused ${relative(k.since)}${k.by ? ` by ${k.by}` : ''}`).join('; '),
   ],
   retrying: (a) => [`${a.estimated ? 'about ' : ''}${plural(a.count, 'failure')} still retrying`, ''],
+  drift: (a) => [
+    `${plural(a.count, 'queue key')} whose processes disagree`,
+    a.items.map((/** @type {any} */ k) => `${k.key}: ${k.fields.join(', ')} differ across ${k.processes} processes`).join('; '),
+  ],
 };
-const WARN = ['slow_wait', 'paused_waiting', 'retrying'];
+const WARN = ['slow_wait', 'paused_waiting', 'retrying', 'drift'];
 
 /** What needs attention, worst first, each linked to the page that shows it. @param {{ items: any[] }} props */
 function Attention({ items }) {

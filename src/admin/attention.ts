@@ -8,10 +8,10 @@ import { responding } from '../cluster/heartbeat.js';
 import { listCount } from './list.js';
 import type { PageId, ViewPageId } from './options.js';
 import type { Page, PageModule, RequestContext } from './page.js';
-import { queuedKeys } from './pages/clusters.js';
+import { DRIFT_FIELDS, queuedKeys } from './pages/clusters.js';
 import { isListPage } from './routes.js';
 
-export type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying';
+export type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
 
 export interface AttentionItem {
   kind: AttentionKind;
@@ -151,6 +151,28 @@ async function pausedWaiting(em: SqlEntityManager): Promise<{ item: AttentionIte
   };
 }
 
+/**
+ * Queue keys whose live processes run with different options (their heartbeat rows carry them):
+ * a process left at another saveLimit prunes what the others keep, another retry or timeout runs
+ * the same package on another schedule.
+ */
+async function drift(em: SqlEntityManager): Promise<AttentionItem | null> {
+  const differs = (f: string) => `count(distinct config->>'${f}') > 1`;
+  const rows = await em.execute(
+    `select name, ${DRIFT_FIELDS.map((f) => `${differs(f)} as "${f}"`).join(', ')}, count(*)::int as processes, count(*) over () as n
+       from ormq_cluster c where ${responding('c')} and config is not null
+       group by name having ${DRIFT_FIELDS.map(differs).join(' or ')} order by name limit ${NAMED}`,
+  );
+  if (!rows.length) return null;
+  return {
+    kind: 'drift',
+    count: Number(rows[0]!.n),
+    link: { page: 'clusters', query: {} },
+    action: 'Start every process of a key with the same options; the Clusters page shows what each one runs with',
+    items: rows.map((r) => ({ key: r.name, processes: Number(r.processes), fields: DRIFT_FIELDS.filter((f) => r[f] === true) })),
+  };
+}
+
 async function retrying(ctx: RequestContext, failed: Page): Promise<AttentionItem | null> {
   const count = await listCount(ctx.em, failed.table, failed.where({ state: 'retrying' }, ctx));
   if (!count.value) return null;
@@ -182,5 +204,6 @@ export async function attention(ctx: RequestContext, pages: readonly PageModule[
     items.push(await slowWait(ctx, Number(r!.ms), paused, seesQueued), item);
   }
   if (seesFailed) items.push(await retrying(ctx, failed));
+  if (clusters) items.push(await drift(ctx.em));
   return items.filter((i): i is AttentionItem => i !== null);
 }
