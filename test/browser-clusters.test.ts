@@ -19,7 +19,8 @@ interface Ctx {
 
 const KEY = 'bad-day';
 /** Each child: two workers, a fast heartbeat, and long task timeouts so nothing ends on its own. */
-const child = (saveLimit: number) => ({ name: KEY, workers: 2, heartbeat: 0.2, saveLimit, timeout: 300, retry: 600 });
+// bulk 1: a claim takes one package, so neither process holds one it has no free worker for.
+const child = (saveLimit: number) => ({ name: KEY, workers: 2, bulk: 1, heartbeat: 0.2, saveLimit, timeout: 300, retry: 600 });
 const started = (c: ChildCluster) => c.lines.filter((l) => l.startsWith('started ')).map((l) => l.slice(8));
 
 const B = hostSuite<Ctx>('browser: the Clusters page on a bad day', () => startHost({ actor: () => 'ops-alice' }), {
