@@ -73,4 +73,25 @@ W("a wait past its end (its producer died) protects nothing, and a cluster's hea
   }
 });
 
+W("a wait inside the host's transaction holds outside it at once, and lets go when its look fails", async ({ orm }) => {
+  const id = 'c'.repeat(32);
+  await orm.em.fork().transactional(async (em) => {
+    const waiting = result(em, id, { wait: 15_000 });
+    await waitFor(async () => (await liveWaits(orm)) === 1, 'the wait seen from another connection while the host transaction is open');
+    await sql(orm, `insert into ormq_task (id, name, func, result, enqueued, started, stopped, success) values (?, 'n', 'f', '42', now(), now(), now(), true)`, [id]);
+    await sql(orm, "select pg_notify('ormq_saved', ?)", [id]);
+    assert.is(await waiting, 42);
+  });
+  assert.is(await liveWaits(orm), 0);
+  const failed = await orm.em
+    .fork()
+    .transactional(async (em) => {
+      await em.execute('select 1 / 0').catch(() => {});
+      return result(em, 'd'.repeat(32), { wait: 15_000 });
+    })
+    .then(() => null, (e: Error) => e);
+  assert.match(failed?.message ?? '', 'current transaction is aborted', 'the look failed in the aborted host transaction');
+  assert.is(await liveWaits(orm), 0, 'the failed waiter let go of its row');
+});
+
 W.run();
