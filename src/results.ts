@@ -109,8 +109,12 @@ interface Pool {
  */
 const WAIT_ROW_SLACK_MS = 60_000;
 
-/** Registers a waiter on task `id` before it first looks; returns its row's id. */
-async function holdWait(pool: Pool, schema: string | null, id: string, wait: number): Promise<string> {
+/**
+ * Registers a waiter on task `id` before it first looks; returns its row's id. Null on tables from
+ * before ormq_wait (schema version 1, a producer deployed before ensureSchema ran): it waits as
+ * it did then, without the hold, and the clusters, whose pruning needs the table, say to upgrade.
+ */
+async function holdWait(pool: Pool, schema: string | null, id: string, wait: number): Promise<string | null> {
   try {
     const { rows } = await pool.query({
       text: qualify("insert into ormq_wait (task, until) values ($1, now() + $2 * interval '1 ms') returning id", schema),
@@ -118,9 +122,7 @@ async function holdWait(pool: Pool, schema: string | null, id: string, wait: num
     });
     return String(rows[0]!.id);
   } catch (err) {
-    if ((err as { code?: string }).code === '42P01') {
-      throw new Error('ormq_wait is missing: these tables are older than this ormq; run ensureSchema(orm), or your migrations, first', { cause: err });
-    }
+    if ((err as { code?: string }).code === '42P01' && /\bormq_wait\b/.test((err as Error).message)) return null;
     throw err;
   }
 }
@@ -143,7 +145,7 @@ export async function fetchTask(em: EntityManager, id: string, options: WaitOpti
     return await waitFor(em, id, wait, options.listenConnection);
   } finally {
     // Read (or given up): pruning may take it now. Should this fail, the row expires on its own.
-    await pool.query({ text: qualify('delete from ormq_wait where id = $1', schema), values: [held] }).catch(() => {});
+    if (held !== null) await pool.query({ text: qualify('delete from ormq_wait where id = $1', schema), values: [held] }).catch(() => {});
   }
 }
 

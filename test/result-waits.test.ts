@@ -94,4 +94,12 @@ W("a wait inside the host's transaction holds outside it at once, and lets go wh
   assert.is(await liveWaits(orm), 0, 'the failed waiter let go of its row');
 });
 
+W('on tables from before ormq_wait (a producer upgraded before ensureSchema ran), a wait still reads its result, without the hold', async ({ orm }) => {
+  await sql(orm, 'drop table ormq_wait');
+  const id = 'e'.repeat(32);
+  assert.is(await result(orm.em.fork(), id, { wait: 300 }), null, 'nothing saved: the wait runs out as before');
+  await sql(orm, `insert into ormq_task (id, name, func, result, enqueued, started, stopped, success) values (?, 'n', 'f', '7', now(), now(), now(), true)`, [id]);
+  assert.is(await result(orm.em.fork(), id, { wait: 15_000 }), 7);
+});
+
 W.run();
