@@ -175,5 +175,21 @@ export const Metric = defineEntity({
   },
 });
 
+/**
+ * Producers waiting with `result(em, id, { wait })`: one row per waiter, from before its first look
+ * until it has read the task (or gave up), so saveLimit pruning leaves that success alone. A row
+ * past `until` (its waiter died) counts for nothing and the clusters' heartbeats delete it.
+ */
+export const Wait = defineEntity({
+  name: 'OrmqWait',
+  tableName: 'ormq_wait',
+  properties: {
+    id: p.bigint('number').fieldName('id').primary().autoincrement(),
+    task: p.string().columnType('char(32)').fieldName('task'),
+    until: p.datetime().columnType('timestamptz').fieldName('until'),
+  },
+  indexes: forEntity(INDEXES.ormq_wait),
+});
+
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
-export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric];
+export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Wait];

@@ -1,13 +1,14 @@
 /**
  * Reading results back: one task by id (optionally waiting for it to be saved), and a group's
  * results, count and deletion. Waiting listens on 'ormq_saved', which the cluster notifies with the
- * ids of each saved batch; no polling loop.
+ * ids of each saved batch; no polling loop. A waiter holds a row of ormq_wait from before its first
+ * look until it has read the task, so saveLimit pruning cannot delete the success under it.
  */
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { Listener, listenConfig, type ListenConnection } from './cluster/listener.js';
 import { toTask, type TaskRecord } from './rows.js';
-import { inSchema, schemaOf } from './table-names.js';
+import { inSchema, qualify, schemaOf } from './table-names.js';
 import { ValidationError } from './validate.js';
 
 export const SAVED_CHANNEL = 'ormq_saved';
@@ -97,24 +98,67 @@ async function findTask(em: EntityManager, id: string): Promise<TaskRecord | nul
   return row ? toTask(row) : null;
 }
 
+/** The pool under the ORM: a wait's row is written on it, autocommitted, outside any transaction of the host's. */
+interface Pool {
+  query(config: { text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
+}
+
+/**
+ * How long after its own deadline a wait's row stays live: the last look happens after the
+ * deadline, and a busy process may be slow to make it. A waiter that dies leaves its row to expire.
+ */
+const WAIT_ROW_SLACK_MS = 60_000;
+
+/**
+ * Registers a waiter on task `id` before it first looks; returns its row's id. Null on tables from
+ * before ormq_wait (schema version 1, a producer deployed before ensureSchema ran): it waits as
+ * it did then, without the hold, and the clusters, whose pruning needs the table, say to upgrade.
+ */
+async function holdWait(pool: Pool, schema: string | null, id: string, wait: number): Promise<string | null> {
+  try {
+    const { rows } = await pool.query({
+      text: qualify("insert into ormq_wait (task, until) values ($1, now() + $2 * interval '1 ms') returning id", schema),
+      values: [id, wait + WAIT_ROW_SLACK_MS],
+    });
+    return String(rows[0]!.id);
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01' && /\bormq_wait\b/.test((err as Error).message)) return null;
+    throw err;
+  }
+}
+
 /**
  * The saved task (success or failure), or null: not finished yet, finished but not saved
  * (`save: false`, `saveLimit: -1`), or pruned by `saveLimit` or deleted since. With `wait`, waits up
- * to that many ms for it to be saved; the answer is null if it was not saved by then.
+ * to that many ms for it to be saved; the answer is null if it was not saved by then. A success
+ * saved while it waits is not pruned by saveLimit before it has been read here.
  */
 export async function fetchTask(em: EntityManager, id: string, options: WaitOptions = {}): Promise<TaskRecord | null> {
   checkId(id);
   const wait = checkWait(options.wait);
-  em = inSchema(em, schemaOf(em, options.schema));
+  const schema = schemaOf(em, options.schema);
+  em = inSchema(em, schema);
+  if (wait === 0) return findTask(em, id);
+  const pool = (await em.getConnection().getNativeClient()) as unknown as Pool;
+  const held = await holdWait(pool, schema, id, wait);
+  try {
+    return await waitFor(em, id, wait, options.listenConnection);
+  } finally {
+    // Read (or given up): pruning may take it now. Should this fail, the row expires on its own.
+    if (held !== null) await pool.query({ text: qualify('delete from ormq_wait where id = $1', schema), values: [held] }).catch(() => {});
+  }
+}
+
+async function waitFor(em: EntityManager, id: string, wait: number, listenConnection?: ListenConnection): Promise<TaskRecord | null> {
   const found = await findTask(em, id);
-  if (found || wait === 0) return found;
+  if (found) return found;
   const deadline = Date.now() + wait;
   let wake: () => void = () => {};
   let woken = false;
   const leave = await join(em, id, () => {
     woken = true;
     wake();
-  }, options.listenConnection);
+  }, listenConnection);
   try {
     for (;;) {
       // Looked again after LISTEN took effect: a save between the first look and LISTEN is not missed.

@@ -22,6 +22,7 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
  * - ormq_paused_key_until_idx  pauses with an end: each heartbeat ends those whose time is up
  * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
+ * - ormq_wait_task_idx         saveLimit pruning skips a success a producer is waiting on (see ormq_wait)
  */
 const index = (name: string, on: string, unique = false) => ({ name, expression: `create ${unique ? 'unique ' : ''}index if not exists ${name} on ${on}` });
 
@@ -45,6 +46,7 @@ export const INDEXES = {
   ormq_admin_log: [index('ormq_admin_log_object_idx', 'ormq_admin_log (page, object_id, id desc)')],
   ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
   ormq_paused_key: [index('ormq_paused_key_until_idx', 'ormq_paused_key (until) where until is not null')],
+  ormq_wait: [index('ormq_wait_task_idx', 'ormq_wait (task, until)')],
 };
 
 /**
@@ -218,6 +220,12 @@ create table if not exists ormq_metric (
   wait_hist jsonb not null,
   constraint ormq_metric_pkey primary key (span_minutes, bucket, key, func, success)
 );
+
+create table if not exists ormq_wait (
+  id bigserial primary key,
+  task char(32) not null,
+  until timestamptz not null
+);
 `;
 
 /**
@@ -299,7 +307,7 @@ end $$;
  * database says which ormq made its tables whichever way they were made. Raised with every change
  * to the tables; a cluster compares it with its own at start.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const SCHEMA_COMMENT = `ormq schema ${SCHEMA_VERSION}`;
 
 /** The version a database's tables are at: 0 when none is recorded (tables from before versions, or none). */

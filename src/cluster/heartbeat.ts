@@ -52,11 +52,13 @@ export const responding = (alias: string) => `${alias}.heartbeat >= now() - ${al
 
 /**
  * Pauses whose time is up end at the next beat of any process: the row goes, and the key's
- * clusters hear "resume" as if the admin had said it.
+ * clusters hear "resume" as if the admin had said it. In the same round trip, the waits of
+ * producers that died waiting (ormq_wait rows past their end, which pruning already ignores) go.
  */
 export const EXPIRE_PAUSES = {
   name: 'ormq_expire_pauses',
-  text: `with d as (delete from ormq_paused_key where until <= now() returning key)
+  text: `with w as (delete from ormq_wait where until < now()),
+    d as (delete from ormq_paused_key where until <= now() returning key)
     select pg_notify($1, json_build_object('op', 'resume', 'key', key)::text) from d`,
 };
 
