@@ -11,7 +11,8 @@ export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleVal
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';
 export { pauseKey, resumeKey, pausedKeys, CancelledError, type PauseOptions } from './control.js';
 export { Cluster } from './cluster/cluster.js';
-export type { ClusterOptions, LogLevel } from './cluster/options.js';
+export type { ClusterOptions } from './cluster/options.js';
+export type { LogLevel } from './log.js';
 export type { RetryBackoff } from './retries.js';
 export type { TaskFunction, TaskContext } from './cluster/attempt.js';
 export { queueAdmin, type QueueAdminHandler, type NextFunction } from './admin/handler.js';

@@ -4,7 +4,7 @@
  * asked only of callers who may view the page it links to, and left out when nothing has it.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { responding } from '../cluster/heartbeat.js';
+import { responding } from '../liveness.js';
 import { listCount } from './list.js';
 import type { PageId, ViewPageId } from './options.js';
 import type { Page, PageModule, RequestContext } from './page.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { LogLevel } from '../cluster/options.js';
+import type { LogLevel } from '../log.js';
 import { canonicalTimeZone } from '../time.js';
 import { checkToken, generateToken, parseAllowedHosts, type HostRule } from './access.js';
 import { taskNameSet, type TaskNames } from '../validate.js';

@@ -5,7 +5,7 @@
  * Each change wakes the clusters listening for the package's key.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { responding } from '../../cluster/heartbeat.js';
+import { responding } from '../../liveness.js';
 import { wakeKeys } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, isPlainObject, notFound } from '../http.js';
