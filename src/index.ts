@@ -4,7 +4,7 @@ export { enqueue, enqueueMany, type EnqueueOptions, type TaskSpec } from './prod
 export { schedule, type ScheduleOptions, type ScheduleSpec } from './schedules.js';
 export { fetchTask, result, resultGroup, countGroup, deleteGroup, type WaitOptions, type GroupOptions } from './results.js';
 export type { TaskRegistry, Tasks, TasksOf, TaskName, TaskArgs } from './registry.js';
-export type { ListenConnection } from './cluster/listener.js';
+export type { ListenConnection } from './db/listener.js';
 export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, type ScheduleTiming, type NextRunOptions } from './schedule-rules.js';
 export { DEFAULT_MAX_CATCH_UP, type ScheduleTypeName } from './schedule-rules.js';
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
@@ -14,6 +14,6 @@ export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/options.js';
 export type { LogLevel } from './log.js';
 export type { RetryBackoff } from './retries.js';
-export type { TaskFunction, TaskContext } from './cluster/attempt.js';
+export type { TaskFunction, TaskContext } from './registry.js';
 export { queueAdmin, type QueueAdminHandler, type NextFunction } from './admin/handler.js';
 export type { QueueAdminOptions, AuthorizeRequest, PageId } from './admin/options.js';

@@ -4,20 +4,8 @@
  */
 import { packageOf, type StoredPackage, type TaskPackage } from '../rows.js';
 import { isStorableJson, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
+import type { TaskContext, TaskFunction } from '../registry.js';
 import type { Claimed, Completion } from './sql.js';
-
-/** What a task function sees as `this`. */
-export interface TaskContext {
-  id: string;
-  name: string;
-  cluster: string;
-  /** Aborted when the task runs past its timeout, is stopped from the admin, or the cluster stops past its deadline. */
-  signal: AbortSignal;
-}
-
-// Task functions take any arguments; the registry cannot know their types.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type TaskFunction = (this: TaskContext, ...args: any[]) => unknown;
 
 /** The registered function of that name; never one inherited from Object.prototype. */
 export function registered(tasks: Record<string, TaskFunction>, name: string): TaskFunction | undefined {

@@ -6,7 +6,7 @@ import { Workers } from './attempt.js';
 import { Claimer } from './claim.js';
 import { Heartbeat } from './heartbeat.js';
 import { VERSION } from '../version.js';
-import type { Listener } from './listener.js';
+import type { Listener } from '../db/listener.js';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
 import { MetricsUpkeep } from './rollup.js';
 import { Saver } from './saver.js';

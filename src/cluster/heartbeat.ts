@@ -5,7 +5,8 @@
  * The same object takes the control messages meant for its cluster (pause, resume, stop a task).
  */
 import { hostname } from 'node:os';
-import { CancelledError, CONTROL_CHANNEL, parseControl } from '../control.js';
+import { CancelledError, parseControl } from '../control.js';
+import { CONTROL_CHANNEL } from '../db/channels.js';
 import { newTaskId } from '../names.js';
 import type { TaskPackage } from '../rows.js';
 import type { RunStatement } from './sql.js';

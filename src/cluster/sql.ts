@@ -5,7 +5,7 @@
  */
 
 import { ERROR_GROUP } from '../error-groups.js';
-import { SAVED_CHANNEL } from '../results.js';
+import { SAVED_CHANNEL } from '../db/channels.js';
 import { nextAttempt, ownMaxAttempts } from '../retries.js';
 import { qualify } from '../table-names.js';
 import type { ResolvedOptions } from './options.js';
