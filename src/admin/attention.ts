@@ -7,9 +7,8 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../liveness.js';
 import { listCount } from './list.js';
 import type { PageId, ViewPageId } from './options.js';
-import type { Page, PageModule, RequestContext } from './page.js';
+import { isListPage, type Page, type PageModule, type RequestContext } from './page.js';
 import { DRIFT_FIELDS, queuedKeys } from './pages/clusters.js';
-import { isListPage } from './routes.js';
 
 export type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
 

@@ -14,7 +14,8 @@
 import type { StoredPackage } from '../rows.js';
 import { timeoutOf, type Workers } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
-import { CLAIM, NEXT_EXPIRY, RELEASE, releaseValues, type Claimed, type RunStatement } from './sql.js';
+import type { RunStatement } from '../db/statements.js';
+import { CLAIM, NEXT_EXPIRY, RELEASE, releaseValues, type Claimed } from './sql.js';
 import type { Wake } from './wake.js';
 
 export interface ClaimHost {

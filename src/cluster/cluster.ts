@@ -11,7 +11,8 @@ import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from
 import { MetricsUpkeep } from './rollup.js';
 import { Saver } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
-import { RELEASE, releaseValues, statementRunner, type Completion, type Queryable, type RunStatement } from './sql.js';
+import { statementRunner, type Queryable, type RunStatement } from '../db/statements.js';
+import { RELEASE, releaseValues, type Completion } from './sql.js';
 import { listenForCluster, Wake } from './wake.js';
 
 /** For the start line: the active schedules this cluster runs (a null cluster is the default's). */

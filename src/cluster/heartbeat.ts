@@ -9,7 +9,7 @@ import { CancelledError, parseControl } from '../control.js';
 import { CONTROL_CHANNEL } from '../db/channels.js';
 import { newTaskId } from '../names.js';
 import type { TaskPackage } from '../rows.js';
-import type { RunStatement } from './sql.js';
+import type { RunStatement } from '../db/statements.js';
 import { VERSION } from '../version.js';
 
 const HOST = hostname().slice(0, 255);
