@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { ScheduleRecord } from '../rows.js';
 import { SCHEMA_VERSION, versionOf } from '../schema.js';
 import { schemaOf } from '../table-names.js';
-import { Workers } from './attempt.js';
+import { Workers } from './workers.js';
 import { Claimer } from './claim.js';
 import { Heartbeat } from './heartbeat.js';
 import { VERSION } from '../version.js';
