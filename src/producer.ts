@@ -270,11 +270,6 @@ export async function insertPackages(em: EntityManager, packages: readonly Built
   return Number(rows[0]!.inserted);
 }
 
-/** One package: see insertPackages. */
-export async function insertPackage(em: EntityManager, key: string, payload: StoredPackage, runAt: Date | number | null = null): Promise<void> {
-  await insertPackages(em, [{ key, payload, runAt }]);
-}
-
 /**
  * Adds a task to the queue and returns its id. Given the host's transactional `em`, the package is
  * written in that transaction: it commits, and wakes the clusters, only if the host's work commits.
