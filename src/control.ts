@@ -3,13 +3,12 @@
  * a pause is a row of ormq_paused_key, read by every claim, so it outlives restarts; the NOTIFY on
  * CONTROL_CHANNEL only makes clusters act on it at once (drop what they claimed, or claim again).
  */
+import { CONTROL_CHANNEL } from './db/channels.js';
 import { inSchema, schemaOf } from './table-names.js';
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { ValidationError } from './validate.js';
-
-export const CONTROL_CHANNEL = 'ormq_control';
 
 /** SQL: the ormq_paused_key row in scope is in force (not past its end). */
 export const PAUSE_IN_FORCE = '(until is null or until > now())';

@@ -64,7 +64,5 @@ export function humanName(id: string): string {
   return `${w(0)}-${w(4)}-${w(8)}-${w(12)}`;
 }
 
-export const WORD_COUNT = WORDS.length;
-
 /** The words of `humanName`, in the order its bytes index them. */
 export const NAME_WORDS: readonly string[] = WORDS;

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
+import { QUEUE_CHANNEL } from './db/channels.js';
 import { humanName, newTask } from './names.js';
 import { isStorableJson, isStorableText, UNSTORABLE_MESSAGE } from './storable.js';
 import type { StoredPackage } from './rows.js';
@@ -7,10 +8,6 @@ import { isPlainObject, parseDate, ValidationError } from './validate.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
 import { backoffErrors, maxAttemptsError, retryError, type RetryBackoff } from './retries.js';
-
-/** LISTEN/NOTIFY channels: new packages (payload = queue key) and schedule changes. */
-export const QUEUE_CHANNEL = 'ormq_queued';
-export const SCHEDULE_CHANNEL = 'ormq_schedule';
 
 export interface EnqueueOptions {
   /** Human-readable name; default four words derived from the id. */
@@ -271,11 +268,6 @@ export async function insertPackages(em: EntityManager, packages: readonly Built
   if (keyed) parameters.push(packages.map((p) => p.keyed === true));
   const rows = await bound(em, INSERT_STATEMENTS[(copies ? 1 : 0) + (keyed ? 2 : 0)]!, parameters);
   return Number(rows[0]!.inserted);
-}
-
-/** One package: see insertPackages. */
-export async function insertPackage(em: EntityManager, key: string, payload: StoredPackage, runAt: Date | number | null = null): Promise<void> {
-  await insertPackages(em, [{ key, payload, runAt }]);
 }
 
 /**

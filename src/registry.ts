@@ -1,4 +1,15 @@
-import type { TaskFunction } from './cluster/attempt.js';
+/** What a task function sees as `this`. */
+export interface TaskContext {
+  id: string;
+  name: string;
+  cluster: string;
+  /** Aborted when the task runs past its timeout, is stopped from the admin, or the cluster stops past its deadline. */
+  signal: AbortSignal;
+}
+
+// Task functions take any arguments; the registry cannot know their types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskFunction = (this: TaskContext, ...args: any[]) => unknown;
 
 /** A registry object: task and hook names → functions (the Cluster's `tasks` option). */
 export type Tasks = Record<string, TaskFunction>;

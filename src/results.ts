@@ -6,12 +6,11 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { Listener, listenConfig, type ListenConnection } from './cluster/listener.js';
+import { SAVED_CHANNEL } from './db/channels.js';
+import { Listener, listenConfig, type ListenConnection } from './db/listener.js';
 import { toTask, type TaskRecord } from './rows.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
 import { ValidationError } from './validate.js';
-
-export const SAVED_CHANNEL = 'ormq_saved';
 
 export interface WaitOptions {
   /** ms to wait for the task to be saved; 0 (default) looks once. Bounded: at most 2^31 - 1. */

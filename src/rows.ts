@@ -96,7 +96,6 @@ export const date = (v: unknown): Date => {
   const m = typeof v === 'string' ? PG_TIME.exec(v) : null;
   return new Date(m ? `${m[1]}T${m[2]}${m[3]}:${m[4] ?? '00'}` : (v as string));
 };
-const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
 // node-postgres parses jsonb already: a string here is a JSON string value, not JSON text.
 const json = <T>(v: unknown): T => v as T;
 
@@ -142,8 +141,4 @@ export function toSchedule(r: Row): ScheduleRecord {
     maxAttempts: r.max_attempts === null || r.max_attempts === undefined ? null : Number(r.max_attempts),
     retry: r.retry === null || r.retry === undefined ? null : Number(r.retry),
   };
-}
-
-export function toQueued(r: Row): QueuedRecord {
-  return { id: Number(r.id), key: r.key as string, payload: packageOf(json(r.payload)), lock: dateOrNull(r.lock) };
 }

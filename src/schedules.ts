@@ -6,7 +6,8 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildPackage, insertPackages, SCHEDULE_CHANNEL, type BuiltPackage } from './producer.js';
+import { SCHEDULE_CHANNEL } from './db/channels.js';
+import { buildPackage, insertPackages, type BuiltPackage } from './producer.js';
 import { date, toSchedule, type ScheduleRecord } from './rows.js';
 import { nextRun, type ScheduleType } from './schedule-rules.js';
 import { inSchema, schemaOf } from './table-names.js';

@@ -140,19 +140,3 @@ export function addDays(date: Date, days: number, timeZone: string): Date {
     timeZone,
   );
 }
-
-/**
- * Adds months on the calendar, keeping the time of day. A day past the target month's end clamps
- * to that end; a date on its month's last day stays on month ends (31 Jan → 28 Feb → 31 Mar), the
- * end-of-month convention, so a month-end schedule never drifts to the 28th.
- */
-export function addMonths(date: Date, months: number, timeZone: string): Date {
-  const w = toWall(date, timeZone);
-  const index = w.year * 12 + (w.month - 1) + months;
-  const year = Math.floor(index / 12);
-  const month = (index % 12) + 1;
-  const last = daysInMonth(year, month);
-  const onMonthEnd = w.day === daysInMonth(w.year, w.month);
-  const day = onMonthEnd ? last : Math.min(w.day, last);
-  return fromWall({ ...w, year, month, day }, timeZone);
-}

@@ -2,7 +2,7 @@ import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, type ClusterOptions } from '../src/index.js';
 import { MetricsUpkeep, metricsUpkeep } from '../src/cluster/rollup.js';
-import type { Queryable } from '../src/cluster/sql.js';
+import type { Queryable } from '../src/db/statements.js';
 import { addStored, bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
 import { insertRollup } from './helpers/admin.js';
 import pg from 'pg';

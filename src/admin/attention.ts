@@ -4,12 +4,11 @@
  * asked only of callers who may view the page it links to, and left out when nothing has it.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { responding } from '../cluster/heartbeat.js';
+import { responding } from '../liveness.js';
 import { listCount } from './list.js';
 import type { PageId, ViewPageId } from './options.js';
-import type { Page, PageModule, RequestContext } from './page.js';
+import { isListPage, type Page, type PageModule, type RequestContext } from './page.js';
 import { DRIFT_FIELDS, queuedKeys } from './pages/clusters.js';
-import { isListPage } from './routes.js';
 
 export type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
 

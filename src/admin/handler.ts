@@ -36,7 +36,7 @@ interface Database {
   schema: string | null;
 }
 
-class Request implements RequestContext {
+class AdminRequest implements RequestContext {
   private actorName: Promise<string | null> | undefined;
   private fork: SqlEntityManager | undefined;
   constructor(
@@ -56,9 +56,9 @@ class Request implements RequestContext {
    * Runs a read with each statement under the admin's statement timeout, so one slow query (a
    * search over a huge table, a lock wait) answers 503 instead of holding a connection.
    */
-  async read<T>(fn: (r: Request) => Promise<T>): Promise<T> {
+  async read<T>(fn: (r: AdminRequest) => Promise<T>): Promise<T> {
     const em = timedReads(this.db.root, () => this.em, await this.db.pool(), this.options.statementTimeout, this.db.schema);
-    return fn(new Request(this.req, () => em, this.options, this.db, this.decisions));
+    return fn(new AdminRequest(this.req, () => em, this.options, this.db, this.decisions));
   }
 
   actor(): Promise<string | null> {
@@ -98,7 +98,7 @@ class Request implements RequestContext {
 }
 
 /** Asks `authorize` what the route needs, reading the body first when the answer depends on it. */
-async function allow(r: Request, route: Route, input: RouteInput): Promise<void> {
+async function allow(r: AdminRequest, route: Route, input: RouteInput): Promise<void> {
   const rules: Access[] = typeof route.access === 'function' ? route.access(input) : [route.access];
   for (const rule of rules) {
     if (rule === 'public' || rule === 'open') continue;
@@ -109,13 +109,13 @@ async function allow(r: Request, route: Route, input: RouteInput): Promise<void>
 }
 
 /** Before a body the access depends on is read: the caller may do at least one of what the route could need. */
-async function allowAny(r: Request, rules: { page: PageId; action: string }[]): Promise<void> {
+async function allowAny(r: AdminRequest, rules: { page: PageId; action: string }[]): Promise<void> {
   for (const { page, action } of rules.slice(0, -1)) if (await r.can(page, action)) return;
   const last = rules[rules.length - 1]!;
   await r.require(last.page, last.action);
 }
 
-async function api(r: Request, gate: Gate, method: string, segments: string[], search: string, res: ServerResponse): Promise<void> {
+async function api(r: AdminRequest, gate: Gate, method: string, segments: string[], search: string, res: ServerResponse): Promise<void> {
   const matched = ROUTES.match(segments);
   if (!matched) throw notFound(`No such API route: ${segments.join('/')}`);
   const route = matched.routes.find((x) => x.method === method);
@@ -252,7 +252,7 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
 
     if (isApi) {
       if (!segments.length) throw notFound('No such API route');
-      const r = new Request(req, () => inSchema(orm.em.fork(), schema) as SqlEntityManager, opts, db);
+      const r = new AdminRequest(req, () => inSchema(orm.em.fork(), schema) as SqlEntityManager, opts, db);
       return api(r, gate, method, segments, search, res);
     }
 

@@ -5,8 +5,7 @@
  */
 import { findRoute } from './find.js';
 import { overview } from './overview.js';
-import type { Label, PageModule, RequestContext, Route } from './page.js';
-import { isListPage } from './routes.js';
+import { isListPage, type Label, type PageModule, type RequestContext, type Route } from './page.js';
 
 async function meta(ctx: RequestContext, pages: readonly PageModule[]) {
   const out: Record<string, unknown> = {

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
-import type { LogLevel } from '../cluster/options.js';
+import type { LogLevel } from '../log.js';
 import { canonicalTimeZone } from '../time.js';
 import { checkToken, generateToken, parseAllowedHosts, type HostRule } from './access.js';
 import { taskNameSet, type TaskNames } from '../validate.js';
 
 /** Where the admin reports what went wrong unexpectedly (a 500's details); the cluster's `log` fits. */
-export type AdminLog = (level: LogLevel, message: string, detail?: unknown) => void;
+export type AdminLogger = (level: LogLevel, message: string, detail?: unknown) => void;
 
 export type PageId = 'successful' | 'failed' | 'scheduled' | 'queued' | 'clusters';
 export const PAGE_IDS: readonly PageId[] = ['successful', 'failed', 'scheduled', 'queued', 'clusters'];
@@ -89,7 +89,7 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
    * Receives what the admin hides from the client: the error behind a 500 (level 'error', the error
    * as `detail`). Default: console.error.
    */
-  log?: AdminLog;
+  log?: AdminLogger;
 }
 
 export const TASK_COLUMNS = [
@@ -136,7 +136,7 @@ export interface ResolvedOptions {
   statementTimeout: number;
   maxConcurrentReads: number;
   argsLimit: number;
-  log: AdminLog;
+  log: AdminLogger;
 }
 
 function defaultLog(level: LogLevel, message: string, detail?: unknown): void {

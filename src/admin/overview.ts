@@ -2,8 +2,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { attention, type AttentionItem } from './attention.js';
 import { listCount, type Count } from './list.js';
 import type { ListPageId } from './options.js';
-import type { PageModule, RequestContext } from './page.js';
-import { isListPage } from './routes.js';
+import { isListPage, type PageModule, type RequestContext } from './page.js';
 
 export interface HourCount {
   hour: string;

@@ -231,3 +231,13 @@ export async function runAction(ctx: RequestContext, page: Page, name: string, b
   result.cursor = remaining.value ? nextCursor : null;
   return result;
 }
+
+/** A page module with a list (a table): the others have only their own routes. */
+export function isListPage(m: PageModule): m is Page {
+  return 'table' in m;
+}
+
+/** The object after a change, for those who may view it; the others learn only its id. */
+export async function changed(ctx: RequestContext, page: Page['id'], object: Record<string, unknown>): Promise<Record<string, unknown>> {
+  return (await ctx.can(page, 'view')) ? { object } : { id: object.id };
+}

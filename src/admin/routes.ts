@@ -6,12 +6,7 @@
 import { HttpError, notFound } from './http.js';
 import { listCount } from './list.js';
 import { history, type HistoryEntry } from './log.js';
-import { runAction, type Page, type PageModule, type RequestContext, type Route } from './page.js';
-
-/** The object after a change, for those who may view it; the others learn only its id. */
-export async function changed(ctx: RequestContext, page: Page['id'], object: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return (await ctx.can(page, 'view')) ? { object } : { id: object.id };
-}
+import { isListPage, runAction, type Page, type PageModule, type RequestContext, type Route } from './page.js';
 
 const ok = (body: unknown) => ({ status: 200, body });
 
@@ -153,10 +148,6 @@ export class RouteTable {
       return false;
     }
   }
-}
-
-export function isListPage(m: PageModule): m is Page {
-  return 'table' in m;
 }
 
 /** A 405 names the methods the path answers, in its message and in the Allow header HTTP asks for. */

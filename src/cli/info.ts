@@ -5,7 +5,7 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { responding } from '../cluster/heartbeat.js';
+import { responding } from '../liveness.js';
 import { inSchema } from '../table-names.js';
 
 export interface QueueInfo {

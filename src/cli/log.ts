@@ -1,5 +1,5 @@
 /** The worker command's log lines: one per event, as text or as JSON (one object per line). */
-import type { LogLevel } from '../cluster/options.js';
+import type { LogLevel } from '../log.js';
 
 export type LogFormat = 'text' | 'json';
 export type LineLog = (level: LogLevel, message: string, detail?: unknown) => void;

@@ -5,7 +5,7 @@
  * MikroORM config as the `mikro-orm` CLI finds it.
  */
 import { parseArgs } from 'node:util';
-import { VERSION } from '../cluster/heartbeat.js';
+import { VERSION } from '../version.js';
 import { CliError } from './config.js';
 import { runInfo, runMonitor } from './inspect.js';
 import { runWorker } from './worker.js';

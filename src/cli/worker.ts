@@ -5,7 +5,7 @@
  */
 import { Cluster } from '../cluster/cluster.js';
 import type { ClusterOptions } from '../cluster/options.js';
-import type { TaskFunction } from '../cluster/attempt.js';
+import type { TaskFunction } from '../registry.js';
 import { CliError, importFile } from './config.js';
 import { lineLog, type LogFormat } from './log.js';
 import type { CliValues } from './main.js';

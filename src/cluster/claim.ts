@@ -12,9 +12,11 @@
  * is then only what it starts next.
  */
 import type { StoredPackage } from '../rows.js';
-import { timeoutOf, type Workers } from './attempt.js';
+import { timeoutOf } from './attempt.js';
+import type { Workers } from './workers.js';
 import type { ResolvedOptions } from './options.js';
-import { CLAIM, NEXT_EXPIRY, RELEASE, releaseValues, type Claimed, type RunStatement } from './sql.js';
+import type { RunStatement } from '../db/statements.js';
+import { CLAIM, NEXT_EXPIRY, RELEASE, releaseValues, type Claimed } from './sql.js';
 import type { Wake } from './wake.js';
 
 export interface ClaimHost {

@@ -2,15 +2,17 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { ScheduleRecord } from '../rows.js';
 import { SCHEMA_VERSION, versionOf } from '../schema.js';
 import { schemaOf } from '../table-names.js';
-import { Workers } from './attempt.js';
+import { Workers } from './workers.js';
 import { Claimer } from './claim.js';
-import { Heartbeat, VERSION } from './heartbeat.js';
-import type { Listener } from './listener.js';
+import { Heartbeat } from './heartbeat.js';
+import { VERSION } from '../version.js';
+import type { Listener } from '../db/listener.js';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
 import { MetricsUpkeep } from './rollup.js';
 import { Saver } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
-import { RELEASE, releaseValues, statementRunner, type Completion, type Queryable, type RunStatement } from './sql.js';
+import { statementRunner, type Queryable, type RunStatement } from '../db/statements.js';
+import { RELEASE, releaseValues, type Completion } from './sql.js';
 import { listenForCluster, Wake } from './wake.js';
 
 /** For the start line: the active schedules this cluster runs (a null cluster is the default's). */

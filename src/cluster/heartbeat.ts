@@ -4,31 +4,14 @@
  * package holds (ormq_queued.locked_by), so a package locked by a dead process shows as stuck.
  * The same object takes the control messages meant for its cluster (pause, resume, stop a task).
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CancelledError, CONTROL_CHANNEL, parseControl } from '../control.js';
+import { CancelledError, parseControl } from '../control.js';
+import { CONTROL_CHANNEL } from '../db/channels.js';
 import { newTaskId } from '../names.js';
 import type { TaskPackage } from '../rows.js';
-import type { RunStatement } from './sql.js';
+import type { RunStatement } from '../db/statements.js';
+import { VERSION } from '../version.js';
 
-/** ormq's own version, read once: from src/cluster or dist/src/cluster the package root is a few folders up. */
-function ownVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'ormq' && typeof pkg.version === 'string') return pkg.version.slice(0, 50);
-    } catch {
-      // not here: one folder up
-    }
-    dir = dirname(dir);
-  }
-  return 'unknown';
-}
-
-export const VERSION = ownVersion();
 const HOST = hostname().slice(0, 255);
 
 /**
@@ -43,12 +26,6 @@ export const BEAT = {
     on conflict (id) do update set heartbeat = now(), beat_ms = excluded.beat_ms, state = excluded.state,
       busy = excluded.busy, done = excluded.done, failed = excluded.failed, tasks = excluded.tasks`,
 };
-
-/** Beats a row may miss before its process counts as not responding. */
-export const MISSED_BEATS = 3;
-
-/** SQL: the ormq_cluster row `alias` has beaten within MISSED_BEATS of its interval, on the database's clock. */
-export const responding = (alias: string) => `${alias}.heartbeat >= now() - ${alias}.beat_ms * ${MISSED_BEATS} * interval '1 ms'`;
 
 /**
  * Pauses whose time is up end at the next beat of any process: the row goes, and the key's

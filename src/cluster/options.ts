@@ -2,11 +2,10 @@
 import { DEFAULT_MAX_CATCH_UP } from '../schedule-rules.js';
 import { checkSchema } from '../table-names.js';
 import { assertTimeZone } from '../time.js';
-import type { TaskFunction } from './attempt.js';
-import type { ListenConnection } from './listener.js';
+import type { LogLevel } from '../log.js';
+import type { ListenConnection } from '../db/listener.js';
+import type { TaskFunction } from '../registry.js';
 import { backoffErrors, resolveBackoff, type ResolvedBackoff, type RetryBackoff } from '../retries.js';
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface ClusterOptions {
   /** Cluster name = the queue key it claims, and `cluster` on saved tasks. Default 'default'. */

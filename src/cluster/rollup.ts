@@ -10,7 +10,7 @@
  */
 import { bucketOf, type StoredHistogram } from '../histogram.js';
 import type { TaskPackage } from '../rows.js';
-import type { Queryable } from './sql.js';
+import type { Queryable } from '../db/statements.js';
 
 export interface Attempt {
   pkg: TaskPackage;

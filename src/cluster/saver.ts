@@ -5,7 +5,8 @@
 import { toTask, type TaskRecord } from '../rows.js';
 import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
-import { completion, pruneStatement, taskRow, type Completion, type RunStatement } from './sql.js';
+import type { RunStatement } from '../db/statements.js';
+import { completion, pruneStatement, taskRow, type Completion } from './sql.js';
 
 type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
 

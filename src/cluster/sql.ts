@@ -5,27 +5,10 @@
  */
 
 import { ERROR_GROUP } from '../error-groups.js';
-import { SAVED_CHANNEL } from '../results.js';
+import { SAVED_CHANNEL } from '../db/channels.js';
 import { nextAttempt, ownMaxAttempts } from '../retries.js';
-import { qualify } from '../table-names.js';
 import type { ResolvedOptions } from './options.js';
 import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
-
-export interface Queryable {
-  query(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
-}
-
-/** Runs one of the statements below: qualified with the host's schema, and named unless prepared statements are off. */
-export type RunStatement = (statement: { name: string; text: string }, values: unknown[]) => ReturnType<Queryable['query']>;
-
-export function statementRunner(pool: Queryable, schema: string | null, prepared: boolean): RunStatement {
-  return (statement, values) => {
-    const text = qualify(statement.text, schema);
-    // A named statement is prepared once per connection: its name says which schema it was made for.
-    const name = schema ? `${statement.name}:${schema}` : statement.name;
-    return pool.query(prepared ? { name, text, values } : { text, values });
-  };
-}
 
 /**
  * A claim's lock in microseconds since the epoch, exact (a timestamptz read into a JS Date keeps

@@ -2,9 +2,8 @@
  * What wakes the cluster's loops: a timer (the poll, the next due schedule), or a nudge from a
  * notification heard on the LISTEN connection, a freed worker, a resume or a stop.
  */
-import { CONTROL_CHANNEL } from '../control.js';
-import { QUEUE_CHANNEL, SCHEDULE_CHANNEL } from '../producer.js';
-import { Listener, listenConfig, type ListenConnection } from './listener.js';
+import { CONTROL_CHANNEL, QUEUE_CHANNEL, SCHEDULE_CHANNEL } from '../db/channels.js';
+import { Listener, listenConfig, type ListenConnection } from '../db/listener.js';
 
 /** One loop's sleep. A nudge while the loop is awake is kept, so its next sleep returns at once. */
 export class Wake {

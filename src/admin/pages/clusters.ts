@@ -7,7 +7,7 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { checkKey, PAUSE_IN_FORCE, pauseKey, resumeKey, sendControl } from '../../control.js';
 import { wakeKeys } from '../../producer.js';
-import { MISSED_BEATS, responding } from '../../cluster/heartbeat.js';
+import { MISSED_BEATS, responding } from '../../liveness.js';
 import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
 import { writeLog } from '../log.js';
 import type { PageModule, RequestContext, Route } from '../page.js';

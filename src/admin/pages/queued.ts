@@ -5,7 +5,7 @@
  * Each change wakes the clusters listening for the package's key.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { responding } from '../../cluster/heartbeat.js';
+import { responding } from '../../liveness.js';
 import { wakeKeys } from '../../producer.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, isPlainObject, notFound } from '../http.js';
@@ -13,8 +13,7 @@ import { distinctValues, iso, keysetList, likePattern, textFilter, Where, type K
 import { headFields, jsonHead } from '../fields.js';
 import { searchBound, withinNewest } from '../search.js';
 import { writeLog } from '../log.js';
-import { DELETE, type Action, type Page, type RequestContext } from '../page.js';
-import { changed } from '../routes.js';
+import { changed, DELETE, type Action, type Page, type RequestContext } from '../page.js';
 
 const KEYSET: Keyset = { id: 'id', dir: 'desc', idKind: 'int' };
 const JSON_FIELDS = ['payload'] as const;

@@ -10,8 +10,7 @@ import { addDays, fromWall, toWall } from '../../time.js';
 import { badRequest } from '../http.js';
 import { keyColumn, keysetList, likePattern, textFilter, Where, type Keyset } from '../list.js';
 import type { LogEntry } from '../log.js';
-import { DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
-import { changed } from '../routes.js';
+import { changed, DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
 import { createSchedule, editSchedule, previewRuns } from './schedule-form.js';
 import { findOne, JSON_FIELDS, lastRunFilter, parseScheduleId, select, T, toDetail, type Row } from './schedule-rows.js';
 
