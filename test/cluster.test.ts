@@ -373,9 +373,10 @@ Retry('without ackFailures or maxAttempts a failed package stays queued, delayed
     const waiting = await enqueue(em(orm), 'never', [], { cluster: 'elsewhere' });
     await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
     // Waiting for its retry, `retry` seconds after its claim (between enqueue and start), held by no process;
-    // linked, so the admin finds it by task id, unlike a package that never failed.
+    // linked, so the admin finds it by task id, unlike a package that never failed. A task's start has
+    // its microseconds from performance.now(), within a millisecond of the clock the claim read.
     const rows = await sql(orm, `select payload->>'id' as task, lock is not null as locked, locked_by, linked,
-      run_at between t.enqueued + interval '60 s' and t.started + interval '60 s' as due
+      run_at between t.enqueued + interval '60 s' - interval '1 ms' and t.started + interval '60 s' + interval '1 ms' as due
       from ormq_queued left join ormq_task t on t.id = (payload->>'id')::char(32) order by ormq_queued.id`);
     assert.equal(rows, [{ task: id, locked: false, locked_by: null, linked: true, due: true }, { task: waiting, locked: false, locked_by: null, linked: false, due: null }]);
   } finally {
