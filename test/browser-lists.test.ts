@@ -4,7 +4,7 @@
  * dialogs that say what they act on, notices that name the task, and axe with no issue of any level.
  */
 import * as assert from 'uvu/assert';
-import { insertTask } from './helpers/admin.js';
+import { insertManyTasks, insertTask } from './helpers/admin.js';
 import { axe, closeBrowser, hostSuite, noProblems, openPage, shot, startHost, visit } from './helpers/browser.js';
 import { sql } from './helpers/db.js';
 import { CLEAR_ADMIN } from './helpers/suites.js';
@@ -57,6 +57,64 @@ L('a disabled danger button looks disabled: neither its text nor its border keep
     noProblems(w, 'Failed tasks');
     await w.context.close();
   }
+});
+
+L('"all matching" restates the search and filters, and above 1,000 rows its button waits for the count to be typed', async ({ host }) => {
+  const orm = host!.orm;
+  await insertManyTasks(orm, 1200, { success: false, func: 'bulk.fail', prefix: 'bulk-' });
+  await insertManyTasks(orm, 30, { success: false, func: 'other.fail', prefix: 'bulk-' });
+  for (const view of [{ name: 'phone', phone: true }, { name: 'dark', dark: true }, { name: 'desktop' }]) {
+    const w = await openPage(view);
+    const p = w.page;
+    await visit(w, host!.admin, '#/failed?search=bulk&func=bulk.fail', 'Failed tasks');
+    await p.getByRole('checkbox', { name: 'Select all rows on this page' }).check();
+    await p.getByRole('button', { name: 'Select all 1,200 matching' }).click();
+    await p.getByRole('group', { name: 'Actions' }).getByRole('button', { name: 'Delete' }).click();
+    const dialog = p.getByRole('dialog', { name: 'Delete 1,200 failed tasks?' });
+    await dialog.waitFor();
+    assert.equal(await dialog.getByRole('list', { name: 'Matching' }).locator('li').allInnerTexts(), ['Search: bulk', 'Func: bulk.fail'], view.name);
+    const go = dialog.getByRole('button', { name: 'Delete' });
+    assert.ok(await go.isDisabled(), `${view.name}: waits for the count`);
+    const typed = dialog.getByLabel('Type 1,200 to confirm');
+    await typed.fill('1,199');
+    assert.ok(await go.isDisabled(), `${view.name}: a wrong count keeps it disabled`);
+    await typed.fill('1,200');
+    assert.ok(!(await go.isDisabled()), `${view.name}: the count enables it`);
+    assert.equal(await axe(p), [], `axe on the bulk dialog (${view.name})`);
+    await shot(p, `lists-bulk-dialog-${view.name}`);
+    if (view.name !== 'desktop') {
+      await dialog.getByRole('button', { name: 'Cancel' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      assert.equal(await sql(orm, `select count(*)::int as n from ormq_task where func = 'bulk.fail'`), [{ n: 1200 }], 'Cancel deletes nothing');
+    } else {
+      await go.click();
+      await p.getByText('Deleted 1,200 failed tasks.').waitFor({ timeout: 30_000 });
+      assert.equal(await sql(orm, `select func, count(*)::int as n from ormq_task group by func`), [{ func: 'other.fail', n: 30 }], 'only the matching rows went');
+    }
+    noProblems(w, `the bulk dialog (${view.name})`);
+    await w.context.close();
+  }
+});
+
+L('an action on one row names it in the notice', async ({ host }) => {
+  await failures(host!, 1, 'sync-invoices');
+  await failures(host!, 2, 'import-ledger');
+  const w = await openPage();
+  const p = w.page;
+  await visit(w, host!.admin, '#/failed', 'Failed tasks');
+  await p.getByRole('checkbox', { name: 'Select sync-invoices' }).check();
+  await p.getByRole('group', { name: 'Actions' }).getByRole('button', { name: 'Delete' }).click();
+  const dialog = p.getByRole('dialog', { name: 'Delete 1 failed task?' });
+  assert.is(await dialog.getByRole('textbox').count(), 0, 'a picked row needs no typed count');
+  await dialog.getByRole('button', { name: 'Delete' }).click();
+  await p.getByRole('status').getByText('Deleted sync-invoices.').waitFor();
+  // more than one: counted
+  await p.getByRole('checkbox', { name: 'Select all rows on this page' }).check();
+  await p.getByRole('group', { name: 'Actions' }).getByRole('button', { name: 'Delete' }).click();
+  await p.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await p.getByRole('status').getByText('Deleted 2 failed tasks.').waitFor();
+  noProblems(w, 'Failed tasks');
+  await w.context.close();
 });
 
 L.after(closeBrowser);

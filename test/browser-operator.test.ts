@@ -95,7 +95,7 @@ Ops('resubmit links to the new task, the new task links back, and a bookmark of 
   const p = w.page;
   await visit(w, host!.admin, `#/failed/${final}`, 'broken-import');
   await p.getByRole('button', { name: 'Resubmit' }).click();
-  await p.getByText('Resubmitted 1 failed task.').waitFor();
+  await p.getByText('Resubmitted broken-import.').waitFor();
   await p.getByRole('status').getByRole('link', { name: 'Open the new task' }).click();
   await p.getByRole('heading', { level: 1, name: /broken-import/ }).waitFor();
   assert.match(p.url(), /#\/queued\/\d+$/);

@@ -183,7 +183,7 @@ for (const kind of ['express', 'koa'] as const) {
     await args.getByText('"line": 399').waitFor();
     await w.page.getByRole('button', { name: 'Resubmit' }).click();
     await w.page.waitForURL(/#\/failed$/);
-    await w.page.getByText('Resubmitted 1 failed task.').waitFor();
+    await w.page.getByText('Resubmitted broken-import.').waitFor();
     assert.is(await w.page.getByRole('link', { name: 'broken-import' }).count(), 0, 'it left Failed tasks');
     const done = await waitFor(
       async () => (await sql(host!.orm, `select id from ormq_task where success and "group" = 'imports' and func = 'work.recover'`))[0],
@@ -399,7 +399,8 @@ Actions('failed tasks are resubmitted from the list, leave Failed and succeed on
   const dialog = w.page.getByRole('dialog');
   await dialog.getByText('Resubmit 1 failed task?').waitFor();
   await dialog.getByRole('button', { name: 'Resubmit' }).click();
-  await w.page.getByText('Resubmitted 1 failed task.').waitFor();
+  // one row: the notice names it
+  await w.page.getByText('Resubmitted retry-me-a.').waitFor();
   await w.page.getByRole('link', { name: 'retry-me-a' }).waitFor({ state: 'detached' });
   await w.page.getByRole('link', { name: 'retry-me-b' }).waitFor();
   assert.equal(await sql(orm, 'select id from ormq_task where id = ?', [a]), [], 'the failure row is gone');
@@ -498,7 +499,7 @@ Actions('a schedule is created (Hourly, repeats 24), edited, paused, resumed, ru
   await p.getByRole('button', { name: 'Delete' }).click();
   await p.getByRole('dialog').getByText('Delete 1 schedule?').waitFor();
   await p.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
-  await p.getByText('Deleted 1 schedule.').waitFor();
+  await p.getByText('Deleted hourly-export.').waitFor();
   assert.equal(await sql(orm, 'select id from ormq_schedule where id = ?', [row!.id]), []);
   await noProblems(w, 'the schedule lifecycle', [400, 409]);
   await w.context.close();
@@ -609,7 +610,7 @@ Actions('a queued package is released from the list', async ({ host }) => {
   await p.getByRole('checkbox', { name: `Select locked-package (${q!.id})` }).check();
   await p.getByRole('button', { name: 'Release' }).click();
   await p.getByRole('dialog').getByRole('button', { name: 'Release' }).click();
-  await p.getByText('Released 1 queued task.').waitFor();
+  await p.getByText(`Released locked-package (${q!.id}).`).waitFor();
   await p.getByRole('cell', { name: 'waiting' }).waitFor();
   assert.is((await sql(orm, 'select lock from ormq_queued where id = ?', [q!.id]))[0]!.lock, null);
   await noProblems(w, 'release');

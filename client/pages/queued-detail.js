@@ -80,7 +80,7 @@ function EditQueued({ o, onSaved }) {
 function Detail({ meta, id }) {
   return html`<${ObjectDetail} page="queued" id=${id} meta=${meta} title=${title}
     name=${(/** @type {any} */ o) => `${o.payload?.name ?? o.name ?? 'Package'} (${o.id})`} missing=${() => `Queued task ${id}`}
-    noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ o) => `queued task ${o.id}`}
+    noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ o) => o.name ?? `queued task ${o.id}`}
     applies=${(/** @type {string} */ a, /** @type {any} */ o) => a !== 'release' || !!o.lock}
     before=${(/** @type {any} */ data) => data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
     order=${ORDER} render=${{
