@@ -117,5 +117,41 @@ L('an action on one row names it in the notice', async ({ host }) => {
   await w.context.close();
 });
 
+L('Queued tasks show each package\'s age, the process holding its lock and when the lock expires', async ({ host }) => {
+  const orm = host!.orm;
+  await sql(
+    orm,
+    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks, config)
+     values ('p-holder', 'mail', 'box-7', 77, now(), now(), 3600000, 'running', 2, 1, 0, 0, '0.0.1', '[]'::jsonb, '{"retry": 600}'::jsonb)`,
+  );
+  try {
+    await sql(
+      orm,
+      `insert into ormq_queued (key, payload, lock, locked_by) values ('mail', jsonb_build_object('id', md5('x'), 'name', 'send-digest', 'func', 'email.send',
+         'args', '[]'::jsonb, 'kwargs', '{}'::jsonb, 'enqueued', to_char((now() - interval '12 minutes') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+         now() - interval '2 minutes', 'p-holder')`,
+    );
+    for (const view of [{ name: 'desktop' }, { name: 'dark', dark: true }, { name: 'phone', phone: true }]) {
+      const w = await openPage(view);
+      const p = w.page;
+      await visit(w, host!.admin, '#/queued', 'Queued tasks');
+      const row = p.getByRole('row', { name: /send-digest/ });
+      await row.waitFor();
+      const cell = async (col: string) => (await row.locator(`td.col-${col}`).innerText()).replace(/\s+/g, ' ');
+      assert.match(await cell('lock'), /2 min ago · expires in 8 min/, view.name);
+      if (view.name !== 'phone') {
+        assert.match(await cell('enqueued'), /12 min ago/, view.name);
+        assert.is(await cell('lockedBy'), 'mail (box-7 pid 77)', view.name);
+      }
+      assert.equal(await axe(p), [], `axe on Queued tasks (${view.name})`);
+      await shot(p, `lists-queued-${view.name}`);
+      noProblems(w, `Queued tasks (${view.name})`);
+      await w.context.close();
+    }
+  } finally {
+    await sql(orm, `delete from ormq_cluster where id = 'p-holder'`);
+  }
+});
+
 L.after(closeBrowser);
 L.run();
