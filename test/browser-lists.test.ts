@@ -4,7 +4,7 @@
  * dialogs that say what they act on, notices that name the task, and axe with no issue of any level.
  */
 import * as assert from 'uvu/assert';
-import { insertManyTasks, insertTask } from './helpers/admin.js';
+import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
 import { axe, closeBrowser, hostSuite, noProblems, openPage, shot, startHost, visit } from './helpers/browser.js';
 import { sql } from './helpers/db.js';
 import { CLEAR_ADMIN } from './helpers/suites.js';
@@ -150,6 +150,38 @@ L('Queued tasks show each package\'s age, the process holding its lock and when 
     }
   } finally {
     await sql(orm, `delete from ormq_cluster where id = 'p-holder'`);
+  }
+});
+
+L('the Metrics per-func table sorts by a header click, and a second click turns the order round', async ({ host }) => {
+  const orm = host!.orm;
+  await sql(orm, 'truncate ormq_metric');
+  const at = new Date(Date.now() - 10 * 60_000).toISOString();
+  await insertRollup(orm, { at, func: 'b.mid', count: 20, runtime: 50 });
+  await insertRollup(orm, { at, func: 'a.many', count: 90, runtime: 5 });
+  await insertRollup(orm, { at, func: 'c.few', count: 3, runtime: 4000 });
+  await insertRollup(orm, { at, func: 'c.few', count: 3, success: false, runtime: 4000 });
+  for (const view of [{ name: 'desktop' }, { name: 'dark', dark: true }, { name: 'phone', phone: true }]) {
+    const w = await openPage(view);
+    const p = w.page;
+    await visit(w, host!.admin, '#/metrics?range=1h', 'Metrics');
+    const order = () => p.locator('.metrics tbody th').evaluateAll((ths) => ths.map((th) => th.textContent));
+    await p.locator('.metrics tbody th').first().waitFor();
+    const header = (name: string) => p.getByRole('columnheader', { name: new RegExp(`^${name}`) });
+    await header('Runtime p50').getByRole('button').click();
+    assert.equal(await order(), ['c.few', 'b.mid', 'a.many'], `${view.name}: slowest first`);
+    assert.is(await header('Runtime p50').getAttribute('aria-sort'), 'descending');
+    await header('Runtime p50').getByRole('button').click();
+    assert.equal(await order(), ['a.many', 'b.mid', 'c.few'], `${view.name}: fastest first`);
+    assert.is(await header('Runtime p50').getAttribute('aria-sort'), 'ascending');
+    await header('Failures').getByRole('button').click();
+    assert.equal((await order())[0], 'c.few', `${view.name}: most failures first`);
+    await header('Func').getByRole('button').click();
+    assert.equal(await order(), ['a.many', 'b.mid', 'c.few'], `${view.name}: names A to Z`);
+    assert.equal(await axe(p), [], `axe on Metrics (${view.name})`);
+    await shot(p, `lists-metrics-sorted-${view.name}`);
+    noProblems(w, `Metrics (${view.name})`);
+    await w.context.close();
   }
 });
 
