@@ -133,7 +133,11 @@ export function Metrics({ meta, route }) {
       <h2>Per func</h2>
       ${data.funcs.length === 0
         ? html`<p class="empty">No task ran in this range.</p>`
-        : html`<div class="table-wrap"><table>
+        : html`<div class="sort-by filter"><label for="sort-by">Sort by</label>
+          <select id="sort-by" value=${sort ? String(sort[0]) : ''} onChange=${(/** @type {any} */ e) => setSort(e.currentTarget.value ? [+e.currentTarget.value, e.currentTarget.value === '0' ? 1 : -1] : null)}>
+            <option value="">As listed</option>${COLUMNS.map(([name], i) => html`<option value=${String(i)}>${name}</option>`)}
+          </select></div>
+        <div class="table-wrap per-func"><table>
         <caption class="sr-only">Per func, ${note}</caption>
         <thead><tr>
           ${COLUMNS.map(([name], i) => html`<th scope="col" class=${i ? 'num' : undefined} aria-sort=${sort?.[0] === i ? (sort[1] > 0 ? 'ascending' : 'descending') : undefined}>
@@ -141,12 +145,9 @@ export function Metrics({ meta, route }) {
         </tr></thead>
         <tbody>${sorted(data.funcs, sort).map((/** @type {any} */ f) => html`<tr>
           <th scope="row">${can('successful') ? html`<a href=${tasks('successful', f.func, data.from, data.to)}>${dotted(f.func)}</a>` : dotted(f.func)}</th>
-          <td class="num">${num(f.runs)}</td>
-          <td class="num">${f.failures && can('failed') ? html`<a href=${tasks('failed', f.func, data.from, data.to)}>${num(f.failures)}</a>` : num(f.failures)}</td>
-          <td class=${`num${f.failures ? ' bad' : ''}`}>${percent(f.failureRate)}</td>
-          <td class="num">${rate(f.perMinute)}</td>
-          <td class="num">${dur(f.runtime.p50)}</td><td class="num">${dur(f.runtime.p95)}</td><td class="num">${dur(f.runtime.max)}</td>
-          <td class="num">${dur(f.wait.p95)}</td>
+          ${[num(f.runs), f.failures && can('failed') ? html`<a href=${tasks('failed', f.func, data.from, data.to)}>${num(f.failures)}</a>` : num(f.failures),
+            percent(f.failureRate), rate(f.perMinute), dur(f.runtime.p50), dur(f.runtime.p95), dur(f.runtime.max), dur(f.wait.p95)]
+            .map((v, i) => html`<td class=${i === 2 && f.failures ? 'num bad' : 'num'} data-label=${COLUMNS[i + 1][0]}>${v}</td>`)}
         </tr>`)}</tbody>
       </table></div>
       <p class="hint">Percentiles come from log-scale histograms: within about 40 % of the exact value. A func opens its successful tasks, a failure count its failed tasks, over this range; only the tasks saveLimit kept are listed.</p>`}
