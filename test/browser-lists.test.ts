@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
 import { axe, closeBrowser, hostSuite, noProblems, openPage, shot, startHost, visit } from './helpers/browser.js';
 import { sql } from './helpers/db.js';
+import { schedule } from '../src/index.js';
 import { CLEAR_ADMIN } from './helpers/suites.js';
 
 const L = hostSuite('browser: dense and safe lists', () => startHost());
@@ -195,6 +196,67 @@ L('the Metrics per-func table sorts by a header click, and a second click turns 
     await shot(p, `lists-metrics-sorted-${view.name}`);
     noProblems(w, `Metrics (${view.name})`);
     await w.context.close();
+  }
+});
+
+L('Go to, from "/" or the header: an id or a name opens the one page holding it, lists the places of a name in several, and says when nothing has it', async ({ host }) => {
+  const orm = host!.orm;
+  const failed = await insertTask(orm, { name: 'sync-invoices', func: 'work.recover', success: false, result: { error: 'Error', message: 'x' } });
+  await insertTask(orm, { name: 'twin', func: 'work.recover' });
+  await insertTask(orm, { name: 'twin', func: 'work.recover', success: false, result: { error: 'Error', message: 'x' } });
+  const s = await schedule(orm.em.fork(), { name: 'nightly-export', func: 'report.build', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000) });
+  try {
+    for (const view of [{ name: 'desktop' }, { name: 'phone', phone: true }, { name: 'dark', dark: true }]) {
+      const w = await openPage(view);
+      const p = w.page;
+      const box = p.getByRole('dialog', { name: 'Go to' });
+      const go = async (q: string) => {
+        await box.getByLabel('Task id or name, package id or schedule').fill(q);
+        await box.getByLabel('Task id or name, package id or schedule').press('Enter');
+      };
+      // "/" where no box has focus (a phone has no such key: the header's button)
+      await visit(w, host!.admin, '#/', 'Overview');
+      if (view.phone) await p.getByRole('button', { name: 'Go to…' }).click();
+      else await p.locator('body').press('/');
+      await box.waitFor();
+      assert.is(await p.evaluate(() => document.activeElement?.id), 'goto-q', `${view.name}: the box has focus`);
+      await go(failed);
+      await p.getByRole('heading', { level: 1, name: 'sync-invoices' }).waitFor();
+      assert.match(p.url(), new RegExp(`#/failed/${failed}$`));
+      await box.waitFor({ state: 'detached' });
+      // from a detail, by a schedule's name
+      await p.getByRole('button', { name: 'Go to…' }).click();
+      await go('nightly-export');
+      await p.waitForURL(new RegExp(`#/scheduled/${s.id}$`));
+      // a name in two places: both listed, each a link
+      await p.getByRole('button', { name: 'Go to…' }).click();
+      await go('twin');
+      const places = box.getByRole('status').getByRole('listitem');
+      await places.first().waitFor();
+      assert.equal(await places.allInnerTexts(), ['Successful tasks: twin', 'Failed tasks: twin'], view.name);
+      assert.equal(await axe(p), [], `axe with Go to open (${view.name})`);
+      await shot(p, `lists-goto-${view.name}`);
+      await places.nth(1).getByRole('link').click();
+      await p.getByRole('heading', { level: 1, name: 'twin' }).waitFor();
+      assert.match(p.url(), /#\/failed\/[0-9a-f]{32}$/);
+      // nothing has it
+      await p.getByRole('button', { name: 'Go to…' }).click();
+      await go('no-such-thing');
+      await box.getByText('No task, package or schedule has the id or name “no-such-thing”.').waitFor();
+      await p.keyboard.press('Escape');
+      await box.waitFor({ state: 'detached' });
+      // on a list "/" keeps to the list's own search
+      await visit(w, host!.admin, '#/failed', 'Failed tasks');
+      if (!view.phone) {
+        await p.locator('body').press('/');
+        assert.is(await p.evaluate(() => document.activeElement?.id), 'search');
+        assert.is(await box.count(), 0);
+      }
+      noProblems(w, `Go to (${view.name})`);
+      await w.context.close();
+    }
+  } finally {
+    await sql(orm, 'delete from ormq_schedule');
   }
 });
 
