@@ -5,7 +5,7 @@ import { ErrorBox } from './components/detail.js';
 import { LiveContext, lastLoad, useData } from './lib/data.js';
 import { clearNotice, useNotice } from './lib/notice.js';
 import { isListPage, PAGES, viewOf } from './lib/pages.js';
-import { href, navigate, pageTitle, parseHash, searchSoon, useRoute } from './lib/router.js';
+import { href, pageTitle, parseHash, useRoute } from './lib/router.js';
 
 // the first page's code is fetched alongside api/meta rather than after it
 viewOf(parseHash().path)?.load().catch(() => {});
@@ -104,6 +104,9 @@ function focusHeading(still) {
   }
 }
 
+/** The Go to box, its code fetched when first opened. */
+const goto = () => import('./components/goto.js').then((m) => m.openGoto((p) => PAGES[p]?.title ?? p));
+
 export function App() {
   const meta = useData('meta', { live: false });
   const route = useRoute();
@@ -124,11 +127,9 @@ export function App() {
       if (t.closest('input, textarea, select, [contenteditable]')) return;
       const search = document.getElementById('search');
       e.preventDefault();
-      if (search) return search.focus();
-      // no search box here (the overview, a detail, Clusters, Metrics): the list's, else Failed tasks'
-      const list = isListPage(page) ? page : 'failed';
-      searchSoon();
-      navigate(href([list]));
+      // a list's own search finds its rows and says where else a miss is; elsewhere, Go to
+      if (search) search.focus();
+      else goto();
     };
     addEventListener('keydown', onKey);
     return () => removeEventListener('keydown', onKey);
@@ -163,6 +164,7 @@ export function App() {
       </nav>
       <div class="top-right">
         ${m?.readOnly && html`<span class="tag">read-only</span>`}
+        <button type="button" class="link" aria-keyshortcuts="/" onClick=${goto}>Go to…</button>
         <${Updated} />
         <label class="live"><input type="checkbox" checked=${live} onChange=${(/** @type {any} */ e) => setLive(e.currentTarget.checked)} /> Live</label>
       </div>

@@ -582,6 +582,36 @@ Detail('schedule and queued details, with history of admin actions and their act
   assert.is((await api.get('api/scheduled/abc')).status, 404);
 });
 
+Detail('a queued package says when it was enqueued, which process holds its lock and when the lock expires', async ({ orm, api }) => {
+  const before = Date.now();
+  await enqueue(orm.em.fork(), 'work', [], { name: 'claimed' });
+  await enqueue(orm.em.fork(), 'work', [], { name: 'held-by-hand' });
+  await enqueue(orm.em.fork(), 'work', [], { name: 'waiting' });
+  // a process whose retry is 30 s claimed one 10 s ago; the other was locked by hand, as an edit delays it
+  await sql(
+    orm,
+    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks, config)
+     values ('p-holder', 'mail', 'box-7', 77, now(), now(), 1000, 'running', 2, 1, 0, 0, '0.0.1', '[]'::jsonb, '{"retry": 30}'::jsonb)`,
+  );
+  try {
+    await sql(orm, `update ormq_queued set lock = now() - interval '10 seconds', locked_by = 'p-holder' where payload->>'name' = 'claimed'`);
+    await sql(orm, `update ormq_queued set lock = now() + interval '1 hour' where payload->>'name' = 'held-by-hand'`);
+    const { rows } = (await api.get('api/queued')).json;
+    const by = Object.fromEntries(rows.map((r: any) => [r.name, r]));
+    for (const r of rows) assert.ok(Date.parse(r.enqueued) >= before - 1000 && Date.parse(r.enqueued) <= Date.now(), `${r.name} enqueued ${r.enqueued}`);
+    assert.is(by.claimed.lockedBy, 'mail (box-7 pid 77)');
+    assert.is(Date.parse(by.claimed.lockExpires) - Date.parse(by.claimed.lock), 30_000, 'its process\'s retry');
+    assert.is(by['held-by-hand'].lockedBy, null);
+    assert.is(Date.parse(by['held-by-hand'].lockExpires) - Date.parse(by['held-by-hand'].lock), 90_000, 'the admin\'s retry');
+    assert.equal([by.waiting.lock, by.waiting.lockExpires, by.waiting.lockedBy], [null, null, null]);
+    // the detail says the same
+    const d = (await api.get(`api/queued/${by.claimed.id}`)).json.object;
+    assert.equal([d.lockedBy, d.lockExpires, d.enqueued], [by.claimed.lockedBy, by.claimed.lockExpires, by.claimed.enqueued]);
+  } finally {
+    await sql(orm, `delete from ormq_cluster where id = 'p-holder'`);
+  }
+});
+
 Detail.run();
 
 /** A task that failed while its package stays queued for a retry, as a cluster with default settings leaves it. */
@@ -1218,7 +1248,7 @@ Queued('list by newest, key filter and search on name and func', async ({ orm, a
   await enqueue(em, 'work', [], { name: '50%_off', cluster: 'east' });
   const all = await api.get('api/queued');
   assert.equal(all.json.rows.map((r: any) => r.name), ['50%_off', 'second', 'first']);
-  assert.equal(Object.keys(all.json.rows[0]).sort(), ['func', 'group', 'id', 'key', 'lock', 'name', 'runAt', 'stuck', 'taskId']);
+  assert.equal(Object.keys(all.json.rows[0]).sort(), ['enqueued', 'func', 'group', 'id', 'key', 'lock', 'lockExpires', 'lockedBy', 'name', 'runAt', 'stuck', 'taskId']);
   assert.is(all.json.rows[2].group, 'g1');
   assert.match(all.json.rows[0].taskId, /^[0-9a-f]{32}$/);
   assert.equal((await api.get('api/queued?key=east')).json.rows.map((r: any) => r.name), ['50%_off', 'first']);

@@ -95,7 +95,7 @@ Ops('resubmit links to the new task, the new task links back, and a bookmark of 
   const p = w.page;
   await visit(w, host!.admin, `#/failed/${final}`, 'broken-import');
   await p.getByRole('button', { name: 'Resubmit' }).click();
-  await p.getByText('Resubmitted 1 failed task.').waitFor();
+  await p.getByText('Resubmitted broken-import.').waitFor();
   await p.getByRole('status').getByRole('link', { name: 'Open the new task' }).click();
   await p.getByRole('heading', { level: 1, name: /broken-import/ }).waitFor();
   assert.match(p.url(), /#\/queued\/\d+$/);
@@ -143,14 +143,15 @@ Ops('"← list" returns to the same filters and page; a task is found by its id;
   await p.getByLabel('Search', { exact: true }).press('Enter');
   await waitFor(async () => (await p.locator('tbody tr').count()) === 1 && (await p.getByRole('link', { name: 'broken-import' }).count()) === 1, 'the id to find its task');
 
-  // "/" on the overview and on a detail opens a list with its search box focused
+  // "/" on the overview and on a detail opens Go to, its box focused
   await visit(w, host!.admin, '#/', 'Overview');
   await p.locator('body').press('/');
-  await p.waitForURL(/#\/failed$/);
-  await waitFor(() => p.evaluate(() => document.activeElement?.id === 'search'), 'the search box to take focus');
+  await p.getByRole('dialog', { name: 'Go to' }).waitFor();
+  await waitFor(() => p.evaluate(() => document.activeElement?.id === 'goto-q'), 'the Go to box to take focus');
+  await p.keyboard.press('Escape');
   await visit(w, host!.admin, `#/failed/${final}`, 'broken-import');
   await p.locator('body').press('/');
-  await waitFor(() => p.evaluate(() => document.activeElement?.id === 'search'), 'the search box to take focus');
+  await waitFor(() => p.evaluate(() => document.activeElement?.id === 'goto-q'), 'the Go to box to take focus');
   noProblems(w, 'context');
   await w.context.close();
 });

@@ -54,37 +54,11 @@ export async function runAction(page, action, target, progress) {
 }
 
 /**
- * A modal confirmation. `ask` resolves true when the user confirms.
- * @returns {[any, (title: string, detail: string, verb: string, danger?: boolean) => Promise<boolean>]}
+ * A modal confirmation, resolving true when the user confirms; its code is fetched when first asked for.
+ * @param {[string, string, string, boolean?, import('./confirm.js').More?]} a title, detail, verb, danger, more
+ * @returns {Promise<boolean>}
  */
-export function useConfirm() {
-  const [req, setReq] = useState(/** @type {null | { title: string, detail: string, verb: string, danger?: boolean, resolve: (ok: boolean) => void }} */ (null));
-  const ref = useRef(/** @type {HTMLDialogElement | null} */ (null));
-  useEffect(() => {
-    const d = ref.current;
-    if (req && d && !d.open) d.showModal();
-  }, [req]);
-  /** @param {boolean} ok */
-  const close = (ok) => {
-    ref.current?.close();
-    req?.resolve(ok);
-    setReq(null);
-  };
-  const dialog = req
-    ? html`<dialog ref=${ref} aria-labelledby="confirm-title" aria-describedby="confirm-detail" onCancel=${(/** @type {Event} */ e) => {
-        e.preventDefault();
-        close(false);
-      }}>
-        <h2 id="confirm-title">${req.title}</h2>
-        <p id="confirm-detail">${req.detail}</p>
-        <div class="buttons">
-          <button type="button" class=${req.danger ? 'danger' : 'primary'} onClick=${() => close(true)}>${req.verb}</button>
-          <button type="button" onClick=${() => close(false)} autofocus>Cancel</button>
-        </div>
-      </dialog>`
-    : null;
-  return [dialog, (title, detail, verb, danger) => new Promise((resolve) => setReq({ title, detail, verb, danger, resolve }))];
-}
+export const ask = async (...a) => (await import('./confirm.js')).confirm(...a);
 
 /** @param {{ label: string, done: number, total: number }} props */
 export function Progress({ label, done, total }) {
@@ -106,11 +80,11 @@ export function Progress({ label, done, total }) {
  *   onDone: (action: Action, done: number) => void,
  *   onError?: (e: Error) => void,
  *   quick?: boolean,
- * }} props quick: only destructive actions ask first (a detail page's buttons act on the one row shown);
+ *   scope?: () => string[],
+ * }} props scope: the list's search and filters restated, for an action on all matching rows; quick: only destructive actions ask first (a detail page's buttons act on the one row shown);
  *   estimated: count is the server's estimate (a large table), so the confirmation says "about"
  */
-export function ActionButtons({ page, actions, target, count, estimated, noun, onDone, onError, quick }) {
-  const [dialog, ask] = useConfirm();
+export function ActionButtons({ page, actions, target, count, estimated, noun, onDone, onError, quick, scope }) {
   const [running, setRunning] = useState(/** @type {null | { label: string, done: number, total: number }} */ (null));
   // shown beside the buttons that caused it, and scrolled to: the top of the page may be out of sight
   const [failed, setFailed] = useState(/** @type {string | null} */ (null));
@@ -123,7 +97,7 @@ export function ActionButtons({ page, actions, target, count, estimated, noun, o
     const t = target();
     if (!t) return;
     const about = estimated ? 'about ' : '';
-    const ok = (quick && !a.danger) || await ask(`${a.label} ${about}${noun(count)}?`, a.danger ? 'This cannot be undone.' : `This applies to ${about}${num(count)} ${count === 1 ? 'row' : 'rows'}.`, a.label, a.danger);
+    const ok = (quick && !a.danger) || await ask(`${a.label} ${about}${noun(count)}?`, a.danger ? 'This cannot be undone.' : `This applies to ${about}${num(count)} ${count === 1 ? 'row' : 'rows'}.`, a.label, a.danger, 'all' in t ? { scope: scope?.(), count } : {});
     if (!ok) return;
     setFailed(null);
     setRunning({ label: `${a.label}:`, done: 0, total: count });
@@ -143,6 +117,5 @@ export function ActionButtons({ page, actions, target, count, estimated, noun, o
     </div>
     ${running && html`<${Progress} ...${running} />`}
     ${failed && html`<p class="error action-error" role="alert" ref=${errorRef}>${failed}</p>`}
-    ${dialog}
   `;
 }

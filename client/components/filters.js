@@ -1,5 +1,4 @@
 import { html } from 'htm/preact';
-import { takeSearchFocus } from '../lib/router.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 /**
@@ -11,10 +10,7 @@ export function SearchBox({ value, onSearch, hint }) {
   const [draft, setDraft] = useState(value);
   const timer = useRef(/** @type {any} */ (0));
   useEffect(() => setDraft(value), [value]);
-  useEffect(() => {
-    if (takeSearchFocus()) document.getElementById('search')?.focus();
-    return () => clearTimeout(timer.current);
-  }, []);
+  useEffect(() => () => clearTimeout(timer.current), []);
   return html`
     <form class="search" role="search" onSubmit=${(/** @type {Event} */ e) => {
       e.preventDefault();

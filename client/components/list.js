@@ -134,12 +134,15 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
         <${ActionButtons} page=${page} actions=${allowed} count=${selectedCount} estimated=${all && matching !== null && estimated} noun=${noun}
           target=${() => (all && matching !== null ? { all: true, filter, count: matching } : selected.size ? { ids: [...selected].map((id) => rawIds.current.get(id) ?? id) } : null)}
           onDone=${(/** @type {any} */ a, /** @type {number} */ done) => {
-            notify(`${a.past} ${noun(done)}.`);
+            // one row picked: the notice names it ("Resubmitted sync-invoices")
+            const picked = !all && selected.size === 1 && rows.find((r) => selected.has(String(r.id)));
+            notify(`${a.past} ${done === 1 && picked ? rowName(picked) : noun(done)}.`);
             setSelected(new Set());
             setAll(false);
             setMatching(null);
             list.reload();
           }}
+          scope=${() => [...(search ? [`Search: ${search}`] : []), ...filters.filter((f) => filter[f.name]).map((f) => `${f.label}: ${f.chip ? f.chip(filter[f.name]) : filter[f.name]}`)]}
           onError=${() => list.reload()} />
         ${allOnPage && more && !all && matching !== null &&
         html`<button type="button" class="link" onClick=${() => setAll(true)}>Select all ${about}${num(matching)} matching</button>`}

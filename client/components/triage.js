@@ -39,7 +39,7 @@ export function Groups({ params }) {
     <${ErrorBox} error=${error} />
     ${!data && !error && html`<p class="loading" aria-busy="true">Loading…</p>`}
     ${data && groups.length === 0 && html`<p class="empty">No failures${data.from ? ` since ${localTime(data.from)}` : ''}${Object.keys(filter).length ? ' match' : ''}.</p>`}
-    ${groups.length > 0 && html`<div class="table-wrap"><table class="groups">
+    ${groups.length > 0 && html`<div class="table-wrap" role="region" aria-label="Failure groups, table" tabindex="0"><table class="groups">
       <caption class="sr-only">Failures grouped by func, error type and message</caption>
       <thead><tr><th scope="col" class="num">Count</th><th scope="col">Cause</th><th scope="col" class="wide">Func</th><th scope="col" class="wide">Last</th><th scope="col" class="wide">First</th></tr></thead>
       <tbody>${groups.map((g) => html`<tr>

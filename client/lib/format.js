@@ -27,6 +27,7 @@ export const LABELS = {
   version: 'Version',
   key: 'Key',
   lock: 'Lock',
+  lockedBy: 'Locked by',
   taskId: 'Task id',
   payload: 'Payload',
   stuck: 'Stuck',

@@ -94,17 +94,3 @@ export function pageTitle(appTitle, own) {
 export function detailTitle(name, page) {
   pageTitle(undefined, [name, page]);
 }
-
-let focusSearch = false;
-
-/** "/" pressed where there is no search box: the next list shown focuses its own. */
-export function searchSoon() {
-  focusSearch = true;
-}
-
-/** @returns {boolean} true once after searchSoon() */
-export function takeSearchFocus() {
-  const f = focusSearch;
-  focusSearch = false;
-  return f;
-}

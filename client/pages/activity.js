@@ -40,7 +40,7 @@ export function Activity({ meta, route }) {
     ${!data && !error && html`<p class="loading">Loading…</p>`}
     ${data && rows.length === 0 && html`<p class="empty">${before ? 'No older actions.' : 'No admin action matches.'}</p>`}
     ${rows.length > 0 &&
-    html`<div class="table-wrap"><table>
+    html`<div class="table-wrap" role="region" aria-label="Activity, table" tabindex="0"><table>
       <caption class="sr-only">Admin actions, newest first</caption>
       <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Page</th><th scope="col">Object</th><th scope="col">What</th></tr></thead>
       <tbody>${rows.map((/** @type {any} */ e) => html`<tr>

@@ -5,7 +5,7 @@
  */
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
-import { useConfirm } from '../components/bulk.js';
+import { ask } from '../components/bulk.js';
 import { ErrorBox } from '../components/detail.js';
 import { api } from '../lib/api.js';
 import { useData } from '../lib/data.js';
@@ -150,7 +150,6 @@ export function Clusters({ meta }) {
   const { data, error, reload, loading } = useData('clusters');
   const can = meta.pages.clusters.can;
   const [busy, setBusy] = useState(false);
-  const [dialog, ask] = useConfirm();
   const act = async (/** @type {string} */ verb, /** @type {any} */ body, /** @type {string} */ done, /** @type {string} */ finished = done) => {
     setBusy(true);
     try {
@@ -195,6 +194,5 @@ export function Clusters({ meta }) {
           : html`<div class="processes">${live.map((/** @type {any} */ c) => html`<${Process} key=${c.id} c=${c} ...${acts} />`)}</div>`}
       ${data.truncated && html`<p class="muted">Only the first 500 processes and keys are shown.</p>`}
     `}
-    ${dialog}
   </section>`;
 }

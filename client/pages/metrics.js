@@ -4,6 +4,7 @@
  * saveLimit kept; a func, a count or a bar opens the tasks behind it.
  */
 import { html } from 'htm/preact';
+import { useState } from 'preact/hooks';
 import { BarChart } from '../components/chart.js';
 import { ErrorBox } from '../components/detail.js';
 import { FilterSelect } from '../components/filters.js';
@@ -58,8 +59,35 @@ function rate(perMinute) {
 /** @param {number} r 0..1 */
 const percent = (r) => `${r > 0 && r < 0.1 ? (r * 100).toFixed(1) : Math.round(r * 100)} %`;
 
+/**
+ * The per-func table's columns: a header's click sorts by it (numbers largest first, names A to Z),
+ * a second click the other way. @type {[string, (f: any) => number | string | null][]}
+ */
+const COLUMNS = [
+  ['Func', (f) => f.func], ['Runs', (f) => f.runs], ['Failures', (f) => f.failures], ['Failure rate', (f) => f.failureRate],
+  ['Throughput', (f) => f.perMinute], ['Runtime p50', (f) => f.runtime.p50], ['p95', (f) => f.runtime.p95], ['max', (f) => f.runtime.max],
+  ['Wait p95', (f) => f.wait.p95],
+];
+
+/**
+ * @param {any[]} funcs @param {[number, number] | null} sort column and direction (1 ascending, -1 descending); null: as the server orders them
+ */
+function sorted(funcs, sort) {
+  if (!sort) return funcs;
+  const [col, dir] = sort;
+  const get = COLUMNS[col][1];
+  // a figure with no value (no run to measure) goes last either way
+  return [...funcs].sort((a, b) => {
+    const x = get(a);
+    const y = get(b);
+    if (x === null || y === null) return x === y ? 0 : x === null ? 1 : -1;
+    return (typeof x === 'string' ? x.localeCompare(/** @type {string} */ (y)) : x - /** @type {number} */ (y)) * dir;
+  });
+}
+
 /** @param {{ meta: any, route: import('../lib/router.js').Route }} props */
 export function Metrics({ meta, route }) {
+  const [sort, setSort] = useState(/** @type {[number, number] | null} */ (null));
   const p = route.params;
   const range = RANGES.some(([id]) => id === p.get('range')) ? /** @type {string} */ (p.get('range')) : '24h';
   const func = p.get('func') ?? '';
@@ -105,22 +133,21 @@ export function Metrics({ meta, route }) {
       <h2>Per func</h2>
       ${data.funcs.length === 0
         ? html`<p class="empty">No task ran in this range.</p>`
-        : html`<div class="table-wrap"><table>
+        : html`<div class="sort-by filter"><label for="sort-by">Sort by</label>
+          <select id="sort-by" value=${sort ? String(sort[0]) : ''} onChange=${(/** @type {any} */ e) => setSort(e.currentTarget.value ? [+e.currentTarget.value, e.currentTarget.value === '0' ? 1 : -1] : null)}>
+            <option value="">As listed</option>${COLUMNS.map(([name], i) => html`<option value=${String(i)}>${name}</option>`)}
+          </select></div>
+        <div class="table-wrap per-func"><table>
         <caption class="sr-only">Per func, ${note}</caption>
         <thead><tr>
-          <th scope="col">Func</th><th scope="col" class="num">Runs</th><th scope="col" class="num">Failures</th>
-          <th scope="col" class="num">Failure rate</th><th scope="col" class="num">Throughput</th>
-          <th scope="col" class="num">Runtime p50</th><th scope="col" class="num">p95</th><th scope="col" class="num">max</th>
-          <th scope="col" class="num">Wait p95</th>
+          ${COLUMNS.map(([name], i) => html`<th scope="col" class=${i ? 'num' : undefined} aria-sort=${sort?.[0] === i ? (sort[1] > 0 ? 'ascending' : 'descending') : undefined}>
+            <button type="button" class="sort" onClick=${() => setSort([i, sort?.[0] === i ? -sort[1] : i ? -1 : 1])}>${name}</button></th>`)}
         </tr></thead>
-        <tbody>${data.funcs.map((/** @type {any} */ f) => html`<tr>
+        <tbody>${sorted(data.funcs, sort).map((/** @type {any} */ f) => html`<tr>
           <th scope="row">${can('successful') ? html`<a href=${tasks('successful', f.func, data.from, data.to)}>${dotted(f.func)}</a>` : dotted(f.func)}</th>
-          <td class="num">${num(f.runs)}</td>
-          <td class="num">${f.failures && can('failed') ? html`<a href=${tasks('failed', f.func, data.from, data.to)}>${num(f.failures)}</a>` : num(f.failures)}</td>
-          <td class=${`num${f.failures ? ' bad' : ''}`}>${percent(f.failureRate)}</td>
-          <td class="num">${rate(f.perMinute)}</td>
-          <td class="num">${dur(f.runtime.p50)}</td><td class="num">${dur(f.runtime.p95)}</td><td class="num">${dur(f.runtime.max)}</td>
-          <td class="num">${dur(f.wait.p95)}</td>
+          ${[num(f.runs), f.failures && can('failed') ? html`<a href=${tasks('failed', f.func, data.from, data.to)}>${num(f.failures)}</a>` : num(f.failures),
+            percent(f.failureRate), rate(f.perMinute), dur(f.runtime.p50), dur(f.runtime.p95), dur(f.runtime.max), dur(f.wait.p95)]
+            .map((v, i) => html`<td class=${i === 2 && f.failures ? 'num bad' : 'num'} data-label=${COLUMNS[i + 1][0]}>${v}</td>`)}
         </tr>`)}</tbody>
       </table></div>
       <p class="hint">Percentiles come from log-scale histograms: within about 40 % of the exact value. A func opens its successful tasks, a failure count its failed tasks, over this range; only the tasks saveLimit kept are listed.</p>`}

@@ -17,7 +17,7 @@ const title = 'Queued tasks';
 const one = 'queued task';
 const many = 'queued tasks';
 
-const ORDER = ['id', 'key', 'lock', 'runAt', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
+const ORDER = ['id', 'key', 'enqueued', 'lock', 'lockExpires', 'lockedBy', 'runAt', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
 
 /** Edits the key (which cluster runs it) and when it may run (delay it). @param {{ o: any, onSaved: () => void }} props */
 function EditQueued({ o, onSaved }) {
@@ -80,11 +80,14 @@ function EditQueued({ o, onSaved }) {
 function Detail({ meta, id }) {
   return html`<${ObjectDetail} page="queued" id=${id} meta=${meta} title=${title}
     name=${(/** @type {any} */ o) => `${o.payload?.name ?? o.name ?? 'Package'} (${o.id})`} missing=${() => `Queued task ${id}`}
-    noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ o) => `queued task ${o.id}`}
+    noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ o) => o.name ?? `queued task ${o.id}`}
     applies=${(/** @type {string} */ a, /** @type {any} */ o) => a !== 'release' || !!o.lock}
     before=${(/** @type {any} */ data) => data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
     order=${ORDER} render=${{
       lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
+      lockExpires: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : '—'),
+      lockedBy: (/** @type {string | null} */ v) => v ?? '—',
+      enqueued: (/** @type {string | null} */ v) => html`<${Time} iso=${v} rel />`,
       runAt: (/** @type {string | null} */ v) => (v ? html`<${waits(v) ? Until : Time} iso=${v} rel />` : 'at once'),
       stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
     }}

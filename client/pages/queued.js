@@ -3,7 +3,7 @@ import { html } from 'htm/preact';
 import { ListPage } from '../components/list.js';
 import { Until, waits } from '../components/queued.js';
 import { text } from '../lib/format.js';
-import { Time } from '../lib/time.js';
+import { relative, Time } from '../lib/time.js';
 
 const title = 'Queued tasks';
 const one = 'queued task';
@@ -13,10 +13,13 @@ const many = 'queued tasks';
 function cell(column, row) {
   const v = row[column];
   if (column === 'lock') {
-    if (v) return html`<${Time} iso=${v} rel />${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
+    // when another process may claim it: the lock's age alone does not say
+    const exp = row.lockExpires && new Date(row.lockExpires).getTime() > Date.now() ? `expires ${relative(row.lockExpires)}` : 'expired';
+    if (v) return html`<${Time} iso=${v} rel /> <span class="rel">· ${exp}</span>${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
     return html`<span class="muted">${waits(row.runAt) ? html`<${Until} iso=${row.runAt} />` : 'waiting'}</span>`;
   }
   if (column === 'runAt') return waits(v) ? html`<${Until} iso=${v} />` : '—';
+  if (column === 'enqueued') return html`<${Time} iso=${v} rel />`;
   return text(v);
 }
 

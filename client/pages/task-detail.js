@@ -100,7 +100,7 @@ export function TaskDetail({ page, id, meta, title, one, many }) {
   const failure = (/** @type {any} */ o) => page === 'failed' && isFailure(o.result);
   return html`<${ObjectDetail} page=${page} id=${id} meta=${meta} title=${title}
     name=${(/** @type {any} */ o) => o.name} missing=${(/** @type {any} */ data) => (data?.extra?.successor ? 'Resubmitted' : id)}
-    noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ _o, /** @type {number} */ done) => plural(done, one, many)}
+    noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ o, /** @type {number} */ done) => (done === 1 ? o.name : plural(done, one, many))}
     onDone=${async (/** @type {any} */ a, /** @type {any} */ o, /** @type {string} */ said, /** @type {number} */ done) => {
       if (a.action === 'resubmit' && done) await noticeResubmitted(page, o.id, said);
       else notify(said);

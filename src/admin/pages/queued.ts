@@ -23,16 +23,31 @@ const JSON_FIELDS = ['payload'] as const;
  */
 const STUCK = `(lock is not null and locked_by is not null and not exists (
   select 1 from ormq_cluster c where c.id = ormq_queued.locked_by and ${responding('c')}))`;
-const LIST_COLUMNS = `id, key, lock, run_at, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group", ${STUCK} as stuck`;
+/** The process holding a package's lock, and the retry after which its lock expires. */
+const HOLDER = `(select jsonb_build_object('name', c.name, 'host', c.host, 'pid', c.pid, 'retry', c.config->'retry')
+  from ormq_cluster c where c.id = ormq_queued.locked_by) as holder`;
+const LIST_COLUMNS = `id, key, lock, run_at, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group",
+  left(payload->>'enqueued', 40) as enqueued, ${HOLDER}, ${STUCK} as stuck`;
 
 type Row = Record<string, unknown>;
 
-function toListRow(r: Row): Row {
+/**
+ * `retry`: the admin's, for a lock no known process holds (one set by hand, or its process
+ * forgotten); a claim's lock expires after its process's own retry.
+ */
+function toListRow(r: Row, retry: number): Row {
+  const holder = r.holder as { name: string; host: string; pid: number; retry: unknown } | null;
+  const enqueued = typeof r.enqueued === 'string' ? Date.parse(r.enqueued) : NaN;
+  const lock = iso(r.lock);
+  const seconds = typeof holder?.retry === 'number' && holder.retry > 0 ? holder.retry : retry;
   return {
     id: Number(r.id),
     key: r.key,
-    lock: iso(r.lock),
+    lock,
+    lockExpires: lock && new Date(Date.parse(lock) + seconds * 1000).toISOString(),
+    lockedBy: holder && `${holder.name} (${holder.host} pid ${holder.pid})`,
     runAt: iso(r.run_at),
+    enqueued: Number.isNaN(enqueued) ? null : new Date(enqueued).toISOString(),
     taskId: r.task_id ?? null,
     name: r.name ?? null,
     func: r.func ?? null,
@@ -96,9 +111,9 @@ async function findOne(em: SqlEntityManager, id: number): Promise<Row | undefine
 }
 
 /** The package with its payload, cut to a preview when it is large. */
-function toDetail(r: Row) {
+function toDetail(r: Row, retry: number) {
   const { values, truncated } = headFields(r, JSON_FIELDS);
-  return { object: { ...toListRow(r), ...values }, truncated };
+  return { object: { ...toListRow(r, retry), ...values }, truncated };
 }
 
 /**
@@ -133,7 +148,7 @@ export const queued: Page = {
   jsonFields: JSON_FIELDS,
 
   async list(ctx, query) {
-    const page = await keysetList(ctx.em, query, { table: 'ormq_queued', keyset: KEYSET, select: `select ${LIST_COLUMNS} from ormq_queued`, where: () => where(query), toRow: toListRow });
+    const page = await keysetList(ctx.em, query, { table: 'ormq_queued', keyset: KEYSET, select: `select ${LIST_COLUMNS} from ormq_queued`, where: () => where(query), toRow: (r) => toListRow(r, ctx.options.retry) });
     return textFilter(query, 'search') === null ? page : { ...page, searchBound: searchBound('queued tasks', 'queued tasks have no search index') };
   },
 
@@ -144,7 +159,7 @@ export const queued: Page = {
   async detail(ctx, id) {
     const r = await findOne(ctx.em, Number(id));
     if (!r) return null;
-    const detail = toDetail(r);
+    const detail = toDetail(r, ctx.options.retry);
     // a failure the cluster is retrying: its row on Failed tasks, with the attempts so far
     const [failure] = r.task_id && (await ctx.can('failed', 'view'))
       ? await ctx.em.execute('select name, attempt_count from ormq_task where id = ? and not success', [r.task_id])
@@ -211,6 +226,6 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
     await tx.execute(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
     await wakeKeys(tx, [key ?? before.key]);
     await writeLog(tx, actor, [{ action: lock === null && key === undefined && runAt === undefined ? 'release' : 'edit', page: 'queued', objectId: id, summary: `${describe(before)}: ${said.join(', ')}` }]);
-    return toDetail((await findOne(tx, id))!).object;
+    return toDetail((await findOne(tx, id))!, ctx.options.retry).object;
   });
 }
