@@ -27,13 +27,21 @@ export const taskFilters = [
 ];
 
 /**
- * Text inside the task's args (`invoice-3`).
- * @param {string} value @param {(v: string) => void} set
+ * Text inside the task's args (`invoice-3`). What is typed is kept while the list redraws (its
+ * rows arriving): a box bound to the filter alone lost it.
+ * @param {{ value: string, set: (v: string) => void }} props
  */
-function argsFilter(value, set) {
+function ArgsFilter({ value, set }) {
+  const [draft, setDraft] = useState(value);
+  useEffect(() => setDraft(value), [value]);
   // change: on Enter, or when the box is left with a new value (the same filter is no navigation)
-  return html`<div class="filter"><label for="filter-args">Args contain</label><input id="filter-args" size="12" value=${value}
-    onChange=${(/** @type {any} */ e) => set(e.currentTarget.value.trim())} /></div>`;
+  return html`<div class="filter"><label for="filter-args">Args contain</label><input id="filter-args" size="12" value=${draft}
+    onInput=${(/** @type {any} */ e) => setDraft(e.currentTarget.value)} onChange=${(/** @type {any} */ e) => set(e.currentTarget.value.trim())} /></div>`;
+}
+
+/** @param {string} value @param {(v: string) => void} set */
+function argsFilter(value, set) {
+  return html`<${ArgsFilter} value=${value} set=${set} />`;
 }
 
 /**
