@@ -3,7 +3,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { schemaOf } from '../table-names.js';
 import { CliError } from './config.js';
 import { formatInfo, queueInfo } from './info.js';
-import type { CliValues } from './main.js';
+import type { CliValues } from './args.js';
 import { openOrm } from './orm.js';
 
 async function withOrm<T>(values: CliValues, fn: (orm: MikroORM, schema: string | null) => Promise<T>): Promise<T> {

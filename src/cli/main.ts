@@ -4,8 +4,8 @@
  * Django Q's qinfo does, `ormq monitor` refreshes that in the terminal. Each loads the host's
  * MikroORM config as the `mikro-orm` CLI finds it.
  */
-import { parseArgs } from 'node:util';
 import { VERSION } from '../version.js';
+import { parse } from './args.js';
 import { CliError } from './config.js';
 import { runInfo, runMonitor } from './inspect.js';
 import { runWorker } from './worker.js';
@@ -39,40 +39,8 @@ info, monitor:
 SIGTERM or SIGINT stops a worker gracefully: running tasks finish within the stop timeout and the
 rest are released; a second signal releases at once.`;
 
-const OPTIONS = {
-  config: { type: 'string' },
-  schema: { type: 'string' },
-  tasks: { type: 'string' },
-  name: { type: 'string' },
-  workers: { type: 'string' },
-  timeout: { type: 'string' },
-  retry: { type: 'string' },
-  'max-attempts': { type: 'string' },
-  'save-limit': { type: 'string' },
-  poll: { type: 'string' },
-  bulk: { type: 'string' },
-  'stop-timeout': { type: 'string' },
-  'no-scheduler': { type: 'boolean' },
-  log: { type: 'string' },
-  verbose: { type: 'boolean' },
-  json: { type: 'boolean' },
-  interval: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'v' },
-} as const;
-
-export type CliValues = ReturnType<typeof parse>['values'];
-
-function parse(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new CliError(`${(e as Error).message}\n\n${USAGE}`);
-  }
-}
-
 export async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv);
+  const { values, positionals } = parse(argv, USAGE);
   if (values.version) {
     process.stdout.write(`ormq ${VERSION}\n`);
     return 0;

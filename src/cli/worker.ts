@@ -8,7 +8,7 @@ import type { ClusterOptions } from '../cluster/options.js';
 import type { TaskFunction } from '../registry.js';
 import { CliError, importFile } from './config.js';
 import { lineLog, type LogFormat } from './log.js';
-import type { CliValues } from './main.js';
+import type { CliValues } from './args.js';
 import { openOrm } from './orm.js';
 import { resolve } from 'node:path';
 
