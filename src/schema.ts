@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { ARGS_TEXT, ERROR_GROUP, ERROR_TEXT } from './error-groups.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
+import { ORDER_UPGRADE } from './schema-order.js';
 
 /**
  * The DDL behind `queueEntities`. Index names are fixed so that migrations and EXPLAIN output can
@@ -14,7 +15,8 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * - ormq_task_error_trgm_idx   the Failed list's search in the error's type and message (pg_trgm; failures only)
  * - ormq_task_args_trgm_idx    the task lists' filter by text inside args (pg_trgm; the args' first 500 characters)
  * - ormq_task_error_group_idx  failures by cause (src/error-groups.ts): the groups of a span, and one group's list
- * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
+ * - ormq_queued_claim_idx      the claim: packages of one key, highest priority first, then oldest
+ * - ormq_queued_serial_idx     packages of one serial key in order: the claim takes only the first
  * - ormq_queued_task_idx       a linked package by its task id: a failure's retry, or a resubmission (see `linked`)
  * - ormq_queued_run_at_idx     delayed packages of one key by due time: when an idle cluster wakes
  * - ormq_queued_keyed_idx      unique: one package waiting or running per task id the host chose (see `keyed`)
@@ -38,7 +40,8 @@ export const INDEXES = {
   ],
   ormq_schedule: [index('ormq_schedule_due_idx', 'ormq_schedule (next_run, id)')],
   ormq_queued: [
-    index('ormq_queued_claim_idx', 'ormq_queued (key, id)'),
+    index('ormq_queued_claim_idx', 'ormq_queued (key, priority desc, id)'),
+    index('ormq_queued_serial_idx', 'ormq_queued (serial, id) where serial is not null'),
     index('ormq_queued_task_idx', "ormq_queued ((payload->>'id')) where linked"),
     index('ormq_queued_run_at_idx', 'ormq_queued (key, run_at) where run_at is not null'),
     index('ormq_queued_keyed_idx', "ormq_queued ((payload->>'id')) where keyed", true),
@@ -307,7 +310,7 @@ end $$;
  * database says which ormq made its tables whichever way they were made. Raised with every change
  * to the tables; a cluster compares it with its own at start.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const SCHEMA_COMMENT = `ormq schema ${SCHEMA_VERSION}`;
 
 /** The version a database's tables are at: 0 when none is recorded (tables from before versions, or none). */
@@ -368,6 +371,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
     await tx.execute(COLUMN_UPGRADES);
     await tx.execute(QUEUED_UPGRADES);
     await tx.execute(KEYED_UPGRADE);
+    await tx.execute(ORDER_UPGRADE);
     await tx.execute(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
     // trigram indexes' own blocks try, and fall back to placeholders.
