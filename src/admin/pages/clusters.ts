@@ -4,6 +4,7 @@
  * a key (until resumed, or for a while), stop one running task (its cluster aborts the task's
  * signal), and forget a process that stopped answering or release the packages it held.
  */
+import { limitRoutes } from './limits.js';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { checkKey, PAUSE_IN_FORCE, pauseKey, resumeKey, sendControl } from '../../control.js';
 import { wakeKeys } from '../../producer.js';
@@ -399,6 +400,7 @@ export const clusters: PageModule = {
     stop: { label: 'Stop task', past: 'Asked to stop', danger: true },
     forget: { label: 'Forget', past: 'Forgot', danger: true },
     release: { label: 'Release its packages', past: 'Released' },
+    limits: { label: 'Set limit', past: 'Set limit' },
   },
   routes: {
     '': { method: 'GET', access: { page: 'clusters', action: 'view' }, run: async (ctx) => ({ status: 200, body: await ctx.read(view) }) },
@@ -407,6 +409,7 @@ export const clusters: PageModule = {
     'actions/stop': stop,
     'actions/forget': forget,
     'actions/release': release,
+    ...limitRoutes,
   },
   overview: summary,
 };
