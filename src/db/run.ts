@@ -69,25 +69,37 @@ function bound(em: SqlEntityManager, text: string, parameters: Params): Promise<
   return kysely.executeQuery(compiled as unknown as Parameters<typeof kysely.executeQuery>[0]) as Promise<{ rows: Row[]; numAffectedRows?: bigint }>;
 }
 
-/** The statements of `em`, in its transaction when it is in one; an `inSchema` em qualifies ormq's tables. */
+/**
+ * The statements of `em`, in its transaction when it is in one; an `inSchema` em qualifies ormq's
+ * tables. A class, so that a source made per call (one enqueue) is one small object, not four closures.
+ */
+class EmDb implements Db {
+  constructor(private readonly em: SqlEntityManager) {}
+
+  query(sql: Sql, params: Params = [], options?: QueryOptions): Promise<Row[]> {
+    if (options?.bind) return bound(this.em, textOf(sql), params).then((r) => r.rows);
+    return this.em.execute(textOf(sql), params as unknown[]);
+  }
+
+  async queryOne(sql: Sql, params: Params = [], options?: QueryOptions): Promise<Row | undefined> {
+    return (await this.query(sql, params, options))[0];
+  }
+
+  async execute(sql: Sql, params: Params = [], options?: QueryOptions): Promise<number> {
+    if (options?.bind) {
+      const { rows, numAffectedRows } = await bound(this.em, textOf(sql), params);
+      return numAffectedRows === undefined ? rows.length : Number(numAffectedRows);
+    }
+    return (await this.em.execute<{ affectedRows: number }>(textOf(sql), params as unknown[], 'run')).affectedRows;
+  }
+
+  all(statements: readonly Statement[]): Promise<Row[][]> {
+    return sequential(this, statements);
+  }
+}
+
 export function db(em: EntityManager): Db {
-  const own = (em as unknown as { [DB]?: Db })[DB];
-  if (own) return own;
-  const x = em as SqlEntityManager;
-  const run: Db = {
-    query: (sql, params = [], options) =>
-      options?.bind ? bound(x, textOf(sql), params).then((r) => r.rows) : x.execute(textOf(sql), params as unknown[]),
-    queryOne: async (sql, params = [], options) => (await run.query(sql, params, options))[0],
-    execute: async (sql, params = [], options) => {
-      if (options?.bind) {
-        const { rows, numAffectedRows } = await bound(x, textOf(sql), params);
-        return numAffectedRows === undefined ? rows.length : Number(numAffectedRows);
-      }
-      return (await x.execute<{ affectedRows: number }>(textOf(sql), params as unknown[], 'run')).affectedRows;
-    },
-    all: (statements) => sequential(run, statements),
-  };
-  return run;
+  return (em as unknown as { [DB]?: Db })[DB] ?? new EmDb(em as SqlEntityManager);
 }
 
 interface PgResult {
