@@ -12,7 +12,8 @@ import { MetricsUpkeep } from './rollup.js';
 import { Saver } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
 import { poolDb, type Db, type Queryable } from '../db/run.js';
-import { RELEASE, releaseValues, type Completion } from './sql.js';
+import { RELEASE, releaseValues } from './sql.js';
+import type { Completion } from './completion.js';
 import { listenForCluster, Wake } from './wake.js';
 
 const notStarted = () => Promise.reject(new Error('the cluster has not started'));

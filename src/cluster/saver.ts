@@ -6,7 +6,8 @@ import { toTask, type TaskRecord } from '../rows.js';
 import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
 import type { Db } from '../db/run.js';
-import { completion, pruneStatement, taskRow, type Completion } from './sql.js';
+import { pruneStatement } from './sql.js';
+import { completion, taskRow, type Completion } from './completion.js';
 
 type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
 
