@@ -16,7 +16,7 @@ import type { BuiltPackage } from './package.js';
  * FROM: $3 the packages as one JSON array, $4 their keys, $5 and $6 their run_at and delay, each
  * empty when no package has one (a shorter array reads as nulls). WITH ORDINALITY comes out in
  * order, so the plain statement needs no sort. Only the admin's resubmit and run now copy args from
- * a stored task or schedule ($7, $8), and a resubmission is inserted linked (src/schema.ts); they get their own statement, so the plain one carries no join
+ * a stored task or schedule ($7, $8), and a resubmission is inserted linked (src/schema-tables.ts); they get their own statement, so the plain one carries no join
  * and its cost estimate stays far below the point where PostgreSQL would JIT-compile it (which for
  * 10,000 tasks costs more than the insert).
  *

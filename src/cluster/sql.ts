@@ -222,7 +222,7 @@ const NOT_WAITED = 'not exists (select 1 from ormq_wait w where w.task = t.id an
 /**
  * saveLimit pruning: keep the newest N successes in scope, delete the rest. Runs once per batch and
  * per scope value in it, so a burst of saves brings the scope down to the limit in one statement
- * rather than one row per save. Each scope has an index led by its column (src/schema.ts); the
+ * rather than one row per save. Each scope has an index led by its column (src/schema-tables.ts); the
  * queue key's is `cluster`, the key a task was claimed from, under ormq_task_cluster_idx.
  */
 export function pruneStatement(per: 'group' | 'name' | 'func' | 'key' | null, nullScope: boolean): { name: string; text: string } {
