@@ -9,7 +9,7 @@ import { SAVED_CHANNEL } from './db/channels.js';
 import { Listener, listenConfig, type ListenConnection } from './db/listener.js';
 import { toTask, type TaskRecord } from './rows.js';
 import { inSchema, schemaOf } from './table-names.js';
-import { db, poolDb, type Db, type Queryable } from './db/run.js';
+import { db, hostPool, poolDb, type Db } from './db/run.js';
 import { ValidationError } from './validate.js';
 
 export interface WaitOptions {
@@ -131,7 +131,7 @@ export async function fetchTask(em: EntityManager, id: string, options: WaitOpti
   em = inSchema(em, schema);
   if (wait === 0) return findTask(em, id);
   // The pool under the ORM: a wait's row is written on it, autocommitted, outside any transaction of the host's.
-  const pool = poolDb((await em.getConnection().getNativeClient()) as unknown as Queryable, schema);
+  const pool = poolDb(await hostPool(em), schema);
   const held = await holdWait(pool, id, wait);
   try {
     return await waitFor(em, id, wait, options.listenConnection);

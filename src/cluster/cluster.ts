@@ -11,7 +11,7 @@ import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from
 import { MetricsUpkeep } from './rollup.js';
 import { Saver } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
-import { poolDb, type Db, type Queryable } from '../db/run.js';
+import { hostPool, poolDb, type Db } from '../db/run.js';
 import { RELEASE, releaseValues } from './sql.js';
 import type { Completion } from './completion.js';
 import { listenForCluster, Wake } from './wake.js';
@@ -143,8 +143,7 @@ export class Cluster {
   async start(): Promise<void> {
     if (this.#running) return;
     const connection = this.#orm.em.getConnection();
-    const pool = (await connection.getNativeClient()) as unknown as Queryable;
-    this.#db = poolDb(pool, this.#schema, this.options.preparedStatements);
+    this.#db = poolDb(await hostPool(this.#orm.em), this.#schema, this.options.preparedStatements);
     this.#running = true;
     this.#listener = await listenForCluster({
       connection,

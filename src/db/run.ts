@@ -112,6 +112,11 @@ export interface Queryable {
   query(config: { name?: string; text: string; values?: unknown[] }): Promise<PgResult>;
 }
 
+/** The host ORM's pg pool under `em`, on which `poolDb` sends: outside any transaction of the host's. */
+export async function hostPool(em: EntityManager): Promise<Queryable> {
+  return (await em.getConnection().getNativeClient()) as unknown as Queryable;
+}
+
 /**
  * The host pool's statements, qualified with the host's schema; a named statement is prepared
  * unless `prepared` is off (a pooler in transaction mode cannot keep them).
