@@ -6,10 +6,10 @@
  * stays waiting, unlocked: it is not stuck.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { lockOf } from './claim-lock.js';
 import { isStorableText, UNSTORABLE_MESSAGE } from './storable.js';
 import { inSchema, schemaOf } from './table-names.js';
+import { db } from './db/run.js';
 import { isPlainObject, ValidationError } from './validate.js';
 
 export interface Limit {
@@ -37,7 +37,7 @@ const INT32_MAX = 2147483647;
 
 type SchemaOption = { schema?: string };
 
-const tx = (em: EntityManager, options: SchemaOption) => inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
+const tx = (em: EntityManager, options: SchemaOption) => db(inSchema(em, schemaOf(em, options.schema)));
 
 function funcError(func: unknown): string | null {
   if (typeof func !== 'string' || func.trim() === '') return 'must be a non-empty string';
@@ -100,19 +100,19 @@ const UPSERT = `insert into ormq_limit as l (func, concurrency, rate_count, rate
  */
 export async function setLimit(em: EntityManager, func: string, limit: Limit | null, options: SchemaOption = {}): Promise<LimitRecord | null> {
   const checked = checkLimit(func, limit);
-  const db = tx(em, options);
+  const run = tx(em, options);
   if (checked === null) {
-    await db.execute('delete from ormq_limit where func = ?', [func]);
+    await run.execute('delete from ormq_limit where func = ?', [func]);
     return null;
   }
   const c = checked.concurrency ?? null;
-  await db.execute(UPSERT, [func, c, checked.rate?.count ?? null, checked.rate?.perSeconds ?? null, c, func, func]);
+  await run.execute(UPSERT, [func, c, checked.rate?.count ?? null, checked.rate?.perSeconds ?? null, c, func, func]);
   return (await limits(em, options)).find((l) => l.func === func) ?? null;
 }
 
 /** Each func's limit and its use now, by func. */
 export async function limits(em: EntityManager, options: SchemaOption = {}): Promise<LimitRecord[]> {
-  const rows = await tx(em, options).execute(
+  const rows = await tx(em, options).query(
     `select l.func, l.concurrency, l.rate_count, l.rate_seconds, l.updated,
        (select count(*) from jsonb_array_elements(l.holders) x(e) join ormq_queued q on q.id = (x.e->>0)::bigint and ${lockOf('q')} = (x.e->>1)::bigint)::int as running,
        (select count(*) from jsonb_array_elements(l.starts) x(e) where x.e::text::float8 > extract(epoch from now()) - l.rate_seconds)::int as recent
