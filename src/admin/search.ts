@@ -2,7 +2,8 @@
  * Substring search as SQL for the task lists: the condition the trigram index answers, and the
  * same match checked row by row where rows are read without it.
  */
-import { likePattern, orderBy, type Keyset, type Where } from './list.js';
+import { likePattern, type Where } from './filters.js';
+import { orderBy, type Keyset } from './list.js';
 import type { Statement } from './reads.js';
 
 /** The runs of letters and digits of a term that the trigram index can look up: 3 or more long. */
