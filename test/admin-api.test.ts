@@ -435,6 +435,22 @@ Lists('a search matching more rows than it looks up at once, none among the newe
   assert.equal(first.json.rows.map((r: { name: string }) => r.name), ['needle-2501', 'needle-2502', 'needle-2503', 'needle-2504', 'needle-2505', 'needle-2506', 'needle-2507', 'needle-2508', 'needle-2509', 'needle-2510', 'needle-2511', 'needle-2512', 'needle-2513', 'needle-2514', 'needle-2515', 'needle-2516', 'needle-2517', 'needle-2518', 'needle-2519', 'needle-2520']);
 });
 
+Lists('optional columns: args come with the rows only when the list asks for them, cut to 100 characters', async ({ orm, api }) => {
+  await insertTask(orm, { name: 'short', args: ['invoice-3'] });
+  await insertTask(orm, { name: 'long', args: ['x'.repeat(300)], success: false, attemptCount: 2, result: { error: 'Error', message: 'no' } });
+  const plain = await api.get('api/successful');
+  assert.is(plain.json.rows[0].args, undefined, 'not asked: not read');
+  assert.is(plain.json.rows[0].attemptCount, 1, 'attempts come with every row');
+  assert.equal((await api.get('api/successful?columns=args')).json.rows.map((r: any) => r.args), ['["invoice-3"]']);
+  const failed = await api.get('api/failed?columns=args,attemptCount&search=long');
+  assert.is(failed.status, 200, failed.text);
+  assert.equal([failed.json.rows[0].args, failed.json.rows[0].attemptCount], [`["${'x'.repeat(98)}`, 2]);
+  const bad = await api.get('api/failed?columns=args,result');
+  assert.is(bad.status, 400);
+  assert.match(bad.json.error.message, /unknown optional column "result"/);
+  assert.ok(bad.json.error.fields.columns);
+});
+
 Lists('limit and cursor are checked', async ({ api }) => {
   for (const limit of ['0', '501', 'x', '-1']) {
     const r = await api.get(`api/successful?limit=${limit}`);

@@ -26,7 +26,9 @@ const SHORT_RESULT = `left(case
     else result::text end, 100) as short_result`;
 
 export const LIST_COLUMNS = `id, name, func, hook, "group", cluster, enqueued, started, stopped, success, attempt_count, ${SHORT_RESULT}`;
-const LISTED = `${LIST_COLUMNS}${keyColumn(KEYSET)}`;
+/** The args' head as text, for a list that shows them: read only when asked, the default list reads the same columns as before. */
+const SHORT_ARGS = ', left(args::text, 100) as short_args';
+const listed = (o: { args?: boolean }) => `${LIST_COLUMNS}${o.args ? SHORT_ARGS : ''}${keyColumn(KEYSET)}`;
 
 /**
  * The task ids of the linked packages (ormq_queued_task_idx holds only those), read once: a list of
@@ -116,6 +118,8 @@ export interface TaskRowsOptions {
   limit: number;
   /** What the planner's samples are kept per (the admin's options): they outlive a request. */
   cacheKey: object;
+  /** Each row's args too, as the head of their text (`short_args`). */
+  args?: boolean;
 }
 
 /**
@@ -132,7 +136,7 @@ export async function taskRows(o: TaskRowsOptions): Promise<{ rows: Row[]; plann
     return { ...found, bounded: false };
   }
   const all = scoped.and(search.where);
-  const [rows, ...plan] = await executeAll(o.em, [[`select ${LISTED} from ormq_task ${all.sql} ${orderBy(KEYSET)} limit ${o.limit}`, all.params], ...planStatements('ormq_task', filtered)]);
+  const [rows, ...plan] = await executeAll(o.em, [[`select ${listed(o)} from ormq_task ${all.sql} ${orderBy(KEYSET)} limit ${o.limit}`, all.params], ...planStatements('ormq_task', filtered)]);
   return { rows: rows!, planned: readPlanned(plan), bounded: !!search.bounded };
 }
 
@@ -174,12 +178,12 @@ const fresh = (c: { at: number } | undefined) => !!c && Date.now() - c.at < SAMP
  * Every match of `where` collected, counted (`matched`) and the page of them in order; null when
  * there are more than `cap` (no cap: all of them).
  */
-async function allMatches(em: SqlEntityManager, where: Where, n: number, cap: number | null): Promise<Row[] | null> {
-  const rows = await em.execute(
+async function allMatches(o: TaskRowsOptions, where: Where, cap: number | null): Promise<Row[] | null> {
+  const rows = await o.em.execute(
     `with m as materialized (select id, stopped from ormq_task ${where.sql}),
           c as materialized (select id, stopped from m${cap === null ? '' : ` limit ${cap + 1}`})
-     select (select count(*) from c) as matched, ${LISTED}
-       from ormq_task join (select id from c ${orderBy(KEYSET)} limit ${n}) k using (id) ${orderBy(KEYSET)}`,
+     select (select count(*) from c) as matched, ${listed(o)}
+       from ormq_task join (select id from c ${orderBy(KEYSET)} limit ${o.limit}) k using (id) ${orderBy(KEYSET)}`,
     where.params,
   );
   return cap !== null && rows.length && Number(rows[0]!.matched) > cap ? null : rows;
@@ -251,16 +255,16 @@ async function searchPage(o: TaskRowsOptions, s: SubstringPage): Promise<{ rows:
   // count (at 10M tasks, counting "amber-lotus" again cost as much as finding it).
   const collected = (rows: Row[]): Planned => (countPlan || !rows.length ? planned : { ...planned, matched: Number(rows[0]!.matched) });
   if (estimate <= RARE_MATCHES) {
-    const rows = await allMatches(em, collect, o.limit, RARE_MATCHES);
+    const rows = await allMatches(o, collect, RARE_MATCHES);
     if (rows) return { rows, planned: collected(rows) };
   }
   const recent = await em.execute(
-    `select ${LISTED} from (select * from ormq_task ${s.scoped.sql} ${orderBy(KEYSET)} limit ${SEARCH_WINDOW}) t
+    `select ${listed(o)} from (select * from ormq_task ${s.scoped.sql} ${orderBy(KEYSET)} limit ${SEARCH_WINDOW}) t
       where ${s.rows.clauses.join(' and ')} ${orderBy(KEYSET)} limit ${o.limit}`,
     [...s.scoped.params, ...s.rows.params],
   );
   if (recent.length >= o.limit) return { rows: recent, planned };
-  const rows = (await allMatches(em, collect, o.limit, null))!;
+  const rows = (await allMatches(o, collect, null))!;
   return { rows, planned: collected(rows) };
 }
 

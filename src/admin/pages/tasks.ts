@@ -4,7 +4,8 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, type BuiltPackage } from '../../producer.js';
-import { parseLimit, Where } from '../filters.js';
+import { parseLimit, textFilter, Where } from '../filters.js';
+import { badRequest } from '../http.js';
 import { distinctValues, iso, keysetPage, parseCursor } from '../list.js';
 import { searchBound } from '../search.js';
 import { failureGroups, KEYSET, LIST_COLUMNS, parseTaskId, taskIdOf, taskRows, taskWhere } from '../task-query.js';
@@ -34,7 +35,18 @@ function toListRow(r: Row): Row {
     success: r.success,
     attemptCount: Number(r.attempt_count),
     shortResult: r.short_result ?? null,
+    ...(r.short_args !== undefined && { args: r.short_args }),
   };
+}
+
+/** Columns a list shows only when asked (`?columns=args,attemptCount`): args are read for them; attempts come with every row. */
+const OPTIONAL_COLUMNS = ['args', 'attemptCount'];
+
+function optionalColumns(query: Record<string, string>): string[] {
+  const asked = textFilter(query, 'columns', 100)?.split(',') ?? [];
+  const unknown = asked.find((c) => !OPTIONAL_COLUMNS.includes(c));
+  if (unknown !== undefined) throw badRequest(`columns: unknown optional column ${JSON.stringify(unknown)} (optional: ${OPTIONAL_COLUMNS.join(', ')})`, { columns: `must be among ${OPTIONAL_COLUMNS.join(', ')}` });
+  return asked;
 }
 
 /**
@@ -170,7 +182,8 @@ export function taskPage({ id }: TaskPageConfig): Page {
     async list(ctx: RequestContext, query: Record<string, string>) {
       const limit = parseLimit(query.limit);
       const cursor = parseCursor(KEYSET, query.cursor);
-      const found = await taskRows({ em: ctx.em, success, filter: query, cursor, limit: limit + 1, cacheKey: ctx.options });
+      const args = optionalColumns(query).includes('args');
+      const found = await taskRows({ em: ctx.em, success, filter: query, cursor, limit: limit + 1, cacheKey: ctx.options, args });
       const page = await keysetPage(ctx.em, 'ormq_task', found.rows, { limit, keyset: KEYSET, where: where(query), firstPage: !cursor, toRow: toListRow, planned: found.planned });
       const bounded = found.bounded ? { searchBound: searchBound('tasks', 'the term has no three letters or digits in a row') } : {};
       if (!success) {
