@@ -4,7 +4,7 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import type { Where } from './filters.js';
-import { executeAll, type Statement } from './reads.js';
+import { db, type Statement } from '../db/run.js';
 
 export interface Count {
   value: number;
@@ -58,7 +58,7 @@ export function readPlanned([size, plan]: Record<string, unknown>[][]): Planned 
 
 /** The table's size and the planner's estimate for `where`, in one round trip on the admin's reads. */
 export async function planned(em: SqlEntityManager, table: string, where: Where): Promise<Planned> {
-  return readPlanned(await executeAll(em, planStatements(table, where)));
+  return readPlanned(await db(em).all(planStatements(table, where)));
 }
 
 export async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {

@@ -8,7 +8,7 @@ import { badRequest } from './http.js';
 import { date } from '../rows.js';
 import { pageCount, planStatements, readPlanned, type Count, type Planned } from './count.js';
 import { isInstant, parseLimit, Where } from './filters.js';
-import { executeAll, type Statement } from './reads.js';
+import { db, type Statement } from '../db/run.js';
 
 /**
  * A list's order, which is also its cursor: newest first for tasks (stopped, id) and queued
@@ -108,7 +108,7 @@ export async function keysetList<R>(
   const page: Statement = [`${list.select} ${w.sql} ${orderBy(list.keyset, list.prefix)} limit ${limit + 1}`, w.params];
   // The count's facts come in the same round trip: on a large table a page is nearly always full
   // and counted, and asking costs a plan when it is not.
-  const [rows, ...plan] = await executeAll(em, [page, ...planStatements(list.table, filtered)]);
+  const [rows, ...plan] = await db(em).all([page, ...planStatements(list.table, filtered)]);
   return keysetPage(em, list.table, rows!, { limit, keyset: list.keyset, where: filtered, firstPage: !cursor, toRow: list.toRow, planned: readPlanned(plan) });
 }
 

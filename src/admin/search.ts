@@ -4,7 +4,7 @@
  */
 import { likePattern, type Where } from './filters.js';
 import { orderBy, type Keyset } from './list.js';
-import type { Statement } from './reads.js';
+import type { Statement } from '../db/run.js';
 
 /** The runs of letters and digits of a term that the trigram index can look up: 3 or more long. */
 export function searchWords(text: string): string[] {

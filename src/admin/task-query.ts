@@ -8,7 +8,7 @@ import { badRequest } from './http.js';
 import { planStatements, readPlanned, type Planned } from './count.js';
 import { textFilter, timeFilter, Where } from './filters.js';
 import { afterCursor, keyColumn, orderBy, type Cursor, type Keyset } from './list.js';
-import { executeAll, type Statement } from './reads.js';
+import { db, type Statement } from '../db/run.js';
 import { isMultiWord, isUnindexed, narrowParts, readSamples, rowMatch, sampleStatement, substringSearch, termShare, withinNewest, type ColumnSample } from './search.js';
 
 type Row = Record<string, unknown>;
@@ -136,7 +136,7 @@ export async function taskRows(o: TaskRowsOptions): Promise<{ rows: Row[]; plann
     return { ...found, bounded: false };
   }
   const all = scoped.and(search.where);
-  const [rows, ...plan] = await executeAll(o.em, [[`select ${listed(o)} from ormq_task ${all.sql} ${orderBy(KEYSET)} limit ${o.limit}`, all.params], ...planStatements('ormq_task', filtered)]);
+  const [rows, ...plan] = await db(o.em).all([[`select ${listed(o)} from ormq_task ${all.sql} ${orderBy(KEYSET)} limit ${o.limit}`, all.params], ...planStatements('ormq_task', filtered)]);
   return { rows: rows!, planned: readPlanned(plan), bounded: !!search.bounded };
 }
 
@@ -229,7 +229,7 @@ async function searchPage(o: TaskRowsOptions, s: SubstringPage): Promise<{ rows:
   const errorSample = ofErrors && !fresh(errorSamplesOf.get(cacheKey));
   // The table's size and the estimate come in one round trip; past the first page the count's
   // filter (without the cursor) is planned in it too, and a term of several words reads the samples.
-  const [size, plan, ...more] = await executeAll(em, [
+  const [size, plan, ...more] = await db(em).all([
     ...planStatements('ormq_task', all),
     ...(s.counted ? [planStatements('ormq_task', s.counted)[1]!] : []),
     ...(errorSample ? [sampleStatement(ERROR_INDEX, ['expr']), [`select reltuples::bigint as n from pg_class where oid = to_regclass('${ERROR_INDEX}')`] as Statement] : []),
