@@ -52,7 +52,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     for (const [processes, concurrency] of drainRuns ? shapes : []) {
       for (const system of systems) {
         if (system.shapes && !system.shapes.some(([p, c]) => p === processes && c === concurrency)) continue;
-        const n = system.slow ? Math.max(1000, Math.round(full / 10)) : full;
+        const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
         const rates = await drains(system, { ...system.cfg, url, concurrency } as WorkerConfig, processes, n, repeat, peers.db, ctx);
         if (!rates.length) continue;
         const s = spread(rates);

@@ -71,7 +71,7 @@ async function watch(db: pg.Pool, busy: () => Promise<boolean>): Promise<Probe> 
       if (r.state !== 'active') continue;
       p.activeBackends++;
       if (r.waiting) p.lockWaits++;
-      const ev = r.wait_event ? `${r.wait_event_type}:${r.wait_event}` : 'CPU (no wait event)';
+      const ev = r.wait_event ? `${r.wait_event_type}:${r.wait_event}` : 'running (no wait event)';
       p.waits.set(ev, (p.waits.get(ev) ?? 0) + 1);
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -178,7 +178,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const a = rates.get(counts[i - 1]!) ?? 0;
     const b = rates.get(counts[i]!) ?? 0;
     if (a && b < a * 1.1) {
-      stops = `from ${counts[i - 1]} to ${counts[i]} processes the drain went ${fmt(a)} → ${fmt(b)}/s (${((b / a) * 100).toFixed(0)} %); at ${counts[i]} the active backends waited most on ${bottlenecks.get(counts[i]!)}`;
+      stops = `from ${counts[i - 1]} to ${counts[i]} processes the drain went ${fmt(a)} → ${fmt(b)}/s (${((b / a) * 100).toFixed(0)} %); at ${counts[i]}, the share of the active backends' samples in their top state: ${bottlenecks.get(counts[i]!)}`;
       break;
     }
   }

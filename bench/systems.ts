@@ -17,8 +17,12 @@ export interface System {
   /** for --systems */
   key: string;
   label: string;
-  /** drains a tenth of the backlog: it polls, or commits once per job, and would take many minutes */
-  slow?: boolean;
+  /**
+   * the share of the backlog it drains (default all, at least 1,000 tasks): a tenth for a system
+   * that commits once per job, a twentieth for BullMQ's statements per job; either would take many
+   * minutes over the whole backlog, and a rate does not depend on the backlog's size
+   */
+  share?: number;
   /** keeps each task's result (for the results-keeping targets) */
   keepsResults?: boolean;
   cfg: Omit<WorkerConfig, 'url' | 'concurrency'>;
@@ -103,7 +107,7 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
   });
   const graphile = (label: string, batching: boolean): System => ({
     key: batching ? 'graphile-batched' : 'graphile-defaults',
-    slow: !batching,
+    ...(batching ? {} : { share: 0.1 }),
     label,
     cfg: { system: 'graphile', batching },
     async fill(n) {
@@ -131,7 +135,7 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
   });
   const bull = (label: string, save: boolean): System => ({
     key: save ? 'bullmq-results' : 'bullmq',
-    slow: true,
+    share: 0.05,
     label,
     keepsResults: save,
     cfg: { system: 'bullmq', save },
