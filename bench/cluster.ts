@@ -53,9 +53,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
       for (const system of systems) {
         if (system.shapes && !system.shapes.some(([p, c]) => p === processes && c === concurrency)) continue;
         const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
-        const rates = await drains(system, { ...system.cfg, url, concurrency } as WorkerConfig, processes, n, repeat, peers.db, ctx);
-        if (!rates.length) continue;
-        const s = spread(rates);
+        const measured = await drains(system, { ...system.cfg, url, concurrency } as WorkerConfig, processes, n, repeat, peers.db, ctx);
+        if (!measured.rates.length) continue;
+        const s = spread(measured.rates);
         perShape.set(`${system.label} ${processes}×${concurrency}`, s);
         if (s.median > (best.get(system.label)?.median ?? 0)) best.set(system.label, s);
         ctx.log(`${system.label}: ${processes}×${concurrency} → median ${fmt(s.median)}/s (±${(s.spreadPct / 2).toFixed(1)} %)`);
@@ -68,6 +68,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
           'tasks/s (median)': Math.round(s.median),
           'min–max': `${fmt(s.min)}–${fmt(s.max)}`,
           spread: `±${(s.spreadPct / 2).toFixed(1)} %`,
+          'WAL B / task': Math.round(spread(measured.walBytes).median),
+          'node CPU ms / 1k tasks': Math.round(spread(measured.cpu).median),
           'load 1m': loadavg()[0]!.toFixed(2),
         });
       }
@@ -97,6 +99,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
         'tasks/s (median)': null,
         'min–max': `p50 ${l.p50.toFixed(2)} ms / p99 ${l.p99.toFixed(2)} ms`,
         spread: null,
+        'WAL B / task': null,
+        'node CPU ms / 1k tasks': null,
         'load 1m': loadavg()[0]!.toFixed(2),
       });
       await system.reset();
@@ -127,38 +131,49 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `Each drain ${repeat}× in the same processes; a figure is the median of its drains, with their min–max and half that range as a share of the median (spread). ` +
         `A system's best is its best shape by the median; every ratio below is of those medians.`,
       `Versions that ran (from their package.json): graphile-worker ${VERSIONS['graphile-worker']}, pg-boss ${VERSIONS['pg-boss']}, BullMQ ${VERSIONS.bullmq} on its PostgreSQL backend, pg ${VERSIONS.pg}.`,
+      'WAL B / task: pg_stat_wal bytes over each drain (server-wide) per task, median; node CPU: the worker processes\' user + system time per 1,000 tasks, median. Where a ratio falls short, these say whether the database (WAL) or the workers (CPU) take the difference.',
       `Raw saved limit's table: ${peers.rawSavedIndexes.copy} indexes, ormq_task ${peers.rawSavedIndexes.ormqTask} (created like ormq_task including all).`,
       `Load average 1m/5m/15m at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}, ${cpus().length} cores; the section took ${minutes} min.`,
     ],
   };
 
-  /** Fills, drains and halts `repeat` times in one set of processes; the tasks/s of each drain. */
+  /**
+   * Fills, drains and halts `repeat` times in one set of processes: each drain's tasks/s, WAL bytes
+   * per task (pg_stat_wal, server-wide) and CPU of the worker processes per 1,000 tasks.
+   */
   async function drains(system: System, cfg: WorkerConfig, processes: number, n: number, times: number, db: import('pg').Pool, c: BenchContext) {
     const rates: number[] = [];
+    const walBytes: number[] = [];
+    const cpu: number[] = [];
+    const wal = async () => Number((await db.query('select wal_bytes::float8 b from pg_stat_wal')).rows[0].b);
     const workers = await spawnWorkers(cfg, processes);
     try {
       for (let r = 0; r < times; r++) {
         await system.reset();
         await system.fill(n);
         await db.query('vacuum analyze');
+        const wal0 = await wal();
         const t0 = now();
         workers.go();
         const deadline = t0 + Math.max(120_000, n); // a stalled system must not hang the bench
         while ((await system.pending()) && now() < deadline) await new Promise((res) => setTimeout(res, 10));
         const seconds = (now() - t0) / 1000;
         const stalled = now() >= deadline;
-        await workers.halt();
+        const wal1 = await wal();
+        const used = await workers.halt();
         if (stalled) {
           c.log(`${system.label}: ${processes}×${cfg.concurrency} did not drain ${n} tasks within ${(seconds).toFixed(0)} s; left out`);
           break;
         }
         rates.push(n / seconds);
+        walBytes.push((wal1 - wal0) / n);
+        cpu.push((used.reduce((a, b) => a + b, 0) / n) * 1000);
       }
     } finally {
       await workers.stop();
       await system.reset();
     }
-    return rates;
+    return { rates, walBytes, cpu };
   }
 }
 

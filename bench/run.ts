@@ -153,22 +153,23 @@ try {
 
 const out = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(out, { recursive: true });
-writeFileSync(
-  join(out, 'latest.json'),
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-      database: embedded ? 'embedded PostgreSQL' : 'DATABASE_URL',
-      scale,
-      settleSeconds,
-      loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
-      targets: Object.entries(results).flatMap(([name, r]) => (r.targets ?? []).map((t) => ({ section: name, loadBefore: r.loadBefore, ...t }))),
-      results,
-    },
-    null,
-    2,
-  ),
+const written = JSON.stringify(
+  {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    database: embedded ? 'embedded PostgreSQL' : 'DATABASE_URL',
+    scale,
+    settleSeconds,
+    loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+    targets: Object.entries(results).flatMap(([name, r]) => (r.targets ?? []).map((t) => ({ section: name, loadBefore: r.loadBefore, ...t }))),
+    results,
+  },
+  null,
+  2,
 );
-console.log(`\nwrote bench/results/latest.json`);
+// latest.json for the last run; a copy per run, so that `bench/spread.ts` can compare runs' targets.
+const stamp = `run-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+writeFileSync(join(out, 'latest.json'), written);
+writeFileSync(join(out, stamp), written);
+console.log(`\nwrote bench/results/latest.json and bench/results/${stamp}`);
 process.exit(0); // pools of the compared queues keep the event loop alive
