@@ -76,7 +76,7 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
   db.on('error', (e) => log(`bench pool: ${e.message}`));
   const orm = await MikroORM.init({ clientUrl: url, entities: queueEntities, pool: { min: 0, max: 2 } });
   await ensureSchema(orm);
-  // The DDL src/schema.ts made, copied at run time: a change to ormq_task's columns or indexes
+  // The DDL ensureSchema ran (src/schema.ts and its tables), copied at run time: a change to ormq_task's columns or indexes
   // moves the raw saved limit with it.
   await db.query(`drop table if exists ${RAW_SAVED_TABLE}; create table ${RAW_SAVED_TABLE} (like ormq_task including all)`);
   const count = async (t: string) => Number((await db.query('select count(*) c from pg_indexes where tablename = $1', [t])).rows[0].c);
