@@ -5,10 +5,11 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../liveness.js';
-import { listCount } from './list.js';
+import { listCount } from './count.js';
 import type { PageId, ViewPageId } from './options.js';
 import { isListPage, type Page, type PageModule, type RequestContext } from './page.js';
-import { DRIFT_FIELDS, queuedKeys } from './pages/clusters.js';
+import { DRIFT_FIELDS, queuedKeys } from './keys.js';
+import { db } from '../db/run.js';
 
 export type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
 
@@ -37,17 +38,22 @@ const PAUSED_CAP = 500;
 const isoOf = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
 
 async function notResponding(em: SqlEntityManager): Promise<AttentionItem | null> {
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select id, name, host, pid, heartbeat, count(*) over () as n from ormq_cluster c where not (${responding('c')}) order by heartbeat desc limit ${NAMED}`,
   );
+  return onClusters(rows, 'not_responding', 'Restart the process or let its row go; the packages it held are stuck until released', (r) => ({
+    id: String(r.id).trim(),
+    name: r.name,
+    host: r.host,
+    pid: Number(r.pid),
+    lastSeen: isoOf(r.heartbeat),
+  }));
+}
+
+/** An item shown on the Clusters page, from rows naming the first few, each carrying the total as `n`; null when there are none. */
+function onClusters(rows: Record<string, unknown>[], kind: AttentionKind, action: string, item: (r: Record<string, unknown>) => Record<string, unknown>): AttentionItem | null {
   if (!rows.length) return null;
-  return {
-    kind: 'not_responding',
-    count: Number(rows[0]!.n),
-    link: { page: 'clusters', query: {} },
-    action: 'Restart the process or let its row go; the packages it held are stuck until released',
-    items: rows.map((r) => ({ id: String(r.id).trim(), name: r.name, host: r.host, pid: Number(r.pid), lastSeen: isoOf(r.heartbeat) })),
-  };
+  return { kind, count: Number(rows[0]!.n), link: { page: 'clusters', query: {} }, action, items: rows.map(item) };
 }
 
 /**
@@ -58,22 +64,21 @@ async function notResponding(em: SqlEntityManager): Promise<AttentionItem | null
  * the Queued page's filter.
  */
 async function stuck(ctx: RequestContext, queued: Page): Promise<AttentionItem | null> {
-  const [dead] = await ctx.em.execute(`select exists (select 1 from ormq_cluster c where not (${responding('c')})) as any`);
+  const [dead] = await db(ctx.em).query(`select exists (select 1 from ormq_cluster c where not (${responding('c')})) as any`);
   if (!dead?.any) return null;
-  const count = await listCount(ctx.em, queued.table, queued.where({ stuck: 'yes' }, ctx));
+  return counted(ctx, queued, { stuck: 'yes' }, 'stuck', 'Release them, so that a live cluster of their key runs them');
+}
+
+/** An item of the rows of a list page under `filter`, linked to that list; null when there are none. */
+async function counted(ctx: RequestContext, page: Page, filter: Record<string, string>, kind: AttentionKind, action: string): Promise<AttentionItem | null> {
+  const count = await listCount(ctx.em, page.table, page.where(filter, ctx));
   if (!count.value) return null;
-  return {
-    kind: 'stuck',
-    count: count.value,
-    ...(count.estimated && { estimated: true as const }),
-    link: { page: 'queued', query: { stuck: 'yes' } },
-    action: 'Release them, so that a live cluster of their key runs them',
-  };
+  return { kind, count: count.value, ...(count.estimated && { estimated: true as const }), link: { page: page.id, query: filter }, action };
 }
 
 /** Funcs whose attempts in the last hour failed at FAILING_RATE or more, from the minute rollups. */
 async function failing(em: SqlEntityManager): Promise<AttentionItem | null> {
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select func, sum(count) filter (where not success)::bigint as failures, sum(count)::bigint as attempts,
             to_char((now() - interval '1 hour') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as since
        from ormq_metric where span_minutes = 1 and bucket >= date_trunc('minute', now() - interval '1 hour')
@@ -101,7 +106,7 @@ async function slowWait(ctx: RequestContext, now: number, paused: Set<string>, l
   if (!slow.length) return null;
   slow.sort((a, b) => b.oldest! - a.oldest!);
   const live = new Set(
-    (await ctx.em.execute(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')} and name in (?)`, [slow.map((k) => k.key)])).map(
+    (await db(ctx.em).query(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')} and name in (?)`, [slow.map((k) => k.key)])).map(
       (r) => r.name as string,
     ),
   );
@@ -122,14 +127,14 @@ async function slowWait(ctx: RequestContext, now: number, paused: Set<string>, l
  * costed high enough to be JIT-compiled, 145 ms of compiling at 100,000 packages).
  */
 async function pausedWaiting(em: SqlEntityManager): Promise<{ item: AttentionItem | null; paused: Set<string> }> {
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select key, exists (select 1 from ormq_queued q where q.key = p.key and q.lock is null) as waiting
        from (select key from ormq_paused_key order by key limit ${PAUSED_CAP}) p`,
   );
   const paused = new Set(rows.map((r) => r.key as string));
   const waiting = rows.filter((r) => r.waiting === true).map((r) => r.key as string);
   if (!waiting.length) return { item: null, paused };
-  const named = await em.execute(
+  const named = await db(em).query(
     `select p.key, p.at,
             (select count(*)::int from (select 1 from ormq_queued q where q.key = p.key and q.lock is null limit 10001) x) as waiting,
             (select actor from ormq_admin_log a where a.page = 'clusters' and a.object_id = left(p.key, 64) and a.action = 'pause' and a.at >= p.at
@@ -157,31 +162,16 @@ async function pausedWaiting(em: SqlEntityManager): Promise<{ item: AttentionIte
  */
 async function drift(em: SqlEntityManager): Promise<AttentionItem | null> {
   const differs = (f: string) => `count(distinct config->>'${f}') > 1`;
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select name, ${DRIFT_FIELDS.map((f) => `${differs(f)} as "${f}"`).join(', ')}, count(*)::int as processes, count(*) over () as n
        from ormq_cluster c where ${responding('c')} and config is not null
        group by name having ${DRIFT_FIELDS.map(differs).join(' or ')} order by name limit ${NAMED}`,
   );
-  if (!rows.length) return null;
-  return {
-    kind: 'drift',
-    count: Number(rows[0]!.n),
-    link: { page: 'clusters', query: {} },
-    action: 'Start every process of a key with the same options; the Clusters page shows what each one runs with',
-    items: rows.map((r) => ({ key: r.name, processes: Number(r.processes), fields: DRIFT_FIELDS.filter((f) => r[f] === true) })),
-  };
-}
-
-async function retrying(ctx: RequestContext, failed: Page): Promise<AttentionItem | null> {
-  const count = await listCount(ctx.em, failed.table, failed.where({ state: 'retrying' }, ctx));
-  if (!count.value) return null;
-  return {
-    kind: 'retrying',
-    count: count.value,
-    ...(count.estimated && { estimated: true as const }),
-    link: { page: 'failed', query: { state: 'retrying' } },
-    action: 'They run again when their retry comes; resubmit or delete them to stop waiting',
-  };
+  return onClusters(rows, 'drift', 'Start every process of a key with the same options; the Clusters page shows what each one runs with', (r) => ({
+    key: r.name,
+    processes: Number(r.processes),
+    fields: DRIFT_FIELDS.filter((f) => r[f] === true),
+  }));
 }
 
 /** The items the caller may see, worst first. */
@@ -198,11 +188,11 @@ export async function attention(ctx: RequestContext, pages: readonly PageModule[
   const seesFailed = failed && isListPage(failed) && (await can('failed'));
   if (seesFailed) items.push(await failing(ctx.em));
   if (clusters) {
-    const [r] = await ctx.em.execute('select extract(epoch from now()) * 1000 as ms');
+    const [r] = await db(ctx.em).query('select extract(epoch from now()) * 1000 as ms');
     const { item, paused } = await pausedWaiting(ctx.em);
     items.push(await slowWait(ctx, Number(r!.ms), paused, seesQueued), item);
   }
-  if (seesFailed) items.push(await retrying(ctx, failed));
+  if (seesFailed) items.push(await counted(ctx, failed, { state: 'retrying' }, 'retrying', 'They run again when their retry comes; resubmit or delete them to stop waiting'));
   if (clusters) items.push(await drift(ctx.em));
   return items.filter((i): i is AttentionItem => i !== null);
 }

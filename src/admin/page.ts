@@ -5,10 +5,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest, isPlainObject, notFound } from './http.js';
-import { afterCursor, cursorOf, listCount, orderBy, parseCursor, keyColumn, Where, type Count, type Keyset } from './list.js';
+import { listCount, type Count } from './count.js';
+import { Where } from './filters.js';
+import { afterCursor, cursorOf, orderBy, parseCursor, keyColumn, type Keyset } from './list.js';
 import type { Truncated } from './fields.js';
 import { writeLog, type LogEntry } from './log.js';
 import type { PageId, ResolvedOptions, ViewPageId } from './options.js';
+import { db } from '../db/run.js';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -146,6 +149,21 @@ export interface Route {
   run(ctx: RequestContext, input: RouteInput): Promise<{ status: number; body: unknown }>;
 }
 
+/**
+ * The GET route of a page that is one view: the request read by `parse` (a 400 naming what is wrong)
+ * before any database work, then `read` under the admin's statement timeout.
+ */
+export function viewRoute<Q>(page: PageId | ViewPageId, parse: (input: RouteInput) => Q, read: (ctx: RequestContext, q: Q) => Promise<unknown>): Route {
+  return {
+    method: 'GET',
+    access: { page, action: 'view' },
+    async run(ctx, input) {
+      const q = parse(input);
+      return { status: 200, body: await ctx.read((x) => read(x, q)) };
+    },
+  };
+}
+
 /** Rows per transaction: long enough to be quick, short enough not to hold locks for long. */
 export const CHUNK = 500;
 /** A selection is handled in one transaction, so it is at most one chunk. */
@@ -171,7 +189,7 @@ async function runChunk(
   const actor = await ctx.actor();
   return ctx.em.transactional(async (em) => {
     const tx = em as SqlEntityManager;
-    const rows = await tx.execute(
+    const rows = await db(tx).query(
       `select ${action.columns ?? page.actionColumns}${keyColumn(page.keyset)} from ${page.table} ${w.sql} ${orderBy(page.keyset)} limit ${CHUNK} ${lockMode}`,
       w.params,
     );
