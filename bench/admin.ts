@@ -15,6 +15,7 @@ import { ensureSchema, queueAdmin, queueEntities } from '../src/index.js';
 import { NAME_WORDS } from '../src/names.js';
 import { ERROR_GROUP } from '../src/error-groups.js';
 import { INDEXES, TRIGRAM_INDEXES } from '../src/schema.js';
+import { BUILD_COARSE } from '../src/metric-rows.js';
 import type { LoadRequest, LoadResult } from './load.js';
 import type { BenchContext, Section } from './run.js';
 
@@ -171,6 +172,8 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
            unnest(${funcs}) f, unnest(array['default', 'eu-west', 'us-east', 'batch']) k, unnest(array[true, false]) s,
            lateral (select case when s then span * 20 else span end as n) c,
            lateral (select jsonb_build_object('25', n * 3 / 4, '30', n - n * 3 / 4) as h) hh`);
+  // Folded, as the clusters' upkeep leaves them: the 6-hour and day rows of those hours.
+  await exec(BUILD_COARSE);
   phase('metrics rollups');
   const build = (indexes: { expression: string }[]) =>
     orm.em.fork().transactional(async (tx) => {
@@ -211,7 +214,7 @@ async function keptSeed(ctx: BenchContext, scale: number): Promise<Omit<Seeded, 
 interface Endpoint {
   label: string;
   path: string;
-  /** which targets apply: see `verdict` (the Metrics page has none of its own) */
+  /** which targets apply: see `verdict` */
   kind: 'list' | 'detail' | 'overview' | 'metrics';
 }
 
@@ -219,10 +222,12 @@ interface Endpoint {
  * At a million rows (scale ≤ 1): a list or search takes at most 10 ms of SQL and has a p95 under
  * 50 ms with 10 clients, the overview at most 5 ms of SQL. At ten million (scale > 1): every list,
  * search and detail has a p95 under 50 ms with one client. Never a sequential scan of ormq_task.
+ * Every range of the Metrics page (whose rollups are the same at any scale): at most 20 ms of SQL
+ * and a 10-client p95 under 50 ms.
  */
 function verdict(kind: Endpoint['kind'], scale: number, sqlMs: number, p95One: number, p95Ten: number, seqScan: boolean): string {
   const met = (ok: boolean) => (ok && !seqScan ? 'met' : 'MISSED');
-  if (kind === 'metrics') return seqScan ? 'MISSED' : '—';
+  if (kind === 'metrics') return met(sqlMs <= 20 && p95Ten < 50);
   if (scale > 1) return kind === 'overview' ? '—' : met(p95One < 50);
   if (kind === 'list') return met(sqlMs <= 10 && p95Ten < 50);
   return kind === 'overview' ? met(sqlMs <= 5) : '—';
@@ -368,9 +373,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
       { label: `Successful, group "${group}"`, path: `successful?group=${encodeURIComponent(group)}`, kind: 'list' },
       { label: 'Failed, detail', path: `failed/${failure.id}`, kind: 'detail' },
       { label: 'Overview', path: 'overview', kind: 'overview' },
+      { label: 'Metrics, 1 hour', path: 'metrics?range=1h', kind: 'metrics' },
       { label: 'Metrics, 24 hours', path: 'metrics?range=24h', kind: 'metrics' },
+      { label: 'Metrics, 7 days', path: 'metrics?range=7d', kind: 'metrics' },
       { label: 'Metrics, 30 days', path: 'metrics?range=30d', kind: 'metrics' },
       { label: 'Metrics, 7 days, one func', path: `metrics?range=7d&func=${encodeURIComponent(FUNCS[1]!)}`, kind: 'metrics' },
+      { label: 'Metrics, 30 days, one key', path: 'metrics?range=30d&key=eu-west', kind: 'metrics' },
       {
         label: 'Successful, one func over one hour (a Metrics bar)',
         path: `successful?func=${encodeURIComponent(FUNCS[1]!)}&from=${encodeURIComponent(new Date(Date.now() - 5 * 3_600_000).toISOString())}&to=${encodeURIComponent(new Date(Date.now() - 4 * 3_600_000).toISOString())}`,

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { ARGS_TEXT, ERROR_GROUP, ERROR_TEXT } from './error-groups.js';
+import { BUILD_COARSE, ROLLUP_KEY } from './metric-rows.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
 
 /**
@@ -21,7 +22,8 @@ import { inSchema, qualify, schemaOf } from './table-names.js';
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
  * - ormq_paused_key_until_idx  pauses with an end: each heartbeat ends those whose time is up
- * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
+ * - ormq_metric_pkey           the metrics' time ranges of one span (minutes, hours, 6 hours, days), the upserts and the upkeep
+ * - ormq_metric_shard_idx      the rows not folded yet (src/metric-rows.ts): the fold's scan, and the Metrics page's 7 and 30 days
  * - ormq_wait_task_idx         saveLimit pruning skips a success a producer is waiting on (see ormq_wait)
  */
 const index = (name: string, on: string, unique = false) => ({ name, expression: `create ${unique ? 'unique ' : ''}index if not exists ${name} on ${on}` });
@@ -47,6 +49,7 @@ export const INDEXES = {
   ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
   ormq_paused_key: [index('ormq_paused_key_until_idx', 'ormq_paused_key (until) where until is not null')],
   ormq_wait: [index('ormq_wait_task_idx', 'ormq_wait (task, until)')],
+  ormq_metric: [index('ormq_metric_shard_idx', 'ormq_metric (span_minutes, bucket) where shard <> 0')],
 };
 
 /**
@@ -218,7 +221,8 @@ create table if not exists ormq_metric (
   wait_max double precision not null,
   runtime_hist jsonb not null,
   wait_hist jsonb not null,
-  constraint ormq_metric_pkey primary key (span_minutes, bucket, key, func, success)
+  shard smallint not null default 0,
+  constraint ormq_metric_pkey primary key (${ROLLUP_KEY})
 );
 
 create table if not exists ormq_wait (
@@ -307,7 +311,7 @@ end $$;
  * database says which ormq made its tables whichever way they were made. Raised with every change
  * to the tables; a cluster compares it with its own at start.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const SCHEMA_COMMENT = `ormq schema ${SCHEMA_VERSION}`;
 
 /** The version a database's tables are at: 0 when none is recorded (tables from before versions, or none). */
@@ -342,6 +346,23 @@ begin
 end $$;
 `;
 
+/**
+ * ormq_metric.shard (version 3): the rows a table from before it holds become shard 0 (folded) and
+ * the primary key takes the shard. Then, whichever way the column came (this, or a migration from
+ * the entities), the 6-hour and day rows are built from the hour rows while there are none.
+ */
+const METRIC_SHARDS = `
+do $$
+begin
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_metric'::regclass and attname = 'shard' and not attisdropped) then
+    alter table ormq_metric add column shard smallint not null default 0;
+    alter table ormq_metric drop constraint ormq_metric_pkey;
+    alter table ormq_metric add constraint ormq_metric_pkey primary key (${ROLLUP_KEY});
+  end if;
+end $$;
+${BUILD_COARSE};
+`;
+
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
 
@@ -368,6 +389,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
     await tx.execute(COLUMN_UPGRADES);
     await tx.execute(QUEUED_UPGRADES);
     await tx.execute(KEYED_UPGRADE);
+    await tx.execute(METRIC_SHARDS);
     await tx.execute(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
     // trigram indexes' own blocks try, and fall back to placeholders.

@@ -8,6 +8,7 @@ import { ERROR_GROUP } from '../error-groups.js';
 import { SAVED_CHANNEL } from '../db/channels.js';
 import { nextAttempt, ownMaxAttempts } from '../retries.js';
 import type { ResolvedOptions } from './options.js';
+import { shardOf } from '../metric-rows.js';
 import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
 
 /**
@@ -43,12 +44,12 @@ export const CLAIM = {
 
 /** The upsert of a batch's rollup rows, given as the jsonb array `param` (sorted: see COMPLETE). */
 const insertRollups = (param: string) => `
-      insert into ormq_metric as m (${ROLLUP_COLUMNS})
-      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist
+      insert into ormq_metric as m (${ROLLUP_COLUMNS}, shard)
+      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist, shard
       from jsonb_to_recordset(${param}::jsonb) as r(
         span_minutes smallint, bucket timestamptz, key text, func text, success boolean, count int, runtime_sum float8, runtime_max float8,
-        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb)
-      order by span_minutes, bucket, key, func, success
+        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb, shard smallint)
+      order by span_minutes, bucket, key, func, success, shard
       ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}`;
 
 /** A package's attempt limit: its own (`i.max`, sent only when it has one) or the cluster's $3 (0 = unlimited). */
@@ -208,7 +209,7 @@ export function completeValues(batch: readonly Completion[], o: CompletionOption
     // A failure's own limits and timing; absent, the cluster's ($3, $6).
     return f.success ? row : { ...row, final: f.final === true, max: ownMaxAttempts(f.pkg), ...nextAttempt(f.pkg, o.retryBackoff) };
   });
-  const rollups = o.metrics ? rollupRows(batch, o.name) : [];
+  const rollups = o.metrics ? rollupRows(batch, o.name, shardOf(processId)) : [];
   return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups), processId, o.retry];
 }
 
@@ -219,7 +220,7 @@ export function completion(
   processId: string,
 ): { statement: { name: string; text: string }; values: unknown[] } {
   if (batch.every((f) => f.success && (o.saveLimit === -1 || f.pkg.save === false))) {
-    const rollups = o.metrics ? rollupRows(batch, o.name) : [];
+    const rollups = o.metrics ? rollupRows(batch, o.name, shardOf(processId)) : [];
     return {
       statement: ACK,
       values: [`{${batch.map((f) => f.qid).join(',')}}`, JSON.stringify(rollups), `{${[...new Set(batch.map((f) => f.lock))].join(',')}}`, processId],
