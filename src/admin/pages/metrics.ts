@@ -7,6 +7,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { addStored, emptyHistogram, percentile } from '../../histogram.js';
 import { badRequest } from '../http.js';
 import { Where } from '../list.js';
+import { executeAll } from '../reads.js';
 import type { PageModule } from '../page.js';
 
 const MINUTE = 60_000;
@@ -122,37 +123,37 @@ export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new D
   const narrowed = source(q.func, q.key);
   const scope = source(null, null);
 
-  // One transaction, without JIT or parallel workers: the expansion of the histograms (guessed at
-  // 100 entries each) makes the planner's cost estimates large enough to compile the queries, or to
-  // start two workers for the histograms of 30 days' 1,920 day rows (250 ms at a load of 20, of
-  // which the workers' own part was 48 ms), either of which took longer than running them.
-  const [totals, hists, series, keys] = await em.transactional(async (tx) => {
-    await tx.execute('set local jit = off; set local max_parallel_workers_per_gather = 0');
-    return [
-      await tx.execute(
-        `select func, success, sum(count) as n, sum(runtime_sum) as rs, max(runtime_max) as rm, sum(wait_sum) as ws, max(wait_max) as wm
-           from ${narrowed.sql} group by func, success`,
-        narrowed.params,
-      ),
-      // Each func's histograms summed bucket by bucket (both outcomes count), runtime and wait in one pass.
-      await tx.execute(
-        `select func, which, jsonb_object_agg(k, n) as h from (
-           select func, which, k, sum(v::bigint) as n
-             from ${narrowed.sql}, lateral (select 'r' as which, * from jsonb_each_text(runtime_hist)
-                                        union all select 'w', * from jsonb_each_text(wait_hist)) e(which, k, v)
-            group by 1, 2, 3) c
-         group by 1, 2`,
-        narrowed.params,
-      ),
-      await tx.execute(
-        `select extract(epoch from date_bin(make_interval(secs => ${step / 1000}), bucket, 'epoch'::timestamptz))::bigint * 1000 as at,
-                success, sum(count) as n
-           from ${narrowed.sql} group by 1, 2`,
-        narrowed.params,
-      ),
-      await tx.execute(`select distinct key from ${scope.sql} order by key limit 200`, scope.params),
-    ] as Row[][];
-  });
+  // One round trip, one implicit transaction (executeAll), without JIT or parallel workers: the
+  // expansion of the histograms (guessed at 100 entries each) makes the planner's cost estimates
+  // large enough to compile the queries, or to start two workers for the histograms of 30 days'
+  // 1,920 day rows (250 ms at a load of 20, of which the workers' own part was 48 ms), either of
+  // which took longer than running them.
+  const [, , totals, hists, series, keys] = await executeAll(em, [
+    ['set local jit = off'],
+    ['set local max_parallel_workers_per_gather = 0'],
+    [
+      `select func, success, sum(count) as n, sum(runtime_sum) as rs, max(runtime_max) as rm, sum(wait_sum) as ws, max(wait_max) as wm
+         from ${narrowed.sql} group by func, success`,
+      narrowed.params,
+    ],
+    // Each func's histograms summed bucket by bucket (both outcomes count), runtime and wait in one pass.
+    [
+      `select func, which, jsonb_object_agg(k, n) as h from (
+         select func, which, k, sum(v::bigint) as n
+           from ${narrowed.sql}, lateral (select 'r' as which, * from jsonb_each_text(runtime_hist)
+                                      union all select 'w', * from jsonb_each_text(wait_hist)) e(which, k, v)
+          group by 1, 2, 3) c
+       group by 1, 2`,
+      narrowed.params,
+    ],
+    [
+      `select extract(epoch from date_bin(make_interval(secs => ${step / 1000}), bucket, 'epoch'::timestamptz))::bigint * 1000 as at,
+              success, sum(count) as n
+         from ${narrowed.sql} group by 1, 2`,
+      narrowed.params,
+    ],
+    [`select distinct key from ${scope.sql} order by key limit 200`, scope.params],
+  ]) as Row[][];
 
   const byFunc = new Map<string, { runs: number; failures: number; rs: number; rm: number; ws: number; wm: number; rh: number[]; wh: number[] }>();
   const entry = (func: string) => {
