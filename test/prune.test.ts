@@ -7,7 +7,7 @@ import pg from 'pg';
 import * as assert from 'uvu/assert';
 import { enqueueMany } from '../src/index.js';
 import { prune, PRUNE_EVERY, type PruneScope } from '../src/cluster/prune.js';
-import { statementRunner } from '../src/db/statements.js';
+import { poolDb } from '../src/db/run.js';
 import { sql, waitFor } from './helpers/db.js';
 import { startCluster, waitForDrained } from './helpers/cluster.js';
 import { dbSuite } from './helpers/suites.js';
@@ -73,7 +73,7 @@ for (const per of [null, 'group'] as const) {
     const want = await expected(orm, limit, per);
     const pools = [new pg.Pool({ connectionString: db.url, max: 1 }), new pg.Pool({ connectionString: db.url, max: 1 })];
     try {
-      const runners = pools.map((p) => statementRunner(p, null, true));
+      const runners = pools.map((p) => poolDb(p, null));
       const scopes = new Set<string | null>(per === null ? [null] : ['g1', 'g2', 'g3', 'g4', null]);
       let deleted = 0;
       let passes = 0;
@@ -108,10 +108,10 @@ P("a process deletes nothing while another prunes, and tries again later", async
   try {
     await holder.query('begin');
     await holder.query(`select pg_advisory_xact_lock(${0x6f726d70}, ('ormq_task'::regclass)::oid::int)`);
-    const pass = await prune(statementRunner(pool, null, true), 10, null, new Set([null]));
+    const pass = await prune(poolDb(pool, null), 10, null, new Set([null]));
     assert.equal([pass.deleted, [...pass.left]], [0, [null]]);
     await holder.query('commit');
-    const again = await prune(statementRunner(pool, null, true), 10, null, new Set([null]), 50_000);
+    const again = await prune(poolDb(pool, null), 10, null, new Set([null]), 50_000);
     assert.equal([again.deleted, again.left.size], [20000 - 10, 0]);
   } finally {
     await holder.end();

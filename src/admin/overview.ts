@@ -3,6 +3,7 @@ import { attention, type AttentionItem } from './attention.js';
 import { listCount, type Count } from './list.js';
 import type { ListPageId } from './options.js';
 import { isListPage, type PageModule, type RequestContext } from './page.js';
+import { db } from '../db/run.js';
 
 export interface HourCount {
   hour: string;
@@ -64,7 +65,7 @@ export async function overview(ctx: RequestContext, pages: readonly PageModule[]
   out.counts = counts;
   out.hourly = series.success || series.failure ? await hourly(ctx.em, series, now) : null;
   if (ctx.replica) {
-    const [row] = await ctx.em.execute(REPLICA_LAG);
+    const row = await db(ctx.em).queryOne(REPLICA_LAG);
     out.replica = { lagSeconds: row?.lag === null || row?.lag === undefined ? null : Math.max(0, Number(row.lag)) };
   } else out.replica = null;
   return out as unknown as Overview;
@@ -76,7 +77,7 @@ async function hourly(em: SqlEntityManager, series: Record<'success' | 'failure'
   const success = series.success ? 0 : null;
   const failure = series.failure ? 0 : null;
   const hours: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success, failure }));
-  const rows = await em.execute(HOURLY, [new Date(first).toISOString(), new Date(first + 24 * HOUR).toISOString()]);
+  const rows = await db(em).query(HOURLY, [new Date(first).toISOString(), new Date(first + 24 * HOUR).toISOString()]);
   for (const r of rows) {
     const bucket = hours[(Number(r.at) * 1000 - first) / HOUR];
     const outcome = r.success ? 'success' : 'failure';

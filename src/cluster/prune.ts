@@ -7,7 +7,7 @@
  * its rate, and the table holds up to saveLimit plus the successes saved since the last pass (about
  * a second's worth) until the next one.
  */
-import type { RunStatement } from '../db/statements.js';
+import type { Db } from '../db/run.js';
 
 export type PruneScope = 'group' | 'name' | 'func' | 'key';
 
@@ -72,7 +72,7 @@ export interface PrunePass {
  * `batch` rows (per scope value). Scope values a statement could not finish are returned.
  */
 export async function prune(
-  query: RunStatement,
+  db: Db,
   limit: number,
   per: PruneScope | null,
   values: ReadonlySet<string | null>,
@@ -82,12 +82,12 @@ export async function prune(
   let deleted = 0;
   let full = false;
   const run = async (statement: { name: string; text: string }, params: unknown[], scopes: (string | null)[]) => {
-    const { rows } = await query(statement, params);
-    const n = Number(rows[0]?.n ?? 0);
+    const row = await db.queryOne(statement, params);
+    const n = Number(row?.n ?? 0);
     deleted += n;
     if (n >= batch) full = true;
     // Not this process's turn, or a full statement: more may be past the limit.
-    if (rows[0]?.got !== true || n >= batch) for (const s of scopes) left.add(s);
+    if (row?.got !== true || n >= batch) for (const s of scopes) left.add(s);
   };
   if (per === null) {
     await run(pruneStatement(null, false), [limit, batch], [null]);
@@ -115,7 +115,7 @@ export class Pruner {
   #stopped = false;
 
   constructor(
-    private readonly query: RunStatement,
+    private readonly db: Db,
     private readonly limit: number,
     private readonly per: PruneScope | null,
     private readonly warn: (message: string, err: unknown) => void,
@@ -147,7 +147,7 @@ export class Pruner {
     this.#pass = (async () => {
       let full = false;
       try {
-        const pass = await prune(this.query, this.limit, this.per, scopes);
+        const pass = await prune(this.db, this.limit, this.per, scopes);
         for (const s of pass.left) this.#pending.add(s);
         full = pass.full;
       } catch (err) {

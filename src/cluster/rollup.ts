@@ -13,7 +13,7 @@
 import { bucketOf, type StoredHistogram } from '../histogram.js';
 import { FOLD, WRITTEN_SPANS } from '../metric-rows.js';
 import type { TaskPackage } from '../rows.js';
-import type { Queryable } from '../db/statements.js';
+import type { Db } from '../db/run.js';
 
 export interface Attempt {
   pkg: TaskPackage;
@@ -148,11 +148,11 @@ const RETAIN = {
  * One bounded upkeep pass: how many shard rows it folded, how many minute rows past 48 hours and
  * how many rows past the retention it dropped.
  */
-export async function metricsUpkeep(pool: Queryable, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ folded: number; minutes: number; retained: number }> {
-  const fold = await pool.query({ ...FOLD, values: [limit] });
-  const minutes = await pool.query({ ...DROP_MINUTES, values: [MINUTE_ROWS_HOURS, limit] });
-  const retained = await pool.query({ ...RETAIN, values: [retentionDays, limit] });
-  return { folded: Number(fold.rows[0]?.moved ?? 0), minutes: minutes.rowCount ?? 0, retained: retained.rowCount ?? 0 };
+export async function metricsUpkeep(db: Db, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ folded: number; minutes: number; retained: number }> {
+  const fold = await db.queryOne(FOLD, [limit]);
+  const minutes = await db.execute(DROP_MINUTES, [MINUTE_ROWS_HOURS, limit]);
+  const retained = await db.execute(RETAIN, [retentionDays, limit]);
+  return { folded: Number(fold?.moved ?? 0), minutes, retained };
 }
 
 /**
@@ -168,7 +168,7 @@ export class MetricsUpkeep {
   #stopped = false;
 
   constructor(
-    private readonly pool: Queryable,
+    private readonly db: Db,
     private readonly retentionDays: number,
     private readonly onError: (err: Error) => void,
   ) {}
@@ -181,7 +181,7 @@ export class MetricsUpkeep {
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
-      this.#pass = metricsUpkeep(this.pool, this.retentionDays).then(
+      this.#pass = metricsUpkeep(this.db, this.retentionDays).then(
         ({ folded, minutes, retained }) => this.#schedule(Math.max(folded, minutes, retained) >= UPKEEP_LIMIT ? 1000 : UPKEEP_EVERY),
         (err: Error) => {
           this.onError(err);

@@ -6,9 +6,9 @@
 import { toTask, type TaskRecord } from '../rows.js';
 import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
-import type { RunStatement } from '../db/statements.js';
+import type { Db } from '../db/run.js';
 import { Pruner } from './prune.js';
-import { completion, taskRow, type Completion } from './sql.js';
+import { completion, taskRow, type Completion } from './completion.js';
 
 type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
 
@@ -24,11 +24,11 @@ export class Saver {
 
   constructor(
     private readonly options: SaverOptions,
-    private readonly query: RunStatement,
+    private readonly db: Db,
     /** This process's ormq_cluster id: only packages it still holds are saved and acked. */
     private readonly processId: string,
   ) {
-    this.#pruner = new Pruner(query, options.saveLimit, options.saveLimitPer ?? null, (message, err) => options.log('warn', message, err));
+    this.#pruner = new Pruner(db, options.saveLimit, options.saveLimitPer ?? null, (message, err) => options.log('warn', message, err));
   }
 
   /** Stops pruning on a timer, after a last pass over what was saved since the one before. */
@@ -109,7 +109,7 @@ export class Saver {
     for (const f of batch) this.#writing.set(f.qid, f);
     let rows: Record<string, unknown>[];
     try {
-      ({ rows } = await this.query(statement, values));
+      rows = await this.db.query(statement, values);
     } finally {
       for (const f of batch) if (this.#writing.get(f.qid) === f) this.#writing.delete(f.qid);
     }

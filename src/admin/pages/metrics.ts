@@ -7,8 +7,8 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { addStored, emptyHistogram, percentile } from '../../histogram.js';
 import { badRequest } from '../http.js';
 import { Where } from '../list.js';
-import { executeAll } from '../reads.js';
 import type { PageModule } from '../page.js';
+import { db } from '../../db/run.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -123,12 +123,12 @@ export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new D
   const narrowed = source(q.func, q.key);
   const scope = source(null, null);
 
-  // One round trip, one implicit transaction (executeAll), without JIT or parallel workers: the
+  // One round trip, one implicit transaction (the admin's `all`), without JIT or parallel workers: the
   // expansion of the histograms (guessed at 100 entries each) makes the planner's cost estimates
   // large enough to compile the queries, or to start two workers for the histograms of 30 days'
   // 1,920 day rows (250 ms at a load of 20, of which the workers' own part was 48 ms), either of
   // which took longer than running them.
-  const [, , totals, hists, series, keys] = await executeAll(em, [
+  const [, , totals, hists, series, keys] = await db(em).all([
     ['set local jit = off'],
     ['set local max_parallel_workers_per_gather = 0'],
     [
