@@ -37,7 +37,9 @@ export interface Seeded {
   seconds: number;
 }
 
-const TRANSACTION_CONTROL = /^\s*(begin|commit|rollback|savepoint|release|set local)\b/i;
+const TRANSACTION_CONTROL = /^\s*(begin|commit|rollback|savepoint|release|set local statement_timeout)\b/i;
+/** A request's own settings for its statements (the Metrics page turns JIT and parallel workers off): applied, not profiled. */
+const SETTING = /^\s*set local\b/i;
 
 /** Statements the handler sent while `capture` was on, exactly as sent (values inlined by the driver). */
 class CapturingLogger extends DefaultLogger {
@@ -48,7 +50,8 @@ class CapturingLogger extends DefaultLogger {
   override logQuery(context: { query: string } & LogContext): void {
     const formatted = (context as { formatted?: string }).formatted;
     const sql = formatted ?? context.query;
-    // A read's own transaction and statement timeout (see Request.read) are not queries to profile.
+    // A read's own transaction and statement timeout (see Request.read) are not queries to profile;
+    // its other settings are kept, and profile() applies them to the statements after them.
     if (CapturingLogger.sink && context.level !== 'error' && !TRANSACTION_CONTROL.test(sql)) CapturingLogger.sink.push(sql);
   }
 }
@@ -263,18 +266,27 @@ interface SqlProfile {
  * The database's own time for each statement a request sent: planning + execution from EXPLAIN
  * ANALYZE (timing per node off, which only adds overhead), the median of five runs.
  */
-async function profile(em: SqlEntityManager, statements: string[]): Promise<SqlProfile> {
+async function profile(em: SqlEntityManager, sent: string[]): Promise<SqlProfile> {
   let ms = 0;
   let seqScanOfTask = false;
   const plans: string[] = [];
-  for (const sql of statements) {
+  const settings: string[] = [];
+  const statements = sent.filter((sql) => !SETTING.test(sql));
+  for (const sql of sent) {
+    if (SETTING.test(sql)) {
+      settings.push(sql);
+      continue;
+    }
     // A count's own EXPLAIN only plans; measure that planning.
     const explain = /^explain /i.test(sql)
       ? sql.replace(/^explain \(([^)]*)\)/i, 'explain ($1, summary true)')
       : `explain (analyze, buffers, timing off, format json) ${sql}`;
     const runs: { plan: PlanNode; ms: number }[] = [];
     for (let i = 0; i < 5; i++) {
-      const rows = await em.execute(explain);
+      const rows = await em.transactional(async (tx) => {
+        for (const setting of settings) await tx.execute(setting);
+        return tx.execute(explain);
+      });
       const raw = rows[0]?.['QUERY PLAN'];
       const [out] = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }[];
       runs.push({ plan: out!.Plan, ms: (out!['Planning Time'] ?? 0) + (out!['Execution Time'] ?? 0) });
