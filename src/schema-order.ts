@@ -1,7 +1,7 @@
 /**
- * The tables and columns behind the claim's order and its holds (schema 3): ormq_queued.priority
+ * The tables and columns behind the claim's order and its holds (schema 4): ormq_queued.priority
  * and .serial, ormq_schedule.priority, and ormq_limit. `ensureSchema` runs ORDER_UPGRADE after
- * the tables of schema 2 exist, so a database made by an earlier ormq gets them in place.
+ * the earlier tables exist, so a database made by an earlier ormq gets them in place.
  *
  * - priority: higher is claimed first, enqueue order (id) within one priority. The claim index
  *   leads with it after the key, (key, priority desc, id), so the claim stays one index scan in

@@ -5,7 +5,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest, isPlainObject, notFound } from './http.js';
-import { afterCursor, cursorOf, listCount, orderBy, parseCursor, keyColumn, Where, type Count, type Keyset } from './list.js';
+import { listCount, type Count } from './count.js';
+import { Where } from './filters.js';
+import { afterCursor, cursorOf, orderBy, parseCursor, keyColumn, type Keyset } from './list.js';
 import type { Truncated } from './fields.js';
 import { writeLog, type LogEntry } from './log.js';
 import type { PageId, ResolvedOptions, ViewPageId } from './options.js';
@@ -22,8 +24,13 @@ export interface RequestContext {
   viewsAny(): Promise<boolean>;
   /** Throws a 403 unless this request may do `action` on `page`. */
   require(page: PageId | ViewPageId, action: string): Promise<void>;
-  /** Runs a read with each statement under the admin's statement timeout (`em.transactional` for statements that must share one). */
+  /**
+   * Runs a read with each statement under the admin's statement timeout (`em.transactional` for
+   * statements that must share one, which go to the primary), on a read replica when the ORM has them.
+   */
   read<T>(fn: (ctx: RequestContext) => Promise<T>): Promise<T>;
+  /** Whether `read` reads from a replica. */
+  readonly replica: boolean;
 }
 
 export interface ListResult {
@@ -145,6 +152,21 @@ export interface Route {
    */
   database?: false;
   run(ctx: RequestContext, input: RouteInput): Promise<{ status: number; body: unknown }>;
+}
+
+/**
+ * The GET route of a page that is one view: the request read by `parse` (a 400 naming what is wrong)
+ * before any database work, then `read` under the admin's statement timeout.
+ */
+export function viewRoute<Q>(page: PageId | ViewPageId, parse: (input: RouteInput) => Q, read: (ctx: RequestContext, q: Q) => Promise<unknown>): Route {
+  return {
+    method: 'GET',
+    access: { page, action: 'view' },
+    async run(ctx, input) {
+      const q = parse(input);
+      return { status: 200, body: await ctx.read((x) => read(x, q)) };
+    },
+  };
 }
 
 /** Rows per transaction: long enough to be quick, short enough not to hold locks for long. */
