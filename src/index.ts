@@ -10,6 +10,7 @@ export { DEFAULT_MAX_CATCH_UP, type ScheduleTypeName } from './schedule-rules.js
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';
 export { pauseKey, resumeKey, pausedKeys, CancelledError, type PauseOptions } from './control.js';
+export { cancel, type CancelOptions, type CancelOutcome } from './cancel.js';
 export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/options.js';
 export type { LogLevel } from './log.js';

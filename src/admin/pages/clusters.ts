@@ -5,7 +5,8 @@
  * signal), and forget a process that stopped answering or release the packages it held.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { checkKey, PAUSE_IN_FORCE, pauseKey, resumeKey, sendControl } from '../../control.js';
+import { checkKey, PAUSE_IN_FORCE, pauseKey, resumeKey } from '../../control.js';
+import { stopPackage } from '../../cancel.js';
 import { wakeKeys } from '../../producer.js';
 import { MISSED_BEATS, responding } from '../../liveness.js';
 import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
@@ -374,7 +375,7 @@ const stop: Route = {
       if (!held) return { status: 200, body: { requested: false, finished: true, package: pkg, cluster, message: `Package ${pkg} finished before the stop arrived` } };
       if (!held.mine) throw new HttpError(409, `Package ${pkg} is no longer held by cluster ${who(row)}: it was released, or another process claimed it`);
       if (!row.alive) throw new HttpError(409, `Cluster ${who(row)} is not responding: it cannot stop the task; release its packages instead`);
-      await sendControl(tx, { op: 'stop', cluster, package: pkg, ...(actor ? { by: actor.slice(0, 150) } : {}) });
+      await stopPackage(tx, { id: pkg, lockedBy: cluster }, actor ?? null, false);
       const name = JSON.stringify(held.name ?? held.task_id ?? pkg);
       await writeLog(tx, actor, [
         // Under the task's id: the stop shows in the history of the task it failed.
