@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { QUEUE_CHANNEL } from './db/channels.js';
+import type { RunStatement } from './db/statements.js';
 import { humanName, newTask } from './names.js';
 import { isStorableJson, isStorableText, UNSTORABLE_MESSAGE } from './storable.js';
 import type { StoredPackage } from './rows.js';
@@ -86,7 +87,7 @@ const TASK_ID = /^[0-9a-f]{32}$/;
  * buildPackage less the JSON check, which enqueueMany makes once over the whole batch. `enqueued`
  * is the time of the call: one for every task of a batch.
  */
-function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string): BuiltPackage {
+export function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string): BuiltPackage {
   if (!isPlainObject(opts)) throw new ValidationError({ options: 'must be an object' }, 'task');
   const options = opts as EnqueueOptions;
   const errors: Record<string, string> = {};
@@ -157,7 +158,7 @@ function assemble(func: unknown, args: unknown, opts: unknown, enqueued: string)
  * The package must be JSON PostgreSQL can store; the error names the field that is not. Each part
  * is written and checked once, so a refusal names its field without a second pass over a large value.
  */
-function checkJson(payload: StoredPackage): void {
+export function checkJson(payload: StoredPackage): void {
   const parts = { args: payload.args, kwargs: payload.kwargs ?? {}, options: { ...payload, args: [], kwargs: {} } };
   for (const [field, value] of Object.entries(parts)) {
     let text: string;
@@ -232,7 +233,7 @@ export async function wakeKeys(em: EntityManager, keys: Iterable<unknown>): Prom
 }
 
 /** The packages as one JSON array, written in one pass. */
-function serialize(packages: readonly BuiltPackage[]): string {
+export function serialize(packages: readonly BuiltPackage[]): string {
   return JSON.stringify(packages.map((p) => p.payload));
 }
 
@@ -246,7 +247,7 @@ function column<T>(packages: readonly BuiltPackage[], value: (p: BuiltPackage) =
  * Inserts built packages (and wakes the clusters listening for their keys) through `em`. `text` is
  * the packages' payloads as a JSON array, when the caller has written and checked it already.
  */
-export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
+export async function insertPackages(em: EntityManager | RunStatement, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
   if (!packages.length) return 0;
   const keys = packages.map((p) => p.key);
   const parameters: unknown[] = [
@@ -266,7 +267,9 @@ export async function insertPackages(em: EntityManager, packages: readonly Built
   }
   const keyed = packages.some((p) => p.keyed);
   if (keyed) parameters.push(packages.map((p) => p.keyed === true));
-  const rows = await bound(em, INSERT_STATEMENTS[(copies ? 1 : 0) + (keyed ? 2 : 0)]!, parameters);
+  // `em` a statement runner: a cluster's transaction, inserting the next step of a chain.
+  const n = (copies ? 1 : 0) + (keyed ? 2 : 0);
+  const rows = typeof em === 'function' ? (await em({ name: `ormq_insert_${n}`, text: INSERT_STATEMENTS[n]! }, parameters)).rows : await bound(em, INSERT_STATEMENTS[n]!, parameters);
   return Number(rows[0]!.inserted);
 }
 
@@ -283,49 +286,3 @@ export async function enqueue<F extends TaskName>(em: EntityManager, func: F, ar
 
 /** One task of `enqueueMany`: enqueue's func and args with its options beside them. */
 export type TaskSpec<F extends TaskName = TaskName> = F extends TaskName ? { func: F; args?: TaskArgs<F> } & EnqueueOptions : never;
-
-/**
- * Adds many tasks in one statement and returns their ids, in order. Every task is checked first:
- * one bad task throws a ValidationError naming it (`tasks[3].func`) and nothing is written.
- */
-export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[], options: { schema?: string } = {}): Promise<string[]> {
-  if (!Array.isArray(tasks)) throw new ValidationError({ tasks: 'must be an array' }, 'tasks');
-  const built: BuiltPackage[] = [];
-  const errors: Record<string, string> = {};
-  const fail = (i: number, e: unknown) => {
-    if (!(e instanceof ValidationError)) throw e;
-    for (const [field, message] of Object.entries(e.errors)) errors[field === 'task' ? `tasks[${i}]` : `tasks[${i}].${field}`] = message;
-  };
-  const enqueued = new Date().toISOString();
-  tasks.forEach((task, i) => {
-    try {
-      if (!isPlainObject(task)) throw new ValidationError({ task: 'must be an object with func' }, 'task');
-      // The task is its own options object: assemble reads only the options' fields.
-      const t = task as unknown as { func: unknown; args?: unknown };
-      built.push(assemble(t.func, t.args ?? [], task, enqueued));
-    } catch (e) {
-      fail(i, e);
-    }
-  });
-  if (Object.keys(errors).length) throw new ValidationError(errors, 'tasks');
-  // One JSON pass for the whole batch; only when it is refused is each task checked to name it.
-  let text: string | null = null;
-  try {
-    text = serialize(built);
-  } catch {
-    text = null;
-  }
-  if (text === null || !isStorableJson(text)) {
-    built.forEach((b, i) => {
-      try {
-        checkJson(b.payload);
-      } catch (e) {
-        fail(i, e);
-      }
-    });
-    throw new ValidationError(Object.keys(errors).length ? errors : { tasks: UNSTORABLE_MESSAGE }, 'tasks');
-  }
-  await insertPackages(inSchema(em, schemaOf(em, options.schema)), built, text);
-  return built.map((b) => b.payload.id);
-}
-

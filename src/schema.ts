@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { ARGS_TEXT, ERROR_GROUP, ERROR_TEXT } from './error-groups.js';
 import { inSchema, qualify, schemaOf } from './table-names.js';
+import { FLOW_TABLES } from './schema-flows.js';
 
 /**
  * The DDL behind `queueEntities`. Index names are fixed so that migrations and EXPLAIN output can
@@ -307,7 +308,7 @@ end $$;
  * database says which ormq made its tables whichever way they were made. Raised with every change
  * to the tables; a cluster compares it with its own at start.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const SCHEMA_COMMENT = `ormq schema ${SCHEMA_VERSION}`;
 
 /** The version a database's tables are at: 0 when none is recorded (tables from before versions, or none). */
@@ -342,8 +343,7 @@ begin
 end $$;
 `;
 
-/** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
-const SCHEMA_LOCK = 0x6f726d71; // "ormq"
+const SCHEMA_LOCK = 0x6f726d71; // "ormq": every process that runs ensureSchema takes this advisory lock
 
 export interface EnsureSchemaResult {
   /** false when the pg_trgm extension could not be created: searches then scan instead of using an index. */
@@ -364,7 +364,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
     if (schema && !(await tx.execute('select 1 from pg_namespace where nspname = ?', [schema])).length) {
       await tx.execute(`create schema "${schema.replaceAll('"', '""')}"`);
     }
-    await tx.execute(TABLES);
+    await tx.execute(TABLES + FLOW_TABLES);
     await tx.execute(COLUMN_UPGRADES);
     await tx.execute(QUEUED_UPGRADES);
     await tx.execute(KEYED_UPGRADE);

@@ -9,9 +9,9 @@ import { VERSION } from '../version.js';
 import type { Listener } from '../db/listener.js';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
 import { MetricsUpkeep } from './rollup.js';
-import { Saver } from './saver.js';
+import { Saver, type Transact } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
-import { statementRunner, type Queryable, type RunStatement } from '../db/statements.js';
+import { inTransaction, statementRunner, type Lending, type Queryable, type RunStatement } from '../db/statements.js';
 import { RELEASE, releaseValues, type Completion } from './sql.js';
 import { listenForCluster, Wake } from './wake.js';
 
@@ -34,6 +34,7 @@ export class Cluster {
   /** The schema in effect: the option, else the ORM's. */
   readonly #schema: string | null;
   #query: RunStatement = () => Promise.reject(new Error('the cluster has not started'));
+  #transact: Transact = () => Promise.reject(new Error('the cluster has not started'));
   #listener: Listener | null = null;
   #upkeep: MetricsUpkeep | null = null;
   #running = false;
@@ -62,7 +63,7 @@ export class Cluster {
       paused: (paused) => (paused ? this.#claimer.paused() : this.#worker.nudge()),
       config: { workers: this.options.workers, saveLimit: this.options.saveLimit, retry: this.options.retry, timeout: this.options.timeout, maxAttempts: this.options.maxAttempts },
     });
-    this.#saver = new Saver(this.options, query, this.#heartbeat.id);
+    this.#saver = new Saver(this.options, query, this.#heartbeat.id, (work) => this.#transact(work));
     this.#workers = new Workers({
       cluster: this.options.name,
       tasks: this.options.tasks,
@@ -134,6 +135,7 @@ export class Cluster {
     const connection = this.#orm.em.getConnection();
     const pool = (await connection.getNativeClient()) as unknown as Queryable;
     this.#query = statementRunner(pool, this.#schema, this.options.preparedStatements);
+    this.#transact = (work) => inTransaction(pool as Lending, this.#schema, this.options.preparedStatements, work);
     this.#running = true;
     this.#listener = await listenForCluster({
       connection,

@@ -6,7 +6,14 @@ import { toTask, type TaskRecord } from '../rows.js';
 import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
 import type { RunStatement } from '../db/statements.js';
+import { continueFlows, isFlowStep } from './flows.js';
 import { completion, pruneStatement, taskRow, type Completion } from './sql.js';
+
+/** Runs statements in one transaction. */
+export type Transact = <T>(work: (run: RunStatement) => Promise<T>) => Promise<T>;
+
+/** The packages a completion's rows say were held by another claim. */
+const lostOf = (rows: Record<string, unknown>[]) => new Set(rows.filter((r) => r.lost !== null && r.lost !== undefined).map((r) => Number(r.lost)));
 
 type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
 
@@ -24,6 +31,8 @@ export class Saver {
     private readonly query: RunStatement,
     /** This process's ormq_cluster id: only packages it still holds are saved and acked. */
     private readonly processId: string,
+    /** For a batch with chain steps or iteration runs: what follows them is written with their completion. */
+    private readonly transact: Transact,
   ) {}
 
   /**
@@ -98,8 +107,14 @@ export class Saver {
     const sent = batch.map((f) => f.lock);
     for (const f of batch) this.#writing.set(f.qid, f);
     let rows: Record<string, unknown>[];
+    let flowHooks: TaskRecord[] = [];
     try {
-      ({ rows } = await this.query(statement, values));
+      if (batch.some(isFlowStep)) {
+        ({ rows, flowHooks } = await this.transact(async (run) => {
+          const done = (await run(statement, values)).rows;
+          return { rows: done, flowHooks: await continueFlows(run, batch, lostOf(done), this.options.name) };
+        }));
+      } else ({ rows } = await this.query(statement, values));
     } finally {
       for (const f of batch) if (this.#writing.get(f.qid) === f) this.#writing.delete(f.qid);
     }
@@ -121,9 +136,9 @@ export class Saver {
     if (saveLimit > 0 && successes.length) {
       await this.#prune(successes).catch((e) => this.options.log('warn', `saveLimit pruning failed: ${(e as Error).message}`, e));
     }
-    for (const f of batch) {
-      if (!f.pkg.hook || lost.has(f.qid)) continue;
-      const task = toTask({ ...taskRow(f, this.options.name), attempt_count: attempts.get(f.pkg.id) ?? 1 });
+    const hooked = batch.filter((f) => f.pkg.hook && !lost.has(f.qid));
+    const tasks = hooked.map((f) => toTask({ ...taskRow(f, this.options.name), attempt_count: attempts.get(f.pkg.id) ?? 1 }));
+    for (const task of [...tasks, ...flowHooks]) {
       const running = this.#runHook(task).finally(() => this.#hooks.delete(running));
       this.#hooks.add(running);
     }

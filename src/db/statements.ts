@@ -19,3 +19,25 @@ export function statementRunner(pool: Queryable, schema: string | null, prepared
     return pool.query(prepared ? { name, text, values } : { text, values });
   };
 }
+
+/** A pool that lends a connection of its own (pg's Pool): what a transaction needs. */
+export interface Lending extends Queryable {
+  connect(): Promise<Queryable & { release(err?: Error | boolean): void }>;
+}
+
+/** Runs `work` in one transaction on one connection of `pool`, with statements run as `statementRunner` runs them. */
+export async function inTransaction<T>(pool: Lending, schema: string | null, prepared: boolean, work: (run: RunStatement) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query({ text: 'begin' });
+    const out = await work(statementRunner(client, schema, prepared));
+    await client.query({ text: 'commit' });
+    return out;
+  } catch (err) {
+    await client.query({ text: 'rollback' }).catch((e: Error) => (broken = e));
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
