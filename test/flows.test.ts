@@ -1,7 +1,8 @@
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { enqueueChain, enqueueIter, fetchTask, result, ValidationError, type TaskSpec } from '../src/index.js';
+import { enqueueChain, enqueueIter, fetchTask, queueAdmin, result, ValidationError, type TaskSpec } from '../src/index.js';
+import { client, close, serve, testClient } from './helpers/admin.js';
 import { ITER_FINISH, ITER_LOCK, ITER_RECORD } from '../src/iterations.js';
 import { sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
@@ -88,6 +89,22 @@ F('a final failure stops the chain: the steps after it never run, and the failed
   assert.is((await savedOf(orm, [ids[2]!])).length, 0, 'the third step never ran');
   const runs = await sql<{ task_id: string }>(orm, 'select task_id from chaos_runs order by at');
   assert.equal(runs.map((r) => r.task_id), ids.slice(0, 2));
+
+  // The admin's task detail: "step 2 of 3", stopped, with where each step is now.
+  const clientDir = testClient();
+  const { url, server } = await serve(queueAdmin(orm, { clientDir: clientDir.dir }) as never);
+  try {
+    const r = await client(`${url}/`).get(`api/failed/${ids[1]}`);
+    assert.is(r.status, 200, r.text);
+    const chain = r.json.extra.chain;
+    assert.equal([chain.step, chain.steps, chain.stopped], [2, 3, true]);
+    assert.equal(chain.links.map((l: any) => [l.step, l.taskId, l.place?.page ?? null]), [[1, ids[0], 'successful'], [2, ids[1], 'failed'], [3, ids[2], null]]);
+    const first = await client(`${url}/`).get(`api/successful/${ids[0]}`);
+    assert.equal([first.json.extra.chain.step, first.json.extra.chain.stopped], [1, false]);
+  } finally {
+    await close(server);
+    clientDir.cleanup();
+  }
 });
 
 F('a chain is refused whole when it is empty, too long or has a bad step; nothing is written', async ({ orm }) => {

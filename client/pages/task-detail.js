@@ -75,6 +75,20 @@ function Attempts({ attempts, count, success }) {
   </section>`;
 }
 
+/**
+ * A chain step's place: "Step 2 of 5" and every step, linked where it is now.
+ * @param {{ chain: any }} props
+ */
+function Chain({ chain }) {
+  if (!chain) return null;
+  return html`<section class="lineage chain" aria-labelledby="chain-title">
+    <h2 id="chain-title">Chain: step ${chain.step} of ${chain.steps}</h2>
+    ${chain.stopped && html`<p><strong>Chain stopped at step ${chain.step} of ${chain.steps}</strong>: the steps after it were not run.</p>`}
+    <ol>${chain.links.map((/** @type {any} */ l) => html`<li>${l.step === chain.step ? html`<strong>this task</strong>`
+      : l.place ? html`<${PlaceLink} ...${l} />` : html`<span>task <code>${l.taskId}</code> <span class="muted">(${l.step < chain.step ? 'no longer kept' : chain.stopped ? 'not run' : 'not run yet'})</span></span>`}</li>`)}</ol>
+  </section>`;
+}
+
 /** A bookmark of a task that was resubmitted (and so deleted): where its work went. @param {{ successor: any }} props */
 function Moved({ successor }) {
   return html`<p class="lineage moved" role="status">This task was resubmitted; its work continues as <${PlaceLink} ...${successor} />.</p>`;
@@ -111,6 +125,7 @@ export function TaskDetail({ page, id, meta, title, one, many }) {
     before=${(/** @type {any} */ data) => html`
       ${data?.extra?.successor && html`<${Moved} successor=${data.extra.successor} />`}
       ${data?.object && html`<${Lineage} extra=${data.extra} />`}
+      ${data?.object && html`<${Chain} chain=${data.extra?.chain} />`}
       ${data?.object && failure(data.object) && html`<${Failure} result=${data.object.result} />`}`}
     after=${(/** @type {any} */ data) => html`<${Attempts} attempts=${data.extra?.attempts} count=${data.object.attemptCount} success=${data.object.success} />`} />`;
 }

@@ -13,7 +13,7 @@ import { headFields, jsonHead } from '../fields.js';
 import { ARGS_TEXT, ERROR_MESSAGE, ERROR_TEXT, parseErrorGroup } from '../../error-groups.js';
 import { executeAll, type Statement } from '../reads.js';
 import { badRequest } from '../http.js';
-import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
+import { chainOf, lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
 import { DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
 
@@ -444,7 +444,7 @@ export function taskPage(config: TaskPageConfig): Page {
     },
 
     async detail(ctx, id) {
-      const r = await find(ctx.em, id, `${LIST_COLUMNS}, ${JSON_FIELDS.map((f) => jsonHead(f, f)).join(', ')}, attempts`);
+      const r = await find(ctx.em, id, `${LIST_COLUMNS}, ${JSON_FIELDS.map((f) => jsonHead(f, f)).join(', ')}, attempts, chain`);
       if (!r) {
         // a resubmitted failure is deleted: its bookmark leads on to the resubmission
         // Its history (who resubmitted it, when) is still in the log and comes with the answer.
@@ -461,7 +461,7 @@ export function taskPage(config: TaskPageConfig): Page {
         if (q) retry = { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
       }
       const lineage = await lineageOf(ctx.em, String(id));
-      const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry };
+      const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry, chain: await chainOf(ctx, r.chain) };
       return { object: { ...toListRow(r), ...values }, truncated, extra };
     },
 
