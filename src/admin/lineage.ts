@@ -105,8 +105,18 @@ async function placesOf(em: SqlEntityManager, ids: string[]): Promise<Map<string
   return places;
 }
 
-/** The chain view of a saved task's `chain` column; null for a task that is not a chain step. */
-export async function chainOf(ctx: RequestContext, chain: unknown): Promise<ChainView | null> {
+/**
+ * The chain view of saved task `taskId`; null for a task that is not a chain step, and on tables
+ * from before chains (an admin deployed before `ensureSchema` ran: no `chain` column yet).
+ */
+export async function chainOf(ctx: RequestContext, taskId: string): Promise<ChainView | null> {
+  let chain: unknown;
+  try {
+    chain = (await ctx.em.execute('select chain from ormq_task where id = ?', [taskId]))[0]?.chain;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42703') return null;
+    throw err;
+  }
   if (typeof chain !== 'object' || chain === null) return null;
   const c = chain as { step?: unknown; steps?: unknown; ids?: unknown; stopped?: unknown };
   if (!Number.isInteger(c.step) || !Number.isInteger(c.steps) || !Array.isArray(c.ids)) return null;

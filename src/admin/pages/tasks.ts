@@ -444,7 +444,7 @@ export function taskPage(config: TaskPageConfig): Page {
     },
 
     async detail(ctx, id) {
-      const r = await find(ctx.em, id, `${LIST_COLUMNS}, ${JSON_FIELDS.map((f) => jsonHead(f, f)).join(', ')}, attempts, chain`);
+      const r = await find(ctx.em, id, `${LIST_COLUMNS}, ${JSON_FIELDS.map((f) => jsonHead(f, f)).join(', ')}, attempts`);
       if (!r) {
         // a resubmitted failure is deleted: its bookmark leads on to the resubmission
         // Its history (who resubmitted it, when) is still in the log and comes with the answer.
@@ -461,7 +461,7 @@ export function taskPage(config: TaskPageConfig): Page {
         if (q) retry = { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
       }
       const lineage = await lineageOf(ctx.em, String(id));
-      const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry, chain: await chainOf(ctx, r.chain) };
+      const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry, chain: await chainOf(ctx, String(id)) };
       return { object: { ...toListRow(r), ...values }, truncated, extra };
     },
 
