@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { cancel, enqueue, ValidationError } from '../src/index.js';
+import { cancel, CancelledError, enqueue, queueAdmin, ValidationError, type TaskContext } from '../src/index.js';
+import { client, close, serve, testClient } from './helpers/admin.js';
 import { sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
 import { Fleet } from './helpers/fleet.js';
@@ -104,6 +105,41 @@ C('a package claimed but not started yet is stopped as it starts, without runnin
     writeFileSync(go, '');
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+C("the admin's delete of a running package removes it and stops its task in the process running it", async ({ orm }) => {
+  let aborted: unknown = null;
+  const { cluster, logs } = await startCluster(orm, {
+    tasks: {
+      async long(this: TaskContext) {
+        await new Promise((resolve) => this.signal.addEventListener('abort', resolve));
+        aborted = this.signal.reason;
+      },
+    },
+  });
+  const clientDir = testClient();
+  const { url, server } = await serve(queueAdmin(orm, { clientDir: clientDir.dir }) as never);
+  try {
+    const id = await enqueue(em(orm), 'long');
+    await waitFor(() => cluster.busy === 1, 'the task to run');
+    // The heartbeat's row says the process responds.
+    await waitFor(() => sql(orm, 'select 1 from ormq_cluster').then((r) => r.length > 0), 'the heartbeat row');
+    const [pkg] = await sql<{ id: string }>(orm, "select id from ormq_queued where payload->>'id' = ?", [id]);
+    const r = await client(`${url}/`).post('api/queued/actions/delete', { ids: [Number(pkg!.id)] });
+    assert.is(r.status, 200, r.text);
+    assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0, 'deleted at once');
+    await waitFor(() => aborted !== null, "the task's signal to abort");
+    assert.instance(aborted, CancelledError);
+    await waitFor(() => cluster.busy === 0, 'the worker to be free');
+    const log = await sql<{ summary: string }>(orm, "select summary from ormq_admin_log where action = 'delete'");
+    assert.match(log[0]!.summary, /and asked the process running it to stop it$/);
+    await waitFor(() => logs.some((l) => l.level === 'warn' && /results were not saved/.test(l.message)), 'the stopped run to be found deleted');
+    assert.is((await sql(orm, 'select 1 from ormq_task')).length, 0, 'a deleted package saves no result');
+  } finally {
+    await cluster.stop();
+    await close(server);
+    clientDir.cleanup();
   }
 });
 
