@@ -6,7 +6,8 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from './liveness.js';
-import { sendControl } from './control.js';
+import { CancelledError, sendControl } from './control.js';
+import { cancelRuns } from './iterations.js';
 import { inSchema, schemaOf } from './table-names.js';
 import { ValidationError } from './validate.js';
 
@@ -54,17 +55,22 @@ export async function cancelPackages(tx: SqlEntityManager, ids: readonly number[
   if (!ids.length) return { removed: [], stopping: [] };
   const rows = await tx.execute(
     `with target as (select q.id, q.locked_by, ${RUNNING} as running from ormq_queued q where q.id in (?) for update of q),
-       gone as (delete from ormq_queued q using target t where q.id = t.id and (? or not t.running) returning q.id)
-     select t.id, t.locked_by, t.running from target t`,
+       gone as (delete from ormq_queued q using target t where q.id = t.id and (? or not t.running) returning q.id, q.payload->'iter' as iter)
+     select t.id, t.locked_by, t.running, g.iter from target t left join gone g on g.id = t.id`,
     [[...ids], o.deleteRunning],
   );
   const removed: number[] = [];
   const stopping: HeldPackage[] = [];
+  const runs: { id: string; n: number }[] = [];
   for (const r of rows) {
     if (r.running === true) stopping.push({ id: Number(r.id), lockedBy: String(r.locked_by) });
     if (r.running !== true || o.deleteRunning) removed.push(Number(r.id));
+    const iter = (typeof r.iter === 'string' ? JSON.parse(r.iter) : r.iter) as { id?: unknown; n?: unknown } | null;
+    if (iter && typeof iter.id === 'string' && Number.isInteger(iter.n)) runs.push({ id: iter.id, n: iter.n as number });
   }
   for (const p of stopping) await stopPackage(tx, p, o.by, o.fromCode);
+  // An iteration's run removed here never reports: it counts as cancelled, so the iteration still ends.
+  await cancelRuns(tx, runs, new CancelledError(o.by, o.fromCode).message);
   return { removed, stopping };
 }
 
@@ -78,6 +84,8 @@ export async function stopPackage(tx: EntityManager, p: HeldPackage, by: string 
  * too, and a package whose process stopped answering), or the process running it is asked to stop
  * it (`'stopping'`: it is saved failed with a CancelledError, as the admin's Stop does, and not
  * retried). `'not found'`: no package of that id is queued (it finished, or was never enqueued).
+ * Given an iteration's id, it cancels the iteration's runs still queued: each removed run takes its
+ * place in the iteration's list as a CancelledError, and the iteration is saved once its runs end.
  * Given the host's transactional `em`, it takes effect when that transaction commits.
  * The package is looked up by its task id, which only retries and host-chosen ids index: in a
  * long queue this reads the queue.
@@ -87,7 +95,8 @@ export async function cancel(em: EntityManager, id: string, options: CancelOptio
   if (options.by != null && typeof options.by !== 'string') throw new ValidationError({ by: 'must be a string' }, 'cancel');
   const scoped = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
   return scoped.transactional(async (tx) => {
-    const found = await tx.execute(`select id from ormq_queued where payload->>'id' = ?`, [id]);
+    // The task's own package, or the runs of the iteration of that id.
+    const found = await tx.execute(`select id from ormq_queued where payload->>'id' = ? or payload->'iter'->>'id' = ?`, [id, id]);
     const { removed, stopping } = await cancelPackages(tx, found.map((r) => Number(r.id)), { by: options.by ?? null, fromCode: true, deleteRunning: false });
     return stopping.length ? 'stopping' : removed.length ? 'removed' : 'not found';
   });

@@ -17,7 +17,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildTasks } from './batch.js';
 import { SAVED_CHANNEL } from './db/channels.js';
 import { ERROR_GROUP } from './error-groups.js';
-import { buildPackage, insertPackages, type EnqueueOptions } from './producer.js';
+import { bound, buildPackage, insertPackages, type EnqueueOptions } from './producer.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, schemaOf } from './table-names.js';
 import { ValidationError } from './validate.js';
@@ -142,3 +142,19 @@ export const ITER_FINISH = {
     )
     select t.*, (select n from woke) as woke from t`,
 };
+
+/**
+ * Runs of iterations removed from the queue before they ended (`cancel`, the admin's delete) count
+ * as failed with `message`, in the caller's transaction: their iterations still end and are saved.
+ * An iteration's hook runs only in a cluster, so one that ends here is saved without it.
+ */
+export async function cancelRuns(tx: EntityManager, runs: readonly { id: string; n: number }[], message: string): Promise<void> {
+  if (!runs.length) return;
+  const now = new Date().toISOString();
+  const result = { error: 'CancelledError', message, stack: `CancelledError: ${message}` };
+  const outcomes: RunOutcome[] = runs.map((r) => ({ iter: r.id, n: r.n, success: false, result, started: now, stopped: now }));
+  await bound(tx, ITER_LOCK.text, [[...new Set(runs.map((r) => r.id))]]);
+  const counted = await bound(tx, ITER_RECORD.text, [JSON.stringify(outcomes)]);
+  const done = counted.filter((r) => Number(r.remaining) <= 0).map((r) => String(r.id).trim());
+  if (done.length) await bound(tx, ITER_FINISH.text, [done, null]);
+}

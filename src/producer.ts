@@ -214,7 +214,7 @@ const INSERT_STATEMENTS = [insertStatement(false, false), insertStatement(true, 
  * is in one. em.execute would escape the values into the SQL text, which for a 10,000-task batch
  * costs more than the insert itself.
  */
-async function bound(em: EntityManager, text: string, parameters: unknown[]): Promise<Record<string, unknown>[]> {
+export async function bound(em: EntityManager, text: string, parameters: unknown[]): Promise<Record<string, unknown>[]> {
   const kysely = (em as SqlEntityManager).getKysely();
   const sql = qualify(text, schemaOf(em));
   const compiled = { sql, parameters, query: { kind: 'RawNode', sqlFragments: [sql], parameters: [] }, queryId: { queryId: 'ormq' } };

@@ -1,7 +1,7 @@
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { enqueueChain, enqueueIter, fetchTask, queueAdmin, result, ValidationError, type TaskSpec } from '../src/index.js';
+import { cancel, enqueueChain, enqueueIter, fetchTask, queueAdmin, result, ValidationError, type TaskSpec } from '../src/index.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
 import { ITER_FINISH, ITER_LOCK, ITER_RECORD } from '../src/iterations.js';
 import { sql, waitFor } from './helpers/db.js';
@@ -166,6 +166,19 @@ F('an iteration is refused whole for bad args or options', async ({ orm }) => {
   assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 1);
 });
 
+F("cancel of an iteration removes its waiting runs, and the iteration is saved failed with each run's cancel in its place", async ({ orm }) => {
+  const id = await enqueueIter(em(orm), 'echo', [[1], [2], [3]], { cluster: 'nobody' });
+  assert.is(await cancel(em(orm), id, { by: 'ops' }), 'removed');
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+  const task = (await fetchTask(em(orm), id))!;
+  assert.is(task.success, false);
+  const r = task.result as { error: string; message: string; results: { message: string }[] };
+  assert.is(r.message, '3 of 3 runs failed; the first, run 1: CancelledError: Task cancelled by ops');
+  assert.equal(r.results.map((x) => x.message), ['Task cancelled by ops', 'Task cancelled by ops', 'Task cancelled by ops']);
+  assert.is((await sql(orm, 'select 1 from ormq_iter union all select 1 from ormq_iter_result')).length, 0);
+  assert.is(await cancel(em(orm), id), 'not found');
+});
+
 F('the last two runs recorded at once on two connections: the second waits for the first, and the task holds both', async ({ orm, db }) => {
   const id = await enqueueIter(em(orm), 'echo', [['a'], ['b']], { cluster: 'nobody' });
   const [a, b] = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: db.url })];
@@ -195,9 +208,10 @@ F('the last two runs recorded at once on two connections: the second waits for t
   assert.equal(await result(em(orm), id), ['a', 'b']);
 });
 
-F('a chain step that fails and is retried continues the chain once it succeeds', async ({ orm }) => {
+F("a chain step that fails and is retried continues the chain once it succeeds; an iteration's hook gets its task", async ({ orm }) => {
   let tries = 0;
   const order: string[] = [];
+  const hooked: { id: string; result: unknown }[] = [];
   const { cluster } = await startCluster(orm, {
     name: 'local',
     tasks: {
@@ -207,6 +221,8 @@ F('a chain step that fails and is retried continues the chain once it succeeds',
         return 'ok';
       },
       after: () => void order.push('after'),
+      double: (x: number) => x * 2,
+      collect: (task: { id: string; result: unknown }) => void hooked.push(task),
     },
   });
   try {
@@ -215,6 +231,10 @@ F('a chain step that fails and is retried continues the chain once it succeeds',
     assert.equal(order, ['flaky', 'flaky', 'after']);
     const [first] = await savedOf(orm, [ids[0]!]);
     assert.is(first!.chain!.stopped, undefined, 'a failure that was retried did not stop the chain');
+    // An iteration's hook gets its one saved task.
+    const iter = await enqueueIter(em(orm), 'double', [[1], [2], [3]], { cluster: 'local', hook: 'collect' });
+    await waitFor(() => hooked.length > 0, "the iteration's hook");
+    assert.equal(hooked.map((t) => [t.id, t.result]), [[iter, [2, 4, 6]]]);
   } finally {
     await cluster.stop();
   }
