@@ -8,6 +8,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from './liveness.js';
 import { CancelledError, sendControl } from './control.js';
 import { cancelRuns } from './iterations.js';
+import { db } from './db/run.js';
 import { inSchema, schemaOf } from './table-names.js';
 import { ValidationError } from './validate.js';
 
@@ -53,7 +54,7 @@ export interface CancelPackages {
  */
 export async function cancelPackages(tx: SqlEntityManager, ids: readonly number[], o: CancelPackages): Promise<{ removed: number[]; stopping: HeldPackage[] }> {
   if (!ids.length) return { removed: [], stopping: [] };
-  const rows = await tx.execute(
+  const rows = await db(tx).query(
     `with target as (select q.id, q.locked_by, ${RUNNING} as running from ormq_queued q where q.id in (?) for update of q),
        gone as (delete from ormq_queued q using target t where q.id = t.id and (? or not t.running) returning q.id, q.payload->'iter' as iter)
      select t.id, t.locked_by, t.running, g.iter from target t left join gone g on g.id = t.id`,
@@ -96,7 +97,7 @@ export async function cancel(em: EntityManager, id: string, options: CancelOptio
   const scoped = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
   return scoped.transactional(async (tx) => {
     // The task's own package, or the runs of the iteration of that id.
-    const found = await tx.execute(`select id from ormq_queued where payload->>'id' = ? or payload->'iter'->>'id' = ?`, [id, id]);
+    const found = await db(tx).query(`select id from ormq_queued where payload->>'id' = ? or payload->'iter'->>'id' = ?`, [id, id]);
     const { removed, stopping } = await cancelPackages(tx, found.map((r) => Number(r.id)), { by: options.by ?? null, fromCode: true, deleteRunning: false });
     return stopping.length ? 'stopping' : removed.length ? 'removed' : 'not found';
   });

@@ -8,8 +8,7 @@
  * says so. Every step's id is made up front, so each step's task row can link to the others.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import { buildTasks } from './batch.js';
-import { insertPackages, type BuiltPackage, type TaskSpec } from './producer.js';
+import { buildTasks, insertPackages, type BuiltPackage, type TaskSpec } from './producer.js';
 import type { ChainPlace, NextStep, StoredPackage } from './rows.js';
 import { inSchema, schemaOf } from './table-names.js';
 import { isPlainObject, ValidationError } from './validate.js';

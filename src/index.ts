@@ -1,7 +1,6 @@
 export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Iter, IterResult } from './entities.js';
 export { ensureSchema, SCHEMA_VERSION, type EnsureSchemaResult } from './schema.js';
-export { enqueue, type EnqueueOptions, type TaskSpec } from './producer.js';
-export { enqueueMany } from './batch.js';
+export { enqueue, enqueueMany, type EnqueueOptions, type TaskSpec } from './producer.js';
 export { enqueueChain, MAX_CHAIN_STEPS, type ChainOptions } from './chains.js';
 export { enqueueIter, MAX_ITER_RUNS } from './iterations.js';
 export { schedule, type ScheduleOptions, type ScheduleSpec } from './schedules.js';

@@ -14,13 +14,16 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { buildTasks } from './batch.js';
 import { SAVED_CHANNEL } from './db/channels.js';
 import { ERROR_GROUP } from './error-groups.js';
-import { bound, buildPackage, insertPackages, type EnqueueOptions } from './producer.js';
+import { buildPackage, buildTasks, insertPackages, type EnqueueOptions } from './producer.js';
+import { db } from './db/run.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { inSchema, schemaOf } from './table-names.js';
 import { ValidationError } from './validate.js';
+
+/** `$1`… parameters, as the cluster sends these statements. */
+const BOUND = { bind: true };
 
 /** Most runs one iteration takes: its row holds every run's args, and its task every result. */
 export const MAX_ITER_RUNS = 10_000;
@@ -66,7 +69,7 @@ export async function enqueueIter<F extends TaskName>(em: EntityManager, func: F
   };
   const scoped = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
   await scoped.transactional(async (tx) => {
-    const rows = await tx.execute('insert into ormq_iter (id, total, remaining, task) values (?, ?, ?, ?::jsonb) on conflict (id) do nothing returning id', [id, total, total, JSON.stringify(task)]);
+    const rows = await db(tx).query('insert into ormq_iter (id, total, remaining, task) values (?, ?, ?, ?::jsonb) on conflict (id) do nothing returning id', [id, total, total, JSON.stringify(task)]);
     if (!rows.length) throw new ValidationError({ id: 'an iteration of this id is still running' }, 'iteration');
     await insertPackages(tx, built);
   });
@@ -153,8 +156,9 @@ export async function cancelRuns(tx: EntityManager, runs: readonly { id: string;
   const now = new Date().toISOString();
   const result = { error: 'CancelledError', message, stack: `CancelledError: ${message}` };
   const outcomes: RunOutcome[] = runs.map((r) => ({ iter: r.id, n: r.n, success: false, result, started: now, stopped: now }));
-  await bound(tx, ITER_LOCK.text, [[...new Set(runs.map((r) => r.id))]]);
-  const counted = await bound(tx, ITER_RECORD.text, [JSON.stringify(outcomes)]);
+  const run = db(tx);
+  await run.query(ITER_LOCK.text, [[...new Set(runs.map((r) => r.id))]], BOUND);
+  const counted = await run.query(ITER_RECORD.text, [JSON.stringify(outcomes)], BOUND);
   const done = counted.filter((r) => Number(r.remaining) <= 0).map((r) => String(r.id).trim());
-  if (done.length) await bound(tx, ITER_FINISH.text, [done, null]);
+  if (done.length) await run.query(ITER_FINISH.text, [done, null], BOUND);
 }

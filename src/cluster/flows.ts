@@ -6,11 +6,11 @@
  * to the claim that holds it now, so nothing follows twice.
  */
 import { chainStep, stoppedAt } from '../chains.js';
-import type { RunStatement } from '../db/statements.js';
+import type { Db } from '../db/run.js';
 import { ITER_FINISH, ITER_LOCK, ITER_RECORD, type RunOutcome } from '../iterations.js';
 import { insertPackages, type BuiltPackage } from '../producer.js';
 import { toTask, type TaskRecord } from '../rows.js';
-import type { Completion } from './sql.js';
+import type { Completion } from './completion.js';
 
 /** A finished task whose completion has more to write: a chain step or an iteration's run. */
 export const isFlowStep = (f: Completion): boolean => f.pkg.chain !== undefined || f.pkg.iter !== undefined;
@@ -34,11 +34,11 @@ const CHAIN_MARK = {
  * transaction (`run`); `lost` are the packages the completion found held by another claim.
  * Returns the iterations' tasks saved, for their hooks.
  */
-export async function continueFlows(run: RunStatement, batch: readonly Completion[], lost: ReadonlySet<number>, cluster: string): Promise<TaskRecord[]> {
+export async function continueFlows(run: Db, batch: readonly Completion[], lost: ReadonlySet<number>, cluster: string): Promise<TaskRecord[]> {
   const held = batch.filter((f) => isFlowStep(f) && !lost.has(f.qid));
   if (!held.length) return [];
   const failed = held.filter((f) => !f.success).map((f) => f.pkg.id);
-  const retrying = new Set(failed.length ? (await run(RETRYING, [failed])).rows.map((r) => String(r.id)) : []);
+  const retrying = new Set(failed.length ? (await run.query(RETRYING, [failed])).map((r) => String(r.id)) : []);
   const final = (f: Completion) => f.success || !retrying.has(f.pkg.id);
 
   const next: BuiltPackage[] = [];
@@ -50,17 +50,17 @@ export async function continueFlows(run: RunStatement, batch: readonly Completio
     marks.push({ id: f.pkg.id, chain: stopped ? { ...place, stopped: true } : place, stopped });
     if (f.success && rest.length) next.push(chainStep(rest[0]!, { ...place, step: place.step + 1 }, rest.slice(1)));
   }
-  if (marks.length) await run(CHAIN_MARK, [JSON.stringify(marks)]);
+  if (marks.length) await run.query(CHAIN_MARK, [JSON.stringify(marks)]);
   if (next.length) await insertPackages(run, next);
 
   const outcomes: RunOutcome[] = held
     .filter((f) => f.pkg.iter && final(f))
     .map((f) => ({ iter: f.pkg.iter!.id, n: f.pkg.iter!.n, success: f.success, result: f.result, started: f.started, stopped: f.stopped }));
   if (!outcomes.length) return [];
-  await run(ITER_LOCK, [[...new Set(outcomes.map((o) => o.iter))]]);
-  const counted = (await run(ITER_RECORD, [JSON.stringify(outcomes)])).rows;
+  await run.query(ITER_LOCK, [[...new Set(outcomes.map((o) => o.iter))]]);
+  const counted = await run.query(ITER_RECORD, [JSON.stringify(outcomes)]);
   const done = counted.filter((r) => Number(r.remaining) <= 0).map((r) => String(r.id).trim());
   if (!done.length) return [];
-  const { rows } = await run(ITER_FINISH, [done, cluster]);
+  const rows = await run.query(ITER_FINISH, [done, cluster]);
   return rows.filter((r) => r.hook).map((r) => toTask({ ...r, attempt_count: 1 }));
 }

@@ -5,12 +5,13 @@
 import { toTask, type TaskRecord } from '../rows.js';
 import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
-import type { RunStatement } from '../db/statements.js';
+import type { Db } from '../db/run.js';
+import { pruneStatement } from './sql.js';
+import { completion, taskRow, type Completion } from './completion.js';
 import { continueFlows, isFlowStep } from './flows.js';
-import { completion, pruneStatement, taskRow, type Completion } from './sql.js';
 
 /** Runs statements in one transaction. */
-export type Transact = <T>(work: (run: RunStatement) => Promise<T>) => Promise<T>;
+export type Transact = <T>(work: (run: Db) => Promise<T>) => Promise<T>;
 
 /** The packages a completion's rows say were held by another claim. */
 const lostOf = (rows: Record<string, unknown>[]) => new Set(rows.filter((r) => r.lost !== null && r.lost !== undefined).map((r) => Number(r.lost)));
@@ -28,7 +29,7 @@ export class Saver {
 
   constructor(
     private readonly options: SaverOptions,
-    private readonly query: RunStatement,
+    private readonly db: Db,
     /** This process's ormq_cluster id: only packages it still holds are saved and acked. */
     private readonly processId: string,
     /** For a batch with chain steps or iteration runs: what follows them is written with their completion. */
@@ -111,10 +112,10 @@ export class Saver {
     try {
       if (batch.some(isFlowStep)) {
         ({ rows, flowHooks } = await this.transact(async (run) => {
-          const done = (await run(statement, values)).rows;
+          const done = await run.query(statement, values);
           return { rows: done, flowHooks: await continueFlows(run, batch, lostOf(done), this.options.name) };
         }));
-      } else ({ rows } = await this.query(statement, values));
+      } else rows = await this.db.query(statement, values);
     } finally {
       for (const f of batch) if (this.#writing.get(f.qid) === f) this.#writing.delete(f.qid);
     }
@@ -161,14 +162,14 @@ export class Saver {
     const per = this.options.saveLimitPer ?? null;
     const limit = this.options.saveLimit;
     if (per === null) {
-      await this.query(pruneStatement(null, false), [limit]);
+      await this.db.execute(pruneStatement(null, false), [limit]);
       return;
     }
     // A saved task's cluster is the key it was claimed from: this cluster's name.
     const values = new Set(successes.map((f) => (per === 'group' ? f.pkg.group : per === 'name' ? f.pkg.name : per === 'key' ? this.options.name : f.pkg.func)));
     const named = [...values].filter((v): v is string => v !== null && v !== undefined);
-    if (named.length) await this.query(pruneStatement(per, false), [limit, named]);
-    if (values.has(null)) await this.query(pruneStatement(per, true), [limit]);
+    if (named.length) await this.db.execute(pruneStatement(per, false), [limit, named]);
+    if (values.has(null)) await this.db.execute(pruneStatement(per, true), [limit]);
   }
 
   async #runHook(task: TaskRecord): Promise<void> {
