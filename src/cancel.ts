@@ -6,7 +6,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from './liveness.js';
-import { CancelledError, sendControl } from './control.js';
+import { CancelledError, stopPackage, type HeldPackage } from './control.js';
 import { cancelRuns } from './iterations.js';
 import { db } from './db/run.js';
 import { inSchema, schemaOf } from './table-names.js';
@@ -28,12 +28,6 @@ export interface CancelOptions {
  */
 const RUNNING = `(q.lock is not null and exists (select 1 from ormq_cluster c where c.id = q.locked_by and ${responding('c')}
   and (c.config->'retry' is null or q.lock > now() - make_interval(secs => (c.config->>'retry')::float8))))`;
-
-/** A package a live process runs, and that process. */
-export interface HeldPackage {
-  id: number;
-  lockedBy: string;
-}
 
 export interface CancelPackages {
   /** Named in the stopped tasks' error. */
@@ -73,11 +67,6 @@ export async function cancelPackages(tx: SqlEntityManager, ids: readonly number[
   // An iteration's run removed here never reports: it counts as cancelled, so the iteration still ends.
   await cancelRuns(tx, runs, new CancelledError(o.by, o.fromCode).message);
   return { removed, stopping };
-}
-
-/** Asks the process holding package `p` to stop it; delivered at the commit of `tx`. */
-export async function stopPackage(tx: EntityManager, p: HeldPackage, by: string | null, fromCode: boolean): Promise<void> {
-  await sendControl(tx, { op: 'stop', cluster: p.lockedBy, package: p.id, ...(by ? { by: by.slice(0, 150) } : {}), ...(fromCode && { code: true }) });
 }
 
 /**

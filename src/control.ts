@@ -122,3 +122,14 @@ export async function pausedKeys(em: EntityManager, options: SchemaOption = {}):
   );
   return rows.map((r) => r.key as string);
 }
+
+/** A package a live process runs, and that process. */
+export interface HeldPackage {
+  id: number;
+  lockedBy: string;
+}
+
+/** Asks the process holding package `p` to stop it; delivered at the commit of `tx`. */
+export async function stopPackage(tx: EntityManager, p: HeldPackage, by: string | null, fromCode: boolean): Promise<void> {
+  await sendControl(tx, { op: 'stop', cluster: p.lockedBy, package: p.id, ...(by ? { by: by.slice(0, 150) } : {}), ...(fromCode && { code: true }) });
+}

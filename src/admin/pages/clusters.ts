@@ -5,8 +5,7 @@
  * signal), and forget a process that stopped answering or release the packages it held.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { checkKey, PAUSE_IN_FORCE, pauseKey, resumeKey } from '../../control.js';
-import { stopPackage } from '../../cancel.js';
+import { checkKey, PAUSE_IN_FORCE, pauseKey, resumeKey, stopPackage } from '../../control.js';
 import { wakeKeys } from '../../producer.js';
 import { MISSED_BEATS, responding } from '../../liveness.js';
 import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
