@@ -196,7 +196,7 @@ F('the last two runs recorded at once on two connections: the second waits for t
     assert.is(bLocked, false, 'the second waits on the iteration while the first is uncommitted');
     assert.is((await run(a, ITER_FINISH, [[id], 'x'])).rows.length, 0, 'one run left: nothing to save');
     await a.query('commit');
-    await bLock;
+    await Promise.race([bLock, sleep(10_000).then(() => Promise.reject(new Error('the second never got the lock')))]);
     assert.equal((await run(b, ITER_RECORD, [outcome(1, 'b')])).rows.map((r) => r.remaining), [0]);
     // Recording the same run again (it ran twice) counts nothing.
     assert.equal((await run(b, ITER_RECORD, [outcome(1, 'b')])).rows, []);
