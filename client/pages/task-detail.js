@@ -75,18 +75,10 @@ function Attempts({ attempts, count, success }) {
   </section>`;
 }
 
-/**
- * A chain step's place: "Step 2 of 5" and every step, linked where it is now.
- * @param {{ chain: any }} props
- */
-function Chain({ chain }) {
-  if (!chain) return null;
-  return html`<section class="lineage chain" aria-labelledby="chain-title">
-    <h2 id="chain-title">Chain: step ${chain.step} of ${chain.steps}</h2>
-    ${chain.stopped && html`<p><strong>Chain stopped at step ${chain.step} of ${chain.steps}</strong>: the steps after it were not run.</p>`}
-    <ol>${chain.links.map((/** @type {any} */ l) => html`<li>${l.step === chain.step ? html`<strong>this task</strong>`
-      : l.place ? html`<${PlaceLink} ...${l} />` : html`<span>task <code>${l.taskId}</code> <span class="muted">(${l.step < chain.step ? 'no longer kept' : chain.stopped ? 'not run' : 'not run yet'})</span></span>`}</li>`)}</ol>
-  </section>`;
+/** A chain step's place, "step 2 of 5", and every other step where it is now. @param {{ chain: any }} props */
+function Chain({ chain: c }) {
+  return c && html`<ul class="lineage"><li><strong>Chain: step ${c.step} of ${c.steps}</strong>${c.stopped ? ` · chain stopped at step ${c.step} of ${c.steps}` : ''}</li>
+    ${c.links.map((/** @type {any} */ l) => l.step !== c.step && html`<li>Step ${l.step}: ${l.place || l.step < c.step ? html`<${PlaceLink} ...${l} />` : html`<code>${l.taskId}</code> (not run)`}</li>`)}</ul>`;
 }
 
 /** A bookmark of a task that was resubmitted (and so deleted): where its work went. @param {{ successor: any }} props */
