@@ -1,5 +1,5 @@
 /**
- * The tables and columns of chains and iterations (schema version 3), run by `ensureSchema` after
+ * The tables and columns of chains and iterations (schema version 4), run by `ensureSchema` after
  * the base tables. Each change is made only when missing, so a start-up against up-to-date tables
  * takes no lock.
  *
