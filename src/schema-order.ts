@@ -1,5 +1,5 @@
 /**
- * The tables and columns behind the claim's order and its holds (schema 4): ormq_queued.priority
+ * The tables and columns behind the claim's order and its holds (schema 5): ormq_queued.priority
  * and .serial, ormq_schedule.priority, and ormq_limit. `ensureSchema` runs ORDER_UPGRADE after
  * the earlier tables exist, so a database made by an earlier ormq gets them in place.
  *
