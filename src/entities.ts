@@ -68,6 +68,8 @@ export const Schedule = defineEntity({
     maxAttempts: p.integer().fieldName('max_attempts').nullable(),
     /** Each run's retry in seconds; null = the cluster's. */
     retry: p.double().fieldName('retry').nullable(),
+    /** Each run's priority (see `EnqueueOptions`). */
+    priority: p.integer().fieldName('priority').default(0),
   },
   indexes: forEntity([...INDEXES.ormq_schedule, ...TRIGRAM_INDEXES.ormq_schedule]),
 });
@@ -93,6 +95,10 @@ export const Queued = defineEntity({
     failures: p.integer().fieldName('failures').default(0),
     /** Its task id was given by the host: no second package of that id is queued while this one is (ormq_queued_keyed_idx). */
     keyed: p.boolean().fieldName('keyed').default(false),
+    /** Higher is claimed first; enqueue order within one priority. */
+    priority: p.integer().fieldName('priority').default(0),
+    /** Packages sharing it run one at a time, in enqueue order. */
+    serial: p.string().length(100).fieldName('serial').nullable(),
   },
   indexes: forEntity(INDEXES.ormq_queued),
 });
@@ -197,6 +203,21 @@ export const Wait = defineEntity({
   indexes: forEntity(INDEXES.ormq_wait),
 });
 
+/** Limits per func (`setLimit`), obeyed by every cluster's claim; see src/schema-order.ts. */
+export const Limit = defineEntity({
+  name: 'OrmqLimit',
+  tableName: 'ormq_limit',
+  properties: {
+    func: p.string().length(256).fieldName('func').primary(),
+    concurrency: p.integer().fieldName('concurrency').nullable(),
+    rateCount: p.integer().fieldName('rate_count').nullable(),
+    rateSeconds: p.double().fieldName('rate_seconds').nullable(),
+    holders: p.json<unknown[]>().fieldName('holders').defaultRaw(`'[]'`),
+    starts: p.json<unknown[]>().fieldName('starts').defaultRaw(`'[]'`),
+    updated: p.datetime().columnType('timestamptz').fieldName('updated').defaultRaw('now()'),
+  },
+});
+
 /** An iteration waiting for its runs (`enqueueIter`); deleted when its task is saved. */
 export const Iter = defineEntity({
   name: 'OrmqIter',
@@ -225,4 +246,4 @@ export const IterResult = defineEntity({
 });
 
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
-export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Wait, Iter, IterResult];
+export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Wait, Iter, IterResult, Limit];

@@ -20,3 +20,4 @@ export type { RetryBackoff } from './retries.js';
 export type { TaskFunction, TaskContext } from './registry.js';
 export { queueAdmin, type QueueAdminHandler, type NextFunction } from './admin/handler.js';
 export type { QueueAdminOptions, AuthorizeRequest, PageId } from './admin/options.js';
+export { setLimit, limits, type Limit, type LimitRecord } from './limits.js';

@@ -14,19 +14,19 @@ import type { BuiltPackage } from './package.js';
  *
  * $1 is the channel and $2 the distinct keys. The batch arrives as parallel arrays zipped by ROWS
  * FROM: $3 the packages as one JSON array, $4 their keys, $5 and $6 their run_at and delay, each
- * empty when no package has one (a shorter array reads as nulls). WITH ORDINALITY comes out in
+ * empty when no package has one (a shorter array reads as nulls), and so $7 and $8, the priorities and serial keys. WITH ORDINALITY comes out in
  * order, so the plain statement needs no sort. Only the admin's resubmit and run now copy args from
- * a stored task or schedule ($7, $8), and a resubmission is inserted linked (src/schema-tables.ts); they get their own statement, so the plain one carries no join
+ * a stored task or schedule ($9, $10), and a resubmission is inserted linked (src/schema-tables.ts); they get their own statement, so the plain one carries no join
  * and its cost estimate stays far below the point where PostgreSQL would JIT-compile it (which for
  * 10,000 tasks costs more than the insert).
  *
- * A batch with a host-given id ($7, or $9 after the copies' arrays: which packages have one) is
+ * A batch with a host-given id ($9, or $11 after the copies' arrays: which packages have one) is
  * inserted keyed, and a package whose id is keyed in the queue already, or earlier in the batch,
  * is left out (ON CONFLICT over the partial ormq_queued_keyed_idx). Only such a batch pays for the
  * conflict check; `inserted` counts what was added.
  */
 const insertStatement = (copies: boolean, keyed: boolean) => `with ins as (
-    insert into ormq_queued (key, payload, run_at${copies ? ', linked' : ''}${keyed ? ', keyed' : ''})
+    insert into ormq_queued (key, payload, run_at, priority, serial${copies ? ', linked' : ''}${keyed ? ', keyed' : ''})
     select x.key, ${
       copies
         ? `case when x.copy_task is not null then x.payload || jsonb_build_object('args', t.args, 'kwargs', t.kwargs)
@@ -34,10 +34,10 @@ const insertStatement = (copies: boolean, keyed: boolean) => `with ins as (
            else x.payload end`
         : 'x.payload'
     },
-      coalesce(x.run_at, now() + make_interval(secs => x.delay))${copies ? ', x.copy_task is not null' : ''}${keyed ? ', coalesce(x.keyed, false)' : ''}
-    from rows from (jsonb_array_elements($3::jsonb), unnest($4::text[]), unnest($5::timestamptz[]), unnest($6::float8[])${
-      copies ? ', unnest($7::char(32)[]), unnest($8::int[])' : ''
-    }${keyed ? `, unnest($${copies ? 9 : 7}::boolean[])` : ''}) with ordinality as x(payload, key, run_at, delay${copies ? ', copy_task, copy_schedule' : ''}${keyed ? ', keyed' : ''}, n)${
+      coalesce(x.run_at, now() + make_interval(secs => x.delay)), coalesce(x.priority, 0), x.serial${copies ? ', x.copy_task is not null' : ''}${keyed ? ', coalesce(x.keyed, false)' : ''}
+    from rows from (jsonb_array_elements($3::jsonb), unnest($4::text[]), unnest($5::timestamptz[]), unnest($6::float8[]), unnest($7::int[]), unnest($8::text[])${
+      copies ? ', unnest($9::char(32)[]), unnest($10::int[])' : ''
+    }${keyed ? `, unnest($${copies ? 11 : 9}::boolean[])` : ''}) with ordinality as x(payload, key, run_at, delay, priority, serial${copies ? ', copy_task, copy_schedule' : ''}${keyed ? ', keyed' : ''}, n)${
       copies ? `\n    left join ormq_task t on t.id = x.copy_task left join ormq_schedule s on s.id = x.copy_schedule` : ''
     }
     order by x.n${keyed ? `\n    on conflict ((payload->>'id')) where keyed do nothing` : ''} returning 1
@@ -82,6 +82,8 @@ export async function insertPackages(em: EntityManager | Db, packages: readonly 
     keys,
     column(packages, (p) => (p.runAt instanceof Date ? p.runAt.toISOString() : null)),
     column(packages, (p) => (typeof p.runAt === 'number' ? p.runAt : null)),
+    column(packages, (p) => p.priority ?? null),
+    column(packages, (p) => p.serial ?? null),
   ];
   const copies = packages.some((p) => p.copyArgs);
   if (copies) {

@@ -4,6 +4,7 @@ import { isStorableJson, isStorableText, UNSTORABLE_MESSAGE } from './storable.j
 import type { StoredPackage } from './rows.js';
 import { isPlainObject, parseDate, ValidationError } from './validate.js';
 import { backoffErrors, maxAttemptsError, retryError, type RetryBackoff } from './retries.js';
+import { orderOf } from './queue-order.js';
 
 export interface EnqueueOptions {
   /** Human-readable name; default four words derived from the id. */
@@ -34,6 +35,10 @@ export interface EnqueueOptions {
   retry?: number;
   /** Exponential backoff for this task's retries, over the cluster's `retryBackoff`; false: none. */
   retryBackoff?: boolean | RetryBackoff;
+  /** Higher is claimed first, enqueue order within one priority; default 0. */
+  priority?: number;
+  /** Packages sharing a serial key run one at a time, in enqueue order, across every process. */
+  serial?: string | null;
   /** The schema of ormq's tables; default the ORM's `schema` option. */
   schema?: string;
 }
@@ -52,6 +57,9 @@ export interface BuiltPackage {
   copyArgs?: { task: string } | { schedule: number };
   /** Its id was given by the host: not inserted while a package of that id waits or runs. */
   keyed?: boolean;
+  /** Its priority when not 0, and its serial key (src/queue-order.ts). */
+  priority?: number;
+  serial?: string;
 }
 
 function isEmpty(o: object): boolean {
@@ -110,6 +118,7 @@ export function assemble(func: unknown, args: unknown, opts: unknown, enqueued: 
     if (e) errors.retry = e;
   }
   if (options.retryBackoff !== undefined) Object.assign(errors, backoffErrors(options.retryBackoff));
+  const order = orderOf(options, errors);
   let runAt: Date | number | null = null;
   if (options.runAt !== undefined && options.delay !== undefined) errors.runAt = 'cannot be given with delay';
   else if (options.runAt !== undefined) {
@@ -145,7 +154,7 @@ export function assemble(func: unknown, args: unknown, opts: unknown, enqueued: 
     const b = options.retryBackoff;
     payload.retryBackoff = typeof b === 'boolean' ? b : { ...(b.base !== undefined && { base: b.base }), ...(b.factor !== undefined && { factor: b.factor }), ...(b.max !== undefined && { max: b.max }), ...(b.jitter !== undefined && { jitter: b.jitter }) };
   }
-  return { key: options.cluster ?? 'default', payload, runAt, ...(options.id !== undefined && { keyed: true }) };
+  return { key: options.cluster ?? 'default', payload, runAt, ...(options.id !== undefined && { keyed: true }), ...order };
 }
 
 /**

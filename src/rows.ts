@@ -162,5 +162,6 @@ export function toSchedule(r: Row): ScheduleRecord {
     pausedRepeats: r.paused_repeats === null || r.paused_repeats === undefined ? null : Number(r.paused_repeats),
     maxAttempts: r.max_attempts === null || r.max_attempts === undefined ? null : Number(r.max_attempts),
     retry: r.retry === null || r.retry === undefined ? null : Number(r.retry),
+    priority: Number(r.priority ?? 0),
   };
 }

@@ -18,7 +18,7 @@ import { db } from './db/run.js';
 type Row = Record<string, unknown>;
 
 export const SCHEDULE_COLUMNS =
-  'id, name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster, intended_date_kwarg, anchor, time_zone, paused_repeats, version, max_attempts, retry';
+  'id, name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, task, cluster, intended_date_kwarg, anchor, time_zone, paused_repeats, version, max_attempts, retry, priority';
 
 const NAME_TAKEN = 'is already used by another schedule';
 
@@ -45,12 +45,13 @@ export function scheduleValues(r: Row): ScheduleValues {
     timeZone: (r.time_zone as string | null) ?? null,
     maxAttempts: r.max_attempts === null || r.max_attempts === undefined ? null : Number(r.max_attempts),
     retry: r.retry === null || r.retry === undefined ? null : Number(r.retry),
+    priority: Number(r.priority ?? 0),
   };
 }
 
 /** A schedule's own retry settings, as each run's package carries them (left out when the cluster's apply). */
-export function retryOptions(s: { maxAttempts: number | null; retry: number | null }): { maxAttempts?: number; retry?: number } {
-  return { ...(s.maxAttempts !== null && { maxAttempts: s.maxAttempts }), ...(s.retry !== null && { retry: s.retry }) };
+export function retryOptions(s: { maxAttempts: number | null; retry: number | null; priority?: number }): { maxAttempts?: number; retry?: number; priority?: number } {
+  return { ...(s.maxAttempts !== null && { maxAttempts: s.maxAttempts }), ...(s.retry !== null && { retry: s.retry }), ...(s.priority && { priority: s.priority }) };
 }
 
 /** Wakes the scheduler of each cluster once; null is the default cluster's (''). Delivered at commit. */
@@ -61,17 +62,17 @@ export async function notifySchedulers(em: SqlEntityManager, clusters: Iterable<
 }
 
 const INSERT = `insert into ormq_schedule (name, func, hook, args, kwargs, schedule_type, minutes, repeats, next_run, cron, cluster,
-  intended_date_kwarg, anchor, time_zone, max_attempts, retry) values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${SCHEDULE_COLUMNS}`;
+  intended_date_kwarg, anchor, time_zone, max_attempts, retry, priority) values (?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${SCHEDULE_COLUMNS}`;
 
 /** Repeats set to 0 pause the schedule and keep the count it had, as Pause does; any other value ends the pause. */
 const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?::jsonb, kwargs = ?::jsonb, schedule_type = ?, minutes = ?,
   repeats = ?, next_run = ?, cron = ?, cluster = ?, intended_date_kwarg = ?, anchor = ?, time_zone = ?,
-  max_attempts = ?, retry = ?, paused_repeats = case when ?::int = 0 then coalesce(paused_repeats, nullif(repeats, 0)) end, version = version + 1
+  max_attempts = ?, retry = ?, priority = ?, paused_repeats = case when ?::int = 0 then coalesce(paused_repeats, nullif(repeats, 0)) end, version = version + 1
   where id = ? returning ${SCHEDULE_COLUMNS}`;
 
 const params = (v: ScheduleValues) => [
   v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone, v.maxAttempts, v.retry,
+  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone, v.maxAttempts, v.retry, v.priority,
 ];
 
 /**
@@ -219,7 +220,7 @@ export type ScheduleSpec<F extends TaskName = TaskName> = Omit<ScheduleInput, 'f
 
 /** The timing columns: when one of them changes, an updated declaration's next run moves. */
 const TIMING = ['schedule_type', 'minutes', 'cron', 'time_zone'];
-const DECLARED = ['func', 'hook', 'args', 'kwargs', ...TIMING, 'cluster', 'intended_date_kwarg', 'max_attempts', 'retry'];
+const DECLARED = ['func', 'hook', 'args', 'kwargs', ...TIMING, 'cluster', 'intended_date_kwarg', 'max_attempts', 'retry', 'priority'];
 const both = (cols: string[]) => `(${cols.map((c) => `s.${c}`).join(', ')}) is distinct from (${cols.map((c) => `excluded.${c}`).join(', ')})`;
 
 /**

@@ -14,7 +14,8 @@ import { qualify } from './table-names.js';
  * - ormq_task_error_trgm_idx   the Failed list's search in the error's type and message (pg_trgm; failures only)
  * - ormq_task_args_trgm_idx    the task lists' filter by text inside args (pg_trgm; the args' first 500 characters)
  * - ormq_task_error_group_idx  failures by cause (src/error-groups.ts): the groups of a span, and one group's list
- * - ormq_queued_claim_idx      the claim: packages of one key, oldest first
+ * - ormq_queued_claim_idx      the claim: packages of one key, highest priority first, then oldest
+ * - ormq_queued_serial_idx     packages of one serial key in order: the claim takes only the first
  * - ormq_queued_task_idx       a linked package by its task id: a failure's retry, or a resubmission (see `linked`)
  * - ormq_queued_run_at_idx     delayed packages of one key by due time: when an idle cluster wakes
  * - ormq_queued_keyed_idx      unique: one package waiting or running per task id the host chose (see `keyed`)
@@ -39,7 +40,8 @@ export const INDEXES = {
   ],
   ormq_schedule: [index('ormq_schedule_due_idx', 'ormq_schedule (next_run, id)')],
   ormq_queued: [
-    index('ormq_queued_claim_idx', 'ormq_queued (key, id)'),
+    index('ormq_queued_claim_idx', 'ormq_queued (key, priority desc, id)'),
+    index('ormq_queued_serial_idx', 'ormq_queued (serial, id) where serial is not null'),
     index('ormq_queued_task_idx', "ormq_queued ((payload->>'id')) where linked"),
     index('ormq_queued_run_at_idx', 'ormq_queued (key, run_at) where run_at is not null'),
     index('ormq_queued_keyed_idx', "ormq_queued ((payload->>'id')) where keyed", true),

@@ -7,6 +7,7 @@ import { ERROR_GROUP } from './error-groups.js';
 import { db } from './db/run.js';
 import { inSchema, schemaOf } from './table-names.js';
 import { INDEXES, QUEUED_FILLFACTOR, sqlOf, TABLES, TRIGRAM_INDEXES } from './schema-tables.js';
+import { ORDER_UPGRADE } from './schema-order.js';
 import { FLOW_TABLES } from './schema-flows.js';
 import { BUILD_COARSE, ROLLUP_KEY } from './metric-rows.js';
 
@@ -89,7 +90,7 @@ end $$;
  * database says which ormq made its tables whichever way they were made. Raised with every change
  * to the tables; a cluster compares it with its own at start.
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 export const SCHEMA_COMMENT = `ormq schema ${SCHEMA_VERSION}`;
 
 /** The version a database's tables are at: 0 when none is recorded (tables from before versions, or none). */
@@ -169,6 +170,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
     await run.query(QUEUED_UPGRADES);
     await run.query(KEYED_UPGRADE);
     await run.query(METRIC_SHARDS);
+    await run.query(ORDER_UPGRADE);
     await run.query(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
     // trigram indexes' own blocks try, and fall back to placeholders.

@@ -42,6 +42,8 @@ export interface ScheduleInput {
   maxAttempts?: number | string | null;
   /** Each run's retry in seconds (see `EnqueueOptions`); empty = the cluster's. */
   retry?: number | string | null;
+  /** Each run's priority (see `EnqueueOptions`); empty = 0. */
+  priority?: number | string | null;
 }
 
 /** A schedule's fields after validation: what is stored. */
@@ -65,6 +67,8 @@ export interface ScheduleValues {
   maxAttempts: number | null;
   /** Each run's retry in seconds; null = the cluster's. */
   retry: number | null;
+  /** Each run's priority. */
+  priority: number;
 }
 
 export interface ValidateScheduleOptions {
@@ -298,6 +302,7 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
     if (!parseCron(cron, zone).nextRun(next)) errors.nextRun = 'is too far ahead: the cron has no run after it';
   }
   const maxAttempts = integer(errors, 'maxAttempts', pick('maxAttempts', prev?.maxAttempts), 0, INT32_MAX);
+  const priority = integer(errors, 'priority', pick('priority', prev?.priority), -INT32_MAX - 1, INT32_MAX) ?? 0;
   const retryRaw = pick('retry', prev?.retry);
   let retry: number | null = null;
   if (retryRaw !== undefined && retryRaw !== null && retryRaw !== '') {
@@ -310,5 +315,5 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   const anchor = prev && !timingChanged && next?.getTime() === prev.nextRun.getTime() ? prev.anchor : next;
 
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
-  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg, anchor: anchor!, timeZone, maxAttempts, retry };
+  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg, anchor: anchor!, timeZone, maxAttempts, retry, priority };
 }

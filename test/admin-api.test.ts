@@ -1294,13 +1294,13 @@ Queued('list by newest, key filter and search on name and func', async ({ orm, a
   await enqueue(em, 'work', [], { name: '50%_off', cluster: 'east' });
   const all = await api.get('api/queued');
   assert.equal(all.json.rows.map((r: any) => r.name), ['50%_off', 'second', 'first']);
-  assert.equal(Object.keys(all.json.rows[0]).sort(), ['enqueued', 'func', 'group', 'id', 'key', 'lock', 'lockExpires', 'lockedBy', 'name', 'runAt', 'stuck', 'taskId']);
+  assert.equal(Object.keys(all.json.rows[0]).sort(), ['enqueued', 'func', 'group', 'id', 'key', 'lock', 'lockExpires', 'lockedBy', 'name', 'priority', 'runAt', 'serial', 'stuck', 'taskId']);
   assert.is(all.json.rows[2].group, 'g1');
   assert.match(all.json.rows[0].taskId, /^[0-9a-f]{32}$/);
   assert.equal((await api.get('api/queued?key=east')).json.rows.map((r: any) => r.name), ['50%_off', 'first']);
   assert.equal((await api.get('api/queued?search=email')).json.rows.map((r: any) => r.name), ['second']);
   assert.equal((await api.get('api/queued?search=%25_')).json.rows.map((r: any) => r.name), ['50%_off']);
-  assert.equal((await api.get('api/queued/filters')).json, { key: ['east', 'west'] });
+  assert.equal((await api.get('api/queued/filters')).json, { key: ['east', 'west'], priority: ['0'] });
   const { rows } = await walk(api, 'api/queued', 2);
   assert.is(rows.length, 3);
 });

@@ -9,6 +9,7 @@ import { initOrm, sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster, startClusters, waitForDrained } from './helpers/cluster.js';
 import { spawnCluster, type ChildCluster } from './helpers/fleet.js';
 import { CLEAR_QUEUE, dbSuite } from './helpers/suites.js';
+import { CLAIM } from '../src/cluster/sql.js';
 
 const P = dbSuite('cluster: stops, crashes and many clusters', { clear: CLEAR_QUEUE });
 
@@ -168,7 +169,8 @@ P('a claim answered while the process stalls is not started after the stall: its
     await holder.query('lock table ormq_queued in share mode');
     await holder.query("update ormq_queued set run_at = null where payload->>'id' = $1", [hold]);
     await waitFor(
-      () => sql(orm, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%update ormq_queued q set lock = now()%'").then((r) => r.length === 1),
+      // The statement's start: pg_stat_activity keeps only the first 1 KB of its text.
+      () => sql(orm, "select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and starts_with(query, ?)", [CLAIM.text.slice(0, 200)]).then((r) => r.length === 1),
       "A's claim waiting in the database",
     );
     // A's event loop stops; its claim then takes the package, and the answer waits for A.

@@ -292,11 +292,14 @@ Delay('the claim is one scan of the claim index with delayed packages in the que
     const { rows } = await client.query({ text: `explain (analyze, format json) ${CLAIM.text}`, values: ['default', 90, 10, null] });
     await client.query('rollback');
     const plan = JSON.stringify(rows[0]['QUERY PLAN']);
-    // The candidates: one index scan in id order under LockRows (no sort, no sequential scan), then
-    // each claimed row is updated through the primary key.
+    // The candidates: one index scan in claim order under LockRows (no sort, no sequential scan),
+    // then each claimed row is updated through the primary key. The serial check (o) and the
+    // limits' holders (hq) probe their indexes, and only when there is something to probe.
     const relationScans = [...plan.matchAll(/"Node Type":"([^"]*Scan)"[^{}]*?"Relation Name":"ormq_queued","Alias":"(\w+)"/g)].map((m) => `${m[1]} ${m[2]}`);
-    assert.equal(relationScans.sort(), ['Index Scan ormq_queued', 'Index Scan q'], plan);
-    assert.not.match(plan, /"Node Type":"(Sort|Seq Scan|Bitmap Heap Scan)"/);
+    assert.equal(relationScans.sort(), ['Index Only Scan o', 'Index Scan hq', 'Index Scan ormq_queued', 'Index Scan q'], plan);
+    assert.not.match(plan, /"Node Type":"(Seq Scan|Bitmap Heap Scan)","Parallel Aware":false,"Async Capable":false,"Relation Name":"ormq_queued"/);
+    // The one sort is the limits' count per func over the candidates, and it never ran: no limit is set.
+    assert.equal([...plan.matchAll(/"Node Type":"Sort"[^{}]*?"Actual Loops":(\d+)/g)].map((m) => m[1]), ['0'], plan);
     const [, removed] = plan.match(/"Alias":"ormq_queued"[^{}]*"Rows Removed by Filter":(\d+)/) ?? [];
     assert.ok(Number(removed) < 100, `the scan stops soon after ${removed} rows passed over`);
   } finally {

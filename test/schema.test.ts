@@ -20,7 +20,7 @@ S('creates every table and named index on an empty database, and is idempotent w
     assert.ok(results.every((r) => r.trigram === results[0]!.trigram));
     await ensureSchema(orms[0]!);
     const tables = await sql<{ tablename: string }>(orms[0]!, "select tablename from pg_tables where tablename like 'ormq_%' order by 1");
-    assert.equal(tables.map((t) => t.tablename), ['ormq_admin_log', 'ormq_cluster', 'ormq_iter', 'ormq_iter_result', 'ormq_metric', 'ormq_paused_key', 'ormq_queued', 'ormq_schedule', 'ormq_task', 'ormq_wait']);
+    assert.equal(tables.map((t) => t.tablename), ['ormq_admin_log', 'ormq_cluster', 'ormq_iter', 'ormq_iter_result', 'ormq_limit', 'ormq_metric', 'ormq_paused_key', 'ormq_queued', 'ormq_schedule', 'ormq_task', 'ormq_wait']);
     const indexes = await sql<{ indexname: string }>(orms[0]!, "select indexname from pg_indexes where tablename like 'ormq_%'");
     const names = indexes.map((i) => i.indexname);
     for (const name of ['ormq_task_list_idx', 'ormq_task_group_idx', 'ormq_task_cluster_idx', 'ormq_queued_claim_idx', 'ormq_queued_task_idx', 'ormq_schedule_due_idx', 'ormq_schedule_name_key', 'ormq_metric_pkey']) {
@@ -256,6 +256,34 @@ S('an upgrade from the tables before schema versions (0.1.0 development) gives e
     assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
   } finally {
     await client.end();
+    await Promise.all([o.close(true), f.close(true)]);
+    await Promise.all([old.drop(), fresh.drop()]);
+  }
+});
+
+S('tables of schema 4 (before priorities, serial keys and limits) upgrade to exactly the tables of a fresh ensureSchema, their packages at priority 0', async () => {
+  const old = await createTestDb();
+  const fresh = await createTestDb();
+  const [o, f] = await Promise.all([initOrm(old.url), initOrm(fresh.url)]);
+  try {
+    // Schema 4's layout: the claim index on (key, id), none of the new columns, no ormq_limit.
+    await sql(o, 'drop index ormq_queued_claim_idx, ormq_queued_serial_idx');
+    await sql(o, 'alter table ormq_queued drop column priority, drop column serial');
+    await sql(o, 'alter table ormq_schedule drop column priority');
+    await sql(o, 'drop table ormq_limit');
+    await sql(o, 'create index ormq_queued_claim_idx on ormq_queued (key, id)');
+    await sql(o, "comment on table ormq_queued is 'ormq schema 4'");
+    await sql(o, `insert into ormq_queued (key, payload) values ('default', '{"id":"${'b'.repeat(32)}","name":"kept","func":"work","args":[]}')`);
+    await ensureSchema(o);
+    await ensureSchema(o);
+    assert.equal(await catalog(o), await catalog(f));
+    assert.equal(await sql(o, "select payload->>'name' as n, priority, serial from ormq_queued"), [{ n: 'kept', priority: 0, serial: null }]);
+    const [index] = await sql<{ indexdef: string }>(o, "select indexdef from pg_indexes where indexname = 'ormq_queued_claim_idx'");
+    assert.match(index!.indexdef, /\(key, priority DESC, id\)$/);
+    assert.equal(await sql(o, "select obj_description('ormq_queued'::regclass, 'pg_class') as c"), [{ c: `ormq schema ${SCHEMA_VERSION}` }]);
+    const diff = await o.schema.getUpdateSchemaSQL({ wrap: false });
+    assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
+  } finally {
     await Promise.all([o.close(true), f.close(true)]);
     await Promise.all([old.drop(), fresh.drop()]);
   }

@@ -8,6 +8,7 @@ import { useState } from 'preact/hooks';
 import { BarChart } from '../components/chart.js';
 import { ErrorBox } from '../components/detail.js';
 import { FilterSelect } from '../components/filters.js';
+import { Limits } from '../components/limits.js';
 import { query } from '../lib/api.js';
 import { useData } from '../lib/data.js';
 import { num } from '../lib/format.js';
@@ -152,5 +153,6 @@ export function Metrics({ meta, route }) {
       </table></div>
       <p class="hint">Percentiles come from log-scale histograms: within about 40 % of the exact value. A func opens its successful tasks, a failure count its failed tasks, over this range; only the tasks saveLimit kept are listed.</p>`}
     `}
+    ${meta.pages.clusters?.can.view && html`<${Limits} can=${meta.pages.clusters.can} />`}
   </section>`;
 }

@@ -17,18 +17,20 @@ const title = 'Queued tasks';
 const one = 'queued task';
 const many = 'queued tasks';
 
-const ORDER = ['id', 'key', 'enqueued', 'lock', 'lockExpires', 'lockedBy', 'runAt', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
+const ORDER = ['id', 'key', 'priority', 'serial', 'enqueued', 'lock', 'lockExpires', 'lockedBy', 'runAt', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
 
 /** Edits the key (which cluster runs it) and when it may run (delay it). @param {{ o: any, onSaved: () => void }} props */
 function EditQueued({ o, onSaved }) {
   const [key, setKey] = useState(o.key);
   const [runAt, setRunAt] = useState(toLocalInput(o.runAt));
+  const [priority, setPriority] = useState(String(o.priority));
   const [errors, setErrors] = useState(/** @type {Record<string, string>} */ ({}));
   const [message, setMessage] = useState('');
   useEffect(() => {
     setKey(o.key);
     setRunAt(toLocalInput(o.runAt));
-  }, [o.key, o.runAt]);
+    setPriority(String(o.priority));
+  }, [o.key, o.runAt, o.priority]);
   // beside Save, and scrolled to: the form's top may be out of sight
   const said = useRef(/** @type {HTMLParagraphElement | null} */ (null));
   useEffect(() => {
@@ -40,6 +42,7 @@ function EditQueued({ o, onSaved }) {
     /** @type {Record<string, any>} */
     const body = {};
     if (key !== o.key) body.key = key.trim();
+    if (priority.trim() !== String(o.priority)) body.priority = /^\s*-?\d+\s*$/.test(priority) ? Number(priority) : priority;
     if (runAt !== toLocalInput(o.runAt)) {
       const iso = fromLocalInput(runAt);
       if (iso === undefined) return setErrors({ runAt: 'must be a date and time' });
@@ -65,6 +68,12 @@ function EditQueued({ o, onSaved }) {
       <span class="hint" id="q-key-h">The cluster (by name) that should run it.</span>
       ${errors.key && html`<span class="field-error" id="q-key-e">Key ${errors.key}</span>`}
     </div>
+    <div class=${`form-field${errors.priority ? ' invalid' : ''}`}>
+      <label for="q-priority">Priority</label>
+      <input id="q-priority" inputmode="numeric" value=${priority} onInput=${(/** @type {any} */ e) => setPriority(e.currentTarget.value)} aria-describedby="q-priority-h${errors.priority ? ' q-priority-e' : ''}" aria-invalid=${errors.priority ? 'true' : undefined} />
+      <span class="hint" id="q-priority-h">Higher is claimed first; enqueue order within one priority.</span>
+      ${errors.priority && html`<span class="field-error" id="q-priority-e">Priority ${errors.priority}</span>`}
+    </div>
     <div class=${`form-field${errors.runAt ? ' invalid' : ''}`}>
       <label for="q-run-at">Waits until</label>
       <input id="q-run-at" type="datetime-local" step="1" value=${runAt} onInput=${(/** @type {any} */ e) => setRunAt(e.currentTarget.value)} aria-describedby="q-run-at-h${errors.runAt ? ' q-run-at-e' : ''}" aria-invalid=${errors.runAt ? 'true' : undefined} />
@@ -82,13 +91,15 @@ function Detail({ meta, id }) {
     name=${(/** @type {any} */ o) => `${o.payload?.name ?? o.name ?? 'Package'} (${o.id})`} missing=${() => `Queued task ${id}`}
     noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ o) => o.name ?? `queued task ${o.id}`}
     applies=${(/** @type {string} */ a, /** @type {any} */ o) => a !== 'release' || !!o.lock}
-    before=${(/** @type {any} */ data) => data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
+    before=${(/** @type {any} */ data) => html`${data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
+      ${data?.extra?.waitsBehind && html`<p class="lineage">Serial key ${data.object.serial}: waits behind <a href=${href(['queued', String(data.extra.waitsBehind.id)])}>${data.extra.waitsBehind.name ?? data.extra.waitsBehind.id}</a>${data.extra.waitsBehind.running ? ', which is running' : ', which runs first'}.</p>`}`}
     order=${ORDER} render=${{
       lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
       lockExpires: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : '—'),
       lockedBy: (/** @type {string | null} */ v) => v ?? '—',
       enqueued: (/** @type {string | null} */ v) => html`<${Time} iso=${v} rel />`,
       runAt: (/** @type {string | null} */ v) => (v ? html`<${waits(v) ? Until : Time} iso=${v} rel />` : 'at once'),
+      serial: (/** @type {string | null} */ v) => v ?? '—',
       stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
     }}
     after=${(/** @type {any} */ data, /** @type {() => void} */ reload) => meta.pages.queued.can.edit && html`<${EditQueued} o=${data.object} onSaved=${reload} />`} />`;

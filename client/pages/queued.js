@@ -20,6 +20,7 @@ function cell(column, row) {
   }
   if (column === 'runAt') return waits(v) ? html`<${Until} iso=${v} />` : '—';
   if (column === 'enqueued') return html`<${Time} iso=${v} rel />`;
+  if (column === 'serial') return v ?? '—';
   return text(v);
 }
 
@@ -29,6 +30,7 @@ export function Queued({ meta, route }) {
     searchHint="name and func" cell=${cell} rowName=${(/** @type {any} */ r) => `${r.name ?? 'package'} (${r.id})`}
     filters=${[
       { name: 'key', label: 'Key', options: (/** @type {any} */ c) => (c.key ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
+      { name: 'priority', label: 'Priority', options: (/** @type {any} */ c) => (c.priority ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
       { name: 'stuck', label: 'Lock', options: () => [{ value: 'yes', label: 'Stuck (its cluster stopped beating)' }] },
     ]} />`;
 }

@@ -16,7 +16,7 @@ import { styles } from '../lib/styles.js';
 // the built file's name, set by client/build.ts
 await styles(STYLES_FORM);
 
-const FIELDS = ['name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'timeZone', 'cron', 'cluster', 'intendedDateKwarg'];
+const FIELDS = ['name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'timeZone', 'cron', 'cluster', 'priority', 'intendedDateKwarg'];
 
 /** The browser's IANA zone: a new schedule's zone unless changed. */
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -41,6 +41,7 @@ function toForm(o) {
     timeZone: o ? (o.timeZone ?? '') : browserZone(),
     cron: o?.cron ?? '',
     cluster: o?.cluster ?? '',
+    priority: o ? String(o.priority ?? 0) : '0',
     intendedDateKwarg: o?.intendedDateKwarg ?? '',
   };
 }
@@ -77,10 +78,12 @@ function toBody(f, original, nextRunTouched) {
     repeats: f.repeats.trim() === '' ? -1 : Number(f.repeats),
     cron: f.scheduleType === 'C' ? nullable(f.cron) : null,
     cluster: nullable(f.cluster),
+    priority: f.priority.trim() === '' ? 0 : Number(f.priority),
     intendedDateKwarg: nullable(f.intendedDateKwarg),
     timeZone: nullable(f.timeZone),
   };
   if (!Number.isInteger(body.repeats)) errors.repeats = 'must be a whole number';
+  if (!Number.isInteger(body.priority)) errors.priority = 'must be a whole number';
   if (f.scheduleType === 'I' && body.minutes !== null && !Number.isInteger(body.minutes)) errors.minutes = 'must be a whole number';
   // Left out when unchanged on edit (a new type, cron or zone recomputes it on the server) and when
   // untouched on create (the server stores now, or a cron's first match, at the moment of saving).
@@ -140,7 +143,7 @@ function RunPreview({ form, id, nextRunTouched, original, zone }) {
 /** @type {Record<string, string>} */
 const LABELS = {
   name: 'Name', func: 'Func', hook: 'Hook', args: 'Args', kwargs: 'Kwargs', scheduleType: 'Schedule type', minutes: 'Minutes',
-  repeats: 'Repeats', nextRun: 'Next run', timeZone: 'Time zone', cron: 'Cron', cluster: 'Cluster', intendedDateKwarg: 'Intended date kwarg',
+  repeats: 'Repeats', nextRun: 'Next run', timeZone: 'Time zone', cron: 'Cron', cluster: 'Cluster', priority: 'Priority', intendedDateKwarg: 'Intended date kwarg',
 };
 /** @param {string} field */
 const label = (field) => LABELS[field] ?? field;
@@ -326,6 +329,7 @@ export function ScheduleForm({ meta, id }) {
       <datalist id="zone-list">${zones.map((z) => html`<option value=${z} />`)}</datalist>
       <${RunPreview} form=${form} id=${id} nextRunTouched=${nextRunTouched} original=${original} zone=${scheduleZone} />
       ${field('cluster', 'Cluster', input({ autocomplete: 'off' }), 'Empty: the default cluster.')}
+      ${field('priority', 'Priority', input({ inputmode: 'numeric' }), 'Each run is claimed before the packages of lower priority.')}
       ${field('intendedDateKwarg', 'Intended date kwarg', input({ autocomplete: 'off' }), 'If set, the scheduled time is passed to the task under this kwarg.')}
       ${conflict && html`<${ConflictBox} boxRef=${conflictRef} original=${original} current=${conflict} form=${form} mine=${edited()} saving=${saving}
         onApply=${() => submit(null, conflict)}

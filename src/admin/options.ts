@@ -21,7 +21,7 @@ export const PAGE_ACTIONS = {
   failed: ['view', 'delete', 'resubmit'],
   scheduled: ['view', 'create', 'edit', 'delete', 'pause', 'resume', 'run'],
   queued: ['view', 'edit', 'release', 'delete'],
-  clusters: ['view', 'pause', 'resume', 'stop', 'forget', 'release'],
+  clusters: ['view', 'pause', 'resume', 'stop', 'forget', 'release', 'limits'],
 } as const satisfies Record<PageId, readonly string[]>;
 
 export type PageAction<P extends PageId = PageId> = (typeof PAGE_ACTIONS)[P][number];
@@ -100,7 +100,7 @@ export const SCHEDULE_COLUMNS = [
   'id', 'name', 'func', 'hook', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron', 'cluster',
   'intendedDateKwarg', 'version', 'task', 'lastRun', 'args', 'kwargs',
 ] as const;
-export const QUEUED_COLUMNS = ['id', 'key', 'lock', 'lockedBy', 'runAt', 'enqueued', 'taskId', 'name', 'func', 'group'] as const;
+export const QUEUED_COLUMNS = ['id', 'key', 'priority', 'serial', 'lock', 'lockedBy', 'runAt', 'enqueued', 'taskId', 'name', 'func', 'group'] as const;
 
 export const AVAILABLE_COLUMNS: Record<ListPageId, readonly string[]> = {
   successful: TASK_COLUMNS,
@@ -114,7 +114,7 @@ export const DEFAULT_COLUMNS: Record<ListPageId, string[]> = {
   successful: ['name', 'func', 'group', 'started', 'stopped', 'timeTaken'],
   failed: ['name', 'func', 'group', 'started', 'stopped', 'shortResult'],
   scheduled: ['id', 'name', 'func', 'scheduleType', 'repeats', 'cluster', 'nextRun', 'lastRun'],
-  queued: ['id', 'key', 'name', 'func', 'group', 'enqueued', 'lock', 'lockedBy', 'taskId'],
+  queued: ['id', 'key', 'priority', 'name', 'func', 'group', 'enqueued', 'lock', 'lockedBy', 'taskId'],
 };
 
 export interface ResolvedOptions {

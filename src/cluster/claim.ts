@@ -51,6 +51,22 @@ interface Buffered extends Claimed {
   roundTrip?: number;
 }
 
+/**
+ * How soon a claim that limits held packages back looks again: a slot frees when a task of the
+ * func is acked and a rate's window moves on with the clock, and neither sends a notification.
+ */
+const HELD_RECHECK_MS = 100;
+
+/**
+ * The claimed packages of CLAIM's answer, highest priority first and then oldest (the statement's
+ * own order is not kept through its limits), and whether limits held any back (its last row).
+ */
+function claimedRows(answer: Record<string, unknown>[]): { rows: Record<string, unknown>[]; held: boolean } {
+  const rows = answer.filter((r) => r.id !== null);
+  rows.sort((a, b) => Number(b.priority) - Number(a.priority) || Number(a.id) - Number(b.id));
+  return { rows, held: rows.length < answer.length };
+}
+
 export class Claimer {
   /** Claimed packages waiting for a free worker. */
   #buffer: Buffered[] = [];
@@ -60,6 +76,8 @@ export class Claimer {
   #fast = false;
   /** Pauses of this key heard so far: a claim under way when one arrives hands back what it returns. */
   #pauses = 0;
+  /** Limits held back packages at the last claim. */
+  held = false;
 
   constructor(private readonly host: ClaimHost) {}
 
@@ -78,10 +96,12 @@ export class Claimer {
       wake.clear();
       const want = Math.max(free, options.bulk);
       let rows: Record<string, unknown>[] = [];
+      let held = false;
       const pauses = this.#pauses;
       const sent = Date.now();
       try {
-        rows = await this.host.db.query(CLAIM, [options.name, options.retry, want, this.host.processId]);
+        ({ rows, held } = claimedRows(await this.host.db.query(CLAIM, [options.name, options.retry, want, this.host.processId])));
+        this.held = held;
       } catch (err) {
         this.#full = false;
         options.log('warn', `claim failed: ${(err as Error).message}`);
@@ -112,7 +132,7 @@ export class Claimer {
       const after = this.#buffer.length - (options.workers - workers.busy);
       if (rows.length && after > 0) Object.assign(this.#buffer[this.#buffer.length - 1]!, { after, roundTrip: claimed - sent });
       this.startBuffered();
-      if (rows.length < want) await wake.sleep(await this.#idleWait());
+      if (rows.length < want) await wake.sleep(held ? Math.min(options.poll, HELD_RECHECK_MS) : await this.#idleWait());
     }
   }
 

@@ -97,6 +97,8 @@ export class Cluster {
       adopt: (qid, lock) => this.#workers.adopt(qid, lock) || this.#saver.adopt(qid, lock),
       running: () => this.#running,
     });
+    // A claim that limits held back looks again once this process's own tasks are acked.
+    this.#saver.afterSave = () => this.#claimer.held && this.#worker.nudge();
   }
 
   /** This process's row in ormq_cluster (a restart is a new one). */

@@ -25,6 +25,8 @@ export class Saver {
   readonly #writing = new Map<number, Completion>();
   #flushing: Promise<void> | null = null;
   #flushSoon = false;
+  /** Called once a batch is acked: a limit's slot its tasks held is free from then on. */
+  afterSave: () => void = () => {};
   /** Hooks still running: they never hold up saving, and a stop waits for them up to its deadline. */
   readonly #hooks = new Set<Promise<void>>();
   readonly #pruner: Pruner;
@@ -128,6 +130,7 @@ export class Saver {
     } finally {
       for (const f of batch) if (this.#writing.get(f.qid) === f) this.#writing.delete(f.qid);
     }
+    this.afterSave();
     const attempts = new Map<string, number>();
     const lost = new Set<number>();
     for (const r of rows) {

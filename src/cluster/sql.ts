@@ -7,37 +7,12 @@
 import { ERROR_GROUP } from '../error-groups.js';
 import { SAVED_CHANNEL } from '../db/channels.js';
 import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT } from './rollup.js';
-
-/**
- * A claim's lock in microseconds since the epoch, exact (a timestamptz read into a JS Date keeps
- * milliseconds only): what CLAIM returns and COMPLETE, ACK and RELEASE compare.
- */
-const lockOf = (row: string) => `(extract(epoch from ${row}.lock) * 1000000)::bigint`;
+import { lockOf } from '../claim-lock.js';
 
 /** SQL: queued row `row` is still held by the claim of process `processParam` whose lock is `lock`. */
 const heldBy = (row: string, processParam: string, lock: string) => `${row}.locked_by = ${processParam} and ${lockOf(row)} = ${lock}`;
 
-/**
- * Claim: the oldest packages of one key that are waiting or whose lock expired, locked in the same
- * statement. SKIP LOCKED lets any number of clusters claim at once without waiting on each other or
- * taking the same row; ormq_queued_claim_idx (key, id) serves the oldest-first scan. A paused key
- * (ormq_paused_key) claims nothing; $4 is the claiming process's ormq_cluster id. A delayed
- * package (run_at in the future) is passed over until then. Each row comes back with its lock as
- * `lockOf` reads it: every later statement about the package (COMPLETE, ACK, RELEASE) acts only
- * while the row still holds this process's id and that lock, so a process that stalled past
- * `retry` cannot release, ack or save a package another process has claimed since.
- */
-export const CLAIM = {
-  name: 'ormq_claim',
-  text: `update ormq_queued q set lock = now(), locked_by = $4
-    from (select id from ormq_queued
-          where key = $1 and (lock is null or lock < now() - make_interval(secs => $2))
-            and (run_at is null or run_at <= now())
-            and not exists (select 1 from ormq_paused_key where key = $1)
-          order by id limit $3 for update skip locked) c
-    where q.id = c.id
-    returning q.id, q.payload, ${lockOf('q')} as lock`,
-};
+export { CLAIM } from './claim-sql.js';
 
 /** The upsert of a batch's rollup rows, given as the jsonb array `param` (sorted: see COMPLETE). */
 const insertRollups = (param: string) => `

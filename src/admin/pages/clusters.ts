@@ -3,6 +3,7 @@
  * key with its backlog, the clusters serving it and whether it is paused. Its actions are in
  * cluster-actions.ts.
  */
+import { limitRoutes } from './limits.js';
 import { db } from '../../db/run.js';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { PAUSE_IN_FORCE } from '../../control.js';
@@ -218,6 +219,7 @@ export const clusters: PageModule = {
     stop: { label: 'Stop task', past: 'Asked to stop', danger: true },
     forget: { label: 'Forget', past: 'Forgot', danger: true },
     release: { label: 'Release its packages', past: 'Released' },
+    limits: { label: 'Set limit', past: 'Set limit' },
   },
   routes: {
     '': viewRoute('clusters', () => null, view),
@@ -226,6 +228,7 @@ export const clusters: PageModule = {
     'actions/stop': stop,
     'actions/forget': forget,
     'actions/release': release,
+    ...limitRoutes,
   },
   overview: summary,
 };

@@ -9,6 +9,7 @@ import { responding } from '../../liveness.js';
 import { wakeKeys } from '../../producer.js';
 import { cancelPackages } from '../../cancel.js';
 import { parseDate } from '../../validate.js';
+import { PRIORITY_MESSAGE, priorityError } from '../../queue-order.js';
 import { badRequest, isPlainObject, notFound } from '../http.js';
 import { likePattern, textFilter, Where } from '../filters.js';
 import { distinctValues, iso, keysetList, type Keyset } from '../list.js';
@@ -29,7 +30,7 @@ const STUCK = `(lock is not null and locked_by is not null and not exists (
 /** The process holding a package's lock, and the retry after which its lock expires. */
 const HOLDER = `(select jsonb_build_object('name', c.name, 'host', c.host, 'pid', c.pid, 'retry', c.config->'retry')
   from ormq_cluster c where c.id = ormq_queued.locked_by) as holder`;
-const LIST_COLUMNS = `id, key, lock, run_at, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group",
+const LIST_COLUMNS = `id, key, priority, serial, lock, run_at, payload->>'id' as task_id, payload->>'name' as name, payload->>'func' as func, payload->>'group' as "group",
   left(payload->>'enqueued', 40) as enqueued, ${HOLDER}, ${STUCK} as stuck`;
 
 type Row = Record<string, unknown>;
@@ -46,6 +47,8 @@ function toListRow(r: Row, retry: number): Row {
   return {
     id: Number(r.id),
     key: r.key,
+    priority: Number(r.priority ?? 0),
+    serial: r.serial ?? null,
     lock,
     lockExpires: lock && new Date(Date.parse(lock) + seconds * 1000).toISOString(),
     lockedBy: holder && `${holder.name} (${holder.host} pid ${holder.pid})`,
@@ -57,6 +60,36 @@ function toListRow(r: Row, retry: number): Row {
     group: r.group ?? null,
     stuck: r.stuck === true,
   };
+}
+
+/**
+ * What a waiting package of a serial key waits behind: the first package of that key, which runs
+ * (or waits for its retry) before any other of the key starts. Null when it is first itself.
+ */
+async function waitsBehind(em: SqlEntityManager, r: Row): Promise<Row | null> {
+  if (r.serial === null || r.serial === undefined) return null;
+  const [first] = await db(em).query(
+    `select id, payload->>'name' as name, lock is not null as running from ormq_queued where serial = ? and id < ? order by id limit 1`,
+    [r.serial, r.id],
+  );
+  return first ? { id: Number(first.id), name: first.name ?? null, running: first.running === true } : null;
+}
+
+/**
+ * The priorities in the queue, highest first: a walk of the claim index (key, priority desc, id),
+ * one probe per key and priority, at most 1,000.
+ */
+async function priorities(em: SqlEntityManager): Promise<string[]> {
+  const rows = await db(em).query(`with recursive v(k, p, n) as (
+      (select key, priority, 1 from ormq_queued order by key, priority desc limit 1)
+      union all
+      select x.k, x.p, v.n + 1 from v, lateral (
+        (select key as k, priority as p from ormq_queued where key = v.k and priority < v.p order by key, priority desc limit 1)
+        union all
+        (select key, priority from ormq_queued where key > v.k order by key, priority desc limit 1)
+        limit 1) x where v.n < 1000
+    ) select distinct p from v order by p desc limit 100`);
+  return rows.map((r) => String(r.p));
 }
 
 export function parseQueuedId(raw: unknown): number | null {
@@ -71,6 +104,11 @@ function where(filter: Record<string, unknown>): Where {
   const stuck = textFilter(filter, 'stuck', 3);
   if (stuck !== null && stuck !== 'yes') throw badRequest('stuck must be "yes" (or absent)', { stuck: 'must be "yes"' });
   if (key !== null) w.add('key = ?', key);
+  const priority = textFilter(filter, 'priority', 11);
+  if (priority !== null) {
+    if (priorityError(Number(priority)) || !/^-?\d+$/.test(priority)) throw badRequest(`priority ${PRIORITY_MESSAGE}`, { priority: PRIORITY_MESSAGE });
+    w.add('priority = ?', Number(priority));
+  }
   if (stuck !== null) w.add(STUCK);
   if (search !== null) {
     // No index serves it: every search is looked for in the newest packages.
@@ -161,7 +199,7 @@ export const queued: Page = {
   },
 
   async filters(ctx) {
-    return { key: await distinctValues(ctx.em, 'ormq_queued', 'key', new Where()) };
+    return { key: await distinctValues(ctx.em, 'ormq_queued', 'key', new Where()), priority: await priorities(ctx.em) };
   },
 
   async detail(ctx, id) {
@@ -173,7 +211,7 @@ export const queued: Page = {
       ? await db(ctx.em).query('select name, attempt_count from ormq_task where id = ? and not success', [r.task_id])
       : [];
     const retrying = failure ? { taskId: r.task_id, name: failure.name, attempts: Number(failure.attempt_count) } : null;
-    return { ...detail, extra: { retrying } };
+    return { ...detail, extra: { retrying, waitsBehind: await waitsBehind(ctx.em, r) } };
   },
 
   actions,
@@ -186,7 +224,9 @@ export const queued: Page = {
 export async function editQueued(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
   if (!isPlainObject(body)) throw badRequest('Body must be an object with key, lock and/or runAt', { body: 'must be an object' });
   const fields: Record<string, string> = {};
-  for (const k of Object.keys(body)) if (k !== 'key' && k !== 'lock' && k !== 'runAt') fields[k] = 'cannot be edited (only key, lock and runAt)';
+  for (const k of Object.keys(body)) if (!['key', 'lock', 'runAt', 'priority'].includes(k)) fields[k] = 'cannot be edited (only key, lock, runAt and priority)';
+  const priority = body.priority;
+  if (priority !== undefined && priorityError(priority)) fields.priority = PRIORITY_MESSAGE;
   let key: string | undefined;
   if (body.key !== undefined) {
     if (typeof body.key !== 'string' || body.key.trim() === '') fields.key = 'must be a non-empty string';
@@ -204,8 +244,8 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
   const lock = dateOrNull('lock', 'release');
   const runAt = dateOrNull('runAt', 'run at once');
   if (Object.keys(fields).length) throw badRequest(`Invalid package: ${Object.entries(fields).map(([f, m]) => `${f}: ${m}`).join('; ')}`, fields);
-  if (key === undefined && lock === undefined && runAt === undefined) {
-    throw badRequest('Nothing to change: give key, lock and/or runAt', { key: 'or lock or runAt is required' });
+  if (key === undefined && lock === undefined && runAt === undefined && priority === undefined) {
+    throw badRequest('Nothing to change: give key, lock, runAt and/or priority', { key: 'or lock, runAt or priority is required' });
   }
   const actor = await ctx.actor();
   return ctx.em.transactional(async (em) => {
@@ -230,6 +270,11 @@ export async function editQueued(ctx: RequestContext, id: number, body: unknown)
       sets.push('run_at = ?');
       params.push(runAt === null ? null : runAt.toISOString());
       said.push(runAt === null ? 'runs at once (delay cleared)' : `waits until ${runAt.toISOString()}`);
+    }
+    if (priority !== undefined) {
+      sets.push('priority = ?');
+      params.push(priority);
+      said.push(`priority → ${priority}`);
     }
     await db(tx).query(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
     await wakeKeys(tx, [key ?? before.key]);
