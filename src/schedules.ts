@@ -21,7 +21,7 @@ export const SCHEDULE_COLUMNS =
 
 const NAME_TAKEN = 'is already used by another schedule';
 
-export function isUniqueViolation(e: unknown): boolean {
+function isUniqueViolation(e: unknown): boolean {
   return (e as { code?: string })?.code === '23505' || /unique constraint/i.test(String((e as Error)?.message));
 }
 
@@ -53,7 +53,7 @@ export function retryOptions(s: { maxAttempts: number | null; retry: number | nu
 }
 
 /** Wakes the scheduler of each cluster once; null is the default cluster's (''). Delivered at commit. */
-export async function notifySchedulers(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
+async function notifySchedulers(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
   for (const c of new Set([...clusters].map((v) => (v as string | null) ?? ''))) {
     await em.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
   }

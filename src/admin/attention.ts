@@ -10,7 +10,7 @@ import type { PageId, ViewPageId } from './options.js';
 import { isListPage, type Page, type PageModule, type RequestContext } from './page.js';
 import { DRIFT_FIELDS, queuedKeys } from './pages/clusters.js';
 
-export type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
+type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
 
 export interface AttentionItem {
   kind: AttentionKind;
@@ -28,9 +28,9 @@ export interface AttentionItem {
 /** Things named per kind; the count says how many there are in all. */
 const NAMED = 5;
 /** A func is failing when at least this share of its attempts in the last hour failed… */
-export const FAILING_RATE = 0.1;
+const FAILING_RATE = 0.1;
 /** …and at least this many did: two failures out of ten attempts is noise, not an incident. */
-export const FAILING_MIN = 5;
+const FAILING_MIN = 5;
 /** Paused keys looked at: each is one probe of ormq_queued_claim_idx. */
 const PAUSED_CAP = 500;
 

@@ -57,7 +57,7 @@ const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{
  * year 0 and +23:00, where the database has no year 0, no day past its month's end and offsets up
  * to ±15:59. One anchored pattern without nested repetition: linear in the input.
  */
-export function isInstant(v: string): boolean {
+function isInstant(v: string): boolean {
   const m = ISO_INSTANT.exec(v);
   if (!m) return false;
   const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
@@ -197,11 +197,11 @@ export function readPlanned([size, plan]: Record<string, unknown>[][]): Planned 
 }
 
 /** The table's size and the planner's estimate for `where`, in one round trip on the admin's reads. */
-export async function planned(em: SqlEntityManager, table: string, where: Where): Promise<Planned> {
+async function planned(em: SqlEntityManager, table: string, where: Where): Promise<Planned> {
   return readPlanned(await executeAll(em, planStatements(table, where)));
 }
 
-export async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {
+async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {
   const rows = await em.execute(`select count(*) as n from ${from} ${where.sql}`, where.params);
   return Number(rows[0]!.n);
 }
@@ -234,7 +234,7 @@ export async function listCount(em: SqlEntityManager, table: string, where: Wher
  * The count of a list page: a first page that is not full holds every match, so its length is
  * the exact count and no counting query is needed.
  */
-export async function pageCount(
+async function pageCount(
   em: SqlEntityManager,
   table: string,
   where: Where,

@@ -4,7 +4,7 @@ import { listCount, type Count } from './list.js';
 import type { ListPageId } from './options.js';
 import { isListPage, type PageModule, type RequestContext } from './page.js';
 
-export interface HourCount {
+interface HourCount {
   hour: string;
   /** null when the caller may not view Successful tasks. */
   success: number | null;

@@ -157,7 +157,7 @@ export const COMPLETE = {
  * check (load 1–3.5, 2 cores); matching the batch's few claim locks, 46,400–55,000/s in the same
  * sitting.
  */
-export const ACK = {
+const ACK = {
   name: 'ormq_ack',
   text: `with acked as (
       delete from ormq_queued q where q.id = any($1::bigint[]) and q.locked_by = $4

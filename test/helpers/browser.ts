@@ -18,7 +18,7 @@ import { freshOrm } from './db.js';
 
 const SHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url));
 const AXE = readFileSync(fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
-export const TASKS = ['report.build', 'work.recover', 'email.send'];
+const TASKS = ['report.build', 'work.recover', 'email.send'];
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 

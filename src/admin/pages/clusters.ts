@@ -19,7 +19,7 @@ const COUNT_CAP = 10_000;
 /** More processes or keys than anyone reads on one page; the rest are left off and said to be. */
 const ROW_CAP = 500;
 
-export type ClusterState = 'running' | 'stopping' | 'not responding';
+type ClusterState = 'running' | 'stopping' | 'not responding';
 
 /**
  * Packages of one key looked at, oldest first, for one that waits. Locked ones (running, or stuck in

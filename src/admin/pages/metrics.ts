@@ -16,17 +16,17 @@ const HOUR = 60 * MINUTE;
  * Each range, the width of one bar of its chart (bars start on UTC multiples of it) and the rows
  * it reads: minute rows for the last hour, hour rows beyond (24 to 720 rows a series).
  */
-export const RANGES = {
+const RANGES = {
   '1h': { span: HOUR, step: MINUTE, rows: 1 },
   '24h': { span: 24 * HOUR, step: HOUR, rows: 60 },
   '7d': { span: 7 * 24 * HOUR, step: 6 * HOUR, rows: 60 },
   '30d': { span: 30 * 24 * HOUR, step: 24 * HOUR, rows: 60 },
 } as const;
-export type Range = keyof typeof RANGES;
+type Range = keyof typeof RANGES;
 
 const PARAMS = { range: 0, func: 256, key: 100 } as const;
 
-export interface MetricsQuery {
+interface MetricsQuery {
   range: Range;
   func: string | null;
   key: string | null;
@@ -36,7 +36,7 @@ export interface MetricsQuery {
  * Strict: an unknown or repeated parameter, a range not in the list, or a func or key longer than
  * its column is a 400 naming the parameter.
  */
-export function parseMetricsQuery(search: string): MetricsQuery {
+function parseMetricsQuery(search: string): MetricsQuery {
   const params = new URLSearchParams(search);
   const seen = new Set<string>();
   for (const name of params.keys()) {
@@ -59,14 +59,14 @@ export function parseMetricsQuery(search: string): MetricsQuery {
   return { range: range as Range, func: text('func'), key: text('key') };
 }
 
-export interface Percentiles {
+interface Percentiles {
   p50: number | null;
   p95: number | null;
   max: number | null;
   mean: number | null;
 }
 
-export interface FuncMetrics {
+interface FuncMetrics {
   func: string;
   runs: number;
   failures: number;
@@ -78,7 +78,7 @@ export interface FuncMetrics {
   wait: Percentiles;
 }
 
-export interface MetricsResult {
+interface MetricsResult {
   range: Range;
   func: string | null;
   key: string | null;
@@ -99,7 +99,7 @@ function stats(hist: number[], sum: number, max: number, count: number): Percent
   return { p50: percentile(hist, 0.5, max), p95: percentile(hist, 0.95, max), max, mean: sum / count };
 }
 
-export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new Date()): Promise<MetricsResult> {
+async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new Date()): Promise<MetricsResult> {
   const { span, step, rows } = RANGES[q.range];
   const to = Math.floor(now.getTime() / step) * step + step;
   const from = to - span;

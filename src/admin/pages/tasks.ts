@@ -82,7 +82,7 @@ function toListRow(r: Row): Row {
   };
 }
 
-export function parseTaskId(raw: unknown): string | null {
+function parseTaskId(raw: unknown): string | null {
   return typeof raw === 'string' && /^[0-9a-f]{32}$/.test(raw) ? raw : null;
 }
 
