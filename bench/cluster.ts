@@ -140,7 +140,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     },
     pending: async () => (await db.query('select exists (select 1 from ormq_queued) as p')).rows[0].p,
     reset: async () => void (await db.query('truncate ormq_queued, ormq_task, ormq_metric')),
-    enqueueProbe: (t0) => enqueue(orm.em.fork(), 'latency', [t0], { cluster: 'bench' }),
+    enqueueProbe: (t0) => enqueue(orm.em.fork(), 'latency', [t0], { key: 'bench' }),
   });
   const graphileSystem = (label: string, batching: boolean): System => ({
     key: batching ? 'graphile-batched' : 'graphile-defaults',

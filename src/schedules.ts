@@ -38,7 +38,7 @@ export function scheduleValues(r: Row): ScheduleValues {
     repeats: Number(r.repeats),
     nextRun: date(r.next_run),
     cron: (r.cron as string | null) ?? null,
-    cluster: (r.cluster as string | null) ?? null,
+    key: (r.cluster as string | null) ?? null,
     intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
     anchor: date(r.anchor ?? r.next_run),
     timeZone: (r.time_zone as string | null) ?? null,
@@ -70,15 +70,15 @@ const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?:
 
 const params = (v: ScheduleValues) => [
   v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone, v.maxAttempts, v.retry,
+  v.nextRun.toISOString(), v.cron, v.key, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone, v.maxAttempts, v.retry,
 ];
 
 /**
- * Writes validated values: a new schedule, or over schedule `id` (whose stored cluster is
- * `previousCluster`, woken too when the cluster changes). A name another schedule has, checked
+ * Writes validated values: a new schedule, or over schedule `id` (whose stored key is
+ * `previousKey`, woken too when the key changes). A name another schedule has, checked
  * first or lost to a concurrent write, is a ValidationError on `name`. Returns the stored row.
  */
-export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: number | null = null, previousCluster?: string | null): Promise<Row> {
+export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: number | null = null, previousKey?: string | null): Promise<Row> {
   if (v.name !== null) {
     const taken = await em.execute('select 1 from ormq_schedule where name = ? and id <> ?', [v.name, id ?? 0]);
     if (taken.length) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
@@ -90,7 +90,7 @@ export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: 
     if (isUniqueViolation(e)) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
     throw e;
   }
-  await notifySchedulers(em, id === null ? [v.cluster] : [previousCluster, v.cluster]);
+  await notifySchedulers(em, id === null ? [v.key] : [previousKey, v.key]);
   return rows[0]!;
 }
 
@@ -175,7 +175,7 @@ export async function runSchedulesNow(em: SqlEntityManager, rows: Targets): Prom
       kwargs,
       hook: (r.hook as string | null) ?? null,
       group: (r.name as string | null) ?? String(r.id),
-      cluster: (r.cluster as string | null) ?? 'default',
+      key: (r.cluster as string | null) ?? 'default',
       ...retryOptions(scheduleValues(r)),
     });
     built.payload.schedule = Number(r.id);
@@ -197,7 +197,7 @@ export interface ScheduleOptions {
   /**
    * A schedule of the same name already exists: 'error' (default) refuses it (a ValidationError on
    * `name`); 'keep' leaves it as it is; 'update' writes this declaration over it: func, hook, args,
-   * kwargs, cluster, intended-date kwarg, maxAttempts, retry and timing. Its next run moves only when the timing changed
+   * kwargs, key, intended-date kwarg, maxAttempts, retry and timing. Its next run moves only when the timing changed
    * or `nextRun` is given, and its repeats (and a pause set in the admin) stay. For schedules
    * declared at every start-up.
    */
@@ -254,6 +254,6 @@ export async function schedule<F extends TaskName>(em: EntityManager, input: Sch
   const given = input.nextRun !== undefined && input.nextRun !== null && input.nextRun !== '';
   const extra = ifExists === 'update' ? [given, given, given] : [];
   const [row] = await tx.execute(UPSERT(ifExists === 'update'), [...params(v), ...extra, v.name]);
-  if (row!.written) await notifySchedulers(tx, [v.cluster]);
+  if (row!.written) await notifySchedulers(tx, [v.key]);
   return toSchedule(row!);
 }

@@ -5,6 +5,7 @@
 import { nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, scheduleTypeCode, type ScheduleType, type ScheduleTypeName } from './schedule-rules.js';
 import { retryError } from './retries.js';
 import { jsonField } from './json-field.js';
+import { keyOption } from './queue-key.js';
 import { canonicalTimeZone, daysInMonth } from './time.js';
 
 /** Bad input, with one message per field that is wrong. Nothing was written. */
@@ -38,6 +39,9 @@ export interface ScheduleInput {
   repeats?: number | string;
   nextRun?: Date | string | null;
   cron?: string | null;
+  /** The queue key its runs go to; empty = 'default'. */
+  key?: string | null;
+  /** @deprecated Use `key`: its former name, accepted through 0.1.x; both given and different is an error. */
   cluster?: string | null;
   intendedDateKwarg?: string | null;
   /** IANA zone of the schedule's wall clock; empty = the cluster's timeZone. */
@@ -60,7 +64,8 @@ export interface ScheduleValues {
   repeats: number;
   nextRun: Date;
   cron: string | null;
-  cluster: string | null;
+  /** The queue key its runs go to; null = 'default' (stored in the column \`cluster\`). */
+  key: string | null;
   intendedDateKwarg: string | null;
   /** The instant the series counts from: set with next run, and whenever the timing changes. */
   anchor: Date;
@@ -209,7 +214,8 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
     cron = null;
   }
 
-  const cluster = optionalText(errors, 'cluster', pick('cluster', prev?.cluster), 100);
+  const keyGiven = keyOption(raw, errors);
+  const key = optionalText(errors, keyGiven.field, keyGiven.given ? keyGiven.value : prev?.key, 100);
   const intendedDateKwarg = optionalText(errors, 'intendedDateKwarg', pick('intendedDateKwarg', prev?.intendedDateKwarg), 100);
 
   // Omitted, a next run is now (Django Q's default), for Cron the first match after now; on an
@@ -247,5 +253,5 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   const anchor = prev && !timingChanged && next?.getTime() === prev.nextRun.getTime() ? prev.anchor : next;
 
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
-  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg, anchor: anchor!, timeZone, maxAttempts, retry };
+  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, key, intendedDateKwarg, anchor: anchor!, timeZone, maxAttempts, retry };
 }

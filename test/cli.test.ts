@@ -148,7 +148,7 @@ Cli('worker: a missing task module, a bad flag or an unreachable database is one
 Cli('info: clusters, what waits per key, the last hour and the schedules due; --json carries the same', async ({ orm, db }) => {
   const dir = host(db.url);
   try {
-    await enqueueMany(orm.em.fork(), [{ func: 'work.sleep' as const, args: [1], cluster: 'mail' }, { func: 'work.sleep' as const, args: [1], cluster: 'mail' }]);
+    await enqueueMany(orm.em.fork(), [{ func: 'work.sleep' as const, args: [1], key: 'mail' }, { func: 'work.sleep' as const, args: [1], key: 'mail' }]);
     await schedule(orm.em.fork(), { name: 'due', func: 'work.sleep', scheduleType: 'D', nextRun: new Date(Date.now() - 60_000) });
     await insertRollup(orm, { at: new Date().toISOString(), func: 'work.sleep', success: true, count: 9 });
     await insertRollup(orm, { at: new Date().toISOString(), func: 'work.sleep', success: false, count: 1 });
