@@ -1,6 +1,6 @@
 /**
- * The queue key of a task or a schedule is `key`, as in `pauseKey` and the queued table; before
- * 0.2 the option was also called `cluster`, which is kept as a deprecated alias for one release.
+ * The queue key of a task or a schedule is `key`, as in `pauseKey` and `ormq_queued.key`; `cluster`,
+ * its former name, is accepted as a deprecated alias through 0.1.x.
  */
 
 /** Which of the two options holds the key, so that an error names the option the caller wrote. */
