@@ -14,7 +14,7 @@ import pg from 'pg';
 import { ensureSchema, queueAdmin, queueEntities } from '../src/index.js';
 import { NAME_WORDS } from '../src/names.js';
 import { ERROR_GROUP } from '../src/error-groups.js';
-import { INDEXES, TRIGRAM_INDEXES } from '../src/schema.js';
+import { INDEXES, TRIGRAM_INDEXES } from '../src/schema-tables.js';
 import type { LoadRequest, LoadResult } from './load.js';
 import type { BenchContext, Section } from './run.js';
 

@@ -13,7 +13,7 @@
  */
 import { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
-import { completion, type Completion } from '../src/cluster/sql.js';
+import { completion, type Completion } from '../src/cluster/completion.js';
 import { ERROR_GROUP } from '../src/error-groups.js';
 import { ensureSchema, queueEntities } from '../src/index.js';
 import { newTaskId } from '../src/names.js';

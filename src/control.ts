@@ -6,9 +6,9 @@
 import { CONTROL_CHANNEL } from './db/channels.js';
 import { inSchema, schemaOf } from './table-names.js';
 import type { EntityManager } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { ValidationError } from './validate.js';
+import { db } from './db/run.js';
 
 /** SQL: the ormq_paused_key row in scope is in force (not past its end). */
 export const PAUSE_IN_FORCE = '(until is null or until > now())';
@@ -67,7 +67,7 @@ interface SchemaOption {
 
 /** Sends a control message; inside a transaction it is delivered at commit, with the change it announces. */
 export async function sendControl(em: EntityManager, message: ControlMessage): Promise<void> {
-  await (em as SqlEntityManager).execute('select pg_notify(?, ?)', [CONTROL_CHANNEL, JSON.stringify(message)]);
+  await db(em).query('select pg_notify(?, ?)', [CONTROL_CHANNEL, JSON.stringify(message)]);
 }
 
 export interface PauseOptions extends SchemaOption {
@@ -94,7 +94,7 @@ export async function pauseKey(em: EntityManager, key: string, options: PauseOpt
   checkKey(key);
   const seconds = pauseSeconds(options.for);
   const by = typeof options.by === 'string' && options.by ? options.by.slice(0, 150) : null;
-  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
+  const rows = await db(inSchema(em, schemaOf(em, options.schema))).query(
     `with p as (insert into ormq_paused_key (key, until, paused_by) values (?, now() + ? * interval '1 second', ?)
        on conflict (key) do update set until = excluded.until, paused_by = excluded.paused_by, at = now()
        where ormq_paused_key.until <= now() returning key)
@@ -107,7 +107,7 @@ export async function pauseKey(em: EntityManager, key: string, options: PauseOpt
 /** Resumes a paused key: its clusters claim again at once. Returns false when it was not paused. */
 export async function resumeKey(em: EntityManager, key: string, options: SchemaOption = {}): Promise<boolean> {
   checkKey(key);
-  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
+  const rows = await db(inSchema(em, schemaOf(em, options.schema))).query(
     `with d as (delete from ormq_paused_key where key = ? returning key)
      select (select count(*) from d)::int as n, pg_notify(?, ?)`,
     [key, CONTROL_CHANNEL, JSON.stringify({ op: 'resume', key })],
@@ -117,7 +117,7 @@ export async function resumeKey(em: EntityManager, key: string, options: SchemaO
 
 /** Keys paused right now (a pause whose time is up is not, though its row waits for the next heartbeat). */
 export async function pausedKeys(em: EntityManager, options: SchemaOption = {}): Promise<string[]> {
-  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
+  const rows = await db(inSchema(em, schemaOf(em, options.schema))).query(
     `select key from ormq_paused_key where ${PAUSE_IN_FORCE} order by key`,
   );
   return rows.map((r) => r.key as string);

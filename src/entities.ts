@@ -1,5 +1,6 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import { forEntity, INDEXES, SCHEMA_COMMENT, TRIGRAM_INDEXES } from './schema.js';
+import { SCHEMA_COMMENT } from './schema.js';
+import { forEntity, INDEXES, TRIGRAM_INDEXES } from './schema-tables.js';
 
 /**
  * Entity definitions for the host's `entities` list. Every table and column name is explicit, so a

@@ -5,11 +5,11 @@
  * look until it has read the task, so saveLimit pruning cannot delete the success under it.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { SAVED_CHANNEL } from './db/channels.js';
 import { Listener, listenConfig, type ListenConnection } from './db/listener.js';
 import { toTask, type TaskRecord } from './rows.js';
-import { inSchema, qualify, schemaOf } from './table-names.js';
+import { inSchema, schemaOf } from './table-names.js';
+import { db, hostPool, poolDb, type Db } from './db/run.js';
 import { ValidationError } from './validate.js';
 
 export interface WaitOptions {
@@ -93,13 +93,8 @@ async function join(em: EntityManager, id: string, wake: () => void, override?: 
 }
 
 async function findTask(em: EntityManager, id: string): Promise<TaskRecord | null> {
-  const [row] = await (em as SqlEntityManager).execute(`select ${TASK_COLUMNS} from ormq_task where id = ?`, [id]);
+  const row = await db(em).queryOne(`select ${TASK_COLUMNS} from ormq_task where id = ?`, [id]);
   return row ? toTask(row) : null;
-}
-
-/** The pool under the ORM: a wait's row is written on it, autocommitted, outside any transaction of the host's. */
-interface Pool {
-  query(config: { text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
 /**
@@ -113,13 +108,10 @@ const WAIT_ROW_SLACK_MS = 60_000;
  * before ormq_wait (schema version 1, a producer deployed before ensureSchema ran): it waits as
  * it did then, without the hold, and the clusters, whose pruning needs the table, say to upgrade.
  */
-async function holdWait(pool: Pool, schema: string | null, id: string, wait: number): Promise<string | null> {
+async function holdWait(pool: Db, id: string, wait: number): Promise<string | null> {
   try {
-    const { rows } = await pool.query({
-      text: qualify("insert into ormq_wait (task, until) values ($1, now() + $2 * interval '1 ms') returning id", schema),
-      values: [id, wait + WAIT_ROW_SLACK_MS],
-    });
-    return String(rows[0]!.id);
+    const row = await pool.queryOne("insert into ormq_wait (task, until) values ($1, now() + $2 * interval '1 ms') returning id", [id, wait + WAIT_ROW_SLACK_MS]);
+    return String(row!.id);
   } catch (err) {
     if ((err as { code?: string }).code === '42P01' && /\bormq_wait\b/.test((err as Error).message)) return null;
     throw err;
@@ -138,13 +130,14 @@ export async function fetchTask(em: EntityManager, id: string, options: WaitOpti
   const schema = schemaOf(em, options.schema);
   em = inSchema(em, schema);
   if (wait === 0) return findTask(em, id);
-  const pool = (await em.getConnection().getNativeClient()) as unknown as Pool;
-  const held = await holdWait(pool, schema, id, wait);
+  // The pool under the ORM: a wait's row is written on it, autocommitted, outside any transaction of the host's.
+  const pool = poolDb(await hostPool(em), schema);
+  const held = await holdWait(pool, id, wait);
   try {
     return await waitFor(em, id, wait, options.listenConnection);
   } finally {
     // Read (or given up): pruning may take it now. Should this fail, the row expires on its own.
-    if (held !== null) await pool.query({ text: qualify('delete from ormq_wait where id = $1', schema), values: [held] }).catch(() => {});
+    if (held !== null) await pool.execute('delete from ormq_wait where id = $1', [held]).catch(() => {});
   }
 }
 
@@ -197,7 +190,7 @@ export interface GroupOptions {
 
 /** Results of a group's saved successes (or failures), oldest first. */
 export async function resultGroup(em: EntityManager, group: string, options: GroupOptions = {}): Promise<unknown[]> {
-  const rows = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute(
+  const rows = await db(inSchema(em, schemaOf(em, options.schema))).query(
     'select result from ormq_task where "group" = ? and success = ? order by stopped, id',
     [checkGroup(group), options.failures !== true],
   );
@@ -206,7 +199,7 @@ export async function resultGroup(em: EntityManager, group: string, options: Gro
 
 /** How many of a group's tasks are saved as successes (or, with `failures`, as failures). */
 export async function countGroup(em: EntityManager, group: string, options: GroupOptions = {}): Promise<number> {
-  const [row] = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute('select count(*) as n from ormq_task where "group" = ? and success = ?', [
+  const row = await db(inSchema(em, schemaOf(em, options.schema))).queryOne('select count(*) as n from ormq_task where "group" = ? and success = ?', [
     checkGroup(group),
     options.failures !== true,
   ]);
@@ -215,7 +208,7 @@ export async function countGroup(em: EntityManager, group: string, options: Grou
 
 /** Deletes a group's saved tasks, successes and failures; returns how many. Queued packages stay. */
 export async function deleteGroup(em: EntityManager, group: string, options: Pick<GroupOptions, 'schema'> = {}): Promise<number> {
-  const [row] = await (inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager).execute('with d as (delete from ormq_task where "group" = ? returning 1) select count(*) as n from d', [
+  const row = await db(inSchema(em, schemaOf(em, options.schema))).queryOne('with d as (delete from ormq_task where "group" = ? returning 1) select count(*) as n from d', [
     checkGroup(group),
   ]);
   return Number(row!.n);

@@ -13,6 +13,7 @@ import { nextRun, type ScheduleType } from './schedule-rules.js';
 import { inSchema, schemaOf } from './table-names.js';
 import type { TaskArgs, TaskName } from './registry.js';
 import { ValidationError, validateSchedule, type ScheduleInput, type ScheduleValues, type TaskNames } from './validate.js';
+import { db } from './db/run.js';
 
 type Row = Record<string, unknown>;
 
@@ -55,7 +56,7 @@ export function retryOptions(s: { maxAttempts: number | null; retry: number | nu
 /** Wakes the scheduler of each cluster once; null is the default cluster's (''). Delivered at commit. */
 async function notifySchedulers(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
   for (const c of new Set([...clusters].map((v) => (v as string | null) ?? ''))) {
-    await em.execute('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
+    await db(em).query('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
   }
 }
 
@@ -80,12 +81,12 @@ const params = (v: ScheduleValues) => [
  */
 export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: number | null = null, previousKey?: string | null): Promise<Row> {
   if (v.name !== null) {
-    const taken = await em.execute('select 1 from ormq_schedule where name = ? and id <> ?', [v.name, id ?? 0]);
+    const taken = await db(em).query('select 1 from ormq_schedule where name = ? and id <> ?', [v.name, id ?? 0]);
     if (taken.length) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
   }
   let rows: Row[];
   try {
-    rows = await em.execute(id === null ? INSERT : UPDATE, id === null ? params(v) : [...params(v), v.repeats, id]);
+    rows = await db(em).query(id === null ? INSERT : UPDATE, id === null ? params(v) : [...params(v), v.repeats, id]);
   } catch (e) {
     if (isUniqueViolation(e)) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
     throw e;
@@ -96,7 +97,7 @@ export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: 
 
 /** The stored schedule, locked for an edit in `em`'s transaction; undefined when it does not exist. */
 export async function lockSchedule(em: SqlEntityManager, id: number): Promise<Row | undefined> {
-  return (await em.execute(`select ${SCHEDULE_COLUMNS} from ormq_schedule where id = ? for update`, [id]))[0];
+  return db(em).queryOne(`select ${SCHEDULE_COLUMNS} from ormq_schedule where id = ? for update`, [id]);
 }
 
 /** Rows of schedules a change applies to: their id and cluster at least. */
@@ -104,13 +105,13 @@ type Targets = readonly Row[];
 const ids = (rows: Targets) => rows.map((r) => Number(r.id));
 
 export async function deleteSchedules(em: SqlEntityManager, rows: Targets): Promise<void> {
-  await em.execute('delete from ormq_schedule where id in (?)', [ids(rows)]);
+  await db(em).query('delete from ormq_schedule where id in (?)', [ids(rows)]);
   await notifySchedulers(em, rows.map((r) => r.cluster));
 }
 
 /** Repeats go to 0 and the count they had is kept for resume. */
 export async function pauseSchedules(em: SqlEntityManager, rows: Targets): Promise<void> {
-  await em.execute('update ormq_schedule set paused_repeats = repeats, repeats = 0, version = version + 1 where id in (?)', [ids(rows)]);
+  await db(em).query('update ormq_schedule set paused_repeats = repeats, repeats = 0, version = version + 1 where id in (?)', [ids(rows)]);
   await notifySchedulers(em, rows.map((r) => r.cluster));
 }
 
@@ -151,7 +152,7 @@ export async function resumeSchedules(em: SqlEntityManager, rows: Targets, timeZ
     const paused = r.paused_repeats === null || r.paused_repeats === undefined ? 0 : Number(r.paused_repeats);
     resumed.push({ id: Number(r.id), restored: paused === 0 ? null : paused, moved: next ? { from: was, to: next } : null });
   }
-  await em.execute(
+  await db(em).query(
     `update ormq_schedule s set repeats = coalesce(nullif(s.paused_repeats, 0), -1), paused_repeats = null,
        next_run = coalesce(v.next_run, s.next_run), version = s.version + 1
        from (values ${tuples.join(', ')}) v(id, next_run) where s.id = v.id`,
@@ -182,7 +183,7 @@ export async function runSchedulesNow(em: SqlEntityManager, rows: Targets): Prom
     packages.push({ ...built, copyArgs: { schedule: Number(r.id) } });
   }
   const tasks = packages.map((p) => p.payload.id);
-  await em.execute(
+  await db(em).query(
     `update ormq_schedule s set task = v.task, version = s.version + 1 from (values ${tasks.map(() => '(?::int, ?::char(32))').join(', ')}) v(id, task) where s.id = v.id`,
     rows.flatMap((r, i) => [Number(r.id), tasks[i]]),
   );
@@ -253,7 +254,7 @@ export async function schedule<F extends TaskName>(em: EntityManager, input: Sch
   if (v.name === null) throw new ValidationError({ name: `is required with ifExists: '${ifExists}' (it is what finds the schedule)` }, 'schedule');
   const given = input.nextRun !== undefined && input.nextRun !== null && input.nextRun !== '';
   const extra = ifExists === 'update' ? [given, given, given] : [];
-  const [row] = await tx.execute(UPSERT(ifExists === 'update'), [...params(v), ...extra, v.name]);
+  const row = await db(tx).queryOne(UPSERT(ifExists === 'update'), [...params(v), ...extra, v.name]);
   if (row!.written) await notifySchedulers(tx, [v.key]);
   return toSchedule(row!);
 }

@@ -2,7 +2,7 @@ import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, type ClusterOptions } from '../src/index.js';
 import { MetricsUpkeep, metricsUpkeep } from '../src/cluster/rollup.js';
-import type { Queryable } from '../src/db/statements.js';
+import { poolDb, type Queryable } from '../src/db/run.js';
 import { addStored, bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
 import { insertRollup } from './helpers/admin.js';
 import pg from 'pg';
@@ -206,7 +206,7 @@ Percentiles('runtime and wait percentiles from the stored rollup match the saved
 
 const Upkeep = withDb('metrics: minute rows after 48 hours, and retention');
 
-const pool = async (orm: MikroORM) => (await orm.em.getConnection().getNativeClient()) as unknown as Queryable;
+const pool = async (orm: MikroORM) => poolDb((await orm.em.getConnection().getNativeClient()) as unknown as Queryable, null);
 
 const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
 const spanCounts = (orm: MikroORM) =>
@@ -263,7 +263,7 @@ Upkeep('the upkeep runs in the background, reports a failing pass and keeps goin
 
   const missing = new pg.Pool({ connectionString: serverUrl('ormq_no_such_database'), max: 1 });
   try {
-    const failing = new MetricsUpkeep(missing as unknown as Queryable, 90, (e) => errors.push(e));
+    const failing = new MetricsUpkeep(poolDb(missing as unknown as Queryable, null), 90, (e) => errors.push(e));
     failing.start(0);
     await waitFor(() => errors.length > 0, 'the failure reported');
     await failing.stop();

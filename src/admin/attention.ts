@@ -9,6 +9,7 @@ import { listCount } from './list.js';
 import type { PageId, ViewPageId } from './options.js';
 import { isListPage, type Page, type PageModule, type RequestContext } from './page.js';
 import { DRIFT_FIELDS, queuedKeys } from './pages/clusters.js';
+import { db } from '../db/run.js';
 
 type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
 
@@ -37,7 +38,7 @@ const PAUSED_CAP = 500;
 const isoOf = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
 
 async function notResponding(em: SqlEntityManager): Promise<AttentionItem | null> {
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select id, name, host, pid, heartbeat, count(*) over () as n from ormq_cluster c where not (${responding('c')}) order by heartbeat desc limit ${NAMED}`,
   );
   if (!rows.length) return null;
@@ -58,7 +59,7 @@ async function notResponding(em: SqlEntityManager): Promise<AttentionItem | null
  * the Queued page's filter.
  */
 async function stuck(ctx: RequestContext, queued: Page): Promise<AttentionItem | null> {
-  const [dead] = await ctx.em.execute(`select exists (select 1 from ormq_cluster c where not (${responding('c')})) as any`);
+  const [dead] = await db(ctx.em).query(`select exists (select 1 from ormq_cluster c where not (${responding('c')})) as any`);
   if (!dead?.any) return null;
   const count = await listCount(ctx.em, queued.table, queued.where({ stuck: 'yes' }, ctx));
   if (!count.value) return null;
@@ -73,7 +74,7 @@ async function stuck(ctx: RequestContext, queued: Page): Promise<AttentionItem |
 
 /** Funcs whose attempts in the last hour failed at FAILING_RATE or more, from the minute rollups. */
 async function failing(em: SqlEntityManager): Promise<AttentionItem | null> {
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select func, sum(count) filter (where not success)::bigint as failures, sum(count)::bigint as attempts,
             to_char((now() - interval '1 hour') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as since
        from ormq_metric where span_minutes = 1 and bucket >= date_trunc('minute', now() - interval '1 hour')
@@ -101,7 +102,7 @@ async function slowWait(ctx: RequestContext, now: number, paused: Set<string>, l
   if (!slow.length) return null;
   slow.sort((a, b) => b.oldest! - a.oldest!);
   const live = new Set(
-    (await ctx.em.execute(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')} and name in (?)`, [slow.map((k) => k.key)])).map(
+    (await db(ctx.em).query(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')} and name in (?)`, [slow.map((k) => k.key)])).map(
       (r) => r.name as string,
     ),
   );
@@ -122,14 +123,14 @@ async function slowWait(ctx: RequestContext, now: number, paused: Set<string>, l
  * costed high enough to be JIT-compiled, 145 ms of compiling at 100,000 packages).
  */
 async function pausedWaiting(em: SqlEntityManager): Promise<{ item: AttentionItem | null; paused: Set<string> }> {
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select key, exists (select 1 from ormq_queued q where q.key = p.key and q.lock is null) as waiting
        from (select key from ormq_paused_key order by key limit ${PAUSED_CAP}) p`,
   );
   const paused = new Set(rows.map((r) => r.key as string));
   const waiting = rows.filter((r) => r.waiting === true).map((r) => r.key as string);
   if (!waiting.length) return { item: null, paused };
-  const named = await em.execute(
+  const named = await db(em).query(
     `select p.key, p.at,
             (select count(*)::int from (select 1 from ormq_queued q where q.key = p.key and q.lock is null limit 10001) x) as waiting,
             (select actor from ormq_admin_log a where a.page = 'clusters' and a.object_id = left(p.key, 64) and a.action = 'pause' and a.at >= p.at
@@ -157,7 +158,7 @@ async function pausedWaiting(em: SqlEntityManager): Promise<{ item: AttentionIte
  */
 async function drift(em: SqlEntityManager): Promise<AttentionItem | null> {
   const differs = (f: string) => `count(distinct config->>'${f}') > 1`;
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select name, ${DRIFT_FIELDS.map((f) => `${differs(f)} as "${f}"`).join(', ')}, count(*)::int as processes, count(*) over () as n
        from ormq_cluster c where ${responding('c')} and config is not null
        group by name having ${DRIFT_FIELDS.map(differs).join(' or ')} order by name limit ${NAMED}`,
@@ -198,7 +199,7 @@ export async function attention(ctx: RequestContext, pages: readonly PageModule[
   const seesFailed = failed && isListPage(failed) && (await can('failed'));
   if (seesFailed) items.push(await failing(ctx.em));
   if (clusters) {
-    const [r] = await ctx.em.execute('select extract(epoch from now()) * 1000 as ms');
+    const [r] = await db(ctx.em).query('select extract(epoch from now()) * 1000 as ms');
     const { item, paused } = await pausedWaiting(ctx.em);
     items.push(await slowWait(ctx, Number(r!.ms), paused, seesQueued), item);
   }

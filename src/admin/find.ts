@@ -5,6 +5,7 @@
 import { badRequest } from './http.js';
 import type { PageId } from './options.js';
 import type { RequestContext, Route } from './page.js';
+import { db } from '../db/run.js';
 
 interface Found {
   page: PageId;
@@ -28,7 +29,7 @@ async function find(ctx: RequestContext, q: string): Promise<Found[]> {
   const num = NUMBER.test(q) ? Number(q) : null;
   for (const [page, success] of [['successful', true], ['failed', false]] as const) {
     if (!(await ctx.can(page, 'view'))) continue;
-    const rows = await em.execute(
+    const rows = await db(em).query(
       `(select id, name from ormq_task where id = ? and success = ?)
        union all (select id, name from ormq_task where name = ? and success = ? order by stopped desc, id desc limit 1) limit 1`,
       [taskId ?? '', success, q, success],
@@ -36,7 +37,7 @@ async function find(ctx: RequestContext, q: string): Promise<Found[]> {
     for (const r of rows) found.push({ page, id: String(r.id).trim(), name: r.name as string });
   }
   if (await ctx.can('queued', 'view')) {
-    const rows = await em.execute(
+    const rows = await db(em).query(
       `(select id, payload->>'name' as name from ormq_queued where id = ?)
        union all (select id, payload->>'name' as name from ormq_queued where (payload->>'id') = ? and linked)
        union all (select id, payload->>'name' as name from (select id, payload from ormq_queued where (payload->>'id') = ? or (payload->>'name') = ? order by id desc limit 1) x)
@@ -46,11 +47,11 @@ async function find(ctx: RequestContext, q: string): Promise<Found[]> {
     for (const r of rows) found.push({ page: 'queued', id: Number(r.id), name: (r.name as string | null) ?? null });
   }
   if (await ctx.can('scheduled', 'view')) {
-    const rows = await em.execute('select id, name from ormq_schedule where id = ? or name = ? order by (id = ?) desc limit 1', [num ?? 0, q, num ?? 0]);
+    const rows = await db(em).query('select id, name from ormq_schedule where id = ? or name = ? order by (id = ?) desc limit 1', [num ?? 0, q, num ?? 0]);
     for (const r of rows) found.push({ page: 'scheduled', id: Number(r.id), name: (r.name as string | null) ?? null });
   }
   if (taskId && (await ctx.can('clusters', 'view'))) {
-    const rows = await em.execute('select id, name from ormq_cluster where id = ?', [taskId]);
+    const rows = await db(em).query('select id, name from ormq_cluster where id = ?', [taskId]);
     for (const r of rows) found.push({ page: 'clusters', id: String(r.id).trim(), name: r.name as string });
   }
   return found;

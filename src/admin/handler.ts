@@ -16,7 +16,7 @@ import { adminRoutes } from './meta.js';
 import { PAGE_IDS, resolveOptions, type PageId, type QueueAdminOptions, type ResolvedOptions, type ViewPageId } from './options.js';
 import type { Access, RequestContext, Route, RouteInput } from './page.js';
 import { PAGES } from './pages/index.js';
-import { timedReads, type NativePool } from './reads.js';
+import { timedReads, type NativePool } from '../db/timed.js';
 import { methodNotAllowed, RouteTable } from './routes.js';
 import { defaultClientDir, loadClient, serveAsset } from './static.js';
 

@@ -9,6 +9,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import type { RequestContext, Route } from './page.js';
 import { queuedKeys, servedKeys } from './pages/clusters.js';
 import { PAUSE_IN_FORCE } from '../control.js';
+import { db } from '../db/run.js';
 
 /** A probe gives up on a database that does not answer in this time, rather than hanging with it. */
 const DB_TIMEOUT = 5_000;
@@ -18,7 +19,7 @@ const DB_TIMEOUT = 5_000;
  * up on a slow database) no further statement is sent: nobody waits for its result.
  */
 async function check(em: SqlEntityManager, maxWaitMs: number, answered: { done: boolean }) {
-  const [r] = await em.execute('select extract(epoch from now()) * 1000 as ms');
+  const [r] = await db(em).query('select extract(epoch from now()) * 1000 as ms');
   const now = Number(r!.ms);
   if (answered.done) return null;
   const served = await servedKeys(em);
@@ -27,7 +28,7 @@ async function check(em: SqlEntityManager, maxWaitMs: number, answered: { done: 
   if (answered.done) return null;
   // Only the keys in question: anyone may call this, and paused keys are as many as were ever paused.
   const paused = unserved.length
-    ? (await em.execute(`select count(*)::int as n from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb)) and ${PAUSE_IN_FORCE}`, [JSON.stringify(unserved)]))[0]!.n
+    ? (await db(em).query(`select count(*)::int as n from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb)) and ${PAUSE_IN_FORCE}`, [JSON.stringify(unserved)]))[0]!.n
     : 0;
   return { clusters: served.size, starving: unserved.length - Number(paused) };
 }

@@ -6,6 +6,7 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import type { RequestContext } from './page.js';
+import { db } from '../db/run.js';
 
 /** Where a task is now: a finished task's page, or its package on Queued tasks. */
 export interface Place {
@@ -30,7 +31,7 @@ const MAX_HOPS = 20;
 export const resubmittedSummary = (name: unknown, fromId: string) => `Resubmitted from ${JSON.stringify(name)} (task ${fromId})`;
 
 async function logged(em: SqlEntityManager, taskId: string, action: 'resubmit' | 'resubmitted'): Promise<string | null> {
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select summary from ormq_admin_log where page in ('successful', 'failed') and object_id = ? and action = ? order by id desc limit 1`,
     [taskId, action],
   );
@@ -39,10 +40,10 @@ async function logged(em: SqlEntityManager, taskId: string, action: 'resubmit' |
 }
 
 async function placeOf(em: SqlEntityManager, taskId: string): Promise<Place | null> {
-  const [t] = await em.execute('select success, name from ormq_task where id = ?', [taskId]);
+  const [t] = await db(em).query('select success, name from ormq_task where id = ?', [taskId]);
   if (t) return { page: t.success ? 'successful' : 'failed', id: taskId, taskId, name: (t.name as string) ?? null };
   // a resubmission is inserted linked: served by ormq_queued_task_idx
-  const [q] = await em.execute(`select id, payload->>'name' as name from ormq_queued where (payload->>'id') = ? and linked order by id limit 1`, [taskId]);
+  const [q] = await db(em).query(`select id, payload->>'name' as name from ormq_queued where (payload->>'id') = ? and linked order by id limit 1`, [taskId]);
   return q ? { page: 'queued', id: Number(q.id), taskId, name: (q.name as string) ?? null } : null;
 }
 

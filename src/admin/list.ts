@@ -6,7 +6,7 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest } from './http.js';
 import { date } from '../rows.js';
 import { daysInMonth } from '../time.js';
-import { executeAll, type Statement } from './reads.js';
+import { db, type Statement } from '../db/run.js';
 
 /** A WHERE clause under construction: SQL fragments with `?` placeholders and their values. */
 export class Where {
@@ -198,7 +198,7 @@ export function readPlanned([size, plan]: Record<string, unknown>[][]): Planned 
 
 /** The table's size and the planner's estimate for `where`, in one round trip on the admin's reads. */
 async function planned(em: SqlEntityManager, table: string, where: Where): Promise<Planned> {
-  return readPlanned(await executeAll(em, planStatements(table, where)));
+  return readPlanned(await db(em).all(planStatements(table, where)));
 }
 
 async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {
@@ -280,7 +280,7 @@ export async function keysetList<R>(
   const page: Statement = [`${list.select} ${w.sql} ${orderBy(list.keyset, list.prefix)} limit ${limit + 1}`, w.params];
   // The count's facts come in the same round trip: on a large table a page is nearly always full
   // and counted, and asking costs a plan when it is not.
-  const [rows, ...plan] = await executeAll(em, [page, ...planStatements(list.table, filtered)]);
+  const [rows, ...plan] = await db(em).all([page, ...planStatements(list.table, filtered)]);
   return keysetPage(em, list.table, rows!, { limit, keyset: list.keyset, where: filtered, firstPage: !cursor, toRow: list.toRow, planned: readPlanned(plan) });
 }
 

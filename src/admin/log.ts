@@ -1,5 +1,6 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import type { PageId } from './options.js';
+import { db } from '../db/run.js';
 
 /** One admin action on one object, as `ormq_admin_log` keeps it (Django admin's LogEntry). */
 export interface LogEntry {
@@ -28,7 +29,7 @@ export async function writeLog(em: SqlEntityManager, actor: string | null, entri
     values.push('(?, ?, ?, ?, ?)');
     params.push(who, e.action, e.page, e.objectId === null ? null : String(e.objectId), e.summary);
   }
-  await em.execute(`insert into ormq_admin_log (actor, action, page, object_id, summary) values ${values.join(', ')}`, params);
+  await db(em).query(`insert into ormq_admin_log (actor, action, page, object_id, summary) values ${values.join(', ')}`, params);
 }
 
 /**
@@ -36,7 +37,7 @@ export async function writeLog(em: SqlEntityManager, actor: string | null, entri
  * with the stop asked on the Clusters page (logged under the task's id) that ended it.
  */
 export async function history(em: SqlEntityManager, page: PageId, objectId: string | number, stops = false, limit = 100): Promise<HistoryEntry[]> {
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `select at, actor, action, summary from ormq_admin_log
       where (page = ? and object_id = ?)${stops ? " or (page = 'clusters' and object_id = ? and action = 'stop')" : ''} order by id desc limit ?`,
     stops ? [page, String(objectId), String(objectId), limit] : [page, String(objectId), limit],

@@ -3,6 +3,7 @@ import { attention, type AttentionItem } from './attention.js';
 import { listCount, type Count } from './list.js';
 import type { ListPageId } from './options.js';
 import { isListPage, type PageModule, type RequestContext } from './page.js';
+import { db } from '../db/run.js';
 
 interface HourCount {
   hour: string;
@@ -62,7 +63,7 @@ async function hourly(em: SqlEntityManager, series: Record<'success' | 'failure'
   const success = series.success ? 0 : null;
   const failure = series.failure ? 0 : null;
   const hours: HourCount[] = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(first + i * HOUR).toISOString(), success, failure }));
-  const rows = await em.execute(HOURLY, [new Date(first).toISOString(), new Date(first + 24 * HOUR).toISOString()]);
+  const rows = await db(em).query(HOURLY, [new Date(first).toISOString(), new Date(first + 24 * HOUR).toISOString()]);
   for (const r of rows) {
     const bucket = hours[(Number(r.at) * 1000 - first) / HOUR];
     const outcome = r.success ? 'success' : 'failure';

@@ -9,6 +9,7 @@ import { afterCursor, cursorOf, listCount, orderBy, parseCursor, keyColumn, Wher
 import type { Truncated } from './fields.js';
 import { writeLog, type LogEntry } from './log.js';
 import type { PageId, ResolvedOptions, ViewPageId } from './options.js';
+import { db } from '../db/run.js';
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -171,7 +172,7 @@ async function runChunk(
   const actor = await ctx.actor();
   return ctx.em.transactional(async (em) => {
     const tx = em as SqlEntityManager;
-    const rows = await tx.execute(
+    const rows = await db(tx).query(
       `select ${action.columns ?? page.actionColumns}${keyColumn(page.keyset)} from ${page.table} ${w.sql} ${orderBy(page.keyset)} limit ${CHUNK} ${lockMode}`,
       w.params,
     );

@@ -7,6 +7,7 @@ import { HttpError, notFound } from './http.js';
 import { listCount } from './list.js';
 import { history, type HistoryEntry } from './log.js';
 import { isListPage, runAction, type Page, type PageModule, type RequestContext, type Route } from './page.js';
+import { db } from '../db/run.js';
 
 const ok = (body: unknown) => ({ status: 200, body });
 
@@ -67,7 +68,7 @@ function listRoutes(page: Page): Record<string, Route> {
         if (!page.jsonFields.includes(name)) throw notFound(`${page.id} has no loadable field ${JSON.stringify(name)}`);
         // The name is one of jsonFields, checked above; the row must be on this page.
         const w = page.where({}, ctx).add(`${page.keyset.id} = ?`, id);
-        const [row] = await ctx.read((x) => x.em.execute(`select ${name} from ${page.table} ${w.sql}`, w.params));
+        const [row] = await ctx.read((x) => db(x.em).query(`select ${name} from ${page.table} ${w.sql}`, w.params));
         if (!row) throw missing(params.id!);
         return ok(row[name] ?? null);
       },

@@ -3,7 +3,7 @@
  * same match checked row by row where rows are read without it.
  */
 import { likePattern, orderBy, type Keyset, type Where } from './list.js';
-import type { Statement } from './reads.js';
+import type { Statement } from '../db/run.js';
 
 /** The runs of letters and digits of a term that the trigram index can look up: 3 or more long. */
 function searchWords(text: string): string[] {

@@ -4,9 +4,9 @@
  * schedules that are due. `ormq monitor` prints the same again and again.
  */
 import type { EntityManager } from '@mikro-orm/core';
-import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../liveness.js';
 import { inSchema } from '../table-names.js';
+import { db } from '../db/run.js';
 
 export interface QueueInfo {
   at: string;
@@ -19,20 +19,20 @@ export interface QueueInfo {
 const n = (v: unknown) => Number(v ?? 0);
 
 export async function queueInfo(em: EntityManager, schema: string | null): Promise<QueueInfo> {
-  const x = inSchema(em.fork(), schema) as SqlEntityManager;
+  const x = db(inSchema(em.fork(), schema));
   const [clusters, keys, hour, schedules, next] = await Promise.all([
-    x.execute(`select name, host, pid, state, busy, workers, done, failed, version, ${responding('c')} as alive,
+    x.query(`select name, host, pid, state, busy, workers, done, failed, version, ${responding('c')} as alive,
                  extract(epoch from now() - heartbeat) as age from ormq_cluster c order by name, started`),
-    x.execute(`select k.key, k.waiting, k.locked, k.oldest, (p.key is not null) as paused
+    x.query(`select k.key, k.waiting, k.locked, k.oldest, (p.key is not null) as paused
                  from (select key, count(*) filter (where lock is null)::int as waiting, count(*) filter (where lock is not null)::int as locked,
                          extract(epoch from now() - min(coalesce(run_at, (payload->>'enqueued')::timestamptz)) filter (where lock is null)) as oldest
                          from ormq_queued group by key) k
                  full join ormq_paused_key p on p.key = k.key order by 1`),
-    x.execute(`select coalesce(sum(count) filter (where success), 0)::bigint as ok, coalesce(sum(count) filter (where not success), 0)::bigint as failed
+    x.query(`select coalesce(sum(count) filter (where success), 0)::bigint as ok, coalesce(sum(count) filter (where not success), 0)::bigint as failed
                  from ormq_metric where span_minutes = 1 and bucket >= date_trunc('minute', now() - interval '1 hour')`),
-    x.execute(`select count(*)::int as total, count(*) filter (where repeats <> 0 and next_run <= now())::int as due,
+    x.query(`select count(*)::int as total, count(*) filter (where repeats <> 0 and next_run <= now())::int as due,
                  count(*) filter (where repeats = 0)::int as paused from ormq_schedule`),
-    x.execute(`select name, func, next_run from ormq_schedule where repeats <> 0 order by next_run, id limit 1`),
+    x.query(`select name, func, next_run from ormq_schedule where repeats <> 0 order by next_run, id limit 1`),
   ]);
   const s = schedules[0]!;
   const first = next[0];

@@ -2,6 +2,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { queueEntities } from '../entities.js';
 import { CliError, loadConfig } from './config.js';
+import { db } from '../db/run.js';
 
 export async function openOrm(cwd: string, config: string | undefined): Promise<MikroORM> {
   const { file, options } = await loadConfig(cwd, config);
@@ -10,7 +11,7 @@ export async function openOrm(cwd: string, config: string | undefined): Promise<
   try {
     const orm = (await MikroORM.init({ ...options, entities } as never)) as MikroORM;
     // A config that names an unreachable server fails here, with its own message, not at the first task.
-    await orm.em.getConnection().execute('select 1');
+    await db(orm.em.fork()).query('select 1');
     return orm;
   } catch (e) {
     throw new CliError(`could not open the database with ${file}: ${(e as Error).message}`);

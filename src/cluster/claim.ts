@@ -15,13 +15,13 @@ import type { StoredPackage } from '../rows.js';
 import { timeoutOf } from './attempt.js';
 import type { Workers } from './workers.js';
 import type { ResolvedOptions } from './options.js';
-import type { RunStatement } from '../db/statements.js';
+import type { Db } from '../db/run.js';
 import { CLAIM, NEXT_EXPIRY, RELEASE, releaseValues, type Claimed } from './sql.js';
 import type { Wake } from './wake.js';
 
 export interface ClaimHost {
   options: Pick<ResolvedOptions, 'name' | 'workers' | 'bulk' | 'retry' | 'timeout' | 'poll' | 'log'>;
-  query: RunStatement;
+  db: Db;
   workers: Workers;
   wake: Wake;
   /** This process's ormq_cluster id, which the claim writes into locked_by. */
@@ -81,7 +81,7 @@ export class Claimer {
       const pauses = this.#pauses;
       const sent = Date.now();
       try {
-        rows = (await this.host.query(CLAIM, [options.name, options.retry, want, this.host.processId])).rows;
+        rows = await this.host.db.query(CLAIM, [options.name, options.retry, want, this.host.processId]);
       } catch (err) {
         this.#full = false;
         options.log('warn', `claim failed: ${(err as Error).message}`);
@@ -120,7 +120,7 @@ export class Claimer {
   async #idleWait(): Promise<number> {
     const { options } = this.host;
     try {
-      const [row] = (await this.host.query(NEXT_EXPIRY, [options.name, options.retry])).rows;
+      const row = await this.host.db.queryOne(NEXT_EXPIRY, [options.name, options.retry]);
       const ms = row?.ms === null || row?.ms === undefined ? null : Number(row.ms);
       return ms === null ? options.poll : Math.min(options.poll, ms + 10);
     } catch {
@@ -170,6 +170,6 @@ export class Claimer {
 
   release(packages: Claimed[]): void {
     if (!packages.length) return;
-    void this.host.query(RELEASE, releaseValues(packages, this.host.processId)).catch((e) => this.host.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
+    void this.host.db.execute(RELEASE, releaseValues(packages, this.host.processId)).catch((e) => this.host.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
   }
 }

@@ -11,9 +11,13 @@ import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from
 import { MetricsUpkeep } from './rollup.js';
 import { Saver } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
-import { statementRunner, type Queryable, type RunStatement } from '../db/statements.js';
-import { RELEASE, releaseValues, type Completion } from './sql.js';
+import { hostPool, poolDb, type Db } from '../db/run.js';
+import { RELEASE, releaseValues } from './sql.js';
+import type { Completion } from './completion.js';
 import { listenForCluster, Wake } from './wake.js';
+
+const notStarted = () => Promise.reject(new Error('the cluster has not started'));
+const NOT_STARTED: Db = { query: notStarted, queryOne: notStarted, execute: notStarted, all: notStarted };
 
 /** For the start line: the active schedules this cluster runs (a null cluster is the default's). */
 /** The version of the tables this cluster works on (see SCHEMA_VERSION). */
@@ -33,7 +37,8 @@ export class Cluster {
   readonly #orm: MikroORM;
   /** The schema in effect: the option, else the ORM's. */
   readonly #schema: string | null;
-  #query: RunStatement = () => Promise.reject(new Error('the cluster has not started'));
+  /** The host pool's statements, from start() on. */
+  #db: Db = NOT_STARTED;
   #listener: Listener | null = null;
   #upkeep: MetricsUpkeep | null = null;
   #running = false;
@@ -49,20 +54,26 @@ export class Cluster {
     this.#orm = orm;
     this.options = resolveClusterOptions(options);
     this.#schema = schemaOf(orm, this.options.schema);
-    const query: RunStatement = (statement, values) => this.#query(statement, values);
+    // The pool is known at start(): its parts hold this, which sends through it.
+    const db: Db = {
+      query: (sql, params) => this.#db.query(sql, params),
+      queryOne: (sql, params) => this.#db.queryOne(sql, params),
+      execute: (sql, params) => this.#db.execute(sql, params),
+      all: (statements) => this.#db.all(statements),
+    };
     this.#heartbeat = new Heartbeat({
       name: this.options.name,
       workers: this.options.workers,
       beatMs: Math.round(this.options.heartbeat * 1000),
       stopping: () => !this.#running,
-      query,
+      db,
       warn: (message) => this.options.log('warn', message),
       cancel: (qid, reason) => this.#workers.cancel(qid, reason),
       // Paused: what was claimed but not started goes back at once; resumed: claim now.
       paused: (paused) => (paused ? this.#claimer.paused() : this.#worker.nudge()),
       config: { workers: this.options.workers, saveLimit: this.options.saveLimit, retry: this.options.retry, timeout: this.options.timeout, maxAttempts: this.options.maxAttempts },
     });
-    this.#saver = new Saver(this.options, query, this.#heartbeat.id);
+    this.#saver = new Saver(this.options, db, this.#heartbeat.id);
     this.#workers = new Workers({
       cluster: this.options.name,
       tasks: this.options.tasks,
@@ -78,7 +89,7 @@ export class Cluster {
     });
     this.#claimer = new Claimer({
       options: this.options,
-      query,
+      db,
       workers: this.#workers,
       wake: this.#worker,
       processId: this.#heartbeat.id,
@@ -112,8 +123,8 @@ export class Cluster {
 
   /** Says so when the tables are older or newer than this ormq's: a statement may fail on them. */
   async #checkTables(): Promise<void> {
-    const { rows } = await this.#query(TABLES_VERSION, []).catch(() => ({ rows: [] as Record<string, unknown>[] }));
-    const found = versionOf(rows[0]?.comment);
+    const row = await this.#db.queryOne(TABLES_VERSION).catch(() => undefined);
+    const found = versionOf(row?.comment);
     if (found < SCHEMA_VERSION) {
       this.options.log('warn', `ormq's tables are at schema version ${found || 'none'}, this ormq expects ${SCHEMA_VERSION}: run ensureSchema(orm), or your migrations, before starting clusters`);
     } else if (found > SCHEMA_VERSION) {
@@ -132,8 +143,7 @@ export class Cluster {
   async start(): Promise<void> {
     if (this.#running) return;
     const connection = this.#orm.em.getConnection();
-    const pool = (await connection.getNativeClient()) as unknown as Queryable;
-    this.#query = statementRunner(pool, this.#schema, this.options.preparedStatements);
+    this.#db = poolDb(await hostPool(this.#orm.em), this.#schema, this.options.preparedStatements);
     this.#running = true;
     this.#listener = await listenForCluster({
       connection,
@@ -146,17 +156,15 @@ export class Cluster {
     });
     await this.#heartbeat.start();
     this.#loops = [this.#claimer.loop()];
-    // Through #query, like every statement of the cluster: the host's schema, named or not.
-    const upkeepPool: Queryable = { query: (c) => this.#query({ name: c.name ?? 'ormq_upkeep', text: c.text }, c.values ?? []) };
-    this.#upkeep = new MetricsUpkeep(upkeepPool, this.options.metricsRetention, (e) => this.options.log('warn', `metrics upkeep failed: ${e.message}`));
+    this.#upkeep = new MetricsUpkeep(this.#db, this.options.metricsRetention, (e) => this.options.log('warn', `metrics upkeep failed: ${e.message}`));
     this.#upkeep.start();
     if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
     const o = this.options;
     await this.#checkTables();
     let schedules: number | null = null;
     if (o.scheduler) {
-      const { rows } = await this.#query(SCHEDULES_OF, [o.name, o.name === 'default']).catch(() => ({ rows: [] as Record<string, unknown>[] }));
-      schedules = rows[0] ? Number(rows[0].n) : null;
+      const row = await this.#db.queryOne(SCHEDULES_OF, [o.name, o.name === 'default']).catch(() => undefined);
+      schedules = row ? Number(row.n) : null;
     }
     const ran = o.scheduler ? `, ${schedules ?? 'its'} schedules` : ', no scheduler';
     o.log('info', `cluster ${o.name} started: ${o.workers} workers${ran}, ormq ${VERSION}, process ${this.processId}`, {
@@ -190,7 +198,7 @@ export class Cluster {
     while (this.#workers.busy && Date.now() < this.#deadline) await new Promise((r) => setTimeout(r, 10));
     const unfinished = [...this.#workers.abandon(new Error('cluster stopped')), ...this.#claimer.drain()];
     await this.#saver.flush();
-    if (unfinished.length) await this.#query(RELEASE, releaseValues(unfinished, this.#heartbeat.id)).catch((e) => this.options.log('error', 'could not release locks', e));
+    if (unfinished.length) await this.#db.execute(RELEASE, releaseValues(unfinished, this.#heartbeat.id)).catch((e) => this.options.log('error', 'could not release locks', e));
     await this.#saver.hooksDone(Math.max(0, this.#deadline - Date.now()));
     await this.#heartbeat.stop();
     await Promise.all([this.#listener?.stop(), this.#upkeep?.stop()]);

@@ -9,7 +9,7 @@ import { CancelledError, parseControl } from '../control.js';
 import { CONTROL_CHANNEL } from '../db/channels.js';
 import { newTaskId } from '../names.js';
 import type { TaskPackage } from '../rows.js';
-import type { RunStatement } from '../db/statements.js';
+import type { Db } from '../db/run.js';
 import { VERSION } from '../version.js';
 
 const HOST = hostname().slice(0, 255);
@@ -46,7 +46,7 @@ export interface HeartbeatHost {
   workers: number;
   beatMs: number;
   stopping(): boolean;
-  query: RunStatement;
+  db: Db;
   warn(message: string): void;
   /** Aborts the task running package `qid`; false when none does. */
   cancel(qid: number, reason: Error): boolean;
@@ -90,7 +90,7 @@ export class Heartbeat {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.#beating;
-    await this.host.query(GONE, [this.id]).catch((e) => this.host.warn(`could not remove the heartbeat row: ${(e as Error).message}`));
+    await this.host.db.execute(GONE, [this.id]).catch((e) => this.host.warn(`could not remove the heartbeat row: ${(e as Error).message}`));
   }
 
   /** Called for every task: it keeps what the next beat needs and formats nothing (a beat is rare, a task is not). */
@@ -120,11 +120,11 @@ export class Heartbeat {
       started: new Date(since).toISOString(), elapsed: now - since,
     }));
     try {
-      await this.host.query(BEAT, [
+      await this.host.db.execute(BEAT, [
         this.id, this.host.name, HOST, process.pid, this.host.beatMs, this.host.stopping() ? 'stopping' : 'running',
         this.host.workers, this.#running.size, this.done, this.failed, VERSION, JSON.stringify(tasks), JSON.stringify(this.host.config ?? null),
       ]);
-      await this.host.query(EXPIRE_PAUSES, [CONTROL_CHANNEL]);
+      await this.host.db.execute(EXPIRE_PAUSES, [CONTROL_CHANNEL]);
     } catch (e) {
       this.host.warn(`heartbeat failed: ${(e as Error).message}`);
     }

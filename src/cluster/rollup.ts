@@ -10,7 +10,7 @@
  */
 import { bucketOf, type StoredHistogram } from '../histogram.js';
 import type { TaskPackage } from '../rows.js';
-import type { Queryable } from '../db/statements.js';
+import type { Db } from '../db/run.js';
 
 export interface Attempt {
   pkg: TaskPackage;
@@ -156,10 +156,10 @@ const RETAIN = {
 };
 
 /** One bounded upkeep pass: how many minute rows past 48 hours and how many rows past the retention it dropped. */
-export async function metricsUpkeep(pool: Queryable, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ minutes: number; retained: number }> {
-  const minutes = await pool.query({ ...DROP_MINUTES, values: [MINUTE_ROWS_HOURS, limit] });
-  const retained = await pool.query({ ...RETAIN, values: [retentionDays, limit] });
-  return { minutes: minutes.rowCount ?? 0, retained: retained.rowCount ?? 0 };
+export async function metricsUpkeep(db: Db, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ minutes: number; retained: number }> {
+  const minutes = await db.execute(DROP_MINUTES, [MINUTE_ROWS_HOURS, limit]);
+  const retained = await db.execute(RETAIN, [retentionDays, limit]);
+  return { minutes, retained };
 }
 
 /** ms between upkeep passes; a pass that hit its limit is followed by another one at once. */
@@ -172,7 +172,7 @@ export class MetricsUpkeep {
   #stopped = false;
 
   constructor(
-    private readonly pool: Queryable,
+    private readonly db: Db,
     private readonly retentionDays: number,
     private readonly onError: (err: Error) => void,
   ) {}
@@ -185,7 +185,7 @@ export class MetricsUpkeep {
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
-      this.#pass = metricsUpkeep(this.pool, this.retentionDays).then(
+      this.#pass = metricsUpkeep(this.db, this.retentionDays).then(
         ({ minutes, retained }) => this.#schedule(minutes >= UPKEEP_LIMIT || retained >= UPKEEP_LIMIT ? 1000 : UPKEEP_EVERY),
         (err: Error) => {
           this.onError(err);

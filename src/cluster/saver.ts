@@ -5,8 +5,9 @@
 import { toTask, type TaskRecord } from '../rows.js';
 import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
-import type { RunStatement } from '../db/statements.js';
-import { completion, pruneStatement, taskRow, type Completion } from './sql.js';
+import type { Db } from '../db/run.js';
+import { pruneStatement } from './sql.js';
+import { completion, taskRow, type Completion } from './completion.js';
 
 type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
 
@@ -21,7 +22,7 @@ export class Saver {
 
   constructor(
     private readonly options: SaverOptions,
-    private readonly query: RunStatement,
+    private readonly db: Db,
     /** This process's ormq_cluster id: only packages it still holds are saved and acked. */
     private readonly processId: string,
   ) {}
@@ -99,7 +100,7 @@ export class Saver {
     for (const f of batch) this.#writing.set(f.qid, f);
     let rows: Record<string, unknown>[];
     try {
-      ({ rows } = await this.query(statement, values));
+      rows = await this.db.query(statement, values);
     } finally {
       for (const f of batch) if (this.#writing.get(f.qid) === f) this.#writing.delete(f.qid);
     }
@@ -146,14 +147,14 @@ export class Saver {
     const per = this.options.saveLimitPer ?? null;
     const limit = this.options.saveLimit;
     if (per === null) {
-      await this.query(pruneStatement(null, false), [limit]);
+      await this.db.execute(pruneStatement(null, false), [limit]);
       return;
     }
     // A saved task's cluster is the key it was claimed from: this cluster's name.
     const values = new Set(successes.map((f) => (per === 'group' ? f.pkg.group : per === 'name' ? f.pkg.name : per === 'key' ? this.options.name : f.pkg.func)));
     const named = [...values].filter((v): v is string => v !== null && v !== undefined);
-    if (named.length) await this.query(pruneStatement(per, false), [limit, named]);
-    if (values.has(null)) await this.query(pruneStatement(per, true), [limit]);
+    if (named.length) await this.db.execute(pruneStatement(per, false), [limit, named]);
+    if (values.has(null)) await this.db.execute(pruneStatement(per, true), [limit]);
   }
 
   async #runHook(task: TaskRecord): Promise<void> {

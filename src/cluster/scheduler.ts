@@ -6,6 +6,7 @@ import { toSchedule, type ScheduleRecord } from '../rows.js';
 import { inSchema } from '../table-names.js';
 import { dueRun, nextRun } from '../schedule-rules.js';
 import type { Wake } from './wake.js';
+import { db } from '../db/run.js';
 
 export interface SchedulerOptions {
   cluster: string;
@@ -96,7 +97,7 @@ async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: Sch
   }
   // One statement for all the runs of one claim, in slot order, and one wake-up for their queue.
   await insertPackages(em, runs);
-  await em.execute(update[0], update[1]);
+  await db(em).query(update[0], update[1]);
   return runs.length;
 }
 
@@ -114,7 +115,7 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
     await (inSchema(orm.em.fork(), options.schema ?? null) as SqlEntityManager).transactional(async (tx) => {
       const params: unknown[] = [options.cluster, options.isDefault];
       if (broken.length) params.push(broken);
-      const rows = await tx.execute(dueQuery(broken), params);
+      const rows = await db(tx).query(dueQuery(broken), params);
       claimed = rows.length;
       for (const row of rows) {
         if (options.stopping?.()) break;
@@ -138,7 +139,7 @@ export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cl
   const held = heldIds(options.held);
   const params: unknown[] = [options.cluster, options.isDefault];
   if (held.length) params.push(held);
-  const [row] = await (inSchema(orm.em.fork(), options.schema ?? null) as SqlEntityManager).execute(
+  const row = await db(inSchema(orm.em.fork(), options.schema ?? null)).queryOne(
     `select min(next_run) as next from ormq_schedule where repeats <> 0 and (cluster = ? or (?::boolean and cluster is null))
      ${held.length ? 'and id not in (?)' : ''}`,
     params,

@@ -6,9 +6,7 @@
 
 import { ERROR_GROUP } from '../error-groups.js';
 import { SAVED_CHANNEL } from '../db/channels.js';
-import { nextAttempt, ownMaxAttempts } from '../retries.js';
-import type { ResolvedOptions } from './options.js';
-import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT, rollupRows, type Attempt } from './rollup.js';
+import { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT } from './rollup.js';
 
 /**
  * A claim's lock in microseconds since the epoch, exact (a timestamptz read into a JS Date keeps
@@ -157,7 +155,7 @@ export const COMPLETE = {
  * check (load 1–3.5, 2 cores); matching the batch's few claim locks, 46,400–55,000/s in the same
  * sitting.
  */
-const ACK = {
+export const ACK = {
   name: 'ormq_ack',
   text: `with acked as (
       delete from ormq_queued q where q.id = any($1::bigint[]) and q.locked_by = $4
@@ -167,66 +165,6 @@ const ACK = {
     ) select id as lost from unnest($1::bigint[]) c(id)
       where (select count(*) from acked) < cardinality($1::bigint[]) and id not in (select id from acked)`,
 };
-
-export interface Completion extends Attempt {
-  qid: number;
-  /** The lock of the claim that ran it, as CLAIM returned it. */
-  lock: number;
-  result: unknown;
-  /** Stopped from the admin: acked even though it failed, so it is not retried. */
-  cancelled: boolean;
-  /** A failure no retry can mend (its function is not registered here): acked at once. */
-  final?: boolean;
-}
-
-/** The cluster's options a completion reads. */
-export type CompletionOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'ackFailures' | 'maxAttempts' | 'metrics' | 'retry' | 'retryBackoff'>;
-
-/** A finished task as its ormq_task row, as COMPLETE saves it; a hook sees the same row as a TaskRecord. */
-export function taskRow(f: Completion, cluster: string) {
-  const { pkg } = f;
-  return {
-    id: pkg.id, name: pkg.name, func: pkg.func, hook: pkg.hook, args: pkg.args ?? [], kwargs: pkg.kwargs ?? {}, result: f.result,
-    group: pkg.group, cluster, enqueued: pkg.enqueued, started: f.started, stopped: f.stopped, success: f.success,
-  };
-}
-
-/**
- * COMPLETE's values for a batch. Every package is acked and counted; a success is saved unless
- * saveLimit is -1 or its package says `save: false`, and each task id is saved once per statement:
- * ON CONFLICT cannot touch the same row twice (two packages can carry one id when a caller chose it).
- */
-export function completeValues(batch: readonly Completion[], o: CompletionOptions, processId: string): unknown[] {
-  const stored = (f: Completion) => !f.success || (o.saveLimit !== -1 && f.pkg.save !== false);
-  const last = new Map(batch.filter(stored).map((f) => [f.pkg.id, f]));
-  const input = batch.map((f) => {
-    const save = last.get(f.pkg.id) === f;
-    // Rows not saved only need what the ack and its attempt count read.
-    const row = save
-      ? { qid: f.qid, lock: f.lock, ...taskRow(f, o.name), save, cancelled: f.cancelled }
-      : { qid: f.qid, lock: f.lock, id: f.pkg.id, success: f.success, save, cancelled: f.cancelled };
-    // A failure's own limits and timing; absent, the cluster's ($3, $6).
-    return f.success ? row : { ...row, final: f.final === true, max: ownMaxAttempts(f.pkg), ...nextAttempt(f.pkg, o.retryBackoff) };
-  });
-  const rollups = o.metrics ? rollupRows(batch, o.name) : [];
-  return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups), processId, o.retry];
-}
-
-/** The statement and values that complete a batch: ACK when none of it is saved, else COMPLETE. */
-export function completion(
-  batch: readonly Completion[],
-  o: CompletionOptions,
-  processId: string,
-): { statement: { name: string; text: string }; values: unknown[] } {
-  if (batch.every((f) => f.success && (o.saveLimit === -1 || f.pkg.save === false))) {
-    const rollups = o.metrics ? rollupRows(batch, o.name) : [];
-    return {
-      statement: ACK,
-      values: [`{${batch.map((f) => f.qid).join(',')}}`, JSON.stringify(rollups), `{${[...new Set(batch.map((f) => f.lock))].join(',')}}`, processId],
-    };
-  }
-  return { statement: COMPLETE, values: completeValues(batch, o, processId) };
-}
 
 /**
  * ms until the earliest lock of this key expires or its earliest delayed package that no one holds
@@ -284,7 +222,7 @@ const NOT_WAITED = 'not exists (select 1 from ormq_wait w where w.task = t.id an
 /**
  * saveLimit pruning: keep the newest N successes in scope, delete the rest. Runs once per batch and
  * per scope value in it, so a burst of saves brings the scope down to the limit in one statement
- * rather than one row per save. Each scope has an index led by its column (src/schema.ts); the
+ * rather than one row per save. Each scope has an index led by its column (src/schema-tables.ts); the
  * queue key's is `cluster`, the key a task was claimed from, under ormq_task_cluster_idx.
  */
 export function pruneStatement(per: 'group' | 'name' | 'func' | 'key' | null, nullScope: boolean): { name: string; text: string } {

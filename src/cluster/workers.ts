@@ -6,7 +6,8 @@ import { packageOf, type StoredPackage, type TaskPackage } from '../rows.js';
 import { isStorableJson, UNSTORABLE_MESSAGE } from '../storable.js';
 import type { TaskFunction } from '../registry.js';
 import { Abort, errorResult, isThenable, lastStampMs, preciseNow, registered, TaskTimeout, timeoutOf, withTimeout } from './attempt.js';
-import type { Claimed, Completion } from './sql.js';
+import type { Claimed } from './sql.js';
+import type { Completion } from './completion.js';
 
 export interface WorkersHost {
   cluster: string;

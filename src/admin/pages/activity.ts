@@ -2,11 +2,11 @@
  * Activity: every admin action, newest first (who, what, on which object, when), from the admin
  * log, filterable by actor, action and page. A caller sees the actions of the pages it may view.
  */
-import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest } from '../http.js';
 import { PAGE_ACTIONS, PAGE_IDS, type PageId } from '../options.js';
 import type { PageModule, RequestContext } from '../page.js';
 import { visibleHistory } from '../routes.js';
+import { db } from '../../db/run.js';
 
 const PAGE_SIZE = 50;
 
@@ -45,7 +45,7 @@ async function activity(ctx: RequestContext, q: ActivityQuery) {
   if (q.action !== null) where.push('action = ?'), params.push(q.action);
   if (q.page !== null) where.push('page = ?'), params.push(q.page);
   if (q.before !== null) where.push('id < ?'), params.push(q.before);
-  const rows = await (ctx.em as SqlEntityManager).execute(
+  const rows = await db(ctx.em).query(
     `select id, at, actor, action, page, object_id, summary from ormq_admin_log where ${where.join(' and ')} order by id desc limit ${PAGE_SIZE + 1}`,
     params,
   );

@@ -8,6 +8,7 @@ import { addStored, emptyHistogram, percentile } from '../../histogram.js';
 import { badRequest } from '../http.js';
 import { Where } from '../list.js';
 import type { PageModule } from '../page.js';
+import { db } from '../../db/run.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -111,15 +112,15 @@ async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new Date()):
   // One transaction, without JIT: the expansion of the histograms makes the planner's cost
   // estimates large enough to compile the queries, which took longer than running them.
   const [totals, hists, series, keys] = await em.transactional(async (tx) => {
-    await tx.execute('set local jit = off');
+    await db(tx).query('set local jit = off');
     return [
-      await tx.execute(
+      await db(tx).query(
         `select func, success, sum(count) as n, sum(runtime_sum) as rs, max(runtime_max) as rm, sum(wait_sum) as ws, max(wait_max) as wm
            from ormq_metric ${narrowed.sql} group by func, success`,
         narrowed.params,
       ),
       // Each func's histograms summed bucket by bucket (both outcomes count), runtime and wait in one pass.
-      await tx.execute(
+      await db(tx).query(
         `select func, which, jsonb_object_agg(k, n) as h from (
            select func, which, k, sum(v::bigint) as n
              from ormq_metric, lateral (select 'r' as which, * from jsonb_each_text(runtime_hist)
@@ -128,13 +129,13 @@ async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new Date()):
          group by 1, 2`,
         narrowed.params,
       ),
-      await tx.execute(
+      await db(tx).query(
         `select extract(epoch from date_bin(make_interval(secs => ${step / 1000}), bucket, 'epoch'::timestamptz))::bigint * 1000 as at,
                 success, sum(count) as n
            from ormq_metric ${narrowed.sql} group by 1, 2`,
         narrowed.params,
       ),
-      await tx.execute(`select distinct key from ormq_metric ${scope.sql} order by key limit 200`, scope.params),
+      await db(tx).query(`select distinct key from ormq_metric ${scope.sql} order by key limit 200`, scope.params),
     ] as Row[][];
   });
 

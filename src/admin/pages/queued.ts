@@ -14,6 +14,7 @@ import { headFields, jsonHead } from '../fields.js';
 import { searchBound, withinNewest } from '../search.js';
 import { writeLog } from '../log.js';
 import { changed, DELETE, type Action, type Page, type RequestContext } from '../page.js';
+import { db } from '../../db/run.js';
 
 const KEYSET: Keyset = { id: 'id', dir: 'desc', idKind: 'int' };
 const JSON_FIELDS = ['payload'] as const;
@@ -90,7 +91,7 @@ const actions: Record<string, Action> = {
     converges: true,
     columns: ACTION_COLUMNS,
     async apply(tx, rows) {
-      await tx.execute('update ormq_queued set lock = null where id in (?)', [rows.map((r) => Number(r.id))]);
+      await db(tx).query('update ormq_queued set lock = null where id in (?)', [rows.map((r) => Number(r.id))]);
       await wakeKeys(tx, rows.map((r) => r.key));
       return rows.map((r) => ({ action: 'release', page: 'queued', objectId: Number(r.id), summary: `Released ${describe(r)} (lock was ${iso(r.lock)})` }));
     },
@@ -100,14 +101,14 @@ const actions: Record<string, Action> = {
     converges: true,
     columns: ACTION_COLUMNS,
     async apply(tx, rows) {
-      await tx.execute('delete from ormq_queued where id in (?)', [rows.map((r) => Number(r.id))]);
+      await db(tx).query('delete from ormq_queued where id in (?)', [rows.map((r) => Number(r.id))]);
       return rows.map((r) => ({ action: 'delete', page: 'queued', objectId: Number(r.id), summary: `Deleted package ${describe(r)} from queue ${JSON.stringify(r.key)}` }));
     },
   },
 };
 
 async function findOne(em: SqlEntityManager, id: number): Promise<Row | undefined> {
-  return (await em.execute(`select ${LIST_COLUMNS}, ${jsonHead('payload', 'payload')} from ormq_queued where id = ?`, [id]))[0];
+  return (await db(em).query(`select ${LIST_COLUMNS}, ${jsonHead('payload', 'payload')} from ormq_queued where id = ?`, [id]))[0];
 }
 
 /** The package with its payload, cut to a preview when it is large. */
@@ -162,7 +163,7 @@ export const queued: Page = {
     const detail = toDetail(r, ctx.options.retry);
     // a failure the cluster is retrying: its row on Failed tasks, with the attempts so far
     const [failure] = r.task_id && (await ctx.can('failed', 'view'))
-      ? await ctx.em.execute('select name, attempt_count from ormq_task where id = ? and not success', [r.task_id])
+      ? await db(ctx.em).query('select name, attempt_count from ormq_task where id = ? and not success', [r.task_id])
       : [];
     const retrying = failure ? { taskId: r.task_id, name: failure.name, attempts: Number(failure.attempt_count) } : null;
     return { ...detail, extra: { retrying } };
@@ -202,7 +203,7 @@ async function editQueued(ctx: RequestContext, id: number, body: unknown): Promi
   const actor = await ctx.actor();
   return ctx.em.transactional(async (em) => {
     const tx = em as SqlEntityManager;
-    const before = (await tx.execute(`select ${ACTION_COLUMNS} from ormq_queued where id = ? for update`, [id]))[0];
+    const before = (await db(tx).query(`select ${ACTION_COLUMNS} from ormq_queued where id = ? for update`, [id]))[0];
     if (!before) throw notFound(`Queued package ${id} does not exist`);
     const sets: string[] = [];
     const params: unknown[] = [];
@@ -223,7 +224,7 @@ async function editQueued(ctx: RequestContext, id: number, body: unknown): Promi
       params.push(runAt === null ? null : runAt.toISOString());
       said.push(runAt === null ? 'runs at once (delay cleared)' : `waits until ${runAt.toISOString()}`);
     }
-    await tx.execute(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
+    await db(tx).query(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
     await wakeKeys(tx, [key ?? before.key]);
     await writeLog(tx, actor, [{ action: lock === null && key === undefined && runAt === undefined ? 'release' : 'edit', page: 'queued', objectId: id, summary: `${describe(before)}: ${said.join(', ')}` }]);
     return toDetail((await findOne(tx, id))!, ctx.options.retry).object;

@@ -12,6 +12,7 @@ import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
 import { writeLog } from '../log.js';
 import type { RequestContext } from '../page.js';
 import { findOne, parseScheduleId, shown } from './schedule-rows.js';
+import { db } from '../../db/run.js';
 
 type Row = Record<string, unknown>;
 const JSON_FIELDS = ['args', 'kwargs'] as const;
@@ -88,7 +89,7 @@ export async function previewRuns(ctx: RequestContext, query: Record<string, str
   if (id !== null) {
     // The timing alone: a preview never loads the schedule's arguments.
     const columns = SCHEDULE_COLUMNS.split(', ').filter((c) => c !== 'args' && c !== 'kwargs').join(', ');
-    const [stored] = await ctx.em.execute(`select ${columns}, '[]'::jsonb as args, '{}'::jsonb as kwargs from ormq_schedule where id = ?`, [id]);
+    const [stored] = await db(ctx.em).query(`select ${columns}, '[]'::jsonb as args, '{}'::jsonb as kwargs from ormq_schedule where id = ?`, [id]);
     if (!stored) throw notFound(`Schedule ${id} does not exist`);
     previous = scheduleValues(stored);
   }

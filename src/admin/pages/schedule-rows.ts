@@ -7,6 +7,7 @@ import { SCHEDULE_COLUMNS } from '../../schedules.js';
 import { headFields, jsonHead } from '../fields.js';
 import { iso } from '../list.js';
 import type { RequestContext } from '../page.js';
+import { db } from '../../db/run.js';
 
 export type Row = Record<string, unknown>;
 
@@ -60,7 +61,7 @@ export function parseScheduleId(raw: unknown): number | null {
 }
 
 export async function findOne(em: SqlEntityManager, id: number): Promise<Row | undefined> {
-  return (await em.execute(`${select()} where ${T}id = ?`, [id]))[0];
+  return (await db(em).query(`${select()} where ${T}id = ?`, [id]))[0];
 }
 
 /**

@@ -13,6 +13,7 @@ import type { LogEntry } from '../log.js';
 import { changed, DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
 import { createSchedule, editSchedule, previewRuns } from './schedule-form.js';
 import { findOne, JSON_FIELDS, lastRunFilter, parseScheduleId, select, T, toDetail, type Row } from './schedule-rows.js';
+import { db } from '../../db/run.js';
 
 const KEYSET: Keyset = { time: 'next_run', id: 'id', dir: 'asc', idKind: 'int' };
 const NEXT_RUN_FILTERS = ['past', 'today', 'next7', 'later'] as const;
@@ -141,8 +142,8 @@ export const scheduled: Page = {
   },
 
   async filters(ctx) {
-    const clusters = await ctx.em.execute('select distinct cluster from ormq_schedule where cluster is not null order by 1 limit 100');
-    const types = await ctx.em.execute('select distinct schedule_type from ormq_schedule order by 1 limit 100');
+    const clusters = await db(ctx.em).query('select distinct cluster from ormq_schedule where cluster is not null order by 1 limit 100');
+    const types = await db(ctx.em).query('select distinct schedule_type from ormq_schedule order by 1 limit 100');
     return { cluster: clusters.map((r) => r.cluster as string), type: types.map((r) => r.schedule_type as string) };
   },
 

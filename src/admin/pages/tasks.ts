@@ -11,7 +11,7 @@ import {
 import { isMultiWord, isUnindexed, narrowParts, readSamples, rowMatch, sampleStatement, searchBound, substringSearch, termShare, withinNewest, type ColumnSample } from '../search.js';
 import { headFields, jsonHead } from '../fields.js';
 import { ARGS_TEXT, ERROR_MESSAGE, ERROR_TEXT, parseErrorGroup } from '../../error-groups.js';
-import { executeAll, type Statement } from '../reads.js';
+import { db, type Statement } from '../../db/run.js';
 import { badRequest } from '../http.js';
 import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
@@ -197,7 +197,7 @@ function resubmit(config: TaskPageConfig): Action {
           name: r.name as string,
           hook: (r.hook as string | null) ?? null,
           group: (r.group as string | null) ?? null,
-          cluster: (r.cluster as string | null) ?? 'default',
+          key: (r.cluster as string | null) ?? 'default',
         });
         const id = String(r.id).trim();
         packages.push({ ...built, copyArgs: { task: id } });
@@ -344,7 +344,7 @@ export function taskPage(config: TaskPageConfig): Page {
     const errorSample = ofErrors && !(cachedErrors && Date.now() - cachedErrors.at < SAMPLES_TTL_MS);
     // The table's size and the estimate come in one round trip; past the first page the count's
     // filter (without the cursor) is planned in it too, and a term of several words reads the samples.
-    const [size, plan, ...more] = await executeAll(em, [
+    const [size, plan, ...more] = await db(em).all([
       ...planStatements('ormq_task', all),
       ...(counted ? [planStatements('ormq_task', counted)[1]!] : []),
       ...(errorSample
@@ -414,7 +414,7 @@ export function taskPage(config: TaskPageConfig): Page {
       else {
         // The count's facts come in the page's round trip: at a million tasks a page is full and counted.
         const all = scoped.and(search.where);
-        const [rows, ...plan] = await executeAll(ctx.em, [
+        const [rows, ...plan] = await db(ctx.em).all([
           [`select ${listed} from ormq_task ${all.sql} ${orderBy(KEYSET)} limit ${limit + 1}`, all.params],
           ...planStatements('ormq_task', filtered),
         ]);

@@ -9,8 +9,7 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { qualify } from '../table-names.js';
-
-type Row = Record<string, unknown>;
+import { db, DB, type Db, type Row, type Statement } from './run.js';
 
 interface Result {
   rows: Row[];
@@ -22,17 +21,15 @@ export interface NativePool {
   query(text: string): Promise<Result | Result[]>;
 }
 
-/** A statement with `?` placeholders and its values, as `em.execute` takes them. */
-export type Statement = [sql: string, params?: readonly unknown[]];
-
-const BATCH = Symbol('ormq timed reads');
-
 type Batch = (statements: readonly Statement[]) => Promise<Result[]>;
 
 /**
  * An EntityManager whose `execute` sends each statement with the timeout in one round trip, and
  * whose `transactional` sets the timeout before anything else; its other members are those of
- * `em()`, called only when one is used. Values are inlined as MikroORM's own `execute` inlines them
+ * `em()`, called only when one is used. `db()` of it gives the same reads as a `Db`, whose `all`
+ * sends several statements with the timeout in one round trip (an error in one stops the rest);
+ * a bound statement (`{ bind: true }`: the admin's resubmit and run now) goes through `em()`,
+ * without the timeout, as a write does. Values are inlined as MikroORM's own `execute` inlines them
  * (its platform's `formatQuery`, after the host's `onQuery`), ormq's tables qualified with
  * `schema`; each statement is logged to the ORM's logger as `execute` logs it. `root` is the
  * host's EntityManager, whose platform, configuration and driver every fork shares.
@@ -70,17 +67,28 @@ export function timedReads(
     return results;
   };
 
+  const one = async (sql: string, params: readonly unknown[] = []) => (await batch([[sql, params]]))[0]!;
   const execute = async (sql: string, params: readonly unknown[] = [], method: 'all' | 'get' | 'run' = 'all') => {
-    const [result] = await batch([[sql, params]]);
-    const { rows, rowCount } = result!;
+    const { rows, rowCount } = await one(sql, params);
     if (method === 'get') return rows[0];
     if (method === 'run') return { affectedRows: rowCount ?? rows.length, row: rows[0], rows };
     return rows;
   };
+  const text = (sql: Statement[0] | { text: string }) => (typeof sql === 'string' ? sql : sql.text);
+  const timed: Db = {
+    query: async (sql, params, options) => (options?.bind ? db(em()).query(sql, params, options) : (await one(text(sql), params)).rows),
+    queryOne: async (sql, params, options) => (await timed.query(sql, params, options))[0],
+    execute: async (sql, params, options) => {
+      if (options?.bind) return db(em()).execute(sql, params, options);
+      const { rows, rowCount } = await one(text(sql), params);
+      return rowCount ?? rows.length;
+    },
+    all: async (statements) => (await batch(statements)).map((r) => r.rows),
+  };
 
   return new Proxy(root, {
     get(_, prop) {
-      if (prop === BATCH) return batch;
+      if (prop === DB) return timed;
       if (prop === 'execute') return execute;
       const target = em();
       if (prop === 'transactional') {
@@ -94,16 +102,4 @@ export function timedReads(
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-}
-
-/**
- * The rows of each statement, in order. On an `em` from `timedReads` they go in one round trip
- * (an error in one stops the rest); on any other `em`, one `execute` each.
- */
-export async function executeAll(em: SqlEntityManager, statements: readonly Statement[]): Promise<Row[][]> {
-  const batch = (em as unknown as { [BATCH]?: Batch })[BATCH];
-  if (batch) return (await batch(statements)).map((r) => r.rows);
-  const out: Row[][] = [];
-  for (const [sql, params = []] of statements) out.push(await em.execute(sql, params as unknown[]));
-  return out;
 }
