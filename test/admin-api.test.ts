@@ -278,8 +278,9 @@ Lists('a term of several words is looked up by the rarest trigram of each word i
   const samples = readSamples(await orm.em.fork().execute(text, params as unknown[]), columns);
   const parts = narrowParts('amber-lotus', samples);
   assert.equal(parts.get('name'), ['amb', 'otu']);
-  assert.equal(parts.get('"group"'), ['amb', 'otu'], 'half the groups are "lots"');
-  assert.equal(parts.get('func'), ['amb', 'lot'], 'no func holds "lot": the first of equals');
+  // "amber" ends no group or func: where it meets "-" is asked too, one more rare trigram ("er ")
+  assert.equal(parts.get('"group"'), ['amb', 'er-', 'otu'], 'half the groups are "lots"');
+  assert.equal(parts.get('func'), ['amb', 'er-', 'lot'], 'no func holds "lot": the first of equals');
   // a word whose every trigram is in most rows is left out, unless every word is
   assert.equal(narrowParts('timber-amber', samples).get('name'), ['amb']);
   assert.equal(narrowParts('timber-lottery-12', samples).get('name'), ['tim']);
@@ -303,6 +304,35 @@ Lists('a term of several words is looked up by the rarest trigram of each word i
   // trigram of it would be lowered apart from its neighbours
   assert.equal(narrowParts('ΣΑΣ-LOTUS', samples).get('name'), ['ΣΑΣ', 'OTU']);
   assert.equal((await names('ΣΑΣ-LOTUS')).rows.map((r) => r.name), ['ΣΑΣ-LOTUS']);
+});
+
+Lists('a term whose words are in every row is looked up by where a word of it ends, and finds what the whole term finds', async ({ orm, start }) => {
+  // "user", "example" and "com" are in every row's args; "r42" in 11 of them, "r42" ending a word in 1
+  await sql(
+    orm,
+    `insert into ormq_task (id, name, func, args, enqueued, started, stopped, success)
+     select md5('a' || i), 'args-' || i, 'work', jsonb_build_array('user' || i || '@example.com'), t, t, t, true
+       from generate_series(1, 3000) i, lateral (select now() - interval '1 hour' - i * interval '1 second' as t) s`,
+  );
+  await sql(orm, 'analyze ormq_task');
+  const sample = (end: number) => new Map([['args', { shares: new Map([...['use', 'ser', 'exa', 'xam', 'amp', 'mpl', 'ple', 'com', 'le '].map((t) => [t, 1] as [string, number]), ['er4', 0.04], ['r42', 0.004], ['42 ', end]]) }]]);
+  // the rarest trigram is the word's last: one pattern asks for it and the word's end
+  assert.equal(narrowParts('user42@example.com', sample(0.01)).get('args'), ['r42@']);
+  assert.equal(narrowParts('user4x2@example.com', sample(0.01)).get('args'), ['r4x', 'x2@']);
+  // an end in many rows costs the index more than it rules out; a word at the term's end has none known
+  assert.equal(narrowParts('user42@example.com', sample(0.3)).get('args'), ['r42']);
+  assert.equal(narrowParts('example.user42', sample(0.01)).get('args'), ['r42']);
+
+  const { api } = await start();
+  const names = async (q: string) => {
+    const body = (await api.get(`api/successful?args=${encodeURIComponent(q)}`)).json as { rows: { name: string }[]; count: { value: number } };
+    return { names: body.rows.map((r) => r.name).sort(), count: body.count.value };
+  };
+  assert.equal(await names('user42@example.com'), { names: ['args-42'], count: 1 });
+  // the term may start inside a word of the row: only its ends within the term are asked
+  assert.equal(await names('ser42@example'), { names: ['args-42'], count: 1 });
+  assert.equal((await names('42@example.com')).count, 30, 'user42, user142 … user2942');
+  assert.equal(await names('USER2942@Example.COM'), { names: ['args-2942'], count: 1 });
 });
 
 Lists('a common term is checked among the newest rows as ILIKE checks it: in name, func or group, any case, never across two columns', async ({ orm, api }) => {
@@ -402,6 +432,22 @@ Lists('a search matching more rows than it looks up at once, none among the newe
   assert.equal(needles.rows.map((r) => r.name), Array.from({ length: 3000 }, (_, i) => `needle-${2501 + i}`));
   const first = await api.get('api/successful?search=NEEDLE-25&limit=20');
   assert.equal(first.json.rows.map((r: { name: string }) => r.name), ['needle-2501', 'needle-2502', 'needle-2503', 'needle-2504', 'needle-2505', 'needle-2506', 'needle-2507', 'needle-2508', 'needle-2509', 'needle-2510', 'needle-2511', 'needle-2512', 'needle-2513', 'needle-2514', 'needle-2515', 'needle-2516', 'needle-2517', 'needle-2518', 'needle-2519', 'needle-2520']);
+});
+
+Lists('optional columns: args come with the rows only when the list asks for them, cut to 100 characters', async ({ orm, api }) => {
+  await insertTask(orm, { name: 'short', args: ['invoice-3'] });
+  await insertTask(orm, { name: 'long', args: ['x'.repeat(300)], success: false, attemptCount: 2, result: { error: 'Error', message: 'no' } });
+  const plain = await api.get('api/successful');
+  assert.is(plain.json.rows[0].args, undefined, 'not asked: not read');
+  assert.is(plain.json.rows[0].attemptCount, 1, 'attempts come with every row');
+  assert.equal((await api.get('api/successful?columns=args')).json.rows.map((r: any) => r.args), ['["invoice-3"]']);
+  const failed = await api.get('api/failed?columns=args,attemptCount&search=long');
+  assert.is(failed.status, 200, failed.text);
+  assert.equal([failed.json.rows[0].args, failed.json.rows[0].attemptCount], [`["${'x'.repeat(98)}`, 2]);
+  const bad = await api.get('api/failed?columns=args,result');
+  assert.is(bad.status, 400);
+  assert.match(bad.json.error.message, /unknown optional column "result"/);
+  assert.ok(bad.json.error.fields.columns);
 });
 
 Lists('limit and cursor are checked', async ({ api }) => {

@@ -5,7 +5,7 @@
  */
 import * as assert from 'uvu/assert';
 import { insertManyTasks, insertRollup, insertTask } from './helpers/admin.js';
-import { axe, closeBrowser, hostSuite, noProblems, openPage, shot, startHost, visit } from './helpers/browser.js';
+import { axe, closeBrowser, fitsWidth, hostSuite, noProblems, openPage, shot, startHost, visit } from './helpers/browser.js';
 import { sql } from './helpers/db.js';
 import { schedule } from '../src/index.js';
 import { CLEAR_ADMIN } from './helpers/suites.js';
@@ -257,6 +257,42 @@ L('Go to, from "/" or the header: an id or a name opens the one page holding it,
     }
   } finally {
     await sql(orm, 'delete from ormq_schedule');
+  }
+});
+
+L('optional columns: Args turned on from the Columns menu shows each row\'s args and stays on after a reload, at 1280 and 390 px and dark', async ({ host }) => {
+  await insertTask(host!.orm, { name: 'invoice-mail', func: 'email.send', args: ['invoice-3', 'ops@example.com'] });
+  await insertTask(host!.orm, { name: 'sync-once', func: 'work.recover', success: false, args: [{ order: 'PO-77' }], attemptCount: 3, result: { error: 'Error', message: 'ledger locked' } });
+  for (const view of [{ name: 'desktop' }, { name: 'phone', phone: true }, { name: 'dark', dark: true }]) {
+    const w = await openPage(view);
+    const p = w.page;
+    await visit(w, host!.admin, '#/successful', 'Successful tasks');
+    const header = p.getByRole('columnheader', { name: 'Args' });
+    assert.is(await header.count(), 0, `${view.name}: off by default`);
+    const button = p.getByRole('button', { name: 'Columns' });
+    const box = (await button.boundingBox())!;
+    assert.ok(box.x >= 0 && box.x + box.width <= (view.phone ? 390 : 1280), `${view.name}: the menu's button is on screen`);
+    await button.click();
+    await p.getByRole('group', { name: 'Optional columns' }).getByRole('checkbox', { name: 'Args' }).check();
+    await header.waitFor();
+    const row = p.getByRole('row', { name: /invoice-mail/ });
+    await row.getByText('["invoice-3", "ops@example.com"]').waitFor();
+    assert.equal(await fitsWidth(p).then((f) => f.scroll <= f.viewport), true, `${view.name}: no sideways scrolling`);
+    assert.equal(await axe(p), [], `axe with the column menu open (${view.name})`);
+    await shot(p, `lists-columns-${view.name}`);
+    await p.reload();
+    await header.waitFor();
+    await row.getByText('["invoice-3", "ops@example.com"]').waitFor();
+    assert.is(await p.getByRole('group', { name: 'Optional columns' }).count(), 0, `${view.name}: the menu is closed, the choice kept`);
+    // the choice is the page's: Failed tasks has its own
+    await visit(w, host!.admin, '#/failed', 'Failed tasks');
+    assert.is(await header.count(), 0, `${view.name}: Failed tasks keeps its own columns`);
+    await p.getByRole('button', { name: 'Columns' }).click();
+    await p.getByRole('group', { name: 'Optional columns' }).getByRole('checkbox', { name: 'Attempts' }).check();
+    await p.getByRole('columnheader', { name: 'Attempts' }).waitFor();
+    assert.equal(await p.getByRole('row', { name: /sync-once/ }).locator('td.col-attemptCount').innerText(), '3');
+    noProblems(w, 'the task lists');
+    await w.context.close();
   }
 });
 

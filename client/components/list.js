@@ -16,6 +16,18 @@ import { FilterSelect, SearchBox } from './filters.js';
 import { Table } from './table.js';
 
 /**
+ * The optional columns this browser shows on a page, as their menu remembered them (none without a menu).
+ * @param {string} page @param {{ columns: string[] } | undefined} optional
+ */
+const stored = (page, optional) => {
+  try {
+    return /** @type {string[]} */ (optional).columns.filter((c) => JSON.parse(localStorage[`ormq-admin-columns:${page}`]).includes(c));
+  } catch {
+    return [];
+  }
+};
+
+/**
  * @typedef {{ name: string, label: string, options?: (choices: any) => { value: string, label: string }[], chip?: (value: string) => string,
  *   control?: (value: string, set: (v: string) => void) => any }} Filter
  * A filter with `chip` has no control: set by a link, it shows as a chip that removes it. One with
@@ -34,10 +46,12 @@ import { Table } from './table.js';
  *   intro?: any,
  *   tools?: any,
  *   missing?: (search: string) => any,
+ *   optional?: { columns: string[], menu: any },
  * }} props
- * `missing` is shown under a search that found nothing (where else it is).
+ * `missing` is shown under a search that found nothing (where else it is); `optional` columns are
+ * added to the page's by their `menu` (the server sends their fields when the list asks with `columns`).
  */
-export function ListPage({ page, meta, route, title, one, many, searchHint, filters, cell, rowName, intro, tools, missing }) {
+export function ListPage({ page, meta, route, title, one, many, searchHint, filters, cell, rowName, intro, tools, missing, optional }) {
   const conf = meta.pages[page];
   const noun = (/** @type {number} */ n) => plural(n, one, many);
   const params = route.params;
@@ -54,7 +68,10 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
   const liveOn = useContext(LiveContext);
   // a refresh would move selected rows off the page while the user decides what to do with them
   const paused = liveOn && (selected.size > 0 || all);
-  const list = useData(`${page}${query({ ...filter, cursor })}`, { live: !paused });
+  const [chosen, choose] = useState(() => stored(page, optional));
+  const [menu, setMenu] = useState(false);
+  const columns = [...new Set([...conf.columns, ...chosen])];
+  const list = useData(`${page}${query({ ...filter, cursor, columns: chosen.join() })}`, { live: !paused });
   useEffect(() => {
     rememberList(page, href([page], { ...filter, cursor: cursor || null, prev }));
   }, [page, filterKey, cursor, prev.join()]);
@@ -114,7 +131,9 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
         ${stale && html`<span class="busy" role="status">Loading…</span>`}
         ${count && html`<span class="count">${count.estimated ? 'about ' : ''}${num(count.value)} ${count.value === 1 ? 'row' : 'rows'}${noFilter ? '' : ' match'}</span>`}
         ${tools}
+        ${optional && html`<button type="button" class="link" aria-expanded=${menu} onClick=${() => setMenu(!menu)}>Columns</button>`}
       </div>
+      ${menu && html`<${optional.menu} page=${page} optional=${optional} chosen=${chosen} choose=${choose} />`}
       ${intro}
       <div class="toolbar">
         <${SearchBox} value=${search} hint=${`Searches ${searchHint}`} onSearch=${(/** @type {string} */ v, /** @type {boolean} */ typing) => v !== search && setQuery({ search: v }, typing && !!v && !!search)} />
@@ -149,7 +168,7 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
         ${(all || selected.size > 0) && html`<button type="button" class="link" onClick=${() => { setSelected(new Set()); setAll(false); }}>Clear selection</button>`}
       </div>`}
       ${list.data && rows.length > 0 &&
-      html`<${Table} caption=${title} columns=${conf.columns} rows=${rows} cell=${cell} rowName=${rowName}
+      html`<${Table} caption=${title} columns=${columns} rows=${rows} cell=${cell} rowName=${rowName}
         detail=${conf.can.view ? (/** @type {any} */ r) => href([page, String(r.id)]) : undefined}
         selected=${selected} onSelect=${allowed.length
           ? (/** @type {string[]} */ ids, /** @type {boolean} */ on) => {

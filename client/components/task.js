@@ -59,6 +59,9 @@ const Elsewhere = lazy(() => import('./triage.js').then((m) => m.Elsewhere));
 /** @param {string} page */
 export const missingOn = (page) => (/** @type {string} */ q) => html`<${Elsewhere} page=${page} q=${q} />`;
 
+/** Columns a task list adds when this browser asks for them (off by default), and their menu. */
+export const optionalTaskColumns = { columns: ['args', 'attemptCount'], menu: lazy(() => import('./triage.js').then((m) => m.ColumnMenu)) };
+
 /** Failed tasks also tell a failure the cluster will retry from one it will not. */
 export const failedFilters = [
   ...taskFilters,
@@ -84,6 +87,7 @@ export function taskCell(column, row) {
         ? html`${text(v)} <span class="tag warn" title=${row.retrying.nextAt ? `Runs again ${relative(row.retrying.nextAt)}` : 'Runs again when a cluster takes it'}>retrying</span>`
         : text(v);
     case 'shortResult':
+    case 'args':
       return html`<span class="short" title=${text(v)}>${text(v)}</span>`;
     default:
       return text(v);

@@ -7,7 +7,7 @@ import { html } from 'htm/preact';
 import { ErrorBox } from './detail.js';
 import { query } from '../lib/api.js';
 import { useData } from '../lib/data.js';
-import { num, plural, text } from '../lib/format.js';
+import { label, num, plural, text } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import { styles } from '../lib/styles.js';
 import { localTime, relative, Time } from '../lib/time.js';
@@ -64,4 +64,23 @@ export function Elsewhere({ page, q }) {
   const { data, stale } = useData(`find${query({ q })}`, { live: false });
   const found = /** @type {{ page: string, id: string | number }[]} */ ((!stale && data?.found) || []).filter((f) => f.page !== page);
   return found.length > 0 && html`<p class="elsewhere">Not in ${titleOf(page)}: it is in ${found.map((f, i) => html`${i ? ', ' : ''}<a href=${f.page === 'clusters' ? href([f.page]) : href([f.page, String(f.id)])}>${titleOf(f.page)}</a>`)}.</p>`;
+}
+
+/**
+ * The list's optional columns, each a checkbox: what this browser shows on the page, remembered
+ * per page (the list reads it back when it is drawn).
+ * @param {{ page: string, optional: { columns: string[] }, chosen: string[], choose: (chosen: string[]) => void }} props
+ */
+export function ColumnMenu({ page, optional, chosen, choose }) {
+  /** @param {string} c @param {boolean} on */
+  const set = (c, on) => {
+    const next = optional.columns.filter((x) => (x === c ? on : chosen.includes(x)));
+    choose(next);
+    try {
+      localStorage.setItem(`ormq-admin-columns:${page}`, JSON.stringify(next));
+    } catch {}
+  };
+  return html`<fieldset class="column-menu"><legend>Optional columns</legend>
+    ${optional.columns.map((c) => html`<label><input type="checkbox" checked=${chosen.includes(c)} onChange=${(/** @type {any} */ e) => set(c, e.currentTarget.checked)} /> ${label(c)}</label>`)}
+  </fieldset>`;
 }

@@ -5,7 +5,7 @@
  */
 import { html } from 'htm/preact';
 import { ListPage } from '../components/list.js';
-import { failedFilters, lazy, missingOn, taskCell } from '../components/task.js';
+import { failedFilters, lazy, missingOn, optionalTaskColumns, taskCell } from '../components/task.js';
 import { href } from '../lib/router.js';
 
 const title = 'Failed tasks';
@@ -21,5 +21,5 @@ export function Failed({ meta, route }) {
   const tools = html`<a class="view-switch" href=${href(['failed'], new URLSearchParams([...route.params, ['view', 'groups']]))}>Group by cause</a>`;
   return html`<${ListPage} page="failed" meta=${meta} route=${route} title=${title} one=${one} many=${many}
     searchHint="name, func, group, error or task id" filters=${failedFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
-    tools=${tools} missing=${missingOn('failed')} />`;
+    tools=${tools} missing=${missingOn('failed')} optional=${optionalTaskColumns} />`;
 }

@@ -1,7 +1,7 @@
 /** Successful tasks: finished tasks with success = true. */
 import { html } from 'htm/preact';
 import { ListPage } from '../components/list.js';
-import { missingOn, taskCell, taskFilters } from '../components/task.js';
+import { missingOn, optionalTaskColumns, taskCell, taskFilters } from '../components/task.js';
 import { num } from '../lib/format.js';
 
 const title = 'Successful tasks';
@@ -20,5 +20,5 @@ function saveLimitNote(limit) {
 export function Successful({ meta, route }) {
   return html`<${ListPage} page="successful" meta=${meta} route=${route} title=${title} one=${one} many=${many}
     searchHint="name, func, group or task id" filters=${taskFilters} cell=${taskCell} rowName=${(/** @type {any} */ r) => r.name}
-    intro=${saveLimitNote(meta.saveLimit)} missing=${missingOn('successful')} />`;
+    intro=${saveLimitNote(meta.saveLimit)} missing=${missingOn('successful')} optional=${optionalTaskColumns} />`;
 }

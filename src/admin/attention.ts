@@ -5,10 +5,10 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../liveness.js';
-import { listCount } from './list.js';
+import { listCount } from './count.js';
 import type { PageId, ViewPageId } from './options.js';
 import { isListPage, type Page, type PageModule, type RequestContext } from './page.js';
-import { DRIFT_FIELDS, queuedKeys } from './pages/clusters.js';
+import { DRIFT_FIELDS, queuedKeys } from './keys.js';
 import { db } from '../db/run.js';
 
 type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
@@ -41,14 +41,19 @@ async function notResponding(em: SqlEntityManager): Promise<AttentionItem | null
   const rows = await db(em).query(
     `select id, name, host, pid, heartbeat, count(*) over () as n from ormq_cluster c where not (${responding('c')}) order by heartbeat desc limit ${NAMED}`,
   );
+  return onClusters(rows, 'not_responding', 'Restart the process or let its row go; the packages it held are stuck until released', (r) => ({
+    id: String(r.id).trim(),
+    name: r.name,
+    host: r.host,
+    pid: Number(r.pid),
+    lastSeen: isoOf(r.heartbeat),
+  }));
+}
+
+/** An item shown on the Clusters page, from rows naming the first few, each carrying the total as `n`; null when there are none. */
+function onClusters(rows: Record<string, unknown>[], kind: AttentionKind, action: string, item: (r: Record<string, unknown>) => Record<string, unknown>): AttentionItem | null {
   if (!rows.length) return null;
-  return {
-    kind: 'not_responding',
-    count: Number(rows[0]!.n),
-    link: { page: 'clusters', query: {} },
-    action: 'Restart the process or let its row go; the packages it held are stuck until released',
-    items: rows.map((r) => ({ id: String(r.id).trim(), name: r.name, host: r.host, pid: Number(r.pid), lastSeen: isoOf(r.heartbeat) })),
-  };
+  return { kind, count: Number(rows[0]!.n), link: { page: 'clusters', query: {} }, action, items: rows.map(item) };
 }
 
 /**
@@ -61,15 +66,14 @@ async function notResponding(em: SqlEntityManager): Promise<AttentionItem | null
 async function stuck(ctx: RequestContext, queued: Page): Promise<AttentionItem | null> {
   const [dead] = await db(ctx.em).query(`select exists (select 1 from ormq_cluster c where not (${responding('c')})) as any`);
   if (!dead?.any) return null;
-  const count = await listCount(ctx.em, queued.table, queued.where({ stuck: 'yes' }, ctx));
+  return counted(ctx, queued, { stuck: 'yes' }, 'stuck', 'Release them, so that a live cluster of their key runs them');
+}
+
+/** An item of the rows of a list page under `filter`, linked to that list; null when there are none. */
+async function counted(ctx: RequestContext, page: Page, filter: Record<string, string>, kind: AttentionKind, action: string): Promise<AttentionItem | null> {
+  const count = await listCount(ctx.em, page.table, page.where(filter, ctx));
   if (!count.value) return null;
-  return {
-    kind: 'stuck',
-    count: count.value,
-    ...(count.estimated && { estimated: true as const }),
-    link: { page: 'queued', query: { stuck: 'yes' } },
-    action: 'Release them, so that a live cluster of their key runs them',
-  };
+  return { kind, count: count.value, ...(count.estimated && { estimated: true as const }), link: { page: page.id, query: filter }, action };
 }
 
 /** Funcs whose attempts in the last hour failed at FAILING_RATE or more, from the minute rollups. */
@@ -163,26 +167,11 @@ async function drift(em: SqlEntityManager): Promise<AttentionItem | null> {
        from ormq_cluster c where ${responding('c')} and config is not null
        group by name having ${DRIFT_FIELDS.map(differs).join(' or ')} order by name limit ${NAMED}`,
   );
-  if (!rows.length) return null;
-  return {
-    kind: 'drift',
-    count: Number(rows[0]!.n),
-    link: { page: 'clusters', query: {} },
-    action: 'Start every process of a key with the same options; the Clusters page shows what each one runs with',
-    items: rows.map((r) => ({ key: r.name, processes: Number(r.processes), fields: DRIFT_FIELDS.filter((f) => r[f] === true) })),
-  };
-}
-
-async function retrying(ctx: RequestContext, failed: Page): Promise<AttentionItem | null> {
-  const count = await listCount(ctx.em, failed.table, failed.where({ state: 'retrying' }, ctx));
-  if (!count.value) return null;
-  return {
-    kind: 'retrying',
-    count: count.value,
-    ...(count.estimated && { estimated: true as const }),
-    link: { page: 'failed', query: { state: 'retrying' } },
-    action: 'They run again when their retry comes; resubmit or delete them to stop waiting',
-  };
+  return onClusters(rows, 'drift', 'Start every process of a key with the same options; the Clusters page shows what each one runs with', (r) => ({
+    key: r.name,
+    processes: Number(r.processes),
+    fields: DRIFT_FIELDS.filter((f) => r[f] === true),
+  }));
 }
 
 /** The items the caller may see, worst first. */
@@ -203,7 +192,7 @@ export async function attention(ctx: RequestContext, pages: readonly PageModule[
     const { item, paused } = await pausedWaiting(ctx.em);
     items.push(await slowWait(ctx, Number(r!.ms), paused, seesQueued), item);
   }
-  if (seesFailed) items.push(await retrying(ctx, failed));
+  if (seesFailed) items.push(await counted(ctx, failed, { state: 'retrying' }, 'retrying', 'They run again when their retry comes; resubmit or delete them to stop waiting'));
   if (clusters) items.push(await drift(ctx.em));
   return items.filter((i): i is AttentionItem => i !== null);
 }

@@ -3,6 +3,7 @@
  * page can say where the thing is. Only pages the caller may view are asked.
  */
 import { badRequest } from './http.js';
+import { taskIdOf } from './task-query.js';
 import type { PageId } from './options.js';
 import type { RequestContext, Route } from './page.js';
 import { db } from '../db/run.js';
@@ -34,7 +35,7 @@ async function find(ctx: RequestContext, q: string): Promise<Found[]> {
        union all (select id, name from ormq_task where name = ? and success = ? order by stopped desc, id desc limit 1) limit 1`,
       [taskId ?? '', success, q, success],
     );
-    for (const r of rows) found.push({ page, id: String(r.id).trim(), name: r.name as string });
+    for (const r of rows) found.push({ page, id: taskIdOf(r), name: r.name as string });
   }
   if (await ctx.can('queued', 'view')) {
     const rows = await db(em).query(

@@ -7,7 +7,7 @@
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import type { RequestContext, Route } from './page.js';
-import { queuedKeys, servedKeys } from './pages/clusters.js';
+import { queuedKeys, servedKeys } from './keys.js';
 import { PAUSE_IN_FORCE } from '../control.js';
 import { db } from '../db/run.js';
 

@@ -1,88 +1,14 @@
 /**
- * What the four lists share: filters as SQL, keyset cursors and counts that stay cheap at a million
- * rows. Large JSON fields of a detail are fields.ts.
+ * What the four lists share: keyset cursors and pages, distinct filter values and times as the API
+ * sends them. Their filters as SQL are filters.ts, their counts count.ts, large JSON fields of a
+ * detail fields.ts.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest } from './http.js';
 import { date } from '../rows.js';
-import { daysInMonth } from '../time.js';
+import { pageCount, planStatements, readPlanned, type Count, type Planned } from './count.js';
+import { isInstant, parseLimit, Where } from './filters.js';
 import { db, type Statement } from '../db/run.js';
-
-/** A WHERE clause under construction: SQL fragments with `?` placeholders and their values. */
-export class Where {
-  readonly clauses: string[] = [];
-  readonly params: unknown[] = [];
-  /** A substring search is among the clauses: each candidate row costs a recheck, so counting is capped lower. */
-  searching = false;
-  add(sql: string, ...params: unknown[]): this {
-    this.clauses.push(sql);
-    this.params.push(...params);
-    return this;
-  }
-  /** A substring-search clause (ILIKE '%…%'). */
-  search(sql: string, ...params: unknown[]): this {
-    this.searching = true;
-    return this.add(sql, ...params);
-  }
-  and(other: Where): Where {
-    const w = new Where();
-    w.clauses.push(...this.clauses, ...other.clauses);
-    w.params.push(...this.params, ...other.params);
-    w.searching = this.searching || other.searching;
-    return w;
-  }
-  get sql(): string {
-    return this.clauses.length ? `where ${this.clauses.join(' and ')}` : '';
-  }
-}
-
-/** `%`, `_` and `\` typed in a search box are literal; `\` is ILIKE's default escape character. */
-export function likePattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
-
-/** Reads one optional text filter from a list query or an "all matching" filter object. */
-export function textFilter(filter: Record<string, unknown>, name: string, max = 256): string | null {
-  const v = filter[name];
-  if (v === undefined || v === null || v === '') return null;
-  if (typeof v !== 'string') throw badRequest(`${name} must be text`, { [name]: 'must be text' });
-  if (v.length > max) throw badRequest(`${name} is too long`, { [name]: `must be at most ${max} characters` });
-  return v;
-}
-
-const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
-
-/**
- * An instant PostgreSQL reads as written, checked field by field: Date.parse takes 30 February,
- * year 0 and +23:00, where the database has no year 0, no day past its month's end and offsets up
- * to ±15:59. One anchored pattern without nested repetition: linear in the input.
- */
-function isInstant(v: string): boolean {
-  const m = ISO_INSTANT.exec(v);
-  if (!m) return false;
-  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
-  return (
-    year! >= 1 && month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth(year!, month!) &&
-    hour! <= 23 && minute! <= 59 && second! <= 59 && offsetHour! <= 15 && offsetMinute! <= 59
-  );
-}
-
-/** Reads one optional instant (ISO 8601 with a zone) from a list query or a filter object. */
-export function timeFilter(filter: Record<string, unknown>, name: string): string | null {
-  const v = filter[name];
-  if (v === undefined || v === null || v === '') return null;
-  if (typeof v !== 'string' || !isInstant(v)) {
-    throw badRequest(`${name} must be an ISO 8601 date and time with a zone, e.g. 2024-05-01T12:00:00Z`, { [name]: 'must be an ISO 8601 date and time with a zone' });
-  }
-  return v;
-}
-
-export function parseLimit(raw: string | undefined): number {
-  if (raw === undefined || raw === '') return 50;
-  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 500) throw badRequest('limit must be a whole number from 1 to 500', { limit: 'must be between 1 and 500' });
-  return n;
-}
 
 /**
  * A list's order, which is also its cursor: newest first for tasks (stopped, id) and queued
@@ -144,104 +70,6 @@ export function afterCursor(k: Keyset, cursor: Cursor | null, alias = ''): Where
   if (k.time) w.add(`(${alias}${k.time}, ${alias}${k.id}) ${op} (?::timestamptz, ?${idCast})`, cursor[0], cursor[1]);
   else w.add(`${alias}${k.id} ${op} ?${idCast}`, cursor[0]);
   return w;
-}
-
-export interface Count {
-  value: number;
-  estimated: boolean;
-}
-
-/** Counting up to this many rows exactly costs a few ms on an index; beyond it a count is estimated. */
-const EXACT_CAP = 10_000;
-/**
- * A search's matches are found through the trigram index and each is rechecked in the table:
- * counting 10,000 of them took 55-60 ms at 1M tasks, 1,000 a tenth of that (bench/admin.ts).
- */
-const SEARCH_CAP = 1_000;
-/** Below this many rows in the table even a full count is cheap. */
-const SMALL_TABLE = 100_000;
-/**
- * A planner estimate this many times the cap is trusted without counting: counting would read at
- * least the cap's worth of matching rows only to conclude "more than that". At 1M tasks that
- * capped count was most of an unfiltered list's database time (bench/admin.ts).
- */
-const TRUSTED_ESTIMATE = 5;
-
-/** What a count decides by: the table's size and the planner's estimate of the rows matching a filter. */
-export interface Planned {
-  tableRows: number;
-  estimate: number;
-  /** The exact count of this `where`, when the page's own query collected every match. */
-  matched?: number;
-}
-
-/**
- * The statements `readPlanned` reads a `Planned` from: the table's size in pg_class and one plan of
- * `where` (nothing read). They go with whatever else a page sends in the same round trip.
- */
-export function planStatements(table: string, where: Where): Statement[] {
-  return [
-    // The name is one of ormq's own (never input), inlined so that it is qualified with the host's schema.
-    [`select reltuples::bigint as n, pg_relation_size(oid) as bytes from pg_class where oid = to_regclass('${table}')`],
-    [`explain (format json) select 1 from ${table} ${where.sql}`, where.params],
-  ];
-}
-
-export function readPlanned([size, plan]: Record<string, unknown>[][]): Planned {
-  const n = Number(size?.[0]?.n ?? -1);
-  // -1: never analysed. Judge by size on disk then, at roughly 200 bytes a row.
-  const tableRows = n >= 0 ? n : Math.floor(Number(size?.[0]?.bytes ?? 0) / 200);
-  const raw = plan?.[0]?.['QUERY PLAN'];
-  const parsed = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan?: { 'Plan Rows'?: number } }[];
-  return { tableRows, estimate: Math.round(parsed?.[0]?.Plan?.['Plan Rows'] ?? 0) };
-}
-
-/** The table's size and the planner's estimate for `where`, in one round trip on the admin's reads. */
-async function planned(em: SqlEntityManager, table: string, where: Where): Promise<Planned> {
-  return readPlanned(await db(em).all(planStatements(table, where)));
-}
-
-async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {
-  const rows = await em.execute(`select count(*) as n from ${from} ${where.sql}`, where.params);
-  return Number(rows[0]!.n);
-}
-
-async function cappedCount(em: SqlEntityManager, table: string, where: Where, cap: number): Promise<number> {
-  const rows = await em.execute(`select count(*) as n from (select 1 from ${table} ${where.sql} limit ${cap + 1}) s`, where.params);
-  return Number(rows[0]!.n);
-}
-
-/**
- * A list's count: exact when that is cheap (few matches, or a small table), otherwise the
- * planner's estimate, marked as such. Never an unbounded COUNT(*) over a large table. `known` is
- * the table's size and the estimate for this very `where` when the caller has already asked.
- */
-export async function listCount(em: SqlEntityManager, table: string, where: Where, known?: Planned): Promise<Count> {
-  if (known?.matched !== undefined) return { value: known.matched, estimated: false };
-  const cap = where.searching ? SEARCH_CAP : EXACT_CAP;
-  const { tableRows, estimate } = known ?? (await planned(em, table, where));
-  if (tableRows < SMALL_TABLE) {
-    const n = await cappedCount(em, table, where, EXACT_CAP);
-    return { value: n <= EXACT_CAP ? n : await exactCount(em, table, where), estimated: false };
-  }
-  if (estimate >= TRUSTED_ESTIMATE * cap) return { value: estimate, estimated: true };
-  const n = await cappedCount(em, table, where, cap);
-  if (n <= cap) return { value: n, estimated: false };
-  return { value: Math.max(estimate, cap + 1), estimated: true };
-}
-
-/**
- * The count of a list page: a first page that is not full holds every match, so its length is
- * the exact count and no counting query is needed.
- */
-async function pageCount(
-  em: SqlEntityManager,
-  table: string,
-  where: Where,
-  page: { firstPage: boolean; more: boolean; rows: number; planned?: Planned },
-): Promise<Count> {
-  if (page.firstPage && !page.more) return { value: page.rows, estimated: false };
-  return listCount(em, table, where, page.planned);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { attention, type AttentionItem } from './attention.js';
-import { listCount, type Count } from './list.js';
+import { listCount, type Count } from './count.js';
 import type { ListPageId } from './options.js';
 import { isListPage, type PageModule, type RequestContext } from './page.js';
 import { db } from '../db/run.js';

@@ -5,7 +5,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { badRequest, isPlainObject, notFound } from './http.js';
-import { afterCursor, cursorOf, listCount, orderBy, parseCursor, keyColumn, Where, type Count, type Keyset } from './list.js';
+import { listCount, type Count } from './count.js';
+import { Where } from './filters.js';
+import { afterCursor, cursorOf, orderBy, parseCursor, keyColumn, type Keyset } from './list.js';
 import type { Truncated } from './fields.js';
 import { writeLog, type LogEntry } from './log.js';
 import type { PageId, ResolvedOptions, ViewPageId } from './options.js';
@@ -145,6 +147,21 @@ export interface Route {
    */
   database?: false;
   run(ctx: RequestContext, input: RouteInput): Promise<{ status: number; body: unknown }>;
+}
+
+/**
+ * The GET route of a page that is one view: the request read by `parse` (a 400 naming what is wrong)
+ * before any database work, then `read` under the admin's statement timeout.
+ */
+export function viewRoute<Q>(page: PageId | ViewPageId, parse: (input: RouteInput) => Q, read: (ctx: RequestContext, q: Q) => Promise<unknown>): Route {
+  return {
+    method: 'GET',
+    access: { page, action: 'view' },
+    async run(ctx, input) {
+      const q = parse(input);
+      return { status: 200, body: await ctx.read((x) => read(x, q)) };
+    },
+  };
 }
 
 /** Rows per transaction: long enough to be quick, short enough not to hold locks for long. */

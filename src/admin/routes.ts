@@ -4,7 +4,7 @@
  * The handler only matches a path in it; no route is known to it by name.
  */
 import { HttpError, notFound } from './http.js';
-import { listCount } from './list.js';
+import { listCount } from './count.js';
 import { history, type HistoryEntry } from './log.js';
 import { isListPage, runAction, type Page, type PageModule, type RequestContext, type Route } from './page.js';
 import { db } from '../db/run.js';

@@ -2,7 +2,8 @@
  * Substring search as SQL for the task lists: the condition the trigram index answers, and the
  * same match checked row by row where rows are read without it.
  */
-import { likePattern, orderBy, type Keyset, type Where } from './list.js';
+import { likePattern, type Where } from './filters.js';
+import { orderBy, type Keyset } from './list.js';
 import type { Statement } from '../db/run.js';
 
 /** The runs of letters and digits of a term that the trigram index can look up: 3 or more long. */
@@ -113,6 +114,20 @@ const trigramsOf = (value: string): Set<string> => {
   return found;
 };
 
+/**
+ * The trigram pg_trgm indexes at the end of a word (its last two characters and a blank, "42 " for
+ * "user42"): an ILIKE pattern asks for it where the word is followed by a character that is not a
+ * letter or digit ("%42@%").
+ */
+const endOf = (word: string) => `${Array.from(word.toLowerCase()).slice(-2).join('')} `;
+
+/** What the sample counts a value as holding: its trigrams, and the end of each of its words. */
+const sampled = (value: string): Set<string> => {
+  const found = trigramsOf(value);
+  for (const word of value.match(/[\p{L}\p{N}]{2,}/gu) ?? []) found.add(endOf(word));
+  return found;
+};
+
 /** The samples read by `sampleStatement`, by the SQL names the search uses. */
 export function readSamples(rows: Record<string, unknown>[], columns: string[]): Map<string, ColumnSample> {
   const found = new Map<string, ColumnSample>();
@@ -121,7 +136,7 @@ export function readSamples(rows: Record<string, unknown>[], columns: string[]):
     if (!r) continue;
     const shares = new Map<string, number>();
     const add = (value: string, share: number) => {
-      for (const t of trigramsOf(value)) shares.set(t, (shares.get(t) ?? 0) + share);
+      for (const t of sampled(value)) shares.set(t, (shares.get(t) ?? 0) + share);
     };
     const common = (r.common as string[] | null) ?? [];
     const commonShares = ((r.shares as number[] | null) ?? []).map(Number);
@@ -136,6 +151,13 @@ export function readSamples(rows: Record<string, unknown>[], columns: string[]):
 
 /** A part whose share is above this is not worth its posting list: it rules out too few rows. */
 const COMMON_PART = 0.5;
+/**
+ * A word's end is looked up beside its rarest trigram when at most this share of rows holds it.
+ * Values made of common words with a unique part ("user42@example.com") are found through it:
+ * "r42" is in 11,111 of 1M args, "r42" with the end "42 " in 310 (EXPLAIN ANALYZE, bench/admin.ts's
+ * args). Each part asked costs the index its posting list: an end in more rows is left out.
+ */
+const RARE_END = 0.05;
 
 /**
  * Per column, the parts of a term of several words to look up through the trigram index: for each
@@ -147,6 +169,13 @@ const COMMON_PART = 0.5;
  * read 1,055 index pages in 37 ms and left 2,107 rows to check, 46 ms in all; the rarest of each
  * word ("amb", "lot") read 231 pages in 12 ms and left 4,107 rows, 22 ms in all.
  *
+ * A word followed in the term by a character that is not a letter or digit has a known end, which
+ * the index holds as a trigram of its own (`endOf`): it is asked too where it is rare (RARE_END).
+ * Words common on their own make a rare whole where they meet ("user42@example.com": each of
+ * "user", "example" and "com" is in every row); the end narrows what the rarest trigram alone
+ * leaves to check in the table. A word's start is not used: its pattern would also ask for the
+ * blank-led trigram of its first letter, in every word that begins with it.
+ *
  * A part keeps the case it was typed in: ILIKE lowers it as PostgreSQL lowers the column, which is
  * not always as JavaScript does (the database's locale). Only a word of ASCII letters and digits is
  * cut into trigrams; another stays whole, since lowering can depend on a letter's neighbours (a
@@ -155,22 +184,33 @@ const COMMON_PART = 0.5;
  */
 export function narrowParts(text: string, samples: Map<string, ColumnSample>): Map<string, string[]> {
   const words = searchWords(text);
+  // the character after a word of ASCII letters and digits, where it is ASCII and neither
+  const after = new Map<string, string>();
+  for (const m of text.matchAll(/[\p{L}\p{N}]+/gu)) {
+    const next = text[m.index + m[0].length];
+    if (/^[A-Za-z0-9]+$/.test(m[0]) && next !== undefined && /^[\x00-\x7f]$/.test(next) && !/[A-Za-z0-9]/.test(next) && !after.has(m[0])) after.set(m[0], next);
+  }
   const parts = new Map<string, string[]>();
   for (const [column, sample] of samples) {
     const shareOf = (part: string) => sample.shares.get(part.toLowerCase()) ?? 0;
     const rarest = words.map((word) => {
-      if (!/^[A-Za-z0-9]+$/.test(word)) return { part: word, share: Math.min(...[...trigramsOf(word)].map(shareOf)) };
+      if (!/^[A-Za-z0-9]+$/.test(word)) return { parts: [word], share: Math.min(...[...trigramsOf(word)].map(shareOf)) };
       let best = { part: word, share: Infinity };
       for (let i = 0; i + 3 <= word.length; i++) {
         const part = word.slice(i, i + 3);
         const share = shareOf(part);
         if (share < best.share) best = { part, share };
       }
-      return best;
+      const next = after.get(word);
+      const end = next === undefined ? Infinity : shareOf(endOf(word));
+      if (end > RARE_END) return { parts: [best.part], share: best.share };
+      // one pattern where the rarest trigram is the word's last: "r42@" asks for "r42" and "42 "
+      if (best.share > COMMON_PART) return { parts: [word.slice(-2) + next], share: end };
+      return { parts: word.endsWith(best.part) ? [best.part + next] : [best.part, word.slice(-2) + next], share: Math.min(best.share, end) };
     });
     const kept = rarest.filter((r) => r.share <= COMMON_PART);
     const chosen = kept.length ? kept : [rarest.reduce((a, b) => (b.share < a.share ? b : a))];
-    parts.set(column, [...new Set(chosen.map((r) => r.part))]);
+    parts.set(column, [...new Set(chosen.flatMap((r) => r.parts))]);
   }
   return parts;
 }

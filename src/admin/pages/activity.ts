@@ -4,7 +4,7 @@
  */
 import { badRequest } from '../http.js';
 import { PAGE_ACTIONS, PAGE_IDS, type PageId } from '../options.js';
-import type { PageModule, RequestContext } from '../page.js';
+import { viewRoute, type PageModule, type RequestContext } from '../page.js';
 import { visibleHistory } from '../routes.js';
 import { db } from '../../db/run.js';
 
@@ -63,14 +63,5 @@ async function activity(ctx: RequestContext, q: ActivityQuery) {
 export const activityPage: PageModule = {
   id: 'activity',
   labels: {},
-  routes: {
-    '': {
-      method: 'GET',
-      access: { page: 'activity', action: 'view' },
-      async run(ctx, { query }) {
-        const q = parseActivityQuery(query);
-        return { status: 200, body: await ctx.read((x) => activity(x, q)) };
-      },
-    },
-  },
+  routes: { '': viewRoute('activity', ({ query }) => parseActivityQuery(query), activity) },
 };

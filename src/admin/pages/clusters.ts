@@ -1,49 +1,22 @@
 /**
  * Clusters: every cluster process from its heartbeat row, with its running tasks, and every queue
- * key with its backlog, the clusters serving it and whether it is paused. Actions: pause and resume
- * a key (until resumed, or for a while), stop one running task (its cluster aborts the task's
- * signal), and forget a process that stopped answering or release the packages it held.
+ * key with its backlog, the clusters serving it and whether it is paused. Its actions are in
+ * cluster-actions.ts.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { checkKey, PAUSE_IN_FORCE, pauseKey, resumeKey, sendControl } from '../../control.js';
-import { wakeKeys } from '../../producer.js';
+import { PAUSE_IN_FORCE } from '../../control.js';
 import { MISSED_BEATS, responding } from '../../liveness.js';
-import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
-import { writeLog } from '../log.js';
-import type { PageModule, RequestContext, Route } from '../page.js';
+import { isPlainObject } from '../http.js';
+import { DRIFT_FIELDS, queuedKeys, ROW_CAP } from '../keys.js';
+import { viewRoute, type PageModule, type RequestContext } from '../page.js';
+import { forget, pausing, release, stop } from './cluster-actions.js';
 
 type Row = Record<string, unknown>;
 
 /** Packages of one key counted before the count says "at least". */
 const COUNT_CAP = 10_000;
-/** More processes or keys than anyone reads on one page; the rest are left off and said to be. */
-const ROW_CAP = 500;
 
 type ClusterState = 'running' | 'stopping' | 'not responding';
-
-/**
- * Packages of one key looked at, oldest first, for one that waits. Locked ones (running, or stuck in
- * a process that died) come first in the claim's order, and the walk read them all: 130 ms per key
- * at 300k stuck packages, for every health probe.
- */
-const WAIT_WALK = 1_000;
-
-/**
- * Each queue key with packages, from a skip scan of ormq_queued_claim_idx (one index probe per key,
- * not a read of the queue), and the oldest waiting package of each: the first free one among the
- * key's first WAIT_WALK; when all of those are locked, the key's first package (whatever it waits
- * behind has waited at least as long).
- */
-const QUEUED_KEYS = `with recursive k as (
-    (select key from ormq_queued order by key limit 1)
-    union all
-    select (select q.key from ormq_queued q where q.key > k.key order by q.key limit 1) from k where k.key is not null)
-  select k.key, coalesce(
-      (select payload->>'enqueued' from (select lock, payload from ormq_queued q where q.key = k.key order by id limit ${WAIT_WALK}) w where w.lock is null limit 1),
-      (select payload->>'enqueued' from ormq_queued q where q.key = k.key
-          and exists (select 1 from ormq_queued q2 where q2.key = k.key order by id offset ${WAIT_WALK - 1} limit 1)
-        order by id limit 1)) as enqueued
-  from k where k.key is not null limit ${ROW_CAP + 1}`;
 
 /**
  * Of each key in $1 (a JSON array): its waiting packages, and its claimed ones by the process that
@@ -59,31 +32,8 @@ const CLUSTERS = `select id, name, host, pid, state, workers, busy, done, failed
     extract(epoch from now() - heartbeat) * 1000 as age
   from ormq_cluster order by name, started desc limit ${ROW_CAP + 1}`;
 
-/** The options the processes of one key should agree on: a difference is flagged as drift. */
-export const DRIFT_FIELDS = ['saveLimit', 'retry', 'timeout', 'maxAttempts'] as const;
 /** What each process shows of its configuration. */
 const CONFIG_FIELDS = ['workers', ...DRIFT_FIELDS] as const;
-
-interface KeyWait {
-  key: string;
-  /** ms the oldest waiting package has waited; null when none waits (or its enqueued time is unreadable). */
-  oldest: number | null;
-}
-
-/** Queue keys with packages, and how long the oldest waiting one of each has waited. */
-export async function queuedKeys(em: SqlEntityManager, now: number): Promise<KeyWait[]> {
-  const rows = await em.execute(QUEUED_KEYS);
-  return rows.map((r) => {
-    const at = typeof r.enqueued === 'string' ? Date.parse(r.enqueued) : NaN;
-    return { key: r.key as string, oldest: Number.isNaN(at) ? null : Math.max(0, now - at) };
-  });
-}
-
-/** Keys whose clusters claim: a running process that beats. */
-export async function servedKeys(em: SqlEntityManager): Promise<Set<string>> {
-  const rows = await em.execute(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')}`);
-  return new Set(rows.map((r) => r.name as string));
-}
 
 async function dbNow(em: SqlEntityManager): Promise<number> {
   const [r] = await em.execute('select extract(epoch from now()) * 1000 as ms');
@@ -253,138 +203,6 @@ async function view(ctx: RequestContext) {
   };
 }
 
-function keyOf(body: unknown): string {
-  if (!isPlainObject(body)) throw badRequest('Body must be { key: "…" }', { body: 'must be an object' });
-  return checkKey(body.key);
-}
-
-/** "15 min", "1 h", "90 s": a pause's length as the log says it. */
-function lasting(seconds: number): string {
-  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
-  if (seconds % 60 === 0) return `${seconds / 60} min`;
-  return `${seconds} s`;
-}
-
-function pausing(pause: boolean): Route {
-  return {
-    method: 'POST',
-    access: { page: 'clusters', action: pause ? 'pause' : 'resume' },
-    async run(ctx, { body }) {
-      const key = keyOf(body);
-      // `for`: seconds until the pause ends by itself; absent or null: until resumed.
-      const seconds = pause && isPlainObject(body) && body.for !== undefined && body.for !== null ? body.for : undefined;
-      const actor = await ctx.actor();
-      const changed = await ctx.em.transactional(async (em) => {
-        const tx = em as SqlEntityManager;
-        const done = pause ? await pauseKey(tx, key, { for: seconds as number | undefined, by: actor }) : await resumeKey(tx, key);
-        if (done) {
-          const how = pause ? `Paused queue key ${JSON.stringify(key)}${seconds === undefined ? ' until resumed' : ` for ${lasting(seconds as number)}`}` : `Resumed queue key ${JSON.stringify(key)}`;
-          await writeLog(tx, actor, [{ action: pause ? 'pause' : 'resume', page: 'clusters', objectId: key.slice(0, 64), summary: how }]);
-        }
-        return done;
-      });
-      return { status: 200, body: { key, paused: pause, changed } };
-    },
-  };
-}
-
-const CLUSTER_ID = /^[0-9a-f]{32}$/;
-
-function clusterOf(body: unknown, what: string): string {
-  if (!isPlainObject(body)) throw badRequest(`Body must be { cluster: "…" } to ${what}`, { body: 'must be an object' });
-  if (typeof body.cluster !== 'string' || !CLUSTER_ID.test(body.cluster)) {
-    throw badRequest('Invalid cluster: must be a cluster process id (32 hex digits)', { cluster: 'must be a cluster process id (32 hex digits)' });
-  }
-  return body.cluster;
-}
-
-const who = (r: Row) => `${JSON.stringify(r.name)} (${r.host as string} pid ${r.pid as number})`;
-
-/** The row of a process that stopped answering, locked for the change; 404 when gone, 409 while it answers. */
-async function deadProcess(tx: SqlEntityManager, id: string, what: string): Promise<Row> {
-  const [row] = await tx.execute(`select name, host, pid, ${responding('c')} as alive from ormq_cluster c where id = ? for update`, [id]);
-  if (!row) throw notFound(`No cluster process ${id} (it stopped, or was forgotten)`);
-  if (row.alive) throw new HttpError(409, `Cluster ${who(row)} is responding: stop the process itself rather than ${what} it`);
-  return row;
-}
-
-/** `{ cluster }`: removes the row of a process that stopped answering (the packages it held stay locked until released). */
-const forget: Route = {
-  method: 'POST',
-  access: { page: 'clusters', action: 'forget' },
-  async run(ctx, { body }) {
-    const id = clusterOf(body, 'forget');
-    const actor = await ctx.actor();
-    return ctx.em.transactional(async (em) => {
-      const tx = em as SqlEntityManager;
-      const row = await deadProcess(tx, id, 'forget');
-      await tx.execute('delete from ormq_cluster where id = ?', [id]);
-      await writeLog(tx, actor, [{ action: 'forget', page: 'clusters', objectId: id, summary: `Forgot cluster process ${who(row)}, which had stopped answering` }]);
-      return { status: 200, body: { forgotten: true, cluster: id } };
-    });
-  },
-};
-
-/** `{ cluster }`: releases the packages a process that stopped answering held, so live clusters of its key claim them now. */
-const release: Route = {
-  method: 'POST',
-  access: { page: 'clusters', action: 'release' },
-  async run(ctx, { body }) {
-    const id = clusterOf(body, 'release the packages of');
-    const actor = await ctx.actor();
-    return ctx.em.transactional(async (em) => {
-      const tx = em as SqlEntityManager;
-      const row = await deadProcess(tx, id, 'release the packages of');
-      // Its packages are of its key: the claim index finds them without reading the rest of the queue.
-      const freed = await tx.execute('update ormq_queued set lock = null where key = ? and locked_by = ? and lock is not null returning id', [row.name, id]);
-      if (freed.length) {
-        await wakeKeys(tx, [row.name]);
-        await writeLog(tx, actor, [{ action: 'release', page: 'clusters', objectId: id, summary: `Released ${freed.length} package${freed.length === 1 ? '' : 's'} held by cluster process ${who(row)}` }]);
-      }
-      return { status: 200, body: { released: freed.length, cluster: id } };
-    });
-  },
-};
-
-/**
- * `{ cluster, package }`: asks the process running that package to stop it. The claim is checked as
- * it is now, not as the last heartbeat saw it: a package already gone finished before the stop
- * arrived (200, nothing asked); one the process no longer holds is a 409.
- */
-const stop: Route = {
-  method: 'POST',
-  access: { page: 'clusters', action: 'stop' },
-  async run(ctx, { body }) {
-    if (!isPlainObject(body)) throw badRequest('Body must be { cluster: "…", package: N }', { body: 'must be an object' });
-    const fields: Record<string, string> = {};
-    const cluster = typeof body.cluster === 'string' && CLUSTER_ID.test(body.cluster) ? body.cluster : null;
-    const pkg = Number.isSafeInteger(body.package) && (body.package as number) > 0 ? (body.package as number) : null;
-    if (cluster === null) fields.cluster = 'must be a cluster process id (32 hex digits)';
-    if (pkg === null) fields.package = 'must be a queued package id';
-    if (cluster === null || pkg === null) throw badRequest(`Invalid stop request: ${Object.entries(fields).map(([f, m]) => `${f} ${m}`).join('; ')}`, fields);
-    const actor = await ctx.actor();
-    return ctx.em.transactional(async (em) => {
-      const tx = em as SqlEntityManager;
-      const [row] = await tx.execute(`select name, host, pid, ${responding('c')} as alive from ormq_cluster c where c.id = ?`, [cluster]);
-      if (!row) throw notFound(`No cluster process ${cluster} (it stopped, or was pruned)`);
-      const [held] = await tx.execute(
-        `select lock is not null and locked_by = ? as mine, left(payload->>'name', 100) as name, payload->>'id' as task_id from ormq_queued where id = ?`,
-        [cluster, pkg],
-      );
-      if (!held) return { status: 200, body: { requested: false, finished: true, package: pkg, cluster, message: `Package ${pkg} finished before the stop arrived` } };
-      if (!held.mine) throw new HttpError(409, `Package ${pkg} is no longer held by cluster ${who(row)}: it was released, or another process claimed it`);
-      if (!row.alive) throw new HttpError(409, `Cluster ${who(row)} is not responding: it cannot stop the task; release its packages instead`);
-      await sendControl(tx, { op: 'stop', cluster, package: pkg, ...(actor ? { by: actor.slice(0, 150) } : {}) });
-      const name = JSON.stringify(held.name ?? held.task_id ?? pkg);
-      await writeLog(tx, actor, [
-        // Under the task's id: the stop shows in the history of the task it failed.
-        { action: 'stop', page: 'clusters', objectId: typeof held.task_id === 'string' ? held.task_id.slice(0, 64) : pkg, summary: `Asked cluster ${who(row)} to stop ${name} (package ${pkg})` },
-      ]);
-      return { status: 202, body: { requested: true, package: pkg, cluster } };
-    });
-  },
-};
-
 /** For the overview: cluster processes by heartbeat. */
 async function summary(ctx: RequestContext): Promise<{ running: number; notResponding: number }> {
   const [c] = await ctx.em.execute(`select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`);
@@ -401,7 +219,7 @@ export const clusters: PageModule = {
     release: { label: 'Release its packages', past: 'Released' },
   },
   routes: {
-    '': { method: 'GET', access: { page: 'clusters', action: 'view' }, run: async (ctx) => ({ status: 200, body: await ctx.read(view) }) },
+    '': viewRoute('clusters', () => null, view),
     'actions/pause': pausing(true),
     'actions/resume': pausing(false),
     'actions/stop': stop,

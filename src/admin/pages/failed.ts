@@ -4,4 +4,4 @@ import { taskPage } from './tasks.js';
  * Failed tasks: view (the error is in `result`), delete, resubmit. Resubmitting enqueues a new task
  * and deletes the failure row in one transaction: either both happen or neither.
  */
-export const failed = taskPage({ id: 'failed', success: false, hourly: 'failure', deleteOnResubmit: true });
+export const failed = taskPage({ id: 'failed' });

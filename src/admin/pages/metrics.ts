@@ -6,8 +6,8 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { addStored, emptyHistogram, percentile } from '../../histogram.js';
 import { badRequest } from '../http.js';
-import { Where } from '../list.js';
-import type { PageModule } from '../page.js';
+import { Where } from '../filters.js';
+import { viewRoute, type PageModule } from '../page.js';
 import { db } from '../../db/run.js';
 
 const MINUTE = 60_000;
@@ -193,14 +193,5 @@ async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new Date()):
 export const metricsPage: PageModule = {
   id: 'metrics',
   labels: {},
-  routes: {
-    '': {
-      method: 'GET',
-      access: { page: 'metrics', action: 'view' },
-      async run(ctx, { search }) {
-        const q = parseMetricsQuery(search);
-        return { status: 200, body: await ctx.read((x) => metrics(x.em, q)) };
-      },
-    },
-  },
+  routes: { '': viewRoute('metrics', ({ search }) => parseMetricsQuery(search), (x, q) => metrics(x.em, q)) },
 };
