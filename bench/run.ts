@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client,enqueue] [-- --settle 60] [-- --reuse]`: benchmarks on
- * real PostgreSQL (DATABASE_URL, or an embedded server started here). Prints a table per section,
- * each with the 1-minute load average before it, and writes bench/results/latest.json. Not part of
- * `npm test`.
+ * `npm run bench [-- --scale 0.1] [-- --only cluster,admin,client,enqueue,scale] [-- --settle 60] [-- --reuse]`:
+ * benchmarks on real PostgreSQL (DATABASE_URL, or an embedded server started here). Prints a table
+ * per section, each with the 1-minute load average before it, and its targets (each a ratio or a
+ * bound read in this run), and writes bench/results/latest.json. The scale run (1–8 cluster
+ * processes) runs only when --only names it. Not part of `npm test`.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../fixtures/embedded-postgres.js';
+import type { Target } from './stats.js';
 
 export interface BenchContext {
   /** A server URL; sections create their own databases on it with `createDatabase`. */
@@ -34,6 +36,8 @@ export interface Section {
   notes: string[];
   /** the 1-minute load average when the measurements began (set by run.ts unless the section does) */
   loadBefore?: number;
+  /** each target's ratio or bound as read in this run */
+  targets?: Target[];
 }
 
 const args = process.argv.slice(2);
@@ -45,12 +49,14 @@ const arg = (name: string) => {
  * The largest scale per section: the admin (and the client, which reuses its seed) go to ten million
  * successes; the cluster stays at its full size, which already takes minutes per system.
  */
-const MAX_SCALE: Record<string, number> = { cluster: 1, admin: 10, client: 10, enqueue: 1 };
+const MAX_SCALE: Record<string, number> = { cluster: 1, admin: 10, client: 10, enqueue: 1, scale: 1 };
+/** sections that run only when --only names them */
+const OPT_IN = ['scale'];
 const scale = Number(arg('scale') ?? 1);
 const only = arg('only')?.split(',');
 const unknown = only?.filter((s) => !(s in MAX_SCALE)) ?? [];
 if (unknown.length) throw new RangeError(`--only: unknown section ${unknown.join(', ')} (the sections are ${Object.keys(MAX_SCALE).join(', ')})`);
-const sections = Object.keys(MAX_SCALE).filter((s) => !only || only.includes(s));
+const sections = Object.keys(MAX_SCALE).filter((s) => (only ? only.includes(s) : !OPT_IN.includes(s)));
 if (!(scale > 0)) throw new RangeError(`--scale must be a number above 0, not ${arg('scale')}`);
 for (const s of sections) {
   if (scale > MAX_SCALE[s]!) {
@@ -119,6 +125,13 @@ function printTable(section: Section): void {
     for (const r of section.rows) console.log(`| ${cols.map((c, i) => cell(r[c]).padEnd(widths[i]!)).join(' | ')} |`);
   }
   for (const n of section.notes) console.log(`\n${n}`);
+  if (section.targets?.length) {
+    console.log('\nTargets (each read in this run):\n');
+    for (const t of section.targets) {
+      const status = t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED';
+      console.log(`- ${t.name}: ${t.value ?? '—'} (target ${t.target}: ${status})${t.detail ? `; ${t.detail}` : ''}`);
+    }
+  }
 }
 
 const results: Record<string, Section> = {};
@@ -140,20 +153,23 @@ try {
 
 const out = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(out, { recursive: true });
-writeFileSync(
-  join(out, 'latest.json'),
-  JSON.stringify(
-    {
-      date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-      database: embedded ? 'embedded PostgreSQL' : 'DATABASE_URL',
-      scale,
-      settleSeconds,
-      results,
-    },
-    null,
-    2,
-  ),
+const written = JSON.stringify(
+  {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    database: embedded ? 'embedded PostgreSQL' : 'DATABASE_URL',
+    scale,
+    settleSeconds,
+    loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+    targets: Object.entries(results).flatMap(([name, r]) => (r.targets ?? []).map((t) => ({ section: name, loadBefore: r.loadBefore, ...t }))),
+    results,
+  },
+  null,
+  2,
 );
-console.log(`\nwrote bench/results/latest.json`);
+// latest.json for the last run; a copy per run, so that `bench/spread.ts` can compare runs' targets.
+const stamp = `run-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+writeFileSync(join(out, 'latest.json'), written);
+writeFileSync(join(out, stamp), written);
+console.log(`\nwrote bench/results/latest.json and bench/results/${stamp}`);
 process.exit(0); // pools of the compared queues keep the event loop alive

@@ -62,12 +62,12 @@ async function planned(em: SqlEntityManager, table: string, where: Where): Promi
 }
 
 async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {
-  const rows = await em.execute(`select count(*) as n from ${from} ${where.sql}`, where.params);
+  const rows = await db(em).query(`select count(*) as n from ${from} ${where.sql}`, where.params);
   return Number(rows[0]!.n);
 }
 
 async function cappedCount(em: SqlEntityManager, table: string, where: Where, cap: number): Promise<number> {
-  const rows = await em.execute(`select count(*) as n from (select 1 from ${table} ${where.sql} limit ${cap + 1}) s`, where.params);
+  const rows = await db(em).query(`select count(*) as n from (select 1 from ${table} ${where.sql} limit ${cap + 1}) s`, where.params);
   return Number(rows[0]!.n);
 }
 

@@ -3,6 +3,7 @@
  * them: which keys have packages and how long each has waited, which are served, and the options
  * their processes should agree on.
  */
+import { db } from '../db/run.js';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../liveness.js';
 
@@ -44,7 +45,7 @@ export interface KeyWait {
 
 /** Queue keys with packages, and how long the oldest waiting one of each has waited. */
 export async function queuedKeys(em: SqlEntityManager, now: number): Promise<KeyWait[]> {
-  const rows = await em.execute(QUEUED_KEYS);
+  const rows = await db(em).query(QUEUED_KEYS);
   return rows.map((r) => {
     const at = typeof r.enqueued === 'string' ? Date.parse(r.enqueued) : NaN;
     return { key: r.key as string, oldest: Number.isNaN(at) ? null : Math.max(0, now - at) };
@@ -53,6 +54,6 @@ export async function queuedKeys(em: SqlEntityManager, now: number): Promise<Key
 
 /** Keys whose clusters claim: a running process that beats. */
 export async function servedKeys(em: SqlEntityManager): Promise<Set<string>> {
-  const rows = await em.execute(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')}`);
+  const rows = await db(em).query(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')}`);
   return new Set(rows.map((r) => r.name as string));
 }

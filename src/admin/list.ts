@@ -125,7 +125,7 @@ export async function distinctValues(
   limit = 100,
 ): Promise<string[]> {
   const scopeSql = scope.clauses.length ? ` and ${scope.clauses.join(' and ')}` : '';
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `with recursive v(x) as (
        (select ${column} from ${table} where ${column} is not null order by ${column} limit 1)
        union all

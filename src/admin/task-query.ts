@@ -179,7 +179,7 @@ const fresh = (c: { at: number } | undefined) => !!c && Date.now() - c.at < SAMP
  * there are more than `cap` (no cap: all of them).
  */
 async function allMatches(o: TaskRowsOptions, where: Where, cap: number | null): Promise<Row[] | null> {
-  const rows = await o.em.execute(
+  const rows = await db(o.em).query(
     `with m as materialized (select id, stopped from ormq_task ${where.sql}),
           c as materialized (select id, stopped from m${cap === null ? '' : ` limit ${cap + 1}`})
      select (select count(*) from c) as matched, ${listed(o)}
@@ -258,7 +258,7 @@ async function searchPage(o: TaskRowsOptions, s: SubstringPage): Promise<{ rows:
     const rows = await allMatches(o, collect, RARE_MATCHES);
     if (rows) return { rows, planned: collected(rows) };
   }
-  const recent = await em.execute(
+  const recent = await db(em).query(
     `select ${listed(o)} from (select * from ormq_task ${s.scoped.sql} ${orderBy(KEYSET)} limit ${SEARCH_WINDOW}) t
       where ${s.rows.clauses.join(' and ')} ${orderBy(KEYSET)} limit ${o.limit}`,
     [...s.scoped.params, ...s.rows.params],
@@ -277,7 +277,7 @@ const GROUP_CAP = 100;
  */
 export async function failureGroups(em: SqlEntityManager, where: Where) {
   const w = where.and(new Where().add('error_group is not null'));
-  const rows = await em.execute(
+  const rows = await db(em).query(
     `with g as materialized (
        select error_group, count(*)::int as n, min(stopped) as first, max(stopped) as last,
               count(*) filter (where id in (select (payload->>'id')::char(32) from ormq_queued where linked and payload->>'id' is not null))::int as retrying

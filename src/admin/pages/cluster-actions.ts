@@ -3,6 +3,7 @@
  * running task (its cluster aborts the task's signal), and forget a process that stopped answering
  * or release the packages it held.
  */
+import { db } from '../../db/run.js';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { checkKey, pauseKey, resumeKey, sendControl } from '../../control.js';
 import { wakeKeys } from '../../producer.js';
@@ -77,7 +78,7 @@ function onDeadProcess(
       const actor = await ctx.actor();
       return ctx.em.transactional(async (em) => {
         const tx = em as SqlEntityManager;
-        const [row] = await tx.execute(`select name, host, pid, ${responding('c')} as alive from ormq_cluster c where id = ? for update`, [id]);
+        const [row] = await db(tx).query(`select name, host, pid, ${responding('c')} as alive from ormq_cluster c where id = ? for update`, [id]);
         if (!row) throw notFound(`No cluster process ${id} (it stopped, or was forgotten)`);
         if (row.alive) throw new HttpError(409, `Cluster ${who(row)} is responding: stop the process itself rather than ${what} it`);
         return { status: 200, body: await change(tx, id, row, actor) };
@@ -88,7 +89,7 @@ function onDeadProcess(
 
 /** Removes the row of a process that stopped answering (the packages it held stay locked until released). */
 export const forget = onDeadProcess('forget', 'forget', async (tx, id, row, actor) => {
-  await tx.execute('delete from ormq_cluster where id = ?', [id]);
+  await db(tx).query('delete from ormq_cluster where id = ?', [id]);
   await writeLog(tx, actor, [{ action: 'forget', page: 'clusters', objectId: id, summary: `Forgot cluster process ${who(row)}, which had stopped answering` }]);
   return { forgotten: true, cluster: id };
 });
@@ -96,7 +97,7 @@ export const forget = onDeadProcess('forget', 'forget', async (tx, id, row, acto
 /** Releases the packages a process that stopped answering held, so live clusters of its key claim them now. */
 export const release = onDeadProcess('release', 'release the packages of', async (tx, id, row, actor) => {
   // Its packages are of its key: the claim index finds them without reading the rest of the queue.
-  const freed = await tx.execute('update ormq_queued set lock = null where key = ? and locked_by = ? and lock is not null returning id', [row.name, id]);
+  const freed = await db(tx).query('update ormq_queued set lock = null where key = ? and locked_by = ? and lock is not null returning id', [row.name, id]);
   if (freed.length) {
     await wakeKeys(tx, [row.name as string]);
     await writeLog(tx, actor, [{ action: 'release', page: 'clusters', objectId: id, summary: `Released ${freed.length} package${freed.length === 1 ? '' : 's'} held by cluster process ${who(row)}` }]);
@@ -123,9 +124,9 @@ export const stop: Route = {
     const actor = await ctx.actor();
     return ctx.em.transactional(async (em) => {
       const tx = em as SqlEntityManager;
-      const [row] = await tx.execute(`select name, host, pid, ${responding('c')} as alive from ormq_cluster c where c.id = ?`, [cluster]);
+      const [row] = await db(tx).query(`select name, host, pid, ${responding('c')} as alive from ormq_cluster c where c.id = ?`, [cluster]);
       if (!row) throw notFound(`No cluster process ${cluster} (it stopped, or was pruned)`);
-      const [held] = await tx.execute(
+      const [held] = await db(tx).query(
         `select lock is not null and locked_by = ? as mine, left(payload->>'name', 100) as name, payload->>'id' as task_id from ormq_queued where id = ?`,
         [cluster, pkg],
       );

@@ -3,6 +3,7 @@
  * key with its backlog, the clusters serving it and whether it is paused. Its actions are in
  * cluster-actions.ts.
  */
+import { db } from '../../db/run.js';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { PAUSE_IN_FORCE } from '../../control.js';
 import { MISSED_BEATS, responding } from '../../liveness.js';
@@ -36,7 +37,7 @@ const CLUSTERS = `select id, name, host, pid, state, workers, busy, done, failed
 const CONFIG_FIELDS = ['workers', ...DRIFT_FIELDS] as const;
 
 async function dbNow(em: SqlEntityManager): Promise<number> {
-  const [r] = await em.execute('select extract(epoch from now()) * 1000 as ms');
+  const [r] = await db(em).query('select extract(epoch from now()) * 1000 as ms');
   return Number(r!.ms);
 }
 
@@ -119,18 +120,18 @@ const dead = (c: ClusterRow) => c.state === 'not responding';
 async function view(ctx: RequestContext) {
   const em = ctx.em;
   const now = await dbNow(em);
-  const rows = await em.execute(CLUSTERS);
+  const rows = await db(em).query(CLUSTERS);
   // Problems first: processes that stopped answering, then the rest by key.
   const clusters = rows.slice(0, ROW_CAP).map(toCluster).sort((a, b) => Number(dead(b)) - Number(dead(a)));
   const waits = await queuedKeys(em, now);
   // The first keys in order of each source hold the first keys of their union: no source is read past ROW_CAP + 1.
-  const pausedRows = await em.execute(`select key from ormq_paused_key where ${PAUSE_IN_FORCE} order by key limit ${ROW_CAP + 1}`);
+  const pausedRows = await db(em).query(`select key from ormq_paused_key where ${PAUSE_IN_FORCE} order by key limit ${ROW_CAP + 1}`);
   const names = new Set([...waits.map((w) => w.key), ...clusters.map((c) => c.name), ...pausedRows.map((r) => r.key as string)]);
   const oldest = new Map(waits.map((w) => [w.key, w.oldest]));
   const shown = [...names].sort().slice(0, ROW_CAP);
   // Whether each shown key is paused, asked of it: the database may order keys unlike the sort above.
   // Who paused it: as pauseKey was told, else the admin log's last pause of the key.
-  const pausedShown = await em.execute(
+  const pausedShown = await db(em).query(
     `select p.key, p.at, p.until, coalesce(p.paused_by, l.actor) as paused_by from ormq_paused_key p
        left join lateral (select actor from ormq_admin_log where page = 'clusters' and action = 'pause' and object_id = left(p.key, 64) order by id desc limit 1) l on true
       where p.key in (select jsonb_array_elements_text(?::jsonb)) and ${PAUSE_IN_FORCE}`,
@@ -139,7 +140,7 @@ async function view(ctx: RequestContext) {
   const paused = new Map(pausedShown.map((r) => [r.key as string, r]));
   const byId = new Map(clusters.map((c) => [c.id, c]));
   const counts = new Map<string, { waiting: number; locked: number; running: number; stuck: number; scanned: number }>();
-  for (const r of await em.execute(COUNTS, [JSON.stringify(shown.filter((k) => oldest.has(k)))])) {
+  for (const r of await db(em).query(COUNTS, [JSON.stringify(shown.filter((k) => oldest.has(k)))])) {
     const key = r.key as string;
     const c = counts.get(key) ?? { waiting: 0, locked: 0, running: 0, stuck: 0, scanned: 0 };
     counts.set(key, c);
@@ -205,7 +206,7 @@ async function view(ctx: RequestContext) {
 
 /** For the overview: cluster processes by heartbeat. */
 async function summary(ctx: RequestContext): Promise<{ running: number; notResponding: number }> {
-  const [c] = await ctx.em.execute(`select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`);
+  const [c] = await db(ctx.em).query(`select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`);
   return { running: Number(c!.live), notResponding: Number(c!.n) - Number(c!.live) };
 }
 

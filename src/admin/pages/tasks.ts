@@ -2,6 +2,7 @@
  * Successful and Failed tasks are one table (`success` tells them apart) with the same list, detail,
  * filters and actions; only resubmit differs (a failure row is deleted when it is resubmitted).
  */
+import { db } from '../../db/run.js';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { buildPackage, insertPackages, type BuiltPackage } from '../../producer.js';
 import { parseLimit, textFilter, Where } from '../filters.js';
@@ -56,7 +57,7 @@ function optionalColumns(query: Record<string, string>): string[] {
  * linked when it saves the failure; ormq_queued_task_idx holds the linked packages only.
  */
 async function dropQueuedRetries(tx: SqlEntityManager, rows: Row[]): Promise<void> {
-  await tx.execute(`delete from ormq_queued where (payload->>'id') in (?) and linked`, [rows.map(taskIdOf)]);
+  await db(tx).query(`delete from ormq_queued where (payload->>'id') in (?) and linked`, [rows.map(taskIdOf)]);
 }
 
 /**
@@ -67,7 +68,7 @@ async function dropQueuedRetries(tx: SqlEntityManager, rows: Row[]): Promise<voi
 async function pendingRetries(em: SqlEntityManager, ids: string[]): Promise<Map<string, { queuedId: number; lock: string | null; runAt: string | null }>> {
   const found = new Map<string, { queuedId: number; lock: string | null; runAt: string | null }>();
   if (!ids.length) return found;
-  const rows = await em.execute(`select id, lock, run_at, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) and linked order by id`, [ids]);
+  const rows = await db(em).query(`select id, lock, run_at, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) and linked order by id`, [ids]);
   for (const r of rows) if (!found.has(r.task_id as string)) found.set(r.task_id as string, { queuedId: Number(r.id), lock: iso(r.lock), runAt: iso(r.run_at) });
   return found;
 }
@@ -87,7 +88,7 @@ const groupsRoute: Route = {
     const body = await ctx.read(async (x) => {
       let filter: Record<string, unknown> = query;
       if (!spanned) {
-        const [r] = await x.em.execute(`select to_char((now() - interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as since`);
+        const [r] = await db(x.em).query(`select to_char((now() - interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as since`);
         filter = { ...query, from: r!.since };
       }
       const { rows, truncated } = await failureGroups(x.em, taskWhere(false, filter));
@@ -144,7 +145,7 @@ function resubmit(page: TaskPageConfig['id']): Action {
       await writeLog(tx, await ctx.actor(), origins);
       await dropQueuedRetries(tx, rows);
       await insertPackages(tx, packages);
-      if (deletes) await tx.execute('delete from ormq_task where id in (?)', [rows.map(taskIdOf)]);
+      if (deletes) await db(tx).query('delete from ormq_task where id in (?)', [rows.map(taskIdOf)]);
       return entries;
     },
   };
@@ -155,7 +156,7 @@ const remove = (page: TaskPageConfig['id']): Action => ({
   converges: true,
   async apply(tx, rows) {
     await dropQueuedRetries(tx, rows);
-    await tx.execute('delete from ormq_task where id in (?)', [rows.map(taskIdOf)]);
+    await db(tx).query('delete from ormq_task where id in (?)', [rows.map(taskIdOf)]);
     return rows.map((r) => ({ action: 'delete', page, objectId: taskIdOf(r), summary: `Deleted ${JSON.stringify(r.name)} (${r.func as string})` }));
   },
 });
@@ -164,7 +165,7 @@ export function taskPage({ id }: TaskPageConfig): Page {
   const success = id === 'successful';
   const where = (filter: Record<string, unknown>): Where => taskWhere(success, filter);
   const find = async (em: SqlEntityManager, taskId: string | number, columns: string) =>
-    (await em.execute(`select ${columns} from ormq_task where id = ? and success = ?`, [taskId, success]))[0];
+    (await db(em).query(`select ${columns} from ormq_task where id = ? and success = ?`, [taskId, success]))[0];
 
   const actions = { resubmit: resubmit(id), delete: remove(id) };
   return {
