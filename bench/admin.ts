@@ -15,6 +15,7 @@ import { ensureSchema, queueAdmin, queueEntities } from '../src/index.js';
 import { NAME_WORDS } from '../src/names.js';
 import { ERROR_GROUP } from '../src/error-groups.js';
 import { INDEXES, TRIGRAM_INDEXES } from '../src/schema-tables.js';
+import { BUILD_COARSE } from '../src/metric-rows.js';
 import type { LoadRequest, LoadResult } from './load.js';
 import type { BenchContext, Section } from './run.js';
 
@@ -36,7 +37,9 @@ export interface Seeded {
   seconds: number;
 }
 
-const TRANSACTION_CONTROL = /^\s*(begin|commit|rollback|savepoint|release|set local)\b/i;
+const TRANSACTION_CONTROL = /^\s*(begin|commit|rollback|savepoint|release|set local statement_timeout)\b/i;
+/** A request's own settings for its statements (the Metrics page turns JIT and parallel workers off): applied, not profiled. */
+const SETTING = /^\s*set local\b/i;
 
 /** Statements the handler sent while `capture` was on, exactly as sent (values inlined by the driver). */
 class CapturingLogger extends DefaultLogger {
@@ -47,7 +50,8 @@ class CapturingLogger extends DefaultLogger {
   override logQuery(context: { query: string } & LogContext): void {
     const formatted = (context as { formatted?: string }).formatted;
     const sql = formatted ?? context.query;
-    // A read's own transaction and statement timeout (see Request.read) are not queries to profile.
+    // A read's own transaction and statement timeout (see Request.read) are not queries to profile;
+    // its other settings are kept, and profile() applies them to the statements after them.
     if (CapturingLogger.sink && context.level !== 'error' && !TRANSACTION_CONTROL.test(sql)) CapturingLogger.sink.push(sql);
   }
 }
@@ -171,6 +175,8 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
            unnest(${funcs}) f, unnest(array['default', 'eu-west', 'us-east', 'batch']) k, unnest(array[true, false]) s,
            lateral (select case when s then span * 20 else span end as n) c,
            lateral (select jsonb_build_object('25', n * 3 / 4, '30', n - n * 3 / 4) as h) hh`);
+  // Folded, as the clusters' upkeep leaves them: the 6-hour and day rows of those hours.
+  await exec(BUILD_COARSE);
   phase('metrics rollups');
   const build = (indexes: { expression: string }[]) =>
     orm.em.fork().transactional(async (tx) => {
@@ -211,7 +217,7 @@ async function keptSeed(ctx: BenchContext, scale: number): Promise<Omit<Seeded, 
 interface Endpoint {
   label: string;
   path: string;
-  /** which targets apply: see `verdict` (the Metrics page has none of its own) */
+  /** which targets apply: see `verdict` */
   kind: 'list' | 'detail' | 'overview' | 'metrics';
 }
 
@@ -219,10 +225,12 @@ interface Endpoint {
  * At a million rows (scale ≤ 1): a list or search takes at most 10 ms of SQL and has a p95 under
  * 50 ms with 10 clients, the overview at most 5 ms of SQL. At ten million (scale > 1): every list,
  * search and detail has a p95 under 50 ms with one client. Never a sequential scan of ormq_task.
+ * Every range of the Metrics page (whose rollups are the same at any scale): at most 20 ms of SQL
+ * and a 10-client p95 under 50 ms.
  */
 function verdict(kind: Endpoint['kind'], scale: number, sqlMs: number, p95One: number, p95Ten: number, seqScan: boolean): string {
   const met = (ok: boolean) => (ok && !seqScan ? 'met' : 'MISSED');
-  if (kind === 'metrics') return seqScan ? 'MISSED' : '—';
+  if (kind === 'metrics') return met(sqlMs <= 20 && p95Ten < 50);
   if (scale > 1) return kind === 'overview' ? '—' : met(p95One < 50);
   if (kind === 'list') return met(sqlMs <= 10 && p95Ten < 50);
   return kind === 'overview' ? met(sqlMs <= 5) : '—';
@@ -258,18 +266,27 @@ interface SqlProfile {
  * The database's own time for each statement a request sent: planning + execution from EXPLAIN
  * ANALYZE (timing per node off, which only adds overhead), the median of five runs.
  */
-async function profile(em: SqlEntityManager, statements: string[]): Promise<SqlProfile> {
+async function profile(em: SqlEntityManager, sent: string[]): Promise<SqlProfile> {
   let ms = 0;
   let seqScanOfTask = false;
   const plans: string[] = [];
-  for (const sql of statements) {
+  const settings: string[] = [];
+  const statements = sent.filter((sql) => !SETTING.test(sql));
+  for (const sql of sent) {
+    if (SETTING.test(sql)) {
+      settings.push(sql);
+      continue;
+    }
     // A count's own EXPLAIN only plans; measure that planning.
     const explain = /^explain /i.test(sql)
       ? sql.replace(/^explain \(([^)]*)\)/i, 'explain ($1, summary true)')
       : `explain (analyze, buffers, timing off, format json) ${sql}`;
     const runs: { plan: PlanNode; ms: number }[] = [];
     for (let i = 0; i < 5; i++) {
-      const rows = await em.execute(explain);
+      const rows = await em.transactional(async (tx) => {
+        for (const setting of settings) await tx.execute(setting);
+        return tx.execute(explain);
+      });
       const raw = rows[0]?.['QUERY PLAN'];
       const [out] = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }[];
       runs.push({ plan: out!.Plan, ms: (out!['Planning Time'] ?? 0) + (out!['Execution Time'] ?? 0) });
@@ -368,9 +385,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
       { label: `Successful, group "${group}"`, path: `successful?group=${encodeURIComponent(group)}`, kind: 'list' },
       { label: 'Failed, detail', path: `failed/${failure.id}`, kind: 'detail' },
       { label: 'Overview', path: 'overview', kind: 'overview' },
+      { label: 'Metrics, 1 hour', path: 'metrics?range=1h', kind: 'metrics' },
       { label: 'Metrics, 24 hours', path: 'metrics?range=24h', kind: 'metrics' },
+      { label: 'Metrics, 7 days', path: 'metrics?range=7d', kind: 'metrics' },
       { label: 'Metrics, 30 days', path: 'metrics?range=30d', kind: 'metrics' },
       { label: 'Metrics, 7 days, one func', path: `metrics?range=7d&func=${encodeURIComponent(FUNCS[1]!)}`, kind: 'metrics' },
+      { label: 'Metrics, 30 days, one key', path: 'metrics?range=30d&key=eu-west', kind: 'metrics' },
       {
         label: 'Successful, one func over one hour (a Metrics bar)',
         path: `successful?func=${encodeURIComponent(FUNCS[1]!)}&from=${encodeURIComponent(new Date(Date.now() - 5 * 3_600_000).toISOString())}&to=${encodeURIComponent(new Date(Date.now() - 4 * 3_600_000).toISOString())}`,

@@ -153,7 +153,8 @@ export const PausedKey = defineEntity({
 
 /**
  * Metrics rollups: per minute (span_minutes 1, kept 48 hours) and per hour (span_minutes 60, kept
- * for the retention) × key × func × outcome, every attempt's runtime (stopped − started) and wait (started −
+ * for the retention), of each cluster process's shard until folded into shard 0, and per 6 hours
+ * and per day (360, 1440: folded hours only; src/metric-rows.ts) × key × func × outcome, every attempt's runtime (stopped − started) and wait (started −
  * enqueued) in ms: count, sums, maxima and fixed log-scale histograms (src/histogram.ts) stored
  * as jsonb objects of bucket index → count.
  */
@@ -173,7 +174,9 @@ export const Metric = defineEntity({
     waitMax: p.double().fieldName('wait_max'),
     runtimeHist: p.json<Record<string, number>>().fieldName('runtime_hist'),
     waitHist: p.json<Record<string, number>>().fieldName('wait_hist'),
+    shard: p.smallint().fieldName('shard').primary().default(0),
   },
+  indexes: forEntity(INDEXES.ormq_metric),
 });
 
 /**

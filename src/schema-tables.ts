@@ -1,5 +1,6 @@
 /** ormq's tables and indexes as DDL: what `ensureSchema` creates and the entities declare. */
 import { ARGS_TEXT, ERROR_TEXT } from './error-groups.js';
+import { ROLLUP_KEY } from './metric-rows.js';
 import { qualify } from './table-names.js';
 
 /**
@@ -20,7 +21,8 @@ import { qualify } from './table-names.js';
  * - ormq_schedule_due_idx      the scheduler's due scan and the schedule list (by next run)
  * - ormq_cluster_name_idx      the live clusters of a key (health, the Clusters page)
  * - ormq_paused_key_until_idx  pauses with an end: each heartbeat ends those whose time is up
- * - ormq_metric_pkey           the metrics' time ranges of one span (minutes or hours), the upserts and the upkeep
+ * - ormq_metric_pkey           the metrics' time ranges of one span (minutes, hours, 6 hours, days), the upserts and the upkeep
+ * - ormq_metric_shard_idx      the rows not folded yet (src/metric-rows.ts): the fold's scan, and the Metrics page's 7 and 30 days
  * - ormq_wait_task_idx         saveLimit pruning skips a success a producer is waiting on (see ormq_wait)
  */
 const index = (name: string, on: string, unique = false) => ({ name, expression: `create ${unique ? 'unique ' : ''}index if not exists ${name} on ${on}` });
@@ -46,6 +48,7 @@ export const INDEXES = {
   ormq_cluster: [index('ormq_cluster_name_idx', 'ormq_cluster (name, heartbeat)')],
   ormq_paused_key: [index('ormq_paused_key_until_idx', 'ormq_paused_key (until) where until is not null')],
   ormq_wait: [index('ormq_wait_task_idx', 'ormq_wait (task, until)')],
+  ormq_metric: [index('ormq_metric_shard_idx', 'ormq_metric (span_minutes, bucket) where shard <> 0')],
 };
 
 /**
@@ -219,7 +222,8 @@ create table if not exists ormq_metric (
   wait_max double precision not null,
   runtime_hist jsonb not null,
   wait_hist jsonb not null,
-  constraint ormq_metric_pkey primary key (span_minutes, bucket, key, func, success)
+  shard smallint not null default 0,
+  constraint ormq_metric_pkey primary key (${ROLLUP_KEY})
 );
 
 create table if not exists ormq_wait (

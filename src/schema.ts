@@ -7,6 +7,7 @@ import { ERROR_GROUP } from './error-groups.js';
 import { db } from './db/run.js';
 import { inSchema, schemaOf } from './table-names.js';
 import { INDEXES, QUEUED_FILLFACTOR, sqlOf, TABLES, TRIGRAM_INDEXES } from './schema-tables.js';
+import { BUILD_COARSE, ROLLUP_KEY } from './metric-rows.js';
 
 /**
  * Columns added to ormq_schedule and ormq_task after their first release. Each is added only when
@@ -87,7 +88,7 @@ end $$;
  * database says which ormq made its tables whichever way they were made. Raised with every change
  * to the tables; a cluster compares it with its own at start.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const SCHEMA_COMMENT = `ormq schema ${SCHEMA_VERSION}`;
 
 /** The version a database's tables are at: 0 when none is recorded (tables from before versions, or none). */
@@ -122,6 +123,23 @@ begin
 end $$;
 `;
 
+/**
+ * ormq_metric.shard (version 3): the rows a table from before it holds become shard 0 (folded) and
+ * the primary key takes the shard. Then, whichever way the column came (this, or a migration from
+ * the entities), the 6-hour and day rows are built from the hour rows while there are none.
+ */
+const METRIC_SHARDS = `
+do $$
+begin
+  if not exists (select 1 from pg_attribute where attrelid = 'ormq_metric'::regclass and attname = 'shard' and not attisdropped) then
+    alter table ormq_metric add column shard smallint not null default 0;
+    alter table ormq_metric drop constraint ormq_metric_pkey;
+    alter table ormq_metric add constraint ormq_metric_pkey primary key (${ROLLUP_KEY});
+  end if;
+end $$;
+${BUILD_COARSE};
+`;
+
 /** Arbitrary but fixed: every process that runs ensureSchema takes the same advisory lock. */
 const SCHEMA_LOCK = 0x6f726d71; // "ormq"
 
@@ -149,6 +167,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
     await run.query(COLUMN_UPGRADES);
     await run.query(QUEUED_UPGRADES);
     await run.query(KEYED_UPGRADE);
+    await run.query(METRIC_SHARDS);
     await run.query(sqlOf(INDEXES));
     // pg_trgm is a trusted extension (PostgreSQL 13+), but a host may not allow creating it: the
     // trigram indexes' own blocks try, and fall back to placeholders.

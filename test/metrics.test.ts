@@ -2,6 +2,7 @@ import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { enqueue, type ClusterOptions } from '../src/index.js';
 import { MetricsUpkeep, metricsUpkeep } from '../src/cluster/rollup.js';
+import { shardOf } from '../src/metric-rows.js';
 import { poolDb, type Queryable } from '../src/db/run.js';
 import { addStored, bucketOf, emptyHistogram, HISTOGRAM_BUCKETS, percentile } from '../src/histogram.js';
 import { insertRollup } from './helpers/admin.js';
@@ -124,6 +125,28 @@ Counts('rows are keyed by minute (and hour), key and func: another cluster name 
   assert.is(new Date(rows[5]!.bucket).getUTCMinutes(), 0);
 });
 
+Counts("one process's acks never wait for another's uncommitted rollup rows of the same minutes: each writes its own shard", async ({ orm, db }) => {
+  const { cluster } = await startCluster(orm, { tasks: work, saveLimit: 0 });
+  const other = new pg.Client({ connectionString: db.url });
+  await other.connect();
+  try {
+    const mine = shardOf(cluster.processId);
+    // Another process in the middle of its completion: its rows of this minute, the next two and
+    // their hours, for the same key, func and outcome, locked until it commits.
+    await other.query('begin');
+    await other.query(`insert into ormq_metric (span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist, shard)
+      select distinct s, date_bin(make_interval(mins => s), clock_timestamp() + make_interval(mins => m), 'epoch'::timestamptz), 'default', 'work', true, 1, 0, 0, 0, 0, '{}'::jsonb, '{}'::jsonb, $1::smallint
+        from unnest(array[1, 60]) s, generate_series(-1, 2) m`, [(mine % 32767) + 1]);
+    await backlog(orm, 30, 0);
+    await waitForDrained(orm, 'the tasks acked while the other transaction is open', 5_000);
+    assert.equal(await sql(orm, 'select span_minutes, sum(count)::int as n from ormq_metric where shard = ? group by 1 order by 1', [mine]), [{ span_minutes: 1, n: 30 }, { span_minutes: 60, n: 30 }]);
+  } finally {
+    await other.query('rollback').catch(() => {});
+    await other.end();
+    await cluster.stop();
+  }
+});
+
 Counts('metrics: false records nothing', async ({ orm }) => {
   await backlog(orm, 5, 0);
   const { cluster } = await startCluster(orm, { metrics: false, saveLimit: 0, tasks: work });
@@ -212,31 +235,38 @@ const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOStr
 const spanCounts = (orm: MikroORM) =>
   sql<{ span_minutes: number; rows: string; n: string }>(orm, 'select span_minutes, count(*) as rows, sum(count) as n from ormq_metric group by 1 order by 1');
 
+/** Rows and attempts of the minute and hour spans, whatever their shards. */
+const written = async (orm: MikroORM) => (await spanCounts(orm)).filter((r) => r.span_minutes <= 60).map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]);
+/** Attempts of each span, whatever their shards. */
+const attempts = async (orm: MikroORM) => (await spanCounts(orm)).map((r) => [r.span_minutes, Number(r.n)]);
+
 Upkeep('minute rows older than 48 hours are dropped; the hour rows keep every attempt they counted', async ({ orm }) => {
   const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 50 * 3_600_000;
   for (let m = 0; m < 60; m += 5) await insertRollup(orm, { at: new Date(hour + m * 60_000).toISOString(), count: 2, runtime: m < 30 ? 3 : 300 });
   await insertRollup(orm, { at: ago(47), count: 4 });
-  const before = await spanCounts(orm);
-  assert.equal(before.map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]), [[1, 13, 28], [60, 2, 28]]);
+  assert.equal(await written(orm), [[1, 13, 28], [60, 2, 28]]);
   const result = await metricsUpkeep(await pool(orm), 90);
-  assert.equal(result, { minutes: 12, retained: 0 });
-  const after = await spanCounts(orm);
-  assert.equal(after.map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]), [[1, 1, 4], [60, 2, 28]]);
+  assert.equal(result, { folded: 15, minutes: 12, retained: 0 });
+  assert.equal(await written(orm), [[1, 1, 4], [60, 2, 28]]);
+  assert.equal(await attempts(orm), [[1, 4], [60, 28], [360, 28], [1440, 28]], 'the folded hours are in their 6-hour and day rows too');
   const hours = await sql<{ count: string; runtime_hist: Record<string, number> }>(orm, 'select count, runtime_hist from ormq_metric where span_minutes = 60 order by bucket');
   assert.is(Number(hours[0]!.count), 24);
   assert.equal(hours[0]!.runtime_hist, { [bucketOf(3)]: 12, [bucketOf(300)]: 12 });
-  assert.equal(await metricsUpkeep(await pool(orm), 90), { minutes: 0, retained: 0 });
+  assert.equal(await metricsUpkeep(await pool(orm), 90), { folded: 0, minutes: 0, retained: 0 });
 });
 
-Upkeep('each pass is bounded, and concurrent passes drop each row once', async ({ orm }) => {
+Upkeep('each pass is bounded, and concurrent passes fold and drop each row once', async ({ orm }) => {
   // One clock reading for all 60: a minute boundary passed between two readings would put two rows in one bucket.
   const start = Date.now() - 60 * 3_600_000;
-  for (let m = 0; m < 60; m++) await insertRollup(orm, { at: new Date(start - m * 60_000).toISOString() });
+  for (let m = 0; m < 60; m++) await insertRollup(orm, { at: new Date(start - m * 60_000).toISOString(), shard: 1 + (m % 3) });
   const p = await pool(orm);
-  assert.is((await metricsUpkeep(p, 90, 10)).minutes, 10);
+  const first = await metricsUpkeep(p, 90, 10);
+  assert.equal([first.folded, first.minutes], [10, 10]);
   const passes = await Promise.all([metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20)]);
   assert.is(passes.reduce((s, r) => s + r.minutes, 0), 50);
-  assert.equal((await spanCounts(orm)).map((r) => [r.span_minutes, Number(r.n)]), [[60, 60]]);
+  await metricsUpkeep(p, 90);
+  assert.equal(await attempts(orm), [[60, 60], [360, 60], [1440, 60]]);
+  assert.equal(await sql(orm, 'select shard from ormq_metric where shard <> 0'), [], 'everything folded');
 });
 
 Upkeep('rows older than the retention are dropped: 90 days by default, or the days given', async ({ orm }) => {
@@ -245,10 +275,12 @@ Upkeep('rows older than the retention are dropped: 90 days by default, or the da
   await insertRollup(orm, { at: ago(24 * 10) });
   await sql(orm, 'delete from ormq_metric where span_minutes = 1');
   const p = await pool(orm);
-  assert.is((await metricsUpkeep(p, 90)).retained, 1);
-  assert.is((await metricsUpkeep(p, 30)).retained, 1);
-  const left = await sql<{ bucket: Date }>(orm, 'select bucket from ormq_metric');
+  // an hour, its 6 hours and its day
+  assert.is((await metricsUpkeep(p, 90)).retained, 3);
+  assert.is((await metricsUpkeep(p, 30)).retained, 3);
+  const left = await sql<{ bucket: Date }>(orm, 'select bucket from ormq_metric where span_minutes = 60');
   assert.equal(left.map((r) => new Date(r.bucket).getTime()), [Math.floor(Date.parse(ago(24 * 10)) / 3_600_000) * 3_600_000]);
+  assert.equal(await attempts(orm), [[60, 1], [360, 1], [1440, 1]]);
 });
 
 Upkeep('the upkeep runs in the background, reports a failing pass and keeps going, and stop() waits for a pass under way', async ({ orm }) => {
@@ -259,7 +291,7 @@ Upkeep('the upkeep runs in the background, reports a failing pass and keeps goin
   await waitFor(async () => !(await sql(orm, 'select 1 from ormq_metric where span_minutes = 1')).length, 'the old minute row dropped');
   await upkeep.stop();
   assert.equal(errors, []);
-  assert.is(Number((await sql<{ n: string }>(orm, 'select count(*) as n from ormq_metric'))[0]!.n), 1, 'the hour row stays');
+  assert.is(Number((await sql<{ n: string }>(orm, 'select count(*) as n from ormq_metric where span_minutes = 60'))[0]!.n), 1, 'the hour row stays');
 
   const missing = new pg.Pool({ connectionString: serverUrl('ormq_no_such_database'), max: 1 });
   try {
@@ -344,6 +376,26 @@ Api('24h, 7d and 30d read the hour rows, after their minute rows are gone; bars 
   const month = (await api.get('api/metrics?range=30d')).json;
   assert.equal([month.series.length, month.funcs[0].runs, month.funcs[0].failures], [30, 20, 11]);
   assert.is((await api.get('api/metrics')).json.range, '24h', 'range defaults to 24h');
+});
+
+Api('every range reads the same before the upkeep folds the shards, halfway through, and after', async ({ orm, api }) => {
+  // Two processes' rows over 30 days and the last hour; integer runtimes, so sums add up exactly in any order.
+  for (let i = 0; i < 60; i++) {
+    const at = i < 40 ? minutesAgo(3 + i * 1070) : minutesAgo(4 + (i - 40) * 2);
+    await insertRollup(orm, { at, shard: 1 + (i % 2), func: i % 3 ? 'a' : 'b', success: i % 4 !== 0, count: i + 1, runtime: 10 * (i + 1), wait: i, key: i % 5 ? 'default' : 'east' });
+  }
+  // All reads within one minute, so that the 1-hour range's bars are the same ones.
+  await waitFor(() => Date.now() % 60_000 < 40_000, 'the start of a minute', 30_000);
+  const pages = ['range=1h', 'range=24h', 'range=7d', 'range=30d', 'range=7d&func=a', 'range=30d&key=east'];
+  const read = async () => Promise.all(pages.map(async (q) => (await api.get(`api/metrics?${q}`)).json));
+  const before = await read();
+  assert.ok(before[3].funcs.length === 2 && before[3].funcs[0].runs > 0);
+  const p = await pool(orm);
+  assert.is((await metricsUpkeep(p, 90, 7)).folded, 7);
+  assert.equal(await read(), before, 'halfway through a fold');
+  while ((await metricsUpkeep(p, 90)).folded);
+  assert.ok((await sql(orm, 'select 1 from ormq_metric where span_minutes = 1440')).length > 0, 'day rows made');
+  assert.equal(await read(), before, 'after the fold');
 });
 
 Api('bad parameters are a 400 naming the field; view on metrics is authorized', async ({ api }) => {

@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cluster, ensureSchema } from '../src/index.js';
 import { SCHEMA_VERSION } from '../src/schema.js';
+import { metrics } from '../src/admin/pages/metrics.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MikroORM } from '@mikro-orm/postgresql';
@@ -280,6 +281,42 @@ S("the schema version: ensureSchema never lowers a newer one, and a cluster says
     await sql(orm, 'comment on table ormq_queued is null');
     await start();
     assert.match(logs.pop()!, new RegExp(`schema version none, this ormq expects ${SCHEMA_VERSION}: run ensureSchema`));
+  } finally {
+    await orm.close(true);
+    await db.drop();
+  }
+});
+
+S('metrics rollups from before shards: their rows become folded ones, and the 7- and 30-day ranges read the same attempts from day rows built once', async () => {
+  const db = await createTestDb();
+  const orm = await initOrm(db.url);
+  try {
+    // The earlier layout: no shard, a key without it.
+    await sql(orm, 'drop index ormq_metric_shard_idx');
+    await sql(orm, 'alter table ormq_metric drop constraint ormq_metric_pkey');
+    await sql(orm, 'alter table ormq_metric drop column shard');
+    await sql(orm, 'alter table ormq_metric add constraint ormq_metric_pkey primary key (span_minutes, bucket, key, func, success)');
+    // Hour rows of the last 20 days, two funcs, both outcomes.
+    await sql(orm, `insert into ormq_metric (span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist)
+      select 60, date_trunc('hour', now()) - make_interval(hours => h), 'default', f, s, h + 1, (h + 1) * 10, 10, h + 1, 1,
+             jsonb_build_object('20', h + 1), jsonb_build_object('3', h + 1)
+        from generate_series(0, 20 * 24) h, unnest(array['a', 'b']) f, unnest(array[true, false]) s`);
+    const expected = await sql<{ n: string }>(orm, 'select sum(count) as n from ormq_metric');
+    const week = await sql<{ n: string }>(orm, `select sum(count) as n from ormq_metric where func = 'a' and bucket >= ?::timestamptz`, [
+      new Date(Math.floor(Date.now() / 21_600_000) * 21_600_000 + 21_600_000 - 7 * 86_400_000).toISOString(),
+    ]);
+    await ensureSchema(orm);
+    await ensureSchema(orm); // once only
+    const spans = await sql<{ span_minutes: number; n: string; shards: string }>(orm,
+      'select span_minutes, sum(count) as n, count(distinct shard) as shards from ormq_metric group by 1 order by 1');
+    assert.equal(spans.map((r) => [r.span_minutes, r.n, r.shards]), [[60, expected[0]!.n, '1'], [360, expected[0]!.n, '1'], [1440, expected[0]!.n, '1']]);
+    const month = await metrics(orm.em.fork() as never, { range: '30d', func: null, key: null });
+    assert.is(month.funcs.reduce((n, f) => n + f.runs, 0), Number(expected[0]!.n));
+    assert.equal(month.funcs.map((f) => [f.func, f.runtime.max, f.wait.max]).sort(), [['a', 10, 1], ['b', 10, 1]]);
+    const seven = await metrics(orm.em.fork() as never, { range: '7d', func: 'a', key: null });
+    assert.is(seven.funcs[0]!.runs, Number(week[0]!.n));
+    const diff = await orm.schema.getUpdateSchemaSQL({ wrap: false });
+    assert.equal(diff.split('\n').filter((l) => /ormq_/.test(l)), [], diff);
   } finally {
     await orm.close(true);
     await db.drop();

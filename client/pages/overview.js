@@ -78,6 +78,7 @@ export function Overview({ meta }) {
   return html`<section aria-labelledby="page-title">
     <h1 id="page-title">Overview</h1>
     <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
+    ${data?.replica && html`<p class="replica">Read from a replica, ${data.replica.lagSeconds === null ? 'lag unknown' : data.replica.lagSeconds < 1 ? 'up to date' : `${num(Math.round(data.replica.lagSeconds))} s behind the primary`}.</p>`}
     ${data?.attention && html`<${Attention} items=${data.attention} />`}
     <ul class="cards">
       ${meta.listPages.filter((/** @type {string} */ p) => meta.pages[p]?.can.view && data?.counts?.[p] !== null).map((/** @type {string} */ p) => {

@@ -29,10 +29,16 @@ export type QueueAdminHandler = (req: IncomingMessage, res: ServerResponse, next
  */
 const ROUTES = new RouteTable({ ...adminRoutes(PAGES), health: healthRoute }, PAGES);
 
-/** What every request of one admin works through: the host's EntityManager and pg pool, and the schema of ormq's tables. */
+/**
+ * What every request of one admin works through: the host's EntityManager, the pg pool of its reads
+ * (a read replica's when the ORM has `replicas`, else the primary's) and the schema of ormq's tables.
+ * Writes (actions, the log) go through a fork of the EntityManager, whose `execute` is the primary's.
+ */
 interface Database {
   root: SqlEntityManager;
   pool(): Promise<NativePool>;
+  /** Whether `pool` is a replica's. */
+  replica: boolean;
   schema: string | null;
 }
 
@@ -59,6 +65,11 @@ class AdminRequest implements RequestContext {
   async read<T>(fn: (r: AdminRequest) => Promise<T>): Promise<T> {
     const em = timedReads(this.db.root, () => this.em, await this.db.pool(), this.options.statementTimeout, this.db.schema);
     return fn(new AdminRequest(this.req, () => em, this.options, this.db, this.decisions));
+  }
+
+  /** Reads go to a read replica of the host's ORM. */
+  get replica(): boolean {
+    return this.db.replica;
   }
 
   actor(): Promise<string | null> {
@@ -195,17 +206,27 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
     const link = `${base ?? '…'}/?token=${opts.token.value}`;
     opts.log('info', `open ${link} to sign in${base ? '' : ' (… is where the admin is mounted)'}; a new token at each start, set ORMQ_ADMIN_TOKEN to keep one`);
   }
-  let pool: Promise<NativePool> | undefined;
+  const pools = new Map<unknown, Promise<NativePool>>();
   const gate = new Gate(opts.maxConcurrentReads);
+  const replicas = (orm.em.config.get('replicas') as unknown[] | undefined)?.length ?? 0;
   const db: Database = {
     root: orm.em as SqlEntityManager,
     schema,
+    replica: replicas > 0,
+    // With replicas, MikroORM's read connection: one of them at random, as its own reads take.
     // A failure (the database unreachable at the first request) is not kept: the next request asks again.
-    pool: () =>
-      (pool ??= (orm.em.getConnection().getNativeClient() as Promise<NativePool>).catch((err: unknown) => {
-        pool = undefined;
-        throw err;
-      })),
+    pool: () => {
+      const connection = orm.em.getConnection(replicas > 0 ? 'read' : 'write');
+      let pool = pools.get(connection);
+      if (!pool) {
+        pool = (connection.getNativeClient() as Promise<NativePool>).catch((err: unknown) => {
+          pools.delete(connection);
+          throw err;
+        });
+        pools.set(connection, pool);
+      }
+      return pool;
+    },
   };
 
   return function ormqAdmin(req, res, next) {

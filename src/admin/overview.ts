@@ -22,7 +22,17 @@ export interface Overview {
   hourly: HourCount[] | null;
   /** What needs an operator now, worst first; each item only for those who may view the page it links to. */
   attention: AttentionItem[];
+  /**
+   * When the admin reads from a read replica of the host's ORM: how far behind the primary it is,
+   * in seconds (0 when it has replayed all it received; null when it cannot say). null on the primary.
+   */
+  replica: { lagSeconds: number | null } | null;
 }
+
+/** A replica's lag: nothing to replay is 0, however long ago the primary last wrote. */
+const REPLICA_LAG = `select case when not pg_is_in_recovery() then null
+    when pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() then 0
+    else extract(epoch from now() - pg_last_xact_replay_timestamp()) end::float8 as lag`;
 
 const HOUR = 3_600_000;
 
@@ -54,6 +64,10 @@ export async function overview(ctx: RequestContext, pages: readonly PageModule[]
   out.attention = await attention(ctx, pages);
   out.counts = counts;
   out.hourly = series.success || series.failure ? await hourly(ctx.em, series, now) : null;
+  if (ctx.replica) {
+    const row = await db(ctx.em).queryOne(REPLICA_LAG);
+    out.replica = { lagSeconds: row?.lag === null || row?.lag === undefined ? null : Math.max(0, Number(row.lag)) };
+  } else out.replica = null;
   return out as unknown as Overview;
 }
 

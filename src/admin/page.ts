@@ -24,8 +24,13 @@ export interface RequestContext {
   viewsAny(): Promise<boolean>;
   /** Throws a 403 unless this request may do `action` on `page`. */
   require(page: PageId | ViewPageId, action: string): Promise<void>;
-  /** Runs a read with each statement under the admin's statement timeout (`em.transactional` for statements that must share one). */
+  /**
+   * Runs a read with each statement under the admin's statement timeout (`em.transactional` for
+   * statements that must share one, which go to the primary), on a read replica when the ORM has them.
+   */
   read<T>(fn: (ctx: RequestContext) => Promise<T>): Promise<T>;
+  /** Whether `read` reads from a replica. */
+  readonly replica: boolean;
 }
 
 interface ListResult {

@@ -199,6 +199,7 @@ export class Cluster {
     const unfinished = [...this.#workers.abandon(new Error('cluster stopped')), ...this.#claimer.drain()];
     await this.#saver.flush();
     if (unfinished.length) await this.#db.execute(RELEASE, releaseValues(unfinished, this.#heartbeat.id)).catch((e) => this.options.log('error', 'could not release locks', e));
+    await this.#saver.stopPruning();
     await this.#saver.hooksDone(Math.max(0, this.#deadline - Date.now()));
     await this.#heartbeat.stop();
     await Promise.all([this.#listener?.stop(), this.#upkeep?.stop()]);

@@ -4,6 +4,7 @@
  */
 import { nextAttempt, ownMaxAttempts } from '../retries.js';
 import type { ResolvedOptions } from './options.js';
+import { shardOf } from '../metric-rows.js';
 import { rollupRows, type Attempt } from './rollup.js';
 import { ACK, COMPLETE } from './sql.js';
 
@@ -47,7 +48,7 @@ export function completeValues(batch: readonly Completion[], o: CompletionOption
     // A failure's own limits and timing; absent, the cluster's ($3, $6).
     return f.success ? row : { ...row, final: f.final === true, max: ownMaxAttempts(f.pkg), ...nextAttempt(f.pkg, o.retryBackoff) };
   });
-  const rollups = o.metrics ? rollupRows(batch, o.name) : [];
+  const rollups = o.metrics ? rollupRows(batch, o.name, shardOf(processId)) : [];
   return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups), processId, o.retry];
 }
 
@@ -58,7 +59,7 @@ export function completion(
   processId: string,
 ): { statement: { name: string; text: string }; values: unknown[] } {
   if (batch.every((f) => f.success && (o.saveLimit === -1 || f.pkg.save === false))) {
-    const rollups = o.metrics ? rollupRows(batch, o.name) : [];
+    const rollups = o.metrics ? rollupRows(batch, o.name, shardOf(processId)) : [];
     return {
       statement: ACK,
       values: [`{${batch.map((f) => f.qid).join(',')}}`, JSON.stringify(rollups), `{${[...new Set(batch.map((f) => f.lock))].join(',')}}`, processId],

@@ -1,14 +1,17 @@
 /**
- * Metrics rollups: what a batch of finished tasks adds to ormq_metric, and the upkeep that drops
- * minute rows after 48 hours and hour rows past the retention. The rows are written by the batch's
- * own completion statement (COMPLETE in sql.ts), so a task is counted exactly when its attempt is
- * saved and acked, whatever saveLimit or `save: false` keep of it.
+ * Metrics rollups: what a batch of finished tasks adds to ormq_metric, and the upkeep that folds
+ * the shards of past minutes and hours (src/metric-rows.ts), drops minute rows after 48 hours and
+ * rows past the retention. The rows are written by the batch's own completion statement (COMPLETE
+ * in sql.ts), so a task is counted exactly when its attempt is saved and acked, whatever saveLimit
+ * or `save: false` keep of it.
  *
  * Each attempt goes into its minute row and its hour row at once: the hour rows are the minute rows
- * folded as they are written, so a day or a month reads 24 or 720 rows a series instead of 1,440 or
- * 43,200, and dropping old minute rows loses nothing.
+ * folded as they are written, so a day reads 24 rows a series instead of 1,440, and dropping old
+ * minute rows loses nothing. Both are this process's shard's rows: before shards, two processes'
+ * acks updated the same rows and each waited for the other's commit (2–9 % of a drain).
  */
 import { bucketOf, type StoredHistogram } from '../histogram.js';
+import { FOLD, WRITTEN_SPANS } from '../metric-rows.js';
 import type { TaskPackage } from '../rows.js';
 import type { Db } from '../db/run.js';
 
@@ -25,6 +28,7 @@ export interface Attempt {
 
 interface RollupRow {
   span_minutes: number;
+  shard: number;
   bucket: string;
   key: string;
   func: string;
@@ -51,14 +55,12 @@ function msOf(iso: unknown): number {
 /** A clock step between producer and cluster must not make a wait negative or unreadable. */
 const duration = (from: number, to: number) => (Number.isFinite(from) && Number.isFinite(to) ? Math.max(0, to - from) : 0);
 
-/** Minutes a row covers: a minute row and an hour row. */
-const SPANS = [1, 60] as const;
-
 /**
- * One row per span × bucket (of `stopped`, UTC) × key × func × outcome, sorted as COMPLETE upserts
- * them: concurrent clusters then lock the rows they share in the same order and cannot deadlock.
+ * One row per span × bucket (of `stopped`, UTC) × key × func × outcome of this process's `shard`,
+ * sorted as COMPLETE upserts them (should two processes ever share a shard, they lock the rows
+ * they share in the same order and cannot deadlock).
  */
-export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow[] {
+export function rollupRows(attempts: readonly Attempt[], key: string, shard: number): RollupRow[] {
   const rows = new Map<string, RollupRow>();
   // Most attempts of a batch share their minute, func and outcome, and a bulk enqueue their
   // enqueued time: the rows and the parsed time of the attempt before are reused.
@@ -87,14 +89,14 @@ export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow
       rawFunc = a.pkg.func;
       // as the task row stores it: varchar(256)
       const func = String(a.pkg.func ?? '').slice(0, 256);
-      current = SPANS.map((span) => {
+      current = WRITTEN_SPANS.map((span) => {
         const width = span * MINUTE;
         const start = Math.floor(stopped / width) * width;
         const id = `${span} ${start} ${a.success} ${func}`;
         let row = rows.get(id);
         if (!row) {
           const bucket = new Date(start).toISOString();
-          row = { span_minutes: span, bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: {}, wait_hist: {} };
+          row = { span_minutes: span, shard, bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: {}, wait_hist: {} };
           rows.set(id, row);
         }
         return row;
@@ -118,20 +120,7 @@ export function rollupRows(attempts: readonly Attempt[], key: string): RollupRow
   });
 }
 
-/** The sum of two stored histograms (jsonb objects of bucket → count), bucket by bucket. */
-const addHist = (a: string, b: string) =>
-  `(select coalesce(jsonb_object_agg(k, n), '{}') from (select k, sum(v::bigint) as n from
-     (select * from jsonb_each_text(${a}) union all select * from jsonb_each_text(${b})) x(k, v) group by k) y)`;
-
-/** The ON CONFLICT merge of two rollup rows of the same key: counts and sums add, maxima take the larger. */
-export const MERGE_ROLLUP = `count = m.count + excluded.count,
-        runtime_sum = m.runtime_sum + excluded.runtime_sum, runtime_max = greatest(m.runtime_max, excluded.runtime_max),
-        wait_sum = m.wait_sum + excluded.wait_sum, wait_max = greatest(m.wait_max, excluded.wait_max),
-        runtime_hist = ${addHist('m.runtime_hist', 'excluded.runtime_hist')},
-        wait_hist = ${addHist('m.wait_hist', 'excluded.wait_hist')}`;
-
-export const ROLLUP_COLUMNS = 'span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist';
-export const ROLLUP_CONFLICT = 'on conflict (span_minutes, bucket, key, func, success) do update set';
+export { MERGE_ROLLUP, ROLLUP_COLUMNS, ROLLUP_CONFLICT } from '../metric-rows.js';
 
 /** Minute rows are kept this long; their attempts are in the hour rows as well. */
 const MINUTE_ROWS_HOURS = 48;
@@ -151,19 +140,26 @@ const DROP_MINUTES = {
 const RETAIN = {
   name: 'ormq_metric_retain',
   text: `delete from ormq_metric where ctid in (
-      select ctid from ormq_metric where span_minutes = any('{1,60}') and bucket < now() - make_interval(days => $1)
+      select ctid from ormq_metric where span_minutes = any('{1,60,360,1440}') and bucket < now() - make_interval(days => $1)
        limit $2 for update skip locked)`,
 };
 
-/** One bounded upkeep pass: how many minute rows past 48 hours and how many rows past the retention it dropped. */
-export async function metricsUpkeep(db: Db, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ minutes: number; retained: number }> {
+/**
+ * One bounded upkeep pass: how many shard rows it folded, how many minute rows past 48 hours and
+ * how many rows past the retention it dropped.
+ */
+export async function metricsUpkeep(db: Db, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ folded: number; minutes: number; retained: number }> {
+  const fold = await db.queryOne(FOLD, [limit]);
   const minutes = await db.execute(DROP_MINUTES, [MINUTE_ROWS_HOURS, limit]);
   const retained = await db.execute(RETAIN, [retentionDays, limit]);
-  return { minutes, retained };
+  return { folded: Number(fold?.moved ?? 0), minutes, retained };
 }
 
-/** ms between upkeep passes; a pass that hit its limit is followed by another one at once. */
-const UPKEEP_EVERY = 10 * MINUTE;
+/**
+ * ms between upkeep passes; a pass that hit its limit is followed by another one at once. Every
+ * minute, so that the minute rows of an hour are in at most a few shards each when the page reads them.
+ */
+const UPKEEP_EVERY = MINUTE;
 
 /** Runs metricsUpkeep rarely in the background of a cluster; stop() waits for a running pass. */
 export class MetricsUpkeep {
@@ -186,7 +182,7 @@ export class MetricsUpkeep {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#pass = metricsUpkeep(this.db, this.retentionDays).then(
-        ({ minutes, retained }) => this.#schedule(minutes >= UPKEEP_LIMIT || retained >= UPKEEP_LIMIT ? 1000 : UPKEEP_EVERY),
+        ({ folded, minutes, retained }) => this.#schedule(Math.max(folded, minutes, retained) >= UPKEEP_LIMIT ? 1000 : UPKEEP_EVERY),
         (err: Error) => {
           this.onError(err);
           this.#schedule(UPKEEP_EVERY);

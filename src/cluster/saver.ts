@@ -1,12 +1,13 @@
 /**
  * Finished tasks on their way to the database: saved, acked and counted in batches (COMPLETE, or
- * ACK when nothing of the batch is saved), pruned to saveLimit, and then handed to their hooks.
+ * ACK when nothing of the batch is saved), then handed to their hooks; the scopes of the saved
+ * successes go to the pruner, which brings them down to saveLimit off this path (prune.ts).
  */
 import { toTask, type TaskRecord } from '../rows.js';
 import { Abort, registered, withTimeout } from './attempt.js';
 import type { ResolvedOptions } from './options.js';
 import type { Db } from '../db/run.js';
-import { pruneStatement } from './sql.js';
+import { Pruner } from './prune.js';
 import { completion, taskRow, type Completion } from './completion.js';
 
 type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
@@ -19,13 +20,21 @@ export class Saver {
   #flushSoon = false;
   /** Hooks still running: they never hold up saving, and a stop waits for them up to its deadline. */
   readonly #hooks = new Set<Promise<void>>();
+  readonly #pruner: Pruner;
 
   constructor(
     private readonly options: SaverOptions,
     private readonly db: Db,
     /** This process's ormq_cluster id: only packages it still holds are saved and acked. */
     private readonly processId: string,
-  ) {}
+  ) {
+    this.#pruner = new Pruner(db, options.saveLimit, options.saveLimitPer ?? null, (message, err) => options.log('warn', message, err));
+  }
+
+  /** Stops pruning on a timer, after a last pass over what was saved since the one before. */
+  stopPruning(): Promise<void> {
+    return this.#pruner.stop();
+  }
 
   /**
    * Queues a finished task; the batch is written once this turn of the event loop is over. Short
@@ -118,9 +127,12 @@ export class Saver {
       if (gone.length) this.#lost(gone);
     }
     // Saved and acked: from here on nothing runs again, whatever pruning or hooks do.
-    const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));
-    if (saveLimit > 0 && successes.length) {
-      await this.#prune(successes).catch((e) => this.options.log('warn', `saveLimit pruning failed: ${(e as Error).message}`, e));
+    if (saveLimit > 0) {
+      // A saved task's cluster is the key it was claimed from: this cluster's name.
+      const per = this.options.saveLimitPer;
+      const scope = (f: Completion) => (per === 'group' ? f.pkg.group : per === 'name' ? f.pkg.name : per === 'key' ? this.options.name : per === 'func' ? f.pkg.func : null);
+      const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));
+      if (successes.length) this.#pruner.saved(new Set(successes.map((f) => scope(f) ?? null)));
     }
     for (const f of batch) {
       if (!f.pkg.hook || lost.has(f.qid)) continue;
@@ -141,20 +153,6 @@ export class Saver {
       'warn',
       `${batch.length} task(s) finished after their package was claimed again or released, so their results were not saved: ${shown}${batch.length > 10 ? ', …' : ''}`,
     );
-  }
-
-  async #prune(successes: Completion[]): Promise<void> {
-    const per = this.options.saveLimitPer ?? null;
-    const limit = this.options.saveLimit;
-    if (per === null) {
-      await this.db.execute(pruneStatement(null, false), [limit]);
-      return;
-    }
-    // A saved task's cluster is the key it was claimed from: this cluster's name.
-    const values = new Set(successes.map((f) => (per === 'group' ? f.pkg.group : per === 'name' ? f.pkg.name : per === 'key' ? this.options.name : f.pkg.func)));
-    const named = [...values].filter((v): v is string => v !== null && v !== undefined);
-    if (named.length) await this.db.execute(pruneStatement(per, false), [limit, named]);
-    if (values.has(null)) await this.db.execute(pruneStatement(per, true), [limit]);
   }
 
   async #runHook(task: TaskRecord): Promise<void> {

@@ -41,12 +41,12 @@ export const CLAIM = {
 
 /** The upsert of a batch's rollup rows, given as the jsonb array `param` (sorted: see COMPLETE). */
 const insertRollups = (param: string) => `
-      insert into ormq_metric as m (${ROLLUP_COLUMNS})
-      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist
+      insert into ormq_metric as m (${ROLLUP_COLUMNS}, shard)
+      select span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist, shard
       from jsonb_to_recordset(${param}::jsonb) as r(
         span_minutes smallint, bucket timestamptz, key text, func text, success boolean, count int, runtime_sum float8, runtime_max float8,
-        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb)
-      order by span_minutes, bucket, key, func, success
+        wait_sum float8, wait_max float8, runtime_hist jsonb, wait_hist jsonb, shard smallint)
+      order by span_minutes, bucket, key, func, success, shard
       ${ROLLUP_CONFLICT} ${MERGE_ROLLUP}`;
 
 /** A package's attempt limit: its own (`i.max`, sent only when it has one) or the cluster's $3 (0 = unlimited). */
@@ -205,45 +205,4 @@ export interface Claimed {
 /** RELEASE's values for these packages. */
 export function releaseValues(packages: readonly Claimed[], processId: string): unknown[] {
   return [`{${packages.map((p) => p.qid).join(',')}}`, `{${packages.map((p) => p.lock).join(',')}}`, processId];
-}
-
-/**
- * A success a producer is waiting on (`result(em, id, { wait })`, src/results.ts) is not pruned:
- * its waiter's ormq_wait row, live until the waiter has read it, keeps it out of the delete. The
- * check is on the outer delete, so it probes ormq_wait_task_idx only for the rows past the limit
- * (the batch's worth), and a waited row still counts among the N kept. Cost with nobody waiting,
- * 100,000 saved successes, saveLimit 99,500 (500 pruned), median of 41 interleaved runs each in a
- * rolled-back transaction, four rounds on a busy 2-core machine: 14.6–16.6 ms without the check,
- * 14.9–17.0 ms with it; per group (10 of 10,000, 50 pruned) 1.1–1.4 ms either way. EXPLAIN
- * (ANALYZE, BUFFERS): 3,087 buffer hits both ways, the empty ormq_wait reads none.
- */
-const NOT_WAITED = 'not exists (select 1 from ormq_wait w where w.task = t.id and w.until > now())';
-
-/**
- * saveLimit pruning: keep the newest N successes in scope, delete the rest. Runs once per batch and
- * per scope value in it, so a burst of saves brings the scope down to the limit in one statement
- * rather than one row per save. Each scope has an index led by its column (src/schema-tables.ts); the
- * queue key's is `cluster`, the key a task was claimed from, under ormq_task_cluster_idx.
- */
-export function pruneStatement(per: 'group' | 'name' | 'func' | 'key' | null, nullScope: boolean): { name: string; text: string } {
-  const inner = 'order by stopped desc, id desc offset $1';
-  if (per === null) {
-    return {
-      name: 'ormq_prune_all',
-      text: `delete from ormq_task t where t.id in (select id from ormq_task where success ${inner}) and ${NOT_WAITED}`,
-    };
-  }
-  const col = per === 'key' ? '"cluster"' : `"${per}"`;
-  if (nullScope) {
-    return {
-      name: `ormq_prune_${per}_null`,
-      text: `delete from ormq_task t where t.id in (select id from ormq_task where ${col} is null and success ${inner}) and ${NOT_WAITED}`,
-    };
-  }
-  return {
-    name: `ormq_prune_${per}`,
-    text: `delete from ormq_task t where t.id in (
-      select x.id from unnest($2::text[]) as s(v),
-        lateral (select id from ormq_task where ${col} = s.v and success ${inner}) x) and ${NOT_WAITED}`,
-  };
 }

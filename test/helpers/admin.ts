@@ -105,9 +105,11 @@ export interface RollupSeed {
   /** runtime and wait of each attempt, ms */
   runtime?: number;
   wait?: number;
+  /** the cluster process's shard (1–32767); 0 is a folded row. Default 1. */
+  shard?: number;
 }
 
-/** Adds attempts to the metrics rollups as a cluster would have recorded them: a minute row and an hour row. */
+/** Adds attempts to the metrics rollups as a cluster would have recorded them: a minute row and an hour row of its shard. */
 export async function insertRollup(orm: MikroORM, r: RollupSeed): Promise<void> {
   const n = r.count ?? 1;
   const runtime = r.runtime ?? 1500;
@@ -118,14 +120,14 @@ export async function insertRollup(orm: MikroORM, r: RollupSeed): Promise<void> 
     const bucket = new Date(Math.floor(new Date(r.at).getTime() / width) * width).toISOString();
     await sql(
       orm,
-      `insert into ormq_metric as m (bucket, span_minutes, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist)
-       values (?::timestamptz, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb)
-       on conflict (span_minutes, bucket, key, func, success) do update set count = m.count + excluded.count,
+      `insert into ormq_metric as m (bucket, span_minutes, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist, shard)
+       values (?::timestamptz, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?)
+       on conflict (span_minutes, bucket, key, func, success, shard) do update set count = m.count + excluded.count,
          runtime_sum = m.runtime_sum + excluded.runtime_sum, runtime_max = greatest(m.runtime_max, excluded.runtime_max),
          wait_sum = m.wait_sum + excluded.wait_sum, wait_max = greatest(m.wait_max, excluded.wait_max),
          ${['runtime_hist', 'wait_hist'].map((c) => `${c} = (select jsonb_object_agg(k, n) from (select k, sum(v::bigint) as n from
            (select * from jsonb_each_text(m.${c}) union all select * from jsonb_each_text(excluded.${c})) x(k, v) group by k) y)`).join(', ')}`,
-      [bucket, span, r.key ?? 'default', r.func ?? 'work', r.success ?? true, n, n * runtime, runtime, n * wait, wait, hist(runtime), hist(wait)],
+      [bucket, span, r.key ?? 'default', r.func ?? 'work', r.success ?? true, n, n * runtime, runtime, n * wait, wait, hist(runtime), hist(wait), r.shard ?? 1],
     );
   }
 }

@@ -15,13 +15,15 @@ const HOUR = 60 * MINUTE;
 
 /**
  * Each range, the width of one bar of its chart (bars start on UTC multiples of it) and the rows
- * it reads: minute rows for the last hour, hour rows beyond (24 to 720 rows a series).
+ * it reads: minute rows for the last hour, hour rows for a day, and for 7 and 30 days the 6-hour
+ * and day rows (28 and 30 a series) with the hour rows not folded into them yet (src/metric-rows.ts).
+ * Reading 30 days of hour rows took 202 ms of SQL at the admin bench's seed.
  */
 const RANGES = {
-  '1h': { span: HOUR, step: MINUTE, rows: 1 },
-  '24h': { span: 24 * HOUR, step: HOUR, rows: 60 },
-  '7d': { span: 7 * 24 * HOUR, step: 6 * HOUR, rows: 60 },
-  '30d': { span: 30 * 24 * HOUR, step: 24 * HOUR, rows: 60 },
+  '1h': { span: HOUR, step: MINUTE, rows: 1, folded: false },
+  '24h': { span: 24 * HOUR, step: HOUR, rows: 60, folded: false },
+  '7d': { span: 7 * 24 * HOUR, step: 6 * HOUR, rows: 360, folded: true },
+  '30d': { span: 30 * 24 * HOUR, step: 24 * HOUR, rows: 1440, folded: true },
 } as const;
 type Range = keyof typeof RANGES;
 
@@ -100,44 +102,58 @@ function stats(hist: number[], sum: number, max: number, count: number): Percent
   return { p50: percentile(hist, 0.5, max), p95: percentile(hist, 0.95, max), max, mean: sum / count };
 }
 
-async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new Date()): Promise<MetricsResult> {
-  const { span, step, rows } = RANGES[q.range];
+export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new Date()): Promise<MetricsResult> {
+  const { span, step, rows, folded } = RANGES[q.range];
   const to = Math.floor(now.getTime() / step) * step + step;
   const from = to - span;
-  const scope = new Where().add('span_minutes = ?', rows).add('bucket >= ?::timestamptz', new Date(from).toISOString()).add('bucket < ?::timestamptz', new Date(to).toISOString());
-  const narrowed = new Where().and(scope);
-  if (q.func !== null) narrowed.add('func = ?', q.func);
-  if (q.key !== null) narrowed.add('key = ?', q.key);
+  /** The rows of the range (of one func and key when given), as a subquery `m`, with its parameters. */
+  const source = (func: string | null, key: string | null) => {
+    const part = (spanMinutes: number, unfolded: boolean) => {
+      const w = new Where().add('span_minutes = ?', spanMinutes).add('bucket >= ?::timestamptz', new Date(from).toISOString()).add('bucket < ?::timestamptz', new Date(to).toISOString());
+      if (unfolded) w.add('shard <> 0');
+      if (func !== null) w.add('func = ?', func);
+      if (key !== null) w.add('key = ?', key);
+      return w;
+    };
+    const main = part(rows, false);
+    if (!folded) return { sql: `(select * from ormq_metric ${main.sql}) m`, params: main.params };
+    const rest = part(60, true);
+    return { sql: `(select * from ormq_metric ${main.sql} union all select * from ormq_metric ${rest.sql}) m`, params: [...main.params, ...rest.params] };
+  };
+  const narrowed = source(q.func, q.key);
+  const scope = source(null, null);
 
-  // One transaction, without JIT: the expansion of the histograms makes the planner's cost
-  // estimates large enough to compile the queries, which took longer than running them.
-  const [totals, hists, series, keys] = await em.transactional(async (tx) => {
-    await db(tx).query('set local jit = off');
-    return [
-      await db(tx).query(
-        `select func, success, sum(count) as n, sum(runtime_sum) as rs, max(runtime_max) as rm, sum(wait_sum) as ws, max(wait_max) as wm
-           from ormq_metric ${narrowed.sql} group by func, success`,
-        narrowed.params,
-      ),
-      // Each func's histograms summed bucket by bucket (both outcomes count), runtime and wait in one pass.
-      await db(tx).query(
-        `select func, which, jsonb_object_agg(k, n) as h from (
-           select func, which, k, sum(v::bigint) as n
-             from ormq_metric, lateral (select 'r' as which, * from jsonb_each_text(runtime_hist)
-                                        union all select 'w', * from jsonb_each_text(wait_hist)) e(which, k, v)
-            ${narrowed.sql} group by 1, 2, 3) c
-         group by 1, 2`,
-        narrowed.params,
-      ),
-      await db(tx).query(
-        `select extract(epoch from date_bin(make_interval(secs => ${step / 1000}), bucket, 'epoch'::timestamptz))::bigint * 1000 as at,
-                success, sum(count) as n
-           from ormq_metric ${narrowed.sql} group by 1, 2`,
-        narrowed.params,
-      ),
-      await db(tx).query(`select distinct key from ormq_metric ${scope.sql} order by key limit 200`, scope.params),
-    ] as Row[][];
-  });
+  // One round trip, one implicit transaction (the admin's `all`), without JIT or parallel workers: the
+  // expansion of the histograms (guessed at 100 entries each) makes the planner's cost estimates
+  // large enough to compile the queries, or to start two workers for the histograms of 30 days'
+  // 1,920 day rows (250 ms at a load of 20, of which the workers' own part was 48 ms), either of
+  // which took longer than running them.
+  const [, , totals, hists, series, keys] = await db(em).all([
+    ['set local jit = off'],
+    ['set local max_parallel_workers_per_gather = 0'],
+    [
+      `select func, success, sum(count) as n, sum(runtime_sum) as rs, max(runtime_max) as rm, sum(wait_sum) as ws, max(wait_max) as wm
+         from ${narrowed.sql} group by func, success`,
+      narrowed.params,
+    ],
+    // Each func's histograms summed bucket by bucket (both outcomes count), runtime and wait in one pass.
+    [
+      `select func, which, jsonb_object_agg(k, n) as h from (
+         select func, which, k, sum(v::bigint) as n
+           from ${narrowed.sql}, lateral (select 'r' as which, * from jsonb_each_text(runtime_hist)
+                                      union all select 'w', * from jsonb_each_text(wait_hist)) e(which, k, v)
+          group by 1, 2, 3) c
+       group by 1, 2`,
+      narrowed.params,
+    ],
+    [
+      `select extract(epoch from date_bin(make_interval(secs => ${step / 1000}), bucket, 'epoch'::timestamptz))::bigint * 1000 as at,
+              success, sum(count) as n
+         from ${narrowed.sql} group by 1, 2`,
+      narrowed.params,
+    ],
+    [`select distinct key from ${scope.sql} order by key limit 200`, scope.params],
+  ]) as Row[][];
 
   const byFunc = new Map<string, { runs: number; failures: number; rs: number; rm: number; ws: number; wm: number; rh: number[]; wh: number[] }>();
   const entry = (func: string) => {
