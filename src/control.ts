@@ -15,18 +15,18 @@ export const PAUSE_IN_FORCE = '(until is null or until > now())';
 
 export type ControlMessage =
   | { op: 'pause' | 'resume'; key: string }
-  | { op: 'stop'; cluster: string; package: number; by?: string };
+  | { op: 'stop'; cluster: string; package: number; by?: string; code?: boolean };
 
 /** Longest pause with an end: a year. */
 const PAUSE_MAX_SECONDS = 366 * 86_400;
 
 /**
- * The error a stopped task is saved with: it says who stopped it, and its stack is that sentence
- * alone (where ormq aborted the task says nothing about the task).
+ * The error a stopped task is saved with: it says who stopped it (the admin, or `cancel` from
+ * code), and its stack is that sentence alone (where ormq aborted the task says nothing about the task).
  */
 export class CancelledError extends Error {
-  constructor(by?: string | null) {
-    super(by ? `Task stopped from the admin by ${by}` : 'Task stopped from the admin');
+  constructor(by?: string | null, fromCode = false) {
+    super(fromCode ? `Task cancelled${by ? ` by ${by}` : ''}` : by ? `Task stopped from the admin by ${by}` : 'Task stopped from the admin');
     this.name = 'CancelledError';
     this.stack = `${this.name}: ${this.message}`;
   }
@@ -55,7 +55,7 @@ export function parseControl(payload: string): ControlMessage | null {
   if ((o.op === 'pause' || o.op === 'resume') && typeof o.key === 'string') return { op: o.op, key: o.key };
   if (o.op === 'stop' && typeof o.cluster === 'string' && Number.isSafeInteger(o.package)) {
     const by = typeof o.by === 'string' && o.by ? o.by.slice(0, 150) : undefined;
-    return { op: 'stop', cluster: o.cluster, package: o.package as number, ...(by ? { by } : {}) };
+    return { op: 'stop', cluster: o.cluster, package: o.package as number, ...(by ? { by } : {}), ...(o.code === true && { code: true }) };
   }
   return null;
 }
@@ -66,7 +66,7 @@ interface SchemaOption {
 }
 
 /** Sends a control message; inside a transaction it is delivered at commit, with the change it announces. */
-export async function sendControl(em: EntityManager, message: ControlMessage): Promise<void> {
+async function sendControl(em: EntityManager, message: ControlMessage): Promise<void> {
   await db(em).query('select pg_notify(?, ?)', [CONTROL_CHANNEL, JSON.stringify(message)]);
 }
 
@@ -121,4 +121,15 @@ export async function pausedKeys(em: EntityManager, options: SchemaOption = {}):
     `select key from ormq_paused_key where ${PAUSE_IN_FORCE} order by key`,
   );
   return rows.map((r) => r.key as string);
+}
+
+/** A package a live process runs, and that process. */
+export interface HeldPackage {
+  id: number;
+  lockedBy: string;
+}
+
+/** Asks the process holding package `p` to stop it; delivered at the commit of `tx`. */
+export async function stopPackage(tx: EntityManager, p: HeldPackage, by: string | null, fromCode: boolean): Promise<void> {
+  await sendControl(tx, { op: 'stop', cluster: p.lockedBy, package: p.id, ...(by ? { by: by.slice(0, 150) } : {}), ...(fromCode && { code: true }) });
 }

@@ -32,6 +32,8 @@ export const Task = defineEntity({
     attempts: p.json<unknown[]>().fieldName('attempts').defaultRaw(`'[]'`),
     /** A failure's cause as 16 hex digits (src/error-groups.ts); null for a success. */
     errorGroup: p.string().length(16).fieldName('error_group').nullable(),
+    /** A chain step's place in its chain: { id, step, steps, ids, stopped? }; null for other tasks. */
+    chain: p.json<Record<string, unknown>>().fieldName('chain').nullable(),
   },
   indexes: forEntity([...INDEXES.ormq_task, ...TRIGRAM_INDEXES.ormq_task]),
 });
@@ -195,5 +197,32 @@ const Wait = defineEntity({
   indexes: forEntity(INDEXES.ormq_wait),
 });
 
+/** An iteration waiting for its runs (`enqueueIter`); deleted when its task is saved. */
+export const Iter = defineEntity({
+  name: 'OrmqIter',
+  tableName: 'ormq_iter',
+  properties: {
+    id: p.string().columnType('char(32)').fieldName('id').primary(),
+    total: p.integer().fieldName('total'),
+    remaining: p.integer().fieldName('remaining'),
+    task: p.json<Record<string, unknown>>().fieldName('task'),
+    created: p.datetime().columnType('timestamptz').fieldName('created').defaultRaw('now()'),
+  },
+});
+
+/** One run of an iteration with its final outcome, until the iteration's task is saved. */
+export const IterResult = defineEntity({
+  name: 'OrmqIterResult',
+  tableName: 'ormq_iter_result',
+  properties: {
+    iter: p.string().columnType('char(32)').fieldName('iter').primary(),
+    n: p.integer().fieldName('n').primary(),
+    success: p.boolean().fieldName('success'),
+    result: p.json<unknown>().fieldName('result').nullable(),
+    started: p.datetime().columnType('timestamptz').fieldName('started'),
+    stopped: p.datetime().columnType('timestamptz').fieldName('stopped'),
+  },
+});
+
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
-export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Wait];
+export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Wait, Iter, IterResult];

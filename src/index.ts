@@ -1,6 +1,8 @@
-export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric } from './entities.js';
+export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Iter, IterResult } from './entities.js';
 export { ensureSchema, SCHEMA_VERSION, type EnsureSchemaResult } from './schema.js';
 export { enqueue, enqueueMany, type EnqueueOptions, type TaskSpec } from './producer.js';
+export { enqueueChain, MAX_CHAIN_STEPS, type ChainOptions } from './chains.js';
+export { enqueueIter, MAX_ITER_RUNS } from './iterations.js';
 export { schedule, type ScheduleOptions, type ScheduleSpec } from './schedules.js';
 export { fetchTask, result, resultGroup, countGroup, deleteGroup, type WaitOptions, type GroupOptions } from './results.js';
 export type { TaskRegistry, Tasks, TasksOf, TaskName, TaskArgs } from './registry.js';
@@ -10,6 +12,7 @@ export { DEFAULT_MAX_CATCH_UP, type ScheduleTypeName } from './schedule-rules.js
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';
 export { pauseKey, resumeKey, pausedKeys, CancelledError, type PauseOptions } from './control.js';
+export { cancel, type CancelOptions, type CancelOutcome } from './cancel.js';
 export { Cluster } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/options.js';
 export type { LogLevel } from './log.js';

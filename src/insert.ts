@@ -4,7 +4,7 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 import { QUEUE_CHANNEL } from './db/channels.js';
-import { db } from './db/run.js';
+import { db, isDb, type Db } from './db/run.js';
 import type { BuiltPackage } from './package.js';
 
 /**
@@ -72,7 +72,7 @@ function column<T>(packages: readonly BuiltPackage[], value: (p: BuiltPackage) =
  * Inserts built packages (and wakes the clusters listening for their keys) through `em`. `text` is
  * the packages' payloads as a JSON array, when the caller has written and checked it already.
  */
-export async function insertPackages(em: EntityManager, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
+export async function insertPackages(em: EntityManager | Db, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
   if (!packages.length) return 0;
   const keys = packages.map((p) => p.key);
   const parameters: unknown[] = [
@@ -93,7 +93,8 @@ export async function insertPackages(em: EntityManager, packages: readonly Built
   const keyed = packages.some((p) => p.keyed);
   if (keyed) parameters.push(packages.map((p) => p.keyed === true));
   // Bound, not escaped into the text as em.execute would: for a 10,000-task batch that costs more than the insert itself.
-  const rows = await db(em).query(INSERT_STATEMENTS[(copies ? 1 : 0) + (keyed ? 2 : 0)]!, parameters, BOUND);
+  // `em` a source already: a cluster's transaction, inserting the next step of a chain.
+  const rows = await (isDb(em) ? em : db(em)).query(INSERT_STATEMENTS[(copies ? 1 : 0) + (keyed ? 2 : 0)]!, parameters, BOUND);
   return Number(rows[0]!.inserted);
 }
 

@@ -1,4 +1,7 @@
-/** The host's way into the queue: `enqueue` and `enqueueMany`, in the host's transaction when given one. */
+/**
+ * The host's way into the queue: `enqueue` and `enqueueMany`, in the host's transaction when given
+ * one, and the one checker of a batch of task specs, for enqueueMany, chains and iterations.
+ */
 import type { EntityManager } from '@mikro-orm/core';
 import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
 import { isPlainObject, ValidationError } from './validate.js';
@@ -29,12 +32,22 @@ export type TaskSpec<F extends TaskName = TaskName> = F extends TaskName ? { fun
  * one bad task throws a ValidationError naming it (`tasks[3].func`) and nothing is written.
  */
 export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[], options: { schema?: string } = {}): Promise<string[]> {
-  if (!Array.isArray(tasks)) throw new ValidationError({ tasks: 'must be an array' }, 'tasks');
+  const { built, text } = buildTasks(tasks);
+  await insertPackages(inSchema(em, schemaOf(em, options.schema)), built, text);
+  return built.map((b) => b.payload.id);
+}
+
+/**
+ * Checks and builds a batch of task specs, with their payloads as one JSON array; a bad one throws
+ * a ValidationError naming it as `${field}[3].func`. Shared by enqueueMany, chains and iterations.
+ */
+export function buildTasks(tasks: readonly unknown[], field = 'tasks'): { built: BuiltPackage[]; text: string } {
+  if (!Array.isArray(tasks)) throw new ValidationError({ [field]: 'must be an array' }, field);
   const built: BuiltPackage[] = [];
   const errors: Record<string, string> = {};
   const fail = (i: number, e: unknown) => {
     if (!(e instanceof ValidationError)) throw e;
-    for (const [field, message] of Object.entries(e.errors)) errors[field === 'task' ? `tasks[${i}]` : `tasks[${i}].${field}`] = message;
+    for (const [f, message] of Object.entries(e.errors)) errors[f === 'task' ? `${field}[${i}]` : `${field}[${i}].${f}`] = message;
   };
   const enqueued = new Date().toISOString();
   tasks.forEach((task, i) => {
@@ -47,7 +60,7 @@ export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[],
       fail(i, e);
     }
   });
-  if (Object.keys(errors).length) throw new ValidationError(errors, 'tasks');
+  if (Object.keys(errors).length) throw new ValidationError(errors, field);
   // One JSON pass for the whole batch; only when it is refused is each task checked to name it.
   let text: string | null = null;
   try {
@@ -63,9 +76,8 @@ export async function enqueueMany(em: EntityManager, tasks: readonly TaskSpec[],
         fail(i, e);
       }
     });
-    throw new ValidationError(Object.keys(errors).length ? errors : { tasks: UNSTORABLE_MESSAGE }, 'tasks');
+    throw new ValidationError(Object.keys(errors).length ? errors : { [field]: UNSTORABLE_MESSAGE }, field);
   }
-  await insertPackages(inSchema(em, schemaOf(em, options.schema)), built, text);
-  return built.map((b) => b.payload.id);
+  return { built, text };
 }
 

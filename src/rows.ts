@@ -62,6 +62,28 @@ export interface TaskPackage {
   retry?: number;
   /** its own backoff, over the cluster's retryBackoff (absent: the cluster's) */
   retryBackoff?: boolean | RetryBackoff;
+  /** a step of a chain, with the steps after it (src/chains.ts) */
+  chain?: ChainPlace & { rest: NextStep[] };
+  /** a run of an iteration: the iteration's task id and this run's index (src/iterations.ts) */
+  iter?: { id: string; n: number };
+}
+
+/** Where a chain step stands: the chain's id (its first step's), its step (from 1) of `steps`, and every step's task id. */
+export interface ChainPlace {
+  id: string;
+  step: number;
+  steps: number;
+  ids: string[];
+  /** Set on the saved step whose final failure stopped the chain. */
+  stopped?: true;
+}
+
+/** A chain step not enqueued yet: its queue key, its package, and its runAt (an ISO time) or delay (seconds). */
+export interface NextStep {
+  key: string;
+  payload: StoredPackage;
+  runAt?: string;
+  delay?: number;
 }
 
 type Defaulted = 'kwargs' | 'group' | 'hook' | 'timeout' | 'save';

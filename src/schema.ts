@@ -7,6 +7,7 @@ import { ERROR_GROUP } from './error-groups.js';
 import { db } from './db/run.js';
 import { inSchema, schemaOf } from './table-names.js';
 import { INDEXES, QUEUED_FILLFACTOR, sqlOf, TABLES, TRIGRAM_INDEXES } from './schema-tables.js';
+import { FLOW_TABLES } from './schema-flows.js';
 import { BUILD_COARSE, ROLLUP_KEY } from './metric-rows.js';
 
 /**
@@ -88,7 +89,7 @@ end $$;
  * database says which ormq made its tables whichever way they were made. Raised with every change
  * to the tables; a cluster compares it with its own at start.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 export const SCHEMA_COMMENT = `ormq schema ${SCHEMA_VERSION}`;
 
 /** The version a database's tables are at: 0 when none is recorded (tables from before versions, or none). */
@@ -163,7 +164,7 @@ export async function ensureSchema(orm: MikroORM, options: { schema?: string } =
     if (schema && !(await run.query('select 1 from pg_namespace where nspname = ?', [schema])).length) {
       await run.query(`create schema "${schema.replaceAll('"', '""')}"`);
     }
-    await run.query(TABLES);
+    await run.query(TABLES + FLOW_TABLES);
     await run.query(COLUMN_UPGRADES);
     await run.query(QUEUED_UPGRADES);
     await run.query(KEYED_UPGRADE);

@@ -6,7 +6,7 @@
  */
 import type { EntityManager } from '@mikro-orm/core';
 
-const TABLE = /\bormq_(?:task|schedule|queued|admin_log|cluster|paused_key|metric|wait)\b/g;
+const TABLE = /\bormq_(?:task|schedule|queued|admin_log|cluster|paused_key|metric|wait|iter_result|iter)\b/g;
 
 /** The schema an `inSchema` EntityManager qualifies with. */
 const SCHEMA = Symbol('ormq schema');
@@ -14,7 +14,7 @@ const SCHEMA = Symbol('ormq schema');
 const quoted = (schema: string) => `"${schema.replaceAll('"', '""')}"`;
 
 /** A comment, a string literal (`''` inside is a quote), or one of ormq's table names: one pass over a statement. */
-const PARTS = /--[^\n]*|'(?:[^']|'')*'|\bormq_(?:task|schedule|queued|admin_log|cluster|paused_key|metric|wait)\b/g;
+const PARTS = /--[^\n]*|'(?:[^']|'')*'|\bormq_(?:task|schedule|queued|admin_log|cluster|paused_key|metric|wait|iter_result|iter)\b/g;
 
 /**
  * `sql` with ormq's table names qualified by `schema`; unchanged when schema is null. A name inside

@@ -13,7 +13,7 @@ import {
 import { createTestDb, sql, waitFor, type TestDb } from './helpers/db.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
 
-const TABLES = ['ormq_admin_log', 'ormq_cluster', 'ormq_metric', 'ormq_paused_key', 'ormq_queued', 'ormq_schedule', 'ormq_task', 'ormq_wait'];
+const TABLES = ['ormq_admin_log', 'ormq_cluster', 'ormq_iter', 'ormq_iter_result', 'ormq_metric', 'ormq_paused_key', 'ormq_queued', 'ormq_schedule', 'ormq_task', 'ormq_wait'];
 
 async function tablesBySchema(orm: MikroORM): Promise<string[]> {
   const rows = await sql<{ t: string }>(orm, "select schemaname || '.' || tablename as t from pg_tables where tablename like 'ormq_%' order by 1");

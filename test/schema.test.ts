@@ -20,7 +20,7 @@ S('creates every table and named index on an empty database, and is idempotent w
     assert.ok(results.every((r) => r.trigram === results[0]!.trigram));
     await ensureSchema(orms[0]!);
     const tables = await sql<{ tablename: string }>(orms[0]!, "select tablename from pg_tables where tablename like 'ormq_%' order by 1");
-    assert.equal(tables.map((t) => t.tablename), ['ormq_admin_log', 'ormq_cluster', 'ormq_metric', 'ormq_paused_key', 'ormq_queued', 'ormq_schedule', 'ormq_task', 'ormq_wait']);
+    assert.equal(tables.map((t) => t.tablename), ['ormq_admin_log', 'ormq_cluster', 'ormq_iter', 'ormq_iter_result', 'ormq_metric', 'ormq_paused_key', 'ormq_queued', 'ormq_schedule', 'ormq_task', 'ormq_wait']);
     const indexes = await sql<{ indexname: string }>(orms[0]!, "select indexname from pg_indexes where tablename like 'ormq_%'");
     const names = indexes.map((i) => i.indexname);
     for (const name of ['ormq_task_list_idx', 'ormq_task_group_idx', 'ormq_task_cluster_idx', 'ormq_queued_claim_idx', 'ormq_queued_task_idx', 'ormq_schedule_due_idx', 'ormq_schedule_name_key', 'ormq_metric_pkey']) {

@@ -75,6 +75,12 @@ function Attempts({ attempts, count, success }) {
   </section>`;
 }
 
+/** A chain step's place, "step 2 of 5", and every other step where it is now. @param {{ chain: any }} props */
+function Chain({ chain: c }) {
+  return c && html`<ul class="lineage"><li><strong>Chain: step ${c.step} of ${c.steps}</strong>${c.stopped ? ` · chain stopped at step ${c.step} of ${c.steps}` : ''}</li>
+    ${c.links.map((/** @type {any} */ l) => l.step !== c.step && html`<li>Step ${l.step}: ${l.place || l.step < c.step ? html`<${PlaceLink} ...${l} />` : html`<code>${l.taskId}</code> (not run)`}</li>`)}</ul>`;
+}
+
 /** A bookmark of a task that was resubmitted (and so deleted): where its work went. @param {{ successor: any }} props */
 function Moved({ successor }) {
   return html`<p class="lineage moved" role="status">This task was resubmitted; its work continues as <${PlaceLink} ...${successor} />.</p>`;
@@ -111,6 +117,7 @@ function TaskDetail({ page, id, meta, title, one, many }) {
     before=${(/** @type {any} */ data) => html`
       ${data?.extra?.successor && html`<${Moved} successor=${data.extra.successor} />`}
       ${data?.object && html`<${Lineage} extra=${data.extra} />`}
+      ${data?.object && html`<${Chain} chain=${data.extra?.chain} />`}
       ${data?.object && failure(data.object) && html`<${Failure} result=${data.object.result} />`}`}
     after=${(/** @type {any} */ data) => html`<${Attempts} attempts=${data.extra?.attempts} count=${data.object.attemptCount} success=${data.object.success} />`} />`;
 }

@@ -1,5 +1,5 @@
 /**
- * Where a finished task came from and where it went. Resubmitting writes two admin-log entries: on
+ * Where a finished task came from and where it went, and a chain step's place among its chain's steps. Resubmitting writes two admin-log entries: on
  * the old task ("resubmit", the new id in its summary) and on the new one ("resubmitted", the old
  * id in its summary). The log outlives the failure row that resubmit deletes, so a bookmark of that
  * row can still be led to its successor.
@@ -78,4 +78,57 @@ export async function lineageOf(em: SqlEntityManager, taskId: string): Promise<L
 export async function visiblePlace<T extends { place: Place | null }>(ctx: RequestContext, link: T | null): Promise<T | null> {
   if (!link?.place) return link;
   return (await ctx.can(link.place.page, 'view')) ? link : null;
+}
+
+/*
+ * A chain step's place for the task detail: "step 2 of 5", and where each step of its chain is
+ * now (succeeded, failed, queued, or nowhere: not run yet, or no longer kept). Two reads whatever
+ * the chain's length: the steps' task rows by id, and their queued packages, which are keyed by
+ * their task id (src/chains.ts) and so found through ormq_queued_keyed_idx.
+ */
+export interface ChainView {
+  step: number;
+  steps: number;
+  /** This step's final failure stopped the chain. */
+  stopped: boolean;
+  /** Every step in order; `place` null where it is kept nowhere or on a page the caller may not view. */
+  links: { step: number; taskId: string; place: Place | null }[];
+}
+
+async function placesOf(em: SqlEntityManager, ids: string[]): Promise<Map<string, Place>> {
+  const places = new Map<string, Place>();
+  for (const t of await db(em).query('select id, success, name from ormq_task where id in (?)', [ids])) {
+    const id = String(t.id).trim();
+    places.set(id, { page: t.success ? 'successful' : 'failed', id, taskId: id, name: (t.name as string) ?? null });
+  }
+  const queued = await db(em).query(`select id, payload->>'id' as task, payload->>'name' as name from ormq_queued where keyed and (payload->>'id') in (?)`, [ids]);
+  for (const q of queued) if (!places.has(String(q.task))) places.set(String(q.task), { page: 'queued', id: Number(q.id), taskId: String(q.task), name: (q.name as string) ?? null });
+  return places;
+}
+
+/**
+ * The chain view of saved task `taskId`; null for a task that is not a chain step, and on tables
+ * from before chains (an admin deployed before `ensureSchema` ran: no `chain` column yet).
+ */
+export async function chainOf(ctx: RequestContext, taskId: string): Promise<ChainView | null> {
+  let chain: unknown;
+  try {
+    chain = (await db(ctx.em).queryOne('select chain from ormq_task where id = ?', [taskId]))?.chain;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42703') return null;
+    throw err;
+  }
+  if (typeof chain !== 'object' || chain === null) return null;
+  const c = chain as { step?: unknown; steps?: unknown; ids?: unknown; stopped?: unknown };
+  if (!Number.isInteger(c.step) || !Number.isInteger(c.steps) || !Array.isArray(c.ids)) return null;
+  const ids = c.ids.filter((id): id is string => typeof id === 'string' && /^[0-9a-f]{32}$/.test(id));
+  const places = ids.length ? await placesOf(ctx.em, ids) : new Map<string, Place>();
+  const visible = new Map<string, boolean>();
+  const links: ChainView['links'] = [];
+  for (const [i, taskId] of ids.entries()) {
+    const place = places.get(taskId) ?? null;
+    if (place && !visible.has(place.page)) visible.set(place.page, await ctx.can(place.page, 'view'));
+    links.push({ step: i + 1, taskId, place: place && visible.get(place.page) ? place : null });
+  }
+  return { step: c.step as number, steps: c.steps as number, stopped: c.stopped === true, links };
 }

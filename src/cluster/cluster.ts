@@ -9,9 +9,9 @@ import { VERSION } from '../version.js';
 import type { Listener } from '../db/listener.js';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedOptions } from './options.js';
 import { MetricsUpkeep } from './rollup.js';
-import { Saver } from './saver.js';
+import { Saver, type Transact } from './saver.js';
 import { scheduleLoop } from './scheduler.js';
-import { hostPool, poolDb, type Db } from '../db/run.js';
+import { hostPool, inTransaction, poolDb, type Db, type Lending } from '../db/run.js';
 import { RELEASE, releaseValues } from './sql.js';
 import type { Completion } from './completion.js';
 import { listenForCluster, Wake } from './wake.js';
@@ -39,6 +39,7 @@ export class Cluster {
   readonly #schema: string | null;
   /** The host pool's statements, from start() on. */
   #db: Db = NOT_STARTED;
+  #transact: Transact = () => Promise.reject(new Error('the cluster has not started'));
   #listener: Listener | null = null;
   #upkeep: MetricsUpkeep | null = null;
   #running = false;
@@ -73,7 +74,7 @@ export class Cluster {
       paused: (paused) => (paused ? this.#claimer.paused() : this.#worker.nudge()),
       config: { workers: this.options.workers, saveLimit: this.options.saveLimit, retry: this.options.retry, timeout: this.options.timeout, maxAttempts: this.options.maxAttempts },
     });
-    this.#saver = new Saver(this.options, db, this.#heartbeat.id);
+    this.#saver = new Saver(this.options, db, this.#heartbeat.id, (work) => this.#transact(work));
     this.#workers = new Workers({
       cluster: this.options.name,
       tasks: this.options.tasks,
@@ -143,7 +144,9 @@ export class Cluster {
   async start(): Promise<void> {
     if (this.#running) return;
     const connection = this.#orm.em.getConnection();
-    this.#db = poolDb(await hostPool(this.#orm.em), this.#schema, this.options.preparedStatements);
+    const pool = await hostPool(this.#orm.em);
+    this.#db = poolDb(pool, this.#schema, this.options.preparedStatements);
+    this.#transact = (work) => inTransaction(pool as Lending, this.#schema, this.options.preparedStatements, work);
     this.#running = true;
     this.#listener = await listenForCluster({
       connection,

@@ -71,6 +71,8 @@ export class Heartbeat {
   failed = 0;
   readonly #running = new Map<number, Running>();
   readonly #cancelled = new Set<number>();
+  /** Packages asked to stop while still in the claim's buffer, by package id (bounded). */
+  readonly #stopEarly = new Map<number, Error>();
   #timer: NodeJS.Timeout | null = null;
   #beating: Promise<void> | null = null;
 
@@ -93,9 +95,19 @@ export class Heartbeat {
     await this.host.db.execute(GONE, [this.id]).catch((e) => this.host.warn(`could not remove the heartbeat row: ${(e as Error).message}`));
   }
 
-  /** Called for every task: it keeps what the next beat needs and formats nothing (a beat is rare, a task is not). */
-  began(qid: number, pkg: TaskPackage): void {
+  /**
+   * Called for every task: it keeps what the next beat needs and formats nothing (a beat is rare, a
+   * task is not). Returns the reason when the package was stopped before it started.
+   */
+  began(qid: number, pkg: TaskPackage): Error | undefined {
     this.#running.set(qid, { pkg, since: Date.now() });
+    if (!this.#stopEarly.size) return undefined;
+    const early = this.#stopEarly.get(qid);
+    if (early) {
+      this.#stopEarly.delete(qid);
+      this.#cancelled.add(qid);
+    }
+    return early;
   }
 
   /** Counts a finished task; true when it ended because it was stopped (its package is then acked). */
@@ -135,9 +147,15 @@ export class Heartbeat {
     const m = parseControl(payload);
     if (!m) return;
     if (m.op === 'stop') {
-      if (m.cluster !== this.id || !this.#running.has(m.package)) return;
+      if (m.cluster !== this.id) return;
+      const reason = new CancelledError(m.by, m.code);
+      if (!this.#running.has(m.package)) {
+        // Claimed but not started yet (waiting in the claim's buffer): stopped as it starts.
+        if (this.#stopEarly.size < 1000) this.#stopEarly.set(m.package, reason);
+        return;
+      }
       this.#cancelled.add(m.package);
-      if (!this.host.cancel(m.package, new CancelledError(m.by))) this.#cancelled.delete(m.package);
+      if (!this.host.cancel(m.package, reason)) this.#cancelled.delete(m.package);
       return;
     }
     if (m.key === this.host.name) this.host.paused(m.op === 'pause');

@@ -9,6 +9,13 @@ import type { ResolvedOptions } from './options.js';
 import type { Db } from '../db/run.js';
 import { Pruner } from './prune.js';
 import { completion, taskRow, type Completion } from './completion.js';
+import { continueFlows, isFlowStep } from './flows.js';
+
+/** Runs statements in one transaction. */
+export type Transact = <T>(work: (run: Db) => Promise<T>) => Promise<T>;
+
+/** The packages a completion's rows say were held by another claim. */
+const lostOf = (rows: Record<string, unknown>[]) => new Set(rows.filter((r) => r.lost !== null && r.lost !== undefined).map((r) => Number(r.lost)));
 
 type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
 
@@ -27,6 +34,8 @@ export class Saver {
     private readonly db: Db,
     /** This process's ormq_cluster id: only packages it still holds are saved and acked. */
     private readonly processId: string,
+    /** For a batch with chain steps or iteration runs: what follows them is written with their completion. */
+    private readonly transact: Transact,
   ) {
     this.#pruner = new Pruner(db, options.saveLimit, options.saveLimitPer ?? null, (message, err) => options.log('warn', message, err));
   }
@@ -108,8 +117,14 @@ export class Saver {
     const sent = batch.map((f) => f.lock);
     for (const f of batch) this.#writing.set(f.qid, f);
     let rows: Record<string, unknown>[];
+    let flowHooks: TaskRecord[] = [];
     try {
-      rows = await this.db.query(statement, values);
+      if (batch.some(isFlowStep)) {
+        ({ rows, flowHooks } = await this.transact(async (run) => {
+          const done = await run.query(statement, values);
+          return { rows: done, flowHooks: await continueFlows(run, batch, lostOf(done), this.options.name) };
+        }));
+      } else rows = await this.db.query(statement, values);
     } finally {
       for (const f of batch) if (this.#writing.get(f.qid) === f) this.#writing.delete(f.qid);
     }
@@ -134,9 +149,9 @@ export class Saver {
       const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));
       if (successes.length) this.#pruner.saved(new Set(successes.map((f) => scope(f) ?? null)));
     }
-    for (const f of batch) {
-      if (!f.pkg.hook || lost.has(f.qid)) continue;
-      const task = toTask({ ...taskRow(f, this.options.name), attempt_count: attempts.get(f.pkg.id) ?? 1 });
+    const hooked = batch.filter((f) => f.pkg.hook && !lost.has(f.qid));
+    const tasks = hooked.map((f) => toTask({ ...taskRow(f, this.options.name), attempt_count: attempts.get(f.pkg.id) ?? 1 }));
+    for (const task of [...tasks, ...flowHooks]) {
       const running = this.#runHook(task).finally(() => this.#hooks.delete(running));
       this.#hooks.add(running);
     }

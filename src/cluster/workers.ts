@@ -14,7 +14,8 @@ export interface WorkersHost {
   tasks: Record<string, TaskFunction>;
   /** The cluster's timeout in seconds. */
   timeout: number;
-  began(qid: number, pkg: TaskPackage): void;
+  /** Returns the reason when the package was stopped before it started: it fails without running. */
+  began(qid: number, pkg: TaskPackage): Error | undefined;
   /** Counts the end of a task; true when it was stopped from the admin. */
   ended(qid: number, success: boolean): boolean;
   finished(f: Completion): void;
@@ -78,8 +79,9 @@ export class Workers {
     const pkg: TaskPackage = packageOf(typeof raw === 'string' ? JSON.parse(raw) : raw);
     const started = preciseNow();
     const startedMs = lastStampMs();
-    this.host.began(qid, pkg);
-    void this.#execute(qid, pkg, running.abort).then(({ success, result, final }) => {
+    const early = this.host.began(qid, pkg);
+    const outcome = early ? Promise.resolve({ success: false, result: errorResult(early), final: false }) : this.#execute(qid, pkg, running.abort);
+    void outcome.then(({ success, result, final }) => {
       // A package whose task outlived a stop deadline was released; its result no longer counts.
       if (this.#active.get(qid) !== running) return;
       this.#active.delete(qid);

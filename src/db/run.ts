@@ -98,6 +98,9 @@ class EmDb implements Db {
   }
 }
 
+/** A source rather than an EntityManager (which has no `queryOne`). */
+export const isDb = (x: EntityManager | Db): x is Db => typeof (x as Db).queryOne === 'function';
+
 export function db(em: EntityManager): Db {
   return (em as unknown as { [DB]?: Db })[DB] ?? new EmDb(em as SqlEntityManager);
 }
@@ -136,4 +139,26 @@ export function poolDb(pool: Queryable, schema: string | null, prepared = true):
     all: (statements) => sequential(run, statements),
   };
   return run;
+}
+
+/** A pool that lends a connection of its own (pg's Pool): what a transaction needs. */
+export interface Lending extends Queryable {
+  connect(): Promise<Queryable & { release(err?: Error | boolean): void }>;
+}
+
+/** Runs `work` in one transaction on one connection of `pool`, its statements sent as `poolDb` sends them. */
+export async function inTransaction<T>(pool: Lending, schema: string | null, prepared: boolean, work: (run: Db) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query({ text: 'begin' });
+    const out = await work(poolDb(client, schema, prepared));
+    await client.query({ text: 'commit' });
+    return out;
+  } catch (err) {
+    await client.query({ text: 'rollback' }).catch((e: Error) => (broken = e));
+    throw err;
+  } finally {
+    client.release(broken);
+  }
 }

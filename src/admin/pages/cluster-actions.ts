@@ -5,7 +5,7 @@
  */
 import { db } from '../../db/run.js';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { checkKey, pauseKey, resumeKey, sendControl } from '../../control.js';
+import { checkKey, pauseKey, resumeKey, stopPackage } from '../../control.js';
 import { wakeKeys } from '../../producer.js';
 import { responding } from '../../liveness.js';
 import { badRequest, HttpError, isPlainObject, notFound } from '../http.js';
@@ -133,7 +133,7 @@ export const stop: Route = {
       if (!held) return { status: 200, body: { requested: false, finished: true, package: pkg, cluster, message: `Package ${pkg} finished before the stop arrived` } };
       if (!held.mine) throw new HttpError(409, `Package ${pkg} is no longer held by cluster ${who(row)}: it was released, or another process claimed it`);
       if (!row.alive) throw new HttpError(409, `Cluster ${who(row)} is not responding: it cannot stop the task; release its packages instead`);
-      await sendControl(tx, { op: 'stop', cluster, package: pkg, ...(actor ? { by: actor.slice(0, 150) } : {}) });
+      await stopPackage(tx, { id: pkg, lockedBy: cluster }, actor ?? null, false);
       const name = JSON.stringify(held.name ?? held.task_id ?? pkg);
       await writeLog(tx, actor, [
         // Under the task's id: the stop shows in the history of the task it failed.

@@ -7,6 +7,7 @@
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from '../../liveness.js';
 import { wakeKeys } from '../../producer.js';
+import { cancelPackages } from '../../cancel.js';
 import { parseDate } from '../../validate.js';
 import { badRequest, isPlainObject, notFound } from '../http.js';
 import { likePattern, textFilter, Where } from '../filters.js';
@@ -101,9 +102,14 @@ const actions: Record<string, Action> = {
     ...DELETE,
     converges: true,
     columns: ACTION_COLUMNS,
-    async apply(tx, rows) {
-      await db(tx).query('delete from ormq_queued where id in (?)', [rows.map((r) => Number(r.id))]);
-      return rows.map((r) => ({ action: 'delete', page: 'queued', objectId: Number(r.id), summary: `Deleted package ${describe(r)} from queue ${JSON.stringify(r.key)}` }));
+    async apply(tx, rows, ctx) {
+      // A package a live process runs is stopped there too, as `cancel` stops it: its work ends with it.
+      const { stopping } = await cancelPackages(tx, rows.map((r) => Number(r.id)), { by: await ctx.actor(), fromCode: false, deleteRunning: true });
+      const stopped = new Set(stopping.map((p) => p.id));
+      return rows.map((r) => ({
+        action: 'delete', page: 'queued', objectId: Number(r.id),
+        summary: `Deleted package ${describe(r)} from queue ${JSON.stringify(r.key)}${stopped.has(Number(r.id)) ? ' and asked the process running it to stop it' : ''}`,
+      }));
     },
   },
 };

@@ -11,7 +11,7 @@ import { distinctValues, iso, keysetPage, parseCursor } from '../list.js';
 import { searchBound } from '../search.js';
 import { failureGroups, KEYSET, LIST_COLUMNS, parseTaskId, taskIdOf, taskRows, taskWhere } from '../task-query.js';
 import { headFields, jsonHead } from '../fields.js';
-import { lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
+import { chainOf, lineageOf, resubmittedSummary, successorOf, visiblePlace } from '../lineage.js';
 import { writeLog, type LogEntry } from '../log.js';
 import { DELETE, type Action, type Page, type RequestContext, type Route } from '../page.js';
 
@@ -226,7 +226,7 @@ export function taskPage({ id }: TaskPageConfig): Page {
         if (q) retry = { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
       }
       const lineage = await lineageOf(ctx.em, String(taskId));
-      const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry };
+      const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry, chain: await chainOf(ctx, String(taskId)) };
       return { object: { ...toListRow(r), ...values }, truncated, extra };
     },
 
