@@ -127,7 +127,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         await new Promise((r) => setTimeout(r, 1500));
         const samples: number[] = [];
         for (let i = 0; i < probes; i++) {
-          await enqueue(orm.em.fork(), 'latency', [now()], { cluster: 'bench' });
+          await enqueue(orm.em.fork(), 'latency', [now()], { key: 'bench' });
           samples.push(await workers.nextLatency());
           await new Promise((r) => setTimeout(r, 5));
         }

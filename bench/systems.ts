@@ -103,7 +103,7 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
     fill: (n) => fillOrmq(db, n),
     pending: async () => (await db.query('select exists (select 1 from ormq_queued) as p')).rows[0].p,
     reset: async () => void (await db.query(`truncate ormq_queued, ormq_task, ormq_metric, ${RAW_SAVED_TABLE}`)),
-    ...(metrics && !save ? { enqueueProbe: (t0: number) => enqueue(orm.em.fork(), 'latency', [t0], { cluster: 'bench' }) } : {}),
+    ...(metrics && !save ? { enqueueProbe: (t0: number) => enqueue(orm.em.fork(), 'latency', [t0], { key: 'bench' }) } : {}),
   });
   const graphile = (label: string, batching: boolean): System => ({
     key: batching ? 'graphile-batched' : 'graphile-defaults',

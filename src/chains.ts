@@ -24,7 +24,7 @@ export interface ChainOptions {
 }
 
 /** A step not enqueued yet, as the package before it carries it. */
-export function nextStepOf(b: BuiltPackage): NextStep {
+function nextStepOf(b: BuiltPackage): NextStep {
   const step: NextStep = { key: b.key, payload: b.payload };
   if (b.runAt instanceof Date) step.runAt = b.runAt.toISOString();
   else if (typeof b.runAt === 'number') step.delay = b.runAt;

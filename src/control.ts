@@ -66,7 +66,7 @@ interface SchemaOption {
 }
 
 /** Sends a control message; inside a transaction it is delivered at commit, with the change it announces. */
-export async function sendControl(em: EntityManager, message: ControlMessage): Promise<void> {
+async function sendControl(em: EntityManager, message: ControlMessage): Promise<void> {
   await db(em).query('select pg_notify(?, ?)', [CONTROL_CHANNEL, JSON.stringify(message)]);
 }
 

@@ -192,7 +192,7 @@ export const Metric = defineEntity({
  * until it has read the task (or gave up), so saveLimit pruning leaves that success alone. A row
  * past `until` (its waiter died) counts for nothing and the clusters' heartbeats delete it.
  */
-export const Wait = defineEntity({
+const Wait = defineEntity({
   name: 'OrmqWait',
   tableName: 'ormq_wait',
   properties: {

@@ -22,7 +22,7 @@ export const ARGS_TEXT = `left(args::text, 500)`;
  * The message folded. Its first 500 characters only: the cost to a save stays bounded whatever a
  * task threw (four regexp passes over at most 500 characters, on failures only).
  */
-export const FOLDED_MESSAGE = `regexp_replace(regexp_replace(regexp_replace(regexp_replace(left(coalesce(${ERROR_MESSAGE}, ''), 500),
+const FOLDED_MESSAGE = `regexp_replace(regexp_replace(regexp_replace(regexp_replace(left(coalesce(${ERROR_MESSAGE}, ''), 500),
     '[[:alnum:]._%+-]+@[[:alnum:].-]+\\.[[:alpha:]]{2,}', '<email>', 'g'),
     '"[^"]*"|''[^'']*''', '<q>', 'g'),
     '\\m(0x[[:xdigit:]]+|[[:xdigit:]]*[[:digit:]][[:xdigit:]]*(-[[:xdigit:]]+)*)\\M', '#', 'g'),

@@ -7,8 +7,8 @@
  * last bucket everything above. R = √2 keeps a percentile within 41 % of the exact value; 72
  * buckets reach from 0.1 ms to about 56 days.
  */
-export const HISTOGRAM_BASE = 0.1;
-export const HISTOGRAM_RATIO = Math.SQRT2;
+const HISTOGRAM_BASE = 0.1;
+const HISTOGRAM_RATIO = Math.SQRT2;
 export const HISTOGRAM_BUCKETS = 72;
 
 const LOG_RATIO = Math.log(HISTOGRAM_RATIO);
@@ -22,7 +22,7 @@ export function bucketOf(ms: number): number {
 }
 
 /** [lower, upper) of a bucket in ms. */
-export function bucketBounds(i: number): [number, number] {
+function bucketBounds(i: number): [number, number] {
   const lower = i === 0 ? 0 : HISTOGRAM_BASE * HISTOGRAM_RATIO ** i;
   const upper = i === HISTOGRAM_BUCKETS - 1 ? Infinity : HISTOGRAM_BASE * HISTOGRAM_RATIO ** (i + 1);
   return [lower, upper];

@@ -19,5 +19,5 @@ export type { LogLevel } from './log.js';
 export type { RetryBackoff } from './retries.js';
 export type { TaskFunction, TaskContext } from './registry.js';
 export { queueAdmin, type QueueAdminHandler, type NextFunction } from './admin/handler.js';
-export type { QueueAdminOptions, AuthorizeRequest, PageId } from './admin/options.js';
+export type { QueueAdminOptions, AuthorizeRequest, PageId, AdminLogger } from './admin/options.js';
 export { setLimit, limits, type Limit, type LimitRecord } from './limits.js';

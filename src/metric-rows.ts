@@ -14,7 +14,7 @@
 
 /** Minutes a row covers: written by the clusters (minute, hour) and by the fold (6 hours, day). */
 export const WRITTEN_SPANS = [1, 60] as const;
-export const FOLDED_SPANS = [360, 1440] as const;
+const FOLDED_SPANS = [360, 1440] as const;
 
 export const ROLLUP_COLUMNS = 'span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist';
 export const ROLLUP_KEY = 'span_minutes, bucket, key, func, success, shard';
@@ -75,7 +75,7 @@ const withCoarse = (rows: string, itself: boolean) => {
 };
 
 /** Minutes after its end before a minute or hour row is folded: a batch saved late still lands in its own shard's row. */
-export const FOLD_AFTER_MINUTES = 2;
+const FOLD_AFTER_MINUTES = 2;
 
 /**
  * The fold: moves at most $1 rows of shards ≠ 0 whose minute or hour is over (by FOLD_AFTER_MINUTES)

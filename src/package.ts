@@ -3,6 +3,7 @@ import { humanName, newTask } from './names.js';
 import { isStorableJson, isStorableText, UNSTORABLE_MESSAGE } from './storable.js';
 import type { StoredPackage } from './rows.js';
 import { isPlainObject, parseDate, ValidationError } from './validate.js';
+import { keyOption } from './queue-key.js';
 import { backoffErrors, maxAttemptsError, retryError, type RetryBackoff } from './retries.js';
 import { orderOf } from './queue-order.js';
 
@@ -15,6 +16,8 @@ export interface EnqueueOptions {
   /** Passed to the function as a final options argument when non-empty. */
   kwargs?: Record<string, unknown>;
   /** The queue key: the name of the cluster that should run it. Default 'default'. */
+  key?: string;
+  /** @deprecated Use `key`: its former name, accepted through 0.1.x; both given and different is an error. */
   cluster?: string;
   /** Seconds; default the cluster's timeout. */
   timeout?: number | null;
@@ -99,9 +102,10 @@ export function assemble(func: unknown, args: unknown, opts: unknown, enqueued: 
   shortText(errors, 'name', options.name, 100);
   shortText(errors, 'group', options.group, 100);
   shortText(errors, 'hook', options.hook, 256);
-  shortText(errors, 'cluster', options.cluster, 100);
+  const key = keyOption(options, errors);
+  shortText(errors, key.field, key.value, 100);
   // The queue key goes to PostgreSQL beside the packages' JSON, so it is checked on its own.
-  if (typeof options.cluster === 'string' && !errors.cluster && !isStorableText(options.cluster)) errors.cluster = UNSTORABLE_MESSAGE;
+  if (typeof key.value === 'string' && !errors[key.field] && !isStorableText(key.value)) errors[key.field] = UNSTORABLE_MESSAGE;
   if (options.timeout !== undefined && options.timeout !== null && !(typeof options.timeout === 'number' && options.timeout > 0)) {
     errors.timeout = 'must be a number of seconds greater than 0';
   }
@@ -154,7 +158,7 @@ export function assemble(func: unknown, args: unknown, opts: unknown, enqueued: 
     const b = options.retryBackoff;
     payload.retryBackoff = typeof b === 'boolean' ? b : { ...(b.base !== undefined && { base: b.base }), ...(b.factor !== undefined && { factor: b.factor }), ...(b.max !== undefined && { max: b.max }), ...(b.jitter !== undefined && { jitter: b.jitter }) };
   }
-  return { key: options.cluster ?? 'default', payload, runAt, ...(options.id !== undefined && { keyed: true }), ...order };
+  return { key: (key.value as string | undefined) ?? 'default', payload, runAt, ...(options.id !== undefined && { keyed: true }), ...order };
 }
 
 /**

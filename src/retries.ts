@@ -21,7 +21,7 @@ export interface RetryBackoff {
 
 export type ResolvedBackoff = Required<RetryBackoff>;
 
-export const DEFAULT_BACKOFF: ResolvedBackoff = { base: 10, factor: 2, max: 3600, jitter: 0.2 };
+const DEFAULT_BACKOFF: ResolvedBackoff = { base: 10, factor: 2, max: 3600, jitter: 0.2 };
 
 /** Longest delay or retry in seconds, as a task's `delay` allows: about 95 years, within a timestamp's range. */
 const MAX_SECONDS = 3e9;

@@ -32,6 +32,8 @@ export interface ScheduleRecord extends ScheduleValues {
   version: number;
   /** while paused (repeats 0): the repeats it had, which resume restores */
   pausedRepeats: number | null;
+  /** @deprecated Use `key`: the same value under its former name, through 0.1.x. */
+  cluster: string | null;
 }
 
 /**
@@ -154,6 +156,7 @@ export function toSchedule(r: Row): ScheduleRecord {
     nextRun: date(r.next_run),
     cron: (r.cron as string | null) ?? null,
     task: r.task === null ? null : String(r.task).trim(),
+    key: (r.cluster as string | null) ?? null,
     cluster: (r.cluster as string | null) ?? null,
     intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
     anchor: date(r.anchor ?? r.next_run),

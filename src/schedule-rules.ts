@@ -80,7 +80,7 @@ const CRON_RANGES: Record<string, string> = {
 };
 
 /** croner's message without its class name, in the words of the form's help. */
-export function plainCronError(message: string): string {
+function plainCronError(message: string): string {
   const m = message.replace(/^CronPattern:\s*/, '');
   const range = /^Invalid value for (\w+)/.exec(m);
   if (range && CRON_RANGES[range[1]!]) return CRON_RANGES[range[1]!]!;

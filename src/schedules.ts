@@ -22,7 +22,7 @@ export const SCHEDULE_COLUMNS =
 
 const NAME_TAKEN = 'is already used by another schedule';
 
-export function isUniqueViolation(e: unknown): boolean {
+function isUniqueViolation(e: unknown): boolean {
   return (e as { code?: string })?.code === '23505' || /unique constraint/i.test(String((e as Error)?.message));
 }
 
@@ -39,7 +39,7 @@ export function scheduleValues(r: Row): ScheduleValues {
     repeats: Number(r.repeats),
     nextRun: date(r.next_run),
     cron: (r.cron as string | null) ?? null,
-    cluster: (r.cluster as string | null) ?? null,
+    key: (r.cluster as string | null) ?? null,
     intendedDateKwarg: (r.intended_date_kwarg as string | null) ?? null,
     anchor: date(r.anchor ?? r.next_run),
     timeZone: (r.time_zone as string | null) ?? null,
@@ -55,7 +55,7 @@ export function retryOptions(s: { maxAttempts: number | null; retry: number | nu
 }
 
 /** Wakes the scheduler of each cluster once; null is the default cluster's (''). Delivered at commit. */
-export async function notifySchedulers(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
+async function notifySchedulers(em: SqlEntityManager, clusters: Iterable<unknown>): Promise<void> {
   for (const c of new Set([...clusters].map((v) => (v as string | null) ?? ''))) {
     await db(em).query('select pg_notify(?, ?)', [SCHEDULE_CHANNEL, c]);
   }
@@ -72,15 +72,15 @@ const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?:
 
 const params = (v: ScheduleValues) => [
   v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-  v.nextRun.toISOString(), v.cron, v.cluster, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone, v.maxAttempts, v.retry, v.priority,
+  v.nextRun.toISOString(), v.cron, v.key, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone, v.maxAttempts, v.retry, v.priority,
 ];
 
 /**
- * Writes validated values: a new schedule, or over schedule `id` (whose stored cluster is
- * `previousCluster`, woken too when the cluster changes). A name another schedule has, checked
+ * Writes validated values: a new schedule, or over schedule `id` (whose stored key is
+ * `previousKey`, woken too when the key changes). A name another schedule has, checked
  * first or lost to a concurrent write, is a ValidationError on `name`. Returns the stored row.
  */
-export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: number | null = null, previousCluster?: string | null): Promise<Row> {
+export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: number | null = null, previousKey?: string | null): Promise<Row> {
   if (v.name !== null) {
     const taken = await db(em).query('select 1 from ormq_schedule where name = ? and id <> ?', [v.name, id ?? 0]);
     if (taken.length) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
@@ -92,7 +92,7 @@ export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: 
     if (isUniqueViolation(e)) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
     throw e;
   }
-  await notifySchedulers(em, id === null ? [v.cluster] : [previousCluster, v.cluster]);
+  await notifySchedulers(em, id === null ? [v.key] : [previousKey, v.key]);
   return rows[0]!;
 }
 
@@ -177,7 +177,7 @@ export async function runSchedulesNow(em: SqlEntityManager, rows: Targets): Prom
       kwargs,
       hook: (r.hook as string | null) ?? null,
       group: (r.name as string | null) ?? String(r.id),
-      cluster: (r.cluster as string | null) ?? 'default',
+      key: (r.cluster as string | null) ?? 'default',
       ...retryOptions(scheduleValues(r)),
     });
     built.payload.schedule = Number(r.id);
@@ -199,7 +199,7 @@ export interface ScheduleOptions {
   /**
    * A schedule of the same name already exists: 'error' (default) refuses it (a ValidationError on
    * `name`); 'keep' leaves it as it is; 'update' writes this declaration over it: func, hook, args,
-   * kwargs, cluster, intended-date kwarg, maxAttempts, retry and timing. Its next run moves only when the timing changed
+   * kwargs, key, intended-date kwarg, maxAttempts, retry and timing. Its next run moves only when the timing changed
    * or `nextRun` is given, and its repeats (and a pause set in the admin) stay. For schedules
    * declared at every start-up.
    */
@@ -256,6 +256,6 @@ export async function schedule<F extends TaskName>(em: EntityManager, input: Sch
   const given = input.nextRun !== undefined && input.nextRun !== null && input.nextRun !== '';
   const extra = ifExists === 'update' ? [given, given, given] : [];
   const row = await db(tx).queryOne(UPSERT(ifExists === 'update'), [...params(v), ...extra, v.name]);
-  if (row!.written) await notifySchedulers(tx, [v.cluster]);
+  if (row!.written) await notifySchedulers(tx, [v.key]);
   return toSchedule(row!);
 }

@@ -9,7 +9,7 @@ import type { EntityManager } from '@mikro-orm/core';
 const TABLE = /\bormq_(?:task|schedule|queued|admin_log|cluster|paused_key|metric|wait|iter_result|iter|limit)\b/g;
 
 /** The schema an `inSchema` EntityManager qualifies with. */
-export const SCHEMA = Symbol('ormq schema');
+const SCHEMA = Symbol('ormq schema');
 
 const quoted = (schema: string) => `"${schema.replaceAll('"', '""')}"`;
 

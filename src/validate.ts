@@ -1,6 +1,11 @@
+/**
+ * Checks of bad input: the error they throw, naming each field that is wrong, the parsers of
+ * plain fields (text, whole numbers, dates), and the rules a schedule must meet.
+ */
 import { nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, scheduleTypeCode, type ScheduleType, type ScheduleTypeName } from './schedule-rules.js';
 import { retryError } from './retries.js';
-import { isStorableJson, UNSTORABLE_MESSAGE } from './storable.js';
+import { jsonField } from './json-field.js';
+import { keyOption } from './queue-key.js';
 import { canonicalTimeZone, daysInMonth } from './time.js';
 
 /** Bad input, with one message per field that is wrong. Nothing was written. */
@@ -34,6 +39,9 @@ export interface ScheduleInput {
   repeats?: number | string;
   nextRun?: Date | string | null;
   cron?: string | null;
+  /** The queue key its runs go to; empty = 'default'. */
+  key?: string | null;
+  /** @deprecated Use `key`: its former name, accepted through 0.1.x; both given and different is an error. */
   cluster?: string | null;
   intendedDateKwarg?: string | null;
   /** IANA zone of the schedule's wall clock; empty = the cluster's timeZone. */
@@ -58,7 +66,8 @@ export interface ScheduleValues {
   repeats: number;
   nextRun: Date;
   cron: string | null;
-  cluster: string | null;
+  /** The queue key its runs go to; null = 'default' (stored in the column \`cluster\`). */
+  key: string | null;
   intendedDateKwarg: string | null;
   /** The instant the series counts from: set with next run, and whenever the timing changes. */
   anchor: Date;
@@ -99,73 +108,6 @@ function optionalText(errors: Record<string, string>, field: string, value: unkn
   const text = value.trim();
   if (text.length > max) errors[field] = `must be at most ${max} characters`;
   return text === '' ? null : text;
-}
-
-/** Deeper than this, a value is refused: JSON.stringify recurses, and 10,000 levels overflow its stack. */
-export const MAX_DEPTH = 100;
-
-/** Whether JSON text opens more than `max` arrays or objects inside one another: one pass, no parsing. */
-function textNestsDeeper(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92) i++; // a backslash escapes the next character
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 91 || c === 123) {
-      if (++depth > max) return true;
-    } else if (c === 93 || c === 125) depth--;
-  }
-  return false;
-}
-
-/** Whether a value holds more than `max` arrays or objects inside one another, walked without recursion. */
-function nestsDeeper(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length) {
-    const [v, depth] = stack.pop()!;
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth > max) return true;
-    for (const item of Array.isArray(v) ? v : Object.values(v)) stack.push([item, depth + 1]);
-  }
-  return false;
-}
-
-/**
- * A JSON field given as a value or as JSON text, under the same limits either way: the schedule is
- * the first level, as the request body is in the admin, so the field nests at most MAX_DEPTH - 1.
- */
-function jsonField<T>(errors: Record<string, string>, field: string, value: unknown, check: (v: unknown) => v is T, kind: string, fallback: T): T {
-  if (value === undefined || value === null || value === '') return fallback;
-  const deep = `nests deeper than ${MAX_DEPTH} levels`;
-  let parsed = value;
-  if (typeof value === 'string') {
-    // Checked before parsing: JSON.parse builds any depth, and JSON.stringify overflows on it later.
-    if (textNestsDeeper(value, MAX_DEPTH - 1)) {
-      errors[field] = deep;
-      return fallback;
-    }
-    if (!isStorableJson(value)) {
-      errors[field] = UNSTORABLE_MESSAGE;
-      return fallback;
-    }
-    try {
-      parsed = JSON.parse(value);
-    } catch {
-      errors[field] = `must be ${kind} in JSON`;
-      return fallback;
-    }
-  } else if (nestsDeeper(value, MAX_DEPTH - 1)) {
-    errors[field] = deep;
-    return fallback;
-  }
-  if (!check(parsed)) {
-    errors[field] = `must be ${kind}`;
-    return fallback;
-  }
-  return parsed;
 }
 
 function integer(errors: Record<string, string>, field: string, value: unknown, min: number, max: number): number | null {
@@ -276,7 +218,8 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
     cron = null;
   }
 
-  const cluster = optionalText(errors, 'cluster', pick('cluster', prev?.cluster), 100);
+  const keyGiven = keyOption(raw, errors);
+  const key = optionalText(errors, keyGiven.field, keyGiven.given ? keyGiven.value : prev?.key, 100);
   const intendedDateKwarg = optionalText(errors, 'intendedDateKwarg', pick('intendedDateKwarg', prev?.intendedDateKwarg), 100);
 
   // Omitted, a next run is now (Django Q's default), for Cron the first match after now; on an
@@ -315,5 +258,5 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   const anchor = prev && !timingChanged && next?.getTime() === prev.nextRun.getTime() ? prev.anchor : next;
 
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
-  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, cluster, intendedDateKwarg, anchor: anchor!, timeZone, maxAttempts, retry, priority };
+  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, key, intendedDateKwarg, anchor: anchor!, timeZone, maxAttempts, retry, priority };
 }

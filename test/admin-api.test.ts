@@ -24,7 +24,6 @@ const apiSuite = (name: string, options: QueueAdminOptions = OPTIONS) =>
   adminSuite(name, { mount: options, clear: 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_metric restart identity' });
 
 const as = (user: string) => ({ 'x-user': user });
-const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 
 /** Every row of a list, page by page, as the client walks it. */
 async function walk(api: Api, path: string, limit: number): Promise<{ rows: any[]; pages: number }> {

@@ -3,13 +3,11 @@
  * after a 503 the next reload waits twice as long (at least the Retry-After), up to a minute, and
  * an answer brings it back to every five seconds.
  */
-import type { Server } from 'node:http';
-import { chromium } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { queueAdmin } from '../src/index.js';
-import { AUTH, close, serve, testClient } from './helpers/admin.js';
-import { freshOrm, waitFor } from './helpers/db.js';
+import { AUTH } from './helpers/admin.js';
+import { withBareAdmin } from './helpers/browser.js';
+import { waitFor } from './helpers/db.js';
 
 const L = suite('browser: live refresh backs off a busy admin');
 
@@ -21,15 +19,8 @@ declare global {
   }
 }
 
-L('503s space the reloads out 10, 20, Retry-After 50, then at most 60 s; an answer brings back 5 s', async () => {
-  const { orm, close: drop } = await freshOrm();
-  const clientDir = testClient({ real: true });
-  assert.ok(clientDir.real, 'the built client (npm run build:client)');
-  let server: Server | undefined;
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
-  try {
-    const served = await serve(queueAdmin(orm, { clientDir: clientDir.dir }) as never);
-    server = served.server;
+L('503s space the reloads out 10, 20, Retry-After 50, then at most 60 s; an answer brings back 5 s', () =>
+  withBareAdmin(async ({ url, chromium: browser }) => {
     const context = await browser.newContext({ extraHTTPHeaders: AUTH });
     const page = await context.newPage();
     await page.clock.install();
@@ -55,7 +46,7 @@ L('503s space the reloads out 10, 20, Retry-After 50, then at most 60 s; an answ
         body: JSON.stringify({ error: { status: 503, message: 'The admin is busy with other requests (maxConcurrentReads); try again in a moment' } }),
       });
     });
-    await page.goto(`${served.url}/#/successful`);
+    await page.goto(`${url}/#/successful`);
     await page.getByText(/The admin is busy/).waitFor();
     // Step the page's clock a quarter second at a time, letting each request be answered before the next step.
     const state = () => page.evaluate(() => ({ asked: window.listAsked.length, answered: window.listAnswered }));
@@ -73,12 +64,7 @@ L('503s space the reloads out 10, 20, Retry-After 50, then at most 60 s; an answ
     const expected = [10_000, 20_000, 50_000, 60_000, 60_000, 5_000];
     gaps.forEach((gap, i) => assert.ok(Math.abs(gap - expected[i]!) <= 1_000, `gap ${i + 1}: ${gap} ms, expected about ${expected[i]} (all: ${gaps.join(', ')})`));
     await context.close();
-  } finally {
-    await browser.close();
-    if (server) await close(server);
-    clientDir.cleanup();
-    await drop();
-  }
-});
+  }),
+);
 
 L.run();

@@ -80,6 +80,22 @@ Cli('worker: SIGTERM mid-drain lets running tasks finish, releases the rest, los
   }
 });
 
+Cli('worker --key: claims that queue key\'s tasks under that cluster name; --name, its former spelling, does the same', async ({ orm, db }) => {
+  const dir = host(db.url);
+  try {
+    for (const flag of ['--key', '--name']) {
+      const [id] = await enqueueMany(orm.em.fork(), [{ func: 'work.sleep' as const, args: [1], key: 'mail' }]);
+      const w = ormq(dir, ['worker', '--tasks', 'tasks.mjs', flag, 'mail']);
+      await waitFor(async () => (await sql(orm, 'select 1 from ormq_task where id = ?', [id])).length === 1, `the mail task run (${flag})`, 30_000);
+      w.child.kill('SIGTERM');
+      assert.is(await w.exit, 0, w.err());
+      assert.match(w.out(), /info  cluster mail started/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 Cli('worker: a second signal releases running tasks at once; every lock is gone when it exits', async ({ orm, db }) => {
   const dir = host(db.url);
   try {
@@ -129,6 +145,9 @@ Cli('worker: a missing task module, a bad flag or an unreachable database is one
     const bad = ormq(dir, ['worker', '--tasks', 'tasks.mjs', '--workers', 'many']);
     assert.is(await bad.exit, 2);
     assert.match(bad.err(), /--workers must be a number, got "many"/);
+    const both = ormq(dir, ['worker', '--tasks', 'tasks.mjs', '--key', 'mail', '--name', 'reports']);
+    assert.is(await both.exit, 2);
+    assert.match(both.err(), /--key and --name \(its former name\) differ \("mail" and "reports"\): give --key alone/);
     const flag = ormq(dir, ['worker', '--nope']);
     assert.is(await flag.exit, 2);
     assert.match(flag.err(), /Unknown option '--nope'/);
@@ -148,7 +167,7 @@ Cli('worker: a missing task module, a bad flag or an unreachable database is one
 Cli('info: clusters, what waits per key, the last hour and the schedules due; --json carries the same', async ({ orm, db }) => {
   const dir = host(db.url);
   try {
-    await enqueueMany(orm.em.fork(), [{ func: 'work.sleep' as const, args: [1], cluster: 'mail' }, { func: 'work.sleep' as const, args: [1], cluster: 'mail' }]);
+    await enqueueMany(orm.em.fork(), [{ func: 'work.sleep' as const, args: [1], key: 'mail' }, { func: 'work.sleep' as const, args: [1], key: 'mail' }]);
     await schedule(orm.em.fork(), { name: 'due', func: 'work.sleep', scheduleType: 'D', nextRun: new Date(Date.now() - 60_000) });
     await insertRollup(orm, { at: new Date().toISOString(), func: 'work.sleep', success: true, count: 9 });
     await insertRollup(orm, { at: new Date().toISOString(), func: 'work.sleep', success: false, count: 1 });

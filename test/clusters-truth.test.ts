@@ -8,8 +8,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { CancelledError, enqueue, pauseKey, pausedKeys, type TaskContext } from '../src/index.js';
 import { newTaskId } from '../src/names.js';
 import { sql, waitFor } from './helpers/db.js';
-import { startCluster, type Started } from './helpers/cluster.js';
-import { adminSuite, type AdminCtx, type Api } from './helpers/suites.js';
+import { clustersOf, processRow, startInto, type Started } from './helpers/cluster.js';
+import { adminSuite, type AdminCtx } from './helpers/suites.js';
 
 interface Ctx extends AdminCtx {
   running: Started[];
@@ -48,28 +48,12 @@ S.after.each(async (ctx) => {
   await Promise.all(ctx.running.splice(0).map((s) => s.cluster.stop()));
 });
 
-async function start(ctx: Ctx, name: string, options: Record<string, unknown> = {}): Promise<Started> {
-  const s = await startCluster(ctx.orm, { name, heartbeat: 0.1, tasks: TASKS, stopTimeout: 10_000, ...options });
-  ctx.running.push(s);
-  return s;
-}
-
-const clustersOf = async (api: Api) => {
-  const r = await api.get('api/clusters');
-  assert.is(r.status, 200, r.text);
-  return r.json as { clusters: any[]; keys: any[] };
-};
+const start = (ctx: Ctx, name: string, options: Record<string, unknown> = {}) => startInto(ctx.running, ctx.orm, name, { tasks: TASKS, ...options });
 
 /** A process that beat an hour after it started and then went silent `ageMs` ago, holding `held` packages of its key. */
 async function deadProcess(orm: MikroORM, name: string, held: number, ageMs = 60_000): Promise<string> {
-  const id = newTaskId();
   const tasks = [{ package: 1, id: newTaskId(), name: 'was here', func: 'f', started: new Date().toISOString(), elapsed: 500 }];
-  await sql(
-    orm,
-    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks)
-     values (?, ?, 'gone-host', 4242, now() - ? * interval '1 ms' - interval '1 hour', now() - ? * interval '1 ms', 1000, 'running', 2, 1, 5, 1, '0.0.1', ?::jsonb)`,
-    [id, name, ageMs, ageMs, JSON.stringify(tasks)],
-  );
+  const id = await processRow(orm, name, { ageMs, startedMs: ageMs + 3_600_000, busy: 1, tasks });
   for (let i = 0; i < held; i++) {
     await sql(orm, `insert into ormq_queued (key, payload, lock, locked_by) values (?, ?::jsonb, now(), ?)`, [
       name,

@@ -11,8 +11,8 @@ import { Cluster, enqueue, ensureSchema, pauseKey, pausedKeys, queueAdmin, resum
 import { newTaskId } from '../src/names.js';
 import { createTestDb, initOrm, sql, waitFor } from './helpers/db.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
-import { sleep, startCluster, type Started } from './helpers/cluster.js';
-import { adminSuite, type AdminCtx, type Api } from './helpers/suites.js';
+import { clustersOf, processRow, sleep, startInto, type Started } from './helpers/cluster.js';
+import { adminSuite, type AdminCtx } from './helpers/suites.js';
 
 interface Ctx extends AdminCtx {
   running: Started[];
@@ -48,29 +48,7 @@ S.after.each(async (ctx) => {
   await Promise.all(ctx.running.splice(0).map((s) => s.cluster.stop()));
 });
 
-async function start(ctx: Ctx, name: string, options: Record<string, unknown> = {}): Promise<Started> {
-  const s = await startCluster(ctx.orm, { name, heartbeat: 0.1, tasks: TASKS, stopTimeout: 10_000, ...options });
-  ctx.running.push(s);
-  return s;
-}
-
-const clustersOf = async (api: Api) => {
-  const r = await api.get('api/clusters');
-  assert.is(r.status, 200, r.text);
-  return r.json as { clusters: any[]; keys: any[]; now: string };
-};
-
-/** A heartbeat row written by hand: a process that beat `ageMs` ago at `beatMs` intervals. */
-async function fakeRow(orm: MikroORM, name: string, ageMs: number, beatMs = 1000, tasks: unknown[] = []): Promise<string> {
-  const id = newTaskId();
-  await sql(
-    orm,
-    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks)
-     values (?, ?, 'gone-host', 4242, now() - interval '1 hour', now() - ? * interval '1 ms', ?, 'running', 2, 0, 5, 1, '0.0.1', ?::jsonb)`,
-    [id, name, ageMs, beatMs, JSON.stringify(tasks)],
-  );
-  return id;
-}
+const start = (ctx: Ctx, name: string, options: Record<string, unknown> = {}) => startInto(ctx.running, ctx.orm, name, { tasks: TASKS, ...options });
 
 S('a running cluster process has a row: key, host, pid, version, workers, its running task with elapsed time, done and failed; stopping, then gone', async (ctx) => {
   const { cluster } = await start(ctx, 'hb', { workers: 3 });
@@ -107,9 +85,9 @@ S('a running cluster process has a row: key, host, pid, version, workers, its ru
 });
 
 S('a row older than three beats is not responding; rows silent for a day are pruned by the next beat', async (ctx) => {
-  await fakeRow(ctx.orm, 'x', 2_500, 1_000);
-  await fakeRow(ctx.orm, 'x', 3_500, 1_000);
-  const ancient = await fakeRow(ctx.orm, 'x', 25 * 3_600_000, 1_000);
+  await processRow(ctx.orm, 'x', { ageMs: 2_500 });
+  await processRow(ctx.orm, 'x', { ageMs: 3_500 });
+  const ancient = await processRow(ctx.orm, 'x', { ageMs: 25 * 3_600_000 });
   const states = (await clustersOf(ctx.api)).clusters.map((c) => [c.heartbeatAge < 3_000, c.state]);
   assert.equal(states.sort(), [[false, 'not responding'], [false, 'not responding'], [true, 'running']].sort());
   const overview = await ctx.api.get('api/overview');
@@ -121,7 +99,7 @@ S('a row older than three beats is not responding; rows silent for a day are pru
 
 S('each queue key: waiting, running, stuck, oldest wait, the clusters serving it; waiting packages with no live cluster are flagged', async (ctx) => {
   await start(ctx, 'served');
-  const gone = await fakeRow(ctx.orm, 'orphan', 60_000);
+  const gone = await processRow(ctx.orm, 'orphan', { ageMs: 60_000 });
   for (let i = 0; i < 3; i++) await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'orphan' });
   await sql(ctx.orm, 'update ormq_queued set lock = now(), locked_by = ? where id = (select min(id) from ormq_queued)', [gone]);
   await sleep(50);
@@ -211,8 +189,8 @@ S('pause and resume refuse a bad key with a 400 naming it, and GET', async ({ ap
 });
 
 S('a package locked by a process that stopped beating is stuck: flagged, filterable, released by the Queued page', async (ctx) => {
-  const dead = await fakeRow(ctx.orm, 'k', 10_000);
-  const live = await fakeRow(ctx.orm, 'k', 0, 60_000);
+  const dead = await processRow(ctx.orm, 'k', { ageMs: 10_000 });
+  const live = await processRow(ctx.orm, 'k', { beatMs: 60_000 });
   for (const [n, by] of [['on dead', dead], ['on live', live], ['delayed', null]] as const) {
     await enqueue(ctx.orm.em.fork(), 'ok', [], { cluster: 'k', name: n });
     await sql(ctx.orm, 'update ormq_queued set lock = now(), locked_by = ? where id = (select max(id) from ormq_queued)', [by]);
@@ -258,7 +236,7 @@ S('a stop names what is wrong: bad body 400, unknown process 404, a package fini
   assert.ok(bad.json.error.fields.cluster && bad.json.error.fields.package, bad.text);
   const missing = await ctx.api.post('api/clusters/actions/stop', { cluster: newTaskId(), package: 1 });
   assert.is(missing.status, 404, missing.text);
-  const dead = await fakeRow(ctx.orm, 'k', 60_000, 1_000, [{ package: 9, id: newTaskId(), name: 'n', func: 'f', started: new Date().toISOString(), elapsed: 1 }]);
+  const dead = await processRow(ctx.orm, 'k', { ageMs: 60_000, tasks: [{ package: 9, id: newTaskId(), name: 'n', func: 'f', started: new Date().toISOString(), elapsed: 1 }] });
   const finished = await ctx.api.post('api/clusters/actions/stop', { cluster: dead, package: 8 });
   assert.is(finished.status, 200, finished.text);
   assert.is(finished.json.finished, true);

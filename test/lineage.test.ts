@@ -4,7 +4,6 @@
  */
 import * as assert from 'uvu/assert';
 import pg from 'pg';
-import type { MikroORM } from '@mikro-orm/postgresql';
 import { COMPLETE } from '../src/cluster/sql.js';
 import { sql } from './helpers/db.js';
 import { insertTask } from './helpers/admin.js';

@@ -1,6 +1,6 @@
 import * as assert from 'uvu/assert';
 import pg from 'pg';
-import { countGroup, deleteGroup, enqueue, enqueueMany, fetchTask, result, resultGroup, ValidationError } from '../src/index.js';
+import { countGroup, deleteGroup, enqueue, enqueueMany, fetchTask, result, resultGroup, schedule, ValidationError } from '../src/index.js';
 import { CLAIM } from '../src/cluster/sql.js';
 import { sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
@@ -88,10 +88,10 @@ Many('a task PostgreSQL cannot store (NUL, unpaired surrogate, a cycle) is named
 Many('each task of a batch keeps its own key, runAt and delay', async ({ orm }) => {
   const at = new Date('2031-05-06T07:08:09.123Z');
   const ids = await enqueueMany(orm.em.fork(), [
-    { func: 'a', cluster: 'k1' },
-    { func: 'b', cluster: 'k2', runAt: at },
+    { func: 'a', key: 'k1' },
+    { func: 'b', key: 'k2', runAt: at },
     { func: 'c', delay: 3600 },
-    { func: 'd', cluster: 'k1' },
+    { func: 'd', key: 'k1' },
   ]);
   const rows = await sql<{ key: string; func: string; run_at: string | null; secs: number | null }>(
     orm,
@@ -108,12 +108,12 @@ Many('each task of a batch keeps its own key, runAt and delay', async ({ orm }) 
 
 Many('a queue key PostgreSQL cannot store is named by its index and nothing is written', async ({ orm }) => {
   try {
-    await enqueueMany(orm.em.fork(), [{ func: 'ok' }, { func: 'x', cluster: 'a\u0000b' }]);
+    await enqueueMany(orm.em.fork(), [{ func: 'ok' }, { func: 'x', key: 'a\u0000b' }]);
     assert.unreachable('should throw');
   } catch (e) {
     assert.instance(e, ValidationError);
-    assert.equal(Object.keys((e as ValidationError).errors), ['tasks[1].cluster']);
-    assert.match((e as ValidationError).errors['tasks[1].cluster']!, /NUL character/);
+    assert.equal(Object.keys((e as ValidationError).errors), ['tasks[1].key']);
+    assert.match((e as ValidationError).errors['tasks[1].key']!, /NUL character/);
   }
   assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
 });
@@ -308,3 +308,59 @@ Delay('the claim is one scan of the claim index with delayed packages in the que
 });
 
 Delay.run();
+
+const Alias = dbSuite('the queue key: key, and cluster as its deprecated name', { clear: 'truncate ormq_queued, ormq_schedule' });
+
+Alias('enqueue: key, the old cluster, or both the same put the package in that queue', async ({ orm }) => {
+  await enqueue(orm.em.fork(), 'a', [], { key: 'k-new' });
+  await enqueue(orm.em.fork(), 'b', [], { cluster: 'k-old' });
+  await enqueue(orm.em.fork(), 'c', [], { key: 'k-both', cluster: 'k-both' });
+  await enqueueMany(orm.em.fork(), [{ func: 'd', cluster: 'k-old' }]);
+  const rows = await sql<{ key: string; func: string }>(orm, `select key, payload->>'func' as func from ormq_queued order by id`);
+  assert.equal(rows.map((r) => [r.func, r.key]), [['a', 'k-new'], ['b', 'k-old'], ['c', 'k-both'], ['d', 'k-old']]);
+});
+
+Alias('enqueue: key and cluster that differ are an error on key naming both; nothing is written', async ({ orm }) => {
+  for (const call of [
+    () => enqueue(orm.em.fork(), 'a', [], { key: 'east', cluster: 'west' }),
+    () => enqueueMany(orm.em.fork(), [{ func: 'a', key: 'east', cluster: 'west' }]),
+  ]) {
+    try {
+      await call();
+      assert.unreachable('should throw');
+    } catch (e) {
+      assert.instance(e, ValidationError);
+      const [field, message] = Object.entries((e as ValidationError).errors)[0]!;
+      assert.match(field, /(^|\.)key$/);
+      assert.match(message!, /cluster.*deprecated.*"east".*"west"/);
+    }
+  }
+  // An error on the old name is reported under the name the caller wrote.
+  try {
+    await enqueue(orm.em.fork(), 'a', [], { cluster: 'x'.repeat(101) });
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.equal(Object.keys((e as ValidationError).errors), ['cluster']);
+  }
+  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+});
+
+Alias('schedule: key or the old cluster is the queue its runs go to; differing is an error', async ({ orm }) => {
+  const s1 = await schedule(orm.em.fork(), { name: 'new', func: 'f', scheduleType: 'D', key: 'reports' });
+  const s2 = await schedule(orm.em.fork(), { name: 'old', func: 'f', scheduleType: 'D', cluster: 'reports' });
+  assert.is(s1.key, 'reports');
+  assert.is(s2.key, 'reports');
+  assert.is(s2.cluster, 'reports', 'the record keeps the old name too');
+  const stored = await sql<{ cluster: string }>(orm, `select cluster from ormq_schedule order by id`);
+  assert.equal(stored.map((r) => r.cluster), ['reports', 'reports']);
+  try {
+    await schedule(orm.em.fork(), { name: 'both', func: 'f', scheduleType: 'D', key: 'a', cluster: 'b' });
+    assert.unreachable('should throw');
+  } catch (e) {
+    assert.instance(e, ValidationError);
+    assert.equal(Object.keys((e as ValidationError).errors), ['key']);
+  }
+  assert.is((await sql(orm, `select 1 from ormq_schedule where name = 'both'`)).length, 0);
+});
+
+Alias.run();

@@ -112,7 +112,7 @@ S('a broken schedule is reported and skipped; the others run', async ({ orm }) =
 });
 
 S('schedules of another cluster are left to it; null cluster belongs to the default one', async ({ orm }) => {
-  await schedule(em(orm), { func: 'f', scheduleType: 'D', nextRun: ago(10), cluster: 'east' });
+  await schedule(em(orm), { func: 'f', scheduleType: 'D', nextRun: ago(10), key: 'east' });
   await schedule(em(orm), { func: 'g', scheduleType: 'D', nextRun: ago(10) });
   assert.is(await runDueSchedules(orm, { ...options, cluster: 'west', isDefault: false }), 0);
   assert.is(await runDueSchedules(orm, { ...options, cluster: 'east', isDefault: false }), 1);

@@ -29,7 +29,7 @@ export const rowActions = (meta, page) =>
  * @param {Target} target
  * @param {(done: number, total: number) => void} [progress]
  */
-export async function runAction(page, action, target, progress) {
+async function runAction(page, action, target, progress) {
   const path = `${page}/actions/${action}`;
   if ('ids' in target) {
     progress?.(0, target.ids.length);
@@ -61,7 +61,7 @@ export async function runAction(page, action, target, progress) {
 export const ask = async (...a) => (await import('./confirm.js')).confirm(...a);
 
 /** @param {{ label: string, done: number, total: number }} props */
-export function Progress({ label, done, total }) {
+function Progress({ label, done, total }) {
   return html`<div class="progress" role="status">
     <label for="bulk-progress">${label} ${num(done)} of ${num(total)}</label>
     <progress id="bulk-progress" max=${Math.max(total, 1)} value=${done}>${num(done)} of ${num(total)}</progress>

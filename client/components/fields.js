@@ -11,7 +11,7 @@ import { Json } from './json.js';
 
 await styles(STYLES_DETAIL);
 
-export const JSON_FIELDS = ['args', 'kwargs', 'result', 'payload'];
+const JSON_FIELDS = ['args', 'kwargs', 'result', 'payload'];
 
 /**
  * Every field of an object: those in `order` first, then any others the server sent, so a field

@@ -17,7 +17,7 @@ await styles(STYLES_TRIAGE);
 const title = 'Failed tasks';
 
 /** The route's filter without its paging and view: what both views share. @param {URLSearchParams} params */
-export function filterOf(params) {
+function filterOf(params) {
   /** @type {Record<string, string>} */
   const f = {};
   for (const [k, v] of params) if (!['cursor', 'prev', 'view'].includes(k)) f[k] = v;

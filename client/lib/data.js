@@ -7,9 +7,9 @@ import { createContext } from 'preact';
 import { useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 
-export const LIVE_INTERVAL = 5000;
+const LIVE_INTERVAL = 5000;
 /** The longest wait between live reloads of a server that keeps answering 503 or cannot be reached. */
-export const LIVE_MAX = 60_000;
+const LIVE_MAX = 60_000;
 
 /**
  * The wait before the next live reload: LIVE_INTERVAL after an answer; after a 503 or no answer at
@@ -18,7 +18,7 @@ export const LIVE_MAX = 60_000;
  * @param {number} previous the wait before the load that just ended
  * @param {any} error what that load failed with, or null
  */
-export function nextLiveDelay(previous, error) {
+function nextLiveDelay(previous, error) {
   return error && (error.status === 503 || !error.status) ? Math.min(LIVE_MAX, Math.max(previous * 2, (error.retryAfter ?? 0) * 1000)) : LIVE_INTERVAL;
 }
 

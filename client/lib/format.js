@@ -1,5 +1,5 @@
 /** Column and field labels, for every page's fields as the API names them. */
-export const LABELS = {
+const LABELS = {
   id: 'ID',
   name: 'Name',
   func: 'Func',

@@ -10,7 +10,7 @@ import { api, ApiError, query } from '../lib/api.js';
 import { useData } from '../lib/data.js';
 import { notify } from '../lib/notice.js';
 import { href, navigate } from '../lib/router.js';
-import { fromLocalInput, relative, Time, toLocalInput } from '../lib/time.js';
+import { fromLocalInput, relative, toLocalInput } from '../lib/time.js';
 import { styles } from '../lib/styles.js';
 
 // the built file's name, set by client/build.ts
@@ -180,7 +180,7 @@ async function complete(o, id) {
 }
 
 /** @param {{ meta: any, id?: string }} props */
-export function ScheduleForm({ meta, id }) {
+function ScheduleForm({ meta, id }) {
   const loaded = useData(id ? `scheduled/${encodeURIComponent(id)}` : null, { live: false });
   const [original, setOriginal] = useState(/** @type {any} */ (null));
   const [form, setForm] = useState(() => toForm(null));

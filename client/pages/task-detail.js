@@ -37,7 +37,7 @@ function Failure({ result }) {
 }
 
 /** Where a task is now, as a link. @param {{ place: any, taskId: string }} props */
-export function PlaceLink({ place, taskId }) {
+function PlaceLink({ place, taskId }) {
   if (!place) return html`<span>task <code>${taskId}</code> <span class="muted">(no longer kept)</span></span>`;
   const where = { queued: 'queued', successful: 'succeeded', failed: 'failed' }[/** @type {'queued'} */ (place.page)];
   const to = place.page === 'queued' ? href(['queued', String(place.id)]) : href([place.page, place.taskId]);
@@ -101,7 +101,7 @@ async function noticeResubmitted(page, id, done) {
 /**
  * @param {{ page: 'successful' | 'failed', id: string, meta: any, title: string, one: string, many: string }} props
  */
-export function TaskDetail({ page, id, meta, title, one, many }) {
+function TaskDetail({ page, id, meta, title, one, many }) {
   // the error box shows the failure's result: the fields then leave it out, so the stack shows once
   const failure = (/** @type {any} */ o) => page === 'failed' && isFailure(o.result);
   return html`<${ObjectDetail} page=${page} id=${id} meta=${meta} title=${title}

@@ -16,7 +16,7 @@ import { HttpError, securityHeaders, sendError } from './http.js';
 
 /** Characters that survive a URL, a cookie and a header unescaped. */
 const TOKEN_SHAPE = /^[A-Za-z0-9._~-]{16,256}$/;
-export const TOKEN_COOKIE = 'ormq_admin';
+const TOKEN_COOKIE = 'ormq_admin';
 /** A week: the link is needed again after that, or when a generated token changes with a restart. */
 const COOKIE_MAX_AGE = 7 * 24 * 3600;
 

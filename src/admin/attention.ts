@@ -11,7 +11,7 @@ import { isListPage, type Page, type PageModule, type RequestContext } from './p
 import { DRIFT_FIELDS, queuedKeys } from './keys.js';
 import { db } from '../db/run.js';
 
-export type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
+type AttentionKind = 'not_responding' | 'stuck' | 'failing' | 'slow_wait' | 'paused_waiting' | 'retrying' | 'drift';
 
 export interface AttentionItem {
   kind: AttentionKind;
@@ -29,9 +29,9 @@ export interface AttentionItem {
 /** Things named per kind; the count says how many there are in all. */
 const NAMED = 5;
 /** A func is failing when at least this share of its attempts in the last hour failed… */
-export const FAILING_RATE = 0.1;
+const FAILING_RATE = 0.1;
 /** …and at least this many did: two failures out of ten attempts is noise, not an incident. */
-export const FAILING_MIN = 5;
+const FAILING_MIN = 5;
 /** Paused keys looked at: each is one probe of ormq_queued_claim_idx. */
 const PAUSED_CAP = 500;
 

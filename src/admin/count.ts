@@ -57,11 +57,11 @@ export function readPlanned([size, plan]: Record<string, unknown>[][]): Planned 
 }
 
 /** The table's size and the planner's estimate for `where`, in one round trip on the admin's reads. */
-export async function planned(em: SqlEntityManager, table: string, where: Where): Promise<Planned> {
+async function planned(em: SqlEntityManager, table: string, where: Where): Promise<Planned> {
   return readPlanned(await db(em).all(planStatements(table, where)));
 }
 
-export async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {
+async function exactCount(em: SqlEntityManager, from: string, where: Where): Promise<number> {
   const rows = await db(em).query(`select count(*) as n from ${from} ${where.sql}`, where.params);
   return Number(rows[0]!.n);
 }

@@ -4,7 +4,7 @@
  */
 
 /** JSON fields larger than this are left out of a detail and loaded on demand. */
-export const FIELD_LIMIT = 8 * 1024;
+const FIELD_LIMIT = 8 * 1024;
 const PREVIEW_CHARS = 2000;
 
 export interface Truncated {

@@ -8,7 +8,7 @@ import type { PageId } from './options.js';
 import type { RequestContext, Route } from './page.js';
 import { db } from '../db/run.js';
 
-export interface Found {
+interface Found {
   page: PageId;
   /** The object's id on that page (for a name shared by several tasks, the newest one's). */
   id: string | number;

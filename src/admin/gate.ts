@@ -7,7 +7,7 @@
 import { HttpError } from './http.js';
 
 /** How long a request waits for its turn before it gets a 503: long enough for a quick read ahead of it to finish. */
-export const GATE_WAIT_MS = 1_000;
+const GATE_WAIT_MS = 1_000;
 /** Requests waiting beyond this are answered at once: each holds its socket and request until its turn. */
 const MAX_WAITING = 100;
 /** Seconds a refused caller is asked to wait: the live refresh doubles it while refusals go on. */

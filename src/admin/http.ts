@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isStorableText, scrub, UNSTORABLE_MESSAGE } from '../storable.js';
-import { isPlainObject, MAX_DEPTH, ValidationError } from '../validate.js';
+import { isPlainObject, ValidationError } from '../validate.js';
+import { MAX_DEPTH } from '../json-field.js';
 
 /** A request that failed on purpose: its status and message go to the client as JSON. */
 export class HttpError extends Error {

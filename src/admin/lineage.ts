@@ -39,7 +39,7 @@ async function logged(em: SqlEntityManager, taskId: string, action: 'resubmit' |
   return m ? m[1]! : null;
 }
 
-export async function placeOf(em: SqlEntityManager, taskId: string): Promise<Place | null> {
+async function placeOf(em: SqlEntityManager, taskId: string): Promise<Place | null> {
   const [t] = await db(em).query('select success, name from ormq_task where id = ?', [taskId]);
   if (t) return { page: t.success ? 'successful' : 'failed', id: taskId, taskId, name: (t.name as string) ?? null };
   // a resubmission is inserted linked: served by ormq_queued_task_idx

@@ -24,8 +24,6 @@ export const PAGE_ACTIONS = {
   clusters: ['view', 'pause', 'resume', 'stop', 'forget', 'release', 'limits'],
 } as const satisfies Record<PageId, readonly string[]>;
 
-export type PageAction<P extends PageId = PageId> = (typeof PAGE_ACTIONS)[P][number];
-
 export interface AuthorizeRequest {
   page: PageId | ViewPageId;
   action: string;
@@ -92,17 +90,17 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
   log?: AdminLogger;
 }
 
-export const TASK_COLUMNS = [
+const TASK_COLUMNS = [
   'id', 'name', 'func', 'hook', 'group', 'cluster', 'enqueued', 'started', 'stopped', 'timeTaken', 'success',
   'attemptCount', 'shortResult',
 ] as const;
-export const SCHEDULE_COLUMNS = [
+const SCHEDULE_COLUMNS = [
   'id', 'name', 'func', 'hook', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron', 'cluster',
   'intendedDateKwarg', 'version', 'task', 'lastRun', 'args', 'kwargs',
 ] as const;
-export const QUEUED_COLUMNS = ['id', 'key', 'priority', 'serial', 'lock', 'lockedBy', 'runAt', 'enqueued', 'taskId', 'name', 'func', 'group'] as const;
+const QUEUED_COLUMNS = ['id', 'key', 'priority', 'serial', 'lock', 'lockedBy', 'runAt', 'enqueued', 'taskId', 'name', 'func', 'group'] as const;
 
-export const AVAILABLE_COLUMNS: Record<ListPageId, readonly string[]> = {
+const AVAILABLE_COLUMNS: Record<ListPageId, readonly string[]> = {
   successful: TASK_COLUMNS,
   failed: TASK_COLUMNS,
   scheduled: SCHEDULE_COLUMNS,
@@ -110,7 +108,7 @@ export const AVAILABLE_COLUMNS: Record<ListPageId, readonly string[]> = {
 };
 
 /** The defaults of SPEC §5's table. */
-export const DEFAULT_COLUMNS: Record<ListPageId, string[]> = {
+const DEFAULT_COLUMNS: Record<ListPageId, string[]> = {
   successful: ['name', 'func', 'group', 'started', 'stopped', 'timeTaken'],
   failed: ['name', 'func', 'group', 'started', 'stopped', 'shortResult'],
   scheduled: ['id', 'name', 'func', 'scheduleType', 'repeats', 'cluster', 'nextRun', 'lastRun'],

@@ -5,7 +5,7 @@ import type { ListPageId } from './options.js';
 import { isListPage, type PageModule, type RequestContext } from './page.js';
 import { db } from '../db/run.js';
 
-export interface HourCount {
+interface HourCount {
   hour: string;
   /** null when the caller may not view Successful tasks. */
   success: number | null;

@@ -33,7 +33,7 @@ export interface RequestContext {
   readonly replica: boolean;
 }
 
-export interface ListResult {
+interface ListResult {
   rows: Record<string, unknown>[];
   next: string | null;
   count: Count;
@@ -41,7 +41,7 @@ export interface ListResult {
   searchBound?: { rows: number; note: string };
 }
 
-export interface Detail {
+interface Detail {
   /** null: the object is gone, and `extra` says where its work went (a resubmitted failure). */
   object: Record<string, unknown> | null;
   truncated: Record<string, Truncated>;
@@ -170,9 +170,9 @@ export function viewRoute<Q>(page: PageId | ViewPageId, parse: (input: RouteInpu
 }
 
 /** Rows per transaction: long enough to be quick, short enough not to hold locks for long. */
-export const CHUNK = 500;
+const CHUNK = 500;
 /** A selection is handled in one transaction, so it is at most one chunk. */
-export const MAX_IDS = CHUNK;
+const MAX_IDS = CHUNK;
 
 export interface ActionResult {
   done: number;

@@ -7,7 +7,7 @@ import { orderBy, type Keyset } from './list.js';
 import type { Statement } from '../db/run.js';
 
 /** The runs of letters and digits of a term that the trigram index can look up: 3 or more long. */
-export function searchWords(text: string): string[] {
+function searchWords(text: string): string[] {
   return [...new Set(text.split(/[^\p{L}\p{N}]+/u).filter((w) => Array.from(w).length >= 3))];
 }
 
@@ -17,7 +17,7 @@ export function searchWords(text: string): string[] {
  * row: 0.74 s at 500k tasks, and 20 at once held the host's pool for seconds. Within the newest
  * 10,000 a page took 15 ms and its count 21 ms at 500k tasks (EXPLAIN ANALYZE, `k-4`, 1,000 matches).
  */
-export const UNINDEXED_ROWS = 10_000;
+const UNINDEXED_ROWS = 10_000;
 
 /** What a list answers when its search was looked for only in the newest rows. */
 export const searchBound = (noun: string, why: string) => ({ rows: UNINDEXED_ROWS, note: `Searched the newest ${UNINDEXED_ROWS.toLocaleString('en')} ${noun}: ${why}` });

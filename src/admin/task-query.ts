@@ -46,7 +46,7 @@ const searchedFrom = (success: boolean) => (success ? 'name, func, "group"' : 'n
  * A page's rows narrowed by the group, cluster and func filters and a span of `stopped` (from
  * inclusive, to exclusive: the Metrics page's bars); the search is added apart from it.
  */
-export function taskScope(success: boolean, filter: Record<string, unknown>): Where {
+function taskScope(success: boolean, filter: Record<string, unknown>): Where {
   const w = new Where().add('success = ?', success);
   const group = textFilter(filter, 'group', 100);
   const cluster = textFilter(filter, 'cluster', 100);

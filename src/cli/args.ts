@@ -6,6 +6,7 @@ const OPTIONS = {
   config: { type: 'string' },
   schema: { type: 'string' },
   tasks: { type: 'string' },
+  key: { type: 'string' },
   name: { type: 'string' },
   workers: { type: 'string' },
   timeout: { type: 'string' },

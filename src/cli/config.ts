@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export const DEFAULT_CONFIG_PATHS = [
+const DEFAULT_CONFIG_PATHS = [
   './src/mikro-orm.config.ts',
   './mikro-orm.config.ts',
   './dist/mikro-orm.config.js',
@@ -39,7 +39,7 @@ function packagePaths(cwd: string): string[] {
 }
 
 /** The config file to load: the first candidate that exists; an explicit one must exist. */
-export function findConfig(cwd: string, explicit?: string): string {
+function findConfig(cwd: string, explicit?: string): string {
   const given = explicit ?? process.env.MIKRO_ORM_CLI_CONFIG;
   if (given) {
     const file = isAbsolute(given) ? given : resolve(cwd, given);

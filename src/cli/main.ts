@@ -24,7 +24,8 @@ Options of every command:
 worker:
   --tasks <module>       the module exporting the task registry (as \`tasks\` or default);
                          it may also export \`cluster\`, Cluster options the flags override
-  --name <key>           the queue key, and the cluster's name (default: default)
+  --key <key>            the queue key it claims, and the cluster's name (default: default);
+                         --name is its former spelling
   --workers <n>          tasks run at once (default 4)
   --timeout <s>          --retry <s>  --max-attempts <n>  --save-limit <n>  --poll <ms>  --bulk <n>
   --stop-timeout <ms>    how long a stop waits for running tasks (default: the timeout)

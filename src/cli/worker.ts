@@ -40,8 +40,12 @@ export async function runWorker(values: CliValues): Promise<number> {
   if (format !== 'text' && format !== 'json') throw new CliError(`--log must be text or json, got ${JSON.stringify(values.log)}`);
   const log = lineLog(format, values.verbose === true);
   const { tasks, cluster: fromModule } = await loadTasks(cwd, values.tasks);
+  // --name is --key's former spelling, accepted through 0.1.x.
+  if (values.key !== undefined && values.name !== undefined && values.key !== values.name) {
+    throw new CliError(`--key and --name (its former name) differ (${JSON.stringify(values.key)} and ${JSON.stringify(values.name)}): give --key alone`);
+  }
   const flags: ClusterOptions = {
-    name: values.name,
+    name: values.key ?? values.name,
     workers: number(values, 'workers'),
     timeout: number(values, 'timeout'),
     retry: number(values, 'retry'),

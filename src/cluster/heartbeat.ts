@@ -18,7 +18,7 @@ const HOST = hostname().slice(0, 255);
  * One statement per beat: write this process's row (first beat: insert it), and prune rows of
  * processes that stopped beating a day ago. Timestamps are the database's, like the lock's.
  */
-export const BEAT = {
+const BEAT = {
   name: 'ormq_heartbeat',
   text: `with pruned as (delete from ormq_cluster where heartbeat < now() - interval '1 day' and id <> $1)
     insert into ormq_cluster as c (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks, config)
@@ -32,7 +32,7 @@ export const BEAT = {
  * clusters hear "resume" as if the admin had said it. In the same round trip, the waits of
  * producers that died waiting (ormq_wait rows past their end, which pruning already ignores) go.
  */
-export const EXPIRE_PAUSES = {
+const EXPIRE_PAUSES = {
   name: 'ormq_expire_pauses',
   text: `with w as (delete from ormq_wait where until < now()),
     d as (delete from ormq_paused_key where until <= now() returning key)

@@ -14,7 +14,7 @@ export type PruneScope = 'group' | 'name' | 'func' | 'key';
 /** ms between passes while successes are being saved. */
 export const PRUNE_EVERY = 1000;
 /** Rows one statement deletes at most, so a pass never holds many locks for long; a full one is followed by another at once. */
-export const PRUNE_BATCH = 10_000;
+const PRUNE_BATCH = 10_000;
 /** Scope values one statement takes. */
 const VALUES_PER_STATEMENT = 500;
 
@@ -45,7 +45,7 @@ const RESULT = 'select (select got from lock) as got, (select count(*) from gone
  * led by its column (src/schema.ts); the queue key's is `cluster`, the key a task was claimed from,
  * under ormq_task_cluster_idx. Past the limit the delete reads $1 + $2 index entries at most.
  */
-export function pruneStatement(per: PruneScope | null, nullScope: boolean): { name: string; text: string } {
+function pruneStatement(per: PruneScope | null, nullScope: boolean): { name: string; text: string } {
   const inner = 'order by stopped desc, id desc offset $1 limit $2';
   const statement = (name: string, ids: string) => ({
     name,

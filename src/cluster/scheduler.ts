@@ -58,7 +58,7 @@ const SLOTS_PER_CLAIM = 50;
 function runPackage(s: ScheduleRecord, slot: Date, cluster: string): BuiltPackage {
   const kwargs = { ...(s.kwargs ?? {}) };
   if (s.intendedDateKwarg) kwargs[s.intendedDateKwarg] = slot.toISOString();
-  const built = buildPackage(s.func, s.args, { kwargs, hook: s.hook, group: s.name ?? String(s.id), cluster, ...retryOptions(s) });
+  const built = buildPackage(s.func, s.args, { kwargs, hook: s.hook, group: s.name ?? String(s.id), key: cluster, ...retryOptions(s) });
   built.payload.schedule = s.id;
   return built;
 }

@@ -20,11 +20,11 @@ import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { qualify, schemaOf } from '../table-names.js';
 
 export type Row = Record<string, unknown>;
-export type Params = readonly unknown[];
+type Params = readonly unknown[];
 
 /** A statement's text, or a named one: prepared under its name where the source prepares statements. */
-export type Sql = string | NamedStatement;
-export interface NamedStatement {
+type Sql = string | NamedStatement;
+interface NamedStatement {
   name: string;
   text: string;
 }
@@ -32,7 +32,7 @@ export interface NamedStatement {
 /** A statement with its values, for `all`. */
 export type Statement = [sql: string, params?: Params];
 
-export interface QueryOptions {
+interface QueryOptions {
   /** `$1`… parameters bound by PostgreSQL instead of `?` values written into the text (an EntityManager's source). */
   bind?: boolean;
 }

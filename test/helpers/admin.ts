@@ -14,7 +14,7 @@ import { sql } from './db.js';
 const realDist = fileURLToPath(new URL('../../client/dist', import.meta.url));
 
 export const ASSET_JS = 'app-TESTJS01.js';
-export const ASSET_CSS = 'app-TESTCSS1.css';
+const ASSET_CSS = 'app-TESTCSS1.css';
 
 /**
  * A minimal build with the real one's shape (index.html + hashed assets, relative URLs), in a

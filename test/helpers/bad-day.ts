@@ -7,6 +7,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { newTaskId } from '../../src/names.js';
 import { sql } from './db.js';
 import { insertRollup, insertTask } from './admin.js';
+import { processRow } from './cluster.js';
 
 export interface BadDay {
   dead: string;
@@ -20,18 +21,6 @@ export interface BadDay {
 
 const failure = (error: string, message: string) => ({ error, message, stack: `${error}: ${message}\n    at send (mail.js:1:1)` });
 
-/** A heartbeat row: beating every `beatMs`, last `ageMs` ago (a live one beats hourly, so it stays live while a test runs). */
-async function processRow(orm: MikroORM, name: string, ageMs: number, beatMs: number): Promise<string> {
-  const id = newTaskId();
-  await sql(
-    orm,
-    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks)
-     values (?, ?, 'box-1', 4242, now() - interval '1 hour', now() - ? * interval '1 ms', ?, 'running', 4, 0, 0, 0, '0.0.1', '[]'::jsonb)`,
-    [id, name, ageMs, beatMs],
-  );
-  return id;
-}
-
 async function pkg(orm: MikroORM, key: string, name: string, func: string, o: { waitedMs?: number; lockedBy?: string; taskId?: string; linked?: boolean } = {}) {
   await sql(
     orm,
@@ -44,8 +33,10 @@ async function pkg(orm: MikroORM, key: string, name: string, func: string, o: { 
 }
 
 export async function stageBadDay(orm: MikroORM): Promise<BadDay> {
-  const dead = await processRow(orm, 'mail', 5 * 60_000, 1000);
-  const live = await processRow(orm, 'default', 0, 3_600_000);
+  const box = { host: 'box-1', workers: 4, done: 0, failed: 0 };
+  const dead = await processRow(orm, 'mail', { ...box, ageMs: 5 * 60_000 });
+  // a live one beats hourly, so it stays live while a test runs
+  const live = await processRow(orm, 'default', { ...box, beatMs: 3_600_000 });
   for (let i = 1; i <= 3; i++) await pkg(orm, 'mail', `stuck-${i}`, 'email.send', { lockedBy: dead });
   // paused from the admin by "ops@example.com" an hour ago, with work waiting
   await sql(orm, `insert into ormq_paused_key (key, at) values ('reports', now() - interval '1 hour')`);

@@ -13,12 +13,12 @@ import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Cluster, queueAdmin, type QueueAdminOptions } from '../../src/index.js';
 import { koa } from '../../src/admin/adapters/koa.js';
-import { AUTH, close, listen } from './admin.js';
+import { AUTH, close, listen, serve, testClient } from './admin.js';
 import { freshOrm } from './db.js';
 
 const SHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url));
 const AXE = readFileSync(fileURLToPath(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url)), 'utf8');
-export const TASKS = ['report.build', 'work.recover', 'email.send'];
+const TASKS = ['report.build', 'work.recover', 'email.send'];
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
@@ -178,4 +178,34 @@ export async function fitsWidth(page: Page): Promise<{ scroll: number; viewport:
 export async function closeBrowser(): Promise<void> {
   if (browserPromise) await (await browserPromise).close();
   browserPromise = undefined;
+}
+
+export interface BareAdmin {
+  orm: MikroORM;
+  /** The admin's entry page. */
+  url: string;
+  /** A Chromium of the test's own, closed after it. */
+  chromium: Browser;
+}
+
+/**
+ * The admin alone on node:http over a database of its own, with the built client and a Chromium of
+ * its own, for tests that need no host app or cluster; everything is closed after `run`.
+ */
+export async function withBareAdmin(run: (a: BareAdmin) => Promise<void>, options: QueueAdminOptions = {}): Promise<void> {
+  const { orm, close: drop } = await freshOrm();
+  const clientDir = testClient({ real: true });
+  assert.ok(clientDir.real, 'the built client (npm run build:client)');
+  let server: Server | undefined;
+  const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const served = await serve(queueAdmin(orm, { clientDir: clientDir.dir, ...options }) as never);
+    server = served.server;
+    await run({ orm, url: served.url, chromium: b });
+  } finally {
+    await b.close();
+    if (server) await close(server);
+    clientDir.cleanup();
+    await drop();
+  }
 }

@@ -36,7 +36,7 @@ function accepting(port: number): Promise<boolean> {
   });
 }
 
-export function pgbouncerBinary(): string | null {
+function pgbouncerBinary(): string | null {
   for (const p of ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer']) {
     try {
       execFileSync(p, ['--version'], { stdio: 'ignore' });

@@ -52,10 +52,10 @@ export function dbSuite<Ctx extends DbCtx = DbCtx>(name: string, options: SuiteO
 }
 
 export type Api = ReturnType<typeof client>;
-export type AdminHandler = ReturnType<typeof queueAdmin>;
-export type Wrap = (admin: AdminHandler) => Parameters<typeof createServer>[1];
+type AdminHandler = ReturnType<typeof queueAdmin>;
+type Wrap = (admin: AdminHandler) => Parameters<typeof createServer>[1];
 
-export interface Served {
+interface Served {
   url: string;
   port: number;
   server: Server;

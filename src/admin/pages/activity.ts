@@ -10,7 +10,7 @@ import { db } from '../../db/run.js';
 
 const PAGE_SIZE = 50;
 
-export interface ActivityQuery {
+interface ActivityQuery {
   actor: string | null;
   action: string | null;
   page: PageId | null;
@@ -21,7 +21,7 @@ export interface ActivityQuery {
 const ACTIONS = new Set(Object.values(PAGE_ACTIONS).flat());
 
 /** The query string as filters; an unknown page or action, or an over-long actor, is a 400 naming it. */
-export function parseActivityQuery(query: Record<string, string>): ActivityQuery {
+function parseActivityQuery(query: Record<string, string>): ActivityQuery {
   const fields: Record<string, string> = {};
   const text = (name: string) => (typeof query[name] === 'string' && query[name] !== '' ? query[name] : null);
   const actor = text('actor');

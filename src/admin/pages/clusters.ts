@@ -18,7 +18,7 @@ type Row = Record<string, unknown>;
 /** Packages of one key counted before the count says "at least". */
 const COUNT_CAP = 10_000;
 
-export type ClusterState = 'running' | 'stopping' | 'not responding';
+type ClusterState = 'running' | 'stopping' | 'not responding';
 
 /**
  * Of each key in $1 (a JSON array): its waiting packages, and its claimed ones by the process that

@@ -19,17 +19,17 @@ const HOUR = 60 * MINUTE;
  * and day rows (28 and 30 a series) with the hour rows not folded into them yet (src/metric-rows.ts).
  * Reading 30 days of hour rows took 202 ms of SQL at the admin bench's seed.
  */
-export const RANGES = {
+const RANGES = {
   '1h': { span: HOUR, step: MINUTE, rows: 1, folded: false },
   '24h': { span: 24 * HOUR, step: HOUR, rows: 60, folded: false },
   '7d': { span: 7 * 24 * HOUR, step: 6 * HOUR, rows: 360, folded: true },
   '30d': { span: 30 * 24 * HOUR, step: 24 * HOUR, rows: 1440, folded: true },
 } as const;
-export type Range = keyof typeof RANGES;
+type Range = keyof typeof RANGES;
 
 const PARAMS = { range: 0, func: 256, key: 100 } as const;
 
-export interface MetricsQuery {
+interface MetricsQuery {
   range: Range;
   func: string | null;
   key: string | null;
@@ -39,7 +39,7 @@ export interface MetricsQuery {
  * Strict: an unknown or repeated parameter, a range not in the list, or a func or key longer than
  * its column is a 400 naming the parameter.
  */
-export function parseMetricsQuery(search: string): MetricsQuery {
+function parseMetricsQuery(search: string): MetricsQuery {
   const params = new URLSearchParams(search);
   const seen = new Set<string>();
   for (const name of params.keys()) {
@@ -62,14 +62,14 @@ export function parseMetricsQuery(search: string): MetricsQuery {
   return { range: range as Range, func: text('func'), key: text('key') };
 }
 
-export interface Percentiles {
+interface Percentiles {
   p50: number | null;
   p95: number | null;
   max: number | null;
   mean: number | null;
 }
 
-export interface FuncMetrics {
+interface FuncMetrics {
   func: string;
   runs: number;
   failures: number;
@@ -81,7 +81,7 @@ export interface FuncMetrics {
   wait: Percentiles;
 }
 
-export interface MetricsResult {
+interface MetricsResult {
   range: Range;
   func: string | null;
   key: string | null;

@@ -92,7 +92,7 @@ async function priorities(em: SqlEntityManager): Promise<string[]> {
   return rows.map((r) => String(r.p));
 }
 
-export function parseQueuedId(raw: unknown): number | null {
+function parseQueuedId(raw: unknown): number | null {
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
   return Number.isSafeInteger(n) && n > 0 ? n : null;
 }
@@ -166,7 +166,7 @@ function toDetail(r: Row, retry: number) {
  * The permissions a PATCH needs: clearing the lock releases the package, and so does a lock set to
  * a time already past (the claim takes it at once); anything else edits it.
  */
-export function queuedEditActions(body: unknown): ('edit' | 'release')[] {
+function queuedEditActions(body: unknown): ('edit' | 'release')[] {
   if (!isPlainObject(body)) return ['edit'];
   const actions = new Set<'edit' | 'release'>();
   if (body.lock === null || (typeof body.lock === 'string' && Date.parse(body.lock) <= Date.now())) actions.add('release');
@@ -221,7 +221,7 @@ export const queued: Page = {
  * PATCH: `key` (non-empty, ≤ 100), `lock` (an ISO date, or null to release) and `runAt` (an ISO
  * date: not claimed before then, the field `enqueue`'s runAt and delay set; null: at once).
  */
-export async function editQueued(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
+async function editQueued(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
   if (!isPlainObject(body)) throw badRequest('Body must be an object with key, lock and/or runAt', { body: 'must be an object' });
   const fields: Record<string, string> = {};
   for (const k of Object.keys(body)) if (!['key', 'lock', 'runAt', 'priority'].includes(k)) fields[k] = 'cannot be edited (only key, lock, runAt and priority)';

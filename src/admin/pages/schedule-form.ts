@@ -68,7 +68,7 @@ export async function editSchedule(ctx: RequestContext, id: number, body: unknow
       // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
       if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
       if (previous.repeats === 0 && v.repeats !== 0) await ctx.require('scheduled', 'resume');
-      await saveSchedule(tx, v, id, previous.cluster);
+      await saveSchedule(tx, v, id, previous.key);
       await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
     return shown(ctx, (await findOne(tx, id))!);
   });

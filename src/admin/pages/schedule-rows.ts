@@ -31,7 +31,7 @@ export function toDetail(r: Row): { object: Row; truncated: ReturnType<typeof he
   return { object, truncated };
 }
 
-export function toObject(r: Row): Row {
+function toObject(r: Row): Row {
   return {
     id: Number(r.id),
     name: r.name ?? null,

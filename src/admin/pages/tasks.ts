@@ -135,7 +135,7 @@ function resubmit(page: TaskPageConfig['id']): Action {
           name: r.name as string,
           hook: (r.hook as string | null) ?? null,
           group: (r.group as string | null) ?? null,
-          cluster: (r.cluster as string | null) ?? 'default',
+          key: (r.cluster as string | null) ?? 'default',
         });
         const id = taskIdOf(r);
         packages.push({ ...built, copyArgs: { task: id } });
