@@ -204,7 +204,7 @@ const Wait = defineEntity({
 });
 
 /** Limits per func (`setLimit`), obeyed by every cluster's claim; see src/schema-order.ts. */
-export const Limit = defineEntity({
+export const FuncLimit = defineEntity({
   name: 'OrmqLimit',
   tableName: 'ormq_limit',
   properties: {
@@ -246,4 +246,4 @@ export const IterResult = defineEntity({
 });
 
 /** Register these with the host's ORM: `entities: [...own, ...queueEntities]`. */
-export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Wait, Iter, IterResult, Limit];
+export const queueEntities = [Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Wait, Iter, IterResult, FuncLimit];

@@ -1,4 +1,4 @@
-export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Iter, IterResult } from './entities.js';
+export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Iter, IterResult, FuncLimit } from './entities.js';
 export { ensureSchema, SCHEMA_VERSION, type EnsureSchemaResult } from './schema.js';
 export { enqueue, enqueueMany, type EnqueueOptions, type TaskSpec } from './producer.js';
 export { enqueueChain, MAX_CHAIN_STEPS, type ChainOptions } from './chains.js';

@@ -31,8 +31,8 @@ export interface LimitRecord {
   updated: Date;
 }
 
-export const MAX_RATE_COUNT = 10_000;
-export const MAX_RATE_SECONDS = 86_400;
+const MAX_RATE_COUNT = 10_000;
+const MAX_RATE_SECONDS = 86_400;
 const INT32_MAX = 2147483647;
 
 type SchemaOption = { schema?: string };
@@ -46,7 +46,7 @@ function funcError(func: unknown): string | null {
 }
 
 /** Checks a limit; throws a ValidationError naming each bad field (`concurrency`, `rate.count`, …). */
-export function checkLimit(func: unknown, limit: unknown): Limit | null {
+function checkLimit(func: unknown, limit: unknown): Limit | null {
   const errors: Record<string, string> = {};
   const fe = funcError(func);
   if (fe) errors.func = fe;

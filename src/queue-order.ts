@@ -5,10 +5,10 @@
  */
 import { isStorableText, UNSTORABLE_MESSAGE } from './storable.js';
 
-export const MIN_PRIORITY = -2147483648;
-export const MAX_PRIORITY = 2147483647;
+const MIN_PRIORITY = -2147483648;
+const MAX_PRIORITY = 2147483647;
 export const PRIORITY_MESSAGE = `must be an integer from ${MIN_PRIORITY} to ${MAX_PRIORITY}`;
-export const SERIAL_MAX = 100;
+const SERIAL_MAX = 100;
 
 /** The problem with a priority, or null: an integer in PostgreSQL's int range. */
 export function priorityError(v: unknown): string | null {
@@ -16,7 +16,7 @@ export function priorityError(v: unknown): string | null {
 }
 
 /** The problem with a serial key, or null: a non-empty string of at most 100 characters PostgreSQL can store. */
-export function serialError(v: unknown): string | null {
+function serialError(v: unknown): string | null {
   if (typeof v !== 'string' || v.trim() === '') return 'must be a non-empty string';
   if (v.length > SERIAL_MAX) return `must be at most ${SERIAL_MAX} characters`;
   return isStorableText(v) ? null : UNSTORABLE_MESSAGE;

@@ -13,7 +13,7 @@
  *   window; the claim reads and rewrites both under the row's lock (src/cluster/sql.ts).
  */
 
-export const LIMIT_TABLE = `
+const LIMIT_TABLE = `
 create table if not exists ormq_limit (
   func varchar(256) primary key,
   concurrency int null,
