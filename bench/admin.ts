@@ -22,9 +22,14 @@ import type { BenchContext, Section } from './run.js';
 export const FULL_SIZES = { successes: 1_000_000, failures: 100_000, schedules: 10_000, queued: 100_000 };
 
 const FUNCS = [
-  'app.mail.send_welcome_email', 'app.images.resize_thumbnail', 'app.billing.charge_invoice',
-  'app.reports.build_daily_report', 'app.sync.pull_partner_orders', 'app.notify.push_mobile',
-  'app.cleanup.expire_sessions', 'app.search.reindex_product',
+  'app.mail.send_welcome_email',
+  'app.images.resize_thumbnail',
+  'app.billing.charge_invoice',
+  'app.reports.build_daily_report',
+  'app.sync.pull_partner_orders',
+  'app.notify.push_mobile',
+  'app.cleanup.expire_sessions',
+  'app.search.reindex_product',
 ];
 const CLUSTERS = ['default', 'default', 'default', 'eu-west', 'us-east', 'batch'];
 
@@ -65,7 +70,12 @@ let seeded: { scale: number; url: string; data: Omit<Seeded, 'orm'> } | undefine
  */
 export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<Seeded> {
   if (seeded?.scale === scale) {
-    const orm = await MikroORM.init({ clientUrl: seeded.url, entities: queueEntities, debug: ['query'], loggerFactory: (o) => new CapturingLogger(o) });
+    const orm = await MikroORM.init({
+      clientUrl: seeded.url,
+      entities: queueEntities,
+      debug: ['query'],
+      loggerFactory: (o) => new CapturingLogger(o),
+    });
     return { ...seeded.data, orm };
   }
   if (ctx.reuse) {
@@ -73,7 +83,12 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
     if (kept) {
       ctx.log(`reusing ormq_bench_admin, seeded at scale ${scale} in ${kept.seconds.toFixed(1)} s`);
       seeded = { scale, url: kept.url, data: kept };
-      const orm = await MikroORM.init({ clientUrl: kept.url, entities: queueEntities, debug: ['query'], loggerFactory: (o) => new CapturingLogger(o) });
+      const orm = await MikroORM.init({
+        clientUrl: kept.url,
+        entities: queueEntities,
+        debug: ['query'],
+        loggerFactory: (o) => new CapturingLogger(o),
+      });
       // an index the code under test declares and the kept database lacks is built here
       await ensureSchema(orm);
       await orm.em.fork().execute('analyze ormq_task');
@@ -102,9 +117,7 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
   const clusters = sqlArray(CLUSTERS);
   const nw = NAME_WORDS.length;
   // ormq's own humanName(id) in SQL, from the id's bytes `d`: folded to four, one word each.
-  const name = [0, 1, 2, 3]
-    .map((k) => `w[1 + (${[0, 1, 2, 3].map((j) => `get_byte(d, ${k * 4 + j})`).join(' # ')})]`)
-    .join(` || '-' || `);
+  const name = [0, 1, 2, 3].map((k) => `w[1 + (${[0, 1, 2, 3].map((j) => `get_byte(d, ${k * 4 + j})`).join(' # ')})]`).join(` || '-' || `);
   // Skewed picks: a few funcs and groups carry most of the traffic, as in a real app; groups are
   // named after the first fifty name words.
   const func = `f[1 + floor(power(random(), 1.5) * ${FUNCS.length})::int]`;
@@ -190,8 +203,14 @@ export async function seedAdmin(ctx: BenchContext, scale = ctx.scale): Promise<S
   phase('vacuum analyze');
   const seconds = (performance.now() - started) / 1000;
   // what --reuse checks before keeping this database
-  await em.execute(`create table ormq_bench_seed as select ${scale}::float8 as scale, '${JSON.stringify(sizes)}'::jsonb as sizes, ${seconds}::float8 as seconds`);
-  ctx.log(`seeded ${Object.entries(sizes).map(([k, v]) => `${v} ${k}`).join(', ')} in ${seconds.toFixed(1)} s`);
+  await em.execute(
+    `create table ormq_bench_seed as select ${scale}::float8 as scale, '${JSON.stringify(sizes)}'::jsonb as sizes, ${seconds}::float8 as seconds`,
+  );
+  ctx.log(
+    `seeded ${Object.entries(sizes)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')} in ${seconds.toFixed(1)} s`,
+  );
   seeded = { scale, url, data: { url, sizes, seconds } };
   return { orm, url, sizes, seconds };
 }
@@ -206,7 +225,9 @@ async function keptSeed(ctx: BenchContext, scale: number): Promise<Omit<Seeded, 
     return null; // no such database
   }
   try {
-    const { rows } = await client.query(`select scale, sizes, seconds from ormq_bench_seed where to_regclass('ormq_bench_seed') is not null`).catch(() => ({ rows: [] }));
+    const { rows } = await client
+      .query(`select scale, sizes, seconds from ormq_bench_seed where to_regclass('ormq_bench_seed') is not null`)
+      .catch(() => ({ rows: [] }));
     const row = rows[0] as { scale: number; sizes: typeof FULL_SIZES; seconds: number } | undefined;
     return row && row.scale === scale ? { url, sizes: row.sizes, seconds: row.seconds } : null;
   } finally {
@@ -250,7 +271,8 @@ function seqScans(node: PlanNode, found: string[] = []): string[] {
 }
 
 function scans(node: PlanNode, found: string[] = []): string[] {
-  if (node['Relation Name']) found.push(`${node['Node Type']}${node['Index Name'] ? ` ${node['Index Name']}` : ` ${node['Relation Name']}`}`);
+  if (node['Relation Name'])
+    found.push(`${node['Node Type']}${node['Index Name'] ? ` ${node['Index Name']}` : ` ${node['Relation Name']}`}`);
   for (const child of node.Plans ?? []) scans(child, found);
   return found;
 }
@@ -288,7 +310,11 @@ async function profile(em: SqlEntityManager, sent: string[]): Promise<SqlProfile
         return tx.execute(explain);
       });
       const raw = rows[0]?.['QUERY PLAN'];
-      const [out] = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: PlanNode; 'Planning Time'?: number; 'Execution Time'?: number }[];
+      const [out] = (typeof raw === 'string' ? JSON.parse(raw) : raw) as {
+        Plan: PlanNode;
+        'Planning Time'?: number;
+        'Execution Time'?: number;
+      }[];
       runs.push({ plan: out!.Plan, ms: (out!['Planning Time'] ?? 0) + (out!['Execution Time'] ?? 0) });
     }
     runs.sort((a, b) => a.ms - b.ms);
@@ -416,7 +442,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
       const alone = await load(base + e.path, 2, 1);
       const http = await load(base + e.path, seconds, connections);
       const sql = await profile(em, sink);
-      ctx.log(`${e.label}: p50 ${alone.p50.toFixed(1)} ms alone, ${http.p50.toFixed(1)} ms, p95 ${http.p95.toFixed(1)} ms, SQL ${sql.ms.toFixed(2)} ms`);
+      ctx.log(
+        `${e.label}: p50 ${alone.p50.toFixed(1)} ms alone, ${http.p50.toFixed(1)} ms, p95 ${http.p95.toFixed(1)} ms, SQL ${sql.ms.toFixed(2)} ms`,
+      );
       plans.push(`${e.label}:\n${sql.plans.map((p) => `  ${p}`).join('\n')}`);
       rows.push({
         endpoint: e.label,
@@ -435,12 +463,14 @@ export async function run(ctx: BenchContext): Promise<Section> {
       if (http.failed + alone.failed) notes.push(`${e.label}: ${http.failed + alone.failed} requests failed`);
     }
     notes.push(
-      `Seeded ${Object.entries(seeded.sizes).map(([k, v]) => `${v.toLocaleString('en')} ${k}`).join(', ')} in ${seeded.seconds.toFixed(1)} s ` +
+      `Seeded ${Object.entries(seeded.sizes)
+        .map(([k, v]) => `${v.toLocaleString('en')} ${k}`)
+        .join(', ')} in ${seeded.seconds.toFixed(1)} s ` +
         `(generate_series, then VACUUM ANALYZE). Per endpoint: a 1 s warm-up, 2 s with 1 client (× SQL = that p50 over SQL ms), ` +
         `then ${seconds} s with ${connections} concurrent clients (p50/p95/p99, req/s); autocannon runs in a child process of its own, ` +
-        'not in the server\'s event loop. ' +
+        "not in the server's event loop. " +
         'SQL ms: planning + execution of every statement the request sent, from EXPLAIN (ANALYZE, BUFFERS, TIMING OFF), median of 5 ' +
-        '(a count\'s own EXPLAIN: its planning). BENCH_PLANS=1 prints each statement\'s scans. ' +
+        "(a count's own EXPLAIN: its planning). BENCH_PLANS=1 prints each statement's scans. " +
         (ctx.scale > 1
           ? 'target (ten million): p95 with 1 client under 50 ms for lists, searches and the detail; no seq scan of ormq_task.'
           : 'target (a million): lists and searches at most 10 ms of SQL and p95 with 10 clients under 50 ms, the overview at most 5 ms of SQL; no seq scan of ormq_task.'),

@@ -17,8 +17,13 @@ const DIST = fileURLToPath(new URL('../client/dist/', import.meta.url));
 const LOADS = 7;
 
 const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 /** Set before any page script runs: when the first list row is inserted, the next frame's time. */
@@ -47,7 +52,9 @@ async function loadFailed(browser: Browser, url: string): Promise<Load> {
     });
     await page.goto(url);
     await page.waitForSelector('tbody tr', { state: 'visible' });
-    const ms = await page.waitForFunction(() => (window as { __firstRow?: number }).__firstRow).then((h) => h.jsonValue() as Promise<number>);
+    const ms = await page
+      .waitForFunction(() => (window as { __firstRow?: number }).__firstRow)
+      .then((h) => h.jsonValue() as Promise<number>);
     return { ms, files };
   } finally {
     await context.close();
@@ -86,8 +93,19 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const loads: Load[] = [];
     for (let i = 0; i < LOADS; i++) loads.push(await loadFailed(browser, `${base}#/failed`));
     // The table takes its columns from the first row: every row has them all.
-    const row = (r: Section['rows'][number]) => ({ measure: '', files: null, bytes: null, gzip: null, brotli: null, 'median ms': null, 'min ms': null, 'max ms': null, ...r });
-    const bytes = (label: string, files: string[]) => row({ measure: `${label}: JS + CSS of a first visit`, files: new Set(files).size, ...size(files) });
+    const row = (r: Section['rows'][number]) => ({
+      measure: '',
+      files: null,
+      bytes: null,
+      gzip: null,
+      brotli: null,
+      'median ms': null,
+      'min ms': null,
+      'max ms': null,
+      ...r,
+    });
+    const bytes = (label: string, files: string[]) =>
+      row({ measure: `${label}: JS + CSS of a first visit`, files: new Set(files).size, ...size(files) });
     rows.push(bytes('Failed tasks', loads[0]!.files));
     // The overview is the entry page: the shell without a list page's chunk.
     const entry = await browser.newContext();
@@ -101,17 +119,19 @@ export async function run(ctx: BenchContext): Promise<Section> {
     await entry.close();
     rows.push(bytes('Overview', overviewFiles));
     const ms = loads.map((l) => l.ms);
-    rows.push(row({
-      measure: 'Failed tasks: navigation start → first row painted',
-      'median ms': Math.round(median(ms)),
-      'min ms': Math.round(Math.min(...ms)),
-      'max ms': Math.round(Math.max(...ms)),
-    }));
+    rows.push(
+      row({
+        measure: 'Failed tasks: navigation start → first row painted',
+        'median ms': Math.round(median(ms)),
+        'min ms': Math.round(Math.min(...ms)),
+        'max ms': Math.round(Math.max(...ms)),
+      }),
+    );
     notes.push(
       `Headless Chromium (${browser.version()}) on loopback, a new browser context (empty cache) per load, ${LOADS} loads after one warm-up; ` +
         `the admin on node:http over the seeded database (${seeded.sizes.failures.toLocaleString('en')} failures). ` +
         'Bytes: the .js and .css files the page fetched, compressed as the server serves them (gzip level 9, brotli 11; Chromium gets brotli). ' +
-        'First row: a MutationObserver installed before the page\'s scripts notes the first table row; the time is taken in the next animation frame, from performance.timeOrigin.',
+        "First row: a MutationObserver installed before the page's scripts notes the first table row; the time is taken in the next animation frame, from performance.timeOrigin.",
     );
   } finally {
     await browser.close();

@@ -101,7 +101,11 @@ if (cfg.system === 'ormq') {
   const claim = `select id from ormq_queued where key = $1 order by id limit $2 for update skip locked`;
   const drain =
     cfg.system === 'raw'
-      ? { name: 'bench_raw_drain', text: `delete from ormq_queued where id in (${claim}) returning payload`, values: ['bench', cfg.batch ?? 100] }
+      ? {
+          name: 'bench_raw_drain',
+          text: `delete from ormq_queued where id in (${claim}) returning payload`,
+          values: ['bench', cfg.batch ?? 100],
+        }
       : {
           name: 'bench_raw_saved_drain',
           text: `with claimed as (delete from ormq_queued where id in (${claim}) returning payload)
@@ -160,7 +164,14 @@ if (cfg.system === 'ormq') {
 } else {
   // pg-boss 12 keeps every completed job (state completed) until its deleteAfterSeconds; ack only
   // completes without an output, results kept completes each job with its own output.
-  const boss = new PgBoss({ connectionString: cfg.url, max: Math.max(4, cfg.concurrency + 2), schedule: false, supervise: false, migrate: false, useListenNotify: true });
+  const boss = new PgBoss({
+    connectionString: cfg.url,
+    max: Math.max(4, cfg.concurrency + 2),
+    schedule: false,
+    supervise: false,
+    migrate: false,
+    useListenNotify: true,
+  });
   boss.on('error', () => {});
   await boss.start();
   const polling = { pollingIntervalSeconds: 0.5, localConcurrency: cfg.concurrency };

@@ -19,7 +19,15 @@ const argOf = (name: string) => (argv.includes(`--${name}`) ? argv[argv.indexOf(
 /** `--shapes 1x4,2x16`: processes × workers to drain with (default: the six below). */
 function shapesArg(): [number, number][] {
   const given = argOf('shapes');
-  if (!given) return [[1, 1], [1, 4], [1, 16], [2, 1], [2, 4], [2, 16]];
+  if (!given)
+    return [
+      [1, 1],
+      [1, 4],
+      [1, 16],
+      [2, 1],
+      [2, 4],
+      [2, 16],
+    ];
   return given.split(',').map((s) => {
     const m = /^(\d+)x(\d+)$/.exec(s);
     if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new RangeError(`--shapes: "${s}" is not processes x workers, e.g. 2x16`);
@@ -29,7 +37,8 @@ function shapesArg(): [number, number][] {
 
 export async function run(ctx: BenchContext): Promise<Section> {
   const repeat = Number(argOf('repeat') ?? 5);
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 50) throw new RangeError(`--repeat must be a whole number in [1, 50], not ${argOf('repeat')}`);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 50)
+    throw new RangeError(`--repeat must be a whole number in [1, 50], not ${argOf('repeat')}`);
   const shapes = shapesArg();
   const pick = argOf('systems')?.split(',');
   const drainRuns = !argv.includes('--no-drain');
@@ -114,9 +123,27 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const bestKeeper = keeping.reduce((a, b) => (med(b) > med(a) ? b : a), keeping[0] ?? '');
   const shown = (label: string) => (best.has(label) ? `${label} ${fmt(med(label))}/s` : `${label} not run`);
   const targets: Target[] = [
-    ratioTarget('every result saved ÷ the best results-keeping peer', med(LABELS.saved), med(bestKeeper), 1.5, `${shown(LABELS.saved)}; best peer: ${bestKeeper ? shown(bestKeeper) : 'none run'}`),
-    ratioTarget('every result saved ÷ the raw saved limit', med(LABELS.saved), med(LABELS.rawSaved), 0.85, `${shown(LABELS.saved)}; ${shown(LABELS.rawSaved)}`),
-    ratioTarget('ack only ÷ graphile-worker batched', med(LABELS.ack), med(LABELS.gwBatched), 1.5, `${shown(LABELS.ack)}; ${shown(LABELS.gwBatched)}`),
+    ratioTarget(
+      'every result saved ÷ the best results-keeping peer',
+      med(LABELS.saved),
+      med(bestKeeper),
+      1.5,
+      `${shown(LABELS.saved)}; best peer: ${bestKeeper ? shown(bestKeeper) : 'none run'}`,
+    ),
+    ratioTarget(
+      'every result saved ÷ the raw saved limit',
+      med(LABELS.saved),
+      med(LABELS.rawSaved),
+      0.85,
+      `${shown(LABELS.saved)}; ${shown(LABELS.rawSaved)}`,
+    ),
+    ratioTarget(
+      'ack only ÷ graphile-worker batched',
+      med(LABELS.ack),
+      med(LABELS.gwBatched),
+      1.5,
+      `${shown(LABELS.ack)}; ${shown(LABELS.gwBatched)}`,
+    ),
     ratioTarget('ack only ÷ the raw limit', med(LABELS.ack), med(LABELS.raw), 0.9, `${shown(LABELS.ack)}; ${shown(LABELS.raw)}`),
     rollupTarget('ack only', LABELS.ack, LABELS.ackBare, perShape, shapes),
     rollupTarget('every result saved', LABELS.saved, LABELS.savedBare, perShape, shapes),
@@ -131,9 +158,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `Each drain ${repeat}× in the same processes; a figure is the median of its drains, with their min–max and half that range as a share of the median (spread). ` +
         `A system's best is its best shape by the median; every ratio below is of those medians.`,
       `Versions that ran (from their package.json): graphile-worker ${VERSIONS['graphile-worker']}, pg-boss ${VERSIONS['pg-boss']}, BullMQ ${VERSIONS.bullmq} on its PostgreSQL backend, pg ${VERSIONS.pg}.`,
-      'WAL B / task: pg_stat_wal bytes over each drain (server-wide) per task, median; node CPU: the worker processes\' user + system time per 1,000 tasks, median. Where a ratio falls short, these say whether the database (WAL) or the workers (CPU) take the difference.',
+      "WAL B / task: pg_stat_wal bytes over each drain (server-wide) per task, median; node CPU: the worker processes' user + system time per 1,000 tasks, median. Where a ratio falls short, these say whether the database (WAL) or the workers (CPU) take the difference.",
       `Raw saved limit's table: ${peers.rawSavedIndexes.copy} indexes, ormq_task ${peers.rawSavedIndexes.ormqTask} (created like ormq_task including all).`,
-      `Load average 1m/5m/15m at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}, ${cpus().length} cores; the section took ${minutes} min.`,
+      `Load average 1m/5m/15m at the end ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' / ')}, ${cpus().length} cores; the section took ${minutes} min.`,
     ],
   };
 
@@ -141,7 +170,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
    * Fills, drains and halts `repeat` times in one set of processes: each drain's tasks/s, WAL bytes
    * per task (pg_stat_wal, server-wide) and CPU of the worker processes per 1,000 tasks.
    */
-  async function drains(system: System, cfg: WorkerConfig, processes: number, n: number, times: number, db: import('pg').Pool, c: BenchContext) {
+  async function drains(
+    system: System,
+    cfg: WorkerConfig,
+    processes: number,
+    n: number,
+    times: number,
+    db: import('pg').Pool,
+    c: BenchContext,
+  ) {
     const rates: number[] = [];
     const walBytes: number[] = [];
     const cpu: number[] = [];
@@ -162,7 +199,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         const wal1 = await wal();
         const used = await workers.halt();
         if (stalled) {
-          c.log(`${system.label}: ${processes}×${cfg.concurrency} did not drain ${n} tasks within ${(seconds).toFixed(0)} s; left out`);
+          c.log(`${system.label}: ${processes}×${cfg.concurrency} did not drain ${n} tasks within ${seconds.toFixed(0)} s; left out`);
           break;
         }
         rates.push(n / seconds);
@@ -178,7 +215,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
 }
 
 /** Rollups' cost: per shape the median with rollups over the median without, and the best shape's pair. */
-function rollupTarget(what: string, withRollups: string, without: string, perShape: Map<string, Spread>, shapes: [number, number][]): Target {
+function rollupTarget(
+  what: string,
+  withRollups: string,
+  without: string,
+  perShape: Map<string, Spread>,
+  shapes: [number, number][],
+): Target {
   const pairs = shapes
     .map(([p, c]) => [perShape.get(`${withRollups} ${p}×${c}`), perShape.get(`${without} ${p}×${c}`), `${p}×${c}`] as const)
     .filter(([a, b]) => a && b)
@@ -186,15 +229,30 @@ function rollupTarget(what: string, withRollups: string, without: string, perSha
   const name = `drain with rollups ÷ without, ${what}`;
   if (!pairs.length) return { name, target: '≥ 0.97', value: null, met: null, detail: 'not measured: a system was not run' };
   const value = Number(spread(pairs.map((x) => x.ratio)).median.toFixed(3));
-  return { name, target: '≥ 0.97', value, met: value >= 0.97, detail: `median of the shapes' ratios; per shape ${pairs.map((x) => `${x.shape} ${(x.ratio * 100).toFixed(1)} %`).join(', ')}` };
+  return {
+    name,
+    target: '≥ 0.97',
+    value,
+    met: value >= 0.97,
+    detail: `median of the shapes' ratios; per shape ${pairs.map((x) => `${x.shape} ${(x.ratio * 100).toFixed(1)} %`).join(', ')}`,
+  };
 }
 
 function latencyTargets(latency: Map<string, { p50: number; p99: number }>): Target[] {
   const ormq = latency.get(LABELS.ack);
-  const peers = [...latency].filter(([label]) => label !== LABELS.ack).map(([label, l]) => `${label} ${l.p50.toFixed(2)} / ${l.p99.toFixed(2)} ms`).join('; ');
+  const peers = [...latency]
+    .filter(([label]) => label !== LABELS.ack)
+    .map(([label, l]) => `${label} ${l.p50.toFixed(2)} / ${l.p99.toFixed(2)} ms`)
+    .join('; ');
   const bound = (name: string, key: 'p50' | 'p99', max: number): Target =>
     ormq
-      ? { name, target: `≤ ${max} ms`, value: Number(ormq[key].toFixed(2)), met: ormq[key] <= max, detail: `peers (p50 / p99): ${peers || 'none run'}` }
+      ? {
+          name,
+          target: `≤ ${max} ms`,
+          value: Number(ormq[key].toFixed(2)),
+          met: ormq[key] <= max,
+          detail: `peers (p50 / p99): ${peers || 'none run'}`,
+        }
       : { name, target: `≤ ${max} ms`, value: null, met: null, detail: 'not measured' };
   return [bound('enqueue→start p50, ormq', 'p50', 2.5), bound('enqueue→start p99, ormq', 'p99', 8)];
 }

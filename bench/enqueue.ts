@@ -65,7 +65,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
     {
       label: `pg-boss ${VERSIONS['pg-boss']} insert`,
       calls: async (round) => {
-        await boss.insert('email.send', tasks(round).map((t) => ({ data: t })));
+        await boss.insert(
+          'email.send',
+          tasks(round).map((t) => ({ data: t })),
+        );
       },
       reset: async () => void (await db.query('delete from pgboss.job')),
     },
@@ -122,13 +125,21 @@ export async function run(ctx: BenchContext): Promise<Section> {
   });
   // Rates, so the ratio reads as ormq's speed over the fastest peer's (the one with the lowest median call).
   const ormq = rate(median(times.get(systems[0]!.label)!));
-  const peers = systems.filter((s) => !s.single && s !== systems[0]).map((s) => ({ label: s.label, rate: rate(median(times.get(s.label)!)) }));
+  const peers = systems
+    .filter((s) => !s.single && s !== systems[0])
+    .map((s) => ({ label: s.label, rate: rate(median(times.get(s.label)!)) }));
   const fastest = peers.reduce((a, b) => (b.rate > a.rate ? b : a));
   return {
     title: `Bulk enqueue, ${PER_CALL.toLocaleString('en')} tasks per call`,
     rows,
     targets: [
-      ratioTarget("enqueueMany ÷ the best peer's bulk add", ormq, fastest.rate, 1.5, `by the median call: ormq ${ormq}/s; ${peers.map((p) => `${p.label} ${p.rate}/s`).join(', ')}`),
+      ratioTarget(
+        "enqueueMany ÷ the best peer's bulk add",
+        ormq,
+        fastest.rate,
+        1.5,
+        `by the median call: ormq ${ormq}/s; ${peers.map((p) => `${p.label} ${p.rate}/s`).join(', ')}`,
+      ),
     ],
     notes: [`Load average (1 min) at each round: ${loads.join(', ')}.`],
   };

@@ -55,12 +55,15 @@ const OPT_IN = ['scale'];
 const scale = Number(arg('scale') ?? 1);
 const only = arg('only')?.split(',');
 const unknown = only?.filter((s) => !(s in MAX_SCALE)) ?? [];
-if (unknown.length) throw new RangeError(`--only: unknown section ${unknown.join(', ')} (the sections are ${Object.keys(MAX_SCALE).join(', ')})`);
+if (unknown.length)
+  throw new RangeError(`--only: unknown section ${unknown.join(', ')} (the sections are ${Object.keys(MAX_SCALE).join(', ')})`);
 const sections = Object.keys(MAX_SCALE).filter((s) => (only ? only.includes(s) : !OPT_IN.includes(s)));
 if (!(scale > 0)) throw new RangeError(`--scale must be a number above 0, not ${arg('scale')}`);
 for (const s of sections) {
   if (scale > MAX_SCALE[s]!) {
-    throw new RangeError(`--scale ${scale} is above the ${s} section's limit of ${MAX_SCALE[s]}: pick sections with --only (e.g. --only admin,client)`);
+    throw new RangeError(
+      `--scale ${scale} is above the ${s} section's limit of ${MAX_SCALE[s]}: pick sections with --only (e.g. --only admin,client)`,
+    );
   }
 }
 const settleSeconds = Number(arg('settle') ?? 60);
@@ -99,7 +102,8 @@ const load1 = () => Number(loadavg()[0]!.toFixed(2));
 
 async function settle(): Promise<number> {
   const deadline = Date.now() + settleSeconds * 1000;
-  if (load1() > QUIET && settleSeconds > 0) ctx.log(`waiting up to ${settleSeconds} s for the 1-minute load average (${load1()}) to fall to ${QUIET}`);
+  if (load1() > QUIET && settleSeconds > 0)
+    ctx.log(`waiting up to ${settleSeconds} s for the 1-minute load average (${load1()}) to fall to ${QUIET}`);
   while (load1() > QUIET && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1000));
   return load1();
 }
@@ -108,7 +112,9 @@ function loadLines(section: Section): string[] {
   if (section.loadBefore === undefined) return [];
   const lines = [`Load average (1 min) before this table: ${section.loadBefore}`];
   if (section.loadBefore > QUIET) {
-    lines.push(`WARNING: the load average was above ${QUIET.toFixed(1)} before this table: the machine was busy and these figures are lower than a quiet machine gives.`);
+    lines.push(
+      `WARNING: the load average was above ${QUIET.toFixed(1)} before this table: the machine was busy and these figures are lower than a quiet machine gives.`,
+    );
   }
   return lines;
 }
@@ -135,7 +141,15 @@ function printTable(section: Section): void {
 }
 
 const results: Record<string, Section> = {};
-const ctx: BenchContext = { serverUrl, scale, createDatabase, databaseUrl, reuse: args.includes('--reuse'), log: (m) => console.error(`  … ${m}`), settle };
+const ctx: BenchContext = {
+  serverUrl,
+  scale,
+  createDatabase,
+  databaseUrl,
+  reuse: args.includes('--reuse'),
+  log: (m) => console.error(`  … ${m}`),
+  settle,
+};
 try {
   for (const name of sections) {
     const mod = (await import(`./${name}.js`)) as { run(ctx: BenchContext): Promise<Section> };
@@ -161,7 +175,9 @@ const written = JSON.stringify(
     scale,
     settleSeconds,
     loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
-    targets: Object.entries(results).flatMap(([name, r]) => (r.targets ?? []).map((t) => ({ section: name, loadBefore: r.loadBefore, ...t }))),
+    targets: Object.entries(results).flatMap(([name, r]) =>
+      (r.targets ?? []).map((t) => ({ section: name, loadBefore: r.loadBefore, ...t })),
+    ),
     results,
   },
   null,

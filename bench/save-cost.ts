@@ -43,7 +43,11 @@ async function database(name: string, before: boolean): Promise<pg.Client> {
     await c.query('drop index ormq_task_error_trgm_idx, ormq_task_args_trgm_idx');
     await c.query('alter table ormq_task drop column error_group');
   } else if (process.env.AFTER_DROP) {
-    await c.query(`drop index ${process.env.AFTER_DROP.split(',').map((i) => i.replace(/[^a-z_]/g, '')).join(', ')}`);
+    await c.query(
+      `drop index ${process.env.AFTER_DROP.split(',')
+        .map((i) => i.replace(/[^a-z_]/g, ''))
+        .join(', ')}`,
+    );
   }
   await c.query(`insert into ormq_task (id, name, func, args, kwargs, result, enqueued, started, stopped, success)
     select md5(i::text), 'seed-' || i, 'app.mail.send', jsonb_build_array(i, 'user' || (i % 9973) || '@example.com'), '{}', '{"ok": true}', now(), now(), now(), i % 10 <> 0
@@ -66,13 +70,23 @@ function batch(success: boolean): Completion[] {
     qid: i + 1,
     lock: LOCK,
     pkg: {
-      id: newTaskId(), name: `task-${i}`, func: 'app.mail.send', args: [i, `user${i}@example.com`, { invoice: `INV-${i}` }], kwargs: {},
-      group: null, hook: null, timeout: null, save: null, enqueued: now,
+      id: newTaskId(),
+      name: `task-${i}`,
+      func: 'app.mail.send',
+      args: [i, `user${i}@example.com`, { invoice: `INV-${i}` }],
+      kwargs: {},
+      group: null,
+      hook: null,
+      timeout: null,
+      save: null,
+      enqueued: now,
     },
     success,
     started: now,
     stopped: now,
-    result: success ? { sent: true } : { error: 'Error', message: `SMTP 451: mailbox user${i}@example.com temporarily unavailable (try ${i})`, stack },
+    result: success
+      ? { sent: true }
+      : { error: 'Error', message: `SMTP 451: mailbox user${i}@example.com temporarily unavailable (try ${i})`, stack },
     cancelled: false,
   }));
 }
@@ -97,7 +111,10 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const before = await database('ormq_bench_save_before', true);
 const after = await database('ormq_bench_save_after', false);
 const current = completion(batch(false), OPTIONS, PROCESS).statement.text;
-const old = current.replace(', attempts, error_group)', ', attempts)').replace(`, ${ERROR_GROUP}`, '').replace(', error_group = excluded.error_group', '');
+const old = current
+  .replace(', attempts, error_group)', ', attempts)')
+  .replace(`, ${ERROR_GROUP}`, '')
+  .replace(', error_group = excluded.error_group', '');
 if (old === current || old.includes('error_group')) throw new Error('the statement without the group could not be made');
 
 console.log(`COMPLETE of ${BATCH} tasks, ${rounds} rounds alternating, ms per batch`);
@@ -110,9 +127,11 @@ for (const success of [true, false]) {
     const values = completion(batch(success), OPTIONS, PROCESS).values;
     const x = await timed(before, old, values);
     const y = await timed(after, current, values);
-    if (i >= 5) b.push(x), a.push(y); // the first rounds warm the caches and plans
+    if (i >= 5) (b.push(x), a.push(y)); // the first rounds warm the caches and plans
   }
-  console.log(`| ${BATCH} ${success ? 'successes' : 'failures'} | ${median(b).toFixed(2)} | ${median(a).toFixed(2)} | ${mean(b).toFixed(2)} | ${mean(a).toFixed(2)} | ${(median(a) / median(b)).toFixed(2)} |`);
+  console.log(
+    `| ${BATCH} ${success ? 'successes' : 'failures'} | ${median(b).toFixed(2)} | ${median(a).toFixed(2)} | ${mean(b).toFixed(2)} | ${mean(a).toFixed(2)} | ${(median(a) / median(b)).toFixed(2)} |`,
+  );
 }
 await before.end();
 await after.end();

@@ -49,7 +49,10 @@ async function watch(db: pg.Pool, busy: () => Promise<boolean>): Promise<Probe> 
   const cpuStart = new Map<number, number>();
   const cpuLast = new Map<number, number>();
   const p: Probe = { walRecords: 0, walBytes: 0, walFpi: 0, samples: 0, activeBackends: 0, lockWaits: 0, waits: new Map(), pgCpuMs: 0 };
-  const pids = async () => (await db.query('select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [DB])).rows.map((r) => r.pid as number);
+  const pids = async () =>
+    (await db.query('select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [DB])).rows.map(
+      (r) => r.pid as number,
+    );
   for (const pid of await pids()) {
     const c = procCpuMs(pid);
     if (c !== null) cpuStart.set(pid, c);
@@ -86,9 +89,11 @@ async function watch(db: pg.Pool, busy: () => Promise<boolean>): Promise<Probe> 
 
 export async function run(ctx: BenchContext): Promise<Section> {
   const counts = (argOf('processes') ?? '1,2,4,8').split(',').map(Number);
-  if (counts.some((c) => !Number.isInteger(c) || c < 1 || c > 16)) throw new RangeError(`--processes must be counts in [1, 16], e.g. 1,2,4,8, not ${argOf('processes')}`);
+  if (counts.some((c) => !Number.isInteger(c) || c < 1 || c > 16))
+    throw new RangeError(`--processes must be counts in [1, 16], e.g. 1,2,4,8, not ${argOf('processes')}`);
   const repeat = Number(argOf('repeat') ?? 3);
-  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 50) throw new RangeError(`--repeat must be a whole number in [1, 50], not ${argOf('repeat')}`);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 50)
+    throw new RangeError(`--repeat must be a whole number in [1, 50], not ${argOf('repeat')}`);
   const url = await ctx.createDatabase(DB);
   const db = new pg.Pool({ connectionString: url, max: 2 });
   db.on('error', (e) => ctx.log(`bench pool: ${e.message}`));
@@ -140,7 +145,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
         const waits = new Map<string, number>();
         for (const p of seen) for (const [k, v] of p.waits) waits.set(k, (waits.get(k) ?? 0) + v);
         const active = sum((p) => p.activeBackends) || 1;
-        const top = [...waits].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${((v / active) * 100).toFixed(0)} %`);
+        const top = [...waits]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([k, v]) => `${k} ${((v / active) * 100).toFixed(0)} %`);
         bottlenecks.set(processes, top[0] ?? '—');
         const pgCpu = seen.every((p) => p.pgCpuMs !== null) ? sum((p) => p.pgCpuMs!) : null;
         ctx.log(`${processes} processes: median ${fmt(s.median)}/s, p99 ${percentile(samples, 99).toFixed(2)} ms, ${top.join(', ')}`);
@@ -189,7 +197,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `Every result saved (saveLimit 0, rollups on), ${WORKERS} workers and bulk 500 per process, ${fmt(n)} tasks per drain, ${repeat} drains per count; p50 / p99: ${probes} single enqueues, each waited for, to the processes idle.`,
       `Where it stops scaling: ${stops ?? 'it scaled (≥ 1.1× per step) over every count run'}. The machine has ${cpus().length} cores: past that, processes share them with PostgreSQL.`,
       'WAL figures are pg_stat_wal deltas over each drain: server-wide, so another database busy on the same server adds to them. "Backends in lock wait": the share of samples of the database\'s active backends holding an ungranted lock; the wait events are pg_stat_activity\'s, sampled every 50 ms.',
-      `Load average 1m/5m/15m at the end ${loadavg().map((l) => l.toFixed(2)).join(' / ')}.`,
+      `Load average 1m/5m/15m at the end ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' / ')}.`,
     ],
   };
 }

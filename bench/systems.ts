@@ -108,7 +108,15 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
   const graphile = (label: string, batching: boolean): System => ({
     key: batching ? 'graphile-batched' : 'graphile-defaults',
     // with defaults it commits once per job: a tenth of the backlog, and only its widest shapes, where it is fastest
-    ...(batching ? {} : { share: 0.1, shapes: [[1, 16], [2, 16]] as [number, number][] }),
+    ...(batching
+      ? {}
+      : {
+          share: 0.1,
+          shapes: [
+            [1, 16],
+            [2, 16],
+          ] as [number, number][],
+        }),
     label,
     cfg: { system: 'graphile', batching },
     async fill(n) {
@@ -128,9 +136,14 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
     keepsResults: save,
     cfg: { system: 'pgboss', save },
     async fill(n) {
-      for (let i = 0; i < n; i += 5000) await boss.insert('noop', Array.from({ length: Math.min(5000, n - i) }, () => ({ data: {} })));
+      for (let i = 0; i < n; i += 5000)
+        await boss.insert(
+          'noop',
+          Array.from({ length: Math.min(5000, n - i) }, () => ({ data: {} })),
+        );
     },
-    pending: async () => (await db.query("select exists (select 1 from pgboss.job where name = 'noop' and state < 'completed') as p")).rows[0].p,
+    pending: async () =>
+      (await db.query("select exists (select 1 from pgboss.job where name = 'noop' and state < 'completed') as p")).rows[0].p,
     reset: async () => void (await db.query('delete from pgboss.job')),
     ...(save ? {} : { enqueueProbe: (t0: number) => boss.send('latency', { t0 }) }),
   });
@@ -142,10 +155,12 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
     cfg: { system: 'bullmq', save },
     async fill(n) {
       const opts = { removeOnComplete: !save };
-      for (let i = 0; i < n; i += 1000) await bullNoop.addBulk(Array.from({ length: Math.min(1000, n - i) }, () => ({ name: 'noop', data: {}, opts })));
+      for (let i = 0; i < n; i += 1000)
+        await bullNoop.addBulk(Array.from({ length: Math.min(1000, n - i) }, () => ({ name: 'noop', data: {}, opts })));
     },
     pending: async () =>
-      (await db.query("select exists (select 1 from bullmq.job where queue = 'noop' and state in ('waiting', 'active', 'delayed')) as p")).rows[0].p,
+      (await db.query("select exists (select 1 from bullmq.job where queue = 'noop' and state in ('waiting', 'active', 'delayed')) as p"))
+        .rows[0].p,
     reset: async () => void (await db.query('truncate bullmq.job cascade; truncate bullmq.event')),
     ...(save ? {} : { enqueueProbe: (t0: number) => bullLatency.add('latency', { t0 }, { removeOnComplete: true }) }),
   });

@@ -21,7 +21,10 @@ export interface Workers {
 
 /** A line each process must print within `ms`, or the bench fails instead of hanging. */
 const within = <T>(p: Promise<T>, ms: number, what: string) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`bench worker: no ${what} within ${ms / 1000} s`)), ms).unref())]);
+  Promise.race([
+    p,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`bench worker: no ${what} within ${ms / 1000} s`)), ms).unref()),
+  ]);
 
 export async function spawnWorkers(cfg: WorkerConfig, processes: number): Promise<Workers> {
   const children: ChildProcess[] = [];

@@ -8,7 +8,9 @@ import { isListPage, PAGES, viewOf } from './lib/pages.js';
 import { href, pageTitle, parseHash, useRoute } from './lib/router.js';
 
 // the first page's code is fetched alongside api/meta rather than after it
-viewOf(parseHash().path)?.load().catch(() => {});
+viewOf(parseHash().path)
+  ?.load()
+  .catch(() => {});
 
 /** Each view's component once its code has loaded. @type {Map<() => Promise<any>, any>} */
 const loaded = new Map();
@@ -38,7 +40,8 @@ function View({ load, meta, route }) {
  */
 function withRegistry(meta) {
   if (meta && !meta.listPages) {
-    for (const [id, p] of Object.entries(PAGES)) if (meta.pages[id]) Object.assign(meta.pages[id], { title: p.title, order: p.actions ?? [] });
+    for (const [id, p] of Object.entries(PAGES))
+      if (meta.pages[id]) Object.assign(meta.pages[id], { title: p.title, order: p.actions ?? [] });
     meta.listPages = Object.keys(PAGES).filter(isListPage);
   }
   return meta;
@@ -157,9 +160,12 @@ export function App() {
       <a class="brand" href="#/">${m?.title ?? 'Queue admin'}</a>
       <nav aria-label="Pages">
         <ul>
-          ${Object.entries(PAGES).filter(([p]) => p === '' || !m || m.pages[p]?.can.view).map(
-            ([p, { title }]) => html`<li><a href=${p ? href([p]) : '#/'} aria-current=${page === p ? 'page' : undefined}>${title}</a></li>`,
-          )}
+          ${Object.entries(PAGES)
+            .filter(([p]) => p === '' || !m || m.pages[p]?.can.view)
+            .map(
+              ([p, { title }]) =>
+                html`<li><a href=${p ? href([p]) : '#/'} aria-current=${page === p ? 'page' : undefined}>${title}</a></li>`,
+            )}
         </ul>
       </nav>
       <div class="top-right">

@@ -21,7 +21,13 @@ mkdirSync(out, { recursive: true });
  * Styles only some pages use, built first so that the pages' code can name the hashed files
  * (client/lib/styles.js loads them); STYLES_CHART and the like are those names.
  */
-const PAGE_STYLES: Record<string, string> = { STYLES_CHART: 'components/chart.css', STYLES_CLUSTERS: 'pages/clusters.css', STYLES_FORM: 'components/form.css', STYLES_DETAIL: 'components/detail.css', STYLES_TRIAGE: 'pages/triage.css' };
+const PAGE_STYLES: Record<string, string> = {
+  STYLES_CHART: 'components/chart.css',
+  STYLES_CLUSTERS: 'pages/clusters.css',
+  STYLES_FORM: 'components/form.css',
+  STYLES_DETAIL: 'components/detail.css',
+  STYLES_TRIAGE: 'pages/triage.css',
+};
 const styled = await build({
   entryPoints: Object.values(PAGE_STYLES).map((f) => join(here, f)),
   bundle: true,
@@ -76,7 +82,10 @@ function closure(path: string, seen = new Set<string>()): Set<string> {
 const shell = closure(entryPath);
 const js = basename(entryPath);
 const css = basename(cssPath);
-const preload = [...shell].filter((p) => p !== entryPath).map((p) => `<link rel="modulepreload" href="./${basename(p)}">\n`).join('');
+const preload = [...shell]
+  .filter((p) => p !== entryPath)
+  .map((p) => `<link rel="modulepreload" href="./${basename(p)}">\n`)
+  .join('');
 
 const html = `<!doctype html>
 <html lang="en">
@@ -106,9 +115,12 @@ const stylesOf = (chunks: Iterable<string>) => {
   return styleOutputs.filter((p) => code.includes(basename(p)));
 };
 
-for (const p of styleOutputs) console.log(`${basename(p)}  ${String(styled.metafile.outputs[p]!.bytes).padStart(6)} B  gzip ${String(gz.get(p)).padStart(5)} B  page styles`);
+for (const p of styleOutputs)
+  console.log(
+    `${basename(p)}  ${String(styled.metafile.outputs[p]!.bytes).padStart(6)} B  gzip ${String(gz.get(p)).padStart(5)} B  page styles`,
+  );
 for (const p of Object.keys(outputs)) {
-  const what = p === entryPath ? 'entry' : p === cssPath ? 'styles' : shell.has(p) ? 'shared' : (outputs[p].exports.join(', ') || 'chunk');
+  const what = p === entryPath ? 'entry' : p === cssPath ? 'styles' : shell.has(p) ? 'shared' : outputs[p].exports.join(', ') || 'chunk';
   console.log(`${basename(p)}  ${String(outputs[p].bytes).padStart(6)} B  gzip ${String(gz.get(p)).padStart(5)} B  ${what}`);
 }
 // the largest first load: the shell, the styles and the heaviest page with what it imports
@@ -120,7 +132,9 @@ for (const p of pages) {
   const total = sum(new Set([...chunks, cssPath, ...stylesOf(chunks)]));
   if (total > worst) [worst, worstPage] = [total, outputs[p].exports.join(', ')];
 }
-console.log(`first load, JS + CSS gzipped: shell ${((sum(shell) + sum([cssPath])) / 1024).toFixed(1)} KB; largest page (${worstPage}) ${(worst / 1024).toFixed(1)} KB; budget ${BUDGET / 1024} KB`);
+console.log(
+  `first load, JS + CSS gzipped: shell ${((sum(shell) + sum([cssPath])) / 1024).toFixed(1)} KB; largest page (${worstPage}) ${(worst / 1024).toFixed(1)} KB; budget ${BUDGET / 1024} KB`,
+);
 if (worst > BUDGET) {
   console.error('over the 20 KB budget');
   process.exitCode = 1;

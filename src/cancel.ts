@@ -46,7 +46,11 @@ export interface CancelPackages {
  * each of the others to stop it (delivered at commit; the rows stay locked until then, so no claim
  * or completion changes them meanwhile). Returns the ids removed and the packages asked to stop.
  */
-export async function cancelPackages(tx: SqlEntityManager, ids: readonly number[], o: CancelPackages): Promise<{ removed: number[]; stopping: HeldPackage[] }> {
+export async function cancelPackages(
+  tx: SqlEntityManager,
+  ids: readonly number[],
+  o: CancelPackages,
+): Promise<{ removed: number[]; stopping: HeldPackage[] }> {
   if (!ids.length) return { removed: [], stopping: [] };
   const rows = await db(tx).query(
     `with target as (select q.id, q.locked_by, ${RUNNING} as running from ormq_queued q where q.id in (?) for update of q),
@@ -87,7 +91,11 @@ export async function cancel(em: EntityManager, id: string, options: CancelOptio
   return scoped.transactional(async (tx) => {
     // The task's own package, or the runs of the iteration of that id.
     const found = await db(tx).query(`select id from ormq_queued where payload->>'id' = ? or payload->'iter'->>'id' = ?`, [id, id]);
-    const { removed, stopping } = await cancelPackages(tx, found.map((r) => Number(r.id)), { by: options.by ?? null, fromCode: true, deleteRunning: false });
+    const { removed, stopping } = await cancelPackages(
+      tx,
+      found.map((r) => Number(r.id)),
+      { by: options.by ?? null, fromCode: true, deleteRunning: false },
+    );
     return stopping.length ? 'stopping' : removed.length ? 'removed' : 'not found';
   });
 }

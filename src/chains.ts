@@ -53,8 +53,10 @@ export const stoppedAt = (place: Pick<ChainPlace, 'step' | 'steps'>) => `chain s
  * nothing is written.
  */
 export async function enqueueChain(em: EntityManager, steps: readonly TaskSpec[], options: ChainOptions = {}): Promise<string[]> {
-  if (!Array.isArray(steps) || steps.length === 0) throw new ValidationError({ steps: 'must be a non-empty array of { func, args?, …options }' }, 'chain');
-  if (steps.length > MAX_CHAIN_STEPS) throw new ValidationError({ steps: `must hold at most ${MAX_CHAIN_STEPS} steps, got ${steps.length}` }, 'chain');
+  if (!Array.isArray(steps) || steps.length === 0)
+    throw new ValidationError({ steps: 'must be a non-empty array of { func, args?, …options }' }, 'chain');
+  if (steps.length > MAX_CHAIN_STEPS)
+    throw new ValidationError({ steps: `must hold at most ${MAX_CHAIN_STEPS} steps, got ${steps.length}` }, 'chain');
   if (!isPlainObject(options as unknown)) throw new ValidationError({ options: 'must be an object' }, 'chain');
   const group: unknown = options.group;
   if (group !== undefined && (typeof group !== 'string' || group === '' || group.length > 100)) {

@@ -14,8 +14,7 @@ import { db } from './db/run.js';
 export const PAUSE_IN_FORCE = '(until is null or until > now())';
 
 export type ControlMessage =
-  | { op: 'pause' | 'resume'; key: string }
-  | { op: 'stop'; cluster: string; package: number; by?: string; code?: boolean };
+  { op: 'pause' | 'resume'; key: string } | { op: 'stop'; cluster: string; package: number; by?: string; code?: boolean };
 
 /** Longest pause with an end: a year. */
 const PAUSE_MAX_SECONDS = 366 * 86_400;
@@ -26,7 +25,9 @@ const PAUSE_MAX_SECONDS = 366 * 86_400;
  */
 export class CancelledError extends Error {
   constructor(by?: string | null, fromCode = false) {
-    super(fromCode ? `Task cancelled${by ? ` by ${by}` : ''}` : by ? `Task stopped from the admin by ${by}` : 'Task stopped from the admin');
+    super(
+      fromCode ? `Task cancelled${by ? ` by ${by}` : ''}` : by ? `Task stopped from the admin by ${by}` : 'Task stopped from the admin',
+    );
     this.name = 'CancelledError';
     this.stack = `${this.name}: ${this.message}`;
   }
@@ -131,5 +132,11 @@ export interface HeldPackage {
 
 /** Asks the process holding package `p` to stop it; delivered at the commit of `tx`. */
 export async function stopPackage(tx: EntityManager, p: HeldPackage, by: string | null, fromCode: boolean): Promise<void> {
-  await sendControl(tx, { op: 'stop', cluster: p.lockedBy, package: p.id, ...(by ? { by: by.slice(0, 150) } : {}), ...(fromCode && { code: true }) });
+  await sendControl(tx, {
+    op: 'stop',
+    cluster: p.lockedBy,
+    package: p.id,
+    ...(by ? { by: by.slice(0, 150) } : {}),
+    ...(fromCode && { code: true }),
+  });
 }

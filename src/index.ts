@@ -1,4 +1,16 @@
-export { queueEntities, Task, Schedule, Queued, AdminLog, ClusterProcess, PausedKey, Metric, Iter, IterResult, FuncLimit } from './entities.js';
+export {
+  queueEntities,
+  Task,
+  Schedule,
+  Queued,
+  AdminLog,
+  ClusterProcess,
+  PausedKey,
+  Metric,
+  Iter,
+  IterResult,
+  FuncLimit,
+} from './entities.js';
 export { ensureSchema, SCHEMA_VERSION, type EnsureSchemaResult } from './schema.js';
 export { enqueue, enqueueMany, type EnqueueOptions, type TaskSpec } from './producer.js';
 export { enqueueChain, MAX_CHAIN_STEPS, type ChainOptions } from './chains.js';
@@ -7,7 +19,15 @@ export { schedule, type ScheduleOptions, type ScheduleSpec } from './schedules.j
 export { fetchTask, result, resultGroup, countGroup, deleteGroup, type WaitOptions, type GroupOptions } from './results.js';
 export type { TaskRegistry, Tasks, TasksOf, TaskName, TaskArgs } from './registry.js';
 export type { ListenConnection } from './db/listener.js';
-export { nextRun, upcomingRuns, parseCron, SCHEDULE_TYPES, type ScheduleType, type ScheduleTiming, type NextRunOptions } from './schedule-rules.js';
+export {
+  nextRun,
+  upcomingRuns,
+  parseCron,
+  SCHEDULE_TYPES,
+  type ScheduleType,
+  type ScheduleTiming,
+  type NextRunOptions,
+} from './schedule-rules.js';
 export { DEFAULT_MAX_CATCH_UP, type ScheduleTypeName } from './schedule-rules.js';
 export { validateSchedule, ValidationError, type ScheduleInput, type ScheduleValues } from './validate.js';
 export type { TaskRecord, ScheduleRecord, QueuedRecord, TaskPackage } from './rows.js';

@@ -44,7 +44,12 @@ const insertStatement = (copies: boolean, keyed: boolean) => `with ins as (
   )
   select (select count(*) from ins) as inserted, (select count(pg_notify($1, k)) from unnest($2::text[]) k) as woke`;
 const BOUND = { bind: true };
-const INSERT_STATEMENTS = [insertStatement(false, false), insertStatement(true, false), insertStatement(false, true), insertStatement(true, true)];
+const INSERT_STATEMENTS = [
+  insertStatement(false, false),
+  insertStatement(true, false),
+  insertStatement(false, true),
+  insertStatement(true, true),
+];
 
 /**
  * Wakes the clusters of `keys` once each, at commit: for packages made claimable by an update
@@ -72,7 +77,11 @@ function column<T>(packages: readonly BuiltPackage[], value: (p: BuiltPackage) =
  * Inserts built packages (and wakes the clusters listening for their keys) through `em`. `text` is
  * the packages' payloads as a JSON array, when the caller has written and checked it already.
  */
-export async function insertPackages(em: EntityManager | Db, packages: readonly BuiltPackage[], text = serialize(packages)): Promise<number> {
+export async function insertPackages(
+  em: EntityManager | Db,
+  packages: readonly BuiltPackage[],
+  text = serialize(packages),
+): Promise<number> {
   if (!packages.length) return 0;
   const keys = packages.map((p) => p.key);
   const parameters: unknown[] = [
@@ -99,4 +108,3 @@ export async function insertPackages(em: EntityManager | Db, packages: readonly 
   const rows = await (isDb(em) ? em : db(em)).query(INSERT_STATEMENTS[(copies ? 1 : 0) + (keyed ? 2 : 0)]!, parameters, BOUND);
   return Number(rows[0]!.inserted);
 }
-

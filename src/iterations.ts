@@ -48,9 +48,16 @@ interface IterTask {
  * `timeout`, retries, `runAt`/`delay`), and `kwargs`, `group` too. The runs' own successes are not
  * saved; a run's failure is, as any task's, under its own id. Nothing is written when any input is bad.
  */
-export async function enqueueIter<F extends TaskName>(em: EntityManager, func: F, argsList: readonly TaskArgs<F>[], options: EnqueueOptions = {}): Promise<string> {
-  if (!Array.isArray(argsList) || argsList.length === 0) throw new ValidationError({ args: 'must be a non-empty array of argument arrays' }, 'iteration');
-  if (argsList.length > MAX_ITER_RUNS) throw new ValidationError({ args: `must hold at most ${MAX_ITER_RUNS} argument arrays, got ${argsList.length}` }, 'iteration');
+export async function enqueueIter<F extends TaskName>(
+  em: EntityManager,
+  func: F,
+  argsList: readonly TaskArgs<F>[],
+  options: EnqueueOptions = {},
+): Promise<string> {
+  if (!Array.isArray(argsList) || argsList.length === 0)
+    throw new ValidationError({ args: 'must be a non-empty array of argument arrays' }, 'iteration');
+  if (argsList.length > MAX_ITER_RUNS)
+    throw new ValidationError({ args: `must hold at most ${MAX_ITER_RUNS} argument arrays, got ${argsList.length}` }, 'iteration');
   const bad = argsList.findIndex((a) => !Array.isArray(a));
   if (bad >= 0) throw new ValidationError({ [`args[${bad}]`]: 'must be an array of arguments' }, 'iteration');
   // The options are checked once, as the iteration's own task, with each field named as enqueue names it.
@@ -64,12 +71,21 @@ export async function enqueueIter<F extends TaskName>(em: EntityManager, func: F
   const { built } = buildTasks(specs, 'args');
   built.forEach((b, n) => (b.payload.iter = { id, n }));
   const task: IterTask = {
-    name: own.payload.name, func: own.payload.func, hook: hook ?? null, group: own.payload.group ?? null, kwargs: own.payload.kwargs ?? {},
-    args: argsList as unknown[][], enqueued: own.payload.enqueued, save: save !== false,
+    name: own.payload.name,
+    func: own.payload.func,
+    hook: hook ?? null,
+    group: own.payload.group ?? null,
+    kwargs: own.payload.kwargs ?? {},
+    args: argsList as unknown[][],
+    enqueued: own.payload.enqueued,
+    save: save !== false,
   };
   const scoped = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
   await scoped.transactional(async (tx) => {
-    const rows = await db(tx).query('insert into ormq_iter (id, total, remaining, task) values (?, ?, ?, ?::jsonb) on conflict (id) do nothing returning id', [id, total, total, JSON.stringify(task)]);
+    const rows = await db(tx).query(
+      'insert into ormq_iter (id, total, remaining, task) values (?, ?, ?, ?::jsonb) on conflict (id) do nothing returning id',
+      [id, total, total, JSON.stringify(task)],
+    );
     if (!rows.length) throw new ValidationError({ id: 'an iteration of this id is still running' }, 'iteration');
     await insertPackages(tx, built);
   });

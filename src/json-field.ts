@@ -14,7 +14,8 @@ function textNestsDeeper(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 92) i++; // a backslash escapes the next character
+      if (c === 92)
+        i++; // a backslash escapes the next character
       else if (c === 34) inString = false;
     } else if (c === 34) inString = true;
     else if (c === 91 || c === 123) {
@@ -40,7 +41,14 @@ function nestsDeeper(value: unknown, max: number): boolean {
  * A JSON field given as a value or as JSON text, under the same limits either way: the schedule is
  * the first level, as the request body is in the admin, so the field nests at most MAX_DEPTH - 1.
  */
-export function jsonField<T>(errors: Record<string, string>, field: string, value: unknown, check: (v: unknown) => v is T, kind: string, fallback: T): T {
+export function jsonField<T>(
+  errors: Record<string, string>,
+  field: string,
+  value: unknown,
+  check: (v: unknown) => v is T,
+  kind: string,
+  fallback: T,
+): T {
   if (value === undefined || value === null || value === '') return fallback;
   const deep = `nests deeper than ${MAX_DEPTH} levels`;
   let parsed = value;

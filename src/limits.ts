@@ -54,7 +54,8 @@ function checkLimit(func: unknown, limit: unknown): Limit | null {
     if (fe) throw new ValidationError(errors, 'limit');
     return null;
   }
-  if (!isPlainObject(limit)) throw new ValidationError({ ...errors, limit: 'must be an object with concurrency or rate, or null' }, 'limit');
+  if (!isPlainObject(limit))
+    throw new ValidationError({ ...errors, limit: 'must be an object with concurrency or rate, or null' }, 'limit');
   const l = limit as Record<string, unknown>;
   for (const k of Object.keys(l)) if (k !== 'concurrency' && k !== 'rate') errors[k] = 'is not a limit field (concurrency, rate)';
   const out: Limit = {};
@@ -67,15 +68,19 @@ function checkLimit(func: unknown, limit: unknown): Limit | null {
     if (!isPlainObject(l.rate)) errors.rate = 'must be an object { count, perSeconds }';
     else {
       const r = l.rate as Record<string, unknown>;
-      for (const k of Object.keys(r)) if (k !== 'count' && k !== 'perSeconds') errors[`rate.${k}`] = 'is not a rate field (count, perSeconds)';
+      for (const k of Object.keys(r))
+        if (k !== 'count' && k !== 'perSeconds') errors[`rate.${k}`] = 'is not a rate field (count, perSeconds)';
       const countOk = Number.isInteger(r.count) && (r.count as number) >= 1 && (r.count as number) <= MAX_RATE_COUNT;
       if (!countOk) errors['rate.count'] = `must be a whole number from 1 to ${MAX_RATE_COUNT.toLocaleString('en')}`;
-      const secondsOk = typeof r.perSeconds === 'number' && Number.isFinite(r.perSeconds) && r.perSeconds > 0 && r.perSeconds <= MAX_RATE_SECONDS;
-      if (!secondsOk) errors['rate.perSeconds'] = `must be a number of seconds greater than 0, at most ${MAX_RATE_SECONDS.toLocaleString('en')}`;
+      const secondsOk =
+        typeof r.perSeconds === 'number' && Number.isFinite(r.perSeconds) && r.perSeconds > 0 && r.perSeconds <= MAX_RATE_SECONDS;
+      if (!secondsOk)
+        errors['rate.perSeconds'] = `must be a number of seconds greater than 0, at most ${MAX_RATE_SECONDS.toLocaleString('en')}`;
       if (countOk && secondsOk) out.rate = { count: r.count as number, perSeconds: r.perSeconds as number };
     }
   }
-  if (!Object.keys(errors).length && out.concurrency === undefined && out.rate === undefined) errors.limit = 'must set concurrency or rate (null removes the limit)';
+  if (!Object.keys(errors).length && out.concurrency === undefined && out.rate === undefined)
+    errors.limit = 'must set concurrency or rate (null removes the limit)';
   if (Object.keys(errors).length) throw new ValidationError(errors, 'limit');
   return out;
 }
@@ -98,7 +103,12 @@ const UPSERT = `insert into ormq_limit as l (func, concurrency, rate_count, rate
  * transactional `em`, it takes effect when that transaction commits. Returns the limit as stored,
  * or null when it was removed.
  */
-export async function setLimit(em: EntityManager, func: string, limit: Limit | null, options: SchemaOption = {}): Promise<LimitRecord | null> {
+export async function setLimit(
+  em: EntityManager,
+  func: string,
+  limit: Limit | null,
+  options: SchemaOption = {},
+): Promise<LimitRecord | null> {
   const checked = checkLimit(func, limit);
   const run = tx(em, options);
   if (checked === null) {

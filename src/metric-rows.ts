@@ -16,7 +16,8 @@
 export const WRITTEN_SPANS = [1, 60] as const;
 const FOLDED_SPANS = [360, 1440] as const;
 
-export const ROLLUP_COLUMNS = 'span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist';
+export const ROLLUP_COLUMNS =
+  'span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist';
 export const ROLLUP_KEY = 'span_minutes, bucket, key, func, success, shard';
 export const ROLLUP_CONFLICT = `on conflict (${ROLLUP_KEY}) do update set`;
 
@@ -69,8 +70,12 @@ function mergeSums(returning: string): string {
  * rows of `rows` as they are too.
  */
 const withCoarse = (rows: string, itself: boolean) => {
-  const coarse = FOLDED_SPANS.map((span) => `select ${span} as span_minutes, date_bin(make_interval(mins => ${span}), bucket, 'epoch'::timestamptz) as bucket, ${ROLLUP_COLUMNS.split(', ').slice(2).join(', ')}
-        from ${rows} where span_minutes = 60`);
+  const coarse = FOLDED_SPANS.map(
+    (
+      span,
+    ) => `select ${span} as span_minutes, date_bin(make_interval(mins => ${span}), bucket, 'epoch'::timestamptz) as bucket, ${ROLLUP_COLUMNS.split(', ').slice(2).join(', ')}
+        from ${rows} where span_minutes = 60`,
+  );
   return `src as (${[...(itself ? [`select ${ROLLUP_COLUMNS} from ${rows}`] : []), ...coarse].join('\n      union all ')})`;
 };
 

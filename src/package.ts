@@ -156,9 +156,23 @@ export function assemble(func: unknown, args: unknown, opts: unknown, enqueued: 
   if (options.retryBackoff !== undefined) {
     // Only the known fields: the payload is what was checked, not whatever else the object held.
     const b = options.retryBackoff;
-    payload.retryBackoff = typeof b === 'boolean' ? b : { ...(b.base !== undefined && { base: b.base }), ...(b.factor !== undefined && { factor: b.factor }), ...(b.max !== undefined && { max: b.max }), ...(b.jitter !== undefined && { jitter: b.jitter }) };
+    payload.retryBackoff =
+      typeof b === 'boolean'
+        ? b
+        : {
+            ...(b.base !== undefined && { base: b.base }),
+            ...(b.factor !== undefined && { factor: b.factor }),
+            ...(b.max !== undefined && { max: b.max }),
+            ...(b.jitter !== undefined && { jitter: b.jitter }),
+          };
   }
-  return { key: (key.value as string | undefined) ?? 'default', payload, runAt, ...(options.id !== undefined && { keyed: true }), ...order };
+  return {
+    key: (key.value as string | undefined) ?? 'default',
+    payload,
+    runAt,
+    ...(options.id !== undefined && { keyed: true }),
+    ...order,
+  };
 }
 
 /**
@@ -177,4 +191,3 @@ export function checkJson(payload: StoredPackage): void {
     if (!isStorableJson(text)) throw new ValidationError({ [field]: UNSTORABLE_MESSAGE }, 'task');
   }
 }
-

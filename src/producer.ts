@@ -18,7 +18,12 @@ export { insertPackages, wakeKeys } from './insert.js';
  * written in that transaction: it commits, and wakes the clusters, only if the host's work commits.
  * With a registry declared (see `TaskRegistry`), `func` and `args` are checked at compile time.
  */
-export async function enqueue<F extends TaskName>(em: EntityManager, func: F, args?: TaskArgs<F>, options: EnqueueOptions = {}): Promise<string> {
+export async function enqueue<F extends TaskName>(
+  em: EntityManager,
+  func: F,
+  args?: TaskArgs<F>,
+  options: EnqueueOptions = {},
+): Promise<string> {
   const built = buildPackage(func, args ?? [], options);
   await insertPackages(inSchema(em, schemaOf(em, options.schema)), [built]);
   return built.payload.id;
@@ -80,4 +85,3 @@ export function buildTasks(tasks: readonly unknown[], field = 'tasks'): { built:
   }
   return { built, text };
 }
-

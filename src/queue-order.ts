@@ -23,7 +23,10 @@ function serialError(v: unknown): string | null {
 }
 
 /** Checks the options' priority and serial into `errors`; returns what the package carries. */
-export function orderOf(options: { priority?: unknown; serial?: unknown }, errors: Record<string, string>): { priority?: number; serial?: string } {
+export function orderOf(
+  options: { priority?: unknown; serial?: unknown },
+  errors: Record<string, string>,
+): { priority?: number; serial?: string } {
   const out: { priority?: number; serial?: string } = {};
   if (options.priority !== undefined && options.priority !== null) {
     const e = priorityError(options.priority);

@@ -37,7 +37,8 @@ function checkWait(wait: unknown): number {
 }
 
 function checkGroup(group: unknown): string {
-  if (typeof group !== 'string' || group === '' || group.length > 100) throw new ValidationError({ group: 'must be a non-empty string of at most 100 characters' }, 'group');
+  if (typeof group !== 'string' || group === '' || group.length > 100)
+    throw new ValidationError({ group: 'must be a non-empty string of at most 100 characters' }, 'group');
   return group;
 }
 
@@ -110,7 +111,10 @@ const WAIT_ROW_SLACK_MS = 60_000;
  */
 async function holdWait(pool: Db, id: string, wait: number): Promise<string | null> {
   try {
-    const row = await pool.queryOne("insert into ormq_wait (task, until) values ($1, now() + $2 * interval '1 ms') returning id", [id, wait + WAIT_ROW_SLACK_MS]);
+    const row = await pool.queryOne("insert into ormq_wait (task, until) values ($1, now() + $2 * interval '1 ms') returning id", [
+      id,
+      wait + WAIT_ROW_SLACK_MS,
+    ]);
     return String(row!.id);
   } catch (err) {
     if ((err as { code?: string }).code === '42P01' && /\bormq_wait\b/.test((err as Error).message)) return null;
@@ -147,10 +151,15 @@ async function waitFor(em: EntityManager, id: string, wait: number, listenConnec
   const deadline = Date.now() + wait;
   let wake: () => void = () => {};
   let woken = false;
-  const leave = await join(em, id, () => {
-    woken = true;
-    wake();
-  }, listenConnection);
+  const leave = await join(
+    em,
+    id,
+    () => {
+      woken = true;
+      wake();
+    },
+    listenConnection,
+  );
   try {
     for (;;) {
       // Looked again after LISTEN took effect: a save between the first look and LISTEN is not missed.
@@ -199,17 +208,18 @@ export async function resultGroup(em: EntityManager, group: string, options: Gro
 
 /** How many of a group's tasks are saved as successes (or, with `failures`, as failures). */
 export async function countGroup(em: EntityManager, group: string, options: GroupOptions = {}): Promise<number> {
-  const row = await db(inSchema(em, schemaOf(em, options.schema))).queryOne('select count(*) as n from ormq_task where "group" = ? and success = ?', [
-    checkGroup(group),
-    options.failures !== true,
-  ]);
+  const row = await db(inSchema(em, schemaOf(em, options.schema))).queryOne(
+    'select count(*) as n from ormq_task where "group" = ? and success = ?',
+    [checkGroup(group), options.failures !== true],
+  );
   return Number(row!.n);
 }
 
 /** Deletes a group's saved tasks, successes and failures; returns how many. Queued packages stay. */
 export async function deleteGroup(em: EntityManager, group: string, options: Pick<GroupOptions, 'schema'> = {}): Promise<number> {
-  const row = await db(inSchema(em, schemaOf(em, options.schema))).queryOne('with d as (delete from ormq_task where "group" = ? returning 1) select count(*) as n from d', [
-    checkGroup(group),
-  ]);
+  const row = await db(inSchema(em, schemaOf(em, options.schema))).queryOne(
+    'with d as (delete from ormq_task where "group" = ? returning 1) select count(*) as n from d',
+    [checkGroup(group)],
+  );
   return Number(row!.n);
 }

@@ -44,9 +44,15 @@ export function backoffErrors(value: unknown, field = 'retryBackoff'): Record<st
   }
   if (o.base !== undefined && !seconds(o.base)) errors[`${field}.base`] = 'must be a number of seconds above 0, at most 3,000,000,000';
   if (o.max !== undefined && !seconds(o.max)) errors[`${field}.max`] = 'must be a number of seconds above 0, at most 3,000,000,000';
-  if (o.factor !== undefined && !(typeof o.factor === 'number' && o.factor >= 1 && o.factor <= 1000)) errors[`${field}.factor`] = 'must be a number from 1 to 1000';
-  if (o.jitter !== undefined && !(typeof o.jitter === 'number' && o.jitter >= 0 && o.jitter <= 1)) errors[`${field}.jitter`] = 'must be a number from 0 to 1';
-  if (!errors[`${field}.base`] && !errors[`${field}.max`] && ((o.base as number | undefined) ?? DEFAULT_BACKOFF.base) > ((o.max as number | undefined) ?? DEFAULT_BACKOFF.max)) {
+  if (o.factor !== undefined && !(typeof o.factor === 'number' && o.factor >= 1 && o.factor <= 1000))
+    errors[`${field}.factor`] = 'must be a number from 1 to 1000';
+  if (o.jitter !== undefined && !(typeof o.jitter === 'number' && o.jitter >= 0 && o.jitter <= 1))
+    errors[`${field}.jitter`] = 'must be a number from 0 to 1';
+  if (
+    !errors[`${field}.base`] &&
+    !errors[`${field}.max`] &&
+    ((o.base as number | undefined) ?? DEFAULT_BACKOFF.base) > ((o.max as number | undefined) ?? DEFAULT_BACKOFF.max)
+  ) {
     errors[`${field}.max`] = `must be at least base (${String((o.base as number | undefined) ?? DEFAULT_BACKOFF.base)})`;
   }
   return errors;
@@ -66,7 +72,9 @@ export function retryError(value: unknown): string | null {
 
 /** A task's `maxAttempts`: 0 retries until it succeeds, as the cluster's option. */
 export function maxAttemptsError(value: unknown): string | null {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2_147_483_647 ? null : 'must be a whole number from 0 to 2147483647';
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2_147_483_647
+    ? null
+    : 'must be a whole number from 0 to 2147483647';
 }
 
 /** What COMPLETE needs to time a failed package's next attempt: see FAILED_NEXT in src/cluster/sql.ts. */

@@ -25,7 +25,10 @@ export function isScheduleType(value: unknown): value is ScheduleType {
 }
 
 const CODES = new Map<string, ScheduleType>(
-  Object.entries(SCHEDULE_TYPES).flatMap(([code, name]) => [[code.toLowerCase(), code as ScheduleType], [name.toLowerCase(), code as ScheduleType]]),
+  Object.entries(SCHEDULE_TYPES).flatMap(([code, name]) => [
+    [code.toLowerCase(), code as ScheduleType],
+    [name.toLowerCase(), code as ScheduleType],
+  ]),
 );
 
 /** The stored code of a type given by code or by name ('D', 'Daily', 'daily' → 'D'); null when neither. */
@@ -75,8 +78,12 @@ export function parseCron(expression: string, timeZone = 'UTC'): Cron {
 }
 
 const CRON_RANGES: Record<string, string> = {
-  second: 'second must be 0–59', minute: 'minute must be 0–59', hour: 'hour must be 0–23',
-  day: 'day of the month must be 1–31', month: 'month must be 1–12 or JAN–DEC', dayOfWeek: 'weekday must be 0–7 or SUN–SAT (0 and 7 are Sunday)',
+  second: 'second must be 0–59',
+  minute: 'minute must be 0–59',
+  hour: 'hour must be 0–23',
+  day: 'day of the month must be 1–31',
+  month: 'month must be 1–12 or JAN–DEC',
+  dayOfWeek: 'weekday must be 0–7 or SUN–SAT (0 and 7 are Sunday)',
 };
 
 /** croner's message without its class name, in the words of the form's help. */

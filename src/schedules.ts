@@ -50,8 +50,16 @@ export function scheduleValues(r: Row): ScheduleValues {
 }
 
 /** A schedule's own retry settings, as each run's package carries them (left out when the cluster's apply). */
-export function retryOptions(s: { maxAttempts: number | null; retry: number | null; priority?: number }): { maxAttempts?: number; retry?: number; priority?: number } {
-  return { ...(s.maxAttempts !== null && { maxAttempts: s.maxAttempts }), ...(s.retry !== null && { retry: s.retry }), ...(s.priority && { priority: s.priority }) };
+export function retryOptions(s: { maxAttempts: number | null; retry: number | null; priority?: number }): {
+  maxAttempts?: number;
+  retry?: number;
+  priority?: number;
+} {
+  return {
+    ...(s.maxAttempts !== null && { maxAttempts: s.maxAttempts }),
+    ...(s.retry !== null && { retry: s.retry }),
+    ...(s.priority && { priority: s.priority }),
+  };
 }
 
 /** Wakes the scheduler of each cluster once; null is the default cluster's (''). Delivered at commit. */
@@ -71,8 +79,23 @@ const UPDATE = `update ormq_schedule set name = ?, func = ?, hook = ?, args = ?:
   where id = ? returning ${SCHEDULE_COLUMNS}`;
 
 const params = (v: ScheduleValues) => [
-  v.name, v.func, v.hook, JSON.stringify(v.args), JSON.stringify(v.kwargs), v.scheduleType, v.minutes, v.repeats,
-  v.nextRun.toISOString(), v.cron, v.key, v.intendedDateKwarg, v.anchor.toISOString(), v.timeZone, v.maxAttempts, v.retry, v.priority,
+  v.name,
+  v.func,
+  v.hook,
+  JSON.stringify(v.args),
+  JSON.stringify(v.kwargs),
+  v.scheduleType,
+  v.minutes,
+  v.repeats,
+  v.nextRun.toISOString(),
+  v.cron,
+  v.key,
+  v.intendedDateKwarg,
+  v.anchor.toISOString(),
+  v.timeZone,
+  v.maxAttempts,
+  v.retry,
+  v.priority,
 ];
 
 /**
@@ -80,7 +103,12 @@ const params = (v: ScheduleValues) => [
  * `previousKey`, woken too when the key changes). A name another schedule has, checked
  * first or lost to a concurrent write, is a ValidationError on `name`. Returns the stored row.
  */
-export async function saveSchedule(em: SqlEntityManager, v: ScheduleValues, id: number | null = null, previousKey?: string | null): Promise<Row> {
+export async function saveSchedule(
+  em: SqlEntityManager,
+  v: ScheduleValues,
+  id: number | null = null,
+  previousKey?: string | null,
+): Promise<Row> {
   if (v.name !== null) {
     const taken = await db(em).query('select 1 from ormq_schedule where name = ? and id <> ?', [v.name, id ?? 0]);
     if (taken.length) throw new ValidationError({ name: NAME_TAKEN }, 'schedule');
@@ -107,13 +135,19 @@ const ids = (rows: Targets) => rows.map((r) => Number(r.id));
 
 export async function deleteSchedules(em: SqlEntityManager, rows: Targets): Promise<void> {
   await db(em).query('delete from ormq_schedule where id in (?)', [ids(rows)]);
-  await notifySchedulers(em, rows.map((r) => r.cluster));
+  await notifySchedulers(
+    em,
+    rows.map((r) => r.cluster),
+  );
 }
 
 /** Repeats go to 0 and the count they had is kept for resume. */
 export async function pauseSchedules(em: SqlEntityManager, rows: Targets): Promise<void> {
   await db(em).query('update ormq_schedule set paused_repeats = repeats, repeats = 0, version = version + 1 where id in (?)', [ids(rows)]);
-  await notifySchedulers(em, rows.map((r) => r.cluster));
+  await notifySchedulers(
+    em,
+    rows.map((r) => r.cluster),
+  );
 }
 
 export interface Resumed {
@@ -159,7 +193,10 @@ export async function resumeSchedules(em: SqlEntityManager, rows: Targets, timeZ
        from (values ${tuples.join(', ')}) v(id, next_run) where s.id = v.id`,
     parameters,
   );
-  await notifySchedulers(em, rows.map((r) => r.cluster));
+  await notifySchedulers(
+    em,
+    rows.map((r) => r.cluster),
+  );
   return resumed;
 }
 
@@ -189,7 +226,10 @@ export async function runSchedulesNow(em: SqlEntityManager, rows: Targets): Prom
     rows.flatMap((r, i) => [Number(r.id), tasks[i]]),
   );
   await insertPackages(em, packages);
-  await notifySchedulers(em, rows.map((r) => r.cluster));
+  await notifySchedulers(
+    em,
+    rows.map((r) => r.cluster),
+  );
   return tasks;
 }
 
@@ -221,7 +261,8 @@ export type ScheduleSpec<F extends TaskName = TaskName> = Omit<ScheduleInput, 'f
 /** The timing columns: when one of them changes, an updated declaration's next run moves. */
 const TIMING = ['schedule_type', 'minutes', 'cron', 'time_zone'];
 const DECLARED = ['func', 'hook', 'args', 'kwargs', ...TIMING, 'cluster', 'intended_date_kwarg', 'max_attempts', 'retry', 'priority'];
-const both = (cols: string[]) => `(${cols.map((c) => `s.${c}`).join(', ')}) is distinct from (${cols.map((c) => `excluded.${c}`).join(', ')})`;
+const both = (cols: string[]) =>
+  `(${cols.map((c) => `s.${c}`).join(', ')}) is distinct from (${cols.map((c) => `excluded.${c}`).join(', ')})`;
 
 /**
  * One statement whatever the name finds: the insert, the update of a declaration that changed, or
@@ -246,13 +287,19 @@ select * from w union all select ${SCHEDULE_COLUMNS}, false from ormq_schedule w
  * run it runs now (a Cron schedule at its first match after now). With a declared registry, `func`
  * and `hook` must be registered names and `args` the function's parameters.
  */
-export async function schedule<F extends TaskName>(em: EntityManager, input: ScheduleSpec<F>, options: ScheduleOptions = {}): Promise<ScheduleRecord> {
+export async function schedule<F extends TaskName>(
+  em: EntityManager,
+  input: ScheduleSpec<F>,
+  options: ScheduleOptions = {},
+): Promise<ScheduleRecord> {
   const ifExists = options.ifExists ?? 'error';
-  if (!['error', 'keep', 'update'].includes(ifExists)) throw new ValidationError({ ifExists: "must be 'error', 'keep' or 'update'" }, 'options');
+  if (!['error', 'keep', 'update'].includes(ifExists))
+    throw new ValidationError({ ifExists: "must be 'error', 'keep' or 'update'" }, 'options');
   const v = validateSchedule(input as ScheduleInput, options);
   const tx = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
   if (ifExists === 'error') return toSchedule(await saveSchedule(tx, v));
-  if (v.name === null) throw new ValidationError({ name: `is required with ifExists: '${ifExists}' (it is what finds the schedule)` }, 'schedule');
+  if (v.name === null)
+    throw new ValidationError({ name: `is required with ifExists: '${ifExists}' (it is what finds the schedule)` }, 'schedule');
   const given = input.nextRun !== undefined && input.nextRun !== null && input.nextRun !== '';
   const extra = ifExists === 'update' ? [given, given, given] : [];
   const row = await db(tx).queryOne(UPSERT(ifExists === 'update'), [...params(v), ...extra, v.name]);

@@ -26,7 +26,10 @@ import { qualify } from './table-names.js';
  * - ormq_metric_shard_idx      the rows not folded yet (src/metric-rows.ts): the fold's scan, and the Metrics page's 7 and 30 days
  * - ormq_wait_task_idx         saveLimit pruning skips a success a producer is waiting on (see ormq_wait)
  */
-const index = (name: string, on: string, unique = false) => ({ name, expression: `create ${unique ? 'unique ' : ''}index if not exists ${name} on ${on}` });
+const index = (name: string, on: string, unique = false) => ({
+  name,
+  expression: `create ${unique ? 'unique ' : ''}index if not exists ${name} on ${on}`,
+});
 
 /** Indexes by table; the entities declare the same ones so a host's schema diff keeps them. */
 export const INDEXES = {
@@ -95,12 +98,17 @@ export const TRIGRAM_INDEXES = {
  * schema included, and get the same DDL with ormq's table names qualified by it.
  */
 export const forEntity = (list: { name: string; expression: string }[]) =>
-  list.map(({ name, expression }) => ({ name, expression: (_columns: unknown, table: { schema?: string }) => qualify(expression, table.schema ?? null) }));
-
+  list.map(({ name, expression }) => ({
+    name,
+    expression: (_columns: unknown, table: { schema?: string }) => qualify(expression, table.schema ?? null),
+  }));
 
 /** The indexes of `groups` as one script. */
 export const sqlOf = (groups: Record<string, { expression: string }[]>) =>
-  Object.values(groups).flat().map((i) => `${i.expression};`).join('\n');
+  Object.values(groups)
+    .flat()
+    .map((i) => `${i.expression};`)
+    .join('\n');
 
 /**
  * Half of each ormq_queued page is left free so that a claim's update (lock, locked_by: no indexed

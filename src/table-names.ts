@@ -59,7 +59,9 @@ export function schemaOf(source: HasConfig | EntityManager, override?: string | 
   const carried = (source as unknown as { [SCHEMA]?: string })[SCHEMA];
   if (carried) return carried;
   const configured = (source as unknown as HasConfig).config?.get('schema');
-  return typeof configured === 'string' && configured !== '' && configured !== 'public' ? checkSchema(configured, "the ORM's schema option") : null;
+  return typeof configured === 'string' && configured !== '' && configured !== 'public'
+    ? checkSchema(configured, "the ORM's schema option")
+    : null;
 }
 
 /**
@@ -72,11 +74,15 @@ export function inSchema<T extends EntityManager>(em: T, schema: string | null):
     get(target, prop) {
       if (prop === SCHEMA) return schema;
       if (prop === 'execute') {
-        return (sql: string, ...rest: unknown[]) => (target as unknown as { execute(...a: unknown[]): unknown }).execute(qualify(sql, schema), ...rest);
+        return (sql: string, ...rest: unknown[]) =>
+          (target as unknown as { execute(...a: unknown[]): unknown }).execute(qualify(sql, schema), ...rest);
       }
       if (prop === 'transactional') {
         return (cb: (tx: EntityManager) => unknown, ...rest: unknown[]) =>
-          (target as unknown as { transactional(...a: unknown[]): unknown }).transactional((tx: EntityManager) => cb(inSchema(tx, schema)), ...rest);
+          (target as unknown as { transactional(...a: unknown[]): unknown }).transactional(
+            (tx: EntityManager) => cb(inSchema(tx, schema)),
+            ...rest,
+          );
       }
       if (prop === 'fork') return (...args: unknown[]) => inSchema((target.fork as (...a: unknown[]) => EntityManager)(...args), schema);
       const value = Reflect.get(target, prop, target);

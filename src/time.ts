@@ -106,9 +106,7 @@ export function fromWall(w: WallTime, timeZone: string): Date {
   const day = 86_400_000;
   const before = offsetAt(guess - day, timeZone);
   const after = offsetAt(guess + day, timeZone);
-  const candidates = [...new Set([guess - before, guess - after])].filter(
-    (t) => wallAsUtc(toWall(new Date(t), timeZone)) === guess,
-  );
+  const candidates = [...new Set([guess - before, guess - after])].filter((t) => wallAsUtc(toWall(new Date(t), timeZone)) === guess);
   if (candidates.length) return new Date(Math.min(...candidates));
   return new Date(gapEnd(guess - after, guess - before, timeZone));
 }
@@ -135,8 +133,5 @@ export function daysInMonth(year: number, month: number): number {
 export function addDays(date: Date, days: number, timeZone: string): Date {
   const w = toWall(date, timeZone);
   const shifted = new Date(utc(w.year, w.month - 1, w.day + days));
-  return fromWall(
-    { ...w, year: shifted.getUTCFullYear(), month: shifted.getUTCMonth() + 1, day: shifted.getUTCDate() },
-    timeZone,
-  );
+  return fromWall({ ...w, year: shifted.getUTCFullYear(), month: shifted.getUTCMonth() + 1, day: shifted.getUTCDate() }, timeZone);
 }

@@ -2,7 +2,14 @@
  * Checks of bad input: the error they throw, naming each field that is wrong, the parsers of
  * plain fields (text, whole numbers, dates), and the rules a schedule must meet.
  */
-import { nextRun as computeNextRun, parseCron, SCHEDULE_TYPES, scheduleTypeCode, type ScheduleType, type ScheduleTypeName } from './schedule-rules.js';
+import {
+  nextRun as computeNextRun,
+  parseCron,
+  SCHEDULE_TYPES,
+  scheduleTypeCode,
+  type ScheduleType,
+  type ScheduleTypeName,
+} from './schedule-rules.js';
 import { retryError } from './retries.js';
 import { jsonField } from './json-field.js';
 import { keyOption } from './queue-key.js';
@@ -13,7 +20,12 @@ export class ValidationError extends Error {
   readonly errors: Record<string, string>;
   /** `message` replaces the default "Invalid <what>: field: problem; …" where a sentence says it better. */
   constructor(errors: Record<string, string>, what = 'input', message?: string) {
-    super(message ?? `Invalid ${what}: ${Object.entries(errors).map(([field, message]) => `${field}: ${message}`).join('; ')}`);
+    super(
+      message ??
+        `Invalid ${what}: ${Object.entries(errors)
+          .map(([field, message]) => `${field}: ${message}`)
+          .join('; ')}`,
+    );
     this.name = 'ValidationError';
     this.errors = errors;
   }
@@ -180,7 +192,9 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   const typeRaw = pick('scheduleType', prev?.scheduleType ?? 'O');
   const scheduleType: ScheduleType = scheduleTypeCode(typeRaw) ?? 'O';
   if (!scheduleTypeCode(typeRaw)) {
-    errors.scheduleType = `must be one of ${Object.entries(SCHEDULE_TYPES).map(([code, label]) => `${code} (${label})`).join(', ')}`;
+    errors.scheduleType = `must be one of ${Object.entries(SCHEDULE_TYPES)
+      .map(([code, label]) => `${code} (${label})`)
+      .join(', ')}`;
   }
 
   let timeZone = optionalText(errors, 'timeZone', pick('timeZone', prev?.timeZone), 64);
@@ -224,7 +238,12 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
 
   // Omitted, a next run is now (Django Q's default), for Cron the first match after now; on an
   // edit it is kept, unless the timing changed: then the new timing's first slot from now.
-  const timingChanged = !!prev && (scheduleType !== prev.scheduleType || cron !== prev.cron || timeZone !== prev.timeZone || (scheduleType === 'I' && minutes !== prev.minutes));
+  const timingChanged =
+    !!prev &&
+    (scheduleType !== prev.scheduleType ||
+      cron !== prev.cron ||
+      timeZone !== prev.timeZone ||
+      (scheduleType === 'I' && minutes !== prev.minutes));
   const timingValid = !errors.cron && !errors.scheduleType && !errors.timeZone;
   const firstCron = () => computeNextRun({ scheduleType, cron, nextRun: now }, { now, timeZone: zone, catchUp: false });
   let next: Date | null = null;
@@ -258,5 +277,23 @@ export function validateSchedule(input: unknown, options: ValidateScheduleOption
   const anchor = prev && !timingChanged && next?.getTime() === prev.nextRun.getTime() ? prev.anchor : next;
 
   if (Object.keys(errors).length) throw new ValidationError(errors, 'schedule');
-  return { name, func, hook, args, kwargs, scheduleType, minutes, repeats, nextRun: next!, cron, key, intendedDateKwarg, anchor: anchor!, timeZone, maxAttempts, retry, priority };
+  return {
+    name,
+    func,
+    hook,
+    args,
+    kwargs,
+    scheduleType,
+    minutes,
+    repeats,
+    nextRun: next!,
+    cron,
+    key,
+    intendedDateKwarg,
+    anchor: anchor!,
+    timeZone,
+    maxAttempts,
+    retry,
+    priority,
+  };
 }

@@ -86,14 +86,10 @@ function proxy(target: string): Server {
       res.writeHead(404).end('not proxied');
       return;
     }
-    const upstream = request(
-      new URL(url.slice(PREFIX.length), target),
-      { method: req.method, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
+    const upstream = request(new URL(url.slice(PREFIX.length), target), { method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
     upstream.on('error', () => res.writeHead(502).end());
     req.pipe(upstream);
   });
@@ -129,9 +125,14 @@ async function contract(orm: MikroORM, publicBase: string, mountUrl: string, has
   assert.match(setCookie, /SameSite=Strict/);
   assert.not.match(setCookie, /Path=/i, 'no Path: the browser scopes it to the mount path it sees, proxy prefix included');
   assert.is(link.headers.get('referrer-policy'), 'no-referrer');
-  assert.match(await link.text(), /<meta http-equiv="refresh" content="0;url=\.\/\?x=1">/, 'reloaded without the token, other parameters kept');
+  assert.match(
+    await link.text(),
+    /<meta http-equiv="refresh" content="0;url=\.\/\?x=1">/,
+    'reloaded without the token, other parameters kept',
+  );
   const cookie = setCookie.split(';')[0]!;
-  const fetch2 = (url: string | URL, init: RequestInit = {}) => fetch(url, { ...init, headers: { cookie, ...(init.headers as Record<string, string>) } });
+  const fetch2 = (url: string | URL, init: RequestInit = {}) =>
+    fetch(url, { ...init, headers: { cookie, ...(init.headers as Record<string, string>) } });
   const page = await fetch2(mountUrl);
   assert.is(page.status, 200);
   assert.match(page.headers.get('content-type') ?? '', /text\/html/);
@@ -168,7 +169,10 @@ async function contract(orm: MikroORM, publicBase: string, mountUrl: string, has
 
   const id = await insertTask(orm, { name: `contract-${Math.random()}`, success: false, result: { error: 'Error', message: 'x' } });
   const list = await (await fetch2(new URL('failed?limit=500', apiBase))).json();
-  assert.ok(list.rows.some((r: { id: string }) => r.id === id), 'the seeded failure is listed');
+  assert.ok(
+    list.rows.some((r: { id: string }) => r.id === id),
+    'the seeded failure is listed',
+  );
 
   const origin = new URL(publicBase).origin;
   const del = await fetch2(new URL('failed/actions/delete', apiBase), {
@@ -300,15 +304,22 @@ const Parsers = adminSuite('contract: body parsers mounted in front of the admin
 
 /** The failure this guards against is a request that never ends: give up well before the suite would. */
 const guarded = (api: Api, path: string, body: unknown) =>
-  Promise.race([api.post(path, body), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${path} never answered`)), 10_000).unref())]);
+  Promise.race([
+    api.post(path, body),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${path} never answered`)), 10_000).unref()),
+  ]);
 
 Parsers('behind express.json() the admin uses the parsed body; a body read and dropped is a 400 saying so', async (ctx) => {
   const app = express5();
   // A host middleware that drains the body without keeping it.
-  app.use('/drained', (req, _res, next) => {
-    req.resume();
-    req.on('end', () => next());
-  }, queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }));
+  app.use(
+    '/drained',
+    (req, _res, next) => {
+      req.resume();
+      req.on('end', () => next());
+    },
+    queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }),
+  );
   app.use(express5.json());
   app.use('/qa', queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir }));
   const url = await ctx.host(app.listen(0, '127.0.0.1') as unknown as Server);
@@ -336,7 +347,11 @@ Parsers('under Koa, a body parser that sets ctx.request.body leaves the admin wo
   const api = client(`${url}/qa/`);
   const r = await guarded(api, 'api/queued/actions/delete', { all: true, filter: {} });
   assert.equal([r.json.done, r.json.remaining], [1, 0], r.text);
-  const created = await guarded(api, 'api/scheduled', { func: 'work', scheduleType: 'H', nextRun: new Date(Date.now() + 60_000).toISOString() });
+  const created = await guarded(api, 'api/scheduled', {
+    func: 'work',
+    scheduleType: 'H',
+    nextRun: new Date(Date.now() + 60_000).toISOString(),
+  });
   assert.is(created.status, 201, created.text);
   const paused = await guarded(api, 'api/scheduled/actions/pause', { ids: [s.id] });
   assert.equal(paused.json, { done: 1, remaining: 0 });

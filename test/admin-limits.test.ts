@@ -9,10 +9,14 @@ import { sql } from './helpers/db.js';
 import { adminSuite } from './helpers/suites.js';
 
 const grants: QueueAdminOptions['authorize'] = (req, { page, action }) =>
-  String(req.headers['x-can'] ?? '').split(',').includes(`${page}:${action}`);
+  String(req.headers['x-can'] ?? '')
+    .split(',')
+    .includes(`${page}:${action}`);
 const as = (...can: string[]) => ({ 'x-can': can.join(',') });
 
-const A = adminSuite('admin: priority, serial keys and limits', { clear: 'truncate ormq_queued, ormq_admin_log, ormq_limit restart identity' });
+const A = adminSuite('admin: priority, serial keys and limits', {
+  clear: 'truncate ormq_queued, ormq_admin_log, ormq_limit restart identity',
+});
 
 A('the Queued list shows and filters by priority, and an edit changes it (a bad one is refused naming the field)', async (ctx) => {
   const { api } = await ctx.start({ authorize: grants });
@@ -20,11 +24,21 @@ A('the Queued list shows and filters by priority, and an edit changes it (a bad 
   await enqueueMany(em, [{ func: 'a', priority: 5 }, { func: 'b' }, { func: 'c', priority: -2, serial: 'acct-1' }]);
   const list = await api.get('api/queued', as('queued:view'));
   assert.is(list.status, 200, list.text);
-  assert.equal(list.json.rows.map((r: { func: string; priority: number; serial: string | null }) => [r.func, r.priority, r.serial]), [['c', -2, 'acct-1'], ['b', 0, null], ['a', 5, null]]);
+  assert.equal(
+    list.json.rows.map((r: { func: string; priority: number; serial: string | null }) => [r.func, r.priority, r.serial]),
+    [
+      ['c', -2, 'acct-1'],
+      ['b', 0, null],
+      ['a', 5, null],
+    ],
+  );
   const filters = await api.get('api/queued/filters', as('queued:view'));
   assert.equal(filters.json.priority, ['5', '0', '-2']);
   const five = await api.get('api/queued?priority=5', as('queued:view'));
-  assert.equal(five.json.rows.map((r: { func: string }) => r.func), ['a']);
+  assert.equal(
+    five.json.rows.map((r: { func: string }) => r.func),
+    ['a'],
+  );
   const bad = await api.get('api/queued?priority=high', as('queued:view'));
   assert.is(bad.status, 400);
 
@@ -60,7 +74,10 @@ A('limits are listed with their use for Clusters viewers and changed only with t
   await setLimit(ctx.orm.em.fork(), 'send', { concurrency: 2 });
   const listed = await api.get('api/clusters/limits', as('clusters:view'));
   assert.is(listed.status, 200, listed.text);
-  assert.equal(listed.json.limits.map((l: { func: string; concurrency: number; running: number }) => [l.func, l.concurrency, l.running]), [['send', 2, 0]]);
+  assert.equal(
+    listed.json.limits.map((l: { func: string; concurrency: number; running: number }) => [l.func, l.concurrency, l.running]),
+    [['send', 2, 0]],
+  );
   assert.is((await api.get('api/clusters/limits', as('queued:view'))).status, 403);
 
   const body = { func: 'send', limit: { concurrency: 5, rate: { count: 10, perSeconds: 60 } } };
@@ -70,7 +87,10 @@ A('limits are listed with their use for Clusters viewers and changed only with t
 
   const set = await api.post('api/clusters/actions/limits', body, as('clusters:view', 'clusters:limits'));
   assert.is(set.status, 200, set.text);
-  assert.equal((await limits(ctx.orm.em.fork())).map((l) => [l.func, l.concurrency, l.rate]), [['send', 5, { count: 10, perSeconds: 60 }]]);
+  assert.equal(
+    (await limits(ctx.orm.em.fork())).map((l) => [l.func, l.concurrency, l.rate]),
+    [['send', 5, { count: 10, perSeconds: 60 }]],
+  );
   const bad = await api.post('api/clusters/actions/limits', { func: 'send', limit: { concurrency: -1 } }, as('clusters:limits'));
   assert.is(bad.status, 400);
   assert.equal(bad.json.error.fields, { concurrency: 'must be a whole number from 1 to 2147483647' });

@@ -28,7 +28,12 @@ interface Answer {
 }
 
 /** A request with exactly these headers (fetch would set Host itself). */
-function call(address: string, port: number, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> {
+function call(
+  address: string,
+  port: number,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { host: `localhost:${port}`, ...init.headers };
     for (const [k, v] of Object.entries(headers)) if (v === '' && k !== 'host') delete headers[k];
@@ -53,33 +58,48 @@ const Locked = adminSuite('admin locked by default: only requests with the acces
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-Locked('a same-host forwarder (loopback peer, Host 127.0.0.1:PORT, no forwarding header) gets 403 without the token, 200 with it', async (ctx) => {
-  const { port } = await ctx.start();
-  const id = await insertTask(ctx.orm, { success: false });
-  // What nginx's plain proxy_pass, socat or an ssh tunnel sends on from another machine's visitor.
-  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
-    const r = await call('127.0.0.1', port, '/api/overview', { headers: { host } });
-    assert.is(r.status, 403, `${host}: ${r.text}`);
-    assert.match(json(r).error.message, /access token/);
-    assert.is((await call('127.0.0.1', port, '/', { headers: { host } })).status, 403, 'the page too');
-    assert.is((await call('127.0.0.1', port, '/app-TESTJS01.js', { headers: { host } })).status, 403, 'assets too');
-    const pause = await call('127.0.0.1', port, '/api/clusters/actions/pause', { method: 'POST', headers: { host }, body: JSON.stringify({ key: 'default' }) });
-    assert.is(pause.status, 403);
-  }
-  assert.is((await sql(ctx.orm, 'select 1 from ormq_paused_key')).length, 0, 'nothing paused');
-  const del = await call('127.0.0.1', port, '/api/failed/actions/delete', { method: 'POST', headers: { host: `127.0.0.1:${port}` }, body: JSON.stringify({ ids: [id] }) });
-  assert.is(del.status, 403);
-  assert.is((await sql(ctx.orm, 'select 1 from ormq_task')).length, 1, 'nothing deleted');
-  // With the token, from loopback through a forwarder or from another machine alike.
-  for (const address of ['127.0.0.1', outsideAddress()]) {
-    const ok = await call(address, port, '/api/overview', { headers: { host: `127.0.0.1:${port}`, ...bearer(TEST_TOKEN) } });
-    assert.is(ok.status, 200, `${address}: ${ok.text}`);
-  }
-  const done = await call('127.0.0.1', port, '/api/failed/actions/delete', { method: 'POST', headers: bearer(TEST_TOKEN), body: JSON.stringify({ ids: [id] }) });
-  assert.is(done.status, 200, done.text);
-  assert.is((await call('127.0.0.1', port, '/api/meta', { headers: bearer(`${TEST_TOKEN}x`) })).status, 403, 'a wrong token is no token');
-  assert.is((await call('127.0.0.1', port, `/api/meta?token=${TEST_TOKEN}`)).status, 403, 'the API takes no token in its URL');
-});
+Locked(
+  'a same-host forwarder (loopback peer, Host 127.0.0.1:PORT, no forwarding header) gets 403 without the token, 200 with it',
+  async (ctx) => {
+    const { port } = await ctx.start();
+    const id = await insertTask(ctx.orm, { success: false });
+    // What nginx's plain proxy_pass, socat or an ssh tunnel sends on from another machine's visitor.
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) {
+      const r = await call('127.0.0.1', port, '/api/overview', { headers: { host } });
+      assert.is(r.status, 403, `${host}: ${r.text}`);
+      assert.match(json(r).error.message, /access token/);
+      assert.is((await call('127.0.0.1', port, '/', { headers: { host } })).status, 403, 'the page too');
+      assert.is((await call('127.0.0.1', port, '/app-TESTJS01.js', { headers: { host } })).status, 403, 'assets too');
+      const pause = await call('127.0.0.1', port, '/api/clusters/actions/pause', {
+        method: 'POST',
+        headers: { host },
+        body: JSON.stringify({ key: 'default' }),
+      });
+      assert.is(pause.status, 403);
+    }
+    assert.is((await sql(ctx.orm, 'select 1 from ormq_paused_key')).length, 0, 'nothing paused');
+    const del = await call('127.0.0.1', port, '/api/failed/actions/delete', {
+      method: 'POST',
+      headers: { host: `127.0.0.1:${port}` },
+      body: JSON.stringify({ ids: [id] }),
+    });
+    assert.is(del.status, 403);
+    assert.is((await sql(ctx.orm, 'select 1 from ormq_task')).length, 1, 'nothing deleted');
+    // With the token, from loopback through a forwarder or from another machine alike.
+    for (const address of ['127.0.0.1', outsideAddress()]) {
+      const ok = await call(address, port, '/api/overview', { headers: { host: `127.0.0.1:${port}`, ...bearer(TEST_TOKEN) } });
+      assert.is(ok.status, 200, `${address}: ${ok.text}`);
+    }
+    const done = await call('127.0.0.1', port, '/api/failed/actions/delete', {
+      method: 'POST',
+      headers: bearer(TEST_TOKEN),
+      body: JSON.stringify({ ids: [id] }),
+    });
+    assert.is(done.status, 200, done.text);
+    assert.is((await call('127.0.0.1', port, '/api/meta', { headers: bearer(`${TEST_TOKEN}x`) })).status, 403, 'a wrong token is no token');
+    assert.is((await call('127.0.0.1', port, `/api/meta?token=${TEST_TOKEN}`)).status, 403, 'the API takes no token in its URL');
+  },
+);
 
 Locked('the access link: the token becomes an HttpOnly SameSite=Strict cookie, then the page loads without it in the URL', async (ctx) => {
   const { port } = await ctx.start();
@@ -98,7 +118,10 @@ Locked('the access link: the token becomes an HttpOnly SameSite=Strict cookie, t
   for (const header of [`ormq_admin=another-admins-token-0123; ${cookie}`, `${cookie}; ormq_admin=another-admins-token-0123`]) {
     assert.is((await call('127.0.0.1', port, '/api/failed', { headers: { cookie: header } })).status, 200, header);
   }
-  assert.is((await call('127.0.0.1', port, '/api/failed', { headers: { cookie: 'ormq_admin=another-admins-token-0123; ormq_admin=' } })).status, 403);
+  assert.is(
+    (await call('127.0.0.1', port, '/api/failed', { headers: { cookie: 'ormq_admin=another-admins-token-0123; ormq_admin=' } })).status,
+    403,
+  );
   const wrong = await call('127.0.0.1', port, '/?token=not-the-token-at-all');
   assert.is(wrong.status, 403);
   assert.is(wrong.headers['set-cookie'], undefined);
@@ -114,31 +137,38 @@ Locked('DNS rebinding: a page on another name that resolves here carries no cook
     const r = await call('127.0.0.1', port, '/api/failed', { headers: { host } });
     assert.is(r.status, 403, `Host ${JSON.stringify(host)}: ${r.text}`);
     const del = await call('127.0.0.1', port, '/api/failed/actions/delete', {
-      method: 'POST', headers: { host, origin: `http://${host}`, 'sec-fetch-site': 'same-origin' }, body: JSON.stringify({ ids: [id] }),
+      method: 'POST',
+      headers: { host, origin: `http://${host}`, 'sec-fetch-site': 'same-origin' },
+      body: JSON.stringify({ ids: [id] }),
     });
     assert.is(del.status, 403);
   }
   assert.is((await sql(ctx.orm, 'select 1 from ormq_task')).length, 1, 'nothing deleted');
 });
 
-Locked('the 403 page says where the link is and how to pass authorize; a link from another site reloads once to send the cookie', async (ctx) => {
-  const { port } = await ctx.start();
-  const page = await call('127.0.0.1', port, '/');
-  assert.is(page.status, 403);
-  assert.match(String(page.headers['content-type']), /^text\/html/);
-  assert.match(page.text, /ormq admin: open …\/\?token=…/);
-  assert.match(page.text, /ORMQ_ADMIN_TOKEN/);
-  assert.match(page.text, /<code>authorize<\/code>/);
-  assert.not.match(page.text, /<script/);
-  assert.not.match(page.text, /http-equiv="refresh"/, 'no reload for a same-site visit: it would change nothing');
-  const fromChat = await call('127.0.0.1', port, '/?a=1&b="<x>', { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' } });
-  assert.is(fromChat.status, 403);
-  assert.match(fromChat.text, /<meta http-equiv="refresh" content="0;url=\.\/\?a=1&amp;b=&quot;&lt;x&gt;">/);
-  const api = await call('127.0.0.1', port, '/api/failed');
-  assert.match(String(api.headers['content-type']), /^application\/json/);
-  assert.match(json(api).error.message, /Authorization: Bearer <token>/);
-  assert.match(json(api).error.message, /authorize/);
-});
+Locked(
+  'the 403 page says where the link is and how to pass authorize; a link from another site reloads once to send the cookie',
+  async (ctx) => {
+    const { port } = await ctx.start();
+    const page = await call('127.0.0.1', port, '/');
+    assert.is(page.status, 403);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(page.text, /ormq admin: open …\/\?token=…/);
+    assert.match(page.text, /ORMQ_ADMIN_TOKEN/);
+    assert.match(page.text, /<code>authorize<\/code>/);
+    assert.not.match(page.text, /<script/);
+    assert.not.match(page.text, /http-equiv="refresh"/, 'no reload for a same-site visit: it would change nothing');
+    const fromChat = await call('127.0.0.1', port, '/?a=1&b="<x>', {
+      headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' },
+    });
+    assert.is(fromChat.status, 403);
+    assert.match(fromChat.text, /<meta http-equiv="refresh" content="0;url=\.\/\?a=1&amp;b=&quot;&lt;x&gt;">/);
+    const api = await call('127.0.0.1', port, '/api/failed');
+    assert.match(String(api.headers['content-type']), /^application\/json/);
+    assert.match(json(api).error.message, /Authorization: Bearer <token>/);
+    assert.match(json(api).error.message, /authorize/);
+  },
+);
 
 Locked('without ORMQ_ADMIN_TOKEN a random token is made at mount and logged once as the link; each admin has its own', async (ctx) => {
   const saved = process.env.ORMQ_ADMIN_TOKEN;
@@ -160,7 +190,11 @@ Locked('without ORMQ_ADMIN_TOKEN a random token is made at mount and logged once
   const [pa, pb] = ports;
   assert.is((await call('127.0.0.1', pa!, '/queue-admin/api/meta', { headers: bearer(first!) })).status, 200);
   assert.is((await call('127.0.0.1', pa!, '/queue-admin/api/meta', { headers: bearer(TEST_TOKEN) })).status, 403);
-  assert.is((await call('127.0.0.1', pb!, '/api/meta', { headers: bearer(first!) })).status, 403, "one admin's token does not open another");
+  assert.is(
+    (await call('127.0.0.1', pb!, '/api/meta', { headers: bearer(first!) })).status,
+    403,
+    "one admin's token does not open another",
+  );
   assert.is((await call('127.0.0.1', pb!, '/api/meta', { headers: bearer(second!) })).status, 200);
   // An explicit token or ORMQ_ADMIN_TOKEN is the operator's own: never written to the log.
   lines.length = 0;
@@ -171,7 +205,10 @@ Locked('without ORMQ_ADMIN_TOKEN a random token is made at mount and logged once
 Locked('token options are checked at mount: a short or odd token, or a token beside authorize, stops the app', async (ctx) => {
   assert.throws(() => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, token: 'short' }), /token must be 16 to 256 characters/);
   assert.throws(() => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, token: 'has a space in it, long enough' }), /token must be/);
-  assert.throws(() => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, token: 'x'.repeat(20), authorize: () => true }), /token and authorize exclude each other/);
+  assert.throws(
+    () => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, token: 'x'.repeat(20), authorize: () => true }),
+    /token and authorize exclude each other/,
+  );
   const saved = process.env.ORMQ_ADMIN_TOKEN;
   process.env.ORMQ_ADMIN_TOKEN = 'semi;colon;token;value';
   try {
@@ -207,7 +244,11 @@ Locked('given authorize, it decides for every request, from anywhere and whateve
   assert.is(refused.status, 403, 'the token means nothing once authorize decides');
   assert.match(json(refused).error.message, /not authorized/);
   const { port: open } = await ctx.start({ authorize: () => true });
-  assert.is((await call(outside, open, '/api/meta', { headers: { host: 'queue.example.com' } })).status, 200, 'authorize: () => true keeps the admin open');
+  assert.is(
+    (await call(outside, open, '/api/meta', { headers: { host: 'queue.example.com' } })).status,
+    200,
+    'authorize: () => true keeps the admin open',
+  );
 });
 
 Locked('allowedHosts: any other Host gets 403 on every route, authorize or not; a name, a name:port or .domain matches', async (ctx) => {
@@ -217,7 +258,9 @@ Locked('allowedHosts: any other Host gets 403 on every route, authorize or not; 
   const { port: open } = await ctx.start({ authorize: trustsLoopback });
   const pause = (p: number, host: string) =>
     call('127.0.0.1', p, '/api/clusters/actions/pause', {
-      method: 'POST', headers: { host, origin: `http://${host}`, 'sec-fetch-site': 'same-origin' }, body: JSON.stringify({ key: 'default' }),
+      method: 'POST',
+      headers: { host, origin: `http://${host}`, 'sec-fetch-site': 'same-origin' },
+      body: JSON.stringify({ key: 'default' }),
     });
   // Without allowedHosts such an authorize lets a rebinding page act; with it, the Host is refused.
   assert.is((await pause(open, `evil.example:${open}`)).status, 200, 'the attack this option stops');
@@ -230,9 +273,18 @@ Locked('allowedHosts: any other Host gets 403 on every route, authorize or not; 
     assert.is((await call('127.0.0.1', port, path, { headers: { host: `evil.example:${port}` } })).status, 403, path);
   }
   for (const [host, status] of <[string, number][]>[
-    [`localhost:${port}`, 200], ['LOCALHOST', 200], ['localhost.', 200], ['127.0.0.1:1', 200], [`127.0.0.1:${port}`, 403],
-    ['ops.example', 200], ['admin.ops.example:8443', 200], ['evilops.example', 403], ['ops.example.evil', 403], ['', 403],
-    [`localhost:${port}@evil.example`, 403], ['a.example, localhost', 403],
+    [`localhost:${port}`, 200],
+    ['LOCALHOST', 200],
+    ['localhost.', 200],
+    ['127.0.0.1:1', 200],
+    [`127.0.0.1:${port}`, 403],
+    ['ops.example', 200],
+    ['admin.ops.example:8443', 200],
+    ['evilops.example', 403],
+    ['ops.example.evil', 403],
+    ['', 403],
+    [`localhost:${port}@evil.example`, 403],
+    ['a.example, localhost', 403],
   ]) {
     const r = await call('127.0.0.1', port, '/api/meta', { headers: { host } });
     assert.is(r.status, status, `Host ${JSON.stringify(host)}: ${r.text}`);
@@ -344,9 +396,15 @@ Body('a body nested 10,000 deep is a 400 naming the field, never a 500', async (
   assert.is(r.status, 400, r.text.slice(0, 300));
   assert.match(json(r).error.fields.args, /deeper than 100/);
   await schedule(ctx.orm.em.fork(), { name: 'x', func: 'work', scheduleType: 'D', nextRun: new Date() });
-  const filter = await withToken(port, '/api/scheduled/actions/pause', { method: 'POST', body: `{"all":true,"filter":${'['.repeat(10_000)}${']'.repeat(10_000)}}` });
+  const filter = await withToken(port, '/api/scheduled/actions/pause', {
+    method: 'POST',
+    body: `{"all":true,"filter":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
+  });
   assert.is(filter.status, 400);
-  assert.equal((await sql<{ repeats: number }>(ctx.orm, 'select repeats from ormq_schedule')).map((s) => s.repeats), [-1]);
+  assert.equal(
+    (await sql<{ repeats: number }>(ctx.orm, 'select repeats from ormq_schedule')).map((s) => s.repeats),
+    [-1],
+  );
 });
 
 Body.run();

@@ -13,7 +13,9 @@ import { adminSuite } from './helpers/suites.js';
 
 /** authorize from a header listing the caller's grants: `x-can: scheduled:view,queued:edit`. */
 const grants: QueueAdminOptions['authorize'] = (req, { page, action }) =>
-  String(req.headers['x-can'] ?? '').split(',').includes(`${page}:${action}`);
+  String(req.headers['x-can'] ?? '')
+    .split(',')
+    .includes(`${page}:${action}`);
 const as = (...can: string[]) => ({ 'x-can': can.join(',') });
 
 const later = () => new Date(Date.now() + 86_400_000);
@@ -64,13 +66,25 @@ Actions('an edit that sets repeats to 0 needs pause, one that sets it from 0 nee
   const renamed = await api.put(`api/scheduled/${s.id}`, { version: 1, name: 'renamed' }, editOnly);
   assert.is(renamed.status, 200, 'an edit that does not pause needs only edit');
 
-  const paused = await api.put(`api/scheduled/${s.id}`, { version: 2, repeats: 0 }, as('scheduled:view', 'scheduled:edit', 'scheduled:pause'));
+  const paused = await api.put(
+    `api/scheduled/${s.id}`,
+    { version: 2, repeats: 0 },
+    as('scheduled:view', 'scheduled:edit', 'scheduled:pause'),
+  );
   assert.is(paused.status, 200, paused.text);
-  const resume = await api.put(`api/scheduled/${s.id}`, { version: 3, repeats: 5 }, as('scheduled:view', 'scheduled:edit', 'scheduled:pause'));
+  const resume = await api.put(
+    `api/scheduled/${s.id}`,
+    { version: 3, repeats: 5 },
+    as('scheduled:view', 'scheduled:edit', 'scheduled:pause'),
+  );
   assert.is(resume.status, 403);
   assert.match(resume.json.error.message, /resume on scheduled/);
   assert.equal(await stored(), { repeats: 0, version: 3 });
-  const resumed = await api.put(`api/scheduled/${s.id}`, { version: 3, repeats: 5 }, as('scheduled:view', 'scheduled:edit', 'scheduled:resume'));
+  const resumed = await api.put(
+    `api/scheduled/${s.id}`,
+    { version: 3, repeats: 5 },
+    as('scheduled:view', 'scheduled:edit', 'scheduled:resume'),
+  );
   assert.is(resumed.status, 200, resumed.text);
   assert.equal(await stored(), { repeats: 5, version: 4 });
 });
@@ -80,11 +94,15 @@ Actions.run();
 // ---------------------------------------------------------------------------------------------
 const Views = adminSuite('admin answers: only what the caller may view');
 
-Views('a schedule\'s last run goes only to those who may view the page its outcome puts it on', async (ctx) => {
+Views("a schedule's last run goes only to those who may view the page its outcome puts it on", async (ctx) => {
   const { api } = await ctx.start({ authorize: grants });
   const ok = await insertTask(ctx.orm, { success: true });
   const bad = await insertTask(ctx.orm, { success: false });
-  for (const [name, task] of [['ok', ok], ['bad', bad], ['pending', 'f'.repeat(32)]] as const) {
+  for (const [name, task] of [
+    ['ok', ok],
+    ['bad', bad],
+    ['pending', 'f'.repeat(32)],
+  ] as const) {
     const s = await schedule(ctx.orm.em.fork(), { name, func: 'work', scheduleType: 'D', nextRun: later() });
     await sql(ctx.orm, 'update ormq_schedule set task = ? where id = ?', [task, s.id]);
   }
@@ -105,7 +123,7 @@ Views('a schedule\'s last run goes only to those who may view the page its outco
   assert.not.ok(detail.text.includes(ok), 'the task id appears nowhere in the answer');
 });
 
-Views('a task\'s lineage and a package\'s retried failure are linked only for those who may view the page they are on', async (ctx) => {
+Views("a task's lineage and a package's retried failure are linked only for those who may view the page they are on", async (ctx) => {
   const { api } = await ctx.start({ authorize: grants });
   const first = await insertTask(ctx.orm, { name: 'import', success: false, result: { error: 'Error', message: 'down' } });
   assert.is((await api.post('api/failed/actions/resubmit', { ids: [first] }, as('failed:view', 'failed:resubmit'))).status, 200);
@@ -117,8 +135,12 @@ Views('a task\'s lineage and a package\'s retried failure are linked only for th
 
   // a package that retries a failure names it only to those who may view Failed tasks
   const retried = await insertTask(ctx.orm, { name: 'secret-retry', success: false, result: { error: 'Error', message: 'x' } });
-  await sql(ctx.orm, `insert into ormq_queued (key, payload) values ('default', ?::jsonb)`, [JSON.stringify({ id: retried, name: 'secret-retry', func: 'work' })]);
-  const [{ id: qid }] = (await sql<{ id: number }>(ctx.orm, 'select id from ormq_queued where payload->>\'id\' = ?', [retried])) as [{ id: number }];
+  await sql(ctx.orm, `insert into ormq_queued (key, payload) values ('default', ?::jsonb)`, [
+    JSON.stringify({ id: retried, name: 'secret-retry', func: 'work' }),
+  ]);
+  const [{ id: qid }] = (await sql<{ id: number }>(ctx.orm, "select id from ormq_queued where payload->>'id' = ?", [retried])) as [
+    { id: number },
+  ];
   assert.is((await api.get(`api/queued/${qid}`, as('queued:view'))).json.extra.retrying, null);
   assert.is((await api.get(`api/queued/${qid}`, as('queued:view', 'failed:view'))).json.extra.retrying.name, 'secret-retry');
 
@@ -127,7 +149,10 @@ Views('a task\'s lineage and a package\'s retried failure are linked only for th
   await insertTask(ctx.orm, { id: pkg.payload.id, name: 'import', success: true, result: 'ok' });
   await insertTask(ctx.orm, { id: first, name: 'import', success: false, result: { error: 'Error', message: 'down' } });
   assert.is((await api.get(`api/successful/${pkg.payload.id}`, as('successful:view'))).json.extra.lineage.from, null);
-  assert.is((await api.get(`api/successful/${pkg.payload.id}`, as('successful:view', 'failed:view'))).json.extra.lineage.from.taskId, first);
+  assert.is(
+    (await api.get(`api/successful/${pkg.payload.id}`, as('successful:view', 'failed:view'))).json.extra.lineage.from.taskId,
+    first,
+  );
 });
 
 Views('each overview series goes only to those who may view its page', async (ctx) => {
@@ -135,8 +160,10 @@ Views('each overview series goes only to those who may view its page', async (ct
   // the overview's chart counts attempts from the metrics rollups
   await insertRollup(ctx.orm, { at: new Date().toISOString(), success: true });
   await insertRollup(ctx.orm, { at: new Date().toISOString(), success: false });
-  const hourly = async (...can: string[]) => (await api.get('api/overview', as(...can))).json.hourly as { success: number | null; failure: number | null }[] | null;
-  const sum = (h: { success: number | null; failure: number | null }[], k: 'success' | 'failure') => h.reduce((n, x) => (x[k] === null ? null : (n ?? 0) + x[k]!), 0 as number | null);
+  const hourly = async (...can: string[]) =>
+    (await api.get('api/overview', as(...can))).json.hourly as { success: number | null; failure: number | null }[] | null;
+  const sum = (h: { success: number | null; failure: number | null }[], k: 'success' | 'failure') =>
+    h.reduce((n, x) => (x[k] === null ? null : (n ?? 0) + x[k]!), 0 as number | null);
   const s = (await hourly('successful:view'))!;
   assert.equal([sum(s, 'success'), s.every((h) => h.failure === null)], [1, true]);
   const f = (await hourly('failed:view'))!;
@@ -172,39 +199,46 @@ Views('the object after a create or an edit only to those who may view it; a con
   assert.equal(patched.json, { id: Number(qid) });
 });
 
-Views('overview needs view on a page and shows only the pages the caller may view; meta lists task names only to scheduled viewers', async (ctx) => {
-  const { api } = await ctx.start({
-    tasks: ['work', 'secret.payroll'],
-    // x-pages: the pages this caller may view.
-    authorize: (req, { page, action }) => action === 'view' && String(req.headers['x-pages'] ?? '').split(',').includes(page),
-  });
-  await insertTask(ctx.orm, { success: true });
-  await insertTask(ctx.orm, { success: false });
-  await enqueue(ctx.orm.em.fork(), 'work');
-  const as = (pages: string) => ({ 'x-pages': pages });
+Views(
+  'overview needs view on a page and shows only the pages the caller may view; meta lists task names only to scheduled viewers',
+  async (ctx) => {
+    const { api } = await ctx.start({
+      tasks: ['work', 'secret.payroll'],
+      // x-pages: the pages this caller may view.
+      authorize: (req, { page, action }) =>
+        action === 'view' &&
+        String(req.headers['x-pages'] ?? '')
+          .split(',')
+          .includes(page),
+    });
+    await insertTask(ctx.orm, { success: true });
+    await insertTask(ctx.orm, { success: false });
+    await enqueue(ctx.orm.em.fork(), 'work');
+    const as = (pages: string) => ({ 'x-pages': pages });
 
-  const none = await api.get('api/overview', as(''));
-  assert.is(none.status, 403, none.text);
-  assert.not.match(none.text, /"counts"/);
+    const none = await api.get('api/overview', as(''));
+    assert.is(none.status, 403, none.text);
+    assert.not.match(none.text, /"counts"/);
 
-  const queuedOnly = await api.get('api/overview', as('queued'));
-  assert.is(queuedOnly.status, 200, queuedOnly.text);
-  assert.equal(queuedOnly.json.counts, { successful: null, failed: null, scheduled: null, queued: { value: 1, estimated: false } });
-  assert.is(queuedOnly.json.hourly, null, 'no chart of task outcomes for a queued-only viewer');
+    const queuedOnly = await api.get('api/overview', as('queued'));
+    assert.is(queuedOnly.status, 200, queuedOnly.text);
+    assert.equal(queuedOnly.json.counts, { successful: null, failed: null, scheduled: null, queued: { value: 1, estimated: false } });
+    assert.is(queuedOnly.json.hourly, null, 'no chart of task outcomes for a queued-only viewer');
 
-  const failedOnly = await api.get('api/overview', as('failed'));
-  assert.equal(failedOnly.json.counts.failed, { value: 1, estimated: false });
-  assert.is(failedOnly.json.counts.successful, null);
-  assert.is(failedOnly.json.hourly.length, 24);
+    const failedOnly = await api.get('api/overview', as('failed'));
+    assert.equal(failedOnly.json.counts.failed, { value: 1, estimated: false });
+    assert.is(failedOnly.json.counts.successful, null);
+    assert.is(failedOnly.json.hourly.length, 24);
 
-  const meta = await api.get('api/meta', as('queued'));
-  assert.is(meta.status, 200, 'meta stays open: the page needs `can`');
-  assert.is(meta.json.tasks, null);
-  assert.not.match(meta.text, /secret\.payroll/);
-  assert.is(meta.json.pages.queued.can.view, true);
-  const schedulerMeta = await api.get('api/meta', as('scheduled'));
-  assert.equal(schedulerMeta.json.tasks, ['secret.payroll', 'work']);
-});
+    const meta = await api.get('api/meta', as('queued'));
+    assert.is(meta.status, 200, 'meta stays open: the page needs `can`');
+    assert.is(meta.json.tasks, null);
+    assert.not.match(meta.text, /secret\.payroll/);
+    assert.is(meta.json.pages.queued.can.view, true);
+    const schedulerMeta = await api.get('api/meta', as('scheduled'));
+    assert.equal(schedulerMeta.json.tasks, ['secret.payroll', 'work']);
+  },
+);
 
 Views('history lines, retry links and meta carry only what the caller may view', async (ctx) => {
   const { api } = await ctx.start({ authorize: grants, title: 'Payroll jobs' });
@@ -227,9 +261,14 @@ Views('history lines, retry links and meta carry only what the caller may view',
 
   // A failure being retried links to its package on Queued tasks only for those who may view that page.
   const retried = await insertTask(ctx.orm, { name: 'retried', success: false, result: { error: 'Error', message: 'x' } });
-  await sql(ctx.orm, `insert into ormq_queued (key, payload, linked) values ('default', ?::jsonb, true)`, [JSON.stringify({ id: retried, name: 'retried', func: 'work' })]);
-  const [{ id: qid }] = (await sql<{ id: string }>(ctx.orm, "select id from ormq_queued where payload->>'id' = ?", [retried])) as [{ id: string }];
-  const row = async (...can: string[]) => (await api.get('api/failed', as('failed:view', ...can))).json.rows.find((r: { id: string }) => r.id === retried);
+  await sql(ctx.orm, `insert into ormq_queued (key, payload, linked) values ('default', ?::jsonb, true)`, [
+    JSON.stringify({ id: retried, name: 'retried', func: 'work' }),
+  ]);
+  const [{ id: qid }] = (await sql<{ id: string }>(ctx.orm, "select id from ormq_queued where payload->>'id' = ?", [retried])) as [
+    { id: string },
+  ];
+  const row = async (...can: string[]) =>
+    (await api.get('api/failed', as('failed:view', ...can))).json.rows.find((r: { id: string }) => r.id === retried);
   const hidden = await row();
   assert.ok(hidden.retrying, 'still shown as retrying');
   assert.not.ok('queuedId' in hidden.retrying);
@@ -255,11 +294,14 @@ Views.run();
 // ---------------------------------------------------------------------------------------------
 const Bounded = adminSuite('admin work bounded: argument sizes, statement timeout, JSON cut in SQL');
 
-Bounded('a schedule\'s args or kwargs over argsLimit (64 KB by default) are a 400 naming the field, on create and edit', async (ctx) => {
+Bounded("a schedule's args or kwargs over argsLimit (64 KB by default) are a 400 naming the field, on create and edit", async (ctx) => {
   const { api } = await ctx.start();
   const base = { func: 'work', scheduleType: 'D', nextRun: later().toISOString() };
   const big = 'x'.repeat(64 * 1024);
-  for (const [field, value] of [['args', [big]], ['kwargs', { k: big }]] as const) {
+  for (const [field, value] of [
+    ['args', [big]],
+    ['kwargs', { k: big }],
+  ] as const) {
     const r = await api.post('api/scheduled', { ...base, [field]: value });
     assert.is(r.status, 400, r.text.slice(0, 200));
     assert.match(r.json.error.fields[field], /at most 65536 bytes/);
@@ -281,49 +323,62 @@ Bounded('a schedule\'s args or kwargs over argsLimit (64 KB by default) are a 40
   const [{ id: qid }] = (await sql<{ id: string }>(ctx.orm, 'select id from ormq_queued')) as [{ id: string }];
   const queued = await api.patch(`api/queued/${qid}`, { args: [big] });
   assert.is(queued.status, 400);
-  assert.ok(queued.json.error.fields.args, 'a package\'s args cannot be edited: the 400 names them');
+  assert.ok(queued.json.error.fields.args, "a package's args cannot be edited: the 400 names them");
 });
 
-Bounded('string-encoded args and kwargs meet the depth, size and storable limits of arrays and objects, on create, edit and schedule()', async (ctx) => {
-  const logged: string[] = [];
-  const { api } = await ctx.start({ log: (level, message) => void (level === 'error' && logged.push(message)) });
-  const base = { func: 'work', scheduleType: 'D', nextRun: later().toISOString() };
-  const nested = (levels: number, open = '[', close = ']') => `${open.repeat(levels)}${close.repeat(levels)}`;
-  const deepKwargs = (levels: number) => `${'{"k":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
-  // The schedule is the first level, as the request body is for an array: args of 100 levels are one too many either way.
-  const asArray = await api.post('api/scheduled', { ...base, args: JSON.parse(nested(100)) });
-  assert.is(asArray.status, 400, asArray.text.slice(0, 200));
-  for (const [field, text] of [['args', nested(100)], ['args', nested(101)], ['args', nested(5_000)], ['args', nested(200_000)], ['kwargs', deepKwargs(101)], ['kwargs', deepKwargs(5_000)]] as const) {
-    const r = await api.post('api/scheduled', { ...base, [field]: text });
-    assert.is(r.status, 400, `${field} ${text.length}: ${r.text.slice(0, 200)}`);
-    assert.match(r.json.error.fields[field], /nests deeper than 100 levels/);
-  }
-  // Brackets inside strings are text, not nesting.
-  const quoted = await api.post('api/scheduled', { ...base, name: 'quoted', args: JSON.stringify(['['.repeat(500), '"\\[{']) });
-  assert.is(quoted.status, 201, quoted.text.slice(0, 200));
-  assert.equal(quoted.json.object.args, ['['.repeat(500), '"\\[{']);
-  const fits = await api.post('api/scheduled', { ...base, name: 'fits', args: nested(99) });
-  assert.is(fits.status, 201, fits.text.slice(0, 200));
-  const edited = await api.put(`api/scheduled/${fits.json.object.id}`, { version: 1, kwargs: deepKwargs(5_000) });
-  assert.is(edited.status, 400, edited.text.slice(0, 200));
-  assert.ok(edited.json.error.fields.kwargs);
-  const big = await api.post('api/scheduled', { ...base, args: JSON.stringify(['x'.repeat(64 * 1024)]) });
-  assert.is(big.status, 400);
-  assert.match(big.json.error.fields.args, /at most 65536 bytes/);
-  const nul = await api.post('api/scheduled', { ...base, kwargs: '{"k":"\\u0000"}' });
-  assert.is(nul.status, 400, nul.text);
-  assert.ok(nul.json.error.fields.kwargs);
-  for (const args of [nested(5_000), JSON.parse(nested(5_000)) as unknown[]]) {
-    try {
-      await schedule(ctx.orm.em.fork(), { ...base, scheduleType: 'D', nextRun: later(), args });
-      assert.unreachable('a deep args is refused by schedule() too');
-    } catch (e) {
-      assert.match((e as ValidationError).errors?.args ?? '', /nests deeper/, String(e));
+Bounded(
+  'string-encoded args and kwargs meet the depth, size and storable limits of arrays and objects, on create, edit and schedule()',
+  async (ctx) => {
+    const logged: string[] = [];
+    const { api } = await ctx.start({ log: (level, message) => void (level === 'error' && logged.push(message)) });
+    const base = { func: 'work', scheduleType: 'D', nextRun: later().toISOString() };
+    const nested = (levels: number, open = '[', close = ']') => `${open.repeat(levels)}${close.repeat(levels)}`;
+    const deepKwargs = (levels: number) => `${'{"k":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`;
+    // The schedule is the first level, as the request body is for an array: args of 100 levels are one too many either way.
+    const asArray = await api.post('api/scheduled', { ...base, args: JSON.parse(nested(100)) });
+    assert.is(asArray.status, 400, asArray.text.slice(0, 200));
+    for (const [field, text] of [
+      ['args', nested(100)],
+      ['args', nested(101)],
+      ['args', nested(5_000)],
+      ['args', nested(200_000)],
+      ['kwargs', deepKwargs(101)],
+      ['kwargs', deepKwargs(5_000)],
+    ] as const) {
+      const r = await api.post('api/scheduled', { ...base, [field]: text });
+      assert.is(r.status, 400, `${field} ${text.length}: ${r.text.slice(0, 200)}`);
+      assert.match(r.json.error.fields[field], /nests deeper than 100 levels/);
     }
-  }
-  assert.equal((await sql(ctx.orm, 'select name from ormq_schedule order by id')).map((r) => r.name), ['quoted', 'fits']);
-  assert.equal(logged, []);
-});
+    // Brackets inside strings are text, not nesting.
+    const quoted = await api.post('api/scheduled', { ...base, name: 'quoted', args: JSON.stringify(['['.repeat(500), '"\\[{']) });
+    assert.is(quoted.status, 201, quoted.text.slice(0, 200));
+    assert.equal(quoted.json.object.args, ['['.repeat(500), '"\\[{']);
+    const fits = await api.post('api/scheduled', { ...base, name: 'fits', args: nested(99) });
+    assert.is(fits.status, 201, fits.text.slice(0, 200));
+    const edited = await api.put(`api/scheduled/${fits.json.object.id}`, { version: 1, kwargs: deepKwargs(5_000) });
+    assert.is(edited.status, 400, edited.text.slice(0, 200));
+    assert.ok(edited.json.error.fields.kwargs);
+    const big = await api.post('api/scheduled', { ...base, args: JSON.stringify(['x'.repeat(64 * 1024)]) });
+    assert.is(big.status, 400);
+    assert.match(big.json.error.fields.args, /at most 65536 bytes/);
+    const nul = await api.post('api/scheduled', { ...base, kwargs: '{"k":"\\u0000"}' });
+    assert.is(nul.status, 400, nul.text);
+    assert.ok(nul.json.error.fields.kwargs);
+    for (const args of [nested(5_000), JSON.parse(nested(5_000)) as unknown[]]) {
+      try {
+        await schedule(ctx.orm.em.fork(), { ...base, scheduleType: 'D', nextRun: later(), args });
+        assert.unreachable('a deep args is refused by schedule() too');
+      } catch (e) {
+        assert.match((e as ValidationError).errors?.args ?? '', /nests deeper/, String(e));
+      }
+    }
+    assert.equal(
+      (await sql(ctx.orm, 'select name from ormq_schedule order by id')).map((r) => r.name),
+      ['quoted', 'fits'],
+    );
+    assert.equal(logged, []);
+  },
+);
 
 Bounded('an admin read past statementTimeout answers 503 JSON and leaves the connection usable', async (ctx) => {
   const { api } = await ctx.start({ statementTimeout: 200 });
@@ -356,29 +411,42 @@ Bounded('an admin read past statementTimeout answers 503 JSON and leaves the con
   assert.is(after.json.rows.length, 1);
 });
 
-Bounded('large args, kwargs, results and payloads are cut in SQL: lists leave them out, details preview them, a field loads whole', async (ctx) => {
-  const { api } = await ctx.start();
-  const big = Array.from({ length: 3000 }, (_, i) => `v${i}`);
-  const s = await schedule(ctx.orm.em.fork(), { name: 'big', func: 'work', scheduleType: 'D', nextRun: later(), args: big, kwargs: { small: 1 } });
-  const row = (await api.get('api/scheduled')).json.rows[0];
-  assert.not.ok('args' in row, 'a large args is left out of the list row');
-  assert.equal(row.kwargs, { small: 1 });
-  const detail = await api.get(`api/scheduled/${s.id}`);
-  assert.ok(detail.json.truncated.args.bytes > 8192);
-  assert.is(detail.json.truncated.args.preview.length, 2000);
-  assert.equal(JSON.parse((await api.get(`api/scheduled/${s.id}/field/args`)).text), big);
-  await enqueue(ctx.orm.em.fork(), 'work', big, { name: 'heavy' });
-  const [{ id: qid }] = (await sql<{ id: string }>(ctx.orm, 'select id from ormq_queued')) as [{ id: string }];
-  const q = await api.get(`api/queued/${qid}`);
-  assert.is(q.json.object.name, 'heavy');
-  assert.ok(q.json.truncated.payload.bytes > 8192);
-  const released = await api.post('api/queued/actions/release', { all: true });
-  assert.is(released.status, 200);
-  const run = await api.post('api/scheduled/actions/run', { ids: [s.id] });
-  assert.is(run.status, 200, 'run now copies the whole args');
-  const [copied] = await sql<{ args: unknown }>(ctx.orm, "select payload->'args' as args from ormq_queued where payload->>'schedule' is not null");
-  assert.equal(copied!.args, big);
-});
+Bounded(
+  'large args, kwargs, results and payloads are cut in SQL: lists leave them out, details preview them, a field loads whole',
+  async (ctx) => {
+    const { api } = await ctx.start();
+    const big = Array.from({ length: 3000 }, (_, i) => `v${i}`);
+    const s = await schedule(ctx.orm.em.fork(), {
+      name: 'big',
+      func: 'work',
+      scheduleType: 'D',
+      nextRun: later(),
+      args: big,
+      kwargs: { small: 1 },
+    });
+    const row = (await api.get('api/scheduled')).json.rows[0];
+    assert.not.ok('args' in row, 'a large args is left out of the list row');
+    assert.equal(row.kwargs, { small: 1 });
+    const detail = await api.get(`api/scheduled/${s.id}`);
+    assert.ok(detail.json.truncated.args.bytes > 8192);
+    assert.is(detail.json.truncated.args.preview.length, 2000);
+    assert.equal(JSON.parse((await api.get(`api/scheduled/${s.id}/field/args`)).text), big);
+    await enqueue(ctx.orm.em.fork(), 'work', big, { name: 'heavy' });
+    const [{ id: qid }] = (await sql<{ id: string }>(ctx.orm, 'select id from ormq_queued')) as [{ id: string }];
+    const q = await api.get(`api/queued/${qid}`);
+    assert.is(q.json.object.name, 'heavy');
+    assert.ok(q.json.truncated.payload.bytes > 8192);
+    const released = await api.post('api/queued/actions/release', { all: true });
+    assert.is(released.status, 200);
+    const run = await api.post('api/scheduled/actions/run', { ids: [s.id] });
+    assert.is(run.status, 200, 'run now copies the whole args');
+    const [copied] = await sql<{ args: unknown }>(
+      ctx.orm,
+      "select payload->'args' as args from ormq_queued where payload->>'schedule' is not null",
+    );
+    assert.equal(copied!.args, big);
+  },
+);
 
 Bounded('the cron preview is bounded: at most five runs, ending where the series ends, never a 500', async (ctx) => {
   const { api } = await ctx.start();
@@ -390,10 +458,15 @@ Bounded('the cron preview is bounded: at most five runs, ending where the series
   assert.is((await preview({ scheduleType: 'C', cron: '*/5 * * * *' })).length, 5);
   // The cron library looks no further than year 3000; PostgreSQL stores no year past 9999.
   assert.equal(await preview({ scheduleType: 'C', cron: '* * * * *', nextRun: '2999-12-31T23:57:00Z' }), [
-    '2999-12-31T23:57:00.000Z', '2999-12-31T23:58:00.000Z', '2999-12-31T23:59:00.000Z',
+    '2999-12-31T23:57:00.000Z',
+    '2999-12-31T23:58:00.000Z',
+    '2999-12-31T23:59:00.000Z',
   ]);
   // Monthly keeps the anchor's day: 30 November, then 30 December, then nothing PostgreSQL can store.
-  assert.equal(await preview({ scheduleType: 'M', nextRun: '9999-11-30T00:00:00Z' }), ['9999-11-30T00:00:00.000Z', '9999-12-30T00:00:00.000Z']);
+  assert.equal(await preview({ scheduleType: 'M', nextRun: '9999-11-30T00:00:00Z' }), [
+    '9999-11-30T00:00:00.000Z',
+    '9999-12-30T00:00:00.000Z',
+  ]);
   assert.equal((await preview({ scheduleType: 'I', minutes: '32767', nextRun: '9999-12-01T00:00:00Z' })).length, 2);
   // A rare cron (29 February on a Monday) still answers its five runs.
   assert.is((await preview({ scheduleType: 'C', cron: '0 0 29 2 1' })).length, 5);
@@ -404,7 +477,7 @@ Bounded('the cron preview is bounded: at most five runs, ending where the series
 
 Bounded.run();
 
-const Declared = suite('admin permissions: the names authorize is asked are the pages\' own');
+const Declared = suite("admin permissions: the names authorize is asked are the pages' own");
 
 Declared('every page module offers exactly the actions PAGE_ACTIONS types for it, and each view page only view', () => {
   for (const page of PAGES) {

@@ -33,7 +33,10 @@ function securitySuite(name: string) {
             ctx.seen.push(r.text);
             return r;
           }) as F;
-        return { ...served, api: { get: record(api.get), post: record(api.post), put: record(api.put), patch: record(api.patch), call: record(api.call) } };
+        return {
+          ...served,
+          api: { get: record(api.get), post: record(api.post), put: record(api.put), patch: record(api.patch), call: record(api.call) },
+        };
       };
     },
   });
@@ -54,7 +57,13 @@ function post(url: string, path: string, body: unknown, headers: Record<string, 
     const u = new URL(url);
     const text = JSON.stringify(body);
     const req = request(
-      { host: u.hostname, port: u.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...AUTH, ...headers } },
+      {
+        host: u.hostname,
+        port: u.port,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...AUTH, ...headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c) => chunks.push(c));
@@ -70,14 +79,21 @@ function post(url: string, path: string, body: unknown, headers: Record<string, 
 }
 
 /** A request with the exact path given: fetch would normalise `..` and `%2e%2e` away. */
-function raw(url: string, path: string, init: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string; chunks?: Buffer[] } = {}) {
+function raw(
+  url: string,
+  path: string,
+  init: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string; chunks?: Buffer[] } = {},
+) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>((resolve, reject) => {
     const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, path, method: init.method ?? 'GET', headers: { ...AUTH, ...init.headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = request(
+      { host: u.hostname, port: u.port, path, method: init.method ?? 'GET', headers: { ...AUTH, ...init.headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('error', reject);
     if (init.chunks) {
       for (const c of init.chunks) req.write(c);
@@ -134,7 +150,11 @@ CrossSite('POST, PUT, PATCH and DELETE from another site are refused with 403 an
   await untouched(ctx.orm);
   // The same request from the admin's own page goes through: the refusals above are about origin.
   const host = `127.0.0.1:${(ctx.servers[0]!.address() as { port: number }).port}`;
-  const ok = await api.post('api/failed/actions/delete', { ids: [ids.task] }, { origin: `http://${host}`, 'sec-fetch-site': 'same-origin' });
+  const ok = await api.post(
+    'api/failed/actions/delete',
+    { ids: [ids.task] },
+    { origin: `http://${host}`, 'sec-fetch-site': 'same-origin' },
+  );
   assert.is(ok.status, 200, ok.text);
   assert.is(ok.json.done, 1);
 });
@@ -143,7 +163,13 @@ CrossSite('a mutation needs a JSON content type (415), valid JSON (400) and at m
   const { api, url } = await ctx.start();
   const ids = await seed(ctx.orm);
   const body = JSON.stringify({ ids: [ids.task] });
-  for (const type of [undefined, 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonp']) {
+  for (const type of [
+    undefined,
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/jsonp',
+  ]) {
     const headers: Record<string, string> = type ? { 'content-type': type } : {};
     const r = await raw(url, '/api/failed/actions/delete', { method: 'POST', headers, body });
     assert.is(r.status, 415, `${type}: ${r.text}`);
@@ -157,7 +183,11 @@ CrossSite('a mutation needs a JSON content type (415), valid JSON (400) and at m
     ctx.seen.push(r.text);
   }
   const big = Buffer.from(JSON.stringify({ ids: [ids.task], pad: 'x'.repeat(1024 * 1024) }));
-  const declared = await raw(url, '/api/failed/actions/delete', { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': big.length }, body: big });
+  const declared = await raw(url, '/api/failed/actions/delete', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': big.length },
+    body: big,
+  });
   assert.is(declared.status, 413, declared.text);
   const chunked = await raw(url, '/api/failed/actions/delete', {
     method: 'POST',
@@ -175,9 +205,22 @@ CrossSite('unknown routes, pages, ids, actions and fields are 404 JSON errors', 
   const { api } = await ctx.start();
   const ids = await seed(ctx.orm);
   for (const path of [
-    'api', 'api/', 'api/nope', 'api/failed/nope/extra/more', 'api/archive', `api/failed/${'0'.repeat(32)}`, 'api/failed/XYZ',
-    'api/scheduled/0', 'api/scheduled/99999', 'api/queued/-1', `api/failed/${ids.task}/field/secret`, `api/failed/${ids.task}/field/name`,
-    'api/scheduled/99999/field/args', 'nope.js', 'app-AAAAAAAA.js', 'api/%E0%A4%A',
+    'api',
+    'api/',
+    'api/nope',
+    'api/failed/nope/extra/more',
+    'api/archive',
+    `api/failed/${'0'.repeat(32)}`,
+    'api/failed/XYZ',
+    'api/scheduled/0',
+    'api/scheduled/99999',
+    'api/queued/-1',
+    `api/failed/${ids.task}/field/secret`,
+    `api/failed/${ids.task}/field/name`,
+    'api/scheduled/99999/field/args',
+    'nope.js',
+    'app-AAAAAAAA.js',
+    'api/%E0%A4%A',
   ]) {
     const r = await api.get(path);
     assert.is(r.status, 404, `${path}: ${r.status} ${r.text}`);
@@ -202,10 +245,24 @@ CrossSite('asset paths cannot leave the client folder, however they are encoded'
     const { url } = await ctx.start({ clientDir: dist });
     const nested = await ctx.start({ clientDir: dist, basePath: '/qa' });
     const paths = [
-      '/../secret.txt', '/..%2fsecret.txt', '/..%2Fsecret.txt', '/%2e%2e%2fsecret.txt', '/%2e%2e/secret.txt', '/..%252fsecret.txt',
-      '/%252e%252e%252fsecret.txt', '/..\\secret.txt', '/..%5csecret.txt', '/app-AAAAAAAA.js/../../secret.txt', '/./../secret.txt',
-      '/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd', '/....//secret.txt', '/index.html%00.js', '/%00', '//secret.txt',
-      '/api/..%2f..%2fsecret.txt', '/..%c0%afsecret.txt',
+      '/../secret.txt',
+      '/..%2fsecret.txt',
+      '/..%2Fsecret.txt',
+      '/%2e%2e%2fsecret.txt',
+      '/%2e%2e/secret.txt',
+      '/..%252fsecret.txt',
+      '/%252e%252e%252fsecret.txt',
+      '/..\\secret.txt',
+      '/..%5csecret.txt',
+      '/app-AAAAAAAA.js/../../secret.txt',
+      '/./../secret.txt',
+      '/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+      '/....//secret.txt',
+      '/index.html%00.js',
+      '/%00',
+      '//secret.txt',
+      '/api/..%2f..%2fsecret.txt',
+      '/..%c0%afsecret.txt',
     ];
     for (const base of [url, nested.url]) {
       const prefix = base === nested.url ? '/qa' : '';
@@ -241,14 +298,22 @@ CrossSite('security headers on every kind of response; no-store on the API', asy
   check(await raw(url, '/qa/api/meta'), 'API', true);
   check(await raw(url, '/qa/api/failed/nope'), 'API 404', true);
   check(await raw(url, '/qa/api/failed?limit=0'), 'API 400', true);
-  check(await raw(url, '/qa/api/failed/actions/delete', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }), 'API 415', true);
+  check(
+    await raw(url, '/qa/api/failed/actions/delete', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' }),
+    'API 415',
+    true,
+  );
   check(await raw(url, '/elsewhere'), 'outside the base path', true);
 });
 
-CrossSite('the redirect to the mount folder stays on this site whatever the mount path\'s last segment holds', async (ctx) => {
+CrossSite("the redirect to the mount folder stays on this site whatever the mount path's last segment holds", async (ctx) => {
   // A host mounting one admin per tenant: the last segment of the path is the visitor's.
   const { url } = await ctx.start({}, (admin) => express().use('/:tenant', admin));
-  for (const [segment, folder] of [['acme', 'acme/'], ['https:evil.example', 'https:evil.example/'], ['javascript:alert(1)', 'javascript:alert(1)/']]) {
+  for (const [segment, folder] of [
+    ['acme', 'acme/'],
+    ['https:evil.example', 'https:evil.example/'],
+    ['javascript:alert(1)', 'javascript:alert(1)/'],
+  ]) {
     const r = await raw(url, `/${segment}?x=1`);
     assert.is(r.status, 302, segment);
     const location = String(r.headers.location);
@@ -296,9 +361,18 @@ const Permissions = securitySuite('admin security: readOnly and authorize');
 function everyMutation(ids: { task: string; schedule: number; queued: number }): [string, string, unknown][] {
   const out: [string, string, unknown][] = [];
   for (const page of ['successful', 'failed'])
-    for (const action of ['delete', 'resubmit']) out.push(['POST', `api/${page}/actions/${action}`, { ids: [ids.task] }], ['POST', `api/${page}/actions/${action}`, { all: true, filter: {} }]);
-  for (const action of ['delete', 'pause', 'resume', 'run']) out.push(['POST', `api/scheduled/actions/${action}`, { ids: [ids.schedule] }], ['POST', `api/scheduled/actions/${action}`, { all: true }]);
-  for (const action of ['delete', 'release']) out.push(['POST', `api/queued/actions/${action}`, { ids: [ids.queued] }], ['POST', `api/queued/actions/${action}`, { all: true }]);
+    for (const action of ['delete', 'resubmit'])
+      out.push(
+        ['POST', `api/${page}/actions/${action}`, { ids: [ids.task] }],
+        ['POST', `api/${page}/actions/${action}`, { all: true, filter: {} }],
+      );
+  for (const action of ['delete', 'pause', 'resume', 'run'])
+    out.push(
+      ['POST', `api/scheduled/actions/${action}`, { ids: [ids.schedule] }],
+      ['POST', `api/scheduled/actions/${action}`, { all: true }],
+    );
+  for (const action of ['delete', 'release'])
+    out.push(['POST', `api/queued/actions/${action}`, { ids: [ids.queued] }], ['POST', `api/queued/actions/${action}`, { all: true }]);
   out.push(['POST', 'api/scheduled', { func: 'work', scheduleType: 'D', nextRun: new Date().toISOString() }]);
   out.push(['PUT', `api/scheduled/${ids.schedule}`, { version: 1, repeats: 0 }]);
   out.push(['PATCH', `api/queued/${ids.queued}`, { key: 'elsewhere' }]);
@@ -357,15 +431,18 @@ Permissions('authorize decides per request, page and action; meta.can reflects i
 function withheld(url: string, path: string, method: string, part: string, declared: number) {
   return new Promise<{ status: number; json: any; bodyStillOpen: boolean }>((resolve, reject) => {
     const u = new URL(url);
-    const req = request({ host: u.hostname, port: u.port, path, method, headers: { 'content-type': 'application/json', 'content-length': declared } }, (res) => {
-      const bodyStillOpen = !req.writableEnded;
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        req.destroy();
-        resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')), bodyStillOpen });
-      });
-    });
+    const req = request(
+      { host: u.hostname, port: u.port, path, method, headers: { 'content-type': 'application/json', 'content-length': declared } },
+      (res) => {
+        const bodyStillOpen = !req.writableEnded;
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')), bodyStillOpen });
+        });
+      },
+    );
     req.on('error', reject);
     req.write(part);
   });
@@ -430,7 +507,13 @@ Data('HTML and script in names, groups, results and payloads are returned intact
   const script = '<script>alert("x")</script>';
   const attr = '"><img src=x onerror=alert(1)>';
   const closing = "</script><script>alert('y')</script>";
-  const id = await insertTask(ctx.orm, { name: script, group: attr, func: 'work', success: false, result: { error: 'Error', message: closing, html: script } });
+  const id = await insertTask(ctx.orm, {
+    name: script,
+    group: attr,
+    func: 'work',
+    success: false,
+    result: { error: 'Error', message: closing, html: script },
+  });
   await schedule(ctx.orm.em.fork(), { name: attr, func: script, scheduleType: 'D', nextRun: new Date(), kwargs: { note: closing } });
   await enqueue(ctx.orm.em.fork(), closing, [script], { name: script });
   const list = await api.get('api/failed');

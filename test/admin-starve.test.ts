@@ -31,7 +31,9 @@ async function lockTable(ctx: AdminCtx, table: string): Promise<{ release(): Pro
 /** Statements of this database, other than `holder`'s, waiting for a lock. */
 const lockWaiters = async (ctx: AdminCtx) =>
   Number(
-    (await sql(ctx.orm, `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`))[0]!.n,
+    (
+      await sql(ctx.orm, `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)
+    )[0]!.n,
   );
 
 /** The median time of the host's own `select 1` through the ORM's pool, `n` in a row. */
@@ -48,41 +50,69 @@ async function hostSelect1(ctx: AdminCtx, n = 15): Promise<number> {
 
 S('maxConcurrentReads is checked when the admin is made', async (ctx) => {
   for (const bad of [0, -1, 1.5, Number.NaN, '2']) {
-    assert.throws(() => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, maxConcurrentReads: bad as never }), /maxConcurrentReads must be a whole number/, String(bad));
+    assert.throws(
+      () => queueAdmin(ctx.orm, { clientDir: ctx.clientDir.dir, maxConcurrentReads: bad as never }),
+      /maxConcurrentReads must be a whole number/,
+      String(bad),
+    );
   }
 });
 
-S('a flood of 100 admin requests while ormq_queued is locked leaves the host its pool: its select 1 stays near idle, the surplus gets 503 with Retry-After', async (ctx) => {
-  const { api } = await ctx.start({ statementTimeout: 2_000 });
-  await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'k' });
-  const s = await schedule(ctx.orm.em.fork(), { name: 's', func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000).toISOString() });
-  const idle = await hostSelect1(ctx);
-  const lock = await lockTable(ctx, 'ormq_queued');
-  const paths = ['api/clusters', 'api/overview', 'api/queued', 'api/queued?search=zq', 'api/successful?search=@@', `api/scheduled/preview?id=${s.id}&scheduleType=D`, 'api/failed'];
-  let answers: { status: number; headers: Headers; json: any }[];
-  let during: number;
-  try {
-    const flood = Promise.all(Array.from({ length: 100 }, (_, i) => api.get(paths[i % paths.length]!)));
-    await waitFor(() => lockWaiters(ctx), 'admin reads waiting for the lock');
-    during = await hostSelect1(ctx);
-    // Held up by the lock: the admin's places, and no more.
-    assert.ok((await lockWaiters(ctx)) <= 2, 'at most maxConcurrentReads of the admin\'s statements wait');
-    answers = await flood;
-  } finally {
-    await lock.release();
-  }
-  assert.ok(during <= idle + 50, `the host's select 1 took ${during.toFixed(1)} ms (p50) during the flood, ${idle.toFixed(1)} ms idle`);
-  const busy = answers.filter((r) => r.status === 503 && /maxConcurrentReads/.test(r.json?.error?.message));
-  assert.ok(busy.length > 0, 'some of the flood was turned away');
-  for (const r of busy) assert.match(r.headers.get('retry-after') ?? '', /^\d+$/);
-  for (const r of answers) assert.ok(r.status === 200 || r.status === 503, `only answers or 503s: ${r.status}`);
-  assert.is((await api.get('api/clusters')).status, 200, 'the admin answers again once the flood is over');
-});
+S(
+  'a flood of 100 admin requests while ormq_queued is locked leaves the host its pool: its select 1 stays near idle, the surplus gets 503 with Retry-After',
+  async (ctx) => {
+    const { api } = await ctx.start({ statementTimeout: 2_000 });
+    await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'k' });
+    const s = await schedule(ctx.orm.em.fork(), {
+      name: 's',
+      func: 'work',
+      scheduleType: 'D',
+      nextRun: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    const idle = await hostSelect1(ctx);
+    const lock = await lockTable(ctx, 'ormq_queued');
+    const paths = [
+      'api/clusters',
+      'api/overview',
+      'api/queued',
+      'api/queued?search=zq',
+      'api/successful?search=@@',
+      `api/scheduled/preview?id=${s.id}&scheduleType=D`,
+      'api/failed',
+    ];
+    let answers: { status: number; headers: Headers; json: any }[];
+    let during: number;
+    try {
+      const flood = Promise.all(Array.from({ length: 100 }, (_, i) => api.get(paths[i % paths.length]!)));
+      await waitFor(() => lockWaiters(ctx), 'admin reads waiting for the lock');
+      during = await hostSelect1(ctx);
+      // Held up by the lock: the admin's places, and no more.
+      assert.ok((await lockWaiters(ctx)) <= 2, "at most maxConcurrentReads of the admin's statements wait");
+      answers = await flood;
+    } finally {
+      await lock.release();
+    }
+    assert.ok(during <= idle + 50, `the host's select 1 took ${during.toFixed(1)} ms (p50) during the flood, ${idle.toFixed(1)} ms idle`);
+    const busy = answers.filter((r) => r.status === 503 && /maxConcurrentReads/.test(r.json?.error?.message));
+    assert.ok(busy.length > 0, 'some of the flood was turned away');
+    for (const r of busy) assert.match(r.headers.get('retry-after') ?? '', /^\d+$/);
+    for (const r of answers) assert.ok(r.status === 200 || r.status === 503, `only answers or 503s: ${r.status}`);
+    assert.is((await api.get('api/clusters')).status, 200, 'the admin answers again once the flood is over');
+  },
+);
 
 S('the Clusters page and the schedule preview stop at statementTimeout with a 503 instead of waiting for a lock', async (ctx) => {
   const { api } = await ctx.start({ statementTimeout: 300 });
-  const s = await schedule(ctx.orm.em.fork(), { name: 's', func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000).toISOString() });
-  for (const [table, path] of [['ormq_queued', 'api/clusters'], ['ormq_schedule', `api/scheduled/preview?id=${s.id}&scheduleType=I&minutes=5`]] as const) {
+  const s = await schedule(ctx.orm.em.fork(), {
+    name: 's',
+    func: 'work',
+    scheduleType: 'D',
+    nextRun: new Date(Date.now() + 3_600_000).toISOString(),
+  });
+  for (const [table, path] of [
+    ['ormq_queued', 'api/clusters'],
+    ['ormq_schedule', `api/scheduled/preview?id=${s.id}&scheduleType=I&minutes=5`],
+  ] as const) {
     const lock = await lockTable(ctx, table);
     try {
       const r = await api.get(path);
@@ -111,23 +141,26 @@ S('100 health probes against a locked table share one check: one statement waits
   for (const r of answers) assert.equal([r.status, r.json], [503, { ok: false, problem: 'the database does not answer' }]);
 });
 
-S('a check still waiting on the database after its probe gave up is not doubled by the next probe: health holds one connection however long statementTimeout is', async (ctx) => {
-  const { api } = await ctx.start({ statementTimeout: 30_000 });
-  const lock = await lockTable(ctx, 'ormq_cluster');
-  try {
-    const first = await api.get('api/health');
-    assert.equal([first.status, first.json.problem], [503, 'the database did not answer within 5 s']);
-    // The check's statement still waits for the lock (for up to 30 s): a new one would hold a second connection.
-    for (let i = 0; i < 3; i++) {
-      const next = await api.get('api/health');
-      assert.equal([next.status, next.json.problem], [503, 'the database did not answer within 5 s']);
-      assert.is(await lockWaiters(ctx), 1, `probe ${i + 2}: still the one check waiting`);
+S(
+  'a check still waiting on the database after its probe gave up is not doubled by the next probe: health holds one connection however long statementTimeout is',
+  async (ctx) => {
+    const { api } = await ctx.start({ statementTimeout: 30_000 });
+    const lock = await lockTable(ctx, 'ormq_cluster');
+    try {
+      const first = await api.get('api/health');
+      assert.equal([first.status, first.json.problem], [503, 'the database did not answer within 5 s']);
+      // The check's statement still waits for the lock (for up to 30 s): a new one would hold a second connection.
+      for (let i = 0; i < 3; i++) {
+        const next = await api.get('api/health');
+        assert.equal([next.status, next.json.problem], [503, 'the database did not answer within 5 s']);
+        assert.is(await lockWaiters(ctx), 1, `probe ${i + 2}: still the one check waiting`);
+      }
+    } finally {
+      await lock.release();
     }
-  } finally {
-    await lock.release();
-  }
-  await waitFor(async () => (await api.get('api/health')).status === 200, 'a new check once the first has ended');
-});
+    await waitFor(async () => (await api.get('api/health')).status === 200, 'a new check once the first has ended');
+  },
+);
 
 S('health tells a caller the admin does not open to only whether all is well', async (ctx) => {
   const open = await ctx.start({ authorize: () => true });
@@ -159,36 +192,63 @@ S('a search term the trigram index cannot serve is looked for in the newest 10,0
   for (const term of ['zq', 'Q', '-zq a', 'a b']) {
     const r = await api.get(`api/successful?search=${encodeURIComponent(term)}`);
     assert.is(r.status, 200, r.text);
-    assert.equal(r.json.rows.map((x: any) => x.name), ['new-zq a b'], term);
-    assert.equal(r.json.searchBound, { rows: 10_000, note: 'Searched the newest 10,000 tasks: the term has no three letters or digits in a row' }, term);
+    assert.equal(
+      r.json.rows.map((x: any) => x.name),
+      ['new-zq a b'],
+      term,
+    );
+    assert.equal(
+      r.json.searchBound,
+      { rows: 10_000, note: 'Searched the newest 10,000 tasks: the term has no three letters or digits in a row' },
+      term,
+    );
   }
   assert.is((await api.get('api/successful/count?search=zq')).json.count, 1, 'the count is of the same rows');
-  assert.equal((await api.get('api/failed?search=zq')).json.rows.map((x: any) => x.name), ['failed-zq'], 'the newest of the page, not of the table');
+  assert.equal(
+    (await api.get('api/failed?search=zq')).json.rows.map((x: any) => x.name),
+    ['failed-zq'],
+    'the newest of the page, not of the table',
+  );
   const indexed = await api.get('api/successful?search=old-zq');
-  assert.equal(indexed.json.rows.map((x: any) => x.name), ['old-zq a b']);
+  assert.equal(
+    indexed.json.rows.map((x: any) => x.name),
+    ['old-zq a b'],
+  );
   assert.is(indexed.json.searchBound, undefined, 'a term with three letters in a row searches everything');
   // "All matching" acts on what the list showed.
   const done = await api.post('api/successful/actions/delete', { all: true, filter: { search: 'zq' } });
   assert.equal([done.status, done.json.done, done.json.remaining], [200, 1, 0], done.text);
-  assert.equal((await sql(ctx.orm, "select name from ormq_task where name like '%zq%' order by name")).map((r) => r.name), ['failed-zq', 'old-zq a b']);
+  assert.equal(
+    (await sql(ctx.orm, "select name from ormq_task where name like '%zq%' order by name")).map((r) => r.name),
+    ['failed-zq', 'old-zq a b'],
+  );
 });
 
 S('a Queued search (no index serves it) is looked for in the newest 10,000 packages', async (ctx) => {
   const { api } = await ctx.start();
   await enqueue(ctx.orm.em.fork(), 'work', [], { name: 'old-match' });
-  await sql(ctx.orm, "insert into ormq_queued (key, payload) select key, jsonb_set(payload, '{name}', to_jsonb('bulk-' || i)) from ormq_queued, generate_series(1, 10000) i");
+  await sql(
+    ctx.orm,
+    "insert into ormq_queued (key, payload) select key, jsonb_set(payload, '{name}', to_jsonb('bulk-' || i)) from ormq_queued, generate_series(1, 10000) i",
+  );
   await enqueue(ctx.orm.em.fork(), 'work', [], { name: 'new-match' });
   const r = await api.get('api/queued?search=match');
   assert.is(r.status, 200, r.text);
-  assert.equal(r.json.rows.map((x: any) => x.name), ['new-match']);
+  assert.equal(
+    r.json.rows.map((x: any) => x.name),
+    ['new-match'],
+  );
   assert.equal(r.json.searchBound, { rows: 10_000, note: 'Searched the newest 10,000 queued tasks: queued tasks have no search index' });
   assert.is((await api.get('api/queued')).json.searchBound, undefined);
 });
 
 /** Scans of ormq_queued so far and the rows they read, from the server's table statistics (flushed a moment after each statement). */
 async function queuedReads(ctx: AdminCtx): Promise<{ scans: number; rows: number }> {
-  const [r] = await sql(ctx.orm, `select seq_scan + coalesce(idx_scan, 0) as scans, seq_tup_read + coalesce(idx_tup_fetch, 0) as rows
-    from pg_stat_user_tables where relname = 'ormq_queued'`);
+  const [r] = await sql(
+    ctx.orm,
+    `select seq_scan + coalesce(idx_scan, 0) as scans, seq_tup_read + coalesce(idx_tup_fetch, 0) as rows
+    from pg_stat_user_tables where relname = 'ormq_queued'`,
+  );
   return { scans: Number(r!.scans), rows: Number(r!.rows) };
 }
 
@@ -197,7 +257,7 @@ S.run();
 /** A database of its own: the statistics below count no other test's reads, flushed late. */
 const H = adminSuite('health reads', { clear: null });
 
-H('health looks at a key\'s first 1,000 packages for a waiting one, not at every stuck package ahead of it', async (ctx) => {
+H("health looks at a key's first 1,000 packages for a waiting one, not at every stuck package ahead of it", async (ctx) => {
   const { api } = await ctx.start({ healthMaxWait: 1 });
   await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'stuck' });
   await enqueue(ctx.orm.em.fork(), 'work', [], { cluster: 'stuck' });

@@ -18,7 +18,10 @@ D('the list says "waits until", and the detail\'s edit sets when it may run', ()
     await enqueue(orm.em.fork(), 'email.send', ['d@e.f'], { name: 'now-package' });
     const [{ id }] = await sql<{ id: string }>(orm, "select id from ormq_queued where payload->>'name' = 'later-package'");
     mkdirSync(SHOTS, { recursive: true });
-    for (const [label, viewport] of [['desktop', { width: 1280, height: 800 }], ['phone', { width: 390, height: 844 }]] as const) {
+    for (const [label, viewport] of [
+      ['desktop', { width: 1280, height: 800 }],
+      ['phone', { width: 390, height: 844 }],
+    ] as const) {
       const context = await browser.newContext({ viewport, timezoneId: 'UTC', extraHTTPHeaders: AUTH });
       const page = await context.newPage();
       const errors: string[] = [];
@@ -38,7 +41,10 @@ D('the list says "waits until", and the detail\'s edit sets when it may run', ()
           const [r] = await sql<{ run_at: string }>(orm, 'select run_at from ormq_queued where id = ?', [id]);
           return new Date(r!.run_at).toISOString() === '2031-01-02T03:04:05.000Z';
         }, 'run_at saved from the form');
-        await page.getByText(/waits until/).first().waitFor();
+        await page
+          .getByText(/waits until/)
+          .first()
+          .waitFor();
       }
       await page.screenshot({ path: `${SHOTS}queued-delayed-detail-${label}.png`, fullPage: true });
       assert.equal(errors, []);

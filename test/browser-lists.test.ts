@@ -18,7 +18,11 @@ L.before.each(async ({ host }) => {
 const failures = async (host: { orm: Parameters<typeof insertTask>[0] }, n: number, prefix = 'sync-invoices') => {
   for (let i = 0; i < n; i++) {
     await insertTask(host.orm, {
-      name: n === 1 ? prefix : `${prefix}-${i}`, func: 'work.recover', group: 'billing', success: false, stopped: new Date(Date.now() - i * 60_000).toISOString(),
+      name: n === 1 ? prefix : `${prefix}-${i}`,
+      func: 'work.recover',
+      group: 'billing',
+      success: false,
+      stopped: new Date(Date.now() - i * 60_000).toISOString(),
       result: { error: 'Error', message: `ledger ${i} locked`, stack: `Error: ledger ${i} locked\n    at sync (billing.ts:10:3)` },
     });
   }
@@ -31,7 +35,9 @@ L('at 1280×800 at least 16 rows of a task list are on the first screen, light a
     const p = w.page;
     await visit(w, host!.admin, '#/failed', 'Failed tasks');
     await p.locator('tbody tr').first().waitFor();
-    const visible = await p.locator('tbody tr').evaluateAll((trs) => trs.filter((tr) => tr.getBoundingClientRect().bottom <= window.innerHeight).length);
+    const visible = await p
+      .locator('tbody tr')
+      .evaluateAll((trs) => trs.filter((tr) => tr.getBoundingClientRect().bottom <= window.innerHeight).length);
     assert.ok(visible >= 16, `${dark ? 'dark' : 'light'}: ${visible} rows in view`);
     assert.equal(await axe(p), [], `axe on Failed tasks (${dark ? 'dark' : 'light'})`);
     await shot(p, `lists-failed-${dark ? 'dark' : 'desktop'}`);
@@ -73,7 +79,11 @@ L('"all matching" restates the search and filters, and above 1,000 rows its butt
     await p.getByRole('group', { name: 'Actions' }).getByRole('button', { name: 'Delete' }).click();
     const dialog = p.getByRole('dialog', { name: 'Delete 1,200 failed tasks?' });
     await dialog.waitFor();
-    assert.equal(await dialog.getByRole('list', { name: 'Matching' }).locator('li').allInnerTexts(), ['Search: bulk', 'Func: bulk.fail'], view.name);
+    assert.equal(
+      await dialog.getByRole('list', { name: 'Matching' }).locator('li').allInnerTexts(),
+      ['Search: bulk', 'Func: bulk.fail'],
+      view.name,
+    );
     const go = dialog.getByRole('button', { name: 'Delete' });
     assert.ok(await go.isDisabled(), `${view.name}: waits for the count`);
     const typed = dialog.getByLabel('Type 1,200 to confirm');
@@ -86,11 +96,19 @@ L('"all matching" restates the search and filters, and above 1,000 rows its butt
     if (view.name !== 'desktop') {
       await dialog.getByRole('button', { name: 'Cancel' }).click();
       await dialog.waitFor({ state: 'detached' });
-      assert.equal(await sql(orm, `select count(*)::int as n from ormq_task where func = 'bulk.fail'`), [{ n: 1200 }], 'Cancel deletes nothing');
+      assert.equal(
+        await sql(orm, `select count(*)::int as n from ormq_task where func = 'bulk.fail'`),
+        [{ n: 1200 }],
+        'Cancel deletes nothing',
+      );
     } else {
       await go.click();
       await p.getByText('Deleted 1,200 failed tasks.').waitFor({ timeout: 30_000 });
-      assert.equal(await sql(orm, `select func, count(*)::int as n from ormq_task group by func`), [{ func: 'other.fail', n: 30 }], 'only the matching rows went');
+      assert.equal(
+        await sql(orm, `select func, count(*)::int as n from ormq_task group by func`),
+        [{ func: 'other.fail', n: 30 }],
+        'only the matching rows went',
+      );
     }
     noProblems(w, `the bulk dialog (${view.name})`);
     await w.context.close();
@@ -118,7 +136,7 @@ L('an action on one row names it in the notice', async ({ host }) => {
   await w.context.close();
 });
 
-L('Queued tasks show each package\'s age, the process holding its lock and when the lock expires', async ({ host }) => {
+L("Queued tasks show each package's age, the process holding its lock and when the lock expires", async ({ host }) => {
   const orm = host!.orm;
   await sql(
     orm,
@@ -173,7 +191,15 @@ L('the Metrics per-func table sorts by a header click, and a second click turns 
       // a block per func, its headers off screen: a select sorts it
       await p.getByLabel('Sort by').selectOption({ label: 'Runtime p50' });
       assert.equal(await order(), ['c.few', 'b.mid', 'a.many'], 'phone: slowest first');
-      assert.equal(await p.locator('.metrics tbody tr').first().locator('td').evaluateAll((tds) => tds.map((td) => td.dataset.label)).then((l) => l.slice(0, 2)), ['Runs', 'Failures']);
+      assert.equal(
+        await p
+          .locator('.metrics tbody tr')
+          .first()
+          .locator('td')
+          .evaluateAll((tds) => tds.map((td) => td.dataset.label))
+          .then((l) => l.slice(0, 2)),
+        ['Runs', 'Failures'],
+      );
       await p.getByLabel('Sort by').selectOption({ label: 'Func' });
       assert.equal(await order(), ['a.many', 'b.mid', 'c.few'], 'phone: names A to Z');
       assert.equal(await axe(p), [], 'axe on Metrics (phone)');
@@ -199,102 +225,131 @@ L('the Metrics per-func table sorts by a header click, and a second click turns 
   }
 });
 
-L('Go to, from "/" or the header: an id or a name opens the one page holding it, lists the places of a name in several, and says when nothing has it', async ({ host }) => {
-  const orm = host!.orm;
-  const failed = await insertTask(orm, { name: 'sync-invoices', func: 'work.recover', success: false, result: { error: 'Error', message: 'x' } });
-  await insertTask(orm, { name: 'twin', func: 'work.recover' });
-  await insertTask(orm, { name: 'twin', func: 'work.recover', success: false, result: { error: 'Error', message: 'x' } });
-  const s = await schedule(orm.em.fork(), { name: 'nightly-export', func: 'report.build', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000) });
-  try {
+L(
+  'Go to, from "/" or the header: an id or a name opens the one page holding it, lists the places of a name in several, and says when nothing has it',
+  async ({ host }) => {
+    const orm = host!.orm;
+    const failed = await insertTask(orm, {
+      name: 'sync-invoices',
+      func: 'work.recover',
+      success: false,
+      result: { error: 'Error', message: 'x' },
+    });
+    await insertTask(orm, { name: 'twin', func: 'work.recover' });
+    await insertTask(orm, { name: 'twin', func: 'work.recover', success: false, result: { error: 'Error', message: 'x' } });
+    const s = await schedule(orm.em.fork(), {
+      name: 'nightly-export',
+      func: 'report.build',
+      scheduleType: 'D',
+      nextRun: new Date(Date.now() + 3_600_000),
+    });
+    try {
+      for (const view of [{ name: 'desktop' }, { name: 'phone', phone: true }, { name: 'dark', dark: true }]) {
+        const w = await openPage(view);
+        const p = w.page;
+        const box = p.getByRole('dialog', { name: 'Go to' });
+        const go = async (q: string) => {
+          await box.getByLabel('Task id or name, package id or schedule').fill(q);
+          await box.getByLabel('Task id or name, package id or schedule').press('Enter');
+        };
+        // "/" where no box has focus (a phone has no such key: the header's button)
+        await visit(w, host!.admin, '#/', 'Overview');
+        if (view.phone) await p.getByRole('button', { name: 'Go to…' }).click();
+        else await p.locator('body').press('/');
+        await box.waitFor();
+        assert.is(await p.evaluate(() => document.activeElement?.id), 'goto-q', `${view.name}: the box has focus`);
+        await go(failed);
+        await p.getByRole('heading', { level: 1, name: 'sync-invoices' }).waitFor();
+        assert.match(p.url(), new RegExp(`#/failed/${failed}$`));
+        await box.waitFor({ state: 'detached' });
+        // from a detail, by a schedule's name
+        await p.getByRole('button', { name: 'Go to…' }).click();
+        await go('nightly-export');
+        await p.waitForURL(new RegExp(`#/scheduled/${s.id}$`));
+        // a name in two places: both listed, each a link
+        await p.getByRole('button', { name: 'Go to…' }).click();
+        await go('twin');
+        const places = box.getByRole('status').getByRole('listitem');
+        await places.first().waitFor();
+        assert.equal(await places.allInnerTexts(), ['Successful tasks: twin', 'Failed tasks: twin'], view.name);
+        assert.equal(await axe(p), [], `axe with Go to open (${view.name})`);
+        await shot(p, `lists-goto-${view.name}`);
+        await places.nth(1).getByRole('link').click();
+        await p.getByRole('heading', { level: 1, name: 'twin' }).waitFor();
+        assert.match(p.url(), /#\/failed\/[0-9a-f]{32}$/);
+        // nothing has it
+        await p.getByRole('button', { name: 'Go to…' }).click();
+        await go('no-such-thing');
+        await box.getByText('No task, package or schedule has the id or name “no-such-thing”.').waitFor();
+        await p.keyboard.press('Escape');
+        await box.waitFor({ state: 'detached' });
+        // on a list "/" keeps to the list's own search
+        await visit(w, host!.admin, '#/failed', 'Failed tasks');
+        if (!view.phone) {
+          await p.locator('body').press('/');
+          assert.is(await p.evaluate(() => document.activeElement?.id), 'search');
+          assert.is(await box.count(), 0);
+        }
+        noProblems(w, `Go to (${view.name})`);
+        await w.context.close();
+      }
+    } finally {
+      await sql(orm, 'delete from ormq_schedule');
+    }
+  },
+);
+
+L(
+  "optional columns: Args turned on from the Columns menu shows each row's args and stays on after a reload, at 1280 and 390 px and dark",
+  async ({ host }) => {
+    await insertTask(host!.orm, { name: 'invoice-mail', func: 'email.send', args: ['invoice-3', 'ops@example.com'] });
+    await insertTask(host!.orm, {
+      name: 'sync-once',
+      func: 'work.recover',
+      success: false,
+      args: [{ order: 'PO-77' }],
+      attemptCount: 3,
+      result: { error: 'Error', message: 'ledger locked' },
+    });
     for (const view of [{ name: 'desktop' }, { name: 'phone', phone: true }, { name: 'dark', dark: true }]) {
       const w = await openPage(view);
       const p = w.page;
-      const box = p.getByRole('dialog', { name: 'Go to' });
-      const go = async (q: string) => {
-        await box.getByLabel('Task id or name, package id or schedule').fill(q);
-        await box.getByLabel('Task id or name, package id or schedule').press('Enter');
-      };
-      // "/" where no box has focus (a phone has no such key: the header's button)
-      await visit(w, host!.admin, '#/', 'Overview');
-      if (view.phone) await p.getByRole('button', { name: 'Go to…' }).click();
-      else await p.locator('body').press('/');
-      await box.waitFor();
-      assert.is(await p.evaluate(() => document.activeElement?.id), 'goto-q', `${view.name}: the box has focus`);
-      await go(failed);
-      await p.getByRole('heading', { level: 1, name: 'sync-invoices' }).waitFor();
-      assert.match(p.url(), new RegExp(`#/failed/${failed}$`));
-      await box.waitFor({ state: 'detached' });
-      // from a detail, by a schedule's name
-      await p.getByRole('button', { name: 'Go to…' }).click();
-      await go('nightly-export');
-      await p.waitForURL(new RegExp(`#/scheduled/${s.id}$`));
-      // a name in two places: both listed, each a link
-      await p.getByRole('button', { name: 'Go to…' }).click();
-      await go('twin');
-      const places = box.getByRole('status').getByRole('listitem');
-      await places.first().waitFor();
-      assert.equal(await places.allInnerTexts(), ['Successful tasks: twin', 'Failed tasks: twin'], view.name);
-      assert.equal(await axe(p), [], `axe with Go to open (${view.name})`);
-      await shot(p, `lists-goto-${view.name}`);
-      await places.nth(1).getByRole('link').click();
-      await p.getByRole('heading', { level: 1, name: 'twin' }).waitFor();
-      assert.match(p.url(), /#\/failed\/[0-9a-f]{32}$/);
-      // nothing has it
-      await p.getByRole('button', { name: 'Go to…' }).click();
-      await go('no-such-thing');
-      await box.getByText('No task, package or schedule has the id or name “no-such-thing”.').waitFor();
-      await p.keyboard.press('Escape');
-      await box.waitFor({ state: 'detached' });
-      // on a list "/" keeps to the list's own search
+      await visit(w, host!.admin, '#/successful', 'Successful tasks');
+      const header = p.getByRole('columnheader', { name: 'Args' });
+      assert.is(await header.count(), 0, `${view.name}: off by default`);
+      const button = p.getByRole('button', { name: 'Columns' });
+      const box = (await button.boundingBox())!;
+      assert.ok(box.x >= 0 && box.x + box.width <= (view.phone ? 390 : 1280), `${view.name}: the menu's button is on screen`);
+      await button.click();
+      await p.getByRole('group', { name: 'Optional columns' }).getByRole('checkbox', { name: 'Args' }).check();
+      await header.waitFor();
+      const row = p.getByRole('row', { name: /invoice-mail/ });
+      await row.getByText('["invoice-3", "ops@example.com"]').waitFor();
+      assert.equal(await fitsWidth(p).then((f) => f.scroll <= f.viewport), true, `${view.name}: no sideways scrolling`);
+      assert.equal(await axe(p), [], `axe with the column menu open (${view.name})`);
+      await shot(p, `lists-columns-${view.name}`);
+      await p.reload();
+      await header.waitFor();
+      await row.getByText('["invoice-3", "ops@example.com"]').waitFor();
+      assert.is(await p.getByRole('group', { name: 'Optional columns' }).count(), 0, `${view.name}: the menu is closed, the choice kept`);
+      // the choice is the page's: Failed tasks has its own
       await visit(w, host!.admin, '#/failed', 'Failed tasks');
-      if (!view.phone) {
-        await p.locator('body').press('/');
-        assert.is(await p.evaluate(() => document.activeElement?.id), 'search');
-        assert.is(await box.count(), 0);
-      }
-      noProblems(w, `Go to (${view.name})`);
+      assert.is(await header.count(), 0, `${view.name}: Failed tasks keeps its own columns`);
+      await p.getByRole('button', { name: 'Columns' }).click();
+      await p.getByRole('group', { name: 'Optional columns' }).getByRole('checkbox', { name: 'Attempts' }).check();
+      await p.getByRole('columnheader', { name: 'Attempts' }).waitFor();
+      assert.equal(
+        await p
+          .getByRole('row', { name: /sync-once/ })
+          .locator('td.col-attemptCount')
+          .innerText(),
+        '3',
+      );
+      noProblems(w, 'the task lists');
       await w.context.close();
     }
-  } finally {
-    await sql(orm, 'delete from ormq_schedule');
-  }
-});
-
-L('optional columns: Args turned on from the Columns menu shows each row\'s args and stays on after a reload, at 1280 and 390 px and dark', async ({ host }) => {
-  await insertTask(host!.orm, { name: 'invoice-mail', func: 'email.send', args: ['invoice-3', 'ops@example.com'] });
-  await insertTask(host!.orm, { name: 'sync-once', func: 'work.recover', success: false, args: [{ order: 'PO-77' }], attemptCount: 3, result: { error: 'Error', message: 'ledger locked' } });
-  for (const view of [{ name: 'desktop' }, { name: 'phone', phone: true }, { name: 'dark', dark: true }]) {
-    const w = await openPage(view);
-    const p = w.page;
-    await visit(w, host!.admin, '#/successful', 'Successful tasks');
-    const header = p.getByRole('columnheader', { name: 'Args' });
-    assert.is(await header.count(), 0, `${view.name}: off by default`);
-    const button = p.getByRole('button', { name: 'Columns' });
-    const box = (await button.boundingBox())!;
-    assert.ok(box.x >= 0 && box.x + box.width <= (view.phone ? 390 : 1280), `${view.name}: the menu's button is on screen`);
-    await button.click();
-    await p.getByRole('group', { name: 'Optional columns' }).getByRole('checkbox', { name: 'Args' }).check();
-    await header.waitFor();
-    const row = p.getByRole('row', { name: /invoice-mail/ });
-    await row.getByText('["invoice-3", "ops@example.com"]').waitFor();
-    assert.equal(await fitsWidth(p).then((f) => f.scroll <= f.viewport), true, `${view.name}: no sideways scrolling`);
-    assert.equal(await axe(p), [], `axe with the column menu open (${view.name})`);
-    await shot(p, `lists-columns-${view.name}`);
-    await p.reload();
-    await header.waitFor();
-    await row.getByText('["invoice-3", "ops@example.com"]').waitFor();
-    assert.is(await p.getByRole('group', { name: 'Optional columns' }).count(), 0, `${view.name}: the menu is closed, the choice kept`);
-    // the choice is the page's: Failed tasks has its own
-    await visit(w, host!.admin, '#/failed', 'Failed tasks');
-    assert.is(await header.count(), 0, `${view.name}: Failed tasks keeps its own columns`);
-    await p.getByRole('button', { name: 'Columns' }).click();
-    await p.getByRole('group', { name: 'Optional columns' }).getByRole('checkbox', { name: 'Attempts' }).check();
-    await p.getByRole('columnheader', { name: 'Attempts' }).waitFor();
-    assert.equal(await p.getByRole('row', { name: /sync-once/ }).locator('td.col-attemptCount').innerText(), '3');
-    noProblems(w, 'the task lists');
-    await w.context.close();
-  }
-});
+  },
+);
 
 L.after(closeBrowser);
 L.run();

@@ -37,15 +37,20 @@ L('503s space the reloads out 10, 20, Retry-After 50, then at most 60 s; an answ
     });
     // The first five list requests are turned away, the third asking for 50 s.
     let refused = 0;
-    await page.route((url) => url.pathname.endsWith('/api/successful'), (route) => {
-      if (refused >= 5) return route.continue();
-      refused++;
-      return route.fulfill({
-        status: 503,
-        headers: { 'content-type': 'application/json', 'retry-after': refused === 3 ? '50' : '2' },
-        body: JSON.stringify({ error: { status: 503, message: 'The admin is busy with other requests (maxConcurrentReads); try again in a moment' } }),
-      });
-    });
+    await page.route(
+      (url) => url.pathname.endsWith('/api/successful'),
+      (route) => {
+        if (refused >= 5) return route.continue();
+        refused++;
+        return route.fulfill({
+          status: 503,
+          headers: { 'content-type': 'application/json', 'retry-after': refused === 3 ? '50' : '2' },
+          body: JSON.stringify({
+            error: { status: 503, message: 'The admin is busy with other requests (maxConcurrentReads); try again in a moment' },
+          }),
+        });
+      },
+    );
     await page.goto(`${url}/#/successful`);
     await page.getByText(/The admin is busy/).waitFor();
     // Step the page's clock a quarter second at a time, letting each request be answered before the next step.
@@ -62,7 +67,9 @@ L('503s space the reloads out 10, 20, Retry-After 50, then at most 60 s; an answ
     const asked = await page.evaluate(() => window.listAsked);
     const gaps = asked.slice(1).map((t, i) => t - asked[i]!);
     const expected = [10_000, 20_000, 50_000, 60_000, 60_000, 5_000];
-    gaps.forEach((gap, i) => assert.ok(Math.abs(gap - expected[i]!) <= 1_000, `gap ${i + 1}: ${gap} ms, expected about ${expected[i]} (all: ${gaps.join(', ')})`));
+    gaps.forEach((gap, i) =>
+      assert.ok(Math.abs(gap - expected[i]!) <= 1_000, `gap ${i + 1}: ${gap} ms, expected about ${expected[i]} (all: ${gaps.join(', ')})`),
+    );
     await context.close();
   }),
 );

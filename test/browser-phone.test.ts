@@ -10,18 +10,36 @@ import { axe, closeBrowser, hostSuite, noProblems, openPage, shot, startHost, vi
 import { sql } from './helpers/db.js';
 import { CLEAR_ADMIN } from './helpers/suites.js';
 
-const P = hostSuite('browser: every page\'s actions on a phone', () => startHost());
+const P = hostSuite("browser: every page's actions on a phone", () => startHost());
 
-P('at 390 px no page scrolls sideways and each action button is within the screen\'s width', async ({ host }) => {
+P("at 390 px no page scrolls sideways and each action button is within the screen's width", async ({ host }) => {
   const orm = host!.orm;
   await sql(orm, `${CLEAR_ADMIN}; truncate ormq_metric, ormq_paused_key`);
   const day = await stageBadDay(orm);
-  const s = await schedule(orm.em.fork(), { name: 'nightly-reconciliation-of-every-ledger', func: 'report.build', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000) });
+  const s = await schedule(orm.em.fork(), {
+    name: 'nightly-reconciliation-of-every-ledger',
+    func: 'report.build',
+    scheduleType: 'D',
+    nextRun: new Date(Date.now() + 3_600_000),
+  });
   const [q] = await sql<{ id: string }>(orm, `select id from ormq_queued order by id limit 1`);
   const [ok] = await sql<{ id: string }>(orm, `select id from ormq_task where success limit 1`);
   const routes = [
-    '#/', '#/successful', '#/failed', '#/failed?view=groups', '#/scheduled', '#/queued', '#/clusters', '#/metrics', '#/activity',
-    `#/failed/${day.invoice[0]}`, `#/successful/${ok!.id}`, `#/scheduled/${s.id}`, `#/queued/${q!.id}`, '#/scheduled/new', `#/scheduled/${s.id}/edit`,
+    '#/',
+    '#/successful',
+    '#/failed',
+    '#/failed?view=groups',
+    '#/scheduled',
+    '#/queued',
+    '#/clusters',
+    '#/metrics',
+    '#/activity',
+    `#/failed/${day.invoice[0]}`,
+    `#/successful/${ok!.id}`,
+    `#/scheduled/${s.id}`,
+    `#/queued/${q!.id}`,
+    '#/scheduled/new',
+    `#/scheduled/${s.id}/edit`,
   ];
   for (const dark of [false, true]) {
     const w = await openPage({ phone: true, dark });

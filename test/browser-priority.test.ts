@@ -34,7 +34,9 @@ B('the list shows each priority and filters by it; the detail edits it and names
   assert.match(await p.locator('tbody tr').first().innerText(), /urgent-report/);
   assert.equal(await axe(p), [], 'axe on the filtered list');
 
-  const [{ id }] = (await sql<{ id: string }>(host!.orm, "select id from ormq_queued where payload->>'name' = 'second-mail'")) as [{ id: string }];
+  const [{ id }] = (await sql<{ id: string }>(host!.orm, "select id from ormq_queued where payload->>'name' = 'second-mail'")) as [
+    { id: string },
+  ];
   await visit(w, host!.admin, `#/queued/${id}`);
   await p.getByText(/Serial key acct-9: waits behind first-mail/).waitFor();
   await p.getByLabel('Priority').fill('high');
@@ -42,7 +44,10 @@ B('the list shows each priority and filters by it; the detail edits it and names
   await p.getByText(/Priority must be an integer/).waitFor();
   await p.getByLabel('Priority').fill('7');
   await p.getByRole('button', { name: 'Save' }).click();
-  await waitFor(async () => (await sql<{ priority: number }>(host!.orm, 'select priority from ormq_queued where id = ?', [id]))[0]!.priority === 7, 'the priority saved');
+  await waitFor(
+    async () => (await sql<{ priority: number }>(host!.orm, 'select priority from ormq_queued where id = ?', [id]))[0]!.priority === 7,
+    'the priority saved',
+  );
   assert.equal(await axe(p), [], 'axe on the detail with its edit form');
   noProblems(w, 'Queued tasks', [400]);
   await w.context.close();

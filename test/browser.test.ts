@@ -21,7 +21,16 @@ const browser = () =>
   (browserPromise ??= chromium.launch({
     executablePath: '/usr/bin/chromium',
     // rebind.test resolves to 127.0.0.1: a page on another site's name reaching a local admin (DNS rebinding).
-    args: ['--host-resolver-rules=MAP rebind.test 127.0.0.1', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--host-resolver-rules=MAP rebind.test 127.0.0.1',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   }));
 
 /** A page at 1280×860 that also records CSP violations and every value a progress bar shows. */
@@ -49,13 +58,28 @@ async function violations(page: Page): Promise<string[]> {
 async function axe(page: Page): Promise<string[]> {
   await page.evaluate(AXE);
   const result = await page.evaluate(() =>
-    (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
+    (
+      window as unknown as {
+        axe: {
+          run(
+            ctx: Document,
+            o: object,
+          ): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }>;
+        };
+      }
+    ).axe.run(document, {
       resultTypes: ['violations'],
     }),
   );
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+    .map(
+      (v) =>
+        `${v.impact} ${v.id}: ${v.help} at ${v.nodes
+          .map((n) => n.target.join(' '))
+          .slice(0, 3)
+          .join(', ')}`,
+    );
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -65,8 +89,18 @@ async function shot(page: Page, name: string): Promise<void> {
 
 async function seedPages(orm: MikroORM): Promise<{ failedId: string; successId: string; scheduleId: number; queuedId: number }> {
   const hourAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
-  const successId = await insertTask(orm, { name: 'nightly-report', func: 'report.build', group: 'reports', cluster: 'default', args: [2024, 'eu'], kwargs: { format: 'pdf' }, result: { rows: 1200 }, stopped: hourAgo(2) });
-  for (let h = 0; h < 24; h += 3) await insertTask(orm, { name: `hourly-${h}`, func: 'email.send', group: 'mail', stopped: hourAgo(h + 0.5) });
+  const successId = await insertTask(orm, {
+    name: 'nightly-report',
+    func: 'report.build',
+    group: 'reports',
+    cluster: 'default',
+    args: [2024, 'eu'],
+    kwargs: { format: 'pdf' },
+    result: { rows: 1200 },
+    stopped: hourAgo(2),
+  });
+  for (let h = 0; h < 24; h += 3)
+    await insertTask(orm, { name: `hourly-${h}`, func: 'email.send', group: 'mail', stopped: hourAgo(h + 0.5) });
   // what the cluster would have counted for them, and for successes saveLimit did not keep
   for (let h = 0; h < 24; h += 3) await insertRollup(orm, { at: hourAgo(h + 0.5), func: 'email.send', count: 1 + h * 2 });
   await insertRollup(orm, { at: hourAgo(1), func: 'work.recover', success: false, count: 2 });
@@ -77,17 +111,47 @@ async function seedPages(orm: MikroORM): Promise<{ failedId: string; successId: 
     group: 'imports',
     success: false,
     args: big,
-    result: { error: 'TypeError', message: "Cannot read properties of undefined (reading 'id')", stack: "TypeError: Cannot read properties of undefined (reading 'id')\n    at importRow (imports.ts:42:17)\n    at run (worker.ts:88:5)" },
+    result: {
+      error: 'TypeError',
+      message: "Cannot read properties of undefined (reading 'id')",
+      stack:
+        "TypeError: Cannot read properties of undefined (reading 'id')\n    at importRow (imports.ts:42:17)\n    at run (worker.ts:88:5)",
+    },
     stopped: hourAgo(1),
     attemptCount: 3,
   });
-  await insertTask(orm, { name: '<img src=x onerror=alert(1)>', func: 'work.recover', success: false, result: { error: 'Error', message: '<script>alert(1)</script>' }, stopped: hourAgo(5) });
-  const s = await schedule(orm.em.fork(), { name: 'hourly-report', func: 'report.build', scheduleType: 'H', repeats: -1, nextRun: new Date(Date.now() + 3_600_000) });
+  await insertTask(orm, {
+    name: '<img src=x onerror=alert(1)>',
+    func: 'work.recover',
+    success: false,
+    result: { error: 'Error', message: '<script>alert(1)</script>' },
+    stopped: hourAgo(5),
+  });
+  const s = await schedule(orm.em.fork(), {
+    name: 'hourly-report',
+    func: 'report.build',
+    scheduleType: 'H',
+    repeats: -1,
+    nextRun: new Date(Date.now() + 3_600_000),
+  });
   await sql(orm, 'update ormq_schedule set task = ? where id = ?', [successId, s.id]);
   const rows = await sql<{ id: string }>(
     orm,
     `insert into ormq_queued (key, payload, lock) values ('elsewhere', ?::jsonb, now() - interval '3 minutes') returning id`,
-    [JSON.stringify({ id: 'f'.repeat(32), name: 'stuck-package', func: 'email.send', args: ['a@example.com'], kwargs: {}, group: 'mail', hook: null, timeout: null, save: null, enqueued: new Date().toISOString() })],
+    [
+      JSON.stringify({
+        id: 'f'.repeat(32),
+        name: 'stuck-package',
+        func: 'email.send',
+        args: ['a@example.com'],
+        kwargs: {},
+        group: 'mail',
+        hook: null,
+        timeout: null,
+        save: null,
+        enqueued: new Date().toISOString(),
+      }),
+    ],
   );
   return { failedId, successId, scheduleId: s.id, queuedId: Number(rows[0]!.id) };
 }
@@ -95,8 +159,13 @@ async function seedPages(orm: MikroORM): Promise<{ failedId: string; successId: 
 /** `expected`: statuses the test provoked on purpose, which Chromium logs as failed loads. */
 const noProblems = async (w: Watched, where: string, expected: number[] = []) => {
   const v = await violations(w.page);
-  const provoked = (p: string) => expected.some((status) => p.includes(`Failed to load resource: the server responded with a status of ${status} `));
-  assert.equal([...w.problems.filter((p) => !provoked(p)), ...v.map((x) => `csp: ${x}`)], [], `no console error or CSP violation on ${where}`);
+  const provoked = (p: string) =>
+    expected.some((status) => p.includes(`Failed to load resource: the server responded with a status of ${status} `));
+  assert.equal(
+    [...w.problems.filter((p) => !provoked(p)), ...v.map((x) => `csp: ${x}`)],
+    [],
+    `no console error or CSP violation on ${where}`,
+  );
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -207,7 +276,11 @@ const Busy = hostSuite<{ host?: Host; slow?: Cluster }>('browser (express): the 
       workers: 2,
       heartbeat: 0.2,
       poll: 100,
-      tasks: { 'imports.run': (function (this: { signal: AbortSignal }) { return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason))); }) as never },
+      tasks: {
+        'imports.run': function (this: { signal: AbortSignal }) {
+          return new Promise((_, reject) => this.signal.addEventListener('abort', () => reject(this.signal.reason)));
+        } as never,
+      },
       log: () => {},
     });
     await ctx.slow.start();
@@ -215,75 +288,87 @@ const Busy = hostSuite<{ host?: Host; slow?: Cluster }>('browser (express): the 
   teardown: (ctx) => ctx.slow?.stop(),
 });
 
-Busy('a running task is listed with its cluster and linked to its package; a key is paused and resumed; the task is stopped', async ({ host }) => {
-  const orm = host!.orm;
-  await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'imports', name: 'import-customers' });
-  const [q] = await sql<{ id: string }>(orm, "select id from ormq_queued where key = 'imports'");
-  // a key nobody serves, to be flagged
-  await enqueue(orm.em.fork(), 'email.send', [], { cluster: 'nobody-serves-this', name: 'orphaned-mail' });
-  for (const [width, height, dark] of [[1280, 860, false], [390, 844, false], [1280, 860, true]] as const) {
-    const w = await openPage({ dark });
-    await w.page.setViewportSize({ width, height });
+Busy(
+  'a running task is listed with its cluster and linked to its package; a key is paused and resumed; the task is stopped',
+  async ({ host }) => {
+    const orm = host!.orm;
+    await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'imports', name: 'import-customers' });
+    const [q] = await sql<{ id: string }>(orm, "select id from ormq_queued where key = 'imports'");
+    // a key nobody serves, to be flagged
+    await enqueue(orm.em.fork(), 'email.send', [], { cluster: 'nobody-serves-this', name: 'orphaned-mail' });
+    for (const [width, height, dark] of [
+      [1280, 860, false],
+      [390, 844, false],
+      [1280, 860, true],
+    ] as const) {
+      const w = await openPage({ dark });
+      await w.page.setViewportSize({ width, height });
+      await visit(w, host!.admin, '#/clusters', 'Clusters');
+      const link = w.page.getByRole('link', { name: 'import-customers' });
+      await link.waitFor();
+      assert.is(await link.getAttribute('href'), `#/queued/${q!.id}`);
+      await w.page.getByRole('heading', { level: 3, name: 'imports' }).waitFor();
+      await w.page.getByText('no live cluster', { exact: true }).waitFor();
+      await shot(w.page, `express-clusters-${width}${dark ? '-dark' : ''}`);
+      const overflow = await w.page.evaluate(() => {
+        const wide = [...document.querySelectorAll('main *')].find(
+          (e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.table-wrap'),
+        );
+        return wide ? `${wide.tagName}.${wide.className}: ${wide.textContent?.slice(0, 60)}` : null;
+      });
+      assert.is(overflow, null, `nothing but a table scrolls sideways at ${width} px`);
+      if (!dark && width === 1280) assert.equal(await axe(w.page), [], 'axe on the Clusters page');
+      await noProblems(w, `clusters at ${width}`);
+      await w.context.close();
+    }
+
+    const w = await openPage();
+    const p = w.page;
     await visit(w, host!.admin, '#/clusters', 'Clusters');
-    const link = w.page.getByRole('link', { name: 'import-customers' });
-    await link.waitFor();
-    assert.is(await link.getAttribute('href'), `#/queued/${q!.id}`);
-    await w.page.getByRole('heading', { level: 3, name: 'imports' }).waitFor();
-    await w.page.getByText('no live cluster', { exact: true }).waitFor();
-    await shot(w.page, `express-clusters-${width}${dark ? '-dark' : ''}`);
-    const overflow = await w.page.evaluate(() => {
-      const wide = [...document.querySelectorAll('main *')].find((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.table-wrap'));
-      return wide ? `${wide.tagName}.${wide.className}: ${wide.textContent?.slice(0, 60)}` : null;
-    });
-    assert.is(overflow, null, `nothing but a table scrolls sideways at ${width} px`);
-    if (!dark && width === 1280) assert.equal(await axe(w.page), [], 'axe on the Clusters page');
-    await noProblems(w, `clusters at ${width}`);
-    await w.context.close();
-  }
+    const pauseMenu = p.locator('details.pause-menu', { hasText: 'imports' }).locator('summary');
+    await pauseMenu.click();
+    await p.getByRole('group', { name: 'Pause imports' }).getByRole('button', { name: 'until resumed' }).click();
+    await p.getByText('Paused imports').waitFor();
+    await p.getByRole('button', { name: 'Resume imports' }).waitFor();
+    assert.equal(await sql(orm, 'select key from ormq_paused_key'), [{ key: 'imports' }]);
+    await shot(p, 'express-clusters-paused');
+    await p.getByRole('button', { name: 'Resume imports' }).click();
+    await pauseMenu.waitFor();
+    assert.equal(await sql(orm, 'select key from ormq_paused_key'), []);
 
-  const w = await openPage();
-  const p = w.page;
-  await visit(w, host!.admin, '#/clusters', 'Clusters');
-  const pauseMenu = p.locator('details.pause-menu', { hasText: 'imports' }).locator('summary');
-  await pauseMenu.click();
-  await p.getByRole('group', { name: 'Pause imports' }).getByRole('button', { name: 'until resumed' }).click();
-  await p.getByText('Paused imports').waitFor();
-  await p.getByRole('button', { name: 'Resume imports' }).waitFor();
-  assert.equal(await sql(orm, 'select key from ormq_paused_key'), [{ key: 'imports' }]);
-  await shot(p, 'express-clusters-paused');
-  await p.getByRole('button', { name: 'Resume imports' }).click();
-  await pauseMenu.waitFor();
-  assert.equal(await sql(orm, 'select key from ormq_paused_key'), []);
+    await p.getByRole('button', { name: 'Stop import-customers' }).click();
+    await p.getByRole('dialog').getByRole('button', { name: 'Stop task' }).click();
+    await p.getByText('Asked imports to stop import-customers.').waitFor();
+    const [failed] = await waitFor(async () => {
+      const rows = await sql<{ result: { error: string } }>(
+        orm,
+        "select result from ormq_task where name = 'import-customers' and not success",
+      );
+      return rows.length && rows;
+    }, 'the stopped task saved as failed');
+    assert.is(failed!.result.error, 'CancelledError');
 
-  await p.getByRole('button', { name: 'Stop import-customers' }).click();
-  await p.getByRole('dialog').getByRole('button', { name: 'Stop task' }).click();
-  await p.getByText('Asked imports to stop import-customers.').waitFor();
-  const [failed] = await waitFor(async () => {
-    const rows = await sql<{ result: { error: string } }>(orm, "select result from ormq_task where name = 'import-customers' and not success");
-    return rows.length && rows;
-  }, 'the stopped task saved as failed');
-  assert.is(failed!.result.error, 'CancelledError');
-
-  // a package held by a process that stopped beating is marked stuck, and the filter finds it
-  await sql(
-    orm,
-    `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, version)
+    // a package held by a process that stopped beating is marked stuck, and the filter finds it
+    await sql(
+      orm,
+      `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, version)
      values (?, 'imports', 'gone-host', 1, now() - interval '1 hour', now() - interval '1 minute', 1000, 'running', 2, 1, '0.1.0')`,
-    ['d'.repeat(32)],
-  );
-  await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'elsewhere', name: 'held-by-the-dead' });
-  await sql(orm, "update ormq_queued set lock = now(), locked_by = ? where key = 'elsewhere'", ['d'.repeat(32)]);
-  await visit(w, host!.admin, '#/queued?stuck=yes', 'Queued tasks');
-  await p.getByRole('cell', { name: 'held-by-the-dead', exact: true }).waitFor();
-  await p.getByText('stuck', { exact: true }).waitFor();
-  assert.is(await p.locator('tbody tr').count(), 1);
-  await shot(p, 'express-queued-stuck');
-  await visit(w, host!.admin, '#/clusters', 'Clusters');
-  await p.getByText('not responding', { exact: true }).waitFor();
-  await shot(p, 'express-clusters-not-responding');
-  await noProblems(w, 'clusters actions');
-  await w.context.close();
-});
+      ['d'.repeat(32)],
+    );
+    await enqueue(orm.em.fork(), 'imports.run', [], { cluster: 'elsewhere', name: 'held-by-the-dead' });
+    await sql(orm, "update ormq_queued set lock = now(), locked_by = ? where key = 'elsewhere'", ['d'.repeat(32)]);
+    await visit(w, host!.admin, '#/queued?stuck=yes', 'Queued tasks');
+    await p.getByRole('cell', { name: 'held-by-the-dead', exact: true }).waitFor();
+    await p.getByText('stuck', { exact: true }).waitFor();
+    assert.is(await p.locator('tbody tr').count(), 1);
+    await shot(p, 'express-queued-stuck');
+    await visit(w, host!.admin, '#/clusters', 'Clusters');
+    await p.getByText('not responding', { exact: true }).waitFor();
+    await shot(p, 'express-clusters-not-responding');
+    await noProblems(w, 'clusters actions');
+    await w.context.close();
+  },
+);
 
 Busy.run();
 
@@ -294,17 +379,40 @@ const Metrics = hostSuite('browser (express): the Metrics page', () => startHost
 Metrics('loads on demand, shows per func figures and a chart, and a bar or a count opens the tasks behind it', async ({ host }) => {
   const orm = host!.orm;
   const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
-  await sql(orm, "delete from ormq_metric");
-  for (let m = 2; m < 60; m += 4) await insertRollup(orm, { at: minutesAgo(m), func: 'email.send', count: 40 + m, runtime: 35 + m, wait: 4 });
+  await sql(orm, 'delete from ormq_metric');
+  for (let m = 2; m < 60; m += 4)
+    await insertRollup(orm, { at: minutesAgo(m), func: 'email.send', count: 40 + m, runtime: 35 + m, wait: 4 });
   await insertRollup(orm, { at: minutesAgo(5), func: 'report.build', count: 6, runtime: 2400, wait: 900 });
   await insertRollup(orm, { at: minutesAgo(20), func: 'work.recover', count: 3, success: false, runtime: 12 });
   // the saved failure behind that bar, one in an earlier bar, and one of another func
   const stopped = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 20 * 60_000 + 1500).toISOString();
-  await insertTask(orm, { name: 'broken-sync', func: 'work.recover', success: false, result: { error: 'Error', message: 'boom' }, stopped });
-  await insertTask(orm, { name: 'older-failure', func: 'work.recover', success: false, result: { error: 'Error', message: 'old' }, stopped: minutesAgo(40) });
-  await insertTask(orm, { name: 'other-func-failure', func: 'email.send', success: false, result: { error: 'Error', message: 'x' }, stopped });
+  await insertTask(orm, {
+    name: 'broken-sync',
+    func: 'work.recover',
+    success: false,
+    result: { error: 'Error', message: 'boom' },
+    stopped,
+  });
+  await insertTask(orm, {
+    name: 'older-failure',
+    func: 'work.recover',
+    success: false,
+    result: { error: 'Error', message: 'old' },
+    stopped: minutesAgo(40),
+  });
+  await insertTask(orm, {
+    name: 'other-func-failure',
+    func: 'email.send',
+    success: false,
+    result: { error: 'Error', message: 'x' },
+    stopped,
+  });
 
-  for (const [dark, width, height] of [[false, 1280, 860], [true, 1280, 860], [false, 390, 844]] as const) {
+  for (const [dark, width, height] of [
+    [false, 1280, 860],
+    [true, 1280, 860],
+    [false, 390, 844],
+  ] as const) {
     const w = await openPage({ dark });
     await w.page.setViewportSize({ width, height });
     const scripts: string[] = [];
@@ -335,7 +443,9 @@ Metrics('loads on demand, shows per func figures and a chart, and a bar or a cou
               chars.push({ c: n.textContent![i]!, top: r.getBoundingClientRect().top });
             }
           }
-          return chars.flatMap((x, i) => (i && x.top > chars[i - 1]!.top + 1 && chars[i - 1]!.c !== '.' ? [`${th.textContent} wraps before "${x.c}"`] : []));
+          return chars.flatMap((x, i) =>
+            i && x.top > chars[i - 1]!.top + 1 && chars[i - 1]!.c !== '.' ? [`${th.textContent} wraps before "${x.c}"`] : [],
+          );
         }),
       );
       assert.equal(inWord, []);
@@ -349,7 +459,10 @@ Metrics('loads on demand, shows per func figures and a chart, and a bar or a cou
   const p = w.page;
   await visit(w, host!.admin, '#/metrics?range=1h', 'Metrics');
   // the failure count of a func opens Failed tasks for that func over the range
-  await p.getByRole('row', { name: /^work\.recover/ }).getByRole('link', { name: '3' }).click();
+  await p
+    .getByRole('row', { name: /^work\.recover/ })
+    .getByRole('link', { name: '3' })
+    .click();
   await p.getByRole('heading', { level: 1, name: 'Failed tasks' }).waitFor();
   assert.match(p.url(), /func=work\.recover/);
   await p.getByRole('link', { name: 'broken-sync' }).waitFor();
@@ -391,8 +504,20 @@ const Actions = hostSuite('browser (express): actions', () =>
 
 Actions('failed tasks are resubmitted from the list, leave Failed and succeed on the cluster', async ({ host }) => {
   const orm = host!.orm;
-  const a = await insertTask(orm, { name: 'retry-me-a', func: 'work.recover', group: 'retry-a', success: false, result: { error: 'Error', message: 'boom' } });
-  await insertTask(orm, { name: 'retry-me-b', func: 'work.recover', group: 'retry-b', success: false, result: { error: 'Error', message: 'boom' } });
+  const a = await insertTask(orm, {
+    name: 'retry-me-a',
+    func: 'work.recover',
+    group: 'retry-a',
+    success: false,
+    result: { error: 'Error', message: 'boom' },
+  });
+  await insertTask(orm, {
+    name: 'retry-me-b',
+    func: 'work.recover',
+    group: 'retry-b',
+    success: false,
+    result: { error: 'Error', message: 'boom' },
+  });
   const w = await openPage();
   await visit(w, host!.admin, '#/failed?search=retry-me', 'Failed tasks');
   await w.page.getByRole('checkbox', { name: 'Select retry-me-a' }).check();
@@ -405,7 +530,10 @@ Actions('failed tasks are resubmitted from the list, leave Failed and succeed on
   await w.page.getByRole('link', { name: 'retry-me-a' }).waitFor({ state: 'detached' });
   await w.page.getByRole('link', { name: 'retry-me-b' }).waitFor();
   assert.equal(await sql(orm, 'select id from ormq_task where id = ?', [a]), [], 'the failure row is gone');
-  await waitFor(async () => (await sql(orm, `select 1 from ormq_task where success and "group" = 'retry-a'`)).length === 1, 'the cluster to run it');
+  await waitFor(
+    async () => (await sql(orm, `select 1 from ormq_task where success and "group" = 'retry-a'`)).length === 1,
+    'the cluster to run it',
+  );
   await noProblems(w, 'resubmit from the list');
   await w.context.close();
 });
@@ -441,11 +569,15 @@ Actions('a schedule is created (Hourly, repeats 24), edited, paused, resumed, ru
   await p.getByLabel('Func', { exact: true }).selectOption('report.build');
   await p.getByLabel('Repeats', { exact: true }).fill('24');
   const next = new Date(Date.now() + 2 * 3_600_000);
-  const local = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}T${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  const local = (d: Date) =>
+    `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}T${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
   await p.getByLabel('Next run', { exact: true }).fill(local(next));
   await p.getByRole('button', { name: 'Save' }).click();
   await p.getByRole('heading', { level: 1, name: 'hourly-export' }).waitFor();
-  const [row] = await sql<{ id: number; schedule_type: string; repeats: number; args: unknown }>(orm, `select id, schedule_type, repeats, args from ormq_schedule where name = 'hourly-export'`);
+  const [row] = await sql<{ id: number; schedule_type: string; repeats: number; args: unknown }>(
+    orm,
+    `select id, schedule_type, repeats, args from ormq_schedule where name = 'hourly-export'`,
+  );
   assert.ok(row, 'created');
   assert.is(row!.schedule_type, 'H');
   assert.is(row!.repeats, 24);
@@ -480,11 +612,21 @@ Actions('a schedule is created (Hourly, repeats 24), edited, paused, resumed, ru
   assert.is((await sql<{ repeats: number }>(orm, 'select repeats from ormq_schedule where id = ?', [row!.id]))[0]!.repeats, 0);
   await p.getByRole('button', { name: 'Resume' }).click();
   await p.getByRole('button', { name: 'Pause' }).waitFor();
-  assert.is((await sql<{ repeats: number }>(orm, 'select repeats from ormq_schedule where id = ?', [row!.id]))[0]!.repeats, 12, 'resume restores the count');
+  assert.is(
+    (await sql<{ repeats: number }>(orm, 'select repeats from ormq_schedule where id = ?', [row!.id]))[0]!.repeats,
+    12,
+    'resume restores the count',
+  );
   await p.getByText(/Resumed \(repeats restored to 12/).waitFor();
   await p.getByRole('button', { name: 'Run now' }).click();
-  const ran = await waitFor(async () => (await sql<{ task: string | null }>(orm, 'select task from ormq_schedule where id = ?', [row!.id]))[0]!.task, 'run now to store its task');
-  await waitFor(async () => (await sql(orm, 'select 1 from ormq_task where id = ? and success', [ran])).length === 1, 'the cluster to run it');
+  const ran = await waitFor(
+    async () => (await sql<{ task: string | null }>(orm, 'select task from ormq_schedule where id = ?', [row!.id]))[0]!.task,
+    'run now to store its task',
+  );
+  await waitFor(
+    async () => (await sql(orm, 'select 1 from ormq_task where id = ? and success', [ran])).length === 1,
+    'the cluster to run it',
+  );
   // the last run links to that task's detail, with its outcome as an icon that has a text alternative
   await p.reload();
   const link = p.locator(`a[href="#/successful/${String(ran).trim()}"]`);
@@ -527,7 +669,10 @@ Actions('a Daily schedule given only name, func and type runs now, in the browse
   await p.getByRole('button', { name: 'Save' }).click();
   await p.getByRole('heading', { level: 1, name: 'daily-digest' }).waitFor();
   const after = Date.now();
-  const [row] = await sql<{ anchor: Date; next_run: Date; time_zone: string; schedule_type: string }>(orm, `select anchor, next_run, time_zone, schedule_type from ormq_schedule where name = 'daily-digest'`);
+  const [row] = await sql<{ anchor: Date; next_run: Date; time_zone: string; schedule_type: string }>(
+    orm,
+    `select anchor, next_run, time_zone, schedule_type from ormq_schedule where name = 'daily-digest'`,
+  );
   assert.is(row!.schedule_type, 'D');
   assert.is(row!.time_zone, 'Europe/Amsterdam');
   // Saved to run now: the anchor is the next run it was saved with (the host's cluster may have run it since).
@@ -575,9 +720,16 @@ Actions('deleting all rows matching a search over 5,000 rows shows progress and 
   await p.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await p.getByText('Deleted 5,000 failed tasks.').waitFor({ timeout: 60_000 });
   const seen = await p.evaluate(() => (window as unknown as { __progress: [number, number][] }).__progress);
-  assert.ok(seen.some(([v, max]) => v > 0 && v < max), `the bar showed partial progress (saw ${JSON.stringify(seen.slice(0, 12))})`);
+  assert.ok(
+    seen.some(([v, max]) => v > 0 && v < max),
+    `the bar showed partial progress (saw ${JSON.stringify(seen.slice(0, 12))})`,
+  );
   assert.is(Number((await sql(orm, `select count(*) as n from ormq_task where name like 'bulkdel-%'`))[0]!.n), 0);
-  assert.is(Number((await sql(orm, `select count(*) as n from ormq_task where name like 'keepme-%'`))[0]!.n), 20, 'rows outside the search are kept');
+  assert.is(
+    Number((await sql(orm, `select count(*) as n from ormq_task where name like 'keepme-%'`))[0]!.n),
+    20,
+    'rows outside the search are kept',
+  );
   await p.getByText('No failed tasks match.').waitFor();
   await shot(p, 'express-failed-empty');
   await noProblems(w, 'the bulk delete');
@@ -604,7 +756,20 @@ Actions('a queued package is released from the list', async ({ host }) => {
   const [q] = await sql<{ id: string }>(
     orm,
     `insert into ormq_queued (key, payload, lock) values ('other-cluster', ?::jsonb, now() - interval '2 minutes') returning id`,
-    [JSON.stringify({ id: 'a'.repeat(32), name: 'locked-package', func: 'email.send', args: [], kwargs: {}, group: null, hook: null, timeout: null, save: null, enqueued: new Date().toISOString() })],
+    [
+      JSON.stringify({
+        id: 'a'.repeat(32),
+        name: 'locked-package',
+        func: 'email.send',
+        args: [],
+        kwargs: {},
+        group: null,
+        hook: null,
+        timeout: null,
+        save: null,
+        enqueued: new Date().toISOString(),
+      }),
+    ],
   );
   const w = await openPage();
   const p = w.page;
@@ -622,8 +787,18 @@ Actions('a queued package is released from the list', async ({ host }) => {
 
 Actions('readOnly hides every action, checkbox and form', async ({ host }) => {
   const orm = host!.orm;
-  const failedId = await insertTask(orm, { name: 'readonly-failure', func: 'work.recover', success: false, result: { error: 'Error', message: 'x' } });
-  const s = await schedule(orm.em.fork(), { name: 'readonly-schedule', func: 'report.build', scheduleType: 'D', nextRun: new Date(Date.now() + 86_400_000) });
+  const failedId = await insertTask(orm, {
+    name: 'readonly-failure',
+    func: 'work.recover',
+    success: false,
+    result: { error: 'Error', message: 'x' },
+  });
+  const s = await schedule(orm.em.fork(), {
+    name: 'readonly-schedule',
+    func: 'report.build',
+    scheduleType: 'D',
+    nextRun: new Date(Date.now() + 86_400_000),
+  });
   const w = await openPage();
   const p = w.page;
   const buttons = ['Resubmit', 'Delete', 'Pause', 'Resume', 'Run now', 'Release', 'Save'];
@@ -646,7 +821,11 @@ Actions.run();
 const Locked = hostSuite(
   'browser (express): locked by default, and only what the caller may view',
   // /ops/queue-admin has no authorize (the access token); /viewer lets everyone view Successful tasks only.
-  () => startHost({}, 'express', { path: '/viewer', options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' } }),
+  () =>
+    startHost({}, 'express', {
+      path: '/viewer',
+      options: { authorize: (_req, { page, action }) => page === 'successful' && action === 'view' },
+    }),
   {
     async setup(ctx) {
       for (let h = 0; h < 6; h++) {
@@ -661,30 +840,36 @@ const Locked = hostSuite(
   },
 );
 
-Locked('a rebinding page on another name gets the short 403 page saying how to open the admin; the admin signed in on 127.0.0.1 loads', async ({ host }) => {
-  const w = await openPage();
-  // Only what a browser keeps: the cookie of the access link, not the tests' header.
-  await w.context.setExtraHTTPHeaders({});
-  await w.page.goto(`${host!.admin}?token=${TEST_TOKEN}`);
-  await w.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
-  const rebound = host!.admin.replace('127.0.0.1', 'rebind.test');
-  const r = await w.page.goto(rebound);
-  assert.is(r?.status(), 403);
-  await w.page.getByRole('heading', { name: 'This queue admin needs its access link' }).waitFor();
-  await w.page.getByText('authorize', { exact: true }).first().waitFor();
-  const api = await w.page.evaluate(async () => (await fetch('api/failed')).status);
-  assert.is(api, 403, 'its API refuses the rebinding page too: the cookie belongs to 127.0.0.1');
-  await shot(w.page, 'express-locked-403');
-  await w.page.goto(host!.admin);
-  await w.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
-  // Chromium ignores Cross-Origin-Opener-Policy over plain HTTP on a name other than localhost, and says so.
-  w.problems.splice(0, w.problems.length, ...w.problems.filter((p) => !/Cross-Origin-Opener-Policy header has been ignored/.test(p)));
-  await noProblems(w, 'the 403 page', [403]);
-  await w.context.close();
-});
+Locked(
+  'a rebinding page on another name gets the short 403 page saying how to open the admin; the admin signed in on 127.0.0.1 loads',
+  async ({ host }) => {
+    const w = await openPage();
+    // Only what a browser keeps: the cookie of the access link, not the tests' header.
+    await w.context.setExtraHTTPHeaders({});
+    await w.page.goto(`${host!.admin}?token=${TEST_TOKEN}`);
+    await w.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    const rebound = host!.admin.replace('127.0.0.1', 'rebind.test');
+    const r = await w.page.goto(rebound);
+    assert.is(r?.status(), 403);
+    await w.page.getByRole('heading', { name: 'This queue admin needs its access link' }).waitFor();
+    await w.page.getByText('authorize', { exact: true }).first().waitFor();
+    const api = await w.page.evaluate(async () => (await fetch('api/failed')).status);
+    assert.is(api, 403, 'its API refuses the rebinding page too: the cookie belongs to 127.0.0.1');
+    await shot(w.page, 'express-locked-403');
+    await w.page.goto(host!.admin);
+    await w.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    // Chromium ignores Cross-Origin-Opener-Policy over plain HTTP on a name other than localhost, and says so.
+    w.problems.splice(0, w.problems.length, ...w.problems.filter((p) => !/Cross-Origin-Opener-Policy header has been ignored/.test(p)));
+    await noProblems(w, 'the 403 page', [403]);
+    await w.context.close();
+  },
+);
 
 Locked('the overview shows only the series the caller may view', async ({ host }) => {
-  for (const viewport of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+  for (const viewport of [
+    { width: 1280, height: 800 },
+    { width: 390, height: 844 },
+  ]) {
     const w = await openPage();
     await w.page.setViewportSize(viewport);
     await visit(w, host!.extraAdmin!, '#/', 'Overview');
@@ -693,7 +878,7 @@ Locked('the overview shows only the series the caller may view', async ({ host }
     const caption = await w.page.locator('figcaption').innerText();
     assert.match(caption, /Successes \(6\)/);
     assert.not.match(caption, /Failures/);
-    assert.not.match(await w.page.locator('.chart .bars').getAttribute('aria-label') ?? '', /failure/);
+    assert.not.match((await w.page.locator('.chart .bars').getAttribute('aria-label')) ?? '', /failure/);
     assert.is(await w.page.locator('.card-failed').count(), 0);
     await shot(w.page, `express-overview-successes-only-${viewport.width}`);
     await noProblems(w, 'the overview');

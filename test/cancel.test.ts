@@ -19,7 +19,11 @@ C('a waiting package is removed and never runs; a second cancel finds nothing', 
   const other = await enqueue(em(orm), 'echo', ['y'], { delay: 3600 });
   assert.is(await cancel(em(orm), id), 'removed');
   const left = await sql<{ id: string }>(orm, "select payload->>'id' as id from ormq_queued");
-  assert.equal(left.map((r) => r.id), [other], 'only the cancelled package is gone');
+  assert.equal(
+    left.map((r) => r.id),
+    [other],
+    'only the cancelled package is gone',
+  );
   assert.is(await cancel(em(orm), id), 'not found');
   assert.is(await cancel(em(orm), 'f'.repeat(32)), 'not found');
   assert.is((await sql(orm, 'select 1 from ormq_task')).length, 0, 'a removed package saves nothing');
@@ -58,7 +62,10 @@ C('a task running in another process is stopped there, saved failed as cancelled
     await waitFor(() => children.some((c) => c.lines.includes(`started ${id}`)), 'the task to start in a child', 20_000);
     assert.is(await cancel(em(orm), id, { by: 'billing job' }), 'stopping');
     const [row] = await waitFor(
-      () => sql<{ success: boolean; result: { error: string; message: string } }>(orm, 'select success, result from ormq_task where id = ?', [id]).then((r) => (r.length ? r : null)),
+      () =>
+        sql<{ success: boolean; result: { error: string; message: string } }>(orm, 'select success, result from ormq_task where id = ?', [
+          id,
+        ]).then((r) => (r.length ? r : null)),
       'the cancelled task to be saved',
       20_000,
     );
@@ -91,12 +98,18 @@ C('a package claimed but not started yet is stopped as it starts, without runnin
   });
   try {
     await waitFor(() => cluster.busy === 1, 'the blocking task to run');
-    await waitFor(() => sql(orm, "select 1 from ormq_queued where payload->>'id' = ? and lock is not null", [id]).then((r) => r.length > 0), 'the claim');
+    await waitFor(
+      () => sql(orm, "select 1 from ormq_queued where payload->>'id' = ? and lock is not null", [id]).then((r) => r.length > 0),
+      'the claim',
+    );
     assert.is(await cancel(em(orm), id), 'stopping');
     await sleep(100);
     writeFileSync(go, '');
     const [row] = await waitFor(
-      () => sql<{ result: { message: string } }>(orm, 'select result from ormq_task where id = ? and not success', [id]).then((r) => (r.length ? r : null)),
+      () =>
+        sql<{ result: { message: string } }>(orm, 'select result from ormq_task where id = ? and not success', [id]).then((r) =>
+          r.length ? r : null,
+        ),
       'the stopped package to be saved',
     );
     assert.is(row!.result.message, 'Task cancelled');
@@ -134,7 +147,10 @@ C("the admin's delete of a running package removes it and stops its task in the 
     await waitFor(() => cluster.busy === 0, 'the worker to be free');
     const log = await sql<{ summary: string }>(orm, "select summary from ormq_admin_log where action = 'delete'");
     assert.match(log[0]!.summary, /and asked the process running it to stop it$/);
-    await waitFor(() => logs.some((l) => l.level === 'warn' && /results were not saved/.test(l.message)), 'the stopped run to be found deleted');
+    await waitFor(
+      () => logs.some((l) => l.level === 'warn' && /results were not saved/.test(l.message)),
+      'the stopped run to be found deleted',
+    );
     assert.is((await sql(orm, 'select 1 from ormq_task')).length, 0, 'a deleted package saves no result');
   } finally {
     await cluster.stop();

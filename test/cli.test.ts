@@ -38,7 +38,10 @@ function ormq(cwd: string, args: string[], env: Record<string, string> = {}): Ru
 /** A host folder: its MikroORM config (found through package.json) and its task module. */
 function host(url: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'ormq-cli-'));
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'host', private: true, type: 'module', 'mikro-orm': { configPaths: ['./db/orm.config.mjs'] } }));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'host', private: true, type: 'module', 'mikro-orm': { configPaths: ['./db/orm.config.mjs'] } }),
+  );
   const db = join(dir, 'db');
   mkdirSync(db);
   writeFileSync(join(db, 'orm.config.mjs'), `export default () => ({ clientUrl: ${JSON.stringify(url)}, pool: { min: 0, max: 4 } });\n`);
@@ -55,14 +58,23 @@ export const cluster = { poll: 100, heartbeat: 0.5 };
   return dir;
 }
 
-const Cli = dbSuite('cli: the ormq command', { clear: 'delete from ormq_task; delete from ormq_queued; delete from ormq_schedule; delete from ormq_cluster; delete from ormq_metric' });
+const Cli = dbSuite('cli: the ormq command', {
+  clear: 'delete from ormq_task; delete from ormq_queued; delete from ormq_schedule; delete from ormq_cluster; delete from ormq_metric',
+});
 
 Cli('worker: SIGTERM mid-drain lets running tasks finish, releases the rest, loses nothing and exits 0', async ({ orm, db }) => {
   const dir = host(db.url);
   try {
-    const ids = await enqueueMany(orm.em.fork(), Array.from({ length: 40 }, () => ({ func: 'work.sleep' as const, args: [300] })));
+    const ids = await enqueueMany(
+      orm.em.fork(),
+      Array.from({ length: 40 }, () => ({ func: 'work.sleep' as const, args: [300] })),
+    );
     const w = ormq(dir, ['worker', '--tasks', 'tasks.mjs', '--workers', '4', '--stop-timeout', '5000']);
-    await waitFor(async () => (await sql<{ n: number }>(orm, 'select count(*)::int as n from ormq_task'))[0]!.n >= 8, 'eight tasks saved', 30_000);
+    await waitFor(
+      async () => (await sql<{ n: number }>(orm, 'select count(*)::int as n from ormq_task'))[0]!.n >= 8,
+      'eight tasks saved',
+      30_000,
+    );
     w.child.kill('SIGTERM');
     assert.is(await w.exit, 0, w.err());
     const locked = await sql(orm, 'select id from ormq_queued where lock is not null');
@@ -80,28 +92,55 @@ Cli('worker: SIGTERM mid-drain lets running tasks finish, releases the rest, los
   }
 });
 
-Cli('worker --key: claims that queue key\'s tasks under that cluster name; --name, its former spelling, does the same', async ({ orm, db }) => {
-  const dir = host(db.url);
-  try {
-    for (const flag of ['--key', '--name']) {
-      const [id] = await enqueueMany(orm.em.fork(), [{ func: 'work.sleep' as const, args: [1], key: 'mail' }]);
-      const w = ormq(dir, ['worker', '--tasks', 'tasks.mjs', flag, 'mail']);
-      await waitFor(async () => (await sql(orm, 'select 1 from ormq_task where id = ?', [id])).length === 1, `the mail task run (${flag})`, 30_000);
-      w.child.kill('SIGTERM');
-      assert.is(await w.exit, 0, w.err());
-      assert.match(w.out(), /info  cluster mail started/);
+Cli(
+  "worker --key: claims that queue key's tasks under that cluster name; --name, its former spelling, does the same",
+  async ({ orm, db }) => {
+    const dir = host(db.url);
+    try {
+      for (const flag of ['--key', '--name']) {
+        const [id] = await enqueueMany(orm.em.fork(), [{ func: 'work.sleep' as const, args: [1], key: 'mail' }]);
+        const w = ormq(dir, ['worker', '--tasks', 'tasks.mjs', flag, 'mail']);
+        await waitFor(
+          async () => (await sql(orm, 'select 1 from ormq_task where id = ?', [id])).length === 1,
+          `the mail task run (${flag})`,
+          30_000,
+        );
+        w.child.kill('SIGTERM');
+        assert.is(await w.exit, 0, w.err());
+        assert.match(w.out(), /info  cluster mail started/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 Cli('worker: a second signal releases running tasks at once; every lock is gone when it exits', async ({ orm, db }) => {
   const dir = host(db.url);
   try {
-    await enqueueMany(orm.em.fork(), Array.from({ length: 3 }, () => ({ func: 'work.slow' as const, args: [60_000] })));
-    const w = ormq(dir, ['worker', '--tasks', 'tasks.mjs', '--workers', '2', '--timeout', '120', '--retry', '200', '--stop-timeout', '60000']);
-    await waitFor(async () => (await sql<{ n: number }>(orm, "select coalesce(sum(busy), 0)::int as n from ormq_cluster where state = 'running'"))[0]!.n === 2, 'two tasks running', 30_000);
+    await enqueueMany(
+      orm.em.fork(),
+      Array.from({ length: 3 }, () => ({ func: 'work.slow' as const, args: [60_000] })),
+    );
+    const w = ormq(dir, [
+      'worker',
+      '--tasks',
+      'tasks.mjs',
+      '--workers',
+      '2',
+      '--timeout',
+      '120',
+      '--retry',
+      '200',
+      '--stop-timeout',
+      '60000',
+    ]);
+    await waitFor(
+      async () =>
+        (await sql<{ n: number }>(orm, "select coalesce(sum(busy), 0)::int as n from ormq_cluster where state = 'running'"))[0]!.n === 2,
+      'two tasks running',
+      30_000,
+    );
     w.child.kill('SIGTERM');
     await waitFor(async () => /SIGTERM: stopping/.test(w.out()), 'the graceful stop begun');
     w.child.kill('SIGINT');
@@ -124,11 +163,24 @@ Cli('worker --log json: one JSON object per line, a failure naming func, id, nam
     await waitFor(async () => w.out().includes('"task failed'), 'the failure line', 30_000);
     w.child.kill('SIGTERM');
     assert.is(await w.exit, 0, w.err());
-    const events = w.out().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = w
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const failed = events.find((e) => String(e.message).startsWith('task failed'))!;
-    assert.equal([failed.level, failed.func, failed.id, failed.name, failed.error, failed.errorMessage, failed.message], [
-      'info', 'work.fail', id, 'nightly-import', 'TypeError', 'cannot import the file', `task failed: work.fail ${id} (nightly-import): TypeError: cannot import the file`,
-    ]);
+    assert.equal(
+      [failed.level, failed.func, failed.id, failed.name, failed.error, failed.errorMessage, failed.message],
+      [
+        'info',
+        'work.fail',
+        id,
+        'nightly-import',
+        'TypeError',
+        'cannot import the file',
+        `task failed: work.fail ${id} (nightly-import): TypeError: cannot import the file`,
+      ],
+    );
     assert.not.ok(w.out().includes('secret-arg-value'), 'args are not logged');
     assert.ok(events.every((e) => typeof e.at === 'string' && !Number.isNaN(Date.parse(String(e.at)))));
   } finally {
@@ -167,7 +219,10 @@ Cli('worker: a missing task module, a bad flag or an unreachable database is one
 Cli('info: clusters, what waits per key, the last hour and the schedules due; --json carries the same', async ({ orm, db }) => {
   const dir = host(db.url);
   try {
-    await enqueueMany(orm.em.fork(), [{ func: 'work.sleep' as const, args: [1], key: 'mail' }, { func: 'work.sleep' as const, args: [1], key: 'mail' }]);
+    await enqueueMany(orm.em.fork(), [
+      { func: 'work.sleep' as const, args: [1], key: 'mail' },
+      { func: 'work.sleep' as const, args: [1], key: 'mail' },
+    ]);
     await schedule(orm.em.fork(), { name: 'due', func: 'work.sleep', scheduleType: 'D', nextRun: new Date(Date.now() - 60_000) });
     await insertRollup(orm, { at: new Date().toISOString(), func: 'work.sleep', success: true, count: 9 });
     await insertRollup(orm, { at: new Date().toISOString(), func: 'work.sleep', success: false, count: 1 });
@@ -180,7 +235,10 @@ Cli('info: clusters, what waits per key, the last hour and the schedules due; --
     const json = ormq(dir, ['info', '--json']);
     assert.is(await json.exit, 0, json.err());
     const info = JSON.parse(json.out());
-    assert.equal(info.keys.map((k: { key: string; waiting: number }) => [k.key, k.waiting]), [['mail', 2]]);
+    assert.equal(
+      info.keys.map((k: { key: string; waiting: number }) => [k.key, k.waiting]),
+      [['mail', 2]],
+    );
     assert.equal(info.lastHour, { successes: 9, failures: 1 });
   } finally {
     rmSync(dir, { recursive: true, force: true });

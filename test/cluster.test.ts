@@ -7,7 +7,16 @@ import { NEXT_EXPIRY } from '../src/cluster/sql.js';
 import { sleep, startCluster, startClusters, waitForDrained, waitForSaved } from './helpers/cluster.js';
 import { CLEAR_QUEUE, dbSuite } from './helpers/suites.js';
 
-type TaskRow = { id: string; name: string; func: string; result: unknown; success: boolean; attempt_count: number; cluster: string; group: string | null };
+type TaskRow = {
+  id: string;
+  name: string;
+  func: string;
+  result: unknown;
+  success: boolean;
+  attempt_count: number;
+  cluster: string;
+  group: string | null;
+};
 
 const withDb = (name: string) => dbSuite(name, { clear: CLEAR_QUEUE });
 
@@ -40,7 +49,10 @@ Run('runs a registered function and saves its result, then acks the package', as
     assert.is(row.group, 'maths');
     assert.ok(rows.find((r) => r.id === id2));
     // kwargs arrive as a final options argument only when non-empty.
-    assert.equal(seen.sort((a, b) => a.length - b.length), [[], [{ precise: true }]]);
+    assert.equal(
+      seen.sort((a, b) => a.length - b.length),
+      [[], [{ precise: true }]],
+    );
     assert.is((await queued(orm)).length, 0);
   } finally {
     await cluster.stop();
@@ -55,7 +67,10 @@ Run('a cluster only claims packages with its own key', async ({ orm }) => {
     await waitFor(async () => (await tasks(orm)).length === 1, 'the east task');
     await sleep(150);
     const rows = await tasks(orm);
-    assert.equal(rows.map((r) => r.id), [mine]);
+    assert.equal(
+      rows.map((r) => r.id),
+      [mine],
+    );
     assert.is((await queued(orm)).length, 1);
   } finally {
     await cluster.stop();
@@ -90,8 +105,16 @@ Run('a throwing or rejecting function is saved as a failure with error, message 
     await enqueue(em(orm), 'sync');
     await enqueue(em(orm), 'later');
     const rows = await waitFor(() => tasks(orm).then((r) => (r.length === 2 ? r : null)), 'two failures');
-    const results = rows.map((r) => r.result as { error: string; message: string; stack: string }).sort((a, b) => a.error.localeCompare(b.error));
-    assert.equal(results.map((r) => [r.error, r.message]), [['RangeError', 'worse thing'], ['TypeError', 'bad thing']]);
+    const results = rows
+      .map((r) => r.result as { error: string; message: string; stack: string })
+      .sort((a, b) => a.error.localeCompare(b.error));
+    assert.equal(
+      results.map((r) => [r.error, r.message]),
+      [
+        ['RangeError', 'worse thing'],
+        ['TypeError', 'bad thing'],
+      ],
+    );
     assert.match(results[0]!.stack, /worse thing/);
     assert.is((await queued(orm)).length, 0);
   } finally {
@@ -180,7 +203,12 @@ Run.run();
 
 const Save = withDb('cluster: saveLimit');
 
-async function drain(orm: MikroORM, options: ConstructorParameters<typeof Cluster>[1], enqueueAll: () => Promise<unknown>, expectRows: (n: number) => boolean) {
+async function drain(
+  orm: MikroORM,
+  options: ConstructorParameters<typeof Cluster>[1],
+  enqueueAll: () => Promise<unknown>,
+  expectRows: (n: number) => boolean,
+) {
   await enqueueAll();
   const { cluster } = await startCluster(orm, { bulk: 3, ...options });
   try {
@@ -192,26 +220,60 @@ async function drain(orm: MikroORM, options: ConstructorParameters<typeof Cluste
 }
 
 Save('0 keeps every success', async ({ orm }) => {
-  await drain(orm, { saveLimit: 0, tasks: { f: (i: number) => i } }, async () => {
-    for (let i = 0; i < 12; i++) await enqueue(em(orm), 'f', [i]);
-  }, (n) => n === 12);
+  await drain(
+    orm,
+    { saveLimit: 0, tasks: { f: (i: number) => i } },
+    async () => {
+      for (let i = 0; i < 12; i++) await enqueue(em(orm), 'f', [i]);
+    },
+    (n) => n === 12,
+  );
   assert.is((await tasks(orm)).length, 12);
 });
 
 Save('-1 keeps no success but every failure', async ({ orm }) => {
-  await drain(orm, { saveLimit: -1, ackFailures: true, tasks: { f: (i: number) => { if (i % 3 === 0) throw new Error('x'); return i; } } }, async () => {
-    for (let i = 0; i < 9; i++) await enqueue(em(orm), 'f', [i]);
-  }, (n) => n === 3);
+  await drain(
+    orm,
+    {
+      saveLimit: -1,
+      ackFailures: true,
+      tasks: {
+        f: (i: number) => {
+          if (i % 3 === 0) throw new Error('x');
+          return i;
+        },
+      },
+    },
+    async () => {
+      for (let i = 0; i < 9; i++) await enqueue(em(orm), 'f', [i]);
+    },
+    (n) => n === 3,
+  );
   const rows = await tasks(orm);
   assert.is(rows.length, 3);
   assert.ok(rows.every((r) => !r.success));
 });
 
 Save('N keeps the newest N successes, and failures are never pruned', async ({ orm }) => {
-  await drain(orm, { saveLimit: 4, workers: 1, ackFailures: true, tasks: { f: (i: number) => { if (i >= 100) throw new Error('x'); return i; } } }, async () => {
-    for (let i = 0; i < 10; i++) await enqueue(em(orm), 'f', [i]);
-    for (let i = 100; i < 103; i++) await enqueue(em(orm), 'f', [i]);
-  }, (n) => n === 7);
+  await drain(
+    orm,
+    {
+      saveLimit: 4,
+      workers: 1,
+      ackFailures: true,
+      tasks: {
+        f: (i: number) => {
+          if (i >= 100) throw new Error('x');
+          return i;
+        },
+      },
+    },
+    async () => {
+      for (let i = 0; i < 10; i++) await enqueue(em(orm), 'f', [i]);
+      for (let i = 100; i < 103; i++) await enqueue(em(orm), 'f', [i]);
+    },
+    (n) => n === 7,
+  );
   const rows = await tasks(orm);
   const successes = rows.filter((r) => r.success).map((r) => r.result);
   assert.equal(successes, [6, 7, 8, 9]);
@@ -219,36 +281,62 @@ Save('N keeps the newest N successes, and failures are never pruned', async ({ o
 });
 
 Save('save: false on a task keeps its success out of the table', async ({ orm }) => {
-  await drain(orm, { saveLimit: 0, tasks: { f: () => 1 } }, async () => {
-    await enqueue(em(orm), 'f', [], { save: false });
-    await enqueue(em(orm), 'f', [], { name: 'kept' });
-  }, (n) => n === 1);
-  assert.equal((await tasks(orm)).map((r) => r.name), ['kept']);
+  await drain(
+    orm,
+    { saveLimit: 0, tasks: { f: () => 1 } },
+    async () => {
+      await enqueue(em(orm), 'f', [], { save: false });
+      await enqueue(em(orm), 'f', [], { name: 'kept' });
+    },
+    (n) => n === 1,
+  );
+  assert.equal(
+    (await tasks(orm)).map((r) => r.name),
+    ['kept'],
+  );
 });
 
 for (const per of ['group', 'name', 'func'] as const) {
   Save(`saveLimitPer '${per}' keeps the newest N of each ${per}`, async ({ orm }) => {
-    await drain(orm, { saveLimit: 2, saveLimitPer: per, workers: 1, tasks: { a: (i: number) => i, b: (i: number) => i } }, async () => {
-      for (let i = 0; i < 5; i++) {
-        for (const scope of ['a', 'b']) {
-          await enqueue(em(orm), per === 'func' ? scope : 'a', [i], per === 'group' ? { group: scope } : per === 'name' ? { name: scope } : {});
+    await drain(
+      orm,
+      { saveLimit: 2, saveLimitPer: per, workers: 1, tasks: { a: (i: number) => i, b: (i: number) => i } },
+      async () => {
+        for (let i = 0; i < 5; i++) {
+          for (const scope of ['a', 'b']) {
+            await enqueue(
+              em(orm),
+              per === 'func' ? scope : 'a',
+              [i],
+              per === 'group' ? { group: scope } : per === 'name' ? { name: scope } : {},
+            );
+          }
         }
-      }
-    }, (n) => n === 4);
+      },
+      (n) => n === 4,
+    );
     const rows = await tasks(orm);
     const byScope = new Map<string, unknown[]>();
     for (const r of rows) {
       const key = per === 'group' ? r.group! : per === 'name' ? r.name : r.func;
       byScope.set(key, [...(byScope.get(key) ?? []), r.result]);
     }
-    assert.equal([...byScope.entries()].sort(), [['a', [3, 4]], ['b', [3, 4]]]);
+    assert.equal([...byScope.entries()].sort(), [
+      ['a', [3, 4]],
+      ['b', [3, 4]],
+    ]);
   });
 }
 
 Save(`saveLimitPer 'group' keeps the newest N of the tasks without a group`, async ({ orm }) => {
-  await drain(orm, { saveLimit: 2, saveLimitPer: 'group', workers: 1, tasks: { a: (i: number) => i } }, async () => {
-    for (let i = 0; i < 5; i++) await enqueue(em(orm), 'a', [i]);
-  }, (n) => n === 2);
+  await drain(
+    orm,
+    { saveLimit: 2, saveLimitPer: 'group', workers: 1, tasks: { a: (i: number) => i } },
+    async () => {
+      for (let i = 0; i < 5; i++) await enqueue(em(orm), 'a', [i]);
+    },
+    (n) => n === 2,
+  );
   assert.equal((await tasks(orm)).map((r) => r.result).sort(), [3, 4]);
 });
 
@@ -332,7 +420,10 @@ Retry('maxAttempts ends a failing task even when its saved failures are deleted 
     assert.is(calls, 2);
     await waitFor(() => wiped.length === 2, 'the second hook');
     // The second failure's row counts both attempts, although the first one's row had been deleted.
-    assert.equal(wiped, [{ attempt: 1, deleted: 1 }, { attempt: 2, deleted: 1 }]);
+    assert.equal(wiped, [
+      { attempt: 1, deleted: 1 },
+      { attempt: 2, deleted: 1 },
+    ]);
     assert.is(calls, 2);
     assert.is((await tasks(orm)).filter((t) => t.id === id).length, 0);
   } finally {
@@ -340,52 +431,85 @@ Retry('maxAttempts ends a failing task even when its saved failures are deleted 
   }
 });
 
-Retry('a task that stalls the event loop past retry, with no other process to claim its package, is saved once and not run again', async ({ orm }) => {
-  let calls = 0;
-  const { cluster, logs } = await startCluster(orm, {
-    timeout: 0.2,
-    retry: 0.3,
+Retry(
+  'a task that stalls the event loop past retry, with no other process to claim its package, is saved once and not run again',
+  async ({ orm }) => {
+    let calls = 0;
+    const { cluster, logs } = await startCluster(orm, {
+      timeout: 0.2,
+      retry: 0.3,
+      tasks: {
+        stall() {
+          calls++;
+          const pause = new Int32Array(new SharedArrayBuffer(4));
+          Atomics.wait(pause, 0, 0, 800);
+          return 'late';
+        },
+      },
+    });
+    try {
+      const id = await enqueue(em(orm), 'stall');
+      await waitForDrained(orm, 'the ack', 15_000);
+      const saved = await tasks(orm);
+      assert.equal(
+        saved.map((t) => [t.id, t.result, t.success, t.attempt_count]),
+        [[id, 'late', true, 1]],
+      );
+      assert.is(calls, 1);
+      assert.equal(
+        logs.filter((l) => /not saved/.test(l.message)),
+        [],
+      );
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
+
+Retry(
+  'without ackFailures or maxAttempts a failed package stays queued, delayed to retry after its claim, unlocked, and linked to its failure',
+  async ({ orm }) => {
+    const { cluster } = await startCluster(orm, {
+      timeout: 5,
+      retry: 60,
+      tasks: {
+        never: () => {
+          throw new Error('no');
+        },
+      },
+    });
+    try {
+      const id = await enqueue(em(orm), 'never');
+      const waiting = await enqueue(em(orm), 'never', [], { cluster: 'elsewhere' });
+      await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
+      // Waiting for its retry, `retry` seconds after its claim (between enqueue and start), held by no process;
+      // linked, so the admin finds it by task id, unlike a package that never failed. A task's start has
+      // its microseconds from performance.now(), within a millisecond of the clock the claim read.
+      const rows = await sql(
+        orm,
+        `select payload->>'id' as task, lock is not null as locked, locked_by, linked,
+      run_at between t.enqueued + interval '60 s' - interval '1 ms' and t.started + interval '60 s' + interval '1 ms' as due
+      from ormq_queued left join ormq_task t on t.id = (payload->>'id')::char(32) order by ormq_queued.id`,
+      );
+      assert.equal(rows, [
+        { task: id, locked: false, locked_by: null, linked: true, due: true },
+        { task: waiting, locked: false, locked_by: null, linked: false, due: null },
+      ]);
+    } finally {
+      await cluster.stop();
+    }
+  },
+);
+
+Retry('ackFailures acks a failure at once', async ({ orm }) => {
+  const { cluster } = await startCluster(orm, {
+    ackFailures: true,
     tasks: {
-      stall() {
-        calls++;
-        const pause = new Int32Array(new SharedArrayBuffer(4));
-        Atomics.wait(pause, 0, 0, 800);
-        return 'late';
+      never: () => {
+        throw new Error('no');
       },
     },
   });
-  try {
-    const id = await enqueue(em(orm), 'stall');
-    await waitForDrained(orm, 'the ack', 15_000);
-    const saved = await tasks(orm);
-    assert.equal(saved.map((t) => [t.id, t.result, t.success, t.attempt_count]), [[id, 'late', true, 1]]);
-    assert.is(calls, 1);
-    assert.equal(logs.filter((l) => /not saved/.test(l.message)), []);
-  } finally {
-    await cluster.stop();
-  }
-});
-
-Retry('without ackFailures or maxAttempts a failed package stays queued, delayed to retry after its claim, unlocked, and linked to its failure', async ({ orm }) => {
-  const { cluster } = await startCluster(orm, { timeout: 5, retry: 60, tasks: { never: () => { throw new Error('no'); } } });
-  try {
-    const id = await enqueue(em(orm), 'never');
-    const waiting = await enqueue(em(orm), 'never', [], { cluster: 'elsewhere' });
-    await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
-    // Waiting for its retry, `retry` seconds after its claim (between enqueue and start), held by no process;
-    // linked, so the admin finds it by task id, unlike a package that never failed. A task's start has
-    // its microseconds from performance.now(), within a millisecond of the clock the claim read.
-    const rows = await sql(orm, `select payload->>'id' as task, lock is not null as locked, locked_by, linked,
-      run_at between t.enqueued + interval '60 s' - interval '1 ms' and t.started + interval '60 s' + interval '1 ms' as due
-      from ormq_queued left join ormq_task t on t.id = (payload->>'id')::char(32) order by ormq_queued.id`);
-    assert.equal(rows, [{ task: id, locked: false, locked_by: null, linked: true, due: true }, { task: waiting, locked: false, locked_by: null, linked: false, due: null }]);
-  } finally {
-    await cluster.stop();
-  }
-});
-
-Retry('ackFailures acks a failure at once', async ({ orm }) => {
-  const { cluster } = await startCluster(orm, { ackFailures: true, tasks: { never: () => { throw new Error('no'); } } });
   try {
     await enqueue(em(orm), 'never');
     await waitFor(() => tasks(orm).then((r) => r.length === 1), 'the failure');
@@ -429,7 +553,10 @@ Retry('a result PostgreSQL cannot store fails that task alone; the others in its
       assert.match((byId.get(id)!.result as { message: string }).message, /cannot store/);
     }
     assert.match((byId.get(ids[3]!)!.result as { message: string }).message, /bad \ufffd byte/);
-    assert.ok([...runs.values()].every((n) => n === 1), JSON.stringify([...runs]));
+    assert.ok(
+      [...runs.values()].every((n) => n === 1),
+      JSON.stringify([...runs]),
+    );
   } finally {
     await cluster.stop();
   }
@@ -454,7 +581,11 @@ Retry('a package waiting for a worker is released, not started, once it could no
   try {
     for (let n = 0; n < 8; n++) await enqueue(em(orm), 'busy', [n, n % 2 ? 900 : 700]);
     await waitForDrained(orm, 'an empty queue', 30_000);
-    assert.equal([...runs.entries()].filter(([, count]) => count > 1), [], 'no task ran twice');
+    assert.equal(
+      [...runs.entries()].filter(([, count]) => count > 1),
+      [],
+      'no task ran twice',
+    );
     assert.is(runs.size, 8);
   } finally {
     await clusters.stop();
@@ -474,7 +605,10 @@ Retry('tasks slower than a claim hold no more packages than the workers or bulk 
     let most = 0;
     const until = Date.now() + 1_500;
     while (Date.now() < until) {
-      const locked = await sql<{ n: number }>(orm, "select (payload->'args'->>0)::int as n from ormq_queued where lock > now() - interval '60 seconds'");
+      const locked = await sql<{ n: number }>(
+        orm,
+        "select (payload->'args'->>0)::int as n from ormq_queued where lock > now() - interval '60 seconds'",
+      );
       // A package whose task has finished is only waiting for its ack, however long a busy machine takes to write it.
       most = Math.max(most, locked.filter((r) => !finished.has(Number(r.n))).length);
       await sleep(20);
@@ -502,13 +636,20 @@ Retry('a backlog of quick tasks drained by two clusters claiming ahead runs each
     },
   });
   try {
-    await sql(orm, `insert into ormq_queued (key, payload)
+    await sql(
+      orm,
+      `insert into ormq_queued (key, payload)
       select 'default', jsonb_build_object('id', md5(g::text), 'name', 'q' || g, 'func', 'quick', 'args', '[]'::jsonb, 'kwargs', '{}'::jsonb, 'enqueued', now())
-      from generate_series(1, 3000) g`);
+      from generate_series(1, 3000) g`,
+    );
     await sql(orm, "select pg_notify('ormq_queued', 'default')");
     await waitForDrained(orm, 'an empty queue', 30_000);
     assert.is(runs.size, 3000);
-    assert.equal([...runs.values()].filter((n) => n !== 1), [], 'no task ran twice');
+    assert.equal(
+      [...runs.values()].filter((n) => n !== 1),
+      [],
+      'no task ran twice',
+    );
   } finally {
     await clusters.stop();
     await orms[1]!.close(true);
@@ -597,27 +738,32 @@ Retry('an idle cluster with nothing locked or delayed claims once per poll, not 
   assert.ok(claims >= 2 && claims <= 10, `${claims} claims in one idle second at poll 200 ms`);
 });
 
-Retry('an idle claim loop waits for what comes due: a delayed package already due is now, one running is not, a paused key waits for its resume', async ({ orm }) => {
-  const pool = (await orm.em.getConnection().getNativeClient()) as unknown as { query(config: unknown): Promise<{ rows: { ms: number | null }[] }> };
-  const wait = async () => (await pool.query({ text: NEXT_EXPIRY.text, values: ['default', 60] })).rows[0]?.ms ?? null;
-  assert.is(await wait(), null, 'nothing queued: the poll');
-  // Came due after the claim that missed it: claimable now, not after a whole poll.
-  await sql(orm, `insert into ormq_queued (key, payload, run_at) values ('default', '{}', now() - interval '1 second')`);
-  assert.is(await wait(), 0);
-  // Claimed and running: its lock's expiry, about a minute away.
-  await sql(orm, 'update ormq_queued set lock = now()');
-  const ms = (await wait())!;
-  assert.ok(ms > 55_000 && ms <= 60_000, String(ms));
-  await sql(orm, `insert into ormq_queued (key, payload, run_at) values ('default', '{}', now() + interval '5 seconds')`);
-  const soon = (await wait())!;
-  assert.ok(soon > 3_000 && soon <= 5_000, String(soon));
-  await sql(orm, `insert into ormq_paused_key (key) values ('default')`);
-  try {
-    assert.is(await wait(), null, 'paused: a resume nudges the loop');
-  } finally {
-    await sql(orm, `delete from ormq_paused_key`);
-  }
-});
+Retry(
+  'an idle claim loop waits for what comes due: a delayed package already due is now, one running is not, a paused key waits for its resume',
+  async ({ orm }) => {
+    const pool = (await orm.em.getConnection().getNativeClient()) as unknown as {
+      query(config: unknown): Promise<{ rows: { ms: number | null }[] }>;
+    };
+    const wait = async () => (await pool.query({ text: NEXT_EXPIRY.text, values: ['default', 60] })).rows[0]?.ms ?? null;
+    assert.is(await wait(), null, 'nothing queued: the poll');
+    // Came due after the claim that missed it: claimable now, not after a whole poll.
+    await sql(orm, `insert into ormq_queued (key, payload, run_at) values ('default', '{}', now() - interval '1 second')`);
+    assert.is(await wait(), 0);
+    // Claimed and running: its lock's expiry, about a minute away.
+    await sql(orm, 'update ormq_queued set lock = now()');
+    const ms = (await wait())!;
+    assert.ok(ms > 55_000 && ms <= 60_000, String(ms));
+    await sql(orm, `insert into ormq_queued (key, payload, run_at) values ('default', '{}', now() + interval '5 seconds')`);
+    const soon = (await wait())!;
+    assert.ok(soon > 3_000 && soon <= 5_000, String(soon));
+    await sql(orm, `insert into ormq_paused_key (key) values ('default')`);
+    try {
+      assert.is(await wait(), null, 'paused: a resume nudges the loop');
+    } finally {
+      await sql(orm, `delete from ormq_paused_key`);
+    }
+  },
+);
 
 Retry.run();
 

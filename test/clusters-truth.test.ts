@@ -48,7 +48,8 @@ S.after.each(async (ctx) => {
   await Promise.all(ctx.running.splice(0).map((s) => s.cluster.stop()));
 });
 
-const start = (ctx: Ctx, name: string, options: Record<string, unknown> = {}) => startInto(ctx.running, ctx.orm, name, { tasks: TASKS, ...options });
+const start = (ctx: Ctx, name: string, options: Record<string, unknown> = {}) =>
+  startInto(ctx.running, ctx.orm, name, { tasks: TASKS, ...options });
 
 /** A process that beat an hour after it started and then went silent `ageMs` ago, holding `held` packages of its key. */
 async function deadProcess(orm: MikroORM, name: string, held: number, ageMs = 60_000): Promise<string> {
@@ -87,43 +88,55 @@ S('running counts the tasks running now in the process; what it claimed and has 
   assert.equal(proc.drift, []);
 });
 
-S('a process that stopped answering: listed first, uptime stopped at its last beat, its packages stuck; Release frees them, Forget removes it', async (ctx) => {
-  await start(ctx, 'alive');
-  const dead = await deadProcess(ctx.orm, 'zz-dead', 3);
-  const v = await clustersOf(ctx.api);
-  assert.is(v.clusters[0].id, dead, 'problems first');
-  const d = v.clusters[0];
-  assert.is(d.state, 'not responding');
-  assert.is(d.uptime, 3_600_000, 'uptime from start to last beat, not climbing');
-  assert.is(d.held, 3);
-  assert.is(d.tasks[0].elapsed, 500, 'what was running at its last beat, not still counting');
-  const key = v.keys.find((k) => k.key === 'zz-dead');
-  assert.is(key.stuck, 3);
-  assert.is(key.running, 0, 'a dead process runs nothing');
-  assert.is(key.claimed, 0);
-  assert.is(v.keys[0].key, 'zz-dead', 'a key with stuck packages before the healthy ones');
+S(
+  'a process that stopped answering: listed first, uptime stopped at its last beat, its packages stuck; Release frees them, Forget removes it',
+  async (ctx) => {
+    await start(ctx, 'alive');
+    const dead = await deadProcess(ctx.orm, 'zz-dead', 3);
+    const v = await clustersOf(ctx.api);
+    assert.is(v.clusters[0].id, dead, 'problems first');
+    const d = v.clusters[0];
+    assert.is(d.state, 'not responding');
+    assert.is(d.uptime, 3_600_000, 'uptime from start to last beat, not climbing');
+    assert.is(d.held, 3);
+    assert.is(d.tasks[0].elapsed, 500, 'what was running at its last beat, not still counting');
+    const key = v.keys.find((k) => k.key === 'zz-dead');
+    assert.is(key.stuck, 3);
+    assert.is(key.running, 0, 'a dead process runs nothing');
+    assert.is(key.claimed, 0);
+    assert.is(v.keys[0].key, 'zz-dead', 'a key with stuck packages before the healthy ones');
 
-  const live = v.clusters.find((c) => c.name === 'alive');
-  const refused = await ctx.api.post('api/clusters/actions/forget', { cluster: live.id });
-  assert.is(refused.status, 409, refused.text);
-  assert.match(refused.json.error.message, /is responding/);
-  assert.is((await ctx.api.post('api/clusters/actions/release', { cluster: live.id })).status, 409);
-  const bad = await ctx.api.post('api/clusters/actions/forget', { cluster: 'x' });
-  assert.is(bad.status, 400);
-  assert.ok(bad.json.error.fields.cluster);
-  assert.is((await ctx.api.post('api/clusters/actions/forget', { cluster: newTaskId() })).status, 404);
+    const live = v.clusters.find((c) => c.name === 'alive');
+    const refused = await ctx.api.post('api/clusters/actions/forget', { cluster: live.id });
+    assert.is(refused.status, 409, refused.text);
+    assert.match(refused.json.error.message, /is responding/);
+    assert.is((await ctx.api.post('api/clusters/actions/release', { cluster: live.id })).status, 409);
+    const bad = await ctx.api.post('api/clusters/actions/forget', { cluster: 'x' });
+    assert.is(bad.status, 400);
+    assert.ok(bad.json.error.fields.cluster);
+    assert.is((await ctx.api.post('api/clusters/actions/forget', { cluster: newTaskId() })).status, 404);
 
-  const released = await ctx.api.post('api/clusters/actions/release', { cluster: dead }, { 'x-user': 'ops' });
-  assert.is(released.status, 200, released.text);
-  assert.is(released.json.released, 3);
-  assert.equal(await sql(ctx.orm, "select 1 from ormq_queued where key = 'zz-dead' and lock is not null"), []);
-  const forgot = await ctx.api.post('api/clusters/actions/forget', { cluster: dead }, { 'x-user': 'ops' });
-  assert.is(forgot.status, 200, forgot.text);
-  assert.equal(await sql(ctx.orm, 'select 1 from ormq_cluster where id = ?', [dead]), []);
-  const log = await sql<{ actor: string; action: string; summary: string }>(ctx.orm, "select actor, action, summary from ormq_admin_log where page = 'clusters' order by id");
-  assert.equal(log.map((l) => [l.actor, l.action]), [['ops', 'release'], ['ops', 'forget']]);
-  assert.match(log[0]!.summary, /Released 3 packages held by cluster process "zz-dead" \(gone-host pid 4242\)/);
-});
+    const released = await ctx.api.post('api/clusters/actions/release', { cluster: dead }, { 'x-user': 'ops' });
+    assert.is(released.status, 200, released.text);
+    assert.is(released.json.released, 3);
+    assert.equal(await sql(ctx.orm, "select 1 from ormq_queued where key = 'zz-dead' and lock is not null"), []);
+    const forgot = await ctx.api.post('api/clusters/actions/forget', { cluster: dead }, { 'x-user': 'ops' });
+    assert.is(forgot.status, 200, forgot.text);
+    assert.equal(await sql(ctx.orm, 'select 1 from ormq_cluster where id = ?', [dead]), []);
+    const log = await sql<{ actor: string; action: string; summary: string }>(
+      ctx.orm,
+      "select actor, action, summary from ormq_admin_log where page = 'clusters' order by id",
+    );
+    assert.equal(
+      log.map((l) => [l.actor, l.action]),
+      [
+        ['ops', 'release'],
+        ['ops', 'forget'],
+      ],
+    );
+    assert.match(log[0]!.summary, /Released 3 packages held by cluster process "zz-dead" \(gone-host pid 4242\)/);
+  },
+);
 
 S('processes of one key that disagree on saveLimit are flagged on the key and on each process; workers may differ', async (ctx) => {
   await start(ctx, 'd', { saveLimit: 250, workers: 2 });
@@ -138,41 +151,65 @@ S('processes of one key that disagree on saveLimit are flagged on the key and on
   assert.is(v.keys.find((k) => k.key === 'e').drift, null);
   assert.is(v.keys[0].key, 'd', 'the drifting key first');
   for (const c of v.clusters) assert.equal(c.drift, c.name === 'd' ? ['saveLimit'] : [], c.name);
-  assert.equal(v.clusters.filter((c) => c.name === 'd').map((c) => c.config.saveLimit).sort((a, b) => a - b), [250, 5000]);
+  assert.equal(
+    v.clusters
+      .filter((c) => c.name === 'd')
+      .map((c) => c.config.saveLimit)
+      .sort((a, b) => a - b),
+    [250, 5000],
+  );
 });
 
-S('a stop checks the claim now: a finished package says so (200), one held elsewhere is a 409, a held one is stopped with the actor in its error and history', async (ctx) => {
-  const { cluster } = await start(ctx, 's', { workers: 1, timeout: 5, retry: 6 });
-  const finished = await ctx.api.post('api/clusters/actions/stop', { cluster: cluster.processId, package: 12345 });
-  assert.is(finished.status, 200, finished.text);
-  assert.equal(finished.json, { requested: false, finished: true, package: 12345, cluster: cluster.processId, message: 'Package 12345 finished before the stop arrived' });
-  const elsewhere = await deadProcess(ctx.orm, 's', 1);
-  const [other] = await sql<{ id: number }>(ctx.orm, 'select id from ormq_queued where locked_by = ?', [elsewhere]);
-  const r409 = await ctx.api.post('api/clusters/actions/stop', { cluster: cluster.processId, package: Number(other!.id) });
-  assert.is(r409.status, 409, r409.text);
-  assert.match(r409.json.error.message, /no longer held by cluster "s"/);
-  await sql(ctx.orm, 'delete from ormq_queued');
+S(
+  'a stop checks the claim now: a finished package says so (200), one held elsewhere is a 409, a held one is stopped with the actor in its error and history',
+  async (ctx) => {
+    const { cluster } = await start(ctx, 's', { workers: 1, timeout: 5, retry: 6 });
+    const finished = await ctx.api.post('api/clusters/actions/stop', { cluster: cluster.processId, package: 12345 });
+    assert.is(finished.status, 200, finished.text);
+    assert.equal(finished.json, {
+      requested: false,
+      finished: true,
+      package: 12345,
+      cluster: cluster.processId,
+      message: 'Package 12345 finished before the stop arrived',
+    });
+    const elsewhere = await deadProcess(ctx.orm, 's', 1);
+    const [other] = await sql<{ id: number }>(ctx.orm, 'select id from ormq_queued where locked_by = ?', [elsewhere]);
+    const r409 = await ctx.api.post('api/clusters/actions/stop', { cluster: cluster.processId, package: Number(other!.id) });
+    assert.is(r409.status, 409, r409.text);
+    assert.match(r409.json.error.message, /no longer held by cluster "s"/);
+    await sql(ctx.orm, 'delete from ormq_queued');
 
-  const taskId = await enqueue(ctx.orm.em.fork(), 'hold', [], { cluster: 's' });
-  // Asked as soon as the package is claimed, before any beat lists it: the claim decides.
-  const [pkg] = await waitFor(async () => {
-    const rows = await sql<{ id: number }>(ctx.orm, 'select id from ormq_queued where locked_by = ? and lock is not null', [cluster.processId]);
-    return rows.length > 0 && inFlight === 1 && rows;
-  }, 'claimed and started');
-  const asked = await ctx.api.post('api/clusters/actions/stop', { cluster: cluster.processId, package: Number(pkg!.id) }, { 'x-user': 'alice' });
-  assert.is(asked.status, 202, asked.text);
-  const [saved] = await waitFor(async () => {
-    const rows = await sql<{ result: any }>(ctx.orm, 'select result from ormq_task where id = ?', [taskId]);
-    return rows.length > 0 && rows;
-  }, 'saved as failed');
-  assert.is(saved!.result.error, 'CancelledError');
-  assert.is(saved!.result.message, 'Task stopped from the admin by alice');
-  assert.not.match(JSON.stringify(saved!.result), /heartbeat|node_modules|\.ts:\d/, 'no stack of ormq internals');
-  const detail = await ctx.api.get(`api/failed/${taskId}`);
-  assert.is(detail.status, 200, detail.text);
-  assert.equal(detail.json.history.map((h: any) => [h.actor, h.action]), [['alice', 'stop']]);
-  assert.is(new CancelledError().message, 'Task stopped from the admin');
-});
+    const taskId = await enqueue(ctx.orm.em.fork(), 'hold', [], { cluster: 's' });
+    // Asked as soon as the package is claimed, before any beat lists it: the claim decides.
+    const [pkg] = await waitFor(async () => {
+      const rows = await sql<{ id: number }>(ctx.orm, 'select id from ormq_queued where locked_by = ? and lock is not null', [
+        cluster.processId,
+      ]);
+      return rows.length > 0 && inFlight === 1 && rows;
+    }, 'claimed and started');
+    const asked = await ctx.api.post(
+      'api/clusters/actions/stop',
+      { cluster: cluster.processId, package: Number(pkg!.id) },
+      { 'x-user': 'alice' },
+    );
+    assert.is(asked.status, 202, asked.text);
+    const [saved] = await waitFor(async () => {
+      const rows = await sql<{ result: any }>(ctx.orm, 'select result from ormq_task where id = ?', [taskId]);
+      return rows.length > 0 && rows;
+    }, 'saved as failed');
+    assert.is(saved!.result.error, 'CancelledError');
+    assert.is(saved!.result.message, 'Task stopped from the admin by alice');
+    assert.not.match(JSON.stringify(saved!.result), /heartbeat|node_modules|\.ts:\d/, 'no stack of ormq internals');
+    const detail = await ctx.api.get(`api/failed/${taskId}`);
+    assert.is(detail.status, 200, detail.text);
+    assert.equal(
+      detail.json.history.map((h: any) => [h.actor, h.action]),
+      [['alice', 'stop']],
+    );
+    assert.is(new CancelledError().message, 'Task stopped from the admin');
+  },
+);
 
 S('pauses: the admin records who and until when; a pause for a while ends by itself; a bad length is a 400 naming it', async (ctx) => {
   const r = await ctx.api.post('api/clusters/actions/pause', { key: 'p', for: 900 }, { 'x-user': 'bob' });
@@ -194,7 +231,10 @@ S('pauses: the admin records who and until when; a pause for a while ends by its
   assert.is(forever.pausedUntil, null);
   // A pause from before paused_by was stored: the admin log says who.
   await sql(ctx.orm, "insert into ormq_paused_key (key) values ('older')");
-  await sql(ctx.orm, "insert into ormq_admin_log (actor, action, page, object_id, summary) values ('carol', 'pause', 'clusters', 'older', 'Paused queue key \"older\"')");
+  await sql(
+    ctx.orm,
+    "insert into ormq_admin_log (actor, action, page, object_id, summary) values ('carol', 'pause', 'clusters', 'older', 'Paused queue key \"older\"')",
+  );
   assert.is((await clustersOf(ctx.api)).keys.find((k) => k.key === 'older').pausedBy, 'carol');
 
   // A short pause in force, then past its end: the next beat of any process resumes the key and its cluster claims.
@@ -208,41 +248,76 @@ S('pauses: the admin records who and until when; a pause for a while ends by its
   assert.equal(await sql(ctx.orm, "select key from ormq_paused_key where key = 'brief'"), []);
 });
 
-S('Activity: every admin action newest first with its actor, filtered by actor, action and page; only pages the caller may view', async (ctx) => {
-  await ctx.api.post('api/clusters/actions/pause', { key: 'a1' }, { 'x-user': 'carol' });
-  await ctx.api.post('api/clusters/actions/resume', { key: 'a1' }, { 'x-user': 'dave' });
-  await sql(ctx.orm, "insert into ormq_admin_log (actor, action, page, object_id, summary) values ('erin', 'delete', 'failed', 'x', 'Deleted x')");
-  const all = await ctx.api.get('api/activity');
-  assert.is(all.status, 200, all.text);
-  assert.equal(all.json.rows.map((r: any) => [r.actor, r.action, r.page]), [['erin', 'delete', 'failed'], ['dave', 'resume', 'clusters'], ['carol', 'pause', 'clusters']]);
-  assert.is(all.json.rows[2].objectId, 'a1');
-  assert.ok(Date.parse(all.json.rows[0].at));
-  assert.equal((await ctx.api.get('api/activity?actor=carol')).json.rows.map((r: any) => r.action), ['pause']);
-  assert.equal((await ctx.api.get('api/activity?action=resume')).json.rows.map((r: any) => r.actor), ['dave']);
-  assert.equal((await ctx.api.get('api/activity?page=failed')).json.rows.map((r: any) => r.actor), ['erin']);
-  const bad = await ctx.api.get('api/activity?page=nope&action=fly');
-  assert.is(bad.status, 400);
-  assert.ok(bad.json.error.fields.page && bad.json.error.fields.action, bad.text);
+S(
+  'Activity: every admin action newest first with its actor, filtered by actor, action and page; only pages the caller may view',
+  async (ctx) => {
+    await ctx.api.post('api/clusters/actions/pause', { key: 'a1' }, { 'x-user': 'carol' });
+    await ctx.api.post('api/clusters/actions/resume', { key: 'a1' }, { 'x-user': 'dave' });
+    await sql(
+      ctx.orm,
+      "insert into ormq_admin_log (actor, action, page, object_id, summary) values ('erin', 'delete', 'failed', 'x', 'Deleted x')",
+    );
+    const all = await ctx.api.get('api/activity');
+    assert.is(all.status, 200, all.text);
+    assert.equal(
+      all.json.rows.map((r: any) => [r.actor, r.action, r.page]),
+      [
+        ['erin', 'delete', 'failed'],
+        ['dave', 'resume', 'clusters'],
+        ['carol', 'pause', 'clusters'],
+      ],
+    );
+    assert.is(all.json.rows[2].objectId, 'a1');
+    assert.ok(Date.parse(all.json.rows[0].at));
+    assert.equal(
+      (await ctx.api.get('api/activity?actor=carol')).json.rows.map((r: any) => r.action),
+      ['pause'],
+    );
+    assert.equal(
+      (await ctx.api.get('api/activity?action=resume')).json.rows.map((r: any) => r.actor),
+      ['dave'],
+    );
+    assert.equal(
+      (await ctx.api.get('api/activity?page=failed')).json.rows.map((r: any) => r.actor),
+      ['erin'],
+    );
+    const bad = await ctx.api.get('api/activity?page=nope&action=fly');
+    assert.is(bad.status, 400);
+    assert.ok(bad.json.error.fields.page && bad.json.error.fields.action, bad.text);
 
-  // Newest first, 50 at a time: `next` continues after the last one shown.
-  await sql(ctx.orm, "insert into ormq_admin_log (actor, action, page, object_id, summary) select 'bulk', 'delete', 'queued', i::text, 'Deleted ' || i from generate_series(1, 60) i");
-  const first = await ctx.api.get('api/activity?actor=bulk');
-  assert.is(first.json.rows.length, 50);
-  assert.is(first.json.rows[0].objectId, '60');
-  const rest = await ctx.api.get(`api/activity?actor=bulk&before=${first.json.next}`);
-  assert.equal(rest.json.rows.map((r: any) => Number(r.objectId)), [10, 9, 8, 7, 6, 5, 4, 3, 2, 1]);
-  assert.is(rest.json.next, null);
-  assert.is((await ctx.api.get(`api/activity?actor=${'x'.repeat(151)}`)).status, 400);
+    // Newest first, 50 at a time: `next` continues after the last one shown.
+    await sql(
+      ctx.orm,
+      "insert into ormq_admin_log (actor, action, page, object_id, summary) select 'bulk', 'delete', 'queued', i::text, 'Deleted ' || i from generate_series(1, 60) i",
+    );
+    const first = await ctx.api.get('api/activity?actor=bulk');
+    assert.is(first.json.rows.length, 50);
+    assert.is(first.json.rows[0].objectId, '60');
+    const rest = await ctx.api.get(`api/activity?actor=bulk&before=${first.json.next}`);
+    assert.equal(
+      rest.json.rows.map((r: any) => Number(r.objectId)),
+      [10, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+    );
+    assert.is(rest.json.next, null);
+    assert.is((await ctx.api.get(`api/activity?actor=${'x'.repeat(151)}`)).status, 400);
 
-  const asked: string[] = [];
-  const narrow = await ctx.start({
-    authorize: (_req, w) => (asked.push(`${w.page}:${w.action}`), w.page === 'activity' || (w.page === 'clusters' && w.action === 'view')),
-  });
-  const seen = await narrow.api.get('api/activity');
-  assert.is(seen.status, 200, seen.text);
-  assert.equal(seen.json.rows.map((r: any) => r.page), ['clusters', 'clusters'], 'no failed-page entry for a caller who cannot view Failed');
-  const denied = await ctx.start({ authorize: (_req, w) => w.page !== 'activity' });
-  assert.is((await denied.api.get('api/activity')).status, 403);
-});
+    const asked: string[] = [];
+    const narrow = await ctx.start({
+      authorize: (_req, w) => (
+        asked.push(`${w.page}:${w.action}`),
+        w.page === 'activity' || (w.page === 'clusters' && w.action === 'view')
+      ),
+    });
+    const seen = await narrow.api.get('api/activity');
+    assert.is(seen.status, 200, seen.text);
+    assert.equal(
+      seen.json.rows.map((r: any) => r.page),
+      ['clusters', 'clusters'],
+      'no failed-page entry for a caller who cannot view Failed',
+    );
+    const denied = await ctx.start({ authorize: (_req, w) => w.page !== 'activity' });
+    assert.is((await denied.api.get('api/activity')).status, 403);
+  },
+);
 
 S.run();

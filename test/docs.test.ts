@@ -51,9 +51,25 @@ export function tsBlocks(doc: string, text: string): { blocks: Block[]; skipped:
 }
 
 const ORMQ_VALUES = [
-  'enqueue', 'enqueueMany', 'result', 'fetchTask', 'resultGroup', 'countGroup', 'deleteGroup', 'schedule', 'nextRun',
-  'upcomingRuns', 'pauseKey', 'resumeKey', 'pausedKeys', 'Cluster', 'queueAdmin', 'ensureSchema', 'queueEntities',
-  'ValidationError', 'CancelledError',
+  'enqueue',
+  'enqueueMany',
+  'result',
+  'fetchTask',
+  'resultGroup',
+  'countGroup',
+  'deleteGroup',
+  'schedule',
+  'nextRun',
+  'upcomingRuns',
+  'pauseKey',
+  'resumeKey',
+  'pausedKeys',
+  'Cluster',
+  'queueAdmin',
+  'ensureSchema',
+  'queueEntities',
+  'ValidationError',
+  'CancelledError',
 ];
 
 const uses = (code: string, name: string) => new RegExp(`(?<![\\w.'"-])${name}\\b`).test(code);
@@ -76,7 +92,8 @@ export function preamble(code: string): string {
   const missing = ORMQ_VALUES.filter((n) => uses(code, n) && !defines(code, n));
   if (missing.length) out.push(`import { ${missing.join(', ')} } from 'ormq';`);
   if (koa && uses(code, 'koa') && !defines(code, 'koa')) out.push("import { koa } from 'ormq/koa';");
-  for (const [name, type] of Object.entries(stubs)) if (uses(code, name) && !defines(code, name)) out.push(`declare const ${name}: ${type};`);
+  for (const [name, type] of Object.entries(stubs))
+    if (uses(code, name) && !defines(code, name)) out.push(`declare const ${name}: ${type};`);
   return out.join('\n');
 }
 
@@ -89,23 +106,46 @@ function compile(project: string): Promise<{ code: number; out: string }> {
 }
 
 function docs(): string[] {
-  const inDocs = existsSync(join(root, 'docs')) ? readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`) : [];
+  const inDocs = existsSync(join(root, 'docs'))
+    ? readdirSync(join(root, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`)
+    : [];
   return ['README.md', 'CONTRIBUTING.md', ...inDocs.sort()].filter((f) => existsSync(join(root, f)));
 }
 
 const Docs = suite('docs: every TypeScript block in README and docs/ compiles under tsc --strict');
 
 Docs('the blocks are found, marked fragments say why, and the marked README examples are among them', () => {
-  const sample = ['# t', '```ts', 'const a = 1;', '```', '', '<!-- not-compiled: a fragment -->', '', '```ts', 'a +', '```', '```sh', 'npm test', '```'].join('\n');
+  const sample = [
+    '# t',
+    '```ts',
+    'const a = 1;',
+    '```',
+    '',
+    '<!-- not-compiled: a fragment -->',
+    '',
+    '```ts',
+    'a +',
+    '```',
+    '```sh',
+    'npm test',
+    '```',
+  ].join('\n');
   const { blocks, skipped } = tsBlocks('t.md', sample);
   assert.equal(blocks, [{ doc: 't.md', line: 3, code: 'const a = 1;' }]);
-  assert.equal(skipped.map((b) => b.line), [9]);
+  assert.equal(
+    skipped.map((b) => b.line),
+    [9],
+  );
   assert.throws(() => tsBlocks('t.md', '<!-- not-compiled: -->\n```ts\nx\n```'), /needs a reason/);
   assert.throws(() => tsBlocks('t.md', '```ts\nx\n'), /never closed/);
 
   const readme = tsBlocks('README.md', readFileSync(join(root, 'README.md'), 'utf8')).blocks.map((b) => b.code);
   for (const marker of ['usage-example', 'auth-example']) {
-    const marked = readFileSync(join(root, 'README.md'), 'utf8').split(`<!-- ${marker}`)[1]?.match(/```ts\n([\s\S]*?)\n```/)?.[1];
+    const marked = readFileSync(join(root, 'README.md'), 'utf8')
+      .split(`<!-- ${marker}`)[1]
+      ?.match(/```ts\n([\s\S]*?)\n```/)?.[1];
     assert.ok(marked && readme.includes(marked), `README's ${marker} is compiled here`);
   }
 });
@@ -124,7 +164,11 @@ Docs('the preamble declares what a block uses and does not define, nothing else'
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
 export const slug = (heading: string) =>
-  heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
 
 function anchors(text: string): Set<string> {
   const fenced = text.replace(/^```[\s\S]*?^```/gm, '');
@@ -142,7 +186,8 @@ Docs('every link between the documents reaches a file, and a heading when it nam
       const [path, anchor] = target!.split('#') as [string, string | undefined];
       const file = path ? normalize(join(dirname(doc), path)) : doc;
       if (!existsSync(join(root, file))) broken.push(`${doc}: ${target} (no file ${file})`);
-      else if (anchor && file.endsWith('.md') && !anchors(readFileSync(join(root, file), 'utf8')).has(anchor)) broken.push(`${doc}: ${target} (no heading #${anchor})`);
+      else if (anchor && file.endsWith('.md') && !anchors(readFileSync(join(root, file), 'utf8')).has(anchor))
+        broken.push(`${doc}: ${target} (no heading #${anchor})`);
     }
   }
   assert.equal(broken, []);
@@ -154,7 +199,9 @@ Docs('every block compiles', async () => {
   const dir = mkdtempSync(join(host, '.docs-'));
   try {
     const base = JSON.parse(readFileSync(join(host, 'tsconfig.json'), 'utf8'));
-    base.compilerOptions.paths = Object.fromEntries(Object.entries(base.compilerOptions.paths as Record<string, string[]>).map(([k, v]) => [k, v.map((p) => `../${p}`)]));
+    base.compilerOptions.paths = Object.fromEntries(
+      Object.entries(base.compilerOptions.paths as Record<string, string[]>).map(([k, v]) => [k, v.map((p) => `../${p}`)]),
+    );
     const where = new Map<string, { block: Block; offset: number }>();
     const shared: string[] = [];
     const alone: string[] = [];

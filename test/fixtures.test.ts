@@ -25,11 +25,15 @@ F('Express: the host login guards the admin; viewers see and cannot act, admins 
     assert.equal(viewerMeta.pages.failed.can, { view: true, delete: false, resubmit: false });
     const id = await insertTask(orm, { success: false });
     const refused = await fetch(`${base}/queue-admin/api/failed/actions/delete`, {
-      method: 'POST', headers: { ...json, 'x-user': 'viewer' }, body: JSON.stringify({ ids: [id] }),
+      method: 'POST',
+      headers: { ...json, 'x-user': 'viewer' },
+      body: JSON.stringify({ ids: [id] }),
     });
     assert.is(refused.status, 403);
     const done = await fetch(`${base}/queue-admin/api/failed/actions/delete`, {
-      method: 'POST', headers: { ...json, 'x-user': 'ada', 'x-role': 'admin' }, body: JSON.stringify({ ids: [id] }),
+      method: 'POST',
+      headers: { ...json, 'x-user': 'ada', 'x-role': 'admin' },
+      body: JSON.stringify({ ids: [id] }),
     });
     assert.is(done.status, 200);
     const detail = await fetch(`${base}/queue-admin/api/failed/${id}`, { headers: { 'x-user': 'ada' } });
@@ -49,7 +53,9 @@ F('Koa: read-only for everyone past the login', async ({ orm, clientDir }) => {
     assert.is(meta.readOnly, true);
     const id = await insertTask(orm);
     const refused = await fetch(`${base}/queue-admin/api/successful/actions/delete`, {
-      method: 'POST', headers: { ...json, 'x-user': 'x' }, body: JSON.stringify({ ids: [id] }),
+      method: 'POST',
+      headers: { ...json, 'x-user': 'x' },
+      body: JSON.stringify({ ids: [id] }),
     });
     assert.is(refused.status, 403);
   } finally {

@@ -17,7 +17,10 @@ interface Ctx extends DbCtx {
 const F = dbSuite<Ctx>('chains and iterations across cluster processes', {
   clear: 'delete from ormq_task; delete from ormq_queued; delete from ormq_iter; delete from ormq_iter_result; delete from chaos_runs',
   async setup(ctx) {
-    await sql(ctx.orm, 'create table chaos_runs (task_id char(32) not null, pid int not null, at timestamptz not null default clock_timestamp())');
+    await sql(
+      ctx.orm,
+      'create table chaos_runs (task_id char(32) not null, pid int not null, at timestamptz not null default clock_timestamp())',
+    );
     ctx.fleet = new Fleet(ctx.db.url, { workers: 4, timeout: 30, retry: 60, maxAttempts: 1 });
     await ctx.fleet.start(3);
   },
@@ -50,19 +53,32 @@ async function refused(run: () => Promise<unknown>): Promise<Record<string, stri
 }
 
 F('a chain of three runs its steps in order, each after the one before succeeded, and each saved step knows its place', async ({ orm }) => {
-  const ids = await enqueueChain(em(orm), [
-    { func: 'chaos', args: [150] },
-    { func: 'chaos', args: [100], name: 'second step' },
-    { func: 'chaos', args: [50] },
-  ], { group: 'nightly' });
+  const ids = await enqueueChain(
+    em(orm),
+    [
+      { func: 'chaos', args: [150] },
+      { func: 'chaos', args: [100], name: 'second step' },
+      { func: 'chaos', args: [50] },
+    ],
+    { group: 'nightly' },
+  );
   assert.is(ids.length, 3);
   const queued = await sql(orm, 'select 1 from ormq_queued');
   assert.is(queued.length, 1, 'only the first step is queued at first');
   const saved = await waitFor(() => savedOf(orm, ids).then((r) => (r.length === 3 ? r : null)), 'the three steps', 30_000);
-  assert.equal(saved.map((s) => s.id), ids, 'they finished in chain order');
-  for (let i = 1; i < 3; i++) assert.ok(Date.parse(saved[i]!.started) >= Date.parse(saved[i - 1]!.stopped), `step ${i + 1} started after step ${i} stopped`);
+  assert.equal(
+    saved.map((s) => s.id),
+    ids,
+    'they finished in chain order',
+  );
+  for (let i = 1; i < 3; i++)
+    assert.ok(Date.parse(saved[i]!.started) >= Date.parse(saved[i - 1]!.stopped), `step ${i + 1} started after step ${i} stopped`);
   const runs = await sql<{ task_id: string }>(orm, 'select task_id from chaos_runs order by at');
-  assert.equal(runs.map((r) => r.task_id), ids, 'each step ran once, in order');
+  assert.equal(
+    runs.map((r) => r.task_id),
+    ids,
+    'each step ran once, in order',
+  );
   saved.forEach((s, i) => {
     assert.ok(s.success);
     assert.equal(s.chain, { id: ids[0], step: i + 1, steps: 3, ids });
@@ -88,7 +104,10 @@ F('a final failure stops the chain: the steps after it never run, and the failed
   assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0, 'nothing left queued');
   assert.is((await savedOf(orm, [ids[2]!])).length, 0, 'the third step never ran');
   const runs = await sql<{ task_id: string }>(orm, 'select task_id from chaos_runs order by at');
-  assert.equal(runs.map((r) => r.task_id), ids.slice(0, 2));
+  assert.equal(
+    runs.map((r) => r.task_id),
+    ids.slice(0, 2),
+  );
 
   // The admin's task detail: "step 2 of 3", stopped, with where each step is now.
   const clientDir = testClient();
@@ -98,7 +117,14 @@ F('a final failure stops the chain: the steps after it never run, and the failed
     assert.is(r.status, 200, r.text);
     const chain = r.json.extra.chain;
     assert.equal([chain.step, chain.steps, chain.stopped], [2, 3, true]);
-    assert.equal(chain.links.map((l: any) => [l.step, l.taskId, l.place?.page ?? null]), [[1, ids[0], 'successful'], [2, ids[1], 'failed'], [3, ids[2], null]]);
+    assert.equal(
+      chain.links.map((l: any) => [l.step, l.taskId, l.place?.page ?? null]),
+      [
+        [1, ids[0], 'successful'],
+        [2, ids[1], 'failed'],
+        [3, ids[2], null],
+      ],
+    );
     const first = await client(`${url}/`).get(`api/successful/${ids[0]}`);
     assert.equal([first.json.extra.chain.step, first.json.extra.chain.stopped], [1, false]);
   } finally {
@@ -115,7 +141,16 @@ F('a chain is refused whole when it is empty, too long or has a bad step; nothin
   assert.equal(Object.keys(errors).sort(), ['steps[1].func', 'steps[2].timeout']);
   assert.ok((await refused(() => enqueueChain(em(orm), [{ func: 'echo' }], { group: '' }))).group);
   const same = 'a'.repeat(32);
-  assert.ok((await refused(() => enqueueChain(em(orm), [{ func: 'echo', id: same }, { func: 'echo', id: same }]))).steps);
+  assert.ok(
+    (
+      await refused(() =>
+        enqueueChain(em(orm), [
+          { func: 'echo', id: same },
+          { func: 'echo', id: same },
+        ]),
+      )
+    ).steps,
+  );
   assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
 });
 
@@ -123,7 +158,10 @@ F('an iteration of ten runs across the processes and saves one task whose result
   const args = Array.from({ length: 10 }, (_, i) => [{ n: i, word: `w${i}` }]);
   const id = await enqueueIter(em(orm), 'echo', args, { name: 'ten echoes', group: 'batch' });
   const list = await result(em(orm), id, { wait: 30_000 });
-  assert.equal(list, args.map((a) => a[0]));
+  assert.equal(
+    list,
+    args.map((a) => a[0]),
+  );
   const task = (await fetchTask(em(orm), id))!;
   assert.is(task.name, 'ten echoes');
   assert.is(task.group, 'batch');
@@ -134,8 +172,20 @@ F('an iteration of ten runs across the processes and saves one task whose result
 });
 
 F('many iterations whose runs end at once in three processes: each saved exactly once, with every result', async ({ orm }) => {
-  const ids = await Promise.all(Array.from({ length: 6 }, (_, k) => enqueueIter(em(orm), 'chaos', Array.from({ length: 5 }, (_, i) => [30 + ((i + k) % 3) * 10]))));
-  for (const id of ids) assert.equal(await result(em(orm), id, { wait: 30_000 }), Array.from({ length: 5 }, (_, i) => 30 + ((i + ids.indexOf(id)) % 3) * 10));
+  const ids = await Promise.all(
+    Array.from({ length: 6 }, (_, k) =>
+      enqueueIter(
+        em(orm),
+        'chaos',
+        Array.from({ length: 5 }, (_, i) => [30 + ((i + k) % 3) * 10]),
+      ),
+    ),
+  );
+  for (const id of ids)
+    assert.equal(
+      await result(em(orm), id, { wait: 30_000 }),
+      Array.from({ length: 5 }, (_, i) => 30 + ((i + ids.indexOf(id)) % 3) * 10),
+    );
   assert.is((await sql(orm, 'select 1 from ormq_task')).length, 6);
   assert.is((await sql(orm, 'select 1 from chaos_runs')).length, 30);
 });
@@ -162,33 +212,46 @@ F('an iteration is refused whole for bad args or options', async ({ orm }) => {
   assert.ok((await refused(() => enqueueIter(em(orm), '', [[1]]))).func);
   const id = 'b'.repeat(32);
   await enqueueIter(em(orm), 'echo', [[1]], { id, cluster: 'nobody' });
-  assert.ok((await refused(() => enqueueIter(em(orm), 'echo', [[2]], { id, cluster: 'nobody' }))).id, 'an iteration of that id is still running');
+  assert.ok(
+    (await refused(() => enqueueIter(em(orm), 'echo', [[2]], { id, cluster: 'nobody' }))).id,
+    'an iteration of that id is still running',
+  );
   assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 1);
 });
 
-F("cancel of an iteration removes its waiting runs, and the iteration is saved failed with each run's cancel in its place", async ({ orm }) => {
-  const id = await enqueueIter(em(orm), 'echo', [[1], [2], [3]], { cluster: 'nobody' });
-  assert.is(await cancel(em(orm), id, { by: 'ops' }), 'removed');
-  assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
-  const task = (await fetchTask(em(orm), id))!;
-  assert.is(task.success, false);
-  const r = task.result as { error: string; message: string; results: { message: string }[] };
-  assert.is(r.message, '3 of 3 runs failed; the first, run 1: CancelledError: Task cancelled by ops');
-  assert.equal(r.results.map((x) => x.message), ['Task cancelled by ops', 'Task cancelled by ops', 'Task cancelled by ops']);
-  assert.is((await sql(orm, 'select 1 from ormq_iter union all select 1 from ormq_iter_result')).length, 0);
-  assert.is(await cancel(em(orm), id), 'not found');
-});
+F(
+  "cancel of an iteration removes its waiting runs, and the iteration is saved failed with each run's cancel in its place",
+  async ({ orm }) => {
+    const id = await enqueueIter(em(orm), 'echo', [[1], [2], [3]], { cluster: 'nobody' });
+    assert.is(await cancel(em(orm), id, { by: 'ops' }), 'removed');
+    assert.is((await sql(orm, 'select 1 from ormq_queued')).length, 0);
+    const task = (await fetchTask(em(orm), id))!;
+    assert.is(task.success, false);
+    const r = task.result as { error: string; message: string; results: { message: string }[] };
+    assert.is(r.message, '3 of 3 runs failed; the first, run 1: CancelledError: Task cancelled by ops');
+    assert.equal(
+      r.results.map((x) => x.message),
+      ['Task cancelled by ops', 'Task cancelled by ops', 'Task cancelled by ops'],
+    );
+    assert.is((await sql(orm, 'select 1 from ormq_iter union all select 1 from ormq_iter_result')).length, 0);
+    assert.is(await cancel(em(orm), id), 'not found');
+  },
+);
 
 F('the last two runs recorded at once on two connections: the second waits for the first, and the task holds both', async ({ orm, db }) => {
   const id = await enqueueIter(em(orm), 'echo', [['a'], ['b']], { cluster: 'nobody' });
   const [a, b] = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: db.url })];
   await Promise.all([a.connect(), b.connect()]);
   const run = (c: pg.Client, s: { text: string }, values: unknown[]) => c.query(s.text, values);
-  const outcome = (n: number, value: string) => JSON.stringify([{ iter: id, n, success: true, result: value, started: new Date().toISOString(), stopped: new Date().toISOString() }]);
+  const outcome = (n: number, value: string) =>
+    JSON.stringify([{ iter: id, n, success: true, result: value, started: new Date().toISOString(), stopped: new Date().toISOString() }]);
   try {
     await a.query('begin');
     await run(a, ITER_LOCK, [[id]]);
-    assert.equal((await run(a, ITER_RECORD, [outcome(0, 'a')])).rows.map((r) => r.remaining), [1]);
+    assert.equal(
+      (await run(a, ITER_RECORD, [outcome(0, 'a')])).rows.map((r) => r.remaining),
+      [1],
+    );
     await b.query('begin');
     let bLocked = false;
     const bLock = run(b, ITER_LOCK, [[id]]).then(() => (bLocked = true));
@@ -197,10 +260,16 @@ F('the last two runs recorded at once on two connections: the second waits for t
     assert.is((await run(a, ITER_FINISH, [[id], 'x'])).rows.length, 0, 'one run left: nothing to save');
     await a.query('commit');
     await Promise.race([bLock, sleep(10_000).then(() => Promise.reject(new Error('the second never got the lock')))]);
-    assert.equal((await run(b, ITER_RECORD, [outcome(1, 'b')])).rows.map((r) => r.remaining), [0]);
+    assert.equal(
+      (await run(b, ITER_RECORD, [outcome(1, 'b')])).rows.map((r) => r.remaining),
+      [0],
+    );
     // Recording the same run again (it ran twice) counts nothing.
     assert.equal((await run(b, ITER_RECORD, [outcome(1, 'b')])).rows, []);
-    assert.equal((await run(b, ITER_FINISH, [[id], 'x'])).rows.map((r) => r.result), [['a', 'b']]);
+    assert.equal(
+      (await run(b, ITER_FINISH, [[id], 'x'])).rows.map((r) => r.result),
+      [['a', 'b']],
+    );
     await b.query('commit');
   } finally {
     await Promise.all([a.end(), b.end()]);
@@ -226,7 +295,10 @@ F("a chain step that fails and is retried continues the chain once it succeeds; 
     },
   });
   try {
-    const ids = await enqueueChain(em(orm), [{ func: 'flaky', retry: 0.2, maxAttempts: 3, cluster: 'local' }, { func: 'after', cluster: 'local' }]);
+    const ids = await enqueueChain(em(orm), [
+      { func: 'flaky', retry: 0.2, maxAttempts: 3, cluster: 'local' },
+      { func: 'after', cluster: 'local' },
+    ]);
     await waitFor(() => savedOf(orm, ids).then((r) => r.length === 2 && r.every((s) => s.success)), 'both steps to succeed', 20_000);
     assert.equal(order, ['flaky', 'flaky', 'after']);
     const [first] = await savedOf(orm, [ids[0]!]);
@@ -234,7 +306,10 @@ F("a chain step that fails and is retried continues the chain once it succeeds; 
     // An iteration's hook gets its one saved task.
     const iter = await enqueueIter(em(orm), 'double', [[1], [2], [3]], { cluster: 'local', hook: 'collect' });
     await waitFor(() => hooked.length > 0, "the iteration's hook");
-    assert.equal(hooked.map((t) => [t.id, t.result]), [[iter, [2, 4, 6]]]);
+    assert.equal(
+      hooked.map((t) => [t.id, t.result]),
+      [[iter, [2, 4, 6]]],
+    );
   } finally {
     await cluster.stop();
   }

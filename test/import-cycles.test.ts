@@ -19,8 +19,10 @@ function sources(dir: string): string[] {
   });
 }
 
-const SPECIFIER = /(?:^|[\s;}])(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]|\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
-const WITH_TYPES = /(?:^|[\s;}])(?:import|export)\s+(?:[^'";]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]|\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+const SPECIFIER =
+  /(?:^|[\s;}])(?:import|export)\s+(?!type\b)(?:[^'";]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]|\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+const WITH_TYPES =
+  /(?:^|[\s;}])(?:import|export)\s+(?:[^'";]*?\sfrom\s+)?['"](\.{1,2}\/[^'"]+)['"]|\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
 
 /** The relative imports of a file, as the files they name (a `.js` specifier may be a `.ts` file). */
 export function importsOf(file: string, text: string, types = false): string[] {
@@ -68,17 +70,37 @@ export function findCircle(graph: Map<string, string[]>): string[] | null {
   return null;
 }
 
-const graphOf = (dir: string, types = false) => new Map(sources(join(root, dir)).map((f) => [f, importsOf(f, readFileSync(f, 'utf8'), types)]));
+const graphOf = (dir: string, types = false) =>
+  new Map(sources(join(root, dir)).map((f) => [f, importsOf(f, readFileSync(f, 'utf8'), types)]));
 
 const I = suite('imports');
 
 I('the checker finds a circle through a dynamic import and ignores comments and type-only imports', () => {
   const a = join(root, 'x', 'a.js');
   const b = join(root, 'x', 'b.js');
-  assert.equal(importsOf(a, "import { x } from './b.js';\n// import './c.js'\n/** @type {import('./d.js').T} */\nimport type { T } from './e.js';"), [b]);
+  assert.equal(
+    importsOf(a, "import { x } from './b.js';\n// import './c.js'\n/** @type {import('./d.js').T} */\nimport type { T } from './e.js';"),
+    [b],
+  );
   assert.equal(importsOf(a, "const load = () => import('../y/c.js');\nexport { z } from './b.js';"), [join(root, 'y', 'c.js'), b]);
-  assert.equal(findCircle(new Map([[a, [b]], [b, [a]]])), [a, b, a]);
-  assert.is(findCircle(new Map([[a, [b]], [b, []]])), null);
+  assert.equal(
+    findCircle(
+      new Map([
+        [a, [b]],
+        [b, [a]],
+      ]),
+    ),
+    [a, b, a],
+  );
+  assert.is(
+    findCircle(
+      new Map([
+        [a, [b]],
+        [b, []],
+      ]),
+    ),
+    null,
+  );
 });
 
 for (const dir of ['client', 'src']) {
@@ -114,7 +136,8 @@ export function wrongWay(graph: Map<string, string[]>): string[] {
   for (const [file, deps] of graph) {
     const from = relative(root, file);
     for (const dep of deps.map((d) => relative(root, d))) {
-      for (const layer of LAYERS) if (layer.from(from) && dep.startsWith(layer.to)) out.push(`${from} → ${dep} (${layer.who} must not import ${layer.to})`);
+      for (const layer of LAYERS)
+        if (layer.from(from) && dep.startsWith(layer.to)) out.push(`${from} → ${dep} (${layer.who} must not import ${layer.to})`);
     }
   }
   return out;
@@ -124,7 +147,9 @@ const bothGraphs = () => new Map([...graphOf('src', true), ...graphOf('client', 
 
 I('the layer check counts a type-only import and names the file and the layer', () => {
   const admin = join(root, 'src', 'admin', 'x.ts');
-  const graph = new Map([[admin, importsOf(admin, "import type { T } from '../cluster/options.js';\nimport { y } from '../liveness.js';", true)]]);
+  const graph = new Map([
+    [admin, importsOf(admin, "import type { T } from '../cluster/options.js';\nimport { y } from '../liveness.js';", true)],
+  ]);
   assert.equal(wrongWay(graph), ['src/admin/x.ts → src/cluster/options.ts (the admin must not import src/cluster/)']);
 });
 
@@ -132,7 +157,11 @@ I('no layer imports one it must not', () => {
   const graph = bothGraphs();
   for (const file of HOST_API) assert.ok(graph.has(join(root, file)), `${file} is read`);
   const files = [...graph.keys()].map((f) => relative(root, f));
-  for (const dir of ['src/admin/', 'src/cluster/', 'client/']) assert.ok(files.some((f) => f.startsWith(dir)), `${dir} is read`);
+  for (const dir of ['src/admin/', 'src/cluster/', 'client/'])
+    assert.ok(
+      files.some((f) => f.startsWith(dir)),
+      `${dir} is read`,
+    );
   assert.equal(wrongWay(graph), []);
 });
 

@@ -41,14 +41,32 @@ L('a bad limit is refused naming its field, and nothing is written', async ({ or
 
 L('setLimit stores a limit every process reads, limits lists it with its use, null removes it', async ({ orm }) => {
   const set = await setLimit(em(orm), 'send', { concurrency: 3, rate: { count: 10, perSeconds: 60 } });
-  assert.equal({ ...set, updated: null }, { func: 'send', concurrency: 3, rate: { count: 10, perSeconds: 60 }, running: 0, recentStarts: 0, updated: null });
+  assert.equal(
+    { ...set, updated: null },
+    { func: 'send', concurrency: 3, rate: { count: 10, perSeconds: 60 }, running: 0, recentStarts: 0, updated: null },
+  );
   await setLimit(em(orm), 'build', { rate: { count: 1, perSeconds: 0.5 } });
-  assert.equal((await limits(em(orm))).map((l) => [l.func, l.concurrency, l.rate]), [['build', null, { count: 1, perSeconds: 0.5 }], ['send', 3, { count: 10, perSeconds: 60 }]]);
+  assert.equal(
+    (await limits(em(orm))).map((l) => [l.func, l.concurrency, l.rate]),
+    [
+      ['build', null, { count: 1, perSeconds: 0.5 }],
+      ['send', 3, { count: 10, perSeconds: 60 }],
+    ],
+  );
   // Changed in place, and removed.
   await setLimit(em(orm), 'send', { concurrency: 1 });
-  assert.equal((await limits(em(orm))).map((l) => [l.func, l.concurrency, l.rate]), [['build', null, { count: 1, perSeconds: 0.5 }], ['send', 1, null]]);
+  assert.equal(
+    (await limits(em(orm))).map((l) => [l.func, l.concurrency, l.rate]),
+    [
+      ['build', null, { count: 1, perSeconds: 0.5 }],
+      ['send', 1, null],
+    ],
+  );
   assert.is(await setLimit(em(orm), 'send', null), null);
-  assert.equal((await limits(em(orm))).map((l) => l.func), ['build']);
+  assert.equal(
+    (await limits(em(orm))).map((l) => l.func),
+    ['build'],
+  );
 });
 
 L('a limited func waits while others run; its held packages are not locked, and limits shows its use', async ({ orm }) => {
@@ -83,19 +101,28 @@ L('a limited func waits while others run; its held packages are not locked, and 
     const [use] = await limits(em(orm));
     assert.is(use!.running, 1);
     // Held back means waiting: never locked, so not stuck.
-    const locked = await sql<{ n: number }>(orm, "select count(*)::int as n from ormq_queued where lock is not null and payload->>'func' = 'slow'");
+    const locked = await sql<{ n: number }>(
+      orm,
+      "select count(*)::int as n from ormq_queued where lock is not null and payload->>'func' = 'slow'",
+    );
     assert.is(locked[0]!.n, 1);
     await waitForDrained(orm, 'all five');
   } finally {
     await cluster.stop();
   }
   assert.is(most, 1);
-  assert.equal(order.filter((x) => x.startsWith('s')), ['s1', 's2', 's3']);
+  assert.equal(
+    order.filter((x) => x.startsWith('s')),
+    ['s1', 's2', 's3'],
+  );
   assert.is((await limits(em(orm)))[0]!.running, 0);
 });
 
 L('concurrency 2 over three cluster processes: no instant has more than two running', async ({ orm, db }) => {
-  await sql(orm, 'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)');
+  await sql(
+    orm,
+    'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)',
+  );
   await setLimit(em(orm), 'hold', { concurrency: 2 });
   const dir = mkdtempSync(join(tmpdir(), 'ormq-limit-'));
   const fleet = new Fleet(db.url, { workers: 4, bulk: 4 });
@@ -103,7 +130,12 @@ L('concurrency 2 over three cluster processes: no instant has more than two runn
     await fleet.start(3);
     await enqueueMany(em(orm), Array.from({ length: 16 }, () => ({ func: 'hold', args: [join(dir, 'never'), 120] })) as never);
     await waitForDrained(orm, 'all sixteen', 60_000);
-    const runs = (await sql<{ pid: number; s: string; e: string }>(orm, 'select pid, extract(epoch from started) * 1000 as s, extract(epoch from ended) * 1000 as e from task_runs')).map((r) => ({ pid: r.pid, started: Number(r.s), ended: Number(r.e) }));
+    const runs = (
+      await sql<{ pid: number; s: string; e: string }>(
+        orm,
+        'select pid, extract(epoch from started) * 1000 as s, extract(epoch from ended) * 1000 as e from task_runs',
+      )
+    ).map((r) => ({ pid: r.pid, started: Number(r.s), ended: Number(r.e) }));
     assert.is(runs.length, 16);
     const events = runs.flatMap((r) => [
       { at: r.started, d: 1 },
@@ -125,9 +157,18 @@ L('concurrency 2 over three cluster processes: no instant has more than two runn
 L('rate 5 per second over three cluster processes: no one-second window has more than five starts', async ({ orm, db }) => {
   // Every claim of a package, as the database records it: the lock the claim sets.
   await sql(orm, 'create table claims (qid bigint not null, at timestamptz not null)');
-  await sql(orm, `create function record_claim() returns trigger language plpgsql as $$ begin insert into claims values (new.id, new.lock); return null; end $$`);
-  await sql(orm, `create trigger record_claim after update of lock on ormq_queued for each row when (new.lock is not null and new.lock is distinct from old.lock) execute function record_claim()`);
-  await sql(orm, 'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)');
+  await sql(
+    orm,
+    `create function record_claim() returns trigger language plpgsql as $$ begin insert into claims values (new.id, new.lock); return null; end $$`,
+  );
+  await sql(
+    orm,
+    `create trigger record_claim after update of lock on ormq_queued for each row when (new.lock is not null and new.lock is distinct from old.lock) execute function record_claim()`,
+  );
+  await sql(
+    orm,
+    'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)',
+  );
   await setLimit(em(orm), 'hold', { rate: { count: 5, perSeconds: 1 } });
   const dir = mkdtempSync(join(tmpdir(), 'ormq-rate-'));
   const fleet = new Fleet(db.url, { workers: 4, bulk: 4 });
@@ -136,7 +177,9 @@ L('rate 5 per second over three cluster processes: no one-second window has more
     await enqueueMany(em(orm), Array.from({ length: 16 }, () => ({ func: 'hold', args: [join(dir, 'never'), 5] })) as never);
     await waitForDrained(orm, 'all sixteen', 60_000);
     // Microseconds, as the claim compares them.
-    const starts = (await sql<{ at: string }>(orm, 'select (extract(epoch from at) * 1000000)::bigint as at from claims order by at')).map((r) => Number(r.at) / 1000);
+    const starts = (await sql<{ at: string }>(orm, 'select (extract(epoch from at) * 1000000)::bigint as at from claims order by at')).map(
+      (r) => Number(r.at) / 1000,
+    );
     assert.is(starts.length, 16, 'each claimed once');
     for (let i = 0; i < starts.length; i++) {
       const inWindow = starts.filter((t) => t >= starts[i]! && t < starts[i]! + 1000).length;

@@ -91,7 +91,12 @@ L(`500,000 backslashes through enqueue's checks take under ${BOUND_MS} ms, and t
   buildPackage('work', [HOSTILE]);
   const { spent } = await timed(() => buildPackage('work', [HOSTILE]));
   assert.ok(spent.cpu < BOUND_MS, `enqueue's checks took ${show(spent)}`);
-  const bad = await timed(() => enqueue(orm.em.fork(), 'work', [`${BACKSLASHES}\u0000`]).then(() => 'stored', (e: Error) => e.message));
+  const bad = await timed(() =>
+    enqueue(orm.em.fork(), 'work', [`${BACKSLASHES}\u0000`]).then(
+      () => 'stored',
+      (e: Error) => e.message,
+    ),
+  );
   assert.ok(bad.spent.cpu < BOUND_MS, `refusing took ${show(bad.spent)}`);
   assert.match(bad.value, /args: contains a NUL/);
   const id = await enqueue(orm.em.fork(), 'work', [HOSTILE]);
@@ -100,23 +105,35 @@ L(`500,000 backslashes through enqueue's checks take under ${BOUND_MS} ms, and t
 });
 
 /** Timed on the server, from the request's head to its answer: the client's own 1 MB JSON.stringify is not the admin's. */
-L(`500,000 backslashes through an admin create are checked in under ${BOUND_MS} ms, and stored intact`, async ({ orm, api, small, handled }) => {
-  const body = (name: string, arg: string) => ({ name, func: 'work', scheduleType: 'D', nextRun: new Date(Date.now() + 60_000).toISOString(), args: [arg] });
-  // Once untimed: the first 1 MB body also pays for compiling the code it runs through.
-  await small.post('api/scheduled', body('warm-up', HOSTILE));
-  // Every check runs (JSON, storable text, depth, the schedule's rules, its size) and the answer is a 400: nothing is written.
-  for (const [arg, field] of [[HOSTILE, /at most 65536 bytes/], [`${BACKSLASHES}\u0000`, /NUL/]] as const) {
-    const r = await small.post('api/scheduled', body('hostile', arg));
-    assert.is(r.status, 400, r.text.slice(0, 200));
-    assert.match(r.json.error.fields.args, field);
-    const spent = handled[handled.length - 1]!;
-    assert.ok(spent.cpu < BOUND_MS, `the create took ${show(spent)}`);
-  }
-  const stored = await api.post('api/scheduled', body('hostile', HOSTILE));
-  assert.is(stored.status, 201, stored.text.slice(0, 200));
-  const [row] = await sql<{ arg: string }>(orm, "select args->>0 as arg from ormq_schedule where name = 'hostile'");
-  assert.is(row!.arg, HOSTILE);
-});
+L(
+  `500,000 backslashes through an admin create are checked in under ${BOUND_MS} ms, and stored intact`,
+  async ({ orm, api, small, handled }) => {
+    const body = (name: string, arg: string) => ({
+      name,
+      func: 'work',
+      scheduleType: 'D',
+      nextRun: new Date(Date.now() + 60_000).toISOString(),
+      args: [arg],
+    });
+    // Once untimed: the first 1 MB body also pays for compiling the code it runs through.
+    await small.post('api/scheduled', body('warm-up', HOSTILE));
+    // Every check runs (JSON, storable text, depth, the schedule's rules, its size) and the answer is a 400: nothing is written.
+    for (const [arg, field] of [
+      [HOSTILE, /at most 65536 bytes/],
+      [`${BACKSLASHES}\u0000`, /NUL/],
+    ] as const) {
+      const r = await small.post('api/scheduled', body('hostile', arg));
+      assert.is(r.status, 400, r.text.slice(0, 200));
+      assert.match(r.json.error.fields.args, field);
+      const spent = handled[handled.length - 1]!;
+      assert.ok(spent.cpu < BOUND_MS, `the create took ${show(spent)}`);
+    }
+    const stored = await api.post('api/scheduled', body('hostile', HOSTILE));
+    assert.is(stored.status, 201, stored.text.slice(0, 200));
+    const [row] = await sql<{ arg: string }>(orm, "select args->>0 as arg from ormq_schedule where name = 'hostile'");
+    assert.is(row!.arg, HOSTILE);
+  },
+);
 
 L(`a task result of 500,000 backslashes is checked in under ${BOUND_MS} ms and saved`, async ({ orm }) => {
   const { value: ok, spent } = await timed(() => isStorableJson(JSON.stringify(HOSTILE)));
@@ -125,7 +142,10 @@ L(`a task result of 500,000 backslashes is checked in under ${BOUND_MS} ms and s
   const { cluster } = await startCluster(orm, { tasks: { hostile: () => HOSTILE } });
   try {
     const id = await enqueue(orm.em.fork(), 'hostile');
-    const row = await waitFor(async () => (await sql<{ success: boolean; result: string }>(orm, 'select success, result from ormq_task where id = ?', [id]))[0], 'the result saved');
+    const row = await waitFor(
+      async () => (await sql<{ success: boolean; result: string }>(orm, 'select success, result from ormq_task where id = ?', [id]))[0],
+      'the result saved',
+    );
     assert.is(row.success, true);
     assert.is(row.result, HOSTILE);
   } finally {

@@ -13,8 +13,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 function run(bin: string, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(root, 'node_modules', bin), ...args], { cwd: root, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) || 1 : 0, out: `${stdout}${stderr}` }),
+    execFile(
+      process.execPath,
+      [join(root, 'node_modules', bin), ...args],
+      { cwd: root, maxBuffer: 16 * 1024 * 1024, timeout: 180_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) || 1 : 0, out: `${stdout}${stderr}` }),
     );
   });
 }

@@ -20,7 +20,11 @@ interface Totals {
 
 /** Attempts counted in the rows of one span: the hour rows unless told. */
 async function totals(orm: MikroORM, span = 60): Promise<Totals> {
-  const rows = await sql<{ success: boolean; n: string }>(orm, `select success, sum(count) as n from ormq_metric where span_minutes = ? group by success`, [span]);
+  const rows = await sql<{ success: boolean; n: string }>(
+    orm,
+    `select success, sum(count) as n from ormq_metric where span_minutes = ? group by success`,
+    [span],
+  );
   const t = { success: 0, failure: 0 };
   for (const r of rows) t[r.success ? 'success' : 'failure'] = Number(r.n);
   return t;
@@ -46,12 +50,18 @@ const work = {
 };
 
 async function drain(orm: MikroORM, options: ClusterOptions, expected: number, clusters = 1) {
-  const started = await Promise.all(Array.from({ length: clusters }, () => startCluster(orm, { bulk: 50, ackFailures: true, tasks: work, ...options })));
+  const started = await Promise.all(
+    Array.from({ length: clusters }, () => startCluster(orm, { bulk: 50, ackFailures: true, tasks: work, ...options })),
+  );
   try {
-    await waitFor(async () => {
-      const t = await totals(orm);
-      return t.success + t.failure >= expected;
-    }, `${expected} counted attempts`, 60_000);
+    await waitFor(
+      async () => {
+        const t = await totals(orm);
+        return t.success + t.failure >= expected;
+      },
+      `${expected} counted attempts`,
+      60_000,
+    );
     await waitForDrained(orm, 'an empty queue');
   } finally {
     await Promise.all(started.map((s) => s.cluster.stop()));
@@ -61,16 +71,22 @@ async function drain(orm: MikroORM, options: ClusterOptions, expected: number, c
 
 const Counts = withDb('metrics: every attempt counts');
 
-Counts('with the default saveLimit (250) the rollups count all 1,500 successes and 100 failures, where ormq_task keeps 250 and 100', async ({ orm }) => {
-  await backlog(orm, 1500, 100);
-  // Two clusters upsert the same minute rows at once: sorted upserts, so no deadlock and no lost count.
-  const logs = await drain(orm, {}, 1600, 2);
-  assert.equal(await totals(orm), { success: 1500, failure: 100 });
-  assert.equal(await totals(orm, 1), { success: 1500, failure: 100 }, 'the minute rows count the same attempts');
-  assert.is(await savedCount(orm, true), 250);
-  assert.is(await savedCount(orm, false), 100);
-  assert.equal(logs.filter((l) => l.level === 'error'), []);
-});
+Counts(
+  'with the default saveLimit (250) the rollups count all 1,500 successes and 100 failures, where ormq_task keeps 250 and 100',
+  async ({ orm }) => {
+    await backlog(orm, 1500, 100);
+    // Two clusters upsert the same minute rows at once: sorted upserts, so no deadlock and no lost count.
+    const logs = await drain(orm, {}, 1600, 2);
+    assert.equal(await totals(orm), { success: 1500, failure: 100 });
+    assert.equal(await totals(orm, 1), { success: 1500, failure: 100 }, 'the minute rows count the same attempts');
+    assert.is(await savedCount(orm, true), 250);
+    assert.is(await savedCount(orm, false), 100);
+    assert.equal(
+      logs.filter((l) => l.level === 'error'),
+      [],
+    );
+  },
+);
 
 Counts('with saveLimit -1 nothing is saved, yet every success is counted', async ({ orm }) => {
   await backlog(orm, 120, 7);
@@ -98,54 +114,79 @@ Counts('a retried task counts each attempt: three failures for one task row with
   }
   assert.equal(await totals(orm), { success: 0, failure: 3 });
   const rows = await sql<{ id: string; attempt_count: number }>(orm, 'select id, attempt_count from ormq_task');
-  assert.equal(rows.map((r) => [r.id.trim(), r.attempt_count]), [[id, 3]]);
-});
-
-Counts('rows are keyed by minute (and hour), key and func: another cluster name and another func get rows of their own', async ({ orm }) => {
-  const em = orm.em.fork();
-  for (let i = 0; i < 3; i++) await enqueue(em, 'work', [false], { cluster: 'east' });
-  await enqueue(em, 'other', [], { cluster: 'east' });
-  await enqueue(em, 'work', [false], { cluster: 'west' });
-  const east = await startCluster(orm, { name: 'east', tasks: { ...work, other: () => 2 } });
-  const west = await startCluster(orm, { name: 'west', tasks: work });
-  try {
-    await waitFor(async () => (await totals(orm)).success === 5, 'five counted successes');
-  } finally {
-    await Promise.all([east.cluster.stop(), west.cluster.stop()]);
-  }
-  const rows = await sql<{ key: string; func: string; n: string; span_minutes: number; bucket: Date }>(
-    orm,
-    'select key, func, sum(count) as n, span_minutes, min(bucket) as bucket from ormq_metric group by key, func, span_minutes order by span_minutes, key, func',
+  assert.equal(
+    rows.map((r) => [r.id.trim(), r.attempt_count]),
+    [[id, 3]],
   );
-  assert.equal(rows.map((r) => [r.span_minutes, r.key, r.func, Number(r.n)]), [
-    [1, 'east', 'other', 1], [1, 'east', 'work', 3], [1, 'west', 'work', 1],
-    [60, 'east', 'other', 1], [60, 'east', 'work', 3], [60, 'west', 'work', 1],
-  ]);
-  assert.is(new Date(rows[0]!.bucket).getUTCSeconds(), 0);
-  assert.is(new Date(rows[5]!.bucket).getUTCMinutes(), 0);
 });
 
-Counts("one process's acks never wait for another's uncommitted rollup rows of the same minutes: each writes its own shard", async ({ orm, db }) => {
-  const { cluster } = await startCluster(orm, { tasks: work, saveLimit: 0 });
-  const other = new pg.Client({ connectionString: db.url });
-  await other.connect();
-  try {
-    const mine = shardOf(cluster.processId);
-    // Another process in the middle of its completion: its rows of this minute, the next two and
-    // their hours, for the same key, func and outcome, locked until it commits.
-    await other.query('begin');
-    await other.query(`insert into ormq_metric (span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist, shard)
+Counts(
+  'rows are keyed by minute (and hour), key and func: another cluster name and another func get rows of their own',
+  async ({ orm }) => {
+    const em = orm.em.fork();
+    for (let i = 0; i < 3; i++) await enqueue(em, 'work', [false], { cluster: 'east' });
+    await enqueue(em, 'other', [], { cluster: 'east' });
+    await enqueue(em, 'work', [false], { cluster: 'west' });
+    const east = await startCluster(orm, { name: 'east', tasks: { ...work, other: () => 2 } });
+    const west = await startCluster(orm, { name: 'west', tasks: work });
+    try {
+      await waitFor(async () => (await totals(orm)).success === 5, 'five counted successes');
+    } finally {
+      await Promise.all([east.cluster.stop(), west.cluster.stop()]);
+    }
+    const rows = await sql<{ key: string; func: string; n: string; span_minutes: number; bucket: Date }>(
+      orm,
+      'select key, func, sum(count) as n, span_minutes, min(bucket) as bucket from ormq_metric group by key, func, span_minutes order by span_minutes, key, func',
+    );
+    assert.equal(
+      rows.map((r) => [r.span_minutes, r.key, r.func, Number(r.n)]),
+      [
+        [1, 'east', 'other', 1],
+        [1, 'east', 'work', 3],
+        [1, 'west', 'work', 1],
+        [60, 'east', 'other', 1],
+        [60, 'east', 'work', 3],
+        [60, 'west', 'work', 1],
+      ],
+    );
+    assert.is(new Date(rows[0]!.bucket).getUTCSeconds(), 0);
+    assert.is(new Date(rows[5]!.bucket).getUTCMinutes(), 0);
+  },
+);
+
+Counts(
+  "one process's acks never wait for another's uncommitted rollup rows of the same minutes: each writes its own shard",
+  async ({ orm, db }) => {
+    const { cluster } = await startCluster(orm, { tasks: work, saveLimit: 0 });
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      const mine = shardOf(cluster.processId);
+      // Another process in the middle of its completion: its rows of this minute, the next two and
+      // their hours, for the same key, func and outcome, locked until it commits.
+      await other.query('begin');
+      await other.query(
+        `insert into ormq_metric (span_minutes, bucket, key, func, success, count, runtime_sum, runtime_max, wait_sum, wait_max, runtime_hist, wait_hist, shard)
       select distinct s, date_bin(make_interval(mins => s), clock_timestamp() + make_interval(mins => m), 'epoch'::timestamptz), 'default', 'work', true, 1, 0, 0, 0, 0, '{}'::jsonb, '{}'::jsonb, $1::smallint
-        from unnest(array[1, 60]) s, generate_series(-1, 2) m`, [(mine % 32767) + 1]);
-    await backlog(orm, 30, 0);
-    await waitForDrained(orm, 'the tasks acked while the other transaction is open', 5_000);
-    assert.equal(await sql(orm, 'select span_minutes, sum(count)::int as n from ormq_metric where shard = ? group by 1 order by 1', [mine]), [{ span_minutes: 1, n: 30 }, { span_minutes: 60, n: 30 }]);
-  } finally {
-    await other.query('rollback').catch(() => {});
-    await other.end();
-    await cluster.stop();
-  }
-});
+        from unnest(array[1, 60]) s, generate_series(-1, 2) m`,
+        [(mine % 32767) + 1],
+      );
+      await backlog(orm, 30, 0);
+      await waitForDrained(orm, 'the tasks acked while the other transaction is open', 5_000);
+      assert.equal(
+        await sql(orm, 'select span_minutes, sum(count)::int as n from ormq_metric where shard = ? group by 1 order by 1', [mine]),
+        [
+          { span_minutes: 1, n: 30 },
+          { span_minutes: 60, n: 30 },
+        ],
+      );
+    } finally {
+      await other.query('rollback').catch(() => {});
+      await other.end();
+      await cluster.stop();
+    }
+  },
+);
 
 Counts('metrics: false records nothing', async ({ orm }) => {
   await backlog(orm, 5, 0);
@@ -165,7 +206,7 @@ const exact = (sorted: number[], q: number) => sorted[Math.max(1, Math.ceil(q * 
 
 Percentiles('a percentile read from a histogram is within one bucket of the exact value, from 0.05 ms to days', () => {
   let seed = 7;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (const spread of [1, 10, 1_000, 1e6, 1e9]) {
     const values = Array.from({ length: 2_000 }, () => 0.05 + random() ** 3 * spread);
     const hist = emptyHistogram();
@@ -199,10 +240,14 @@ Percentiles('runtime and wait percentiles from the stored rollup match the saved
     orm,
     `select extract(epoch from stopped - started) * 1000 as runtime, extract(epoch from started - enqueued) * 1000 as wait from ormq_task`,
   );
-  const stored = await sql<{ runtime_hist: object; wait_hist: object; runtime_max: number; wait_max: number; runtime_sum: number; count: string }>(
-    orm,
-    'select * from ormq_metric where span_minutes = 60',
-  );
+  const stored = await sql<{
+    runtime_hist: object;
+    wait_hist: object;
+    runtime_max: number;
+    wait_max: number;
+    runtime_sum: number;
+    count: string;
+  }>(orm, 'select * from ormq_metric where span_minutes = 60');
   const m = {
     n: stored.reduce((s, r) => s + Number(r.count), 0),
     runtime_max: Math.max(...stored.map((r) => r.runtime_max)),
@@ -233,23 +278,46 @@ const pool = async (orm: MikroORM) => poolDb((await orm.em.getConnection().getNa
 
 const ago = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
 const spanCounts = (orm: MikroORM) =>
-  sql<{ span_minutes: number; rows: string; n: string }>(orm, 'select span_minutes, count(*) as rows, sum(count) as n from ormq_metric group by 1 order by 1');
+  sql<{ span_minutes: number; rows: string; n: string }>(
+    orm,
+    'select span_minutes, count(*) as rows, sum(count) as n from ormq_metric group by 1 order by 1',
+  );
 
 /** Rows and attempts of the minute and hour spans, whatever their shards. */
-const written = async (orm: MikroORM) => (await spanCounts(orm)).filter((r) => r.span_minutes <= 60).map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]);
+const written = async (orm: MikroORM) =>
+  (await spanCounts(orm)).filter((r) => r.span_minutes <= 60).map((r) => [r.span_minutes, Number(r.rows), Number(r.n)]);
 /** Attempts of each span, whatever their shards. */
 const attempts = async (orm: MikroORM) => (await spanCounts(orm)).map((r) => [r.span_minutes, Number(r.n)]);
 
 Upkeep('minute rows older than 48 hours are dropped; the hour rows keep every attempt they counted', async ({ orm }) => {
   const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 50 * 3_600_000;
-  for (let m = 0; m < 60; m += 5) await insertRollup(orm, { at: new Date(hour + m * 60_000).toISOString(), count: 2, runtime: m < 30 ? 3 : 300 });
+  for (let m = 0; m < 60; m += 5)
+    await insertRollup(orm, { at: new Date(hour + m * 60_000).toISOString(), count: 2, runtime: m < 30 ? 3 : 300 });
   await insertRollup(orm, { at: ago(47), count: 4 });
-  assert.equal(await written(orm), [[1, 13, 28], [60, 2, 28]]);
+  assert.equal(await written(orm), [
+    [1, 13, 28],
+    [60, 2, 28],
+  ]);
   const result = await metricsUpkeep(await pool(orm), 90);
   assert.equal(result, { folded: 15, minutes: 12, retained: 0 });
-  assert.equal(await written(orm), [[1, 1, 4], [60, 2, 28]]);
-  assert.equal(await attempts(orm), [[1, 4], [60, 28], [360, 28], [1440, 28]], 'the folded hours are in their 6-hour and day rows too');
-  const hours = await sql<{ count: string; runtime_hist: Record<string, number> }>(orm, 'select count, runtime_hist from ormq_metric where span_minutes = 60 order by bucket');
+  assert.equal(await written(orm), [
+    [1, 1, 4],
+    [60, 2, 28],
+  ]);
+  assert.equal(
+    await attempts(orm),
+    [
+      [1, 4],
+      [60, 28],
+      [360, 28],
+      [1440, 28],
+    ],
+    'the folded hours are in their 6-hour and day rows too',
+  );
+  const hours = await sql<{ count: string; runtime_hist: Record<string, number> }>(
+    orm,
+    'select count, runtime_hist from ormq_metric where span_minutes = 60 order by bucket',
+  );
   assert.is(Number(hours[0]!.count), 24);
   assert.equal(hours[0]!.runtime_hist, { [bucketOf(3)]: 12, [bucketOf(300)]: 12 });
   assert.equal(await metricsUpkeep(await pool(orm), 90), { folded: 0, minutes: 0, retained: 0 });
@@ -263,9 +331,16 @@ Upkeep('each pass is bounded, and concurrent passes fold and drop each row once'
   const first = await metricsUpkeep(p, 90, 10);
   assert.equal([first.folded, first.minutes], [10, 10]);
   const passes = await Promise.all([metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20), metricsUpkeep(p, 90, 20)]);
-  assert.is(passes.reduce((s, r) => s + r.minutes, 0), 50);
+  assert.is(
+    passes.reduce((s, r) => s + r.minutes, 0),
+    50,
+  );
   await metricsUpkeep(p, 90);
-  assert.equal(await attempts(orm), [[60, 60], [360, 60], [1440, 60]]);
+  assert.equal(await attempts(orm), [
+    [60, 60],
+    [360, 60],
+    [1440, 60],
+  ]);
   assert.equal(await sql(orm, 'select shard from ormq_metric where shard <> 0'), [], 'everything folded');
 });
 
@@ -279,31 +354,45 @@ Upkeep('rows older than the retention are dropped: 90 days by default, or the da
   assert.is((await metricsUpkeep(p, 90)).retained, 3);
   assert.is((await metricsUpkeep(p, 30)).retained, 3);
   const left = await sql<{ bucket: Date }>(orm, 'select bucket from ormq_metric where span_minutes = 60');
-  assert.equal(left.map((r) => new Date(r.bucket).getTime()), [Math.floor(Date.parse(ago(24 * 10)) / 3_600_000) * 3_600_000]);
-  assert.equal(await attempts(orm), [[60, 1], [360, 1], [1440, 1]]);
+  assert.equal(
+    left.map((r) => new Date(r.bucket).getTime()),
+    [Math.floor(Date.parse(ago(24 * 10)) / 3_600_000) * 3_600_000],
+  );
+  assert.equal(await attempts(orm), [
+    [60, 1],
+    [360, 1],
+    [1440, 1],
+  ]);
 });
 
-Upkeep('the upkeep runs in the background, reports a failing pass and keeps going, and stop() waits for a pass under way', async ({ orm }) => {
-  await insertRollup(orm, { at: ago(50) });
-  const errors: Error[] = [];
-  const upkeep = new MetricsUpkeep(await pool(orm), 90, (e) => errors.push(e));
-  upkeep.start(0);
-  await waitFor(async () => !(await sql(orm, 'select 1 from ormq_metric where span_minutes = 1')).length, 'the old minute row dropped');
-  await upkeep.stop();
-  assert.equal(errors, []);
-  assert.is(Number((await sql<{ n: string }>(orm, 'select count(*) as n from ormq_metric where span_minutes = 60'))[0]!.n), 1, 'the hour row stays');
+Upkeep(
+  'the upkeep runs in the background, reports a failing pass and keeps going, and stop() waits for a pass under way',
+  async ({ orm }) => {
+    await insertRollup(orm, { at: ago(50) });
+    const errors: Error[] = [];
+    const upkeep = new MetricsUpkeep(await pool(orm), 90, (e) => errors.push(e));
+    upkeep.start(0);
+    await waitFor(async () => !(await sql(orm, 'select 1 from ormq_metric where span_minutes = 1')).length, 'the old minute row dropped');
+    await upkeep.stop();
+    assert.equal(errors, []);
+    assert.is(
+      Number((await sql<{ n: string }>(orm, 'select count(*) as n from ormq_metric where span_minutes = 60'))[0]!.n),
+      1,
+      'the hour row stays',
+    );
 
-  const missing = new pg.Pool({ connectionString: serverUrl('ormq_no_such_database'), max: 1 });
-  try {
-    const failing = new MetricsUpkeep(poolDb(missing as unknown as Queryable, null), 90, (e) => errors.push(e));
-    failing.start(0);
-    await waitFor(() => errors.length > 0, 'the failure reported');
-    await failing.stop();
-    assert.match(errors[0]!.message, /ormq_no_such_database/);
-  } finally {
-    await missing.end();
-  }
-});
+    const missing = new pg.Pool({ connectionString: serverUrl('ormq_no_such_database'), max: 1 });
+    try {
+      const failing = new MetricsUpkeep(poolDb(missing as unknown as Queryable, null), 90, (e) => errors.push(e));
+      failing.start(0);
+      await waitFor(() => errors.length > 0, 'the failure reported');
+      await failing.stop();
+      assert.match(errors[0]!.message, /ormq_no_such_database/);
+    } finally {
+      await missing.end();
+    }
+  },
+);
 
 Upkeep('the retention option is checked when the cluster is made', async ({ orm }) => {
   // Whole days: PostgreSQL's make_interval(days => …) refuses 0.5, and 10⁹ days is out of a timestamp's range,
@@ -327,62 +416,86 @@ const Api = adminSuite('metrics: the admin API', {
 
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
 
-Api('per func: runs, failures and rate, throughput, runtime p50/p95/max and wait p95, most runs first; the series sums to the runs', async ({ orm, api }) => {
-  await insertRollup(orm, { at: minutesAgo(1), func: 'email', count: 90, runtime: 20, wait: 5 });
-  await insertRollup(orm, { at: minutesAgo(2), func: 'email', count: 10, runtime: 900, wait: 400 });
-  await insertRollup(orm, { at: minutesAgo(3), func: 'email', count: 20, success: false, runtime: 30, wait: 5 });
-  await insertRollup(orm, { at: minutesAgo(10), func: 'report', count: 3, runtime: 5000, key: 'east' });
-  await insertRollup(orm, { at: minutesAgo(90), func: 'email', count: 1000 }); // outside 1h
-  const r = await api.get('api/metrics?range=1h');
-  assert.is(r.status, 200, r.text);
-  assert.is(r.json.range, '1h');
-  assert.is(r.json.series.length, 60);
-  assert.is(r.json.step, 60_000);
-  assert.equal(r.json.keys, ['default', 'east']);
-  const [email, report] = r.json.funcs;
-  assert.equal([email.func, email.runs, email.failures], ['email', 120, 20]);
-  assert.ok(Math.abs(email.failureRate - 20 / 120) < 1e-9);
-  assert.ok(Math.abs(email.perMinute - 2) < 1e-9);
-  assert.is(email.runtime.max, 900);
-  assert.ok(Math.abs(bucketOf(email.runtime.p50) - bucketOf(20)) <= 1, `p50 ${email.runtime.p50}`);
-  assert.ok(Math.abs(bucketOf(email.runtime.p95) - bucketOf(900)) <= 1, `p95 ${email.runtime.p95}`);
-  assert.ok(Math.abs(bucketOf(email.wait.p95) - bucketOf(400)) <= 1, `wait p95 ${email.wait.p95}`);
-  assert.ok(Math.abs(email.runtime.mean - (90 * 20 + 10 * 900 + 20 * 30) / 120) < 1e-9);
-  assert.equal([report.func, report.runs, report.failures, report.runtime.max], ['report', 3, 0, 5000]);
-  const sum = r.json.series.reduce((t: number[], b: any) => [t[0]! + b.success, t[1]! + b.failure], [0, 0]);
-  assert.equal(sum, [103, 20]);
+Api(
+  'per func: runs, failures and rate, throughput, runtime p50/p95/max and wait p95, most runs first; the series sums to the runs',
+  async ({ orm, api }) => {
+    await insertRollup(orm, { at: minutesAgo(1), func: 'email', count: 90, runtime: 20, wait: 5 });
+    await insertRollup(orm, { at: minutesAgo(2), func: 'email', count: 10, runtime: 900, wait: 400 });
+    await insertRollup(orm, { at: minutesAgo(3), func: 'email', count: 20, success: false, runtime: 30, wait: 5 });
+    await insertRollup(orm, { at: minutesAgo(10), func: 'report', count: 3, runtime: 5000, key: 'east' });
+    await insertRollup(orm, { at: minutesAgo(90), func: 'email', count: 1000 }); // outside 1h
+    const r = await api.get('api/metrics?range=1h');
+    assert.is(r.status, 200, r.text);
+    assert.is(r.json.range, '1h');
+    assert.is(r.json.series.length, 60);
+    assert.is(r.json.step, 60_000);
+    assert.equal(r.json.keys, ['default', 'east']);
+    const [email, report] = r.json.funcs;
+    assert.equal([email.func, email.runs, email.failures], ['email', 120, 20]);
+    assert.ok(Math.abs(email.failureRate - 20 / 120) < 1e-9);
+    assert.ok(Math.abs(email.perMinute - 2) < 1e-9);
+    assert.is(email.runtime.max, 900);
+    assert.ok(Math.abs(bucketOf(email.runtime.p50) - bucketOf(20)) <= 1, `p50 ${email.runtime.p50}`);
+    assert.ok(Math.abs(bucketOf(email.runtime.p95) - bucketOf(900)) <= 1, `p95 ${email.runtime.p95}`);
+    assert.ok(Math.abs(bucketOf(email.wait.p95) - bucketOf(400)) <= 1, `wait p95 ${email.wait.p95}`);
+    assert.ok(Math.abs(email.runtime.mean - (90 * 20 + 10 * 900 + 20 * 30) / 120) < 1e-9);
+    assert.equal([report.func, report.runs, report.failures, report.runtime.max], ['report', 3, 0, 5000]);
+    const sum = r.json.series.reduce((t: number[], b: any) => [t[0]! + b.success, t[1]! + b.failure], [0, 0]);
+    assert.equal(sum, [103, 20]);
 
-  const day = (await api.get('api/metrics?range=24h')).json;
-  assert.is(day.series.length, 24);
-  assert.is(day.funcs[0].runs, 1120);
-  const onlyReport = (await api.get('api/metrics?range=1h&func=report')).json;
-  assert.equal(onlyReport.funcs.map((f: any) => f.func), ['report']);
-  assert.is(onlyReport.series.reduce((n: number, b: any) => n + b.success, 0), 3);
-  const east = (await api.get('api/metrics?range=1h&key=east')).json;
-  assert.equal(east.funcs.map((f: any) => [f.func, f.runs]), [['report', 3]]);
-  assert.equal(east.keys, ['default', 'east'], 'the key choices stay whole under a key filter');
-});
+    const day = (await api.get('api/metrics?range=24h')).json;
+    assert.is(day.series.length, 24);
+    assert.is(day.funcs[0].runs, 1120);
+    const onlyReport = (await api.get('api/metrics?range=1h&func=report')).json;
+    assert.equal(
+      onlyReport.funcs.map((f: any) => f.func),
+      ['report'],
+    );
+    assert.is(
+      onlyReport.series.reduce((n: number, b: any) => n + b.success, 0),
+      3,
+    );
+    const east = (await api.get('api/metrics?range=1h&key=east')).json;
+    assert.equal(
+      east.funcs.map((f: any) => [f.func, f.runs]),
+      [['report', 3]],
+    );
+    assert.equal(east.keys, ['default', 'east'], 'the key choices stay whole under a key filter');
+  },
+);
 
-Api('24h, 7d and 30d read the hour rows, after their minute rows are gone; bars start on UTC multiples of the step', async ({ orm, api }) => {
-  await insertRollup(orm, { at: minutesAgo(5), count: 2 });
-  await insertRollup(orm, { at: minutesAgo(60 * 24 * 5), count: 7 });
-  await insertRollup(orm, { at: minutesAgo(60 * 24 * 20), count: 11, success: false });
-  await sql(orm, `delete from ormq_metric where span_minutes = 1 and bucket < now() - interval '48 hours'`);
-  const day = (await api.get('api/metrics?range=24h')).json;
-  assert.equal([day.series.length, day.step, day.funcs[0].runs], [24, 3_600_000, 2]);
-  const week = (await api.get('api/metrics?range=7d')).json;
-  assert.equal([week.series.length, week.step, week.funcs[0].runs], [28, 21_600_000, 9]);
-  assert.is(Date.parse(week.from) % 21_600_000, 0);
-  const month = (await api.get('api/metrics?range=30d')).json;
-  assert.equal([month.series.length, month.funcs[0].runs, month.funcs[0].failures], [30, 20, 11]);
-  assert.is((await api.get('api/metrics')).json.range, '24h', 'range defaults to 24h');
-});
+Api(
+  '24h, 7d and 30d read the hour rows, after their minute rows are gone; bars start on UTC multiples of the step',
+  async ({ orm, api }) => {
+    await insertRollup(orm, { at: minutesAgo(5), count: 2 });
+    await insertRollup(orm, { at: minutesAgo(60 * 24 * 5), count: 7 });
+    await insertRollup(orm, { at: minutesAgo(60 * 24 * 20), count: 11, success: false });
+    await sql(orm, `delete from ormq_metric where span_minutes = 1 and bucket < now() - interval '48 hours'`);
+    const day = (await api.get('api/metrics?range=24h')).json;
+    assert.equal([day.series.length, day.step, day.funcs[0].runs], [24, 3_600_000, 2]);
+    const week = (await api.get('api/metrics?range=7d')).json;
+    assert.equal([week.series.length, week.step, week.funcs[0].runs], [28, 21_600_000, 9]);
+    assert.is(Date.parse(week.from) % 21_600_000, 0);
+    const month = (await api.get('api/metrics?range=30d')).json;
+    assert.equal([month.series.length, month.funcs[0].runs, month.funcs[0].failures], [30, 20, 11]);
+    assert.is((await api.get('api/metrics')).json.range, '24h', 'range defaults to 24h');
+  },
+);
 
 Api('every range reads the same before the upkeep folds the shards, halfway through, and after', async ({ orm, api }) => {
   // Two processes' rows over 30 days and the last hour; integer runtimes, so sums add up exactly in any order.
   for (let i = 0; i < 60; i++) {
     const at = i < 40 ? minutesAgo(3 + i * 1070) : minutesAgo(4 + (i - 40) * 2);
-    await insertRollup(orm, { at, shard: 1 + (i % 2), func: i % 3 ? 'a' : 'b', success: i % 4 !== 0, count: i + 1, runtime: 10 * (i + 1), wait: i, key: i % 5 ? 'default' : 'east' });
+    await insertRollup(orm, {
+      at,
+      shard: 1 + (i % 2),
+      func: i % 3 ? 'a' : 'b',
+      success: i % 4 !== 0,
+      count: i + 1,
+      runtime: 10 * (i + 1),
+      wait: i,
+      key: i % 5 ? 'default' : 'east',
+    });
   }
   // All reads within one minute, so that the 1-hour range's bars are the same ones.
   await waitFor(() => Date.now() % 60_000 < 40_000, 'the start of a minute', 30_000);

@@ -12,7 +12,10 @@ const early = d('2000-01-01T00:00:00Z');
 const Types = suite('nextRun: each schedule type');
 
 Types('Minutes adds the minutes, Hourly an hour of real time', () => {
-  assert.is(iso(nextRun({ scheduleType: 'I', minutes: 15, nextRun: d('2026-01-01T10:00:00Z') }, { now: early })), '2026-01-01T10:15:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'I', minutes: 15, nextRun: d('2026-01-01T10:00:00Z') }, { now: early })),
+    '2026-01-01T10:15:00.000Z',
+  );
   assert.is(iso(nextRun({ scheduleType: 'H', nextRun: d('2026-01-01T10:00:00Z') }, { now: early })), '2026-01-01T11:00:00.000Z');
   // 01:30 EST + 1h is 03:30 EDT on the spring-forward night: an hour of elapsed time, not wall time.
   assert.is(
@@ -24,9 +27,15 @@ Types('Minutes adds the minutes, Hourly an hour of real time', () => {
 Types('Daily keeps the local time across both DST changes', () => {
   const tz = 'America/New_York';
   // 09:00 EST = 14:00Z on 7 March; 09:00 EDT = 13:00Z on 8 March.
-  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-07T14:00:00Z') }, { timeZone: tz, now: early })), '2026-03-08T13:00:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-07T14:00:00Z') }, { timeZone: tz, now: early })),
+    '2026-03-08T13:00:00.000Z',
+  );
   // 31 October 09:00 EDT → 1 November 09:00 EST.
-  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-10-31T13:00:00Z') }, { timeZone: tz, now: early })), '2026-11-01T14:00:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'D', nextRun: d('2026-10-31T13:00:00Z') }, { timeZone: tz, now: early })),
+    '2026-11-01T14:00:00.000Z',
+  );
   // Europe/Berlin, 29 March 2026: 08:00 CET (07:00Z) → 08:00 CEST (06:00Z).
   assert.is(
     iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-28T07:00:00Z') }, { timeZone: 'Europe/Berlin', now: early })),
@@ -37,7 +46,10 @@ Types('Daily keeps the local time across both DST changes', () => {
 Types('a daily time that does not exist on the spring-forward day runs when the gap ends, then is back at its time', () => {
   const tz = 'America/New_York';
   // 02:30 EST on 7 March (07:30Z); 8 March has no 02:30: the run is at 03:00 EDT (07:00Z), the first valid instant.
-  assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-07T07:30:00Z') }, { timeZone: tz, now: early })), '2026-03-08T07:00:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'D', nextRun: d('2026-03-07T07:30:00Z') }, { timeZone: tz, now: early })),
+    '2026-03-08T07:00:00.000Z',
+  );
   // The anchor keeps the wall-clock time: 9 March is 02:30 EDT again (06:30Z).
   const s = { scheduleType: 'D' as const, anchor: d('2026-03-07T07:30:00Z'), nextRun: d('2026-03-08T07:00:00Z') };
   assert.is(iso(nextRun(s, { timeZone: tz, now: early })), '2026-03-09T06:30:00.000Z');
@@ -46,8 +58,14 @@ Types('a daily time that does not exist on the spring-forward day runs when the 
 Types('Weekly and Biweekly add 7 and 14 calendar days', () => {
   const tz = 'Europe/London';
   // 9:00 GMT on 22 March → 9:00 BST on 29 March (DST starts that morning).
-  assert.is(iso(nextRun({ scheduleType: 'W', nextRun: d('2026-03-22T09:00:00Z') }, { timeZone: tz, now: early })), '2026-03-29T08:00:00.000Z');
-  assert.is(iso(nextRun({ scheduleType: 'BW', nextRun: d('2026-03-22T09:00:00Z') }, { timeZone: tz, now: early })), '2026-04-05T08:00:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'W', nextRun: d('2026-03-22T09:00:00Z') }, { timeZone: tz, now: early })),
+    '2026-03-29T08:00:00.000Z',
+  );
+  assert.is(
+    iso(nextRun({ scheduleType: 'BW', nextRun: d('2026-03-22T09:00:00Z') }, { timeZone: tz, now: early })),
+    '2026-04-05T08:00:00.000Z',
+  );
 });
 
 Types('Monthly from 31 January clamps to February and goes back to 31 March', () => {
@@ -77,7 +95,10 @@ Types('Bimonthly, Quarterly and Yearly step 2, 3 and 12 months', () => {
 Types('Monthly keeps local time when the month crosses a DST change', () => {
   const tz = 'America/New_York';
   // 15 Feb 08:00 EST (13:00Z) → 15 Mar 08:00 EDT (12:00Z).
-  assert.is(iso(nextRun({ scheduleType: 'M', nextRun: d('2026-02-15T13:00:00Z') }, { timeZone: tz, now: early })), '2026-03-15T12:00:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'M', nextRun: d('2026-02-15T13:00:00Z') }, { timeZone: tz, now: early })),
+    '2026-03-15T12:00:00.000Z',
+  );
 });
 
 Types('Cron finds the next match in the time zone', () => {
@@ -86,7 +107,10 @@ Types('Cron finds the next match in the time zone', () => {
     iso(nextRun({ scheduleType: 'C', cron: '0 3 * * *', nextRun: d('2026-05-01T18:00:00Z') }, { timeZone: 'Asia/Tokyo', now: early })),
     '2026-05-02T18:00:00.000Z',
   );
-  assert.is(iso(nextRun({ scheduleType: 'C', cron: '*/10 * * * *', nextRun: d('2026-05-01T10:00:00Z') }, { now: early })), '2026-05-01T10:10:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'C', cron: '*/10 * * * *', nextRun: d('2026-05-01T10:00:00Z') }, { now: early })),
+    '2026-05-01T10:10:00.000Z',
+  );
 });
 
 Types('Once keeps its time', () => {
@@ -104,10 +128,16 @@ CatchUp('true takes one step from the missed run, so each missed slot runs', () 
 });
 
 CatchUp('false jumps to the first slot after now, on the same grid', () => {
-  assert.is(iso(nextRun({ scheduleType: 'I', minutes: 10, nextRun: d('2026-06-01T11:25:00Z') }, { now, catchUp: false })), '2026-06-01T12:05:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'I', minutes: 10, nextRun: d('2026-06-01T11:25:00Z') }, { now, catchUp: false })),
+    '2026-06-01T12:05:00.000Z',
+  );
   assert.is(iso(nextRun({ scheduleType: 'H', nextRun: d('2026-06-01T02:30:00Z') }, { now, catchUp: false })), '2026-06-01T12:30:00.000Z');
   assert.is(iso(nextRun({ scheduleType: 'D', nextRun: d('2026-05-20T09:00:00Z') }, { now, catchUp: false })), '2026-06-02T09:00:00.000Z');
-  assert.is(iso(nextRun({ scheduleType: 'C', cron: '0 * * * *', nextRun: d('2026-05-20T09:00:00Z') }, { now, catchUp: false })), '2026-06-01T13:00:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'C', cron: '0 * * * *', nextRun: d('2026-05-20T09:00:00Z') }, { now, catchUp: false })),
+    '2026-06-01T13:00:00.000Z',
+  );
   assert.is(iso(nextRun({ scheduleType: 'M', nextRun: d('2026-01-31T09:00:00Z') }, { now, catchUp: false })), '2026-06-30T09:00:00.000Z');
 });
 
@@ -187,32 +217,57 @@ const Anchor = suite('anchored series');
 Anchor('Monthly counts from the anchor: month ends clamp and come back, a 30th stays the 30th', () => {
   // UTC: 31 Jan → 28 Feb → 31 Mar → 30 Apr → 31 May.
   assert.equal(steps({ scheduleType: 'M', nextRun: d('2026-01-31T09:00:00Z') }, 4), [
-    '2026-01-31T09:00:00.000Z', '2026-02-28T09:00:00.000Z', '2026-03-31T09:00:00.000Z', '2026-04-30T09:00:00.000Z', '2026-05-31T09:00:00.000Z',
+    '2026-01-31T09:00:00.000Z',
+    '2026-02-28T09:00:00.000Z',
+    '2026-03-31T09:00:00.000Z',
+    '2026-04-30T09:00:00.000Z',
+    '2026-05-31T09:00:00.000Z',
   ]);
   // Leap year: 31 Jan 2028 → 29 Feb.
   assert.is(steps({ scheduleType: 'M', nextRun: d('2028-01-31T09:00:00Z') }, 1)[1], '2028-02-29T09:00:00.000Z');
   // Europe/Amsterdam, 30 April 09:00 CEST (07:00Z) → 30 May → 30 June → 30 July, never 31.
   assert.equal(steps({ scheduleType: 'M', nextRun: d('2026-04-30T07:00:00Z'), timeZone: 'Europe/Amsterdam' }, 3), [
-    '2026-04-30T07:00:00.000Z', '2026-05-30T07:00:00.000Z', '2026-06-30T07:00:00.000Z', '2026-07-30T07:00:00.000Z',
+    '2026-04-30T07:00:00.000Z',
+    '2026-05-30T07:00:00.000Z',
+    '2026-06-30T07:00:00.000Z',
+    '2026-07-30T07:00:00.000Z',
   ]);
   // America/New_York: 28 Feb 08:00 EST (13:00Z) → 28 Mar 08:00 EDT (12:00Z), not 31 Mar.
   assert.equal(steps({ scheduleType: 'M', nextRun: d('2026-02-28T13:00:00Z'), timeZone: 'America/New_York' }, 2), [
-    '2026-02-28T13:00:00.000Z', '2026-03-28T12:00:00.000Z', '2026-04-28T12:00:00.000Z',
+    '2026-02-28T13:00:00.000Z',
+    '2026-03-28T12:00:00.000Z',
+    '2026-04-28T12:00:00.000Z',
   ]);
   // Australia/Sydney, 31 Jan 09:00 AEDT (30 Jan 22:00Z) → 28 Feb → 31 Mar (AEDT) → 30 Apr 09:00 AEST (29 Apr 23:00Z).
   assert.equal(steps({ scheduleType: 'M', nextRun: d('2026-01-30T22:00:00Z'), timeZone: 'Australia/Sydney' }, 3), [
-    '2026-01-30T22:00:00.000Z', '2026-02-27T22:00:00.000Z', '2026-03-30T22:00:00.000Z', '2026-04-29T23:00:00.000Z',
+    '2026-01-30T22:00:00.000Z',
+    '2026-02-27T22:00:00.000Z',
+    '2026-03-30T22:00:00.000Z',
+    '2026-04-29T23:00:00.000Z',
   ]);
 });
 
 Anchor('Yearly from 29 February is 28 February in common years and 29 February in leap years; 28 February stays', () => {
   assert.equal(steps({ scheduleType: 'Y', nextRun: d('2024-02-29T12:00:00Z') }, 4), [
-    '2024-02-29T12:00:00.000Z', '2025-02-28T12:00:00.000Z', '2026-02-28T12:00:00.000Z', '2027-02-28T12:00:00.000Z', '2028-02-29T12:00:00.000Z',
+    '2024-02-29T12:00:00.000Z',
+    '2025-02-28T12:00:00.000Z',
+    '2026-02-28T12:00:00.000Z',
+    '2027-02-28T12:00:00.000Z',
+    '2028-02-29T12:00:00.000Z',
   ]);
-  assert.equal(steps({ scheduleType: 'Y', nextRun: d('2027-02-28T12:00:00Z') }, 1), ['2027-02-28T12:00:00.000Z', '2028-02-28T12:00:00.000Z']);
+  assert.equal(steps({ scheduleType: 'Y', nextRun: d('2027-02-28T12:00:00Z') }, 1), [
+    '2027-02-28T12:00:00.000Z',
+    '2028-02-28T12:00:00.000Z',
+  ]);
   // Quarterly and Bimonthly count from the anchor too: 30 Nov → 28 Feb → 30 May; 31 Dec → 28 Feb → 30 Apr.
-  assert.equal(steps({ scheduleType: 'Q', nextRun: d('2026-11-30T00:00:00Z') }, 2).slice(1), ['2027-02-28T00:00:00.000Z', '2027-05-30T00:00:00.000Z']);
-  assert.equal(steps({ scheduleType: 'Bimonthly', nextRun: d('2026-12-31T00:00:00Z') }, 2).slice(1), ['2027-02-28T00:00:00.000Z', '2027-04-30T00:00:00.000Z']);
+  assert.equal(steps({ scheduleType: 'Q', nextRun: d('2026-11-30T00:00:00Z') }, 2).slice(1), [
+    '2027-02-28T00:00:00.000Z',
+    '2027-05-30T00:00:00.000Z',
+  ]);
+  assert.equal(steps({ scheduleType: 'Bimonthly', nextRun: d('2026-12-31T00:00:00Z') }, 2).slice(1), [
+    '2027-02-28T00:00:00.000Z',
+    '2027-04-30T00:00:00.000Z',
+  ]);
 });
 
 Anchor('a time in the spring-forward gap runs when the gap ends; the next day is back at the anchor time', () => {
@@ -224,11 +279,14 @@ Anchor('a time in the spring-forward gap runs when the gap ends; the next day is
   ]);
   // Australia/Sydney, 4 October 2026: 02:00 AEST → 03:00 AEDT. Daily at 02:30.
   assert.equal(steps({ scheduleType: 'D', nextRun: d('2026-10-02T16:30:00Z'), timeZone: 'Australia/Sydney' }, 2), [
-    '2026-10-02T16:30:00.000Z', '2026-10-03T16:00:00.000Z', '2026-10-04T15:30:00.000Z',
+    '2026-10-02T16:30:00.000Z',
+    '2026-10-03T16:00:00.000Z',
+    '2026-10-04T15:30:00.000Z',
   ]);
   // Weekly in New York from a Sunday 02:30 EST: 8 March 2026 has no 02:30.
   assert.equal(steps({ scheduleType: 'W', nextRun: d('2026-03-01T07:30:00Z'), timeZone: 'America/New_York' }, 2).slice(1), [
-    '2026-03-08T07:00:00.000Z', '2026-03-15T06:30:00.000Z',
+    '2026-03-08T07:00:00.000Z',
+    '2026-03-15T06:30:00.000Z',
   ]);
 });
 
@@ -255,7 +313,10 @@ Anchor('Cron takes the next match after now whatever catchUp says: an outage rep
   assert.is(iso(nextRun(s, { now, catchUp: false })), '2026-06-03T10:15:00.000Z');
   assert.is(iso(dueRun(s, { now })), '2026-06-01T10:00:00.000Z', 'the due run itself is the stored one');
   // Cron in a zone: 09:00 Sydney.
-  assert.is(iso(nextRun({ scheduleType: 'C', cron: '0 9 * * *', nextRun: now, timeZone: 'Australia/Sydney' }, { now })), '2026-06-03T23:00:00.000Z');
+  assert.is(
+    iso(nextRun({ scheduleType: 'C', cron: '0 9 * * *', nextRun: now, timeZone: 'Australia/Sydney' }, { now })),
+    '2026-06-03T23:00:00.000Z',
+  );
 });
 
 Anchor('catch-up runs at most the most recent maxCatchUp slots', () => {
@@ -325,14 +386,23 @@ const Property = suite('anchored series: property');
 
 Property('k single steps from an anchor equal one jump of k periods, in many zones and types', () => {
   const random = prng(20261130);
-  const zones = ['UTC', 'Europe/Amsterdam', 'America/New_York', 'Australia/Sydney', 'Australia/Lord_Howe', 'America/St_Johns', 'Asia/Kolkata', 'Pacific/Chatham'];
+  const zones = [
+    'UTC',
+    'Europe/Amsterdam',
+    'America/New_York',
+    'Australia/Sydney',
+    'Australia/Lord_Howe',
+    'America/St_Johns',
+    'Asia/Kolkata',
+    'Pacific/Chatham',
+  ];
   const types = ['I', 'H', 'D', 'W', 'BW', 'M', 'BM', 'Q', 'Y'] as const;
   const from = Date.UTC(1950, 0, 1);
   const to = Date.UTC(2090, 0, 1);
   for (let i = 0; i < 400; i++) {
     const timeZone = zones[Math.floor(random() * zones.length)]!;
     const scheduleType = types[Math.floor(random() * types.length)]!;
-    const anchor = new Date(from + Math.floor(random() * (to - from) / 1000) * 1000);
+    const anchor = new Date(from + Math.floor((random() * (to - from)) / 1000) * 1000);
     const k = 1 + Math.floor(random() * 30);
     const s = { scheduleType, minutes: 1 + Math.floor(random() * 1440), nextRun: anchor, anchor, timeZone };
     const stepped = steps(s, k).at(-1);
@@ -358,7 +428,10 @@ Form('next run defaults to now, for Cron to the first match after now in the sch
   const daily = validateSchedule({ func: 'f', scheduleType: 'Daily' }, { now });
   assert.is(iso(daily.nextRun), iso(now));
   assert.is(iso(daily.anchor), iso(now));
-  const cron = validateSchedule({ func: 'f', scheduleType: 'C', cron: '0 9 * * *', timeZone: 'australia/sydney' }, { now, timeZone: 'UTC' });
+  const cron = validateSchedule(
+    { func: 'f', scheduleType: 'C', cron: '0 9 * * *', timeZone: 'australia/sydney' },
+    { now, timeZone: 'UTC' },
+  );
   assert.is(cron.timeZone, 'Australia/Sydney', 'stored as the runtime spells it');
   assert.is(iso(cron.nextRun), '2026-06-01T23:00:00.000Z'); // 09:00 AEST on 2 June
 });

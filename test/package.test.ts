@@ -12,7 +12,11 @@ const npm = (args: string[]) =>
   new Promise<string>((resolve, reject) =>
     execFile('npm', args, { cwd: root, maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => (err && !stdout ? reject(err) : resolve(stdout))),
   );
-const minimum = (range: string) => range.match(/>=\s*(\d+)\.(\d+)/)!.slice(1).map(Number) as [number, number];
+const minimum = (range: string) =>
+  range
+    .match(/>=\s*(\d+)\.(\d+)/)!
+    .slice(1)
+    .map(Number) as [number, number];
 
 const Pkg = suite('package facts');
 
@@ -40,7 +44,10 @@ Pkg('the tarball ships the license, the built client and the README image the RE
   const [packed] = JSON.parse(await npm(['pack', '--dry-run', '--json', '--ignore-scripts']));
   const files = new Set((packed.files as { path: string }[]).map((f) => f.path));
   for (const f of ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'client/screenshot.png']) assert.ok(files.has(f), f);
-  assert.not.ok([...files].some((f) => f.startsWith('test/') || f.startsWith('client/pages/')), 'no tests or client sources');
+  assert.not.ok(
+    [...files].some((f) => f.startsWith('test/') || f.startsWith('client/pages/')),
+    'no tests or client sources',
+  );
   const images = [...readFileSync(join(root, 'README.md'), 'utf8').matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]!);
   assert.ok(images.length > 0);
   for (const src of images) {

@@ -73,12 +73,21 @@ B('PgBouncer really is in front: the pool is in transaction mode', async ({ orm 
 B('enqueue and enqueueMany in a host transaction; the cluster runs them; result waits for them', async ({ orm, db, logs }) => {
   const one = await orm.em.fork().transactional((em) => enqueue(em, 'add', [2, 3]));
   assert.is(await result(orm.em.fork(), one, { wait: 20_000, listenConnection: db.url }), 5);
-  const ids = await orm.em.fork().transactional((em) => enqueueMany(em, Array.from({ length: 50 }, (_, i) => ({ func: 'add', args: [i, 1] }))));
+  const ids = await orm.em.fork().transactional((em) =>
+    enqueueMany(
+      em,
+      Array.from({ length: 50 }, (_, i) => ({ func: 'add', args: [i, 1] })),
+    ),
+  );
   for (const [i, id] of ids.entries()) assert.is(await result(orm.em.fork(), id, { wait: 20_000, listenConnection: db.url }), i + 1);
   const delayed = await enqueue(orm.em.fork(), 'add', [1, 1], { delay: 0.5 });
   const task = await fetchTask(orm.em.fork(), delayed, { wait: 20_000, listenConnection: db.url });
   assert.is(task!.result, 2);
-  assert.equal(logs.filter((l) => /^(warn|error)/.test(l)), [], 'no claim, save or LISTEN errors');
+  assert.equal(
+    logs.filter((l) => /^(warn|error)/.test(l)),
+    [],
+    'no claim, save or LISTEN errors',
+  );
 });
 
 B('the admin lists and acts through PgBouncer', async ({ orm, direct, db, logs }) => {
@@ -98,16 +107,26 @@ B('the admin lists and acts through PgBouncer', async ({ orm, direct, db, logs }
     const resubmit = await api.post('api/failed/actions/resubmit', { ids: [failed] });
     assert.is(resubmit.status, 200, resubmit.text);
     // The resubmitted copy runs (and fails again) through the same path.
-    await waitFor(async () => (await sql<{ n: string }>(direct, 'select count(*) as n from ormq_task where func = ?', ['boom']))[0]!.n === '1' &&
-      (await sql(direct, 'select 1 from ormq_queued')).length === 0, 'the resubmitted task ran');
+    await waitFor(
+      async () =>
+        (await sql<{ n: string }>(direct, 'select count(*) as n from ormq_task where func = ?', ['boom']))[0]!.n === '1' &&
+        (await sql(direct, 'select 1 from ormq_queued')).length === 0,
+      'the resubmitted task ran',
+    );
     // logged on the failure and, for its lineage, on the new task
     const log = await sql<{ action: string }>(direct, 'select action from ormq_admin_log order by action');
-    assert.equal(log.map((l) => l.action), ['resubmit', 'resubmitted']);
+    assert.equal(
+      log.map((l) => l.action),
+      ['resubmit', 'resubmitted'],
+    );
   } finally {
     if (server) await close(server);
     clientDir.cleanup();
   }
-  assert.equal(logs.filter((l) => /^(warn|error)/.test(l)), []);
+  assert.equal(
+    logs.filter((l) => /^(warn|error)/.test(l)),
+    [],
+  );
 });
 
 B.run();

@@ -25,9 +25,18 @@ Many('writes every task in order, returns their ids, and notifies once per disti
     const ids = await orm.em.fork().transactional((em) => enqueueMany(em, tasks));
     assert.is(ids.length, 2500);
     assert.is(new Set(ids).size, 2500);
-    const rows = await sql<{ key: string; payload: { id: string; args: number[] } }>(orm, 'select key, payload from ormq_queued order by id');
-    assert.equal(rows.map((r) => r.payload.id), ids);
-    assert.equal(rows.map((r) => r.payload.args[0]), tasks.map((_, i) => i));
+    const rows = await sql<{ key: string; payload: { id: string; args: number[] } }>(
+      orm,
+      'select key, payload from ormq_queued order by id',
+    );
+    assert.equal(
+      rows.map((r) => r.payload.id),
+      ids,
+    );
+    assert.equal(
+      rows.map((r) => r.payload.args[0]),
+      tasks.map((_, i) => i),
+    );
     assert.is(rows[3]!.key, 'odd');
     await waitFor(() => l.heard.length >= 2, 'notifications');
     await sleep(100);
@@ -76,7 +85,12 @@ Many('a task PostgreSQL cannot store (NUL, unpaired surrogate, a cycle) is named
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
   try {
-    await enqueueMany(orm.em.fork(), [{ func: 'ok', args: ['fine'] }, { func: 'x', args: ['a\u0000b'] }, { func: 'y', kwargs: { s: '\ud800' } }, { func: 'z', args: [cyclic] }]);
+    await enqueueMany(orm.em.fork(), [
+      { func: 'ok', args: ['fine'] },
+      { func: 'x', args: ['a\u0000b'] },
+      { func: 'y', kwargs: { s: '\ud800' } },
+      { func: 'z', args: [cyclic] },
+    ]);
     assert.unreachable('should throw');
   } catch (e) {
     assert.instance(e, ValidationError);
@@ -97,12 +111,24 @@ Many('each task of a batch keeps its own key, runAt and delay', async ({ orm }) 
     orm,
     `select key, payload->>'func' as func, run_at, extract(epoch from run_at - now())::float8 as secs from ormq_queued order by id`,
   );
-  assert.equal(rows.map((r) => [r.key, r.func]), [['k1', 'a'], ['k2', 'b'], ['default', 'c'], ['k1', 'd']]);
+  assert.equal(
+    rows.map((r) => [r.key, r.func]),
+    [
+      ['k1', 'a'],
+      ['k2', 'b'],
+      ['default', 'c'],
+      ['k1', 'd'],
+    ],
+  );
   assert.is(rows[0]!.run_at, null);
   assert.is(new Date(rows[1]!.run_at!).toISOString(), at.toISOString());
   assert.ok(rows[2]!.secs! > 3590 && rows[2]!.secs! <= 3600, `delay: ${rows[2]!.secs}`);
   assert.is(rows[3]!.run_at, null);
-  const enqueued = await sql<{ n: number }>(orm, `select count(distinct payload->>'enqueued')::int as n from ormq_queued where payload->>'id' in (?)`, [ids]);
+  const enqueued = await sql<{ n: number }>(
+    orm,
+    `select count(distinct payload->>'enqueued')::int as n from ormq_queued where payload->>'id' in (?)`,
+    [ids],
+  );
   assert.is(enqueued[0]!.n, 1, 'one enqueue time for the whole call');
 });
 
@@ -121,7 +147,10 @@ Many('a queue key PostgreSQL cannot store is named by its index and nothing is w
 Many('the cluster runs every task of a batch', async ({ orm }) => {
   const { cluster } = await startCluster(orm, { tasks: { double: (n: number) => n * 2 }, bulk: 50 });
   try {
-    const ids = await enqueueMany(orm.em.fork(), Array.from({ length: 120 }, (_, i) => ({ func: 'double', args: [i], group: 'batch' })));
+    const ids = await enqueueMany(
+      orm.em.fork(),
+      Array.from({ length: 120 }, (_, i) => ({ func: 'double', args: [i], group: 'batch' })),
+    );
     await waitFor(async () => (await countGroup(orm.em.fork(), 'batch')) === 120, 'all saved');
     assert.is(await result(orm.em.fork(), ids[7]!), 14);
   } finally {
@@ -200,7 +229,14 @@ Results('no result: never saved within the wait, save: false, or a bad id', asyn
 });
 
 Results('a failure is saved too: its result is the error', async ({ orm }) => {
-  const { cluster } = await startCluster(orm, { ackFailures: true, tasks: { boom: () => { throw new Error('bad luck'); } } });
+  const { cluster } = await startCluster(orm, {
+    ackFailures: true,
+    tasks: {
+      boom: () => {
+        throw new Error('bad luck');
+      },
+    },
+  });
   try {
     const id = await enqueue(orm.em.fork(), 'boom');
     const r = (await result(orm.em.fork(), id, { wait: 20_000 })) as { message: string };
@@ -211,9 +247,20 @@ Results('a failure is saved too: its result is the error', async ({ orm }) => {
 });
 
 Results('group helpers: results, counts of successes and failures, delete', async ({ orm }) => {
-  const { cluster } = await startCluster(orm, { ackFailures: true, tasks: { maybe: (n: number) => { if (n < 0) throw new Error('negative'); return n; } } });
+  const { cluster } = await startCluster(orm, {
+    ackFailures: true,
+    tasks: {
+      maybe: (n: number) => {
+        if (n < 0) throw new Error('negative');
+        return n;
+      },
+    },
+  });
   try {
-    const ids = await enqueueMany(orm.em.fork(), [1, -1, 2, 3].map((n) => ({ func: 'maybe', args: [n], group: 'g1' })));
+    const ids = await enqueueMany(
+      orm.em.fork(),
+      [1, -1, 2, 3].map((n) => ({ func: 'maybe', args: [n], group: 'g1' })),
+    );
     await enqueue(orm.em.fork(), 'maybe', [9], { group: 'other' });
     for (const id of ids) await fetchTask(orm.em.fork(), id, { wait: 20_000 });
     assert.equal([...(await resultGroup(orm.em.fork(), 'g1'))].sort(), [1, 2, 3]);
@@ -249,7 +296,9 @@ Delay('runAt and delay: not claimed before then, run soon after even with a long
     for (const id of [a, b]) {
       const task = await fetchTask(orm.em.fork(), id, { wait: 20_000 });
       assert.ok(task, 'ran');
-      const [row] = await sql<{ ok: boolean }>(orm, "select started >= enqueued + interval '1 second' as ok from ormq_task where id = ?", [id]);
+      const [row] = await sql<{ ok: boolean }>(orm, "select started >= enqueued + interval '1 second' as ok from ormq_task where id = ?", [
+        id,
+      ]);
       assert.ok(row!.ok, 'started after its time');
     }
     assert.ok((await fetchTask(orm.em.fork(), a))!.started.getTime() >= runAt.getTime());
@@ -285,7 +334,7 @@ Delay('the claim is one scan of the claim index with delayed packages in the que
      from generate_series(1, 20000) g`,
   );
   await sql(orm, 'analyze ormq_queued');
-  const conn = await orm.em.getConnection().getNativeClient() as unknown as pg.Pool;
+  const conn = (await orm.em.getConnection().getNativeClient()) as unknown as pg.Pool;
   const client = await conn.connect();
   try {
     await client.query('begin');
@@ -295,11 +344,20 @@ Delay('the claim is one scan of the claim index with delayed packages in the que
     // The candidates: one index scan in claim order under LockRows (no sort, no sequential scan),
     // then each claimed row is updated through the primary key. The serial check (o) and the
     // limits' holders (hq) probe their indexes, and only when there is something to probe.
-    const relationScans = [...plan.matchAll(/"Node Type":"([^"]*Scan)"[^{}]*?"Relation Name":"ormq_queued","Alias":"(\w+)"/g)].map((m) => `${m[1]} ${m[2]}`);
+    const relationScans = [...plan.matchAll(/"Node Type":"([^"]*Scan)"[^{}]*?"Relation Name":"ormq_queued","Alias":"(\w+)"/g)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
     assert.equal(relationScans.sort(), ['Index Only Scan o', 'Index Scan hq', 'Index Scan ormq_queued', 'Index Scan q'], plan);
-    assert.not.match(plan, /"Node Type":"(Seq Scan|Bitmap Heap Scan)","Parallel Aware":false,"Async Capable":false,"Relation Name":"ormq_queued"/);
+    assert.not.match(
+      plan,
+      /"Node Type":"(Seq Scan|Bitmap Heap Scan)","Parallel Aware":false,"Async Capable":false,"Relation Name":"ormq_queued"/,
+    );
     // The one sort is the limits' count per func over the candidates, and it never ran: no limit is set.
-    assert.equal([...plan.matchAll(/"Node Type":"Sort"[^{}]*?"Actual Loops":(\d+)/g)].map((m) => m[1]), ['0'], plan);
+    assert.equal(
+      [...plan.matchAll(/"Node Type":"Sort"[^{}]*?"Actual Loops":(\d+)/g)].map((m) => m[1]),
+      ['0'],
+      plan,
+    );
     const [, removed] = plan.match(/"Alias":"ormq_queued"[^{}]*"Rows Removed by Filter":(\d+)/) ?? [];
     assert.ok(Number(removed) < 100, `the scan stops soon after ${removed} rows passed over`);
   } finally {
@@ -317,7 +375,15 @@ Alias('enqueue: key, the old cluster, or both the same put the package in that q
   await enqueue(orm.em.fork(), 'c', [], { key: 'k-both', cluster: 'k-both' });
   await enqueueMany(orm.em.fork(), [{ func: 'd', cluster: 'k-old' }]);
   const rows = await sql<{ key: string; func: string }>(orm, `select key, payload->>'func' as func from ormq_queued order by id`);
-  assert.equal(rows.map((r) => [r.func, r.key]), [['a', 'k-new'], ['b', 'k-old'], ['c', 'k-both'], ['d', 'k-old']]);
+  assert.equal(
+    rows.map((r) => [r.func, r.key]),
+    [
+      ['a', 'k-new'],
+      ['b', 'k-old'],
+      ['c', 'k-both'],
+      ['d', 'k-old'],
+    ],
+  );
 });
 
 Alias('enqueue: key and cluster that differ are an error on key naming both; nothing is written', async ({ orm }) => {
@@ -352,7 +418,10 @@ Alias('schedule: key or the old cluster is the queue its runs go to; differing i
   assert.is(s2.key, 'reports');
   assert.is(s2.cluster, 'reports', 'the record keeps the old name too');
   const stored = await sql<{ cluster: string }>(orm, `select cluster from ormq_schedule order by id`);
-  assert.equal(stored.map((r) => r.cluster), ['reports', 'reports']);
+  assert.equal(
+    stored.map((r) => r.cluster),
+    ['reports', 'reports'],
+  );
   try {
     await schedule(orm.em.fork(), { name: 'both', func: 'f', scheduleType: 'D', key: 'a', cluster: 'b' });
     assert.unreachable('should throw');

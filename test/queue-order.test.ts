@@ -11,7 +11,9 @@ import { startCluster, waitForDrained } from './helpers/cluster.js';
 import { Fleet } from './helpers/fleet.js';
 import { CLEAR_QUEUE, dbSuite } from './helpers/suites.js';
 
-const Q = dbSuite('claim order: priority and serial keys', { clear: `${CLEAR_QUEUE}; delete from ormq_schedule; drop table if exists task_runs` });
+const Q = dbSuite('claim order: priority and serial keys', {
+  clear: `${CLEAR_QUEUE}; delete from ormq_schedule; drop table if exists task_runs`,
+});
 
 const em = (orm: MikroORM) => orm.em.fork();
 
@@ -28,12 +30,18 @@ async function refused(run: () => Promise<unknown>, errors: Record<string, strin
 
 Q('a bad priority or serial key is refused naming its field, and nothing is written', async ({ orm }) => {
   await refused(() => enqueue(em(orm), 'work', [], { priority: 1.5 }), { priority: 'must be an integer from -2147483648 to 2147483647' });
-  await refused(() => enqueue(em(orm), 'work', [], { priority: 2 ** 31 }), { priority: 'must be an integer from -2147483648 to 2147483647' });
-  await refused(() => enqueue(em(orm), 'work', [], { priority: '3' as unknown as number }), { priority: 'must be an integer from -2147483648 to 2147483647' });
+  await refused(() => enqueue(em(orm), 'work', [], { priority: 2 ** 31 }), {
+    priority: 'must be an integer from -2147483648 to 2147483647',
+  });
+  await refused(() => enqueue(em(orm), 'work', [], { priority: '3' as unknown as number }), {
+    priority: 'must be an integer from -2147483648 to 2147483647',
+  });
   await refused(() => enqueue(em(orm), 'work', [], { serial: '' }), { serial: 'must be a non-empty string' });
   await refused(() => enqueue(em(orm), 'work', [], { serial: 'x'.repeat(101) }), { serial: 'must be at most 100 characters' });
   await refused(() => enqueue(em(orm), 'work', [], { serial: 7 as unknown as string }), { serial: 'must be a non-empty string' });
-  await refused(() => enqueueMany(em(orm), [{ func: 'work' }, { func: 'work', priority: -0.5 }]), { 'tasks[1].priority': 'must be an integer from -2147483648 to 2147483647' });
+  await refused(() => enqueueMany(em(orm), [{ func: 'work' }, { func: 'work', priority: -0.5 }]), {
+    'tasks[1].priority': 'must be an integer from -2147483648 to 2147483647',
+  });
   await refused(() => schedule(em(orm), { func: 'work', scheduleType: 'D', priority: 'high' }), { priority: 'must be a whole number' });
   assert.equal(await sql(orm, 'select 1 from ormq_queued union all select 1 from ormq_schedule'), []);
 });
@@ -43,7 +51,13 @@ Q('priorities order the claims: highest first, enqueue order within one; a sched
   const specs = [0, 5, -1, 5, 0, 10, -1, 0].map((priority, i) => ({ func: 'record', args: [`p${priority}#${i}`], priority }));
   await enqueueMany(em(orm), specs);
   await enqueue(em(orm), 'record', ['p5#late'], { priority: 5 });
-  const s = await schedule(em(orm), { func: 'record', args: ['p7#schedule'], scheduleType: 'O', priority: 7, nextRun: new Date(Date.now() + 3_600_000) });
+  const s = await schedule(em(orm), {
+    func: 'record',
+    args: ['p7#schedule'],
+    scheduleType: 'O',
+    priority: 7,
+    nextRun: new Date(Date.now() + 3_600_000),
+  });
   assert.is(s.priority, 7);
   // The schedule's run is added by the cluster's scheduler while its key is paused, then all are claimed.
   await pauseKey(em(orm), 'default');
@@ -81,10 +95,20 @@ Q('the claim is one scan of ormq_queued_claim_idx in claim order at 100,000 pack
     const cand = all(root).find((n) => n['Subplan Name'] === 'CTE cand')!;
     const candNodes = all(cand);
     const candScans = candNodes.filter((n) => n['Relation Name'] === 'ormq_queued');
-    assert.equal(candScans.map((n) => `${n['Node Type']} ${n['Index Name']}`), ['Index Scan ormq_queued_claim_idx', 'Index Only Scan ormq_queued_serial_idx'], plan);
-    assert.not.ok(candNodes.some((n) => /Sort/.test(n['Node Type'] as string)), `no sort: ${plan}`);
+    assert.equal(
+      candScans.map((n) => `${n['Node Type']} ${n['Index Name']}`),
+      ['Index Scan ormq_queued_claim_idx', 'Index Only Scan ormq_queued_serial_idx'],
+      plan,
+    );
+    assert.not.ok(
+      candNodes.some((n) => /Sort/.test(n['Node Type'] as string)),
+      `no sort: ${plan}`,
+    );
     // Nowhere is the queue read but through its indexes.
-    assert.not.match(plan, /"Node Type":"(Seq Scan|Bitmap Heap Scan)","Parallel Aware":false,"Async Capable":false,"Relation Name":"ormq_queued"/);
+    assert.not.match(
+      plan,
+      /"Node Type":"(Seq Scan|Bitmap Heap Scan)","Parallel Aware":false,"Async Capable":false,"Relation Name":"ormq_queued"/,
+    );
     // Below the cost at which PostgreSQL JIT-compiles a statement, which for a claim costs more than the claim.
     assert.ok((root['Total Cost'] as number) < 100_000, `total cost ${root['Total Cost']}`);
   } finally {
@@ -119,14 +143,21 @@ Q('a failed task of a serial key holds its place: the next one waits until its r
 });
 
 Q('three cluster processes never run two tasks of one serial key at once, and start them in enqueue order', async ({ orm, db }) => {
-  await sql(orm, 'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)');
+  await sql(
+    orm,
+    'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)',
+  );
   const dir = mkdtempSync(join(tmpdir(), 'ormq-serial-'));
   const never = join(dir, 'never');
   const fleet = new Fleet(db.url, { workers: 4, bulk: 4 });
   try {
     await fleet.start(3);
     // Interleaved keys, enqueued one at a time and in batches, each task running 60 ms.
-    const ids = new Map<string, string[]>([['a', []], ['b', []], ['c', []]]);
+    const ids = new Map<string, string[]>([
+      ['a', []],
+      ['b', []],
+      ['c', []],
+    ]);
     for (let round = 0; round < 4; round++) {
       const batch = ['a', 'b', 'c', 'a', 'b', 'c'].map((serial) => ({ func: 'hold' as const, args: [never, 60], serial }));
       const got = await enqueueMany(em(orm), batch as never);
@@ -137,11 +168,18 @@ Q('three cluster processes never run two tasks of one serial key at once, and st
     // Tasks without a serial key run beside them.
     await enqueueMany(em(orm), Array.from({ length: 12 }, () => ({ func: 'hold', args: [never, 60] })) as never);
     await waitForDrained(orm, 'every task', 60_000);
-    const runs = await sql<{ task_id: string; pid: number; started: Date; ended: Date }>(orm, 'select task_id, pid, started, ended from task_runs order by started, id');
+    const runs = await sql<{ task_id: string; pid: number; started: Date; ended: Date }>(
+      orm,
+      'select task_id, pid, started, ended from task_runs order by started, id',
+    );
     const pids = new Set<number>();
     for (const [serial, list] of ids) {
       const mine = runs.filter((r) => list.includes(r.task_id));
-      assert.equal(mine.map((r) => r.task_id), list, `serial ${serial} started in enqueue order, each once`);
+      assert.equal(
+        mine.map((r) => r.task_id),
+        list,
+        `serial ${serial} started in enqueue order, each once`,
+      );
       for (let i = 1; i < mine.length; i++) {
         assert.ok(mine[i]!.started >= mine[i - 1]!.ended, `serial ${serial}: run ${i} started after run ${i - 1} ended`);
       }

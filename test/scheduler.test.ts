@@ -7,12 +7,21 @@ import { startCluster } from './helpers/cluster.js';
 import { dbSuite } from './helpers/suites.js';
 
 type SRow = { id: number; repeats: number; next_run: string; task: string | null; version: number };
-type QRow = { key: string; payload: { id: string; func: string; group: string; args: unknown; kwargs: Record<string, unknown>; schedule: number } };
+type QRow = {
+  key: string;
+  payload: { id: string; func: string; group: string; args: unknown; kwargs: Record<string, unknown>; schedule: number };
+};
 
 const S = dbSuite('scheduler', { clear: 'delete from ormq_schedule; delete from ormq_queued; delete from ormq_task' });
 
 const broken: string[] = [];
-const options = { cluster: 'default', isDefault: true, timeZone: 'UTC', catchUp: true, onBroken: (_: unknown, e: Error) => void broken.push(e.message) };
+const options = {
+  cluster: 'default',
+  isDefault: true,
+  timeZone: 'UTC',
+  catchUp: true,
+  onBroken: (_: unknown, e: Error) => void broken.push(e.message),
+};
 const ago = (ms: number) => new Date(Date.now() - ms);
 const em = (orm: MikroORM) => orm.em.fork();
 const row = async (orm: MikroORM, id: number) => (await sql<SRow>(orm, 'select * from ormq_schedule where id = ?', [id]))[0];
@@ -20,7 +29,15 @@ const packages = (orm: MikroORM) => sql<QRow>(orm, 'select key, payload from orm
 
 S('a due schedule enqueues its task, counts repeats down and moves next run on', async ({ orm }) => {
   const due = ago(1000);
-  const s = await schedule(em(orm), { name: 'report', func: 'report', args: [1], kwargs: { x: 1 }, scheduleType: 'H', repeats: 24, nextRun: due });
+  const s = await schedule(em(orm), {
+    name: 'report',
+    func: 'report',
+    args: [1],
+    kwargs: { x: 1 },
+    scheduleType: 'H',
+    repeats: 24,
+    nextRun: due,
+  });
   assert.is(await runDueSchedules(orm, options), 1);
   const [p] = await packages(orm);
   assert.is(p!.key, 'default');
@@ -102,13 +119,22 @@ S('intendedDateKwarg passes the scheduled time, not the time it ran', async ({ o
 
 S('a broken schedule is reported and skipped; the others run', async ({ orm }) => {
   broken.length = 0;
-  await sql(orm, `insert into ormq_schedule (func, args, kwargs, schedule_type, next_run) values ('f', '{"not": "an array"}', '{}', 'H', now() - interval '1 minute')`);
-  await sql(orm, `insert into ormq_schedule (func, args, kwargs, schedule_type, cron, next_run) values ('f', '[]', '{}', 'C', 'not a cron', now() - interval '1 minute')`);
+  await sql(
+    orm,
+    `insert into ormq_schedule (func, args, kwargs, schedule_type, next_run) values ('f', '{"not": "an array"}', '{}', 'H', now() - interval '1 minute')`,
+  );
+  await sql(
+    orm,
+    `insert into ormq_schedule (func, args, kwargs, schedule_type, cron, next_run) values ('f', '[]', '{}', 'C', 'not a cron', now() - interval '1 minute')`,
+  );
   const good = await schedule(em(orm), { name: 'good', func: 'f', scheduleType: 'D', nextRun: ago(10) });
   assert.is(await runDueSchedules(orm, options), 1);
   assert.is(broken.length, 2);
   const ps = await packages(orm);
-  assert.equal(ps.map((p) => p.payload.schedule), [good.id]);
+  assert.equal(
+    ps.map((p) => p.payload.schedule),
+    [good.id],
+  );
 });
 
 S('schedules of another cluster are left to it; null cluster belongs to the default one', async ({ orm }) => {
@@ -117,7 +143,13 @@ S('schedules of another cluster are left to it; null cluster belongs to the defa
   assert.is(await runDueSchedules(orm, { ...options, cluster: 'west', isDefault: false }), 0);
   assert.is(await runDueSchedules(orm, { ...options, cluster: 'east', isDefault: false }), 1);
   assert.is(await runDueSchedules(orm, options), 1);
-  assert.equal((await packages(orm)).map((p) => [p.key, p.payload.func]), [['east', 'f'], ['default', 'g']]);
+  assert.equal(
+    (await packages(orm)).map((p) => [p.key, p.payload.func]),
+    [
+      ['east', 'f'],
+      ['default', 'g'],
+    ],
+  );
 });
 
 S('three schedulers on one database run each due slot exactly once', async ({ orm, db }) => {
@@ -125,7 +157,10 @@ S('three schedulers on one database run each due slot exactly once', async ({ or
   const orms = await Promise.all([initOrm(db.url), initOrm(db.url), initOrm(db.url)]);
   try {
     const runs = await Promise.all(orms.map((o) => runDueSchedules(o, options)));
-    assert.is(runs.reduce((a, b) => a + b, 0), 120); // 40 schedules × 3 missed slots
+    assert.is(
+      runs.reduce((a, b) => a + b, 0),
+      120,
+    ); // 40 schedules × 3 missed slots
     const ps = await packages(orm);
     assert.is(ps.length, 120);
     assert.is(new Set(ps.map((p) => p.payload.id)).size, 120);
@@ -150,7 +185,10 @@ S('a running cluster picks up a schedule created while it sleeps and saves the t
 });
 
 S('a broken schedule is held back after it fails, not retried on every pass', async ({ orm }) => {
-  await sql(orm, `insert into ormq_schedule (func, args, kwargs, schedule_type, cron, next_run) values ('f', '[]', '{}', 'C', 'not a cron', now() - interval '1 minute')`);
+  await sql(
+    orm,
+    `insert into ormq_schedule (func, args, kwargs, schedule_type, cron, next_run) values ('f', '[]', '{}', 'C', 'not a cron', now() - interval '1 minute')`,
+  );
   const good = await schedule(em(orm), { func: 'f', scheduleType: 'D', nextRun: new Date(Date.now() + 3_600_000) });
   const reports: string[] = [];
   const held = new Map<number, number>();
@@ -164,13 +202,22 @@ S('a broken schedule is held back after it fails, not retried on every pass', as
 });
 
 S('a Minutes schedule years behind runs only its most recent maxCatchUp slots, then is back on time', async ({ orm }) => {
-  const s = await schedule(em(orm), { func: 'f', scheduleType: 'I', minutes: 1, nextRun: new Date('1970-01-01T00:00:00Z'), intendedDateKwarg: 'at' });
+  const s = await schedule(em(orm), {
+    func: 'f',
+    scheduleType: 'I',
+    minutes: 1,
+    nextRun: new Date('1970-01-01T00:00:00Z'),
+    intendedDateKwarg: 'at',
+  });
   const before = Date.now();
   assert.is(await runDueSchedules(orm, { ...options, maxCatchUp: 120 }), 120);
   const ps = await packages(orm);
   assert.is(ps.length, 120);
   const times = ps.map((p) => new Date(p.payload.kwargs.at as string).getTime());
-  assert.ok(times.every((t, i) => i === 0 || t - times[i - 1]! === 60_000), 'consecutive minutes, each once');
+  assert.ok(
+    times.every((t, i) => i === 0 || t - times[i - 1]! === 60_000),
+    'consecutive minutes, each once',
+  );
   assert.ok(times[0]! > before - 121 * 60_000 && times.at(-1)! <= Date.now(), 'the most recent slots');
   const after = await row(orm, s.id);
   assert.ok(new Date(after!.next_run).getTime() > Date.now() - 1000, 'next run is the first future slot');
@@ -207,7 +254,8 @@ S('a row written without an anchor counts from its next run and gets the anchor 
 
 S('a cluster stops within its stopTimeout while schedules are catching up', async ({ orm }) => {
   const maxCatchUp = 1000;
-  for (let i = 0; i < 20; i++) await schedule(em(orm), { func: 'noop', scheduleType: 'I', minutes: 1, nextRun: new Date('1970-01-01T00:00:00Z') });
+  for (let i = 0; i < 20; i++)
+    await schedule(em(orm), { func: 'noop', scheduleType: 'I', minutes: 1, nextRun: new Date('1970-01-01T00:00:00Z') });
   const stopTimeout = 3000;
   const { cluster } = await startCluster(orm, { tasks: { noop: () => null }, maxCatchUp, stopTimeout, saveLimit: -1 });
   let stopped = false;
@@ -223,8 +271,14 @@ S('a cluster stops within its stopTimeout while schedules are catching up', asyn
   }
   // Whatever was done before the stop, no schedule ran more than maxCatchUp slots.
   const perSchedule = await sql<{ runs: number }>(orm, 'select -repeats - 1 as runs from ormq_schedule');
-  assert.ok(perSchedule.every((r) => r.runs <= maxCatchUp), JSON.stringify(perSchedule));
-  assert.ok(perSchedule.some((r) => r.runs < maxCatchUp), 'the stop came while catching up');
+  assert.ok(
+    perSchedule.every((r) => r.runs <= maxCatchUp),
+    JSON.stringify(perSchedule),
+  );
+  assert.ok(
+    perSchedule.some((r) => r.runs < maxCatchUp),
+    'the stop came while catching up',
+  );
 });
 
 S.run();

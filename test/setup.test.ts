@@ -18,7 +18,8 @@ const NOBODY = '65534';
 const Setup = suite('npm test set-up (test/setup.ts)');
 
 Setup('where something is missing and it cannot install, it names what to install and exits 1', () => {
-  const hideSbin = 'mount -t tmpfs tmpfs /usr/sbin && exec unshare --user --map-user=$NOBODY --map-group=$NOBODY "$NODE" --import tsx test/setup.ts';
+  const hideSbin =
+    'mount -t tmpfs tmpfs /usr/sbin && exec unshare --user --map-user=$NOBODY --map-group=$NOBODY "$NODE" --import tsx test/setup.ts';
   const run = spawnSync('unshare', ['--user', '--map-root-user', '--mount', '--propagation', 'private', 'sh', '-c', hideSbin], {
     cwd: root,
     encoding: 'utf8',

@@ -33,7 +33,9 @@ if (missing.length) {
   const install = spawnSync('apt-get', ['install', '-y', '-qq', ...names], { stdio: ['ignore', 'ignore', 'inherit'], env });
   const still = missing.filter((n) => !n.found());
   if (install.status !== 0 || still.length) {
-    console.error(`apt-get could not install ${still.map((m) => m.pkg).join(' and ') || names.join(' and ')}; npm test cannot run every suite without them.`);
+    console.error(
+      `apt-get could not install ${still.map((m) => m.pkg).join(' and ') || names.join(' and ')}; npm test cannot run every suite without them.`,
+    );
     process.exit(1);
   }
 }

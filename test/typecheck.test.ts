@@ -53,13 +53,22 @@ export {};
 `,
     );
     const base = JSON.parse(readFileSync(join(host, 'tsconfig.json'), 'utf8'));
-    base.compilerOptions.paths = Object.fromEntries(Object.entries(base.compilerOptions.paths as Record<string, string[]>).map(([k, v]) => [k, v.map((p) => `../${p}`)]));
+    base.compilerOptions.paths = Object.fromEntries(
+      Object.entries(base.compilerOptions.paths as Record<string, string[]>).map(([k, v]) => [k, v.map((p) => `../${p}`)]),
+    );
     base.files = ['host.ts', 'readme-auth.ts'];
     writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(base));
     const { code, out } = await compile(join(dir, 'tsconfig.json'));
     assert.is.not(code, 0, 'the mistakes fail to compile');
-    const errors = [...out.matchAll(/^(\S+)\((\d+),\d+\): error (TS\d+)/gm)].map((m) => ({ file: m[1]!.split('/').at(-1), line: Number(m[2]) }));
-    assert.equal([...new Set(errors.map((e) => `${e.file}:${e.line}`))], expected.map((l) => `host.ts:${l + 1}`), out);
+    const errors = [...out.matchAll(/^(\S+)\((\d+),\d+\): error (TS\d+)/gm)].map((m) => ({
+      file: m[1]!.split('/').at(-1),
+      line: Number(m[2]),
+    }));
+    assert.equal(
+      [...new Set(errors.map((e) => `${e.file}:${e.line}`))],
+      expected.map((l) => `host.ts:${l + 1}`),
+      out,
+    );
     assert.match(out, /email\.sned/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

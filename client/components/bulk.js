@@ -20,7 +20,9 @@ import { num } from '../lib/format.js';
  * @param {any} meta @param {string} page @returns {Action[]}
  */
 export const rowActions = (meta, page) =>
-  (meta.pages[page]?.order ?? []).filter((/** @type {string} */ a) => meta.pages[page].can[a]).map((/** @type {string} */ a) => ({ action: a, ...meta.pages[page].actions[a] }));
+  (meta.pages[page]?.order ?? [])
+    .filter((/** @type {string} */ a) => meta.pages[page].can[a])
+    .map((/** @type {string} */ a) => ({ action: a, ...meta.pages[page].actions[a] }));
 
 /**
  * Runs an action on ids or on every row matching a filter.
@@ -97,7 +99,15 @@ export function ActionButtons({ page, actions, target, count, estimated, noun, o
     const t = target();
     if (!t) return;
     const about = estimated ? 'about ' : '';
-    const ok = (quick && !a.danger) || await ask(`${a.label} ${about}${noun(count)}?`, a.danger ? 'This cannot be undone.' : `This applies to ${about}${num(count)} ${count === 1 ? 'row' : 'rows'}.`, a.label, a.danger, 'all' in t ? { scope: scope?.(), count } : {});
+    const ok =
+      (quick && !a.danger) ||
+      (await ask(
+        `${a.label} ${about}${noun(count)}?`,
+        a.danger ? 'This cannot be undone.' : `This applies to ${about}${num(count)} ${count === 1 ? 'row' : 'rows'}.`,
+        a.label,
+        a.danger,
+        'all' in t ? { scope: scope?.(), count } : {},
+      ));
     if (!ok) return;
     setFailed(null);
     setRunning({ label: `${a.label}:`, done: 0, total: count });

@@ -50,7 +50,10 @@ export function BarChart({ bars, summary, note, when, tick, link, shows = { succ
       <ol class="bars" aria-label=${summary}>
         ${bars.map((h, i) => {
           const start = new Date(h.at);
-          const counts = [shows.success && count(h.success, 'success', 'successes'), shows.failure && count(h.failure, 'failure', 'failures')];
+          const counts = [
+            shows.success && count(h.success, 'success', 'successes'),
+            shows.failure && count(h.failure, 'failure', 'failures'),
+          ];
           const tip = `${when(start)}: ${counts.filter(Boolean).join(', ')}`;
           /** @param {'successful' | 'failed'} page @param {number} n @param {string} one @param {string} many */
           const part = (page, n, one, many) => {

@@ -37,7 +37,12 @@ export function confirm(title, detail, verb, danger, more = {}) {
   }
   if (typed !== undefined) {
     // "12,345", "12 345" and "12345" all name the count
-    const input = el('input', { id: 'confirm-count', inputMode: 'numeric', autocomplete: 'off', oninput: () => (ok.disabled = input.value.replace(/\D/g, '') !== String(typed)) });
+    const input = el('input', {
+      id: 'confirm-count',
+      inputMode: 'numeric',
+      autocomplete: 'off',
+      oninput: () => (ok.disabled = input.value.replace(/\D/g, '') !== String(typed)),
+    });
     ok.disabled = true;
     d.append(el('p', {}, el('label', { htmlFor: 'confirm-count' }, `Type ${num(typed)} to confirm`), el('br'), input));
   }

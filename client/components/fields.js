@@ -49,11 +49,13 @@ export function Fields({ page, id, object, truncated = {}, order, render = {}, s
 export function History({ history }) {
   return html`<section aria-labelledby="history-title">
     <h2 id="history-title">History</h2>
-    ${history && history.length
-      ? html`<div class="table-wrap" role="region" aria-label="History, table" tabindex="0"><table>
+    ${
+      history && history.length
+        ? html`<div class="table-wrap" role="region" aria-label="History, table" tabindex="0"><table>
           <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Summary</th></tr></thead>
           <tbody>${history.map((h) => html`<tr><td><${Time} iso=${h.at} /></td><td>${h.actor ?? html`<span class="muted">unknown</span>`}</td><td>${h.action}</td><td>${h.summary}</td></tr>`)}</tbody>
         </table></div>`
-      : html`<p class="empty">No admin actions on this object yet.</p>`}
+        : html`<p class="empty">No admin actions on this object yet.</p>`
+    }
   </section>`;
 }

@@ -18,9 +18,19 @@ export function openGoto(title) {
   d.setAttribute('aria-labelledby', 'goto-title');
   const input = el('input', { id: 'goto-q', autocomplete: 'off', required: true, maxLength: 200 });
   const said = el('div', { role: 'status' });
-  const form = el('form', {},
-    el('label', { htmlFor: 'goto-q' }, 'Task id or name, package id or schedule'), el('br'), input,
-    el('div', { className: 'buttons' }, el('button', { type: 'submit', className: 'primary' }, 'Go'), el('button', { type: 'button', onclick: () => d.close() }, 'Cancel')));
+  const form = el(
+    'form',
+    {},
+    el('label', { htmlFor: 'goto-q' }, 'Task id or name, package id or schedule'),
+    el('br'),
+    input,
+    el(
+      'div',
+      { className: 'buttons' },
+      el('button', { type: 'submit', className: 'primary' }, 'Go'),
+      el('button', { type: 'button', onclick: () => d.close() }, 'Cancel'),
+    ),
+  );
   d.append(el('h2', { id: 'goto-title' }, 'Go to'), form, said);
   d.onclose = () => d.remove();
   /** @param {{ page: string, id: string | number }} f */
@@ -30,7 +40,10 @@ export function openGoto(title) {
     const q = input.value.trim();
     said.textContent = 'Looking…';
     try {
-      const r = await fetch(new URL(`api/find?q=${encodeURIComponent(q)}`, document.baseURI), { credentials: 'same-origin', headers: { accept: 'application/json' } });
+      const r = await fetch(new URL(`api/find?q=${encodeURIComponent(q)}`, document.baseURI), {
+        credentials: 'same-origin',
+        headers: { accept: 'application/json' },
+      });
       const body = await r.json().catch(() => null);
       if (!r.ok) throw new Error(body?.error?.message ?? `The server answered ${r.status}.`);
       /** @type {{ page: string, id: string | number, name?: string | null }[]} */
@@ -40,9 +53,17 @@ export function openGoto(title) {
         location.hash = link(found[0]);
         return;
       }
-      said.replaceChildren(found.length
-        ? el('ul', {}, ...found.map((f) => el('li', {}, el('a', { href: link(f), onclick: () => d.close() }, title(f.page)), f.name ? `: ${f.name}` : '')))
-        : `No task, package or schedule has the id or name “${q}”.`);
+      said.replaceChildren(
+        found.length
+          ? el(
+              'ul',
+              {},
+              ...found.map((f) =>
+                el('li', {}, el('a', { href: link(f), onclick: () => d.close() }, title(f.page)), f.name ? `: ${f.name}` : ''),
+              ),
+            )
+          : `No task, package or schedule has the id or name “${q}”.`,
+      );
     } catch (err) {
       said.replaceChildren(el('p', { className: 'error' }, /** @type {Error} */ (err).message));
     }

@@ -98,11 +98,14 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
   useEffect(() => {
     if (!allOnPage || !more || matching !== null) return;
     let live = true;
-    api(`${page}/count${filterKey}`).then((r) => {
-      if (!live) return;
-      setEstimated(r.estimated === true);
-      setMatching(r.count);
-    }, () => {});
+    api(`${page}/count${filterKey}`).then(
+      (r) => {
+        if (!live) return;
+        setEstimated(r.estimated === true);
+        setMatching(r.count);
+      },
+      () => {},
+    );
     return () => void (live = false);
   }, [allOnPage, more, filterKey]);
 
@@ -137,18 +140,25 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
       ${intro}
       <div class="toolbar">
         <${SearchBox} value=${search} hint=${`Searches ${searchHint}`} onSearch=${(/** @type {string} */ v, /** @type {boolean} */ typing) => v !== search && setQuery({ search: v }, typing && !!v && !!search)} />
-        ${filters.map((f) => f.control ? f.control(filter[f.name], (/** @type {string} */ v) => setQuery({ [f.name]: v }))
-          : f.chip ? filter[f.name] && html`<span class="chip">${f.label} ${f.chip(filter[f.name])}
+        ${filters.map((f) =>
+          f.control
+            ? f.control(filter[f.name], (/** @type {string} */ v) => setQuery({ [f.name]: v }))
+            : f.chip
+              ? filter[f.name] &&
+                html`<span class="chip">${f.label} ${f.chip(filter[f.name])}
             <a href=${href([page], { ...filter, [f.name]: null })} aria-label=${`Remove ${f.label.toLowerCase()}`}>×</a></span>`
-          : html`<${FilterSelect} name=${f.name} label=${f.label} value=${filter[f.name]}
+              : html`<${FilterSelect} name=${f.name} label=${f.label} value=${filter[f.name]}
             options=${choices.data && f.options ? f.options(choices.data) : []}
-            onChange=${(/** @type {string} */ v) => setQuery({ [f.name]: v })} />`)}
+            onChange=${(/** @type {string} */ v) => setQuery({ [f.name]: v })} />`,
+        )}
         ${!noFilter && html`<a class="clear" href=${href([page])}>Clear search and filters</a>`}
       </div>
       ${list.data?.searchBound && html`<p class="hint">${list.data.searchBound.note}</p>`}
       <${ErrorBox} error=${list.error} retry=${list.reload} busy=${list.loading} />
-      ${allowed.length > 0 && rows.length > 0 &&
-      html`<div class="bulk">
+      ${
+        allowed.length > 0 &&
+        rows.length > 0 &&
+        html`<div class="bulk">
         <span class="selection" aria-live="polite">${all && matching !== null ? `All ${about}${num(matching)} matching rows selected` : `${num(selected.size)} selected`}${paused ? html` <span class="tag warn">updates paused</span>` : ''}</span>
         <${ActionButtons} page=${page} actions=${allowed} count=${selectedCount} estimated=${all && matching !== null && estimated} noun=${noun}
           target=${() => (all && matching !== null ? { all: true, filter, count: matching } : selected.size ? { ids: [...selected].map((id) => rawIds.current.get(id) ?? id) } : null)}
@@ -163,23 +173,43 @@ export function ListPage({ page, meta, route, title, one, many, searchHint, filt
           }}
           scope=${() => [...(search ? [`Search: ${search}`] : []), ...filters.filter((f) => filter[f.name]).map((f) => `${f.label}: ${f.chip ? f.chip(filter[f.name]) : filter[f.name]}`)]}
           onError=${() => list.reload()} />
-        ${allOnPage && more && !all && matching !== null &&
-        html`<button type="button" class="link" onClick=${() => setAll(true)}>Select all ${about}${num(matching)} matching</button>`}
-        ${(all || selected.size > 0) && html`<button type="button" class="link" onClick=${() => { setSelected(new Set()); setAll(false); }}>Clear selection</button>`}
-      </div>`}
-      ${list.data && rows.length > 0 &&
-      html`<${Table} caption=${title} columns=${columns} rows=${rows} cell=${cell} rowName=${rowName}
+        ${
+          allOnPage &&
+          more &&
+          !all &&
+          matching !== null &&
+          html`<button type="button" class="link" onClick=${() => setAll(true)}>Select all ${about}${num(matching)} matching</button>`
+        }
+        ${
+          (all || selected.size > 0) &&
+          html`<button type="button" class="link" onClick=${() => {
+            setSelected(new Set());
+            setAll(false);
+          }}>Clear selection</button>`
+        }
+      </div>`
+      }
+      ${
+        list.data &&
+        rows.length > 0 &&
+        html`<${Table} caption=${title} columns=${columns} rows=${rows} cell=${cell} rowName=${rowName}
         detail=${conf.can.view ? (/** @type {any} */ r) => href([page, String(r.id)]) : undefined}
-        selected=${selected} onSelect=${allowed.length
-          ? (/** @type {string[]} */ ids, /** @type {boolean} */ on) => {
-              const s = new Set(selected);
-              ids.forEach((id) => (on ? s.add(id) : s.delete(id)));
-              setSelected(s);
-              if (!on) setAll(false);
-            }
-          : null} />`}
-      ${list.data && rows.length === 0 &&
-      html`<p class="empty">${cursor ? 'No more rows.' : noFilter ? `No ${many} yet.` : `No ${many} match.`}</p>${!cursor && search && missing?.(search)}`}
+        selected=${selected} onSelect=${
+          allowed.length
+            ? (/** @type {string[]} */ ids, /** @type {boolean} */ on) => {
+                const s = new Set(selected);
+                ids.forEach((id) => (on ? s.add(id) : s.delete(id)));
+                setSelected(s);
+                if (!on) setAll(false);
+              }
+            : null
+        } />`
+      }
+      ${
+        list.data &&
+        rows.length === 0 &&
+        html`<p class="empty">${cursor ? 'No more rows.' : noFilter ? `No ${many} yet.` : `No ${many} match.`}</p>${!cursor && search && missing?.(search)}`
+      }
       ${!list.data && !list.error && html`<p class="loading" aria-busy="true">Loading…</p>`}
       <nav class="paging" aria-label="Pages of results">
         <button type="button" disabled=${!cursor} onClick=${() => {

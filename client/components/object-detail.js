@@ -38,8 +38,10 @@ export function ObjectDetail(props) {
     <div class="page-head">
       <h1 id="page-title">${name ?? props.missing(data)}</h1>
       ${o && props.tools?.(o)}
-      ${o && actions.length > 0 &&
-      html`<${ActionButtons} page=${page} actions=${actions} count=${1} noun=${props.noun} quick
+      ${
+        o &&
+        actions.length > 0 &&
+        html`<${ActionButtons} page=${page} actions=${actions} count=${1} noun=${props.noun} quick
         target=${() => ({ ids: [o.id] })}
         onDone=${async (/** @type {any} */ a, /** @type {number} */ done) => {
           const said = `${a.past} ${props.said(o, done)}.`;
@@ -47,7 +49,8 @@ export function ObjectDetail(props) {
           const gone = props.onDone ? await props.onDone(a, o, said, done) : (notify(said), false);
           if (gone || a.action === 'delete') navigate(listHref(page));
           else reload();
-        }} />`}
+        }} />`
+      }
     </div>
     <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
     ${props.before?.(data)}

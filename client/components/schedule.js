@@ -32,4 +32,3 @@ export function timing(meta, row) {
   if (row.scheduleType === 'C' && row.cron) return html`Cron <code>${row.cron}</code>`;
   return typeName(meta, row.scheduleType);
 }
-

@@ -35,11 +35,13 @@ export function Table({ columns, rows, cell, detail, rowName, selected, onSelect
         <caption class="sr-only">${caption}</caption>
         <thead>
           <tr>
-            ${onSelect &&
-            html`<th class="check" scope="col">
+            ${
+              onSelect &&
+              html`<th class="check" scope="col">
               <input type="checkbox" aria-label="Select all rows on this page" checked=${allOn}
                 onChange=${(/** @type {any} */ e) => onSelect(ids, e.currentTarget.checked)} />
-            </th>`}
+            </th>`
+            }
             ${columns.map((c) => html`<th scope="col" class=${`col-${c}`}>${label(c)}</th>`)}
           </tr>
         </thead>
@@ -48,11 +50,13 @@ export function Table({ columns, rows, cell, detail, rowName, selected, onSelect
             const id = ids[i];
             const link = detail?.(row);
             return html`<tr key=${id} class=${selected?.has(id) ? 'selected' : ''}>
-              ${onSelect &&
-              html`<td class="check">
+              ${
+                onSelect &&
+                html`<td class="check">
                 <input type="checkbox" aria-label=${`Select ${rowName(row)}`} checked=${selected?.has(id)}
                   onClick=${(/** @type {MouseEvent} */ e) => pick(e, i)} />
-              </td>`}
+              </td>`
+              }
               ${columns.map((c, j) => {
                 const content = cell(c, row);
                 return html`<td class=${`col-${c}`}>${j === 0 && link ? html`<a href=${link}>${content === '' || content == null ? id : content}</a>` : content}</td>`;

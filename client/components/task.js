@@ -16,9 +16,21 @@ function lastHours() {
 }
 
 export const taskFilters = [
-  { name: 'group', label: 'Group', options: (/** @type {any} */ c) => (c.group ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
-  { name: 'cluster', label: 'Cluster', options: (/** @type {any} */ c) => (c.cluster ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
-  { name: 'func', label: 'Func', options: (/** @type {any} */ c) => (c.func ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
+  {
+    name: 'group',
+    label: 'Group',
+    options: (/** @type {any} */ c) => (c.group ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })),
+  },
+  {
+    name: 'cluster',
+    label: 'Cluster',
+    options: (/** @type {any} */ c) => (c.cluster ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })),
+  },
+  {
+    name: 'func',
+    label: 'Func',
+    options: (/** @type {any} */ c) => (c.func ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })),
+  },
   { name: 'hour', label: 'Ended in hour', options: lastHours },
   // a span of `stopped`, set by the Metrics page's links: shown as removable chips
   { name: 'from', label: 'Stopped from', chip: localTime },
@@ -65,7 +77,14 @@ export const optionalTaskColumns = { columns: ['args', 'attemptCount'], menu: la
 /** Failed tasks also tell a failure the cluster will retry from one it will not. */
 export const failedFilters = [
   ...taskFilters,
-  { name: 'state', label: 'State', options: () => [{ value: 'retrying', label: 'Retrying' }, { value: 'final', label: 'Final' }] },
+  {
+    name: 'state',
+    label: 'State',
+    options: () => [
+      { value: 'retrying', label: 'Retrying' },
+      { value: 'final', label: 'Final' },
+    ],
+  },
   // set by a failure group's link
   { name: 'errorGroup', label: 'Cause', chip: (/** @type {string} */ v) => v },
 ];

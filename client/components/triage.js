@@ -24,7 +24,6 @@ function filterOf(params) {
   return f;
 }
 
-
 /** @param {{ params: URLSearchParams }} props */
 export function Groups({ params }) {
   const filter = filterOf(params);
@@ -39,21 +38,25 @@ export function Groups({ params }) {
     <${ErrorBox} error=${error} />
     ${!data && !error && html`<p class="loading" aria-busy="true">Loading…</p>`}
     ${data && groups.length === 0 && html`<p class="empty">No failures${data.from ? ` since ${localTime(data.from)}` : ''}${Object.keys(filter).length ? ' match' : ''}.</p>`}
-    ${groups.length > 0 && html`<div class="table-wrap" role="region" aria-label="Failure groups, table" tabindex="0"><table class="groups">
+    ${
+      groups.length > 0 &&
+      html`<div class="table-wrap" role="region" aria-label="Failure groups, table" tabindex="0"><table class="groups">
       <caption class="sr-only">Failures grouped by func, error type and message</caption>
       <thead><tr><th scope="col" class="num">Count</th><th scope="col">Cause</th><th scope="col" class="wide">Func</th><th scope="col" class="wide">Last</th><th scope="col" class="wide">First</th></tr></thead>
-      <tbody>${groups.map((g) => html`<tr>
+      <tbody>${groups.map(
+        (g) => html`<tr>
         <td class="num">${num(g.count)}${g.retrying > 0 && html` <span class="tag warn" title="still retrying">${num(g.retrying)} retrying</span>`}</td>
         <td class="cause"><a href=${href(['failed'], { ...filter, errorGroup: g.id, from: filter.from || data.from })}><strong>${text(g.error ?? 'Error')}</strong>: ${text(g.message ?? '')}</a>
           <span class="narrow rel">${text(g.func)}, last ${relative(g.last)}</span></td>
         <td class="wide">${text(g.func)}</td>
         <td class="wide"><${Time} iso=${g.last} /></td>
         <td class="wide"><span title=${localTime(g.first)}>${relative(g.first)}</span></td>
-      </tr>`)}</tbody>
-    </table></div>`}
+      </tr>`,
+      )}</tbody>
+    </table></div>`
+    }
   </section>`;
 }
-
 
 /** The title of a page `api/find` answers with, as the navigation says it. @param {string} page */
 const titleOf = (page) => (page === 'clusters' ? 'Clusters' : `${page[0].toUpperCase()}${page.slice(1)} tasks`);
@@ -63,7 +66,10 @@ const titleOf = (page) => (page === 'clusters' ? 'Clusters' : `${page[0].toUpper
 export function Elsewhere({ page, q }) {
   const { data, stale } = useData(`find${query({ q })}`, { live: false });
   const found = /** @type {{ page: string, id: string | number }[]} */ ((!stale && data?.found) || []).filter((f) => f.page !== page);
-  return found.length > 0 && html`<p class="elsewhere">Not in ${titleOf(page)}: it is in ${found.map((f, i) => html`${i ? ', ' : ''}<a href=${f.page === 'clusters' ? href([f.page]) : href([f.page, String(f.id)])}>${titleOf(f.page)}</a>`)}.</p>`;
+  return (
+    found.length > 0 &&
+    html`<p class="elsewhere">Not in ${titleOf(page)}: it is in ${found.map((f, i) => html`${i ? ', ' : ''}<a href=${f.page === 'clusters' ? href([f.page]) : href([f.page, String(f.id)])}>${titleOf(f.page)}</a>`)}.</p>`
+  );
 }
 
 /**

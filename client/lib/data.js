@@ -19,7 +19,9 @@ const LIVE_MAX = 60_000;
  * @param {any} error what that load failed with, or null
  */
 function nextLiveDelay(previous, error) {
-  return error && (error.status === 503 || !error.status) ? Math.min(LIVE_MAX, Math.max(previous * 2, (error.retryAfter ?? 0) * 1000)) : LIVE_INTERVAL;
+  return error && (error.status === 503 || !error.status)
+    ? Math.min(LIVE_MAX, Math.max(previous * 2, (error.retryAfter ?? 0) * 1000))
+    : LIVE_INTERVAL;
 }
 
 /** @type {import('preact').Context<boolean>} */
@@ -35,7 +37,14 @@ export const lastLoad = { at: 0, /** @type {() => void} */ onLoaded: () => {} };
 export function useData(path, options = {}) {
   const liveOn = useContext(LiveContext) && options.live !== false;
   const [version, setVersion] = useState(0);
-  const [state, setState] = useState(/** @type {{ data: any, error: any, path: string | null, loading: boolean }} */ ({ data: null, error: null, path: null, loading: true }));
+  const [state, setState] = useState(
+    /** @type {{ data: any, error: any, path: string | null, loading: boolean }} */ ({
+      data: null,
+      error: null,
+      path: null,
+      loading: true,
+    }),
+  );
   const delay = useRef(LIVE_INTERVAL);
 
   useEffect(() => {

@@ -39,19 +39,23 @@ export function Activity({ meta, route }) {
     <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
     ${!data && !error && html`<p class="loading">Loading…</p>`}
     ${data && rows.length === 0 && html`<p class="empty">${before ? 'No older actions.' : 'No admin action matches.'}</p>`}
-    ${rows.length > 0 &&
-    html`<div class="table-wrap" role="region" aria-label="Activity, table" tabindex="0"><table>
+    ${
+      rows.length > 0 &&
+      html`<div class="table-wrap" role="region" aria-label="Activity, table" tabindex="0"><table>
       <caption class="sr-only">Admin actions, newest first</caption>
       <thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Page</th><th scope="col">Object</th><th scope="col">What</th></tr></thead>
-      <tbody>${rows.map((/** @type {any} */ e) => html`<tr>
+      <tbody>${rows.map(
+        (/** @type {any} */ e) => html`<tr>
         <td><${Time} iso=${e.at} rel /></td>
         <td>${e.actor ?? html`<span class="muted">unknown</span>`}</td>
         <td>${e.action}</td>
         <td>${meta.pages[e.page]?.title ?? e.page}</td>
         <td>${objectLink(e)}</td>
         <td class="wrap">${e.summary}</td>
-      </tr>`)}</tbody>
-    </table></div>`}
+      </tr>`,
+      )}</tbody>
+    </table></div>`
+    }
     <nav class="paging" aria-label="Pages of results">
       <button type="button" disabled=${!before} onClick=${() => go({})}>Newest</button>
       <button type="button" disabled=${!data?.next} onClick=${() => go({ before: data.next })}>Older</button>

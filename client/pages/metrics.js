@@ -65,8 +65,14 @@ const percent = (r) => `${r > 0 && r < 0.1 ? (r * 100).toFixed(1) : Math.round(r
  * a second click the other way. @type {[string, (f: any) => number | string | null][]}
  */
 const COLUMNS = [
-  ['Func', (f) => f.func], ['Runs', (f) => f.runs], ['Failures', (f) => f.failures], ['Failure rate', (f) => f.failureRate],
-  ['Throughput', (f) => f.perMinute], ['Runtime p50', (f) => f.runtime.p50], ['p95', (f) => f.runtime.p95], ['max', (f) => f.runtime.max],
+  ['Func', (f) => f.func],
+  ['Runs', (f) => f.runs],
+  ['Failures', (f) => f.failures],
+  ['Failure rate', (f) => f.failureRate],
+  ['Throughput', (f) => f.perMinute],
+  ['Runtime p50', (f) => f.runtime.p50],
+  ['p95', (f) => f.runtime.p95],
+  ['max', (f) => f.runtime.max],
   ['Wait p95', (f) => f.wait.p95],
 ];
 
@@ -122,37 +128,61 @@ export function Metrics({ meta, route }) {
     </div>
     <${ErrorBox} error=${error} retry=${reload} busy=${loading} />
     ${!data && !error && html`<p class="loading">Loading…</p>`}
-    ${data && html`
+    ${
+      data &&
+      html`
       <p class="totals">${num(totals[0])} ${totals[0] === 1 ? 'run' : 'runs'} · ${num(totals[1])} ${totals[1] === 1 ? 'failure' : 'failures'}${totals[0] ? ` (${percent(totals[1] / totals[0])})` : ''}${func ? ` of ${func}` : ''}${key ? ` on ${key}` : ''}</p>
       <${BarChart} bars=${data.series} note=${`${note}, your time zone`}
         summary=${`Successes and failures ${note}: ${num(totals[0] - totals[1])} successes and ${num(totals[1])} failures.`}
         when=${(/** @type {Date} */ d) => (range === '1h' || range === '24h' ? time : dayTime).format(d)}
         tick=${(/** @type {Date} */ d, /** @type {number} */ i) => (i % every === 0 ? label(d) : null)}
-        link=${can('successful') && can('failed')
-          ? (/** @type {any} */ b, /** @type {'successful' | 'failed'} */ page) => tasks(page, func, b.at, new Date(Date.parse(b.at) + data.step).toISOString())
-          : undefined} />
+        link=${
+          can('successful') && can('failed')
+            ? (/** @type {any} */ b, /** @type {'successful' | 'failed'} */ page) =>
+                tasks(page, func, b.at, new Date(Date.parse(b.at) + data.step).toISOString())
+            : undefined
+        } />
       <h2>Per func</h2>
-      ${data.funcs.length === 0
-        ? html`<p class="empty">No task ran in this range.</p>`
-        : html`<div class="sort-by filter"><label for="sort-by">Sort by</label>
+      ${
+        data.funcs.length === 0
+          ? html`<p class="empty">No task ran in this range.</p>`
+          : html`<div class="sort-by filter"><label for="sort-by">Sort by</label>
           <select id="sort-by" value=${sort ? String(sort[0]) : ''} onChange=${(/** @type {any} */ e) => setSort(e.currentTarget.value ? [+e.currentTarget.value, e.currentTarget.value === '0' ? 1 : -1] : null)}>
             <option value="">As listed</option>${COLUMNS.map(([name], i) => html`<option value=${String(i)}>${name}</option>`)}
           </select></div>
         <div class="table-wrap per-func"><table>
         <caption class="sr-only">Per func, ${note}</caption>
         <thead><tr>
-          ${COLUMNS.map(([name], i) => html`<th scope="col" class=${i ? 'num' : undefined} aria-sort=${sort?.[0] === i ? (sort[1] > 0 ? 'ascending' : 'descending') : undefined}>
-            <button type="button" class="sort" onClick=${() => setSort([i, sort?.[0] === i ? -sort[1] : i ? -1 : 1])}>${name}</button></th>`)}
+          ${COLUMNS.map(
+            (
+              [name],
+              i,
+            ) => html`<th scope="col" class=${i ? 'num' : undefined} aria-sort=${sort?.[0] === i ? (sort[1] > 0 ? 'ascending' : 'descending') : undefined}>
+            <button type="button" class="sort" onClick=${() => setSort([i, sort?.[0] === i ? -sort[1] : i ? -1 : 1])}>${name}</button></th>`,
+          )}
         </tr></thead>
-        <tbody>${sorted(data.funcs, sort).map((/** @type {any} */ f) => html`<tr>
+        <tbody>${sorted(data.funcs, sort).map(
+          (/** @type {any} */ f) => html`<tr>
           <th scope="row">${can('successful') ? html`<a href=${tasks('successful', f.func, data.from, data.to)}>${dotted(f.func)}</a>` : dotted(f.func)}</th>
-          ${[num(f.runs), f.failures && can('failed') ? html`<a href=${tasks('failed', f.func, data.from, data.to)}>${num(f.failures)}</a>` : num(f.failures),
-            percent(f.failureRate), rate(f.perMinute), dur(f.runtime.p50), dur(f.runtime.p95), dur(f.runtime.max), dur(f.wait.p95)]
-            .map((v, i) => html`<td class=${i === 2 && f.failures ? 'num bad' : 'num'} data-label=${COLUMNS[i + 1][0]}>${v}</td>`)}
-        </tr>`)}</tbody>
+          ${[
+            num(f.runs),
+            f.failures && can('failed')
+              ? html`<a href=${tasks('failed', f.func, data.from, data.to)}>${num(f.failures)}</a>`
+              : num(f.failures),
+            percent(f.failureRate),
+            rate(f.perMinute),
+            dur(f.runtime.p50),
+            dur(f.runtime.p95),
+            dur(f.runtime.max),
+            dur(f.wait.p95),
+          ].map((v, i) => html`<td class=${i === 2 && f.failures ? 'num bad' : 'num'} data-label=${COLUMNS[i + 1][0]}>${v}</td>`)}
+        </tr>`,
+        )}</tbody>
       </table></div>
-      <p class="hint">Percentiles come from log-scale histograms: within about 40 % of the exact value. A func opens its successful tasks, a failure count its failed tasks, over this range; only the tasks saveLimit kept are listed.</p>`}
-    `}
+      <p class="hint">Percentiles come from log-scale histograms: within about 40 % of the exact value. A func opens its successful tasks, a failure count its failed tasks, over this range; only the tasks saveLimit kept are listed.</p>`
+      }
+    `
+    }
     ${meta.pages.clusters?.can.view && html`<${Limits} can=${meta.pages.clusters.can} />`}
   </section>`;
 }

@@ -41,15 +41,24 @@ const SAYS = {
   stuck: (a) => [`${a.estimated ? 'about ' : ''}${plural(a.count, 'package')} stuck`, 'held by processes that stopped answering'],
   failing: (a) => [
     `${plural(a.count, 'func')} failing`,
-    a.items.map((/** @type {any} */ f) => `${f.func}: ${num(f.failures)} of ${num(f.attempts)} attempts failed in the last hour (${Math.round(f.rate * 100)} %)`).join('; '),
+    a.items
+      .map(
+        (/** @type {any} */ f) =>
+          `${f.func}: ${num(f.failures)} of ${num(f.attempts)} attempts failed in the last hour (${Math.round(f.rate * 100)} %)`,
+      )
+      .join('; '),
   ],
   slow_wait: (a) => [
     `${plural(a.count, 'queue key')} waiting too long`,
-    a.items.map((/** @type {any} */ k) => `${k.key}: oldest waiting ${duration(k.waited)}${k.served ? '' : ', no live cluster'}`).join('; '),
+    a.items
+      .map((/** @type {any} */ k) => `${k.key}: oldest waiting ${duration(k.waited)}${k.served ? '' : ', no live cluster'}`)
+      .join('; '),
   ],
   paused_waiting: (a) => [
     `${plural(a.count, 'paused key')} with work waiting`,
-    a.items.map((/** @type {any} */ k) => `${k.key}: ${num(k.waiting)} waiting, paused ${relative(k.since)}${k.by ? ` by ${k.by}` : ''}`).join('; '),
+    a.items
+      .map((/** @type {any} */ k) => `${k.key}: ${num(k.waiting)} waiting, paused ${relative(k.since)}${k.by ? ` by ${k.by}` : ''}`)
+      .join('; '),
   ],
   retrying: (a) => [`${a.estimated ? 'about ' : ''}${plural(a.count, 'failure')} still retrying`, ''],
   drift: (a) => [
@@ -81,23 +90,29 @@ export function Overview({ meta }) {
     ${data?.replica && html`<p class="replica">Read from a replica, ${data.replica.lagSeconds === null ? 'lag unknown' : data.replica.lagSeconds < 1 ? 'up to date' : `${num(Math.round(data.replica.lagSeconds))} s behind the primary`}.</p>`}
     ${data?.attention && html`<${Attention} items=${data.attention} />`}
     <ul class="cards">
-      ${meta.listPages.filter((/** @type {string} */ p) => meta.pages[p]?.can.view && data?.counts?.[p] !== null).map((/** @type {string} */ p) => {
-        const c = data?.counts?.[p];
-        return html`<li class=${`card card-${p}`}>
+      ${meta.listPages
+        .filter((/** @type {string} */ p) => meta.pages[p]?.can.view && data?.counts?.[p] !== null)
+        .map((/** @type {string} */ p) => {
+          const c = data?.counts?.[p];
+          return html`<li class=${`card card-${p}`}>
           <a href=${href([p])}>
             <span class="card-label">${meta.pages[p].title}</span>
             <span class="card-value">${c ? `${c.estimated ? '≈ ' : ''}${num(c.value)}` : '…'}</span>
             ${c?.estimated && html`<span class="card-note">estimated</span>`}
           </a>
         </li>`;
-      })}
-      ${meta.pages.clusters?.can.view && data?.clusters !== null && html`<li class="card card-clusters">
+        })}
+      ${
+        meta.pages.clusters?.can.view &&
+        data?.clusters !== null &&
+        html`<li class="card card-clusters">
         <a href=${href(['clusters'])}>
           <span class="card-label">Clusters</span>
           <span class="card-value">${data ? num(data.clusters.running) : '…'}</span>
           ${data && html`<span class=${`card-note${data.clusters.notResponding ? ' bad' : ''}`}>running · ${num(data.clusters.notResponding)} not responding</span>`}
         </a>
-      </li>`}
+      </li>`
+      }
     </ul>
     ${data?.hourly !== null && html`<h2>Last 24 hours</h2>`}
     ${data ? data.hourly && html`<${Chart} hourly=${data.hourly} />` : !error && html`<p class="loading">Loading…</p>`}

@@ -17,7 +17,23 @@ const title = 'Queued tasks';
 const one = 'queued task';
 const many = 'queued tasks';
 
-const ORDER = ['id', 'key', 'priority', 'serial', 'enqueued', 'lock', 'lockExpires', 'lockedBy', 'runAt', 'stuck', 'taskId', 'name', 'func', 'group', 'payload'];
+const ORDER = [
+  'id',
+  'key',
+  'priority',
+  'serial',
+  'enqueued',
+  'lock',
+  'lockExpires',
+  'lockedBy',
+  'runAt',
+  'stuck',
+  'taskId',
+  'name',
+  'func',
+  'group',
+  'payload',
+];
 
 /** Edits the key (which cluster runs it) and when it may run (delay it). @param {{ o: any, onSaved: () => void }} props */
 function EditQueued({ o, onSaved }) {
@@ -91,7 +107,9 @@ function Detail({ meta, id }) {
     name=${(/** @type {any} */ o) => `${o.payload?.name ?? o.name ?? 'Package'} (${o.id})`} missing=${() => `Queued task ${id}`}
     noun=${(/** @type {number} */ n) => plural(n, one, many)} said=${(/** @type {any} */ o) => o.name ?? `queued task ${o.id}`}
     applies=${(/** @type {string} */ a, /** @type {any} */ o) => a !== 'release' || !!o.lock}
-    before=${(/** @type {any} */ data) => html`${data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
+    before=${(
+      /** @type {any} */ data,
+    ) => html`${data?.extra?.retrying && html`<p class="lineage">Retries the failed task <a href=${href(['failed', data.extra.retrying.taskId])}>${data.extra.retrying.name}</a>${' '}after ${plural(data.extra.retrying.attempts, 'failed attempt')}.</p>`}
       ${data?.extra?.waitsBehind && html`<p class="lineage">Serial key ${data.object.serial}: waits behind <a href=${href(['queued', String(data.extra.waitsBehind.id)])}>${data.extra.waitsBehind.name ?? data.extra.waitsBehind.id}</a>${data.extra.waitsBehind.running ? ', which is running' : ', which runs first'}.</p>`}`}
     order=${ORDER} render=${{
       lock: (/** @type {string | null} */ v) => (v ? html`<${Time} iso=${v} rel />` : 'none (waiting)'),
@@ -100,7 +118,8 @@ function Detail({ meta, id }) {
       enqueued: (/** @type {string | null} */ v) => html`<${Time} iso=${v} rel />`,
       runAt: (/** @type {string | null} */ v) => (v ? html`<${waits(v) ? Until : Time} iso=${v} rel />` : 'at once'),
       serial: (/** @type {string | null} */ v) => v ?? '—',
-      stuck: (/** @type {boolean} */ v) => (v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no'),
+      stuck: (/** @type {boolean} */ v) =>
+        v ? html`<span class="tag bad">stuck</span> its cluster process stopped beating: release it to run it now` : 'no',
     }}
     after=${(/** @type {any} */ data, /** @type {() => void} */ reload) => meta.pages.queued.can.edit && html`<${EditQueued} o=${data.object} onSaved=${reload} />`} />`;
 }

@@ -15,7 +15,8 @@ function cell(column, row) {
   if (column === 'lock') {
     // when another process may claim it: the lock's age alone does not say
     const exp = row.lockExpires && new Date(row.lockExpires).getTime() > Date.now() ? `expires ${relative(row.lockExpires)}` : 'expired';
-    if (v) return html`<${Time} iso=${v} rel /> <span class="rel">· ${exp}</span>${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
+    if (v)
+      return html`<${Time} iso=${v} rel /> <span class="rel">· ${exp}</span>${row.stuck ? html` <span class="tag bad" title="Locked by a cluster process that stopped beating">stuck</span>` : ''}`;
     return html`<span class="muted">${waits(row.runAt) ? html`<${Until} iso=${row.runAt} />` : 'waiting'}</span>`;
   }
   if (column === 'runAt') return waits(v) ? html`<${Until} iso=${v} />` : '—';
@@ -29,8 +30,16 @@ export function Queued({ meta, route }) {
   return html`<${ListPage} page="queued" meta=${meta} route=${route} title=${title} one=${one} many=${many}
     searchHint="name and func" cell=${cell} rowName=${(/** @type {any} */ r) => `${r.name ?? 'package'} (${r.id})`}
     filters=${[
-      { name: 'key', label: 'Key', options: (/** @type {any} */ c) => (c.key ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
-      { name: 'priority', label: 'Priority', options: (/** @type {any} */ c) => (c.priority ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
+      {
+        name: 'key',
+        label: 'Key',
+        options: (/** @type {any} */ c) => (c.key ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })),
+      },
+      {
+        name: 'priority',
+        label: 'Priority',
+        options: (/** @type {any} */ c) => (c.priority ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })),
+      },
       { name: 'stuck', label: 'Lock', options: () => [{ value: 'yes', label: 'Stuck (its cluster stopped beating)' }] },
     ]} />`;
 }

@@ -16,7 +16,22 @@ import { styles } from '../lib/styles.js';
 // the built file's name, set by client/build.ts
 await styles(STYLES_FORM);
 
-const FIELDS = ['name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'timeZone', 'cron', 'cluster', 'priority', 'intendedDateKwarg'];
+const FIELDS = [
+  'name',
+  'func',
+  'hook',
+  'args',
+  'kwargs',
+  'scheduleType',
+  'minutes',
+  'repeats',
+  'nextRun',
+  'timeZone',
+  'cron',
+  'cluster',
+  'priority',
+  'intendedDateKwarg',
+];
 
 /** The browser's IANA zone: a new schedule's zone unless changed. */
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -119,7 +134,17 @@ function RunPreview({ form, id, nextRunTouched, original, zone }) {
     const t = setTimeout(() => {
       api(`scheduled/preview${key}`, { signal: controller.signal })
         .then((r) => setState({ runs: r.runs }))
-        .catch((e) => e.name !== 'AbortError' && setState({ error: e.fields ? Object.entries(e.fields).map(([k, v]) => `${label(k)} ${v}`).join('; ') : e.message }));
+        .catch(
+          (e) =>
+            e.name !== 'AbortError' &&
+            setState({
+              error: e.fields
+                ? Object.entries(e.fields)
+                    .map(([k, v]) => `${label(k)} ${v}`)
+                    .join('; ')
+                : e.message,
+            }),
+        );
     }, 300);
     return () => {
       clearTimeout(t);
@@ -142,8 +167,20 @@ function RunPreview({ form, id, nextRunTouched, original, zone }) {
 
 /** @type {Record<string, string>} */
 const LABELS = {
-  name: 'Name', func: 'Func', hook: 'Hook', args: 'Args', kwargs: 'Kwargs', scheduleType: 'Schedule type', minutes: 'Minutes',
-  repeats: 'Repeats', nextRun: 'Next run', timeZone: 'Time zone', cron: 'Cron', cluster: 'Cluster', priority: 'Priority', intendedDateKwarg: 'Intended date kwarg',
+  name: 'Name',
+  func: 'Func',
+  hook: 'Hook',
+  args: 'Args',
+  kwargs: 'Kwargs',
+  scheduleType: 'Schedule type',
+  minutes: 'Minutes',
+  repeats: 'Repeats',
+  nextRun: 'Next run',
+  timeZone: 'Time zone',
+  cron: 'Cron',
+  cluster: 'Cluster',
+  priority: 'Priority',
+  intendedDateKwarg: 'Intended date kwarg',
 };
 /** @param {string} field */
 const label = (field) => LABELS[field] ?? field;
@@ -288,7 +325,10 @@ function ScheduleForm({ meta, id }) {
       ${errors[name] && html`<span class="field-error" id=${`e-${name}`}>${label} ${errors[name]}</span>`}
     </div>`;
   };
-  const input = (/** @type {any} */ extra = {}) => (/** @type {any} */ p) => html`<input ...${p} ...${extra} />`;
+  const input =
+    (/** @type {any} */ extra = {}) =>
+    (/** @type {any} */ p) =>
+      html`<input ...${p} ...${extra} />`;
   const area = (/** @type {any} */ p) => html`<textarea ...${p} rows="3" spellcheck=${false} />`;
   /** @param {string[]} names @param {string} current @param {string} [none] */
   const picker = (names, current, none) => (/** @type {any} */ p) => html`<select ...${p}>
@@ -314,24 +354,38 @@ function ScheduleForm({ meta, id }) {
       ${field('hook', 'Hook', tasks ? picker(tasks, form.hook, 'None') : input({ autocomplete: 'off' }), 'Optional; called with the saved task.')}
       ${field('args', 'Args', area, 'A JSON array.')}
       ${field('kwargs', 'Kwargs', area, 'A JSON object.')}
-      ${field('scheduleType', 'Schedule type', (/** @type {any} */ p) => html`<select ...${p}>
+      ${field(
+        'scheduleType',
+        'Schedule type',
+        (/** @type {any} */ p) => html`<select ...${p}>
         ${Object.entries(meta.scheduleTypes).map(([code, name]) => html`<option value=${code}>${name}</option>`)}
-      </select>`)}
+      </select>`,
+      )}
       ${type === 'I' && field('minutes', 'Minutes', input({ type: 'number', min: 1, step: 1, inputmode: 'numeric' }), 'Runs every this many minutes.')}
       ${type === 'C' && field('cron', 'Cron', input({ autocomplete: 'off', spellcheck: false }), 'Five or six fields, e.g. 0 9 * * 1-5.')}
       ${field('repeats', 'Repeats', input({ type: 'number', step: 1, inputmode: 'numeric' }), '−1 runs indefinitely, 0 pauses, N runs N more times.')}
-      ${field('nextRun', 'Next run', (/** @type {any} */ p) => html`<input ...${p} type="datetime-local" step="1" value=${cronFirst ? '' : p.value} />`,
+      ${field(
+        'nextRun',
+        'Next run',
+        (/** @type {any} */ p) => html`<input ...${p} type="datetime-local" step="1" value=${cronFirst ? '' : p.value} />`,
         cronFirst
           ? 'Empty: the first cron match after you save.'
-          : `In your time zone (${zone})${form.nextRun && fromLocalInput(form.nextRun) ? `; ${relative(/** @type {string} */ (fromLocalInput(form.nextRun)))}` : ''}.${!id && !nextRunTouched ? ' Left as it is: the moment you save.' : ''}`)}
-      ${field('timeZone', 'Time zone', input({ list: 'zone-list', autocomplete: 'off', spellcheck: false, maxlength: 64 }),
-        `Daily to Yearly keep their wall-clock time in this IANA zone. Empty: the cluster's (${meta.timeZone ?? 'UTC'}).`)}
+          : `In your time zone (${zone})${form.nextRun && fromLocalInput(form.nextRun) ? `; ${relative(/** @type {string} */ (fromLocalInput(form.nextRun)))}` : ''}.${!id && !nextRunTouched ? ' Left as it is: the moment you save.' : ''}`,
+      )}
+      ${field(
+        'timeZone',
+        'Time zone',
+        input({ list: 'zone-list', autocomplete: 'off', spellcheck: false, maxlength: 64 }),
+        `Daily to Yearly keep their wall-clock time in this IANA zone. Empty: the cluster's (${meta.timeZone ?? 'UTC'}).`,
+      )}
       <datalist id="zone-list">${zones.map((z) => html`<option value=${z} />`)}</datalist>
       <${RunPreview} form=${form} id=${id} nextRunTouched=${nextRunTouched} original=${original} zone=${scheduleZone} />
       ${field('cluster', 'Cluster', input({ autocomplete: 'off' }), 'Empty: the default cluster.')}
       ${field('priority', 'Priority', input({ inputmode: 'numeric' }), 'Each run is claimed before the packages of lower priority.')}
       ${field('intendedDateKwarg', 'Intended date kwarg', input({ autocomplete: 'off' }), 'If set, the scheduled time is passed to the task under this kwarg.')}
-      ${conflict && html`<${ConflictBox} boxRef=${conflictRef} original=${original} current=${conflict} form=${form} mine=${edited()} saving=${saving}
+      ${
+        conflict &&
+        html`<${ConflictBox} boxRef=${conflictRef} original=${original} current=${conflict} form=${form} mine=${edited()} saving=${saving}
         onApply=${() => submit(null, conflict)}
         onDiscard=${async () => {
           try {
@@ -345,7 +399,8 @@ function ScheduleForm({ meta, id }) {
           } catch (err) {
             setMessage(/** @type {Error} */ (err).message);
           }
-        }} />`}
+        }} />`
+      }
       <div class="buttons">
         <button type="submit" class="primary" disabled=${saving}>${saving ? 'Saving…' : 'Save'}</button>
         <a class="button" href=${id ? href(['scheduled', id]) : href(['scheduled'])}>Cancel</a>
@@ -369,13 +424,17 @@ function ConflictBox({ boxRef, original, current, form, mine, saving, onApply, o
   return html`<section class="conflict" role="alert" aria-labelledby="conflict-title" ref=${boxRef}>
     <h2 id="conflict-title">Someone else changed this schedule after you opened it</h2>
     <p>Your changes were not saved; they are still in the form.</p>
-    ${theirs.length
-      ? html`<p>Their change:</p><ul class="their-change">${theirs.map((k) => html`<li><strong>${label(k)}</strong>: ${shown(was[k])} → ${shown(now[k])}</li>`)}</ul>`
-      : html`<p>Their change left the fields of this form as they were.</p>`}
-    ${conflicts.length
-      ? html`<p>You changed the same ${conflicts.length === 1 ? 'field' : 'fields'}; applying yours overwrites theirs:</p>
+    ${
+      theirs.length
+        ? html`<p>Their change:</p><ul class="their-change">${theirs.map((k) => html`<li><strong>${label(k)}</strong>: ${shown(was[k])} → ${shown(now[k])}</li>`)}</ul>`
+        : html`<p>Their change left the fields of this form as they were.</p>`
+    }
+    ${
+      conflicts.length
+        ? html`<p>You changed the same ${conflicts.length === 1 ? 'field' : 'fields'}; applying yours overwrites theirs:</p>
         <ul class="conflicting">${conflicts.map((k) => html`<li><strong>${label(k)}</strong>: yours ${shown(form[k])} replaces theirs ${shown(now[k])}</li>`)}</ul>`
-      : mine.length > 0 && html`<p>None of the fields you changed was changed by them.</p>`}
+        : mine.length > 0 && html`<p>None of the fields you changed was changed by them.</p>`
+    }
     <div class="buttons">
       <button type="button" class="primary" disabled=${saving} onClick=${onApply}>Apply my changes to the current version</button>
       <button type="button" disabled=${saving} onClick=${onDiscard}>Discard my changes</button>

@@ -17,7 +17,28 @@ function repeatsText(repeats) {
   return `${repeats} (${repeats === 1 ? 'one more run' : `${repeats} more runs`})`;
 }
 
-const ORDER = ['id', 'name', 'func', 'hook', 'scheduleType', 'minutes', 'cron', 'repeats', 'pausedRepeats', 'nextRun', 'timeZone', 'anchor', 'lastRun', 'success', 'task', 'cluster', 'intendedDateKwarg', 'args', 'kwargs', 'version'];
+const ORDER = [
+  'id',
+  'name',
+  'func',
+  'hook',
+  'scheduleType',
+  'minutes',
+  'cron',
+  'repeats',
+  'pausedRepeats',
+  'nextRun',
+  'timeZone',
+  'anchor',
+  'lastRun',
+  'success',
+  'task',
+  'cluster',
+  'intendedDateKwarg',
+  'args',
+  'kwargs',
+  'version',
+];
 
 /** @param {{ meta: any, id: string }} props */
 function Detail({ meta, id }) {
@@ -30,11 +51,14 @@ function Detail({ meta, id }) {
       scheduleType: (/** @type {string} */ v) => typeName(meta, v),
       // a paused schedule keeps its next run but does not run then: no countdown to it
       nextRun: (/** @type {string} */ v, /** @type {any} */ obj) =>
-        obj.repeats === 0 ? html`<span class="tag warn">paused</span> <span class="muted">no run until resumed (was due <${Time} iso=${v} />)</span>` : html`<${Time} iso=${v} rel />`,
+        obj.repeats === 0
+          ? html`<span class="tag warn">paused</span> <span class="muted">no run until resumed (was due <${Time} iso=${v} />)</span>`
+          : html`<${Time} iso=${v} rel />`,
       lastRun: (/** @type {any} */ v) => html`<${LastRun} lastRun=${v} />`,
       success: (/** @type {any} */ _v, /** @type {any} */ obj) => html`<${SuccessIcon} ok=${obj.lastRun ? obj.lastRun.success : null} />`,
       repeats: (/** @type {number} */ v) => repeatsText(v),
-      pausedRepeats: (/** @type {number | null} */ v) => (v === null ? html`<span class="muted">—</span>` : html`${v} <span class="muted">(restored by Resume)</span>`),
+      pausedRepeats: (/** @type {number | null} */ v) =>
+        v === null ? html`<span class="muted">—</span>` : html`${v} <span class="muted">(restored by Resume)</span>`,
       timeZone: (/** @type {string | null} */ v) => (v ? v : html`${meta.timeZone ?? 'UTC'} <span class="muted">(the cluster's)</span>`),
       anchor: (/** @type {string} */ v) => html`<${Time} iso=${v} /> <span class="muted">(calendar steps count from here)</span>`,
     }} />`;

@@ -53,17 +53,28 @@ function List({ meta, route }) {
     tools=${can.create && html`<a class="button primary" href=${href(['scheduled', 'new'])}>Add schedule</a>`}
     filters=${[
       { name: 'nextRun', label: 'Next run', options: () => NEXT_RUN },
-      { name: 'state', label: 'State', options: () => [{ value: 'active', label: 'Active' }, { value: 'paused', label: 'Paused' }] },
+      {
+        name: 'state',
+        label: 'State',
+        options: () => [
+          { value: 'active', label: 'Active' },
+          { value: 'paused', label: 'Paused' },
+        ],
+      },
       {
         name: 'type',
         label: 'Schedule type',
         options: (/** @type {any} */ c) =>
           (c.type?.length ? c.type : Object.keys(meta.scheduleTypes)).map((/** @type {any} */ t) => {
-            const code = typeof t === 'string' ? t : t.value ?? t.code;
+            const code = typeof t === 'string' ? t : (t.value ?? t.code);
             return { value: code, label: typeName(meta, code) };
           }),
       },
-      { name: 'cluster', label: 'Cluster', options: (/** @type {any} */ c) => (c.cluster ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })) },
+      {
+        name: 'cluster',
+        label: 'Cluster',
+        options: (/** @type {any} */ c) => (c.cluster ?? []).map((/** @type {string} */ v) => ({ value: v, label: v })),
+      },
     ]} />`;
 }
 

@@ -8,11 +8,13 @@ const title = 'Successful tasks';
 const one = 'successful task';
 const many = 'successful tasks';
 
-
 /** @param {number | null} limit */
 function saveLimitNote(limit) {
   if (limit === null || limit === undefined || limit === 0) return null;
-  const text = limit < 0 ? 'Successful tasks are not kept: the clusters run with saveLimit −1.' : `Only the newest ${num(limit)} successes are kept (saveLimit).`;
+  const text =
+    limit < 0
+      ? 'Successful tasks are not kept: the clusters run with saveLimit −1.'
+      : `Only the newest ${num(limit)} successes are kept (saveLimit).`;
   return html`<p class="note">${text}</p>`;
 }
 

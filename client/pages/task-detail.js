@@ -12,7 +12,23 @@ import { href } from '../lib/router.js';
 import { duration, Time } from '../lib/time.js';
 
 /** The order of a task's fields. */
-const TASK_ORDER = ['id', 'name', 'func', 'hook', 'group', 'cluster', 'success', 'attemptCount', 'enqueued', 'started', 'stopped', 'timeTaken', 'args', 'kwargs', 'result'];
+const TASK_ORDER = [
+  'id',
+  'name',
+  'func',
+  'hook',
+  'group',
+  'cluster',
+  'success',
+  'attemptCount',
+  'enqueued',
+  'started',
+  'stopped',
+  'timeTaken',
+  'args',
+  'kwargs',
+  'result',
+];
 
 /** @type {Record<string, (v: any) => any>} */
 const render = {
@@ -49,9 +65,12 @@ function Lineage({ extra }) {
   const { lineage, retry } = extra ?? {};
   if (!lineage?.from && !lineage?.to && !retry) return null;
   return html`<ul class="lineage">
-    ${retry && html`<li class="retry-line"><strong>Retrying:</strong> attempt ${retry.attempt}${retry.max && retry.attempt <= retry.max ? ` of ${retry.max}` : ''},
+    ${
+      retry &&
+      html`<li class="retry-line"><strong>Retrying:</strong> attempt ${retry.attempt}${retry.max && retry.attempt <= retry.max ? ` of ${retry.max}` : ''},
       next ${retry.nextAt ? html`at <${Time} iso=${retry.nextAt} rel />` : 'as soon as a cluster takes it'}
-      ${retry.queuedId != null && html`${' · '}<a href=${href(['queued', String(retry.queuedId)])}>its queued package</a>`}</li>`}
+      ${retry.queuedId != null && html`${' · '}<a href=${href(['queued', String(retry.queuedId)])}>its queued package</a>`}</li>`
+    }
     ${lineage?.from && html`<li>Resubmitted from <${PlaceLink} ...${lineage.from} /></li>`}
     ${lineage?.to && html`<li>Resubmitted as <${PlaceLink} ...${lineage.to} /></li>`}
   </ul>`;
@@ -77,8 +96,11 @@ function Attempts({ attempts, count, success }) {
 
 /** A chain step's place, "step 2 of 5", and every other step where it is now. @param {{ chain: any }} props */
 function Chain({ chain: c }) {
-  return c && html`<ul class="lineage"><li><strong>Chain: step ${c.step} of ${c.steps}</strong>${c.stopped ? ` · chain stopped at step ${c.step} of ${c.steps}` : ''}</li>
-    ${c.links.map((/** @type {any} */ l) => l.step !== c.step && html`<li>Step ${l.step}: ${l.place || l.step < c.step ? html`<${PlaceLink} ...${l} />` : html`<code>${l.taskId}</code> (not run)`}</li>`)}</ul>`;
+  return (
+    c &&
+    html`<ul class="lineage"><li><strong>Chain: step ${c.step} of ${c.steps}</strong>${c.stopped ? ` · chain stopped at step ${c.step} of ${c.steps}` : ''}</li>
+    ${c.links.map((/** @type {any} */ l) => l.step !== c.step && html`<li>Step ${l.step}: ${l.place || l.step < c.step ? html`<${PlaceLink} ...${l} />` : html`<code>${l.taskId}</code> (not run)`}</li>`)}</ul>`
+  );
 }
 
 /** A bookmark of a task that was resubmitted (and so deleted): where its work went. @param {{ successor: any }} props */
@@ -95,7 +117,10 @@ async function noticeResubmitted(page, id, done) {
   } catch {}
   const place = successor?.place;
   if (!place) return notify(done);
-  notify(done, 'ok', { text: `Open the new task`, href: place.page === 'queued' ? href(['queued', String(place.id)]) : href([place.page, place.taskId]) });
+  notify(done, 'ok', {
+    text: `Open the new task`,
+    href: place.page === 'queued' ? href(['queued', String(place.id)]) : href([place.page, place.taskId]),
+  });
 }
 
 /**
@@ -121,7 +146,6 @@ function TaskDetail({ page, id, meta, title, one, many }) {
       ${data?.object && failure(data.object) && html`<${Failure} result=${data.object.result} />`}`}
     after=${(/** @type {any} */ data) => html`<${Attempts} attempts=${data.extra?.attempts} count=${data.object.attemptCount} success=${data.object.success} />`} />`;
 }
-
 
 const KINDS = {
   successful: { title: 'Successful tasks', one: 'successful task', many: 'successful tasks' },

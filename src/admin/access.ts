@@ -53,7 +53,8 @@ export function parseAllowedHosts(list: unknown): HostRule[] {
   }
   return list.map((entry) => {
     const m = typeof entry === 'string' ? HOST_SHAPE.exec(entry) : null;
-    if (!m) throw new TypeError(`queueAdmin: allowedHosts: ${JSON.stringify(entry)?.slice(0, 100)} is not a host name with an optional :port`);
+    if (!m)
+      throw new TypeError(`queueAdmin: allowedHosts: ${JSON.stringify(entry)?.slice(0, 100)} is not a host name with an optional :port`);
     const name = m[1]!.toLowerCase();
     const subdomains = name.startsWith('.');
     return { name: subdomains ? name.slice(1) : name, port: m[2] ?? null, subdomains };
@@ -70,8 +71,7 @@ export function hostAllowed(rules: HostRule[], header: string | undefined): bool
   const host = hostOf(header);
   if (!host) return false;
   return rules.some(
-    (r) =>
-      (host.name === r.name || (r.subdomains && host.name.endsWith(`.${r.name}`))) && (r.port === null || r.port === host.port),
+    (r) => (host.name === r.name || (r.subdomains && host.name.endsWith(`.${r.name}`))) && (r.port === null || r.port === host.port),
   );
 }
 
@@ -143,11 +143,9 @@ export function exchangeToken(req: IncomingMessage, res: ServerResponse, token: 
   rest.delete('token');
   const query = rest.toString();
   const target = `./${query ? `?${query}` : ''}`;
-  const https = (req.socket as { encrypted?: boolean }).encrypted === true || /^https\b/i.test(String(req.headers['x-forwarded-proto'] ?? ''));
-  res.setHeader(
-    'Set-Cookie',
-    `${TOKEN_COOKIE}=${token}; Max-Age=${COOKIE_MAX_AGE}; HttpOnly; SameSite=Strict${https ? '; Secure' : ''}`,
-  );
+  const https =
+    (req.socket as { encrypted?: boolean }).encrypted === true || /^https\b/i.test(String(req.headers['x-forwarded-proto'] ?? ''));
+  res.setHeader('Set-Cookie', `${TOKEN_COOKIE}=${token}; Max-Age=${COOKIE_MAX_AGE}; HttpOnly; SameSite=Strict${https ? '; Secure' : ''}`);
   const href = attribute(target);
   sendPage(
     res,

@@ -41,17 +41,27 @@ async function notResponding(em: SqlEntityManager): Promise<AttentionItem | null
   const rows = await db(em).query(
     `select id, name, host, pid, heartbeat, count(*) over () as n from ormq_cluster c where not (${responding('c')}) order by heartbeat desc limit ${NAMED}`,
   );
-  return onClusters(rows, 'not_responding', 'Restart the process or let its row go; the packages it held are stuck until released', (r) => ({
-    id: String(r.id).trim(),
-    name: r.name,
-    host: r.host,
-    pid: Number(r.pid),
-    lastSeen: isoOf(r.heartbeat),
-  }));
+  return onClusters(
+    rows,
+    'not_responding',
+    'Restart the process or let its row go; the packages it held are stuck until released',
+    (r) => ({
+      id: String(r.id).trim(),
+      name: r.name,
+      host: r.host,
+      pid: Number(r.pid),
+      lastSeen: isoOf(r.heartbeat),
+    }),
+  );
 }
 
 /** An item shown on the Clusters page, from rows naming the first few, each carrying the total as `n`; null when there are none. */
-function onClusters(rows: Record<string, unknown>[], kind: AttentionKind, action: string, item: (r: Record<string, unknown>) => Record<string, unknown>): AttentionItem | null {
+function onClusters(
+  rows: Record<string, unknown>[],
+  kind: AttentionKind,
+  action: string,
+  item: (r: Record<string, unknown>) => Record<string, unknown>,
+): AttentionItem | null {
   if (!rows.length) return null;
   return { kind, count: Number(rows[0]!.n), link: { page: 'clusters', query: {} }, action, items: rows.map(item) };
 }
@@ -70,7 +80,13 @@ async function stuck(ctx: RequestContext, queued: Page): Promise<AttentionItem |
 }
 
 /** An item of the rows of a list page under `filter`, linked to that list; null when there are none. */
-async function counted(ctx: RequestContext, page: Page, filter: Record<string, string>, kind: AttentionKind, action: string): Promise<AttentionItem | null> {
+async function counted(
+  ctx: RequestContext,
+  page: Page,
+  filter: Record<string, string>,
+  kind: AttentionKind,
+  action: string,
+): Promise<AttentionItem | null> {
   const count = await listCount(ctx.em, page.table, page.where(filter, ctx));
   if (!count.value) return null;
   return { kind, count: count.value, ...(count.estimated && { estimated: true as const }), link: { page: page.id, query: filter }, action };
@@ -88,7 +104,12 @@ async function failing(em: SqlEntityManager): Promise<AttentionItem | null> {
   );
   if (!rows.length) return null;
   const since = rows[0]!.since as string;
-  const funcs = rows.map((r) => ({ func: r.func as string, failures: Number(r.failures), attempts: Number(r.attempts), rate: Number(r.failures) / Number(r.attempts) }));
+  const funcs = rows.map((r) => ({
+    func: r.func as string,
+    failures: Number(r.failures),
+    attempts: Number(r.attempts),
+    rate: Number(r.failures) / Number(r.attempts),
+  }));
   return {
     kind: 'failing',
     count: funcs.length,
@@ -106,16 +127,23 @@ async function slowWait(ctx: RequestContext, now: number, paused: Set<string>, l
   if (!slow.length) return null;
   slow.sort((a, b) => b.oldest! - a.oldest!);
   const live = new Set(
-    (await db(ctx.em).query(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')} and name in (?)`, [slow.map((k) => k.key)])).map(
-      (r) => r.name as string,
-    ),
+    (
+      await db(ctx.em).query(`select distinct name from ormq_cluster c where state = 'running' and ${responding('c')} and name in (?)`, [
+        slow.map((k) => k.key),
+      ])
+    ).map((r) => r.name as string),
   );
   return {
     kind: 'slow_wait',
     count: slow.length,
     link: { page: 'clusters', query: {} },
     action: `Start a cluster for the key, or give it more workers (waiting over ${ctx.options.healthMaxWait} s)`,
-    items: slow.slice(0, NAMED).map((k) => ({ key: k.key, waited: k.oldest, served: live.has(k.key), ...(linkQueued && { link: { page: 'queued', query: { key: k.key } } }) })),
+    items: slow.slice(0, NAMED).map((k) => ({
+      key: k.key,
+      waited: k.oldest,
+      served: live.has(k.key),
+      ...(linkQueued && { link: { page: 'queued', query: { key: k.key } } }),
+    })),
   };
 }
 
@@ -167,11 +195,16 @@ async function drift(em: SqlEntityManager): Promise<AttentionItem | null> {
        from ormq_cluster c where ${responding('c')} and config is not null
        group by name having ${DRIFT_FIELDS.map(differs).join(' or ')} order by name limit ${NAMED}`,
   );
-  return onClusters(rows, 'drift', 'Start every process of a key with the same options; the Clusters page shows what each one runs with', (r) => ({
-    key: r.name,
-    processes: Number(r.processes),
-    fields: DRIFT_FIELDS.filter((f) => r[f] === true),
-  }));
+  return onClusters(
+    rows,
+    'drift',
+    'Start every process of a key with the same options; the Clusters page shows what each one runs with',
+    (r) => ({
+      key: r.name,
+      processes: Number(r.processes),
+      fields: DRIFT_FIELDS.filter((f) => r[f] === true),
+    }),
+  );
 }
 
 /** The items the caller may see, worst first. */
@@ -192,7 +225,16 @@ export async function attention(ctx: RequestContext, pages: readonly PageModule[
     const { item, paused } = await pausedWaiting(ctx.em);
     items.push(await slowWait(ctx, Number(r!.ms), paused, seesQueued), item);
   }
-  if (seesFailed) items.push(await counted(ctx, failed, { state: 'retrying' }, 'retrying', 'They run again when their retry comes; resubmit or delete them to stop waiting'));
+  if (seesFailed)
+    items.push(
+      await counted(
+        ctx,
+        failed,
+        { state: 'retrying' },
+        'retrying',
+        'They run again when their retry comes; resubmit or delete them to stop waiting',
+      ),
+    );
   if (clusters) items.push(await drift(ctx.em));
   return items.filter((i): i is AttentionItem => i !== null);
 }

@@ -24,7 +24,10 @@ export function jsonHead(column: string, as: string): string {
  * The values of columns selected with `jsonHead`: whole ones parsed into `values`, the larger ones
  * as a preview in `truncated` (their full value loads on demand).
  */
-export function headFields(row: Record<string, unknown>, fields: readonly string[]): { values: Record<string, unknown>; truncated: Record<string, Truncated> } {
+export function headFields(
+  row: Record<string, unknown>,
+  fields: readonly string[],
+): { values: Record<string, unknown>; truncated: Record<string, Truncated> } {
   const values: Record<string, unknown> = {};
   const truncated: Record<string, Truncated> = {};
   for (const field of fields) {

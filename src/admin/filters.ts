@@ -57,10 +57,20 @@ const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{
 export function isInstant(v: string): boolean {
   const m = ISO_INSTANT.exec(v);
   if (!m) return false;
-  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = m
+    .slice(1)
+    .map((x) => (x === undefined ? 0 : Number(x))) as number[];
   return (
-    year! >= 1 && month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth(year!, month!) &&
-    hour! <= 23 && minute! <= 59 && second! <= 59 && offsetHour! <= 15 && offsetMinute! <= 59
+    year! >= 1 &&
+    month! >= 1 &&
+    month! <= 12 &&
+    day! >= 1 &&
+    day! <= daysInMonth(year!, month!) &&
+    hour! <= 23 &&
+    minute! <= 59 &&
+    second! <= 59 &&
+    offsetHour! <= 15 &&
+    offsetMinute! <= 59
   );
 }
 
@@ -69,7 +79,9 @@ export function timeFilter(filter: Record<string, unknown>, name: string): strin
   const v = filter[name];
   if (v === undefined || v === null || v === '') return null;
   if (typeof v !== 'string' || !isInstant(v)) {
-    throw badRequest(`${name} must be an ISO 8601 date and time with a zone, e.g. 2024-05-01T12:00:00Z`, { [name]: 'must be an ISO 8601 date and time with a zone' });
+    throw badRequest(`${name} must be an ISO 8601 date and time with a zone, e.g. 2024-05-01T12:00:00Z`, {
+      [name]: 'must be an ISO 8601 date and time with a zone',
+    });
   }
   return v;
 }
@@ -77,6 +89,7 @@ export function timeFilter(filter: Record<string, unknown>, name: string): strin
 export function parseLimit(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 50;
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 500) throw badRequest('limit must be a whole number from 1 to 500', { limit: 'must be between 1 and 500' });
+  if (!Number.isInteger(n) || n < 1 || n > 500)
+    throw badRequest('limit must be a whole number from 1 to 500', { limit: 'must be between 1 and 500' });
   return n;
 }

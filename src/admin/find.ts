@@ -28,7 +28,10 @@ async function find(ctx: RequestContext, q: string): Promise<Found[]> {
   const em = ctx.em;
   const taskId = TASK_ID.test(q.toLowerCase()) ? q.toLowerCase() : null;
   const num = NUMBER.test(q) ? Number(q) : null;
-  for (const [page, success] of [['successful', true], ['failed', false]] as const) {
+  for (const [page, success] of [
+    ['successful', true],
+    ['failed', false],
+  ] as const) {
     if (!(await ctx.can(page, 'view'))) continue;
     const rows = await db(em).query(
       `(select id, name from ormq_task where id = ? and success = ?)
@@ -48,7 +51,11 @@ async function find(ctx: RequestContext, q: string): Promise<Found[]> {
     for (const r of rows) found.push({ page: 'queued', id: Number(r.id), name: (r.name as string | null) ?? null });
   }
   if (await ctx.can('scheduled', 'view')) {
-    const rows = await db(em).query('select id, name from ormq_schedule where id = ? or name = ? order by (id = ?) desc limit 1', [num ?? 0, q, num ?? 0]);
+    const rows = await db(em).query('select id, name from ormq_schedule where id = ? or name = ? order by (id = ?) desc limit 1', [
+      num ?? 0,
+      q,
+      num ?? 0,
+    ]);
     for (const r of rows) found.push({ page: 'scheduled', id: Number(r.id), name: (r.name as string | null) ?? null });
   }
   if (taskId && (await ctx.can('clusters', 'view'))) {

@@ -149,10 +149,16 @@ const QUERY_CANCELED = '57014';
 /** The database is down, restarting or unreachable: the request may succeed if tried again. */
 function isUnavailable(err: unknown): boolean {
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/.test(code) || /^(08|57P0)/.test(code))) {
+  if (
+    typeof code === 'string' &&
+    (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/.test(code) || /^(08|57P0)/.test(code))
+  ) {
     return true;
   }
-  return typeof message === 'string' && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)
+  );
 }
 
 function fail(res: ServerResponse, err: unknown, log: ResolvedOptions['log']): void {
@@ -160,7 +166,10 @@ function fail(res: ServerResponse, err: unknown, log: ResolvedOptions['log']): v
   if (err instanceof ValidationError) return sendError(res, new HttpError(400, err.message, err.errors));
   if ((err as { code?: unknown } | null)?.code === QUERY_CANCELED) {
     res.setHeader('Retry-After', '5');
-    return sendError(res, new HttpError(503, 'The query took longer than the admin allows (statementTimeout); narrow the filter or try again later'));
+    return sendError(
+      res,
+      new HttpError(503, 'The query took longer than the admin allows (statementTimeout); narrow the filter or try again later'),
+    );
   }
   if (isUnavailable(err)) {
     res.setHeader('Retry-After', '5');
@@ -204,7 +213,10 @@ export function queueAdmin<Req extends IncomingMessage = IncomingMessage>(
   const base = opts.basePath;
   if (opts.token?.generated) {
     const link = `${base ?? '…'}/?token=${opts.token.value}`;
-    opts.log('info', `open ${link} to sign in${base ? '' : ' (… is where the admin is mounted)'}; a new token at each start, set ORMQ_ADMIN_TOKEN to keep one`);
+    opts.log(
+      'info',
+      `open ${link} to sign in${base ? '' : ' (… is where the admin is mounted)'}; a new token at each start, set ORMQ_ADMIN_TOKEN to keep one`,
+    );
   }
   const pools = new Map<unknown, Promise<NativePool>>();
   const gate = new Gate(opts.maxConcurrentReads);

@@ -24,11 +24,18 @@ async function check(em: SqlEntityManager, maxWaitMs: number, answered: { done: 
   if (answered.done) return null;
   const served = await servedKeys(em);
   if (answered.done) return null;
-  const unserved = (await queuedKeys(em, now)).filter((k) => k.oldest !== null && k.oldest > maxWaitMs && !served.has(k.key)).map((k) => k.key);
+  const unserved = (await queuedKeys(em, now))
+    .filter((k) => k.oldest !== null && k.oldest > maxWaitMs && !served.has(k.key))
+    .map((k) => k.key);
   if (answered.done) return null;
   // Only the keys in question: anyone may call this, and paused keys are as many as were ever paused.
   const paused = unserved.length
-    ? (await db(em).query(`select count(*)::int as n from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb)) and ${PAUSE_IN_FORCE}`, [JSON.stringify(unserved)]))[0]!.n
+    ? (
+        await db(em).query(
+          `select count(*)::int as n from ormq_paused_key where key in (select jsonb_array_elements_text(?::jsonb)) and ${PAUSE_IN_FORCE}`,
+          [JSON.stringify(unserved)],
+        )
+      )[0]!.n
     : 0;
   return { clusters: served.size, starving: unserved.length - Number(paused) };
 }
@@ -63,7 +70,8 @@ async function answer(ctx: RequestContext, done: () => void): Promise<Answer> {
   reads.then(done, done);
   try {
     const result = await Promise.race([reads, timedOut]);
-    if (result === 'timeout' || result === null) return { status: 503, body: { ok: false, problem: `the database did not answer within ${DB_TIMEOUT / 1000} s` } };
+    if (result === 'timeout' || result === null)
+      return { status: 503, body: { ok: false, problem: `the database did not answer within ${DB_TIMEOUT / 1000} s` } };
     if (result.starving) {
       const keys = result.starving === 1 ? '1 queue key has' : `${result.starving} queue keys have`;
       return { status: 503, body: { ok: false, problem: `${keys} packages waiting over ${maxWait} s and no live cluster` } };

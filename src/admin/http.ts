@@ -117,8 +117,6 @@ function isJsonType(value: string | undefined): boolean {
   return type === 'application/json';
 }
 
-
-
 /** The first string (or key) in a JSON value that PostgreSQL would refuse, or the first too deep. */
 function bodyProblem(value: unknown): { path: string; message: string } | null {
   const stack: [unknown, string, number][] = [[value, '', 0]];
@@ -244,7 +242,8 @@ export { isPlainObject };
 export function queryOf(search: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(search)) {
-    if (!isStorableText(v)) throw badRequest(`Query parameter ${scrub(k, '?')} ${UNSTORABLE_MESSAGE}`, { [scrub(k, '?')]: UNSTORABLE_MESSAGE });
+    if (!isStorableText(v))
+      throw badRequest(`Query parameter ${scrub(k, '?')} ${UNSTORABLE_MESSAGE}`, { [scrub(k, '?')]: UNSTORABLE_MESSAGE });
     out[k] = v;
   }
   return out;

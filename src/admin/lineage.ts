@@ -43,7 +43,10 @@ async function placeOf(em: SqlEntityManager, taskId: string): Promise<Place | nu
   const [t] = await db(em).query('select success, name from ormq_task where id = ?', [taskId]);
   if (t) return { page: t.success ? 'successful' : 'failed', id: taskId, taskId, name: (t.name as string) ?? null };
   // a resubmission is inserted linked: served by ormq_queued_task_idx
-  const [q] = await db(em).query(`select id, payload->>'name' as name from ormq_queued where (payload->>'id') = ? and linked order by id limit 1`, [taskId]);
+  const [q] = await db(em).query(
+    `select id, payload->>'name' as name from ormq_queued where (payload->>'id') = ? and linked order by id limit 1`,
+    [taskId],
+  );
   return q ? { page: 'queued', id: Number(q.id), taskId, name: (q.name as string) ?? null } : null;
 }
 
@@ -101,8 +104,13 @@ async function placesOf(em: SqlEntityManager, ids: string[]): Promise<Map<string
     const id = String(t.id).trim();
     places.set(id, { page: t.success ? 'successful' : 'failed', id, taskId: id, name: (t.name as string) ?? null });
   }
-  const queued = await db(em).query(`select id, payload->>'id' as task, payload->>'name' as name from ormq_queued where keyed and (payload->>'id') in (?)`, [ids]);
-  for (const q of queued) if (!places.has(String(q.task))) places.set(String(q.task), { page: 'queued', id: Number(q.id), taskId: String(q.task), name: (q.name as string) ?? null });
+  const queued = await db(em).query(
+    `select id, payload->>'id' as task, payload->>'name' as name from ormq_queued where keyed and (payload->>'id') in (?)`,
+    [ids],
+  );
+  for (const q of queued)
+    if (!places.has(String(q.task)))
+      places.set(String(q.task), { page: 'queued', id: Number(q.id), taskId: String(q.task), name: (q.name as string) ?? null });
   return places;
 }
 

@@ -109,7 +109,14 @@ export async function keysetList<R>(
   // The count's facts come in the same round trip: on a large table a page is nearly always full
   // and counted, and asking costs a plan when it is not.
   const [rows, ...plan] = await db(em).all([page, ...planStatements(list.table, filtered)]);
-  return keysetPage(em, list.table, rows!, { limit, keyset: list.keyset, where: filtered, firstPage: !cursor, toRow: list.toRow, planned: readPlanned(plan) });
+  return keysetPage(em, list.table, rows!, {
+    limit,
+    keyset: list.keyset,
+    where: filtered,
+    firstPage: !cursor,
+    toRow: list.toRow,
+    planned: readPlanned(plan),
+  });
 }
 
 /**
@@ -117,13 +124,7 @@ export async function keysetList<R>(
  * index scan that jumps from one value to the next (a recursive CTE, one index probe per value).
  * `exists` keeps the values that have a row matching `scope` (e.g. success = false).
  */
-export async function distinctValues(
-  em: SqlEntityManager,
-  table: string,
-  column: string,
-  scope: Where,
-  limit = 100,
-): Promise<string[]> {
+export async function distinctValues(em: SqlEntityManager, table: string, column: string, scope: Where, limit = 100): Promise<string[]> {
   const scopeSql = scope.clauses.length ? ` and ${scope.clauses.join(' and ')}` : '';
   const rows = await db(em).query(
     `with recursive v(x) as (

@@ -36,7 +36,13 @@ export async function writeLog(em: SqlEntityManager, actor: string | null, entri
  * The newest actions on one object first; served by ormq_admin_log_object_idx. `stops`: a task's,
  * with the stop asked on the Clusters page (logged under the task's id) that ended it.
  */
-export async function history(em: SqlEntityManager, page: PageId, objectId: string | number, stops = false, limit = 100): Promise<HistoryEntry[]> {
+export async function history(
+  em: SqlEntityManager,
+  page: PageId,
+  objectId: string | number,
+  stops = false,
+  limit = 100,
+): Promise<HistoryEntry[]> {
   const rows = await db(em).query(
     `select at, actor, action, summary from ormq_admin_log
       where (page = ? and object_id = ?)${stops ? " or (page = 'clusters' and object_id = ? and action = 'stop')" : ''} order by id desc limit ?`,

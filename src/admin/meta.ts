@@ -23,7 +23,8 @@ async function meta(ctx: RequestContext, pages: readonly PageModule[]) {
     // A page of figures (no actions) is only viewed.
     const actions: Record<string, Label> = {};
     // Only the names: a page's actions carry their SQL and engine settings beside them.
-    for (const [name, { label, past, danger }] of Object.entries(page.labels)) actions[name] = danger ? { label, past, danger } : { label, past };
+    for (const [name, { label, past, danger }] of Object.entries(page.labels))
+      actions[name] = danger ? { label, past, danger } : { label, past };
     described[page.id] = Object.keys(actions).length ? { columns, can, actions } : { can };
     Object.assign(out, page.meta?.(ctx, can.view!));
   }

@@ -91,14 +91,52 @@ export interface QueueAdminOptions<Req extends IncomingMessage = IncomingMessage
 }
 
 const TASK_COLUMNS = [
-  'id', 'name', 'func', 'hook', 'group', 'cluster', 'enqueued', 'started', 'stopped', 'timeTaken', 'success',
-  'attemptCount', 'shortResult',
+  'id',
+  'name',
+  'func',
+  'hook',
+  'group',
+  'cluster',
+  'enqueued',
+  'started',
+  'stopped',
+  'timeTaken',
+  'success',
+  'attemptCount',
+  'shortResult',
 ] as const;
 const SCHEDULE_COLUMNS = [
-  'id', 'name', 'func', 'hook', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron', 'cluster',
-  'intendedDateKwarg', 'version', 'task', 'lastRun', 'args', 'kwargs',
+  'id',
+  'name',
+  'func',
+  'hook',
+  'scheduleType',
+  'minutes',
+  'repeats',
+  'nextRun',
+  'cron',
+  'cluster',
+  'intendedDateKwarg',
+  'version',
+  'task',
+  'lastRun',
+  'args',
+  'kwargs',
 ] as const;
-const QUEUED_COLUMNS = ['id', 'key', 'priority', 'serial', 'lock', 'lockedBy', 'runAt', 'enqueued', 'taskId', 'name', 'func', 'group'] as const;
+const QUEUED_COLUMNS = [
+  'id',
+  'key',
+  'priority',
+  'serial',
+  'lock',
+  'lockedBy',
+  'runAt',
+  'enqueued',
+  'taskId',
+  'name',
+  'func',
+  'group',
+] as const;
 
 const AVAILABLE_COLUMNS: Record<ListPageId, readonly string[]> = {
   successful: TASK_COLUMNS,
@@ -153,7 +191,8 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   if (options.columns !== undefined) {
     if (typeof options.columns !== 'object' || options.columns === null) fail('columns must be an object of page → column keys');
     for (const [page, list] of Object.entries(options.columns)) {
-      if (!Object.hasOwn(AVAILABLE_COLUMNS, page)) fail(`columns: unknown page ${JSON.stringify(page)} (pages: ${Object.keys(AVAILABLE_COLUMNS).join(', ')})`);
+      if (!Object.hasOwn(AVAILABLE_COLUMNS, page))
+        fail(`columns: unknown page ${JSON.stringify(page)} (pages: ${Object.keys(AVAILABLE_COLUMNS).join(', ')})`);
       const allowed = AVAILABLE_COLUMNS[page as ListPageId];
       if (!Array.isArray(list) || list.length === 0) fail(`columns.${page} must be a non-empty array of column keys`);
       for (const key of list) {
@@ -171,7 +210,8 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   }
   if (options.authorize !== undefined && typeof options.authorize !== 'function') fail('authorize must be a function');
   if (options.actor !== undefined && typeof options.actor !== 'function') fail('actor must be a function');
-  if (options.token !== undefined && options.authorize !== undefined) fail('token and authorize exclude each other: with authorize, it decides who may use the admin');
+  if (options.token !== undefined && options.authorize !== undefined)
+    fail('token and authorize exclude each other: with authorize, it decides who may use the admin');
   let token: ResolvedOptions['token'] = null;
   if (options.authorize === undefined) {
     const env = process.env.ORMQ_ADMIN_TOKEN;
@@ -192,11 +232,14 @@ export function resolveOptions(options: QueueAdminOptions): ResolvedOptions {
   const timeZone = options.timeZone ?? 'UTC';
   if (typeof timeZone !== 'string' || canonicalTimeZone(timeZone) === null) fail(`timeZone: unknown time zone ${JSON.stringify(timeZone)}`);
   const healthMaxWait = options.healthMaxWait ?? 60;
-  if (typeof healthMaxWait !== 'number' || !(healthMaxWait > 0) || !Number.isFinite(healthMaxWait)) fail('healthMaxWait must be a number of seconds > 0');
+  if (typeof healthMaxWait !== 'number' || !(healthMaxWait > 0) || !Number.isFinite(healthMaxWait))
+    fail('healthMaxWait must be a number of seconds > 0');
   const statementTimeout = options.statementTimeout ?? 5000;
-  if (!Number.isInteger(statementTimeout) || statementTimeout < 1) fail('statementTimeout must be a whole number of milliseconds, 1 or more');
+  if (!Number.isInteger(statementTimeout) || statementTimeout < 1)
+    fail('statementTimeout must be a whole number of milliseconds, 1 or more');
   const maxConcurrentReads = options.maxConcurrentReads ?? 2;
-  if (!Number.isInteger(maxConcurrentReads) || maxConcurrentReads < 1) fail('maxConcurrentReads must be a whole number of requests, 1 or more');
+  if (!Number.isInteger(maxConcurrentReads) || maxConcurrentReads < 1)
+    fail('maxConcurrentReads must be a whole number of requests, 1 or more');
   const argsLimit = options.argsLimit ?? 64 * 1024;
   if (!Number.isInteger(argsLimit) || argsLimit < 2) fail('argsLimit must be a whole number of bytes, 2 or more');
   return {

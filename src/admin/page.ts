@@ -158,7 +158,11 @@ export interface Route {
  * The GET route of a page that is one view: the request read by `parse` (a 400 naming what is wrong)
  * before any database work, then `read` under the admin's statement timeout.
  */
-export function viewRoute<Q>(page: PageId | ViewPageId, parse: (input: RouteInput) => Q, read: (ctx: RequestContext, q: Q) => Promise<unknown>): Route {
+export function viewRoute<Q>(
+  page: PageId | ViewPageId,
+  parse: (input: RouteInput) => Q,
+  read: (ctx: RequestContext, q: Q) => Promise<unknown>,
+): Route {
   return {
     method: 'GET',
     access: { page, action: 'view' },
@@ -220,31 +224,42 @@ export async function runAction(ctx: RequestContext, page: Page, name: string, b
   if (action.pending) pending.add(action.pending);
 
   if (body.ids !== undefined) {
-    if (!Array.isArray(body.ids) || body.ids.length === 0) throw badRequest('ids must be a non-empty array', { ids: 'must be a non-empty array' });
+    if (!Array.isArray(body.ids) || body.ids.length === 0)
+      throw badRequest('ids must be a non-empty array', { ids: 'must be a non-empty array' });
     if (body.ids.length > MAX_IDS) {
-      throw badRequest(`A selection holds at most ${MAX_IDS} ids (it is handled in one transaction); for more, act on all rows matching a filter`, { ids: `must hold at most ${MAX_IDS} ids` });
+      throw badRequest(
+        `A selection holds at most ${MAX_IDS} ids (it is handled in one transaction); for more, act on all rows matching a filter`,
+        { ids: `must hold at most ${MAX_IDS} ids` },
+      );
     }
     const ids = body.ids.map((raw) => page.parseId(raw));
     const bad = ids.findIndex((id) => id === null);
     if (bad >= 0) throw badRequest(`ids[${bad}] is not an id of ${page.id}`, { ids: `${JSON.stringify(body.ids[bad])} is not a valid id` });
-    const scope = page.where({}, ctx).and(pending).add(`${page.keyset.id} in (?)`, [...new Set(ids)]);
+    const scope = page
+      .where({}, ctx)
+      .and(pending)
+      .add(`${page.keyset.id} in (?)`, [...new Set(ids)]);
     return { done: (await runChunk(ctx, page, action, scope, null, 'for update')).done, remaining: 0 };
   }
 
-  if (body.all !== true) throw badRequest('Body must be { ids: [...] } or { all: true, filter: {...} }', { ids: 'is required (or all: true)' });
+  if (body.all !== true)
+    throw badRequest('Body must be { ids: [...] } or { all: true, filter: {...} }', { ids: 'is required (or all: true)' });
   const filter = body.filter ?? {};
   if (!isPlainObject(filter)) throw badRequest('filter must be an object', { filter: 'must be an object' });
   const where = page.where(filter, ctx).and(pending);
   const hasCursor = Object.hasOwn(body, 'cursor');
   if (!action.converges && !hasCursor) {
-    throw badRequest(`${name} on all matching rows goes chunk by chunk: send cursor (null on the first call, then the cursor of the previous answer)`, {
-      cursor: 'is required for this action (null on the first call)',
-    });
+    throw badRequest(
+      `${name} on all matching rows goes chunk by chunk: send cursor (null on the first call, then the cursor of the previous answer)`,
+      {
+        cursor: 'is required for this action (null on the first call)',
+      },
+    );
   }
   const cursor = parseCursor(page.keyset, body.cursor);
 
   const chunk = await runChunk(ctx, page, action, where, cursor, 'for update skip locked');
-  const nextCursor = chunk.last ? cursorOf(page.keyset, chunk.last) : (hasCursor && typeof body.cursor === 'string' ? body.cursor : null);
+  const nextCursor = chunk.last ? cursorOf(page.keyset, chunk.last) : hasCursor && typeof body.cursor === 'string' ? body.cursor : null;
   // Without a cursor, a converging action counts from the start: handled rows no longer match.
   const rest = hasCursor ? where.and(afterCursor(page.keyset, parseCursor(page.keyset, nextCursor))) : where;
   // Capped like a list's count: an exact count after every chunk would read up to a million rows each time.

@@ -54,7 +54,12 @@ function listRoutes(page: Page): Record<string, Route> {
       async run(ctx, { id, params }) {
         const detail = await ctx.read(async (x) => {
           const found = await page.detail(x, id);
-          return found && { ...found, history: await visibleHistory(x, await history(x.em, page.id, id, page.id === 'successful' || page.id === 'failed')) };
+          return (
+            found && {
+              ...found,
+              history: await visibleHistory(x, await history(x.em, page.id, id, page.id === 'successful' || page.id === 'failed')),
+            }
+          );
         });
         if (!detail) throw missing(params.id!);
         return ok(detail);

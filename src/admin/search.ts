@@ -20,7 +20,10 @@ function searchWords(text: string): string[] {
 const UNINDEXED_ROWS = 10_000;
 
 /** What a list answers when its search was looked for only in the newest rows. */
-export const searchBound = (noun: string, why: string) => ({ rows: UNINDEXED_ROWS, note: `Searched the newest ${UNINDEXED_ROWS.toLocaleString('en')} ${noun}: ${why}` });
+export const searchBound = (noun: string, why: string) => ({
+  rows: UNINDEXED_ROWS,
+  note: `Searched the newest ${UNINDEXED_ROWS.toLocaleString('en')} ${noun}: ${why}`,
+});
 
 /** A term with no run of three letters or digits: the trigram index has nothing to look up. */
 export const isUnindexed = (text: string): boolean => searchWords(text).length === 0;
@@ -32,7 +35,13 @@ export const isUnindexed = (text: string): boolean => searchWords(text).length =
  * at most that many rows. A floor on (time, id) instead left the planner guessing at its
  * selectivity: it counted with a scan of the whole table.
  */
-export function withinNewest(table: string, keyset: Keyset, scope: Where, columns: string, [match, ...values]: [string, ...unknown[]]): [string, ...unknown[]] {
+export function withinNewest(
+  table: string,
+  keyset: Keyset,
+  scope: Where,
+  columns: string,
+  [match, ...values]: [string, ...unknown[]],
+): [string, ...unknown[]] {
   return [
     `${table}.${keyset.id} = any(array(select n.${keyset.id} from (select ${keyset.id}, ${columns} from ${table} ${scope.sql} ${orderBy(keyset)} limit ${UNINDEXED_ROWS}) n where ${match}))`,
     ...scope.params,
@@ -61,7 +70,10 @@ export function substringSearch(text: string, columns: string[], parts?: Map<str
     return [`(${columns.map((c) => `${c} ilike ?`).join(' or ')})`, ...columns.map(() => p)];
   }
   const of = (c: string) => parts?.get(c) ?? words;
-  const arm = (c: string) => `(${of(c).map(() => `${c} ilike ?`).join(' and ')} and strpos(lower(${c}), lower(?)) > 0)`;
+  const arm = (c: string) =>
+    `(${of(c)
+      .map(() => `${c} ilike ?`)
+      .join(' and ')} and strpos(lower(${c}), lower(?)) > 0)`;
   return [`(${columns.map(arm).join(' or ')})`, ...columns.flatMap((c) => [...of(c).map(likePattern), text])];
 }
 
@@ -188,7 +200,8 @@ export function narrowParts(text: string, samples: Map<string, ColumnSample>): M
   const after = new Map<string, string>();
   for (const m of text.matchAll(/[\p{L}\p{N}]+/gu)) {
     const next = text[m.index + m[0].length];
-    if (/^[A-Za-z0-9]+$/.test(m[0]) && next !== undefined && /^[\x00-\x7f]$/.test(next) && !/[A-Za-z0-9]/.test(next) && !after.has(m[0])) after.set(m[0], next);
+    if (/^[A-Za-z0-9]+$/.test(m[0]) && next !== undefined && /^[\x00-\x7f]$/.test(next) && !/[A-Za-z0-9]/.test(next) && !after.has(m[0]))
+      after.set(m[0], next);
   }
   const parts = new Map<string, string[]>();
   for (const [column, sample] of samples) {
@@ -206,7 +219,10 @@ export function narrowParts(text: string, samples: Map<string, ColumnSample>): M
       if (end > RARE_END) return { parts: [best.part], share: best.share };
       // one pattern where the rarest trigram is the word's last: "r42@" asks for "r42" and "42 "
       if (best.share > COMMON_PART) return { parts: [word.slice(-2) + next], share: end };
-      return { parts: word.endsWith(best.part) ? [best.part + next] : [best.part, word.slice(-2) + next], share: Math.min(best.share, end) };
+      return {
+        parts: word.endsWith(best.part) ? [best.part + next] : [best.part, word.slice(-2) + next],
+        share: Math.min(best.share, end),
+      };
     });
     const kept = rarest.filter((r) => r.share <= COMMON_PART);
     const chosen = kept.length ? kept : [rarest.reduce((a, b) => (b.share < a.share ? b : a))];

@@ -9,7 +9,18 @@ import { planStatements, readPlanned, type Planned } from './count.js';
 import { textFilter, timeFilter, Where } from './filters.js';
 import { afterCursor, keyColumn, orderBy, type Cursor, type Keyset } from './list.js';
 import { db, type Statement } from '../db/run.js';
-import { isMultiWord, isUnindexed, narrowParts, readSamples, rowMatch, sampleStatement, substringSearch, termShare, withinNewest, type ColumnSample } from './search.js';
+import {
+  isMultiWord,
+  isUnindexed,
+  narrowParts,
+  readSamples,
+  rowMatch,
+  sampleStatement,
+  substringSearch,
+  termShare,
+  withinNewest,
+  type ColumnSample,
+} from './search.js';
 
 type Row = Record<string, unknown>;
 
@@ -67,11 +78,13 @@ function taskScope(success: boolean, filter: Record<string, unknown>): Where {
   if (!success) {
     const raw = textFilter(filter, 'errorGroup', 16);
     const errorGroup = raw === null ? null : parseErrorGroup(raw);
-    if (raw !== null && errorGroup === null) throw badRequest('errorGroup must be a failure group id (16 hex digits)', { errorGroup: 'must be 16 hex digits' });
+    if (raw !== null && errorGroup === null)
+      throw badRequest('errorGroup must be a failure group id (16 hex digits)', { errorGroup: 'must be 16 hex digits' });
     // success = false (the page's own clause) is the partial index's predicate: said twice, the planner would count it twice
     if (errorGroup !== null) w.add('error_group = ?', errorGroup);
     const state = textFilter(filter, 'state', 20);
-    if (state !== null && state !== 'retrying' && state !== 'final') throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
+    if (state !== null && state !== 'retrying' && state !== 'final')
+      throw badRequest('state must be "retrying" or "final"', { state: 'must be "retrying" or "final"' });
     if (state !== null) w.add(state === 'retrying' ? RETRYING : `not ${RETRYING}`);
   }
   return w;
@@ -106,7 +119,8 @@ function taskSearch(success: boolean, filter: Record<string, unknown>): Search {
 }
 
 /** A list's rows (the page's own, its filters and its search) as SQL. */
-export const taskWhere = (success: boolean, filter: Record<string, unknown>): Where => taskScope(success, filter).and(taskSearch(success, filter).where);
+export const taskWhere = (success: boolean, filter: Record<string, unknown>): Where =>
+  taskScope(success, filter).and(taskSearch(success, filter).where);
 
 export interface TaskRowsOptions {
   em: SqlEntityManager;
@@ -132,11 +146,20 @@ export async function taskRows(o: TaskRowsOptions): Promise<{ rows: Row[]; plann
   const filtered = scope.and(search.where);
   const scoped = scope.and(afterCursor(KEYSET, o.cursor));
   if (search.substring) {
-    const found = await searchPage(o, { scoped, search: search.where, ...search.substring, counted: o.cursor ? filtered : null, unfiltered: scope.clauses.length === 1 });
+    const found = await searchPage(o, {
+      scoped,
+      search: search.where,
+      ...search.substring,
+      counted: o.cursor ? filtered : null,
+      unfiltered: scope.clauses.length === 1,
+    });
     return { ...found, bounded: false };
   }
   const all = scoped.and(search.where);
-  const [rows, ...plan] = await db(o.em).all([[`select ${listed(o)} from ormq_task ${all.sql} ${orderBy(KEYSET)} limit ${o.limit}`, all.params], ...planStatements('ormq_task', filtered)]);
+  const [rows, ...plan] = await db(o.em).all([
+    [`select ${listed(o)} from ormq_task ${all.sql} ${orderBy(KEYSET)} limit ${o.limit}`, all.params],
+    ...planStatements('ormq_task', filtered),
+  ]);
   return { rows: rows!, planned: readPlanned(plan), bounded: !!search.bounded };
 }
 
@@ -232,23 +255,37 @@ async function searchPage(o: TaskRowsOptions, s: SubstringPage): Promise<{ rows:
   const [size, plan, ...more] = await db(em).all([
     ...planStatements('ormq_task', all),
     ...(s.counted ? [planStatements('ormq_task', s.counted)[1]!] : []),
-    ...(errorSample ? [sampleStatement(ERROR_INDEX, ['expr']), [`select reltuples::bigint as n from pg_class where oid = to_regclass('${ERROR_INDEX}')`] as Statement] : []),
+    ...(errorSample
+      ? [
+          sampleStatement(ERROR_INDEX, ['expr']),
+          [`select reltuples::bigint as n from pg_class where oid = to_regclass('${ERROR_INDEX}')`] as Statement,
+        ]
+      : []),
     ...(sample ? [s.ofArgs ? sampleStatement(ARGS_INDEX, [ARGS_INDEX_COLUMN]) : sampleStatement('ormq_task', s.columns)] : []),
   ]);
   const countPlan = s.counted ? more[0] : undefined;
   if (errorSample) {
     const at = s.counted ? 1 : 0;
-    errorSamplesOf.set(cacheKey, { at: Date.now(), sample: readSamples(more[at]!, ['expr']).get('expr'), rows: Math.max(0, Number(more[at + 1]?.[0]?.n ?? 0)) });
+    errorSamplesOf.set(cacheKey, {
+      at: Date.now(),
+      sample: readSamples(more[at]!, ['expr']).get('expr'),
+      rows: Math.max(0, Number(more[at + 1]?.[0]?.n ?? 0)),
+    });
   }
   // at least as many as the failures the error index's sample says may hold the term
   const errors = ofErrors ? errorSamplesOf.get(cacheKey)! : undefined;
-  const atLeast = (p: Planned): Planned => (errors?.sample ? { ...p, estimate: Math.max(p.estimate, Math.round(termShare(s.term, errors.sample) * errors.rows)) } : p);
+  const atLeast = (p: Planned): Planned =>
+    errors?.sample ? { ...p, estimate: Math.max(p.estimate, Math.round(termShare(s.term, errors.sample) * errors.rows)) } : p;
   if (sample) {
     const rows = more[more.length - 1]!;
-    const samples = s.ofArgs ? new Map([...readSamples(rows, [ARGS_INDEX_COLUMN]).values()].map((v) => [ARGS_TEXT, v])) : readSamples(rows, s.columns);
+    const samples = s.ofArgs
+      ? new Map([...readSamples(rows, [ARGS_INDEX_COLUMN]).values()].map((v) => [ARGS_TEXT, v]))
+      : readSamples(rows, s.columns);
     cache.set(cacheKey, { at: Date.now(), samples });
   }
-  const collect = multiWord ? s.scoped.and(new Where().search(...substringSearch(s.term, s.columns, narrowParts(s.term, cache.get(cacheKey)!.samples)))) : all;
+  const collect = multiWord
+    ? s.scoped.and(new Where().search(...substringSearch(s.term, s.columns, narrowParts(s.term, cache.get(cacheKey)!.samples))))
+    : all;
   const { estimate, tableRows } = atLeast(readPlanned([size!, plan!]));
   const planned: Planned = countPlan ? atLeast(readPlanned([size!, countPlan])) : { estimate, tableRows };
   // A first page's search is the count's filter: where every match was collected, they are the

@@ -34,4 +34,3 @@ export function parse(argv: string[], usage: string) {
     throw new CliError(`${(e as Error).message}\n\n${usage}`);
   }
 }
-

@@ -63,7 +63,9 @@ export async function importFile(file: string, what: string): Promise<Record<str
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (/\.[cm]?ts$/.test(file) && (err.code === 'ERR_UNKNOWN_FILE_EXTENSION' || err instanceof SyntaxError)) {
-      throw new CliError(`${what} ${file} is TypeScript and this Node cannot load it: run with a loader (node --import tsx …) or point at the compiled .js`);
+      throw new CliError(
+        `${what} ${file} is TypeScript and this Node cannot load it: run with a loader (node --import tsx …) or point at the compiled .js`,
+      );
     }
     throw new CliError(`${what} ${file} could not be loaded: ${err.message}`);
   }

@@ -10,7 +10,19 @@ import { db } from '../db/run.js';
 
 export interface QueueInfo {
   at: string;
-  clusters: { name: string; host: string; pid: number; state: string; responding: boolean; busy: number; workers: number; done: number; failed: number; version: string; heartbeatAge: number }[];
+  clusters: {
+    name: string;
+    host: string;
+    pid: number;
+    state: string;
+    responding: boolean;
+    busy: number;
+    workers: number;
+    done: number;
+    failed: number;
+    version: string;
+    heartbeatAge: number;
+  }[];
   keys: { key: string; waiting: number; locked: number; oldestWait: number | null; paused: boolean }[];
   lastHour: { successes: number; failures: number };
   schedules: { total: number; due: number; paused: number; next: { name: string | null; func: string; nextRun: string } | null };
@@ -39,16 +51,37 @@ export async function queueInfo(em: EntityManager, schema: string | null): Promi
   return {
     at: new Date().toISOString(),
     clusters: clusters.map((c) => ({
-      name: String(c.name), host: String(c.host), pid: n(c.pid), state: c.alive ? String(c.state) : 'not responding', responding: Boolean(c.alive),
-      busy: n(c.busy), workers: n(c.workers), done: n(c.done), failed: n(c.failed), version: String(c.version), heartbeatAge: Math.max(0, n(c.age)),
+      name: String(c.name),
+      host: String(c.host),
+      pid: n(c.pid),
+      state: c.alive ? String(c.state) : 'not responding',
+      responding: Boolean(c.alive),
+      busy: n(c.busy),
+      workers: n(c.workers),
+      done: n(c.done),
+      failed: n(c.failed),
+      version: String(c.version),
+      heartbeatAge: Math.max(0, n(c.age)),
     })),
     keys: keys.map((k) => ({
-      key: String(k.key), waiting: n(k.waiting), locked: n(k.locked), oldestWait: k.oldest === null ? null : Math.max(0, n(k.oldest)), paused: Boolean(k.paused),
+      key: String(k.key),
+      waiting: n(k.waiting),
+      locked: n(k.locked),
+      oldestWait: k.oldest === null ? null : Math.max(0, n(k.oldest)),
+      paused: Boolean(k.paused),
     })),
     lastHour: { successes: n(hour[0]!.ok), failures: n(hour[0]!.failed) },
     schedules: {
-      total: n(s.total), due: n(s.due), paused: n(s.paused),
-      next: first ? { name: (first.name as string | null) ?? null, func: String(first.func), nextRun: new Date(first.next_run as string).toISOString() } : null,
+      total: n(s.total),
+      due: n(s.due),
+      paused: n(s.paused),
+      next: first
+        ? {
+            name: (first.name as string | null) ?? null,
+            func: String(first.func),
+            nextRun: new Date(first.next_run as string).toISOString(),
+          }
+        : null,
     },
   };
 }
@@ -58,7 +91,11 @@ const seconds = (s: number) => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Ma
 /** Rows under a header, each column as wide as its widest cell. */
 function table(header: string[], rows: string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
@@ -70,7 +107,17 @@ export function formatInfo(info: QueueInfo): string {
     out.push(
       ...table(
         ['name', 'host', 'pid', 'state', 'busy', 'done', 'failed', 'heartbeat', 'version'],
-        info.clusters.map((c) => [c.name, c.host, String(c.pid), c.state, `${c.busy}/${c.workers}`, String(c.done), String(c.failed), `${seconds(c.heartbeatAge)} ago`, c.version]),
+        info.clusters.map((c) => [
+          c.name,
+          c.host,
+          String(c.pid),
+          c.state,
+          `${c.busy}/${c.workers}`,
+          String(c.done),
+          String(c.failed),
+          `${seconds(c.heartbeatAge)} ago`,
+          c.version,
+        ]),
       ).map((l) => `  ${l}`),
     );
   }
@@ -79,7 +126,13 @@ export function formatInfo(info: QueueInfo): string {
     out.push(
       ...table(
         ['key', 'waiting', 'locked', 'oldest wait', 'state'],
-        info.keys.map((k) => [k.key, String(k.waiting), String(k.locked), k.oldestWait === null ? '-' : seconds(k.oldestWait), k.paused ? 'paused' : '']),
+        info.keys.map((k) => [
+          k.key,
+          String(k.waiting),
+          String(k.locked),
+          k.oldestWait === null ? '-' : seconds(k.oldestWait),
+          k.paused ? 'paused' : '',
+        ]),
       ).map((l) => `  ${l}`),
     );
   } else out.push('  nothing queued');
@@ -87,6 +140,8 @@ export function formatInfo(info: QueueInfo): string {
   const rate = successes + failures ? ` (${((100 * failures) / (successes + failures)).toFixed(1)} % failed)` : '';
   out.push('', `Last hour: ${successes} succeeded, ${failures} failed${rate}`);
   const s = info.schedules;
-  out.push(`Schedules: ${s.total}, ${s.due} due now, ${s.paused} paused${s.next ? `; next: ${s.next.name ?? s.next.func} at ${s.next.nextRun}` : ''}`);
+  out.push(
+    `Schedules: ${s.total}, ${s.due} due now, ${s.paused} paused${s.next ? `; next: ${s.next.name ?? s.next.func} at ${s.next.nextRun}` : ''}`,
+  );
   return out.join('\n');
 }

@@ -25,7 +25,8 @@ export async function runInfo(values: CliValues): Promise<number> {
 
 export async function runMonitor(values: CliValues): Promise<number> {
   const interval = values.interval === undefined ? 2 : Number(values.interval);
-  if (!(interval >= 0.2 && interval <= 3600)) throw new CliError(`--interval must be a number of seconds from 0.2 to 3600, got ${JSON.stringify(values.interval)}`);
+  if (!(interval >= 0.2 && interval <= 3600))
+    throw new CliError(`--interval must be a number of seconds from 0.2 to 3600, got ${JSON.stringify(values.interval)}`);
   return withOrm(values, async (orm, schema) => {
     let stop!: () => void;
     const stopped = new Promise<void>((resolve) => (stop = resolve));
@@ -35,7 +36,9 @@ export async function runMonitor(values: CliValues): Promise<number> {
     for (;;) {
       const text = formatInfo(await queueInfo(orm.em, schema));
       // A terminal is redrawn in place; a pipe gets one block per refresh.
-      process.stdout.write(tty ? `\x1b[2J\x1b[H${text}\n\n(every ${interval} s; Ctrl-C quits)\n` : `${new Date().toISOString()}\n${text}\n\n`);
+      process.stdout.write(
+        tty ? `\x1b[2J\x1b[H${text}\n\n(every ${interval} s; Ctrl-C quits)\n` : `${new Date().toISOString()}\n${text}\n\n`,
+      );
       const timer = new Promise<'tick'>((resolve) => setTimeout(() => resolve('tick'), interval * 1000).unref());
       if ((await Promise.race([timer, stopped.then(() => 'stop' as const)])) === 'stop') return 0;
     }

@@ -16,12 +16,16 @@ function number(values: CliValues, flag: keyof CliValues): number | undefined {
   const raw = values[flag];
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n)) throw new CliError(`--${flag} must be a number, got ${JSON.stringify(raw)}`);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n))
+    throw new CliError(`--${flag} must be a number, got ${JSON.stringify(raw)}`);
   return n;
 }
 
 /** The registry (and any Cluster options) a tasks module exports. */
-async function loadTasks(cwd: string, module: string | undefined): Promise<{ tasks: Record<string, TaskFunction>; cluster: ClusterOptions }> {
+async function loadTasks(
+  cwd: string,
+  module: string | undefined,
+): Promise<{ tasks: Record<string, TaskFunction>; cluster: ClusterOptions }> {
   if (!module) throw new CliError('worker needs --tasks <module>: the module that exports the task registry');
   const file = resolve(cwd, module);
   const mod = await importFile(file, 'tasks module');
@@ -30,7 +34,8 @@ async function loadTasks(cwd: string, module: string | undefined): Promise<{ tas
     throw new CliError(`tasks module ${file} must export the registry, an object of task name → function, as \`tasks\` or default`);
   }
   const cluster = mod.cluster ?? {};
-  if (typeof cluster !== 'object' || cluster === null) throw new CliError(`tasks module ${file}: \`cluster\` must be an object of Cluster options`);
+  if (typeof cluster !== 'object' || cluster === null)
+    throw new CliError(`tasks module ${file}: \`cluster\` must be an object of Cluster options`);
   return { tasks: tasks as Record<string, TaskFunction>, cluster: cluster as ClusterOptions };
 }
 
@@ -42,7 +47,9 @@ export async function runWorker(values: CliValues): Promise<number> {
   const { tasks, cluster: fromModule } = await loadTasks(cwd, values.tasks);
   // --name is --key's former spelling, accepted through 0.1.x.
   if (values.key !== undefined && values.name !== undefined && values.key !== values.name) {
-    throw new CliError(`--key and --name (its former name) differ (${JSON.stringify(values.key)} and ${JSON.stringify(values.name)}): give --key alone`);
+    throw new CliError(
+      `--key and --name (its former name) differ (${JSON.stringify(values.key)} and ${JSON.stringify(values.name)}): give --key alone`,
+    );
   }
   const flags: ClusterOptions = {
     name: values.key ?? values.name,

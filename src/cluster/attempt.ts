@@ -36,7 +36,8 @@ export function preciseNow(): string {
 export const lastStampMs = (): number => lastMicros / 1000;
 
 export function errorResult(err: unknown): { error: string; message: string; stack: string | null } {
-  if (err instanceof Error) return { error: scrub(String(err.name)), message: scrub(String(err.message)), stack: err.stack ? scrub(err.stack) : null };
+  if (err instanceof Error)
+    return { error: scrub(String(err.name)), message: scrub(String(err.message)), stack: err.stack ? scrub(err.stack) : null };
   return { error: 'Error', message: scrub(String(err)), stack: null };
 }
 
@@ -130,7 +131,9 @@ export function withTimeout<T>(attempt: Promise<T>, seconds: number, abort: Abor
 
 /** A promise or any other object with a `then` method: what `await` would wait for. */
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+  return (
+    value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function'
+  );
 }
 
 /**

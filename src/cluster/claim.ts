@@ -190,6 +190,8 @@ export class Claimer {
 
   release(packages: Claimed[]): void {
     if (!packages.length) return;
-    void this.host.db.execute(RELEASE, releaseValues(packages, this.host.processId)).catch((e) => this.host.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
+    void this.host.db
+      .execute(RELEASE, releaseValues(packages, this.host.processId))
+      .catch((e) => this.host.options.log('warn', `could not release waiting packages: ${(e as Error).message}`));
   }
 }

@@ -72,7 +72,13 @@ export class Cluster {
       cancel: (qid, reason) => this.#workers.cancel(qid, reason),
       // Paused: what was claimed but not started goes back at once; resumed: claim now.
       paused: (paused) => (paused ? this.#claimer.paused() : this.#worker.nudge()),
-      config: { workers: this.options.workers, saveLimit: this.options.saveLimit, retry: this.options.retry, timeout: this.options.timeout, maxAttempts: this.options.maxAttempts },
+      config: {
+        workers: this.options.workers,
+        saveLimit: this.options.saveLimit,
+        retry: this.options.retry,
+        timeout: this.options.timeout,
+        maxAttempts: this.options.maxAttempts,
+      },
     });
     this.#saver = new Saver(this.options, db, this.#heartbeat.id, (work) => this.#transact(work));
     this.#workers = new Workers({
@@ -129,9 +135,15 @@ export class Cluster {
     const row = await this.#db.queryOne(TABLES_VERSION).catch(() => undefined);
     const found = versionOf(row?.comment);
     if (found < SCHEMA_VERSION) {
-      this.options.log('warn', `ormq's tables are at schema version ${found || 'none'}, this ormq expects ${SCHEMA_VERSION}: run ensureSchema(orm), or your migrations, before starting clusters`);
+      this.options.log(
+        'warn',
+        `ormq's tables are at schema version ${found || 'none'}, this ormq expects ${SCHEMA_VERSION}: run ensureSchema(orm), or your migrations, before starting clusters`,
+      );
     } else if (found > SCHEMA_VERSION) {
-      this.options.log('warn', `ormq's tables are at schema version ${found}, newer than this ormq's ${SCHEMA_VERSION}: upgrade ormq in this process`);
+      this.options.log(
+        'warn',
+        `ormq's tables are at schema version ${found}, newer than this ormq's ${SCHEMA_VERSION}: upgrade ormq in this process`,
+      );
     }
   }
 
@@ -139,7 +151,13 @@ export class Cluster {
   #failed(f: Completion): void {
     const { error, message } = (f.result ?? {}) as { error?: unknown; message?: unknown };
     const what = f.cancelled ? 'stopped' : error === 'TimeoutError' ? 'timed out' : 'failed';
-    const detail = { func: f.pkg.func, id: f.pkg.id, name: f.pkg.name, error: String(error ?? 'Error'), errorMessage: String(message ?? '').slice(0, 500) };
+    const detail = {
+      func: f.pkg.func,
+      id: f.pkg.id,
+      name: f.pkg.name,
+      error: String(error ?? 'Error'),
+      errorMessage: String(message ?? '').slice(0, 500),
+    };
     this.options.log('info', `task ${what}: ${detail.func} ${detail.id} (${detail.name}): ${detail.error}: ${detail.errorMessage}`, detail);
   }
 
@@ -161,7 +179,9 @@ export class Cluster {
     });
     await this.#heartbeat.start();
     this.#loops = [this.#claimer.loop()];
-    this.#upkeep = new MetricsUpkeep(this.#db, this.options.metricsRetention, (e) => this.options.log('warn', `metrics upkeep failed: ${e.message}`));
+    this.#upkeep = new MetricsUpkeep(this.#db, this.options.metricsRetention, (e) =>
+      this.options.log('warn', `metrics upkeep failed: ${e.message}`),
+    );
     this.#upkeep.start();
     if (this.options.scheduler) this.#loops.push(this.#scheduleLoop());
     const o = this.options;
@@ -173,7 +193,11 @@ export class Cluster {
     }
     const ran = o.scheduler ? `, ${schedules ?? 'its'} schedules` : ', no scheduler';
     o.log('info', `cluster ${o.name} started: ${o.workers} workers${ran}, ormq ${VERSION}, process ${this.processId}`, {
-      key: o.name, workers: o.workers, schedules, version: VERSION, process: this.processId,
+      key: o.name,
+      workers: o.workers,
+      schedules,
+      version: VERSION,
+      process: this.processId,
     });
   }
 
@@ -203,14 +227,20 @@ export class Cluster {
     while (this.#workers.busy && Date.now() < this.#deadline) await new Promise((r) => setTimeout(r, 10));
     const unfinished = [...this.#workers.abandon(new Error('cluster stopped')), ...this.#claimer.drain()];
     await this.#saver.flush();
-    if (unfinished.length) await this.#db.execute(RELEASE, releaseValues(unfinished, this.#heartbeat.id)).catch((e) => this.options.log('error', 'could not release locks', e));
+    if (unfinished.length)
+      await this.#db
+        .execute(RELEASE, releaseValues(unfinished, this.#heartbeat.id))
+        .catch((e) => this.options.log('error', 'could not release locks', e));
     await this.#saver.stopPruning();
     await this.#saver.hooksDone(Math.max(0, this.#deadline - Date.now()));
     await this.#heartbeat.stop();
     await Promise.all([this.#listener?.stop(), this.#upkeep?.stop()]);
     this.#deadline = Infinity;
     this.options.log('info', `cluster ${this.name} stopped: ${this.done} succeeded, ${this.failed} failed, ${unfinished.length} released`, {
-      key: this.name, succeeded: this.done, failed: this.failed, released: unfinished.length,
+      key: this.name,
+      succeeded: this.done,
+      failed: this.failed,
+      released: unfinished.length,
     });
   }
 

@@ -20,14 +20,28 @@ export interface Completion extends Attempt {
 }
 
 /** The cluster's options a completion reads. */
-export type CompletionOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'ackFailures' | 'maxAttempts' | 'metrics' | 'retry' | 'retryBackoff'>;
+export type CompletionOptions = Pick<
+  ResolvedOptions,
+  'name' | 'saveLimit' | 'ackFailures' | 'maxAttempts' | 'metrics' | 'retry' | 'retryBackoff'
+>;
 
 /** A finished task as its ormq_task row, as COMPLETE saves it; a hook sees the same row as a TaskRecord. */
 export function taskRow(f: Completion, cluster: string) {
   const { pkg } = f;
   return {
-    id: pkg.id, name: pkg.name, func: pkg.func, hook: pkg.hook, args: pkg.args ?? [], kwargs: pkg.kwargs ?? {}, result: f.result,
-    group: pkg.group, cluster, enqueued: pkg.enqueued, started: f.started, stopped: f.stopped, success: f.success,
+    id: pkg.id,
+    name: pkg.name,
+    func: pkg.func,
+    hook: pkg.hook,
+    args: pkg.args ?? [],
+    kwargs: pkg.kwargs ?? {},
+    result: f.result,
+    group: pkg.group,
+    cluster,
+    enqueued: pkg.enqueued,
+    started: f.started,
+    stopped: f.stopped,
+    success: f.success,
   };
 }
 
@@ -62,7 +76,12 @@ export function completion(
     const rollups = o.metrics ? rollupRows(batch, o.name, shardOf(processId)) : [];
     return {
       statement: ACK,
-      values: [`{${batch.map((f) => f.qid).join(',')}}`, JSON.stringify(rollups), `{${[...new Set(batch.map((f) => f.lock))].join(',')}}`, processId],
+      values: [
+        `{${batch.map((f) => f.qid).join(',')}}`,
+        JSON.stringify(rollups),
+        `{${[...new Set(batch.map((f) => f.lock))].join(',')}}`,
+        processId,
+      ],
     };
   }
   return { statement: COMPLETE, values: completeValues(batch, o, processId) };

@@ -16,7 +16,10 @@ import type { Completion } from './completion.js';
 export const isFlowStep = (f: Completion): boolean => f.pkg.chain !== undefined || f.pkg.iter !== undefined;
 
 /** Of failed tasks, those whose package stays queued for a retry (ormq_queued_task_idx serves it). */
-const RETRYING = { name: 'ormq_flow_retrying', text: `select payload->>'id' as id from ormq_queued where linked and (payload->>'id') = any($1::text[])` };
+const RETRYING = {
+  name: 'ormq_flow_retrying',
+  text: `select payload->>'id' as id from ormq_queued where linked and (payload->>'id') = any($1::text[])`,
+};
 
 /**
  * Each saved chain step gets its place in the chain; a step whose failure is final is marked
@@ -34,7 +37,12 @@ const CHAIN_MARK = {
  * transaction (`run`); `lost` are the packages the completion found held by another claim.
  * Returns the iterations' tasks saved, for their hooks.
  */
-export async function continueFlows(run: Db, batch: readonly Completion[], lost: ReadonlySet<number>, cluster: string): Promise<TaskRecord[]> {
+export async function continueFlows(
+  run: Db,
+  batch: readonly Completion[],
+  lost: ReadonlySet<number>,
+  cluster: string,
+): Promise<TaskRecord[]> {
   const held = batch.filter((f) => isFlowStep(f) && !lost.has(f.qid));
   if (!held.length) return [];
   const failed = held.filter((f) => !f.success).map((f) => f.pkg.id);

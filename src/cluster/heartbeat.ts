@@ -128,13 +128,28 @@ export class Heartbeat {
     const now = Date.now();
     // Elapsed as of this beat, not the process's clock: the admin adds the row's age on the database's clock.
     const tasks = [...this.#running].map(([qid, { pkg, since }]) => ({
-      package: qid, id: text(pkg.id, 32), name: text(pkg.name, 100), func: text(pkg.func, 256),
-      started: new Date(since).toISOString(), elapsed: now - since,
+      package: qid,
+      id: text(pkg.id, 32),
+      name: text(pkg.name, 100),
+      func: text(pkg.func, 256),
+      started: new Date(since).toISOString(),
+      elapsed: now - since,
     }));
     try {
       await this.host.db.execute(BEAT, [
-        this.id, this.host.name, HOST, process.pid, this.host.beatMs, this.host.stopping() ? 'stopping' : 'running',
-        this.host.workers, this.#running.size, this.done, this.failed, VERSION, JSON.stringify(tasks), JSON.stringify(this.host.config ?? null),
+        this.id,
+        this.host.name,
+        HOST,
+        process.pid,
+        this.host.beatMs,
+        this.host.stopping() ? 'stopping' : 'running',
+        this.host.workers,
+        this.#running.size,
+        this.done,
+        this.failed,
+        VERSION,
+        JSON.stringify(tasks),
+        JSON.stringify(this.host.config ?? null),
       ]);
       await this.host.db.execute(EXPIRE_PAUSES, [CONTROL_CHANNEL]);
     } catch (e) {

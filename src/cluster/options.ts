@@ -73,7 +73,9 @@ export interface ClusterOptions {
   listenConnection?: ListenConnection | null;
 }
 
-export type ResolvedOptions = Required<Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection' | 'schema' | 'retryBackoff'>> &
+export type ResolvedOptions = Required<
+  Omit<ClusterOptions, 'saveLimitPer' | 'log' | 'stopTimeout' | 'listenConnection' | 'schema' | 'retryBackoff'>
+> &
   Pick<ClusterOptions, 'saveLimitPer' | 'listenConnection' | 'schema'> & {
     stopTimeout: number;
     log: NonNullable<ClusterOptions['log']>;
@@ -136,16 +138,24 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedOptions {
   const timeout = positive('timeout', o.timeout ?? 60);
   const retry = positive('retry', o.retry ?? Math.max(90, timeout * 1.5));
   if (retry <= timeout) {
-    throw new RangeError(`Cluster option retry (${retry}s) must exceed timeout (${timeout}s): a running task's lock would expire and it would run twice`);
+    throw new RangeError(
+      `Cluster option retry (${retry}s) must exceed timeout (${timeout}s): a running task's lock would expire and it would run twice`,
+    );
   }
   const saveLimit = o.saveLimit ?? 250;
-  if (!Number.isInteger(saveLimit) || saveLimit < -1) throw new RangeError('Cluster option saveLimit must be -1, 0 or a positive whole number');
+  if (!Number.isInteger(saveLimit) || saveLimit < -1)
+    throw new RangeError('Cluster option saveLimit must be -1, 0 or a positive whole number');
   if (o.saveLimitPer != null && !['group', 'name', 'func', 'key'].includes(o.saveLimitPer)) {
-    throw new RangeError(`Cluster option saveLimitPer must be 'group', 'name', 'func', 'key' or null, got ${JSON.stringify(o.saveLimitPer)}`);
+    throw new RangeError(
+      `Cluster option saveLimitPer must be 'group', 'name', 'func', 'key' or null, got ${JSON.stringify(o.saveLimitPer)}`,
+    );
   }
   const backoff = backoffErrors(o.retryBackoff ?? false);
   const [field, problem] = Object.entries(backoff)[0] ?? [];
-  if (field) throw new RangeError(`Cluster option ${field} ${problem}, got ${shown(field === 'retryBackoff' ? o.retryBackoff : (o.retryBackoff as Record<string, unknown>)[field.slice('retryBackoff.'.length)])}`);
+  if (field)
+    throw new RangeError(
+      `Cluster option ${field} ${problem}, got ${shown(field === 'retryBackoff' ? o.retryBackoff : (o.retryBackoff as Record<string, unknown>)[field.slice('retryBackoff.'.length)])}`,
+    );
   const timeZone = o.timeZone ?? 'UTC';
   assertTimeZone(timeZone);
   const tasks = o.tasks ?? {};

@@ -53,7 +53,11 @@ function pruneStatement(per: PruneScope | null, nullScope: boolean): { name: str
   });
   if (per === null) return statement('ormq_prune_all', `select id from ormq_task where success and (select got from lock) ${inner}`);
   const col = per === 'key' ? '"cluster"' : `"${per}"`;
-  if (nullScope) return statement(`ormq_prune_${per}_null`, `select id from ormq_task where ${col} is null and success and (select got from lock) ${inner}`);
+  if (nullScope)
+    return statement(
+      `ormq_prune_${per}_null`,
+      `select id from ormq_task where ${col} is null and success and (select got from lock) ${inner}`,
+    );
   return statement(
     `ormq_prune_${per}`,
     `select x.id from unnest($3::text[]) as s(v), lateral (select id from ormq_task where ${col} = s.v and success and (select got from lock) ${inner}) x`,

@@ -96,7 +96,21 @@ export function rollupRows(attempts: readonly Attempt[], key: string, shard: num
         let row = rows.get(id);
         if (!row) {
           const bucket = new Date(start).toISOString();
-          row = { span_minutes: span, shard, bucket, key, func, success: a.success, count: 0, runtime_sum: 0, runtime_max: 0, wait_sum: 0, wait_max: 0, runtime_hist: {}, wait_hist: {} };
+          row = {
+            span_minutes: span,
+            shard,
+            bucket,
+            key,
+            func,
+            success: a.success,
+            count: 0,
+            runtime_sum: 0,
+            runtime_max: 0,
+            wait_sum: 0,
+            wait_max: 0,
+            runtime_hist: {},
+            wait_hist: {},
+          };
           rows.set(id, row);
         }
         return row;
@@ -148,7 +162,11 @@ const RETAIN = {
  * One bounded upkeep pass: how many shard rows it folded, how many minute rows past 48 hours and
  * how many rows past the retention it dropped.
  */
-export async function metricsUpkeep(db: Db, retentionDays: number, limit = UPKEEP_LIMIT): Promise<{ folded: number; minutes: number; retained: number }> {
+export async function metricsUpkeep(
+  db: Db,
+  retentionDays: number,
+  limit = UPKEEP_LIMIT,
+): Promise<{ folded: number; minutes: number; retained: number }> {
   const fold = await db.queryOne(FOLD, [limit]);
   const minutes = await db.execute(DROP_MINUTES, [MINUTE_ROWS_HOURS, limit]);
   const retained = await db.execute(RETAIN, [retentionDays, limit]);

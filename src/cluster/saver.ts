@@ -15,9 +15,13 @@ import { continueFlows, isFlowStep } from './flows.js';
 export type Transact = <T>(work: (run: Db) => Promise<T>) => Promise<T>;
 
 /** The packages a completion's rows say were held by another claim. */
-const lostOf = (rows: Record<string, unknown>[]) => new Set(rows.filter((r) => r.lost !== null && r.lost !== undefined).map((r) => Number(r.lost)));
+const lostOf = (rows: Record<string, unknown>[]) =>
+  new Set(rows.filter((r) => r.lost !== null && r.lost !== undefined).map((r) => Number(r.lost)));
 
-type SaverOptions = Pick<ResolvedOptions, 'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'>;
+type SaverOptions = Pick<
+  ResolvedOptions,
+  'name' | 'saveLimit' | 'saveLimitPer' | 'ackFailures' | 'maxAttempts' | 'retry' | 'retryBackoff' | 'metrics' | 'tasks' | 'timeout' | 'log'
+>;
 
 export class Saver {
   #pending: Completion[] = [];
@@ -148,7 +152,16 @@ export class Saver {
     if (saveLimit > 0) {
       // A saved task's cluster is the key it was claimed from: this cluster's name.
       const per = this.options.saveLimitPer;
-      const scope = (f: Completion) => (per === 'group' ? f.pkg.group : per === 'name' ? f.pkg.name : per === 'key' ? this.options.name : per === 'func' ? f.pkg.func : null);
+      const scope = (f: Completion) =>
+        per === 'group'
+          ? f.pkg.group
+          : per === 'name'
+            ? f.pkg.name
+            : per === 'key'
+              ? this.options.name
+              : per === 'func'
+                ? f.pkg.func
+                : null;
       const successes = batch.filter((f) => f.success && attempts.has(f.pkg.id));
       if (successes.length) this.#pruner.saved(new Set(successes.map((f) => scope(f) ?? null)));
     }
@@ -166,7 +179,10 @@ export class Saver {
    * process's any more, so their results are not saved and the package is left to its new claim.
    */
   #lost(batch: Completion[]): void {
-    const shown = batch.slice(0, 10).map((f) => `${f.pkg.id} (package ${f.qid})`).join(', ');
+    const shown = batch
+      .slice(0, 10)
+      .map((f) => `${f.pkg.id} (package ${f.qid})`)
+      .join(', ');
     this.options.log(
       'warn',
       `${batch.length} task(s) finished after their package was claimed again or released, so their results were not saved: ${shown}${batch.length > 10 ? ', …' : ''}`,
@@ -179,7 +195,11 @@ export class Saver {
     try {
       if (!hook) throw new Error(`hook ${JSON.stringify(task.hook)} is not registered`);
       const context = abort.context(task.id, task.name, this.options.name);
-      await withTimeout(Promise.resolve().then(() => hook.call(context, task)), this.options.timeout, abort);
+      await withTimeout(
+        Promise.resolve().then(() => hook.call(context, task)),
+        this.options.timeout,
+        abort,
+      );
     } catch (err) {
       this.options.log('error', `hook ${JSON.stringify(task.hook)} of task ${task.id} failed: ${(err as Error)?.message ?? err}`, err);
     }

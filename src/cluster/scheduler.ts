@@ -80,9 +80,10 @@ async function runSchedule(em: SqlEntityManager, s: ScheduleRecord, options: Sch
     runs.push(run);
     const task = run.payload.id;
     if (s.scheduleType === 'O') {
-      update = repeats < 0
-        ? ['delete from ormq_schedule where id = ?', [s.id]]
-        : ['update ormq_schedule set repeats = 0, task = ?, version = version + 1 where id = ?', [task, s.id]];
+      update =
+        repeats < 0
+          ? ['delete from ormq_schedule where id = ?', [s.id]]
+          : ['update ormq_schedule set repeats = 0, task = ?, version = version + 1 where id = ?', [task, s.id]];
       break;
     }
     repeats--;
@@ -135,7 +136,10 @@ export async function runDueSchedules(orm: MikroORM, options: SchedulerOptions):
 }
 
 /** When this cluster's next schedule is due, or null when it has none. */
-export async function nextDue(orm: MikroORM, options: Pick<SchedulerOptions, 'cluster' | 'isDefault' | 'held' | 'schema'>): Promise<Date | null> {
+export async function nextDue(
+  orm: MikroORM,
+  options: Pick<SchedulerOptions, 'cluster' | 'isDefault' | 'held' | 'schema'>,
+): Promise<Date | null> {
   const held = heldIds(options.held);
   const params: unknown[] = [options.cluster, options.isDefault];
   if (held.length) params.push(held);

@@ -80,14 +80,28 @@ export class Workers {
     const started = preciseNow();
     const startedMs = lastStampMs();
     const early = this.host.began(qid, pkg);
-    const outcome = early ? Promise.resolve({ success: false, result: errorResult(early), final: false }) : this.#execute(qid, pkg, running.abort);
+    const outcome = early
+      ? Promise.resolve({ success: false, result: errorResult(early), final: false })
+      : this.#execute(qid, pkg, running.abort);
     void outcome.then(({ success, result, final }) => {
       // A package whose task outlived a stop deadline was released; its result no longer counts.
       if (this.#active.get(qid) !== running) return;
       this.#active.delete(qid);
       const cancelled = this.host.ended(qid, success);
       const stopped = preciseNow();
-      this.host.finished({ qid, lock: running.lock, pkg, result, success, started, stopped, startedMs, stoppedMs: lastStampMs(), cancelled, final });
+      this.host.finished({
+        qid,
+        lock: running.lock,
+        pkg,
+        result,
+        success,
+        started,
+        stopped,
+        startedMs,
+        stoppedMs: lastStampMs(),
+        cancelled,
+        final,
+      });
     });
   }
 

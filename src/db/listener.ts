@@ -18,7 +18,14 @@ export async function listenConfig(connection: OrmConnection, override?: ListenC
   const pool = (await connection.getNativeClient()) as { options?: Record<string, unknown> };
   const { max: _max, min: _min, idleTimeoutMillis: _idle, maxUses: _uses, log: _log, Promise: _p, ...clientOptions } = pool.options ?? {};
   const opts = connection.getConnectionOptions();
-  return { host: opts.host, port: opts.port, user: opts.user, password: opts.password as string | undefined, database: opts.database, ...clientOptions };
+  return {
+    host: opts.host,
+    port: opts.port,
+    user: opts.user,
+    password: opts.password as string | undefined,
+    database: opts.database,
+    ...clientOptions,
+  };
 }
 
 export interface ListenerOptions {

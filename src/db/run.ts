@@ -66,7 +66,10 @@ function bound(em: SqlEntityManager, text: string, parameters: Params): Promise<
   const kysely = em.getKysely();
   const sql = qualify(text, schemaOf(em));
   const compiled = { sql, parameters, query: { kind: 'RawNode', sqlFragments: [sql], parameters: [] }, queryId: { queryId: 'ormq' } };
-  return kysely.executeQuery(compiled as unknown as Parameters<typeof kysely.executeQuery>[0]) as Promise<{ rows: Row[]; numAffectedRows?: bigint }>;
+  return kysely.executeQuery(compiled as unknown as Parameters<typeof kysely.executeQuery>[0]) as Promise<{
+    rows: Row[];
+    numAffectedRows?: bigint;
+  }>;
 }
 
 /**

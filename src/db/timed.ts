@@ -93,10 +93,13 @@ export function timedReads(
       const target = em();
       if (prop === 'transactional') {
         return (cb: (tx: SqlEntityManager) => unknown, ...rest: unknown[]) =>
-          (target.transactional as (...a: unknown[]) => unknown)(async (tx: SqlEntityManager) => {
-            await tx.execute(timeout);
-            return cb(tx);
-          }, ...rest);
+          (target.transactional as (...a: unknown[]) => unknown)(
+            async (tx: SqlEntityManager) => {
+              await tx.execute(timeout);
+              return cb(tx);
+            },
+            ...rest,
+          );
       }
       const value = Reflect.get(target, prop, target);
       return typeof value === 'function' ? value.bind(target) : value;

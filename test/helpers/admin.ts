@@ -85,9 +85,20 @@ export async function insertTask(orm: MikroORM, t: TaskSeed = {}): Promise<strin
     `insert into ormq_task (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success, attempt_count)
      values (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, ?, ?)`,
     [
-      id, t.name ?? `task-${id.slice(0, 6)}`, t.func ?? 'work', t.hook ?? null, JSON.stringify(t.args ?? []),
-      JSON.stringify(t.kwargs ?? {}), t.result === undefined ? null : JSON.stringify(t.result), t.group ?? null,
-      t.cluster ?? null, started, started, stopped, t.success ?? true, t.attemptCount ?? 1,
+      id,
+      t.name ?? `task-${id.slice(0, 6)}`,
+      t.func ?? 'work',
+      t.hook ?? null,
+      JSON.stringify(t.args ?? []),
+      JSON.stringify(t.kwargs ?? {}),
+      t.result === undefined ? null : JSON.stringify(t.result),
+      t.group ?? null,
+      t.cluster ?? null,
+      started,
+      started,
+      stopped,
+      t.success ?? true,
+      t.attemptCount ?? 1,
     ],
   );
   // as the cluster saves a failure: with its group
@@ -125,9 +136,27 @@ export async function insertRollup(orm: MikroORM, r: RollupSeed): Promise<void> 
        on conflict (span_minutes, bucket, key, func, success, shard) do update set count = m.count + excluded.count,
          runtime_sum = m.runtime_sum + excluded.runtime_sum, runtime_max = greatest(m.runtime_max, excluded.runtime_max),
          wait_sum = m.wait_sum + excluded.wait_sum, wait_max = greatest(m.wait_max, excluded.wait_max),
-         ${['runtime_hist', 'wait_hist'].map((c) => `${c} = (select jsonb_object_agg(k, n) from (select k, sum(v::bigint) as n from
-           (select * from jsonb_each_text(m.${c}) union all select * from jsonb_each_text(excluded.${c})) x(k, v) group by k) y)`).join(', ')}`,
-      [bucket, span, r.key ?? 'default', r.func ?? 'work', r.success ?? true, n, n * runtime, runtime, n * wait, wait, hist(runtime), hist(wait), r.shard ?? 1],
+         ${['runtime_hist', 'wait_hist']
+           .map(
+             (c) => `${c} = (select jsonb_object_agg(k, n) from (select k, sum(v::bigint) as n from
+           (select * from jsonb_each_text(m.${c}) union all select * from jsonb_each_text(excluded.${c})) x(k, v) group by k) y)`,
+           )
+           .join(', ')}`,
+      [
+        bucket,
+        span,
+        r.key ?? 'default',
+        r.func ?? 'work',
+        r.success ?? true,
+        n,
+        n * runtime,
+        runtime,
+        n * wait,
+        wait,
+        hist(runtime),
+        hist(wait),
+        r.shard ?? 1,
+      ],
     );
   }
 }
@@ -144,7 +173,15 @@ export async function insertManyTasks(
      select md5(random()::text || i::text), ? || i, ?, '[1]'::jsonb, '{}'::jsonb, ?, ?, t - interval '1 second', t - interval '1 second', t, ?
        from generate_series(1, ?) i,
        lateral (select coalesce(?::timestamptz, now() - i * interval '1 millisecond') as t) s`,
-    [opts.prefix ?? 'bulk-', opts.func ?? 'bulk.work', opts.group ?? null, opts.cluster ?? null, opts.success ?? true, n, opts.sameStopped ?? null],
+    [
+      opts.prefix ?? 'bulk-',
+      opts.func ?? 'bulk.work',
+      opts.group ?? null,
+      opts.cluster ?? null,
+      opts.success ?? true,
+      n,
+      opts.sameStopped ?? null,
+    ],
   );
 }
 

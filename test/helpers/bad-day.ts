@@ -21,7 +21,13 @@ export interface BadDay {
 
 const failure = (error: string, message: string) => ({ error, message, stack: `${error}: ${message}\n    at send (mail.js:1:1)` });
 
-async function pkg(orm: MikroORM, key: string, name: string, func: string, o: { waitedMs?: number; lockedBy?: string; taskId?: string; linked?: boolean } = {}) {
+async function pkg(
+  orm: MikroORM,
+  key: string,
+  name: string,
+  func: string,
+  o: { waitedMs?: number; lockedBy?: string; taskId?: string; linked?: boolean } = {},
+) {
   await sql(
     orm,
     `insert into ormq_queued (key, payload, lock, locked_by, linked)
@@ -57,17 +63,29 @@ export async function stageBadDay(orm: MikroORM): Promise<BadDay> {
   await insertRollup(orm, { at: ago(5 * 60_000), func: 'math.add', success: true, count: 100 });
   const smtp: string[] = [];
   for (let i = 0; i < 5; i++) {
-    smtp.push(await insertTask(orm, {
-      name: `mail-${i}`, func: 'email.send', success: false, stopped: ago((i + 1) * 60_000), args: [`user${i}@example.com`],
-      result: failure('Error', `SMTP 451: mailbox user${i}@example.com temporarily unavailable`),
-    }));
+    smtp.push(
+      await insertTask(orm, {
+        name: `mail-${i}`,
+        func: 'email.send',
+        success: false,
+        stopped: ago((i + 1) * 60_000),
+        args: [`user${i}@example.com`],
+        result: failure('Error', `SMTP 451: mailbox user${i}@example.com temporarily unavailable`),
+      }),
+    );
   }
   const invoice: string[] = [];
   for (let i = 1; i <= 3; i++) {
-    invoice.push(await insertTask(orm, {
-      name: `invoice-${i}`, func: 'email.send', success: false, stopped: ago((i + 10) * 60_000), args: [{ invoice: `invoice-${i}` }],
-      result: failure('TypeError', `Cannot read properties of undefined (reading 'total') in invoice ${i}`),
-    }));
+    invoice.push(
+      await insertTask(orm, {
+        name: `invoice-${i}`,
+        func: 'email.send',
+        success: false,
+        stopped: ago((i + 10) * 60_000),
+        args: [{ invoice: `invoice-${i}` }],
+        result: failure('TypeError', `Cannot read properties of undefined (reading 'total') in invoice ${i}`),
+      }),
+    );
   }
   for (let i = 1; i <= 3; i++) await insertTask(orm, { name: `sum-${i}`, func: 'math.add', args: [i, 3] });
   // the newest SMTP failure waits for its retry

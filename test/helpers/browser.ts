@@ -26,7 +26,15 @@ let browserPromise: Promise<Browser> | undefined;
 export const browser = () =>
   (browserPromise ??= chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   }));
 
 export interface Host {
@@ -72,7 +80,13 @@ export async function startHost(
   }
   const origin = await listen(server);
   const cluster = new Cluster(orm, {
-    name: 'default', workers: 2, timeout: 5, retry: 10, poll: 200, saveLimit: 0, log: () => {},
+    name: 'default',
+    workers: 2,
+    timeout: 5,
+    retry: 10,
+    poll: 200,
+    saveLimit: 0,
+    log: () => {},
     tasks: { 'report.build': async () => ({ rows: 3 }), 'work.recover': async () => 'recovered', 'email.send': async () => 'sent' },
   });
   await cluster.start();
@@ -121,9 +135,17 @@ export interface Watched {
  * `launch` (another Chromium, started with other flags) override the defaults.
  */
 export async function openPage(
-  options: { dark?: boolean; phone?: boolean; viewport?: { width: number; height: number }; timezoneId?: string; launch?: () => Promise<Browser> } = {},
+  options: {
+    dark?: boolean;
+    phone?: boolean;
+    viewport?: { width: number; height: number };
+    timezoneId?: string;
+    launch?: () => Promise<Browser>;
+  } = {},
 ): Promise<Watched> {
-  const context = await (await (options.launch ?? browser)()).newContext({
+  const context = await (
+    await (options.launch ?? browser)()
+  ).newContext({
     viewport: options.viewport ?? (options.phone ? PHONE : DESKTOP),
     colorScheme: options.dark ? 'dark' : 'light',
     timezoneId: options.timezoneId,
@@ -152,11 +174,26 @@ export async function visit(w: Watched, admin: string, hash: string, heading?: s
 export async function axe(page: Page): Promise<string[]> {
   await page.evaluate(AXE);
   const result = await page.evaluate(() =>
-    (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
+    (
+      window as unknown as {
+        axe: {
+          run(
+            ctx: Document,
+            o: object,
+          ): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }>;
+        };
+      }
+    ).axe.run(document, {
       resultTypes: ['violations'],
     }),
   );
-  return result.violations.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  return result.violations.map(
+    (v) =>
+      `${v.impact} ${v.id}: ${v.help} at ${v.nodes
+        .map((n) => n.target.join(' '))
+        .slice(0, 3)
+        .join(', ')}`,
+  );
 }
 
 export async function shot(page: Page, name: string): Promise<void> {
@@ -167,7 +204,11 @@ export async function shot(page: Page, name: string): Promise<void> {
 /** `expected`: statuses the test provoked on purpose, which Chromium logs as failed loads. */
 export function noProblems(w: Watched, where: string, expected: number[] = []): void {
   const provoked = (p: string) => expected.some((status) => p.includes(`status of ${status} `));
-  assert.equal(w.problems.filter((p) => !provoked(p)), [], `no console error on ${where}`);
+  assert.equal(
+    w.problems.filter((p) => !provoked(p)),
+    [],
+    `no console error on ${where}`,
+  );
 }
 
 /** The page is no wider than the viewport: nothing makes it scroll sideways. */

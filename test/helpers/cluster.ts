@@ -18,7 +18,10 @@ export async function startCluster(orm: MikroORM, options: ClusterOptions = {}):
 }
 
 /** One cluster on each ORM, all with these options; `stop` stops them all. */
-export async function startClusters(orms: MikroORM[], options: ClusterOptions = {}): Promise<{ clusters: Started[]; stop(): Promise<void> }> {
+export async function startClusters(
+  orms: MikroORM[],
+  options: ClusterOptions = {},
+): Promise<{ clusters: Started[]; stop(): Promise<void> }> {
   const clusters = await Promise.all(orms.map((o) => startCluster(o, options)));
   return { clusters, stop: async () => void (await Promise.all(clusters.map((c) => c.cluster.stop()))) };
 }
@@ -30,10 +33,14 @@ export async function waitForDrained(orm: MikroORM, what: string, timeoutMs?: nu
 
 /** Waits until ormq_task holds at least `n` saved tasks; resolves with all of them, in the order they stopped. */
 export async function waitForSaved<T = Record<string, unknown>>(orm: MikroORM, n: number, what: string, timeoutMs?: number): Promise<T[]> {
-  return waitFor(async () => {
-    const rows = await sql<T>(orm, 'select * from ormq_task order by stopped, id');
-    return rows.length >= n ? rows : null;
-  }, what, timeoutMs);
+  return waitFor(
+    async () => {
+      const rows = await sql<T>(orm, 'select * from ormq_task order by stopped, id');
+      return rows.length >= n ? rows : null;
+    },
+    what,
+    timeoutMs,
+  );
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -61,7 +68,19 @@ export async function processRow(orm: MikroORM, name: string, o: ProcessRow = {}
     orm,
     `insert into ormq_cluster (id, name, host, pid, started, heartbeat, beat_ms, state, workers, busy, done, failed, version, tasks)
      values (?, ?, ?, 4242, now() - ? * interval '1 ms', now() - ? * interval '1 ms', ?, 'running', ?, ?, ?, ?, '0.0.1', ?::jsonb)`,
-    [id, name, o.host ?? 'gone-host', o.startedMs ?? 3_600_000, o.ageMs ?? 0, o.beatMs ?? 1000, o.workers ?? 2, o.busy ?? 0, o.done ?? 5, o.failed ?? 1, JSON.stringify(o.tasks ?? [])],
+    [
+      id,
+      name,
+      o.host ?? 'gone-host',
+      o.startedMs ?? 3_600_000,
+      o.ageMs ?? 0,
+      o.beatMs ?? 1000,
+      o.workers ?? 2,
+      o.busy ?? 0,
+      o.done ?? 5,
+      o.failed ?? 1,
+      JSON.stringify(o.tasks ?? []),
+    ],
   );
   return id;
 }

@@ -80,7 +80,11 @@ export async function sql<T = Record<string, unknown>>(orm: MikroORM, query: str
 }
 
 /** Polls until `check` returns a truthy value or the deadline passes. */
-export async function waitFor<T>(check: () => Promise<T> | T, what: string, timeoutMs = 10_000): Promise<Exclude<T, null | undefined | false | 0 | ''>> {
+export async function waitFor<T>(
+  check: () => Promise<T> | T,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<Exclude<T, null | undefined | false | 0 | ''>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

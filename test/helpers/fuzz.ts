@@ -53,10 +53,47 @@ export interface FuzzResponse {
 const PAGES = ['successful', 'failed', 'scheduled', 'queued'];
 const ACTIONS = ['delete', 'resubmit', 'pause', 'resume', 'run', 'release', 'edit', 'create', 'view'];
 const FIELDS = ['args', 'kwargs', 'result', 'payload', 'name', 'lock', '__proto__'];
-const QUERY_KEYS = ['search', 'group', 'cluster', 'key', 'type', 'nextRun', 'cursor', 'limit', 'scheduleType', 'cron', 'minutes', 'repeats', 'x', '__proto__'];
+const QUERY_KEYS = [
+  'search',
+  'group',
+  'cluster',
+  'key',
+  'type',
+  'nextRun',
+  'cursor',
+  'limit',
+  'scheduleType',
+  'cron',
+  'minutes',
+  'repeats',
+  'x',
+  '__proto__',
+];
 const BODY_KEYS = [
-  'ids', 'all', 'filter', 'name', 'func', 'hook', 'args', 'kwargs', 'scheduleType', 'minutes', 'repeats', 'nextRun', 'cron',
-  'cluster', 'intendedDateKwarg', 'version', 'key', 'lock', 'search', 'group', 'cursor', 'type', '__proto__', 'constructor',
+  'ids',
+  'all',
+  'filter',
+  'name',
+  'func',
+  'hook',
+  'args',
+  'kwargs',
+  'scheduleType',
+  'minutes',
+  'repeats',
+  'nextRun',
+  'cron',
+  'cluster',
+  'intendedDateKwarg',
+  'version',
+  'key',
+  'lock',
+  'search',
+  'group',
+  'cursor',
+  'type',
+  '__proto__',
+  'constructor',
 ];
 /** The host[:port] an Origin header names, as the admin reads it; null when it is no URL. */
 function originHost(origin: string): string | null {
@@ -68,28 +105,121 @@ function originHost(origin: string): string | null {
 }
 
 const HOSTILE_ORIGINS = [
-  'http://evil.example', 'null', 'https://127.0.0.1.evil.example', 'http://127.0.0.1:1', 'http://localhost', 'file://',
-  'http://user@evil.example', 'not a url', '', 'http://[::1]', 'http://127.0.0.1:{port}.evil.example', 'http://127.0.0.1:{port}@evil.example',
+  'http://evil.example',
+  'null',
+  'https://127.0.0.1.evil.example',
+  'http://127.0.0.1:1',
+  'http://localhost',
+  'file://',
+  'http://user@evil.example',
+  'not a url',
+  '',
+  'http://[::1]',
+  'http://127.0.0.1:{port}.evil.example',
+  'http://127.0.0.1:{port}@evil.example',
 ];
 /** Host headers a rebinding page or a remote visitor would send; each is a valid header value. */
 const SPOOFED_HOSTS = [
-  'evil.example', 'evil.example:{port}', '127.0.0.1.evil.example:{port}', 'localhost.evil.example', '127.0.0.2:{port}',
-  '0.0.0.0:{port}', '[::2]:{port}', 'admin.example.com', 'localhost:{port}.evil.example', '192.0.2.1',
+  'evil.example',
+  'evil.example:{port}',
+  '127.0.0.1.evil.example:{port}',
+  'localhost.evil.example',
+  '127.0.0.2:{port}',
+  '0.0.0.0:{port}',
+  '[::2]:{port}',
+  'admin.example.com',
+  'localhost:{port}.evil.example',
+  '192.0.2.1',
 ];
 const PROXY_HEADERS: Record<string, string>[] = [
-  { forwarded: 'for=203.0.113.9;proto=https' }, { 'x-forwarded-for': '203.0.113.9' }, { 'x-forwarded-for': '127.0.0.1' },
-  { 'x-real-ip': '203.0.113.9' }, { 'x-forwarded-host': 'admin.example.com' }, { forwarded: 'for=127.0.0.1' },
+  { forwarded: 'for=203.0.113.9;proto=https' },
+  { 'x-forwarded-for': '203.0.113.9' },
+  { 'x-forwarded-for': '127.0.0.1' },
+  { 'x-real-ip': '203.0.113.9' },
+  { 'x-forwarded-host': 'admin.example.com' },
+  { forwarded: 'for=127.0.0.1' },
 ];
 const HOSTILE_SITES = ['cross-site', 'same-site', 'none', 'SAME-ORIGIN', '', 'same-origin, cross-site'];
 const WORDS = [
-  '', ' ', 'x', 'default', 'mail', '%', '_', '\\', "'", '"', "it's", '%_\\', "' or 1=1 --", '"; drop table ormq_task; --', '*',
-  '<script>alert(1)</script>', '"><img src=x onerror=alert(1)>', '{{7*7}}', '${7*7}', '../../etc/passwd', '..\\..\\windows',
-  '日本語', 'Ωμέγα', '🙂🙃', 'e\u0301', '\u202etxt.exe', '\u0000', 'a\u0000b', '\ud800', '\uffff', '\t\n\r', 'null', 'undefined',
-  'true', 'NaN', '-1', '0', '1', '1.5', '1e3', '501', '99999999999999999999', '-9223372036854775809', '0x10', '2147483648',
-  'O', 'I', 'H', 'D', 'W', 'BW', 'M', 'BM', 'Q', 'Y', 'C', 'ZZ', 'past', 'today', 'next7', 'later',
-  '* * * * *', '*/5 * * * *', '61 * * * *', '@yearly', '* * * * * * *', 'L W # ?',
-  '2024-02-30T00:00:00Z', '2030-01-01T00:00:00.000Z', 'not-a-date', '+275760-09-13T00:00:00.000Z', '-271821-04-20T00:00:00Z',
-  '1970-01-01', 'eyJ0IjoiMjAyNC0wMS0wMSIsImkiOiJ4In0', 'AAAA', '!!!!', '__proto__', 'constructor', 'toString',
+  '',
+  ' ',
+  'x',
+  'default',
+  'mail',
+  '%',
+  '_',
+  '\\',
+  "'",
+  '"',
+  "it's",
+  '%_\\',
+  "' or 1=1 --",
+  '"; drop table ormq_task; --',
+  '*',
+  '<script>alert(1)</script>',
+  '"><img src=x onerror=alert(1)>',
+  '{{7*7}}',
+  '${7*7}',
+  '../../etc/passwd',
+  '..\\..\\windows',
+  '日本語',
+  'Ωμέγα',
+  '🙂🙃',
+  'e\u0301',
+  '\u202etxt.exe',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\uffff',
+  '\t\n\r',
+  'null',
+  'undefined',
+  'true',
+  'NaN',
+  '-1',
+  '0',
+  '1',
+  '1.5',
+  '1e3',
+  '501',
+  '99999999999999999999',
+  '-9223372036854775809',
+  '0x10',
+  '2147483648',
+  'O',
+  'I',
+  'H',
+  'D',
+  'W',
+  'BW',
+  'M',
+  'BM',
+  'Q',
+  'Y',
+  'C',
+  'ZZ',
+  'past',
+  'today',
+  'next7',
+  'later',
+  '* * * * *',
+  '*/5 * * * *',
+  '61 * * * *',
+  '@yearly',
+  '* * * * * * *',
+  'L W # ?',
+  '2024-02-30T00:00:00Z',
+  '2030-01-01T00:00:00.000Z',
+  'not-a-date',
+  '+275760-09-13T00:00:00.000Z',
+  '-271821-04-20T00:00:00Z',
+  '1970-01-01',
+  'eyJ0IjoiMjAyNC0wMS0wMSIsImkiOiJ4In0',
+  'AAAA',
+  '!!!!',
+  '__proto__',
+  'constructor',
+  'toString',
 ];
 
 export class FuzzGenerator {
@@ -153,10 +283,25 @@ export class FuzzGenerator {
       segments = [this.pick(['', 'index.html', 'app-AAAAAAAA.js', 'app-ZZZZZZZZ.css', 'favicon.ico', '.env', 'secret.txt', 'dist', 'api'])];
       if (this.chance(0.5)) {
         return this.pick([
-          '/../secret.txt', '/..%2fsecret.txt', '/%2e%2e%2fsecret.txt', '/..%252fsecret.txt', '/..\\secret.txt', '/..%5csecret.txt',
-          '/app-AAAAAAAA.js/../../secret.txt', '//secret.txt', '/./../secret.txt', '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
-          '/index.html%00.js', '/....//secret.txt', '/%c0%ae%c0%ae/secret.txt', '/api/../../secret.txt', '/api/..%2f..%2fsecret.txt',
-          '/;/../secret.txt', '/app-AAAAAAAA.js%3f../secret.txt', '/%C3%A9', '/%E2%80%AE',
+          '/../secret.txt',
+          '/..%2fsecret.txt',
+          '/%2e%2e%2fsecret.txt',
+          '/..%252fsecret.txt',
+          '/..\\secret.txt',
+          '/..%5csecret.txt',
+          '/app-AAAAAAAA.js/../../secret.txt',
+          '//secret.txt',
+          '/./../secret.txt',
+          '/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+          '/index.html%00.js',
+          '/....//secret.txt',
+          '/%c0%ae%c0%ae/secret.txt',
+          '/api/../../secret.txt',
+          '/api/..%2f..%2fsecret.txt',
+          '/;/../secret.txt',
+          '/app-AAAAAAAA.js%3f../secret.txt',
+          '/%C3%A9',
+          '/%E2%80%AE',
         ]);
       }
     } else {
@@ -188,8 +333,14 @@ export class FuzzGenerator {
     const r = this.random();
     if (depth > 3 || r < 0.35) {
       return this.pick<() => unknown>([
-        () => null, () => true, () => false, () => this.int(-5, 5), () => this.pick([1.5, -0, 1e308, 2 ** 53 + 1, -2147483649, 4294967296]),
-        () => this.word(), () => this.id(), () => new Date(Date.now() + this.int(-1e9, 1e9)).toISOString(),
+        () => null,
+        () => true,
+        () => false,
+        () => this.int(-5, 5),
+        () => this.pick([1.5, -0, 1e308, 2 ** 53 + 1, -2147483649, 4294967296]),
+        () => this.word(),
+        () => this.id(),
+        () => new Date(Date.now() + this.int(-1e9, 1e9)).toISOString(),
       ])();
     }
     if (r < 0.55) return Array.from({ length: this.int(0, 6) }, () => this.json(depth + 1));
@@ -206,7 +357,8 @@ export class FuzzGenerator {
       return Array.from({ length: this.int(1, 3) }, () => this.pick(pool)).filter((x) => x !== undefined);
     };
     if (path.startsWith('/api/clusters/actions/')) {
-      if (path.endsWith('/stop')) return { cluster: this.pick([this.id('successful'), this.word()]), package: this.pick([1, 2, -1, 2 ** 53, this.word()]) };
+      if (path.endsWith('/stop'))
+        return { cluster: this.pick([this.id('successful'), this.word()]), package: this.pick([1, 2, -1, 2 ** 53, this.word()]) };
       return { key: this.pick([...WORDS.slice(0, 30), 'default']) };
     }
     if (path.includes('/actions/')) {
@@ -234,7 +386,17 @@ export class FuzzGenerator {
     const r = this.random();
     const page = PAGES.find((p) => path.includes(`/${p}`)) ?? 'failed';
     if (r < 0.01) return { text: `{"ids":["${'x'.repeat(1024 * 1024 + this.int(1, 5000))}"]}`, large: true };
-    if (r < 0.03) return { text: JSON.stringify({ name: 'big', args: ['y'.repeat(this.int(100_000, 900_000))], func: 'work', scheduleType: 'D', nextRun: new Date().toISOString() }), large: false };
+    if (r < 0.03)
+      return {
+        text: JSON.stringify({
+          name: 'big',
+          args: ['y'.repeat(this.int(100_000, 900_000))],
+          func: 'work',
+          scheduleType: 'D',
+          nextRun: new Date().toISOString(),
+        }),
+        large: false,
+      };
     if (r < 0.04) return { text: `${'['.repeat(5_000)}${']'.repeat(5_000)}`, large: false };
     if (r < 0.05) {
       // JSON nested 10,000 deep where the API reads it: JSON.stringify would overflow its stack on it.
@@ -256,13 +418,29 @@ export class FuzzGenerator {
       // args or kwargs just past the 64 KB argsLimit, in an otherwise valid schedule.
       const big = 'z'.repeat(64 * 1024 + this.int(1, 200_000));
       const field = this.pick(['args', 'kwargs']);
-      return { text: JSON.stringify({ ...(this.valid('/api/scheduled', 'scheduled') as object), [field]: field === 'args' ? [big] : { big } }), large: false };
+      return {
+        text: JSON.stringify({ ...(this.valid('/api/scheduled', 'scheduled') as object), [field]: field === 'args' ? [big] : { big } }),
+        large: false,
+      };
     }
     if (r < 0.1) {
       return {
         text: this.pick<string | Buffer>([
-          '', '{', '{"ids": [', "{'ids': []}", 'undefined', 'null', '[]', '"str"', '1', '{"ids": [1,]}', '\ufeff{}', '{"a":1}{"b":2}',
-          Buffer.from([0xff, 0xfe, 0x7b, 0x7d]), Buffer.from('{"name":"\xff"}', 'latin1'), '{"__proto__": {"admin": true}}',
+          '',
+          '{',
+          '{"ids": [',
+          "{'ids': []}",
+          'undefined',
+          'null',
+          '[]',
+          '"str"',
+          '1',
+          '{"ids": [1,]}',
+          '\ufeff{}',
+          '{"a":1}{"b":2}',
+          Buffer.from([0xff, 0xfe, 0x7b, 0x7d]),
+          Buffer.from('{"name":"\xff"}', 'latin1'),
+          '{"__proto__": {"admin": true}}',
         ]),
         large: false,
       };
@@ -272,8 +450,14 @@ export class FuzzGenerator {
     let shaped: unknown;
     const s = this.random();
     if (s < 0.35) shaped = { ids: Array.from({ length: this.int(0, 8) }, () => (this.chance(0.8) ? this.id(page) : this.json(3))) };
-    else if (s < 0.5) shaped = { ids: Array.from({ length: this.pick([1_000, 1_001, 5_000]) }, (_, i) => (page === 'scheduled' || page === 'queued' ? i : this.id(page))) };
-    else if (s < 0.7) shaped = { all: this.pick([true, true, 'true', 1, false]), filter: this.json(2), cursor: this.chance(0.2) ? this.word() : undefined };
+    else if (s < 0.5)
+      shaped = {
+        ids: Array.from({ length: this.pick([1_000, 1_001, 5_000]) }, (_, i) =>
+          page === 'scheduled' || page === 'queued' ? i : this.id(page),
+        ),
+      };
+    else if (s < 0.7)
+      shaped = { all: this.pick([true, true, 'true', 1, false]), filter: this.json(2), cursor: this.chance(0.2) ? this.word() : undefined };
     else if (s < 0.9) {
       shaped = {
         name: this.chance(0.7) ? this.word().slice(0, 120) : this.json(3),
@@ -289,7 +473,11 @@ export class FuzzGenerator {
         intendedDateKwarg: this.pick([null, 'at', this.word()]),
         version: this.pick([1, 2, 0, -1, 2 ** 31, '1', null]),
       };
-    } else shaped = { key: this.pick(['default', this.word(), null, 5]), lock: this.pick([null, new Date().toISOString(), this.word(), 0, '9999-12-31T23:59:59Z']) };
+    } else
+      shaped = {
+        key: this.pick(['default', this.word(), null, 5]),
+        lock: this.pick([null, new Date().toISOString(), this.word(), 0, '9999-12-31T23:59:59Z']),
+      };
     return { text: JSON.stringify(shaped), large: false };
   }
 
@@ -306,9 +494,18 @@ export class FuzzGenerator {
   /** A time a list's cursor or date filter could carry: right in shape, wrong on the calendar or past PostgreSQL's range. */
   forgedTime(): string {
     return this.pick([
-      '2024-13-45T00:00:00.000000Z', '0000-01-01T00:00:00.000000Z', '2024-02-30T12:00:00.000000Z', '2023-02-29T00:00:00.000000Z',
-      '-000001-01-01T00:00:00.000000Z', '+275760-09-13T00:00:00.000000Z', '9999-12-31T23:30:00.000000Z', '2024-01-01T24:00:00.000000Z',
-      '2024-01-01T23:60:00.000000Z', '2024-01-01T00:00:00.000000+16:00', '2024-04-31T00:00:00Z', '1970-01-01T00:00:00.000000Z',
+      '2024-13-45T00:00:00.000000Z',
+      '0000-01-01T00:00:00.000000Z',
+      '2024-02-30T12:00:00.000000Z',
+      '2023-02-29T00:00:00.000000Z',
+      '-000001-01-01T00:00:00.000000Z',
+      '+275760-09-13T00:00:00.000000Z',
+      '9999-12-31T23:30:00.000000Z',
+      '2024-01-01T24:00:00.000000Z',
+      '2024-01-01T23:60:00.000000Z',
+      '2024-01-01T00:00:00.000000+16:00',
+      '2024-04-31T00:00:00Z',
+      '1970-01-01T00:00:00.000000Z',
     ]);
   }
 
@@ -352,7 +549,9 @@ export class FuzzGenerator {
 
   next(): FuzzRequest {
     const shaped = this.chance(0.5) ? this.plausible() : null;
-    const method = shaped?.method ?? this.pick(['GET', 'GET', 'GET', 'GET', 'POST', 'POST', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE']);
+    const method =
+      shaped?.method ??
+      this.pick(['GET', 'GET', 'GET', 'GET', 'POST', 'POST', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE']);
     const path = shaped?.path ?? this.path();
     const headers: Record<string, string> = {};
     const mutation = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(method);
@@ -377,8 +576,18 @@ export class FuzzGenerator {
     const t = this.random() * (shaped ? 0.8 : 1);
     if (t < 0.7) headers['content-type'] = 'application/json';
     else if (t < 0.75) headers['content-type'] = 'application/json; charset=utf-8';
-    else if (t < 0.8) headers['content-type'] = this.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'APPLICATION/JSON', 'application/json, text/html', 'application/jsonx', '']);
-    if (this.chance(0.2)) headers['accept-encoding'] = this.pick(['gzip', 'br', 'gzip, br', 'identity', '*', 'br;q=0', 'deflate', 'x'.repeat(200)]);
+    else if (t < 0.8)
+      headers['content-type'] = this.pick([
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'APPLICATION/JSON',
+        'application/json, text/html',
+        'application/jsonx',
+        '',
+      ]);
+    if (this.chance(0.2))
+      headers['accept-encoding'] = this.pick(['gzip', 'br', 'gzip, br', 'identity', '*', 'br;q=0', 'deflate', 'x'.repeat(200)]);
     if (this.chance(0.05)) headers['if-none-match'] = this.pick(['*', '"x"', 'W/"abc"', 'x'.repeat(500), '""']);
     if (this.chance(0.05)) headers['x-forwarded-prefix'] = this.pick(['/../', '/admin', '%2e%2e']);
     const port = this.host.split(':')[1]!;
@@ -388,8 +597,22 @@ export class FuzzGenerator {
     else if (k < 0.85) headers.cookie = `${this.pick(['', 'theme=dark; '])}ormq_admin=${TEST_TOKEN}`;
     else {
       tokenless = true;
-      if (k < 0.9) headers.authorization = this.pick(['Bearer', 'Bearer ', `Bearer ${TEST_TOKEN}x`, `Basic ${TEST_TOKEN}`, `Bearer ${TEST_TOKEN.slice(1)}`, `Bearer ${TEST_TOKEN} ${TEST_TOKEN}`]);
-      else if (k < 0.93) headers.cookie = this.pick([`ormq_admin=${TEST_TOKEN.toUpperCase()}`, 'ormq_admin=', `xormq_admin=${TEST_TOKEN}`, `ormq_admin="${TEST_TOKEN}"`]);
+      if (k < 0.9)
+        headers.authorization = this.pick([
+          'Bearer',
+          'Bearer ',
+          `Bearer ${TEST_TOKEN}x`,
+          `Basic ${TEST_TOKEN}`,
+          `Bearer ${TEST_TOKEN.slice(1)}`,
+          `Bearer ${TEST_TOKEN} ${TEST_TOKEN}`,
+        ]);
+      else if (k < 0.93)
+        headers.cookie = this.pick([
+          `ormq_admin=${TEST_TOKEN.toUpperCase()}`,
+          'ormq_admin=',
+          `xormq_admin=${TEST_TOKEN}`,
+          `ormq_admin="${TEST_TOKEN}"`,
+        ]);
       // A forwarder on this machine (nginx's plain proxy_pass, socat, an ssh tunnel): a loopback Host, no forwarding header.
       else headers.host = this.pick([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
     }
@@ -400,7 +623,12 @@ export class FuzzGenerator {
       // under that name (DNS rebinding): same-origin by its headers, and refusing the foreign Host
       // is the token's part (the locked admin: no cookie is sent to that name), or authorize's, or
       // allowedHosts'.
-      if (headers.origin !== undefined && headers['sec-fetch-site'] === undefined && originHost(headers.origin) === headers.host.toLowerCase()) hostile = false;
+      if (
+        headers.origin !== undefined &&
+        headers['sec-fetch-site'] === undefined &&
+        originHost(headers.origin) === headers.host.toLowerCase()
+      )
+        hostile = false;
     }
     // A proxy's headers prove nothing either way: with the token the request is served.
     if (this.chance(0.04)) Object.assign(headers, this.pick(PROXY_HEADERS));

@@ -16,7 +16,9 @@ const PROGRAMS = ['initdb', 'pg_ctl', 'postgres', 'pg_basebackup'];
 export function postgresBin(): string | null {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
-  const versions = readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((v) => /^\d+$/.test(v))
+    .sort((a, b) => Number(b) - Number(a));
   for (const v of versions) {
     const bin = join(root, v, 'bin');
     if (PROGRAMS.every((p) => existsSync(join(bin, p)))) return bin;
@@ -34,11 +36,16 @@ export interface ReplicaPair {
 /** Starts both servers (a few seconds); `stop` stops them and deletes the folder. */
 export async function startReplicaPair(): Promise<ReplicaPair> {
   const bin = postgresBin();
-  if (!bin) throw new Error('the read-replica test needs PostgreSQL server binaries in /usr/lib/postgresql/<version>/bin (Debian: apt-get install postgresql)');
+  if (!bin)
+    throw new Error(
+      'the read-replica test needs PostgreSQL server binaries in /usr/lib/postgresql/<version>/bin (Debian: apt-get install postgresql)',
+    );
   const dir = mkdtempSync(join(tmpdir(), 'ormq-replica-'));
   chmodSync(dir, 0o777);
   const asRoot = process.getuid?.() === 0;
-  const ids = asRoot ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) } : {};
+  const ids = asRoot
+    ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
+    : {};
   const run = (program: string, args: string[], options: SpawnSyncOptions = {}) => {
     const r = spawnSync(join(bin, program), args, { ...ids, cwd: dir, encoding: 'utf8', timeout: 60_000, ...options });
     if (r.status !== 0) throw new Error(`${program} ${args.join(' ')} failed: ${r.stderr || r.stdout || r.error?.message}`);
@@ -48,7 +55,8 @@ export async function startReplicaPair(): Promise<ReplicaPair> {
   const replica = join(dir, 'replica');
   const started: string[] = [];
   const stop = () => {
-    for (const data of started.reverse()) spawnSync(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop'], { ...ids, timeout: 30_000 });
+    for (const data of started.reverse())
+      spawnSync(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', 'stop'], { ...ids, timeout: 30_000 });
     rmSync(dir, { recursive: true, force: true });
   };
   const start = (data: string, port: number) => {
@@ -61,7 +69,21 @@ export async function startReplicaPair(): Promise<ReplicaPair> {
     run('initdb', ['-D', primary, '-U', 'postgres', '--auth=trust', '--no-sync']);
     start(primary, primaryPort);
     // -R: standby.signal and the primary's address, so the copy starts as a streaming replica.
-    run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres', '-D', replica, '-R', '-X', 'stream', '-c', 'fast']);
+    run('pg_basebackup', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(primaryPort),
+      '-U',
+      'postgres',
+      '-D',
+      replica,
+      '-R',
+      '-X',
+      'stream',
+      '-c',
+      'fast',
+    ]);
     start(replica, replicaPort);
   } catch (err) {
     stop();

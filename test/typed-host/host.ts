@@ -32,7 +32,11 @@ export async function main(): Promise<void> {
   // @ts-expect-error enqueueMany checks each task the same way
   await enqueueMany(em, [{ func: 'report.build', args: ['x'] }]);
   // Schedules declared at start-up, checked against the registry too.
-  await schedule(em, { name: 'nightly', func: 'report.build', args: [2026], scheduleType: 'D', hook: 'email.send' }, { ifExists: 'update' });
+  await schedule(
+    em,
+    { name: 'nightly', func: 'report.build', args: [2026], scheduleType: 'D', hook: 'email.send' },
+    { ifExists: 'update' },
+  );
   // @ts-expect-error a schedule's func is a registered name
   await schedule(em, { name: 'nightly', func: 'report.bild', scheduleType: 'D' });
   // @ts-expect-error a schedule's args are the function's parameters
@@ -43,10 +47,13 @@ export async function main(): Promise<void> {
   // README "The admin" (docs/admin.md "Behind your auth"): the request type says what the host's middleware added.
   type LoggedIn = Request & { user: { email: string; isAdmin: boolean } };
   const app = express();
-  app.use('/queue-admin', queueAdmin<LoggedIn>(orm, {
-    authorize: (req, { action }) => action === 'view' || req.user.isAdmin,
-    actor: (req) => req.user.email,
-  }));
+  app.use(
+    '/queue-admin',
+    queueAdmin<LoggedIn>(orm, {
+      authorize: (req, { action }) => action === 'view' || req.user.isAdmin,
+      actor: (req) => req.user.email,
+    }),
+  );
   // @ts-expect-error without the request type, req.user is unknown
   queueAdmin(orm, { actor: (req) => req.user.email });
 }

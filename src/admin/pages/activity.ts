@@ -29,10 +29,17 @@ function parseActivityQuery(query: Record<string, string>): ActivityQuery {
   const page = text('page');
   const before = text('before');
   if (actor !== null && actor.length > 150) fields.actor = 'must be at most 150 characters';
-  if (action !== null && !ACTIONS.has(action as never)) fields.action = `must be one of ${[...ACTIONS].filter((a) => a !== 'view').join(', ')}`;
+  if (action !== null && !ACTIONS.has(action as never))
+    fields.action = `must be one of ${[...ACTIONS].filter((a) => a !== 'view').join(', ')}`;
   if (page !== null && !(PAGE_IDS as readonly string[]).includes(page)) fields.page = `must be one of ${PAGE_IDS.join(', ')}`;
   if (before !== null && !/^\d{1,15}$/.test(before)) fields.before = 'must be an entry id';
-  if (Object.keys(fields).length) throw badRequest(`Invalid activity filter: ${Object.entries(fields).map(([f, m]) => `${f} ${m}`).join('; ')}`, fields);
+  if (Object.keys(fields).length)
+    throw badRequest(
+      `Invalid activity filter: ${Object.entries(fields)
+        .map(([f, m]) => `${f} ${m}`)
+        .join('; ')}`,
+      fields,
+    );
   return { actor, action, page: page as PageId | null, before: before === null ? null : Number(before) };
 }
 
@@ -41,10 +48,10 @@ async function activity(ctx: RequestContext, q: ActivityQuery) {
   for (const p of PAGE_IDS) if (await ctx.can(p, 'view')) visible.push(p);
   const where = ['page in (select jsonb_array_elements_text(?::jsonb))'];
   const params: unknown[] = [JSON.stringify(visible)];
-  if (q.actor !== null) where.push('actor = ?'), params.push(q.actor);
-  if (q.action !== null) where.push('action = ?'), params.push(q.action);
-  if (q.page !== null) where.push('page = ?'), params.push(q.page);
-  if (q.before !== null) where.push('id < ?'), params.push(q.before);
+  if (q.actor !== null) (where.push('actor = ?'), params.push(q.actor));
+  if (q.action !== null) (where.push('action = ?'), params.push(q.action));
+  if (q.page !== null) (where.push('page = ?'), params.push(q.page));
+  if (q.before !== null) (where.push('id < ?'), params.push(q.before));
   const rows = await db(ctx.em).query(
     `select id, at, actor, action, page, object_id, summary from ormq_admin_log where ${where.join(' and ')} order by id desc limit ${PAGE_SIZE + 1}`,
     params,
@@ -52,10 +59,20 @@ async function activity(ctx: RequestContext, q: ActivityQuery) {
   const shown = rows.slice(0, PAGE_SIZE);
   const entries = await visibleHistory(
     ctx,
-    shown.map((r) => ({ at: new Date(r.at as string).toISOString(), actor: (r.actor as string | null) ?? null, action: r.action as string, summary: r.summary as string })),
+    shown.map((r) => ({
+      at: new Date(r.at as string).toISOString(),
+      actor: (r.actor as string | null) ?? null,
+      action: r.action as string,
+      summary: r.summary as string,
+    })),
   );
   return {
-    rows: shown.map((r, i) => ({ id: Number(r.id), ...entries[i]!, page: r.page as string, objectId: (r.object_id as string | null) ?? null })),
+    rows: shown.map((r, i) => ({
+      id: Number(r.id),
+      ...entries[i]!,
+      page: r.page as string,
+      objectId: (r.object_id as string | null) ?? null,
+    })),
     next: rows.length > PAGE_SIZE ? String(shown.at(-1)!.id) : null,
   };
 }

@@ -39,7 +39,9 @@ export function pausing(pause: boolean): Route {
         const tx = em as SqlEntityManager;
         const done = pause ? await pauseKey(tx, key, { for: seconds as number | undefined, by: actor }) : await resumeKey(tx, key);
         if (done) {
-          const how = pause ? `Paused queue key ${JSON.stringify(key)}${seconds === undefined ? ' until resumed' : ` for ${lasting(seconds as number)}`}` : `Resumed queue key ${JSON.stringify(key)}`;
+          const how = pause
+            ? `Paused queue key ${JSON.stringify(key)}${seconds === undefined ? ' until resumed' : ` for ${lasting(seconds as number)}`}`
+            : `Resumed queue key ${JSON.stringify(key)}`;
           await writeLog(tx, actor, [{ action: pause ? 'pause' : 'resume', page: 'clusters', objectId: key.slice(0, 64), summary: how }]);
         }
         return done;
@@ -54,7 +56,9 @@ const CLUSTER_ID = /^[0-9a-f]{32}$/;
 function clusterOf(body: unknown, what: string): string {
   if (!isPlainObject(body)) throw badRequest(`Body must be { cluster: "…" } to ${what}`, { body: 'must be an object' });
   if (typeof body.cluster !== 'string' || !CLUSTER_ID.test(body.cluster)) {
-    throw badRequest('Invalid cluster: must be a cluster process id (32 hex digits)', { cluster: 'must be a cluster process id (32 hex digits)' });
+    throw badRequest('Invalid cluster: must be a cluster process id (32 hex digits)', {
+      cluster: 'must be a cluster process id (32 hex digits)',
+    });
   }
   return body.cluster;
 }
@@ -78,7 +82,10 @@ function onDeadProcess(
       const actor = await ctx.actor();
       return ctx.em.transactional(async (em) => {
         const tx = em as SqlEntityManager;
-        const [row] = await db(tx).query(`select name, host, pid, ${responding('c')} as alive from ormq_cluster c where id = ? for update`, [id]);
+        const [row] = await db(tx).query(
+          `select name, host, pid, ${responding('c')} as alive from ormq_cluster c where id = ? for update`,
+          [id],
+        );
         if (!row) throw notFound(`No cluster process ${id} (it stopped, or was forgotten)`);
         if (row.alive) throw new HttpError(409, `Cluster ${who(row)} is responding: stop the process itself rather than ${what} it`);
         return { status: 200, body: await change(tx, id, row, actor) };
@@ -90,17 +97,29 @@ function onDeadProcess(
 /** Removes the row of a process that stopped answering (the packages it held stay locked until released). */
 export const forget = onDeadProcess('forget', 'forget', async (tx, id, row, actor) => {
   await db(tx).query('delete from ormq_cluster where id = ?', [id]);
-  await writeLog(tx, actor, [{ action: 'forget', page: 'clusters', objectId: id, summary: `Forgot cluster process ${who(row)}, which had stopped answering` }]);
+  await writeLog(tx, actor, [
+    { action: 'forget', page: 'clusters', objectId: id, summary: `Forgot cluster process ${who(row)}, which had stopped answering` },
+  ]);
   return { forgotten: true, cluster: id };
 });
 
 /** Releases the packages a process that stopped answering held, so live clusters of its key claim them now. */
 export const release = onDeadProcess('release', 'release the packages of', async (tx, id, row, actor) => {
   // Its packages are of its key: the claim index finds them without reading the rest of the queue.
-  const freed = await db(tx).query('update ormq_queued set lock = null where key = ? and locked_by = ? and lock is not null returning id', [row.name, id]);
+  const freed = await db(tx).query('update ormq_queued set lock = null where key = ? and locked_by = ? and lock is not null returning id', [
+    row.name,
+    id,
+  ]);
   if (freed.length) {
     await wakeKeys(tx, [row.name as string]);
-    await writeLog(tx, actor, [{ action: 'release', page: 'clusters', objectId: id, summary: `Released ${freed.length} package${freed.length === 1 ? '' : 's'} held by cluster process ${who(row)}` }]);
+    await writeLog(tx, actor, [
+      {
+        action: 'release',
+        page: 'clusters',
+        objectId: id,
+        summary: `Released ${freed.length} package${freed.length === 1 ? '' : 's'} held by cluster process ${who(row)}`,
+      },
+    ]);
   }
   return { released: freed.length, cluster: id };
 });
@@ -120,7 +139,13 @@ export const stop: Route = {
     const pkg = Number.isSafeInteger(body.package) && (body.package as number) > 0 ? (body.package as number) : null;
     if (cluster === null) fields.cluster = 'must be a cluster process id (32 hex digits)';
     if (pkg === null) fields.package = 'must be a queued package id';
-    if (cluster === null || pkg === null) throw badRequest(`Invalid stop request: ${Object.entries(fields).map(([f, m]) => `${f} ${m}`).join('; ')}`, fields);
+    if (cluster === null || pkg === null)
+      throw badRequest(
+        `Invalid stop request: ${Object.entries(fields)
+          .map(([f, m]) => `${f} ${m}`)
+          .join('; ')}`,
+        fields,
+      );
     const actor = await ctx.actor();
     return ctx.em.transactional(async (em) => {
       const tx = em as SqlEntityManager;
@@ -130,14 +155,25 @@ export const stop: Route = {
         `select lock is not null and locked_by = ? as mine, left(payload->>'name', 100) as name, payload->>'id' as task_id from ormq_queued where id = ?`,
         [cluster, pkg],
       );
-      if (!held) return { status: 200, body: { requested: false, finished: true, package: pkg, cluster, message: `Package ${pkg} finished before the stop arrived` } };
-      if (!held.mine) throw new HttpError(409, `Package ${pkg} is no longer held by cluster ${who(row)}: it was released, or another process claimed it`);
-      if (!row.alive) throw new HttpError(409, `Cluster ${who(row)} is not responding: it cannot stop the task; release its packages instead`);
+      if (!held)
+        return {
+          status: 200,
+          body: { requested: false, finished: true, package: pkg, cluster, message: `Package ${pkg} finished before the stop arrived` },
+        };
+      if (!held.mine)
+        throw new HttpError(409, `Package ${pkg} is no longer held by cluster ${who(row)}: it was released, or another process claimed it`);
+      if (!row.alive)
+        throw new HttpError(409, `Cluster ${who(row)} is not responding: it cannot stop the task; release its packages instead`);
       await stopPackage(tx, { id: pkg, lockedBy: cluster }, actor ?? null, false);
       const name = JSON.stringify(held.name ?? held.task_id ?? pkg);
       await writeLog(tx, actor, [
         // Under the task's id: the stop shows in the history of the task it failed.
-        { action: 'stop', page: 'clusters', objectId: typeof held.task_id === 'string' ? held.task_id.slice(0, 64) : pkg, summary: `Asked cluster ${who(row)} to stop ${name} (package ${pkg})` },
+        {
+          action: 'stop',
+          page: 'clusters',
+          objectId: typeof held.task_id === 'string' ? held.task_id.slice(0, 64) : pkg,
+          summary: `Asked cluster ${who(row)} to stop ${name} (package ${pkg})`,
+        },
       ]);
       return { status: 202, body: { requested: true, package: pkg, cluster } };
     });

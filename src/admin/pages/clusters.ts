@@ -123,7 +123,10 @@ async function view(ctx: RequestContext) {
   const now = await dbNow(em);
   const rows = await db(em).query(CLUSTERS);
   // Problems first: processes that stopped answering, then the rest by key.
-  const clusters = rows.slice(0, ROW_CAP).map(toCluster).sort((a, b) => Number(dead(b)) - Number(dead(a)));
+  const clusters = rows
+    .slice(0, ROW_CAP)
+    .map(toCluster)
+    .sort((a, b) => Number(dead(b)) - Number(dead(a)));
   const waits = await queuedKeys(em, now);
   // The first keys in order of each source hold the first keys of their union: no source is read past ROW_CAP + 1.
   const pausedRows = await db(em).query(`select key from ormq_paused_key where ${PAUSE_IN_FORCE} order by key limit ${ROW_CAP + 1}`);
@@ -207,7 +210,9 @@ async function view(ctx: RequestContext) {
 
 /** For the overview: cluster processes by heartbeat. */
 async function summary(ctx: RequestContext): Promise<{ running: number; notResponding: number }> {
-  const [c] = await db(ctx.em).query(`select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`);
+  const [c] = await db(ctx.em).query(
+    `select count(*) filter (where ${responding('c')})::int as live, count(*)::int as n from ormq_cluster c`,
+  );
   return { running: Number(c!.live), notResponding: Number(c!.n) - Number(c!.live) };
 }
 

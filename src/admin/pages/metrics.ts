@@ -44,19 +44,24 @@ function parseMetricsQuery(search: string): MetricsQuery {
   const seen = new Set<string>();
   for (const name of params.keys()) {
     if (!Object.hasOwn(PARAMS, name)) {
-      throw badRequest(`Unknown parameter ${JSON.stringify(name.slice(0, 50))} (allowed: range, func, key)`, { [name.slice(0, 50)]: 'is not a parameter of metrics' });
+      throw badRequest(`Unknown parameter ${JSON.stringify(name.slice(0, 50))} (allowed: range, func, key)`, {
+        [name.slice(0, 50)]: 'is not a parameter of metrics',
+      });
     }
     if (seen.has(name)) throw badRequest(`${name} is given more than once`, { [name]: 'must be given at most once' });
     seen.add(name);
   }
   const range = params.get('range') ?? '24h';
   if (!Object.hasOwn(RANGES, range)) {
-    throw badRequest(`range must be one of ${Object.keys(RANGES).join(', ')}`, { range: `must be one of ${Object.keys(RANGES).join(', ')}` });
+    throw badRequest(`range must be one of ${Object.keys(RANGES).join(', ')}`, {
+      range: `must be one of ${Object.keys(RANGES).join(', ')}`,
+    });
   }
   const text = (name: 'func' | 'key'): string | null => {
     const v = params.get(name);
     if (v === null) return null;
-    if (v === '' || v.length > PARAMS[name]) throw badRequest(`${name} must be 1 to ${PARAMS[name]} characters`, { [name]: `must be 1 to ${PARAMS[name]} characters` });
+    if (v === '' || v.length > PARAMS[name])
+      throw badRequest(`${name} must be 1 to ${PARAMS[name]} characters`, { [name]: `must be 1 to ${PARAMS[name]} characters` });
     return v;
   };
   return { range: range as Range, func: text('func'), key: text('key') };
@@ -109,7 +114,10 @@ export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new D
   /** The rows of the range (of one func and key when given), as a subquery `m`, with its parameters. */
   const source = (func: string | null, key: string | null) => {
     const part = (spanMinutes: number, unfolded: boolean) => {
-      const w = new Where().add('span_minutes = ?', spanMinutes).add('bucket >= ?::timestamptz', new Date(from).toISOString()).add('bucket < ?::timestamptz', new Date(to).toISOString());
+      const w = new Where()
+        .add('span_minutes = ?', spanMinutes)
+        .add('bucket >= ?::timestamptz', new Date(from).toISOString())
+        .add('bucket < ?::timestamptz', new Date(to).toISOString());
       if (unfolded) w.add('shard <> 0');
       if (func !== null) w.add('func = ?', func);
       if (key !== null) w.add('key = ?', key);
@@ -118,7 +126,10 @@ export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new D
     const main = part(rows, false);
     if (!folded) return { sql: `(select * from ormq_metric ${main.sql}) m`, params: main.params };
     const rest = part(60, true);
-    return { sql: `(select * from ormq_metric ${main.sql} union all select * from ormq_metric ${rest.sql}) m`, params: [...main.params, ...rest.params] };
+    return {
+      sql: `(select * from ormq_metric ${main.sql} union all select * from ormq_metric ${rest.sql}) m`,
+      params: [...main.params, ...rest.params],
+    };
   };
   const narrowed = source(q.func, q.key);
   const scope = source(null, null);
@@ -128,7 +139,7 @@ export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new D
   // large enough to compile the queries, or to start two workers for the histograms of 30 days'
   // 1,920 day rows (250 ms at a load of 20, of which the workers' own part was 48 ms), either of
   // which took longer than running them.
-  const [, , totals, hists, series, keys] = await db(em).all([
+  const [, , totals, hists, series, keys] = (await db(em).all([
     ['set local jit = off'],
     ['set local max_parallel_workers_per_gather = 0'],
     [
@@ -153,9 +164,12 @@ export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new D
       narrowed.params,
     ],
     [`select distinct key from ${scope.sql} order by key limit 200`, scope.params],
-  ]) as Row[][];
+  ])) as Row[][];
 
-  const byFunc = new Map<string, { runs: number; failures: number; rs: number; rm: number; ws: number; wm: number; rh: number[]; wh: number[] }>();
+  const byFunc = new Map<
+    string,
+    { runs: number; failures: number; rs: number; rm: number; ws: number; wm: number; rh: number[]; wh: number[] }
+  >();
   const entry = (func: string) => {
     let e = byFunc.get(func);
     if (!e) byFunc.set(func, (e = { runs: 0, failures: 0, rs: 0, rm: 0, ws: 0, wm: 0, rh: emptyHistogram(), wh: emptyHistogram() }));
@@ -209,5 +223,11 @@ export async function metrics(em: SqlEntityManager, q: MetricsQuery, now = new D
 export const metricsPage: PageModule = {
   id: 'metrics',
   labels: {},
-  routes: { '': viewRoute('metrics', ({ search }) => parseMetricsQuery(search), (x, q) => metrics(x.em, q)) },
+  routes: {
+    '': viewRoute(
+      'metrics',
+      ({ search }) => parseMetricsQuery(search),
+      (x, q) => metrics(x.em, q),
+    ),
+  },
 };

@@ -106,14 +106,17 @@ function where(filter: Record<string, unknown>): Where {
   if (key !== null) w.add('key = ?', key);
   const priority = textFilter(filter, 'priority', 11);
   if (priority !== null) {
-    if (priorityError(Number(priority)) || !/^-?\d+$/.test(priority)) throw badRequest(`priority ${PRIORITY_MESSAGE}`, { priority: PRIORITY_MESSAGE });
+    if (priorityError(Number(priority)) || !/^-?\d+$/.test(priority))
+      throw badRequest(`priority ${PRIORITY_MESSAGE}`, { priority: PRIORITY_MESSAGE });
     w.add('priority = ?', Number(priority));
   }
   if (stuck !== null) w.add(STUCK);
   if (search !== null) {
     // No index serves it: every search is looked for in the newest packages.
     const p = likePattern(search);
-    w.search(...withinNewest('ormq_queued', KEYSET, new Where(), 'payload', [`(n.payload->>'name' ilike ? or n.payload->>'func' ilike ?)`, p, p]));
+    w.search(
+      ...withinNewest('ormq_queued', KEYSET, new Where(), 'payload', [`(n.payload->>'name' ilike ? or n.payload->>'func' ilike ?)`, p, p]),
+    );
   }
   return w;
 }
@@ -132,8 +135,16 @@ const actions: Record<string, Action> = {
     columns: ACTION_COLUMNS,
     async apply(tx, rows) {
       await db(tx).query('update ormq_queued set lock = null where id in (?)', [rows.map((r) => Number(r.id))]);
-      await wakeKeys(tx, rows.map((r) => r.key));
-      return rows.map((r) => ({ action: 'release', page: 'queued', objectId: Number(r.id), summary: `Released ${describe(r)} (lock was ${iso(r.lock)})` }));
+      await wakeKeys(
+        tx,
+        rows.map((r) => r.key),
+      );
+      return rows.map((r) => ({
+        action: 'release',
+        page: 'queued',
+        objectId: Number(r.id),
+        summary: `Released ${describe(r)} (lock was ${iso(r.lock)})`,
+      }));
     },
   },
   delete: {
@@ -142,10 +153,16 @@ const actions: Record<string, Action> = {
     columns: ACTION_COLUMNS,
     async apply(tx, rows, ctx) {
       // A package a live process runs is stopped there too, as `cancel` stops it: its work ends with it.
-      const { stopping } = await cancelPackages(tx, rows.map((r) => Number(r.id)), { by: await ctx.actor(), fromCode: false, deleteRunning: true });
+      const { stopping } = await cancelPackages(
+        tx,
+        rows.map((r) => Number(r.id)),
+        { by: await ctx.actor(), fromCode: false, deleteRunning: true },
+      );
       const stopped = new Set(stopping.map((p) => p.id));
       return rows.map((r) => ({
-        action: 'delete', page: 'queued', objectId: Number(r.id),
+        action: 'delete',
+        page: 'queued',
+        objectId: Number(r.id),
         summary: `Deleted package ${describe(r)} from queue ${JSON.stringify(r.key)}${stopped.has(Number(r.id)) ? ' and asked the process running it to stop it' : ''}`,
       }));
     },
@@ -182,7 +199,10 @@ export const queued: Page = {
       method: 'PATCH',
       // Clearing a lock is a release, whoever asks for it through an edit.
       access: ({ body }) => queuedEditActions(body).map((action) => ({ page: 'queued', action })),
-      accessReadsBody: [{ page: 'queued', action: 'edit' }, { page: 'queued', action: 'release' }],
+      accessReadsBody: [
+        { page: 'queued', action: 'edit' },
+        { page: 'queued', action: 'release' },
+      ],
       run: async (ctx, { id, body }) => ({ status: 200, body: await changed(ctx, 'queued', await editQueued(ctx, id as number, body)) }),
     },
   },
@@ -194,8 +214,16 @@ export const queued: Page = {
   jsonFields: JSON_FIELDS,
 
   async list(ctx, query) {
-    const page = await keysetList(ctx.em, query, { table: 'ormq_queued', keyset: KEYSET, select: `select ${LIST_COLUMNS} from ormq_queued`, where: () => where(query), toRow: (r) => toListRow(r, ctx.options.retry) });
-    return textFilter(query, 'search') === null ? page : { ...page, searchBound: searchBound('queued tasks', 'queued tasks have no search index') };
+    const page = await keysetList(ctx.em, query, {
+      table: 'ormq_queued',
+      keyset: KEYSET,
+      select: `select ${LIST_COLUMNS} from ormq_queued`,
+      where: () => where(query),
+      toRow: (r) => toListRow(r, ctx.options.retry),
+    });
+    return textFilter(query, 'search') === null
+      ? page
+      : { ...page, searchBound: searchBound('queued tasks', 'queued tasks have no search index') };
   },
 
   async filters(ctx) {
@@ -207,9 +235,10 @@ export const queued: Page = {
     if (!r) return null;
     const detail = toDetail(r, ctx.options.retry);
     // a failure the cluster is retrying: its row on Failed tasks, with the attempts so far
-    const [failure] = r.task_id && (await ctx.can('failed', 'view'))
-      ? await db(ctx.em).query('select name, attempt_count from ormq_task where id = ? and not success', [r.task_id])
-      : [];
+    const [failure] =
+      r.task_id && (await ctx.can('failed', 'view'))
+        ? await db(ctx.em).query('select name, attempt_count from ormq_task where id = ? and not success', [r.task_id])
+        : [];
     const retrying = failure ? { taskId: r.task_id, name: failure.name, attempts: Number(failure.attempt_count) } : null;
     return { ...detail, extra: { retrying, waitsBehind: await waitsBehind(ctx.em, r) } };
   },
@@ -224,7 +253,8 @@ export const queued: Page = {
 async function editQueued(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
   if (!isPlainObject(body)) throw badRequest('Body must be an object with key, lock and/or runAt', { body: 'must be an object' });
   const fields: Record<string, string> = {};
-  for (const k of Object.keys(body)) if (!['key', 'lock', 'runAt', 'priority'].includes(k)) fields[k] = 'cannot be edited (only key, lock, runAt and priority)';
+  for (const k of Object.keys(body))
+    if (!['key', 'lock', 'runAt', 'priority'].includes(k)) fields[k] = 'cannot be edited (only key, lock, runAt and priority)';
   const priority = body.priority;
   if (priority !== undefined && priorityError(priority)) fields.priority = PRIORITY_MESSAGE;
   let key: string | undefined;
@@ -243,7 +273,13 @@ async function editQueued(ctx: RequestContext, id: number, body: unknown): Promi
   };
   const lock = dateOrNull('lock', 'release');
   const runAt = dateOrNull('runAt', 'run at once');
-  if (Object.keys(fields).length) throw badRequest(`Invalid package: ${Object.entries(fields).map(([f, m]) => `${f}: ${m}`).join('; ')}`, fields);
+  if (Object.keys(fields).length)
+    throw badRequest(
+      `Invalid package: ${Object.entries(fields)
+        .map(([f, m]) => `${f}: ${m}`)
+        .join('; ')}`,
+      fields,
+    );
   if (key === undefined && lock === undefined && runAt === undefined && priority === undefined) {
     throw badRequest('Nothing to change: give key, lock, runAt and/or priority', { key: 'or lock, runAt or priority is required' });
   }
@@ -278,7 +314,14 @@ async function editQueued(ctx: RequestContext, id: number, body: unknown): Promi
     }
     await db(tx).query(`update ormq_queued set ${sets.join(', ')} where id = ?`, [...params, id]);
     await wakeKeys(tx, [key ?? before.key]);
-    await writeLog(tx, actor, [{ action: lock === null && key === undefined && runAt === undefined ? 'release' : 'edit', page: 'queued', objectId: id, summary: `${describe(before)}: ${said.join(', ')}` }]);
+    await writeLog(tx, actor, [
+      {
+        action: lock === null && key === undefined && runAt === undefined ? 'release' : 'edit',
+        page: 'queued',
+        objectId: id,
+        summary: `${describe(before)}: ${said.join(', ')}`,
+      },
+    ]);
     return toDetail((await findOne(tx, id))!, ctx.options.retry).object;
   });
 }

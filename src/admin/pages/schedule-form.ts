@@ -32,44 +32,51 @@ export async function createSchedule(ctx: RequestContext, body: unknown): Promis
   assertArgsSize(v, JSON_FIELDS, ctx.options.argsLimit);
   const actor = await ctx.actor();
   return ctx.em.transactional(async (em) => {
-      const tx = em as SqlEntityManager;
-      const id = Number((await saveSchedule(tx, v))!.id);
-      await writeLog(tx, actor, [{ action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` }]);
+    const tx = em as SqlEntityManager;
+    const id = Number((await saveSchedule(tx, v))!.id);
+    await writeLog(tx, actor, [
+      { action: 'create', page: 'scheduled', objectId: id, summary: `Created schedule ${JSON.stringify(v.name ?? id)} (${v.func})` },
+    ]);
     return shown(ctx, (await findOne(tx, id))!);
   });
 }
 
 function changes(before: ScheduleValues, after: ScheduleValues): string {
-  const changed = (Object.keys(after) as (keyof ScheduleValues)[]).filter(
-    (k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]),
-  );
+  const changed = (Object.keys(after) as (keyof ScheduleValues)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
   return changed.length ? `Changed ${changed.join(', ')}` : 'Saved without changes';
 }
 
 export async function editSchedule(ctx: RequestContext, id: number, body: unknown): Promise<Row> {
   if (!isPlainObject(body)) throw badRequest('Body must be an object of schedule fields', { body: 'must be an object' });
   const version = body.version;
-  if (!Number.isInteger(version)) throw badRequest('version is required: the version of the schedule this edit started from', { version: 'is required (a whole number)' });
+  if (!Number.isInteger(version))
+    throw badRequest('version is required: the version of the schedule this edit started from', {
+      version: 'is required (a whole number)',
+    });
   const { version: _version, ...input } = body;
   const actor = await ctx.actor();
   return ctx.em.transactional(async (em) => {
-      const tx = em as SqlEntityManager;
-      const current = await lockSchedule(tx, id);
-      if (!current) throw notFound(`Schedule ${id} does not exist`);
-      if (Number(current.version) !== version) {
-        // The other change is shown to those who may view schedules; the others only learn there was one.
-        const extra = (await ctx.can('scheduled', 'view')) ? { current: await shown(ctx, (await findOne(tx, id))!) } : undefined;
-        throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, extra);
-      }
-      const previous = scheduleValues(current);
-      const v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
-      // Stored arguments larger than the limit (saved by host code) may stay as they are.
-      assertArgsSize(v, JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])), ctx.options.argsLimit);
-      // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
-      if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
-      if (previous.repeats === 0 && v.repeats !== 0) await ctx.require('scheduled', 'resume');
-      await saveSchedule(tx, v, id, previous.key);
-      await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
+    const tx = em as SqlEntityManager;
+    const current = await lockSchedule(tx, id);
+    if (!current) throw notFound(`Schedule ${id} does not exist`);
+    if (Number(current.version) !== version) {
+      // The other change is shown to those who may view schedules; the others only learn there was one.
+      const extra = (await ctx.can('scheduled', 'view')) ? { current: await shown(ctx, (await findOne(tx, id))!) } : undefined;
+      throw new HttpError(409, 'This schedule was changed by someone else since you opened it', undefined, extra);
+    }
+    const previous = scheduleValues(current);
+    const v = validateSchedule(input, { previous, tasks: ctx.options.taskSet, timeZone: ctx.options.timeZone });
+    // Stored arguments larger than the limit (saved by host code) may stay as they are.
+    assertArgsSize(
+      v,
+      JSON_FIELDS.filter((f) => JSON.stringify(v[f]) !== JSON.stringify(previous[f])),
+      ctx.options.argsLimit,
+    );
+    // Repeats to or from 0 pauses or resumes the schedule: that needs the permission for it.
+    if (previous.repeats !== 0 && v.repeats === 0) await ctx.require('scheduled', 'pause');
+    if (previous.repeats === 0 && v.repeats !== 0) await ctx.require('scheduled', 'resume');
+    await saveSchedule(tx, v, id, previous.key);
+    await writeLog(tx, actor, [{ action: 'edit', page: 'scheduled', objectId: id, summary: changes(previous, v) }]);
     return shown(ctx, (await findOne(tx, id))!);
   });
 }
@@ -88,8 +95,13 @@ export async function previewRuns(ctx: RequestContext, query: Record<string, str
   let previous: ScheduleValues | undefined;
   if (id !== null) {
     // The timing alone: a preview never loads the schedule's arguments.
-    const columns = SCHEDULE_COLUMNS.split(', ').filter((c) => c !== 'args' && c !== 'kwargs').join(', ');
-    const [stored] = await db(ctx.em).query(`select ${columns}, '[]'::jsonb as args, '{}'::jsonb as kwargs from ormq_schedule where id = ?`, [id]);
+    const columns = SCHEDULE_COLUMNS.split(', ')
+      .filter((c) => c !== 'args' && c !== 'kwargs')
+      .join(', ');
+    const [stored] = await db(ctx.em).query(
+      `select ${columns}, '[]'::jsonb as args, '{}'::jsonb as kwargs from ormq_schedule where id = ?`,
+      [id],
+    );
     if (!stored) throw notFound(`Schedule ${id} does not exist`);
     previous = scheduleValues(stored);
   }

@@ -18,10 +18,12 @@ export const JSON_FIELDS = ['args', 'kwargs'] as const;
  * The schedule with its last run's outcome (the task row, if it still exists), and args and kwargs
  * cut down in SQL: a list of 500 schedules never loads their full arguments.
  */
-export const select = (extra = '') => `select ${SCHEDULE_COLUMNS.split(', ').filter((c) => !(JSON_FIELDS as readonly string[]).includes(c)).map((c) => T + c).join(', ')},
+export const select = (extra = '') => `select ${SCHEDULE_COLUMNS.split(', ')
+  .filter((c) => !(JSON_FIELDS as readonly string[]).includes(c))
+  .map((c) => T + c)
+  .join(', ')},
   ${JSON_FIELDS.map((f) => jsonHead(T + f, f)).join(', ')}, last.id as last_id,
   last.success as last_success, last.stopped as last_stopped${extra} from ormq_schedule left join ormq_task last on last.id = ormq_schedule.task`;
-
 
 /** The schedule as the API shows it; args and kwargs too large for it are left out (`truncated`). */
 export function toDetail(r: Row): { object: Row; truncated: ReturnType<typeof headFields>['truncated'] } {

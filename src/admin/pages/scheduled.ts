@@ -42,12 +42,14 @@ function where(filter: Record<string, unknown>, ctx: RequestContext): Where {
   const cluster = textFilter(filter, 'cluster', 100);
   const next = textFilter(filter, 'nextRun', 10);
   if (type !== null) {
-    if (!isScheduleType(type)) throw badRequest(`type must be one of ${Object.keys(SCHEDULE_TYPES).join(', ')}`, { type: 'is not a schedule type' });
+    if (!isScheduleType(type))
+      throw badRequest(`type must be one of ${Object.keys(SCHEDULE_TYPES).join(', ')}`, { type: 'is not a schedule type' });
     w.add(`${T}schedule_type = ?`, type);
   }
   if (cluster !== null) w.add(`${T}cluster = ?`, cluster);
   const state = textFilter(filter, 'state', 10);
-  if (state !== null && state !== 'paused' && state !== 'active') throw badRequest('state must be "paused" or "active"', { state: 'must be "paused" or "active"' });
+  if (state !== null && state !== 'paused' && state !== 'active')
+    throw badRequest('state must be "paused" or "active"', { state: 'must be "paused" or "active"' });
   if (state !== null) w.add(`${T}repeats ${state === 'paused' ? '=' : '<>'} 0`);
   if (next !== null) {
     if (!(NEXT_RUN_FILTERS as readonly string[]).includes(next)) {
@@ -62,9 +64,9 @@ function where(filter: Record<string, unknown>, ctx: RequestContext): Where {
   return w;
 }
 
-
 /** What the actions read: never args or kwargs, which only run copies, in SQL. */
-const ACTION_COLUMNS = 'id, name, func, hook, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run, anchor, time_zone, paused_repeats';
+const ACTION_COLUMNS =
+  'id, name, func, hook, repeats, cluster, intended_date_kwarg, schedule_type, minutes, cron, next_run, anchor, time_zone, paused_repeats';
 
 const log = (r: Row, action: string, summary: string): LogEntry => ({ action, page: 'scheduled', objectId: Number(r.id), summary });
 
@@ -97,7 +99,13 @@ const actions: Record<string, Action> = {
       return rows.map((r, i) => {
         const { restored, moved } = resumed[i]!;
         const repeats = restored === null ? 'repeats set to -1' : `repeats restored to ${restored}`;
-        return log(r, 'resume', moved ? `Resumed (${repeats}; next run moved from ${moved.from.toISOString()} to ${moved.to.toISOString()})` : `Resumed (${repeats})`);
+        return log(
+          r,
+          'resume',
+          moved
+            ? `Resumed (${repeats}; next run moved from ${moved.from.toISOString()} to ${moved.to.toISOString()})`
+            : `Resumed (${repeats})`,
+        );
       });
     },
   },
@@ -118,9 +126,24 @@ export const scheduled: Page = {
   // The registry's names say what the app does: only for those who may see its schedules.
   meta: (ctx, visible) => ({ tasks: visible ? ctx.options.tasks : null, scheduleTypes: SCHEDULE_TYPES }),
   routes: {
-    '': { method: 'POST', access: { page: 'scheduled', action: 'create' }, run: async (ctx, { body }) => ({ status: 201, body: await changed(ctx, 'scheduled', await createSchedule(ctx, body)) }) },
-    ':id': { method: 'PUT', access: { page: 'scheduled', action: 'edit' }, run: async (ctx, { id, body }) => ({ status: 200, body: await changed(ctx, 'scheduled', await editSchedule(ctx, id as number, body)) }) },
-    preview: { method: 'GET', access: { page: 'scheduled', action: 'view' }, run: async (ctx, { query }) => ({ status: 200, body: { runs: await ctx.read((x) => previewRuns(x, query)) } }) },
+    '': {
+      method: 'POST',
+      access: { page: 'scheduled', action: 'create' },
+      run: async (ctx, { body }) => ({ status: 201, body: await changed(ctx, 'scheduled', await createSchedule(ctx, body)) }),
+    },
+    ':id': {
+      method: 'PUT',
+      access: { page: 'scheduled', action: 'edit' },
+      run: async (ctx, { id, body }) => ({
+        status: 200,
+        body: await changed(ctx, 'scheduled', await editSchedule(ctx, id as number, body)),
+      }),
+    },
+    preview: {
+      method: 'GET',
+      access: { page: 'scheduled', action: 'view' },
+      run: async (ctx, { query }) => ({ status: 200, body: { runs: await ctx.read((x) => previewRuns(x, query)) } }),
+    },
   } satisfies Record<string, Route>,
   table: 'ormq_schedule',
   keyset: KEYSET,

@@ -46,7 +46,10 @@ const OPTIONAL_COLUMNS = ['args', 'attemptCount'];
 function optionalColumns(query: Record<string, string>): string[] {
   const asked = textFilter(query, 'columns', 100)?.split(',') ?? [];
   const unknown = asked.find((c) => !OPTIONAL_COLUMNS.includes(c));
-  if (unknown !== undefined) throw badRequest(`columns: unknown optional column ${JSON.stringify(unknown)} (optional: ${OPTIONAL_COLUMNS.join(', ')})`, { columns: `must be among ${OPTIONAL_COLUMNS.join(', ')}` });
+  if (unknown !== undefined)
+    throw badRequest(`columns: unknown optional column ${JSON.stringify(unknown)} (optional: ${OPTIONAL_COLUMNS.join(', ')})`, {
+      columns: `must be among ${OPTIONAL_COLUMNS.join(', ')}`,
+    });
   return asked;
 }
 
@@ -65,11 +68,19 @@ async function dropQueuedRetries(tx: SqlEntityManager, rows: Row[]): Promise<voi
  * package's run_at, unlocked; a package still locked (running again, or left by a cluster from
  * before run_at was used) runs again when its lock expires.
  */
-async function pendingRetries(em: SqlEntityManager, ids: string[]): Promise<Map<string, { queuedId: number; lock: string | null; runAt: string | null }>> {
+async function pendingRetries(
+  em: SqlEntityManager,
+  ids: string[],
+): Promise<Map<string, { queuedId: number; lock: string | null; runAt: string | null }>> {
   const found = new Map<string, { queuedId: number; lock: string | null; runAt: string | null }>();
   if (!ids.length) return found;
-  const rows = await db(em).query(`select id, lock, run_at, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) and linked order by id`, [ids]);
-  for (const r of rows) if (!found.has(r.task_id as string)) found.set(r.task_id as string, { queuedId: Number(r.id), lock: iso(r.lock), runAt: iso(r.run_at) });
+  const rows = await db(em).query(
+    `select id, lock, run_at, payload->>'id' as task_id from ormq_queued where (payload->>'id') in (?) and linked order by id`,
+    [ids],
+  );
+  for (const r of rows)
+    if (!found.has(r.task_id as string))
+      found.set(r.task_id as string, { queuedId: Number(r.id), lock: iso(r.lock), runAt: iso(r.run_at) });
   return found;
 }
 
@@ -88,7 +99,9 @@ const groupsRoute: Route = {
     const body = await ctx.read(async (x) => {
       let filter: Record<string, unknown> = query;
       if (!spanned) {
-        const [r] = await db(x.em).query(`select to_char((now() - interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as since`);
+        const [r] = await db(x.em).query(
+          `select to_char((now() - interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as since`,
+        );
         filter = { ...query, from: r!.since };
       }
       const { rows, truncated } = await failureGroups(x.em, taskWhere(false, filter));
@@ -139,7 +152,12 @@ function resubmit(page: TaskPageConfig['id']): Action {
         });
         const id = taskIdOf(r);
         packages.push({ ...built, copyArgs: { task: id } });
-        entries.push({ action: 'resubmit', page, objectId: id, summary: `Resubmitted ${JSON.stringify(r.name)} as task ${built.payload.id}` });
+        entries.push({
+          action: 'resubmit',
+          page,
+          objectId: id,
+          summary: `Resubmitted ${JSON.stringify(r.name)} as task ${built.payload.id}`,
+        });
         origins.push({ action: 'resubmitted', page, objectId: built.payload.id, summary: resubmittedSummary(r.name, id) });
       }
       await writeLog(tx, await ctx.actor(), origins);
@@ -157,7 +175,12 @@ const remove = (page: TaskPageConfig['id']): Action => ({
   async apply(tx, rows) {
     await dropQueuedRetries(tx, rows);
     await db(tx).query('delete from ormq_task where id in (?)', [rows.map(taskIdOf)]);
-    return rows.map((r) => ({ action: 'delete', page, objectId: taskIdOf(r), summary: `Deleted ${JSON.stringify(r.name)} (${r.func as string})` }));
+    return rows.map((r) => ({
+      action: 'delete',
+      page,
+      objectId: taskIdOf(r),
+      summary: `Deleted ${JSON.stringify(r.name)} (${r.func as string})`,
+    }));
   },
 });
 
@@ -185,10 +208,20 @@ export function taskPage({ id }: TaskPageConfig): Page {
       const cursor = parseCursor(KEYSET, query.cursor);
       const args = optionalColumns(query).includes('args');
       const found = await taskRows({ em: ctx.em, success, filter: query, cursor, limit: limit + 1, cacheKey: ctx.options, args });
-      const page = await keysetPage(ctx.em, 'ormq_task', found.rows, { limit, keyset: KEYSET, where: where(query), firstPage: !cursor, toRow: toListRow, planned: found.planned });
+      const page = await keysetPage(ctx.em, 'ormq_task', found.rows, {
+        limit,
+        keyset: KEYSET,
+        where: where(query),
+        firstPage: !cursor,
+        toRow: toListRow,
+        planned: found.planned,
+      });
       const bounded = found.bounded ? { searchBound: searchBound('tasks', 'the term has no three letters or digits in a row') } : {};
       if (!success) {
-        const retries = await pendingRetries(ctx.em, page.rows.map((r) => r.id as string));
+        const retries = await pendingRetries(
+          ctx.em,
+          page.rows.map((r) => r.id as string),
+        );
         // The package's id links to Queued tasks: only for those who may view that page.
         const linked = await ctx.can('queued', 'view');
         for (const r of page.rows) {
@@ -223,10 +256,21 @@ export function taskPage({ id }: TaskPageConfig): Page {
         const q = (await pendingRetries(ctx.em, [String(taskId)])).get(String(taskId));
         const max = Number(attempts[attempts.length - 1]?.max ?? 0);
         const linked = q && (await ctx.can('queued', 'view'));
-        if (q) retry = { ...(linked && { queuedId: q.queuedId }), nextAt: nextAt(q, ctx.options.retry), attempt: Number(r.attempt_count) + 1, max: max > 0 ? max : null };
+        if (q)
+          retry = {
+            ...(linked && { queuedId: q.queuedId }),
+            nextAt: nextAt(q, ctx.options.retry),
+            attempt: Number(r.attempt_count) + 1,
+            max: max > 0 ? max : null,
+          };
       }
       const lineage = await lineageOf(ctx.em, String(taskId));
-      const extra = { attempts, lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) }, retry, chain: await chainOf(ctx, String(taskId)) };
+      const extra = {
+        attempts,
+        lineage: { from: await visiblePlace(ctx, lineage.from), to: await visiblePlace(ctx, lineage.to) },
+        retry,
+        chain: await chainOf(ctx, String(taskId)),
+      };
       return { object: { ...toListRow(r), ...values }, truncated, extra };
     },
 
