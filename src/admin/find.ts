@@ -3,7 +3,7 @@
  * page can say where the thing is. Only pages the caller may view are asked.
  */
 import { badRequest } from './http.js';
-import { taskIdOf } from './task-query.js';
+import { taskIdOf } from './task-row.js';
 import type { PageId } from './options.js';
 import type { RequestContext, Route } from './page.js';
 import { db } from '../db/run.js';

@@ -3,12 +3,13 @@
  * their search and the planner that keeps a search within the lists' budget at a million tasks.
  */
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
-import { ARGS_TEXT, ERROR_MESSAGE, ERROR_TEXT, parseErrorGroup } from '../error-groups.js';
+import { ARGS_TEXT, ERROR_TEXT, parseErrorGroup } from '../error-groups.js';
 import { badRequest } from './http.js';
 import { planStatements, readPlanned, type Planned } from './count.js';
 import { textFilter, timeFilter, Where } from './filters.js';
-import { afterCursor, keyColumn, orderBy, type Cursor, type Keyset } from './list.js';
+import { afterCursor, keyColumn, orderBy, type Cursor } from './list.js';
 import { db, type Statement } from '../db/run.js';
+import { KEYSET, LIST_COLUMNS, parseTaskId } from './task-row.js';
 import {
   isMultiWord,
   isUnindexed,
@@ -24,19 +25,6 @@ import {
 
 type Row = Record<string, unknown>;
 
-export const KEYSET: Keyset = { time: 'stopped', id: 'id', dir: 'desc', idKind: 'text' };
-
-/** A task row's id as the API sends it (the column is char(32)). */
-export const taskIdOf = (row: Row): string => String(row.id).trim();
-
-/** ≤ 100 characters of text: a failure's "Error: message", else the result as text. */
-const SHORT_RESULT = `left(case
-    when result is null then null
-    when jsonb_typeof(result) = 'string' then result #>> '{}'
-    when jsonb_typeof(result) = 'object' and (result->>'message') is not null then concat_ws(': ', result->>'error', result->>'message')
-    else result::text end, 100) as short_result`;
-
-export const LIST_COLUMNS = `id, name, func, hook, "group", cluster, enqueued, started, stopped, success, attempt_count, ${SHORT_RESULT}`;
 /** The args' head as text, for a list that shows them: read only when asked, the default list reads the same columns as before. */
 const SHORT_ARGS = ', left(args::text, 100) as short_args';
 const listed = (o: { args?: boolean }) => `${LIST_COLUMNS}${o.args ? SHORT_ARGS : ''}${keyColumn(KEYSET)}`;
@@ -97,8 +85,6 @@ interface Search {
   /** Looked for only in the newest rows: the term gives the trigram index nothing to look up. */
   bounded?: true;
 }
-
-export const parseTaskId = (raw: unknown): string | null => (typeof raw === 'string' && /^[0-9a-f]{32}$/.test(raw) ? raw : null);
 
 function taskSearch(success: boolean, filter: Record<string, unknown>): Search {
   const search = textFilter(filter, 'search');
@@ -303,27 +289,4 @@ async function searchPage(o: TaskRowsOptions, s: SubstringPage): Promise<{ rows:
   if (recent.length >= o.limit) return { rows: recent, planned };
   const rows = (await allMatches(o, collect, null))!;
   return { rows, planned: collected(rows) };
-}
-
-/** Failure groups answered at most; the largest first. */
-const GROUP_CAP = 100;
-
-/**
- * Failures of `where` counted by cause (ormq_task.error_group, see src/error-groups.ts), the most
- * frequent first, each with the newest one's func, error and message.
- */
-export async function failureGroups(em: SqlEntityManager, where: Where) {
-  const w = where.and(new Where().add('error_group is not null'));
-  const rows = await db(em).query(
-    `with g as materialized (
-       select error_group, count(*)::int as n, min(stopped) as first, max(stopped) as last,
-              count(*) filter (where id in (select (payload->>'id')::char(32) from ormq_queued where linked and payload->>'id' is not null))::int as retrying
-         from ormq_task ${w.sql} group by error_group order by n desc, last desc limit ${GROUP_CAP + 1})
-     select g.*, s.func, s.error, s.message from g cross join lateral (
-       select func, result->>'error' as error, left(${ERROR_MESSAGE}, 500) as message from ormq_task t
-        where t.error_group = g.error_group and not t.success order by t.stopped desc, t.id desc limit 1) s
-     order by n desc, last desc`,
-    w.params,
-  );
-  return { rows: rows.slice(0, GROUP_CAP), truncated: rows.length > GROUP_CAP };
 }

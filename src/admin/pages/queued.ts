@@ -18,6 +18,7 @@ import { searchBound, withinNewest } from '../search.js';
 import { writeLog } from '../log.js';
 import { changed, DELETE, type Action, type Page, type RequestContext } from '../page.js';
 import { db } from '../../db/run.js';
+import { priorities, waitsBehind } from '../claim-order.js';
 
 const KEYSET: Keyset = { id: 'id', dir: 'desc', idKind: 'int' };
 const JSON_FIELDS = ['payload'] as const;
@@ -60,36 +61,6 @@ function toListRow(r: Row, retry: number): Row {
     group: r.group ?? null,
     stuck: r.stuck === true,
   };
-}
-
-/**
- * What a waiting package of a serial key waits behind: the first package of that key, which runs
- * (or waits for its retry) before any other of the key starts. Null when it is first itself.
- */
-async function waitsBehind(em: SqlEntityManager, r: Row): Promise<Row | null> {
-  if (r.serial === null || r.serial === undefined) return null;
-  const [first] = await db(em).query(
-    `select id, payload->>'name' as name, lock is not null as running from ormq_queued where serial = ? and id < ? order by id limit 1`,
-    [r.serial, r.id],
-  );
-  return first ? { id: Number(first.id), name: first.name ?? null, running: first.running === true } : null;
-}
-
-/**
- * The priorities in the queue, highest first: a walk of the claim index (key, priority desc, id),
- * one probe per key and priority, at most 1,000.
- */
-async function priorities(em: SqlEntityManager): Promise<string[]> {
-  const rows = await db(em).query(`with recursive v(k, p, n) as (
-      (select key, priority, 1 from ormq_queued order by key, priority desc limit 1)
-      union all
-      select x.k, x.p, v.n + 1 from v, lateral (
-        (select key as k, priority as p from ormq_queued where key = v.k and priority < v.p order by key, priority desc limit 1)
-        union all
-        (select key, priority from ormq_queued where key > v.k order by key, priority desc limit 1)
-        limit 1) x where v.n < 1000
-    ) select distinct p from v order by p desc limit 100`);
-  return rows.map((r) => String(r.p));
 }
 
 function parseQueuedId(raw: unknown): number | null {

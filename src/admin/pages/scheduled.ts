@@ -5,7 +5,7 @@
  * scheduler of the schedule's cluster.
  */
 import { isScheduleType, SCHEDULE_TYPES } from '../../schedule-rules.js';
-import { deleteSchedules, pauseSchedules, resumeSchedules, runSchedulesNow } from '../../schedules.js';
+import { deleteSchedules, pauseSchedules, resumeSchedules, runSchedulesNow } from '../../schedule-actions.js';
 import { addDays, fromWall, toWall } from '../../time.js';
 import { badRequest } from '../http.js';
 import { likePattern, textFilter, Where } from '../filters.js';
