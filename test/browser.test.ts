@@ -484,7 +484,7 @@ Metrics('loads on demand, shows per func figures and a chart, and a bar or a cou
   await p.getByRole('link', { name: 'older-failure' }).waitFor();
   // a func filter narrows the chart and the table
   await visit(w, host!.admin, '#/metrics?range=1h', 'Metrics');
-  await p.getByLabel('Func').selectOption('report.build');
+  await p.getByLabel('Func', { exact: true }).selectOption('report.build');
   await p.waitForURL(/func=report\.build/);
   await waitFor(async () => (await p.locator('tbody tr').count()) === 1, 'one func in the table');
   await visit(w, host!.admin, '#/metrics?range=7d', 'Metrics');

@@ -122,7 +122,18 @@ I('only the shell imports the page registry', () => {
  * Layers that point one way: the host's API and the admin stand on their own, the cluster builds on
  * the host's API but never on the admin, and the browser's client is served, never linked to the server.
  */
-const HOST_API = ['producer', 'chains', 'iterations', 'cancel', 'results', 'registry', 'schedules', 'schedule-actions', 'limits', 'control'].map((f) => `src/${f}.ts`);
+const HOST_API = [
+  'producer',
+  'chains',
+  'iterations',
+  'cancel',
+  'results',
+  'registry',
+  'schedules',
+  'schedule-actions',
+  'limits',
+  'control',
+].map((f) => `src/${f}.ts`);
 const LAYERS: { from: (file: string) => boolean; to: string; who: string }[] = [
   { who: 'the admin', from: (f) => f.startsWith('src/admin/'), to: 'src/cluster/' },
   { who: "the host's API", from: (f) => HOST_API.includes(f), to: 'src/cluster/' },

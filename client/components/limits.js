@@ -60,7 +60,7 @@ export function Limits({ can }) {
     ${
       can.limits &&
       html`<form class="limit-form" onSubmit=${submit} novalidate aria-label="Set a limit">
-      ${field('func', 'Func', 'func')}${field('concurrency', 'Concurrency', 'concurrency')}${field('count', 'Starts', 'rate.count')}${field('seconds', 'Per seconds', 'rate.perSeconds')}
+      ${field('func', 'Func to limit', 'func')}${field('concurrency', 'Concurrency', 'concurrency')}${field('count', 'Starts', 'rate.count')}${field('seconds', 'Per seconds', 'rate.perSeconds')}
       ${errors.limit && html`<p class="error" role="alert">${errors.limit}</p>`}
       <div class="buttons"><button type="submit" class="primary">Set limit</button></div></form>`
     }`;
