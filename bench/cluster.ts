@@ -58,9 +58,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const started = Date.now();
   try {
     // Shape by shape, every system in turn, each repeating its drain in the same processes.
-    for (const [processes, concurrency] of drainRuns ? shapes : []) {
+    const fixed = systems.flatMap((s) => (s.fixedShape ? [s.fixedShape] : []));
+    const runShapes = [...shapes, ...fixed].filter((a, i, all) => all.findIndex((b) => b[0] === a[0] && b[1] === a[1]) === i);
+    for (const [processes, concurrency] of drainRuns ? runShapes : []) {
       for (const system of systems) {
-        if (system.shapes && !system.shapes.some(([p, c]) => p === processes && c === concurrency)) continue;
+        const at = (list: [number, number][]) => list.some(([p, c]) => p === processes && c === concurrency);
+        if (system.fixedShape ? !at([system.fixedShape]) : !at(shapes) || (system.shapes && !at(system.shapes))) continue;
         const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
         const measured = await drains(system, { ...system.cfg, url, concurrency } as WorkerConfig, processes, n, repeat, peers.db, ctx);
         if (!measured.rates.length) continue;

@@ -32,6 +32,8 @@ export interface System {
   enqueueProbe?(t0: number): Promise<unknown>;
   /** processes × workers to drain with, instead of every shape */
   shapes?: [number, number][];
+  /** the raw loops: drain at this shape alone, whichever --shapes the run has */
+  fixedShape?: [number, number];
 }
 
 export const VERSIONS = {
@@ -172,7 +174,7 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
     label,
     keepsResults: false,
     cfg: { system: saved ? 'raw-saved' : 'raw', batch: 100, acked, ...(saved ? { savedTable: RAW_SAVED_TABLE } : {}) },
-    shapes: [[1, 4]],
+    fixedShape: [1, 4],
     enqueueProbe: undefined,
   });
 
