@@ -34,6 +34,12 @@ export interface WorkerConfig {
   /** raw-saved: the table with ormq_task's columns and indexes that the result rows go to */
   savedTable?: string;
   /**
+   * raw, raw-saved: claim at least once, as a queue must: one statement locks the batch and commits,
+   * a second deletes it (and saves its result rows) once it has "run"; a crash between the two
+   * leaves the batch to be claimed again when its lock is old. Without it the delete is the claim.
+   */
+  acked?: boolean;
+  /**
    * A drain that a concurrency limit binds: tasks of `groups` funcs (ormq, each limited by setLimit)
    * or pg-boss groups (`groupConcurrency`), each sleeping `sleepMs`; at most `concurrency` of a
    * group at once, over every process.
@@ -120,34 +126,59 @@ if (cfg.system === 'ormq') {
   };
 } else if (cfg.system === 'raw' || cfg.system === 'raw-saved') {
   // What the design costs at least: one statement per batch that claims the oldest packages of the
-  // key (the same index ormq's claim walks) and deletes them; nothing run, no separate ack. The
-  // saved variant also inserts each one's result row, in the same statement, into a table made
-  // `like ormq_task including all` (bench/cluster.ts), so it pays for every column and index a
-  // saved success pays for in ormq.
-  const claim = `select id from ormq_queued where key = $1 order by id limit $2 for update skip locked`;
-  const drain =
-    cfg.system === 'raw'
-      ? {
-          name: 'bench_raw_drain',
-          text: `delete from ormq_queued where id in (${claim}) returning payload`,
-          values: ['bench', cfg.batch ?? 100],
-        }
-      : {
-          name: 'bench_raw_saved_drain',
-          text: `with claimed as (delete from ormq_queued where id in (${claim}) returning payload)
-                 insert into ${cfg.savedTable} (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success)
+  // key (the same index ormq's claim walks) and deletes them; nothing run, no separate ack: at most
+  // once. The saved variant also inserts each one's result row, in the same statement, into a table
+  // made `like ormq_task including all` (bench/cluster.ts), so it pays for every column and index a
+  // saved success pays for in ormq. `acked`: the same at least once, a committed lock and then the
+  // delete (and the saved rows) in a second statement: the least a queue that survives a crash
+  // mid-task writes.
+  const claim = `select id from ormq_queued where key = $1${cfg.acked ? ' and lock is null' : ''} order by id limit $2 for update skip locked`;
+  const save = (
+    from: string,
+  ) => `insert into ${cfg.savedTable} (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success)
                  select payload->>'id', payload->>'name', payload->>'func', payload->>'hook', payload->'args', payload->'kwargs',
-                   $3::jsonb, payload->>'group', $1, (payload->>'enqueued')::timestamptz, now(), now(), true
-                 from claimed`,
-          values: ['bench', cfg.batch ?? 100, JSON.stringify(RESULT)],
-        };
+                   $2::jsonb, payload->>'group', 'bench', (payload->>'enqueued')::timestamptz, now(), now(), true
+                 from ${from}`;
+  const saved = cfg.system === 'raw-saved';
+  const batch = cfg.batch ?? 100;
+  const steps: { name: string; text: string; values: unknown[] }[] = cfg.acked
+    ? [
+        {
+          name: 'bench_raw_lock',
+          text: `update ormq_queued set lock = now() where id in (${claim}) returning id, payload`,
+          values: ['bench', batch],
+        },
+      ]
+    : saved
+      ? [
+          {
+            name: 'bench_raw_saved_drain',
+            text: `with claimed as (delete from ormq_queued where id in (${claim}) returning payload) ${save('claimed').replace('$2::jsonb', '$3::jsonb')}`,
+            values: ['bench', batch, JSON.stringify(RESULT)],
+          },
+        ]
+      : [{ name: 'bench_raw_drain', text: `delete from ormq_queued where id in (${claim}) returning payload`, values: ['bench', batch] }];
+  const ack = saved
+    ? {
+        name: 'bench_raw_saved_ack',
+        text: `with done as (delete from ormq_queued where id = any($1::bigint[]) returning payload) ${save('done')}`,
+      }
+    : { name: 'bench_raw_ack', text: 'delete from ormq_queued where id = any($1::bigint[])' };
+  const drain = {
+    async run(client: pg.Client): Promise<number> {
+      const { rows, rowCount } = await client.query(steps[0]!);
+      if (cfg.acked && rowCount)
+        await client.query({ ...ack, values: saved ? [rows.map((r) => r.id), JSON.stringify(RESULT)] : [rows.map((r) => r.id)] });
+      return rowCount ?? 0;
+    },
+  };
   const clients = Array.from({ length: cfg.concurrency }, () => new pg.Client({ connectionString: cfg.url }));
   await Promise.all(clients.map((c) => c.connect()));
   let running = false;
   let loops: Promise<void>[] = [];
   const loop = async (client: pg.Client) => {
     while (running) {
-      const { rowCount } = await client.query(drain);
+      const rowCount = await drain.run(client);
       // Empty (or every row locked by another connection): look again shortly until halted.
       if (!rowCount) await new Promise((r) => setTimeout(r, 1));
     }

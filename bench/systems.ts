@@ -81,6 +81,8 @@ export const LABELS = {
   bullKept: `${BULL} results kept (return_value)`,
   raw: 'raw limit: pg loop, 4 connections, delete 100 per statement (skip locked)',
   rawSaved: 'raw saved limit: the raw loop also inserting each result row into a copy of ormq_task',
+  rawAcked: 'raw at-least-once limit: the raw loop locking 100 per statement, then deleting them (two commits)',
+  rawSavedAcked: 'raw at-least-once saved limit: the at-least-once loop, its delete also inserting the result rows',
   limit: `ormq, concurrency limit: ${LIMITED_WHAT} (a func per group, setLimit concurrency ${LIMITED.concurrency}; ack only)`,
   bossGroup: `${BOSS}, group concurrency: ${LIMITED_WHAT} (group.id per job, groupConcurrency ${LIMITED.concurrency}; batchSize 100, each batch's jobs at once; ack only)`,
 };
@@ -192,12 +194,12 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
     reset: async () => void (await db.query('truncate bullmq.job cascade; truncate bullmq.event')),
     ...(save ? {} : { enqueueProbe: (t0: number) => bullLatency.add('latency', { t0 }, { removeOnComplete: true }) }),
   });
-  const raw = (label: string, saved: boolean): System => ({
+  const raw = (label: string, saved: boolean, acked = false): System => ({
     ...ormq(label, false),
-    key: saved ? 'raw-saved' : 'raw',
+    key: `${saved ? 'raw-saved' : 'raw'}${acked ? '-acked' : ''}`,
     label,
     keepsResults: false,
-    cfg: saved ? { system: 'raw-saved', batch: 100, savedTable: RAW_SAVED_TABLE } : { system: 'raw', batch: 100 },
+    cfg: { system: saved ? 'raw-saved' : 'raw', batch: 100, acked, ...(saved ? { savedTable: RAW_SAVED_TABLE } : {}) },
     shapes: [[1, 4]],
     enqueueProbe: undefined,
   });
@@ -257,6 +259,8 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
       bull(LABELS.bullKept, true),
       raw(LABELS.raw, false),
       raw(LABELS.rawSaved, true),
+      raw(LABELS.rawAcked, false, true),
+      raw(LABELS.rawSavedAcked, true, true),
       ormqLimit,
       bossGroup,
     ],
