@@ -4,7 +4,8 @@
  * in argv[2]. It connects and prints "ready"; then, on stdin, "go" starts its workers, "halt"
  * stops them (connections kept, so a drain can be repeated without a new process) and prints
  * "halted cpu <user ms> <system ms>" (this process's CPU since the go), and "stop" closes
- * everything, prints "stopped" and exits. Each latency probe task prints "lat <ms>".
+ * everything, prints "stopped" and exits. Each latency probe task prints "lat <ms>". A limited
+ * drain's tasks each sleep and record when they ran; "halt" prints them first as "spans <json>".
  */
 import { createInterface } from 'node:readline';
 import { MikroORM } from '@mikro-orm/postgresql';
@@ -13,6 +14,7 @@ import { run as runGraphile, type Runner } from 'graphile-worker';
 import { PgBoss } from 'pg-boss';
 import pg from 'pg';
 import { Cluster, queueEntities } from '../src/index.js';
+import { limitedName, type Limited } from './systems.js';
 
 export interface WorkerConfig {
   system: 'ormq' | 'graphile' | 'pgboss' | 'bullmq' | 'raw' | 'raw-saved';
@@ -37,6 +39,12 @@ export interface WorkerConfig {
    * leaves the batch to be claimed again when its lock is old. Without it the delete is the claim.
    */
   acked?: boolean;
+  /**
+   * A drain that a concurrency limit binds: tasks of `groups` funcs (ormq, each limited by setLimit)
+   * or pg-boss groups (`groupConcurrency`), each sleeping `sleepMs`; at most `concurrency` of a
+   * group at once, over every process.
+   */
+  limited?: Limited;
 }
 
 /** What every results-keeping drain returns and keeps per task: the same small value for each system. */
@@ -47,6 +55,20 @@ const now = () => performance.timeOrigin + performance.now();
 const probe = (t0: number) => {
   process.stdout.write(`lat ${now() - t0}\n`);
 };
+
+/**
+ * A limited drain's task: sleeps, and records [group, start, end] in µs of CLOCK_MONOTONIC
+ * (process.hrtime), which every process on the machine reads alike, so the bench can count how
+ * many ran at once across processes.
+ */
+const spans: number[] = [];
+const micros = () => Number(process.hrtime.bigint() / 1000n);
+const limitedTask = async (group: number) => {
+  const t0 = micros();
+  await new Promise((r) => setTimeout(r, cfg.limited!.sleepMs));
+  spans.push(group, t0, micros());
+};
+const groups = Array.from({ length: cfg.limited?.groups ?? 0 }, (_, g) => g);
 
 let start: () => Promise<void>;
 let halt: () => Promise<void>;
@@ -64,7 +86,11 @@ if (cfg.system === 'ormq') {
       saveLimit: cfg.save ? 0 : -1,
       metrics: cfg.metrics ?? true,
       scheduler: false,
-      tasks: { noop: () => (cfg.save ? RESULT : null), latency: probe },
+      tasks: {
+        noop: () => (cfg.save ? RESULT : null),
+        latency: probe,
+        ...Object.fromEntries(groups.map((g) => [limitedName(g), () => limitedTask(g)])),
+      },
     });
     await cluster.start();
   };
@@ -207,6 +233,15 @@ if (cfg.system === 'ormq') {
   await boss.start();
   const polling = { pollingIntervalSeconds: 0.5, localConcurrency: cfg.concurrency };
   start = async () => {
+    if (cfg.limited) {
+      // Every fetch loop takes what its groups' room allows (up to 100) and runs that batch's jobs at once.
+      await boss.work<{ g: number }>(
+        'limited',
+        { ...polling, batchSize: 100, burstWhenBatchFull: true, groupConcurrency: cfg.limited.concurrency },
+        async (jobs) => void (await Promise.all(jobs.map((j) => limitedTask(j.data.g)))),
+      );
+      return;
+    }
     if (cfg.save) {
       await boss.work('noop', { ...polling, batchSize: 100, burstWhenBatchFull: true, perJobResults: true }, async (jobs) =>
         jobs.map((j) => ({ id: j.id, status: 'completed' as const, output: RESULT })),
@@ -217,8 +252,11 @@ if (cfg.system === 'ormq') {
     await boss.work<{ t0: number }>('latency', { ...polling, batchSize: 1 }, async ([job]) => probe(job!.data.t0));
   };
   halt = async () => {
-    await boss.offWork('noop', { wait: true });
-    await boss.offWork('latency', { wait: true });
+    if (cfg.limited) await boss.offWork('limited', { wait: true });
+    else {
+      await boss.offWork('noop', { wait: true });
+      await boss.offWork('latency', { wait: true });
+    }
   };
   close = () => boss.stop({ graceful: true, timeout: 5000 });
 }
@@ -232,6 +270,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   }
   if (line === 'halt') {
     await halt();
+    if (spans.length) process.stdout.write(`spans ${JSON.stringify(spans.splice(0))}\n`);
     const used = process.cpuUsage(cpu);
     process.stdout.write(`halted cpu ${(used.user / 1000).toFixed(0)} ${(used.system / 1000).toFixed(0)}\n`);
   }

@@ -8,8 +8,8 @@
 import { cpus, loadavg } from 'node:os';
 import type { BenchContext, Section } from './run.js';
 import type { WorkerConfig } from './cluster-worker.js';
-import { fmt, percentile, ratioTarget, spread, type Spread, type Target } from './stats.js';
-import { LABELS, VERSIONS, setUpPeers, type System } from './systems.js';
+import { fmt, peakAtOnce, percentile, ratioTarget, spread, type Spread, type Target } from './stats.js';
+import { LABELS, LIMITED, LIMITED_BOUND, VERSIONS, setUpPeers, type System } from './systems.js';
 import { spawnWorkers } from './workers.js';
 
 const now = () => performance.timeOrigin + performance.now();
@@ -48,13 +48,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const known = peers.systems.map((s) => s.key);
   const unknown = pick?.filter((k) => !known.includes(k)) ?? [];
   if (unknown.length) throw new RangeError(`--systems: unknown ${unknown.join(', ')} (the systems are ${known.join(', ')})`);
-  const systems = peers.systems.filter((s) => !pick || pick.includes(s.key));
+  const systems = peers.systems.filter((s) => (pick ? pick.includes(s.key) : !s.optIn));
 
   const full = Math.max(1000, Math.round(100_000 * ctx.scale));
   const rows: Section['rows'] = [];
   const best = new Map<string, Spread>();
   const perShape = new Map<string, Spread>();
   const latency = new Map<string, { p50: number; p99: number }>();
+  /** a limited drain's peaks, drain by drain: running at once over all, and of one group */
+  const peaks = new Map<string, { total: number; group: number }[]>();
   const started = Date.now();
   try {
     // Shape by shape, every system in turn, each repeating its drain in the same processes.
@@ -66,6 +68,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         if (system.fixedShape ? !at([system.fixedShape]) : !at(shapes) || (system.shapes && !at(system.shapes))) continue;
         const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
         const measured = await drains(system, { ...system.cfg, url, concurrency } as WorkerConfig, processes, n, repeat, peers.db, ctx);
+        if (system.cfg.limited) peaks.set(system.label, [...(peaks.get(system.label) ?? []), ...measured.peaks]);
         if (!measured.rates.length) continue;
         const s = spread(measured.rates);
         perShape.set(`${system.label} ${processes}×${concurrency}`, s);
@@ -166,6 +169,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     rollupTarget('ack only', LABELS.ack, LABELS.ackBare, perShape, shapes),
     rollupTarget('every result saved', LABELS.saved, LABELS.savedBare, perShape, shapes),
     ...latencyTargets(latency),
+    ...limitTargets(best, peaks),
   ];
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   return {
@@ -178,6 +182,14 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `Versions that ran (from their package.json): graphile-worker ${VERSIONS['graphile-worker']}, pg-boss ${VERSIONS['pg-boss']}, BullMQ ${VERSIONS.bullmq} on its PostgreSQL backend, pg ${VERSIONS.pg}.`,
       "WAL B / task: pg_stat_wal bytes over each drain (server-wide) per task, median; node CPU: the worker processes' user + system time per 1,000 tasks, median. Where a ratio falls short, these say whether the database (WAL) or the workers (CPU) take the difference.",
       `Raw saved limit's table: ${peers.rawSavedIndexes.copy} indexes, ormq_task ${peers.rawSavedIndexes.ormqTask} (created like ormq_task including all).`,
+      ...(peaks.size
+        ? [
+            `Concurrency-limited drains: the backlog spread evenly over ${LIMITED.groups} groups (ormq: a func each, setLimit concurrency ${LIMITED.concurrency}; pg-boss: group.id, groupConcurrency ${LIMITED.concurrency}), ` +
+              `each task sleeping ${LIMITED.sleepMs} ms, so no drain beats ${fmt(LIMITED_BOUND)} tasks/s. Peak at once: the most tasks running at one instant in any drain, ` +
+              `counted from each task's start and end on the machine's monotonic clock across the processes; it must not exceed ${LIMITED.groups * LIMITED.concurrency} (${LIMITED.concurrency} of one group). ` +
+              [...peaks].map(([label, p]) => `${label}: ${p.map((x) => `${x.total} (of one group ${x.group})`).join(', ')}.`).join(' '),
+          ]
+        : []),
       `Load average 1m/5m/15m at the end ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' / ')}, ${cpus().length} cores; the section took ${minutes} min.`,
@@ -200,6 +212,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const rates: number[] = [];
     const walBytes: number[] = [];
     const cpu: number[] = [];
+    const peaks: { total: number; group: number }[] = [];
     const wal = async () => Number((await db.query('select wal_bytes::float8 b from pg_stat_wal')).rows[0].b);
     const workers = await spawnWorkers(cfg, processes);
     try {
@@ -216,6 +229,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         const stalled = now() >= deadline;
         const wal1 = await wal();
         const used = await workers.halt();
+        if (cfg.limited) peaks.push(peakAtOnce(workers.takeSpans()));
         if (stalled) {
           c.log(`${system.label}: ${processes}×${cfg.concurrency} did not drain ${n} tasks within ${seconds.toFixed(0)} s; left out`);
           break;
@@ -228,7 +242,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       await workers.stop();
       await system.reset();
     }
-    return { rates, walBytes, cpu };
+    return { rates, walBytes, cpu, peaks };
   }
 }
 
@@ -254,6 +268,39 @@ function rollupTarget(
     met: value >= 0.97,
     detail: `median of the shapes' ratios; per shape ${pairs.map((x) => `${x.shape} ${(x.ratio * 100).toFixed(1)} %`).join(', ')}`,
   };
+}
+
+/**
+ * The concurrency-limited drains: ormq's best median over pg-boss's, at least parity (both drain
+ * under the same ceiling, so the ratio says how much of it each reaches), and whether ormq's
+ * limit held: the most tasks of one func that ran at once, in any drain, against the limit.
+ */
+function limitTargets(best: Map<string, Spread>, peaks: Map<string, { total: number; group: number }[]>): Target[] {
+  const med = (label: string) => best.get(label)?.median ?? 0;
+  const shown = (label: string, short: string) => {
+    const p = peaks.get(label);
+    if (!best.has(label)) return `${short} not run`;
+    const most = p?.length
+      ? `, peak at once ${Math.max(...p.map((x) => x.total))} (of one group ${Math.max(...p.map((x) => x.group))})`
+      : '';
+    return `${short} ${fmt(med(label))}/s = ${((med(label) / LIMITED_BOUND) * 100).toFixed(0)} % of the bound${most}`;
+  };
+  const detail = `bound ${LIMITED.groups} × ${LIMITED.concurrency} / ${LIMITED.sleepMs} ms = ${fmt(LIMITED_BOUND)} tasks/s; ${shown(LABELS.limit, 'ormq')}; ${shown(LABELS.bossGroup, 'pg-boss')}`;
+  const ormqPeaks = peaks.get(LABELS.limit) ?? [];
+  const most = ormqPeaks.length ? Math.max(...ormqPeaks.map((x) => x.group)) : null;
+  return [
+    ratioTarget('concurrency-limited drain ÷ pg-boss group concurrency', med(LABELS.limit), med(LABELS.bossGroup), 1, detail),
+    {
+      name: 'concurrency limit held: most tasks of one func at once, ormq',
+      target: `≤ ${LIMITED.concurrency}`,
+      value: most,
+      met: most === null ? null : most <= LIMITED.concurrency,
+      detail:
+        most === null
+          ? 'not measured: ormq-limit was not run'
+          : `per drain (over all / of one func): ${ormqPeaks.map((x) => `${x.total}/${x.group}`).join(', ')}; over all the limit allows ${LIMITED.groups * LIMITED.concurrency}`,
+    },
+  ];
 }
 
 function latencyTargets(latency: Map<string, { p50: number; p99: number }>): Target[] {
