@@ -6,11 +6,12 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/postgresql';
 import { responding } from './liveness.js';
-import { CancelledError, stopPackage, type HeldPackage } from './control.js';
+import { CancelledError, clipBy, stopPackage, type HeldPackage } from './control.js';
 import { cancelRuns } from './iterations.js';
 import { db } from './db/run.js';
 import { inSchema, schemaOf } from './table-names.js';
-import { ValidationError } from './validate.js';
+import { isStorableText, scrub, UNSTORABLE_MESSAGE } from './storable.js';
+import { isPlainObject, ValidationError } from './validate.js';
 
 export type CancelOutcome = 'removed' | 'stopping' | 'not found';
 
@@ -67,9 +68,12 @@ export async function cancelPackages(
     const iter = (typeof r.iter === 'string' ? JSON.parse(r.iter) : r.iter) as { id?: unknown; n?: unknown } | null;
     if (iter && typeof iter.id === 'string' && Number.isInteger(iter.n)) runs.push({ id: iter.id, n: iter.n as number });
   }
-  for (const p of stopping) await stopPackage(tx, p, o.by, o.fromCode);
+  // The admin's actor comes from the host's `actor` option: what PostgreSQL cannot store is replaced.
+  const kept = clipBy(o.by);
+  const by = kept === null ? null : scrub(kept);
+  for (const p of stopping) await stopPackage(tx, p, by, o.fromCode);
   // An iteration's run removed here never reports: it counts as cancelled, so the iteration still ends.
-  await cancelRuns(tx, runs, new CancelledError(o.by, o.fromCode).message);
+  await cancelRuns(tx, runs, new CancelledError(by, o.fromCode).message);
   return { removed, stopping };
 }
 
@@ -86,7 +90,10 @@ export async function cancelPackages(
  */
 export async function cancel(em: EntityManager, id: string, options: CancelOptions = {}): Promise<CancelOutcome> {
   if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) throw new ValidationError({ id: 'must be 32 lowercase hex digits' }, 'task id');
+  if (!isPlainObject(options as unknown)) throw new ValidationError({ options: 'must be an object' }, 'cancel');
   if (options.by != null && typeof options.by !== 'string') throw new ValidationError({ by: 'must be a string' }, 'cancel');
+  // Kept in the stopped task's error, which PostgreSQL must store: refused here rather than by the database (or the cluster that saves it).
+  if (!isStorableText(clipBy(options.by) ?? '')) throw new ValidationError({ by: UNSTORABLE_MESSAGE }, 'cancel');
   const scoped = inSchema(em, schemaOf(em, options.schema)) as SqlEntityManager;
   return scoped.transactional(async (tx) => {
     // The task's own package, or the runs of the iteration of that id.

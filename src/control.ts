@@ -19,6 +19,13 @@ export type ControlMessage =
 /** Longest pause with an end: a year. */
 const PAUSE_MAX_SECONDS = 366 * 86_400;
 
+/** Who paused or stopped something, as kept: its first 150 characters, never half of a surrogate pair. */
+export function clipBy(by: unknown): string | null {
+  if (typeof by !== 'string' || by === '') return null;
+  const end = by.length > 150 && /[\ud800-\udbff]/.test(by[149]!) ? 149 : 150;
+  return by.slice(0, end);
+}
+
 /**
  * The error a stopped task is saved with: it says who stopped it (the admin, or `cancel` from
  * code), and its stack is that sentence alone (where ormq aborted the task says nothing about the task).
@@ -55,7 +62,7 @@ export function parseControl(payload: string): ControlMessage | null {
   const o = m as Record<string, unknown>;
   if ((o.op === 'pause' || o.op === 'resume') && typeof o.key === 'string') return { op: o.op, key: o.key };
   if (o.op === 'stop' && typeof o.cluster === 'string' && Number.isSafeInteger(o.package)) {
-    const by = typeof o.by === 'string' && o.by ? o.by.slice(0, 150) : undefined;
+    const by = clipBy(o.by) ?? undefined;
     return { op: 'stop', cluster: o.cluster, package: o.package as number, ...(by ? { by } : {}), ...(o.code === true && { code: true }) };
   }
   return null;
@@ -94,7 +101,7 @@ function pauseSeconds(seconds: unknown): number | null {
 export async function pauseKey(em: EntityManager, key: string, options: PauseOptions = {}): Promise<boolean> {
   checkKey(key);
   const seconds = pauseSeconds(options.for);
-  const by = typeof options.by === 'string' && options.by ? options.by.slice(0, 150) : null;
+  const by = clipBy(options.by);
   const rows = await db(inSchema(em, schemaOf(em, options.schema))).query(
     `with p as (insert into ormq_paused_key (key, until, paused_by) values (?, now() + ? * interval '1 second', ?)
        on conflict (key) do update set until = excluded.until, paused_by = excluded.paused_by, at = now()
@@ -136,7 +143,7 @@ export async function stopPackage(tx: EntityManager, p: HeldPackage, by: string 
     op: 'stop',
     cluster: p.lockedBy,
     package: p.id,
-    ...(by ? { by: by.slice(0, 150) } : {}),
+    ...(by ? { by: clipBy(by)! } : {}),
     ...(fromCode && { code: true }),
   });
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { cancel, CancelledError, enqueue, queueAdmin, ValidationError, type TaskContext } from '../src/index.js';
+import { cancel, CancelledError, enqueue, enqueueIter, queueAdmin, ValidationError, type TaskContext } from '../src/index.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
 import { sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
@@ -50,6 +50,59 @@ C('bad ids are refused with the field named', async ({ orm }) => {
       assert.ok((e as ValidationError).errors.id, JSON.stringify((e as ValidationError).errors));
     }
   }
+});
+
+C('bad ids and options are refused with the field named, at once whatever their size; nothing changes', async ({ orm }) => {
+  const id = await enqueue(em(orm), 'echo', ['x'], { delay: 3600 });
+  const t = performance.now();
+  for (const bad of [null, undefined, {}, [id], 10n, Symbol('id'), { toString: () => id }, `${id}\n`, id.repeat(300_000)]) {
+    try {
+      await cancel(em(orm), bad as string);
+      assert.unreachable(`accepted ${typeof bad}`);
+    } catch (e) {
+      assert.instance(e, ValidationError);
+      assert.equal((e as ValidationError).errors, { id: 'must be 32 lowercase hex digits' });
+    }
+  }
+  const refusedWith = async (options: unknown) => {
+    try {
+      await cancel(em(orm), id, options as never);
+      assert.unreachable(`accepted ${String(options)}`);
+    } catch (e) {
+      assert.instance(e, ValidationError);
+      return (e as ValidationError).errors;
+    }
+  };
+  assert.equal(await refusedWith(null), { options: 'must be an object' });
+  assert.equal(await refusedWith({ by: 7 }), { by: 'must be a string' });
+  const unstorable = 'contains a NUL character or an unpaired surrogate, which PostgreSQL cannot store';
+  assert.equal(await refusedWith({ by: 'ops\u0000' }), { by: unstorable });
+  assert.equal(await refusedWith({ by: '\ud800' }), { by: unstorable });
+  assert.ok(performance.now() - t < 2_000, 'a 9.6 MB id is refused without reading it');
+  assert.equal(
+    (await sql<{ id: string }>(orm, "select payload->>'id' as id from ormq_queued")).map((r) => r.id),
+    [id],
+    'the package is still there',
+  );
+});
+
+C('an iteration cancelled by a long name keeps its first 150 characters in each run, never half of an emoji', async ({ orm }) => {
+  const iter = await enqueueIter(em(orm), 'echo', [[1], [2], [3]], { cluster: 'nobody' });
+  assert.is(await cancel(em(orm), iter, { by: 'x'.repeat(1_000_000) }), 'removed');
+  const [saved] = await sql<{ n: number; messages: string[] }>(
+    orm,
+    `select length(result::text) as n, array(select e->>'message' from jsonb_array_elements(result->'results') e) as messages
+     from ormq_task where id = ?`,
+    [iter],
+  );
+  assert.ok(saved!.n < 2_000, `the saved iteration holds ${saved!.n} characters`);
+  assert.equal(saved!.messages, Array(3).fill(`Task cancelled by ${'x'.repeat(150)}`));
+  // A pair across the 150th character is left out whole: half of it would fail the statement that saves the runs.
+  const split = await enqueueIter(em(orm), 'echo', [[1]], { cluster: 'nobody' });
+  assert.is(await cancel(em(orm), split, { by: `${'x'.repeat(149)}\u{1F642}` }), 'removed');
+  const [run] = await sql<{ m: string }>(orm, "select result->'results'->0->>'message' as m from ormq_task where id = ?", [split]);
+  assert.is(run!.m, `Task cancelled by ${'x'.repeat(149)}`);
+  assert.is((await sql(orm, 'select 1 from ormq_iter union all select 1 from ormq_iter_result')).length, 0);
 });
 
 C('a task running in another process is stopped there, saved failed as cancelled and not retried', async ({ orm, db }) => {
