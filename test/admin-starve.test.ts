@@ -5,13 +5,13 @@
  */
 import pg from 'pg';
 import * as assert from 'uvu/assert';
-import { enqueue, queueAdmin, schedule } from '../src/index.js';
+import { enqueue, limits, queueAdmin, schedule, setLimit, type QueueAdminOptions } from '../src/index.js';
 import { sql, waitFor } from './helpers/db.js';
 import { insertManyTasks, insertTask } from './helpers/admin.js';
 import { adminSuite, type AdminCtx } from './helpers/suites.js';
 
 const S = adminSuite('admin never starves its host', {
-  clear: 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_cluster, ormq_paused_key restart identity',
+  clear: 'truncate ormq_task, ormq_schedule, ormq_queued, ormq_admin_log, ormq_cluster, ormq_paused_key, ormq_limit restart identity',
 });
 
 /** Another session holding `table` in access exclusive mode until `release`. */
@@ -98,6 +98,119 @@ S(
     for (const r of busy) assert.match(r.headers.get('retry-after') ?? '', /^\d+$/);
     for (const r of answers) assert.ok(r.status === 200 || r.status === 503, `only answers or 503s: ${r.status}`);
     assert.is((await api.get('api/clusters')).status, 200, 'the admin answers again once the flood is over');
+  },
+);
+
+S(
+  'a flood of 100 reads of the limits and of the lists with args while their tables are locked: without the token each is refused before any statement; with it the host keeps its pool',
+  async (ctx) => {
+    const { api } = await ctx.start({ statementTimeout: 2_000 });
+    await setLimit(ctx.orm.em.fork(), 'send', { concurrency: 2 });
+    await insertTask(ctx.orm, { name: 'with args', success: false });
+    const idle = await hostSelect1(ctx);
+    const locks = [await lockTable(ctx, 'ormq_queued'), await lockTable(ctx, 'ormq_task')];
+    const paths = [
+      'api/clusters/limits',
+      'api/failed?columns=args',
+      'api/successful?columns=args,attemptCount',
+      'api/failed?columns=attemptCount',
+    ];
+    let answers: { status: number; headers: Headers; json: any }[];
+    let during: number;
+    try {
+      const refused = await Promise.all(Array.from({ length: 100 }, (_, i) => api.get(paths[i % paths.length]!, { authorization: '' })));
+      for (const r of refused) assert.equal([r.status, /access token/.test(r.json?.error?.message)], [403, true]);
+      assert.is(await lockWaiters(ctx), 0, 'no request without the token reached the database');
+      const flood = Promise.all(Array.from({ length: 100 }, (_, i) => api.get(paths[i % paths.length]!)));
+      await waitFor(() => lockWaiters(ctx), 'admin reads waiting for the locks');
+      during = await hostSelect1(ctx);
+      assert.ok((await lockWaiters(ctx)) <= 2, "at most maxConcurrentReads of the admin's statements wait");
+      answers = await flood;
+    } finally {
+      for (const lock of locks) await lock.release();
+    }
+    assert.ok(during <= idle + 50, `the host's select 1 took ${during.toFixed(1)} ms (p50) during the flood, ${idle.toFixed(1)} ms idle`);
+    const busy = answers.filter((r) => r.status === 503);
+    assert.ok(busy.length > 0, 'some of the flood was turned away');
+    for (const r of busy) assert.match(r.headers.get('retry-after') ?? '', /^\d+$/);
+    for (const r of answers) assert.ok(r.status === 200 || r.status === 503, `only answers or 503s: ${r.status}`);
+    const again = await Promise.all(paths.map((p) => api.get(p)));
+    assert.equal(
+      again.map((r) => r.status),
+      paths.map(() => 200),
+      'the admin answers again once the flood is over',
+    );
+    assert.equal(
+      again[0]!.json.limits.map((l: { func: string }) => l.func),
+      ['send'],
+    );
+    assert.is(again[1]!.json.rows[0].args, '[]', 'the args come with the rows');
+  },
+);
+
+const grants: QueueAdminOptions['authorize'] = (req, { page, action }) =>
+  String(req.headers['x-can'] ?? '')
+    .split(',')
+    .includes(`${page}:${action}`);
+
+/** Limit write `i` of a flood: each sets a different limit, so the row left says whose it is. */
+const limitWrite = (i: number) => ({
+  func: 'send',
+  limit: { concurrency: i + 1, ...(i % 2 ? { rate: { count: i + 1, perSeconds: 60 } } : {}) },
+});
+
+S(
+  'a flood of 100 limit writes, the first ones held by a lock on ormq_limit: the host keeps its pool, each write is whole or not made, and the row left is one write',
+  async (ctx) => {
+    const { api } = await ctx.start({ authorize: grants });
+    const can = { 'x-can': 'clusters:view,clusters:limits' };
+    const denied = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => api.post('api/clusters/actions/limits', limitWrite(i), { 'x-can': 'clusters:view' })),
+    );
+    for (const r of denied) assert.is(r.status, 403, r.text);
+    assert.equal(await limits(ctx.orm.em.fork()), [], 'nothing written by callers without the limits action');
+
+    const idle = await hostSelect1(ctx);
+    const lock = await lockTable(ctx, 'ormq_limit');
+    let released = false;
+    let answers: { status: number; headers: Headers; json: any }[];
+    let during: number;
+    try {
+      const flood = Promise.all(Array.from({ length: 100 }, (_, i) => api.post('api/clusters/actions/limits', limitWrite(i), can)));
+      await waitFor(() => lockWaiters(ctx), 'limit writes waiting for the lock');
+      during = await hostSelect1(ctx);
+      // Writes have no statementTimeout: the gate alone bounds how many of them hold the host's connections.
+      assert.ok((await lockWaiters(ctx)) <= 2, "at most maxConcurrentReads of the admin's writes wait");
+      released = true;
+      await lock.release();
+      answers = await flood;
+    } finally {
+      if (!released) await lock.release();
+    }
+    assert.ok(during <= idle + 50, `the host's select 1 took ${during.toFixed(1)} ms (p50) during the flood, ${idle.toFixed(1)} ms idle`);
+    const made = answers.flatMap((r, i) => (r.status === 200 ? [i] : []));
+    for (const r of answers) {
+      assert.ok(r.status === 200 || r.status === 503, `only answers or 503s: ${r.status}`);
+      if (r.status === 503) assert.match(r.headers.get('retry-after') ?? '', /^\d+$/);
+    }
+    assert.ok(made.length > 0, 'the writes go through once the lock is gone');
+    for (const i of made) {
+      const { limit } = limitWrite(i);
+      assert.equal(
+        [answers[i]!.json.limit.concurrency, answers[i]!.json.limit.rate],
+        [limit.concurrency, limit.rate ?? null],
+        `write ${i}`,
+      );
+    }
+    const [left] = await limits(ctx.orm.em.fork());
+    const whose = made.filter((i) => {
+      const { limit } = limitWrite(i);
+      return left!.concurrency === limit.concurrency && JSON.stringify(left!.rate) === JSON.stringify(limit.rate ?? null);
+    });
+    assert.is(whose.length, 1, `the row left (${JSON.stringify(left)}) is the one of a write that was answered 200`);
+    assert.equal((await limits(ctx.orm.em.fork())).length, 1);
+    const logged = await sql<{ n: number }>(ctx.orm, "select count(*)::int as n from ormq_admin_log where action = 'limits'");
+    assert.is(logged[0]!.n, made.length, 'one log row per write made, none for a write refused');
   },
 );
 
