@@ -117,6 +117,7 @@ async function untouched(orm: MikroORM) {
   const [q] = await sql<any>(orm, 'select key from ormq_queued');
   assert.is(q.key, 'default', 'package unchanged');
   assert.is((await sql(orm, 'select 1 from ormq_admin_log')).length, 0, 'nothing logged');
+  assert.is((await sql(orm, 'select 1 from ormq_limit')).length, 0, 'no limit set');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,6 +132,7 @@ CrossSite('POST, PUT, PATCH and DELETE from another site are refused with 403 an
     ['PUT', `api/scheduled/${ids.schedule}`, { version: 1, repeats: 0 }],
     ['PATCH', `api/queued/${ids.queued}`, { key: 'stolen' }],
     ['DELETE', `api/failed/${ids.task}`, {}],
+    ['POST', 'api/clusters/actions/limits', { func: 'work', limit: { concurrency: 1 } }],
   ];
   const hostile: Record<string, string>[] = [
     { origin: 'http://evil.example' },
@@ -199,6 +201,96 @@ CrossSite('a mutation needs a JSON content type (415), valid JSON (400) and at m
   const charset = await api.post('api/failed/actions/delete', { ids: [ids.task] }, { 'content-type': 'application/json; charset=utf-8' });
   assert.is(charset.status, 200, 'a charset parameter is fine');
   await api.get('api/meta');
+});
+
+CrossSite('a hostile limit or list columns is a 400 naming the field, and writes nothing', async (ctx) => {
+  const { api, url } = await ctx.start();
+  await seed(ctx.orm);
+  const limit = (l: unknown, func: unknown = 'work') => JSON.stringify({ func, limit: l });
+  const whole = 'must be a whole number from 1 to 2147483647';
+  const seconds = 'must be a number of seconds greater than 0, at most 86,400';
+  const bodies: [string, string, RegExp][] = [
+    [limit({ concurrency: 1e308 }), 'concurrency', new RegExp(whole)],
+    ['{"func":"work","limit":{"concurrency":1e400}}', 'concurrency', new RegExp(whole)],
+    [limit({ concurrency: 2147483648 }), 'concurrency', new RegExp(whole)],
+    [limit({ concurrency: -1 }), 'concurrency', new RegExp(whole)],
+    [limit({ concurrency: 1.5 }), 'concurrency', new RegExp(whole)],
+    [limit({ concurrency: 'NaN' }), 'concurrency', new RegExp(whole)],
+    [limit({ concurrency: '5' }), 'concurrency', new RegExp(whole)],
+    [limit({ rate: { count: 1, perSeconds: 0 } }), 'rate.perSeconds', new RegExp(seconds)],
+    [limit({ rate: { count: 1, perSeconds: 1e12 } }), 'rate.perSeconds', new RegExp(seconds)],
+    [limit({ rate: { count: 1, perSeconds: 'Infinity' } }), 'rate.perSeconds', new RegExp(seconds)],
+    [limit({ rate: { count: 1e6, perSeconds: 1 } }), 'rate.count', /at most|from 1 to 10,000/],
+    [limit({ concurrency: 1, constructor: 1 }), 'constructor', /not a limit field/],
+    ['{"func":"work","limit":{"rate":{"count":1,"perSeconds":1,"__proto__":{}}}}', 'rate.__proto__', /not a rate field/],
+    ['{"func":"work","__proto__":{"limit":{"concurrency":1}}}', 'limit', /Body must be \{ func, limit \}/],
+    [limit({ concurrency: 1 }, 'x'.repeat(10_240)), 'func', /at most 256 characters/],
+    ['{"func":"wo\\u0000rk","limit":{"concurrency":1}}', 'func', /NUL/],
+    [limit({ concurrency: 1 }, ['work']), 'func', /non-empty string/],
+    ['{"func":"work","limit":' + '{"rate":'.repeat(5_000) + '1' + '}'.repeat(5_000) + '}', 'limit', /deeper than 100 levels/],
+    ['['.repeat(100_000) + ']'.repeat(100_000), '', /deeper than 100 levels/],
+  ];
+  for (const [body, field, message] of bodies) {
+    const r = await raw(url, '/api/clusters/actions/limits', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    ctx.seen.push(r.text);
+    const error = JSON.parse(r.text).error;
+    assert.is(r.status, 400, `${body.slice(0, 80)}: ${r.text.slice(0, 300)}`);
+    assert.match(error.message, message, body.slice(0, 80));
+    if (field) assert.ok(error.fields?.[field], `${body.slice(0, 80)} names ${field}: ${r.text.slice(0, 300)}`);
+  }
+  // A form post (what another site can send without a preflight) is refused by its type, from this site or another.
+  const forms: [Record<string, string>, number, RegExp][] = [
+    [{ 'content-type': 'application/x-www-form-urlencoded' }, 415, /Content-Type must be application\/json/],
+    [{ 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.example' }, 403, /Cross-site/],
+    [{ 'content-type': 'text/plain', 'sec-fetch-site': 'cross-site' }, 403, /Cross-site/],
+  ];
+  for (const [headers, status, message] of forms) {
+    const r = await raw(url, '/api/clusters/actions/limits', { method: 'POST', headers, body: 'func=work&limit=null' });
+    ctx.seen.push(r.text);
+    assert.is(r.status, status, `${JSON.stringify(headers)}: ${r.text}`);
+    assert.match(JSON.parse(r.text).error.message, message);
+  }
+  const lie = await raw(url, '/api/clusters/actions/limits', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: 'func=work&limit=null',
+  });
+  assert.equal([lie.status, /not valid JSON/.test(JSON.parse(lie.text).error.message)], [400, true], lie.text);
+  const huge = Buffer.from(limit({ concurrency: 1 }, 'x'.repeat(2 * 1024 * 1024)));
+  const large = await raw(url, '/api/clusters/actions/limits', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': huge.length },
+    body: huge,
+  });
+  assert.is(large.status, 413, large.text);
+  await untouched(ctx.orm);
+
+  const optional = 'must be among args, attemptCount';
+  for (const page of ['successful', 'failed']) {
+    for (const [columns, field] of [
+      ['__proto__', optional],
+      ['constructor', optional],
+      ['ärgs', optional],
+      ['ARGS', optional],
+      ['args,', optional],
+      [',,,', optional],
+      [','.repeat(10_000), 'must be at most 100 characters'],
+      ['args,'.repeat(30), 'must be at most 100 characters'],
+    ]) {
+      const r = await api.get(`api/${page}?columns=${columns}`);
+      assert.is(r.status, 400, `${page} ${columns.slice(0, 40)}: ${r.text.slice(0, 200)}`);
+      assert.equal(r.json.error.fields, { columns: field }, `${page} ${columns.slice(0, 40)}`);
+    }
+    const nul = await api.get(`api/${page}?columns=args%00`);
+    assert.is(nul.status, 400);
+    assert.match(nul.json.error.fields.columns, /NUL/);
+    const repeated = await api.get(`api/${page}?columns=args,attemptCount,args`);
+    assert.is(repeated.status, 200, 'a name given twice is shown once');
+    assert.ok(
+      repeated.json.rows.every((row: Record<string, unknown>) => 'args' in row && 'attemptCount' in row),
+      'repeated names',
+    );
+  }
 });
 
 CrossSite('unknown routes, pages, ids, actions and fields are 404 JSON errors', async (ctx) => {
@@ -376,6 +468,7 @@ function everyMutation(ids: { task: string; schedule: number; queued: number }):
   out.push(['POST', 'api/scheduled', { func: 'work', scheduleType: 'D', nextRun: new Date().toISOString() }]);
   out.push(['PUT', `api/scheduled/${ids.schedule}`, { version: 1, repeats: 0 }]);
   out.push(['PATCH', `api/queued/${ids.queued}`, { key: 'elsewhere' }]);
+  out.push(['POST', 'api/clusters/actions/limits', { func: 'work', limit: { concurrency: 1 } }]);
   return out;
 }
 

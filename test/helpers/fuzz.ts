@@ -66,6 +66,7 @@ const QUERY_KEYS = [
   'cron',
   'minutes',
   'repeats',
+  'columns',
   'x',
   '__proto__',
 ];
@@ -92,6 +93,9 @@ const BODY_KEYS = [
   'group',
   'cursor',
   'type',
+  'limit',
+  'concurrency',
+  'rate',
   '__proto__',
   'constructor',
 ];
@@ -309,6 +313,7 @@ export class FuzzGenerator {
       segments = ['api', page];
       const shape = this.random();
       if (shape < 0.1) segments = ['api', this.pick(['meta', 'overview', '', 'META', 'meta/', this.word()])];
+      else if (shape < 0.15) segments = ['api', 'clusters', ...(this.chance(0.5) ? ['limits'] : ['actions', 'limits'])];
       else if (shape < 0.35) {
         // the list itself
       } else if (shape < 0.45) segments.push(this.pick(['filters', 'count', 'preview']));
