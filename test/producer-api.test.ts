@@ -1,6 +1,18 @@
 import * as assert from 'uvu/assert';
 import pg from 'pg';
-import { countGroup, deleteGroup, enqueue, enqueueMany, fetchTask, result, resultGroup, schedule, ValidationError } from '../src/index.js';
+import {
+  countGroup,
+  deleteGroup,
+  enqueue,
+  enqueueChain,
+  enqueueIter,
+  enqueueMany,
+  fetchTask,
+  result,
+  resultGroup,
+  schedule,
+  ValidationError,
+} from '../src/index.js';
 import { CLAIM } from '../src/cluster/sql.js';
 import { sql, waitFor } from './helpers/db.js';
 import { sleep, startCluster } from './helpers/cluster.js';
@@ -157,6 +169,61 @@ Many('the cluster runs every task of a batch', async ({ orm }) => {
     await cluster.stop();
   }
 });
+
+Many(
+  'a chain or an iteration whose args JSON cannot hold is refused naming the step or run; too many is refused by count; nothing is written',
+  async ({ orm }) => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    let deep: unknown[] = [];
+    const root = deep;
+    for (let i = 0; i < 200_000; i++) deep = deep[0] = [] as unknown[];
+    const getter = Object.defineProperty({}, 'v', {
+      enumerable: true,
+      get() {
+        throw new Error('no');
+      },
+    });
+    const bad: [string, unknown][] = [
+      ['a cycle', cyclic],
+      ['a BigInt', 10n],
+      ['a toJSON that throws', { toJSON: () => assert.unreachable('toJSON') }],
+      ['a getter that throws', getter],
+      ['200,000 levels', root],
+    ];
+    const refused = async (what: string, fn: () => Promise<unknown>): Promise<Record<string, string>> => {
+      try {
+        await fn();
+      } catch (e) {
+        assert.instance(e, ValidationError, `${what}: ${String(e)}`);
+        return (e as ValidationError).errors;
+      }
+      throw new Error(`${what}: accepted`);
+    };
+    for (const [what, value] of bad) {
+      assert.equal(Object.keys(await refused(what, () => enqueueChain(orm.em.fork(), [{ func: 'a' }, { func: 'b', args: [value] }]))), [
+        'steps[1].args',
+      ]);
+      assert.equal(Object.keys(await refused(what, () => enqueueChain(orm.em.fork(), [{ func: 'a', kwargs: { value } }]))), [
+        'steps[0].kwargs',
+      ]);
+      assert.equal(Object.keys(await refused(what, () => enqueueIter(orm.em.fork(), 'a', [[1], [value]]))), ['args[1].args']);
+      assert.equal(Object.keys(await refused(what, () => enqueueIter(orm.em.fork(), 'a', [[1]], { kwargs: { value } }))), ['kwargs']);
+    }
+    const steps = Array.from({ length: 100_000 }, () => ({ func: 'a' }));
+    assert.match((await refused('100,000 steps', () => enqueueChain(orm.em.fork(), steps))).steps!, /at most 100 steps, got 100000/);
+    const runs = Array.from({ length: 100_000 }, (_, i) => [i]);
+    assert.match(
+      (await refused('100,000 runs', () => enqueueIter(orm.em.fork(), 'a', runs))).args!,
+      /at most 10000 argument arrays, got 100000/,
+    );
+    assert.ok((await refused('options null', () => enqueueChain(orm.em.fork(), [{ func: 'a' }], null as never))).options);
+    assert.ok((await refused('options null', () => enqueueIter(orm.em.fork(), 'a', [[1]], null as never))).options);
+    assert.equal(await sql(orm, 'select (select count(*) from ormq_queued)::int as q, (select count(*) from ormq_iter)::int as i'), [
+      { q: 0, i: 0 },
+    ]);
+  },
+);
 
 Many.run();
 
