@@ -1,8 +1,8 @@
 /**
  * The cluster against today's peers, on one database in one run: drain a bulk-enqueued backlog of
  * no-op tasks with 1, 4 and 16 concurrent workers in one and in two processes (bench/systems.ts
- * lists who), each drain repeated (`--repeat`, default 5) in the same connected processes and
- * reported as the median with its min–max; then the enqueue→start latency of single tasks to an
+ * lists who), each drain repeated (`--repeat`, default 5, the systems of a shape taking turns) in
+ * the same connected processes and reported as the median with its min–max; then the enqueue→start latency of single tasks to an
  * idle worker. Every target is a ratio of medians read in this run (bench/results/latest.json).
  */
 import { cpus, loadavg } from 'node:os';
@@ -55,17 +55,23 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const best = new Map<string, Spread>();
   const perShape = new Map<string, Spread>();
   const latency = new Map<string, { p50: number; p99: number }>();
+  /** the pruned drain's ormq_task rows per shape, each drain's [when drained, once stopped] */
+  const keptRows = new Map<string, [number, number][]>();
   const started = Date.now();
   try {
-    // Shape by shape, every system in turn, each repeating its drain in the same processes.
+    // Shape by shape: every system's processes connected at once, then the drains interleaved, one
+    // of each system per round, so that a machine whose load drifts over the minutes moves every
+    // system of a ratio alike instead of the one drained last.
     for (const [processes, concurrency] of drainRuns ? shapes : []) {
-      for (const system of systems) {
-        if (system.shapes && !system.shapes.some(([p, c]) => p === processes && c === concurrency)) continue;
+      const here = systems.filter((system) => !system.shapes || system.shapes.some(([p, c]) => p === processes && c === concurrency));
+      const measured = await interleaved(here, processes, concurrency);
+      for (const system of here) {
+        const m = measured.get(system)!;
+        if (!m.rates.length) continue;
         const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
-        const measured = await drains(system, { ...system.cfg, url, concurrency } as WorkerConfig, processes, n, repeat, peers.db, ctx);
-        if (!measured.rates.length) continue;
-        const s = spread(measured.rates);
+        const s = spread(m.rates);
         perShape.set(`${system.label} ${processes}×${concurrency}`, s);
+        if (m.kept.length) keptRows.set(`${processes}×${concurrency}`, m.kept);
         if (s.median > (best.get(system.label)?.median ?? 0)) best.set(system.label, s);
         ctx.log(`${system.label}: ${processes}×${concurrency} → median ${fmt(s.median)}/s (±${(s.spreadPct / 2).toFixed(1)} %)`);
         rows.push({
@@ -77,8 +83,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
           'tasks/s (median)': Math.round(s.median),
           'min–max': `${fmt(s.min)}–${fmt(s.max)}`,
           spread: `±${(s.spreadPct / 2).toFixed(1)} %`,
-          'WAL B / task': Math.round(spread(measured.walBytes).median),
-          'node CPU ms / 1k tasks': Math.round(spread(measured.cpu).median),
+          'WAL B / task': Math.round(spread(m.walBytes).median),
+          'node CPU ms / 1k tasks': Math.round(spread(m.cpu).median),
+          'task rows: drained → stopped': m.kept.length
+            ? `${fmt(spread(m.kept.map((k) => k[0])).median)} → ${fmt(spread(m.kept.map((k) => k[1])).median)}`
+            : null,
           'load 1m': loadavg()[0]!.toFixed(2),
         });
       }
@@ -110,6 +119,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         spread: null,
         'WAL B / task': null,
         'node CPU ms / 1k tasks': null,
+        'task rows: drained → stopped': null,
         'load 1m': loadavg()[0]!.toFixed(2),
       });
       await system.reset();
@@ -138,6 +148,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `${shown(LABELS.saved)}; ${shown(LABELS.rawSaved)}`,
     ),
     ratioTarget(
+      'every result saved at saveLimit 250 (pruned) ÷ unlimited (saveLimit 0)',
+      med(LABELS.saved250),
+      med(LABELS.saved),
+      0.9,
+      `${shown(LABELS.saved250)}; ${shown(LABELS.saved)}; ormq_task rows when drained → once stopped: ${
+        [...keptRows].map(([shape, k]) => `${shape} ${k.map(([a, b]) => `${fmt(a)} → ${fmt(b)}`).join(', ')}`).join('; ') || 'not run'
+      }`,
+    ),
+    ratioTarget(
       'ack only ÷ graphile-worker batched',
       med(LABELS.ack),
       med(LABELS.gwBatched),
@@ -155,7 +174,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     rows,
     targets,
     notes: [
-      `Each drain ${repeat}× in the same processes; a figure is the median of its drains, with their min–max and half that range as a share of the median (spread). ` +
+      `Each drain ${repeat}× in the same processes, the systems of a shape taking turns drain by drain; a figure is the median of its drains, with their min–max and half that range as a share of the median (spread). ` +
         `A system's best is its best shape by the median; every ratio below is of those medians.`,
       `Versions that ran (from their package.json): graphile-worker ${VERSIONS['graphile-worker']}, pg-boss ${VERSIONS['pg-boss']}, BullMQ ${VERSIONS.bullmq} on its PostgreSQL backend, pg ${VERSIONS.pg}.`,
       "WAL B / task: pg_stat_wal bytes over each drain (server-wide) per task, median; node CPU: the worker processes' user + system time per 1,000 tasks, median. Where a ratio falls short, these say whether the database (WAL) or the workers (CPU) take the difference.",
@@ -167,50 +186,56 @@ export async function run(ctx: BenchContext): Promise<Section> {
   };
 
   /**
-   * Fills, drains and halts `repeat` times in one set of processes: each drain's tasks/s, WAL bytes
-   * per task (pg_stat_wal, server-wide) and CPU of the worker processes per 1,000 tasks.
+   * Each system's processes for one shape, connected before any clock starts; then `repeat` rounds,
+   * each filling, draining and halting every system once in turn. Per system: each drain's
+   * tasks/s, WAL bytes per task (pg_stat_wal, server-wide), CPU of its worker processes per 1,000
+   * tasks, and for the pruned drain ormq_task's rows when drained and once stopped. A system that
+   * does not drain in time is left out of the later rounds.
    */
-  async function drains(
-    system: System,
-    cfg: WorkerConfig,
-    processes: number,
-    n: number,
-    times: number,
-    db: import('pg').Pool,
-    c: BenchContext,
-  ) {
-    const rates: number[] = [];
-    const walBytes: number[] = [];
-    const cpu: number[] = [];
+  async function interleaved(here: System[], processes: number, concurrency: number) {
+    const db = peers.db;
     const wal = async () => Number((await db.query('select wal_bytes::float8 b from pg_stat_wal')).rows[0].b);
-    const workers = await spawnWorkers(cfg, processes);
+    const out = new Map(
+      here.map((s) => [s, { rates: [] as number[], walBytes: [] as number[], cpu: [] as number[], kept: [] as [number, number][] }]),
+    );
+    const workers = new Map<System, Awaited<ReturnType<typeof spawnWorkers>>>();
+    const stalled = new Set<System>();
     try {
-      for (let r = 0; r < times; r++) {
-        await system.reset();
-        await system.fill(n);
-        await db.query('vacuum analyze');
-        const wal0 = await wal();
-        const t0 = now();
-        workers.go();
-        const deadline = t0 + Math.max(120_000, n); // a stalled system must not hang the bench
-        while ((await system.pending()) && now() < deadline) await new Promise((res) => setTimeout(res, 10));
-        const seconds = (now() - t0) / 1000;
-        const stalled = now() >= deadline;
-        const wal1 = await wal();
-        const used = await workers.halt();
-        if (stalled) {
-          c.log(`${system.label}: ${processes}×${cfg.concurrency} did not drain ${n} tasks within ${seconds.toFixed(0)} s; left out`);
-          break;
+      for (const system of here) workers.set(system, await spawnWorkers({ ...system.cfg, url, concurrency } as WorkerConfig, processes));
+      for (let r = 0; r < repeat; r++) {
+        for (const system of here) {
+          if (stalled.has(system)) continue;
+          const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
+          const m = out.get(system)!;
+          await system.reset();
+          await system.fill(n);
+          await db.query('vacuum analyze');
+          const wal0 = await wal();
+          const t0 = now();
+          workers.get(system)!.go();
+          const deadline = t0 + Math.max(120_000, n); // a stalled system must not hang the bench
+          while ((await system.pending()) && now() < deadline) await new Promise((res) => setTimeout(res, 10));
+          const seconds = (now() - t0) / 1000;
+          const wal1 = await wal();
+          const atEnd = await system.taskRows?.();
+          const used = await workers.get(system)!.halt();
+          if (now() >= deadline) {
+            ctx.log(`${system.label}: ${processes}×${concurrency} did not drain ${n} tasks within ${seconds.toFixed(0)} s; left out`);
+            stalled.add(system);
+            continue;
+          }
+          m.rates.push(n / seconds);
+          m.walBytes.push((wal1 - wal0) / n);
+          m.cpu.push((used.reduce((a, b) => a + b, 0) / n) * 1000);
+          if (atEnd !== undefined) m.kept.push([atEnd, (await system.taskRows!())!]);
+          await system.reset();
         }
-        rates.push(n / seconds);
-        walBytes.push((wal1 - wal0) / n);
-        cpu.push((used.reduce((a, b) => a + b, 0) / n) * 1000);
       }
     } finally {
-      await workers.stop();
-      await system.reset();
+      for (const w of workers.values()) await w.stop();
+      for (const system of here) await system.reset();
     }
-    return { rates, walBytes, cpu };
+    return out;
   }
 }
 
