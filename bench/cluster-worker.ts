@@ -4,7 +4,8 @@
  * in argv[2]. It connects and prints "ready"; then, on stdin, "go" starts its workers, "halt"
  * stops them (connections kept, so a drain can be repeated without a new process) and prints
  * "halted cpu <user ms> <system ms>" (this process's CPU since the go), and "stop" closes
- * everything, prints "stopped" and exits. Each latency probe task prints "lat <ms>".
+ * everything, prints "stopped" and exits. Each latency probe task prints "lat <ms>". A limited
+ * drain's tasks each sleep and record when they ran; "halt" prints them first as "spans <json>".
  */
 import { createInterface } from 'node:readline';
 import { MikroORM } from '@mikro-orm/postgresql';
@@ -13,6 +14,7 @@ import { run as runGraphile, type Runner } from 'graphile-worker';
 import { PgBoss } from 'pg-boss';
 import pg from 'pg';
 import { Cluster, queueEntities } from '../src/index.js';
+import { limitedName, type Limited } from './systems.js';
 
 export interface WorkerConfig {
   system: 'ormq' | 'graphile' | 'pgboss' | 'bullmq' | 'raw' | 'raw-saved';
@@ -33,6 +35,18 @@ export interface WorkerConfig {
   batch?: number;
   /** raw-saved: the table with ormq_task's columns and indexes that the result rows go to */
   savedTable?: string;
+  /**
+   * raw, raw-saved: claim at least once, as a queue must: one statement locks the batch and commits,
+   * a second deletes it (and saves its result rows) once it has "run"; a crash between the two
+   * leaves the batch to be claimed again when its lock is old. Without it the delete is the claim.
+   */
+  acked?: boolean;
+  /**
+   * A drain that a concurrency limit binds: tasks of `groups` funcs (ormq, each limited by setLimit)
+   * or pg-boss groups (`groupConcurrency`), each sleeping `sleepMs`; at most `concurrency` of a
+   * group at once, over every process.
+   */
+  limited?: Limited;
 }
 
 /** What every results-keeping drain returns and keeps per task: the same small value for each system. */
@@ -43,6 +57,20 @@ const now = () => performance.timeOrigin + performance.now();
 const probe = (t0: number) => {
   process.stdout.write(`lat ${now() - t0}\n`);
 };
+
+/**
+ * A limited drain's task: sleeps, and records [group, start, end] in µs of CLOCK_MONOTONIC
+ * (process.hrtime), which every process on the machine reads alike, so the bench can count how
+ * many ran at once across processes.
+ */
+const spans: number[] = [];
+const micros = () => Number(process.hrtime.bigint() / 1000n);
+const limitedTask = async (group: number) => {
+  const t0 = micros();
+  await new Promise((r) => setTimeout(r, cfg.limited!.sleepMs));
+  spans.push(group, t0, micros());
+};
+const groups = Array.from({ length: cfg.limited?.groups ?? 0 }, (_, g) => g);
 
 let start: () => Promise<void>;
 let halt: () => Promise<void>;
@@ -60,7 +88,11 @@ if (cfg.system === 'ormq') {
       saveLimit: cfg.saveLimit ?? (cfg.save ? 0 : -1),
       metrics: cfg.metrics ?? true,
       scheduler: false,
-      tasks: { noop: () => (cfg.save ? RESULT : null), latency: probe },
+      tasks: {
+        noop: () => (cfg.save ? RESULT : null),
+        latency: probe,
+        ...Object.fromEntries(groups.map((g) => [limitedName(g), () => limitedTask(g)])),
+      },
     });
     await cluster.start();
   };
@@ -96,34 +128,59 @@ if (cfg.system === 'ormq') {
   };
 } else if (cfg.system === 'raw' || cfg.system === 'raw-saved') {
   // What the design costs at least: one statement per batch that claims the oldest packages of the
-  // key (the same index ormq's claim walks) and deletes them; nothing run, no separate ack. The
-  // saved variant also inserts each one's result row, in the same statement, into a table made
-  // `like ormq_task including all` (bench/cluster.ts), so it pays for every column and index a
-  // saved success pays for in ormq.
-  const claim = `select id from ormq_queued where key = $1 order by id limit $2 for update skip locked`;
-  const drain =
-    cfg.system === 'raw'
-      ? {
-          name: 'bench_raw_drain',
-          text: `delete from ormq_queued where id in (${claim}) returning payload`,
-          values: ['bench', cfg.batch ?? 100],
-        }
-      : {
-          name: 'bench_raw_saved_drain',
-          text: `with claimed as (delete from ormq_queued where id in (${claim}) returning payload)
-                 insert into ${cfg.savedTable} (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success)
+  // key (the same index ormq's claim walks) and deletes them; nothing run, no separate ack: at most
+  // once. The saved variant also inserts each one's result row, in the same statement, into a table
+  // made `like ormq_task including all` (bench/cluster.ts), so it pays for every column and index a
+  // saved success pays for in ormq. `acked`: the same at least once, a committed lock and then the
+  // delete (and the saved rows) in a second statement: the least a queue that survives a crash
+  // mid-task writes.
+  const claim = `select id from ormq_queued where key = $1${cfg.acked ? ' and lock is null' : ''} order by id limit $2 for update skip locked`;
+  const save = (
+    from: string,
+  ) => `insert into ${cfg.savedTable} (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success)
                  select payload->>'id', payload->>'name', payload->>'func', payload->>'hook', payload->'args', payload->'kwargs',
-                   $3::jsonb, payload->>'group', $1, (payload->>'enqueued')::timestamptz, now(), now(), true
-                 from claimed`,
-          values: ['bench', cfg.batch ?? 100, JSON.stringify(RESULT)],
-        };
+                   $2::jsonb, payload->>'group', 'bench', (payload->>'enqueued')::timestamptz, now(), now(), true
+                 from ${from}`;
+  const saved = cfg.system === 'raw-saved';
+  const batch = cfg.batch ?? 100;
+  const steps: { name: string; text: string; values: unknown[] }[] = cfg.acked
+    ? [
+        {
+          name: 'bench_raw_lock',
+          text: `update ormq_queued set lock = now() where id in (${claim}) returning id, payload`,
+          values: ['bench', batch],
+        },
+      ]
+    : saved
+      ? [
+          {
+            name: 'bench_raw_saved_drain',
+            text: `with claimed as (delete from ormq_queued where id in (${claim}) returning payload) ${save('claimed').replace('$2::jsonb', '$3::jsonb')}`,
+            values: ['bench', batch, JSON.stringify(RESULT)],
+          },
+        ]
+      : [{ name: 'bench_raw_drain', text: `delete from ormq_queued where id in (${claim}) returning payload`, values: ['bench', batch] }];
+  const ack = saved
+    ? {
+        name: 'bench_raw_saved_ack',
+        text: `with done as (delete from ormq_queued where id = any($1::bigint[]) returning payload) ${save('done')}`,
+      }
+    : { name: 'bench_raw_ack', text: 'delete from ormq_queued where id = any($1::bigint[])' };
+  const drain = {
+    async run(client: pg.Client): Promise<number> {
+      const { rows, rowCount } = await client.query(steps[0]!);
+      if (cfg.acked && rowCount)
+        await client.query({ ...ack, values: saved ? [rows.map((r) => r.id), JSON.stringify(RESULT)] : [rows.map((r) => r.id)] });
+      return rowCount ?? 0;
+    },
+  };
   const clients = Array.from({ length: cfg.concurrency }, () => new pg.Client({ connectionString: cfg.url }));
   await Promise.all(clients.map((c) => c.connect()));
   let running = false;
   let loops: Promise<void>[] = [];
   const loop = async (client: pg.Client) => {
     while (running) {
-      const { rowCount } = await client.query(drain);
+      const rowCount = await drain.run(client);
       // Empty (or every row locked by another connection): look again shortly until halted.
       if (!rowCount) await new Promise((r) => setTimeout(r, 1));
     }
@@ -178,6 +235,15 @@ if (cfg.system === 'ormq') {
   await boss.start();
   const polling = { pollingIntervalSeconds: 0.5, localConcurrency: cfg.concurrency };
   start = async () => {
+    if (cfg.limited) {
+      // Every fetch loop takes what its groups' room allows (up to 100) and runs that batch's jobs at once.
+      await boss.work<{ g: number }>(
+        'limited',
+        { ...polling, batchSize: 100, burstWhenBatchFull: true, groupConcurrency: cfg.limited.concurrency },
+        async (jobs) => void (await Promise.all(jobs.map((j) => limitedTask(j.data.g)))),
+      );
+      return;
+    }
     if (cfg.save) {
       await boss.work('noop', { ...polling, batchSize: 100, burstWhenBatchFull: true, perJobResults: true }, async (jobs) =>
         jobs.map((j) => ({ id: j.id, status: 'completed' as const, output: RESULT })),
@@ -188,8 +254,11 @@ if (cfg.system === 'ormq') {
     await boss.work<{ t0: number }>('latency', { ...polling, batchSize: 1 }, async ([job]) => probe(job!.data.t0));
   };
   halt = async () => {
-    await boss.offWork('noop', { wait: true });
-    await boss.offWork('latency', { wait: true });
+    if (cfg.limited) await boss.offWork('limited', { wait: true });
+    else {
+      await boss.offWork('noop', { wait: true });
+      await boss.offWork('latency', { wait: true });
+    }
   };
   close = () => boss.stop({ graceful: true, timeout: 5000 });
 }
@@ -203,6 +272,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   }
   if (line === 'halt') {
     await halt();
+    if (spans.length) process.stdout.write(`spans ${JSON.stringify(spans.splice(0))}\n`);
     const used = process.cpuUsage(cpu);
     process.stdout.write(`halted cpu ${(used.user / 1000).toFixed(0)} ${(used.system / 1000).toFixed(0)}\n`);
   }

@@ -8,8 +8,8 @@
 import { cpus, loadavg } from 'node:os';
 import type { BenchContext, Section } from './run.js';
 import type { WorkerConfig } from './cluster-worker.js';
-import { fmt, percentile, ratioTarget, spread, type Spread, type Target } from './stats.js';
-import { LABELS, VERSIONS, setUpPeers, type System } from './systems.js';
+import { fmt, peakAtOnce, percentile, ratioTarget, spread, type Spread, type Target } from './stats.js';
+import { LABELS, LIMITED, LIMITED_BOUND, VERSIONS, setUpPeers, type System } from './systems.js';
 import { spawnWorkers } from './workers.js';
 
 const now = () => performance.timeOrigin + performance.now();
@@ -35,6 +35,19 @@ function shapesArg(): [number, number][] {
   });
 }
 
+/** One system's drains at one shape, drain by drain. */
+interface Measured {
+  rates: number[];
+  /** pg_stat_wal bytes per task */
+  walBytes: number[];
+  /** the worker processes' CPU ms per 1,000 tasks */
+  cpu: number[];
+  /** the pruned drain: ormq_task's rows when drained, and once stopped */
+  kept: [number, number][];
+  /** a limited drain: the most tasks running at once, over all and of one group */
+  peaks: { total: number; group: number }[];
+}
+
 export async function run(ctx: BenchContext): Promise<Section> {
   const repeat = Number(argOf('repeat') ?? 5);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 50)
@@ -48,7 +61,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const known = peers.systems.map((s) => s.key);
   const unknown = pick?.filter((k) => !known.includes(k)) ?? [];
   if (unknown.length) throw new RangeError(`--systems: unknown ${unknown.join(', ')} (the systems are ${known.join(', ')})`);
-  const systems = peers.systems.filter((s) => !pick || pick.includes(s.key));
+  const systems = peers.systems.filter((s) => (pick ? pick.includes(s.key) : !s.optIn));
 
   const full = Math.max(1000, Math.round(100_000 * ctx.scale));
   const rows: Section['rows'] = [];
@@ -57,16 +70,32 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const latency = new Map<string, { p50: number; p99: number }>();
   /** the pruned drain's ormq_task rows per shape, each drain's [when drained, once stopped] */
   const keptRows = new Map<string, [number, number][]>();
+  /** a limited drain's peaks, drain by drain: running at once over all, and of one group */
+  const peaks = new Map<string, { total: number; group: number }[]>();
   const started = Date.now();
   try {
-    // Shape by shape: every system's processes connected at once, then the drains interleaved, one
-    // of each system per round, so that a machine whose load drifts over the minutes moves every
-    // system of a ratio alike instead of the one drained last.
-    for (const [processes, concurrency] of drainRuns ? shapes : []) {
-      const here = systems.filter((system) => !system.shapes || system.shapes.some(([p, c]) => p === processes && c === concurrency));
-      const measured = await interleaved(here, processes, concurrency);
+    // Shape by shape. ormq's own drains (whose ratios to each other are targets: rollups, saveLimit
+    // 250) take turns drain by drain, their processes connected at once, so that a machine whose
+    // load drifts over the minutes moves both sides of those ratios alike; every other system
+    // drains on its own, as the peers' pools together would pass the server's max_connections.
+    const fixed = systems.flatMap((s) => (s.fixedShape ? [s.fixedShape] : []));
+    const runShapes = [...shapes, ...fixed].filter((a, i, all) => all.findIndex((b) => b[0] === a[0] && b[1] === a[1]) === i);
+    for (const [processes, concurrency] of drainRuns ? runShapes : []) {
+      const at = (list: [number, number][]) => list.some(([p, c]) => p === processes && c === concurrency);
+      const here = systems.filter((system) =>
+        system.fixedShape ? at([system.fixedShape]) : at(shapes) && (!system.shapes || at(system.shapes)),
+      );
+      const turns = new Map<string, System[]>();
+      for (const system of here) {
+        const family = system.cfg.system === 'ormq' && !system.cfg.limited ? 'ormq' : system.key;
+        turns.set(family, [...(turns.get(family) ?? []), system]);
+      }
+      const measured = new Map<System, Measured>();
+      for (const group of turns.values())
+        for (const [system, m] of await interleaved(group, processes, concurrency)) measured.set(system, m);
       for (const system of here) {
         const m = measured.get(system)!;
+        if (system.cfg.limited) peaks.set(system.label, [...(peaks.get(system.label) ?? []), ...m.peaks]);
         if (!m.rates.length) continue;
         const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
         const s = spread(m.rates);
@@ -164,9 +193,25 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `${shown(LABELS.ack)}; ${shown(LABELS.gwBatched)}`,
     ),
     ratioTarget('ack only ÷ the raw limit', med(LABELS.ack), med(LABELS.raw), 0.9, `${shown(LABELS.ack)}; ${shown(LABELS.raw)}`),
+    // The raw limits delete at claim time (at most once); these compare with the least an at-least-once queue writes.
+    ratioTarget(
+      'ack only ÷ the raw at-least-once limit',
+      med(LABELS.ack),
+      med(LABELS.rawAcked),
+      0.9,
+      `${shown(LABELS.ack)}; ${shown(LABELS.rawAcked)}`,
+    ),
+    ratioTarget(
+      'every result saved ÷ the raw at-least-once saved limit',
+      med(LABELS.saved),
+      med(LABELS.rawSavedAcked),
+      0.85,
+      `${shown(LABELS.saved)}; ${shown(LABELS.rawSavedAcked)}`,
+    ),
     rollupTarget('ack only', LABELS.ack, LABELS.ackBare, perShape, shapes),
     rollupTarget('every result saved', LABELS.saved, LABELS.savedBare, perShape, shapes),
     ...latencyTargets(latency),
+    ...limitTargets(best, peaks),
   ];
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   return {
@@ -179,6 +224,14 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `Versions that ran (from their package.json): graphile-worker ${VERSIONS['graphile-worker']}, pg-boss ${VERSIONS['pg-boss']}, BullMQ ${VERSIONS.bullmq} on its PostgreSQL backend, pg ${VERSIONS.pg}.`,
       "WAL B / task: pg_stat_wal bytes over each drain (server-wide) per task, median; node CPU: the worker processes' user + system time per 1,000 tasks, median. Where a ratio falls short, these say whether the database (WAL) or the workers (CPU) take the difference.",
       `Raw saved limit's table: ${peers.rawSavedIndexes.copy} indexes, ormq_task ${peers.rawSavedIndexes.ormqTask} (created like ormq_task including all).`,
+      ...(peaks.size
+        ? [
+            `Concurrency-limited drains: the backlog spread evenly over ${LIMITED.groups} groups (ormq: a func each, setLimit concurrency ${LIMITED.concurrency}; pg-boss: group.id, groupConcurrency ${LIMITED.concurrency}), ` +
+              `each task sleeping ${LIMITED.sleepMs} ms, so no drain beats ${fmt(LIMITED_BOUND)} tasks/s. Peak at once: the most tasks running at one instant in any drain, ` +
+              `counted from each task's start and end on the machine's monotonic clock across the processes; it must not exceed ${LIMITED.groups * LIMITED.concurrency} (${LIMITED.concurrency} of one group). ` +
+              [...peaks].map(([label, p]) => `${label}: ${p.map((x) => `${x.total} (of one group ${x.group})`).join(', ')}.`).join(' '),
+          ]
+        : []),
       `Load average 1m/5m/15m at the end ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' / ')}, ${cpus().length} cores; the section took ${minutes} min.`,
@@ -195,9 +248,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   async function interleaved(here: System[], processes: number, concurrency: number) {
     const db = peers.db;
     const wal = async () => Number((await db.query('select wal_bytes::float8 b from pg_stat_wal')).rows[0].b);
-    const out = new Map(
-      here.map((s) => [s, { rates: [] as number[], walBytes: [] as number[], cpu: [] as number[], kept: [] as [number, number][] }]),
-    );
+    const out = new Map<System, Measured>(here.map((s) => [s, { rates: [], walBytes: [], cpu: [], kept: [], peaks: [] }]));
     const workers = new Map<System, Awaited<ReturnType<typeof spawnWorkers>>>();
     const stalled = new Set<System>();
     try {
@@ -219,6 +270,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
           const wal1 = await wal();
           const atEnd = await system.taskRows?.();
           const used = await workers.get(system)!.halt();
+          if (system.cfg.limited) m.peaks.push(peakAtOnce(workers.get(system)!.takeSpans()));
           if (now() >= deadline) {
             ctx.log(`${system.label}: ${processes}×${concurrency} did not drain ${n} tasks within ${seconds.toFixed(0)} s; left out`);
             stalled.add(system);
@@ -261,6 +313,39 @@ function rollupTarget(
     met: value >= 0.97,
     detail: `median of the shapes' ratios; per shape ${pairs.map((x) => `${x.shape} ${(x.ratio * 100).toFixed(1)} %`).join(', ')}`,
   };
+}
+
+/**
+ * The concurrency-limited drains: ormq's best median over pg-boss's, at least parity (both drain
+ * under the same ceiling, so the ratio says how much of it each reaches), and whether ormq's
+ * limit held: the most tasks of one func that ran at once, in any drain, against the limit.
+ */
+function limitTargets(best: Map<string, Spread>, peaks: Map<string, { total: number; group: number }[]>): Target[] {
+  const med = (label: string) => best.get(label)?.median ?? 0;
+  const shown = (label: string, short: string) => {
+    const p = peaks.get(label);
+    if (!best.has(label)) return `${short} not run`;
+    const most = p?.length
+      ? `, peak at once ${Math.max(...p.map((x) => x.total))} (of one group ${Math.max(...p.map((x) => x.group))})`
+      : '';
+    return `${short} ${fmt(med(label))}/s = ${((med(label) / LIMITED_BOUND) * 100).toFixed(0)} % of the bound${most}`;
+  };
+  const detail = `bound ${LIMITED.groups} × ${LIMITED.concurrency} / ${LIMITED.sleepMs} ms = ${fmt(LIMITED_BOUND)} tasks/s; ${shown(LABELS.limit, 'ormq')}; ${shown(LABELS.bossGroup, 'pg-boss')}`;
+  const ormqPeaks = peaks.get(LABELS.limit) ?? [];
+  const most = ormqPeaks.length ? Math.max(...ormqPeaks.map((x) => x.group)) : null;
+  return [
+    ratioTarget('concurrency-limited drain ÷ pg-boss group concurrency', med(LABELS.limit), med(LABELS.bossGroup), 1, detail),
+    {
+      name: 'concurrency limit held: most tasks of one func at once, ormq',
+      target: `≤ ${LIMITED.concurrency}`,
+      value: most,
+      met: most === null ? null : most <= LIMITED.concurrency,
+      detail:
+        most === null
+          ? 'not measured: ormq-limit was not run'
+          : `per drain (over all / of one func): ${ormqPeaks.map((x) => `${x.total}/${x.group}`).join(', ')}; over all the limit allows ${LIMITED.groups * LIMITED.concurrency}`,
+    },
+  ];
 }
 
 function latencyTargets(latency: Map<string, { p50: number; p99: number }>): Target[] {

@@ -34,6 +34,27 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/**
+ * The most tasks running at one instant, over all and within any one group, from flat
+ * [group, start, end] triples; a task that ends at the instant another starts does not overlap it.
+ */
+export function peakAtOnce(spans: readonly number[]): { total: number; group: number } {
+  const events: [time: number, step: number, group: number][] = [];
+  for (let i = 0; i + 2 < spans.length; i += 3) events.push([spans[i + 1]!, 1, spans[i]!], [spans[i + 2]!, -1, spans[i]!]);
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const open = new Map<number, number>();
+  let all = 0;
+  const peak = { total: 0, group: 0 };
+  for (const [, step, g] of events) {
+    all += step;
+    const mine = (open.get(g) ?? 0) + step;
+    open.set(g, mine);
+    peak.total = Math.max(peak.total, all);
+    peak.group = Math.max(peak.group, mine);
+  }
+  return peak;
+}
+
 /** One target as latest.json records it: `value` is the ratio (or bound) read in this run. */
 export interface Target {
   name: string;

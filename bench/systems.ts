@@ -2,14 +2,16 @@
  * The systems the cluster bench drains, all on one database: ormq (ack only and every result
  * saved, each with and without rollups), graphile-worker, pg-boss and BullMQ on its PostgreSQL
  * backend (ack only and results kept), and the two raw limits. Each knows how to fill its backlog
- * of no-op tasks in bulk, whether any is left, and how to empty its tables.
+ * of no-op tasks in bulk, whether any is left, and how to empty its tables. Two more, only when
+ * `--systems` names them, drain a backlog that a concurrency limit binds: ormq's `setLimit` per
+ * func against pg-boss's `groupConcurrency`.
  */
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Queue as BullQueue, createPostgresBackend } from 'bullmq';
 import { makeWorkerUtils, runMigrations, type WorkerUtils } from 'graphile-worker';
 import { PgBoss } from 'pg-boss';
 import pg from 'pg';
-import { enqueue, ensureSchema, queueEntities } from '../src/index.js';
+import { enqueue, ensureSchema, queueEntities, setLimit } from '../src/index.js';
 import type { WorkerConfig } from './cluster-worker.js';
 import { installedVersion } from './stats.js';
 
@@ -34,7 +36,31 @@ export interface System {
   taskRows?(): Promise<number>;
   /** processes × workers to drain with, instead of every shape */
   shapes?: [number, number][];
+  /** the raw loops and the limited drains: this shape alone, whichever --shapes the run has */
+  fixedShape?: [number, number];
+  /** drained only when --systems names it */
+  optIn?: boolean;
 }
+
+export interface Limited {
+  groups: number;
+  concurrency: number;
+  sleepMs: number;
+}
+
+/** The func of a limited drain's group `g` (ormq), and the group's id (pg-boss). */
+export const limitedName = (g: number) => `limited-${g}`;
+
+/**
+ * The limited drains: the backlog spread evenly over 4 groups, at most 2 of a group at once over
+ * every process, each task sleeping 20 ms; so at most 8 run at once, and no drain beats
+ * 8 / 20 ms = 400 tasks/s. They drain with 2 processes × 16 workers, four times the limit's room.
+ */
+export const LIMITED: Limited = { groups: 4, concurrency: 2, sleepMs: 20 };
+/** the most tasks/s the limit allows */
+export const LIMITED_BOUND = (LIMITED.groups * LIMITED.concurrency * 1000) / LIMITED.sleepMs;
+const LIMITED_SHAPE: [number, number] = [2, 16];
+const LIMITED_WHAT = `${LIMITED.groups} groups, ≤ ${LIMITED.concurrency} of a group at once, tasks sleeping ${LIMITED.sleepMs} ms`;
 
 export const VERSIONS = {
   'graphile-worker': installedVersion('graphile-worker'),
@@ -60,6 +86,10 @@ export const LABELS = {
   bullKept: `${BULL} results kept (return_value)`,
   raw: 'raw limit: pg loop, 4 connections, delete 100 per statement (skip locked)',
   rawSaved: 'raw saved limit: the raw loop also inserting each result row into a copy of ormq_task',
+  rawAcked: 'raw at-least-once limit: the raw loop locking 100 per statement, then deleting them (two commits)',
+  rawSavedAcked: 'raw at-least-once saved limit: the at-least-once loop, its delete also inserting the result rows',
+  limit: `ormq, concurrency limit: ${LIMITED_WHAT} (a func per group, setLimit concurrency ${LIMITED.concurrency}; ack only)`,
+  bossGroup: `${BOSS}, group concurrency: ${LIMITED_WHAT} (group.id per job, groupConcurrency ${LIMITED.concurrency}; batchSize 100, each batch's jobs at once; ack only)`,
 };
 
 /** The raw saved limit's table: ormq_task's columns, defaults and indexes, copied from the live schema. */
@@ -92,6 +122,8 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
   await boss.start();
   await boss.createQueue('noop');
   await boss.createQueue('latency', { notify: true });
+  await boss.createQueue('limited');
+  for (let g = 0; g < LIMITED.groups; g++) await setLimit(orm.em.fork(), limitedName(g), { concurrency: LIMITED.concurrency });
   const bullConnection = { connectionString: url };
   const bullNoop = new BullQueue('noop', { connection: { ...bullConnection, migrate: true } } as never, createPostgresBackend);
   await bullNoop.waitUntilReady();
@@ -168,15 +200,53 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
     reset: async () => void (await db.query('truncate bullmq.job cascade; truncate bullmq.event')),
     ...(save ? {} : { enqueueProbe: (t0: number) => bullLatency.add('latency', { t0 }, { removeOnComplete: true }) }),
   });
-  const raw = (label: string, saved: boolean): System => ({
+  const raw = (label: string, saved: boolean, acked = false): System => ({
     ...ormq(label, false),
-    key: saved ? 'raw-saved' : 'raw',
+    key: `${saved ? 'raw-saved' : 'raw'}${acked ? '-acked' : ''}`,
     label,
     keepsResults: false,
-    cfg: saved ? { system: 'raw-saved', batch: 100, savedTable: RAW_SAVED_TABLE } : { system: 'raw', batch: 100 },
-    shapes: [[1, 4]],
+    cfg: { system: saved ? 'raw-saved' : 'raw', batch: 100, acked, ...(saved ? { savedTable: RAW_SAVED_TABLE } : {}) },
+    fixedShape: [1, 4],
     enqueueProbe: undefined,
   });
+  // Group g's tasks are every G-th of the backlog, for both: in ormq the func limitedName(g), in pg-boss the group of that id.
+  const limited = {
+    share: 0.03,
+    fixedShape: LIMITED_SHAPE,
+    optIn: true,
+  };
+  const ormqLimit: System = {
+    ...ormq(LABELS.limit, false),
+    ...limited,
+    key: 'ormq-limit',
+    cfg: { system: 'ormq', save: false, bulk: 500, metrics: true, limited: LIMITED },
+    fill: (n) =>
+      fillOrmq(
+        db,
+        n,
+        Array.from({ length: LIMITED.groups }, (_, g) => limitedName(g)),
+      ),
+    enqueueProbe: undefined,
+  };
+  const bossGroup: System = {
+    ...limited,
+    key: 'pgboss-group',
+    label: LABELS.bossGroup,
+    cfg: { system: 'pgboss', save: false, limited: LIMITED },
+    async fill(n) {
+      for (let i = 0; i < n; i += 5000)
+        await boss.insert(
+          'limited',
+          Array.from({ length: Math.min(5000, n - i) }, (_, k) => {
+            const g = (i + k) % LIMITED.groups;
+            return { data: { g }, group: { id: limitedName(g) } };
+          }),
+        );
+    },
+    pending: async () =>
+      (await db.query("select exists (select 1 from pgboss.job where name = 'limited' and state < 'completed') as p")).rows[0].p,
+    reset: async () => void (await db.query('delete from pgboss.job')),
+  };
 
   return {
     db,
@@ -197,6 +267,10 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
       bull(LABELS.bullKept, true),
       raw(LABELS.raw, false),
       raw(LABELS.rawSaved, true),
+      raw(LABELS.rawAcked, false, true),
+      raw(LABELS.rawSavedAcked, true, true),
+      ormqLimit,
+      bossGroup,
     ],
     async close() {
       await boss.stop({ graceful: false }).catch(() => {});
@@ -209,13 +283,13 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
   };
 }
 
-/** A backlog of `n` no-op packages for the cluster named 'bench', in one statement. */
-export async function fillOrmq(db: pg.Pool, n: number, func = 'noop'): Promise<void> {
+/** A backlog of `n` packages for the cluster named 'bench', in one statement: the funcs in turn (default all no-ops). */
+export async function fillOrmq(db: pg.Pool, n: number, funcs: readonly string[] = ['noop']): Promise<void> {
   await db.query(
     `insert into ormq_queued (key, payload)
-     select 'bench', jsonb_build_object('id', md5(g::text), 'name', 'bench-' || g, 'func', $2::text, 'args', '[]'::jsonb,
-       'kwargs', '{}'::jsonb, 'group', null, 'hook', null, 'timeout', null, 'save', null, 'enqueued', now())
+     select 'bench', jsonb_build_object('id', md5(g::text), 'name', 'bench-' || g, 'func', ($2::text[])[1 + (g - 1) % cardinality($2::text[])],
+       'args', '[]'::jsonb, 'kwargs', '{}'::jsonb, 'group', null, 'hook', null, 'timeout', null, 'save', null, 'enqueued', now())
      from generate_series(1, $1) g`,
-    [n, func],
+    [n, funcs],
   );
 }

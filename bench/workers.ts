@@ -16,6 +16,8 @@ export interface Workers {
   halt(): Promise<number[]>;
   stop(): Promise<void>;
   nextLatency(): Promise<number>;
+  /** a limited drain's tasks since the last call, from every process: [group, start µs, end µs] flat */
+  takeSpans(): number[];
   pids: number[];
 }
 
@@ -29,6 +31,7 @@ const within = <T>(p: Promise<T>, ms: number, what: string) =>
 export async function spawnWorkers(cfg: WorkerConfig, processes: number): Promise<Workers> {
   const children: ChildProcess[] = [];
   const latencies: number[] = [];
+  let spans: number[] = [];
   let waiting: ((ms: number) => void) | null = null;
   const ready: Promise<void>[] = [];
   const stopped: Promise<void>[] = [];
@@ -46,6 +49,7 @@ export async function spawnWorkers(cfg: WorkerConfig, processes: number): Promis
     lines.on('line', (line) => {
       if (line === 'ready') onReady();
       else if (line === 'stopped') onStopped();
+      else if (line.startsWith('spans ')) spans = spans.concat(JSON.parse(line.slice(6)) as number[]);
       else if (line.startsWith('halted cpu ')) {
         const [user, system] = line.slice(11).split(' ').map(Number);
         haltWaiters[i]!.shift()?.(user! + system!);
@@ -84,6 +88,11 @@ export async function spawnWorkers(cfg: WorkerConfig, processes: number): Promis
       children.forEach((c) => c.exitCode === null && c.stdin!.write('stop\n'));
       await Promise.race([Promise.all(stopped), new Promise((r) => setTimeout(r, 15_000))]);
       children.forEach((c) => c.exitCode === null && c.kill('SIGKILL'));
+    },
+    takeSpans() {
+      const taken = spans;
+      spans = [];
+      return taken;
     },
     nextLatency: () =>
       latencies.length ? Promise.resolve(latencies.shift()!) : within(new Promise<number>((r) => (waiting = r)), 30_000, 'latency probe'),

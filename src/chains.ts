@@ -28,6 +28,8 @@ function nextStepOf(b: BuiltPackage): NextStep {
   const step: NextStep = { key: b.key, payload: b.payload };
   if (b.runAt instanceof Date) step.runAt = b.runAt.toISOString();
   else if (typeof b.runAt === 'number') step.delay = b.runAt;
+  if (b.priority !== undefined) step.priority = b.priority;
+  if (b.serial !== undefined) step.serial = b.serial;
   return step;
 }
 
@@ -38,7 +40,11 @@ function nextStepOf(b: BuiltPackage): NextStep {
 export function chainStep(step: NextStep, place: Omit<ChainPlace, 'stopped'>, rest: NextStep[]): BuiltPackage {
   const payload: StoredPackage = { ...step.payload, chain: { ...place, rest } };
   const runAt = step.runAt !== undefined ? new Date(step.runAt) : (step.delay ?? null);
-  return { key: step.key, payload, runAt, keyed: true };
+  const order = {
+    ...(step.priority !== undefined && { priority: step.priority }),
+    ...(step.serial !== undefined && { serial: step.serial }),
+  };
+  return { key: step.key, payload, runAt, keyed: true, ...order };
 }
 
 /** "chain stopped at step 2 of 5", as the failed step's result and the admin say it. */
@@ -46,7 +52,8 @@ export const stoppedAt = (place: Pick<ChainPlace, 'step' | 'steps'>) => `chain s
 
 /**
  * Enqueues a chain: step 1 now, each later step once the one before it has succeeded. Each step is
- * `{ func, args?, …enqueue's options }` (its `delay` counts from when it is enqueued). Returns the
+ * `{ func, args?, …enqueue's options }` (its `delay` counts from when it is enqueued; its `priority`
+ * and `serial` order its claim as enqueue's do, once it is enqueued). Returns the
  * steps' task ids, in order. A final failure (its retries spent) stops the chain: the steps after
  * it are never enqueued, and the failed step's result gets `chain: "chain stopped at step 2 of 5"`.
  * Every step is checked first: a bad one throws a ValidationError naming it (`steps[2].func`), and

@@ -45,7 +45,7 @@ interface IterTask {
  * has a final outcome, a task of that id is saved whose result is the list of their results, in
  * `argsList`'s order (`result(em, id, { wait })` waits for it). `name`, `hook`, `group`, `kwargs`,
  * `id` and `save` are the iteration task's; the runs get the rest of enqueue's options (`cluster`,
- * `timeout`, retries, `runAt`/`delay`), and `kwargs`, `group` too. The runs' own successes are not
+ * `timeout`, retries, `runAt`/`delay`, `priority`, `serial`), and `kwargs`, `group` too. The runs' own successes are not
  * saved; a run's failure is, as any task's, under its own id. Nothing is written when any input is bad.
  */
 export async function enqueueIter<F extends TaskName>(

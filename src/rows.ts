@@ -78,12 +78,17 @@ export interface ChainPlace {
   stopped?: true;
 }
 
-/** A chain step not enqueued yet: its queue key, its package, and its runAt (an ISO time) or delay (seconds). */
+/**
+ * A chain step not enqueued yet: its queue key, its package, its runAt (an ISO time) or delay
+ * (seconds), and its priority and serial key (queue columns, not payload fields).
+ */
 export interface NextStep {
   key: string;
   payload: StoredPackage;
   runAt?: string;
   delay?: number;
+  priority?: number;
+  serial?: string;
 }
 
 type Defaulted = 'kwargs' | 'group' | 'hook' | 'timeout' | 'save';

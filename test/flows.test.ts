@@ -1,11 +1,26 @@
 import * as assert from 'uvu/assert';
 import pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { cancel, enqueueChain, enqueueIter, fetchTask, queueAdmin, result, ValidationError, type TaskSpec } from '../src/index.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  cancel,
+  enqueue,
+  enqueueChain,
+  enqueueIter,
+  enqueueMany,
+  fetchTask,
+  pauseKey,
+  queueAdmin,
+  result,
+  resumeKey,
+  ValidationError,
+  type TaskSpec,
+} from '../src/index.js';
 import { client, close, serve, testClient } from './helpers/admin.js';
 import { ITER_FINISH, ITER_LOCK, ITER_RECORD } from '../src/iterations.js';
 import { sql, waitFor } from './helpers/db.js';
-import { sleep, startCluster } from './helpers/cluster.js';
+import { sleep, startCluster, waitForDrained } from './helpers/cluster.js';
 import { Fleet } from './helpers/fleet.js';
 import { dbSuite, type DbCtx } from './helpers/suites.js';
 
@@ -15,11 +30,16 @@ interface Ctx extends DbCtx {
 
 /** Three cluster processes share the database for the whole suite. */
 const F = dbSuite<Ctx>('chains and iterations across cluster processes', {
-  clear: 'delete from ormq_task; delete from ormq_queued; delete from ormq_iter; delete from ormq_iter_result; delete from chaos_runs',
+  clear:
+    'delete from ormq_task; delete from ormq_queued; delete from ormq_iter; delete from ormq_iter_result; delete from chaos_runs; delete from task_runs; delete from ormq_paused_key',
   async setup(ctx) {
     await sql(
       ctx.orm,
       'create table chaos_runs (task_id char(32) not null, pid int not null, at timestamptz not null default clock_timestamp())',
+    );
+    await sql(
+      ctx.orm,
+      'create table task_runs (id bigserial primary key, task_id char(32) not null, pid int not null, started timestamptz not null default clock_timestamp(), ended timestamptz null)',
     );
     ctx.fleet = new Fleet(ctx.db.url, { workers: 4, timeout: 30, retry: 60, maxAttempts: 1 });
     await ctx.fleet.start(3);
@@ -313,6 +333,107 @@ F("a chain step that fails and is retried continues the chain once it succeeds; 
   } finally {
     await cluster.stop();
   }
+});
+
+const PRIORITY_MESSAGE = 'must be an integer from -2147483648 to 2147483647';
+
+F("a chain step and an iteration's runs keep their priority and serial key once queued", async ({ orm }) => {
+  const side: string[] = [];
+  const prio: string[] = [];
+  const record = (into: string[]) => (x: string) => void into.push(x);
+  await pauseKey(em(orm), 'prio');
+  // Held by nothing but its serial key: no process claims key 'nobody'.
+  const blocker = await enqueue(em(orm), 'record' as never, ['blocker'] as never, { key: 'nobody', serial: 'acct' });
+  await enqueueMany(em(orm), ['w1', 'w2', 'w3'].map((x) => ({ func: 'record', args: [x], key: 'prio' })) as never);
+  const a = await enqueueChain(em(orm), [
+    { func: 'record', args: ['a1'], key: 'side' },
+    { func: 'record', args: ['a2'], key: 'prio', priority: 5 },
+  ] as never);
+  const b = await enqueueChain(em(orm), [
+    { func: 'record', args: ['b1'], key: 'side', priority: 4 },
+    { func: 'record', args: ['b2'], key: 'prio', priority: 9, serial: 'acct' },
+  ] as never);
+  assert.equal(await sql(orm, `select priority from ormq_queued where payload->>'id' = ?`, [b[0]]), [{ priority: 4 }], 'step 1 too');
+  const iter = await enqueueIter(em(orm), 'record' as never, [['i1'], ['i2'], ['i3']] as never, { key: 'prio', priority: 3 });
+  const clusters = [
+    await startCluster(orm, { name: 'side', workers: 1, tasks: { record: record(side) } }),
+    await startCluster(orm, { name: 'prio', workers: 1, bulk: 1, tasks: { record: record(prio) } }),
+  ];
+  try {
+    const steps = await waitFor(
+      async () => {
+        const rows = await sql<{ id: string; priority: number; serial: string | null }>(
+          orm,
+          `select payload->>'id' as id, priority, serial from ormq_queued where payload->>'id' in (?) order by priority`,
+          [[a[1], b[1]]],
+        );
+        return rows.length === 2 ? rows : null;
+      },
+      'both second steps queued once their first steps succeeded',
+      20_000,
+    );
+    assert.equal(steps, [
+      { id: a[1], priority: 5, serial: null },
+      { id: b[1], priority: 9, serial: 'acct' },
+    ]);
+    assert.equal(side.sort(), ['a1', 'b1']);
+    await resumeKey(em(orm), 'prio');
+    await waitFor(() => prio.length === 7, 'seven tasks of key prio', 20_000);
+    // Priority 5, then the iteration's runs at 3, then the waiting 0s; b2 (priority 9) waits behind its serial key.
+    assert.equal(prio, ['a2', 'i1', 'i2', 'i3', 'w1', 'w2', 'w3']);
+    assert.equal(await result(em(orm), iter, { wait: 10_000 }), [null, null, null]);
+    await sleep(300);
+    assert.is(prio.length, 7, 'b2 is still held by the earlier package of its serial key');
+    assert.is(await cancel(em(orm), blocker), 'removed');
+    await waitFor(() => prio.length === 8, 'b2 once its serial key is free', 20_000);
+    assert.is(prio[7], 'b2');
+  } finally {
+    for (const c of clusters) await c.cluster.stop();
+  }
+});
+
+F('an iteration with a serial key runs its runs one at a time, in order, across three processes', async ({ orm }) => {
+  const never = join(tmpdir(), `ormq-never-${process.pid}-${Date.now()}`);
+  // Paused while it is enqueued, to read which run is which before any starts.
+  await pauseKey(em(orm), 'default');
+  const id = await enqueueIter(em(orm), 'hold' as never, Array.from({ length: 6 }, () => [never, 60]) as never, { serial: 'x' });
+  const runIds = (
+    await sql<{ id: string; serial: string }>(
+      orm,
+      `select payload->>'id' as id, serial from ormq_queued order by (payload->'iter'->>'n')::int`,
+    )
+  ).map((r) => [r.id, r.serial]);
+  assert.equal(
+    runIds.map((r) => r[1]),
+    Array(6).fill('x'),
+  );
+  await resumeKey(em(orm), 'default');
+  assert.is(((await result(em(orm), id, { wait: 30_000 })) as unknown[]).length, 6);
+  await waitForDrained(orm, 'the runs acked');
+  const runs = await sql<{ task_id: string; started: Date; ended: Date }>(
+    orm,
+    'select task_id, started, ended from task_runs order by started, id',
+  );
+  assert.equal(
+    runs.map((r) => r.task_id),
+    runIds.map((r) => r[0]),
+    'each run started once, in order',
+  );
+  for (let i = 1; i < runs.length; i++) assert.ok(runs[i]!.started >= runs[i - 1]!.ended, `run ${i + 1} started after run ${i} ended`);
+});
+
+F("a chain's or an iteration's bad priority or serial key is refused as enqueue refuses it, and nothing is written", async ({ orm }) => {
+  assert.equal(await refused(() => enqueueChain(em(orm), [{ func: 'echo' }, { func: 'echo', priority: 1.5 }])), {
+    'steps[1].priority': PRIORITY_MESSAGE,
+  });
+  assert.equal(await refused(() => enqueueChain(em(orm), [{ func: 'echo', serial: '' }])), {
+    'steps[0].serial': 'must be a non-empty string',
+  });
+  assert.equal(await refused(() => enqueueIter(em(orm), 'echo', [[1]], { priority: 2 ** 31 })), { priority: PRIORITY_MESSAGE });
+  assert.equal(await refused(() => enqueueIter(em(orm), 'echo', [[1]], { serial: 'x'.repeat(101) })), {
+    serial: 'must be at most 100 characters',
+  });
+  assert.equal(await sql(orm, 'select 1 from ormq_queued union all select 1 from ormq_iter'), []);
 });
 
 F.run();
