@@ -23,6 +23,8 @@ export interface WorkerConfig {
   concurrency: number;
   /** ormq: keep every success (saveLimit 0) instead of ack only (-1); pg-boss, BullMQ: keep each job's return value */
   save?: boolean;
+  /** ormq: the saveLimit to save with, instead of 0 (save) or -1 */
+  saveLimit?: number;
   /** ormq: record metrics rollups (default true) */
   metrics?: boolean;
   /** ormq: packages per claim */
@@ -83,7 +85,7 @@ if (cfg.system === 'ormq') {
       name: 'bench',
       workers: cfg.concurrency,
       bulk: cfg.bulk ?? 500,
-      saveLimit: cfg.save ? 0 : -1,
+      saveLimit: cfg.saveLimit ?? (cfg.save ? 0 : -1),
       metrics: cfg.metrics ?? true,
       scheduler: false,
       tasks: {

@@ -1,8 +1,8 @@
 /**
  * The cluster against today's peers, on one database in one run: drain a bulk-enqueued backlog of
  * no-op tasks with 1, 4 and 16 concurrent workers in one and in two processes (bench/systems.ts
- * lists who), each drain repeated (`--repeat`, default 5) in the same connected processes and
- * reported as the median with its min–max; then the enqueue→start latency of single tasks to an
+ * lists who), each drain repeated (`--repeat`, default 5, the systems of a shape taking turns) in
+ * the same connected processes and reported as the median with its min–max; then the enqueue→start latency of single tasks to an
  * idle worker. Every target is a ratio of medians read in this run (bench/results/latest.json).
  */
 import { cpus, loadavg } from 'node:os';
@@ -35,6 +35,19 @@ function shapesArg(): [number, number][] {
   });
 }
 
+/** One system's drains at one shape, drain by drain. */
+interface Measured {
+  rates: number[];
+  /** pg_stat_wal bytes per task */
+  walBytes: number[];
+  /** the worker processes' CPU ms per 1,000 tasks */
+  cpu: number[];
+  /** the pruned drain: ormq_task's rows when drained, and once stopped */
+  kept: [number, number][];
+  /** a limited drain: the most tasks running at once, over all and of one group */
+  peaks: { total: number; group: number }[];
+}
+
 export async function run(ctx: BenchContext): Promise<Section> {
   const repeat = Number(argOf('repeat') ?? 5);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 50)
@@ -55,23 +68,39 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const best = new Map<string, Spread>();
   const perShape = new Map<string, Spread>();
   const latency = new Map<string, { p50: number; p99: number }>();
+  /** the pruned drain's ormq_task rows per shape, each drain's [when drained, once stopped] */
+  const keptRows = new Map<string, [number, number][]>();
   /** a limited drain's peaks, drain by drain: running at once over all, and of one group */
   const peaks = new Map<string, { total: number; group: number }[]>();
   const started = Date.now();
   try {
-    // Shape by shape, every system in turn, each repeating its drain in the same processes.
+    // Shape by shape. ormq's own drains (whose ratios to each other are targets: rollups, saveLimit
+    // 250) take turns drain by drain, their processes connected at once, so that a machine whose
+    // load drifts over the minutes moves both sides of those ratios alike; every other system
+    // drains on its own, as the peers' pools together would pass the server's max_connections.
     const fixed = systems.flatMap((s) => (s.fixedShape ? [s.fixedShape] : []));
     const runShapes = [...shapes, ...fixed].filter((a, i, all) => all.findIndex((b) => b[0] === a[0] && b[1] === a[1]) === i);
     for (const [processes, concurrency] of drainRuns ? runShapes : []) {
-      for (const system of systems) {
-        const at = (list: [number, number][]) => list.some(([p, c]) => p === processes && c === concurrency);
-        if (system.fixedShape ? !at([system.fixedShape]) : !at(shapes) || (system.shapes && !at(system.shapes))) continue;
+      const at = (list: [number, number][]) => list.some(([p, c]) => p === processes && c === concurrency);
+      const here = systems.filter((system) =>
+        system.fixedShape ? at([system.fixedShape]) : at(shapes) && (!system.shapes || at(system.shapes)),
+      );
+      const turns = new Map<string, System[]>();
+      for (const system of here) {
+        const family = system.cfg.system === 'ormq' && !system.cfg.limited ? 'ormq' : system.key;
+        turns.set(family, [...(turns.get(family) ?? []), system]);
+      }
+      const measured = new Map<System, Measured>();
+      for (const group of turns.values())
+        for (const [system, m] of await interleaved(group, processes, concurrency)) measured.set(system, m);
+      for (const system of here) {
+        const m = measured.get(system)!;
+        if (system.cfg.limited) peaks.set(system.label, [...(peaks.get(system.label) ?? []), ...m.peaks]);
+        if (!m.rates.length) continue;
         const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
-        const measured = await drains(system, { ...system.cfg, url, concurrency } as WorkerConfig, processes, n, repeat, peers.db, ctx);
-        if (system.cfg.limited) peaks.set(system.label, [...(peaks.get(system.label) ?? []), ...measured.peaks]);
-        if (!measured.rates.length) continue;
-        const s = spread(measured.rates);
+        const s = spread(m.rates);
         perShape.set(`${system.label} ${processes}×${concurrency}`, s);
+        if (m.kept.length) keptRows.set(`${processes}×${concurrency}`, m.kept);
         if (s.median > (best.get(system.label)?.median ?? 0)) best.set(system.label, s);
         ctx.log(`${system.label}: ${processes}×${concurrency} → median ${fmt(s.median)}/s (±${(s.spreadPct / 2).toFixed(1)} %)`);
         rows.push({
@@ -83,8 +112,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
           'tasks/s (median)': Math.round(s.median),
           'min–max': `${fmt(s.min)}–${fmt(s.max)}`,
           spread: `±${(s.spreadPct / 2).toFixed(1)} %`,
-          'WAL B / task': Math.round(spread(measured.walBytes).median),
-          'node CPU ms / 1k tasks': Math.round(spread(measured.cpu).median),
+          'WAL B / task': Math.round(spread(m.walBytes).median),
+          'node CPU ms / 1k tasks': Math.round(spread(m.cpu).median),
+          'task rows: drained → stopped': m.kept.length
+            ? `${fmt(spread(m.kept.map((k) => k[0])).median)} → ${fmt(spread(m.kept.map((k) => k[1])).median)}`
+            : null,
           'load 1m': loadavg()[0]!.toFixed(2),
         });
       }
@@ -116,6 +148,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         spread: null,
         'WAL B / task': null,
         'node CPU ms / 1k tasks': null,
+        'task rows: drained → stopped': null,
         'load 1m': loadavg()[0]!.toFixed(2),
       });
       await system.reset();
@@ -142,6 +175,22 @@ export async function run(ctx: BenchContext): Promise<Section> {
       med(LABELS.rawSaved),
       0.85,
       `${shown(LABELS.saved)}; ${shown(LABELS.rawSaved)}`,
+    ),
+    ratioTarget(
+      'every result saved at saveLimit 250 (pruned) ÷ unlimited (saveLimit 0)',
+      med(LABELS.saved250),
+      med(LABELS.saved),
+      0.9,
+      `${shown(LABELS.saved250)}; ${shown(LABELS.saved)}; ormq_task rows when drained → once stopped: ${
+        [...keptRows].map(([shape, k]) => `${shape} ${k.map(([a, b]) => `${fmt(a)} → ${fmt(b)}`).join(', ')}`).join('; ') || 'not run'
+      }${
+        // A pass runs about once a second: a drain shorter than that ends before the first one.
+        [...keptRows.values()].flat().some(([drained]) => drained < full)
+          ? ''
+          : keptRows.size
+            ? `; no drain pruned before it ended (each under a pass's second at ${fmt(full)} tasks): this ratio does not measure pruning at this scale`
+            : ''
+      }`,
     ),
     ratioTarget(
       'ack only ÷ graphile-worker batched',
@@ -177,7 +226,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     rows,
     targets,
     notes: [
-      `Each drain ${repeat}× in the same processes; a figure is the median of its drains, with their min–max and half that range as a share of the median (spread). ` +
+      `Each drain ${repeat}× in the same processes, the systems of a shape taking turns drain by drain; a figure is the median of its drains, with their min–max and half that range as a share of the median (spread). ` +
         `A system's best is its best shape by the median; every ratio below is of those medians.`,
       `Versions that ran (from their package.json): graphile-worker ${VERSIONS['graphile-worker']}, pg-boss ${VERSIONS['pg-boss']}, BullMQ ${VERSIONS.bullmq} on its PostgreSQL backend, pg ${VERSIONS.pg}.`,
       "WAL B / task: pg_stat_wal bytes over each drain (server-wide) per task, median; node CPU: the worker processes' user + system time per 1,000 tasks, median. Where a ratio falls short, these say whether the database (WAL) or the workers (CPU) take the difference.",
@@ -197,52 +246,55 @@ export async function run(ctx: BenchContext): Promise<Section> {
   };
 
   /**
-   * Fills, drains and halts `repeat` times in one set of processes: each drain's tasks/s, WAL bytes
-   * per task (pg_stat_wal, server-wide) and CPU of the worker processes per 1,000 tasks.
+   * Each system's processes for one shape, connected before any clock starts; then `repeat` rounds,
+   * each filling, draining and halting every system once in turn. Per system: each drain's
+   * tasks/s, WAL bytes per task (pg_stat_wal, server-wide), CPU of its worker processes per 1,000
+   * tasks, and for the pruned drain ormq_task's rows when drained and once stopped. A system that
+   * does not drain in time is left out of the later rounds.
    */
-  async function drains(
-    system: System,
-    cfg: WorkerConfig,
-    processes: number,
-    n: number,
-    times: number,
-    db: import('pg').Pool,
-    c: BenchContext,
-  ) {
-    const rates: number[] = [];
-    const walBytes: number[] = [];
-    const cpu: number[] = [];
-    const peaks: { total: number; group: number }[] = [];
+  async function interleaved(here: System[], processes: number, concurrency: number) {
+    const db = peers.db;
     const wal = async () => Number((await db.query('select wal_bytes::float8 b from pg_stat_wal')).rows[0].b);
-    const workers = await spawnWorkers(cfg, processes);
+    const out = new Map<System, Measured>(here.map((s) => [s, { rates: [], walBytes: [], cpu: [], kept: [], peaks: [] }]));
+    const workers = new Map<System, Awaited<ReturnType<typeof spawnWorkers>>>();
+    const stalled = new Set<System>();
     try {
-      for (let r = 0; r < times; r++) {
-        await system.reset();
-        await system.fill(n);
-        await db.query('vacuum analyze');
-        const wal0 = await wal();
-        const t0 = now();
-        workers.go();
-        const deadline = t0 + Math.max(120_000, n); // a stalled system must not hang the bench
-        while ((await system.pending()) && now() < deadline) await new Promise((res) => setTimeout(res, 10));
-        const seconds = (now() - t0) / 1000;
-        const stalled = now() >= deadline;
-        const wal1 = await wal();
-        const used = await workers.halt();
-        if (cfg.limited) peaks.push(peakAtOnce(workers.takeSpans()));
-        if (stalled) {
-          c.log(`${system.label}: ${processes}×${cfg.concurrency} did not drain ${n} tasks within ${seconds.toFixed(0)} s; left out`);
-          break;
+      for (const system of here) workers.set(system, await spawnWorkers({ ...system.cfg, url, concurrency } as WorkerConfig, processes));
+      for (let r = 0; r < repeat; r++) {
+        for (const system of here) {
+          if (stalled.has(system)) continue;
+          const n = Math.max(1000, Math.round(full * (system.share ?? 1)));
+          const m = out.get(system)!;
+          await system.reset();
+          await system.fill(n);
+          await db.query('vacuum analyze');
+          const wal0 = await wal();
+          const t0 = now();
+          workers.get(system)!.go();
+          const deadline = t0 + Math.max(120_000, n); // a stalled system must not hang the bench
+          while ((await system.pending()) && now() < deadline) await new Promise((res) => setTimeout(res, 10));
+          const seconds = (now() - t0) / 1000;
+          const wal1 = await wal();
+          const atEnd = await system.taskRows?.();
+          const used = await workers.get(system)!.halt();
+          if (system.cfg.limited) m.peaks.push(peakAtOnce(workers.get(system)!.takeSpans()));
+          if (now() >= deadline) {
+            ctx.log(`${system.label}: ${processes}×${concurrency} did not drain ${n} tasks within ${seconds.toFixed(0)} s; left out`);
+            stalled.add(system);
+            continue;
+          }
+          m.rates.push(n / seconds);
+          m.walBytes.push((wal1 - wal0) / n);
+          m.cpu.push((used.reduce((a, b) => a + b, 0) / n) * 1000);
+          if (atEnd !== undefined) m.kept.push([atEnd, (await system.taskRows!())!]);
+          await system.reset();
         }
-        rates.push(n / seconds);
-        walBytes.push((wal1 - wal0) / n);
-        cpu.push((used.reduce((a, b) => a + b, 0) / n) * 1000);
       }
     } finally {
-      await workers.stop();
-      await system.reset();
+      for (const w of workers.values()) await w.stop();
+      for (const system of here) await system.reset();
     }
-    return { rates, walBytes, cpu, peaks };
+    return out;
   }
 }
 

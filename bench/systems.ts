@@ -32,6 +32,8 @@ export interface System {
   pending(): Promise<boolean>;
   reset(): Promise<void>;
   enqueueProbe?(t0: number): Promise<unknown>;
+  /** ormq_task's rows (for the pruned drain: that it pruned while draining, and down to its limit once stopped) */
+  taskRows?(): Promise<number>;
   /** processes × workers to drain with, instead of every shape */
   shapes?: [number, number][];
   /** the raw loops and the limited drains: this shape alone, whichever --shapes the run has */
@@ -73,6 +75,7 @@ const BULL = `BullMQ ${VERSIONS.bullmq} (PostgreSQL backend)`;
 export const LABELS = {
   ack: 'ormq, ack only (saveLimit -1)',
   saved: 'ormq, every result saved (saveLimit 0)',
+  saved250: 'ormq, every result saved, saveLimit 250 (pruned)',
   ackBare: 'ormq, ack only, no rollups (metrics: false)',
   savedBare: 'ormq, every result saved, no rollups (metrics: false)',
   gwBatched: `${GW}, batching (localQueue 500, batch delays 0)`,
@@ -127,11 +130,12 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
   const bullLatency = new BullQueue('latency', { connection: bullConnection }, createPostgresBackend);
   await bullLatency.waitUntilReady();
 
-  const ormq = (label: string, save: boolean, metrics = true): System => ({
-    key: `${save ? 'ormq-save' : 'ormq'}${metrics ? '' : '-nometrics'}`,
+  const ormq = (label: string, save: boolean, metrics = true, saveLimit?: number): System => ({
+    key: `${save ? 'ormq-save' : 'ormq'}${saveLimit ?? ''}${metrics ? '' : '-nometrics'}`,
     label,
     keepsResults: save,
-    cfg: { system: 'ormq', save, bulk: 500, metrics },
+    cfg: { system: 'ormq', save, bulk: 500, metrics, ...(saveLimit === undefined ? {} : { saveLimit }) },
+    ...(saveLimit === undefined ? {} : { taskRows: async () => Number((await db.query('select count(*) n from ormq_task')).rows[0].n) }),
     fill: (n) => fillOrmq(db, n),
     pending: async () => (await db.query('select exists (select 1 from ormq_queued) as p')).rows[0].p,
     reset: async () => void (await db.query(`truncate ormq_queued, ormq_task, ormq_metric, ${RAW_SAVED_TABLE}`)),
@@ -253,6 +257,8 @@ export async function setUpPeers(url: string, log: (m: string) => void): Promise
       ormq(LABELS.ackBare, false, false),
       ormq(LABELS.saved, true),
       ormq(LABELS.savedBare, true, false),
+      // the default saveLimit, pruned while it drains: beside the unlimited drain above
+      ormq(LABELS.saved250, true, true, 250),
       graphile(LABELS.gwBatched, true),
       graphile(LABELS.gwDefaults, false),
       pgBoss(LABELS.boss, false),

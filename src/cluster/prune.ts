@@ -20,15 +20,15 @@ const VALUES_PER_STATEMENT = 500;
 
 /**
  * A success a producer is waiting on (`result(em, id, { wait })`, src/results.ts) is not pruned:
- * its waiter's ormq_wait row, live until the waiter has read it, keeps it out of the delete. The
- * check is on the outer delete, so it probes ormq_wait_task_idx only for the rows past the limit
- * (the batch's worth), and a waited row still counts among the N kept. Cost with nobody waiting,
- * 100,000 saved successes, saveLimit 99,500 (500 pruned), median of 41 interleaved runs each in a
- * rolled-back transaction, four rounds on a busy 2-core machine: 14.6–16.6 ms without the check,
- * 14.9–17.0 ms with it; per group (10 of 10,000, 50 pruned) 1.1–1.4 ms either way. EXPLAIN
- * (ANALYZE, BUFFERS): 3,087 buffer hits both ways, the empty ormq_wait reads none.
+ * its waiter's ormq_wait row, live until the waiter has read it, keeps it out of the delete, and a
+ * waited row still counts among the N kept. The check is asked of the rows past the limit only,
+ * and only when any wait is live: the first `not exists` is one probe of ormq_wait for the whole
+ * statement (a one-time InitPlan), and while it holds, `or` never reaches the per-row probe of
+ * ormq_wait_task_idx. It sits in the select of the rows to delete, so a batch's bound counts only
+ * rows that go.
  */
-const NOT_WAITED = 'not exists (select 1 from ormq_wait w where w.task = t.id and w.until > now())';
+const NOT_WAITED = (t: string) =>
+  `(not exists (select 1 from ormq_wait w where w.until > now()) or not exists (select 1 from ormq_wait w where w.task = ${t}.id and w.until > now()))`;
 
 /**
  * One process prunes at a time: the statement first tries a transaction-scoped advisory lock keyed
@@ -41,26 +41,28 @@ const LOCKED = `with lock as (select pg_try_advisory_xact_lock(${0x6f726d70}, ('
 const RESULT = 'select (select got from lock) as got, (select count(*) from gone)::int as n';
 
 /**
- * Keeps the newest $1 successes in scope, deleting at most $2 of the rest. Each scope has an index
- * led by its column (src/schema.ts); the queue key's is `cluster`, the key a task was claimed from,
- * under ormq_task_cluster_idx. Past the limit the delete reads $1 + $2 index entries at most.
+ * Keeps the newest $1 successes in scope, deleting at most $2 of the rest. The newest $1 end at a
+ * cutoff, the $1-th newest (stopped, id): a walk of $1 entries of the scope's index, led by its
+ * column (src/schema.ts; the queue key's is `cluster`, the key a task was claimed from, under
+ * ormq_task_cluster_idx). Every success older than the cutoff goes, in no particular order, so the
+ * rows to delete are read from that index's range below it without a sort, and deleted by their
+ * ctid (a TID scan) rather than probed again by id: at full drain speed a pass deletes a second's
+ * successes, and these reads were most of its cost. A row updated since the select (a retried id
+ * saved again) is not at that ctid any more, and stays.
  */
 function pruneStatement(per: PruneScope | null, nullScope: boolean): { name: string; text: string } {
-  const inner = 'order by stopped desc, id desc offset $1 limit $2';
-  const statement = (name: string, ids: string) => ({
+  const below = (scope: string) =>
+    `${scope} and success and (select got from lock) and ${NOT_WAITED('o')} and (o.stopped, o.id) < (select stopped, id from ormq_task where ${scope} and success order by stopped desc, id desc offset $1::int - 1 limit 1) limit $2`;
+  const statement = (name: string, ctids: string) => ({
     name,
-    text: `${LOCKED}, gone as (delete from ormq_task t where t.id in (${ids}) and ${NOT_WAITED} returning 1) ${RESULT}`,
+    text: `${LOCKED}, gone as (delete from ormq_task t where t.ctid = any(array(${ctids})) returning 1) ${RESULT}`,
   });
-  if (per === null) return statement('ormq_prune_all', `select id from ormq_task where success and (select got from lock) ${inner}`);
+  if (per === null) return statement('ormq_prune_all', `select o.ctid from ormq_task o where ${below('true')}`);
   const col = per === 'key' ? '"cluster"' : `"${per}"`;
-  if (nullScope)
-    return statement(
-      `ormq_prune_${per}_null`,
-      `select id from ormq_task where ${col} is null and success and (select got from lock) ${inner}`,
-    );
+  if (nullScope) return statement(`ormq_prune_${per}_null`, `select o.ctid from ormq_task o where ${below(`${col} is null`)}`);
   return statement(
     `ormq_prune_${per}`,
-    `select x.id from unnest($3::text[]) as s(v), lateral (select id from ormq_task where ${col} = s.v and success and (select got from lock) ${inner}) x`,
+    `select x.ctid from unnest($3::text[]) as s(v), lateral (select o.ctid from ormq_task o where ${below(`${col} = s.v`)}) x`,
   );
 }
 
