@@ -541,4 +541,45 @@ Api('bad parameters are a 400 naming the field; view on metrics is authorized', 
 Counts.run();
 Percentiles.run();
 Upkeep.run();
+Api(
+  'identical requests while one is under way share its read: twenty wait on one statement, another range reads on its own',
+  async (ctx) => {
+    await insertRollup(ctx.orm, { at: minutesAgo(5), func: 'email', count: 7 });
+    const waiting = async () =>
+      Number(
+        (
+          await sql(
+            ctx.orm,
+            `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%ormq_metric%'`,
+          )
+        )[0]!.n,
+      );
+    const holder = new pg.Client({ connectionString: ctx.db.url });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('lock table ormq_metric in access exclusive mode');
+    let same: Promise<{ status: number; json: any }[]>;
+    let other: Promise<{ status: number; json: any }>;
+    try {
+      same = Promise.all(Array.from({ length: 20 }, () => ctx.api.get('api/metrics?range=24h')));
+      await waitFor(async () => (await waiting()) > 0, 'the read waiting for the lock');
+      await sleep(300);
+      assert.is(await waiting(), 1, 'one read for the twenty');
+      other = ctx.api.get('api/metrics?range=7d');
+      await waitFor(async () => (await waiting()) === 2, "the other range's own read");
+    } finally {
+      await holder.query('rollback');
+      await holder.end();
+    }
+    const answers = await same;
+    for (const a of answers) assert.equal([a.status, a.json.funcs[0]?.runs], [200, 7]);
+    assert.ok(answers.every((a) => JSON.stringify(a.json) === JSON.stringify(answers[0]!.json)));
+    const o = await other;
+    assert.equal([o.status, o.json.range, o.json.funcs[0]?.runs], [200, '7d', 7]);
+    // Once answered, the next request reads anew: an insert since shows at once.
+    await insertRollup(ctx.orm, { at: minutesAgo(4), func: 'email', count: 3 });
+    assert.is((await ctx.api.get('api/metrics?range=24h')).json.funcs[0].runs, 10);
+  },
+);
+
 Api.run();

@@ -56,6 +56,34 @@ S('creates every table and named index on an empty database, and is idempotent w
   }
 });
 
+S('ensureSchema closes the connection it ran on: the host pool never lends out a backend that ran its DDL', async () => {
+  const db = await createTestDb({ empty: true });
+  const orm = await initOrm(db.url);
+  try {
+    const pool = (await orm.em.getConnection().getNativeClient()) as unknown as pg.Pool;
+    const held = await pool.connect();
+    const before = (await held.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+    held.release();
+    let removed = 0;
+    const count = () => void removed++;
+    pool.on('remove', count);
+    try {
+      await ensureSchema(orm);
+    } finally {
+      pool.off('remove', count);
+    }
+    assert.is(removed, 1, 'the connection that ran the DDL left the pool');
+    // The only idle connection was the one ensureSchema took: its backend is gone, and the pool's next one is new.
+    const live = await sql<{ n: number }>(orm, 'select count(*)::int as n from pg_stat_activity where pid = ?', [before]);
+    assert.is(live[0]!.n, 0);
+    const after = await sql<{ pid: number }>(orm, 'select pg_backend_pid() as pid');
+    assert.is.not(after[0]!.pid, before);
+  } finally {
+    await orm.close();
+    await db.drop();
+  }
+});
+
 S('a host that registers queueEntities sees no schema drift: its schema.update() keeps every ormq column and index', async () => {
   const db = await createTestDb();
   const orm = await initOrm(db.url);

@@ -10,6 +10,8 @@ import { HttpError } from './http.js';
 const GATE_WAIT_MS = 1_000;
 /** Requests waiting beyond this are answered at once: each holds its socket and request until its turn. */
 const MAX_WAITING = 100;
+/** Distinct shared requests under way at most (`share`): each is a route and its query string, up to a URL's length. */
+const MAX_FLIGHTS = 64;
 /** Seconds a refused caller is asked to wait: the live refresh doubles it while refusals go on. */
 const RETRY_AFTER = '2';
 
@@ -22,11 +24,30 @@ function busy(): HttpError {
 export class Gate {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  private readonly flights = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly size: number,
     private readonly waitMs = GATE_WAIT_MS,
   ) {}
+
+  /**
+   * `run`, except that a request identical to one under way (the same `key`) waits for that one's
+   * answer instead of taking a place of its own: ten people watching one page cost one read at a
+   * time, and no answer is older than the read it waited for. Past MAX_FLIGHTS distinct requests
+   * under way, a request runs on its own.
+   */
+  share<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const under = this.flights.get(key) as Promise<T> | undefined;
+    if (under) return under;
+    const flight = this.run(fn);
+    if (this.flights.size < MAX_FLIGHTS) {
+      this.flights.set(key, flight);
+      const done = () => void this.flights.delete(key);
+      flight.then(done, done);
+    }
+    return flight;
+  }
 
   /** Runs `fn` once a place is free; throws a 503 if none frees within the wait. */
   async run<T>(fn: () => Promise<T>): Promise<T> {

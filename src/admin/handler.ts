@@ -139,7 +139,9 @@ async function api(r: AdminRequest, gate: Gate, method: string, segments: string
   }
   await allow(r, route, input);
   if (reads && !route.accessReadsBody) input.body = await readJson(r.req);
-  const out = route.database === false ? await route.run(r, input) : await gate.run(() => route.run(r, input));
+  const run = () => route.run(r, input);
+  const key = `${method} ${segments.join('/')}?${search}`;
+  const out = await (route.database === false ? run() : route.shared ? gate.share(key, run) : gate.run(run));
   return sendJson(res, out.status, out.body);
 }
 

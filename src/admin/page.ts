@@ -151,6 +151,11 @@ export interface Route {
    * because it does none (meta) or bounds its own (health: one check at a time).
    */
   database?: false;
+  /**
+   * A GET whose answer is the same for every caller allowed it: identical requests while one is
+   * under way wait for its answer rather than reading again (Gate.share).
+   */
+  shared?: true;
   run(ctx: RequestContext, input: RouteInput): Promise<{ status: number; body: unknown }>;
 }
 

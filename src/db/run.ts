@@ -149,8 +149,17 @@ export interface Lending extends Queryable {
   connect(): Promise<Queryable & { release(err?: Error | boolean): void }>;
 }
 
-/** Runs `work` in one transaction on one connection of `pool`, its statements sent as `poolDb` sends them. */
-export async function inTransaction<T>(pool: Lending, schema: string | null, prepared: boolean, work: (run: Db) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` in one transaction on one connection of `pool`, its statements sent as `poolDb` sends
+ * them; with `discard`, that connection is closed afterwards instead of going back to the pool.
+ */
+export async function inTransaction<T>(
+  pool: Lending,
+  schema: string | null,
+  prepared: boolean,
+  work: (run: Db) => Promise<T>,
+  options: { discard?: boolean } = {},
+): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
@@ -162,6 +171,6 @@ export async function inTransaction<T>(pool: Lending, schema: string | null, pre
     await client.query({ text: 'rollback' }).catch((e: Error) => (broken = e));
     throw err;
   } finally {
-    client.release(broken);
+    client.release(broken ?? options.discard === true);
   }
 }

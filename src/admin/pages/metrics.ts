@@ -218,10 +218,14 @@ export const metricsPage: PageModule = {
   id: 'metrics',
   labels: {},
   routes: {
-    '': viewRoute(
-      'metrics',
-      ({ search }) => parseMetricsQuery(search),
-      (x, q) => metrics(x.em, q),
-    ),
+    // Shared: a wall screen or a team watching one range costs one read at a time.
+    '': {
+      ...viewRoute(
+        'metrics',
+        ({ search }) => parseMetricsQuery(search),
+        (x, q) => metrics(x.em, q),
+      ),
+      shared: true,
+    },
   },
 };
