@@ -4,7 +4,7 @@
  */
 import { nextAttempt, ownMaxAttempts } from '../retries.js';
 import type { ResolvedOptions } from './options.js';
-import { shardOf } from '../metric-rows.js';
+import { laneShard } from '../metric-rows.js';
 import { rollupRows, type Attempt } from './rollup.js';
 import { ACK, COMPLETE } from './sql.js';
 
@@ -44,12 +44,6 @@ export function taskRow(f: Completion, cluster: string) {
     success: f.success,
   };
 }
-
-/**
- * The rollup shard of a process's completion lane (Saver): lanes write their statements at once,
- * and each counting into rows of its own keeps them from waiting on each other's row locks.
- */
-const laneShard = (processId: string, lane: number) => ((shardOf(processId) - 1 + lane) % 32767) + 1;
 
 /**
  * COMPLETE's values for a batch. Every package is acked and counted; a success is saved unless
