@@ -40,6 +40,15 @@ export function shardOf(processId: string): number {
 }
 
 /**
+ * The shard of a process's completion lane (src/cluster/saver.ts): its lanes write at once, and each
+ * counting into rows of its own keeps them from waiting on each other's row locks. Lane 1 is half
+ * the range away from lane 0, so it meets another process's lane 0 no more often than two of those meet.
+ */
+export function laneShard(processId: string, lane: number): number {
+  return ((shardOf(processId) - 1 + lane * 16384) % 32767) + 1;
+}
+
+/**
  * CTEs that sum the rows of CTE `src` (ROLLUP_COLUMNS) by span × bucket × key × func × outcome,
  * histograms bucket by bucket, then the upsert of the sums into shard 0 in key order (so two folds
  * lock the rows they share in one order). `returning` is what the insert returns.

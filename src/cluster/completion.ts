@@ -4,7 +4,7 @@
  */
 import { nextAttempt, ownMaxAttempts } from '../retries.js';
 import type { ResolvedOptions } from './options.js';
-import { shardOf } from '../metric-rows.js';
+import { laneShard } from '../metric-rows.js';
 import { rollupRows, type Attempt } from './rollup.js';
 import { ACK, COMPLETE } from './sql.js';
 
@@ -50,7 +50,7 @@ export function taskRow(f: Completion, cluster: string) {
  * saveLimit is -1 or its package says `save: false`, and each task id is saved once per statement:
  * ON CONFLICT cannot touch the same row twice (two packages can carry one id when a caller chose it).
  */
-export function completeValues(batch: readonly Completion[], o: CompletionOptions, processId: string): unknown[] {
+export function completeValues(batch: readonly Completion[], o: CompletionOptions, processId: string, lane = 0): unknown[] {
   const stored = (f: Completion) => !f.success || (o.saveLimit !== -1 && f.pkg.save !== false);
   const last = new Map(batch.filter(stored).map((f) => [f.pkg.id, f]));
   const input = batch.map((f) => {
@@ -62,7 +62,7 @@ export function completeValues(batch: readonly Completion[], o: CompletionOption
     // A failure's own limits and timing; absent, the cluster's ($3, $6).
     return f.success ? row : { ...row, final: f.final === true, max: ownMaxAttempts(f.pkg), ...nextAttempt(f.pkg, o.retryBackoff) };
   });
-  const rollups = o.metrics ? rollupRows(batch, o.name, shardOf(processId)) : [];
+  const rollups = o.metrics ? rollupRows(batch, o.name, laneShard(processId, lane)) : [];
   return [JSON.stringify(input), o.ackFailures, o.maxAttempts, JSON.stringify(rollups), processId, o.retry];
 }
 
@@ -71,9 +71,10 @@ export function completion(
   batch: readonly Completion[],
   o: CompletionOptions,
   processId: string,
+  lane = 0,
 ): { statement: { name: string; text: string }; values: unknown[] } {
   if (batch.every((f) => f.success && (o.saveLimit === -1 || f.pkg.save === false))) {
-    const rollups = o.metrics ? rollupRows(batch, o.name, shardOf(processId)) : [];
+    const rollups = o.metrics ? rollupRows(batch, o.name, laneShard(processId, lane)) : [];
     return {
       statement: ACK,
       values: [
@@ -84,5 +85,5 @@ export function completion(
       ],
     };
   }
-  return { statement: COMPLETE, values: completeValues(batch, o, processId) };
+  return { statement: COMPLETE, values: completeValues(batch, o, processId, lane) };
 }

@@ -14,6 +14,13 @@ import { continueFlows, isFlowStep } from './flows.js';
 /** Runs statements in one transaction. */
 export type Transact = <T>(work: (run: Db) => Promise<T>) => Promise<T>;
 
+/**
+ * Completion statements a process has under way at once. Each writes up to 500 rows of ormq_task
+ * with their ten index entries, which takes longer than the claim that fed them: one at a time, a
+ * process saved no faster than its single statement could.
+ */
+const LANES = 2;
+
 /** The packages a completion's rows say were held by another claim. */
 const lostOf = (rows: Record<string, unknown>[]) =>
   new Set(rows.filter((r) => r.lost !== null && r.lost !== undefined).map((r) => Number(r.lost)));
@@ -27,7 +34,10 @@ export class Saver {
   #pending: Completion[] = [];
   /** package id → a result whose statement is under way. */
   readonly #writing = new Map<number, Completion>();
-  #flushing: Promise<void> | null = null;
+  /** Which of the LANES have a statement under way. */
+  readonly #lanes: boolean[] = Array.from({ length: LANES }, () => false);
+  /** Settled once nothing is pending or under way: what `flush` returns. */
+  #idle: { settled: Promise<void>; settle: () => void } | null = null;
   #flushSoon = false;
   /** Called once a batch is acked: a limit's slot its tasks held is free from then on. */
   afterSave: () => void = () => {};
@@ -84,42 +94,65 @@ export class Saver {
     if (this.#hooks.size) await Promise.race([Promise.all(this.#hooks), new Promise((r) => setTimeout(r, ms))]);
   }
 
-  /** Writes finished tasks in batches: whatever finished while the previous batch was written goes next. */
+  /**
+   * Writes finished tasks in batches of up to 500, on up to LANES statements at once: whatever
+   * finished while they were written goes next. Resolves once nothing is pending or under way.
+   */
   flush(): Promise<void> {
-    if (this.#flushing) return this.#flushing;
-    if (!this.#pending.length) return Promise.resolve();
-    this.#flushing = (async () => {
-      // A host `log` that throws must not leave #flushing set, which would stop every later save.
-      try {
-        while (this.#pending.length) {
-          const batch = this.#pending.splice(0, 500);
-          try {
-            await this.#complete(batch);
-          } catch (err) {
-            if (batch.length === 1) {
-              // The package stays locked and runs again once its lock expires: at-least-once.
-              this.options.log('error', `could not save task ${batch[0]!.pkg.id}; it will run again after retry`, err);
-              continue;
-            }
-            // One row the database refuses must not hold back the others: save them one by one.
-            for (const f of batch) {
-              await this.#complete([f]).catch((e) =>
-                this.options.log('error', `could not save task ${f.pkg.id}; it will run again after retry`, e),
-              );
-            }
-          }
+    if (!this.#pending.length && !this.#lanes.includes(true)) return Promise.resolve();
+    if (!this.#idle) {
+      let settle!: () => void;
+      const settled = new Promise<void>((resolve) => (settle = resolve));
+      this.#idle = { settled, settle };
+    }
+    const { settled } = this.#idle;
+    this.#start();
+    return settled;
+  }
+
+  #start(): void {
+    for (let lane = this.#lanes.indexOf(false); lane >= 0 && this.#pending.length; lane = this.#lanes.indexOf(false)) {
+      this.#lanes[lane] = true;
+      const batch = this.#pending.splice(0, 500);
+      void this.#write(batch, lane).then(() => {
+        this.#lanes[lane] = false;
+        if (this.#pending.length) this.#start();
+        else if (!this.#lanes.includes(true)) {
+          const idle = this.#idle;
+          this.#idle = null;
+          idle?.settle();
         }
-      } finally {
-        this.#flushing = null;
+      });
+    }
+  }
+
+  /** One batch on its lane; never throws (a host `log` that throws must not stop every later save). */
+  async #write(batch: Completion[], lane: number): Promise<void> {
+    try {
+      await this.#complete(batch, lane);
+    } catch (err) {
+      try {
+        if (batch.length === 1) {
+          // The package stays locked and runs again once its lock expires: at-least-once.
+          this.options.log('error', `could not save task ${batch[0]!.pkg.id}; it will run again after retry`, err);
+          return;
+        }
+        // One row the database refuses must not hold back the others: save them one by one.
+        for (const f of batch) {
+          await this.#complete([f], lane).catch((e) =>
+            this.options.log('error', `could not save task ${f.pkg.id}; it will run again after retry`, e),
+          );
+        }
+      } catch {
+        // the host's log threw: nothing more to tell
       }
-    })();
-    return this.#flushing;
+    }
   }
 
   /** Saves, acks and counts one batch in one statement; hooks start once it is written, off the save path. */
-  async #complete(batch: Completion[]): Promise<void> {
+  async #complete(batch: Completion[], lane: number): Promise<void> {
     const { saveLimit } = this.options;
-    const { statement, values } = completion(batch, this.options, this.processId);
+    const { statement, values } = completion(batch, this.options, this.processId, lane);
     const sent = batch.map((f) => f.lock);
     for (const f of batch) this.#writing.set(f.qid, f);
     let rows: Record<string, unknown>[];

@@ -96,6 +96,8 @@ const nextAt = (q: { lock: string | null; runAt: string | null }, retry: number)
 const groupsRoute: Route = {
   method: 'GET',
   access: { page: 'failed', action: 'view' },
+  // the same for every caller who may view Failed: a team triaging one bad deploy costs one read at a time
+  shared: true,
   async run(ctx, { query }) {
     const spanned = ['from', 'to', 'hour'].some((k) => query[k]);
     const body = await ctx.read(async (x) => {
