@@ -135,11 +135,13 @@ if (cfg.system === 'ormq') {
   // delete (and the saved rows) in a second statement: the least a queue that survives a crash
   // mid-task writes.
   const claim = `select id from ormq_queued where key = $1${cfg.acked ? ' and lock is null' : ''} order by id limit $2 for update skip locked`;
+  /** The result rows of CTE `from`'s packages, the result given as parameter `result`. */
   const save = (
     from: string,
+    result: string,
   ) => `insert into ${cfg.savedTable} (id, name, func, hook, args, kwargs, result, "group", cluster, enqueued, started, stopped, success)
                  select payload->>'id', payload->>'name', payload->>'func', payload->>'hook', payload->'args', payload->'kwargs',
-                   $2::jsonb, payload->>'group', 'bench', (payload->>'enqueued')::timestamptz, now(), now(), true
+                   ${result}::jsonb, payload->>'group', 'bench', (payload->>'enqueued')::timestamptz, now(), now(), true
                  from ${from}`;
   const saved = cfg.system === 'raw-saved';
   const batch = cfg.batch ?? 100;
@@ -155,7 +157,7 @@ if (cfg.system === 'ormq') {
       ? [
           {
             name: 'bench_raw_saved_drain',
-            text: `with claimed as (delete from ormq_queued where id in (${claim}) returning payload) ${save('claimed').replace('$2::jsonb', '$3::jsonb')}`,
+            text: `with claimed as (delete from ormq_queued where id in (${claim}) returning payload) ${save('claimed', '$3')}`,
             values: ['bench', batch, JSON.stringify(RESULT)],
           },
         ]
@@ -163,7 +165,7 @@ if (cfg.system === 'ormq') {
   const ack = saved
     ? {
         name: 'bench_raw_saved_ack',
-        text: `with done as (delete from ormq_queued where id = any($1::bigint[]) returning payload) ${save('done')}`,
+        text: `with done as (delete from ormq_queued where id = any($1::bigint[]) returning payload) ${save('done', '$2')}`,
       }
     : { name: 'bench_raw_ack', text: 'delete from ormq_queued where id = any($1::bigint[])' };
   const drain = {
